@@ -1,0 +1,110 @@
+// The single definition of a step template and its parameters. From this one source the build
+// derives the Library-format JSON, the runtime parses and validates values, the CLI builds its
+// flags and the README gets its parameter tables.
+
+export type ParameterType = 'string' | 'bool' | 'integer' | 'enum' | 'path' | 'secret';
+
+export type ControlType = 'SingleLineText' | 'MultiLineText' | 'Checkbox' | 'Select' | 'Sensitive';
+
+export interface SelectOption {
+  value: string;
+  label: string;
+}
+
+export interface ParameterDefinition {
+  /** Octopus variable name, always namespaced: `OctopusDr.<Area>.<Field>`. */
+  name: string;
+  label: string;
+  /** Markdown shown under the field in Octopus, in `--help` and in the README. */
+  helpText: string;
+  type: ParameterType;
+  required: boolean;
+  /** Template default; Octopus substitutes `#{...}` in it. `null` means no default. */
+  defaultValue: string | null;
+  /** Long CLI flag without dashes, kebab-case (e.g. `connection-string`). */
+  flag: string;
+  /** Multi-line text: one value per line; the runtime yields a list of non-empty trimmed lines. */
+  multiLine?: boolean;
+  /** For `enum`: the allowed values and their labels. */
+  options?: readonly SelectOption[];
+  /** For `integer`: inclusive bounds. */
+  min?: number;
+  max?: number;
+}
+
+export interface ExitCode {
+  code: number;
+  meaning: string;
+}
+
+export interface StepTemplateDefinition {
+  /** Folder under `steps/` and file name under `build/`, e.g. `check-worker`. */
+  stepId: string;
+  /** "Octopus DR - Verb Noun". The Bash variant appends " (Bash)". */
+  name: string;
+  /** Markdown. */
+  description: string;
+  /** Stable GUID of the PowerShell variant. Never change it: Octopus and the Library key on it. */
+  id: string;
+  /** Stable GUID of the Bash variant. */
+  bashId: string;
+  /** Bump on every change of content, or Octopus will not offer the update. */
+  version: number;
+  /** ISO date of the last change, used for `$Meta.ExportedAt` so builds stay reproducible. */
+  lastModified: string;
+  category: 'octopus';
+  parameters: readonly ParameterDefinition[];
+  /** Exit codes beyond 0 (success) and 1 (failed). */
+  exitCodes?: readonly ExitCode[];
+}
+
+export function controlTypeOf(parameter: ParameterDefinition): ControlType {
+  switch (parameter.type) {
+    case 'secret':
+      return 'Sensitive';
+    case 'bool':
+      return 'Checkbox';
+    case 'enum':
+      return 'Select';
+    default:
+      return parameter.multiLine ? 'MultiLineText' : 'SingleLineText';
+  }
+}
+
+/** The environment variable a runner uses to hand a parameter to node (never argv). */
+export function environmentNameOf(parameterName: string): string {
+  return 'OCTOPUSDR_' + parameterName.replace(/^OctopusDr\./, '').replace(/[^A-Za-z0-9]+/g, '_').toUpperCase();
+}
+
+/** Typed value a parameter yields at run time. */
+export type ParameterValue<P extends ParameterDefinition> = P['type'] extends 'bool'
+  ? boolean
+  : P['type'] extends 'integer'
+    ? P['required'] extends true
+      ? number
+      : P['defaultValue'] extends `${number}`
+        ? number
+        : number | undefined
+    : P['multiLine'] extends true
+      ? string[]
+      : string;
+
+export type ParameterValues<Ps extends Record<string, ParameterDefinition>> = {
+  [K in keyof Ps]: ParameterValue<Ps[K]>;
+};
+
+/** A template whose parameters are keyed by the property name the step's code uses. */
+export interface StepTemplate<Ps extends Record<string, ParameterDefinition> = Record<string, ParameterDefinition>>
+  extends StepTemplateDefinition {
+  params: Ps;
+}
+
+export function defineParameter<const P extends ParameterDefinition>(parameter: P): P {
+  return parameter;
+}
+
+export function defineTemplate<const Ps extends Record<string, ParameterDefinition>>(
+  template: Omit<StepTemplateDefinition, 'parameters'> & { params: Ps },
+): StepTemplate<Ps> {
+  return { ...template, parameters: Object.values(template.params) };
+}
