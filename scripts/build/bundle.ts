@@ -1,0 +1,71 @@
+// One esbuild bundle per step, for Node 18, minified, reproducible; the licence texts of every
+// third-party package that ends up in it are collected into a file beside it.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { build, type Metafile } from 'esbuild';
+
+export interface BundleResult {
+  code: Buffer;
+  licenses: string;
+  packages: string[];
+}
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/** `node_modules/a/node_modules/@b/c/lib/x.js` -> the package folder `node_modules/a/node_modules/@b/c`. */
+function packageFolderOf(input: string): string | undefined {
+  const marker = 'node_modules/';
+  const at = input.lastIndexOf(marker);
+  if (at < 0) return undefined;
+  const rest = input.slice(at + marker.length).split('/');
+  const name = rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
+  return input.slice(0, at + marker.length) + name;
+}
+
+function licenseNotice(folder: string): string {
+  const absolute = path.join(ROOT, folder);
+  const pkg = JSON.parse(readFileSync(path.join(absolute, 'package.json'), 'utf8')) as { name: string; version: string; license?: string };
+  const file = readdirSync(absolute).find((f) => /^(licen[cs]e|copying|notice)(\.|$)/i.test(f));
+  const text = file ? readFileSync(path.join(absolute, file), 'utf8').trim() : `License: ${pkg.license ?? 'unknown'} (no licence file in the package)`;
+  return `${pkg.name}@${pkg.version} (${pkg.license ?? 'unknown'})\n${'-'.repeat(72)}\n${text}\n`;
+}
+
+export async function bundleStep(stepId: string, toolVersion: string): Promise<BundleResult> {
+  const entry = path.join(ROOT, 'steps', stepId, 'main.ts');
+  if (!existsSync(entry)) throw new Error(`Step ${stepId} has no entry file steps/${stepId}/main.ts`);
+  return bundleEntry(entry, stepId, toolVersion);
+}
+
+/** Bundles any entry file (tests bundle fixture steps the same way as real ones). */
+export async function bundleEntry(entry: string, stepId: string, toolVersion: string): Promise<BundleResult> {
+  const result = await build({
+    absWorkingDir: ROOT,
+    entryPoints: [path.relative(ROOT, entry)],
+    bundle: true,
+    platform: 'node',
+    target: 'node18',
+    format: 'cjs',
+    minify: true,
+    legalComments: 'none',
+    charset: 'utf8',
+    metafile: true,
+    write: false,
+    outfile: `build/steps/${stepId}.js`,
+    define: { OCTOPUS_DR_VERSION: JSON.stringify(toolVersion) },
+    // Optional native or cloud add-ons the steps never load; keeping them out keeps templates small.
+    external: ['msnodesqlv8', 'pg-native'],
+    logLevel: 'silent',
+  });
+  const output = result.outputFiles.find((f) => f.path.endsWith('.js'));
+  if (!output) throw new Error(`esbuild produced no JS for ${stepId}`);
+  const folders = new Set<string>();
+  for (const input of Object.keys((result.metafile as Metafile).inputs)) {
+    const folder = packageFolderOf(input);
+    if (folder) folders.add(folder);
+  }
+  const packages = [...folders].sort();
+  const licenses = packages.length
+    ? `Third-party software bundled into ${stepId}.js:\n\n` + packages.map(licenseNotice).join('\n')
+    : `${stepId}.js bundles no third-party software.\n`;
+  return { code: Buffer.from(output.contents), licenses, packages };
+}
