@@ -88,6 +88,10 @@ export function parseCommandLine(
       if (typeof byName === 'string') raw[p.name] = byName;
       continue;
     }
+    if (byFlag !== undefined && byName !== undefined) {
+      problems.push(`"${p.label}" is given twice (--${p.flag} and --${p.name}); use one of them.`);
+      continue;
+    }
     const given = byFlag ?? byName;
     if (Array.isArray(given)) raw[p.name] = given.join('\n');
     else if (typeof given === 'string') raw[p.name] = given;

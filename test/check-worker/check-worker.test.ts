@@ -1,0 +1,122 @@
+// The Check Worker step on real directories and real TCP sockets, in-process and through the
+// built bundle (`npm run build` first; `npm test` does).
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { checkWorker as template } from '../../templates/check-worker';
+import { checkWorker } from '../../steps/check-worker/check-worker';
+import { parseEndpoint } from '../../steps/check-worker/checks';
+import { MemorySink } from '../../steps/shared/runtime/console-output';
+import { runStep } from '../../steps/shared/runtime/run-step';
+import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+
+const BUNDLE = path.resolve(__dirname, '../../build/steps/check-worker.js');
+
+let listener: net.Server;
+let openPort: number;
+let closedPort: number;
+
+beforeAll(async () => {
+  listener = net.createServer((socket) => socket.end());
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  openPort = (listener.address() as net.AddressInfo).port;
+  // A port that was just free: bind, note it, close.
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  closedPort = (probe.address() as net.AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+});
+
+afterAll(() => new Promise((resolve) => listener.close(resolve)));
+
+async function run(argv: string[]) {
+  const sink = new MemorySink();
+  const code = await runStep(template, checkWorker, { argv: ['--service-messages', ...argv], env: {}, sink, handleSignals: false });
+  const outputs = Object.fromEntries(
+    parseServiceMessages(sink.out).filter((m) => m.name === 'setVariable').map((m) => [m.attributes.name, m.attributes.value]),
+  );
+  const result = parseServiceMessages(sink.out).find((m) => m.name === 'resultMessage')?.attributes.message ?? '';
+  return { code, outputs, result, sink };
+}
+
+test('passes for a writable directory and an open port, leaving no probe file behind', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-check-'));
+  const { code, outputs, result } = await run(['--directories', dir, '--tcp-endpoints', `127.0.0.1:${openPort}`, '--minimum-free-space-gb', '0']);
+  expect(code).toBe(0);
+  expect(result).toBe('Worker is ready (1 directory and 1 endpoint checked).');
+  expect(outputs).toMatchObject({
+    'Directory.1.Path': dir,
+    'Directory.1.Exists': 'True',
+    'Directory.1.Writable': 'True',
+    'Directory.1.Passed': 'True',
+    'Endpoint.1.Address': `127.0.0.1:${openPort}`,
+    'Endpoint.1.Passed': 'True',
+    Passed: 'True',
+    Failures: '',
+    NodeVersion: process.versions.node,
+    Platform: process.platform,
+  });
+  expect(Number(outputs['Directory.1.FreeSpaceGB'])).toBeGreaterThan(0);
+  expect(readdirSync(dir)).toEqual([]);
+});
+
+test('lists every failure, not just the first', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-check-'));
+  const missing = path.join(dir, 'missing');
+  const { code, outputs, result } = await run([
+    '--directories', missing,
+    '--directories', dir,
+    '--tcp-endpoints', `127.0.0.1:${closedPort}`,
+    '--tcp-endpoints', 'sql01',
+    '--tcp-endpoints', `127.0.0.1:${openPort}`,
+    '--minimum-free-space-gb', '1000000',
+  ]);
+  expect(code).toBe(1);
+  expect(result).toMatch(/^Worker check failed \(4 problems\):/);
+  expect(result).toContain(`${missing} does not exist. Create it, or correct the path.`);
+  expect(result).toMatch(new RegExp(`${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} has [\\d.]+ GB free, less than the 1000000.0 GB required\\.`));
+  expect(result).toContain(`127.0.0.1:${closedPort} refused the connection`);
+  expect(result).toContain('"sql01" is not host:port.');
+  expect(outputs).toMatchObject({ 'Directory.1.Passed': 'False', 'Directory.2.Passed': 'False', 'Endpoint.1.Passed': 'False', 'Endpoint.3.Passed': 'True', Passed: 'False' });
+  expect(outputs.Failures.split('\n')).toHaveLength(4);
+});
+
+test('parses host:port forms', () => {
+  expect(parseEndpoint('sql01.corp:1433')).toEqual({ host: 'sql01.corp', port: 1433 });
+  expect(parseEndpoint('[fd00::5]:443')).toEqual({ host: 'fd00::5', port: 443 });
+  expect(parseEndpoint('sql01:0')).toMatch(/port 0; a port is from 1 to 65535/);
+  expect(parseEndpoint('fd00::5:443')).toMatch(/not host:port/);
+});
+
+test('bad parameter values fail with exit code 2 and the label', async () => {
+  const { code, result } = await run(['--timeout-seconds', '0']);
+  expect(code).toBe(2);
+  expect(result).toBe('"Connection timeout (seconds)" must be from 1 to 300, not 0: set "Connection timeout (seconds)" (OctopusDr.Worker.TimeoutSeconds) in the step, or --timeout-seconds on the command line.');
+});
+
+// Root can write anywhere, so the read-only case runs the built step as `nobody`.
+const canDropPrivileges = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+(canDropPrivileges ? test : test.skip)('a read-only directory fails the write check (built bundle, run as nobody)', () => {
+  const parent = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-ro-'));
+  chmodSync(parent, 0o755);
+  const child = spawnSync(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BUNDLE, '--directories', parent, '--minimum-free-space-gb', '0'],
+    { encoding: 'utf8' },
+  );
+  expect(child.status).toBe(1);
+  expect(child.stdout).toContain(`FAIL directory ${parent}: exists, not writable`);
+  expect(child.stderr).toContain(`${parent} is not writable by this worker's account (EACCES). Grant it modify permission.`);
+  expect(readdirSync(parent)).toEqual([]);
+});
+
+test('the built bundle runs from the command line and prints plain progress', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-check-'));
+  const child = spawnSync(process.execPath, [BUNDLE, '--directories', dir, '--minimum-free-space-gb', '0'], { encoding: 'utf8' });
+  expect(child.status).toBe(0);
+  expect(child.stdout).toContain(`OK   directory ${dir}: exists, writable`);
+  expect(child.stdout).toContain('Worker is ready');
+  expect(child.stdout).not.toContain('##octopus');
+});

@@ -1,0 +1,216 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { checkWorker } from '../../templates/check-worker';
+import { defineParameter, defineTemplate } from '../../templates/model';
+import { helpText, parseCommandLine } from '../../steps/shared/runtime/cli';
+import { MemorySink } from '../../steps/shared/runtime/console-output';
+import { CancelledError, StepFailure } from '../../steps/shared/runtime/errors';
+import { runStep } from '../../steps/shared/runtime/run-step';
+import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { StepContext } from '../../steps/shared/runtime/step-context';
+
+const template = defineTemplate({
+  stepId: 'sample',
+  name: 'Octopus DR - Sample',
+  description: 'Does a sample thing.\n\nMore.',
+  id: '11111111-2222-4333-8444-555555555555',
+  bashId: '11111111-2222-4333-8444-666666666666',
+  version: 1,
+  lastModified: '2026-11-27T00:00:00.000Z',
+  category: 'octopus',
+  exitCodes: [{ code: 3, meaning: 'Inconclusive.' }],
+  params: {
+    folders: defineParameter({ name: 'OctopusDr.Sample.Folders', label: 'Folders', helpText: 'One per line.', type: 'path', multiLine: true, required: false, defaultValue: '', flag: 'folders' }),
+    verify: defineParameter({ name: 'OctopusDr.Sample.Verify', label: 'Verify', helpText: '', type: 'bool', required: false, defaultValue: 'True', flag: 'verify' }),
+    password: defineParameter({ name: 'OctopusDr.Sample.Password', label: 'Password', helpText: '', type: 'secret', required: true, defaultValue: '', flag: 'password' }),
+  },
+});
+
+describe('command line', () => {
+  test('accepts the kebab flag and the full parameter name; repeats build multi-line values', () => {
+    const cli = parseCommandLine(template, ['--OctopusDr.Sample.Folders', '/b', '--no-verify'], {});
+    expect(cli.raw).toEqual({ 'OctopusDr.Sample.Folders': '/b', 'OctopusDr.Sample.Verify': 'False' });
+    expect(() => parseCommandLine(template, ['--folders', '/a', '--OctopusDr.Sample.Folders', '/b'], {})).toThrow(
+      '"Folders" is given twice (--folders and --OctopusDr.Sample.Folders); use one of them.',
+    );
+    const byFlag = parseCommandLine(template, ['--folders', '/a', '--folders', '/c d', '--verify'], {});
+    expect(byFlag.raw).toEqual({ 'OctopusDr.Sample.Folders': '/a\n/c d', 'OctopusDr.Sample.Verify': 'True' });
+    expect(parseCommandLine(template, ['--OctopusDr.Sample.Verify', 'False'], {}).raw['OctopusDr.Sample.Verify']).toBe('False');
+  });
+
+  test('refuses a secret on the command line and says where to put it', () => {
+    expect(() => parseCommandLine(template, ['--password', 'hunter22'], {})).toThrow(
+      /"Password" is a secret and is not accepted as a command-line value .* Set the environment variable OCTOPUSDR_SAMPLE_PASSWORD, or use --password-file <file>\./,
+    );
+    expect(() => parseCommandLine(template, ['--password', 'hunter22'], {})).not.toThrow(/hunter22/);
+  });
+
+  test('reads a secret from its environment variable or from a file (without the trailing newline)', () => {
+    expect(parseCommandLine(template, [], { OCTOPUSDR_SAMPLE_PASSWORD: 'from-env' }).raw['OctopusDr.Sample.Password']).toBe('from-env');
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-cli-')), 'password');
+    writeFileSync(file, 'from-file\n');
+    expect(parseCommandLine(template, ['--password-file', file], {}).raw['OctopusDr.Sample.Password']).toBe('from-file');
+    expect(() => parseCommandLine(template, ['--password-file', '/nonexistent/pw'], {})).toThrow(/"Password": cannot read --password-file \/nonexistent\/pw \(ENOENT\)/);
+  });
+
+  test('an unknown option points to --help', () => {
+    expect(() => parseCommandLine(template, ['--colour', 'blue'], {})).toThrow(/Unknown option '--colour'.*Run with --help/);
+  });
+
+  test('help lists every parameter with its flag, name, default and the exit codes', () => {
+    const help = helpText(checkWorker, 'node check-worker.js');
+    for (const p of checkWorker.parameters) {
+      expect(help).toContain(`--${p.flag}`);
+      expect(help).toContain(p.name);
+    }
+    expect(help).toContain('default: 10');
+    expect(helpText(template, 'x')).toMatch(/--password-file <file> {2}\(or env OCTOPUSDR_SAMPLE_PASSWORD\)/);
+    expect(helpText(template, 'x')).toMatch(/ 3 {3}Inconclusive\./);
+  });
+});
+
+describe('step context', () => {
+  test('redacts registered secrets from every line and masks them under Octopus', () => {
+    const sink = new MemorySink();
+    const context = new StepContext({ sink, serviceMessages: true });
+    context.setSecret('Pa55word!');
+    context.log.info('connecting with Pa55word! as sa');
+    context.log.warn('again: Pa55word!');
+    context.setOutput('Plain', 'x Pa55word! y');
+    context.result('failed for Pa55word!');
+    expect(sink.out.split('\n').filter((l) => !l.startsWith('##octopus')).join('\n')).not.toContain('Pa55word!');
+    const messages = parseServiceMessages(sink.out);
+    expect(messages[0]).toEqual({ name: 'mask', attributes: { value: 'Pa55word!' } });
+    expect(messages.find((m) => m.name === 'setVariable')?.attributes.value).toBe('x ******** y');
+    expect(messages.find((m) => m.name === 'resultMessage')?.attributes.message).toBe('failed for ********');
+    expect(sink.out).toContain('connecting with ******** as sa');
+  });
+
+  test('command line: plain text, warnings on stderr, sensitive outputs hidden', () => {
+    const sink = new MemorySink();
+    const context = new StepContext({ sink, serviceMessages: false, verbose: true });
+    context.setOutput('Key', 'very-secret-value', { sensitive: true });
+    context.log.warn('careful');
+    context.log.info('very-secret-value leaked?');
+    expect(sink.out).toContain('output Key = ********');
+    expect(sink.out).toContain('******** leaked?');
+    expect(sink.out).not.toContain('##octopus');
+    expect(sink.err).toBe('WARNING: careful\n');
+  });
+
+  test('progress is throttled to whole percent steps and always reports 100', () => {
+    let now = 0;
+    const sink = new MemorySink();
+    const context = new StepContext({ sink, serviceMessages: true, now: () => now });
+    for (let p = 0; p <= 100; p += 0.5) {
+      now += 10;
+      context.progress(p, 'Backing up');
+    }
+    const bars = parseServiceMessages(sink.out).filter((m) => m.name === 'progress');
+    expect(bars.length).toBeGreaterThan(10);
+    expect(bars.length).toBeLessThanOrEqual(25);
+    expect(bars[bars.length - 1].attributes.percentage).toBe('100');
+  });
+
+  test('cleanups run last-registered first, and a failing cleanup does not stop the others', async () => {
+    const order: string[] = [];
+    const context = new StepContext({ sink: new MemorySink(), serviceMessages: false });
+    context.onCleanup(() => void order.push('first'));
+    context.onCleanup(() => {
+      throw new Error('boom');
+    });
+    const unregister = context.onCleanup(() => void order.push('never'));
+    context.onCleanup(async () => void order.push('last'));
+    unregister();
+    await context.runCleanups();
+    expect(order).toEqual(['last', 'first']);
+  });
+});
+
+describe('running a step', () => {
+  test('a StepFailure becomes the result message and exit code; cleanup runs', async () => {
+    const sink = new MemorySink();
+    let cleaned = false;
+    const code = await runStep(
+      template,
+      async (_params, context) => {
+        context.onCleanup(() => void (cleaned = true));
+        throw new StepFailure('Nothing to verify.', { exitCode: 3 });
+      },
+      { argv: ['--service-messages'], env: { OCTOPUSDR_SAMPLE_PASSWORD: 'pw-1234' }, sink, handleSignals: false },
+    );
+    expect(code).toBe(3);
+    expect(cleaned).toBe(true);
+    expect(parseServiceMessages(sink.out).find((m) => m.name === 'resultMessage')?.attributes.message).toBe('Nothing to verify.');
+  });
+
+  test('secrets are masked before anything else is printed', async () => {
+    const sink = new MemorySink();
+    await runStep(template, async (_p, context) => context.log.info('hello'), {
+      argv: ['--service-messages'],
+      env: { OCTOPUSDR_SAMPLE_PASSWORD: 'pw-1234' },
+      sink,
+      handleSignals: false,
+    });
+    expect(sink.out.split('\n')[0]).toBe(`##octopus[mask value='${Buffer.from('pw-1234').toString('base64')}']`);
+  });
+
+  test('an unexpected error fails with exit code 1 and never leaks a secret', async () => {
+    const sink = new MemorySink();
+    const code = await runStep(
+      template,
+      async (params) => {
+        throw new Error(`login failed for password ${params.password}`);
+      },
+      { argv: [], env: { OCTOPUSDR_SAMPLE_PASSWORD: 'pw-1234' }, sink, handleSignals: false },
+    );
+    expect(code).toBe(1);
+    expect(sink.err).toContain('ERROR: Unexpected error: login failed for password ********');
+    expect(sink.out + sink.err).not.toContain('pw-1234');
+  });
+
+  test('cancel: the step sees the abort, cleanup runs, exit code 143', async () => {
+    const sink = new MemorySink();
+    const controller = new AbortController();
+    let cleaned = false;
+    const running = runStep(
+      template,
+      (_p, context) =>
+        new Promise<void>((_resolve, reject) => {
+          context.onCleanup(() => void (cleaned = true));
+          context.signal.addEventListener('abort', () => reject(context.signal.reason));
+        }),
+      { argv: [], env: { OCTOPUSDR_SAMPLE_PASSWORD: 'pw-1234' }, sink, handleSignals: false, signal: controller.signal },
+    );
+    controller.abort(new CancelledError('SIGTERM'));
+    expect(await running).toBe(143);
+    expect(cleaned).toBe(true);
+    expect(sink.err).toContain('Cancelled (SIGTERM)');
+  });
+
+  test('cancel: a step that ignores the abort is cut off after the grace period and still cleaned up', async () => {
+    const controller = new AbortController();
+    let cleaned = false;
+    const running = runStep(
+      template,
+      (_p, context) => {
+        context.onCleanup(() => void (cleaned = true));
+        return new Promise<void>(() => undefined);
+      },
+      { argv: [], env: { OCTOPUSDR_SAMPLE_PASSWORD: 'pw-1234' }, sink: new MemorySink(), handleSignals: false, signal: controller.signal, cancelGraceMs: 50 },
+    );
+    controller.abort(new CancelledError('SIGINT'));
+    expect(await running).toBe(130);
+    expect(cleaned).toBe(true);
+  });
+
+  test('--help prints help and exits 0 without running the step', async () => {
+    const sink = new MemorySink();
+    let ran = false;
+    const code = await runStep(template, async () => void (ran = true), { argv: ['--help'], env: {}, sink, handleSignals: false });
+    expect(code).toBe(0);
+    expect(ran).toBe(false);
+    expect(sink.out).toContain('Usage:');
+  });
+});
