@@ -1,0 +1,102 @@
+// Backup file names: `<Database>_<FULL|DIFF|LOG>_<UTC yyyyMMddTHHmmssZ>[_<n>of<N>].bak|.trn`, with a
+// manifest `<Database>_<TYPE>_<stamp>.manifest.json` beside them. Names are unique per run and
+// parseable back, so retention can recognise this tool's own files.
+import { createHash } from 'node:crypto';
+
+export type BackupKind = 'Full' | 'Differential' | 'Log';
+
+export const KIND_TOKENS: Record<BackupKind, 'FULL' | 'DIFF' | 'LOG'> = { Full: 'FULL', Differential: 'DIFF', Log: 'LOG' };
+
+export function extensionOf(kind: BackupKind): '.bak' | '.trn' {
+  return kind === 'Log' ? '.trn' : '.bak';
+}
+
+/** `yyyyMMddTHHmmssZ` in UTC. */
+export function backupTimestamp(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function parseBackupTimestamp(stamp: string): Date | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(stamp);
+  if (!m) return undefined;
+  const date = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+const MAX_NAME_PART = 80;
+
+/**
+ * The database name as a file-name part: characters Windows or POSIX refuse in a file name (and
+ * control characters) become `_`; a long name is shortened with a hash so two long names stay apart.
+ * The manifest keeps the real name.
+ */
+export function fileNamePart(database: string): string {
+  let safe = database.replace(/[\u0000-\u001f\u007f<>:"/\\|?*]/g, '_').replace(/[. ]+$/, (m) => '_'.repeat(m.length));
+  if (safe === '' || /^\.+$/.test(safe)) safe = '_';
+  if (safe.length > MAX_NAME_PART) {
+    const hash = createHash('sha256').update(database, 'utf8').digest('hex').slice(0, 8);
+    safe = `${safe.slice(0, MAX_NAME_PART - 9)}~${hash}`;
+  }
+  return safe;
+}
+
+export interface BackupSetNames {
+  /** `<Database>_<TYPE>_<stamp>`: the stem shared by the set's files and its manifest. */
+  stem: string;
+  files: string[];
+  manifest: string;
+}
+
+export function backupSetNames(database: string, kind: BackupKind, when: Date, stripes: number): BackupSetNames {
+  if (!Number.isInteger(stripes) || stripes < 1 || stripes > 64) throw new Error(`Stripes must be 1 to 64, not ${stripes}.`);
+  const stem = `${fileNamePart(database)}_${KIND_TOKENS[kind]}_${backupTimestamp(when)}`;
+  const extension = extensionOf(kind);
+  const files =
+    stripes === 1
+      ? [`${stem}${extension}`]
+      : Array.from({ length: stripes }, (_, i) => `${stem}_${i + 1}of${stripes}${extension}`);
+  return { stem, files, manifest: `${stem}.manifest.json` };
+}
+
+export interface ParsedBackupFileName {
+  stem: string;
+  databasePart: string;
+  kind: BackupKind;
+  when: Date;
+  stripe: number;
+  stripes: number;
+}
+
+const FILE_PATTERN = /^(.+)_(FULL|DIFF|LOG)_(\d{8}T\d{6}Z)(?:_(\d{1,2})of(\d{1,2}))?\.(bak|trn)$/i;
+
+/** Parses a name this tool wrote; undefined for anything else. */
+export function parseBackupFileName(name: string): ParsedBackupFileName | undefined {
+  const m = FILE_PATTERN.exec(name);
+  if (!m) return undefined;
+  const when = parseBackupTimestamp(m[3]);
+  if (!when) return undefined;
+  const kind = (Object.keys(KIND_TOKENS) as BackupKind[]).find((k) => KIND_TOKENS[k] === m[2].toUpperCase())!;
+  if ((kind === 'Log') !== (m[6].toLowerCase() === 'trn')) return undefined;
+  const stripe = m[4] === undefined ? 1 : Number(m[4]);
+  const stripes = m[5] === undefined ? 1 : Number(m[5]);
+  if (stripes < 1 || stripes > 64 || stripe < 1 || stripe > stripes || (m[4] !== undefined && stripes < 2)) return undefined;
+  return { stem: `${m[1]}_${m[2]}_${m[3]}`, databasePart: m[1], kind, when, stripe, stripes };
+}
+
+export function isManifestName(name: string): boolean {
+  return /_(FULL|DIFF|LOG)_\d{8}T\d{6}Z\.manifest\.json$/i.test(name);
+}
+
+/** Joins a directory and a file name with the separator the directory already uses (SQL Server on Windows or Linux). */
+export function joinServerPath(directory: string, name: string, separator?: string): string {
+  const sep = separator ?? (directory.includes('\\') || /^[A-Za-z]:/.test(directory) ? '\\' : '/');
+  return directory.endsWith('\\') || directory.endsWith('/') ? directory + name : directory + sep + name;
+}
+
+/** Database file names for a restored copy, named after the target so a copy beside the original never collides. */
+export function relocatedFileName(target: string, type: 'D' | 'L' | 'S' | 'F', ordinal: number): string {
+  const base = fileNamePart(target);
+  if (type === 'L') return ordinal === 1 ? `${base}_log.ldf` : `${base}_log${ordinal}.ldf`;
+  if (type === 'D') return ordinal === 1 ? `${base}.mdf` : `${base}_${ordinal}.ndf`;
+  return `${base}_${type === 'S' ? 'fs' : 'ft'}${ordinal}`;
+}

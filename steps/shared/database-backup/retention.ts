@@ -1,0 +1,68 @@
+// Retention: which of this tool's own backup sets may go. A set older than the limit is deleted
+// only when no kept set needs it to restore (its full base, differential, earlier logs), and the
+// newest verified full backup is always kept.
+import { kindOf, type BackupSet } from './backup-set';
+import { ChainError, selectChain } from './chain';
+import { compareLsn } from './lsn';
+
+export interface RetentionCandidate {
+  set: BackupSet;
+  /** When the backup was taken (UTC, from the manifest). */
+  takenAt: Date;
+}
+
+export interface RetentionDecision {
+  candidate: RetentionCandidate;
+  reason: string;
+}
+
+export interface RetentionPlan {
+  remove: RetentionDecision[];
+  keep: RetentionDecision[];
+  warnings: string[];
+}
+
+export function planRetention(
+  candidates: readonly RetentionCandidate[],
+  options: { now: Date; retentionDays: number },
+): RetentionPlan {
+  const cutoff = options.now.getTime() - options.retentionDays * 24 * 60 * 60 * 1000;
+  const keepReasons = new Map<RetentionCandidate, string>();
+  const warnings: string[] = [];
+  const sets = candidates.map((c) => c.set);
+  const candidateOf = new Map(candidates.map((c) => [c.set, c]));
+
+  for (const c of candidates) if (c.takenAt.getTime() >= cutoff) keepReasons.set(c, `newer than ${options.retentionDays} days`);
+
+  const newestVerifiedFull = candidates
+    .filter((c) => kindOf(c.set.header) === 'Full' && c.set.verified === true)
+    .sort((a, b) => compareLsn(b.set.header.lastLsn, a.set.header.lastLsn))[0];
+  if (newestVerifiedFull && !keepReasons.has(newestVerifiedFull)) keepReasons.set(newestVerifiedFull, 'the newest verified full backup');
+
+  // Everything a kept set needs for its own restore stays too.
+  for (const kept of [...keepReasons.keys()]) {
+    let chain;
+    try {
+      chain = selectChain(sets, { endAt: kept.set });
+    } catch (error) {
+      if (!(error instanceof ChainError)) throw error;
+      // Without a known chain, keep every older set: deleting one might break a restore.
+      warnings.push(`Cannot tell which backups ${kept.set.label} needs (${error.message}); keeping every older backup of this database.`);
+      for (const c of candidates) if (c.takenAt.getTime() <= kept.takenAt.getTime() && !keepReasons.has(c)) keepReasons.set(c, `may be needed by ${kept.set.label}`);
+      continue;
+    }
+    for (const member of [chain.full, chain.differential, ...chain.logs]) {
+      const c = member && candidateOf.get(member);
+      if (c && !keepReasons.has(c)) keepReasons.set(c, `needed to restore ${kept.set.label}`);
+    }
+  }
+
+  const remove: RetentionDecision[] = [];
+  const keep: RetentionDecision[] = [];
+  for (const c of candidates) {
+    const reason = keepReasons.get(c);
+    if (reason) keep.push({ candidate: c, reason });
+    else remove.push({ candidate: c, reason: `older than ${options.retentionDays} days and not needed by a kept backup` });
+  }
+  return { remove, keep, warnings };
+}
