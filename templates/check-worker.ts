@@ -1,21 +1,16 @@
 import { defineParameter, defineTemplate } from './model';
+import { stepDescription } from './description';
 import { nodePath } from './parameters';
 
 export const checkWorker = defineTemplate({
   stepId: 'check-worker',
   name: 'Octopus DR - Check Worker',
-  description: [
-    'Checks that this worker is ready to run Octopus DR runbooks: reports the operating system, Node.js version and',
-    'architecture; checks that each backup directory exists, is writable and has enough free space; and checks that',
-    'each `host:port` (SQL Server, file share, Octopus Server) accepts a TCP connection. Every failed check is listed,',
-    'not just the first, and each result is an output variable.',
-    '',
-    '**Requires Node.js 18 or newer on the worker.** Run the step in the `octopusdeploy/worker-tools` container image',
-    '(it has Node.js), install Node.js from https://nodejs.org or your package manager, or set *Node.js executable*',
-    'to the path of a `node` binary.',
-    '',
-    'Part of [octopus-dr](https://github.com/octopus-dr/octopus-dr).',
-  ].join('\n'),
+  description: stepDescription(
+    'Checks that this worker is ready to run Octopus DR runbooks: reports the operating system, Node.js version and ' +
+      'architecture; checks that each backup directory exists, is writable and has enough free space; and checks that ' +
+      'each `host:port` (SQL Server, file share, Octopus Server) accepts a TCP connection. Every failed check is listed, ' +
+      'not just the first, and each result is an output variable.',
+  ),
   id: '5302a0cc-5d2f-4f7f-a843-d3fadfcbfa22',
   bashId: 'ca2860ca-eb14-4f2f-9b33-81601473c158',
   version: 1,
