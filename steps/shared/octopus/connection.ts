@@ -1,0 +1,168 @@
+// Connecting to an Octopus Server through @octopusdeploy/api-client, and turning what can go wrong
+// (unreachable, TLS, 401, 403, 404, validation, too old) into messages that say what to do.
+// Used by the steps and by the publisher (scripts/publish).
+import { Client } from '@octopusdeploy/api-client';
+
+/** Oldest Octopus Server we support: api-client 3.x needs 2022.3 for runbook runs, and we test no older. */
+export const MINIMUM_SERVER_VERSION = '2022.3.0';
+
+export interface OctopusConnection {
+  client: Client;
+  serverUrl: string;
+  version: string;
+}
+
+export interface ConnectOptions {
+  serverUrl: string;
+  apiKey: string;
+  /** Shown in the server's request logs (User-Agent). */
+  userAgentApp: string;
+  /** Where the API key came from, for the 401 message (e.g. `the "Octopus API key" parameter`). */
+  apiKeySource: string;
+}
+
+/** A failure to talk to Octopus, with a message that says what to do. */
+export class OctopusApiError extends Error {
+  constructor(
+    message: string,
+    readonly statusCode?: number,
+  ) {
+    super(message.charAt(0).toUpperCase() + message.slice(1));
+    this.name = 'OctopusApiError';
+  }
+}
+
+/** Checks and normalises a server URL: http(s), no query, no trailing slash. Returns a problem text or the URL. */
+export function normaliseServerUrl(text: string): { url: string } | { problem: string } {
+  const trimmed = text.trim();
+  let parsed: URL;
+  try {
+    parsed = new URL(trimmed);
+  } catch {
+    return { problem: `"${trimmed}" is not a URL; give the Octopus Server's address, e.g. https://octopus.example.com` };
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return { problem: `"${trimmed}" must start with https:// or http://` };
+  if (parsed.username || parsed.password) return { problem: 'the server URL must not contain a user name or password; use an API key' };
+  if (parsed.search || parsed.hash) return { problem: `"${trimmed}" must not contain a query or fragment` };
+  // A trailing /api is accepted (the api-client strips it too); a virtual directory is kept.
+  const path = parsed.pathname.replace(/\/+$/, '').replace(/\/api$/i, '');
+  return { url: `${parsed.protocol}//${parsed.host}${path}` };
+}
+
+/** Compares Octopus versions such as `2025.3.12345` numerically, part by part. */
+export function compareVersions(a: string, b: string): number {
+  const parts = (v: string) => v.split(/[.+-]/).slice(0, 3).map((p) => Number.parseInt(p, 10) || 0);
+  const [x, y] = [parts(a), parts(b)];
+  for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  return 0;
+}
+
+const NETWORK_HINTS: Record<string, string> = {
+  ECONNREFUSED: 'the connection was refused: nothing listens on that host and port',
+  ENOTFOUND: 'the host name does not resolve (DNS)',
+  EAI_AGAIN: 'the host name could not be resolved right now (DNS)',
+  ETIMEDOUT: 'the connection timed out (firewall, proxy or wrong port?)',
+  ECONNRESET: 'the connection was reset (a proxy or load balancer in the way?)',
+  EHOSTUNREACH: 'the host is unreachable from here',
+  ENETUNREACH: 'the network is unreachable from here',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'its TLS certificate is self-signed; trust it by pointing NODE_EXTRA_CA_CERTS at the CA certificate (PEM)',
+  SELF_SIGNED_CERT_IN_CHAIN: 'its TLS certificate chains to an untrusted root; set NODE_EXTRA_CA_CERTS to the CA certificate (PEM)',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its TLS certificate cannot be verified; set NODE_EXTRA_CA_CERTS to the issuing CA certificate (PEM)',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'its TLS certificate issuer is not trusted here; set NODE_EXTRA_CA_CERTS to the CA certificate (PEM)',
+  CERT_HAS_EXPIRED: 'its TLS certificate has expired',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'its TLS certificate is not valid for this host name; use the name the certificate was issued for',
+};
+
+function errorCodeOf(error: unknown): string | undefined {
+  const e = error as { code?: unknown; cause?: { code?: unknown } };
+  if (typeof e?.code === 'string') return e.code;
+  if (typeof e?.cause?.code === 'string') return e.cause.code;
+  return undefined;
+}
+
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { StatusCode?: unknown })?.StatusCode;
+  return typeof status === 'number' && status > 0 ? status : undefined;
+}
+
+function serverMessageOf(error: unknown): string {
+  const e = error as { ErrorMessage?: unknown; message?: unknown };
+  const text = typeof e?.ErrorMessage === 'string' ? e.ErrorMessage : typeof e?.message === 'string' ? e.message : String(error);
+  return text.trim().replace(/\n+/g, '; ');
+}
+
+/**
+ * Explains an api-client or network failure. `doing` says what we were doing, e.g.
+ * `reading the maintenance configuration`.
+ */
+export function describeOctopusError(error: unknown, serverUrl: string, doing: string, apiKeySource = 'the API key'): OctopusApiError {
+  if (error instanceof OctopusApiError) return error;
+  const status = statusOf(error);
+  const server = `the Octopus Server at ${serverUrl}`;
+  if (status === undefined) {
+    const code = errorCodeOf(error);
+    if (code && NETWORK_HINTS[code]) return new OctopusApiError(`Cannot reach ${server} while ${doing}: ${NETWORK_HINTS[code]} (${code}). Check the server URL and that this machine can reach it.`);
+    const message = serverMessageOf(error);
+    if (/space name|No spaces exist/i.test(message)) return new OctopusApiError(`${message} on ${server}.`);
+    return new OctopusApiError(`Cannot talk to ${server} while ${doing}: ${message}${code ? ` (${code})` : ''}.`);
+  }
+  const message = serverMessageOf(error);
+  switch (status) {
+    case 401:
+      return new OctopusApiError(
+        `${server} rejected the API key (401 Unauthorized) while ${doing}: it is missing, mistyped, expired or revoked. ` +
+          `Create an API key in Octopus (your profile > My API Keys) and provide it through ${apiKeySource}.`,
+        status,
+      );
+    case 403: {
+      const permission = /missing permissions?:?\s*([A-Za-z]+)/i.exec(message)?.[1];
+      return new OctopusApiError(
+        permission
+          ? `The API key's user lacks the Octopus permission ${permission} (403 Forbidden) while ${doing}. Give the user a team role that grants ${permission} in this space (or use a key of a user who has it).`
+          : `The API key's user is not allowed to do this (403 Forbidden) while ${doing}: ${message}`,
+        status,
+      );
+    }
+    case 404:
+      return new OctopusApiError(`Not found on ${server} (404) while ${doing}: ${message}`, status);
+    case 400:
+    case 409:
+    case 422:
+      return new OctopusApiError(`${server} refused the change (${status}) while ${doing}: ${message}`, status);
+    default:
+      return new OctopusApiError(`${server} answered ${status} while ${doing}: ${message}`, status);
+  }
+}
+
+/** Connects (one `GET /api`) and checks that this is an Octopus Server new enough for us. */
+export async function connectToOctopus(options: ConnectOptions): Promise<OctopusConnection> {
+  const normalised = normaliseServerUrl(options.serverUrl);
+  if ('problem' in normalised) throw new OctopusApiError(`Bad Octopus Server URL: ${normalised.problem}.`);
+  const serverUrl = normalised.url;
+  let client: Client;
+  try {
+    client = await Client.create({ instanceURL: serverUrl, apiKey: options.apiKey, userAgentApp: options.userAgentApp });
+  } catch (error) {
+    throw describeOctopusError(error, serverUrl, 'connecting', options.apiKeySource);
+  }
+  const information = await client.getServerInformation();
+  const version = typeof information?.version === 'string' ? information.version : '';
+  if (!/^\d+\.\d+/.test(version)) {
+    throw new OctopusApiError(
+      `${serverUrl} did not answer like an Octopus Server (GET ${serverUrl}/api gave no Octopus version). Check the URL: it is the address you open Octopus at, e.g. https://octopus.example.com.`,
+    );
+  }
+  if (compareVersions(version, MINIMUM_SERVER_VERSION) < 0) {
+    throw new OctopusApiError(`The Octopus Server at ${serverUrl} is version ${version}; octopus-dr needs ${MINIMUM_SERVER_VERSION} or newer. Upgrade Octopus Server first.`);
+  }
+  return { client, serverUrl, version };
+}
+
+/** Runs one API call and explains its failure. */
+export async function octopusCall<T>(connection: OctopusConnection, doing: string, call: () => Promise<T>, apiKeySource?: string): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw describeOctopusError(error, connection.serverUrl, doing, apiKeySource);
+  }
+}

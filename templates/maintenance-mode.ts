@@ -1,0 +1,86 @@
+import { defineParameter, defineTemplate } from './model';
+import { nodePath } from './parameters';
+
+export const maintenanceMode = defineTemplate({
+  stepId: 'maintenance-mode',
+  name: 'Octopus DR - Set Maintenance Mode',
+  description: [
+    'Turns Octopus Server maintenance mode on or off through the Octopus REST API, so that a backup sees a quiet,',
+    'consistent server. Turning it on can wait until no other task is executing. The step is idempotent: it changes',
+    'nothing when the server is already in the requested mode. The previous mode is an output variable',
+    '(`PreviousMaintenanceMode`), so a final step that always runs can put the server back as it was.',
+    '',
+    'The API key must belong to a user with the **AdministerSystem** permission (System administrators).',
+    '',
+    '**Requires Node.js 18 or newer on the worker.** Run the step in the `octopusdeploy/worker-tools` container image',
+    '(it has Node.js), install Node.js from https://nodejs.org or your package manager, or set *Node.js executable*',
+    'to the path of a `node` binary.',
+    '',
+    'Part of [octopus-dr](https://github.com/octopus-dr/octopus-dr).',
+  ].join('\n'),
+  id: 'f0baa11c-7ecc-4fa4-8773-a8e40678daca',
+  bashId: '388877c6-373b-4a2d-945e-a9c002935392',
+  version: 1,
+  lastModified: '2026-11-27T00:00:00.000Z',
+  category: 'octopus',
+  params: {
+    serverUrl: defineParameter({
+      name: 'OctopusDr.Octopus.ServerUrl',
+      label: 'Octopus Server URL',
+      helpText:
+        'The address of the Octopus Server, as this worker reaches it (e.g. `https://octopus.example.com`). ' +
+        'The default is the server\'s own configured web address.',
+      type: 'string',
+      required: true,
+      defaultValue: '#{Octopus.Web.ServerUri}',
+      flag: 'server-url',
+    }),
+    apiKey: defineParameter({
+      name: 'OctopusDr.Octopus.ApiKey',
+      label: 'Octopus API key',
+      helpText: 'An API key (`API-...`) of a user with the AdministerSystem permission. Bind it to a sensitive variable.',
+      type: 'secret',
+      required: true,
+      defaultValue: '',
+      flag: 'api-key',
+    }),
+    mode: defineParameter({
+      name: 'OctopusDr.Octopus.MaintenanceMode',
+      label: 'Maintenance mode',
+      helpText:
+        '`On` or `Off`. To restore what an earlier step found, use its output variable, e.g. ' +
+        '`#{Octopus.Action[Enter maintenance mode].Output.PreviousMaintenanceMode}`.',
+      type: 'enum',
+      options: [
+        { value: 'On', label: 'On' },
+        { value: 'Off', label: 'Off' },
+      ],
+      required: true,
+      defaultValue: 'On',
+      flag: 'mode',
+    }),
+    drainTimeoutMinutes: defineParameter({
+      name: 'OctopusDr.Octopus.DrainTimeoutMinutes',
+      label: 'Drain timeout (minutes)',
+      helpText:
+        'When turning maintenance mode on, wait up to this long until no task other than this one is executing; ' +
+        'fail if tasks are still running then. 0 does not wait.',
+      type: 'integer',
+      required: false,
+      defaultValue: '30',
+      flag: 'drain-timeout-minutes',
+      min: 0,
+      max: 1440,
+    }),
+    currentTaskId: defineParameter({
+      name: 'OctopusDr.Octopus.CurrentTaskId',
+      label: 'Current task',
+      helpText: 'The task running this step, which the drain does not wait for. Keep the default.',
+      type: 'string',
+      required: false,
+      defaultValue: '#{Octopus.Task.Id}',
+      flag: 'current-task-id',
+    }),
+    nodePath,
+  },
+});
