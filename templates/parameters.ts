@@ -41,6 +41,19 @@ export const masterKey = defineParameter({
   flag: 'master-key',
 });
 
+export const masterKeyExpectedKeyId = defineParameter({
+  name: 'OctopusDr.MasterKey.ExpectedKeyId',
+  label: 'Expected key ID',
+  helpText:
+    'Optional. The key ID a backup manifest records for the master key it needs (16 hexadecimal characters; the ' +
+    '`KeyId` output variable of *Octopus DR - Verify Master Key*). The step fails when the master key has another ID. ' +
+    'A key ID identifies a key without revealing it.',
+  type: 'string',
+  required: false,
+  defaultValue: '',
+  flag: 'expected-key-id',
+});
+
 export const restoreSource = defineParameter({
   name: 'OctopusDr.Restore.Source',
   label: 'Backup to restore',
@@ -64,6 +77,38 @@ export const restoreReplaceExisting = defineParameter({
   flag: 'replace-existing',
 });
 
+export const restoreSourceOnServer = defineParameter({
+  name: 'OctopusDr.Restore.SourceOnServer',
+  label: 'Backup folder as SQL Server sees it',
+  helpText:
+    "The folder holding the backup files, as the SQL Server service sees it, when its path differs from this worker's " +
+    '(e.g. `D:\\Restore` on the server, mounted at `/mnt/restore` on the worker). Empty = the same path as the source.',
+  type: 'path',
+  required: false,
+  defaultValue: '',
+  flag: 'source-on-server',
+});
+
+export const restoreDataDirectory = defineParameter({
+  name: 'OctopusDr.Restore.DataDirectory',
+  label: 'Data file directory',
+  helpText: "Folder (on the SQL Server) for the restored database's data files. Empty = the instance's default data folder.",
+  type: 'path',
+  required: false,
+  defaultValue: '',
+  flag: 'data-directory',
+});
+
+export const restoreLogDirectory = defineParameter({
+  name: 'OctopusDr.Restore.LogDirectory',
+  label: 'Log file directory',
+  helpText: "Folder (on the SQL Server) for the restored database's log files. Empty = the instance's default log folder.",
+  type: 'path',
+  required: false,
+  defaultValue: '',
+  flag: 'log-directory',
+});
+
 export const dryRun = defineParameter({
   name: 'OctopusDr.DryRun',
   label: 'Dry run',
@@ -72,4 +117,16 @@ export const dryRun = defineParameter({
   required: false,
   defaultValue: 'False',
   flag: 'dry-run',
+});
+
+export const fileStoreBackupDirectory = defineParameter({
+  name: 'OctopusDr.FileStore.BackupDirectory',
+  label: 'File store backup directory',
+  helpText:
+    'Folder that holds the file-store backup sets (archives and their manifests), as this worker sees it: a local path, ' +
+    'a mounted share or a UNC path such as `\\\\backup01\\octopus\\file-store`.',
+  type: 'path',
+  required: false,
+  defaultValue: '',
+  flag: 'file-store-backup-directory',
 });

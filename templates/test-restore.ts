@@ -1,0 +1,81 @@
+import { stepDescription } from './description';
+import { defineParameter, defineTemplate } from './model';
+import {
+  fileStoreBackupDirectory,
+  masterKey,
+  nodePath,
+  restoreDataDirectory,
+  restoreLogDirectory,
+  restoreSource,
+  restoreSourceOnServer,
+  sqlConnectionString,
+} from './parameters';
+
+export const testRestore = defineTemplate({
+  stepId: 'test-restore',
+  name: 'Octopus DR - Test Latest Backup',
+  description: stepDescription(
+    'Proves the newest backup can be restored: restores the newest database backup set under a unique scratch name ' +
+      '(files relocated, the original database and its files never touched), runs DBCC CHECKDB, proves the master key ' +
+      'decrypts the restored copy, verifies the newest file-store archive by its hashes, and reports the recovery point ' +
+      '(age of the backup) and the measured restore time. The scratch database and its files are dropped afterwards, ' +
+      'also after a failure, unless *Keep scratch database* is set.',
+    'Point it at a SQL Server where a scratch database may be created, ideally not the production one. The report is ' +
+      'attached to the task as an artifact (JSON) and summarised in the log.',
+  ),
+  id: '1d3403d8-ab6d-4970-856b-77e2a19cb378',
+  bashId: '4f6bbc97-b4a7-4abb-9f57-f60154707b67',
+  version: 1,
+  lastModified: '2026-11-27T00:00:00.000Z',
+  category: 'octopus',
+  exitCodes: [{ code: 1, meaning: 'A check failed or the newest backup is older than the maximum age; the report says which.' }],
+  params: {
+    connectionString: {
+      ...sqlConnectionString,
+      helpText:
+        'ADO.NET connection string of a SQL Server where a scratch database may be created (ideally not production). ' +
+        sqlConnectionString.helpText.slice(sqlConnectionString.helpText.indexOf('Use SQL authentication')),
+    },
+    source: restoreSource,
+    sourceOnServer: restoreSourceOnServer,
+    masterKey,
+    fileStoreBackupDirectory: {
+      ...fileStoreBackupDirectory,
+      helpText: `${fileStoreBackupDirectory.helpText} Optional here: when set, the newest file-store backup in it is verified too.`,
+    },
+    scratchPrefix: defineParameter({
+      name: 'OctopusDr.Test.ScratchPrefix',
+      label: 'Scratch database prefix',
+      helpText: 'Name prefix of the scratch database; a UTC timestamp and a random suffix make each name unique.',
+      type: 'string',
+      required: false,
+      defaultValue: 'octopus-dr-test-',
+      flag: 'scratch-prefix',
+    }),
+    maxAgeHours: defineParameter({
+      name: 'OctopusDr.Test.MaxAgeHours',
+      label: 'Maximum backup age (hours)',
+      helpText:
+        'Recovery point objective: the step fails when the newest backup finished longer ago than this. ' +
+        'Empty = no limit. 26 suits a daily backup with some slack.',
+      type: 'integer',
+      required: false,
+      defaultValue: '26',
+      flag: 'max-age-hours',
+      min: 1,
+      max: 87_600,
+    }),
+    keepDatabase: defineParameter({
+      name: 'OctopusDr.Test.KeepDatabase',
+      label: 'Keep scratch database',
+      helpText: 'Leave the restored scratch database in place for inspection (drop it yourself afterwards).',
+      type: 'bool',
+      required: false,
+      defaultValue: 'False',
+      flag: 'keep-database',
+    }),
+    dataDirectory: restoreDataDirectory,
+    logDirectory: restoreLogDirectory,
+    nodePath,
+  },
+});
