@@ -28,7 +28,6 @@ export const testRestore = defineTemplate({
   version: 1,
   lastModified: '2026-11-27T00:00:00.000Z',
   category: 'octopus',
-  exitCodes: [{ code: 1, meaning: 'A check failed or the newest backup is older than the maximum age; the report says which.' }],
   params: {
     connectionString: {
       ...sqlConnectionString,
