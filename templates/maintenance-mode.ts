@@ -1,23 +1,17 @@
+import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
 import { nodePath } from './parameters';
 
 export const maintenanceMode = defineTemplate({
   stepId: 'maintenance-mode',
   name: 'Octopus DR - Set Maintenance Mode',
-  description: [
-    'Turns Octopus Server maintenance mode on or off through the Octopus REST API, so that a backup sees a quiet,',
-    'consistent server. Turning it on can wait until no other task is executing. The step is idempotent: it changes',
-    'nothing when the server is already in the requested mode. The previous mode is an output variable',
-    '(`PreviousMaintenanceMode`), so a final step that always runs can put the server back as it was.',
-    '',
+  description: stepDescription(
+    'Turns Octopus Server maintenance mode on or off through the Octopus REST API, so that a backup sees a quiet, ' +
+      'consistent server. Turning it on can wait until no other task is executing. The step is idempotent: it changes ' +
+      'nothing when the server is already in the requested mode. The previous mode is an output variable ' +
+      '(`PreviousMaintenanceMode`), so a final step that always runs can put the server back as it was.',
     'The API key must belong to a user with the **AdministerSystem** permission (System administrators).',
-    '',
-    '**Requires Node.js 18 or newer on the worker.** Run the step in the `octopusdeploy/worker-tools` container image',
-    '(it has Node.js), install Node.js from https://nodejs.org or your package manager, or set *Node.js executable*',
-    'to the path of a `node` binary.',
-    '',
-    'Part of [octopus-dr](https://github.com/octopus-dr/octopus-dr).',
-  ].join('\n'),
+  ),
   id: 'f0baa11c-7ecc-4fa4-8773-a8e40678daca',
   bashId: '388877c6-373b-4a2d-945e-a9c002935392',
   version: 1,
