@@ -1,0 +1,103 @@
+// Verify Master Key: proves the key decrypts the database's encrypted data, or fails clearly.
+// The key is parsed and masked before anything is printed; decryption happens here, in Node;
+// only outcomes, counts, document ids and JSON paths are ever reported.
+import type { ParameterValues } from '../../templates/model';
+import { INCONCLUSIVE_EXIT_CODE, type verifyMasterKey as template } from '../../templates/verify-master-key';
+import { decide, KEY_ID_PATTERN, parseMasterKey, type MasterKey, type Verdict } from '../shared/master-key';
+import { ParameterError, StepFailure } from '../shared/runtime/errors';
+import type { StepContext } from '../shared/runtime/step-context';
+import { SqlError } from '../shared/sql';
+import { collectEvidence } from './collect';
+
+type Params = ParameterValues<typeof template.params>;
+
+function checkExpectedKeyId(params: Params, key: MasterKey, context: StepContext): void {
+  const expected = params.expectedKeyId.trim().toLowerCase();
+  if (expected === '') return;
+  if (!KEY_ID_PATTERN.test(expected)) {
+    throw new ParameterError([
+      `"Expected key ID" (OctopusDr.MasterKey.ExpectedKeyId) must be 16 hexadecimal characters, as the backup manifest ` +
+        `and the KeyId output variable give it (e.g. 41252bd34faf3857): set it in the step, or --expected-key-id on the command line.`,
+    ]);
+  }
+  const matches = expected === key.keyId;
+  context.setOutput('KeyIdMatches', matches ? 'True' : 'False');
+  if (!matches) {
+    context.setOutput('Result', 'FAIL');
+    context.setOutput('Passed', 'False');
+    throw new StepFailure(
+      `FAIL: the master key has key ID ${key.keyId}, not the expected ${expected}: it is not the key the backup was taken with. ` +
+        'Use the master key that was current when the backup was taken (after a `rotate-master-key`, older backups need the older key).',
+    );
+  }
+  context.log.info(`The key ID matches the expected key ID ${expected}.`);
+}
+
+function report(verdict: Verdict, context: StepContext): void {
+  const { counts } = verdict;
+  context.setOutput('Result', verdict.status);
+  context.setOutput('Passed', verdict.status === 'PASS' ? 'True' : 'False');
+  context.setOutput('ValuesTested', counts.valuesTested);
+  context.setOutput('ValuesVerified', counts.valuesVerified);
+  context.setOutput('ValuesFailed', counts.valuesFailed);
+  context.setOutput('MalformedValues', counts.malformedValues);
+  context.setOutput('UnreadableDocuments', counts.unreadableDocuments);
+  context.setOutput('CertificateVerified', counts.certificateVerified ? 'True' : 'False');
+  if (verdict.findings.length > 0) {
+    context.log.warn(`Values or documents that could not be verified (document ids and JSON paths only):\n${verdict.findings.map((f) => `  - ${f}`).join('\n')}`);
+  }
+}
+
+export async function verifyMasterKey(params: Params, context: StepContext): Promise<void> {
+  const { log } = context;
+  // First, before any output: parse, and mask every string form of the key that now exists.
+  const key = parseMasterKey(params.masterKey);
+  for (const form of key.secretForms) context.setSecret(form);
+
+  log.info(`Master key: ${key.bits / 8} bytes, ${key.algorithm}, key ID ${key.keyId}.`);
+  for (const warning of key.warnings) log.warn(warning);
+  context.setOutput('KeyId', key.keyId);
+  context.setOutput('Algorithm', key.algorithm);
+  context.setOutput('KeyBits', key.bits);
+
+  checkExpectedKeyId(params, key, context);
+  if (params.connectionString === '') {
+    if (params.expectedKeyId.trim() === '') {
+      throw new ParameterError([
+        '"SQL connection string" (OctopusDr.Sql.ConnectionString) is required to verify the key against a database; ' +
+          'set it in the step, or the environment variable OCTOPUSDR_SQL_CONNECTIONSTRING on the command line. ' +
+          'To check the key against a backup without a database, set "Expected key ID" instead.',
+      ]);
+    }
+    context.setOutput('Result', 'PASS');
+    context.setOutput('Passed', 'True');
+    log.highlight(`PASS: the master key matches the expected key ID ${key.keyId} (no database was checked).`);
+    context.result(`Master key matches key ID ${key.keyId}.`);
+    return;
+  }
+
+  let collected;
+  try {
+    collected = await collectEvidence(key, params.connectionString, params.sampleSize ?? 25, context);
+  } catch (error) {
+    if (error instanceof SqlError) throw new StepFailure(`Could not read the Octopus database: ${error.message}`, { cause: error });
+    throw error;
+  }
+  context.setOutput('TablesScanned', collected.tablesScanned);
+  context.setOutput('DocumentsRead', collected.documentsRead);
+  context.setOutput('CertificateTable', collected.certificateTable ?? '');
+
+  const verdict = decide(collected.evidence);
+  report(verdict, context);
+  const scanned = `${collected.tablesScanned} document tables, ${collected.documentsRead} documents read in database '${collected.database}'`;
+  switch (verdict.status) {
+    case 'PASS':
+      log.highlight(`${verdict.summary} (${scanned}.)`);
+      context.result(verdict.summary);
+      return;
+    case 'INCONCLUSIVE':
+      throw new StepFailure(`${verdict.summary} (${scanned}.)`, { exitCode: INCONCLUSIVE_EXIT_CODE });
+    default:
+      throw new StepFailure(`${verdict.summary} (${scanned}.)${verdict.hints.length ? `\n${verdict.hints.map((h) => `  - ${h}`).join('\n')}` : ''}`);
+  }
+}
