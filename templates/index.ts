@@ -1,7 +1,11 @@
 // Every step template octopus-dr ships, in the order the README lists them.
+import { backupDatabase } from './backup-database';
+import { backupFileStore } from './backup-file-store';
 import { checkWorker } from './check-worker';
 import { maintenanceMode } from './maintenance-mode';
 import type { StepTemplate } from './model';
+import { restoreDatabase } from './restore-database';
+import { restoreFileStore } from './restore-file-store';
 import { verifyMasterKey } from './verify-master-key';
 
-export const templates: readonly StepTemplate[] = [checkWorker, maintenanceMode, verifyMasterKey];
+export const templates: readonly StepTemplate[] = [checkWorker, maintenanceMode, verifyMasterKey, backupDatabase, restoreDatabase, backupFileStore, restoreFileStore];

@@ -130,3 +130,31 @@ export const fileStoreBackupDirectory = defineParameter({
   defaultValue: '',
   flag: 'file-store-backup-directory',
 });
+
+export const fileStoreHomeDirectory = defineParameter({
+  name: 'OctopusDr.FileStore.HomeDirectory',
+  label: 'Octopus home directory',
+  helpText:
+    'The Octopus Server home directory (e.g. `C:\\Octopus`); the file-store folders default to its subfolders ' +
+    '`TaskLogs`, `Artifacts`, `Packages`, `EventExports`, `Imports`, `Telemetry` and `Logs`. Leave empty when ' +
+    '*File store folders* gives every folder.',
+  type: 'path',
+  required: false,
+  defaultValue: '',
+  flag: 'home-directory',
+});
+
+export const fileStoreFolders = defineParameter({
+  name: 'OctopusDr.FileStore.Folders',
+  label: 'File store folders',
+  helpText:
+    'Folders that are not below the home directory, one `Name=Path` per line: relocated folders, HA shared storage ' +
+    '(e.g. `Packages=\\\\fs01\\OctopusShared\\Packages`) or the Linux container\'s volumes (`Packages=/repository`, ' +
+    '`Artifacts=/artifacts`, `TaskLogs=/taskLogs`, `EventExports=/eventExports`). Names: TaskLogs, Artifacts, ' +
+    'Packages, EventExports, Imports, Telemetry, Logs.',
+  type: 'path',
+  multiLine: true,
+  required: false,
+  defaultValue: '',
+  flag: 'folders',
+});

@@ -1,0 +1,62 @@
+import type { backupFileStore as template } from '../../templates/backup-file-store';
+import type { ParameterValues } from '../../templates/model';
+import { ParameterError } from '../shared/runtime/errors';
+import type { StepContext } from '../shared/runtime/step-context';
+import { toolVersion } from '../shared/runtime/version';
+import { backupFileStore } from '../shared/file-store/backup';
+import { DEFAULT_INCLUDED_FOLDERS, parseFolderNames, resolveFolders } from '../shared/file-store/folders';
+import { formatBytes, progressReporter } from '../shared/file-store/progress';
+import { applyRetention } from '../shared/file-store/retention';
+
+type Params = ParameterValues<typeof template.params>;
+
+export async function backupFileStoreStep(params: Params, context: StepContext): Promise<void> {
+  const { log } = context;
+  const labels = { homeDirectory: 'Octopus home directory', overrides: 'File store folders' };
+  const included = parseFolderNames(params.include, 'Folders to back up');
+  const resolved = resolveFolders({
+    homeDirectory: params.homeDirectory,
+    overrides: params.folders,
+    include: included.names.length > 0 ? included.names : DEFAULT_INCLUDED_FOLDERS,
+    labels,
+  });
+  const problems = [...included.problems, ...resolved.problems];
+  if (problems.length > 0) throw new ParameterError(problems);
+  for (const folder of resolved.folders) log.info(`${folder.name}: ${folder.path}`);
+
+  const result = await backupFileStore({
+    folders: resolved.folders,
+    backupDirectory: params.backupDirectory,
+    mode: params.mode === 'Incremental' ? 'Incremental' : 'Full',
+    skipUnreadable: params.skipUnreadable,
+    toolVersion,
+    log,
+    signal: context.signal,
+    onProgress: progressReporter(context, 'Backed up'),
+  });
+  const { manifest } = result;
+  const seconds = result.durationMs / 1000;
+
+  const retention = await applyRetention(params.backupDirectory, params.retentionDays ?? 0, new Date(), log);
+  if (retention.deleted.length > 0) log.info(`Retention (${params.retentionDays} days): deleted ${retention.deleted.join(', ')}.`);
+
+  context.setOutput('ArchivePath', result.archivePath);
+  context.setOutput('ManifestPath', result.manifestPath);
+  context.setOutput('Archives', result.chainPaths.join('\n'));
+  context.setOutput('Mode', manifest.mode);
+  context.setOutput('Files', manifest.totals.files);
+  context.setOutput('Bytes', manifest.totals.bytes);
+  context.setOutput('StoredFiles', manifest.totals.storedFiles);
+  context.setOutput('StoredBytes', manifest.totals.storedBytes);
+  context.setOutput('DurationSeconds', seconds.toFixed(1));
+  context.setOutput('Warnings', result.warnings.length);
+  context.setOutput('RetentionDeleted', retention.deleted.join('\n'));
+
+  const summary =
+    `${manifest.mode} backup of ${manifest.totals.files} files (${formatBytes(manifest.totals.bytes)}) written to ${result.archivePath}: ` +
+    `${manifest.totals.storedFiles} files (${formatBytes(manifest.totals.storedBytes)}) stored in ${seconds.toFixed(1)} s` +
+    (result.warnings.length ? `, ${result.warnings.length} warning(s)` : '') +
+    '.';
+  log.highlight(summary);
+  context.result(summary);
+}

@@ -1,0 +1,74 @@
+import type { ParameterValues } from '../../templates/model';
+import type { restoreFileStore as template } from '../../templates/restore-file-store';
+import { ParameterError, StepFailure } from '../shared/runtime/errors';
+import type { StepContext } from '../shared/runtime/step-context';
+import { parseFolderNames, resolveFolders } from '../shared/file-store/folders';
+import { formatBytes, progressReporter } from '../shared/file-store/progress';
+import { resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../shared/file-store/restore';
+
+type Params = ParameterValues<typeof template.params>;
+
+export async function restoreFileStoreStep(params: Params, context: StepContext): Promise<void> {
+  const { log } = context;
+  const started = Date.now();
+  const included = parseFolderNames(params.include, 'Folders to restore');
+  if (included.problems.length > 0) throw new ParameterError(included.problems);
+
+  if (params.verifyOnly) {
+    const result = await verifyFileStoreBackup(params.source, {
+      signal: context.signal,
+      onProgress: progressReporter(context, 'Verified'),
+      ...(included.names.length ? { include: included.names } : {}),
+    });
+    context.setOutput('Verified', result.ok ? 'True' : 'False');
+    context.setOutput('ManifestPath', result.set.manifestPath);
+    context.setOutput('Files', result.files);
+    context.setOutput('Bytes', result.bytes);
+    if (!result.ok) {
+      throw new StepFailure(`The backup ${result.set.archivePath} failed verification (${result.problems.length} problem(s)):\n${result.problems.slice(0, 50).map((p) => `  - ${p}`).join('\n')}`);
+    }
+    const summary = `Verified ${result.set.archivePath} (chain of ${result.set.manifest.chain.length}): ${result.files} files, ${formatBytes(result.bytes)}, every SHA-256 matches.`;
+    log.highlight(summary);
+    context.result(summary);
+    return;
+  }
+
+  const set = await resolveBackupSource(params.source);
+  log.info(`Backup set: ${set.archivePath} (${set.manifest.mode}, ${set.manifest.createdAt}, chain ${set.manifest.chain.join(' + ')})`);
+  const inBackup = set.manifest.folders.map((f) => f.name);
+  const missing = included.names.filter((n) => !inBackup.includes(n));
+  if (missing.length > 0) {
+    throw new ParameterError([`"Folders to restore" names ${missing.join(', ')}, which this backup does not hold (it holds ${inBackup.join(', ')}).`]);
+  }
+  const resolved = resolveFolders({
+    homeDirectory: params.homeDirectory,
+    overrides: params.folders,
+    include: included.names.length ? included.names : inBackup,
+    labels: { homeDirectory: 'Octopus home directory', overrides: 'File store folders' },
+  });
+  if (resolved.problems.length > 0) throw new ParameterError(resolved.problems);
+
+  const result = await restoreFileStore({
+    set,
+    destinations: resolved.folders,
+    replaceExisting: params.replaceExisting,
+    dryRun: params.dryRun,
+    log,
+    signal: context.signal,
+    onProgress: progressReporter(context, 'Restored'),
+    onCleanup: (cleanup) => context.onCleanup(cleanup),
+  });
+  const seconds = (Date.now() - started) / 1000;
+  context.setOutput('Files', result.files);
+  context.setOutput('Bytes', result.bytes);
+  context.setOutput('DurationSeconds', seconds.toFixed(1));
+  context.setOutput('Folders', result.folders.map((f) => `${f.name}=${f.destination}`).join('\n'));
+  context.setOutput('MovedAside', result.folders.flatMap((f) => (f.movedAsideTo ? [f.movedAsideTo] : [])).join('\n'));
+  const summary = result.dryRun
+    ? `Dry run: would restore ${result.files} files (${formatBytes(result.bytes)}) into ${result.folders.length} folder(s); nothing was changed.`
+    : `Restored ${result.files} files (${formatBytes(result.bytes)}) into ${result.folders.map((f) => f.destination).join(', ')} in ${seconds.toFixed(1)} s` +
+      (result.folders.some((f) => f.movedAsideTo) ? `; previous content moved aside to ${result.folders.flatMap((f) => (f.movedAsideTo ? [f.movedAsideTo] : [])).join(', ')}` : '') +
+      '.';
+  log.highlight(summary);
+  context.result(summary);
+}

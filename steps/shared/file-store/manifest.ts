@@ -1,0 +1,156 @@
+// The manifest of a file-store backup set: every file with its folder, relative path, size,
+// mtime, mode, SHA-256 and the archive that holds its bytes (this one, or an earlier one of the
+// chain for files an incremental did not need to store again). It is stored as the last entry
+// of the archive and beside it; the copy beside it is what finds, chains and retains sets.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { StepFailure } from '../runtime/errors';
+import type { FileStoreFolderName } from './folders';
+
+export const MANIFEST_FORMAT = 'octopus-dr/file-store-backup';
+export const MANIFEST_ENTRY_NAME = 'octopus-dr-manifest.json';
+export const ARCHIVE_PREFIX = 'octopus-file-store-';
+const SET_NAME = /^octopus-file-store-(\d{8}T\d{6}Z)(?:-\d+)?-(full|incremental)\.zip$/;
+
+export type BackupMode = 'Full' | 'Incremental';
+
+export interface ManifestFile {
+  folder: FileStoreFolderName;
+  /** Relative to the folder, `/`-separated. */
+  path: string;
+  size: number;
+  mtimeMs: number;
+  /** Permission bits (0o777), as on the source. */
+  mode: number;
+  sha256: string;
+  /** File name of the archive (in the same directory) that holds the bytes. */
+  archive: string;
+}
+
+export interface ManifestDirectory {
+  folder: FileStoreFolderName;
+  path: string;
+  mtimeMs: number;
+  mode: number;
+}
+
+export interface FileStoreManifest {
+  format: typeof MANIFEST_FORMAT;
+  formatVersion: 1;
+  /** File name of this set's archive. */
+  archive: string;
+  mode: BackupMode;
+  createdAt: string;
+  toolVersion: string;
+  host: string;
+  platform: string;
+  /** Archives this set needs, oldest first; the last is `archive`. */
+  chain: string[];
+  /** The set an incremental was compared with. */
+  basedOn?: string;
+  folders: { name: FileStoreFolderName; source: string; files: number; bytes: number }[];
+  totals: { files: number; bytes: number; directories: number; storedFiles: number; storedBytes: number };
+  warnings: string[];
+  skipped: { folder: FileStoreFolderName; path: string; reason: string }[];
+  files: ManifestFile[];
+  directories: ManifestDirectory[];
+}
+
+/** A set found in a backup directory. */
+export interface BackupSet {
+  directory: string;
+  manifestPath: string;
+  archivePath: string;
+  manifest: FileStoreManifest;
+}
+
+export function utcStamp(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function archiveNameFor(date: Date, mode: BackupMode, attempt = 1): string {
+  return `${ARCHIVE_PREFIX}${utcStamp(date)}${attempt > 1 ? `-${attempt}` : ''}-${mode === 'Full' ? 'full' : 'incremental'}.zip`;
+}
+
+export function isOwnArchiveName(name: string): boolean {
+  return SET_NAME.test(name);
+}
+
+export function manifestNameFor(archiveName: string): string {
+  return archiveName.replace(/\.zip$/, '.manifest.json');
+}
+
+/** Validates the shape of a parsed manifest; throws a StepFailure naming the file. */
+export function checkManifest(value: unknown, where: string): FileStoreManifest {
+  const m = value as Partial<FileStoreManifest> | null;
+  if (!m || m.format !== MANIFEST_FORMAT) throw new StepFailure(`${where} is not an octopus-dr file-store manifest.`);
+  if (m.formatVersion !== 1) throw new StepFailure(`${where} has manifest format version ${String(m.formatVersion)}; this octopus-dr reads version 1. Use a newer octopus-dr.`);
+  if (typeof m.archive !== 'string' || !isOwnArchiveName(m.archive)) throw new StepFailure(`${where} names no valid archive.`);
+  if (!Array.isArray(m.files) || !Array.isArray(m.directories) || !Array.isArray(m.chain) || !Array.isArray(m.folders)) {
+    throw new StepFailure(`${where} is incomplete (files, directories, chain or folders missing).`);
+  }
+  for (const name of m.chain) {
+    if (typeof name !== 'string' || !isOwnArchiveName(name)) throw new StepFailure(`${where} has an invalid chain entry "${String(name)}".`);
+  }
+  for (const file of m.files) {
+    if (typeof file.path !== 'string' || typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256) || !Number.isSafeInteger(file.size) || !m.chain.includes(file.archive)) {
+      throw new StepFailure(`${where} has an invalid file record (${JSON.stringify(file.path)}).`);
+    }
+  }
+  return m as FileStoreManifest;
+}
+
+export function parseManifest(text: string, where: string): FileStoreManifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new StepFailure(`${where} is not valid JSON (${(error as Error).message}).`);
+  }
+  return checkManifest(value, where);
+}
+
+export async function readManifestFile(manifestPath: string): Promise<FileStoreManifest> {
+  return parseManifest(await fs.readFile(manifestPath, 'utf8'), manifestPath);
+}
+
+/** Writes a file under a temporary name, flushes it and renames it into place. */
+export async function writeFileAtomic(target: string, data: string | Buffer): Promise<void> {
+  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(4).toString('hex')}.partial`);
+  try {
+    const handle = await fs.open(temp, 'wx', 0o644);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, target);
+  } catch (error) {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The sets in a directory whose manifest beside the archive parses, oldest first. Others are ignored. */
+export async function listBackupSets(directory: string): Promise<{ sets: BackupSet[]; ignored: string[] }> {
+  const names = await fs.readdir(directory);
+  const sets: BackupSet[] = [];
+  const ignored: string[] = [];
+  for (const name of names) {
+    if (!name.endsWith('.manifest.json')) continue;
+    const archiveName = name.replace(/\.manifest\.json$/, '.zip');
+    if (!isOwnArchiveName(archiveName)) continue;
+    const manifestPath = path.join(directory, name);
+    try {
+      const manifest = await readManifestFile(manifestPath);
+      if (manifest.archive !== archiveName) throw new StepFailure(`${manifestPath} describes ${manifest.archive}`);
+      sets.push({ directory, manifestPath, archivePath: path.join(directory, archiveName), manifest });
+    } catch (error) {
+      ignored.push(`${name}: ${(error as Error).message}`);
+    }
+  }
+  sets.sort((a, b) => a.manifest.createdAt.localeCompare(b.manifest.createdAt) || a.manifest.archive.localeCompare(b.manifest.archive));
+  return { sets, ignored };
+}

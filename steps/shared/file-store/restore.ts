@@ -1,0 +1,417 @@
+// Verifies and restores a file-store backup set (an archive chain). Every archive is checked
+// for unsafe entries before anything is written; data goes into a staging folder beside each
+// destination with every hash checked, and only then is the destination swapped in. What was
+// there is moved aside to `<folder>.before-restore-<UTC timestamp>`, never deleted.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { StepFailure } from '../runtime/errors';
+import type { FileStoreProgress } from './backup';
+import { unsafeEntryNameReason } from './entry-safety';
+import { canonicalFolderName, type FileStoreFolderName, type ResolvedFolder } from './folders';
+import {
+  listBackupSets,
+  manifestNameFor,
+  MANIFEST_ENTRY_NAME,
+  parseManifest,
+  readManifestFile,
+  utcStamp,
+  type BackupSet,
+  type FileStoreManifest,
+  type ManifestFile,
+} from './manifest';
+import { openArchive, type OpenedArchive } from './zip-reader';
+import { HashingCounter } from './zip-writer';
+
+const PARALLEL_ENTRIES = 4;
+
+function errnoOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? 'ERROR';
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function readInternalManifest(archivePath: string): Promise<FileStoreManifest> {
+  const archive = await openArchive(archivePath);
+  try {
+    const entry = archive.entries.get(MANIFEST_ENTRY_NAME);
+    if (!entry) throw new StepFailure(`${archivePath} has no ${MANIFEST_ENTRY_NAME}; it is not an octopus-dr file-store backup.`);
+    if (entry.size > 1024 * 1024 * 1024) throw new StepFailure(`${archivePath}: its manifest is implausibly large.`);
+    const chunks: Buffer[] = [];
+    for await (const chunk of await archive.openEntry(entry)) chunks.push(chunk as Buffer);
+    return parseManifest(Buffer.concat(chunks).toString('utf8'), `${archivePath} (${MANIFEST_ENTRY_NAME})`);
+  } finally {
+    archive.close();
+  }
+}
+
+/**
+ * Finds the set a `Backup to restore` value names: a manifest, an archive, or a directory
+ * (then the newest set whose archives are all present).
+ */
+export async function resolveBackupSource(source: string): Promise<BackupSet> {
+  const absolute = path.resolve(source);
+  let stat;
+  try {
+    stat = await fs.stat(absolute);
+  } catch (error) {
+    throw new StepFailure(`Backup to restore ${absolute} cannot be read (${errnoOf(error)}). Give a backup directory, archive or manifest.`);
+  }
+  if (stat.isDirectory()) {
+    const { sets, ignored } = await listBackupSets(absolute);
+    for (const set of [...sets].reverse()) {
+      const present = await Promise.all(set.manifest.chain.map((a) => exists(path.join(absolute, a))));
+      if (!present.includes(false)) return set;
+    }
+    throw new StepFailure(
+      `No complete file-store backup set in ${absolute}${ignored.length ? ` (ignored: ${ignored.join('; ')})` : ''}. Give the directory the backups were written to, or an archive or manifest.`,
+    );
+  }
+  const directory = path.dirname(absolute);
+  if (absolute.endsWith('.json')) {
+    const manifest = await readManifestFile(absolute);
+    return { directory, manifestPath: absolute, archivePath: path.join(directory, manifest.archive), manifest };
+  }
+  const sidecar = path.join(directory, manifestNameFor(path.basename(absolute)));
+  const manifest = (await exists(sidecar)) ? await readManifestFile(sidecar) : await readInternalManifest(absolute);
+  if (manifest.archive !== path.basename(absolute)) {
+    throw new StepFailure(`${absolute} was renamed (its manifest names ${manifest.archive}); give it back its name so its chain can be found.`);
+  }
+  return { directory, manifestPath: (await exists(sidecar)) ? sidecar : absolute, archivePath: absolute, manifest };
+}
+
+export interface ChainCheck {
+  archives: Map<string, OpenedArchive>;
+  problems: string[];
+}
+
+/** Opens every archive of the chain and checks entries and manifest records, reading no file data. */
+async function checkChain(set: BackupSet, files: readonly ManifestFile[], windows: boolean): Promise<ChainCheck> {
+  const archives = new Map<string, OpenedArchive>();
+  const problems: string[] = [];
+  for (const name of set.manifest.chain) {
+    const archivePath = path.join(set.directory, name);
+    try {
+      const archive = await openArchive(archivePath, { windows });
+      archives.set(name, archive);
+      for (const p of archive.problems) problems.push(`${name}: ${p}`);
+    } catch (error) {
+      problems.push(`${name}: cannot be opened (${(error as Error).message})`);
+    }
+  }
+  for (const file of files) {
+    const entryName = `${file.folder}/${file.path}`;
+    const reason = canonicalFolderName(file.folder) !== file.folder ? 'unknown folder' : unsafeEntryNameReason(file.path, windows);
+    if (reason) {
+      problems.push(`manifest record ${JSON.stringify(entryName)}: ${reason}`);
+      continue;
+    }
+    const archive = archives.get(file.archive);
+    if (!archive) continue;
+    const entry = archive.entries.get(entryName);
+    if (!entry || entry.isDirectory) problems.push(`${file.archive}: ${entryName} is missing`);
+    else if (entry.size !== file.size) problems.push(`${file.archive}: ${entryName} is ${entry.size} bytes, the manifest says ${file.size}`);
+  }
+  for (const d of set.manifest.directories) {
+    const reason = canonicalFolderName(d.folder) !== d.folder ? 'unknown folder' : unsafeEntryNameReason(d.path, windows);
+    if (reason) problems.push(`manifest folder record ${JSON.stringify(`${d.folder}/${d.path}`)}: ${reason}`);
+  }
+  return { archives, problems };
+}
+
+function closeAll(check: ChainCheck): void {
+  for (const archive of check.archives.values()) archive.close();
+}
+
+/** Runs `work` over items, at most `limit` at once, stopping at the first error. */
+async function forEachLimited<T>(items: readonly T[], limit: number, signal: AbortSignal | undefined, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      signal?.throwIfAborted();
+      const item = items[next++];
+      try {
+        await work(item);
+      } catch (error) {
+        failed ??= error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed !== undefined) throw failed;
+}
+
+const discard = () =>
+  new Writable({
+    highWaterMark: 1 << 20,
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
+
+/**
+ * Streams each file out of its archive, checks its SHA-256 and size, and hands it to `target`
+ * (a file to write) or discards it. Returns the files whose hash or size did not match.
+ */
+async function streamFiles(
+  check: ChainCheck,
+  files: readonly ManifestFile[],
+  options: { signal?: AbortSignal; onProgress?: (p: FileStoreProgress) => void; targetOf?: (file: ManifestFile) => string; stopAtFirstMismatch: boolean },
+): Promise<string[]> {
+  const mismatches: string[] = [];
+  const progress: FileStoreProgress = { bytesDone: 0, bytesTotal: files.reduce((s, f) => s + f.size, 0), filesDone: 0, filesTotal: files.length };
+  options.onProgress?.(progress);
+  await forEachLimited(files, PARALLEL_ENTRIES, options.signal, async (file) => {
+    const entryName = `${file.folder}/${file.path}`;
+    const archive = check.archives.get(file.archive)!;
+    const entry = archive.entries.get(entryName)!;
+    const hasher = new HashingCounter((bytes) => {
+      progress.bytesDone += bytes;
+      options.onProgress?.(progress);
+    });
+    const target = options.targetOf?.(file);
+    const source = await archive.openEntry(entry);
+    const sink = target ? (await fs.open(target, 'wx', 0o600)).createWriteStream({ highWaterMark: 1 << 20 }) : discard();
+    await pipeline(source, hasher, sink, { signal: options.signal });
+    const sha256 = hasher.digest();
+    if (sha256 !== file.sha256 || hasher.bytes !== file.size) {
+      const message = `${file.archive}: ${entryName} does not match its manifest (${hasher.bytes} bytes, SHA-256 ${sha256.slice(0, 12)}…, expected ${file.sha256.slice(0, 12)}…)`;
+      mismatches.push(message);
+      if (options.stopAtFirstMismatch) throw new StepFailure(`The backup is damaged: ${message}. Nothing was restored.`);
+    }
+    if (target) {
+      if (process.platform !== 'win32') await fs.chmod(target, file.mode & 0o7777);
+      const mtime = new Date(file.mtimeMs);
+      await fs.utimes(target, mtime, mtime);
+    }
+    progress.filesDone += 1;
+    options.onProgress?.(progress);
+  });
+  return mismatches;
+}
+
+export interface VerifyOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: FileStoreProgress) => void;
+  /** Only these folders (default: all in the set). */
+  include?: readonly FileStoreFolderName[];
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  problems: string[];
+  set: BackupSet;
+  files: number;
+  bytes: number;
+}
+
+/**
+ * Checks a backup set without restoring it: every archive of the chain opens, no entry is
+ * unsafe, every file of the manifest is present and its SHA-256 matches. Nothing is written.
+ */
+export async function verifyFileStoreBackup(source: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const set = await resolveBackupSource(source);
+  const files = set.manifest.files.filter((f) => !options.include || options.include.includes(f.folder));
+  const check = await checkChain(set, files, process.platform === 'win32');
+  try {
+    const problems = [...check.problems];
+    if (problems.length === 0) {
+      problems.push(...(await streamFiles(check, files, { signal: options.signal, onProgress: options.onProgress, stopAtFirstMismatch: false })));
+    }
+    return { ok: problems.length === 0, problems, set, files: files.length, bytes: files.reduce((s, f) => s + f.size, 0) };
+  } finally {
+    closeAll(check);
+  }
+}
+
+export interface RestoreLogger {
+  info(message: string): void;
+  verbose(message: string): void;
+  warn(message: string): void;
+}
+
+export interface RestoreOptions {
+  set: BackupSet;
+  /** The destination of each folder to restore (already filtered by what to include). */
+  destinations: readonly ResolvedFolder[];
+  replaceExisting: boolean;
+  dryRun: boolean;
+  log: RestoreLogger;
+  signal?: AbortSignal;
+  onProgress?: (progress: FileStoreProgress) => void;
+  /** Registers a cleanup that runs on failure and cancel (the step context's onCleanup). */
+  onCleanup?: (cleanup: () => Promise<void>) => () => void;
+  now?: () => Date;
+  /** Zip-slip rules for Windows (defaults to the platform's). */
+  windows?: boolean;
+}
+
+export interface RestoredFolder {
+  name: FileStoreFolderName;
+  destination: string;
+  /** Where the previous content went, if there was any. */
+  movedAsideTo?: string;
+  files: number;
+  bytes: number;
+}
+
+export interface RestoreResult {
+  folders: RestoredFolder[];
+  files: number;
+  bytes: number;
+  dryRun: boolean;
+}
+
+async function isEmptyDirectory(p: string): Promise<boolean> {
+  const dir = await fs.opendir(p);
+  try {
+    return (await dir.read()) === null;
+  } finally {
+    await dir.close().catch(() => undefined);
+  }
+}
+
+export async function restoreFileStore(options: RestoreOptions): Promise<RestoreResult> {
+  const { set, log, signal } = options;
+  const windows = options.windows ?? process.platform === 'win32';
+  const stamp = utcStamp((options.now ?? (() => new Date()))());
+  const selected = new Set(options.destinations.map((d) => d.name));
+  const files = set.manifest.files.filter((f) => selected.has(f.folder));
+  const directories = set.manifest.directories.filter((d) => selected.has(d.folder));
+
+  // 1. Destinations: refuse a non-empty one unless replacing was asked for.
+  const refusals: string[] = [];
+  const plans: (RestoredFolder & { existing: 'none' | 'empty' | 'content'; staging: string })[] = [];
+  for (const destination of options.destinations) {
+    const folderFiles = files.filter((f) => f.folder === destination.name);
+    let existing: 'none' | 'empty' | 'content' = 'none';
+    try {
+      const stat = await fs.stat(destination.path);
+      if (!stat.isDirectory()) refusals.push(`${destination.name}: ${destination.path} exists and is not a folder; move it away first.`);
+      else {
+        existing = (await isEmptyDirectory(destination.path)) ? 'empty' : 'content';
+        const parent = await fs.stat(path.dirname(destination.path));
+        if (parent.dev !== stat.dev) {
+          refusals.push(
+            `${destination.name}: ${destination.path} is a mount point, which cannot be swapped. Restore into a folder on it instead (e.g. ${destination.name}=${path.join(destination.path, 'restored')} in the folder overrides), then move the content.`,
+          );
+        }
+      }
+    } catch (error) {
+      if (errnoOf(error) !== 'ENOENT') refusals.push(`${destination.name}: ${destination.path} cannot be read (${errnoOf(error)}).`);
+    }
+    if (existing === 'content' && !options.replaceExisting) {
+      refusals.push(
+        `${destination.name}: ${destination.path} is not empty. Set "Replace existing" to restore over it (its content is moved aside to ${destination.path}.before-restore-${stamp}, not deleted), or restore into an empty or new folder.`,
+      );
+    }
+    plans.push({
+      name: destination.name,
+      destination: destination.path,
+      existing,
+      staging: `${destination.path}.restore-staging-${stamp}`,
+      ...(existing === 'content' ? { movedAsideTo: `${destination.path}.before-restore-${stamp}` } : {}),
+      files: folderFiles.length,
+      bytes: folderFiles.reduce((s, f) => s + f.size, 0),
+    });
+  }
+  if (refusals.length > 0) throw new StepFailure(`Nothing was restored:\n${refusals.map((r) => `  - ${r}`).join('\n')}`);
+
+  for (const plan of plans) {
+    log.info(
+      `${plan.name}: ${plan.files} files (${(plan.bytes / 1e6).toFixed(1)} MB) to ${plan.destination}` +
+        (plan.movedAsideTo ? `; its current content will be moved aside to ${plan.movedAsideTo}` : ''),
+    );
+  }
+
+  // 2. Check every archive and record before writing anything.
+  const check = await checkChain(set, files, windows);
+  try {
+    if (check.problems.length > 0) {
+      const shown = check.problems.slice(0, 50).map((p) => `  - ${p}`).join('\n');
+      throw new StepFailure(
+        `The backup was refused before anything was written (${check.problems.length} problem(s)):\n${shown}${check.problems.length > 50 ? '\n  - ...' : ''}`,
+      );
+    }
+    const totals = { files: files.length, bytes: files.reduce((s, f) => s + f.size, 0) };
+    if (options.dryRun) {
+      log.info(`Dry run: the backup chain (${set.manifest.chain.join(', ')}) is complete and safe; nothing was written.`);
+      return { folders: plans.map(({ existing: _e, staging: _s, ...rest }) => rest), ...totals, dryRun: true };
+    }
+
+    // 3. Extract into staging folders, checking every hash.
+    const stagings = plans.map((p) => p.staging);
+    let swapped = false;
+    const unregister = options.onCleanup?.(async () => {
+      if (!swapped) for (const staging of stagings) await fs.rm(staging, { recursive: true, force: true });
+    });
+    try {
+      const stagingOf = new Map(plans.map((p) => [p.name, p.staging]));
+      for (const staging of stagings) {
+        await fs.mkdir(path.dirname(staging), { recursive: true });
+        await fs.mkdir(staging);
+      }
+      const inside = (folder: FileStoreFolderName, relative: string) => {
+        const root = stagingOf.get(folder)!;
+        const target = path.join(root, ...relative.split('/'));
+        // Belt and braces: the names were checked, but never write outside the staging folder.
+        if (!target.startsWith(root + path.sep)) throw new StepFailure(`Refused to write ${target} outside ${root}.`);
+        return target;
+      };
+      for (const d of directories) await fs.mkdir(inside(d.folder, d.path), { recursive: true });
+      const parents = new Set<string>();
+      for (const f of files) parents.add(path.dirname(inside(f.folder, f.path)));
+      for (const parent of parents) await fs.mkdir(parent, { recursive: true });
+
+      await streamFiles(check, files, { signal, onProgress: options.onProgress, targetOf: (f) => inside(f.folder, f.path), stopAtFirstMismatch: true });
+      // Folder mtimes last (writing files changes them), deepest first.
+      const ordered = [...directories].sort((a, b) => b.path.split('/').length - a.path.split('/').length);
+      for (const d of ordered) {
+        const target = inside(d.folder, d.path);
+        if (process.platform !== 'win32') await fs.chmod(target, d.mode & 0o7777);
+        await fs.utimes(target, new Date(d.mtimeMs), new Date(d.mtimeMs));
+      }
+      signal?.throwIfAborted();
+
+      // 4. Swap: move what is there aside, then the staging folder in. Undo on failure.
+      const done: { plan: (typeof plans)[number]; removedEmpty: boolean }[] = [];
+      try {
+        for (const plan of plans) {
+          let removedEmpty = false;
+          if (plan.existing === 'content') await fs.rename(plan.destination, plan.movedAsideTo!);
+          else if (plan.existing === 'empty') {
+            await fs.rmdir(plan.destination);
+            removedEmpty = true;
+          }
+          done.push({ plan, removedEmpty });
+          await fs.rename(plan.staging, plan.destination);
+        }
+        swapped = true;
+      } catch (error) {
+        for (const { plan, removedEmpty } of done.reverse()) {
+          if (await exists(plan.staging)) {
+            // The staging folder was not moved yet: put the original back.
+          } else {
+            await fs.rename(plan.destination, plan.staging).catch(() => undefined);
+          }
+          if (plan.movedAsideTo) await fs.rename(plan.movedAsideTo, plan.destination).catch(() => undefined);
+          if (removedEmpty) await fs.mkdir(plan.destination).catch(() => undefined);
+        }
+        throw new StepFailure(`Swapping the restored folders in failed (${(error as Error).message}); the destinations were put back as they were.`, { cause: error });
+      }
+    } finally {
+      if (!swapped) for (const staging of stagings) await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      unregister?.();
+    }
+    return { folders: plans.map(({ existing: _e, staging: _s, ...rest }) => rest), ...totals, dryRun: false };
+  } finally {
+    closeAll(check);
+  }
+}

@@ -1,0 +1,83 @@
+import { defineParameter, defineTemplate } from './model';
+import { fileStoreBackupDirectory, fileStoreFolders, fileStoreHomeDirectory, nodePath } from './parameters';
+
+export const backupFileStore = defineTemplate({
+  stepId: 'backup-file-store',
+  name: 'Octopus DR - Back Up File Store',
+  description: [
+    'Backs up the Octopus Server file store (task logs, artifacts, the built-in package repository, event exports) into',
+    'one standard ZIP (ZIP64 where needed) that `unzip`, 7-Zip, Windows Explorer and Python can open. Streams with bounded',
+    'memory whatever the size; stores already-compressed files and deflates text. A manifest inside and beside the',
+    'archive lists every file with its SHA-256. Incremental mode stores only new and changed files and refers to the',
+    'earlier archives for the rest. The archive gets its name only when complete; retention deletes only this tool\'s',
+    'own old sets and never one that a newer set still needs.',
+    '',
+    '**Requires Node.js 18 or newer on the worker.** Run the step in the `octopusdeploy/worker-tools` container image',
+    '(it has Node.js), install Node.js from https://nodejs.org or your package manager, or set *Node.js executable*',
+    'to the path of a `node` binary.',
+    '',
+    'Part of [octopus-dr](https://github.com/octopus-dr/octopus-dr).',
+  ].join('\n'),
+  id: 'b868de86-bc93-42e0-8418-5feb8a173530',
+  bashId: '512a566e-06ba-4992-9d25-e78a1b28c824',
+  version: 1,
+  lastModified: '2026-11-27T00:00:00.000Z',
+  category: 'octopus',
+  params: {
+    homeDirectory: fileStoreHomeDirectory,
+    folders: fileStoreFolders,
+    include: defineParameter({
+      name: 'OctopusDr.FileStore.Include',
+      label: 'Folders to back up',
+      helpText:
+        'Which folders to back up, one per line or comma-separated: TaskLogs, Artifacts, Packages, EventExports, Imports, ' +
+        'Telemetry, Logs. The default is what the Octopus docs say to back up.',
+      type: 'string',
+      multiLine: true,
+      required: false,
+      defaultValue: 'TaskLogs\nArtifacts\nPackages\nEventExports',
+      flag: 'include',
+    }),
+    backupDirectory: { ...fileStoreBackupDirectory, required: true },
+    mode: defineParameter({
+      name: 'OctopusDr.FileStore.Mode',
+      label: 'Backup mode',
+      helpText:
+        '`Full` stores every file. `Incremental` stores only files that are new or changed since the newest set in the ' +
+        'backup directory and refers to the earlier archives for the rest (a full is taken when there is none).',
+      type: 'enum',
+      options: [
+        { value: 'Full', label: 'Full' },
+        { value: 'Incremental', label: 'Incremental' },
+      ],
+      required: false,
+      defaultValue: 'Full',
+      flag: 'mode',
+    }),
+    retentionDays: defineParameter({
+      name: 'OctopusDr.FileStore.RetentionDays',
+      label: 'Retention (days)',
+      helpText:
+        'After a successful backup, delete this tool\'s sets older than this many days, except the newest full set and ' +
+        'any archive a kept set still needs. 0 keeps everything.',
+      type: 'integer',
+      required: false,
+      defaultValue: '0',
+      flag: 'retention-days',
+      min: 0,
+      max: 36500,
+    }),
+    skipUnreadable: defineParameter({
+      name: 'OctopusDr.FileStore.SkipUnreadable',
+      label: 'Skip unreadable files',
+      helpText:
+        'Back up the rest when some files cannot be read (permissions), listing them as warnings. When unchecked, ' +
+        'unreadable files fail the step (they are listed either way).',
+      type: 'bool',
+      required: false,
+      defaultValue: 'False',
+      flag: 'skip-unreadable',
+    }),
+    nodePath,
+  },
+});
