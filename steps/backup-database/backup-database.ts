@@ -1,0 +1,277 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { ParameterValues } from '../../templates/model';
+import { backupDatabase as template } from '../../templates/backup-database';
+import { kindOf } from '../shared/database-backup/backup-set';
+import { loadManifestSets, type FolderLocation } from '../shared/database-backup/discovery';
+import { writeManifestAtomically, MANIFEST_FORMAT, type BackupManifest } from '../shared/database-backup/manifest';
+import { backupSetNames, joinServerPath, parseBackupFileName, type BackupKind } from '../shared/database-backup/naming';
+import { planRetention } from '../shared/database-backup/retention';
+import { readHeaders, runStatement } from '../shared/database-backup/server-reads';
+import { backupPreflightStatement, backupStatement, octopusVersionStatement, verifyStatement } from '../shared/database-backup/tsql';
+import { StepFailure } from '../shared/runtime/errors';
+import { howToSet } from '../shared/runtime/parameters';
+import type { StepContext } from '../shared/runtime/step-context';
+import { toolVersion } from '../shared/runtime/version';
+import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
+
+type Params = ParameterValues<typeof template.params>;
+
+const STATS_PERCENT = 5;
+const SYSTEM_DATABASES = new Set(['master', 'model', 'msdb', 'tempdb']);
+
+interface PreflightRow {
+  name: string;
+  recoveryModel: string;
+  state: string;
+  differentialBaseLsn: string | null;
+  lastLogBackupLsn: string | null;
+}
+
+function sqlFailure(error: unknown, what: string): never {
+  if (error instanceof SqlError) throw new StepFailure(`${what}: ${error.message}`, { cause: error });
+  throw error;
+}
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function backupDatabase(params: Params, context: StepContext): Promise<void> {
+  const { log } = context;
+  const started = Date.now();
+  const kind = params.backupType as BackupKind;
+  if (params.masterKeyId && !/^[0-9a-f]{16}$/i.test(params.masterKeyId)) {
+    throw new StepFailure(
+      `"Master key ID" must be 16 hexadecimal characters (the KeyId output of Octopus DR - Verify Master Key), not "${params.masterKeyId}": ` +
+        `${howToSet(template.params.masterKeyId)}.`,
+      { exitCode: 2 },
+    );
+  }
+
+  let connection: SqlConnection;
+  try {
+    connection = await openSqlConnection(params.connectionString, { setSecret: (s) => context.setSecret(s), log });
+  } catch (error) {
+    sqlFailure(error, 'Cannot connect to SQL Server');
+  }
+  context.onCleanup(() => connection.close());
+  const database = connection.database;
+  if (SYSTEM_DATABASES.has(database.toLowerCase())) {
+    throw new StepFailure(
+      `The connection string points at the system database '${database}'. Set Database (Initial Catalog) to the Octopus database in "SQL connection string".`,
+      { exitCode: 2 },
+    );
+  }
+
+  const facts = await connection.serverFacts().catch((e) => sqlFailure(e, 'Cannot read the SQL Server facts'));
+  const preflight = await runStatement<PreflightRow>(connection, backupPreflightStatement(database)).catch((e) => sqlFailure(e, 'Cannot read the database state'));
+  const db = preflight.rows[0];
+  if (!db) throw new StepFailure(`Database '${database}' does not exist on ${connection.server}. Check Database in the connection string.`);
+  log.info(`Database '${database}' on ${facts.serverName} (SQL Server ${facts.productVersion}, ${facts.edition}), recovery model ${db.recoveryModel}.`);
+  if (db.state !== 'ONLINE') throw new StepFailure(`Database '${database}' is ${db.state}, not ONLINE; it cannot be backed up now.`);
+
+  if (kind === 'Log' && db.recoveryModel === 'SIMPLE') {
+    throw new StepFailure(
+      `Database '${database}' uses the SIMPLE recovery model, which keeps no log to back up. Nothing was changed. ` +
+        'SIMPLE gives restore points at your full and differential backups only (e.g. daily or weekly); for point-in-time restore ' +
+        `switch to FULL (ALTER DATABASE ... SET RECOVERY FULL), take a full backup, then schedule log backups. Or set "Backup type" to Full or Differential.`,
+    );
+  }
+  if (kind === 'Log' && !db.lastLogBackupLsn) {
+    throw new StepFailure(
+      `Database '${database}' has no full backup yet, so its log chain has not started and a log backup is impossible. Take a Full backup first.`,
+    );
+  }
+  if (kind === 'Differential' && (!db.differentialBaseLsn || db.differentialBaseLsn === '0')) {
+    throw new StepFailure(
+      `Database '${database}' has no full backup a differential could be based on (copy-only full backups are no base). Nothing was changed. ` +
+        'Take a Full backup with "Copy-only" unchecked first, or let your DBA\'s full backups be the base.',
+    );
+  }
+  let compression: boolean | undefined;
+  if (params.compression === 'On') {
+    if (!facts.supportsBackupCompression) {
+      throw new StepFailure(`${facts.edition} cannot compress backups. Set "Compression" to Auto or Off.`, { exitCode: 2 });
+    }
+    compression = true;
+  } else if (params.compression === 'Off') compression = false;
+  else compression = facts.supportsBackupCompression ? true : undefined;
+  const copyOnly = kind !== 'Differential' && params.copyOnly;
+
+  const serverDirectory = params.backupDirectory || facts.defaultBackupPath;
+  if (!serverDirectory) {
+    throw new StepFailure(`SQL Server reports no default backup folder; set "Backup directory": ${howToSet(template.params.backupDirectory)}.`, { exitCode: 2 });
+  }
+  const workerDirectory = params.backupDirectoryOnWorker || serverDirectory;
+  const stat = await fs.stat(workerDirectory).catch(() => undefined);
+  if (!stat?.isDirectory()) {
+    throw new StepFailure(
+      `This worker cannot see the backup folder ${workerDirectory}, where it writes the manifest and checks the files. ` +
+        `If SQL Server sees the folder under another path than this worker, set "Backup directory on this worker" (--backup-directory-on-worker) to the worker's path of it.`,
+      { exitCode: 2 },
+    );
+  }
+  const location: FolderLocation = { workerDirectory, serverDirectory, serverSeparator: facts.pathSeparator };
+
+  // Fresh, unique names: if this second's names are taken, wait for the next second.
+  const stripes = params.stripes ?? 1;
+  let when = new Date();
+  let names = backupSetNames(database, kind, when, stripes);
+  for (let attempt = 0; ; attempt++) {
+    const taken = await Promise.all([...names.files, names.manifest].map((n) => fs.stat(path.join(workerDirectory, n)).then(() => true, () => false)));
+    if (!taken.some(Boolean)) break;
+    if (attempt >= 3) throw new StepFailure(`Backup files named ${names.stem} already exist in ${workerDirectory}; refusing to overwrite them.`);
+    await delay(1100 - (Date.now() % 1000));
+    when = new Date();
+    names = backupSetNames(database, kind, when, stripes);
+  }
+  const workerFiles = names.files.map((n) => path.join(workerDirectory, n));
+  const serverFiles = names.files.map((n) => joinServerPath(serverDirectory, n, facts.pathSeparator));
+  const manifestPath = path.join(workerDirectory, names.manifest);
+
+  // Until the manifest is written, a failure or cancel leaves no backup files behind.
+  let complete = false;
+  context.onCleanup(async () => {
+    if (complete) return;
+    for (const file of workerFiles) await fs.rm(file, { force: true }).catch(() => undefined);
+  });
+
+  const statement = backupStatement({
+    database,
+    kind,
+    files: serverFiles,
+    copyOnly,
+    compression,
+    statsPercent: STATS_PERCENT,
+    name: `octopus-dr ${names.stem}`.slice(0, 128),
+    description: `octopus-dr ${toolVersion} ${kind}${copyOnly ? ' copy-only' : ''} backup`,
+  });
+  log.info(
+    `${statement.purpose}${copyOnly ? ' (copy-only)' : ''}, compression ${compression === undefined ? 'server default' : compression ? 'on' : 'off'}, into ${serverDirectory}:`,
+  );
+  for (const f of names.files) log.info(`  ${f}`);
+  log.verbose(statement.sql);
+  const verifyShare = params.verify ? 20 : 0;
+  context.progress(0, `Backing up ${database}`);
+  await runStatement(connection, statement, {
+    long: true,
+    signal: context.signal,
+    onProgress: (percent) => context.progress((percent * (100 - verifyShare)) / 100, `Backing up ${database}: ${percent}%`),
+  }).catch((e) => sqlFailure(e, `${kind} backup of '${database}' failed`));
+  context.throwIfCancelled();
+  const backupSeconds = (Date.now() - started) / 1000;
+
+  const headers = await readHeaders(connection, serverFiles, { signal: context.signal }).catch((e) => sqlFailure(e, 'Cannot read the new backup\'s header'));
+  const header = headers[0];
+  if (!header) throw new StepFailure('RESTORE HEADERONLY returned no backup set for the new backup.');
+
+  let verification: BackupManifest['verification'] = { method: 'none', passed: false };
+  if (params.verify) {
+    context.progress(100 - verifyShare, `Verifying the backup`);
+    const verify = verifyStatement(serverFiles, header.position);
+    log.verbose(verify.sql);
+    try {
+      await runStatement(connection, verify, {
+        long: true,
+        signal: context.signal,
+        onProgress: (percent) => context.progress(100 - verifyShare + (percent * verifyShare) / 100, `Verifying the backup: ${percent}%`),
+      });
+    } catch (error) {
+      if (error instanceof SqlError && error.kind === 'cancelled') throw error;
+      sqlFailure(error, `The new backup failed RESTORE VERIFYONLY WITH CHECKSUM and was deleted (it could not be restored)`);
+    }
+    verification = { method: 'RESTORE VERIFYONLY WITH CHECKSUM', passed: true, at: new Date().toISOString() };
+    log.info('Verified: RESTORE VERIFYONLY WITH CHECKSUM passed.');
+  } else {
+    log.warn('The backup was not verified ("Verify" is off); retention does not run after an unverified backup.');
+  }
+
+  let octopusVersion: string | null = null;
+  try {
+    const { rows } = await runStatement<{ version: string | null }>(connection, octopusVersionStatement(database));
+    octopusVersion = rows[0]?.version ?? null;
+  } catch (error) {
+    log.verbose(`The Octopus version could not be read from the database (${(error as Error).message}).`);
+  }
+
+  const files = await Promise.all(
+    names.files.map(async (name, i) => ({
+      name,
+      serverPath: serverFiles[i],
+      sizeBytes: await fs.stat(workerFiles[i]).then((s) => s.size, () => null),
+      stripe: i + 1,
+    })),
+  );
+  const missing = files.filter((f) => f.sizeBytes === null).map((f) => f.name);
+  if (missing.length > 0) {
+    throw new StepFailure(
+      `SQL Server reports the backup done, but this worker does not see ${missing.join(', ')} in ${workerDirectory}. ` +
+        'Check that "Backup directory on this worker" is the same folder as "Backup directory".',
+    );
+  }
+  const manifest: BackupManifest = {
+    format: MANIFEST_FORMAT,
+    tool: { name: 'octopus-dr', version: toolVersion },
+    database,
+    server: { name: facts.serverName, version: facts.productVersion, majorVersion: facts.majorVersion, edition: facts.edition },
+    recoveryModel: db.recoveryModel,
+    backupType: kind,
+    copyOnly,
+    compression: header.compressed,
+    takenAt: when.toISOString(),
+    durationSeconds: Math.round(backupSeconds * 10) / 10,
+    files,
+    header,
+    verification,
+    octopusVersion,
+    masterKeyId: params.masterKeyId ? params.masterKeyId.toLowerCase() : null,
+  };
+  await writeManifestAtomically(manifestPath, manifest);
+  complete = true;
+  context.createArtifact(manifestPath);
+
+  const totalBytes = files.reduce((sum, f) => sum + (f.sizeBytes ?? 0), 0);
+  const seconds = (Date.now() - started) / 1000;
+  context.progress(100, 'Backup complete');
+  context.setOutput('ManifestPath', manifestPath);
+  context.setOutput('BackupFiles', serverFiles.join('\n'));
+  context.setOutput('SizeBytes', totalBytes);
+  context.setOutput('DurationSeconds', seconds.toFixed(1));
+  context.setOutput('Verified', verification.passed ? 'True' : 'False');
+  context.setOutput('FirstLsn', header.firstLsn);
+  context.setOutput('LastLsn', header.lastLsn);
+
+  if (params.retentionDays !== undefined) {
+    if (!verification.passed) log.warn('Retention skipped: the new backup was not verified.');
+    else await applyRetention(database, location, params.retentionDays, context);
+  }
+
+  const summary = `${kind} backup of '${database}' (${(totalBytes / 1e6).toFixed(1)} MB in ${stripes} file${stripes === 1 ? '' : 's'}, ${seconds.toFixed(1)} s${verification.passed ? ', verified' : ''}): ${manifestPath}`;
+  log.highlight(summary);
+  context.result(summary);
+}
+
+/** Deletes this tool's own old backup sets of this database that no kept set needs. */
+async function applyRetention(database: string, location: FolderLocation, days: number, context: StepContext): Promise<void> {
+  const { log } = context;
+  const sets = (await loadManifestSets(location, (m) => log.warn(m))).filter(
+    (s) => s.manifest.database === database && kindOf(s.set.header) !== undefined,
+  );
+  const plan = planRetention(
+    sets.map((s) => ({ set: s.set, takenAt: new Date(s.manifest.takenAt) })),
+    { now: new Date(), retentionDays: days },
+  );
+  for (const warning of plan.warnings) log.warn(warning);
+  let deleted = 0;
+  for (const decision of plan.remove) {
+    const set = decision.candidate.set;
+    // Only files named as this tool names them, in this folder.
+    const ours = set.files.filter((f) => parseBackupFileName(f.name) !== undefined);
+    for (const file of ours) await fs.rm(file.workerPath, { force: true });
+    if (set.manifestPath) await fs.rm(set.manifestPath, { force: true });
+    deleted += 1;
+    log.info(`Retention: deleted ${set.label} (${decision.reason}).`);
+  }
+  for (const decision of plan.keep) log.verbose(`Retention: kept ${decision.candidate.set.label} (${decision.reason}).`);
+  log.info(`Retention (${days} days): ${deleted} backup set${deleted === 1 ? '' : 's'} deleted, ${plan.keep.length} kept.`);
+  context.setOutput('RetentionDeleted', deleted);
+}

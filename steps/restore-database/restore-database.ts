@@ -1,0 +1,73 @@
+import type { ParameterValues } from '../../templates/model';
+import type { restoreDatabase as template } from '../../templates/restore-database';
+import { formatRestorePlan, planRestore, restoreDatabase, RestoreError, RestorePlanError } from '../shared/database-backup/restore';
+import { StepFailure } from '../shared/runtime/errors';
+import type { StepContext } from '../shared/runtime/step-context';
+import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
+
+type Params = ParameterValues<typeof template.params>;
+
+function asFailure(error: unknown, prefix = ''): never {
+  if (error instanceof RestorePlanError || error instanceof RestoreError || error instanceof SqlError) {
+    throw new StepFailure(`${prefix}${error.message}`, { cause: error });
+  }
+  throw error;
+}
+
+export async function restoreDatabaseStep(params: Params, context: StepContext): Promise<void> {
+  const { log } = context;
+  const started = Date.now();
+  let connection: SqlConnection;
+  try {
+    // A database cannot be restored while the connection uses it: work from master.
+    connection = await openSqlConnection(params.connectionString, { setSecret: (s) => context.setSecret(s), log, database: 'master' });
+  } catch (error) {
+    asFailure(error, 'Cannot connect to SQL Server: ');
+  }
+  context.onCleanup(() => connection.close());
+
+  const plan = await planRestore(
+    connection,
+    {
+      source: params.source,
+      sourceOnServer: params.sourceOnServer || undefined,
+      targetDatabase: params.targetDatabase || undefined,
+      pointInTime: params.pointInTime || undefined,
+      replaceExisting: params.replaceExisting,
+      safetyBackup: params.safetyBackup,
+      dataDirectory: params.dataDirectory || undefined,
+      logDirectory: params.logDirectory || undefined,
+      checkDb: params.checkDb,
+      signal: context.signal,
+    },
+    log,
+  ).catch((e) => asFailure(e, 'Nothing was changed. '));
+  for (const warning of plan.warnings) log.warn(warning);
+  log.info(formatRestorePlan(plan));
+
+  if (params.dryRun) {
+    const message = `Dry run: the plan above was checked (files present, verified, chain complete) and nothing was changed.`;
+    log.highlight(message);
+    context.setOutput('RestoredDatabase', plan.targetDatabase);
+    context.setOutput('PointInTime', plan.chain.pointInTime);
+    context.result(message);
+    return;
+  }
+
+  context.progress(0, `Restoring ${plan.targetDatabase}`);
+  const result = await restoreDatabase(connection, plan, {
+    signal: context.signal,
+    log,
+    onProgress: (percent, message) => context.progress(percent, message),
+  }).catch((e) => asFailure(e));
+  context.progress(100, 'Restore complete');
+  const seconds = (Date.now() - started) / 1000;
+  context.setOutput('RestoredDatabase', result.database);
+  context.setOutput('PointInTime', result.pointInTime);
+  context.setOutput('DurationSeconds', seconds.toFixed(1));
+  context.setOutput('CheckDb', result.checkDb);
+  if (result.safetyBackupFile) context.setOutput('SafetyBackupFile', result.safetyBackupFile);
+  const summary = `Restored '${result.database}' to ${result.pointInTime} (server local time) in ${seconds.toFixed(1)} s${result.checkDb === 'passed' ? ', DBCC CHECKDB passed' : ''}.`;
+  log.highlight(summary);
+  context.result(summary);
+}
