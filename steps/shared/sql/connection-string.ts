@@ -1,0 +1,205 @@
+// ADO.NET connection strings (the format Octopus itself stores) -> the settings our driver needs.
+// Tokenising (case-insensitive keywords, quoted values with ';' and '=' inside, aliases such as
+// Server/Data Source) is done by @tediousjs/connection-string; here we validate and map meaning.
+import { parse, MSSQL_SCHEMA } from '@tediousjs/connection-string';
+
+export type SqlAuthentication =
+  | { kind: 'sql-login'; userName: string; password: string }
+  | { kind: 'windows-ntlm'; domain: string; userName: string; password: string }
+  | { kind: 'entra-password'; userName: string; password: string; clientId: string; tenantId?: string }
+  | { kind: 'entra-service-principal'; clientId: string; clientSecret: string; tenantId: string };
+
+export interface SqlConnectionSettings {
+  host: string;
+  /** Set when the string names a port (`host,port`); otherwise 1433 unless an instance is named. */
+  port?: number;
+  /** `host\instance`: resolved through the SQL Browser service (UDP 1434) when no port is given. */
+  instanceName?: string;
+  database: string;
+  authentication: SqlAuthentication;
+  encrypt: boolean | 'strict';
+  trustServerCertificate: boolean;
+  connectTimeoutMs: number;
+  applicationName: string;
+  multiSubnetFailover: boolean;
+  /** Keywords we read but that have no effect with this driver, for a verbose note. */
+  ignoredKeywords: string[];
+}
+
+/** The connection string is unusable; the message never contains the string or its secrets. */
+export class SqlConnectionStringError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SqlConnectionStringError';
+  }
+}
+
+const KNOWN_HARMLESS = new Set([
+  'pooling', 'max pool size', 'min pool size', 'persist security info', 'multipleactiveresultsets',
+  'connection lifetime', 'load balance timeout', 'packet size', 'workstation id', 'connect retry count',
+  'connect retry interval', 'command timeout', 'enlist', 'transaction binding', 'type system version',
+  'current language', 'language', 'network library', 'network', 'replication', 'user instance',
+  'context connection', 'asynchronous processing', 'async', 'failover partner', 'column encryption setting',
+  'applicationintent', 'application intent', 'ip address preference', 'pool blocking period', 'poolblockingperiod',
+  'attestation protocol', 'enclave attestation url', 'host name in certificate', 'hostnameincertificate',
+  'server certificate', 'servercertificate', 'server spn', 'serverspn', 'failover partner spn',
+]);
+
+const ALTERNATIVES =
+  'Use one of: a SQL Server login (User ID=<login>;Password=<password>); a Windows account with its password ' +
+  '(User ID=<DOMAIN>\\<user>;Password=<password>, sent with NTLM); or Microsoft Entra ID ' +
+  '(Authentication=Active Directory Password or Active Directory Service Principal).';
+
+function truthy(value: string | undefined, keyword: string): boolean | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const v = value.trim().toLowerCase();
+  if (['true', 'yes', 'sspi', 'mandatory'].includes(v)) return true;
+  if (['false', 'no', 'optional'].includes(v)) return false;
+  throw new SqlConnectionStringError(`The connection string's ${keyword} value '${value}' is not understood; use True or False.`);
+}
+
+function parseDataSource(raw: string): { host: string; port?: number; instanceName?: string } {
+  let text = raw.trim();
+  const protocol = /^(tcp|np|lpc|admin):/i.exec(text);
+  if (protocol) {
+    if (protocol[1].toLowerCase() !== 'tcp') {
+      throw new SqlConnectionStringError(
+        `The connection string's Server uses the '${protocol[1]}:' protocol; only TCP is supported. Use Server=tcp:<host>,<port> or Server=<host>\\<instance>.`,
+      );
+    }
+    text = text.slice(protocol[0].length);
+  }
+  let port: number | undefined;
+  const comma = text.lastIndexOf(',');
+  if (comma >= 0) {
+    const portText = text.slice(comma + 1).trim();
+    if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+      throw new SqlConnectionStringError(`The connection string's Server port '${portText}' is not a TCP port number (1-65535).`);
+    }
+    port = Number(portText);
+    text = text.slice(0, comma).trim();
+  }
+  let instanceName: string | undefined;
+  const slash = text.indexOf('\\');
+  if (slash >= 0) {
+    instanceName = text.slice(slash + 1).trim() || undefined;
+    text = text.slice(0, slash).trim();
+  }
+  let host = text;
+  if (host === '.' || host.toLowerCase() === '(local)' || host.toLowerCase() === '(localdb)') host = 'localhost';
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1); // IPv6 literal
+  if (!host) throw new SqlConnectionStringError('The connection string has no Server (or Data Source); add Server=<host>[,<port>] or Server=<host>\\<instance>.');
+  if (instanceName && instanceName.toUpperCase() === 'MSSQLSERVER') instanceName = undefined; // the default instance's name
+  return { host, port, instanceName };
+}
+
+function authenticationFrom(values: ReadonlyMap<string, string>, schema: Record<string, unknown>): SqlAuthentication {
+  const userId = (schema['user id'] as string | undefined)?.trim() ?? '';
+  const password = (schema['password'] as string | undefined) ?? '';
+  const method = ((schema['authentication'] as string | undefined) ?? '').trim().toLowerCase().replace(/\s+/g, ' ');
+  const integrated = schema['integrated security'] === true || truthy(values.get('trusted_connection'), 'Trusted_Connection') === true;
+  const tenantId = values.get('tenant id')?.trim() || values.get('tenantid')?.trim() || undefined;
+  const clientId = values.get('client id')?.trim() || values.get('clientid')?.trim() || undefined;
+
+  switch (method) {
+    case '':
+    case 'sql password':
+    case 'sqlpassword':
+      break;
+    case 'active directory password':
+    case 'activedirectorypassword':
+      if (!userId || !password) throw new SqlConnectionStringError('Authentication=Active Directory Password needs User ID (the Entra user) and Password.');
+      if (!clientId) {
+        throw new SqlConnectionStringError(
+          'Authentication=Active Directory Password needs Client Id=<application (client) id> of an Entra app registration that allows public client flows (the driver requires one).',
+        );
+      }
+      return { kind: 'entra-password', userName: userId, password, clientId, tenantId };
+    case 'active directory service principal':
+    case 'activedirectoryserviceprincipal':
+      if (!userId || !password) {
+        throw new SqlConnectionStringError('Authentication=Active Directory Service Principal needs User ID (the application (client) id) and Password (the client secret).');
+      }
+      if (!tenantId) throw new SqlConnectionStringError('Authentication=Active Directory Service Principal needs Tenant Id=<directory (tenant) id>.');
+      return { kind: 'entra-service-principal', clientId: userId, clientSecret: password, tenantId };
+    default:
+      throw new SqlConnectionStringError(
+        `The connection string's Authentication=${schema['authentication'] as string} is not supported by this driver. ${ALTERNATIVES}`,
+      );
+  }
+
+  const ntlm = /^([^\\]+)\\(.+)$/.exec(userId);
+  if (ntlm) {
+    if (!password) throw new SqlConnectionStringError(`The Windows account ${userId} needs its Password in the connection string (it is sent with NTLM).`);
+    return { kind: 'windows-ntlm', domain: ntlm[1], userName: ntlm[2], password };
+  }
+  if (integrated && !userId) {
+    throw new SqlConnectionStringError(
+      'The connection string asks for Integrated Security (the identity of the process), which this driver cannot use ' +
+        `from Node.js. ${ALTERNATIVES}`,
+    );
+  }
+  if (!userId) throw new SqlConnectionStringError(`The connection string has no User ID. ${ALTERNATIVES}`);
+  return { kind: 'sql-login', userName: userId, password };
+}
+
+/** Parses and validates; throws SqlConnectionStringError with a message safe to show. */
+export function parseSqlConnectionString(connectionString: string): SqlConnectionSettings {
+  if (!connectionString || !connectionString.trim()) throw new SqlConnectionStringError('The connection string is empty.');
+  let values: ReadonlyMap<string, string>;
+  let schema: Record<string, unknown>;
+  try {
+    const parsed = parse(connectionString);
+    values = parsed;
+    schema = parsed.toSchema(MSSQL_SCHEMA) as Record<string, unknown>;
+  } catch {
+    // The parser's own message may quote the text, which can contain the password.
+    throw new SqlConnectionStringError('The connection string could not be parsed: check its quoting (values with ; or = must be quoted, e.g. Password="a;b").');
+  }
+  const source = schema['data source'] as string | undefined;
+  if (!source) throw new SqlConnectionStringError('The connection string has no Server (or Data Source); add Server=<host>[,<port>].');
+  const { host, port, instanceName } = parseDataSource(source);
+
+  const encryptRaw = values.get('encrypt')?.trim().toLowerCase();
+  const encrypt: boolean | 'strict' = encryptRaw === 'strict' ? 'strict' : (truthy(values.get('encrypt'), 'Encrypt') ?? true);
+  const timeoutSeconds = schema['connection timeout'];
+  const connectTimeoutMs = typeof timeoutSeconds === 'number' && timeoutSeconds > 0 ? timeoutSeconds * 1000 : 15_000;
+
+  const consumed = new Set([
+    'server', 'data source', 'address', 'addr', 'network address', 'database', 'initial catalog', 'user id', 'uid',
+    'password', 'pwd', 'encrypt', 'trustservercertificate', 'trust server certificate', 'connect timeout', 'connection timeout', 'timeout',
+    'application name', 'app', 'multisubnetfailover', 'multi subnet failover', 'integrated security', 'trusted_connection',
+    'authentication', 'tenant id', 'tenantid', 'client id', 'clientid',
+  ]);
+  const ignoredKeywords: string[] = [];
+  for (const key of values.keys()) {
+    if (consumed.has(key)) continue;
+    if (KNOWN_HARMLESS.has(key)) ignoredKeywords.push(key);
+    else throw new SqlConnectionStringError(`The connection string keyword '${key}' is not recognised; check its spelling or remove it.`);
+  }
+
+  return {
+    host,
+    port,
+    instanceName,
+    database: ((schema['initial catalog'] as string | undefined) ?? '').trim() || 'master',
+    authentication: authenticationFrom(values, schema),
+    encrypt,
+    trustServerCertificate: schema['trustservercertificate'] === true,
+    connectTimeoutMs,
+    applicationName: ((schema['application name'] as string | undefined) ?? '').trim() || 'octopus-dr',
+    multiSubnetFailover: schema['multisubnetfailover'] === true,
+    ignoredKeywords,
+  };
+}
+
+/** The secrets a connection string carries, to register with setSecret before anything is logged. */
+export function secretsOf(settings: SqlConnectionSettings): string[] {
+  const auth = settings.authentication;
+  switch (auth.kind) {
+    case 'entra-service-principal':
+      return [auth.clientSecret];
+    default:
+      return auth.password ? [auth.password] : [];
+  }
+}

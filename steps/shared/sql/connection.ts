@@ -1,0 +1,349 @@
+// One logical SQL Server connection (an mssql pool of exactly one connection, so session state
+// such as SINGLE_USER or the current database survives between statements).
+import * as mssql from 'mssql';
+import { parseSqlConnectionString, secretsOf, SqlConnectionStringError, type SqlConnectionSettings } from './connection-string';
+import { describeServerMessages, scrub, serverMessagesOf, SqlError, type ErrorContext, type SqlServerMessage } from './errors';
+import { readDatabaseFacts, readServerFacts, type DatabaseFacts, type ServerFacts } from './server-facts';
+import { checkParamName, declarationOf, normalise, toMssql, type SqlParams, type TypedParam } from './params';
+
+export interface SqlLog {
+  verbose(message: string): void;
+}
+
+export interface OpenSqlConnectionOptions {
+  /** Registers a secret for masking (StepContext.setSecret); called before anything can be logged. */
+  setSecret?: (secret: string) => void;
+  log?: SqlLog;
+  /** PEM certificate(s) to trust for TLS, in addition to the system store (self-signed servers, tests). */
+  trustedCertificates?: string;
+  /** How long to wait for the server to acknowledge a cancel before dropping the connection. */
+  cancelTimeoutMs?: number;
+  /** Connect to this database instead of the connection string's (a restore connects to master). */
+  database?: string;
+}
+
+export interface SqlInfoMessage {
+  number: number;
+  message: string;
+  class: number;
+  state: number;
+}
+
+export interface StatementOptions {
+  /** Cancels the statement (ATTENTION); the promise rejects once the server has acknowledged it. */
+  signal?: AbortSignal;
+  /** Total time allowed; 0 = no limit. */
+  timeoutMs?: number;
+  /** Fails when the server sends nothing (no INFO message) for this long; 0 = no limit. */
+  idleTimeoutMs?: number;
+  /** Every INFO message (PRINT, RAISERROR WITH NOWAIT, BACKUP/RESTORE messages) as it arrives. */
+  onInfo?: (message: SqlInfoMessage) => void;
+  /** STATS progress: "N percent processed." messages, as they arrive. */
+  onProgress?: (percent: number, message: string) => void;
+  /**
+   * Identifiers for statements where T-SQL takes no variable (ALTER DATABASE, CREATE LOGIN ...).
+   * Write `{{name}}` in the statement; it is replaced server-side by QUOTENAME(@name), and the
+   * statement runs as nested dynamic SQL with the same typed parameters.
+   */
+  identifiers?: Record<string, string>;
+}
+
+export interface SqlResult<Row = Record<string, unknown>> {
+  /** Rows of the first result set. */
+  rows: Row[];
+  recordsets: Record<string, unknown>[][];
+  rowsAffected: number[];
+  infoMessages: SqlInfoMessage[];
+}
+
+const QUERY_TIMEOUT_MS = 120_000;
+const PERCENT = /^\s*(\d{1,3}) percent (processed|complete)/i;
+
+export function describeServer(settings: SqlConnectionSettings): string {
+  return `${settings.host}${settings.instanceName ? `\\${settings.instanceName}` : ''}${settings.port ? `,${settings.port}` : ''}`;
+}
+
+function userNameOf(settings: SqlConnectionSettings): string | undefined {
+  const a = settings.authentication;
+  switch (a.kind) {
+    case 'windows-ntlm':
+      return `${a.domain}\\${a.userName}`;
+    case 'entra-service-principal':
+      return a.clientId;
+    default:
+      return a.userName;
+  }
+}
+
+function mssqlConfig(
+  settings: SqlConnectionSettings,
+  options: OpenSqlConnectionOptions,
+  onLoginMessage: (m: SqlServerMessage) => void,
+  onConnecting: () => void,
+): mssql.config {
+  const auth = settings.authentication;
+  const authentication =
+    auth.kind === 'sql-login'
+      ? { type: 'default', options: { userName: auth.userName, password: auth.password } }
+      : auth.kind === 'windows-ntlm'
+        ? { type: 'ntlm', options: { userName: auth.userName, password: auth.password, domain: auth.domain } }
+        : auth.kind === 'entra-password'
+          ? { type: 'azure-active-directory-password', options: { userName: auth.userName, password: auth.password, clientId: auth.clientId, tenantId: auth.tenantId } }
+          : { type: 'azure-active-directory-service-principal-secret', options: { clientId: auth.clientId, clientSecret: auth.clientSecret, tenantId: auth.tenantId } };
+  const config = {
+    server: settings.host,
+    port: settings.port,
+    database: settings.database,
+    connectionTimeout: settings.connectTimeoutMs,
+    // The driver's timer would cancel (ATTENTION) a BACKUP that is slow to send its first message;
+    // every statement runs under our own watchdog instead.
+    requestTimeout: 0,
+    pool: { max: 1, min: 0, idleTimeoutMillis: 60_000 },
+    authentication,
+    // No extra round trip per statement: a dead socket is detected by the statement itself.
+    validateConnection: 'socket',
+    options: {
+      encrypt: settings.encrypt,
+      trustServerCertificate: settings.trustServerCertificate,
+      appName: settings.applicationName,
+      instanceName: settings.instanceName,
+      multiSubnetFailover: settings.multiSubnetFailover,
+      cancelTimeout: options.cancelTimeoutMs ?? 5_000,
+      ...(options.trustedCertificates ? { cryptoCredentialsDetails: { ca: options.trustedCertificates } } : {}),
+    },
+    beforeConnect: (connection: { on(event: 'errorMessage', listener: (token: SqlServerMessage & { class: number }) => void): void }) => {
+      // mssql reports only the last login error's text; the numbers (4060 vs 18456) come from here.
+      onConnecting();
+      connection.on('errorMessage', (token) =>
+        onLoginMessage({ number: token.number, message: token.message, state: token.state, class: token.class }),
+      );
+    },
+  };
+  return config as unknown as mssql.config;
+}
+
+export class SqlConnection {
+  private facts: Promise<ServerFacts> | undefined;
+  private constructor(
+    private readonly pool: mssql.ConnectionPool,
+    /** Filled by the driver hook on every (re)connect; reset before each. */
+    private readonly loginMessages: SqlServerMessage[],
+    readonly settings: SqlConnectionSettings,
+    private readonly secrets: readonly string[],
+    readonly log: SqlLog | undefined,
+  ) {}
+
+  /** `host[\instance][,port]`, for messages. */
+  get server(): string {
+    return describeServer(this.settings);
+  }
+
+  get database(): string {
+    return this.settings.database;
+  }
+
+  static async open(connectionString: string, options: OpenSqlConnectionOptions = {}): Promise<SqlConnection> {
+    // Mask first: nothing below may log before the secrets are registered.
+    if (connectionString && options.setSecret) options.setSecret(connectionString);
+    let settings: SqlConnectionSettings;
+    try {
+      settings = parseSqlConnectionString(connectionString);
+      if (options.database !== undefined) settings = { ...settings, database: options.database };
+    } catch (error) {
+      const message = error instanceof SqlConnectionStringError ? error.message : 'The connection string could not be read.';
+      throw new SqlError('configuration', scrub(message, [connectionString]));
+    }
+    const secrets = [connectionString, ...secretsOf(settings)];
+    for (const s of secretsOf(settings)) options.setSecret?.(s);
+    if (settings.ignoredKeywords.length) options.log?.verbose(`Connection string keywords with no effect here: ${settings.ignoredKeywords.join(', ')}.`);
+
+    const loginMessages: SqlServerMessage[] = [];
+    const pool = new mssql.ConnectionPool(mssqlConfig(settings, options, (m) => loginMessages.push(m), () => (loginMessages.length = 0)));
+    pool.on('error', () => undefined); // surfaced through the failing statement instead
+    const connection = new SqlConnection(pool, loginMessages, settings, secrets, options.log);
+    options.log?.verbose(`Connecting to SQL Server ${connection.server}, database '${settings.database}' (${settings.authentication.kind}).`);
+    try {
+      await pool.connect();
+      // A pool of one connects lazily per statement; make the login happen (and fail) here.
+      await connection.query('SELECT 1 AS connected');
+    } catch (error) {
+      await pool.close().catch(() => undefined);
+      throw connection.translate(error);
+    }
+    return connection;
+  }
+
+  /** A short statement (default limit 2 minutes). */
+  async query<Row = Record<string, unknown>>(sql: string, params: SqlParams = {}, options: StatementOptions = {}): Promise<SqlResult<Row>> {
+    return this.execute<Row>(sql, params, { timeoutMs: QUERY_TIMEOUT_MS, ...options });
+  }
+
+  /** BACKUP, RESTORE, DBCC: no time limit unless given; progress and cancel through options. */
+  async runLong<Row = Record<string, unknown>>(sql: string, params: SqlParams = {}, options: StatementOptions = {}): Promise<SqlResult<Row>> {
+    return this.execute<Row>(sql, params, { timeoutMs: 0, ...options });
+  }
+
+  /** Edition, version, default paths, path separator (read once per connection). */
+  serverFacts(): Promise<ServerFacts> {
+    this.facts ??= readServerFacts(this).catch((error) => {
+      this.facts = undefined;
+      throw error;
+    });
+    return this.facts;
+  }
+
+  /** Recovery model and state of a database; undefined if it does not exist. */
+  databaseFacts(database: string): Promise<DatabaseFacts | undefined> {
+    return readDatabaseFacts(this, database);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close().catch(() => undefined);
+  }
+
+  private async execute<Row>(sql: string, params: SqlParams, options: StatementOptions): Promise<SqlResult<Row>> {
+    const typed = new Map<string, TypedParam>();
+    for (const [name, value] of Object.entries(params)) {
+      checkParamName(name);
+      typed.set(name, normalise(value));
+    }
+    let text = sql;
+    if (options.identifiers) {
+      const built = buildIdentifierStatement(sql, options.identifiers, typed);
+      text = built.sql;
+      for (const [name, p] of built.params) typed.set(name, p);
+    }
+    if (options.signal?.aborted) throw new SqlError('cancelled', 'The statement was cancelled before it was sent.', { code: 'ECANCEL' });
+
+    const request = new mssql.Request(this.pool);
+    for (const [name, p] of typed) {
+      const { type, value } = toMssql(p);
+      request.input(name, type, value);
+    }
+    const infoMessages: SqlInfoMessage[] = [];
+    let stopReason: 'cancel' | 'timeout' | 'idle' | undefined;
+    const stop = (reason: 'cancel' | 'timeout' | 'idle') => {
+      if (stopReason) return;
+      stopReason = reason;
+      request.cancel();
+    };
+    let idleTimer: NodeJS.Timeout | undefined;
+    const armIdle = () => {
+      if (!options.idleTimeoutMs) return;
+      if (idleTimer) clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => stop('idle'), options.idleTimeoutMs);
+    };
+    request.on('info', (m: { number: number; message: string; class: number; state: number }) => {
+      armIdle();
+      const info: SqlInfoMessage = { number: m.number, message: m.message, class: Number(m.class), state: Number(m.state) };
+      infoMessages.push(info);
+      options.onInfo?.(info);
+      const percent = PERCENT.exec(m.message);
+      if (percent && options.onProgress) options.onProgress(Math.min(100, Number(percent[1])), m.message);
+    });
+    const totalTimer = options.timeoutMs ? setTimeout(() => stop('timeout'), options.timeoutMs) : undefined;
+    armIdle();
+    const onAbort = () => stop('cancel');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      // query() = RPC sp_executesql with typed parameters (batch() would inline values as literals).
+      const result = await request.query(text);
+      const recordsets = (result.recordsets as unknown as Record<string, unknown>[][]) ?? [];
+      return { rows: (recordsets[0] ?? []) as Row[], recordsets, rowsAffected: result.rowsAffected ?? [], infoMessages };
+    } catch (error) {
+      throw this.translate(error, stopReason ? { reason: stopReason, options } : undefined);
+    } finally {
+      if (totalTimer) clearTimeout(totalTimer);
+      if (idleTimer) clearTimeout(idleTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private context(): ErrorContext {
+    const auth = this.settings.authentication;
+    return { server: this.server, database: this.settings.database, userName: auth.kind === 'entra-service-principal' ? auth.clientId : userNameOf(this.settings) };
+  }
+
+  /** Any driver error -> SqlError with a scrubbed, actionable message. */
+  translate(error: unknown, stopped?: { reason: 'cancel' | 'timeout' | 'idle'; options: StatementOptions }): SqlError {
+    if (error instanceof SqlError) return error;
+    const e = error as { code?: string; message?: string; name?: string; originalError?: { code?: string; message?: string } };
+    const code = e.code ?? e.originalError?.code;
+    const driverText = scrub(String(e.message ?? error), this.secrets);
+    const clean = (message: string) => scrub(message, this.secrets);
+    const canceledByUs = stopped && (code === 'ECANCEL' || code === 'ETIMEOUT' || code === 'ECONNCLOSED' || code === 'ESOCKET');
+    if (stopped && canceledByUs) {
+      const acknowledged = code === 'ECANCEL';
+      const ack = acknowledged ? 'SQL Server acknowledged the cancel' : `SQL Server did not acknowledge the cancel (${driverText}); the connection was closed`;
+      if (stopped.reason === 'cancel') return new SqlError('cancelled', `The statement was cancelled; ${ack}.`, { code, cause: error });
+      const limit = stopped.reason === 'timeout' ? `did not finish within ${stopped.options.timeoutMs} ms` : `sent nothing for ${stopped.options.idleTimeoutMs} ms`;
+      return new SqlError('timeout', `The statement ${limit} and was cancelled; ${ack}.`, { code, cause: error });
+    }
+    if (code === 'ELOGIN') {
+      const messages = this.loginMessages.map((m) => ({ ...m, message: clean(m.message) }));
+      if (messages.length) {
+        const { text, number } = describeServerMessages(messages, this.context());
+        return new SqlError('login', clean(text), { number, serverMessages: messages, code, cause: error });
+      }
+      return new SqlError('login', clean(`SQL Server ${this.server} rejected the login: ${driverText}`), { code, cause: error });
+    }
+    const serverMessages = serverMessagesOf(error).map((m) => ({ ...m, message: clean(m.message) }));
+    if (serverMessages.length) {
+      const { text, number } = describeServerMessages(serverMessages, this.context());
+      return new SqlError('server', clean(text), { number, serverMessages, code, cause: error });
+    }
+    switch (code) {
+      case 'EENCRYPT':
+        return new SqlError('connection', clean(`TLS with SQL Server ${this.server} failed: ${driverText} Check Encrypt and TrustServerCertificate in the connection string, or install the server's certificate authority on this worker.`), { code, cause: error });
+      case 'EINSTLOOKUP':
+        return new SqlError('connection', clean(`Could not find SQL Server instance ${this.server}: ${driverText} Check the instance name and that the SQL Server Browser service (UDP 1434) is reachable, or give the port (Server=host,port).`), { code, cause: error });
+      case 'ETIMEOUT':
+      case 'ESOCKET':
+      case 'ECONNCLOSED':
+      case 'ENOTOPEN':
+        return new SqlError('connection', clean(`Lost or could not open the connection to SQL Server ${this.server}: ${driverText} Check the server name and port, that SQL Server accepts TCP connections and that no firewall blocks them.`), { code, cause: error });
+      default:
+        if (/self[- ]signed|certificate|CERT_/i.test(driverText)) {
+          return new SqlError('connection', clean(`TLS with SQL Server ${this.server} failed: ${driverText} Trust the server's certificate authority, or set TrustServerCertificate=True (not with Encrypt=Strict).`), { code, cause: error });
+        }
+        return new SqlError('connection', clean(`SQL Server ${this.server}: ${driverText}`), { code, cause: error });
+    }
+  }
+}
+
+/** `{{name}}` -> `' + QUOTENAME(@id_name) + N'` inside nested dynamic SQL; exported for tests. */
+export function buildIdentifierStatement(
+  template: string,
+  identifiers: Record<string, string>,
+  params: Map<string, TypedParam>,
+): { sql: string; params: Map<string, TypedParam> } {
+  const extra = new Map<string, TypedParam>();
+  for (const [name, value] of Object.entries(identifiers)) {
+    checkParamName(name);
+    if (value.length === 0 || value.length > 128) {
+      throw new SqlError('identifier', `The name '${value.slice(0, 40)}${value.length > 40 ? '…' : ''}' is ${value.length === 0 ? 'empty' : `${value.length} characters long`}; SQL Server names must be 1 to 128 characters.`);
+    }
+    extra.set(`id_${name}`, normalise({ kind: 'typed-param', sqlType: { type: 'nvarchar', length: 128 }, value }));
+  }
+  const parts: string[] = [];
+  let last = 0;
+  for (const match of template.matchAll(/\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}/g)) {
+    const name = match[1];
+    if (!(name in identifiers)) throw new Error(`The statement uses {{${name}}} but no identifier of that name was given.`);
+    parts.push(`N'${template.slice(last, match.index).replace(/'/g, "''")}'`, `QUOTENAME(@id_${name})`);
+    last = (match.index ?? 0) + match[0].length;
+  }
+  parts.push(`N'${template.slice(last).replace(/'/g, "''")}'`);
+  const declarations = [...params].map(([n, p]) => `@${n} ${declarationOf(p)}`).join(', ');
+  const passThrough = [...params.keys()].map((n) => `@${n} = @${n}`).join(', ');
+  const sql =
+    `DECLARE @statement nvarchar(max) = ${parts.join(' + ')};\n` +
+    `IF @statement IS NULL THROW 50000, N'An identifier is NULL or longer than 128 characters.', 1;\n` +
+    (params.size ? `EXEC sys.sp_executesql @statement, N'${declarations}', ${passThrough};` : 'EXEC sys.sp_executesql @statement;');
+  return { sql, params: extra };
+}
+
+/** Opens and logs in; throws SqlError (never containing the connection string or password). */
+export function openSqlConnection(connectionString: string, options: OpenSqlConnectionOptions = {}): Promise<SqlConnection> {
+  return SqlConnection.open(connectionString, options);
+}

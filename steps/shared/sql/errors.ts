@@ -1,0 +1,141 @@
+// Driver and server errors -> one error type with an actionable message. The server's own number
+// and text are kept (DBAs search for them); secrets are scrubbed from every message we build.
+
+export interface SqlServerMessage {
+  number: number;
+  message: string;
+  state?: number;
+  class?: number;
+  lineNumber?: number;
+  procName?: string;
+}
+
+export type SqlErrorKind =
+  | 'configuration'
+  | 'login'
+  | 'connection'
+  | 'server'
+  | 'timeout'
+  | 'cancelled'
+  | 'identifier';
+
+export class SqlError extends Error {
+  readonly kind: SqlErrorKind;
+  /** The SQL Server error number of the root cause, if the server sent one. */
+  readonly number?: number;
+  /** Every message the server sent for this failure, root cause first. */
+  readonly serverMessages: SqlServerMessage[];
+  /** The driver's error code (ELOGIN, ESOCKET, ETIMEOUT, ECANCEL, EREQUEST, ...). */
+  readonly code?: string;
+
+  constructor(
+    kind: SqlErrorKind,
+    message: string,
+    details: { number?: number; serverMessages?: SqlServerMessage[]; code?: string; cause?: unknown } = {},
+  ) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'SqlError';
+    this.kind = kind;
+    this.number = details.number;
+    this.serverMessages = details.serverMessages ?? [];
+    this.code = details.code;
+  }
+}
+
+/** What a hint may use to be specific. */
+export interface ErrorContext {
+  server: string;
+  database?: string;
+  userName?: string;
+}
+
+type Hint = (m: SqlServerMessage, context: ErrorContext) => string;
+
+/** Keyed by SQL Server error number: what it means for the user and what to do. */
+const HINTS: Record<number, Hint> = {
+  18456: (_m, c) =>
+    `SQL Server ${c.server} rejected the login${c.userName ? ` for '${c.userName}'` : ''}. Check User ID and Password in the connection string, ` +
+    'that the login exists and is enabled, and that the server accepts SQL Server authentication (mixed mode) for SQL logins; ' +
+    'the server error log has the reason (the state there says which).',
+  4060: (_m, c) =>
+    `Database '${c.database ?? '?'}' on ${c.server} does not exist or the login cannot open it. Check Database (Initial Catalog) ` +
+    'in the connection string and that the login has a user in that database.',
+  3201: () =>
+    'SQL Server could not open the backup file. The path is opened by the SQL Server service on the server host (not by this worker): ' +
+    'check that the folder exists there and that the SQL Server service account may write to it (operating system error 5 = access denied, 3 = path not found).',
+  3013: () => 'The backup or restore was stopped by SQL Server.',
+  3101: (_m, c) =>
+    `Database '${c.database ?? '?'}' is in use, so SQL Server could not get exclusive access. Stop the Octopus Server nodes (and other clients) using it, then retry.`,
+  3159: () =>
+    'The database uses the FULL recovery model and the tail of its log has not been backed up. Back up the log first (BACKUP LOG ... WITH NORECOVERY), ' +
+    'or explicitly opt in to replacing the existing database.',
+  3154: () =>
+    'The backup holds a different database than the one being restored over. Restore to a new database name, or explicitly opt in to replacing the existing database.',
+  1844: () =>
+    'This SQL Server edition (e.g. Express or Web) cannot compress backups. Turn backup compression off for this server.',
+  3241: () => 'The backup file is damaged or not a SQL Server backup (its media family is invalid). Use another backup file.',
+  3242: () => 'The backup file is damaged or not a SQL Server backup. Use another backup file.',
+  3183: () => 'The backup file failed its integrity check (damaged during copy or storage). Use another backup file.',
+  3132: () => 'The backup is striped over several files and not all were given. Pass every file of the backup set.',
+  3102: () => 'A database cannot be restored while this connection uses it; connect to master (Initial Catalog=master).',
+  3145: () => 'Point-in-time restore (STOPAT) needs the FULL or BULK_LOGGED recovery model.',
+  3156: () => 'A database file would be restored onto a path that is not usable; relocate the files (MOVE) to the server\'s data and log folders.',
+  3187: () => 'The backup was written without checksums, so it cannot be verified WITH CHECKSUM.',
+  3021: () => 'BACKUP and RESTORE cannot run inside a transaction.',
+  3117: () => 'The log or differential backup cannot be restored because the database was already recovered. Restore the full backup again WITH NORECOVERY.',
+  4305: () => 'The log backups are not contiguous with what was restored before (a log backup is missing from the chain).',
+  5030: (_m, c) => `Database '${c.database ?? '?'}' is in use. Stop the Octopus Server nodes (and other clients) using it, then retry.`,
+  262: () => 'The login lacks the permission for this statement (backup needs sysadmin or db_owner/db_backupoperator; restore needs CREATE DATABASE or sysadmin).',
+  229: () => 'The login lacks a permission this step needs on the database (see the server message for which).',
+  208: () => 'An object the step expected does not exist (see the server message).',
+  2812: () => 'A stored procedure the step expected does not exist on this server (see the server message).',
+};
+
+export function hintFor(number: number): ((m: SqlServerMessage, c: ErrorContext) => string) | undefined {
+  return HINTS[number];
+}
+
+/** Removes every secret from text (the password, the whole connection string, ...). */
+export function scrub(text: string, secrets: readonly string[]): string {
+  let result = text;
+  for (const secret of [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length)) {
+    if (result.includes(secret)) result = result.split(secret).join('********');
+  }
+  return result;
+}
+
+/** The root-cause-first list of server messages carried by an mssql RequestError. */
+export function serverMessagesOf(error: unknown): SqlServerMessage[] {
+  const e = error as {
+    number?: number;
+    message?: string;
+    state?: number;
+    class?: number;
+    lineNumber?: number;
+    procName?: string;
+    precedingErrors?: unknown[];
+    originalError?: { message?: string };
+  };
+  const toMessage = (x: typeof e): SqlServerMessage | undefined =>
+    typeof x.number === 'number'
+      ? { number: x.number, message: x.originalError?.message ?? x.message ?? '', state: Number(x.state), class: Number(x.class), lineNumber: x.lineNumber, procName: x.procName || undefined }
+      : undefined;
+  const list: SqlServerMessage[] = [];
+  for (const p of e.precedingErrors ?? []) {
+    const m = toMessage(p as typeof e);
+    if (m) list.push(m);
+  }
+  const top = toMessage(e);
+  if (top) list.push(top);
+  return list;
+}
+
+/** Builds "<what to do> (SQL Server error N: <server text>; ...)" from server messages. */
+export function describeServerMessages(messages: SqlServerMessage[], context: ErrorContext): { text: string; number?: number } {
+  if (messages.length === 0) return { text: 'SQL Server reported an error without a message.' };
+  // The root cause is the first message with a specific hint; 3013 ("terminating abnormally") is a follow-up.
+  const root = messages.find((m) => HINTS[m.number] && m.number !== 3013) ?? messages[0];
+  const hint = HINTS[root.number]?.(root, context);
+  const server = messages.map((m) => `SQL Server error ${m.number}: ${m.message}`).join('; ');
+  return { text: hint ? `${hint} (${server})` : server, number: root.number };
+}

@@ -1,0 +1,350 @@
+// A TDS 7.4 server on 127.0.0.1 in front of the simulated SQL Server model: PRELOGIN (no
+// encryption, or TDS 8 'strict' TLS), LOGIN7, SQL batches, RPC sp_executesql, ATTENTION, and
+// injected faults. Real clients (mssql/tedious, FreeTDS tsql) talk to it over a socket.
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import {
+  COLLATION, Done, MessageReader, PacketType, colMetadataToken, doneToken, envChangeToken, loginAckToken, messageToken,
+  packets, parseLogin7, parsePrelogin, parseRpc, parseSqlBatch, preloginResponse, returnStatusToken, rowToken, type Message, type RpcParam,
+} from './tds/wire';
+import { AttentionError, Executor, SqlServerError, type ResultColumn, type ResultSink, type Scope } from './engine/executor';
+import { ServerModel, type Seed, type Session } from './engine/model';
+import { parseType, type SqlValue } from './engine/types';
+import { loadStatements } from './statements';
+
+export interface Fault {
+  /** Which requests: matched against the batch text or sp_executesql's @statement. */
+  match: RegExp;
+  /** Wait this long before sending the first packet of the response. */
+  delayFirstPacketMs?: number;
+  /** Close the socket in the middle of the response (after half of its first packet). */
+  dropMidStream?: boolean;
+  /** How many requests it applies to (default 1). */
+  times?: number;
+}
+
+export interface SimulatorEvent {
+  kind: 'request' | 'attention' | 'attention-ack' | 'login' | 'login-failed' | 'disconnect';
+  detail?: string;
+  params?: RpcParam[];
+  at: number;
+}
+
+export interface SimulatorOptions {
+  seed?: Seed;
+  port?: number;
+  /** TDS 8 ('strict'): TLS from the first byte, ALPN tds/8.0. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+}
+
+const PROGRAM = 'Microsoft SQL Server';
+
+export class SqlSimulator {
+  readonly model: ServerModel;
+  readonly faults: Fault[] = [];
+  readonly events: SimulatorEvent[] = [];
+  private readonly executor: Executor;
+  private readonly sockets = new Set<net.Socket>();
+  private server!: net.Server;
+  port = 0;
+
+  private constructor(options: SimulatorOptions) {
+    loadStatements();
+    this.model = new ServerModel(options.seed);
+    this.executor = new Executor(this.model);
+  }
+
+  static async start(options: SimulatorOptions = {}): Promise<SqlSimulator> {
+    const sim = new SqlSimulator(options);
+    const onSocket = (socket: net.Socket) => sim.accept(socket);
+    sim.server = options.tls ? tls.createServer({ key: options.tls.key, cert: options.tls.cert, ALPNProtocols: ['tds/8.0'] }, onSocket) : net.createServer(onSocket);
+    await new Promise<void>((resolve, reject) => {
+      sim.server.once('error', reject);
+      sim.server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+    });
+    sim.port = (sim.server.address() as net.AddressInfo).port;
+    return sim;
+  }
+
+  /** An ADO.NET connection string for this simulator. */
+  connectionString(overrides: { user?: string; password?: string; database?: string; encrypt?: string; extra?: string } = {}): string {
+    return `Server=127.0.0.1,${this.port};Database=${overrides.database ?? 'master'};User ID=${overrides.user ?? 'sa'};Password=${overrides.password ?? 'Sim-Passw0rd!'};Encrypt=${overrides.encrypt ?? 'False'};${overrides.extra ?? ''}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private event(kind: SimulatorEvent['kind'], detail?: string, params?: RpcParam[]): void {
+    this.events.push({ kind, detail, params, at: Date.now() });
+  }
+
+  private accept(socket: net.Socket): void {
+    this.sockets.add(socket);
+    new TdsConnection(this, socket, this.executor, (kind, detail, params) => this.event(kind, detail, params)).start();
+    socket.on('close', () => this.sockets.delete(socket));
+  }
+
+  /** The first fault matching the request text, consumed. */
+  takeFault(text: string): Fault | undefined {
+    const i = this.faults.findIndex((f) => f.match.test(text));
+    if (i < 0) return undefined;
+    const f = this.faults[i];
+    f.times = (f.times ?? 1) - 1;
+    if (f.times <= 0) this.faults.splice(i, 1);
+    return f;
+  }
+}
+
+class TdsConnection {
+  private readonly reader = new MessageReader();
+  private state: 'prelogin' | 'login' | 'ready' | 'closed' = 'prelogin';
+  private packetSize = 4096;
+  private session?: Session;
+  private queue: Promise<void> = Promise.resolve();
+  private current?: { abort: AbortController; response: Response };
+
+  constructor(
+    private readonly sim: SqlSimulator,
+    private readonly socket: net.Socket,
+    private readonly executor: Executor,
+    private readonly event: (kind: SimulatorEvent['kind'], detail?: string, params?: RpcParam[]) => void,
+  ) {}
+
+  start(): void {
+    this.socket.on('data', (chunk: Buffer) => {
+      let messages: Message[];
+      try {
+        messages = this.reader.push(chunk);
+      } catch {
+        this.socket.destroy();
+        return;
+      }
+      for (const m of messages) {
+        if (m.type === PacketType.Attention) this.onAttention();
+        else this.queue = this.queue.then(() => this.onMessage(m)).catch(() => void this.socket.destroy());
+      }
+    });
+    this.socket.on('error', () => undefined);
+    this.socket.on('close', () => {
+      this.state = 'closed';
+      this.current?.abort.abort();
+      if (this.session) this.sim.model.closeSession(this.session.id);
+      this.event('disconnect');
+    });
+  }
+
+  write(type: number, payload: Buffer, endOfMessage: boolean): void {
+    if (this.state === 'closed' || this.socket.destroyed) return;
+    for (const p of packets(type, payload, this.packetSize, endOfMessage)) this.socket.write(p);
+  }
+
+  private onAttention(): void {
+    this.event('attention');
+    if (this.current) this.current.abort.abort();
+    else {
+      // Nothing running (the response already went out): acknowledge at once.
+      this.write(PacketType.TabularResult, doneToken(0xfd, Done.Attention), true);
+      this.event('attention-ack');
+    }
+  }
+
+  private async onMessage(m: Message): Promise<void> {
+    if (m.status & 0x02) {
+      // IGNORE: the client abandoned this message; answer with an empty response.
+      this.write(PacketType.TabularResult, doneToken(0xfd, Done.Final), true);
+      return;
+    }
+    switch (this.state) {
+      case 'prelogin':
+        if (m.type !== PacketType.Prelogin) return void this.socket.destroy();
+        parsePrelogin(m.payload);
+        // ENCRYPT_NOT_SUP: no TLS inside TDS 7.x (strict mode has TLS around everything already).
+        this.write(PacketType.TabularResult, preloginResponse(0x02), true);
+        this.state = 'login';
+        return;
+      case 'login':
+        if (m.type !== PacketType.Login7) return void this.socket.destroy();
+        return this.login(m.payload);
+      case 'ready':
+        if (m.type === PacketType.SqlBatch) return this.request('batch', parseSqlBatch(m.payload), new Map());
+        if (m.type === PacketType.Rpc) return this.rpc(m.payload);
+        this.socket.destroy();
+        return;
+      default:
+        return;
+    }
+  }
+
+  private login(payload: Buffer): void {
+    const login = parseLogin7(payload);
+    const model = this.sim.model;
+    const fail = (errors: { number: number; message: string; severity: number }[]) => {
+      this.event('login-failed', errors.map((e) => e.number).join(','));
+      const tokens = errors.map((e) => messageToken('error', { number: e.number, message: e.message, class: e.severity, state: 1, serverName: model.properties.serverName }));
+      this.write(PacketType.TabularResult, Buffer.concat([...tokens, doneToken(0xfd, Done.Error, 0, 0)]), true);
+      this.state = 'closed';
+      this.socket.end();
+    };
+    if (login.integratedSecurity || login.federatedAuthentication) {
+      return fail([{ number: 18452, message: 'Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication.', severity: 14 }]);
+    }
+    const account = model.logins.get(login.userName.toLowerCase());
+    const loginFailed = { number: 18456, message: `Login failed for user '${login.userName}'.`, severity: 14 };
+    if (!account || account.password !== login.password || account.disabled) return fail([loginFailed]);
+    const databaseName = login.database || 'master';
+    const db = model.database(databaseName);
+    if (!db || db.state !== 'ONLINE') {
+      return fail([{ number: 4060, message: `Cannot open database "${databaseName}" requested by the login. The login failed.`, severity: 11 }, loginFailed]);
+    }
+    if (db.userAccess === 'SINGLE_USER' && model.usersOf(db.name, -1).length > 0) {
+      return fail([
+        { number: 924, message: `Database '${db.name}' is already open and can only have one user at a time.`, severity: 14 },
+        { number: 4060, message: `Cannot open database "${databaseName}" requested by the login. The login failed.`, severity: 11 },
+        loginFailed,
+      ]);
+    }
+    this.packetSize = Math.max(512, Math.min(32767, login.packetSize || 4096));
+    this.session = model.openSession(account.name, db.name, () => this.socket.destroy());
+    this.event('login', `${account.name}@${db.name}`);
+    const server = model.properties.serverName;
+    const [major, minor, build] = model.properties.productVersion.split('.').map(Number);
+    this.write(
+      PacketType.TabularResult,
+      Buffer.concat([
+        envChangeToken(1, db.name, 'master'),
+        messageToken('info', { number: 5701, state: 2, class: 0, message: `Changed database context to '${db.name}'.`, serverName: server }),
+        envChangeToken(7, COLLATION, Buffer.alloc(0)),
+        envChangeToken(2, 'us_english', ''),
+        messageToken('info', { number: 5703, state: 1, class: 0, message: "Changed language setting to us_english.", serverName: server }),
+        loginAckToken(PROGRAM, [major || 16, minor || 0, build || 0]),
+        envChangeToken(4, String(this.packetSize), String(this.packetSize)),
+        doneToken(0xfd, Done.Final, 0, 0),
+      ]),
+      true,
+    );
+    this.state = 'ready';
+  }
+
+  private rpc(payload: Buffer): Promise<void> {
+    const rpc = parseRpc(payload);
+    if (rpc.procedure.toLowerCase().replace(/^(sys\.|dbo\.)/, '') !== 'sp_executesql') {
+      const response = new Response(this, 'rpc', this.sim.model.properties.serverName);
+      response.finish(new SqlServerError(2812, `The SQL Server simulator only runs sp_executesql RPCs, not '${rpc.procedure}'.`));
+      return Promise.resolve();
+    }
+    const [statement, declarations, ...values] = rpc.params;
+    const vars: Scope = new Map();
+    // Parameters are declared by @params and bound by name (or by position when unnamed).
+    const declared = declarations?.value ? String(declarations.value).split(/,(?![^(]*\))/).map((d) => d.trim()).filter(Boolean) : [];
+    declared.forEach((d, i) => {
+      const m = /^(@\w+)\s+(.+?)(\s+out(put)?)?$/i.exec(d);
+      if (!m) return;
+      const bound = values.find((v) => v.name.toLowerCase() === m[1].toLowerCase()) ?? values[i];
+      vars.set(m[1].toLowerCase(), { type: parseType(m[2]), value: bound?.value ?? null, output: !!m[3] });
+    });
+    return this.request('rpc', String(statement?.value ?? ''), vars, rpc.params);
+  }
+
+  private async request(mode: 'batch' | 'rpc', text: string, vars: Scope, params?: RpcParam[]): Promise<void> {
+    if (!this.session) return;
+    this.event('request', text, params);
+    const response = new Response(this, mode, this.sim.model.properties.serverName);
+    const fault = this.sim.takeFault(text);
+    if (fault?.delayFirstPacketMs) response.delayFirstPacket = fault.delayFirstPacketMs;
+    if (fault?.dropMidStream) response.dropMidStream = true;
+    const abort = new AbortController();
+    this.current = { abort, response };
+    try {
+      await this.executor.executeBatch(text, vars, this.session, response, abort.signal);
+      await response.finish();
+    } catch (e) {
+      if (e instanceof AttentionError || abort.signal.aborted) {
+        await response.finishAttention();
+        this.event('attention-ack');
+      } else if (e instanceof SqlServerError) {
+        await response.finish(e);
+      } else {
+        await response.finish(new SqlServerError(50998, `SQL Server simulator internal error: ${e instanceof Error ? e.message : String(e)}`));
+      }
+    } finally {
+      this.current = undefined;
+    }
+  }
+
+  writeRaw(bytes: Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(bytes);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Buffers tokens of one response and sends them as packets (streamed on flush). */
+class Response implements ResultSink {
+  private tokens: Buffer[] = [];
+  private started = false;
+  delayFirstPacket = 0;
+  dropMidStream = false;
+
+  constructor(
+    private readonly connection: TdsConnection,
+    private readonly mode: 'batch' | 'rpc',
+    private readonly serverName: string,
+  ) {}
+
+  resultSet(columns: ResultColumn[], rows: SqlValue[][]): void {
+    this.tokens.push(colMetadataToken(columns));
+    for (const r of rows) this.tokens.push(rowToken(columns, r));
+  }
+
+  info(number: number, message: string, severity = 10, state = 1): void {
+    this.tokens.push(messageToken('info', { number, message, class: severity, state, serverName: this.serverName }));
+  }
+
+  statementDone(rowCount?: number): void {
+    const status = Done.More | (rowCount === undefined ? 0 : Done.Count);
+    this.tokens.push(doneToken(this.mode === 'rpc' ? 0xff : 0xfd, status, rowCount ?? 0));
+  }
+
+  async flush(): Promise<void> {
+    await this.send(false);
+  }
+
+  async finish(error?: SqlServerError): Promise<void> {
+    if (error) {
+      for (const e of [...error.preceding, { number: error.number, message: error.message, severity: error.severity, state: error.state }]) {
+        this.tokens.push(messageToken('error', { number: e.number, message: e.message, class: e.severity ?? 16, state: e.state ?? 1, serverName: this.serverName }));
+      }
+    }
+    if (this.mode === 'rpc') this.tokens.push(returnStatusToken(error ? 1 : 0), doneToken(0xfe, error ? Done.Error : Done.Final, 0, 0xe0));
+    else this.tokens.push(doneToken(0xfd, error ? Done.Error : Done.Final, 0));
+    await this.send(true);
+  }
+
+  /** Closes the cancelled response, then acknowledges the attention in a message of its own. */
+  async finishAttention(): Promise<void> {
+    this.tokens = [doneToken(0xfd, Done.Final, 0)];
+    await this.send(true);
+    this.connection.write(PacketType.TabularResult, doneToken(0xfd, Done.Attention, 0), true);
+  }
+
+  private async send(endOfMessage: boolean): Promise<void> {
+    if (!this.started) {
+      this.started = true;
+      if (this.delayFirstPacket) await new Promise((r) => setTimeout(r, this.delayFirstPacket));
+    }
+    const payload = Buffer.concat(this.tokens);
+    this.tokens = [];
+    if (!endOfMessage && payload.length === 0) return;
+    if (this.dropMidStream) {
+      const first = packets(PacketType.TabularResult, payload, 4096, false)[0];
+      this.connection.writeRaw(first.subarray(0, Math.max(9, Math.floor(first.length / 2))));
+      this.connection.destroy();
+      return;
+    }
+    this.connection.write(PacketType.TabularResult, payload, endOfMessage);
+  }
+}
