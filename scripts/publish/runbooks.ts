@@ -1,0 +1,142 @@
+// What the publisher builds in the DR project, declared by step id and parameter name, so that
+// templates still being written slot in when they are built. A runbook is composed only when every
+// template it needs is built and has the parameters named here; otherwise it is skipped with a warning.
+
+/** A project variable the runbooks need. Created as a placeholder only when absent; never overwritten. */
+export interface ProjectVariableSpec {
+  name: string;
+  sensitive: boolean;
+  description: string;
+}
+
+export interface StepSpec {
+  /** Step and action name (unique in the runbook). */
+  name: string;
+  /** The template, by octopus-dr step id (`steps/<id>`). */
+  stepId: string;
+  /** `Always` runs even after an earlier step failed. */
+  condition?: 'Success' | 'Always';
+  /** Parameter values set on the step; `#{...}` binds to variables. */
+  values?: Record<string, string>;
+  /**
+   * Parameters left unset on the step because a project variable of the same name supplies them
+   * (in Octopus a project variable takes precedence over a step template parameter of the same name).
+   */
+  fromProjectVariables?: readonly string[];
+}
+
+export type EnvironmentRole = 'backup' | 'restore';
+export type ScheduleRole = 'backup' | 'test';
+
+export interface RunbookSpec {
+  name: string;
+  description: string;
+  /** Which `--environment` list the runbook may run in. */
+  environments: EnvironmentRole;
+  /** The scheduled trigger that runs it, if any. */
+  schedule?: ScheduleRole;
+  steps: readonly StepSpec[];
+}
+
+export const PROJECT_VARIABLES: readonly ProjectVariableSpec[] = [
+  {
+    name: 'OctopusDr.Octopus.ApiKey',
+    sensitive: true,
+    description: 'API key of a user with the AdministerSystem permission, used to turn maintenance mode on and off.',
+  },
+  {
+    name: 'OctopusDr.Sql.ConnectionString',
+    sensitive: true,
+    description: 'Connection string of the Octopus database (scope a second value to the standby environment for restores).',
+  },
+  { name: 'OctopusDr.MasterKey', sensitive: true, description: 'The Octopus Server master key (Octopus.Server.exe show-master-key).' },
+  { name: 'OctopusDr.Sql.BackupDirectory', sensitive: false, description: 'Where database backups are written, as the SQL Server service sees it.' },
+  { name: 'OctopusDr.FileStore.HomeDirectory', sensitive: false, description: 'The Octopus home directory (e.g. C:\\Octopus); the file store folders are derived from it.' },
+  { name: 'OctopusDr.FileStore.BackupDirectory', sensitive: false, description: 'Where file store archives are written.' },
+  {
+    name: 'OctopusDr.Restore.ExpectedKeyId',
+    sensitive: false,
+    description: 'Key ID recorded in the manifest of the backup to restore; the restore checks the master key against it first.',
+  },
+];
+
+const ENTER_MAINTENANCE = 'Enter maintenance mode';
+const previousMode = `Octopus.Action[${ENTER_MAINTENANCE}].Output.PreviousMaintenanceMode`;
+
+export const RUNBOOKS: readonly RunbookSpec[] = [
+  {
+    name: 'Back up Octopus',
+    description:
+      'Puts Octopus into maintenance mode, backs up the database and the file store, proves the master key decrypts the ' +
+      'database, and puts maintenance mode back as it was (also after a failure). Published by octopus-dr.',
+    environments: 'backup',
+    schedule: 'backup',
+    steps: [
+      { name: ENTER_MAINTENANCE, stepId: 'maintenance-mode', values: { 'OctopusDr.Octopus.MaintenanceMode': 'On' }, fromProjectVariables: ['OctopusDr.Octopus.ApiKey'] },
+      { name: 'Back up the database', stepId: 'backup-database', fromProjectVariables: ['OctopusDr.Sql.ConnectionString', 'OctopusDr.Sql.BackupDirectory'] },
+      { name: 'Back up the file store', stepId: 'backup-file-store', fromProjectVariables: ['OctopusDr.FileStore.HomeDirectory', 'OctopusDr.FileStore.BackupDirectory'] },
+      { name: 'Verify the master key', stepId: 'verify-master-key', fromProjectVariables: ['OctopusDr.MasterKey', 'OctopusDr.Sql.ConnectionString'] },
+      {
+        name: 'Leave maintenance mode',
+        stepId: 'maintenance-mode',
+        condition: 'Always',
+        // Back to what the first step found; Off if that step never got to read it.
+        values: {
+          'OctopusDr.Octopus.MaintenanceMode': `#{if ${previousMode}}#{${previousMode}}#{else}Off#{/if}`,
+          'OctopusDr.Octopus.DrainTimeoutMinutes': '0',
+        },
+        fromProjectVariables: ['OctopusDr.Octopus.ApiKey'],
+      },
+    ],
+  },
+  {
+    name: 'Test Octopus backups',
+    description:
+      'Restores the newest backup to a scratch database, checks it with DBCC CHECKDB, proves the master key decrypts the ' +
+      'restored copy, verifies the newest file store archive, and reports the recovery point and time. Published by octopus-dr.',
+    environments: 'backup',
+    schedule: 'test',
+    steps: [
+      {
+        name: 'Test the latest backup',
+        stepId: 'test-restore',
+        values: { 'OctopusDr.Restore.Source': '#{OctopusDr.Sql.BackupDirectory}' },
+        fromProjectVariables: ['OctopusDr.Sql.ConnectionString', 'OctopusDr.MasterKey', 'OctopusDr.FileStore.BackupDirectory'],
+      },
+    ],
+  },
+  {
+    name: 'Restore Octopus',
+    description:
+      'For a standby Octopus instance: checks the master key matches the backup, restores the database and the file store ' +
+      '(never replacing existing data unless told to), and proves the master key decrypts the restored database. Published by octopus-dr.',
+    environments: 'restore',
+    steps: [
+      {
+        name: 'Check the master key matches the backup',
+        stepId: 'verify-master-key',
+        values: { 'OctopusDr.MasterKey.ExpectedKeyId': '#{OctopusDr.Restore.ExpectedKeyId}' },
+        fromProjectVariables: ['OctopusDr.MasterKey', 'OctopusDr.Sql.ConnectionString'],
+      },
+      {
+        name: 'Restore the database',
+        stepId: 'restore-database',
+        values: { 'OctopusDr.Restore.Source': '#{OctopusDr.Sql.BackupDirectory}' },
+        fromProjectVariables: ['OctopusDr.Sql.ConnectionString'],
+      },
+      {
+        name: 'Restore the file store',
+        stepId: 'restore-file-store',
+        values: { 'OctopusDr.Restore.Source': '#{OctopusDr.FileStore.BackupDirectory}' },
+        fromProjectVariables: ['OctopusDr.FileStore.HomeDirectory'],
+      },
+      { name: 'Verify the master key on the restored database', stepId: 'verify-master-key', fromProjectVariables: ['OctopusDr.MasterKey', 'OctopusDr.Sql.ConnectionString'] },
+    ],
+  },
+];
+
+/** Default schedules: Octopus cron has 6 fields (second minute hour day-of-month month day-of-week). */
+export const DEFAULT_SCHEDULES: Record<ScheduleRole, { triggerName: string; cron: string; runbook: string }> = {
+  backup: { triggerName: 'Daily backup', cron: '0 30 1 * * *', runbook: 'Back up Octopus' },
+  test: { triggerName: 'Weekly backup test', cron: '0 0 5 * * Sun', runbook: 'Test Octopus backups' },
+};
