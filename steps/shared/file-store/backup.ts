@@ -207,7 +207,14 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
     files.push(...kept);
     directories.push(...scanned.directories);
     problems.push(...scanned.problems, ...unreadable);
-    folderSummaries.push({ name: folder.name, source: folder.path, files: kept.length, bytes: kept.reduce((sum, f) => sum + f.size, 0) });
+    folderSummaries.push({
+      name: folder.name,
+      source: folder.path,
+      files: kept.length,
+      bytes: kept.reduce((sum, f) => sum + f.size, 0),
+      mtimeMs: rootStat.mtimeMs,
+      mode: rootStat.mode & 0o7777,
+    });
     log.verbose(`${folder.name}: ${kept.length} files, ${scanned.directories.length} folders in ${folder.path}`);
   }
   const skipped: FileStoreManifest['skipped'] = [];

@@ -49,7 +49,8 @@ export interface FileStoreManifest {
   chain: string[];
   /** The set an incremental was compared with. */
   basedOn?: string;
-  folders: { name: FileStoreFolderName; source: string; files: number; bytes: number }[];
+  /** Each folder with its own mtime and mode, restored on the folder itself. */
+  folders: { name: FileStoreFolderName; source: string; files: number; bytes: number; mtimeMs?: number; mode?: number }[];
   totals: { files: number; bytes: number; directories: number; storedFiles: number; storedBytes: number };
   warnings: string[];
   skipped: { folder: FileStoreFolderName; path: string; reason: string }[];

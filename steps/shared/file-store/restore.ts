@@ -188,8 +188,8 @@ async function streamFiles(
     }
     if (target) {
       if (process.platform !== 'win32') await fs.chmod(target, file.mode & 0o7777);
-      const mtime = new Date(file.mtimeMs);
-      await fs.utimes(target, mtime, mtime);
+      // Seconds as a number keep sub-millisecond precision that a Date would drop.
+      await fs.utimes(target, file.mtimeMs / 1000, file.mtimeMs / 1000);
     }
     progress.filesDone += 1;
     options.onProgress?.(progress);
@@ -376,7 +376,13 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
       for (const d of ordered) {
         const target = inside(d.folder, d.path);
         if (process.platform !== 'win32') await fs.chmod(target, d.mode & 0o7777);
-        await fs.utimes(target, new Date(d.mtimeMs), new Date(d.mtimeMs));
+        await fs.utimes(target, d.mtimeMs / 1000, d.mtimeMs / 1000);
+      }
+      for (const folder of set.manifest.folders) {
+        const root = stagingOf.get(folder.name);
+        if (!root || folder.mtimeMs === undefined) continue;
+        if (process.platform !== 'win32' && folder.mode !== undefined) await fs.chmod(root, folder.mode & 0o7777);
+        await fs.utimes(root, folder.mtimeMs / 1000, folder.mtimeMs / 1000);
       }
       signal?.throwIfAborted();
 

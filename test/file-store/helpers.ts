@@ -1,0 +1,144 @@
+// Shared by the file-store tests: generated trees, tree snapshots (hash, size, mtime, mode) and
+// running the built bundles.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, lstatSync, utimesSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '../..');
+
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `octopus-dr-fs-${prefix}-`));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+/** Deterministic pseudo-random bytes (mulberry32), so test data is the same every run. */
+export function pseudoRandomBytes(length: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let a = seed >>> 0;
+  for (let i = 0; i < length; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
+  }
+  return out;
+}
+
+export function logText(lines: number, seed: number): string {
+  const levels = ['INFO', 'VERBOSE', 'WARN', 'ERROR'];
+  let text = '';
+  for (let i = 0; i < lines; i++) {
+    text += `2026-11-27 03:${String(i % 60).padStart(2, '0')}:00.${String((i * seed) % 1000).padStart(3, '0')} ${levels[(i + seed) % 4]} Step ${seed % 7} deploying package Acme.Web.${(i * 31 + seed) % 97}.nupkg\n`;
+  }
+  return text;
+}
+
+export function write(file: string, content: string | Buffer, mode?: number, mtime?: Date): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, content);
+  if (mode !== undefined) chmodSync(file, mode);
+  if (mtime) utimesSync(file, mtime, mtime);
+}
+
+/** An Octopus-like home with the edge cases the issue lists (small). */
+export function makeStore(home: string): void {
+  const t = new Date('2026-10-01T12:00:00.000Z');
+  for (let i = 0; i < 40; i++) write(path.join(home, 'TaskLogs', `servertasks-${i}.log.txt`), logText(20 + i * 10, i), undefined, t);
+  write(path.join(home, 'TaskLogs', 'servertasks-2025_ab', 'c1.tl.txt'), logText(50, 99), undefined, t);
+  write(path.join(home, 'Artifacts', 'Spaces-1', 'empty.txt'), '', undefined, t);
+  write(path.join(home, 'Artifacts', 'Spaces-1', "Rapport d'exécution – ü 漢字.txt"), 'unicode ✓\n', undefined, t);
+  write(path.join(home, 'Artifacts', 'Spaces-1', 'deploy.sh'), '#!/bin/sh\necho hi\n', 0o755, t);
+  write(path.join(home, 'Artifacts', 'Spaces-1', `${'long-name-'.repeat(24)}.txt`), 'long\n', undefined, t);
+  const deep = path.join(home, 'Artifacts', ...Array.from({ length: 12 }, (_, i) => `level-${i}`), 'deep.json');
+  write(deep, '{"deep":true}\n', undefined, t);
+  mkdirSync(path.join(home, 'Artifacts', 'empty-folder', 'nested-empty'), { recursive: true });
+  write(path.join(home, 'Packages', 'feeds-builtin', 'Acme.Web.1.0.0.nupkg'), pseudoRandomBytes(300_000, 1), undefined, t);
+  write(path.join(home, 'Packages', 'feeds-builtin', 'Acme.Big.2.0.0.zip'), pseudoRandomBytes(5 * 1024 * 1024 + 17, 2), undefined, t);
+  write(path.join(home, 'EventExports', 'events-2026-10.json'), JSON.stringify({ events: Array.from({ length: 200 }, (_, i) => ({ id: i })) }), undefined, t);
+}
+
+export interface Snapshot {
+  [relative: string]: { type: 'file' | 'dir'; sha256?: string; size?: number; mtimeMs: number; mode: number };
+}
+
+/** Every file and folder below `root` with its hash, size, mtime (ms, rounded) and mode. */
+export function snapshot(root: string): Snapshot {
+  const out: Snapshot = {};
+  const walk = (dir: string, rel: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const full = path.join(dir, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(full);
+      if (st.isDirectory()) {
+        out[r] = { type: 'dir', mtimeMs: Math.round(st.mtimeMs), mode: st.mode & 0o7777 };
+        walk(full, r);
+      } else {
+        out[r] = { type: 'file', sha256: createHash('sha256').update(readFileSync(full)).digest('hex'), size: st.size, mtimeMs: Math.round(st.mtimeMs), mode: st.mode & 0o7777 };
+      }
+    }
+  };
+  walk(root, '');
+  return out;
+}
+
+export function listAll(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, rel: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      out.push(r);
+      if (lstatSync(path.join(dir, name)).isDirectory()) walk(path.join(dir, name), r);
+    }
+  };
+  walk(root, '');
+  return out;
+}
+
+export const silentLog = { info: () => undefined, verbose: () => undefined, warn: () => undefined };
+
+export function collectingLog() {
+  const warnings: string[] = [];
+  const infos: string[] = [];
+  return { warnings, infos, log: { info: (m: string) => infos.push(m), verbose: () => undefined, warn: (m: string) => warnings.push(m) } };
+}
+
+export interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function bundlePath(stepId: string): string {
+  const bundle = path.join(ROOT, 'build', 'steps', `${stepId}.js`);
+  if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run build first (npm test does).`);
+  return bundle;
+}
+
+/** Runs a command (e.g. node + bundle), optionally as another user via setpriv, collecting output. */
+export function runCommand(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; onStdout?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void } = {},
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      options.onStdout?.(d, (s) => child.kill(s));
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+export function runBundle(stepId: string, args: string[], options: Parameters<typeof runCommand>[2] = {}): Promise<Run> {
+  return runCommand(process.execPath, [bundlePath(stepId), ...args], options);
+}
