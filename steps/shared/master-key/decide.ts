@@ -141,15 +141,14 @@ export function decide(evidence: Evidence): Verdict {
     unreadableDocuments: evidence.unreadableDocuments.length,
   };
 
-  const findingLines = [
-    ...evidence.values.filter((v) => v.outcome !== 'verified').map((v) => `${where(v)}: ${OUTCOME_TEXT[v.outcome]}`),
+  const valueFindings = evidence.values.filter((v) => v.outcome !== 'verified').map((v) => `${where(v)}: ${OUTCOME_TEXT[v.outcome]}`);
+  const damageFindings = [
     ...evidence.malformed.map((m) => `${where(m)}: ${m.problem} (damaged?)`),
     ...evidence.unreadableDocuments.map((d) => `${d.table} '${d.documentId}': the document is not readable JSON (damaged?)`),
   ];
-  const findings =
-    findingLines.length > MAX_LISTED_FINDINGS
-      ? [...findingLines.slice(0, MAX_LISTED_FINDINGS), `... and ${findingLines.length - MAX_LISTED_FINDINGS} more`]
-      : findingLines;
+  const findingLines = [...valueFindings, ...damageFindings];
+  const limit = (lines: string[]) =>
+    lines.length > MAX_LISTED_FINDINGS ? [...lines.slice(0, MAX_LISTED_FINDINGS), `... and ${lines.length - MAX_LISTED_FINDINGS} more`] : lines;
 
   const { key } = evidence;
   const keyText = `The master key (${key.algorithm}, key ID ${key.keyId})`;
@@ -166,7 +165,8 @@ export function decide(evidence: Evidence): Verdict {
     reason,
     summary,
     hints,
-    findings,
+    // Under a wrong key every value fails: listing them would bury the damage findings.
+    findings: limit(reason === 'wrong-key' ? damageFindings : findingLines),
     counts,
   });
 

@@ -127,7 +127,8 @@ export async function readSampleDocuments(sql: SqlConnection, table: DocumentTab
     top: param.int(query.top),
   };
   if (table.jsonColumn) {
-    conditions.push('{{json}} LIKE @pattern');
+    // Rows kept compressed (JSON NULL, JSONBlob set) cannot be filtered here; the caller looks inside.
+    conditions.push(table.blobColumn ? '({{json}} LIKE @pattern OR ({{json}} IS NULL AND {{blob}} IS NOT NULL))' : '{{json}} LIKE @pattern');
     params.pattern = param.nvarchar(ENCRYPTED_VALUE_LIKE, 100);
   }
   if (query.frozen !== undefined && table.frozenColumn) {

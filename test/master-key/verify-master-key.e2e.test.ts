@@ -1,0 +1,199 @@
+// Verify Master Key end to end: the built bundle (`npm run build` first; `npm test` does), run as a
+// command-line program and under the Octopus runner's service messages, against the SQL Server
+// simulator seeded with an Octopus-shaped database. Every run asserts that neither the key (in any
+// encoding) nor any plaintext appears in stdout, stderr or output variables.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { SqlSimulator } from '../sql-simulator/server';
+import { expectNoLeak } from './octopus-crypto';
+import { octopusDatabase, type OctopusDatabaseOptions } from './octopus-database';
+
+const BUNDLE = path.resolve(__dirname, '../../build/steps/verify-master-key.js');
+const INCONCLUSIVE = 3;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Output variables, from service messages (with --service-messages) or "output X = Y" lines (--verbose). */
+  outputs: Record<string, string>;
+}
+
+function outputsOf(stdout: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  for (const m of stdout.matchAll(/##octopus\[setVariable name='([^']*)' value='([^']*)'/g)) {
+    outputs[Buffer.from(m[1], 'base64').toString('utf8')] = Buffer.from(m[2], 'base64').toString('utf8');
+  }
+  for (const m of stdout.matchAll(/^output ([A-Za-z.]+) = (.*)$/gm)) outputs[m[1]] = m[2];
+  return outputs;
+}
+
+function runStep(env: Record<string, string>, args: string[] = ['--verbose']): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BUNDLE, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr, outputs: outputsOf(stdout) }));
+  });
+}
+
+describe('verify-master-key against an Octopus-shaped database', () => {
+  let sim: SqlSimulator;
+  const databases = new Map<string, { key?: Buffer; plaintexts: string[] }>();
+
+  function addDatabase(name: string, options: OctopusDatabaseOptions): void {
+    const db = octopusDatabase({ ...options, name });
+    sim.model.addDatabase(db.seed);
+    databases.set(name, { key: options.key, plaintexts: db.plaintexts });
+  }
+
+  const key256 = randomBytes(32);
+  const key128 = randomBytes(16);
+  const preRotationKey = randomBytes(16);
+  const wrongKeys = [randomBytes(16), randomBytes(32)];
+
+  beforeAll(async () => {
+    if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run npm run build first (npm test does).`);
+    sim = await SqlSimulator.start();
+    addDatabase('Octopus', { key: key256, variableSets: 20, frozenVariableSets: 10 });
+    addDatabase('Octopus128', { key: key128, variableSets: 8, frozenVariableSets: 2, certificateTable: 'CompressedConfiguration' });
+    addDatabase('OctopusEmpty', { key: undefined, variableSets: 5, frozenVariableSets: 0 });
+    addDatabase('OctopusDamaged', { key: key256, variableSets: 30, frozenVariableSets: 0, corruptValues: 1, truncatedValues: 1 });
+    addDatabase('NoCertificate', { key: key256, variableSets: 10, frozenVariableSets: 2, certificateTable: 'none' });
+  }, 60_000);
+
+  afterAll(async () => {
+    await sim?.stop();
+  });
+
+  async function verify(database: string, key: Buffer | string, extraEnv: Record<string, string> = {}, args?: string[]): Promise<Run> {
+    const connectionString = sim.connectionString({ database });
+    const keyText = typeof key === 'string' ? key : key.toString('base64');
+    const run = await runStep({ OCTOPUSDR_MASTERKEY: keyText, OCTOPUSDR_SQL_CONNECTIONSTRING: connectionString, ...extraEnv }, args);
+    const everything = `${run.stdout}\n${run.stderr}\n${JSON.stringify(run.outputs)}`;
+    const db = databases.get(database);
+    const keyBytes = typeof key === 'string' ? undefined : key;
+    expectNoLeak(everything, [...(keyBytes ? [keyBytes] : []), ...(db?.key ? [db.key] : []), ...(db?.plaintexts ?? []).filter((p) => p.length >= 6)]);
+    expect(everything).not.toContain('Sim-Passw0rd!');
+    return run;
+  }
+
+  test('the right 32-byte key passes: certificate and sampled values, counts as output variables', async () => {
+    const run = await verify('Octopus', key256);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.outputs).toMatchObject({
+      Result: 'PASS',
+      Passed: 'True',
+      Algorithm: 'AES-256-CBC',
+      KeyBits: '256',
+      CertificateTable: 'Configuration',
+      CertificateVerified: 'True',
+      TablesScanned: '6',
+      ValuesFailed: '0',
+      MalformedValues: '0',
+    });
+    expect(Number(run.outputs.ValuesTested)).toBe(26); // certificate + the default sample of 25
+    expect(run.outputs.ValuesVerified).toBe('26');
+    expect(run.outputs.KeyId).toMatch(/^[0-9a-f]{16}$/);
+    expect(run.stdout).toMatch(/PASS: The master key \(AES-256-CBC, key ID [0-9a-f]{16}\) decrypts the server certificate \(Configuration 'certificate-global'\)/);
+  });
+
+  test('a 16-byte key with the certificate in a compressed JSONBlob table passes (AES-128)', async () => {
+    const run = await verify('Octopus128', key128, {}, ['--verbose', '--sample-size', '100']);
+    expect(run.code).toBe(0);
+    expect(run.outputs).toMatchObject({ Result: 'PASS', Algorithm: 'AES-128-CBC', CertificateTable: 'CompressedConfiguration' });
+    // 10 variable sets x 2 values, SMTP, 2 accounts and the compressed feed: every one found.
+    expect(run.outputs.ValuesTested).toBe(String(1 + 20 + 1 + 2 + 1));
+  });
+
+  test('key pasted as show-master-key output, text and JSON, under the Octopus runner', async () => {
+    for (const pasted of [`Octopus Master Key:\r\n${key256.toString('base64')}\r\n`, `{\n  "MasterKey": "${key256.toString('base64')}"\n}`]) {
+      const run = await verify('Octopus', pasted, { OCTOPUSDR_RUNNER: 'test' }, []);
+      expectNoLeak(run.stdout + run.stderr, [key256]);
+      expect(run.code).toBe(0);
+      expect(run.outputs.Result).toBe('PASS');
+      // The key is registered for masking before anything else is printed.
+      const firstLine = run.stdout.split('\n')[0];
+      expect(firstLine).toMatch(/^##octopus\[mask value='/);
+      const masks = [...run.stdout.matchAll(/##octopus\[mask value='([^']*)'\]/g)].map((m) => Buffer.from(m[1], 'base64').toString('utf8'));
+      expect(masks).toContain(key256.toString('base64'));
+    }
+  });
+
+  test('wrong keys of both sizes fail with the rotation and key-size hints', async () => {
+    for (const wrong of wrongKeys) {
+      const run = await verify('Octopus', wrong);
+      expect(run.code).toBe(1);
+      expect(run.outputs).toMatchObject({ Result: 'FAIL', Passed: 'False', CertificateVerified: 'False', ValuesVerified: '0' });
+      expect(run.stderr).toMatch(/does not decrypt the server certificate/);
+      expect(run.stderr).toMatch(/rotate-master-key/);
+      expect(run.stderr).toMatch(wrong.length === 16 ? /32-byte \(AES-256\)/ : /16-byte \(AES-128\)/);
+    }
+  });
+
+  test('a key from before a rotation fails, and the rotation hint says which key a backup needs', async () => {
+    // The database was re-encrypted with key128 by rotate-master-key; the old key no longer works.
+    const run = await verify('Octopus128', preRotationKey);
+    expect(run.code).toBe(1);
+    expect(run.outputs.Result).toBe('FAIL');
+    expect(run.stderr).toMatch(/rotated[\s\S]*a backup from before the rotation needs the old key/);
+  });
+
+  test('a database without encrypted values is INCONCLUSIVE, with its own exit code', async () => {
+    const run = await verify('OctopusEmpty', key256);
+    expect(run.code).toBe(INCONCLUSIVE);
+    expect(run.outputs).toMatchObject({ Result: 'INCONCLUSIVE', Passed: 'False', ValuesTested: '0' });
+    expect(run.stderr).toMatch(/INCONCLUSIVE: no encrypted values of the known form/);
+    expect(run.stderr).not.toMatch(/wrong key|not the key/i);
+  });
+
+  test('damaged values are reported by document id and JSON path, and the right key still passes', async () => {
+    const run = await verify('OctopusDamaged', key256);
+    expect(run.code).toBe(0);
+    expect(run.outputs).toMatchObject({ Result: 'PASS', ValuesFailed: '1', MalformedValues: '1' });
+    expect(run.stderr).toMatch(/VariableSet 'variableset-Projects-1' \$\.Variables\[0\]\.Value: does not decrypt|VariableSet 'variableset-Projects-1' \$\.Variables\[0\]\.Value: decrypts to/);
+    expect(run.stderr).toMatch(/VariableSet 'variableset-Projects-1' \$\.Variables\[1\]\.Value: is shaped like an encrypted value, but its ciphertext is not a whole number of AES blocks/);
+  });
+
+  test('without the certificate document, sampled values prove the key (with a warning)', async () => {
+    const run = await verify('NoCertificate', key256);
+    expect(run.code).toBe(0);
+    expect(run.outputs).toMatchObject({ Result: 'PASS', CertificateTable: '', CertificateVerified: 'False' });
+    expect(run.stderr).toMatch(/No table holds the 'certificate-global' document/);
+  });
+
+  test('expected key ID: matches, mismatches, and works without a database', async () => {
+    const right = await verify('Octopus', key256);
+    const keyId = right.outputs.KeyId;
+    const match = await verify('Octopus', key256, { OCTOPUSDR_MASTERKEY_EXPECTEDKEYID: keyId.toUpperCase() });
+    expect(match.code).toBe(0);
+    expect(match.outputs.KeyIdMatches).toBe('True');
+    const mismatch = await verify('Octopus', wrongKeys[1], { OCTOPUSDR_MASTERKEY_EXPECTEDKEYID: keyId });
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.outputs.KeyIdMatches).toBe('False');
+    const noDatabase = await runStep({ OCTOPUSDR_MASTERKEY: key256.toString('base64'), OCTOPUSDR_MASTERKEY_EXPECTEDKEYID: keyId }, ['--verbose']);
+    expectNoLeak(noDatabase.stdout + noDatabase.stderr, [key256]);
+    expect(noDatabase.code).toBe(0);
+    expect(noDatabase.stdout).toMatch(/matches the expected key ID/);
+  });
+
+  test('bad keys are refused with exit code 2, naming the parameter, without echoing the key', async () => {
+    const short = randomBytes(20).toString('base64');
+    const run = await verify('Octopus', short);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/"Master key" \(OctopusDr\.MasterKey\) decodes to 20 bytes/);
+    expect(run.stdout + run.stderr).not.toContain(short);
+  });
+
+  test('a connection to a database that does not exist fails clearly, without the connection string', async () => {
+    const run = await verify('NoSuchDatabase', key256);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/Could not read the Octopus database/);
+  });
+});
