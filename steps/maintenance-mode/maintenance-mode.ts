@@ -1,6 +1,6 @@
 import type { maintenanceMode as template } from '../../templates/maintenance-mode';
 import type { ParameterValues } from '../../templates/model';
-import { connectToOctopus, normaliseServerUrl, OctopusApiError } from '../shared/octopus/connection';
+import { connectToOctopus, normaliseServerUrl, OctopusApiError, type OctopusConnection } from '../shared/octopus/connection';
 import { getMaintenanceConfiguration, listRunningTasks, setMaintenanceMode, type ServerTaskSummary } from '../shared/octopus/maintenance';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import type { StepContext } from '../shared/runtime/step-context';
@@ -30,6 +30,30 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 function describeTasks(tasks: readonly ServerTaskSummary[]): string {
   const shown = tasks.slice(0, 10).map((t) => `${t.Id} (${t.Description || t.Name}, ${t.State})`);
   return shown.join(', ') + (tasks.length > shown.length ? ` and ${tasks.length - shown.length} more` : '');
+}
+
+export interface DrainOptions {
+  /** The task running this step, which is not waited for ('' outside Octopus). */
+  currentTaskId: string;
+  timeoutMs: number;
+  signal: AbortSignal;
+  onWait?: (others: readonly ServerTaskSummary[], waitedFraction: number) => void;
+  /** First poll interval; later polls back off to every 10 seconds. */
+  firstPollMs?: number;
+}
+
+/** Waits until no task but the current one executes; returns the tasks still executing at the timeout (or on cancel). */
+export async function waitForOtherTasks(connection: OctopusConnection, options: DrainOptions): Promise<ServerTaskSummary[]> {
+  const deadline = Date.now() + options.timeoutMs;
+  let delay = options.firstPollMs ?? 1000;
+  for (;;) {
+    const others = (await listRunningTasks(connection, API_KEY_SOURCE)).filter((t) => t.Id !== options.currentTaskId);
+    const remainingMs = deadline - Date.now();
+    if (others.length === 0 || remainingMs <= 0 || options.signal.aborted) return others;
+    options.onWait?.(others, 1 - remainingMs / options.timeoutMs);
+    await sleep(Math.min(delay, remainingMs), options.signal);
+    delay = nextPollDelay(delay);
+  }
 }
 
 export async function runMaintenanceMode(params: Params, context: StepContext): Promise<void> {
@@ -74,28 +98,25 @@ export async function runMaintenanceMode(params: Params, context: StepContext): 
 
   const currentTaskId = params.currentTaskId.trim();
   if (!currentTaskId) log.verbose('Not running under Octopus (no current task id): every executing task counts.');
-  const deadline = Date.now() + timeoutMinutes * 60_000;
-  let delay = 1000;
   let waitedMessage = '';
-  for (;;) {
-    context.throwIfCancelled();
-    const others = (await listRunningTasks(connection, API_KEY_SOURCE).catch(fail)).filter((t) => t.Id !== currentTaskId);
-    if (others.length === 0) break;
-    const remainingMs = deadline - Date.now();
-    if (remainingMs <= 0) {
-      throw new StepFailure(
-        `${others.length} task(s) still executing after ${timeoutMinutes} minute(s): ${describeTasks(others)}. ` +
-          `Maintenance mode is ${params.mode}; the runbook's final step puts back the previous mode. ` +
-          `Wait for or cancel those tasks, or raise "Drain timeout (minutes)" (OctopusDr.Octopus.DrainTimeoutMinutes).`,
-      );
-    }
-    const message = `Waiting for ${others.length} executing task(s) to finish: ${describeTasks(others)}`;
-    if (message !== waitedMessage) log.info(message);
-    waitedMessage = message;
-    const waitedFraction = 1 - remainingMs / (timeoutMinutes * 60_000);
-    context.progress(waitedFraction * 100, `Draining: ${others.length} task(s) executing`);
-    await sleep(Math.min(delay, remainingMs), context.signal);
-    delay = nextPollDelay(delay);
+  const stillRunning = await waitForOtherTasks(connection, {
+    currentTaskId,
+    timeoutMs: timeoutMinutes * 60_000,
+    signal: context.signal,
+    onWait: (others, waitedFraction) => {
+      const message = `Waiting for ${others.length} executing task(s) to finish: ${describeTasks(others)}`;
+      if (message !== waitedMessage) log.info(message);
+      waitedMessage = message;
+      context.progress(waitedFraction * 100, `Draining: ${others.length} task(s) executing`);
+    },
+  }).catch(fail);
+  context.throwIfCancelled();
+  if (stillRunning.length > 0) {
+    throw new StepFailure(
+      `${stillRunning.length} task(s) still executing after ${timeoutMinutes} minute(s): ${describeTasks(stillRunning)}. ` +
+        `Maintenance mode is ${params.mode}; the runbook's final step puts back the previous mode. ` +
+        `Wait for or cancel those tasks, or raise "Drain timeout (minutes)" (OctopusDr.Octopus.DrainTimeoutMinutes).`,
+    );
   }
   log.info('No other task is executing.');
   context.result(`Maintenance mode is ${params.mode} (was ${previous}); no other task is executing.`);
