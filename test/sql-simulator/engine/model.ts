@@ -213,7 +213,7 @@ export class ServerModel {
         { logicalName: `${seed.name}_log`, physicalName: `${p.defaultLogPath}${sep}${seed.name}_log.ldf`, type: 'L', sizeBytes: 8 * 1024 * 1024 },
       ],
       tables: new Map(),
-      lsn: BigInt(id) * 1_000_000_000_000_000n + 37_000_000_001_600_001n,
+      lsn: (BigInt(id) + 36n) * 10n ** 17n + 1_600_001n,
       lastLogBackupLsn: null,
       lastFullBackupLsn: null,
       log: [],
