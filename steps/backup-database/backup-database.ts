@@ -78,7 +78,7 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
   }
   if (kind === 'Log' && !db.lastLogBackupLsn) {
     throw new StepFailure(
-      `Database '${database}' has no full backup yet, so its log chain has not started and a log backup is impossible. Take a Full backup first.`,
+      `Database '${database}' has no full backup that started its log chain (copy-only full backups do not), so a log backup is impossible. Take a Full backup with "Copy-only" unchecked first, or let your DBA's full backups start the chain.`,
     );
   }
   if (kind === 'Differential' && (!db.differentialBaseLsn || db.differentialBaseLsn === '0')) {

@@ -36,10 +36,11 @@ export function backupPreflightStatement(database: string): Statement {
     purpose: 'Read the recovery model and backup bases of the database',
     sql: [
       'SELECT d.name, d.recovery_model_desc AS recoveryModel, d.state_desc AS state,',
-      '  CONVERT(varchar(30), (SELECT mf.differential_base_lsn FROM sys.master_files AS mf WHERE mf.database_id = d.database_id AND mf.file_id = 1)) AS differentialBaseLsn,',
+      '  CONVERT(varchar(30), mf.differential_base_lsn) AS differentialBaseLsn,',
       '  CONVERT(varchar(30), rs.last_log_backup_lsn) AS lastLogBackupLsn',
       'FROM sys.databases AS d',
-      'LEFT JOIN sys.database_recovery_status AS rs ON rs.database_id = d.database_id',
+      'JOIN sys.master_files AS mf ON mf.database_id = d.database_id AND mf.file_id = 1',
+      'JOIN sys.database_recovery_status AS rs ON rs.database_id = d.database_id',
       'WHERE d.name = @database;',
     ].join('\n'),
     params: { database: name128(database) },
@@ -54,7 +55,7 @@ export function octopusVersionStatement(database: string): Statement {
       "DECLARE @procedure nvarchar(300) = QUOTENAME(@database) + N'.sys.sp_executesql';",
       'EXEC @procedure',
       "  N'IF OBJECT_ID(N''dbo.OctopusServerInstallationHistory'', N''U'') IS NOT NULL",
-      '      SELECT TOP (1) [Version] AS version FROM dbo.OctopusServerInstallationHistory ORDER BY Installed DESC;',
+      '      SELECT TOP (1) [Version] AS version FROM dbo.OctopusServerInstallationHistory ORDER BY Installed DESC',
       "    ELSE SELECT CAST(NULL AS nvarchar(200)) AS version;';",
     ].join('\n'),
     params: { database: name128(database) },
@@ -268,8 +269,8 @@ export function octopusTablesStatement(database: string): Statement {
     sql: [
       "DECLARE @procedure nvarchar(300) = QUOTENAME(@database) + N'.sys.sp_executesql';",
       'EXEC @procedure',
-      "  N'SELECT t.name FROM sys.tables AS t JOIN sys.schemas AS s ON s.schema_id = t.schema_id",
-      `    WHERE s.name = N''dbo'' AND t.name IN (${OCTOPUS_CORE_TABLES.map((t) => `N''${t}''`).join(', ')});';`,
+      "  N'SELECT t.name FROM sys.tables AS t",
+      `    WHERE SCHEMA_NAME(t.schema_id) = N''dbo'' AND t.name IN (${OCTOPUS_CORE_TABLES.map((t) => `N''${t}''`).join(', ')});';`,
     ].join('\n'),
     params: { database: name128(database) },
   };

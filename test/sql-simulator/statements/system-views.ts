@@ -35,10 +35,11 @@ virtualTables.set('sys.master_files', {
     { name: 'name', type: T.nvarchar(128) },
     { name: 'physical_name', type: T.nvarchar(260) },
     { name: 'size', type: T.int },
+    { name: 'differential_base_lsn', type: T.numeric(25, 0) },
   ],
   rows: (ctx) =>
     [...ctx.model.databases.values()].flatMap((d) =>
-      d.files.map((f, i) => [d.id, i + 1, f.type === 'D' ? 0 : 1, f.type === 'D' ? 'ROWS' : 'LOG', f.logicalName, f.physicalName, Math.ceil(f.sizeBytes / 8192)]),
+      d.files.map((f, i) => [d.id, i + 1, f.type === 'D' ? 0 : 1, f.type === 'D' ? 'ROWS' : 'LOG', f.logicalName, f.physicalName, Math.ceil(f.sizeBytes / 8192), f.type === 'D' ? d.lastFullBackupLsn : null]),
     ),
 });
 
