@@ -1,0 +1,301 @@
+// `npm run publish` against the Octopus API simulator, through the real api-client and the raw
+// routes: what a first publish builds, that a second one writes nothing, what changes cause, and
+// the errors a user meets. The API key must never appear in the output.
+import * as net from 'node:net';
+import { runPublishCli } from '../../scripts/publish/index';
+import { OctopusSimulator, type ApiKeyGrant } from '../octopus-simulator/simulator';
+import type { Json } from '../octopus-simulator/store';
+import { writeFixtureTemplates } from './fixtures';
+
+const API_KEY = 'API-PUBLISHTESTKEY1234567890ABC';
+const LIMITED_KEY = 'API-LIMITED0000000000000000000';
+
+let simulator: OctopusSimulator;
+let templates: string;
+
+async function startSimulator(options: { version?: string; limited?: ApiKeyGrant } = {}): Promise<void> {
+  simulator = new OctopusSimulator({
+    version: options.version,
+    environments: ['Development', 'Production', 'Standby'],
+    extraSpaces: ['Operations'],
+    apiKeys: {
+      [API_KEY]: { user: 'admin', permissions: 'all' },
+      [LIMITED_KEY]: options.limited ?? { permissions: ['ProjectView', 'EnvironmentView', 'ActionTemplateView'] },
+    },
+  });
+  await simulator.start();
+}
+
+beforeEach(async () => {
+  templates = writeFixtureTemplates();
+  await startSimulator();
+});
+
+afterEach(() => simulator.stop());
+
+async function publish(extra: string[] = [], env: NodeJS.ProcessEnv = { OCTOPUS_API_KEY: API_KEY }) {
+  let stdout = '';
+  let stderr = '';
+  const { exitCode, result } = await runPublishCli(
+    ['--server', simulator.url, '--space', 'Default', '--environment', 'Production', '--restore-environment', 'Standby', '--templates-dir', templates, ...extra],
+    env,
+    { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
+  );
+  expect(stdout + stderr).not.toContain(API_KEY);
+  return { exitCode, result, stdout, stderr };
+}
+
+const space = () => simulator.state.spaces[0];
+const runbookNamed = (name: string): Json => space().runbooks.find((r) => r.Name === name)!;
+const processOf = (name: string): Json => space().processes.get(runbookNamed(name).RunbookProcessId)!;
+
+test('a first publish builds the templates, project, variables, runbooks, snapshots and schedules; a second writes nothing', async () => {
+  const first = await publish();
+  expect(first.stderr).toBe('');
+  expect(first.exitCode).toBe(0);
+  const firstCounts = simulator.countsByMethod();
+
+  // Templates: every built one, by name, version 0.
+  expect(space().actionTemplates.map((t) => t.Name).sort()).toEqual([
+    'Octopus DR - Set Maintenance Mode',
+    ...['backup-database', 'backup-file-store', 'check-worker', 'restore-database', 'restore-file-store', 'test-restore', 'verify-master-key'].map((id) => `Octopus DR - Stand-in ${id}`),
+  ].sort());
+  // The project and its placeholder variables, sensitive ones as sensitive.
+  expect(space().projects.map((p) => p.Name)).toEqual(['Octopus DR']);
+  const variables = space().variableSets.get('variableset-Projects-1')!.Variables as Json[];
+  expect(variables.map((v) => [v.Name, v.Type])).toEqual([
+    ['OctopusDr.Octopus.ApiKey', 'Sensitive'],
+    ['OctopusDr.Sql.ConnectionString', 'Sensitive'],
+    ['OctopusDr.MasterKey', 'Sensitive'],
+    ['OctopusDr.Sql.BackupDirectory', 'String'],
+    ['OctopusDr.FileStore.HomeDirectory', 'String'],
+    ['OctopusDr.FileStore.BackupDirectory', 'String'],
+    ['OctopusDr.Restore.ExpectedKeyId', 'String'],
+  ]);
+
+  // Runbooks and their processes.
+  expect(space().runbooks.map((r) => [r.Name, r.EnvironmentScope, r.Environments, r.DefaultGuidedFailureMode])).toEqual([
+    ['Back up Octopus', 'Specified', ['Environments-2'], 'Off'],
+    ['Test Octopus backups', 'Specified', ['Environments-2'], 'Off'],
+    ['Restore Octopus', 'Specified', ['Environments-3'], 'Off'],
+  ]);
+  const backup = processOf('Back up Octopus');
+  expect(backup.Steps.map((s: Json) => [s.Name, s.Condition])).toEqual([
+    ['Enter maintenance mode', 'Success'],
+    ['Back up the database', 'Success'],
+    ['Back up the file store', 'Success'],
+    ['Verify the master key', 'Success'],
+    ['Leave maintenance mode', 'Always'],
+  ]);
+  const maintenanceTemplate = space().actionTemplates.find((t) => t.Name === 'Octopus DR - Set Maintenance Mode')!;
+  const enter = backup.Steps[0].Actions[0].Properties;
+  expect(enter).toMatchObject({
+    'Octopus.Action.Template.Id': maintenanceTemplate.Id,
+    'Octopus.Action.Template.Version': '0',
+    'Octopus.Action.Script.ScriptBody': 'Write-Host "maintenance-mode runner"',
+    'Octopus.Action.Script.Syntax': 'PowerShell',
+    'OctopusDr.Octopus.MaintenanceMode': 'On',
+    // Non-empty defaults are copied onto the step, as the Octopus UI does.
+    'OctopusDr.Octopus.ServerUrl': '#{Octopus.Web.ServerUri}',
+    'OctopusDr.Octopus.DrainTimeoutMinutes': '30',
+  });
+  // The API key comes from the project variable of the same name: not set on the step.
+  expect(enter).not.toHaveProperty('OctopusDr.Octopus.ApiKey');
+  const leave = backup.Steps[4].Actions[0];
+  expect(leave.IsRequired).toBe(true);
+  expect(leave.Properties['OctopusDr.Octopus.MaintenanceMode']).toBe(
+    '#{if Octopus.Action[Enter maintenance mode].Output.PreviousMaintenanceMode}#{Octopus.Action[Enter maintenance mode].Output.PreviousMaintenanceMode}#{else}Off#{/if}',
+  );
+  expect(processOf('Test Octopus backups').Steps[0].Actions[0].Properties['OctopusDr.Restore.Source']).toBe('#{OctopusDr.Sql.BackupDirectory}');
+  expect(processOf('Restore Octopus').Steps.map((s: Json) => s.Name)).toEqual([
+    'Check the master key matches the backup',
+    'Restore the database',
+    'Restore the file store',
+    'Verify the master key on the restored database',
+  ]);
+
+  // Each runbook published once; the schedules point at them.
+  for (const runbook of space().runbooks) {
+    expect(space().snapshots.filter((s) => s.RunbookId === runbook.Id)).toHaveLength(1);
+    expect(runbook.PublishedRunbookSnapshotId).toBe(space().snapshots.find((s) => s.RunbookId === runbook.Id)!.Id);
+  }
+  expect(space().triggers.map((t) => [t.Name, t.Filter, t.Action.RunbookId, t.Action.EnvironmentIds])).toEqual([
+    ['Daily backup', { FilterType: 'CronExpressionSchedule', CronExpression: '0 30 1 * * *', Timezone: 'UTC' }, runbookNamed('Back up Octopus').Id, ['Environments-2']],
+    ['Weekly backup test', { FilterType: 'CronExpressionSchedule', CronExpression: '0 0 5 * * Sun', Timezone: 'UTC' }, runbookNamed('Test Octopus backups').Id, ['Environments-2']],
+  ]);
+  expect(first.result!.entries.filter((e) => e.outcome === 'created').map((e) => e.kind)).toEqual(expect.arrayContaining(['template', 'project', 'variable', 'runbook', 'snapshot', 'trigger']));
+
+  // Second run against the unchanged space: reads only.
+  simulator.resetRequestLog();
+  const second = await publish();
+  expect(second.exitCode).toBe(0);
+  expect(simulator.writes()).toEqual([]);
+  expect(second.result!.entries.every((e) => e.outcome === 'unchanged')).toBe(true);
+  const secondCounts = simulator.countsByMethod();
+  // Recorded for the report (`npx jest test/publish --verbose` prints them).
+  console.log(`Request counts: first publish ${JSON.stringify(firstCounts)}, second publish ${JSON.stringify(secondCounts)}`);
+  expect(Object.keys(secondCounts)).toEqual(['GET']);
+  expect(firstCounts.POST).toBe(8 + 1 + 3 + 3 + 2); // templates, project, runbooks, snapshots, triggers
+  expect(firstCounts.PUT).toBe(1 + 3); // variables once, each process once
+});
+
+test('--dry-run prints the plan and changes nothing', async () => {
+  const { exitCode, stdout } = await publish(['--dry-run']);
+  expect(exitCode).toBe(0);
+  expect(simulator.writes()).toEqual([]);
+  expect(stdout).toMatch(/Dry run: planning 8 powershell template\(s\)/);
+  expect(stdout).toMatch(/would create\s+template Octopus DR - Set Maintenance Mode/);
+  expect(stdout).toMatch(/would create\s+project Octopus DR/);
+  expect(stdout).toMatch(/would create\s+trigger Daily backup \("0 30 1 \* \* \*" UTC/);
+  expect(stdout).toMatch(/Dry run, nothing changed/);
+
+  await publish();
+  simulator.resetRequestLog();
+  const again = await publish(['--dry-run', '--backup-schedule', '0 0 3 * * *']);
+  expect(simulator.writes()).toEqual([]);
+  expect(again.stdout).toMatch(/would update\s+trigger Daily backup \("0 0 3 \* \* \*" UTC/);
+  expect(again.stdout).toMatch(/unchanged\s+trigger Weekly backup test/);
+});
+
+test('a changed template is updated once; the runbooks using it move to the new version and are republished', async () => {
+  await publish();
+  simulator.resetRequestLog();
+  templates = writeFixtureTemplates({ directory: templates, omit: ['backup-database', 'backup-file-store', 'verify-master-key', 'test-restore', 'restore-database', 'restore-file-store', 'check-worker'], scriptSuffix: '; Write-Host changed' });
+  const { exitCode, stdout } = await publish();
+  expect(exitCode).toBe(0);
+  expect(stdout).toMatch(/updated\s+template Octopus DR - Set Maintenance Mode \(version 0 -> 1\)/);
+  expect(stdout).toMatch(/updated\s+process Back up Octopus process \("Enter maintenance mode" to template version 1, "Leave maintenance mode" to template version 1\)/);
+  const puts = simulator.writes().map((w) => `${w.method} ${w.url}`);
+  // One template PUT (only the changed one), one process PUT, one new published snapshot.
+  expect(puts.filter((p) => p.startsWith('PUT /api/Spaces-1/actiontemplates/'))).toHaveLength(1);
+  expect(puts.filter((p) => p.includes('runbookProcesses'))).toEqual([`PUT /api/Spaces-1/projects/Projects-1/runbookProcesses/${runbookNamed('Back up Octopus').RunbookProcessId}`]);
+  expect(puts.filter((p) => p.includes('runbookSnapshots'))).toEqual(['POST /api/Spaces-1/projects/Projects-1/runbookSnapshots?publish=true']);
+  expect(processOf('Back up Octopus').Steps[0].Actions[0].Properties).toMatchObject({
+    'Octopus.Action.Template.Version': '1',
+    'Octopus.Action.Script.ScriptBody': 'Write-Host "maintenance-mode runner"; Write-Host changed',
+  });
+  // The step ids survived the update.
+  expect(processOf('Back up Octopus').Version).toBe(2);
+});
+
+test('values a user set are never overwritten; the runbooks are republished so the snapshot carries them', async () => {
+  await publish();
+  const set = space().variableSets.get('variableset-Projects-1')!;
+  const directory = set.Variables.find((v: Json) => v.Name === 'OctopusDr.Sql.BackupDirectory');
+  directory.Value = '\\\\backup01\\octopus\\sql';
+  set.Variables.push({ Id: 'user-variable', Name: 'OctopusDr.Sql.ConnectionString', Value: null, Type: 'Sensitive', IsSensitive: true, Scope: { Environment: ['Environments-3'] } });
+  set.Version += 1;
+  simulator.resetRequestLog();
+  const { stdout } = await publish();
+  expect(simulator.writes().some((w) => w.url.includes('/variables/'))).toBe(false);
+  expect(set.Variables.find((v: Json) => v.Name === 'OctopusDr.Sql.BackupDirectory').Value).toBe('\\\\backup01\\octopus\\sql');
+  expect(stdout).toMatch(/created\s+snapshot Back up Octopus snapshot \(published, because the project variables changed since the published snapshot\)/);
+  expect(simulator.writes().map((w) => w.method)).toEqual(['POST', 'POST', 'POST']);
+  simulator.resetRequestLog();
+  await publish();
+  expect(simulator.writes()).toEqual([]);
+});
+
+test('runbooks whose templates are not built yet are skipped with a warning, and composed once they land', async () => {
+  templates = writeFixtureTemplates({ omit: ['test-restore', 'restore-file-store'] });
+  const partial = await publish();
+  expect(partial.exitCode).toBe(0);
+  expect(partial.stdout).toMatch(/WARNING: runbook "Test Octopus backups" not composed yet: template test-restore is not built yet/);
+  expect(partial.stdout).toMatch(/WARNING: runbook "Restore Octopus" not composed yet: template restore-file-store is not built yet/);
+  expect(partial.stdout).toMatch(/skipped\s+trigger Weekly backup test \(runbook "Test Octopus backups" not composed\)/);
+  expect(space().runbooks.map((r) => r.Name)).toEqual(['Back up Octopus']);
+
+  templates = writeFixtureTemplates({ directory: templates });
+  const full = await publish();
+  expect(full.stdout).not.toMatch(/WARNING/);
+  expect(space().runbooks.map((r) => r.Name)).toEqual(['Back up Octopus', 'Test Octopus backups', 'Restore Octopus']);
+  expect(space().triggers.map((t) => t.Name)).toEqual(['Daily backup', 'Weekly backup test']);
+});
+
+test('schedules are configurable, can be turned off, and bad cron expressions are refused before any request', async () => {
+  const bad = await publish(['--backup-schedule', '30 1 * * *']);
+  expect(bad.exitCode).toBe(2);
+  expect(bad.stderr).toMatch(/--backup-schedule "30 1 \* \* \*" has 5 field\(s\); Octopus cron expressions have 6/);
+  expect(simulator.requests).toEqual([]);
+
+  await publish(['--test-schedule', 'off', '--timezone', 'GMT Standard Time']);
+  expect(space().triggers.map((t) => [t.Name, t.Filter.Timezone])).toEqual([['Daily backup', 'GMT Standard Time']]);
+  simulator.resetRequestLog();
+  await publish(['--test-schedule', 'off', '--timezone', 'GMT Standard Time', '--backup-schedule', '0 0 23 * * *']);
+  expect(simulator.writes().map((w) => `${w.method} ${w.url}`)).toEqual([`PUT /api/Spaces-1/projecttriggers/${space().triggers[0].Id}`]);
+  expect(space().triggers[0].Filter.CronExpression).toBe('0 0 23 * * *');
+});
+
+test('bash templates are published with --syntax bash', async () => {
+  const { exitCode, stdout } = await publish(['--syntax', 'bash', '--dry-run']);
+  expect(exitCode).toBe(0);
+  expect(stdout).toMatch(/8 bash template\(s\)/);
+});
+
+describe('actionable errors', () => {
+  test('the API key is never taken from a flag, and a missing key says where to put it', async () => {
+    const flag = await publish(['--api-key', API_KEY]);
+    expect(flag.exitCode).toBe(2);
+    expect(flag.stderr).toMatch(/not accepted on the command line.*OCTOPUS_API_KEY.*--api-key-file/);
+    const none = await publish([], {});
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toMatch(/No API key: set OCTOPUS_API_KEY, or pass --api-key-file/);
+    expect(simulator.requests).toEqual([]);
+  });
+
+  test('unreachable server', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    let stderr = '';
+    const { exitCode } = await runPublishCli(['--server', `http://127.0.0.1:${port}`, '--templates-dir', templates], { OCTOPUS_API_KEY: API_KEY }, { stdout: () => undefined, stderr: (t) => (stderr += t) });
+    expect(exitCode).toBe(1);
+    expect(stderr).toMatch(new RegExp(`Cannot reach the Octopus Server at http://127.0.0.1:${port} while connecting: the connection was refused.*ECONNREFUSED`));
+    expect(stderr).not.toContain(API_KEY);
+  });
+
+  test('401: the key is rejected, and the message says where the key came from', async () => {
+    const { exitCode, stderr } = await publish([], { OCTOPUS_API_KEY: 'API-NOTAVALIDKEY' });
+    expect(exitCode).toBe(1);
+    expect(stderr).toMatch(/rejected the API key \(401 Unauthorized\) while looking up the space "Default".*OCTOPUS_API_KEY environment variable/);
+    expect(stderr).not.toContain('API-NOTAVALIDKEY');
+  });
+
+  test('403: names the missing permission', async () => {
+    const { exitCode, stderr } = await publish([], { OCTOPUS_API_KEY: LIMITED_KEY });
+    expect(exitCode).toBe(1);
+    expect(stderr).toMatch(/lacks the Octopus permission ActionTemplateCreate \(403 Forbidden\) while creating the step template/);
+    expect(stderr).not.toContain(LIMITED_KEY);
+  });
+
+  test('unknown space and unknown environment list what exists', async () => {
+    const space = await publish(['--space', 'default']);
+    expect(space.exitCode).toBe(1);
+    expect(space.stderr).toMatch(/There is no space named "default" .*case-sensitive.*Spaces this API key can see: "Default", "Operations"/);
+    const environment = await publish(['--environment', 'Prod']);
+    expect(environment.stderr).toMatch(/Unknown environment "Prod" \(--environment\)\. Environments in this space: "Development", "Production", "Standby"/);
+    expect(simulator.writes()).toEqual([]);
+  });
+
+  test('server too old', async () => {
+    await simulator.stop();
+    await startSimulator({ version: '2021.1.7500' });
+    const { exitCode, stderr } = await publish();
+    expect(exitCode).toBe(1);
+    expect(stderr).toMatch(/is version 2021\.1\.7500; octopus-dr needs 2022\.3\.0 or newer/);
+  });
+
+  test('no built templates: says how to build them', async () => {
+    const { exitCode, stderr } = await publish(['--templates-dir', '/nonexistent/octopus-dr']);
+    expect(exitCode).toBe(1);
+    expect(stderr).toMatch(/No built templates in \/nonexistent\/octopus-dr\. Run `npm run build` first/);
+  });
+
+  test('--api-key-file is read, and a key from a file is never printed', async () => {
+    const file = `${writeFixtureTemplates()}/../key.txt`;
+    require('node:fs').writeFileSync(file, `${API_KEY}\n`, { mode: 0o600 });
+    const { exitCode } = await publish(['--api-key-file', file, '--dry-run'], {});
+    expect(exitCode).toBe(0);
+  });
+});
