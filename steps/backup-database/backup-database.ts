@@ -156,11 +156,17 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
     long: true,
     signal: context.signal,
     onProgress: (percent) => context.progress((percent * (100 - verifyShare)) / 100, `Backing up ${database}: ${percent}%`),
-  }).catch((e) => sqlFailure(e, `${kind} backup of '${database}' failed`));
+  }).catch((e) => {
+    context.throwIfCancelled();
+    sqlFailure(e, `${kind} backup of '${database}' failed`);
+  });
   context.throwIfCancelled();
   const backupSeconds = (Date.now() - started) / 1000;
 
-  const headers = await readHeaders(connection, serverFiles, { signal: context.signal }).catch((e) => sqlFailure(e, 'Cannot read the new backup\'s header'));
+  const headers = await readHeaders(connection, serverFiles, { signal: context.signal }).catch((e) => {
+    context.throwIfCancelled();
+    sqlFailure(e, "Cannot read the new backup's header");
+  });
   const header = headers[0];
   if (!header) throw new StepFailure('RESTORE HEADERONLY returned no backup set for the new backup.');
 
@@ -176,7 +182,7 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
         onProgress: (percent) => context.progress(100 - verifyShare + (percent * verifyShare) / 100, `Verifying the backup: ${percent}%`),
       });
     } catch (error) {
-      if (error instanceof SqlError && error.kind === 'cancelled') throw error;
+      context.throwIfCancelled();
       sqlFailure(error, `The new backup failed RESTORE VERIFYONLY WITH CHECKSUM and was deleted (it could not be restored)`);
     }
     verification = { method: 'RESTORE VERIFYONLY WITH CHECKSUM', passed: true, at: new Date().toISOString() };

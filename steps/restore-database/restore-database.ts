@@ -7,7 +7,9 @@ import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
 
 type Params = ParameterValues<typeof template.params>;
 
-function asFailure(error: unknown, prefix = ''): never {
+function asFailure(error: unknown, prefix = '', signal?: AbortSignal): never {
+  // A cancel is reported as such (exit 130/143), not as the failure it caused.
+  if (signal?.aborted) throw signal.reason;
   if (error instanceof RestorePlanError || error instanceof RestoreError || error instanceof SqlError) {
     throw new StepFailure(`${prefix}${error.message}`, { cause: error });
   }
@@ -41,7 +43,7 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
       signal: context.signal,
     },
     log,
-  ).catch((e) => asFailure(e, 'Nothing was changed. '));
+  ).catch((e) => asFailure(e, 'Nothing was changed. ', context.signal));
   for (const warning of plan.warnings) log.warn(warning);
   log.info(formatRestorePlan(plan));
 
@@ -59,7 +61,7 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
     signal: context.signal,
     log,
     onProgress: (percent, message) => context.progress(percent, message),
-  }).catch((e) => asFailure(e));
+  }).catch((e) => asFailure(e, '', context.signal));
   context.progress(100, 'Restore complete');
   const seconds = (Date.now() - started) / 1000;
   context.setOutput('RestoredDatabase', result.database);
