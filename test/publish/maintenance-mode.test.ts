@@ -1,0 +1,161 @@
+// The maintenance-mode step end to end: the built bundle (`npm run build` first; `npm test` does)
+// and the built Bash template's script, against the Octopus API simulator over a socket.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { waitForOtherTasks } from '../../steps/maintenance-mode/maintenance-mode';
+import { connectToOctopus } from '../../steps/shared/octopus/connection';
+import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { runBashScriptBody } from '../helpers/runners';
+import { OctopusSimulator } from '../octopus-simulator/simulator';
+
+const BUNDLE = path.resolve(__dirname, '../../build/steps/maintenance-mode.js');
+const BASH_TEMPLATE = path.resolve(__dirname, '../../build/templates/bash/maintenance-mode.json');
+const ADMIN_KEY = 'API-MAINTENANCE00000000000000001';
+const DEPLOYER_KEY = 'API-DEPLOYER000000000000000000001';
+
+let simulator: OctopusSimulator;
+
+beforeAll(() => {
+  if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run \`npm run build\` first.`);
+});
+
+beforeEach(async () => {
+  simulator = new OctopusSimulator({
+    apiKeys: {
+      [ADMIN_KEY]: { user: 'admin', permissions: 'all' },
+      [DEPLOYER_KEY]: { user: 'deployer', permissions: ['TaskView'] },
+    },
+  });
+  await simulator.start();
+});
+
+afterEach(() => simulator.stop());
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  outputs: Record<string, string>;
+  result: string;
+}
+
+/** Runs the bundle asynchronously: the simulator lives in this process and must keep answering. */
+function runBundle(args: string[], apiKey: string = ADMIN_KEY, whileRunning?: () => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BUNDLE, '--service-messages', '--server-url', simulator.url, ...args], {
+      env: { PATH: process.env.PATH, OCTOPUSDR_OCTOPUS_APIKEY: apiKey },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    whileRunning?.();
+    child.on('close', (code) => {
+      const messages = parseServiceMessages(stdout);
+      // The key must never be printed: only its mask registration may carry it (base64, as Octopus requires).
+      if ((stdout.replace(/##octopus\[mask [^\]]*\]/g, '') + stderr).includes(apiKey)) {
+        reject(new Error(`The API key appeared in the output:\n${stdout}\n${stderr}`));
+        return;
+      }
+      resolve({
+        code,
+        stdout,
+        stderr,
+        outputs: Object.fromEntries(messages.filter((m) => m.name === 'setVariable').map((m) => [m.attributes.name, m.attributes.value])),
+        result: messages.find((m) => m.name === 'resultMessage')?.attributes.message ?? '',
+      });
+    });
+  });
+}
+
+test('turns maintenance mode on, records the previous mode, and is idempotent', async () => {
+  const on = await runBundle(['--mode', 'On', '--drain-timeout-minutes', '0']);
+  expect(on.code).toBe(0);
+  expect(on.outputs).toEqual({ PreviousMaintenanceMode: 'Off', MaintenanceMode: 'On', Changed: 'True' });
+  expect(simulator.state.maintenance).toMatchObject({ IsInMaintenanceMode: true, LastModifiedBy: 'admin' });
+  expect(on.stdout).toContain(`##octopus[mask value='${Buffer.from(ADMIN_KEY).toString('base64')}']`);
+  expect(simulator.writes().map((w) => `${w.method} ${w.url}`)).toEqual(['PUT /api/maintenanceconfiguration']);
+
+  simulator.resetRequestLog();
+  const again = await runBundle(['--mode', 'On', '--drain-timeout-minutes', '0']);
+  expect(again.code).toBe(0);
+  expect(again.outputs).toEqual({ PreviousMaintenanceMode: 'On', MaintenanceMode: 'On', Changed: 'False' });
+  expect(again.stdout).toMatch(/Maintenance mode is already On; nothing to change/);
+  expect(simulator.writes()).toEqual([]);
+
+  const off = await runBundle(['--mode', 'Off']);
+  expect(off.outputs).toEqual({ PreviousMaintenanceMode: 'On', MaintenanceMode: 'Off', Changed: 'True' });
+  expect(simulator.state.maintenance.IsInMaintenanceMode).toBe(false);
+  // Turning maintenance mode off never waits for tasks.
+  expect(simulator.requests.filter((r) => r.url.startsWith('/api/tasks'))).toHaveLength(0);
+});
+
+test('turning it on waits for other executing tasks, but not for its own task', async () => {
+  const own = simulator.addTask({ Name: 'RunbookRun', Description: 'Run runbook: Back up Octopus' });
+  const deployment = simulator.addTask({ Name: 'Deploy', Description: 'Deploy Web 1.2.3 to Production' });
+  simulator.addTask({ Name: 'Health', State: 'Success' });
+  const started = Date.now();
+  const run = await runBundle(['--mode', 'On', '--drain-timeout-minutes', '5', '--current-task-id', own.Id], ADMIN_KEY, () => {
+    setTimeout(() => simulator.completeTask(deployment.Id), 1500);
+  });
+  expect(run.code).toBe(0);
+  expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+  expect(run.stdout).toContain(`Waiting for 1 executing task(s) to finish: ${deployment.Id} (Deploy Web 1.2.3 to Production, Executing)`);
+  expect(run.result).toBe('Maintenance mode is On (was Off); no other task is executing.');
+  expect(simulator.requests.filter((r) => r.url === '/api/tasks?states=Executing,Cancelling&take=1000').length).toBeGreaterThanOrEqual(2);
+});
+
+test('the drain gives up at the timeout and returns what is still running', async () => {
+  const deployment = simulator.addTask({ Name: 'Deploy' });
+  const connection = await connectToOctopus({ serverUrl: simulator.url, apiKey: ADMIN_KEY, userAgentApp: 'tests', apiKeySource: 'test' });
+  const waits: number[] = [];
+  const still = await waitForOtherTasks(connection, {
+    currentTaskId: '',
+    timeoutMs: 400,
+    firstPollMs: 100,
+    signal: new AbortController().signal,
+    onWait: (others) => waits.push(others.length),
+  });
+  expect(still.map((t) => t.Id)).toEqual([deployment.Id]);
+  expect(waits.length).toBeGreaterThanOrEqual(2);
+});
+
+test('a rejected key, a missing permission and a bad URL fail with what to do', async () => {
+  const rejected = await runBundle(['--mode', 'On'], 'API-UNKNOWN000000000000000000000');
+  expect(rejected.code).toBe(1);
+  expect(rejected.result).toMatch(/rejected the API key \(401 Unauthorized\) while reading the maintenance configuration/);
+
+  const forbidden = await runBundle(['--mode', 'On'], DEPLOYER_KEY);
+  expect(forbidden.code).toBe(1);
+  expect(forbidden.result).toMatch(/lacks the Octopus permission AdministerSystem \(403 Forbidden\) while turning maintenance mode on/);
+  // The previous mode was read before the failure, for the runbook's final step.
+  expect(forbidden.outputs.PreviousMaintenanceMode).toBe('Off');
+  expect(simulator.state.maintenance.IsInMaintenanceMode).toBe(false);
+
+  const badUrl = await runBundle(['--mode', 'On', '--server-url', 'octopus.example.com']);
+  expect(badUrl.code).toBe(2);
+  expect(badUrl.stderr + badUrl.stdout).toMatch(/"Octopus Server URL": "octopus.example.com" is not a URL/);
+});
+
+test('the built Bash template runs the step with Octopus parameters', async () => {
+  if (!existsSync(BASH_TEMPLATE)) throw new Error(`${BASH_TEMPLATE} is missing: run \`npm run build\` first.`);
+  const body = (JSON.parse(readFileSync(BASH_TEMPLATE, 'utf8')) as { Properties: Record<string, string> }).Properties['Octopus.Action.Script.ScriptBody'];
+  simulator.state.maintenance.IsInMaintenanceMode = true;
+  const run = await runBashScriptBody(body, {
+    parameters: {
+      'OctopusDr.Octopus.ServerUrl': simulator.url,
+      'OctopusDr.Octopus.ApiKey': ADMIN_KEY,
+      // What the publisher binds in "Leave maintenance mode", after Octostache has resolved it.
+      'OctopusDr.Octopus.MaintenanceMode': 'Off',
+      'OctopusDr.Octopus.DrainTimeoutMinutes': '0',
+    },
+  });
+  expect(run.code).toBe(0);
+  const outputs = Object.fromEntries(parseServiceMessages(run.stdout).filter((m) => m.name === 'setVariable').map((m) => [m.attributes.name, m.attributes.value]));
+  expect(outputs).toEqual({ PreviousMaintenanceMode: 'On', MaintenanceMode: 'Off', Changed: 'True' });
+  expect(simulator.state.maintenance.IsInMaintenanceMode).toBe(false);
+  expect(run.stdout.replace(/##octopus\[mask [^\]]*\]/g, '') + run.stderr).not.toContain(ADMIN_KEY);
+});
