@@ -260,16 +260,17 @@ class TdsConnection {
       await this.executor.executeBatch(text, vars, this.session, response, abort.signal);
       await response.finish();
     } catch (e) {
-      if (e instanceof AttentionError || abort.signal.aborted) {
-        await response.finishAttention();
-        this.event('attention-ack');
-      } else if (e instanceof SqlServerError) {
-        await response.finish(e);
-      } else {
-        await response.finish(new SqlServerError(50998, `SQL Server simulator internal error: ${e instanceof Error ? e.message : String(e)}`));
-      }
+      if (e instanceof AttentionError || abort.signal.aborted) await response.finishCancelled();
+      else if (e instanceof SqlServerError) await response.finish(e);
+      else await response.finish(new SqlServerError(50998, `SQL Server simulator internal error: ${e instanceof Error ? e.message : String(e)}`));
     } finally {
       this.current = undefined;
+    }
+    // An attention that arrived at any point of this request (even after its last packet went
+    // out) is acknowledged by a message of its own: DONE with the ATTN bit.
+    if (abort.signal.aborted) {
+      this.write(PacketType.TabularResult, doneToken(0xfd, Done.Attention, 0), true);
+      this.event('attention-ack');
     }
   }
 
@@ -324,11 +325,10 @@ class Response implements ResultSink {
     await this.send(true);
   }
 
-  /** Closes the cancelled response, then acknowledges the attention in a message of its own. */
-  async finishAttention(): Promise<void> {
+  /** Closes the cancelled response (the attention acknowledgement follows separately). */
+  async finishCancelled(): Promise<void> {
     this.tokens = [doneToken(0xfd, Done.Final, 0)];
     await this.send(true);
-    this.connection.write(PacketType.TabularResult, doneToken(0xfd, Done.Attention, 0), true);
   }
 
   private async send(endOfMessage: boolean): Promise<void> {

@@ -55,7 +55,7 @@ export function normalise(value: SqlParamValue): TypedParam {
   if (typeof value === 'boolean') return typed({ type: 'bit' }, value);
   if (typeof value === 'bigint') return typed({ type: 'bigint' }, value);
   if (typeof value === 'number') {
-    if (Number.isInteger(value)) return typed({ type: Math.abs(value) <= 2_147_483_647 ? 'int' : 'bigint' }, value);
+    if (Number.isInteger(value)) return typed({ type: value >= -2_147_483_648 && value <= 2_147_483_647 ? 'int' : 'bigint' }, value);
     return typed({ type: 'decimal', precision: 38, scale: 10 }, value);
   }
   if (Buffer.isBuffer(value)) return typed({ type: 'varbinary' }, value);

@@ -125,15 +125,21 @@ export function splitStatements(tokens: Token[]): Token[][] {
   return out;
 }
 
-/** Text of tokens, for messages (identifiers re-quoted, strings re-quoted). */
+/** Text of tokens, for messages (identifiers re-quoted when needed, strings re-quoted). */
 export function tokensText(tokens: Token[]): string {
-  return tokens
-    .map((t) => (t.kind === 'string' ? `${t.unicode ? 'N' : ''}'${t.text.replace(/'/g, "''")}'` : t.kind === 'word' && t.quoted ? `[${t.text.replace(/]/g, ']]')}]` : t.kind === 'binary' ? `0x${t.text}` : t.text))
-    .join(' ')
-    .replace(/ ([,.);]) ?/g, '$1 ')
-    .replace(/ \. /g, '.')
-    .replace(/\( /g, '(')
-    .trim();
+  let out = '';
+  let previous: Token | undefined;
+  for (const t of tokens) {
+    const text =
+      t.kind === 'string' ? `${t.unicode ? 'N' : ''}'${t.text.replace(/'/g, "''")}'`
+      : t.kind === 'word' && t.quoted ? `[${t.text.replace(/]/g, ']]')}]`
+      : t.kind === 'binary' ? `0x${t.text}`
+      : t.text;
+    const tight = (t.kind === 'punct' && [',', '.', ')', ';'].includes(t.text)) || (previous?.kind === 'punct' && ['.', '('].includes(previous.text));
+    out += (out && !tight ? ' ' : '') + text;
+    previous = t;
+  }
+  return out;
 }
 
 // ---- expressions ----

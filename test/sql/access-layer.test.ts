@@ -1,0 +1,236 @@
+// The SQL access layer through the real mssql/tedious driver, against the TDS simulator.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { openSqlConnection, param, SqlError, type SqlConnection } from '../../steps/shared/sql';
+import { SqlSimulator } from '../sql-simulator/server';
+import { accessLayerSuite } from './access-layer-suite';
+
+const PASSWORD = 'Sim;Pass=w0rd"x';
+const seed = {
+  logins: [{ name: 'sa', password: PASSWORD }, { name: 'octo', password: 'Octo-Passw0rd' }],
+  databases: [
+    {
+      name: 'Octopus',
+      recoveryModel: 'FULL' as const,
+      tables: [{ name: 'Thing', columns: [{ name: 'Id', type: 'nvarchar(50)', nullable: false }, { name: 'Json', type: 'nvarchar(max)' }], rows: [['Things-1', '{"a":1}']] }],
+    },
+  ],
+  operationMs: 400,
+};
+
+let sim: SqlSimulator;
+let work: string;
+const connectionString = (extra = '') => `Server=127.0.0.1,${sim.port};Database=master;User ID=sa;Password="${PASSWORD.replace(/"/g, '""')}";Encrypt=False${extra}`;
+
+beforeAll(async () => {
+  sim = await SqlSimulator.start({ seed });
+  work = mkdtempSync(path.join(os.tmpdir(), 'odr-sql-'));
+});
+afterAll(async () => {
+  await sim?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function expectSqlError(promise: Promise<unknown>): Promise<SqlError> {
+  try {
+    await promise;
+  } catch (e) {
+    expect(e).toBeInstanceOf(SqlError);
+    return e as SqlError;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('access layer (shared suite) against the simulator', () => {
+  accessLayerSuite({ connectionString: () => connectionString(), password: () => PASSWORD });
+});
+
+describe('access layer against the simulator: protocol and model details', () => {
+  let sql: SqlConnection;
+  beforeAll(async () => {
+    sql = await openSqlConnection(connectionString());
+  });
+  afterAll(async () => {
+    await sql?.close();
+  });
+
+  test('values travel as typed sp_executesql parameters, never inside the statement text', async () => {
+    const hostile = "x'; DROP DATABASE Octopus; --";
+    await sql.query('SELECT @v AS v', { v: hostile });
+    const request = sim.events.filter((e) => e.kind === 'request').pop()!;
+    expect(request.detail).toBe('SELECT @v AS v');
+    expect(request.params?.map((p) => [p.name, p.type.name, p.value])).toContainEqual(['@v', 'nvarchar', hostile]);
+    await sql.query('ALTER DATABASE {{db}} SET MULTI_USER', {}, { identifiers: { db: 'Octopus' } });
+    const alter = sim.events.filter((e) => e.kind === 'request').pop()!;
+    expect(alter.detail).not.toContain('Octopus');
+    expect(alter.detail).toContain('QUOTENAME(@id_db)');
+  });
+
+  test('BACKUP streams STATS progress over time, then 4035/3014; the file appears', async () => {
+    const file = path.join(work, 'octopus-full.bak');
+    const progress: { percent: number; at: number }[] = [];
+    const started = Date.now();
+    const result = await sql.runLong(
+      'BACKUP DATABASE @db TO DISK = @file WITH COPY_ONLY, CHECKSUM, FORMAT, INIT, STATS = 25',
+      { db: param.nvarchar('Octopus', 128), file: param.nvarchar(file, 4000) },
+      { onProgress: (percent) => progress.push({ percent, at: Date.now() - started }) },
+    );
+    expect(progress.map((p) => p.percent)).toEqual([25, 50, 75, 100]);
+    expect(progress[3].at - progress[0].at).toBeGreaterThanOrEqual(200);
+    expect(result.infoMessages.map((m) => m.number)).toEqual([3211, 3211, 3211, 3211, 4035, 3014]);
+    expect(existsSync(file)).toBe(true);
+    const header = await sql.query<{ DatabaseName: string; BackupType: number; IsCopyOnly: boolean; HasBackupChecksums: boolean }>('RESTORE HEADERONLY FROM DISK = @file', { file });
+    expect(header.rows).toMatchObject([{ DatabaseName: 'Octopus', BackupType: 1, IsCopyOnly: true, HasBackupChecksums: true }]);
+    const verified = await sql.runLong('RESTORE VERIFYONLY FROM DISK = @file WITH CHECKSUM', { file });
+    expect(verified.infoMessages.map((m) => m.number)).toContain(3262);
+  });
+
+  test('cancel mid-BACKUP: attention acknowledged, no backup file left, connection usable', async () => {
+    const file = path.join(work, 'cancelled.bak');
+    const controller = new AbortController();
+    const error = await expectSqlError(
+      sql.runLong('BACKUP DATABASE @db TO DISK = @file WITH STATS = 10', { db: 'Octopus', file }, {
+        signal: controller.signal,
+        onProgress: (percent) => percent >= 20 && controller.abort(),
+      }),
+    );
+    expect(error.kind).toBe('cancelled');
+    const kinds = sim.events.map((e) => e.kind);
+    expect(kinds.lastIndexOf('attention-ack')).toBeGreaterThan(kinds.lastIndexOf('attention'));
+    expect(existsSync(file)).toBe(false);
+    expect((await sql.query<{ ok: number }>('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+  });
+
+  test('error translation by number: 3159, 3154, 3241, 3183, 3101, 3117', async () => {
+    const file = path.join(work, 'for-errors.bak');
+    await sql.runLong('BACKUP DATABASE @db TO DISK = @file WITH CHECKSUM, INIT', { db: 'Octopus', file });
+
+    const tail = await expectSqlError(sql.runLong('RESTORE DATABASE @db FROM DISK = @file', { db: 'Octopus', file }));
+    expect(tail.number).toBe(3159);
+    expect(tail.message).toMatch(/tail of its log/);
+
+    await sql.runLong('RESTORE DATABASE @db FROM DISK = @file WITH MOVE @d TO @dp, MOVE @l TO @lp', {
+      db: 'Other', file, d: 'Octopus', dp: '/data/Other.mdf', l: 'Octopus_log', lp: '/data/Other_log.ldf',
+    });
+    const other = await expectSqlError(sql.runLong('RESTORE DATABASE @db FROM DISK = @file', { db: 'Other', file }));
+    expect(other.number).toBe(3154);
+    expect(other.message).toMatch(/different database/);
+
+    const garbage = path.join(work, 'garbage.bak');
+    writeFileSync(garbage, 'this is not a backup');
+    const malformed = await expectSqlError(sql.runLong('RESTORE VERIFYONLY FROM DISK = @file', { file: garbage }));
+    expect(malformed.number).toBe(3241);
+
+    const corrupt = path.join(work, 'corrupt.bak');
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 40] ^= 0xff; // a byte of the content, not of the framing
+    writeFileSync(corrupt, bytes);
+    const damaged = await expectSqlError(sql.runLong('RESTORE VERIFYONLY FROM DISK = @file WITH CHECKSUM', { file: corrupt }));
+    expect(damaged.number).toBe(3183);
+    expect(damaged.message).toMatch(/integrity check/);
+
+    const busy = await openSqlConnection(connectionString(';Database=Other'));
+    try {
+      const inUse = await expectSqlError(sql.runLong('RESTORE DATABASE @db FROM DISK = @file WITH REPLACE', { db: 'Other', file }));
+      expect(inUse.number).toBe(3101);
+      expect(inUse.message).toMatch(/in use/);
+    } finally {
+      await busy.close();
+    }
+
+    const notRestoring = await expectSqlError(sql.runLong('RESTORE LOG @db FROM DISK = @file', { db: 'Other', file }));
+    expect(notRestoring.number).toBe(3117);
+  });
+
+  test('1844: compression on Express', async () => {
+    const express = await SqlSimulator.start({ seed: { ...seed, server: { edition: 'Express Edition (64-bit)', engineEdition: 4, productVersion: '14.0.3465.1', defaultBackupPath: null } } });
+    try {
+      const c = await openSqlConnection(`Server=127.0.0.1,${express.port};User ID=octo;Password=Octo-Passw0rd;Encrypt=False`);
+      try {
+        const facts = await c.serverFacts();
+        expect(facts).toMatchObject({ majorVersion: 14, supportsBackupCompression: false, engineEdition: 4 });
+        // SQL Server 2017: no InstanceDefaultBackupPath, so the registry value is read.
+        expect(facts.defaultBackupPath).toBe('/var/opt/mssql/Backup');
+        const error = await expectSqlError(c.runLong('BACKUP DATABASE @db TO DISK = @file WITH COMPRESSION', { db: 'Octopus', file: path.join(work, 'x.bak') }));
+        expect(error.number).toBe(1844);
+        expect(error.message).toMatch(/cannot compress/);
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await express.stop();
+    }
+  });
+
+  test('full + log chain restore WITH NORECOVERY then STOPAT brings back the rows as of that time', async () => {
+    const full = path.join(work, 'chain-full.bak');
+    const log1 = path.join(work, 'chain-1.trn');
+    await sql.runLong('BACKUP DATABASE @db TO DISK = @file WITH INIT', { db: 'Octopus', file: full });
+    await sql.query("INSERT INTO Octopus.dbo.Thing (Id, Json) VALUES (N'Things-2', N'{}')");
+    await new Promise((r) => setTimeout(r, 50));
+    const between = new Date();
+    await new Promise((r) => setTimeout(r, 50));
+    await sql.query("INSERT INTO Octopus.dbo.Thing (Id, Json) VALUES (N'Things-3', N'{}')");
+    await sql.runLong('BACKUP LOG @db TO DISK = @file WITH INIT', { db: 'Octopus', file: log1 });
+    const move = { d: 'Octopus', dp: '/data/Pit.mdf', l: 'Octopus_log', lp: '/data/Pit_log.ldf' };
+    await sql.runLong('RESTORE DATABASE @db FROM DISK = @file WITH NORECOVERY, MOVE @d TO @dp, MOVE @l TO @lp', { db: 'Pit', file: full, ...move });
+    expect((await sql.databaseFacts('Pit'))?.state).toBe('RESTORING');
+    await sql.runLong('RESTORE LOG @db FROM DISK = @file WITH STOPAT = @stopAt, RECOVERY', { db: 'Pit', file: log1, stopAt: param.nvarchar(between.toISOString().slice(0, 23), 30) });
+    const { rows } = await sql.query<{ Id: string }>('SELECT Id FROM Pit.dbo.Thing ORDER BY Id');
+    expect(rows.map((r) => r.Id)).toEqual(['Things-1', 'Things-2']);
+    const history = await sql.query<{ type: string }>("SELECT type FROM msdb.dbo.backupset WHERE database_name = @db ORDER BY backup_set_id", { db: 'Octopus' });
+    expect(history.rows.map((r) => r.type)).toContain('L');
+  });
+
+  test('TLS (TDS 8 strict): connects when the certificate is trusted, fails clearly when not', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'odr-tls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+      const cert = readFileSync(path.join(dir, 'cert.pem'), 'utf8');
+      const tlsSim = await SqlSimulator.start({ seed, tls: { key: readFileSync(path.join(dir, 'key.pem')), cert } });
+      try {
+        const cs = `Server=localhost,${tlsSim.port};User ID=sa;Password="${PASSWORD.replace(/"/g, '""')}";Encrypt=Strict`;
+        const c = await openSqlConnection(cs, { trustedCertificates: cert });
+        expect((await c.query<{ v: string }>('SELECT @v AS v', { v: 'über TLS' })).rows[0].v).toBe('über TLS');
+        await c.close();
+        const error = await expectSqlError(openSqlConnection(cs));
+        expect(error.kind).toBe('connection');
+        expect(error.message).toMatch(/TLS|certificate/i);
+        expect(error.message).not.toContain(PASSWORD);
+      } finally {
+        await tlsSim.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('faults: a connection dropped mid-stream and a slow first packet', async () => {
+    sim.faults.push({ match: /^SELECT 42/, dropMidStream: true });
+    const dropped = await expectSqlError(sql.query('SELECT 42 AS answer'));
+    expect(dropped.kind).toBe('connection');
+    // The pool replaces the dead connection on the next statement.
+    expect((await sql.query<{ ok: number }>('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+
+    sim.faults.push({ match: /^SELECT 43/, delayFirstPacketMs: 600 });
+    const slow = await expectSqlError(sql.query('SELECT 43 AS answer', {}, { timeoutMs: 200 }));
+    expect(slow.kind).toBe('timeout');
+    sim.faults.push({ match: /^SELECT 44/, delayFirstPacketMs: 300 });
+    expect((await sql.runLong<{ answer: number }>('SELECT 44 AS answer')).rows).toEqual([{ answer: 44 }]);
+  });
+
+  test('a statement the simulator does not know fails loudly, naming it', async () => {
+    const error = await expectSqlError(sql.query('MERGE dbo.Thing AS t USING dbo.Other AS o ON 1 = 1 WHEN MATCHED THEN DELETE'));
+    expect(error.number).toBe(50999);
+    expect(error.message).toMatch(/does not understand this statement: MERGE dbo\.Thing/);
+  });
+
+  test('a disabled login and a wrong user are both 18456; no password in any message', async () => {
+    const error = await expectSqlError(openSqlConnection(`Server=127.0.0.1,${sim.port};User ID=nobody;Password=Secret-Value-123;Encrypt=False`));
+    expect(error.number).toBe(18456);
+    expect(error.message).toMatch(/'nobody'/);
+    expect(JSON.stringify({ message: error.message, server: error.serverMessages })).not.toContain('Secret-Value-123');
+  });
+});
