@@ -1,12 +1,18 @@
-// `npm run bench -- master-key [--trials=N] [--keys=N]`: how often the master-key decision rule
-// would accept a wrong key, measured and computed, per value and for a whole verdict.
+// `npm run bench -- master-key [--trials=N] [--keys=N] [--variable-sets=N]`: how often the master-key
+// decision rule would accept a wrong key, measured and computed, per value and for a whole verdict;
+// and how long the built step takes on a simulated Octopus database with N variable sets.
 //
 // Under a wrong key, AES-CBC decryption yields bytes indistinguishable from random, so:
 //   P(value passes) = sum over n = 1..16 of 256^-n * V(16 * blocks - n)
 // where 256^-n is the chance of valid PKCS7 padding of length n and V(m) the chance that m random
 // bytes are strict UTF-8 without control characters (computed exactly below by dynamic
 // programming over the UTF-8 automaton). The measurement checks the model against the real code.
+import { execFile } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { octopusDatabase } from '../../test/master-key/octopus-database';
+import { SqlSimulator } from '../../test/sql-simulator/server';
 import { checkEncryptedValue, decide, EvidenceCollector, parseEncryptedValue, parseMasterKey, type EncryptedValue } from '../../steps/shared/master-key';
 import { classifyText, decryptToBuffer } from '../../steps/shared/master-key/decrypt';
 
@@ -93,9 +99,55 @@ function formatRate(hits: number, trials: number): string {
   return `${hits} / ${trials.toLocaleString('en-US')} = ${(hits / trials).toExponential(2)}${upper ? ` (95% upper bound ${upper.toExponential(1)})` : ''}`;
 }
 
+const BUNDLE = path.resolve(__dirname, '../../build/steps/verify-master-key.js');
+
+function runBundle(env: Record<string, string>, args: string[]): Promise<{ ms: number; code: number; stdout: string }> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BUNDLE, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout) => {
+      const code = error ? Number((error as { code?: number }).code ?? 1) : 0;
+      resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, code, stdout });
+    });
+  });
+}
+
+/** The built step against the simulator seeded with `variableSets` variable sets (80% live, 20% frozen). */
+async function timeOnSeededDatabase(variableSets: number, out: (line: string) => void): Promise<void> {
+  if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run npm run build first.`);
+  const key = randomBytes(32);
+  const live = Math.round(variableSets * 0.8);
+  const seedStarted = process.hrtime.bigint();
+  const db = octopusDatabase({ key, name: 'Octopus', variableSets: live, frozenVariableSets: variableSets - live });
+  const sim = await SqlSimulator.start();
+  try {
+    sim.model.addDatabase(db.seed);
+    const seedMs = Number(process.hrtime.bigint() - seedStarted) / 1e6;
+    const rows = db.seed.tables?.find((t) => t.name === 'VariableSet')?.rows?.length ?? 0;
+    out(`Seeded database: ${rows.toLocaleString('en-US')} VariableSet rows (${live} live, ${variableSets - live} frozen, 2 sensitive values each), seeded in ${seedMs.toFixed(0)} ms.`);
+    const env = { OCTOPUSDR_MASTERKEY: key.toString('base64'), OCTOPUSDR_SQL_CONNECTIONSTRING: sim.connectionString({ database: 'Octopus' }) };
+    for (const sample of [25, 1000]) {
+      const times: number[] = [];
+      let last = { code: 0, stdout: '' };
+      for (let i = 0; i < 3; i++) {
+        const r = await runBundle(env, ['--verbose', '--sample-size', String(sample)]);
+        times.push(r.ms);
+        last = r;
+      }
+      times.sort((a, b) => a - b);
+      const tested = /output ValuesTested = (\d+)/.exec(last.stdout)?.[1];
+      out(`  sample size ${String(sample).padStart(4)}: exit ${last.code}, ${tested} values tested, wall time median ${times[1].toFixed(0)} ms (min ${times[0].toFixed(0)}, max ${times[2].toFixed(0)}) for the whole program, simulator in-process`);
+    }
+    const bare = await runBundle({}, ['--version']);
+    out(`  for scale: starting the bundle to print --version takes ${bare.ms.toFixed(0)} ms.`);
+  } finally {
+    await sim.stop();
+  }
+}
+
 export async function run(args: string[]): Promise<void> {
   const trials = option(args, 'trials', 1_000_000);
   const keys = option(args, 'keys', 10_000);
+  const variableSets = option(args, 'variable-sets', 10_000);
   const out = (line: string) => process.stdout.write(`${line}\n`);
 
   const v = textProbabilities(16 * 4);
@@ -155,4 +207,6 @@ export async function run(args: string[]): Promise<void> {
   const withoutCertificate = (25 * 24 * 23) / 6 * p1 ** 3;
   out('  Model: with the certificate, a false PASS needs ~3,300 random bytes to decrypt to base64 of a PKCS#12 blob');
   out(`  (< 4^-3300, effectively 0); without it, >= 3 of 25 values must pass: <= C(25,3) * p^3 = ${withoutCertificate.toExponential(2)}.`);
+
+  if (variableSets > 0) await timeOnSeededDatabase(variableSets, out);
 }

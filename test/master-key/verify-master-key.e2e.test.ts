@@ -80,6 +80,8 @@ describe('verify-master-key against an Octopus-shaped database', () => {
     const keyBytes = typeof key === 'string' ? undefined : key;
     expectNoLeak(everything, [...(keyBytes ? [keyBytes] : []), ...(db?.key ? [db.key] : []), ...(db?.plaintexts ?? []).filter((p) => p.length >= 6)]);
     expect(everything).not.toContain('Sim-Passw0rd!');
+    // The step attaches no artifacts (nothing to leak there).
+    expect(run.stdout).not.toMatch(/##octopus\[createArtifact|^Artifact: /m);
     return run;
   }
 
