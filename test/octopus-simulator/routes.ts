@@ -2,7 +2,7 @@
 // with the resource shapes the reference describes.
 import { randomUUID } from 'node:crypto';
 import { collection, HttpError, notFound, queryList, route, validationError, type Request, type Route } from './http';
-import { clone, nextId, now, slugOf, type Json, type ServerState, type SpaceState } from './store';
+import { addEnvironment, clone, newSpace, nextId, now, slugOf, type Json, type ServerState, type SpaceState } from './store';
 
 const SPACE = '/api/{spaceId}';
 const SCHEDULE_FILTERS = new Set([
@@ -527,6 +527,34 @@ export function buildRoutes(state: ServerState): Route[] {
     })),
     route('GET', '/api/spaces', undefined, (r) => collection('Space', r.path, state.spaces.map((s) => s.space), r.query)),
     route('GET', '/api/spaces/{id}', undefined, (r) => find(state.spaces.map((s) => s.space), r.params.id)),
+    route('POST', '/api/spaces', 'SpaceCreate', (r) => {
+      const body = bodyOf(r);
+      const name = String(body.Name ?? '').trim();
+      if (!name) throw validationError('Please provide a name for the space.');
+      if (state.spaces.some((s) => s.space.Name.toLowerCase() === name.toLowerCase())) throw validationError(`A space with the name '${name}' already exists.`);
+      if (!Array.isArray(body.SpaceManagersTeams) || (body.SpaceManagersTeams.length === 0 && (body.SpaceManagersTeamMembers ?? []).length === 0)) {
+        throw validationError('Please select at least one space manager team or team member.');
+      }
+      const space = newSpace(state, name, false);
+      Object.assign(space.space, { Description: body.Description ?? null, SpaceManagersTeams: body.SpaceManagersTeams, SpaceManagersTeamMembers: body.SpaceManagersTeamMembers ?? [] });
+      space.environments.length = 0;
+      return created(space.space);
+    }),
+    route('PUT', '/api/spaces/{id}', 'SpaceEdit', (r) => {
+      const space = find(state.spaces.map((s) => s.space), r.params.id);
+      const body = bodyOf(r);
+      Object.assign(space, { Name: body.Name ?? space.Name, Description: body.Description ?? space.Description, TaskQueueStopped: Boolean(body.TaskQueueStopped) });
+      return space;
+    }),
+    route('DELETE', '/api/spaces/{id}', 'SpaceDelete', (r) => {
+      const index = state.spaces.findIndex((s) => s.space.Id === r.params.id);
+      if (index < 0) throw notFound(r.params.id);
+      const space = state.spaces[index].space;
+      if (space.IsDefault) throw validationError('The default space cannot be deleted.');
+      if (!space.TaskQueueStopped) throw validationError('Stop the task queue of the space before deleting it.');
+      state.spaces.splice(index, 1);
+      return { body: undefined };
+    }),
     route('GET', `${SPACE}`, undefined, (r) => ({ ...spaceOf(r).space, Links: { Self: `/api/${spaceOf(r).space.Id}` } })),
 
     // administration
@@ -574,6 +602,13 @@ export function buildRoutes(state: ServerState): Route[] {
     route('GET', `${SPACE}/lifecycles/{id}`, 'LifecycleView', (r) => find(spaceOf(r).lifecycles, r.params.id)),
     route('GET', `${SPACE}/environments`, 'EnvironmentView', (r) => collection('Environment', r.path, spaceOf(r).environments, r.query)),
     route('GET', `${SPACE}/environments/{id}`, 'EnvironmentView', (r) => find(spaceOf(r).environments, r.params.id)),
+    route('POST', `${SPACE}/environments`, 'EnvironmentCreate', (r) => {
+      const space = spaceOf(r);
+      const name = String(bodyOf(r).Name ?? '').trim();
+      if (!name) throw validationError('Please provide a name for the environment.');
+      if (space.environments.some((e) => e.Name.toLowerCase() === name.toLowerCase())) throw validationError(`An environment with the name '${name}' already exists.`);
+      return created(addEnvironment(state, space, name));
+    }),
 
     // projects
     route('GET', `${SPACE}/projects`, 'ProjectView', (r) => collection('Project', r.path, spaceOf(r).projects, r.query)),

@@ -276,3 +276,15 @@ test('the request log counts requests by method', async () => {
   expect(simulator.countsByMethod()).toEqual({ GET: 1, POST: 1 });
   expect(simulator.writes()).toEqual([{ method: 'POST', url: '/api/Spaces-1/projects', status: 201 }]);
 });
+
+test('spaces and environments can be created; a space is deleted only after its task queue is stopped', async () => {
+  const space = await client.post<{ Id: string; Name: string }>('~/api/spaces', { Name: 'Throwaway', SpaceManagersTeams: ['teams-administrators'], SpaceManagersTeamMembers: [] });
+  expect(space).toMatchObject({ Id: 'Spaces-3', Name: 'Throwaway' });
+  const environment = await client.doCreate<{ Id: string }>('~/api/{spaceId}/environments', { Name: 'Production' }, { spaceName: 'Throwaway' });
+  expect(environment.Id).toMatch(/^Environments-\d+$/);
+  const running = await failure(() => client.del(`~/api/spaces/${space.Id}`));
+  expect(running.message).toMatch(/Stop the task queue/);
+  await client.doUpdate(`~/api/spaces/${space.Id}`, { ...space, TaskQueueStopped: true });
+  await client.del(`~/api/spaces/${space.Id}`);
+  expect(simulator.state.spaces.map((s) => s.space.Name)).toEqual(['Default', 'Staging Space']);
+});

@@ -57,7 +57,7 @@ export function now(): string {
   return new Date().toISOString();
 }
 
-function newSpace(state: ServerState, name: string, isDefault: boolean): SpaceState {
+export function newSpace(state: ServerState, name: string, isDefault: boolean): SpaceState {
   const id = nextId(state, 'Spaces');
   const space: SpaceState = {
     space: {
