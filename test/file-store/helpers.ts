@@ -1,7 +1,7 @@
 // Shared by the file-store tests: generated trees, tree snapshots (hash, size, mtime, mode) and
 // running the built bundles.
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, lstatSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,18 +14,11 @@ export function tempDir(prefix: string): string {
   return dir;
 }
 
-/** Deterministic pseudo-random bytes (mulberry32), so test data is the same every run. */
+/** Deterministic incompressible bytes (an AES-128-CTR keystream from the seed), like packages. */
 export function pseudoRandomBytes(length: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let a = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
-  }
-  return out;
+  const key = createHash('sha256').update(`octopus-dr-test-${seed}`).digest().subarray(0, 16);
+  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
 }
 
 export function logText(lines: number, seed: number): string {

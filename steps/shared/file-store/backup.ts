@@ -293,7 +293,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
   const tempPath = path.join(options.backupDirectory, `.${archiveName}.partial`);
   await fs.rm(tempPath, { force: true });
   const writer = new StreamingZipWriter(tempPath);
-  const onAbort = () => void writer.abort().catch(() => undefined);
+  const onAbort = () => void writer.abort(signal?.reason instanceof Error ? signal.reason : undefined).catch(() => undefined);
   signal?.addEventListener('abort', onAbort, { once: true });
   let committed = false;
   try {
@@ -339,7 +339,9 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
           if (writer.needsCheckpoint) {
             const data = outcome.data;
             const { done } = await writer.addStream(name, meta, () => new PassThrough().end(data));
-            streamed.push(done.then(() => undefined));
+            const tracked = done.then(() => undefined);
+            tracked.catch(() => undefined);
+            streamed.push(tracked);
           } else {
             writer.addBuffer(name, outcome.data, meta);
           }
@@ -384,7 +386,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
           report();
         },
       );
-      streamed.push(
+      const tracked =
         done.then(async (result) => {
           const after = await fs.stat(file.localPath).catch(() => undefined);
           if (!after || after.size !== before.size || after.mtimeMs !== before.mtimeMs || result.size !== before.size) {
@@ -393,8 +395,10 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
           record(result.sha256, result.size, before.mtimeMs, before.mode & 0o7777);
           progress.filesDone += 1;
           report();
-        }),
-      );
+        });
+      // Awaited below; a cancel in between must not make it an unhandled rejection.
+      tracked.catch(() => undefined);
+      streamed.push(tracked);
     }
     await writer.race(Promise.all(streamed));
 

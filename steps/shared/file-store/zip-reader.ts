@@ -26,7 +26,8 @@ export interface OpenedArchive {
 
 function decodeName(entry: yauzl.Entry): string {
   const raw = (entry as { fileNameRaw?: Buffer }).fileNameRaw ?? (entry.fileName as unknown as Buffer);
-  return yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, raw, entry.extraFields, false);
+  // strict: keep backslashes as they are, so that our rules see (and refuse) them.
+  return yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, raw, entry.extraFields, true);
 }
 
 /** Opens an archive and checks its entries; the caller decides what to do with `problems`. */

@@ -78,6 +78,7 @@ export class StreamingZipWriter {
   private readonly finished: Promise<void>;
   private readonly failed: Promise<never>;
   private failure: Error | undefined;
+  private readonly fail: (error: Error) => void;
   private lastCheckpoint: Promise<void> = Promise.resolve();
   private bufferedSinceCheckpoint = 0;
   private closed = false;
@@ -85,15 +86,16 @@ export class StreamingZipWriter {
   constructor(readonly filePath: string) {
     // 'wx': never overwrite; the caller picks a fresh temporary name.
     this.output = createWriteStream(filePath, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 });
-    let fail!: (error: Error) => void;
-    this.failed = new Promise<never>((_, reject) => (fail = reject));
+    let reject!: (error: Error) => void;
+    this.failed = new Promise<never>((_, r) => (reject = r));
     this.failed.catch(() => undefined);
     const onError = (error: Error) => {
       if (!this.failure) {
         this.failure = error;
-        fail(error);
+        reject(error);
       }
     };
+    this.fail = onError;
     this.output.on('error', onError);
     this.zip.on('error', onError);
     this.finished = new Promise<void>((resolve, reject) => {
@@ -190,7 +192,9 @@ export class StreamingZipWriter {
   }
 
   /** Stops writing and deletes the partial file. Safe to call more than once. */
-  async abort(): Promise<void> {
+  async abort(reason: Error = new Error('The archive was abandoned.')): Promise<void> {
+    // Anyone still waiting on this writer stops waiting.
+    this.fail(reason);
     if (!this.closed) {
       this.closed = true;
       this.zip.outputStream.unpipe(this.output);

@@ -1,0 +1,164 @@
+// What happens when things go wrong: cancel mid-backup and mid-restore, the disk filling up,
+// files changing or vanishing while the backup reads them. Every case must leave no partial
+// archive and no half-restored folder.
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { backupFileStore } from '../../steps/shared/file-store/backup';
+import type { FileStoreFolderName, ResolvedFolder } from '../../steps/shared/file-store/folders';
+import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-store/restore';
+import { collectingLog, listAll, makeStore, pseudoRandomBytes, runBundle, silentLog, snapshot, tempDir, write } from './helpers';
+
+const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
+const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
+
+const work = tempDir('failures');
+const home = path.join(work, 'home');
+beforeAll(() => makeStore(home));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+test('cancel mid-backup leaves no archive, partial or manifest', async () => {
+  const out = path.join(work, 'cancelled-backup');
+  const controller = new AbortController();
+  let aborted = false;
+  await expect(
+    backupFileStore({
+      folders: at(home),
+      backupDirectory: out,
+      mode: 'Full',
+      skipUnreadable: false,
+      toolVersion: 'test',
+      log: silentLog,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (!aborted && p.filesDone >= 10) {
+          aborted = true;
+          controller.abort(new Error('cancelled by test'));
+        }
+      },
+    }),
+  ).rejects.toThrow('cancelled by test');
+  expect(aborted).toBe(true);
+  // Let the aborted write stream finish closing before looking.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(readdirSync(out)).toEqual([]);
+});
+
+test('cancel mid-restore leaves the destination as it was and no staging folder', async () => {
+  const out = path.join(work, 'for-cancel');
+  await backupFileStore({ folders: at(home), backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test', log: silentLog });
+  const target = path.join(work, 'cancel-target');
+  write(path.join(target, 'Packages', 'existing.nupkg'), 'existing');
+  const before = snapshot(target);
+  const controller = new AbortController();
+  const set = await resolveBackupSource(out);
+  await expect(
+    restoreFileStore({
+      set,
+      destinations: at(target),
+      replaceExisting: true,
+      dryRun: false,
+      log: silentLog,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.filesDone >= 5) controller.abort(new Error('cancelled by test'));
+      },
+    }),
+  ).rejects.toThrow('cancelled by test');
+  expect(snapshot(target)).toEqual(before);
+  expect(readdirSync(work).filter((n) => n.startsWith('cancel-target.'))).toEqual([]);
+  expect(readdirSync(target).filter((n) => /staging|before-restore/.test(n))).toEqual([]);
+});
+
+test('SIGTERM mid-backup (Octopus cancel) stops the bundle with exit code 143 and no archive', async () => {
+  const out = path.join(work, 'sigterm');
+  const big = path.join(work, 'sigterm-home');
+  // Enough data that the backup is still running when the signal arrives.
+  for (let i = 0; i < 6; i++) write(path.join(big, 'Packages', `p${i}.nupkg`), pseudoRandomBytes(6 * 1024 * 1024, i));
+  let sent = false;
+  const run = await runBundle('backup-file-store', ['--home-directory', big, '--include', 'Packages', '--file-store-backup-directory', out], {
+    onStdout: (chunk, kill) => {
+      if (!sent && /Full backup of/.test(chunk)) {
+        sent = true;
+        kill('SIGTERM');
+      }
+    },
+  });
+  expect(sent).toBe(true);
+  if (run.code === 0) {
+    // The machine was fast enough to finish first; then the set must be complete.
+    expect(readdirSync(out).sort()).toHaveLength(2);
+  } else {
+    expect(run.code).toBe(143);
+    expect(run.stderr).toContain('SIGTERM received');
+    expect(readdirSync(out)).toEqual([]);
+  }
+});
+
+/** A small tmpfs when this machine allows mounts (root in CI), else a file-size limit. */
+function smallFilesystem(dir: string): 'tmpfs' | 'fsize' {
+  mkdirSync(dir, { recursive: true });
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir], { encoding: 'utf8' });
+  return mount.status === 0 ? 'tmpfs' : 'fsize';
+}
+
+test('disk full while writing fails clearly and leaves no partial archive', async () => {
+  const full = path.join(work, 'full-disk');
+  const kind = smallFilesystem(full);
+  try {
+    if (kind === 'tmpfs') {
+      await expect(
+        backupFileStore({ folders: at(home), backupDirectory: full, mode: 'Full', skipUnreadable: false, toolVersion: 'test', log: silentLog }),
+      ).rejects.toThrow(/ran out of space while writing the archive \(ENOSPC\); the partial archive was deleted/);
+    } else {
+      // No mount here: RLIMIT_FSIZE makes writes past 1 MB fail with EFBIG (Node ignores SIGXFSZ).
+      const run = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', full]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('ran out of space');
+    }
+    expect(readdirSync(full)).toEqual([]);
+  } finally {
+    if (kind === 'tmpfs') spawnSync('umount', [full]);
+  }
+});
+
+test('files that vanish, or keep changing, while read are warnings naming them, not a failed backup', async () => {
+  const live = path.join(work, 'live');
+  const out = path.join(work, 'live-out');
+  for (let i = 0; i < 30; i++) write(path.join(live, 'TaskLogs', `t${String(i).padStart(2, '0')}.log.txt`), `task ${i}\n`.repeat(2000));
+  const busy = path.join(live, 'TaskLogs', 't29.log.txt');
+  // A running task: its log is appended to continuously.
+  const writer = spawn('sh', ['-c', `while :; do echo "line from a running task" >> '${busy}'; done`], { stdio: 'ignore' });
+  const { log, warnings } = collectingLog();
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const result = await backupFileStore({
+      folders: [{ name: 'TaskLogs', path: path.join(live, 'TaskLogs'), origin: 'home' }],
+      backupDirectory: out,
+      mode: 'Full',
+      skipUnreadable: false,
+      toolVersion: 'test',
+      log,
+      onProgress: (p) => {
+        // Right after the scan, before any file is read: a task log is deleted.
+        if (p.filesDone === 0) rmSync(path.join(live, 'TaskLogs', 't05.log.txt'), { force: true });
+      },
+    });
+    expect(warnings).toContain('TaskLogs/t05.log.txt vanished during the backup; not backed up.');
+    expect(result.manifest.files.map((f) => f.path)).not.toContain('t05.log.txt');
+    expect(result.manifest.skipped).toEqual([{ folder: 'TaskLogs', path: 't05.log.txt', reason: 'vanished during the backup' }]);
+    // The busy log is in the archive with a hash that matches what was stored.
+    const record = result.manifest.files.find((f) => f.path === 't29.log.txt')!;
+    expect(record).toBeDefined();
+    for (const w of warnings.filter((m) => !m.includes('t05'))) expect(w).toContain('TaskLogs/t29.log.txt');
+  } finally {
+    writer.kill('SIGKILL');
+  }
+  const restored = path.join(work, 'live-restored');
+  const set = await resolveBackupSource(out);
+  await restoreFileStore({ set, destinations: [{ name: 'TaskLogs', path: path.join(restored, 'TaskLogs'), origin: 'home' }], replaceExisting: false, dryRun: false, log: silentLog });
+  expect(readFileSync(path.join(restored, 'TaskLogs', 't00.log.txt'), 'utf8')).toBe('task 0\n'.repeat(2000));
+  expect(existsSync(path.join(restored, 'TaskLogs', 't05.log.txt'))).toBe(false);
+  appendFileSync(path.join(work, 'done'), '');
+  expect(listAll(restored)).toContain('TaskLogs/t29.log.txt');
+});
