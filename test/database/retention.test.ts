@@ -1,0 +1,69 @@
+// Retention through the built backup step: old sets go, what kept sets need stays.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { backup, Lab, octopusTables } from './harness';
+
+const lab = new Lab();
+beforeAll(() => lab.start({}, [{ name: 'Kept', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Other', recoveryModel: 'FULL', tables: octopusTables() }]));
+afterAll(() => lab.stop());
+
+const DAY = 24 * 60 * 60 * 1000;
+let otherFull = '';
+
+/** Pretends a backup set was taken `days` ago (retention reads the manifest's takenAt). */
+function age(manifestPath: string, days: number): void {
+  const m = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  m.takenAt = new Date(Date.now() - days * DAY).toISOString();
+  writeFileSync(manifestPath, JSON.stringify(m, null, 2));
+}
+
+async function take(database: string, ...args: string[]): Promise<string> {
+  const run = await backup(lab, database, '--no-copy-only', ...args);
+  expect(run.code).toBe(0);
+  return path.basename(run.outputs.ManifestPath, '.manifest.json');
+}
+
+test('deletes only old sets no kept set needs; keeps the chain of kept logs, other databases and foreign files', async () => {
+  const f1 = await take('Kept');
+  lab.insertProject('Kept', 'P-a');
+  const l1 = await take('Kept', '--backup-type', 'Log');
+  const f2 = await take('Kept');
+  lab.insertProject('Kept', 'P-b');
+  const l2 = await take('Kept', '--backup-type', 'Log');
+  lab.insertProject('Kept', 'P-c');
+  const l3 = await take('Kept', '--backup-type', 'Log');
+  const other = await take('Other');
+  otherFull = other;
+  for (const [stem, days] of [[f1, 40], [l1, 39], [f2, 20], [l2, 19], [l3, 1], [other, 60]] as const) {
+    age(path.join(lab.backups, `${stem}.manifest.json`), days);
+  }
+  writeFileSync(path.join(lab.backups, 'someone-elses.bak'), 'not ours');
+
+  lab.insertProject('Kept', 'P-d');
+  const run = await backup(lab, 'Kept', '--backup-type', 'Log', '--no-copy-only', '--retention-days', '7', '--verbose');
+  expect(run.code).toBe(0);
+  expect(run.outputs.RetentionDeleted).toBe('2');
+  expect(run.stdout).toContain(`Retention: deleted ${f1}.manifest.json`);
+  expect(run.stdout).toContain(`Retention: kept ${f2}.manifest.json (the newest verified full backup)`);
+  expect(run.stdout).toContain(`Retention: kept ${l2}.manifest.json (needed to restore ${l3}.manifest.json)`);
+  const left = readdirSync(lab.backups);
+  for (const stem of [f1, l1]) expect(left.filter((f) => f.startsWith(stem))).toEqual([]);
+  for (const stem of [f2, l2, l3, other]) expect(left.filter((f) => f.startsWith(stem))).toHaveLength(2);
+  expect(left).toContain('someone-elses.bak');
+});
+
+test('the newest verified full backup is kept however old; no retention after an unverified backup', async () => {
+  const unverified = await backup(lab, 'Other', '--no-copy-only', '--no-verify', '--retention-days', '1');
+  expect(unverified.code).toBe(0);
+  expect(unverified.stdout).toMatch(/Retention skipped: the new backup was not verified/);
+  const before = readdirSync(lab.backups).length;
+  // Everything of 'Other' is now older than 1 day except the unverified full; the verified one stays.
+  age(unverified.outputs.ManifestPath, 2);
+  const log = await backup(lab, 'Other', '--backup-type', 'Log', '--no-copy-only', '--retention-days', '1', '--verbose');
+  expect(log.code).toBe(0);
+  expect(log.stdout).toMatch(/kept Other_FULL_\d{8}T\d{6}Z\.manifest\.json \(needed to restore Other_LOG_/);
+  expect(readdirSync(lab.backups).length).toBeGreaterThanOrEqual(before);
+  // The 60-day-old verified full is the newest *verified* full: kept.
+  expect(log.stdout).toContain(`kept ${otherFull}.manifest.json (the newest verified full backup)`);
+  expect(readdirSync(lab.backups).filter((f) => f.startsWith(otherFull))).toHaveLength(2);
+});
