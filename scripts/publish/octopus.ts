@@ -11,13 +11,14 @@ import {
   RunbookRepository,
   RunbookSnapshotRepository,
   SpaceRepository,
+  resolveSpaceId,
   type NewProject,
   type NewRunbook,
   type Project,
   type Runbook,
   type RunbookProcess,
 } from '@octopusdeploy/api-client';
-import { octopusCall, OctopusApiError, type OctopusConnection } from '../../steps/shared/octopus/connection';
+import { describeOctopusError, octopusCall, OctopusApiError, type OctopusConnection } from '../../steps/shared/octopus/connection';
 
 const TAKE_ALL = BasicRepository.TakeAll;
 
@@ -118,20 +119,24 @@ export class OctopusSpace {
     return this.connection.client;
   }
 
-  /** Finds the space by exact name; fails listing the spaces the key can see. */
+  /** Finds the space by exact name (as the api-client resolves it); fails listing the spaces the key can see. */
   static async open(connection: OctopusConnection, spaceName: string, apiKeySource: string): Promise<OctopusSpace> {
-    const spaces = new SpaceRepository(connection.client);
-    const found = await octopusCall(connection, `looking up the space "${spaceName}"`, () => spaces.list({ partialName: spaceName, take: TAKE_ALL }), apiKeySource);
-    const space = found.Items.find((s) => s.Name === spaceName);
-    if (!space) {
-      const all = await octopusCall(connection, 'listing spaces', () => spaces.list({ take: TAKE_ALL }), apiKeySource);
+    let spaceId: string;
+    try {
+      spaceId = await resolveSpaceId(connection.client, spaceName);
+    } catch (error) {
+      // 401, 403 and network failures are explained as such; an unknown name lists the alternatives.
+      if ((error as { StatusCode?: number }).StatusCode || !/space name|No spaces exist/i.test(String((error as Error)?.message))) {
+        throw describeOctopusError(error, connection.serverUrl, `looking up the space "${spaceName}"`, apiKeySource);
+      }
+      const all = await octopusCall(connection, 'listing spaces', () => new SpaceRepository(connection.client).list({ take: TAKE_ALL }), apiKeySource);
       const names = all.Items.map((s) => `"${s.Name}"`).join(', ');
       throw new OctopusApiError(
         `There is no space named "${spaceName}" on ${connection.serverUrl} (names are case-sensitive). ` +
-          (names ? `Spaces this API key can see: ${names}. Pass one of them with --space.` : 'This API key can see no spaces: check the user\'s team memberships.'),
+          (names ? `Spaces this API key can see: ${names}. Pass one of them with --space.` : "This API key can see no spaces: check the user's team memberships."),
       );
     }
-    return new OctopusSpace(connection, spaceName, space.Id, apiKeySource);
+    return new OctopusSpace(connection, spaceName, spaceId, apiKeySource);
   }
 
   environments(): Promise<Named[]> {
