@@ -6,8 +6,8 @@ import { INCONCLUSIVE_EXIT_CODE, type verifyMasterKey as template } from '../../
 import { decide, KEY_ID_PATTERN, parseMasterKey, type MasterKey, type Verdict } from '../shared/master-key';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import type { StepContext } from '../shared/runtime/step-context';
-import { SqlError } from '../shared/sql';
-import { collectEvidence } from './collect';
+import { collectMasterKeyEvidence } from '../shared/octopus-documents/master-key-evidence';
+import { openSqlConnection, SqlError } from '../shared/sql';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -78,7 +78,12 @@ export async function verifyMasterKey(params: Params, context: StepContext): Pro
 
   let collected;
   try {
-    collected = await collectEvidence(key, params.connectionString, params.sampleSize ?? 25, context);
+    const sql = await openSqlConnection(params.connectionString, { setSecret: (s) => context.setSecret(s), log });
+    try {
+      collected = await collectMasterKeyEvidence(sql, key, params.sampleSize ?? 25, context);
+    } finally {
+      await sql.close();
+    }
   } catch (error) {
     if (error instanceof SqlError) throw new StepFailure(`Could not read the Octopus database: ${error.message}`, { cause: error });
     throw error;

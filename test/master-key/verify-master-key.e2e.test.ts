@@ -155,6 +155,13 @@ describe('verify-master-key against an Octopus-shaped database', () => {
     expect(run.stderr).not.toMatch(/wrong key|not the key/i);
   });
 
+  test('a database that is not Octopus (master) is INCONCLUSIVE and says no table holds the certificate', async () => {
+    const run = await verify('master', key256);
+    expect(run.code).toBe(INCONCLUSIVE);
+    expect(run.outputs).toMatchObject({ Result: 'INCONCLUSIVE', TablesScanned: '0', CertificateTable: '' });
+    expect(run.stderr).toMatch(/No table holds the 'certificate-global' document/);
+  });
+
   test('damaged values are reported by document id and JSON path, and the right key still passes', async () => {
     const run = await verify('OctopusDamaged', key256);
     expect(run.code).toBe(0);
