@@ -177,6 +177,13 @@ export function evaluate(expr: Expr, ctx: StatementContext, row?: RowScope): Typ
     case 'cast': {
       const inner = evaluate(expr.expr, ctx, row);
       const type = parseType(expr.type);
+      const style = expr.style ? Number(evaluate(expr.style, ctx, row).value) : undefined;
+      if (inner.value instanceof Date && style !== undefined && ['nvarchar', 'varchar', 'nchar', 'char'].includes(type.name)) {
+        // CONVERT styles for ISO text: 126/127 = yyyy-mm-ddThh:mi:ss.mmm, 120/121 with a space.
+        const iso = inner.value.toISOString().slice(0, 23);
+        const text = style === 127 ? `${iso}Z` : style === 126 ? iso : style === 121 ? iso.replace('T', ' ') : style === 120 ? iso.slice(0, 19).replace('T', ' ') : iso.replace('T', ' ');
+        return { type, value: convert(text, type) };
+      }
       return { type, value: convert(inner.value, type) };
     }
     case 'unary': {
