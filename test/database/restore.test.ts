@@ -1,0 +1,216 @@
+// The built restore-database step against the SQL Server simulator: chains, point in time,
+// refusals, replace with a safety backup, dry run, hostile names.
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { backup, Lab, octopusTables, PASSWORD, restore } from './harness';
+
+const lab = new Lab();
+const HOSTILE = "Res]tore'd; DROP DATABASE master --ü";
+const dir = (name: string) => {
+  const d = path.join(lab.root, name);
+  mkdirSync(d, { recursive: true });
+  return d;
+};
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** ISO-8601 without offset: the simulator's "server local time" is UTC. */
+const serverNow = () => new Date().toISOString().replace('Z', '');
+
+async function take(database: string, directory: string, ...args: string[]): Promise<string> {
+  const run = await backup(lab, database, '--backup-directory', directory, '--no-copy-only', ...args);
+  expect(run.result).toMatch(/backup of/);
+  expect(run.code).toBe(0);
+  return run.outputs.ManifestPath;
+}
+
+let fullOnly: string;
+let fullDiff: string;
+let diffManifest: string;
+let fullDiffLogs: string;
+
+beforeAll(async () => {
+  await lab.start({}, [
+    { name: 'Octo', recoveryModel: 'FULL', tables: octopusTables() },
+    { name: 'NotOcto', recoveryModel: 'FULL', tables: [{ name: 'Thing', columns: [{ name: 'Id', type: 'int' }], rows: [[1]] }] },
+  ]);
+  fullOnly = dir('full-only');
+  await take('Octo', fullOnly);
+  fullDiff = dir('full-diff');
+  await take('Octo', fullDiff);
+  lab.insertProject('Octo', 'Projects-2');
+  diffManifest = await take('Octo', fullDiff, '--backup-type', 'Differential');
+  fullDiffLogs = dir('full-diff-logs');
+  await take('Octo', fullDiffLogs);
+  lab.insertProject('Octo', 'Projects-3');
+  await take('Octo', fullDiffLogs, '--backup-type', 'Differential');
+  lab.insertProject('Octo', 'Projects-4');
+  await take('Octo', fullDiffLogs, '--backup-type', 'Log');
+  lab.insertProject('Octo', 'Projects-5');
+  await take('Octo', fullDiffLogs, '--backup-type', 'Log');
+}, 60_000);
+afterAll(() => lab.stop());
+
+test('full only: restored beside the original, files renamed after the target, multi-user, outputs', async () => {
+  const run = await restore(lab, '--source', fullOnly, '--target-database', 'Octo-full', '--check-db');
+  expect(run.result).toMatch(/^Restored 'Octo-full' to \d{4}-\d\d-\d\dT/);
+  expect(run.code).toBe(0);
+  const db = lab.sim.model.database('Octo-full')!;
+  expect(db.state).toBe('ONLINE');
+  expect(db.userAccess).toBe('MULTI_USER');
+  expect(db.files.map((f) => f.physicalName)).toEqual([path.join(lab.data, 'Octo-full.mdf'), path.join(lab.data, 'Octo-full_log.ldf')]);
+  expect(lab.projectIds('Octo-full')).toEqual(['Projects-1']);
+  expect(run.outputs).toMatchObject({ RestoredDatabase: 'Octo-full', CheckDb: 'passed' });
+  expect(run.outputs.PointInTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$/);
+  expect(run.progress[run.progress.length - 1]).toBe(100);
+  expect(lab.projectIds('Octo')).toContain('Projects-5'); // the original is untouched
+  for (const text of [run.stdout, run.stderr]) expect(text).not.toContain(PASSWORD);
+});
+
+test('full + differential, from the folder and from the differential\'s manifest', async () => {
+  const run = await restore(lab, '--source', fullDiff, '--target-database', 'Octo-diff');
+  expect(run.code).toBe(0);
+  expect(lab.projectIds('Octo-diff')).toEqual(['Projects-1', 'Projects-2']);
+  const fromManifest = await restore(lab, '--source', diffManifest, '--target-database', 'Octo-diff-m', '--verbose');
+  expect(fromManifest.code).toBe(0);
+  expect(fromManifest.stdout).toMatch(/1\. Full[\s\S]*2\. Differential/);
+  expect(lab.projectIds('Octo-diff-m')).toEqual(['Projects-1', 'Projects-2']);
+});
+
+test('full + differential + logs in LSN order', async () => {
+  const run = await restore(lab, '--source', fullDiffLogs, '--target-database', 'Octo-logs', '--verbose');
+  expect(run.code).toBe(0);
+  expect(run.stdout).toMatch(/1\. Full[\s\S]*2\. Differential[\s\S]*3\. Log[\s\S]*4\. Log/);
+  expect(run.stdout).toMatch(/RESTORE LOG @database FROM DISK = @file1\n\s*WITH FILE = @position, CHECKSUM, RECOVERY, STATS = 5;/);
+  expect(lab.projectIds('Octo-logs')).toEqual(['Projects-1', 'Projects-2', 'Projects-3', 'Projects-4', 'Projects-5']);
+});
+
+test('point in time: STOPAT on the last log; a time the chain cannot reach is refused', async () => {
+  const d = dir('pit');
+  lab.sim.model.database('Octo')!.recoveryModel = 'FULL';
+  await take('Octo', d);
+  lab.insertProject('Octo', 'PIT-before');
+  await take('Octo', d, '--backup-type', 'Log');
+  await sleep(1100);
+  lab.insertProject('Octo', 'PIT-in-log-2-before');
+  await sleep(1100);
+  const stopAt = serverNow();
+  await sleep(1100);
+  lab.insertProject('Octo', 'PIT-after');
+  await take('Octo', d, '--backup-type', 'Log');
+  const run = await restore(lab, '--source', d, '--target-database', 'Octo-pit', '--point-in-time', stopAt, '--verbose');
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain('STOPAT = @stopAt, RECOVERY');
+  const ids = lab.projectIds('Octo-pit');
+  expect(ids).toContain('PIT-before');
+  expect(ids).toContain('PIT-in-log-2-before');
+  expect(ids).not.toContain('PIT-after');
+  expect(run.outputs.PointInTime).toBe(`${stopAt.slice(0, 23)}`);
+
+  const future = await restore(lab, '--source', d, '--target-database', 'Octo-pit-2', '--point-in-time', '2099-01-01T00:00:00');
+  expect(future.code).toBe(1);
+  expect(future.result).toMatch(/Nothing was changed\. Point in time 2099-01-01T00:00:00\.000 cannot be reached\. The backups reach only/);
+  const offset = await restore(lab, '--source', d, '--target-database', 'Octo-pit-2', '--point-in-time', '2026-01-01T00:00:00Z');
+  expect(offset.result).toMatch(/"Point in time" must be an ISO-8601 date and time without offset/);
+  expect(lab.sim.model.database('Octo-pit-2')).toBeUndefined();
+});
+
+test('refuses a missing stripe, naming the file', async () => {
+  const d = dir('striped');
+  const manifest = await take('Octo', d, '--stripes', '2');
+  const second = JSON.parse(readFileSync(manifest, 'utf8')).files[1].name;
+  rmSync(path.join(d, second));
+  const run = await restore(lab, '--source', d, '--target-database', 'Octo-striped');
+  expect(run.code).toBe(1);
+  expect(run.result).toContain(`${second} is missing. Every stripe is needed`);
+  expect(lab.sim.model.database('Octo-striped')).toBeUndefined();
+});
+
+test('refuses an LSN gap, naming where it is', async () => {
+  const d = dir('gap');
+  cpSync(fullDiffLogs, d, { recursive: true });
+  const logs = readdirSync(d).filter((f) => f.includes('_LOG_')).sort();
+  const firstLog = logs.filter((f) => f.endsWith('.trn'))[0];
+  for (const f of logs.filter((f) => f.startsWith(firstLog.replace('.trn', '')))) rmSync(path.join(d, f));
+  const run = await restore(lab, '--source', d, '--target-database', 'Octo-gap');
+  expect(run.code).toBe(1);
+  expect(run.result).toMatch(/LSN gap after Octo_DIFF_\d{8}T\d{6}Z\.manifest\.json: the chain ends at LSN \d+, but the next log backup Octo_LOG_\d{8}T\d{6}Z\.manifest\.json starts at LSN \d+/);
+});
+
+test('refuses a corrupt backup detected by RESTORE VERIFYONLY', async () => {
+  const d = dir('corrupt');
+  const manifest = await take('Octo', d);
+  const file = path.join(d, JSON.parse(readFileSync(manifest, 'utf8')).files[0].name);
+  const bytes = readFileSync(file);
+  bytes[bytes.length - 20] ^= 0xff;
+  writeFileSync(file, bytes);
+  const run = await restore(lab, '--source', d, '--target-database', 'Octo-corrupt');
+  expect(run.code).toBe(1);
+  expect(run.result).toMatch(/Nothing was changed\. .*failed RESTORE VERIFYONLY/);
+  expect(lab.sim.model.database('Octo-corrupt')).toBeUndefined();
+});
+
+test('refuses to touch an existing database without Replace existing, and says how to proceed', async () => {
+  const before = lab.projectIds('Octo');
+  const run = await restore(lab, '--source', fullOnly);
+  expect(run.code).toBe(1);
+  expect(run.result).toMatch(/Database 'Octo' already exists on SQLSIM, and "Replace existing" is off, so nothing was changed\. To restore beside it, set "Target database"/);
+  expect(lab.projectIds('Octo')).toEqual(before);
+});
+
+test('refuses a backup from a newer SQL Server version', async () => {
+  const properties = lab.sim.model.properties;
+  const saved = properties.productVersion;
+  properties.productVersion = '15.0.4345.5';
+  try {
+    const run = await restore(lab, '--source', fullOnly, '--target-database', 'Octo-old-server');
+    expect(run.code).toBe(1);
+    expect(run.result).toMatch(/was taken on SQL Server 16\.0\.4135, newer than the target server's 15\.0\.4345\.5/);
+  } finally {
+    properties.productVersion = saved;
+  }
+});
+
+test('Replace existing: a copy-only safety backup first, then exclusive access and REPLACE in one batch', async () => {
+  const target = 'Octo-full';
+  lab.insertProject(target, 'Changed-after-restore');
+  const seen = lab.sim.events.length;
+  const run = await restore(lab, '--source', fullDiff, '--target-database', target, '--replace-existing', '--verbose');
+  expect(run.code).toBe(0);
+  const safety = run.outputs.SafetyBackupFile;
+  expect(path.basename(safety)).toMatch(/^Octo-full_SAFETY_\d{8}T\d{6}Z\.bak$/);
+  expect(readdirSync(lab.backups)).toContain(path.basename(safety));
+  expect(lab.projectIds(target)).toEqual(['Projects-1', 'Projects-2']);
+  const requests = lab.sim.events.slice(seen).filter((e) => e.kind === 'request').map((e) => e.detail ?? '');
+  const batch = requests.find((r) => /SET SINGLE_USER/.test(r));
+  expect(batch).toMatch(/SET SINGLE_USER WITH ROLLBACK IMMEDIATE[\s\S]*RESTORE DATABASE @database[\s\S]*REPLACE/);
+  expect(requests.findIndex((r) => /COPY_ONLY/.test(r))).toBeLessThan(requests.indexOf(batch!));
+});
+
+test('dry run prints the plan and T-SQL (parameters by name) and changes nothing', async () => {
+  const seen = lab.sim.events.length;
+  const run = await restore(lab, '--source', fullDiff, '--target-database', 'Octo-dry', '--dry-run');
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain('Restore plan: \'Octo\' -> \'Octo-dry\'');
+  expect(run.stdout).toMatch(/RESTORE DATABASE @database FROM DISK = @file1\n\s*WITH FILE = @position, CHECKSUM, MOVE @logical1 TO @physical1, MOVE @logical2 TO @physical2, NORECOVERY, STATS = 5;/);
+  expect(run.stdout).toContain(`@physical1 = N'${path.join(lab.data, 'Octo-dry.mdf')}'`);
+  expect(run.result).toMatch(/^Dry run/);
+  expect(lab.sim.model.database('Octo-dry')).toBeUndefined();
+  const requests = lab.sim.events.slice(seen).filter((e) => e.kind === 'request').map((e) => e.detail ?? '');
+  expect(requests.some((r) => /RESTORE (DATABASE|LOG)|ALTER DATABASE|BACKUP/.test(r))).toBe(false);
+});
+
+test('hostile target name: restored under exactly that name, files with a safe name', async () => {
+  const run = await restore(lab, '--source', fullOnly, '--target-database', HOSTILE);
+  expect(run.code).toBe(0);
+  const db = lab.sim.model.database(HOSTILE)!;
+  expect(db.state).toBe('ONLINE');
+  expect(path.basename(db.files[0].physicalName)).toBe("Res]tore'd; DROP DATABASE master --ü.mdf");
+  expect(lab.sim.model.database('master')).toBeDefined();
+});
+
+test('a database without the Octopus tables is restored but reported as not an Octopus database', async () => {
+  const d = dir('not-octopus');
+  await take('NotOcto', d);
+  const run = await restore(lab, '--source', d, '--target-database', 'NotOcto-copy');
+  expect(run.code).toBe(1);
+  expect(run.result).toMatch(/'NotOcto-copy' was restored, but it is not an Octopus database: tables dbo\.Project, dbo\.VariableSet, dbo\.OctopusServerNode, dbo\.ServerTask are missing/);
+});
