@@ -4,13 +4,17 @@
 // encoding) nor any plaintext appears in stdout, stderr or output variables.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { findNode18 } from '../helpers/node18';
+import { runBashScriptBody, runPowerShellScriptBody } from '../helpers/runners';
 import { SqlSimulator } from '../sql-simulator/server';
 import { expectNoLeak } from './octopus-crypto';
 import { octopusDatabase, type OctopusDatabaseOptions } from './octopus-database';
 
 const BUNDLE = path.resolve(__dirname, '../../build/steps/verify-master-key.js');
+const scriptBody = (syntax: 'bash' | 'powershell'): string =>
+  JSON.parse(readFileSync(path.resolve(__dirname, `../../build/templates/${syntax}/verify-master-key.json`), 'utf8')).Properties['Octopus.Action.Script.ScriptBody'];
 const INCONCLUSIVE = 3;
 
 interface Run {
@@ -199,6 +203,29 @@ describe('verify-master-key against an Octopus-shaped database', () => {
     expect(run.stderr).toMatch(/"Master key" \(OctopusDr\.MasterKey\) decodes to 20 bytes/);
     expect(run.stdout + run.stderr).not.toContain(short);
   });
+
+  test('as Octopus runs it: the Bash template on Node.js 18 (when installed) passes; the PowerShell template fails a wrong key', async () => {
+    const node18 = findNode18();
+    const bash = await runBashScriptBody(scriptBody('bash'), {
+      parameters: {
+        'OctopusDr.MasterKey': `Octopus Master Key:\n${key256.toString('base64')}\n`,
+        'OctopusDr.Sql.ConnectionString': sim.connectionString({ database: 'Octopus' }),
+        ...(node18 ? { 'OctopusDr.NodePath': node18 } : {}),
+      },
+    });
+    const db = databases.get('Octopus')!;
+    expectNoLeak(bash.stdout + bash.stderr, [key256, ...db.plaintexts.filter((p) => p.length >= 6)]);
+    expect(bash.code).toBe(0);
+    expect(outputsOf(bash.stdout)).toMatchObject({ Result: 'PASS', Algorithm: 'AES-256-CBC' });
+    if (node18) expect(bash.stdout).toMatch(/Node\.js v18\./);
+
+    const powershell = await runPowerShellScriptBody(scriptBody('powershell'), {
+      parameters: { 'OctopusDr.MasterKey': wrongKeys[0].toString('base64'), 'OctopusDr.Sql.ConnectionString': sim.connectionString({ database: 'Octopus' }) },
+    });
+    expectNoLeak(powershell.stdout + powershell.stderr, [wrongKeys[0], key256, ...db.plaintexts.filter((p) => p.length >= 6)]);
+    expect(powershell.code).toBe(1);
+    expect(outputsOf(powershell.stdout)).toMatchObject({ Result: 'FAIL', Passed: 'False' });
+  }, 60_000);
 
   test('a connection to a database that does not exist fails clearly, without the connection string', async () => {
     const run = await verify('NoSuchDatabase', key256);
