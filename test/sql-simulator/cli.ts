@@ -1,0 +1,50 @@
+// Standalone simulator: `npm run sql-simulator -- --port 14330 --seed seed.json [--state-out state.json]`
+// [--tls-key key.pem --tls-cert cert.pem]. Runs until SIGINT/SIGTERM, then writes the model's state.
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Seed } from './engine/model';
+import { SqlSimulator } from './server';
+
+async function run(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string', default: '14330' },
+      seed: { type: 'string' },
+      'state-out': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write('Usage: npm run sql-simulator -- [--port 14330] [--seed seed.json] [--state-out state.json] [--tls-key key.pem --tls-cert cert.pem]\nSeed format: test/README.md.\n');
+    return;
+  }
+  const seed = values.seed ? (JSON.parse(readFileSync(values.seed, 'utf8')) as Seed) : {};
+  const tls = values['tls-key'] && values['tls-cert'] ? { key: readFileSync(values['tls-key']), cert: readFileSync(values['tls-cert']) } : undefined;
+  const sim = await SqlSimulator.start({ seed, port: Number(values.port), tls });
+  const login = sim.model.logins.values().next().value;
+  process.stdout.write(
+    `SQL Server simulator listening on 127.0.0.1:${sim.port}${tls ? ' (TLS, Encrypt=Strict)' : ''}\n` +
+      `Connection string: Server=127.0.0.1,${sim.port};Database=master;User ID=${login?.name ?? 'sa'};Password=<from the seed>;Encrypt=${tls ? 'Strict' : 'False'}\n`,
+  );
+  const stop = async (signal: string) => {
+    process.stdout.write(`${signal}: stopping\n`);
+    await sim.stop();
+    const out = values['state-out'];
+    if (out) {
+      const temporary = `${out}.tmp`;
+      writeFileSync(temporary, JSON.stringify(sim.model.toSeed(), null, 2));
+      renameSync(temporary, out);
+      process.stdout.write(`State written to ${out}\n`);
+    }
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+run().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
