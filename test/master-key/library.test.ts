@@ -56,6 +56,8 @@ describe('parseMasterKey', () => {
     const key = parseMasterKey(`Octopus Master Key:\r\n${KEY16_TEXT}\r\n\r\n`);
     expect(key.bytes.toString('base64')).toBe(KEY16_TEXT);
     expect(parseMasterKey(`Octopus Master Key: ${KEY16_TEXT}`).bytes.toString('base64')).toBe(KEY16_TEXT);
+    expect(parseMasterKey(`"${KEY16_TEXT}"`).bytes.toString('base64')).toBe(KEY16_TEXT);
+    expect(parseMasterKey(`MASTER_KEY='${KEY16_TEXT}'`.replace('=', ': ')).bytes.toString('base64')).toBe(KEY16_TEXT);
   });
 
   test('show-master-key --format=json output', () => {

@@ -61,7 +61,10 @@ function keyTextOf(input: string): string {
   const lines = text.split(/\r?\n|\r/).map((line) => line.trim()).filter((line) => line !== '');
   const last = lines[lines.length - 1];
   const colon = last.lastIndexOf(':');
-  return (colon >= 0 ? last.slice(colon + 1) : last).trim();
+  const keyText = (colon >= 0 ? last.slice(colon + 1) : last).trim();
+  // A key copied from a script or a config file may keep its quotes.
+  const quoted = /^(["'])(.*)\1$/.exec(keyText);
+  return quoted ? quoted[2].trim() : keyText;
 }
 
 /** Parses and validates a master key. Throws a ParameterError naming the parameter, never echoing the value. */
