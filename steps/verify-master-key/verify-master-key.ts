@@ -61,7 +61,7 @@ export async function verifyMasterKey(params: Params, context: StepContext): Pro
   context.setOutput('KeyBits', key.bits);
 
   checkExpectedKeyId(params, key, context);
-  if (params.connectionString === '') {
+  if (params.connectionString.trim() === '') {
     if (params.expectedKeyId.trim() === '') {
       throw new ParameterError([
         '"SQL connection string" (OctopusDr.Sql.ConnectionString) is required to verify the key against a database; ' +
