@@ -109,6 +109,7 @@ export function normalisedTemplate(template: {
     Description: template.Description ?? '',
     Properties: sortKeys((template.Properties as Record<string, unknown>) ?? {}),
     Parameters: parameters,
+    // octopus-dr templates carry no packages; the server decorates package entries, so count them only.
     Packages: Array.isArray(template.Packages) ? template.Packages.length : 0,
   });
 }

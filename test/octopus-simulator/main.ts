@@ -42,8 +42,6 @@ function main(): void {
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
-      // Keep the process alive while the server listens.
-      setInterval(() => undefined, 1 << 30);
     },
     (error: unknown) => {
       process.stderr.write(`Cannot start the simulator on ${values.host}:${port}: ${error instanceof Error ? error.message : String(error)}\n`);

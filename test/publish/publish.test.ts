@@ -159,6 +159,12 @@ test('--dry-run prints the plan and changes nothing', async () => {
 
 test('a changed template is updated once; the runbooks using it move to the new version and are republished', async () => {
   await publish();
+  // A worker pool chosen on a step by the user is not a difference, and survives the update.
+  processOf('Back up Octopus').Steps[0].Actions[0].WorkerPoolId = 'WorkerPools-7';
+  const stepIds = processOf('Back up Octopus').Steps.map((s: Json) => s.Id);
+  simulator.resetRequestLog();
+  await publish();
+  expect(simulator.writes()).toEqual([]);
   simulator.resetRequestLog();
   templates = writeFixtureTemplates({ directory: templates, omit: ['backup-database', 'backup-file-store', 'verify-master-key', 'test-restore', 'restore-database', 'restore-file-store', 'check-worker'], scriptSuffix: '; Write-Host changed' });
   const { exitCode, stdout } = await publish();
@@ -174,7 +180,8 @@ test('a changed template is updated once; the runbooks using it move to the new 
     'Octopus.Action.Template.Version': '1',
     'Octopus.Action.Script.ScriptBody': 'Write-Host "maintenance-mode runner"; Write-Host changed',
   });
-  // The step ids survived the update.
+  expect(processOf('Back up Octopus').Steps[0].Actions[0].WorkerPoolId).toBe('WorkerPools-7');
+  expect(processOf('Back up Octopus').Steps.map((s: Json) => s.Id)).toEqual(stepIds);
   expect(processOf('Back up Octopus').Version).toBe(2);
 });
 
