@@ -109,7 +109,7 @@ describe('openSqlConnection before connecting', () => {
     const secrets: string[] = [];
     const cs = 'Server=s;User ID=u;Password=Hunter2-secret;Integrated Security=SSPI;Bogus=1';
     await expect(openSqlConnection(cs, { setSecret: (s) => secrets.push(s) })).rejects.toMatchObject({ kind: 'configuration' });
-    const error = await openSqlConnection(cs).catch((e: SqlError) => e);
+    const error = (await openSqlConnection(cs).catch((e: SqlError) => e)) as SqlError;
     expect(error.message).not.toContain('Hunter2-secret');
     expect(secrets).toContain(cs);
   });
