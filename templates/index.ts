@@ -6,6 +6,7 @@ import { maintenanceMode } from './maintenance-mode';
 import type { StepTemplate } from './model';
 import { restoreDatabase } from './restore-database';
 import { restoreFileStore } from './restore-file-store';
+import { testRestore } from './test-restore';
 import { verifyMasterKey } from './verify-master-key';
 
-export const templates: readonly StepTemplate[] = [checkWorker, maintenanceMode, verifyMasterKey, backupDatabase, restoreDatabase, backupFileStore, restoreFileStore];
+export const templates: readonly StepTemplate[] = [checkWorker, maintenanceMode, verifyMasterKey, backupDatabase, restoreDatabase, backupFileStore, restoreFileStore, testRestore];

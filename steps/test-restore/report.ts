@@ -1,0 +1,90 @@
+// The test-restore report: what was tested, how long it took, and what failed. Written as JSON
+// (an Octopus artifact) and summarised in the log. It names files, databases and key IDs, never secrets.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+export const REPORT_FORMAT = 'octopus-dr/test-restore-report/v1';
+
+export type CheckStatus = 'passed' | 'failed' | 'skipped' | 'not run';
+
+export interface TestRestoreReport {
+  format: typeof REPORT_FORMAT;
+  tool: { name: 'octopus-dr'; version: string };
+  result: 'PASS' | 'FAIL';
+  startedAt: string;
+  finishedAt: string;
+  server: string | null;
+  backup: {
+    source: string;
+    database: string | null;
+    sets: string[];
+    /** When the newest set finished, server local time, as SQL Server records it. */
+    finishedAtServerTime: string | null;
+    pointInTime: string | null;
+    ageHours: number | null;
+    maxAgeHours: number | null;
+    recoveryPoint: CheckStatus;
+    manifestKeyId: string | null;
+  };
+  restore: { status: CheckStatus; scratchDatabase: string | null; durationSeconds: number | null; kept: boolean; dropped: boolean };
+  checkDb: { status: CheckStatus; durationSeconds: number | null };
+  masterKey: {
+    status: CheckStatus;
+    verdict: 'PASS' | 'FAIL' | 'INCONCLUSIVE' | null;
+    keyId: string | null;
+    matchesManifest: boolean | null;
+    valuesTested: number | null;
+    valuesVerified: number | null;
+  };
+  fileStore: {
+    status: CheckStatus;
+    source: string | null;
+    archive: string | null;
+    files: number | null;
+    bytes: number | null;
+    durationSeconds: number | null;
+  };
+  failures: string[];
+}
+
+function hours(value: number | null): string {
+  return value === null ? 'unknown' : `${value.toFixed(1)} h`;
+}
+
+function seconds(value: number | null): string {
+  return value === null ? '-' : `${value.toFixed(1)} s`;
+}
+
+/** A few lines for the task log. */
+export function summarise(report: TestRestoreReport): string {
+  const b = report.backup;
+  const lines = [
+    `Test restore: ${report.result}`,
+    `  Backup        ${b.database ?? '?'}: ${b.sets.join(' + ') || 'none found'}`,
+    `  Recovery point ${b.pointInTime ?? '?'} (server time), ${hours(b.ageHours)} old${b.maxAgeHours ? `, limit ${b.maxAgeHours} h` : ''}: ${b.recoveryPoint}`,
+    `  Restore       ${report.restore.status} in ${seconds(report.restore.durationSeconds)} as ${report.restore.scratchDatabase ?? '-'}` +
+      (report.restore.kept ? ' (kept)' : report.restore.dropped ? ' (dropped)' : ''),
+    `  CHECKDB       ${report.checkDb.status} in ${seconds(report.checkDb.durationSeconds)}`,
+    `  Master key    ${report.masterKey.status}${report.masterKey.keyId ? `, key ID ${report.masterKey.keyId}` : ''}` +
+      (report.masterKey.valuesTested !== null ? `, ${report.masterKey.valuesVerified}/${report.masterKey.valuesTested} values decrypt` : ''),
+    `  File store    ${report.fileStore.status}` +
+      (report.fileStore.archive ? ` (${report.fileStore.archive}: ${report.fileStore.files} files, ${report.fileStore.bytes} bytes, ${seconds(report.fileStore.durationSeconds)})` : ''),
+  ];
+  if (report.failures.length > 0) lines.push('  Failures:', ...report.failures.map((f) => `    - ${f}`));
+  return lines.join('\n');
+}
+
+/** Written to a temporary name and renamed, so nobody reads half a report. */
+export async function writeReport(directory: string, report: TestRestoreReport): Promise<string> {
+  const stamp = report.startedAt.replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const file = path.join(directory, `octopus-dr-test-restore-${stamp}.json`);
+  const temporary = `${file}.${process.pid}.tmp`;
+  try {
+    await fs.writeFile(temporary, JSON.stringify(report, null, 2) + '\n', { flag: 'wx' });
+    await fs.rename(temporary, file);
+  } catch (error) {
+    await fs.rm(temporary, { force: true }).catch(() => undefined);
+    throw error;
+  }
+  return file;
+}

@@ -1,0 +1,343 @@
+// Test Latest Backup: restore the newest backup under a scratch name, check it (DBCC CHECKDB),
+// prove the master key decrypts it, verify the newest file-store archive, report the recovery
+// point and the measured restore time, and drop the scratch database again, also after a
+// failure or a cancel. It reuses the restore, master-key and file-store libraries.
+import { performance } from 'node:perf_hooks';
+import type { ParameterValues } from '../../templates/model';
+import type { testRestore as template } from '../../templates/test-restore';
+import { planRestore, restoreDatabase, RestoreError, RestorePlanError, type RestorePlan } from '../shared/database-backup/restore';
+import { readManifest } from '../shared/database-backup/manifest';
+import { checkDbStatement } from '../shared/database-backup/tsql';
+import { verifyFileStoreBackup } from '../shared/file-store/restore';
+import { decide, parseMasterKey, type MasterKey } from '../shared/master-key';
+import { collectMasterKeyEvidence } from '../shared/octopus-documents/master-key-evidence';
+import { StepFailure } from '../shared/runtime/errors';
+import type { StepContext } from '../shared/runtime/step-context';
+import { toolVersion } from '../shared/runtime/version';
+import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
+import { REPORT_FORMAT, summarise, writeReport, type TestRestoreReport } from './report';
+import { databaseExists, dropScratchDatabase, scratchDatabaseName } from './scratch';
+
+type Params = ParameterValues<typeof template.params>;
+
+export interface TestRestoreOptions {
+  /** Random part of the scratch name (tests force a collision with it). */
+  randomSuffix?: () => string;
+  /** Where the JSON report goes; default the working directory (Octopus collects it as an artifact). */
+  reportDirectory?: string;
+  now?: () => Date;
+}
+
+const MASTER_KEY_SAMPLE_SIZE = 25;
+const SCRATCH_NAME_ATTEMPTS = 5;
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function elapsedSeconds(since: number): number {
+  return Math.round((performance.now() - since) / 100) / 10;
+}
+
+/** Server-local `YYYY-MM-DDTHH:mm:ss(.mmm)` texts compared on one clock: the server's. */
+function hoursBetween(earlierServerTime: string, laterServerTime: string): number {
+  const parse = (text: string) => Date.parse(`${text.replace(' ', 'T')}Z`);
+  return Math.round(((parse(laterServerTime) - parse(earlierServerTime)) / 3_600_000) * 10) / 10;
+}
+
+function emptyReport(params: Params, now: Date): TestRestoreReport {
+  return {
+    format: REPORT_FORMAT,
+    tool: { name: 'octopus-dr', version: toolVersion },
+    result: 'FAIL',
+    startedAt: now.toISOString(),
+    finishedAt: now.toISOString(),
+    server: null,
+    backup: {
+      source: params.source,
+      database: null,
+      sets: [],
+      finishedAtServerTime: null,
+      pointInTime: null,
+      ageHours: null,
+      maxAgeHours: params.maxAgeHours ?? null,
+      recoveryPoint: 'not run',
+      manifestKeyId: null,
+    },
+    restore: { status: 'not run', scratchDatabase: null, durationSeconds: null, kept: false, dropped: false },
+    checkDb: { status: 'not run', durationSeconds: null },
+    masterKey: { status: 'not run', verdict: null, keyId: null, matchesManifest: null, valuesTested: null, valuesVerified: null },
+    fileStore: { status: params.fileStoreBackupDirectory ? 'not run' : 'skipped', source: params.fileStoreBackupDirectory || null, archive: null, files: null, bytes: null, durationSeconds: null },
+    failures: [],
+  };
+}
+
+/** Plans the restore under a scratch name no database has yet. */
+async function planScratchRestore(connection: SqlConnection, params: Params, context: StepContext, options: TestRestoreOptions, now: Date): Promise<RestorePlan> {
+  for (let attempt = 1; attempt <= SCRATCH_NAME_ATTEMPTS; attempt++) {
+    const scratch = scratchDatabaseName(params.scratchPrefix, now, options.randomSuffix);
+    if (await databaseExists(connection, scratch, context.signal)) {
+      context.log.warn(`A database named '${scratch}' already exists; choosing another scratch name.`);
+      continue;
+    }
+    return planRestore(
+      connection,
+      {
+        source: params.source,
+        sourceOnServer: params.sourceOnServer || undefined,
+        targetDatabase: scratch,
+        replaceExisting: false,
+        safetyBackup: false,
+        dataDirectory: params.dataDirectory || undefined,
+        logDirectory: params.logDirectory || undefined,
+        checkDb: false,
+        signal: context.signal,
+      },
+      context.log,
+    );
+  }
+  throw new StepFailure(`Could not find a free scratch database name after ${SCRATCH_NAME_ATTEMPTS} attempts; change "Scratch database prefix".`);
+}
+
+/** The newest set's manifest may record the key ID of the master key the backup needs. */
+async function manifestKeyId(plan: RestorePlan): Promise<string | null> {
+  const newest = plan.chain.logs.at(-1) ?? plan.chain.differential ?? plan.chain.full;
+  for (const set of [newest, plan.chain.full]) {
+    if (!set.manifestPath) continue;
+    const manifest = await readManifest(set.manifestPath).catch(() => undefined);
+    if (manifest?.masterKeyId) return manifest.masterKeyId;
+  }
+  return null;
+}
+
+async function verifyKeyAgainst(
+  connectionString: string,
+  database: string,
+  key: MasterKey,
+  report: TestRestoreReport,
+  context: StepContext,
+): Promise<void> {
+  const sql = await openSqlConnection(connectionString, { setSecret: (s) => context.setSecret(s), log: context.log, database });
+  try {
+    const collected = await collectMasterKeyEvidence(sql, key, MASTER_KEY_SAMPLE_SIZE, context);
+    const verdict = decide(collected.evidence);
+    report.masterKey.verdict = verdict.status;
+    report.masterKey.valuesTested = verdict.counts.valuesTested;
+    report.masterKey.valuesVerified = verdict.counts.valuesVerified;
+    if (verdict.status === 'PASS') {
+      report.masterKey.status = 'passed';
+      context.log.info(verdict.summary);
+    } else {
+      report.masterKey.status = 'failed';
+      report.failures.push(`Master key ${verdict.status}: ${verdict.summary}${verdict.hints.length ? ` ${verdict.hints.join(' ')}` : ''}`);
+      for (const finding of verdict.findings) context.log.warn(finding);
+    }
+  } finally {
+    await sql.close();
+  }
+}
+
+async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRestoreReport, context: StepContext, options: TestRestoreOptions, now: Date): Promise<void> {
+  const { log } = context;
+  const connection = await openSqlConnection(params.connectionString, { setSecret: (s) => context.setSecret(s), log, database: 'master' });
+  context.onCleanup(() => connection.close());
+  report.server = connection.server;
+
+  context.progress(2, 'Finding the newest backup');
+  const plan = await planScratchRestore(connection, params, context, options, now);
+  const chainSets = [plan.chain.full, plan.chain.differential, ...plan.chain.logs].filter((s) => s !== undefined);
+  const newest = chainSets[chainSets.length - 1];
+  report.backup.database = plan.sourceDatabase;
+  report.backup.sets = chainSets.map((s) => s.label);
+  report.backup.finishedAtServerTime = newest.header.backupFinishDate;
+  report.backup.pointInTime = plan.chain.pointInTime;
+  report.backup.manifestKeyId = await manifestKeyId(plan);
+  log.info(`Newest backup of '${plan.sourceDatabase}': ${report.backup.sets.join(' + ')}, finished ${newest.header.backupFinishDate} (server time).`);
+  for (const warning of plan.warnings) log.warn(warning);
+
+  // The recovery point: how old the newest backup is, on the server's own clock.
+  const { rows } = await connection.query<{ now: string }>('SELECT CONVERT(varchar(23), SYSDATETIME(), 126) AS now', {}, { signal: context.signal });
+  report.backup.ageHours = hoursBetween(newest.header.backupFinishDate, rows[0].now);
+  const tooOld = params.maxAgeHours !== undefined && report.backup.ageHours > params.maxAgeHours;
+  report.backup.recoveryPoint = tooOld ? 'failed' : 'passed';
+  if (tooOld) {
+    report.failures.push(
+      `The newest backup is ${report.backup.ageHours} hours old, older than the ${params.maxAgeHours}-hour limit ("Maximum backup age"): check that the backup runbook runs and succeeds.`,
+    );
+  }
+
+  // The master key can be checked against the manifest before restoring anything.
+  report.masterKey.keyId = key.keyId;
+  if (report.backup.manifestKeyId) {
+    report.masterKey.matchesManifest = report.backup.manifestKeyId === key.keyId;
+    if (!report.masterKey.matchesManifest) {
+      report.failures.push(
+        `The master key has key ID ${key.keyId}, but the backup manifest records ${report.backup.manifestKeyId}: this backup needs another key ` +
+          '(after a rotate-master-key, older backups need the older key).',
+      );
+    }
+  }
+
+  const scratch = plan.targetDatabase;
+  report.restore.scratchDatabase = scratch;
+  report.restore.kept = params.keepDatabase;
+  const dropScratch = async () => {
+    const cleanup = await openSqlConnection(params.connectionString, { setSecret: (s) => context.setSecret(s), database: 'master' });
+    try {
+      await dropScratchDatabase(cleanup, scratch);
+      report.restore.dropped = true;
+      log.info(`Dropped the scratch database '${scratch}' and its files.`);
+    } finally {
+      await cleanup.close();
+    }
+  };
+  // Registered before the restore starts, so that whatever happens the scratch database goes.
+  const unregisterDrop = params.keepDatabase ? () => undefined : context.onCleanup(dropScratch);
+  try {
+    await restoreAndCheck(connection, plan, params, key, report, context);
+  } finally {
+    if (!params.keepDatabase) {
+      unregisterDrop();
+      await dropScratch().catch((error: unknown) => {
+        report.failures.push(`Could not drop the scratch database '${scratch}': ${messageOf(error)}. Drop it by hand.`);
+      });
+    } else {
+      log.warn(`The scratch database '${scratch}' is kept ("Keep scratch database"); drop it when you are done.`);
+    }
+  }
+}
+
+async function restoreAndCheck(connection: SqlConnection, plan: RestorePlan, params: Params, key: MasterKey, report: TestRestoreReport, context: StepContext): Promise<void> {
+  const { log } = context;
+  const scratch = plan.targetDatabase;
+  log.info(`Restoring under the scratch name '${scratch}' (files relocated; the original database is not touched).`);
+  const restoreStarted = performance.now();
+  try {
+    await restoreDatabase(connection, plan, {
+      signal: context.signal,
+      log,
+      onProgress: (percent, message) => context.progress(5 + percent * 0.55, message),
+    });
+    report.restore.status = 'passed';
+  } catch (error) {
+    if (context.signal.aborted) throw context.signal.reason;
+    report.restore.status = 'failed';
+    report.failures.push(`Restore: ${messageOf(error)}`);
+    return;
+  } finally {
+    report.restore.durationSeconds = elapsedSeconds(restoreStarted);
+  }
+
+  context.progress(60, 'DBCC CHECKDB');
+  const checkStarted = performance.now();
+  const check = checkDbStatement(scratch);
+  try {
+    await connection.runLong(check.sql, check.params, { signal: context.signal });
+    report.checkDb.status = 'passed';
+  } catch (error) {
+    if (context.signal.aborted) throw context.signal.reason;
+    report.checkDb.status = 'failed';
+    report.failures.push(`DBCC CHECKDB: ${messageOf(error)}`);
+  } finally {
+    report.checkDb.durationSeconds = elapsedSeconds(checkStarted);
+  }
+
+  context.progress(70, 'Verifying the master key against the restored copy');
+  try {
+    await verifyKeyAgainst(params.connectionString, scratch, key, report, context);
+  } catch (error) {
+    if (context.signal.aborted) throw context.signal.reason;
+    report.masterKey.status = 'failed';
+    report.failures.push(`Master key: could not read the restored database: ${messageOf(error)}`);
+  }
+}
+
+async function testFileStoreBackup(directory: string, report: TestRestoreReport, context: StepContext): Promise<void> {
+  const started = performance.now();
+  try {
+    const result = await verifyFileStoreBackup(directory, {
+      signal: context.signal,
+      onProgress: (p) => context.progress(85 + (p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : 0) * 14, 'Verifying the file-store backup'),
+    });
+    report.fileStore.archive = result.set.archivePath;
+    report.fileStore.files = result.files;
+    report.fileStore.bytes = result.bytes;
+    report.fileStore.status = result.ok ? 'passed' : 'failed';
+    if (!result.ok) report.failures.push(`File store: ${result.problems.slice(0, 10).join('; ')}${result.problems.length > 10 ? `; and ${result.problems.length - 10} more` : ''}`);
+  } catch (error) {
+    if (context.signal.aborted) throw context.signal.reason;
+    report.fileStore.status = 'failed';
+    report.failures.push(`File store: ${messageOf(error)}`);
+  } finally {
+    report.fileStore.durationSeconds = elapsedSeconds(started);
+  }
+}
+
+function setOutputs(report: TestRestoreReport, context: StepContext): void {
+  context.setOutput('Result', report.result);
+  context.setOutput('Passed', report.result === 'PASS' ? 'True' : 'False');
+  context.setOutput('BackupSets', report.backup.sets.join('\n'));
+  context.setOutput('RecoveryPoint', report.backup.pointInTime ?? '');
+  context.setOutput('BackupAgeHours', report.backup.ageHours ?? '');
+  context.setOutput('RestoreSeconds', report.restore.durationSeconds ?? '');
+  context.setOutput('ScratchDatabase', report.restore.scratchDatabase ?? '');
+  context.setOutput('CheckDb', report.checkDb.status);
+  context.setOutput('MasterKey', report.masterKey.status);
+  context.setOutput('KeyId', report.masterKey.keyId ?? '');
+  context.setOutput('FileStore', report.fileStore.status);
+  context.setOutput('FileStoreVerifySeconds', report.fileStore.durationSeconds ?? '');
+  context.setOutput('Failures', report.failures.join('\n'));
+}
+
+export async function testLatestBackup(params: Params, context: StepContext, options: TestRestoreOptions = {}): Promise<void> {
+  const now = (options.now ?? (() => new Date()))();
+  // The key is parsed and masked before anything else is printed.
+  const key = parseMasterKey(params.masterKey);
+  for (const form of key.secretForms) context.setSecret(form);
+  for (const warning of key.warnings) context.log.warn(warning);
+
+  const report = emptyReport(params, now);
+  let reportWritten = false;
+  const finish = async () => {
+    if (reportWritten) return;
+    reportWritten = true;
+    report.finishedAt = new Date().toISOString();
+    report.result = report.failures.length === 0 ? 'PASS' : 'FAIL';
+    const file = await writeReport(options.reportDirectory ?? process.cwd(), report);
+    context.createArtifact(file);
+    context.log.info(summarise(report));
+    setOutputs(report, context);
+  };
+  // On cancel the report still records how far the test got (cleanups run last-registered first).
+  context.onCleanup(async () => {
+    if (!reportWritten) {
+      report.failures.push('Cancelled before the test finished.');
+      await finish();
+    }
+  });
+
+  try {
+    await testDatabaseBackup(params, key, report, context, options, now);
+  } catch (error) {
+    if (context.signal.aborted) throw context.signal.reason;
+    if (error instanceof RestorePlanError || error instanceof RestoreError || error instanceof SqlError || error instanceof StepFailure) {
+      report.failures.push(`Database backup: ${error.message}`);
+    } else {
+      throw error;
+    }
+  }
+  if (params.fileStoreBackupDirectory) {
+    context.progress(85, 'Verifying the file-store backup');
+    await testFileStoreBackup(params.fileStoreBackupDirectory, report, context);
+  }
+  context.progress(100, 'Test restore finished');
+
+  // The scratch database is dropped by the cleanup that follows; the report says so once it has.
+  await finish();
+  if (report.failures.length > 0) {
+    throw new StepFailure(`Test restore FAILED (${report.failures.length} problem${report.failures.length === 1 ? '' : 's'}):\n${report.failures.map((f) => `  - ${f}`).join('\n')}`);
+  }
+  context.result(
+    `Backup of '${report.backup.database}' restored and checked in ${report.restore.durationSeconds} s; recovery point ${report.backup.pointInTime} (${report.backup.ageHours} h old).`,
+  );
+}
