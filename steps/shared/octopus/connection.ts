@@ -10,7 +10,12 @@ export interface OctopusConnection {
   client: Client;
   serverUrl: string;
   version: string;
+  /** How long one API call may take before we give up on it. */
+  requestTimeoutMs: number;
 }
+
+/** The api-client sets no timeout, so a server that accepts but never answers would hang us forever. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 100_000;
 
 export interface ConnectOptions {
   serverUrl: string;
@@ -19,6 +24,20 @@ export interface ConnectOptions {
   userAgentApp: string;
   /** Where the API key came from, for the 401 message (e.g. `the "Octopus API key" parameter`). */
   apiKeySource: string;
+  requestTimeoutMs?: number;
+}
+
+function withTimeout<T>(work: Promise<T>, timeoutMs: number, serverUrl: string, doing: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new OctopusApiError(`The Octopus Server at ${serverUrl} did not answer within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`} while ${doing}. Check that it is up and not overloaded, and that no proxy swallows the request.`)),
+      timeoutMs,
+    );
+    // A pending timer must not keep a finished program alive.
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** A failure to talk to Octopus, with a message that says what to do. */
@@ -139,9 +158,15 @@ export async function connectToOctopus(options: ConnectOptions): Promise<Octopus
   const normalised = normaliseServerUrl(options.serverUrl);
   if ('problem' in normalised) throw new OctopusApiError(`Bad Octopus Server URL: ${normalised.problem}.`);
   const serverUrl = normalised.url;
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   let client: Client;
   try {
-    client = await Client.create({ instanceURL: serverUrl, apiKey: options.apiKey, userAgentApp: options.userAgentApp });
+    client = await withTimeout(
+      Client.create({ instanceURL: serverUrl, apiKey: options.apiKey, userAgentApp: options.userAgentApp }),
+      requestTimeoutMs,
+      serverUrl,
+      'connecting',
+    );
   } catch (error) {
     throw describeOctopusError(error, serverUrl, 'connecting', options.apiKeySource);
   }
@@ -155,13 +180,13 @@ export async function connectToOctopus(options: ConnectOptions): Promise<Octopus
   if (compareVersions(version, MINIMUM_SERVER_VERSION) < 0) {
     throw new OctopusApiError(`The Octopus Server at ${serverUrl} is version ${version}; octopus-dr needs ${MINIMUM_SERVER_VERSION} or newer. Upgrade Octopus Server first.`);
   }
-  return { client, serverUrl, version };
+  return { client, serverUrl, version, requestTimeoutMs };
 }
 
 /** Runs one API call and explains its failure. */
 export async function octopusCall<T>(connection: OctopusConnection, doing: string, call: () => Promise<T>, apiKeySource?: string): Promise<T> {
   try {
-    return await call();
+    return await withTimeout(call(), connection.requestTimeoutMs, connection.serverUrl, doing);
   } catch (error) {
     throw describeOctopusError(error, connection.serverUrl, doing, apiKeySource);
   }
