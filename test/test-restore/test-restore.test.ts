@@ -1,0 +1,232 @@
+// Test Latest Backup end to end: the built backup steps make real backup sets (SQL Server
+// simulator, real temp directories), then the built test-restore bundle restores, checks and
+// reports on them. After every run the scratch database must be gone.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { keyIdOf } from '../../steps/shared/master-key';
+import { MemorySink } from '../../steps/shared/runtime/console-output';
+import { runStep } from '../../steps/shared/runtime/run-step';
+import { scratchDatabaseName } from '../../steps/test-restore/scratch';
+import { testLatestBackup } from '../../steps/test-restore/test-restore';
+import { testRestore } from '../../templates/test-restore';
+import type { SeedDatabase } from '../sql-simulator/engine/model';
+import { Lab, octopusTables, ROOT, type StepRun } from '../database/harness';
+import { makeStore, runBundle, tempDir } from '../file-store/helpers';
+import { octopusDatabase } from '../master-key/octopus-database';
+import { expectNoLeak } from '../master-key/octopus-crypto';
+
+const KEY = randomBytes(32);
+const KEY_B64 = KEY.toString('base64');
+const PREFIX = 'octopus-dr-test-';
+
+/** An Octopus database: encrypted documents plus the core tables a restore checks for. */
+function octopusSeed(name: string): { seed: SeedDatabase; plaintexts: string[] } {
+  const db = octopusDatabase({ name, key: KEY, variableSets: 12, frozenVariableSets: 4, certificateTable: 'Configuration' });
+  const have = new Set((db.seed.tables ?? []).map((t) => t.name.toLowerCase()));
+  const tables = [...(db.seed.tables ?? []), ...octopusTables().filter((t) => !have.has(t.name.toLowerCase()))];
+  return { seed: { ...db.seed, name, recoveryModel: 'FULL', tables }, plaintexts: db.plaintexts };
+}
+
+let lab: Lab;
+let plaintexts: string[];
+let fileStoreBackups: string;
+
+beforeAll(async () => {
+  lab = new Lab();
+  const octopus = octopusSeed('Octopus');
+  plaintexts = octopus.plaintexts;
+  await lab.start({ operationMs: 100 }, [octopus.seed]);
+  const full = await lab.run('backup-database', 'Octopus', ['--backup-type', 'Full', '--master-key-id', keyIdOf(KEY)]);
+  expect(full.code).toBe(0);
+
+  // A small file store and its backup, made by the real backup step.
+  const home = tempDir('octopus-dr-tr-home-');
+  makeStore(home);
+  fileStoreBackups = tempDir('octopus-dr-tr-fs-');
+  const fileStore = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', fileStoreBackups]);
+  expect(fileStore.code).toBe(0);
+}, 120_000);
+
+afterAll(() => lab?.stop());
+
+function scratchDatabases(): string[] {
+  return [...lab.sim.model.databases.values()].map((d) => d.name).filter((n) => n.startsWith(PREFIX));
+}
+
+function runTestRestore(args: string[], options: { key?: string; killAfter?: (stdout: string) => boolean; reportDirectory?: string } = {}): Promise<StepRun & { reportDirectory: string }> {
+  const reportDirectory = options.reportDirectory ?? tempDir('octopus-dr-tr-report-');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'build/steps/test-restore.js'), '--service-messages', '--source', lab.backups, ...args], {
+      cwd: reportDirectory,
+      env: { PATH: process.env.PATH, OCTOPUSDR_SQL_CONNECTIONSTRING: lab.connectionString('master'), OCTOPUSDR_MASTERKEY: options.key ?? KEY_B64 },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let killed = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (!killed && options.killAfter?.(stdout)) {
+        killed = true;
+        child.kill('SIGTERM');
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const messages = parseServiceMessages(stdout);
+      const outputs: Record<string, string> = {};
+      for (const m of messages.filter((m) => m.name === 'setVariable')) outputs[m.attributes.name] = m.attributes.value;
+      resolve({
+        code,
+        stdout,
+        stderr,
+        outputs,
+        progress: messages.filter((m) => m.name === 'progress').map((m) => Number(m.attributes.percentage)),
+        artifacts: messages.filter((m) => m.name === 'createArtifact').map((m) => m.attributes.path),
+        result: messages.find((m) => m.name === 'resultMessage')?.attributes.message,
+        reportDirectory,
+      });
+    });
+  });
+}
+
+function reportOf(run: StepRun): Record<string, any> {
+  expect(run.artifacts).toHaveLength(1);
+  return JSON.parse(readFileSync(run.artifacts[0], 'utf8'));
+}
+
+function expectNoSecrets(run: StepRun): void {
+  const everything = run.stdout + run.stderr + run.artifacts.map((a) => readFileSync(a, 'utf8')).join('');
+  expectNoLeak(everything, [KEY, ...plaintexts, 'Sim-Passw0rd!']);
+}
+
+test('a good backup set passes: restored, checked, key proven, archive verified, scratch database dropped', async () => {
+  const run = await runTestRestore(['--file-store-backup-directory', fileStoreBackups]);
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  const report = reportOf(run);
+  expect(report).toMatchObject({
+    format: 'octopus-dr/test-restore-report/v1',
+    result: 'PASS',
+    backup: { database: 'Octopus', recoveryPoint: 'passed', manifestKeyId: keyIdOf(KEY), maxAgeHours: 26 },
+    restore: { status: 'passed', kept: false, dropped: true },
+    checkDb: { status: 'passed' },
+    masterKey: { status: 'passed', verdict: 'PASS', keyId: keyIdOf(KEY), matchesManifest: true },
+    fileStore: { status: 'passed' },
+    failures: [],
+  });
+  expect(report.backup.sets).toHaveLength(1);
+  expect(report.backup.ageHours).toBeLessThan(1);
+  expect(report.restore.scratchDatabase).toMatch(/^octopus-dr-test-\d{8}T\d{6}Z-[0-9a-f]{6}$/);
+  expect(report.restore.durationSeconds).toBeGreaterThan(0);
+  expect(report.fileStore.files).toBeGreaterThan(40);
+  expect(run.outputs).toMatchObject({ Result: 'PASS', Passed: 'True', CheckDb: 'passed', MasterKey: 'passed', FileStore: 'passed', KeyId: keyIdOf(KEY) });
+  expect(Number(run.outputs.RestoreSeconds)).toBeGreaterThan(0);
+  expect(run.stdout).toContain('Test restore: PASS');
+  expect(run.result).toMatch(/^Backup of 'Octopus' restored and checked in [\d.]+ s; recovery point /);
+  expect(run.progress.at(-1)).toBe(100);
+  expect(scratchDatabases()).toEqual([]);
+  // The original database is untouched and its files were never reused.
+  expect(lab.sim.model.database('Octopus')).toBeDefined();
+  expectNoSecrets(run);
+});
+
+test('a wrong master key fails with the rotation hint, and the scratch database is still dropped', async () => {
+  const run = await runTestRestore([], { key: randomBytes(32).toString('base64') });
+  expect(run.code).toBe(1);
+  const report = reportOf(run);
+  expect(report.result).toBe('FAIL');
+  expect(report.masterKey.matchesManifest).toBe(false);
+  expect(report.masterKey.status).toBe('failed');
+  expect(report.failures.join('\n')).toMatch(/backup manifest records [0-9a-f]{16}: this backup needs another key/);
+  expect(report.restore.dropped).toBe(true);
+  expect(scratchDatabases()).toEqual([]);
+});
+
+test('a tampered file-store archive fails the file-store check', async () => {
+  const copy = tempDir('octopus-dr-tr-fs-tampered-');
+  for (const name of readdirSync(fileStoreBackups)) writeFileSync(path.join(copy, name), readFileSync(path.join(fileStoreBackups, name)));
+  const manifestName = readdirSync(copy).find((n) => n.endsWith('.manifest.json'))!;
+  const manifest = JSON.parse(readFileSync(path.join(copy, manifestName), 'utf8'));
+  const victim = manifest.files.find((f: { size: number }) => f.size > 100);
+  victim.sha256 = '0'.repeat(64);
+  writeFileSync(path.join(copy, manifestName), JSON.stringify(manifest, null, 2));
+  const run = await runTestRestore(['--file-store-backup-directory', copy]);
+  expect(run.code).toBe(1);
+  const report = reportOf(run);
+  expect(report.fileStore.status).toBe('failed');
+  expect(report.restore.status).toBe('passed');
+  expect(report.failures.join('\n')).toMatch(/^File store: /m);
+  expect(scratchDatabases()).toEqual([]);
+});
+
+test('a corrupted database backup fails the restore, and nothing is left behind', async () => {
+  const corrupt = tempDir('octopus-dr-tr-corrupt-');
+  for (const name of readdirSync(lab.backups)) writeFileSync(path.join(corrupt, name), readFileSync(path.join(lab.backups, name)));
+  const bak = readdirSync(corrupt).find((n) => n.endsWith('.bak'))!;
+  const bytes = readFileSync(path.join(corrupt, bak));
+  bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+  writeFileSync(path.join(corrupt, bak), bytes);
+  const run = await runTestRestore(['--source', corrupt]);
+  expect(run.code).toBe(1);
+  const report = reportOf(run);
+  expect(report.result).toBe('FAIL');
+  expect(report.failures.join('\n')).toMatch(/VERIFYONLY|checksum|damaged|corrupt/i);
+  expect(report.checkDb.status).toBe('not run');
+  expect(scratchDatabases()).toEqual([]);
+});
+
+test('a scratch name that already exists is avoided; the existing database is not touched', async () => {
+  const now = new Date('2026-11-27T05:00:00.000Z');
+  const suffixes = ['aaaaaa', 'bbbbbb'];
+  const taken = scratchDatabaseName(PREFIX, now, () => 'aaaaaa');
+  lab.sim.model.addDatabase(octopusSeed(taken).seed);
+  const sink = new MemorySink();
+  const code = await runStep(testRestore, (params, context) => testLatestBackup(params, context, { now: () => now, randomSuffix: () => suffixes.shift()!, reportDirectory: tempDir('octopus-dr-tr-report-') }), {
+    argv: ['--service-messages', '--source', lab.backups],
+    env: { OCTOPUSDR_SQL_CONNECTIONSTRING: lab.connectionString('master'), OCTOPUSDR_MASTERKEY: KEY_B64 },
+    sink,
+    handleSignals: false,
+  });
+  expect(sink.err).toBe('');
+  expect(code).toBe(0);
+  expect(sink.out).toContain(`A database named '${taken}' already exists; choosing another scratch name.`);
+  const outputs = Object.fromEntries(parseServiceMessages(sink.out).filter((m) => m.name === 'setVariable').map((m) => [m.attributes.name, m.attributes.value]));
+  expect(outputs.ScratchDatabase).toBe(scratchDatabaseName(PREFIX, now, () => 'bbbbbb'));
+  expect(scratchDatabases()).toEqual([taken]);
+  lab.sim.model.databases.delete(taken.toLowerCase());
+});
+
+test('keep database leaves the scratch copy for inspection and says so', async () => {
+  const run = await runTestRestore(['--keep-database']);
+  expect(run.code).toBe(0);
+  const report = reportOf(run);
+  expect(report.restore).toMatchObject({ kept: true, dropped: false });
+  expect(scratchDatabases()).toContain(report.restore.scratchDatabase);
+  expect(run.stderr + run.stdout).toContain('is kept');
+  lab.sim.model.databases.delete(String(report.restore.scratchDatabase).toLowerCase());
+});
+
+test('cancel during the restore drops the scratch database and still writes the report', async () => {
+  const run = await runTestRestore([], { killAfter: (out) => out.includes('Restoring under the scratch name') });
+  expect(run.code).toBe(143);
+  expect(scratchDatabases()).toEqual([]);
+  const reports = readdirSync(run.reportDirectory).filter((f) => f.endsWith('.json'));
+  expect(reports).toHaveLength(1);
+  const report = JSON.parse(readFileSync(path.join(run.reportDirectory, reports[0]), 'utf8'));
+  expect(report.result).toBe('FAIL');
+  expect(report.failures).toContain('Cancelled before the test finished.');
+  expect(readdirSync(run.reportDirectory).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+});
+
+test('an empty backup directory fails clearly', async () => {
+  const empty = tempDir('octopus-dr-tr-empty-');
+  mkdirSync(empty, { recursive: true });
+  const run = await runTestRestore(['--source', empty]);
+  expect(run.code).toBe(1);
+  expect(reportOf(run).failures.join('\n')).toMatch(/^Database backup: /m);
+});
