@@ -3,7 +3,7 @@
 // reads everything and changes nothing, printing the same plan.
 import type { Project, Runbook, RunbookProcess } from '@octopusdeploy/api-client';
 import { connectToOctopus, type OctopusConnection } from '../../steps/shared/octopus/connection';
-import { OctopusSpace, type Named, type ProcessStep, type Trigger, type VariableSet } from './octopus';
+import { OctopusSpace, type Named, type ProcessStep, type Trigger, type Variable, type VariableSet } from './octopus';
 import { composeSteps, describeStepChanges, mergeWithExisting, missingForRunbook, normaliseSteps, type PublishedTemplate } from './process';
 import { DEFAULT_SCHEDULES, PROJECT_VARIABLES, RUNBOOKS, type RunbookSpec, type ScheduleRole } from './runbooks';
 import { loadBuiltTemplates, normalisedTemplate, templateBody, type BuiltTemplate, type TemplateSyntax } from './templates';
@@ -42,6 +42,14 @@ export interface PlanEntry {
   name: string;
   outcome: Outcome;
   detail?: string;
+}
+
+/** A runbook as composed in this run; `steps` carry the server's ids once the process exists. */
+interface ComposedRunbook {
+  spec: RunbookSpec;
+  runbook?: Runbook;
+  processChanged: boolean;
+  steps: ProcessStep[];
 }
 
 export interface PublishResult {
@@ -112,10 +120,10 @@ export class Publisher {
 
     const published = await this.publishTemplates(space, built);
     const project = await this.ensureProject(space);
-    const variablesVersion = await this.ensureVariables(space, project);
 
+    // Runbooks and processes first: step-scoped variables need the processes' action ids.
     const runbooks = project ? await space.runbooks(project) : [];
-    const ready = new Map<string, Runbook | undefined>();
+    const composed: ComposedRunbook[] = [];
     for (const spec of RUNBOOKS) {
       const missing = missingForRunbook(spec, built);
       if (missing.length > 0) {
@@ -124,9 +132,12 @@ export class Publisher {
         continue;
       }
       const ids = (spec.environments === 'restore' ? restoreEnvironments : backupEnvironments).map((e) => e.Id);
-      const runbook = await this.ensureRunbook(space, project, runbooks, spec, ids, published, variablesVersion);
-      ready.set(spec.name, runbook);
+      composed.push(await this.ensureRunbook(space, project, runbooks, spec, ids, published));
     }
+    // Then the variables, in one write; then snapshots, which freeze process and variables together.
+    const variablesVersion = await this.ensureVariables(space, project, composed);
+    const ready = new Map<string, Runbook | undefined>();
+    for (const item of composed) ready.set(item.spec.name, await this.ensureSnapshot(space, project, item, variablesVersion));
     await this.ensureTriggers(space, project, ready, backupEnvironments.map((e) => e.Id));
 
     const counts = (outcome: Outcome) => this.entries.filter((e) => e.outcome === outcome).length;
@@ -200,38 +211,58 @@ export class Publisher {
     return found;
   }
 
-  /** Adds missing variables as placeholders; returns the variable set version that snapshots will capture. */
-  private async ensureVariables(space: OctopusSpace, project: Project | undefined): Promise<number> {
-    let set: VariableSet | undefined = project ? await space.variables(project) : undefined;
-    const present = new Set((set?.Variables ?? []).map((v) => v.Name.toLowerCase()));
-    const missing = PROJECT_VARIABLES.filter((v) => !present.has(v.name.toLowerCase()));
+  /**
+   * Adds missing placeholders, and the empty step-scoped values runbooks ask for, in one write.
+   * Returns the variable set version that snapshots will capture.
+   */
+  private async ensureVariables(space: OctopusSpace, project: Project | undefined, composed: readonly ComposedRunbook[]): Promise<number> {
+    const set: VariableSet | undefined = project ? await space.variables(project) : undefined;
+    const existing = set?.Variables ?? [];
+    const added: Variable[] = [];
     for (const variable of PROJECT_VARIABLES) {
-      const isMissing = missing.includes(variable);
+      const present = existing.some((v) => v.Name.toLowerCase() === variable.name.toLowerCase());
       this.record({
         kind: 'variable',
         name: variable.name,
-        outcome: isMissing ? 'created' : 'unchanged',
-        detail: isMissing ? `${variable.sensitive ? 'sensitive ' : ''}placeholder: set its value in the project` : undefined,
+        outcome: present ? 'unchanged' : 'created',
+        detail: present ? undefined : `${variable.sensitive ? 'sensitive ' : ''}placeholder: set its value in the project`,
+      });
+      if (present) continue;
+      added.push({
+        Name: variable.name,
+        Value: '',
+        Description: `${variable.description} Placeholder created by octopus-dr publish.`,
+        Type: variable.sensitive ? 'Sensitive' : 'String',
+        IsSensitive: variable.sensitive,
+        Scope: {},
       });
     }
-    if (missing.length === 0 || !set || !project) return (set?.Version ?? 0) + (missing.length > 0 ? 1 : 0);
+    for (const item of composed) {
+      for (const step of item.spec.steps) {
+        for (const name of step.blankProjectVariables ?? []) {
+          const actionId = item.steps.find((s) => s.Name === step.name)?.Actions[0]?.Id;
+          const present =
+            actionId !== undefined &&
+            existing.some((v) => v.Name.toLowerCase() === name.toLowerCase() && ((v.Scope?.Action as string[] | undefined) ?? []).includes(actionId));
+          this.record({ kind: 'variable', name: `${name} for step "${step.name}"`, outcome: present ? 'unchanged' : 'created', detail: present ? undefined : 'empty, scoped to that step' });
+          if (present || actionId === undefined) continue;
+          added.push({
+            Name: name,
+            Value: '',
+            Description: `Empty for the step "${step.name}" of "${item.spec.name}", which must not use it. Created by octopus-dr publish.`,
+            Type: 'String',
+            IsSensitive: false,
+            Scope: { Action: [actionId] },
+          });
+        }
+      }
+    }
+    const wouldAdd = this.entries.some((e) => e.kind === 'variable' && e.outcome === 'created');
+    if (!wouldAdd || !set || !project) return (set?.Version ?? 0) + (wouldAdd ? 1 : 0);
     if (this.options.dryRun) return set.Version + 1;
-    set = await space.updateVariables(project, {
-      ...set,
-      Variables: [
-        // Existing variables go back exactly as read: a sensitive one's null Value keeps its secret.
-        ...set.Variables,
-        ...missing.map((v) => ({
-          Name: v.name,
-          Value: '',
-          Description: `${v.description} Placeholder created by octopus-dr publish.`,
-          Type: v.sensitive ? 'Sensitive' : 'String',
-          IsSensitive: v.sensitive,
-          Scope: {},
-        })),
-      ],
-    });
-    return set.Version;
+    // Existing variables go back exactly as read: a sensitive one's null Value keeps its secret.
+    const saved = await space.updateVariables(project, { ...set, Variables: [...existing, ...added] });
+    return saved.Version;
   }
 
   private async ensureRunbook(
@@ -241,8 +272,7 @@ export class Publisher {
     spec: RunbookSpec,
     environmentIds: string[],
     templates: ReadonlyMap<string, PublishedTemplate>,
-    variablesVersion: number,
-  ): Promise<Runbook | undefined> {
+  ): Promise<ComposedRunbook> {
     const o = this.options;
     const composition = composeSteps(spec, templates);
     for (const warning of composition.warnings) this.warn(`runbook "${spec.name}": ${warning}`);
@@ -288,6 +318,14 @@ export class Publisher {
       this.record({ kind: 'process', name: processName, outcome: 'unchanged', detail: `${composition.steps.length} step(s)` });
     }
 
+    const steps = ((process?.Steps ?? composition.steps) as unknown as ProcessStep[]);
+    return { spec, runbook, processChanged, steps };
+  }
+
+  private async ensureSnapshot(space: OctopusSpace, project: Project | undefined, item: ComposedRunbook, variablesVersion: number): Promise<Runbook | undefined> {
+    const o = this.options;
+    const { spec, processChanged } = item;
+    let runbook = item.runbook;
     // A snapshot freezes the process and the project variables: publish a new one after either changed.
     let reason: string | undefined;
     if (processChanged) reason = 'the process changed';

@@ -23,6 +23,11 @@ export interface StepSpec {
    * (in Octopus a project variable takes precedence over a step template parameter of the same name).
    */
   fromProjectVariables?: readonly string[];
+  /**
+   * Project variables that must be empty for this step: a project variable cannot be overridden on
+   * the step, so an empty value scoped to this step (the most specific scope) is added to the project.
+   */
+  blankProjectVariables?: readonly string[];
 }
 
 export type EnvironmentRole = 'backup' | 'restore';
@@ -51,6 +56,11 @@ export const PROJECT_VARIABLES: readonly ProjectVariableSpec[] = [
   },
   { name: 'OctopusDr.MasterKey', sensitive: true, description: 'The Octopus Server master key (Octopus.Server.exe show-master-key).' },
   { name: 'OctopusDr.Sql.BackupDirectory', sensitive: false, description: 'Where database backups are written, as the SQL Server service sees it.' },
+  {
+    name: 'OctopusDr.Sql.BackupDirectoryOnWorker',
+    sensitive: false,
+    description: 'The same folder as the workers see it, when their path differs (empty = the same path).',
+  },
   { name: 'OctopusDr.FileStore.HomeDirectory', sensitive: false, description: 'The Octopus home directory (e.g. C:\\Octopus); the file store folders are derived from it.' },
   { name: 'OctopusDr.FileStore.BackupDirectory', sensitive: false, description: 'Where file store archives are written.' },
   {
@@ -61,21 +71,30 @@ export const PROJECT_VARIABLES: readonly ProjectVariableSpec[] = [
 ];
 
 const ENTER_MAINTENANCE = 'Enter maintenance mode';
+/** The database backups as a worker reads them, and as SQL Server reads them. */
+const SQL_BACKUPS_ON_WORKER = '#{if OctopusDr.Sql.BackupDirectoryOnWorker}#{OctopusDr.Sql.BackupDirectoryOnWorker}#{else}#{OctopusDr.Sql.BackupDirectory}#{/if}';
+const SQL_BACKUPS_ON_SERVER = '#{OctopusDr.Sql.BackupDirectory}';
 const previousMode = `Octopus.Action[${ENTER_MAINTENANCE}].Output.PreviousMaintenanceMode`;
 
 export const RUNBOOKS: readonly RunbookSpec[] = [
   {
     name: 'Back up Octopus',
     description:
-      'Puts Octopus into maintenance mode, backs up the database and the file store, proves the master key decrypts the ' +
-      'database, and puts maintenance mode back as it was (also after a failure). Published by octopus-dr.',
+      'Puts Octopus into maintenance mode, proves the master key decrypts the database, backs up the database (recording ' +
+      'the key ID) and the file store, and puts maintenance mode back as it was (also after a failure). Published by octopus-dr.',
     environments: 'backup',
     schedule: 'backup',
     steps: [
       { name: ENTER_MAINTENANCE, stepId: 'maintenance-mode', values: { 'OctopusDr.Octopus.MaintenanceMode': 'On' }, fromProjectVariables: ['OctopusDr.Octopus.ApiKey'] },
-      { name: 'Back up the database', stepId: 'backup-database', fromProjectVariables: ['OctopusDr.Sql.ConnectionString', 'OctopusDr.Sql.BackupDirectory'] },
-      { name: 'Back up the file store', stepId: 'backup-file-store', fromProjectVariables: ['OctopusDr.FileStore.HomeDirectory', 'OctopusDr.FileStore.BackupDirectory'] },
+      // Before the backup, so that the database backup's manifest records the key ID a restore needs.
       { name: 'Verify the master key', stepId: 'verify-master-key', fromProjectVariables: ['OctopusDr.MasterKey', 'OctopusDr.Sql.ConnectionString'] },
+      {
+        name: 'Back up the database',
+        stepId: 'backup-database',
+        values: { 'OctopusDr.MasterKey.KeyId': '#{Octopus.Action[Verify the master key].Output.KeyId}' },
+        fromProjectVariables: ['OctopusDr.Sql.ConnectionString', 'OctopusDr.Sql.BackupDirectory', 'OctopusDr.Sql.BackupDirectoryOnWorker'],
+      },
+      { name: 'Back up the file store', stepId: 'backup-file-store', fromProjectVariables: ['OctopusDr.FileStore.HomeDirectory', 'OctopusDr.FileStore.BackupDirectory'] },
       {
         name: 'Leave maintenance mode',
         stepId: 'maintenance-mode',
@@ -100,7 +119,7 @@ export const RUNBOOKS: readonly RunbookSpec[] = [
       {
         name: 'Test the latest backup',
         stepId: 'test-restore',
-        values: { 'OctopusDr.Restore.Source': '#{OctopusDr.Sql.BackupDirectory}' },
+        values: { 'OctopusDr.Restore.Source': SQL_BACKUPS_ON_WORKER, 'OctopusDr.Restore.SourceOnServer': SQL_BACKUPS_ON_SERVER },
         fromProjectVariables: ['OctopusDr.Sql.ConnectionString', 'OctopusDr.MasterKey', 'OctopusDr.FileStore.BackupDirectory'],
       },
     ],
@@ -116,12 +135,14 @@ export const RUNBOOKS: readonly RunbookSpec[] = [
         name: 'Check the master key matches the backup',
         stepId: 'verify-master-key',
         values: { 'OctopusDr.MasterKey.ExpectedKeyId': '#{OctopusDr.Restore.ExpectedKeyId}' },
-        fromProjectVariables: ['OctopusDr.MasterKey', 'OctopusDr.Sql.ConnectionString'],
+        fromProjectVariables: ['OctopusDr.MasterKey'],
+        // A key ID check needs no database, and on a standby there is none yet.
+        blankProjectVariables: ['OctopusDr.Sql.ConnectionString'],
       },
       {
         name: 'Restore the database',
         stepId: 'restore-database',
-        values: { 'OctopusDr.Restore.Source': '#{OctopusDr.Sql.BackupDirectory}' },
+        values: { 'OctopusDr.Restore.Source': SQL_BACKUPS_ON_WORKER, 'OctopusDr.Restore.SourceOnServer': SQL_BACKUPS_ON_SERVER },
         fromProjectVariables: ['OctopusDr.Sql.ConnectionString'],
       },
       {

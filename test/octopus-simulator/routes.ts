@@ -685,6 +685,10 @@ export function buildRoutes(state: ServerState): Route[] {
         for (const environmentId of variable.Scope?.Environment ?? []) {
           if (!space.environments.some((e) => e.Id === environmentId)) problems.push(`The environment '${environmentId}' in the scope of '${variable.Name}' does not exist.`);
         }
+        for (const actionId of variable.Scope?.Action ?? []) {
+          const exists = [...space.processes.values()].some((process) => process.Steps.some((step: Json) => step.Actions.some((action: Json) => action.Id === actionId)));
+          if (!exists) problems.push(`The step '${actionId}' in the scope of '${variable.Name}' does not exist.`);
+        }
       }
       if (problems.length) throw validationError(...problems);
       for (const variable of variables) {

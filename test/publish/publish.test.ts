@@ -63,15 +63,19 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
   // The project and its placeholder variables, sensitive ones as sensitive.
   expect(space().projects.map((p) => p.Name)).toEqual(['Octopus DR']);
   const variables = space().variableSets.get('variableset-Projects-1')!.Variables as Json[];
-  expect(variables.map((v) => [v.Name, v.Type])).toEqual([
-    ['OctopusDr.Octopus.ApiKey', 'Sensitive'],
-    ['OctopusDr.Sql.ConnectionString', 'Sensitive'],
-    ['OctopusDr.MasterKey', 'Sensitive'],
-    ['OctopusDr.Sql.BackupDirectory', 'String'],
-    ['OctopusDr.FileStore.HomeDirectory', 'String'],
-    ['OctopusDr.FileStore.BackupDirectory', 'String'],
-    ['OctopusDr.Restore.ExpectedKeyId', 'String'],
+  expect(variables.map((v) => [v.Name, v.Type, v.Scope])).toEqual([
+    ['OctopusDr.Octopus.ApiKey', 'Sensitive', {}],
+    ['OctopusDr.Sql.ConnectionString', 'Sensitive', {}],
+    ['OctopusDr.MasterKey', 'Sensitive', {}],
+    ['OctopusDr.Sql.BackupDirectory', 'String', {}],
+    ['OctopusDr.Sql.BackupDirectoryOnWorker', 'String', {}],
+    ['OctopusDr.FileStore.HomeDirectory', 'String', {}],
+    ['OctopusDr.FileStore.BackupDirectory', 'String', {}],
+    ['OctopusDr.Restore.ExpectedKeyId', 'String', {}],
+    // The restore's key check must not use a database: an empty connection string scoped to that step.
+    ['OctopusDr.Sql.ConnectionString', 'String', { Action: [processOf('Restore Octopus').Steps[0].Actions[0].Id] }],
   ]);
+  expect(variables.every((v) => v.Value === '' || v.Value === null)).toBe(true);
 
   // Runbooks and their processes.
   expect(space().runbooks.map((r) => [r.Name, r.EnvironmentScope, r.Environments, r.DefaultGuidedFailureMode])).toEqual([
@@ -82,11 +86,13 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
   const backup = processOf('Back up Octopus');
   expect(backup.Steps.map((s: Json) => [s.Name, s.Condition])).toEqual([
     ['Enter maintenance mode', 'Success'],
+    ['Verify the master key', 'Success'],
     ['Back up the database', 'Success'],
     ['Back up the file store', 'Success'],
-    ['Verify the master key', 'Success'],
     ['Leave maintenance mode', 'Always'],
   ]);
+  // The database backup records the key ID the verification just proved.
+  expect(backup.Steps[2].Actions[0].Properties['OctopusDr.MasterKey.KeyId']).toBe('#{Octopus.Action[Verify the master key].Output.KeyId}');
   const maintenanceTemplate = space().actionTemplates.find((t) => t.Name === 'Octopus DR - Set Maintenance Mode')!;
   const enter = backup.Steps[0].Actions[0].Properties;
   expect(enter).toMatchObject({
@@ -106,7 +112,10 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
   expect(leave.Properties['OctopusDr.Octopus.MaintenanceMode']).toBe(
     '#{if Octopus.Action[Enter maintenance mode].Output.PreviousMaintenanceMode}#{Octopus.Action[Enter maintenance mode].Output.PreviousMaintenanceMode}#{else}Off#{/if}',
   );
-  expect(processOf('Test Octopus backups').Steps[0].Actions[0].Properties['OctopusDr.Restore.Source']).toBe('#{OctopusDr.Sql.BackupDirectory}');
+  expect(processOf('Test Octopus backups').Steps[0].Actions[0].Properties).toMatchObject({
+    'OctopusDr.Restore.Source': '#{if OctopusDr.Sql.BackupDirectoryOnWorker}#{OctopusDr.Sql.BackupDirectoryOnWorker}#{else}#{OctopusDr.Sql.BackupDirectory}#{/if}',
+    'OctopusDr.Restore.SourceOnServer': '#{OctopusDr.Sql.BackupDirectory}',
+  });
   expect(processOf('Restore Octopus').Steps.map((s: Json) => s.Name)).toEqual([
     'Check the master key matches the backup',
     'Restore the database',
