@@ -2,6 +2,7 @@
 // encryption, or TDS 8 'strict' TLS), LOGIN7, SQL batches, RPC sp_executesql, ATTENTION, and
 // injected faults. Real clients (mssql/tedious, FreeTDS tsql) talk to it over a socket.
 import * as net from 'node:net';
+import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import {
   COLLATION, Done, MessageReader, PacketType, colMetadataToken, doneToken, envChangeToken, loginAckToken, messageToken,
@@ -33,8 +34,14 @@ export interface SimulatorEvent {
 export interface SimulatorOptions {
   seed?: Seed;
   port?: number;
-  /** TDS 8 ('strict'): TLS from the first byte, ALPN tds/8.0. */
-  tls?: { key: string | Buffer; cert: string | Buffer };
+  /**
+   * TLS with this key and certificate. mode 'strict' (default): TDS 8, TLS from the first byte,
+   * ALPN tds/8.0 (Encrypt=Strict). mode 'prelogin': TDS 7.x, the TLS handshake travels inside
+   * PRELOGIN packets when the client asks for encryption (Encrypt=True), then the whole
+   * connection is encrypted; forceEncryption refuses clients that do not ask (like the server
+   * setting "Force Encryption").
+   */
+  tls?: { key: string | Buffer; cert: string | Buffer; mode?: 'strict' | 'prelogin'; forceEncryption?: boolean };
 }
 
 const PROGRAM = 'Microsoft SQL Server';
@@ -46,6 +53,8 @@ export class SqlSimulator {
   private readonly executor: Executor;
   private readonly sockets = new Set<net.Socket>();
   private server!: net.Server;
+  /** Set in 'prelogin' TLS mode. */
+  preloginTls?: { key: string | Buffer; cert: string | Buffer; forceEncryption?: boolean };
   port = 0;
 
   private constructor(options: SimulatorOptions) {
@@ -57,7 +66,9 @@ export class SqlSimulator {
   static async start(options: SimulatorOptions = {}): Promise<SqlSimulator> {
     const sim = new SqlSimulator(options);
     const onSocket = (socket: net.Socket) => sim.accept(socket);
-    sim.server = options.tls ? tls.createServer({ key: options.tls.key, cert: options.tls.cert, ALPNProtocols: ['tds/8.0'] }, onSocket) : net.createServer(onSocket);
+    const strict = options.tls && (options.tls.mode ?? 'strict') === 'strict';
+    sim.server = strict ? tls.createServer({ key: options.tls!.key, cert: options.tls!.cert, ALPNProtocols: ['tds/8.0'] }, onSocket) : net.createServer(onSocket);
+    sim.preloginTls = options.tls && !strict ? options.tls : undefined;
     await new Promise<void>((resolve, reject) => {
       sim.server.once('error', reject);
       sim.server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
@@ -104,6 +115,8 @@ class TdsConnection {
   private session?: Session;
   private queue: Promise<void> = Promise.resolve();
   private current?: { abort: AbortController; response: Response };
+  /** TLS inside TDS 7.x: the handshake (wrapped in PRELOGIN packets), then every byte. */
+  private tls?: { mode: 'handshake' | 'on'; secure: boolean; socket: tls.TLSSocket; wire: Duplex; pending: Buffer[]; reader: MessageReader };
 
   constructor(
     private readonly sim: SqlSimulator,
@@ -114,6 +127,21 @@ class TdsConnection {
 
   start(): void {
     this.socket.on('data', (chunk: Buffer) => {
+      if (this.tls?.mode === 'handshake') return this.onHandshakeData(chunk);
+      if (this.tls?.mode === 'on') return void this.tls.wire.write(chunk);
+      this.onCleartext(chunk);
+    });
+    this.socket.on('error', () => undefined);
+    this.socket.on('close', () => {
+      this.state = 'closed';
+      this.current?.abort.abort();
+      if (this.session) this.sim.model.closeSession(this.session.id);
+      this.event('disconnect');
+    });
+  }
+
+  private onCleartext(chunk: Buffer): void {
+    {
       let messages: Message[];
       try {
         messages = this.reader.push(chunk);
@@ -125,19 +153,54 @@ class TdsConnection {
         if (m.type === PacketType.Attention) this.onAttention();
         else this.queue = this.queue.then(() => this.onMessage(m)).catch(() => void this.socket.destroy());
       }
+    }
+  }
+
+  /** Bytes to the client: through TLS once it is on. */
+  private send(bytes: Buffer): void {
+    if (this.socket.destroyed) return;
+    if (this.tls?.mode === 'on') this.tls.socket.write(bytes);
+    else this.socket.write(bytes);
+  }
+
+  private startTls(options: { key: string | Buffer; cert: string | Buffer }): void {
+    const [serverSide, wire] = duplexPair();
+    // tedious limits TDS 7.x TLS to 1.2; so do we (TLS 1.3 would finish the handshake out of step).
+    const socket = new tls.TLSSocket(serverSide, { isServer: true, secureContext: tls.createSecureContext({ key: options.key, cert: options.cert, maxVersion: 'TLSv1.2' }) });
+    const state = { mode: 'handshake' as 'handshake' | 'on', secure: false, socket, wire, pending: [] as Buffer[], reader: new MessageReader() };
+    socket.on('secure', () => (state.secure = true));
+    wire.on('data', (b: Buffer) => {
+      if (state.mode === 'handshake') state.pending.push(b);
+      else if (!this.socket.destroyed) this.socket.write(b);
     });
-    this.socket.on('error', () => undefined);
-    this.socket.on('close', () => {
-      this.state = 'closed';
-      this.current?.abort.abort();
-      if (this.session) this.sim.model.closeSession(this.session.id);
-      this.event('disconnect');
-    });
+    socket.on('data', (cleartext: Buffer) => this.onCleartext(cleartext));
+    socket.on('error', () => this.socket.destroy());
+    this.tls = state;
+  }
+
+  /** A PRELOGIN message carrying TLS handshake records: feed it, answer with one PRELOGIN message. */
+  private onHandshakeData(chunk: Buffer): void {
+    const t = this.tls!;
+    for (const m of t.reader.push(chunk)) {
+      t.wire.write(m.payload);
+      void this.flushHandshake();
+    }
+  }
+
+  private async flushHandshake(): Promise<void> {
+    const t = this.tls!;
+    // Let the TLS engine answer the flight, then send everything it wrote as one message.
+    for (let i = 0; i < 20 && t.pending.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setImmediate(r));
+    const out = Buffer.concat(t.pending);
+    t.pending = [];
+    if (out.length) for (const p of packets(PacketType.Prelogin, out, this.packetSize, true)) this.socket.write(p);
+    if (t.secure) t.mode = 'on';
   }
 
   write(type: number, payload: Buffer, endOfMessage: boolean): void {
     if (this.state === 'closed' || this.socket.destroyed) return;
-    for (const p of packets(type, payload, this.packetSize, endOfMessage)) this.socket.write(p);
+    for (const p of packets(type, payload, this.packetSize, endOfMessage)) this.send(p);
   }
 
   private onAttention(): void {
@@ -159,11 +222,22 @@ class TdsConnection {
     switch (this.state) {
       case 'prelogin':
         if (m.type !== PacketType.Prelogin) return void this.socket.destroy();
-        parsePrelogin(m.payload);
-        // ENCRYPT_NOT_SUP: no TLS inside TDS 7.x (strict mode has TLS around everything already).
-        this.write(PacketType.TabularResult, preloginResponse(0x02), true);
+      {
+        const client = parsePrelogin(m.payload);
+        const tlsOptions = this.sim.preloginTls;
+        const wantsTls = client.encryption === 0x01 || client.encryption === 0x03;
+        if (tlsOptions && (wantsTls || tlsOptions.forceEncryption)) {
+          // ENCRYPT_ON (or REQ when the client did not ask): the TLS handshake follows in PRELOGIN packets.
+          this.write(PacketType.TabularResult, preloginResponse(wantsTls ? 0x01 : 0x03), true);
+          if (!wantsTls) return void this.socket.end();
+          this.startTls(tlsOptions);
+        } else {
+          // ENCRYPT_NOT_SUP: no TLS inside TDS 7.x (strict mode has TLS around everything already).
+          this.write(PacketType.TabularResult, preloginResponse(0x02), true);
+        }
         this.state = 'login';
         return;
+      }
       case 'login':
         if (m.type !== PacketType.Login7) return void this.socket.destroy();
         return this.login(m.payload);
@@ -275,7 +349,7 @@ class TdsConnection {
   }
 
   writeRaw(bytes: Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(bytes);
+    this.send(bytes);
   }
 
   destroy(): void {
@@ -347,4 +421,23 @@ class Response implements ResultSink {
     }
     this.connection.write(PacketType.TabularResult, payload, endOfMessage);
   }
+}
+
+/** Two connected in-memory streams (what one writes, the other reads). */
+function duplexPair(): [Duplex, Duplex] {
+  const a: Duplex = new Duplex({
+    read() {},
+    write(chunk, _encoding, callback) {
+      b.push(chunk);
+      callback();
+    },
+  });
+  const b: Duplex = new Duplex({
+    read() {},
+    write(chunk, _encoding, callback) {
+      a.push(chunk);
+      callback();
+    },
+  });
+  return [a, b];
 }

@@ -184,14 +184,23 @@ describe('access layer against the simulator: protocol and model details', () =>
     expect(history.rows.map((r) => r.type)).toContain('L');
   });
 
-  test('TLS (TDS 8 strict): connects when the certificate is trusted, fails clearly when not', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'odr-tls-'));
-    try {
+  describe('TLS', () => {
+    let dir: string;
+    let key: Buffer;
+    let cert: string;
+    beforeAll(() => {
+      dir = mkdtempSync(path.join(os.tmpdir(), 'odr-tls-'));
       execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
-      const cert = readFileSync(path.join(dir, 'cert.pem'), 'utf8');
-      const tlsSim = await SqlSimulator.start({ seed, tls: { key: readFileSync(path.join(dir, 'key.pem')), cert } });
+      key = readFileSync(path.join(dir, 'key.pem'));
+      cert = readFileSync(path.join(dir, 'cert.pem'), 'utf8');
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const quotedPassword = `"${PASSWORD.replace(/"/g, '""')}"`;
+
+    test('TDS 8 (Encrypt=Strict): connects when the certificate is trusted, fails clearly when not', async () => {
+      const tlsSim = await SqlSimulator.start({ seed, tls: { key, cert } });
       try {
-        const cs = `Server=localhost,${tlsSim.port};User ID=sa;Password="${PASSWORD.replace(/"/g, '""')}";Encrypt=Strict`;
+        const cs = `Server=localhost,${tlsSim.port};User ID=sa;Password=${quotedPassword};Encrypt=Strict`;
         const c = await openSqlConnection(cs, { trustedCertificates: cert });
         expect((await c.query<{ v: string }>('SELECT @v AS v', { v: 'über TLS' })).rows[0].v).toBe('über TLS');
         await c.close();
@@ -202,9 +211,45 @@ describe('access layer against the simulator: protocol and model details', () =>
       } finally {
         await tlsSim.stop();
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
+
+    test('TDS 7.4 (Encrypt=True): TLS negotiated inside PRELOGIN, with TrustServerCertificate or a trusted CA', async () => {
+      const tlsSim = await SqlSimulator.start({ seed, tls: { key, cert, mode: 'prelogin' } });
+      try {
+        const base = `Server=localhost,${tlsSim.port};User ID=sa;Password=${quotedPassword};Encrypt=True`;
+        for (const [cs, options] of [[`${base};TrustServerCertificate=True`, {}], [base, { trustedCertificates: cert }]] as const) {
+          const c = await openSqlConnection(cs, options);
+          const long = 'ü'.repeat(20_000); // several TLS records and TDS packets
+          expect((await c.query<{ v: string }>('SELECT @v AS v', { v: long })).rows[0].v).toBe(long);
+          await c.close();
+        }
+        const untrusted = await expectSqlError(openSqlConnection(base));
+        expect(untrusted.kind).toBe('connection');
+        expect(untrusted.message).toMatch(/certificate/i);
+        expect(untrusted.message).not.toContain(PASSWORD);
+      } finally {
+        await tlsSim.stop();
+      }
+    });
+
+    test('Encrypt=True against a server that does not negotiate TLS fails (tedious 19 would go on in plaintext)', async () => {
+      const error = await expectSqlError(openSqlConnection(connectionString(';Encrypt=True')));
+      expect(error.kind).toBe('connection');
+      expect(error.code).toBe('EENCRYPT');
+      expect(error.message).toMatch(/did not negotiate encryption/);
+    });
+
+    test('a server that forces encryption refuses Encrypt=False with advice', async () => {
+      const tlsSim = await SqlSimulator.start({ seed, tls: { key, cert, mode: 'prelogin', forceEncryption: true } });
+      try {
+        const error = await expectSqlError(openSqlConnection(`Server=localhost,${tlsSim.port};User ID=sa;Password=${quotedPassword};Encrypt=False`));
+        expect(error.kind).toBe('connection');
+        expect(error.message).toMatch(/requires encryption/);
+        expect(error.message).toMatch(/Check Encrypt and TrustServerCertificate/);
+      } finally {
+        await tlsSim.stop();
+      }
+    });
   });
 
   test('faults: a connection dropped mid-stream and a slow first packet', async () => {

@@ -80,6 +80,7 @@ function mssqlConfig(
   options: OpenSqlConnectionOptions,
   onLoginMessage: (m: SqlServerMessage) => void,
   onConnecting: () => void,
+  onSecure: () => void,
 ): mssql.config {
   const auth = settings.authentication;
   const authentication =
@@ -111,12 +112,14 @@ function mssqlConfig(
       cancelTimeout: options.cancelTimeoutMs ?? 5_000,
       ...(options.trustedCertificates ? { cryptoCredentialsDetails: { ca: options.trustedCertificates } } : {}),
     },
-    beforeConnect: (connection: { on(event: 'errorMessage', listener: (token: SqlServerMessage & { class: number }) => void): void }) => {
+    beforeConnect: (connection: { on(event: string, listener: (token: SqlServerMessage & { class: number }) => void): void }) => {
       // mssql reports only the last login error's text; the numbers (4060 vs 18456) come from here.
       onConnecting();
       connection.on('errorMessage', (token) =>
         onLoginMessage({ number: token.number, message: token.message, state: token.state, class: token.class }),
       );
+      // tedious 19 silently goes on in plaintext when Encrypt=True meets a server without TLS.
+      connection.on('secure', () => onSecure());
     },
   };
   return config as unknown as mssql.config;
@@ -158,7 +161,19 @@ export class SqlConnection {
     if (settings.ignoredKeywords.length) options.log?.verbose(`Connection string keywords with no effect here: ${settings.ignoredKeywords.join(', ')}.`);
 
     const loginMessages: SqlServerMessage[] = [];
-    const pool = new mssql.ConnectionPool(mssqlConfig(settings, options, (m) => loginMessages.push(m), () => (loginMessages.length = 0)));
+    const tls = { negotiated: false };
+    const pool = new mssql.ConnectionPool(
+      mssqlConfig(
+        settings,
+        options,
+        (m) => loginMessages.push(m),
+        () => {
+          loginMessages.length = 0;
+          tls.negotiated = false;
+        },
+        () => (tls.negotiated = true),
+      ),
+    );
     pool.on('error', () => undefined); // surfaced through the failing statement instead
     const connection = new SqlConnection(pool, loginMessages, settings, secrets, options.log);
     options.log?.verbose(`Connecting to SQL Server ${connection.server}, database '${settings.database}' (${settings.authentication.kind}).`);
@@ -166,6 +181,14 @@ export class SqlConnection {
       await pool.connect();
       // A pool of one connects lazily per statement; make the login happen (and fail) here.
       await connection.query('SELECT 1 AS connected');
+      if (settings.encrypt === true && !tls.negotiated) {
+        throw new SqlError(
+          'connection',
+          `SQL Server ${connection.server} did not negotiate encryption, but the connection string asks for it (Encrypt=True is the default). ` +
+            'Enable TLS on the server (SQL Server always offers it unless the network path strips it), or set Encrypt=False if this network is trusted.',
+          { code: 'EENCRYPT' },
+        );
+      }
     } catch (error) {
       await pool.close().catch(() => undefined);
       throw connection.translate(error);
