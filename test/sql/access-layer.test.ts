@@ -272,6 +272,14 @@ describe('access layer against the simulator: protocol and model details', () =>
     expect(error.message).toMatch(/does not understand this statement: MERGE dbo\.Thing/);
   });
 
+  test('a Windows account the server does not trust: 18452 with advice, password not shown', async () => {
+    const error = await expectSqlError(openSqlConnection(`Server=127.0.0.1,${sim.port};User ID=CORP\\svc-octo;Password=Win-Secret-987;Encrypt=False`));
+    expect(error.kind).toBe('login');
+    expect(error.number).toBe(18452);
+    expect(error.message).toMatch(/refused the Windows or Microsoft Entra sign-in of 'CORP\\svc-octo'/);
+    expect(error.message).not.toContain('Win-Secret-987');
+  });
+
   test('a disabled login and a wrong user are both 18456; no password in any message', async () => {
     const error = await expectSqlError(openSqlConnection(`Server=127.0.0.1,${sim.port};User ID=nobody;Password=Secret-Value-123;Encrypt=False`));
     expect(error.number).toBe(18456);

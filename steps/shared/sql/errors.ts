@@ -57,6 +57,12 @@ const HINTS: Record<number, Hint> = {
     `SQL Server ${c.server} rejected the login${c.userName ? ` for '${c.userName}'` : ''}. Check User ID and Password in the connection string, ` +
     'that the login exists and is enabled, and that the server accepts SQL Server authentication (mixed mode) for SQL logins; ' +
     'the server error log has the reason (the state there says which).',
+  18452: (_m, c) =>
+    `SQL Server ${c.server} refused the Windows or Microsoft Entra sign-in${c.userName ? ` of '${c.userName}'` : ''}: the account's domain is not trusted by the server, ` +
+    'or the server does not accept this kind of sign-in. Check the domain and user name, or use a SQL Server login (User ID=<login>;Password=<password>).',
+  18470: (_m, c) => `The login${c.userName ? ` '${c.userName}'` : ''} is disabled on SQL Server ${c.server}. Enable it (ALTER LOGIN ... ENABLE) or use another login.`,
+  18487: (_m, c) => `The password of${c.userName ? ` '${c.userName}'` : ' the login'} has expired on SQL Server ${c.server}. Change it, then update the connection string.`,
+  18488: (_m, c) => `The password of${c.userName ? ` '${c.userName}'` : ' the login'} must be changed on SQL Server ${c.server} before it can be used. Change it, then update the connection string.`,
   4060: (_m, c) =>
     `Database '${c.database ?? '?'}' on ${c.server} does not exist or the login cannot open it. Check Database (Initial Catalog) ` +
     'in the connection string and that the login has a user in that database.',
