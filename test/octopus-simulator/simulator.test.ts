@@ -13,6 +13,8 @@ import {
   type Project,
   type Runbook,
 } from '@octopusdeploy/api-client';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
 import { OctopusSimulator } from './simulator';
 
 const ADMIN_KEY = 'API-ADMIN0000000000000000000000';
@@ -287,4 +289,29 @@ test('spaces and environments can be created; a space is deleted only after its 
   await client.doUpdate(`~/api/spaces/${space.Id}`, { ...space, TaskQueueStopped: true });
   await client.del(`~/api/spaces/${space.Id}`);
   expect(simulator.state.spaces.map((s) => s.space.Name)).toEqual(['Default', 'Staging Space']);
+});
+
+test('runs standalone (npm run octopus-simulator) and logs each request', async () => {
+  const root = path.resolve(__dirname, '../..');
+  const child = spawn(process.execPath, ['-r', './scripts/register-ts.cjs', 'test/octopus-simulator/main.ts', '--port', '0', '--environment', 'Staging'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 20_000);
+      child.stdout.on('data', () => {
+        const found = /listening on (http:\/\/\S+) \(space "Default"; environments: Staging\)/.exec(output);
+        if (found) {
+          clearTimeout(timer);
+          resolve(found[1]);
+        }
+      });
+    });
+    const standalone = await Client.create({ instanceURL: url, apiKey: 'API-ANYTHING', userAgentApp: 'tests' });
+    expect(await standalone.get('~/api/maintenanceconfiguration')).toMatchObject({ IsInMaintenanceMode: false });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(output).toContain('200 GET /api/maintenanceconfiguration');
+  } finally {
+    child.kill('SIGTERM');
+  }
 });
