@@ -115,9 +115,11 @@ function mssqlConfig(
     beforeConnect: (connection: { on(event: string, listener: (token: SqlServerMessage & { class: number }) => void): void }) => {
       // mssql reports only the last login error's text; the numbers (4060 vs 18456) come from here.
       onConnecting();
-      connection.on('errorMessage', (token) =>
-        onLoginMessage({ number: token.number, message: token.message, state: token.state, class: token.class }),
-      );
+      let loggingIn = true;
+      connection.on('connect', () => (loggingIn = false));
+      connection.on('errorMessage', (token) => {
+        if (loggingIn) onLoginMessage({ number: token.number, message: token.message, state: token.state, class: token.class });
+      });
       // tedious 19 silently goes on in plaintext when Encrypt=True meets a server without TLS.
       connection.on('secure', () => onSecure());
     },
