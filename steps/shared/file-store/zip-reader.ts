@@ -1,7 +1,9 @@
 // Streaming ZIP (ZIP64) reader over yauzl: reads the central directory, checks every entry
 // (zip-slip, links, encryption, duplicates) before any data is read, and opens entries for
 // reading concurrently, each with constant memory.
-import type { Readable } from 'node:stream';
+import { close, fstat, open, read } from 'node:fs';
+import { promisify } from 'node:util';
+import { Readable } from 'node:stream';
 import * as yauzl from 'yauzl';
 import { unsafeEntryNameReason, unsafeEntryTypeReason, unixModeOf } from './entry-safety';
 
@@ -21,6 +23,8 @@ export interface OpenedArchive {
   /** Every reason to refuse this archive, one line per entry. */
   problems: string[];
   openEntry(entry: ArchiveEntry): Promise<Readable>;
+  /** The entry's stored bytes, still compressed (for small entries inflated in one go). */
+  openRawEntry(entry: ArchiveEntry): Promise<Readable>;
   close(): void;
 }
 
@@ -30,10 +34,62 @@ function decodeName(entry: yauzl.Entry): string {
   return yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, raw, entry.extraFields, true);
 }
 
+const CHUNK = 1 << 18;
+
+/** Reads [start, end) of an fd it does not own (fs.ReadStream closes its fd on destroy()). */
+class RangeStream extends Readable {
+  constructor(
+    private readonly fd: number,
+    private position: number,
+    private readonly end: number,
+  ) {
+    super({ highWaterMark: CHUNK });
+  }
+  override _read(): void {
+    const length = Math.min(CHUNK, this.end - this.position);
+    if (length <= 0) {
+      this.push(null);
+      return;
+    }
+    const buffer = Buffer.allocUnsafe(length);
+    read(this.fd, buffer, 0, length, this.position, (error, bytesRead) => {
+      if (error) return this.destroy(error);
+      if (bytesRead === 0) return this.destroy(new Error('unexpected end of the archive file'));
+      this.position += bytesRead;
+      this.push(bytesRead < length ? buffer.subarray(0, bytesRead) : buffer);
+    });
+  }
+}
+
+/**
+ * yauzl's own file reader reads 16 KiB at a time (the stream default); reading 256 KiB at a time
+ * makes verify and restore markedly faster (measured by the benchmark).
+ */
+class FileRangeReader extends yauzl.RandomAccessReader {
+  constructor(private readonly fd: number) {
+    super();
+  }
+  override _readStreamForRange(start: number, end: number): Readable {
+    return new RangeStream(this.fd, start, end);
+  }
+  override close(callback: (error: Error | null) => void): void {
+    close(this.fd, callback);
+  }
+}
+
 /** Opens an archive and checks its entries; the caller decides what to do with `problems`. */
 export async function openArchive(archivePath: string, options: { windows?: boolean } = {}): Promise<OpenedArchive> {
   // decodeStrings:false so that yauzl does not stop at the first bad name: we list them all.
-  const zip = await yauzl.openPromise(archivePath, { autoClose: false, decodeStrings: false, validateEntrySizes: true });
+  // A plain fd (not a FileHandle): the reader owns it and closes it when yauzl is done.
+  const fd = await promisify(open)(archivePath, 'r');
+  let zip: yauzl.ZipFile;
+  try {
+    const { size } = await promisify(fstat)(fd);
+    zip = await yauzl.fromRandomAccessReaderPromise(new FileRangeReader(fd), size, { autoClose: false, decodeStrings: false, validateEntrySizes: true });
+  } catch (error) {
+    close(fd, () => undefined);
+    throw error;
+  }
   const entries = new Map<string, ArchiveEntry>();
   const problems: string[] = [];
   try {
@@ -69,6 +125,7 @@ export async function openArchive(archivePath: string, options: { windows?: bool
     entries,
     problems,
     openEntry: (entry) => zip.openReadStreamPromise(entry.raw),
+    openRawEntry: (entry) => zip.openReadStreamPromise(entry.raw, entry.raw.compressionMethod === 0 ? {} : { decompress: false }),
     close: () => zip.close(),
   };
 }
