@@ -56,6 +56,16 @@ describe('access layer against the simulator: protocol and model details', () =>
     await sql?.close();
   });
 
+  test('the database option overrides the connection string (a restore connects to master)', async () => {
+    const c = await openSqlConnection(connectionString(), { database: 'Octopus' });
+    try {
+      expect(c.database).toBe('Octopus');
+      expect((await c.query<{ db: string }>('SELECT DB_NAME() AS db')).rows).toEqual([{ db: 'Octopus' }]);
+    } finally {
+      await c.close();
+    }
+  });
+
   test('values travel as typed sp_executesql parameters, never inside the statement text', async () => {
     const hostile = "x'; DROP DATABASE Octopus; --";
     await sql.query('SELECT @v AS v', { v: hostile });

@@ -1,6 +1,7 @@
 // SQL Server access for the database steps (backup, restore, master-key check, test restore).
 //
-//   const sql = await openSqlConnection(connectionString, { setSecret: ctx.setSecret.bind(ctx), log: ctx.log });
+//   const sql = await openSqlConnection(connectionString, { setSecret: (s) => ctx.setSecret(s), log: ctx.log });
+//   // options: database (override Initial Catalog, e.g. 'master' for a restore), trustedCertificates (PEM), cancelTimeoutMs
 //   try {
 //     const facts = await sql.serverFacts();            // edition, majorVersion, default paths, pathSeparator
 //     const db = await sql.databaseFacts('Octopus');     // recoveryModel, state; undefined if missing
