@@ -26,7 +26,7 @@ const PREFIX = 'octopus-dr-test-';
 function octopusSeed(name: string): { seed: SeedDatabase; plaintexts: string[] } {
   const db = octopusDatabase({ name, key: KEY, variableSets: 12, frozenVariableSets: 4, certificateTable: 'Configuration' });
   const have = new Set((db.seed.tables ?? []).map((t) => t.name.toLowerCase()));
-  const tables = [...(db.seed.tables ?? []), ...octopusTables().filter((t) => !have.has(t.name.toLowerCase()))];
+  const tables = [...(db.seed.tables ?? []), ...(octopusTables() ?? []).filter((t) => !have.has(t.name.toLowerCase()))];
   return { seed: { ...db.seed, name, recoveryModel: 'FULL', tables }, plaintexts: db.plaintexts };
 }
 
