@@ -58,17 +58,27 @@ function seconds(value: number | null): string {
 /** A few lines for the task log. */
 export function summarise(report: TestRestoreReport): string {
   const b = report.backup;
+  const row = (label: string, text: string) => `  ${label.padEnd(16)}${text}`;
   const lines = [
     `Test restore: ${report.result}`,
-    `  Backup        ${b.database ?? '?'}: ${b.sets.join(' + ') || 'none found'}`,
-    `  Recovery point ${b.pointInTime ?? '?'} (server time), ${hours(b.ageHours)} old${b.maxAgeHours ? `, limit ${b.maxAgeHours} h` : ''}: ${b.recoveryPoint}`,
-    `  Restore       ${report.restore.status} in ${seconds(report.restore.durationSeconds)} as ${report.restore.scratchDatabase ?? '-'}` +
-      (report.restore.kept ? ' (kept)' : report.restore.dropped ? ' (dropped)' : ''),
-    `  CHECKDB       ${report.checkDb.status} in ${seconds(report.checkDb.durationSeconds)}`,
-    `  Master key    ${report.masterKey.status}${report.masterKey.keyId ? `, key ID ${report.masterKey.keyId}` : ''}` +
-      (report.masterKey.valuesTested !== null ? `, ${report.masterKey.valuesVerified}/${report.masterKey.valuesTested} values decrypt` : ''),
-    `  File store    ${report.fileStore.status}` +
-      (report.fileStore.archive ? ` (${report.fileStore.archive}: ${report.fileStore.files} files, ${report.fileStore.bytes} bytes, ${seconds(report.fileStore.durationSeconds)})` : ''),
+    row('Backup', `${b.database ?? '?'}: ${b.sets.join(' + ') || 'none found'}`),
+    row('Recovery point', `${b.pointInTime ?? '?'} (server time), ${hours(b.ageHours)} old${b.maxAgeHours ? `, limit ${b.maxAgeHours} h` : ''}: ${b.recoveryPoint}`),
+    row(
+      'Restore',
+      `${report.restore.status} in ${seconds(report.restore.durationSeconds)} as ${report.restore.scratchDatabase ?? '-'}` +
+        (report.restore.kept ? ' (kept)' : report.restore.dropped ? ' (dropped)' : ''),
+    ),
+    row('CHECKDB', `${report.checkDb.status} in ${seconds(report.checkDb.durationSeconds)}`),
+    row(
+      'Master key',
+      `${report.masterKey.status}${report.masterKey.keyId ? `, key ID ${report.masterKey.keyId}` : ''}` +
+        (report.masterKey.valuesTested !== null ? `, ${report.masterKey.valuesVerified}/${report.masterKey.valuesTested} values decrypt` : ''),
+    ),
+    row(
+      'File store',
+      report.fileStore.status +
+        (report.fileStore.archive ? ` (${report.fileStore.archive}: ${report.fileStore.files} files, ${report.fileStore.bytes} bytes, ${seconds(report.fileStore.durationSeconds)})` : ''),
+    ),
   ];
   if (report.failures.length > 0) lines.push('  Failures:', ...report.failures.map((f) => `    - ${f}`));
   return lines.join('\n');
