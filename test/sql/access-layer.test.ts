@@ -56,6 +56,16 @@ describe('access layer against the simulator: protocol and model details', () =>
     await sql?.close();
   });
 
+  test('verbose log lines name the server and database but never a secret', async () => {
+    const lines: string[] = [];
+    const c = await openSqlConnection(connectionString(';Pooling=False'), { log: { verbose: (m) => lines.push(m) } });
+    await c.close();
+    await openSqlConnection(connectionString(';Database=NoSuchDb'), { log: { verbose: (m) => lines.push(m) } }).catch(() => undefined);
+    expect(lines.join('\n')).toMatch(/Connecting to SQL Server 127\.0\.0\.1,\d+, database 'master' \(sql-login\)/);
+    expect(lines.join('\n')).toMatch(/keywords with no effect here: pooling/);
+    expect(lines.join('\n')).not.toContain(PASSWORD);
+  });
+
   test('the database option overrides the connection string (a restore connects to master)', async () => {
     const c = await openSqlConnection(connectionString(), { database: 'Octopus' });
     try {

@@ -112,7 +112,9 @@ export function splitStatements(tokens: Token[]): Token[][] {
   for (const t of tokens) {
     if (t.kind === 'punct' && t.text === '(') depth++;
     if (t.kind === 'punct' && t.text === ')') depth--;
+    // BEGIN ... END blocks and CASE ... END keep their semicolons (BEGIN TRAN is not a block).
     if (t.kind === 'word' && !t.quoted && (t.upper === 'BEGIN' || t.upper === 'CASE')) caseDepth++;
+    if (t.kind === 'word' && !t.quoted && (t.upper === 'TRAN' || t.upper === 'TRANSACTION') && current[current.length - 1]?.kind === 'word' && (current[current.length - 1] as { upper: string }).upper === 'BEGIN') caseDepth--;
     if (t.kind === 'word' && !t.quoted && t.upper === 'END') caseDepth--;
     if (t.kind === 'punct' && t.text === ';' && depth === 0 && caseDepth <= 0) {
       if (current.length) out.push(current);
