@@ -455,7 +455,6 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
     committed = true;
     const manifestPath = path.join(options.backupDirectory, manifestNameFor(archiveName));
     await writeFileAtomic(manifestPath, manifestText);
-    report();
     return {
       archivePath,
       manifestPath,
