@@ -286,6 +286,29 @@ describe('access layer against the simulator: protocol and model details', () =>
     expect((await sql.runLong<{ answer: number }>('SELECT 44 AS answer')).rows).toEqual([{ answer: 44 }]);
   });
 
+  test('simulator SQL: LEFT JOIN, correlated scalar subquery, IF EXISTS', async () => {
+    const { rows } = await sql.query<{ name: string; files: number; firstFile: string | null; history: number | null }>(
+      [
+        'SELECT d.name, (SELECT COUNT(*) FROM sys.master_files AS f WHERE f.database_id = d.database_id) AS files,',
+        '  (SELECT f.name FROM sys.master_files AS f WHERE f.database_id = d.database_id AND f.file_id = 1) AS firstFile,',
+        '  h.backup_set_id AS history',
+        'FROM sys.databases AS d LEFT JOIN msdb.dbo.backupset AS h ON h.database_name = d.name AND h.backup_set_id = 0',
+        'WHERE d.name IN (N\'master\', N\'Octopus\') ORDER BY d.name',
+      ].join('\n'),
+    );
+    expect(rows).toEqual([
+      { name: 'master', files: 2, firstFile: 'master', history: null },
+      { name: 'Octopus', files: 2, firstFile: 'Octopus', history: null },
+    ]);
+    const exists = await sql.query<{ answer: string }>(
+      "DECLARE @answer nvarchar(10) = N'no'; IF EXISTS (SELECT 1 FROM sys.databases WHERE name = @db) SET @answer = N'yes'; SELECT @answer AS answer;",
+      { db: 'Octopus' },
+    );
+    expect(exists.rows).toEqual([{ answer: 'yes' }]);
+    const tooMany = await expectSqlError(sql.query('SELECT (SELECT name FROM sys.databases) AS x'));
+    expect(tooMany.number).toBe(512);
+  });
+
   test('a statement the simulator does not know fails loudly, naming it', async () => {
     const error = await expectSqlError(sql.query('MERGE dbo.Thing AS t USING dbo.Other AS o ON 1 = 1 WHEN MATCHED THEN DELETE'));
     expect(error.number).toBe(50999);

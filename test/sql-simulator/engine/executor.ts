@@ -79,6 +79,9 @@ export const virtualTables = new Map<string, VirtualTable>();
 
 export const handlers: StatementHandler[] = [];
 
+/** Evaluates `(SELECT ...)` and `EXISTS (SELECT ...)`; set by statements/select.ts. */
+export const subqueries: { evaluate?: (tokens: Token[], exists: boolean, ctx: StatementContext, outer?: RowScope) => Typed } = {};
+
 export function registerHandlers(list: StatementHandler[]): void {
   handlers.push(...list);
 }
@@ -250,6 +253,9 @@ export function evaluate(expr: Expr, ctx: StatementContext, row?: RowScope): Typ
       const value = expr.op === '+' ? a + b : expr.op === '-' ? a - b : expr.op === '*' ? a * b : expr.op === '/' ? (integer ? Math.trunc(a / b) : a / b) : a % b;
       return { type: integer ? T.int : T.float, value };
     }
+    case 'subquery':
+      if (!subqueries.evaluate) throw new SqlServerError(50999, 'The SQL Server simulator has no subquery support loaded.');
+      return subqueries.evaluate(expr.tokens, expr.exists, ctx, row);
     case 'call': {
       const fn = functions.get(expr.name) ?? functions.get(expr.name.split('.').pop() ?? '');
       if (!fn) throw new SqlServerError(195, `'${expr.name}' is not a recognized built-in function name.`, 15);

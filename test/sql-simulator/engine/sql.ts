@@ -158,7 +158,8 @@ export type Expr =
   | { kind: 'isnull'; expr: Expr; not: boolean }
   | { kind: 'in'; expr: Expr; list: Expr[]; not: boolean }
   | { kind: 'like'; expr: Expr; pattern: Expr; not: boolean }
-  | { kind: 'case'; operand?: Expr; whens: { when: Expr; then: Expr }[]; otherwise?: Expr };
+  | { kind: 'case'; operand?: Expr; whens: { when: Expr; then: Expr }[]; otherwise?: Expr }
+  | { kind: 'subquery'; tokens: Token[]; exists: boolean };
 
 /** A cursor over tokens with the helpers statement handlers need. */
 export class Cursor {
@@ -229,6 +230,16 @@ export class Cursor {
       text += `(${args.join(',')})`;
     }
     return text;
+  }
+  /** The tokens up to the ')' that closes an already consumed '(' (which is consumed too). */
+  balanced(): Token[] {
+    const start = this.at;
+    let depth = 1;
+    for (;;) {
+      const t = this.next();
+      if (t.kind === 'punct' && t.text === '(') depth++;
+      if (t.kind === 'punct' && t.text === ')' && --depth === 0) return this.tokens.slice(start, this.at - 1);
+    }
   }
   rest(): Token[] {
     const r = this.tokens.slice(this.at);
@@ -313,6 +324,7 @@ export class Cursor {
       case 'variable':
         return { kind: 'variable', name: t.text };
       case 'punct':
+        if (t.text === '(' && this.isWord('SELECT')) return { kind: 'subquery', tokens: this.balanced(), exists: false };
         if (t.text === '(') {
           const e = this.expression();
           this.expectPunct(')');
@@ -323,6 +335,10 @@ export class Cursor {
       case 'word': {
         if (!t.quoted) {
           if (t.upper === 'NULL') return { kind: 'literal', value: null };
+          if (t.upper === 'EXISTS' && this.isPunct('(')) {
+            this.at++;
+            return { kind: 'subquery', tokens: this.balanced(), exists: true };
+          }
           if (t.upper === 'CAST' && this.isPunct('(')) {
             this.at++;
             const expr = this.expression();

@@ -1,6 +1,6 @@
 // SELECT (scalar, or FROM one table/view with optional INNER JOINs, WHERE, ORDER BY, TOP, COUNT/MIN/MAX),
 // INSERT ... VALUES, UPDATE ... SET ... WHERE, DELETE ... WHERE; and the scalar functions they use.
-import { functions, SqlServerError, virtualTables, type ResultColumn, type RowScope, type StatementContext, type StatementHandler } from '../engine/executor';
+import { functions, SqlServerError, subqueries, virtualTables, type ResultColumn, type RowScope, type StatementContext, type StatementHandler } from '../engine/executor';
 import { tableKey, type Table } from '../engine/model';
 import { Cursor, SqlSyntaxError, type Expr } from '../engine/sql';
 import { compare, convert, T, typeOfValue, type SqlType, type SqlValue, type Typed } from '../engine/types';
@@ -58,125 +58,154 @@ function columnName(e: Expr, i: number): string {
   return i < 0 ? '' : '';
 }
 
+interface SelectResult {
+  columns: ResultColumn[];
+  rows: SqlValue[][];
+  /** SELECT @v = ...: variables were assigned, no result set. */
+  assigned: boolean;
+}
+
+/** Runs a SELECT from its first token; `outer` is the enclosing row of a correlated subquery. */
+export function runSelect(ctx: StatementContext, c: Cursor, outer?: RowScope): SelectResult {
+  c.expectWord('SELECT');
+  let top: number | undefined;
+  if (c.acceptWord('TOP')) {
+    const paren = c.acceptPunct('(');
+    top = Number(ctx.evaluate(c.expression(), outer).value);
+    if (paren) c.expectPunct(')');
+  }
+  const items: { expr: Expr; alias?: string; assign?: string }[] = [];
+  do {
+    if (c.peek()?.kind === 'variable' && c.isPunct('=', 1)) {
+      const assign = c.next().text.toLowerCase();
+      c.next();
+      items.push({ expr: c.expression(), assign });
+      continue;
+    }
+    const expr = c.expression();
+    let alias: string | undefined;
+    if (c.acceptWord('AS')) alias = c.identifier();
+    else if (c.peek()?.kind === 'word' && !['FROM', 'WHERE', 'ORDER'].includes((c.peek() as { upper: string }).upper)) alias = c.identifier();
+    items.push({ expr, alias });
+  } while (c.acceptPunct(','));
+
+  const sources: Source[] = [];
+  const joins: { on: Expr; left: boolean }[] = [];
+  let where: Expr | undefined;
+  const order: { expr: Expr; desc: boolean }[] = [];
+  if (c.acceptWord('FROM')) {
+    const parts = c.multipartName();
+    sources.push(resolveSource(ctx, parts, optionalAlias(c)));
+    while (c.isWord('JOIN') || c.isWord('INNER') || c.isWord('LEFT')) {
+      const left = c.acceptWord('LEFT');
+      if (left) c.acceptWord('OUTER');
+      else c.acceptWord('INNER');
+      c.expectWord('JOIN');
+      const p = c.multipartName();
+      sources.push(resolveSource(ctx, p, optionalAlias(c)));
+      c.expectWord('ON');
+      joins.push({ on: c.expression(), left });
+    }
+  }
+  if (c.acceptWord('WHERE')) where = c.expression();
+  if (c.acceptWord('ORDER', 'BY')) {
+    do {
+      const expr = c.expression();
+      const desc = c.acceptWord('DESC');
+      if (!desc) c.acceptWord('ASC');
+      order.push({ expr, desc });
+    } while (c.acceptPunct(','));
+  }
+  c.acceptWord('OPTION');
+  if (!c.done && !c.isPunct('(')) throw new SqlSyntaxError(`Incorrect syntax near '${c.nearText()}'.`);
+
+  const scopeOf = (count: number, combo: SqlValue[][]) => {
+    const inner = rowScope(sources.slice(0, count), combo);
+    return outer ? new Map([...outer, ...inner]) : inner;
+  };
+  // Joins in order (INNER keeps matches, LEFT also keeps unmatched rows with NULLs), then WHERE.
+  let combos: SqlValue[][][] = [[]];
+  for (let i = 0; i < sources.length; i++) {
+    const next: SqlValue[][][] = [];
+    for (const combo of combos) {
+      let matched = false;
+      for (const r of sources[i].rows) {
+        const candidate = [...combo, r];
+        if (i > 0 && ctx.evaluate(joins[i - 1].on, scopeOf(i + 1, candidate)).value !== true) continue;
+        matched = true;
+        next.push(candidate);
+      }
+      if (!matched && i > 0 && joins[i - 1].left) next.push([...combo, sources[i].columns.map(() => null)]);
+    }
+    combos = next;
+  }
+  let scopes = combos.map((combo) => scopeOf(sources.length, combo));
+  if (where) scopes = scopes.filter((s) => ctx.evaluate(where!, s).value === true);
+  if (order.length) {
+    scopes.sort((a, b) => {
+      for (const o of order) {
+        const x = ctx.evaluate(o.expr, a).value;
+        const y = ctx.evaluate(o.expr, b).value;
+        const r = x === null && y === null ? 0 : x === null ? -1 : y === null ? 1 : (compare(x, y) ?? 0);
+        if (r !== 0) return o.desc ? -r : r;
+      }
+      return 0;
+    });
+  }
+
+  // Expand * into columns.
+  const expanded: { expr: Expr; alias?: string; assign?: string }[] = [];
+  for (const item of items) {
+    if (item.expr.kind === 'star') {
+      const qualifier = item.expr.qualifier?.toLowerCase();
+      for (const s of sources.filter((s) => !qualifier || s.alias === qualifier)) {
+        for (const col of s.columns) expanded.push({ expr: { kind: 'column', parts: [s.alias, col.name] }, alias: col.name });
+      }
+    } else expanded.push(item);
+  }
+
+  let outRows: Typed[][];
+  if (expanded.some((i) => isAggregate(i.expr))) {
+    outRows = [expanded.map((i) => aggregate(ctx, i.expr, scopes, outer))];
+  } else if (sources.length === 0) {
+    outRows = where && ctx.evaluate(where, outer).value !== true ? [] : [expanded.map((i) => ctx.evaluate(i.expr, outer))];
+  } else {
+    outRows = scopes.map((s) => expanded.map((i) => ctx.evaluate(i.expr, s)));
+  }
+  if (top !== undefined) outRows = outRows.slice(0, top);
+
+  if (expanded.every((i) => i.assign)) {
+    const last = outRows[outRows.length - 1];
+    if (last) expanded.forEach((i, k) => {
+      const target = ctx.vars.get(i.assign!);
+      if (!target) throw new SqlServerError(137, `Must declare the scalar variable "${i.assign}".`, 15, 2);
+      target.value = convert(last[k].value, target.type);
+    });
+    return { columns: [], rows: outRows.map(() => []), assigned: true };
+  }
+  const columns: ResultColumn[] = expanded.map((item, k) => {
+    const types = outRows.map((r) => r[k].type);
+    return { name: item.alias ?? columnName(item.expr, k), type: widest(types, item.expr, sources) };
+  });
+  return { columns, rows: outRows.map((r) => r.map((t, k) => (t.value === null ? null : convert(t.value, columns[k].type)))), assigned: false };
+}
+
 const select: StatementHandler = {
-  name: 'SELECT [TOP (n)] <expressions> [FROM <table or view> [[INNER] JOIN ... ON ...] [WHERE ...] [ORDER BY ...]]',
+  name: 'SELECT [TOP (n)] <expressions> [FROM <table or view> [[INNER|LEFT [OUTER]] JOIN ... ON ...] [WHERE ...] [ORDER BY ...]]',
   matches: (c) => c.isWord('SELECT'),
   run(ctx, c) {
-    c.expectWord('SELECT');
-    let top: number | undefined;
-    if (c.acceptWord('TOP')) {
-      const paren = c.acceptPunct('(');
-      top = Number(ctx.evaluate(c.expression()).value);
-      if (paren) c.expectPunct(')');
-    }
-    const items: { expr: Expr; alias?: string; assign?: string }[] = [];
-    do {
-      if (c.peek()?.kind === 'variable' && c.isPunct('=', 1)) {
-        const assign = c.next().text.toLowerCase();
-        c.next();
-        items.push({ expr: c.expression(), assign });
-        continue;
-      }
-      const expr = c.expression();
-      let alias: string | undefined;
-      if (c.acceptWord('AS')) alias = c.identifier();
-      else if (c.peek()?.kind === 'word' && !['FROM', 'WHERE', 'ORDER'].includes((c.peek() as { upper: string }).upper)) alias = c.identifier();
-      items.push({ expr, alias });
-    } while (c.acceptPunct(','));
-
-    const sources: Source[] = [];
-    const joins: Expr[] = [];
-    let where: Expr | undefined;
-    const order: { expr: Expr; desc: boolean }[] = [];
-    if (c.acceptWord('FROM')) {
-      const parts = c.multipartName();
-      sources.push(resolveSource(ctx, parts, optionalAlias(c)));
-      while (c.isWord('JOIN') || c.isWord('INNER')) {
-        c.acceptWord('INNER');
-        c.expectWord('JOIN');
-        const p = c.multipartName();
-        sources.push(resolveSource(ctx, p, optionalAlias(c)));
-        c.expectWord('ON');
-        joins.push(c.expression());
-      }
-    }
-    if (c.acceptWord('WHERE')) where = c.expression();
-    if (c.acceptWord('ORDER', 'BY')) {
-      do {
-        const expr = c.expression();
-        const desc = c.acceptWord('DESC');
-        if (!desc) c.acceptWord('ASC');
-        order.push({ expr, desc });
-      } while (c.acceptPunct(','));
-    }
-    c.acceptWord('OPTION');
-    if (!c.done && !c.isPunct('(')) throw new SqlSyntaxError(`Incorrect syntax near '${c.nearText()}'.`);
-
-    // Cartesian product filtered by the join conditions, then WHERE.
-    let combos: SqlValue[][][] = [[]];
-    for (let i = 0; i < sources.length; i++) {
-      const next: SqlValue[][][] = [];
-      for (const combo of combos) {
-        for (const r of sources[i].rows) {
-          const candidate = [...combo, r];
-          if (i > 0 && ctx.evaluate(joins[i - 1], rowScope(sources.slice(0, i + 1), candidate)).value !== true) continue;
-          next.push(candidate);
-        }
-      }
-      combos = next;
-    }
-    let scopes = combos.map((combo) => rowScope(sources, combo));
-    if (where) scopes = scopes.filter((s) => ctx.evaluate(where!, s).value === true);
-    if (order.length) {
-      scopes.sort((a, b) => {
-        for (const o of order) {
-          const x = ctx.evaluate(o.expr, a).value;
-          const y = ctx.evaluate(o.expr, b).value;
-          const r = x === null && y === null ? 0 : x === null ? -1 : y === null ? 1 : (compare(x, y) ?? 0);
-          if (r !== 0) return o.desc ? -r : r;
-        }
-        return 0;
-      });
-    }
-
-    // Expand * into columns.
-    const expanded: { expr: Expr; alias?: string; assign?: string }[] = [];
-    for (const item of items) {
-      if (item.expr.kind === 'star') {
-        const qualifier = item.expr.qualifier?.toLowerCase();
-        for (const s of sources.filter((s) => !qualifier || s.alias === qualifier)) {
-          for (const col of s.columns) expanded.push({ expr: { kind: 'column', parts: [s.alias, col.name] }, alias: col.name });
-        }
-      } else expanded.push(item);
-    }
-
-    let outRows: Typed[][];
-    if (expanded.some((i) => isAggregate(i.expr))) {
-      outRows = [expanded.map((i) => aggregate(ctx, i.expr, scopes))];
-    } else if (sources.length === 0) {
-      outRows = [expanded.map((i) => ctx.evaluate(i.expr))];
-    } else {
-      outRows = scopes.map((s) => expanded.map((i) => ctx.evaluate(i.expr, s)));
-    }
-    if (top !== undefined) outRows = outRows.slice(0, top);
-
-    if (expanded.every((i) => i.assign)) {
-      const last = outRows[outRows.length - 1];
-      if (last) expanded.forEach((i, k) => {
-        const target = ctx.vars.get(i.assign!);
-        if (!target) throw new SqlServerError(137, `Must declare the scalar variable "${i.assign}".`, 15, 2);
-        target.value = convert(last[k].value, target.type);
-      });
-      ctx.sink.statementDone(outRows.length);
-      return;
-    }
-    const columns: ResultColumn[] = expanded.map((item, k) => {
-      const types = outRows.map((r) => r[k].type);
-      return { name: item.alias ?? columnName(item.expr, k), type: widest(types, item.expr, sources) };
-    });
-    ctx.sink.resultSet(columns, outRows.map((r) => r.map((t, k) => (t.value === null ? null : convert(t.value, columns[k].type)))));
-    ctx.sink.statementDone(outRows.length);
+    const result = runSelect(ctx, c);
+    if (!result.assigned) ctx.sink.resultSet(result.columns, result.rows);
+    ctx.sink.statementDone(result.rows.length);
   },
+};
+
+subqueries.evaluate = (tokens, exists, ctx, outer) => {
+  const result = runSelect(ctx, new Cursor(tokens), outer);
+  if (exists) return { type: T.bit, value: result.rows.length > 0 };
+  if (result.columns.length !== 1) throw new SqlServerError(116, 'Only one expression can be specified in the select list when the subquery is not introduced with EXISTS.');
+  if (result.rows.length > 1) throw new SqlServerError(512, 'Subquery returned more than 1 value. This is not permitted when the subquery follows =, !=, <, <= , >, >= or when the subquery is used as an expression.');
+  return { type: result.columns[0].type, value: result.rows[0]?.[0] ?? null };
 };
 
 /** One column type for all rows (a column's declared type wins). */
@@ -200,9 +229,9 @@ function widest(types: SqlType[], expr: Expr, sources: Source[]): SqlType {
   return first;
 }
 
-function aggregate(ctx: StatementContext, e: Expr, scopes: RowScope[]): Typed {
+function aggregate(ctx: StatementContext, e: Expr, scopes: RowScope[], outer?: RowScope): Typed {
   if (e.kind !== 'call' || !AGGREGATES.has(e.name)) {
-    if (scopes.length === 0) return ctx.evaluate(e);
+    if (scopes.length === 0) return ctx.evaluate(e, outer);
     return ctx.evaluate(e, scopes[0]);
   }
   if (e.name === 'COUNT' || e.name === 'COUNT_BIG') {
