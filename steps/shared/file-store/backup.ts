@@ -3,7 +3,7 @@
 // under a temporary name and renamed only when complete, so an interrupted backup leaves
 // nothing that looks like a backup.
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, fstatSync, openSync, promises as fs, readSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -27,7 +27,9 @@ import { StreamingZipWriter } from './zip-writer';
 
 /** Files up to this size are read whole and compressed on the thread pool; larger ones stream. */
 export const BUFFERED_FILE_LIMIT = 4 * 1024 * 1024;
-const READ_AHEAD_FILES = 8;
+const READ_AHEAD_FILES = 16;
+/** ...and at most this many bytes of them. */
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 /** A file modified this close to the previous backup may have changed within the same mtime tick. */
 const RACY_WINDOW_MS = 2000;
 
@@ -85,31 +87,36 @@ function isUnreadable(code: string): boolean {
   return code === 'EACCES' || code === 'EPERM' || code === 'EBUSY';
 }
 
-/** Reads a small file whole; a file that changes while read is read once more. */
-async function readWholeFile(file: ScannedFile, retry = true): Promise<ReadOutcome> {
-  let handle: fs.FileHandle;
+/**
+ * Reads a small file whole; a file that changes while read is read once more. Synchronous on
+ * purpose: each thread-pool hop costs ~0.1 ms of main-thread time (measured), more than the
+ * syscalls of a small cached file, and five hops per file made 1,000 task logs take 3.6 s.
+ */
+function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
+  let fd: number;
   try {
-    handle = await fs.open(file.localPath, 'r');
+    fd = openSync(file.localPath, 'r');
   } catch (error) {
     const code = errnoOf(error);
     if (code === 'ENOENT') return { kind: 'vanished' };
     return { kind: 'unreadable', message: `${code}: ${(error as Error).message}` };
   }
   try {
-    const before = await handle.stat();
+    const before = fstatSync(fd);
     // One byte more than expected tells us the file grew while we read it.
     const buffer = Buffer.allocUnsafe(before.size + 1);
     let length = 0;
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-      if (bytesRead === 0) break;
+      const bytesRead = readSync(fd, buffer, length, buffer.length - length, length);
       length += bytesRead;
-      if (length === buffer.length) break;
+      // A regular file returns what was asked for unless it ends first.
+      if (bytesRead === 0 || length === buffer.length || length >= before.size) break;
     }
-    const after = await handle.stat();
+    const after = fstatSync(fd);
     const changed = length !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs;
     if (changed && retry) {
-      await handle.close().catch(() => undefined);
+      closeSync(fd);
+      fd = -1;
       return readWholeFile(file, false);
     }
     const data = buffer.subarray(0, Math.min(length, before.size));
@@ -117,7 +124,7 @@ async function readWholeFile(file: ScannedFile, retry = true): Promise<ReadOutco
   } catch (error) {
     return { kind: 'unreadable', message: `${errnoOf(error)}: ${(error as Error).message}` };
   } finally {
-    await handle.close().catch(() => undefined);
+    if (fd >= 0) closeSync(fd);
   }
 }
 
@@ -135,18 +142,15 @@ async function hashFile(localPath: string, signal?: AbortSignal): Promise<string
   return hash.digest('hex');
 }
 
-async function checkReadable(files: ScannedFile[]): Promise<ScanProblem[]> {
+function checkReadable(files: ScannedFile[]): ScanProblem[] {
   const problems: ScanProblem[] = [];
-  const batch = 256;
-  for (let i = 0; i < files.length; i += batch) {
-    await Promise.all(
-      files.slice(i, i + batch).map((f) =>
-        fs.access(f.localPath, fs.constants.R_OK).catch((error: NodeJS.ErrnoException) => {
-          const code = errnoOf(error);
-          problems.push({ folder: f.folder, path: f.path, code, kind: code === 'ENOENT' ? 'vanished' : 'unreadable', message: `${code}: ${error.message}` });
-        }),
-      ),
-    );
+  for (const f of files) {
+    try {
+      accessSync(f.localPath, fsConstants.R_OK);
+    } catch (error) {
+      const code = errnoOf(error);
+      problems.push({ folder: f.folder, path: f.path, code, kind: code === 'ENOENT' ? 'vanished' : 'unreadable', message: `${code}: ${(error as Error).message}` });
+    }
   }
   return problems;
 }
@@ -201,7 +205,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
     }
     if (!rootStat.isDirectory()) throw new StepFailure(`${folder.name} path ${folder.path} is not a folder.`);
     const scanned = await scanFolder(folder.name, folder.path, signal);
-    const unreadable = await checkReadable(scanned.files);
+    const unreadable = checkReadable(scanned.files);
     const unreadableKeys = new Set(unreadable.map((p) => p.path));
     const kept = scanned.files.filter((f) => !unreadableKeys.has(f.path));
     files.push(...kept);
@@ -305,7 +309,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
 
     const manifestFiles = new Map<PlannedFile, ManifestFile>();
     const streamed: Promise<void>[] = [];
-    const reads = new Map<number, Promise<ReadOutcome>>();
+    const reads = new Map<number, ReadOutcome>();
     let nextRead = 0;
     const isSmall = (p: PlannedFile) => p.scanned.size <= BUFFERED_FILE_LIMIT;
 
@@ -313,8 +317,13 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
       signal?.throwIfAborted();
       writer.throwIfFailed();
       // Read ahead: several small files are opened and read at once.
-      while (nextRead < toStore.length && nextRead < i + READ_AHEAD_FILES) {
-        if (isSmall(toStore[nextRead])) reads.set(nextRead, readWholeFile(toStore[nextRead].scanned));
+      let ahead = 0;
+      for (let j = i; j < nextRead; j++) if (reads.has(j)) ahead += toStore[j].scanned.size;
+      while (nextRead < toStore.length && nextRead < i + READ_AHEAD_FILES && (ahead < READ_AHEAD_BYTES || nextRead === i)) {
+        if (isSmall(toStore[nextRead])) {
+          reads.set(nextRead, readWholeFile(toStore[nextRead].scanned));
+          ahead += toStore[nextRead].scanned.size;
+        }
         nextRead += 1;
       }
       const item = toStore[i];
@@ -324,7 +333,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
         manifestFiles.set(item, { folder: file.folder, path: file.path, size, mtimeMs, mode, sha256, archive: archiveName });
 
       if (isSmall(item)) {
-        const outcome = await reads.get(i)!;
+        const outcome = reads.get(i)!;
         reads.delete(i);
         if (outcome.kind === 'vanished') {
           warn(`${name} vanished during the backup; not backed up.`);

@@ -1,7 +1,7 @@
 // Walks a file-store folder: every regular file and directory with its size, mtime and mode, in
 // a stable (sorted) order. Problems are collected, not thrown, so a backup reports all of them.
 import type { Dirent, Stats } from 'node:fs';
-import { promises as fs } from 'node:fs';
+import { lstatSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { FileStoreFolderName } from './folders';
 
@@ -59,15 +59,14 @@ export async function scanFolder(folder: FileStoreFolderName, root: string, sign
       return;
     }
     entries.sort(byName);
-    // lstat in parallel: a directory of 20,000 task logs is stat-bound, not CPU-bound.
-    const stats = await Promise.all(
-      entries.map((entry) =>
-        fs.lstat(path.join(local, entry.name)).then(
-          (s): Stats | NodeJS.ErrnoException => s,
-          (error: NodeJS.ErrnoException) => error,
-        ),
-      ),
-    );
+    // Synchronous lstat: a thread-pool hop costs more than the syscall on a cached directory.
+    const stats = entries.map((entry): Stats | NodeJS.ErrnoException => {
+      try {
+        return lstatSync(path.join(local, entry.name));
+      } catch (error) {
+        return error as NodeJS.ErrnoException;
+      }
+    });
     const subdirectories: [string, string][] = [];
     entries.forEach((entry, index) => {
       const childRelative = relative === '' ? entry.name : `${relative}/${entry.name}`;

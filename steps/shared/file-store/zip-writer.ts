@@ -22,7 +22,7 @@ if (typeof nativeCrc32 === 'function') {
 }
 
 /** Buffered bytes a writer may run ahead of its last checkpoint. */
-export const SEGMENT_BYTES = 16 * 1024 * 1024;
+export const SEGMENT_BYTES = 8 * 1024 * 1024;
 
 // Already-compressed content: deflating it costs CPU and gains nothing.
 const STORED_EXTENSIONS = new Set(
