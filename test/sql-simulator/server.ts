@@ -6,7 +6,7 @@ import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import {
   COLLATION, Done, MessageReader, PacketType, colMetadataToken, doneToken, envChangeToken, loginAckToken, messageToken,
-  packets, parseLogin7, parsePrelogin, parseRpc, parseSqlBatch, preloginResponse, returnStatusToken, rowToken, type Message, type RpcParam,
+  fedAuthInfoToken, packets, parseLogin7, parsePrelogin, parseRpc, parseSqlBatch, preloginResponse, returnStatusToken, rowToken, type Login7, type Message, type RpcParam,
 } from './tds/wire';
 import { AttentionError, Executor, SqlServerError, type ResultColumn, type ResultSink, type Scope } from './engine/executor';
 import { ServerModel, type Seed, type Session } from './engine/model';
@@ -42,6 +42,8 @@ export interface SimulatorOptions {
    * setting "Force Encryption").
    */
   tls?: { key: string | Buffer; cert: string | Buffer; mode?: 'strict' | 'prelogin'; forceEncryption?: boolean };
+  /** Microsoft Entra sign-in: access tokens the server accepts, and the principal each one is. */
+  entraTokens?: Record<string, string>;
 }
 
 const PROGRAM = 'Microsoft SQL Server';
@@ -53,6 +55,7 @@ export class SqlSimulator {
   private readonly executor: Executor;
   private readonly sockets = new Set<net.Socket>();
   private server!: net.Server;
+  entraTokens?: Record<string, string>;
   /** Set in 'prelogin' TLS mode. */
   preloginTls?: { key: string | Buffer; cert: string | Buffer; forceEncryption?: boolean };
   port = 0;
@@ -69,6 +72,7 @@ export class SqlSimulator {
     const strict = options.tls && (options.tls.mode ?? 'strict') === 'strict';
     sim.server = strict ? tls.createServer({ key: options.tls!.key, cert: options.tls!.cert, ALPNProtocols: ['tds/8.0'] }, onSocket) : net.createServer(onSocket);
     sim.preloginTls = options.tls && !strict ? options.tls : undefined;
+    sim.entraTokens = options.entraTokens;
     await new Promise<void>((resolve, reject) => {
       sim.server.once('error', reject);
       sim.server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
@@ -110,7 +114,8 @@ export class SqlSimulator {
 
 class TdsConnection {
   private readonly reader = new MessageReader();
-  private state: 'prelogin' | 'login' | 'ready' | 'closed' = 'prelogin';
+  private state: 'prelogin' | 'login' | 'fedauth' | 'ready' | 'closed' = 'prelogin';
+  private pendingLogin?: Login7;
   private packetSize = 4096;
   private session?: Session;
   private queue: Promise<void> = Promise.resolve();
@@ -241,6 +246,9 @@ class TdsConnection {
       case 'login':
         if (m.type !== PacketType.Login7) return void this.socket.destroy();
         return this.login(m.payload);
+      case 'fedauth':
+        if (m.type !== 0x08) return void this.socket.destroy();
+        return this.fedAuthToken(m.payload);
       case 'ready':
         if (m.type === PacketType.SqlBatch) return this.request('batch', parseSqlBatch(m.payload), new Map());
         if (m.type === PacketType.Rpc) return this.rpc(m.payload);
@@ -251,37 +259,63 @@ class TdsConnection {
     }
   }
 
+  private loginFailure(errors: { number: number; message: string; severity: number }[]): void {
+    this.event('login-failed', errors.map((e) => e.number).join(','));
+    const serverName = this.sim.model.properties.serverName;
+    const tokens = errors.map((e) => messageToken('error', { number: e.number, message: e.message, class: e.severity, state: 1, serverName }));
+    this.write(PacketType.TabularResult, Buffer.concat([...tokens, doneToken(0xfd, Done.Error, 0, 0)]), true);
+    this.state = 'closed';
+    this.socket.end();
+  }
+
   private login(payload: Buffer): void {
     const login = parseLogin7(payload);
     const model = this.sim.model;
-    const fail = (errors: { number: number; message: string; severity: number }[]) => {
-      this.event('login-failed', errors.map((e) => e.number).join(','));
-      const tokens = errors.map((e) => messageToken('error', { number: e.number, message: e.message, class: e.severity, state: 1, serverName: model.properties.serverName }));
-      this.write(PacketType.TabularResult, Buffer.concat([...tokens, doneToken(0xfd, Done.Error, 0, 0)]), true);
-      this.state = 'closed';
-      this.socket.end();
-    };
+    this.packetSize = Math.max(512, Math.min(32767, login.packetSize || 4096));
+    if (login.federatedAuthentication && this.sim.entraTokens) {
+      // Microsoft Entra: tell the client where to get a token (FEDAUTHINFO); it comes back in a FEDAUTH_TOKEN message.
+      this.pendingLogin = login;
+      this.state = 'fedauth';
+      this.write(PacketType.TabularResult, Buffer.concat([fedAuthInfoToken('https://login.microsoftonline.com/common', 'https://database.windows.net/'), doneToken(0xfd, Done.Final, 0, 0)]), true);
+      return;
+    }
     if (login.integratedSecurity || login.federatedAuthentication) {
-      return fail([{ number: 18452, message: 'Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication.', severity: 14 }]);
+      return this.loginFailure([{ number: 18452, message: 'Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication.', severity: 14 }]);
     }
     const account = model.logins.get(login.userName.toLowerCase());
-    const loginFailed = { number: 18456, message: `Login failed for user '${login.userName}'.`, severity: 14 };
-    if (!account || account.password !== login.password || account.disabled) return fail([loginFailed]);
-    const databaseName = login.database || 'master';
+    if (!account || account.password !== login.password || account.disabled) {
+      return this.loginFailure([{ number: 18456, message: `Login failed for user '${login.userName}'.`, severity: 14 }]);
+    }
+    this.completeLogin(account.name, login.database, []);
+  }
+
+  /** FEDAUTH_TOKEN: u32 data length, u32 token length, the token (UTF-16LE). */
+  private fedAuthToken(payload: Buffer): void {
+    const token = payload.subarray(8, 8 + payload.readUInt32LE(4)).toString('utf16le');
+    const principal = this.sim.entraTokens?.[token];
+    if (!principal) return this.loginFailure([{ number: 18456, message: "Login failed for user '<token-identified principal>'.", severity: 14 }]);
+    // FEATUREEXTACK for FEDAUTH (feature 0x02) with no data, as for the security-token workflows.
+    const ack = Buffer.from([0xae, 0x02, 0, 0, 0, 0, 0xff]);
+    this.completeLogin(principal, this.pendingLogin?.database ?? '', [ack]);
+  }
+
+  private completeLogin(accountName: string, requestedDatabase: string, extraTokens: Buffer[]): void {
+    const model = this.sim.model;
+    const databaseName = requestedDatabase || 'master';
+    const loginFailed = { number: 18456, message: `Login failed for user '${accountName}'.`, severity: 14 };
     const db = model.database(databaseName);
     if (!db || db.state !== 'ONLINE') {
-      return fail([{ number: 4060, message: `Cannot open database "${databaseName}" requested by the login. The login failed.`, severity: 11 }, loginFailed]);
+      return this.loginFailure([{ number: 4060, message: `Cannot open database "${databaseName}" requested by the login. The login failed.`, severity: 11 }, loginFailed]);
     }
     if (db.userAccess === 'SINGLE_USER' && model.usersOf(db.name, -1).length > 0) {
-      return fail([
+      return this.loginFailure([
         { number: 924, message: `Database '${db.name}' is already open and can only have one user at a time.`, severity: 14 },
         { number: 4060, message: `Cannot open database "${databaseName}" requested by the login. The login failed.`, severity: 11 },
         loginFailed,
       ]);
     }
-    this.packetSize = Math.max(512, Math.min(32767, login.packetSize || 4096));
-    this.session = model.openSession(account.name, db.name, () => this.socket.destroy());
-    this.event('login', `${account.name}@${db.name}`);
+    this.session = model.openSession(accountName, db.name, () => this.socket.destroy());
+    this.event('login', `${accountName}@${db.name}`);
     const server = model.properties.serverName;
     const [major, minor, build] = model.properties.productVersion.split('.').map(Number);
     this.write(
@@ -291,7 +325,8 @@ class TdsConnection {
         messageToken('info', { number: 5701, state: 2, class: 0, message: `Changed database context to '${db.name}'.`, serverName: server }),
         envChangeToken(7, COLLATION, Buffer.alloc(0)),
         envChangeToken(2, 'us_english', ''),
-        messageToken('info', { number: 5703, state: 1, class: 0, message: "Changed language setting to us_english.", serverName: server }),
+        messageToken('info', { number: 5703, state: 1, class: 0, message: 'Changed language setting to us_english.', serverName: server }),
+        ...extraTokens,
         loginAckToken(PROGRAM, [major || 16, minor || 0, build || 0]),
         envChangeToken(4, String(this.packetSize), String(this.packetSize)),
         doneToken(0xfd, Done.Final, 0, 0),

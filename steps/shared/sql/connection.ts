@@ -304,6 +304,19 @@ export class SqlConnection {
       const limit = stopped.reason === 'timeout' ? `did not finish within ${stopped.options.timeoutMs} ms` : `sent nothing for ${stopped.options.idleTimeoutMs} ms`;
       return new SqlError('timeout', `The statement ${limit} and was cancelled; ${ack}.`, { code, cause: error });
     }
+    // Entra sign-in: tedious wraps the token request's failure with EFEDAUTH in an AggregateError.
+    const nested = ((e.originalError as { errors?: unknown[] } | undefined)?.errors ?? (error as { errors?: unknown[] }).errors ?? []) as { code?: string; message?: string }[];
+    if (nested.some((x) => x?.code === 'EFEDAUTH')) {
+      const reasons = nested.filter((x) => x?.code !== 'EFEDAUTH').map((x) => String(x?.message ?? x));
+      return new SqlError(
+        'login',
+        clean(
+          `Microsoft Entra sign-in to SQL Server ${this.server} failed: ${reasons.join('; ') || 'the token was not accepted'}. ` +
+            'Check User ID, Password (the client secret for a service principal), Tenant Id and Client Id in the connection string.',
+        ),
+        { code: 'EFEDAUTH', cause: error },
+      );
+    }
     if (code === 'ELOGIN') {
       const messages = this.loginMessages.map((m) => ({ ...m, message: clean(m.message) }));
       if (messages.length) {

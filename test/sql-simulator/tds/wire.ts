@@ -126,6 +126,20 @@ export function loginAckToken(progName: string, version: [number, number, number
   return new Bytes().u8(0xad).u16(body.length).raw(body).toBuffer();
 }
 
+/** FEDAUTHINFO (0xEE): where the client gets its Entra token (STS URL) and for which resource (SPN). */
+export function fedAuthInfoToken(stsUrl: string, spn: string): Buffer {
+  const options: [number, Buffer][] = [[0x01, Buffer.from(stsUrl, 'utf16le')], [0x02, Buffer.from(spn, 'utf16le')]];
+  const headerLength = 4 + options.length * 9;
+  const header = new Bytes().u32(options.length);
+  let offset = headerLength;
+  for (const [id, data] of options) {
+    header.u8(id).u32(data.length).u32(offset);
+    offset += data.length;
+  }
+  const body = Buffer.concat([header.toBuffer(), ...options.map(([, d]) => d)]);
+  return new Bytes().u8(0xee).u32(body.length).raw(body).toBuffer();
+}
+
 export function returnStatusToken(value: number): Buffer {
   return new Bytes().u8(0x79).i32(value).toBuffer();
 }
