@@ -63,7 +63,7 @@ export function accessLayerSuite(target: SuiteTarget): void {
     const binary = Buffer.from([0, 1, 2, 250, 255]);
     const long = 'ä'.repeat(5000); // > 4000 characters: nvarchar(max)
     const { rows } = await sql.query<Record<string, unknown>>(
-      'SELECT @i AS i, @b AS b, @bit AS bit, @s AS s, @long AS long, @v AS v, @bin AS bin, @dt AS dt, @dt2 AS dt2, @dec AS dec, @n AS n',
+      'SELECT @i AS i, @b AS b, @bit AS bit, @s AS s, @long AS long, @v AS v, @vmax AS vmax, @bin AS bin, @dt AS dt, @dt2 AS dt2, @dec AS dec, @n AS n',
       {
         i: -2147483648,
         b: param.bigint(big),
@@ -71,6 +71,7 @@ export function accessLayerSuite(target: SuiteTarget): void {
         s: 'plain',
         long,
         v: param.varchar('ascii text', 50),
+        vmax: param.varchar('v'.repeat(9000)),
         bin: binary,
         dt: param.datetime(new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 0))),
         dt2: when,
@@ -85,6 +86,7 @@ export function accessLayerSuite(target: SuiteTarget): void {
     expect(row.s).toBe('plain');
     expect(row.long).toBe(long);
     expect(row.v).toBe('ascii text');
+    expect(row.vmax).toBe('v'.repeat(9000));
     expect(Buffer.compare(row.bin as Buffer, binary)).toBe(0);
     expect((row.dt as Date).toISOString()).toBe('2026-01-02T03:04:05.000Z');
     expect((row.dt2 as Date).toISOString()).toBe(when.toISOString());
