@@ -2,7 +2,7 @@
 // differential based on it, then log backups in LSN order with no gap and in the same recovery
 // fork (the rules dbatools' Select-DbaBackupInformation applies). LSNs compare as BigInt.
 import { kindOf, type BackupSet } from './backup-set';
-import { compareLsn, lsnEqual, lsnLess, lsnLessOrEqual } from './lsn';
+import { compareLsn, lsnEqual, lsnLessOrEqual, lsnValue } from './lsn';
 
 export interface RestoreChain {
   full: BackupSet;
@@ -30,10 +30,6 @@ export interface ChainOptions {
 
 const byLastLsnDescending = (a: BackupSet, b: BackupSet) => compareLsn(b.header.lastLsn, a.header.lastLsn);
 
-function sameFork(a: string | null, b: string | null): boolean {
-  return a === null || b === null || a.toLowerCase() === b.toLowerCase();
-}
-
 function describe(set: BackupSet): string {
   return `${set.label} (${kindOf(set.header) ?? set.header.backupTypeDescription}, LSN ${set.header.firstLsn}..${set.header.lastLsn}, finished ${set.header.backupFinishDate})`;
 }
@@ -53,26 +49,53 @@ interface LogWalk {
   gap?: string;
 }
 
+// LSNs as BigInt, parsed once per header (a history can hold tens of thousands of log backups).
+const parsed = new WeakMap<object, { first: bigint; last: bigint }>();
+function range(set: BackupSet): { first: bigint; last: bigint } {
+  let r = parsed.get(set.header);
+  if (!r) parsed.set(set.header, (r = { first: lsnValue(set.header.firstLsn), last: lsnValue(set.header.lastLsn) }));
+  return r;
+}
+
+/** The log backups of one database, sorted by FirstLSN, for walks. */
+type LogIndex = BackupSet[];
+
+function logIndex(sets: readonly BackupSet[]): LogIndex {
+  return sets
+    .filter((s) => kindOf(s.header) === 'Log')
+    .sort((a, b) => (range(a).first < range(b).first ? -1 : range(a).first > range(b).first ? 1 : 0));
+}
+
+const forkKey = (fork: string | null) => (fork === null ? '' : fork.toLowerCase());
+
 /**
  * Log backups that follow `base`, each starting at or before the previous end (FirstLSN <= previous
- * LastLSN < LastLSN), until `done` says the goal is reached or no log continues the chain.
+ * LastLSN < LastLSN), until `done` says the goal is reached or no log continues the chain. Among
+ * overlapping candidates the one reaching furthest is taken. One sweep over the logs sorted by
+ * FirstLSN, keeping per recovery fork the log that reaches furthest among those started so far.
  */
-function walkLogs(base: BackupSet, sets: readonly BackupSet[], done: (last: BackupSet) => boolean): LogWalk {
-  const logs = sets.filter((s) => kindOf(s.header) === 'Log' && s.header.databaseName === base.header.databaseName);
+function walkLogs(base: BackupSet, logs: LogIndex, done: (last: BackupSet) => boolean): LogWalk {
   const chosen: BackupSet[] = [];
+  const bestByFork = new Map<string, BackupSet>();
+  let overall: BackupSet | undefined;
+  let next = 0;
   let current = base;
   let fork = base.header.recoveryForkId;
   while (!done(current)) {
-    const end = current.header.lastLsn;
-    const next = logs
-      .filter((l) => lsnLessOrEqual(l.header.firstLsn, end) && lsnLess(end, l.header.lastLsn))
-      .filter((l) => sameFork(l.header.firstRecoveryForkId, fork))
-      .sort(byLastLsnDescending)[0];
-    if (!next) {
-      const later = logs
-        .filter((l) => lsnLess(end, l.header.firstLsn))
-        .sort((a, b) => compareLsn(a.header.firstLsn, b.header.firstLsn))[0];
-      const forked = logs.find((l) => lsnLessOrEqual(l.header.firstLsn, end) && lsnLess(end, l.header.lastLsn));
+    const end = range(current).last;
+    while (next < logs.length && range(logs[next]).first <= end) {
+      const log = logs[next++];
+      const key = forkKey(log.header.firstRecoveryForkId);
+      const best = bestByFork.get(key);
+      if (!best || range(log).last > range(best).last) bestByFork.set(key, log);
+      if (!overall || range(log).last > range(overall).last) overall = log;
+    }
+    const candidates = fork === null ? [...bestByFork.values()] : [bestByFork.get(forkKey(fork)), bestByFork.get('')];
+    let step: BackupSet | undefined;
+    for (const c of candidates) if (c && range(c).last > end && (!step || range(c).last > range(step).last)) step = c;
+    if (!step) {
+      const later = logs[next];
+      const forked = overall && range(overall).last > end ? overall : undefined;
       return {
         logs: chosen,
         gap: later
@@ -82,9 +105,9 @@ function walkLogs(base: BackupSet, sets: readonly BackupSet[], done: (last: Back
             : undefined,
       };
     }
-    chosen.push(next);
-    current = next;
-    fork = next.header.recoveryForkId ?? fork;
+    chosen.push(step);
+    current = step;
+    fork = step.header.recoveryForkId ?? fork;
   }
   return { logs: chosen };
 }
@@ -111,8 +134,9 @@ export function selectChain(allSets: readonly BackupSet[], options: ChainOptions
     );
   }
   const fulls = sets.filter((s) => kindOf(s.header) === 'Full').sort(byLastLsnDescending);
+  const logs = logIndex(sets);
 
-  if (options.endAt) return assertComplete(chainEndingAt(options.endAt, sets, fulls));
+  if (options.endAt) return assertComplete(chainEndingAt(options.endAt, sets, fulls, logs));
 
   const stopAt = options.stopAt;
   if (stopAt === undefined) {
@@ -120,7 +144,7 @@ export function selectChain(allSets: readonly BackupSet[], options: ChainOptions
     if (!full) throw new ChainError('No full database backup was found, and every restore starts from one.');
     const differential = differentialFor(full, sets);
     const base = differential ?? full;
-    const walk = walkLogs(base, sets, () => false);
+    const walk = walkLogs(base, logs, () => false);
     if (walk.gap) throw new ChainError(walk.gap);
     const last = walk.logs[walk.logs.length - 1] ?? base;
     return assertComplete({ full, differential, logs: walk.logs, pointInTime: last.header.backupFinishDate });
@@ -142,7 +166,7 @@ export function selectChain(allSets: readonly BackupSet[], options: ChainOptions
     if (base.header.backupFinishDate === stopAt) {
       return assertComplete({ full, differential, logs: [], pointInTime: stopAt });
     }
-    const walk = walkLogs(base, sets, (last) => last !== base && last.header.backupFinishDate >= stopAt);
+    const walk = walkLogs(base, logs, (last) => last !== base && last.header.backupFinishDate >= stopAt);
     const last = walk.logs[walk.logs.length - 1];
     if (last && last.header.backupFinishDate >= stopAt) {
       return assertComplete({ full, differential, logs: walk.logs, stopAt, pointInTime: stopAt });
@@ -157,7 +181,7 @@ export function selectChain(allSets: readonly BackupSet[], options: ChainOptions
   throw new ChainError(`Point in time ${stopAt} cannot be reached. ${firstProblem ?? ''}`.trim());
 }
 
-function chainEndingAt(target: BackupSet, sets: readonly BackupSet[], fulls: readonly BackupSet[]): RestoreChain {
+function chainEndingAt(target: BackupSet, sets: readonly BackupSet[], fulls: readonly BackupSet[], logs: LogIndex): RestoreChain {
   const kind = kindOf(target.header);
   if (kind === 'Full') return { full: target, logs: [], pointInTime: target.header.backupFinishDate };
   if (kind === 'Differential') {
@@ -175,7 +199,7 @@ function chainEndingAt(target: BackupSet, sets: readonly BackupSet[], fulls: rea
     const differential = differentialFor(full, sets.filter((s) => lsnLessOrEqual(s.header.lastLsn, target.header.lastLsn)));
     const bases = differential ? [differential, full] : [full];
     for (const base of bases) {
-      const walk = walkLogs(base, sets, (last) => lsnLessOrEqual(target.header.lastLsn, last.header.lastLsn));
+      const walk = walkLogs(base, logs, (last) => range(target).last <= range(last).last);
       const last = walk.logs[walk.logs.length - 1];
       if (last && lsnEqual(last.header.lastLsn, target.header.lastLsn)) {
         const logs = walk.logs.slice(0, -1).concat(target);

@@ -39,8 +39,12 @@ export function planRetention(
     .sort((a, b) => compareLsn(b.set.header.lastLsn, a.set.header.lastLsn))[0];
   if (newestVerifiedFull && !keepReasons.has(newestVerifiedFull)) keepReasons.set(newestVerifiedFull, 'the newest verified full backup');
 
-  // Everything a kept set needs for its own restore stays too.
-  for (const kept of [...keepReasons.keys()]) {
+  // Everything a kept set needs for its own restore stays too. Newest first: a set already in a
+  // kept set's chain needs nothing more than the chain members before it, already kept.
+  const needed = new Set<RetentionCandidate>();
+  const keptNewestFirst = [...keepReasons.keys()].sort((a, b) => compareLsn(b.set.header.lastLsn, a.set.header.lastLsn));
+  for (const kept of keptNewestFirst) {
+    if (needed.has(kept)) continue;
     let chain;
     try {
       chain = selectChain(sets, { endAt: kept.set });
@@ -53,7 +57,9 @@ export function planRetention(
     }
     for (const member of [chain.full, chain.differential, ...chain.logs]) {
       const c = member && candidateOf.get(member);
-      if (c && !keepReasons.has(c)) keepReasons.set(c, `needed to restore ${kept.set.label}`);
+      if (!c) continue;
+      needed.add(c);
+      if (!keepReasons.has(c)) keepReasons.set(c, `needed to restore ${kept.set.label}`);
     }
   }
 
