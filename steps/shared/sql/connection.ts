@@ -99,7 +99,8 @@ function mssqlConfig(
     // The driver's timer would cancel (ATTENTION) a BACKUP that is slow to send its first message;
     // every statement runs under our own watchdog instead.
     requestTimeout: 0,
-    pool: { max: 1, min: 0, idleTimeoutMillis: 60_000 },
+    // One connection, kept while the step runs (session state such as SINGLE_USER lives on it).
+    pool: { max: 1, min: 0, idleTimeoutMillis: 30 * 60_000 },
     authentication,
     // No extra round trip per statement: a dead socket is detected by the statement itself.
     validateConnection: 'socket',
