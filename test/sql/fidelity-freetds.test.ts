@@ -1,8 +1,10 @@
 // Fidelity: a second, independent TDS client (FreeTDS tsql, SQL batches) gets the same answers
 // from the simulator as the mssql driver (RPC sp_executesql). If the simulator only "worked" for
 // tedious' quirks, this would disagree.
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { openSqlConnection, SqlError, type SqlConnection } from '../../steps/shared/sql';
 import { SqlSimulator } from '../sql-simulator/server';
 
@@ -15,11 +17,14 @@ interface TsqlResult {
   stderr: string;
 }
 
-function tsql(port: number, sql: string, options: { password?: string; database?: string } = {}): Promise<TsqlResult> {
+function tsql(port: number, sql: string, options: { password?: string; database?: string; config?: string } = {}): Promise<TsqlResult> {
   return new Promise((resolve) => {
-    const args = ['-H', '127.0.0.1', '-p', String(port), '-U', 'sa', '-P', options.password ?? PASSWORD, '-o', 'q'];
+    // With a freetds.conf, connect through its [sim] entry (e.g. to require encryption).
+    const target = options.config ? ['-S', 'sim'] : ['-H', '127.0.0.1', '-p', String(port)];
+    const args = [...target, '-U', 'sa', '-P', options.password ?? PASSWORD, '-o', 'q'];
     if (options.database) args.push('-D', options.database);
-    const child = execFile(TSQL, args, { env: { ...process.env, TDSVER: '7.4', LANG: 'C.UTF-8' }, timeout: 20_000 }, (_error, stdout, stderr) =>
+    const env = { ...process.env, TDSVER: '7.4', LANG: 'C.UTF-8', ...(options.config ? { FREETDSCONF: options.config } : {}) };
+    const child = execFile(TSQL, args, { env, timeout: 20_000 }, (_error, stdout, stderr) =>
       resolve({ stdout: String(stdout), stderr: String(stderr) }),
     );
     child.stdin!.end(`${sql}\ngo\nexit\n`);
@@ -128,6 +133,36 @@ describeIfTsql('simulator fidelity: FreeTDS tsql and mssql get the same answers'
     expect(wrong.stderr).toMatch(/Msg 18456[\s\S]*Login failed for user 'sa'/);
     const unknown = await tsql(sim.port, 'SELECT 1', { database: 'NoSuchDb' });
     expect(unknown.stderr).toMatch(/Msg 4060[\s\S]*Cannot open database "NoSuchDb"/);
+  });
+
+  test('TLS inside PRELOGIN: FreeTDS (GnuTLS) and tedious both negotiate it with the simulator', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'odr-tds-tls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+      const tlsSim = await SqlSimulator.start({ seed, tls: { key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')), mode: 'prelogin', forceEncryption: true } });
+      try {
+        const config = path.join(dir, 'freetds.conf');
+        writeFileSync(config, `[sim]\n\thost = 127.0.0.1\n\tport = ${tlsSim.port}\n\ttds version = 7.4\n\tencryption = require\n`);
+        const query = "SELECT Id, Json FROM dbo.Thing WHERE Id = N'Things-1'";
+        const viaTsql = await tsql(tlsSim.port, query, { database: 'Octopus', config });
+        expect(viaTsql.stderr).toBe('');
+        const c = await openSqlConnection(`Server=127.0.0.1,${tlsSim.port};Database=Octopus;User ID=sa;Password=${PASSWORD};Encrypt=True;TrustServerCertificate=True`);
+        try {
+          const viaDriver = (await c.query<{ Id: string; Json: string }>(query)).rows;
+          expect(parseTable(viaTsql.stdout)).toEqual(viaDriver);
+        } finally {
+          await c.close();
+        }
+        // The server forces encryption, so every login above went through TLS (tsql's, and
+        // mssql's two: connect() logs in once to probe, then again for the pooled connection).
+        expect(tlsSim.events.filter((e) => e.kind === 'login')).toHaveLength(3);
+        expect(tlsSim.events.filter((e) => e.kind === 'login-failed')).toHaveLength(0);
+      } finally {
+        await tlsSim.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('INFO messages (PRINT) reach tsql too', async () => {
