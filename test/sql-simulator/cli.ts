@@ -1,5 +1,5 @@
 // Standalone simulator: `npm run sql-simulator -- --port 14330 --seed seed.json [--state-out state.json]`
-// [--tls-key key.pem --tls-cert cert.pem]. Runs until SIGINT/SIGTERM, then writes the model's state.
+// [--tls-key key.pem --tls-cert cert.pem [--tls-mode strict|prelogin]]. Runs until SIGINT/SIGTERM, then writes the model's state.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Seed } from './engine/model';
@@ -13,20 +13,23 @@ async function run(): Promise<void> {
       'state-out': { type: 'string' },
       'tls-key': { type: 'string' },
       'tls-cert': { type: 'string' },
+      'tls-mode': { type: 'string', default: 'strict' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
-    process.stdout.write('Usage: npm run sql-simulator -- [--port 14330] [--seed seed.json] [--state-out state.json] [--tls-key key.pem --tls-cert cert.pem]\nSeed format: test/README.md.\n');
+    process.stdout.write('Usage: npm run sql-simulator -- [--port 14330] [--seed seed.json] [--state-out state.json] [--tls-key key.pem --tls-cert cert.pem [--tls-mode strict|prelogin]]\nSeed format: test/README.md.\n');
     return;
   }
   const seed = values.seed ? (JSON.parse(readFileSync(values.seed, 'utf8')) as Seed) : {};
-  const tls = values['tls-key'] && values['tls-cert'] ? { key: readFileSync(values['tls-key']), cert: readFileSync(values['tls-cert']) } : undefined;
+  const mode = values['tls-mode'];
+  if (mode !== 'strict' && mode !== 'prelogin') throw new Error(`--tls-mode must be strict (Encrypt=Strict) or prelogin (Encrypt=True), not '${mode}'.`);
+  const tls = values['tls-key'] && values['tls-cert'] ? { key: readFileSync(values['tls-key']), cert: readFileSync(values['tls-cert']), mode: mode as 'strict' | 'prelogin' } : undefined;
   const sim = await SqlSimulator.start({ seed, port: Number(values.port), tls });
   const login = sim.model.logins.values().next().value;
   process.stdout.write(
-    `SQL Server simulator listening on 127.0.0.1:${sim.port}${tls ? ' (TLS, Encrypt=Strict)' : ''}\n` +
-      `Connection string: Server=127.0.0.1,${sim.port};Database=master;User ID=${login?.name ?? 'sa'};Password=<from the seed>;Encrypt=${tls ? 'Strict' : 'False'}\n`,
+    `SQL Server simulator listening on 127.0.0.1:${sim.port}${tls ? ` (TLS, ${tls.mode === 'strict' ? 'Encrypt=Strict' : 'Encrypt=True'})` : ''}\n` +
+      `Connection string: Server=127.0.0.1,${sim.port};Database=master;User ID=${login?.name ?? 'sa'};Password=<from the seed>;Encrypt=${tls ? (tls.mode === 'strict' ? 'Strict' : 'True') : 'False'}\n`,
   );
   const stop = async (signal: string) => {
     process.stdout.write(`${signal}: stopping\n`);
