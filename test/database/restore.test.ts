@@ -2,6 +2,7 @@
 // refusals, replace with a safety backup, dry run, hostile names.
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { openSqlConnection } from '../../steps/shared/sql';
 import { backup, Lab, octopusTables, PASSWORD, restore } from './harness';
 
 const lab = new Lab();
@@ -213,4 +214,63 @@ test('a database without the Octopus tables is restored but reported as not an O
   const run = await restore(lab, '--source', d, '--target-database', 'NotOcto-copy');
   expect(run.code).toBe(1);
   expect(run.result).toMatch(/'NotOcto-copy' was restored, but it is not an Octopus database: tables dbo\.Project, dbo\.VariableSet, dbo\.OctopusServerNode, dbo\.ServerTask are missing/);
+});
+
+test('a backup file without a manifest (e.g. taken by a DBA) is read from its header', async () => {
+  const d = dir('foreign');
+  const source = readdirSync(fullOnly).find((f) => f.endsWith('.bak'))!;
+  cpSync(path.join(fullOnly, source), path.join(d, 'nightly.bak'));
+  const run = await restore(lab, '--source', path.join(d, 'nightly.bak'), '--target-database', 'Octo-foreign', '--verbose');
+  expect(run.code).toBe(0);
+  expect(run.stdout).toMatch(/1\. Full\s+nightly\.bak/);
+  expect(lab.projectIds('Octo-foreign')).toEqual(['Projects-1']);
+  writeFileSync(path.join(d, 'junk.trn'), 'not a backup');
+  const junk = await restore(lab, '--source', path.join(d, 'junk.trn'), '--target-database', 'Octo-junk');
+  expect(junk.code).toBe(1);
+  expect(junk.stdout).toMatch(/junk\.trn is not a readable SQL Server backup/);
+  expect(junk.result).toMatch(/junk\.trn is not a readable SQL Server backup/);
+});
+
+test('Replace existing kicks other sessions off the database (SINGLE_USER WITH ROLLBACK IMMEDIATE)', async () => {
+  const other = await openSqlConnection(lab.connectionString('Octo-diff'));
+  try {
+    const spid = (await other.query<{ spid: number }>('SELECT @@SPID AS spid')).rows[0].spid;
+    expect(lab.sim.model.sessions.has(spid)).toBe(true);
+    const run = await restore(lab, '--source', fullOnly, '--target-database', 'Octo-diff', '--replace-existing', '--no-safety-backup');
+    expect(run.code).toBe(0);
+    expect(run.outputs.SafetyBackupFile).toBeUndefined();
+    expect(lab.projectIds('Octo-diff')).toEqual(['Projects-1']);
+    // Its session was ended; the pool reconnects with a new one.
+    expect(lab.sim.model.sessions.has(spid)).toBe(false);
+    expect((await other.query<{ spid: number }>('SELECT @@SPID AS spid')).rows[0].spid).not.toBe(spid);
+  } finally {
+    await other.close();
+  }
+});
+
+test('a failure after the safety backup says where the safety backup is', async () => {
+  lab.sim.faults.push({ match: /RESTORE DATABASE @database/, dropMidStream: true });
+  const run = await restore(lab, '--source', fullOnly, '--target-database', 'Octo-logs', '--replace-existing');
+  expect(run.code).toBe(1);
+  expect(run.result).toMatch(/^Restore failed: .*The previous database was backed up first to .*Octo-logs_SAFETY_\d{8}T\d{6}Z\.bak \(on the SQL Server\)/s);
+  const safety = readdirSync(lab.backups).filter((f) => f.startsWith('Octo-logs_SAFETY_'));
+  expect(safety).toHaveLength(1);
+});
+
+test('cancel during RESTORE: attention acknowledged, exit 143, nothing reported as restored', async () => {
+  lab.sim.model.operationMs = 4000;
+  const seen = lab.sim.events.length;
+  try {
+    const run = await lab.run('restore-database', 'master', ['--source', fullOnly, '--target-database', 'Octo-cancel'], {
+      killAfter: (stdout) => /Restore the full backup/.test(stdout),
+    });
+    expect(run.code).toBe(143);
+    expect(run.result).toMatch(/Cancelled/);
+    const events = lab.sim.events.slice(seen).map((e) => e.kind);
+    expect(events).toContain('attention');
+    expect(events).toContain('attention-ack');
+    expect(run.outputs.RestoredDatabase).toBeUndefined();
+  } finally {
+    lab.sim.model.operationMs = 200;
+  }
 });

@@ -363,7 +363,7 @@ export async function restoreDatabase(connection: SqlConnection, plan: RestorePl
       });
       if (step.kind === 'octopus-check') octopusTablesFound = result.rows.map((r) => r.name);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = (error instanceof Error ? error.message : String(error)).replace(/([^.!?])$/, '$1.');
       if (step.kind === 'safety-backup') {
         throw new RestoreError(`The safety backup of '${plan.targetDatabase}' failed, so nothing was restored and the database is unchanged: ${reason}`, { cause: error });
       }
