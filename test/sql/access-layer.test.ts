@@ -184,6 +184,33 @@ describe('access layer against the simulator: protocol and model details', () =>
     }
   });
 
+  test('server facts: registry fallback before 2019 (seeded value, Windows paths), none on Azure SQL', async () => {
+    const old = await SqlSimulator.start({
+      seed: {
+        ...seed,
+        server: {
+          productVersion: '13.0.6300.2', edition: 'Standard Edition (64-bit)', engineEdition: 2, pathSeparator: '\\',
+          defaultDataPath: 'D:\\Data', defaultLogPath: 'L:\\Logs', registry: { 'HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\MSSQLServer\\MSSQLServer\\BackupDirectory': 'E:\\Backup' },
+        },
+      },
+    });
+    const azure = await SqlSimulator.start({ seed: { ...seed, server: { productVersion: '12.0.2000.8', edition: 'SQL Azure', engineEdition: 5 } } });
+    try {
+      const c = await openSqlConnection(`Server=127.0.0.1,${old.port};User ID=octo;Password=Octo-Passw0rd;Encrypt=False`);
+      expect(await c.serverFacts()).toMatchObject({
+        majorVersion: 13, supportsBackupCompression: true, defaultBackupPath: 'E:\\Backup', defaultDataPath: 'D:\\Data', defaultLogPath: 'L:\\Logs', pathSeparator: '\\',
+      });
+      await c.close();
+      const a = await openSqlConnection(`Server=127.0.0.1,${azure.port};User ID=octo;Password=Octo-Passw0rd;Encrypt=False`);
+      expect(await a.serverFacts()).toMatchObject({ majorVersion: 12, engineEdition: 5, defaultBackupPath: null });
+      await a.close();
+      expect(azure.events.some((e) => e.kind === 'request' && /xp_instance_regread/.test(e.detail ?? ''))).toBe(false);
+    } finally {
+      await old.stop();
+      await azure.stop();
+    }
+  });
+
   test('full + log chain restore WITH NORECOVERY then STOPAT brings back the rows as of that time', async () => {
     const full = path.join(work, 'chain-full.bak');
     const log1 = path.join(work, 'chain-1.trn');

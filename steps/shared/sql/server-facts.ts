@@ -67,9 +67,11 @@ export async function readServerFacts(connection: SqlConnection): Promise<Server
   const productVersion = row.productVersion ?? '0';
   const majorVersion = Number(productVersion.split('.')[0]) || 0;
   let defaultBackupPath = row.defaultBackupPath;
-  if (!defaultBackupPath && majorVersion < 15) {
-    const fallback = await connection.query<{ backupDirectory: string | null }>(BACKUP_DIRECTORY_FROM_REGISTRY_SQL);
-    defaultBackupPath = fallback.rows[0]?.backupDirectory ?? null;
+  const azure = row.engineEdition === 5 || row.engineEdition === 8; // Azure SQL Database / Managed Instance: no registry
+  if (!defaultBackupPath && majorVersion < 15 && !azure) {
+    // The registry read needs rights a least-privilege login may lack; then the default is unknown (null), not an error.
+    const fallback = await connection.query<{ backupDirectory: string | null }>(BACKUP_DIRECTORY_FROM_REGISTRY_SQL).catch(() => undefined);
+    defaultBackupPath = fallback?.rows[0]?.backupDirectory ?? null;
   }
   const anyPath = defaultBackupPath ?? row.defaultDataPath ?? '';
   const pathSeparator: '\\' | '/' = row.pathSeparator === '/' || (!row.pathSeparator && anyPath.startsWith('/')) ? '/' : '\\';
