@@ -1,6 +1,6 @@
 // The built restore-database step against the SQL Server simulator: chains, point in time,
 // refusals, replace with a safety backup, dry run, hostile names.
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { openSqlConnection } from '../../steps/shared/sql';
 import { backup, Lab, octopusTables, PASSWORD, restore } from './harness';
@@ -273,4 +273,25 @@ test('cancel during RESTORE: attention acknowledged, exit 143, nothing reported 
   } finally {
     lab.sim.model.operationMs = 200;
   }
+});
+
+test('worker and server see the folder under different paths: the server gets its own paths', async () => {
+  // The worker's view is a symlink; SQL Server (the simulator) must be sent the real folder's paths.
+  const serverView = dir('server-view');
+  const workerView = path.join(lab.root, 'worker-view');
+  symlinkSync(serverView, workerView);
+  const seen = lab.sim.events.length;
+  const made = await backup(lab, 'Octo', '--backup-directory', serverView, '--backup-directory-on-worker', workerView);
+  expect(made.code).toBe(0);
+  expect(made.outputs.ManifestPath.startsWith(workerView)).toBe(true);
+  expect(made.outputs.BackupFiles.startsWith(serverView)).toBe(true);
+  const run = await restore(lab, '--source', workerView, '--source-on-server', serverView, '--target-database', 'Octo-paths');
+  expect(run.code).toBe(0);
+  const devices = lab.sim.events
+    .slice(seen)
+    .flatMap((e) => e.params ?? [])
+    .filter((p) => /^@file\d+$/.test(p.name))
+    .map((p) => String(p.value));
+  expect(devices.length).toBeGreaterThan(0);
+  for (const d of devices) expect(d.startsWith(serverView)).toBe(true);
 });
