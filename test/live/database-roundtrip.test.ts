@@ -59,7 +59,9 @@ describeLive('live SQL Server: backup, restore to a new name, compare', () => {
     expect(logBackup.code).toBe(0);
     const manifests = readdirSync(backupDir!).filter((f) => f.startsWith(source) && f.endsWith('.manifest.json'));
     expect(manifests.length).toBe(2);
-    const restore = runStep('restore-database', ['--source', backupDir!, '--source-on-server', backupDirOnServer!, '--target-database', copy, '--check-db'], 'master');
+    // The folder may hold other runs' databases: name this run's newest set (its chain is found beside it).
+    const newest = path.join(backupDir!, manifests.filter((f) => f.includes('_LOG_')).sort().pop()!);
+    const restore = runStep('restore-database', ['--source', newest, '--source-on-server', backupDirOnServer!, '--target-database', copy, '--check-db'], 'master');
     expect(restore.out).toContain(`Restored '${copy}'`);
     expect(restore.code).toBe(0);
     expect(existsSync(backupDir!)).toBe(true);
