@@ -54,9 +54,6 @@ export async function bundleEntry(entry: string, stepId: string, toolVersion: st
     define: { OCTOPUS_DR_VERSION: JSON.stringify(toolVersion) },
     // Optional native or cloud add-ons the steps never load; keeping them out keeps templates small.
     external: ['msnodesqlv8', 'pg-native'],
-    // tedious' Entra sign-in through @azure/identity + MSAL is ~180 KB of each database template;
-    // the two credential classes it uses are one token request each (README "SQL Server access").
-    alias: { '@azure/identity': './steps/shared/sql/entra-identity.ts' },
     logLevel: 'silent',
   });
   const output = result.outputFiles.find((f) => f.path.endsWith('.js'));
