@@ -1,0 +1,71 @@
+// Retention deletes only this tool's own sets older than the limit, and never the newest full
+// set nor an archive that a kept incremental still needs.
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { backupFileStore } from '../../steps/shared/file-store/backup';
+import { applyRetention } from '../../steps/shared/file-store/retention';
+import { silentLog, tempDir, write } from './helpers';
+
+const day = (d: number) => new Date(Date.UTC(2026, 10, d));
+
+async function set(home: string, out: string, mode: 'Full' | 'Incremental', d: number) {
+  write(path.join(home, 'TaskLogs', `task-${d}.log.txt`), `day ${d}\n`, undefined, day(d));
+  const result = await backupFileStore({
+    folders: [{ name: 'TaskLogs', path: path.join(home, 'TaskLogs'), origin: 'home' }],
+    backupDirectory: out,
+    mode,
+    skipUnreadable: false,
+    toolVersion: 'test',
+    log: silentLog,
+    now: () => new Date(day(d).getTime() + 3600_000),
+  });
+  return path.basename(result.archivePath);
+}
+
+test('old sets go; the newest full, sets within the limit and what their chains need stay; foreign files stay', async () => {
+  const work = tempDir('retention');
+  try {
+    const home = path.join(work, 'home');
+    const out = path.join(work, 'out');
+    const full1 = await set(home, out, 'Full', 1);
+    const inc2 = await set(home, out, 'Incremental', 2);
+    const inc3 = await set(home, out, 'Incremental', 3);
+    const full10 = await set(home, out, 'Full', 10);
+    const inc11 = await set(home, out, 'Incremental', 11);
+    writeFileSync(path.join(out, 'notes.txt'), 'not ours');
+    writeFileSync(path.join(out, 'octopus-file-store-20260101T000000Z-full.zip'), 'no manifest: not provably ours');
+
+    const result = await applyRetention(out, 5, day(12), silentLog);
+    expect(result.deleted.sort()).toEqual([full1, inc2, inc3].sort());
+    expect(readdirSync(out).sort()).toEqual(
+      [full10, full10.replace('.zip', '.manifest.json'), inc11, inc11.replace('.zip', '.manifest.json'), 'notes.txt', 'octopus-file-store-20260101T000000Z-full.zip'].sort(),
+    );
+
+    // Far in the future: everything is old, but the newest full (and its chain) is never deleted.
+    const later = await applyRetention(out, 5, day(60), silentLog);
+    expect(later.deleted).toEqual([inc11]);
+    expect(readdirSync(out)).toContain(full10);
+
+    // 0 keeps everything.
+    expect((await applyRetention(out, 0, day(90), silentLog)).deleted).toEqual([]);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('an old full that a kept incremental still needs is kept', async () => {
+  const work = tempDir('retention-chain');
+  try {
+    const home = path.join(work, 'home');
+    const out = path.join(work, 'out');
+    const full1 = await set(home, out, 'Full', 1);
+    const inc9 = await set(home, out, 'Incremental', 9);
+    const inc10 = await set(home, out, 'Incremental', 10);
+    const result = await applyRetention(out, 2, day(11), silentLog);
+    // inc10 (kept) needs full1 and inc9 for the files it did not store again.
+    expect(result.deleted).toEqual([]);
+    expect(readdirSync(out).filter((n) => n.endsWith('.zip')).sort()).toEqual([full1, inc10, inc9].sort());
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
