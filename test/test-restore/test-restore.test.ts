@@ -149,6 +149,28 @@ test('a wrong master key fails with the rotation hint, and the scratch database 
   expect(scratchDatabases()).toEqual([]);
 });
 
+test('a backup older than the maximum age fails the recovery-point check (the rest is still tested)', async () => {
+  // The newest backup finished "now"; move the server's clock 30 hours on.
+  lab.sim.model.clockOffsetMs = 30 * 3_600_000;
+  try {
+    const run = await runTestRestore([]);
+    expect(run.code).toBe(1);
+    const report = reportOf(run);
+    expect(report.backup.recoveryPoint).toBe('failed');
+    expect(report.backup.ageHours).toBeGreaterThanOrEqual(30);
+    expect(report.backup.ageHours).toBeLessThan(31);
+    expect(report.failures).toEqual([expect.stringMatching(/^The newest backup is 30(\.\d)? hours old, older than the 26-hour limit \("Maximum backup age"\)/)]);
+    expect(report.restore.status).toBe('passed');
+    expect(report.masterKey.status).toBe('passed');
+    expect(run.outputs.BackupAgeHours).toMatch(/^30/);
+    expect(scratchDatabases()).toEqual([]);
+    const lenient = await runTestRestore(['--max-age-hours', '48']);
+    expect(lenient.code).toBe(0);
+  } finally {
+    lab.sim.model.clockOffsetMs = 0;
+  }
+});
+
 test('a tampered file-store archive fails the file-store check', async () => {
   const copy = tempDir('octopus-dr-tr-fs-tampered-');
   for (const name of readdirSync(fileStoreBackups)) writeFileSync(path.join(copy, name), readFileSync(path.join(fileStoreBackups, name)));

@@ -146,6 +146,8 @@ export class ServerModel {
   readonly sessions = new Map<number, Session>();
   readonly backupHistory: BackupHistory[] = [];
   operationMs: number;
+  /** Moves the server's clock (GETDATE, backup times) ahead of the real one, e.g. to age backups. */
+  clockOffsetMs = 0;
   private nextDatabaseId = 5;
   private nextSessionId = 51;
   /** Handlers of other areas may keep their own state here (namespaced by area). */
@@ -189,6 +191,11 @@ export class ServerModel {
     }
   }
 
+  /** The server's clock. */
+  now(): Date {
+    return new Date(Date.now() + this.clockOffsetMs);
+  }
+
   get majorVersion(): number {
     return Number(this.properties.productVersion.split('.')[0]);
   }
@@ -207,7 +214,7 @@ export class ServerModel {
       recoveryModel: seed.recoveryModel ?? 'FULL',
       state: seed.state ?? 'ONLINE',
       userAccess: 'MULTI_USER',
-      createDate: new Date(),
+      createDate: this.now(),
       files: seed.files ?? [
         { logicalName: seed.name, physicalName: `${p.defaultDataPath}${sep}${seed.name}.mdf`, type: 'D', sizeBytes: 8 * 1024 * 1024 },
         { logicalName: `${seed.name}_log`, physicalName: `${p.defaultLogPath}${sep}${seed.name}_log.ldf`, type: 'L', sizeBytes: 8 * 1024 * 1024 },
@@ -236,7 +243,7 @@ export class ServerModel {
   }
 
   /** Call after any change to a database's rows: moves the LSN on and keeps the change for log backups. */
-  recordChange(db: Database, at = new Date()): void {
+  recordChange(db: Database, at = this.now()): void {
     db.lsn += 100n;
     if (db.recoveryModel !== 'SIMPLE') db.log.push({ lsn: db.lsn, at, content: contentOf(db) });
   }

@@ -135,7 +135,7 @@ const backup: StatementHandler = {
     });
 
     const start = Date.now();
-    const startDate = new Date();
+    const startDate = ctx.model.now();
     await progress(ctx, stats(ctx, o));
 
     // The backup itself: LSNs, content, header.
@@ -180,7 +180,7 @@ const backup: StatementHandler = {
       databaseBackupLsn: (db.lastFullBackupLsn ?? 0n).toString(),
       differentialBaseLsn: differential ? (db.lastFullBackupLsn ?? 0n).toString() : null,
       backupStartDate: startDate.toISOString(),
-      backupFinishDate: new Date().toISOString(),
+      backupFinishDate: ctx.model.now().toISOString(),
       softwareVersionMajor: major,
       softwareVersionMinor: minor,
       softwareVersionBuild: build,
@@ -210,7 +210,7 @@ const backup: StatementHandler = {
       name: header(1).backupName,
       description: header(1).backupDescription,
       backupStartDate: startDate,
-      backupFinishDate: new Date(),
+      backupFinishDate: ctx.model.now(),
       firstLsn,
       lastLsn,
       checkpointLsn,

@@ -405,10 +405,10 @@ functions.set('DATALENGTH', (args) => {
 });
 functions.set('UPPER', (args) => ({ type: args[0].type, value: str(args[0])?.toUpperCase() ?? null }));
 functions.set('LOWER', (args) => ({ type: args[0].type, value: str(args[0])?.toLowerCase() ?? null }));
-functions.set('GETDATE', () => ({ type: T.datetime, value: new Date() }));
-functions.set('GETUTCDATE', () => ({ type: T.datetime, value: new Date() }));
-functions.set('SYSDATETIME', () => ({ type: T.datetime2(7), value: new Date() }));
-functions.set('SYSUTCDATETIME', () => ({ type: T.datetime2(7), value: new Date() }));
+functions.set('GETDATE', (_args, ctx) => ({ type: T.datetime, value: ctx.model.now() }));
+functions.set('GETUTCDATE', (_args, ctx) => ({ type: T.datetime, value: ctx.model.now() }));
+functions.set('SYSDATETIME', (_args, ctx) => ({ type: T.datetime2(7), value: ctx.model.now() }));
+functions.set('SYSUTCDATETIME', (_args, ctx) => ({ type: T.datetime2(7), value: ctx.model.now() }));
 functions.set('NEWID', () => ({ type: { name: 'uniqueidentifier' }, value: crypto.randomUUID().toUpperCase() }));
 functions.set('SUSER_SNAME', (_args, ctx) => ({ type: T.nvarchar(128), value: ctx.session.login }));
 functions.set('IS_SRVROLEMEMBER', (args, ctx) => ({ type: T.int, value: str(args[0])?.toLowerCase() === 'sysadmin' && ctx.session.login.toLowerCase() === 'sa' ? 1 : 0 }));
