@@ -1,7 +1,7 @@
 // The test-restore report: what was tested, how long it took, and what failed. Written as JSON
 // (an Octopus artifact) and summarised in the log. It names files, databases and key IDs, never secrets.
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomically } from '../shared/runtime/files';
 
 export const REPORT_FORMAT = 'octopus-dr/test-restore-report/v1';
 
@@ -84,17 +84,10 @@ export function summarise(report: TestRestoreReport): string {
   return lines.join('\n');
 }
 
-/** Written to a temporary name and renamed, so nobody reads half a report. */
+/** Written atomically, so nobody reads half a report. */
 export async function writeReport(directory: string, report: TestRestoreReport): Promise<string> {
   const stamp = report.startedAt.replace(/[-:]/g, '').replace(/\.\d{3}/, '');
   const file = path.join(directory, `octopus-dr-test-restore-${stamp}.json`);
-  const temporary = `${file}.${process.pid}.tmp`;
-  try {
-    await fs.writeFile(temporary, JSON.stringify(report, null, 2) + '\n', { flag: 'wx' });
-    await fs.rename(temporary, file);
-  } catch (error) {
-    await fs.rm(temporary, { force: true }).catch(() => undefined);
-    throw error;
-  }
+  await writeFileAtomically(file, JSON.stringify(report, null, 2) + '\n');
   return file;
 }

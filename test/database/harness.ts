@@ -80,9 +80,11 @@ export class Lab {
     return JSON.parse(readFileSync(path.join(directory, name), 'utf8'));
   }
 
-  run(step: 'backup-database' | 'restore-database', database: string, args: string[], options: { killAfter?: (stdout: string) => boolean; env?: NodeJS.ProcessEnv } = {}): Promise<StepRun> {
+  /** Runs a built database step (backup-database, restore-database, test-restore, ...) against the simulator. */
+  run(step: string, database: string, args: string[], options: { killAfter?: (stdout: string) => boolean; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<StepRun> {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [path.join(ROOT, 'build/steps', `${step}.js`), '--service-messages', ...args], {
+        cwd: options.cwd,
         env: { PATH: process.env.PATH, OCTOPUSDR_SQL_CONNECTIONSTRING: this.connectionString(database), ...options.env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -1,7 +1,6 @@
 // Test Latest Backup end to end: the built backup steps make real backup sets (SQL Server
 // simulator, real temp directories), then the built test-restore bundle restores, checks and
 // reports on them. After every run the scratch database must be gone.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -13,7 +12,7 @@ import { scratchDatabaseName } from '../../steps/test-restore/scratch';
 import { testLatestBackup } from '../../steps/test-restore/test-restore';
 import { testRestore } from '../../templates/test-restore';
 import type { SeedDatabase } from '../sql-simulator/engine/model';
-import { Lab, octopusTables, ROOT, type StepRun } from '../database/harness';
+import { Lab, octopusTables, type StepRun } from '../database/harness';
 import { makeStore, runBundle, tempDir } from '../file-store/helpers';
 import { octopusDatabase } from '../master-key/octopus-database';
 import { expectNoLeak } from '../master-key/octopus-crypto';
@@ -56,42 +55,14 @@ function scratchDatabases(): string[] {
   return [...lab.sim.model.databases.values()].map((d) => d.name).filter((n) => n.startsWith(PREFIX));
 }
 
-function runTestRestore(args: string[], options: { key?: string; killAfter?: (stdout: string) => boolean; reportDirectory?: string } = {}): Promise<StepRun & { reportDirectory: string }> {
-  const reportDirectory = options.reportDirectory ?? tempDir('octopus-dr-tr-report-');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'build/steps/test-restore.js'), '--service-messages', '--source', lab.backups, ...args], {
-      cwd: reportDirectory,
-      env: { PATH: process.env.PATH, OCTOPUSDR_SQL_CONNECTIONSTRING: lab.connectionString('master'), OCTOPUSDR_MASTERKEY: options.key ?? KEY_B64 },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let killed = false;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      if (!killed && options.killAfter?.(stdout)) {
-        killed = true;
-        child.kill('SIGTERM');
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const messages = parseServiceMessages(stdout);
-      const outputs: Record<string, string> = {};
-      for (const m of messages.filter((m) => m.name === 'setVariable')) outputs[m.attributes.name] = m.attributes.value;
-      resolve({
-        code,
-        stdout,
-        stderr,
-        outputs,
-        progress: messages.filter((m) => m.name === 'progress').map((m) => Number(m.attributes.percentage)),
-        artifacts: messages.filter((m) => m.name === 'createArtifact').map((m) => m.attributes.path),
-        result: messages.find((m) => m.name === 'resultMessage')?.attributes.message,
-        reportDirectory,
-      });
-    });
+async function runTestRestore(args: string[], options: { key?: string; killAfter?: (stdout: string) => boolean } = {}): Promise<StepRun & { reportDirectory: string }> {
+  const reportDirectory = tempDir('octopus-dr-tr-report-');
+  const run = await lab.run('test-restore', 'master', ['--source', lab.backups, ...args], {
+    cwd: reportDirectory,
+    env: { OCTOPUSDR_MASTERKEY: options.key ?? KEY_B64 },
+    killAfter: options.killAfter,
   });
+  return { ...run, reportDirectory };
 }
 
 function reportOf(run: StepRun): Record<string, any> {
@@ -244,7 +215,7 @@ test('cancel during the restore drops the scratch database and still writes the 
   const report = JSON.parse(readFileSync(path.join(run.reportDirectory, reports[0]), 'utf8'));
   expect(report.result).toBe('FAIL');
   expect(report.failures).toContain('Cancelled before the test finished.');
-  expect(readdirSync(run.reportDirectory).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  expect(readdirSync(run.reportDirectory).filter((f) => f.endsWith('.partial'))).toEqual([]);
 });
 
 test('an empty backup directory fails clearly', async () => {

@@ -1,0 +1,22 @@
+// Writing a file so that nobody ever sees half of it: a temporary name beside the target,
+// flushed to disk, then renamed into place. On failure the temporary file is removed.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+export async function writeFileAtomically(target: string, data: string | Buffer): Promise<void> {
+  const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(4).toString('hex')}.partial`);
+  try {
+    const handle = await fs.open(temporary, 'wx', 0o644);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temporary, target);
+  } catch (error) {
+    await fs.rm(temporary, { force: true }).catch(() => undefined);
+    throw error;
+  }
+}
