@@ -306,10 +306,13 @@ describe('T-SQL', () => {
       exclusive: true,
       move: [{ logicalName: 'Octopus', physicalPath: 'D:\\data\\Octopus Copy.mdf' }],
     });
+    expect(s.sql).toContain("IF DATABASEPROPERTYEX(@database, 'Status') = N'ONLINE'");
     expect(s.sql).toContain("N'ALTER DATABASE ' + QUOTENAME(@database) + N' SET SINGLE_USER WITH ROLLBACK IMMEDIATE;'");
     expect(s.sql).toContain('RESTORE DATABASE @database FROM DISK = @file1\n  WITH FILE = @position, CHECKSUM, REPLACE, MOVE @logical1 TO @physical1, NORECOVERY, STATS = 5;');
     const last = restoreStatement({ database: 'x', kind: 'Log', files: ['a'], position: 1, checksum: false, recovery: true, statsPercent: 5, stopAt: '2026-11-01T04:00:00.000' });
-    expect(last.sql).toBe('RESTORE LOG @database FROM DISK = @file1\n  WITH FILE = @position, STOPAT = @stopAt, RECOVERY, STATS = 5;');
+    expect(last.sql).toBe(
+      'DECLARE @stopAtTime datetime = CONVERT(datetime, @stopAt, 126);\nRESTORE LOG @database FROM DISK = @file1\n  WITH FILE = @position, STOPAT = @stopAtTime, RECOVERY, STATS = 5;',
+    );
     expect(value(last.params.stopAt)).toBe('2026-11-01T04:00:00.000');
     expect(formatStatement(last)).toContain("--   @stopAt = N'2026-11-01T04:00:00.000'");
   });

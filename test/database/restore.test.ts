@@ -99,7 +99,8 @@ test('point in time: STOPAT on the last log; a time the chain cannot reach is re
   await take('Octo', d, '--backup-type', 'Log');
   const run = await restore(lab, '--source', d, '--target-database', 'Octo-pit', '--point-in-time', stopAt, '--verbose');
   expect(run.code).toBe(0);
-  expect(run.stdout).toContain('STOPAT = @stopAt, RECOVERY');
+  expect(run.stdout).toContain('DECLARE @stopAtTime datetime = CONVERT(datetime, @stopAt, 126);');
+  expect(run.stdout).toContain('STOPAT = @stopAtTime, RECOVERY');
   const ids = lab.projectIds('Octo-pit');
   expect(ids).toContain('PIT-before');
   expect(ids).toContain('PIT-in-log-2-before');
@@ -294,4 +295,16 @@ test('worker and server see the folder under different paths: the server gets it
     .map((p) => String(p.value));
   expect(devices.length).toBeGreaterThan(0);
   for (const d of devices) expect(d.startsWith(serverView)).toBe(true);
+});
+
+test('a database left RESTORING by a failed restore is replaced (no ALTER, no safety backup possible), with a warning', async () => {
+  const first = await restore(lab, '--source', fullOnly, '--target-database', 'Octo-stuck');
+  expect(first.code).toBe(0);
+  lab.sim.model.database('Octo-stuck')!.state = 'RESTORING';
+  const run = await restore(lab, '--source', fullDiff, '--target-database', 'Octo-stuck', '--replace-existing');
+  expect(run.code).toBe(0);
+  expect(run.stdout + run.stderr).toMatch(/'Octo-stuck' is RESTORING, not ONLINE, so it cannot be backed up first/);
+  expect(run.outputs.SafetyBackupFile).toBeUndefined();
+  expect(lab.sim.model.database('Octo-stuck')!.state).toBe('ONLINE');
+  expect(lab.projectIds('Octo-stuck')).toEqual(['Projects-1', 'Projects-2']);
 });

@@ -239,6 +239,7 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
 
   const existing = await runStatement<{ name: string; state: string }>(connection, databaseExistsStatement(targetDatabase));
   const targetExists = existing.rows.length > 0;
+  const targetOnline = existing.rows[0]?.state === 'ONLINE';
   if (targetExists && !request.replaceExisting) {
     planError(
       `Database '${targetDatabase}' already exists on ${facts.serverName}, and "Replace existing" is off, so nothing was changed. ` +
@@ -264,7 +265,10 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
 
   const steps: PlannedStep[] = [];
   let safetyBackupFile: string | undefined;
-  if (targetExists && request.safetyBackup) {
+  if (targetExists && request.safetyBackup && !targetOnline) {
+    warnings.push(`'${targetDatabase}' is ${existing.rows[0].state}, not ONLINE, so it cannot be backed up first; it is replaced without a safety backup.`);
+  }
+  if (targetExists && request.safetyBackup && targetOnline) {
     if (!facts.defaultBackupPath) planError("SQL Server reports no default backup folder for the safety backup; turn \"Safety backup\" off or configure the instance's backup folder.");
     // Not named like this tool's backups, so retention never deletes it.
     const safetyName = `${fileNamePart(targetDatabase)}_SAFETY_${backupTimestamp(new Date())}.bak`;

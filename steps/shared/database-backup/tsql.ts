@@ -217,13 +217,15 @@ export function restoreStatement(o: RestoreStepOptions): Statement {
     params[`physical${i + 1}`] = path4000(m.physicalPath);
     return `MOVE @logical${i + 1} TO @physical${i + 1}`;
   });
+  // STOPAT takes a datetime: converted server-side from ISO-8601 text (style 126), so neither the
+  // driver's UTC handling nor SET DATEFORMAT can shift it.
   if (o.stopAt !== undefined) params.stopAt = param.nvarchar(o.stopAt, 30);
   const withOptions = [
     'FILE = @position',
     o.checksum ? 'CHECKSUM' : null,
     o.replace ? 'REPLACE' : null,
     ...moves,
-    o.stopAt !== undefined ? 'STOPAT = @stopAt' : null,
+    o.stopAt !== undefined ? 'STOPAT = @stopAtTime' : null,
     o.recovery ? 'RECOVERY' : 'NORECOVERY',
     stats(o.statsPercent),
   ].filter((x): x is string => x !== null);
@@ -231,7 +233,8 @@ export function restoreStatement(o: RestoreStepOptions): Statement {
   const lines: string[] = [];
   if (o.exclusive) {
     lines.push(
-      'IF DB_ID(@database) IS NOT NULL',
+      // Only an ONLINE database can be altered; one left RESTORING by a failed restore is simply replaced.
+      "IF DATABASEPROPERTYEX(@database, 'Status') = N'ONLINE'",
       'BEGIN',
       "  DECLARE @exclusive nvarchar(max) = N'ALTER DATABASE ' + QUOTENAME(@database) + N' SET SINGLE_USER WITH ROLLBACK IMMEDIATE;';",
       "  IF @exclusive IS NULL THROW 50000, N'The database name is not a valid SQL Server name.', 1;",
@@ -239,6 +242,7 @@ export function restoreStatement(o: RestoreStepOptions): Statement {
       'END;',
     );
   }
+  if (o.stopAt !== undefined) lines.push('DECLARE @stopAtTime datetime = CONVERT(datetime, @stopAt, 126);');
   lines.push(`${verb} @database FROM ${from}\n  WITH ${withOptions.join(', ')};`);
   const what = o.kind === 'Log' ? 'log backup' : o.kind === 'Differential' ? 'differential backup' : 'full backup';
   return {
