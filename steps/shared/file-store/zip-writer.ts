@@ -35,7 +35,7 @@ const STORED_EXTENSIONS = new Set(
     'png jpg jpeg gif webp ico mp3 mp4 mov avi mkv woff woff2 pdf docx xlsx pptx odt').split(' '),
 );
 
-/** Deflate level for text: level 1 is several times faster than 6 and within a few % in size. */
+/** Deflate level for text: level 1 is about twice as fast as 6; logs come out ~20 % larger (0.28 vs 0.23 of the input, per the reference). */
 export const TEXT_DEFLATE_LEVEL = 1;
 
 export function compressionLevelFor(name: string): number {
