@@ -96,6 +96,12 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
   } else if (params.compression === 'Off') compression = false;
   else compression = facts.supportsBackupCompression ? true : undefined;
   const copyOnly = kind !== 'Differential' && params.copyOnly;
+  if (kind === 'Log' && copyOnly) {
+    log.warn(
+      'Copy-only log backups do not truncate the log. If octopus-dr takes this database\'s only backups, uncheck "Copy-only" ' +
+        'for the full and log backups, or the transaction log will keep growing.',
+    );
+  }
 
   const serverDirectory = params.backupDirectory || facts.defaultBackupPath;
   if (!serverDirectory) {
@@ -248,7 +254,16 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
 
   if (params.retentionDays !== undefined) {
     if (!verification.passed) log.warn('Retention skipped: the new backup was not verified.');
-    else await applyRetention(database, location, params.retentionDays, context);
+    else {
+      try {
+        await applyRetention(database, location, params.retentionDays, context);
+      } catch (error) {
+        throw new StepFailure(
+          `The backup succeeded (${manifestPath}), but retention failed: ${(error as Error).message}. Check the worker account may delete files in ${workerDirectory}.`,
+          { cause: error },
+        );
+      }
+    }
   }
 
   const summary = `${kind} backup of '${database}' (${(totalBytes / 1e6).toFixed(1)} MB in ${stripes} file${stripes === 1 ? '' : 's'}, ${seconds.toFixed(1)} s${verification.passed ? ', verified' : ''}): ${manifestPath}`;

@@ -166,3 +166,12 @@ test('hostile database name: parameters, not text; a file name that is safe; the
   const requests = lab.sim.events.filter((e) => e.kind === 'request').map((e) => e.detail ?? '');
   expect(requests.some((r) => r.includes('DROP DATABASE master'))).toBe(false);
 });
+
+test('a backup that fails verification is deleted and the step fails', async () => {
+  lab.sim.faults.push({ match: /RESTORE VERIFYONLY/, dropMidStream: true });
+  const run = await backup(lab, 'Striped');
+  expect(run.code).toBe(1);
+  expect(run.result).toMatch(/The new backup failed RESTORE VERIFYONLY WITH CHECKSUM and was deleted/);
+  const stem = /Striped_FULL_\d{8}T\d{6}Z/.exec(run.stdout)![0];
+  expect(filesOf(stem)).toEqual([]);
+});
