@@ -69,3 +69,24 @@ test('an old full that a kept incremental still needs is kept', async () => {
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+test('a backup directory inside a folder being backed up is refused', async () => {
+  const work = tempDir('inside');
+  try {
+    const home = path.join(work, 'home');
+    write(path.join(home, 'Artifacts', 'a.txt'), 'a');
+    await expect(
+      backupFileStore({
+        folders: [{ name: 'Artifacts', path: path.join(home, 'Artifacts'), origin: 'home' }],
+        backupDirectory: path.join(home, 'Artifacts', 'backups'),
+        mode: 'Full',
+        skipUnreadable: false,
+        toolVersion: 'test',
+        log: silentLog,
+      }),
+    ).rejects.toThrow(/is inside the Artifacts folder .*choose a backup directory outside the file store/);
+    expect(readdirSync(path.join(home, 'Artifacts'))).toEqual(['a.txt']);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});

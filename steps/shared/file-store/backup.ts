@@ -178,6 +178,13 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
     log.warn(message);
   };
 
+  // A backup directory inside a folder being backed up would archive its own archives.
+  for (const folder of options.folders) {
+    const relative = path.relative(path.resolve(folder.path), path.resolve(options.backupDirectory));
+    if (relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative))) {
+      throw new StepFailure(`The backup directory ${options.backupDirectory} is inside the ${folder.name} folder ${folder.path}; choose a backup directory outside the file store.`);
+    }
+  }
   await fs.mkdir(options.backupDirectory, { recursive: true });
 
   // 1. Scan.
