@@ -151,6 +151,11 @@ describe('restore chain', () => {
     expect(() => selectChain([f1, striped])).toThrow(/Octopus_FULL_20261102T000000Z_2of2.bak is missing/);
   });
 
+  test('a missing single file fails naming it and the manifest that lists it', () => {
+    const gone = { ...full('F9.manifest.json', 800, 900, '2026-11-02T00:00:00.000'), files: [], missingFiles: ['Octopus_FULL_20261102T000000Z.bak'] };
+    expect(() => selectChain([f1, gone])).toThrow('Octopus_FULL_20261102T000000Z.bak is missing (F9.manifest.json lists it).');
+  });
+
   test('ending at a named set: a differential brings its full, a log brings the chain before it', () => {
     const toDiff = selectChain(all, { endAt: d1 });
     expect(labels([toDiff.full, toDiff.differential, ...toDiff.logs])).toEqual(['F1', 'D1']);

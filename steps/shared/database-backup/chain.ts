@@ -114,6 +114,9 @@ function walkLogs(base: BackupSet, logs: LogIndex, done: (last: BackupSet) => bo
 
 function assertComplete(chain: RestoreChain): RestoreChain {
   for (const set of [chain.full, chain.differential, ...chain.logs]) {
+    if (set && set.missingFiles.length > 0 && set.files.length === 0 && set.missingFiles.length === 1) {
+      throw new ChainError(`${set.missingFiles[0]} is missing (${set.label} lists it). Copy it back beside ${set.label}, or restore from an earlier backup.`);
+    }
     if (set && set.missingFiles.length > 0) {
       throw new ChainError(
         `${set.label} is striped over ${set.files.length + set.missingFiles.length} files, and ${set.missingFiles.join(', ')} ${set.missingFiles.length === 1 ? 'is' : 'are'} missing. Every stripe is needed: copy the missing file${set.missingFiles.length === 1 ? '' : 's'} beside the others.`,
