@@ -1,6 +1,6 @@
 import type { ParameterValues } from '../../templates/model';
 import type { restoreDatabase as template } from '../../templates/restore-database';
-import { formatRestorePlan, planRestore, restoreDatabase, RestoreError, RestorePlanError } from '../shared/database-backup/restore';
+import { formatRestorePlan, masterKeyIdOf, planRestore, restoreDatabase, RestoreError, RestorePlanError } from '../shared/database-backup/restore';
 import { StepFailure } from '../shared/runtime/errors';
 import type { StepContext } from '../shared/runtime/step-context';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
@@ -46,6 +46,8 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
   ).catch((e) => asFailure(e, 'Nothing was changed. ', context.signal));
   for (const warning of plan.warnings) log.warn(warning);
   log.info(formatRestorePlan(plan));
+  const keyId = masterKeyIdOf(plan);
+  if (keyId) context.setOutput('MasterKeyId', keyId);
 
   if (params.dryRun) {
     const message = `Dry run: the plan above was checked (files present, verified, chain complete) and nothing was changed.`;

@@ -76,6 +76,15 @@ test('full + differential, from the folder and from the differential\'s manifest
   expect(lab.projectIds('Octo-diff-m')).toEqual(['Projects-1', 'Projects-2']);
 });
 
+test('the master key ID recorded at backup time is shown in the plan and output', async () => {
+  const d = dir('with-key');
+  await take('Octo', d, '--master-key-id', '41252bd34faf3857');
+  const run = await restore(lab, '--source', d, '--target-database', 'Octo-key', '--dry-run');
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain('Master key needed: key ID 41252bd34faf3857');
+  expect(run.outputs.MasterKeyId).toBe('41252bd34faf3857');
+});
+
 test('full + differential + logs in LSN order', async () => {
   const run = await restore(lab, '--source', fullDiffLogs, '--target-database', 'Octo-logs', '--verbose');
   expect(run.code).toBe(0);

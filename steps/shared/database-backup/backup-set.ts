@@ -54,6 +54,8 @@ export interface BackupSet {
   manifestPath?: string;
   /** True when the manifest records a successful RESTORE VERIFYONLY. */
   verified?: boolean;
+  /** The master key ID the manifest records (the key the restored database needs). */
+  masterKeyId?: string | null;
 }
 
 export function kindOf(header: Pick<BackupHeader, 'backupType'>): BackupKind | undefined {

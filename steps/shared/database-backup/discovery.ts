@@ -48,6 +48,7 @@ export async function setFromManifest(manifestPath: string, manifest: BackupMani
     header: manifest.header,
     manifestPath,
     verified: manifest.verification.passed,
+    masterKeyId: manifest.masterKeyId ?? null,
   };
 }
 

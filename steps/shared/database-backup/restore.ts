@@ -319,6 +319,12 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
   return { request, chain, sourceDatabase, targetDatabase, targetExists, server: facts, relocations, safetyBackupFile, steps, warnings };
 }
 
+/** The master key ID the chain's manifests record (newest first), if any. */
+export function masterKeyIdOf(plan: RestorePlan): string | undefined {
+  const members = [plan.chain.full, plan.chain.differential, ...plan.chain.logs].filter((s): s is BackupSet => s !== undefined);
+  return members.reverse().find((s) => s.masterKeyId)?.masterKeyId ?? undefined;
+}
+
 /** The plan as text: what will be restored, from which files, and the T-SQL (parameters by name and value). */
 export function formatRestorePlan(plan: RestorePlan): string {
   const members = [plan.chain.full, plan.chain.differential, ...plan.chain.logs].filter((s): s is BackupSet => s !== undefined);
@@ -326,6 +332,7 @@ export function formatRestorePlan(plan: RestorePlan): string {
     `Restore plan: '${plan.sourceDatabase}' -> '${plan.targetDatabase}' on ${plan.server.serverName} (SQL Server ${plan.server.productVersion})`,
     `  Point in time reached: ${plan.chain.pointInTime}${plan.chain.stopAt ? ' (STOPAT)' : ''} (server local time)`,
     `  Target database: ${plan.targetExists ? 'exists, will be REPLACED' : 'new'}${plan.safetyBackupFile ? `; safety backup first to ${plan.safetyBackupFile}` : ''}`,
+    ...(masterKeyIdOf(plan) ? [`  Master key needed: key ID ${masterKeyIdOf(plan)} (check a key with Octopus DR - Verify Master Key, --expected-key-id)`] : []),
     '  Backups, in order:',
     ...members.map((s, i) => `    ${i + 1}. ${describeSet(s)}\n       ${s.files.map((f) => f.serverPath).join('\n       ')}`),
     '  Database files:',
