@@ -162,3 +162,44 @@ test('files that vanish, or keep changing, while read are warnings naming them, 
   appendFileSync(path.join(work, 'done'), '');
   expect(listAll(restored)).toContain('TaskLogs/t29.log.txt');
 });
+
+test('restore onto mount points (the Linux container volumes) swaps inside them and keeps the old content aside', async () => {
+  const out = path.join(work, 'for-volumes');
+  await backupFileStore({ folders: at(home), backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test', log: silentLog });
+  const volumes = path.join(work, 'volumes');
+  const packages = path.join(volumes, 'repository');
+  const taskLogs = path.join(volumes, 'taskLogs');
+  mkdirSync(packages, { recursive: true });
+  mkdirSync(taskLogs, { recursive: true });
+  const mounted = [packages, taskLogs].filter((dir) => spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', dir]).status === 0);
+  if (mounted.length < 2) {
+    mounted.forEach((dir) => spawnSync('umount', [dir]));
+    console.warn('mount is not available here; the mount-point restore was not exercised');
+    return;
+  }
+  try {
+    write(path.join(packages, 'old.nupkg'), 'what the volume held');
+    mkdirSync(path.join(packages, 'lost+found'));
+    const set = await resolveBackupSource(out);
+    const destinations: ResolvedFolder[] = [
+      { name: 'Packages', path: packages, origin: 'override' },
+      { name: 'TaskLogs', path: taskLogs, origin: 'override' },
+    ];
+    await expect(restoreFileStore({ set, destinations, replaceExisting: false, dryRun: false, log: silentLog })).rejects.toThrow(/repository is not empty/);
+    const { log, warnings } = collectingLog();
+    const result = await restoreFileStore({ set, destinations, replaceExisting: true, dryRun: false, log });
+    const aside = result.folders.find((f) => f.name === 'Packages')!.movedAsideTo!;
+    expect(path.dirname(aside)).toBe(packages);
+    expect(readFileSync(path.join(aside, 'old.nupkg'), 'utf8')).toBe('what the volume held');
+    expect(warnings.join('\n')).toContain('move it off the volume');
+    const restored = snapshot(packages);
+    for (const name of Object.keys(restored)) if (name.startsWith('.octopus-dr-before-restore-') || name === 'lost+found') delete restored[name];
+    const original = snapshot(path.join(home, 'Packages'));
+    expect(Object.keys(restored)).toEqual(Object.keys(original));
+    for (const [name, entry] of Object.entries(original)) if (entry.type === 'file') expect(restored[name]).toEqual(entry);
+    expect(snapshot(taskLogs)['servertasks-1.log.txt']).toEqual(snapshot(path.join(home, 'TaskLogs'))['servertasks-1.log.txt']);
+    expect(readdirSync(packages).filter((n) => n.includes('staging'))).toEqual([]);
+  } finally {
+    mounted.forEach((dir) => spawnSync('umount', [dir]));
+  }
+});

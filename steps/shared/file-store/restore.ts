@@ -313,13 +313,10 @@ export interface RestoreResult {
   dryRun: boolean;
 }
 
-async function isEmptyDirectory(p: string): Promise<boolean> {
-  const dir = await fs.opendir(p);
-  try {
-    return (await dir.read()) === null;
-  } finally {
-    await dir.close().catch(() => undefined);
-  }
+/** What a destination holds (on a mount point, `lost+found` belongs to the filesystem, not to Octopus). */
+async function contentNames(folder: string, mountPoint: boolean): Promise<string[]> {
+  const names = await fs.readdir(folder);
+  return mountPoint ? names.filter((n) => n !== 'lost+found') : names;
 }
 
 export async function restoreFileStore(options: RestoreOptions): Promise<RestoreResult> {
@@ -332,36 +329,37 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
 
   // 1. Destinations: refuse a non-empty one unless replacing was asked for.
   const refusals: string[] = [];
-  const plans: (RestoredFolder & { existing: 'none' | 'empty' | 'content'; staging: string })[] = [];
+  // In place: the destination is a mount point (the Linux container's volumes), which cannot be
+  // renamed; staging and the moved-aside content then live inside it, on the same filesystem.
+  const plans: (RestoredFolder & { existing: 'none' | 'empty' | 'content'; staging: string; inPlace: boolean })[] = [];
   for (const destination of options.destinations) {
     const folderFiles = files.filter((f) => f.folder === destination.name);
     let existing: 'none' | 'empty' | 'content' = 'none';
+    let inPlace = false;
     try {
       const stat = await fs.stat(destination.path);
       if (!stat.isDirectory()) refusals.push(`${destination.name}: ${destination.path} exists and is not a folder; move it away first.`);
       else {
-        existing = (await isEmptyDirectory(destination.path)) ? 'empty' : 'content';
         const parent = await fs.stat(path.dirname(destination.path));
-        if (parent.dev !== stat.dev) {
-          refusals.push(
-            `${destination.name}: ${destination.path} is a mount point, which cannot be swapped. Restore into a folder on it instead (e.g. ${destination.name}=${path.join(destination.path, 'restored')} in the folder overrides), then move the content.`,
-          );
-        }
+        inPlace = parent.dev !== stat.dev;
+        existing = (await contentNames(destination.path, inPlace)).length === 0 ? 'empty' : 'content';
       }
     } catch (error) {
       if (errnoOf(error) !== 'ENOENT') refusals.push(`${destination.name}: ${destination.path} cannot be read (${errnoOf(error)}).`);
     }
+    const movedAsideTo = inPlace ? path.join(destination.path, `.octopus-dr-before-restore-${stamp}`) : `${destination.path}.before-restore-${stamp}`;
     if (existing === 'content' && !options.replaceExisting) {
       refusals.push(
-        `${destination.name}: ${destination.path} is not empty. Set "Replace existing" to restore over it (its content is moved aside to ${destination.path}.before-restore-${stamp}, not deleted), or restore into an empty or new folder.`,
+        `${destination.name}: ${destination.path} is not empty. Set "Replace existing" to restore over it (its content is moved aside to ${movedAsideTo}, not deleted), or restore into an empty or new folder.`,
       );
     }
     plans.push({
       name: destination.name,
       destination: destination.path,
       existing,
-      staging: `${destination.path}.restore-staging-${stamp}`,
-      ...(existing === 'content' ? { movedAsideTo: `${destination.path}.before-restore-${stamp}` } : {}),
+      inPlace,
+      staging: inPlace ? path.join(destination.path, `.octopus-dr-restore-staging-${stamp}`) : `${destination.path}.restore-staging-${stamp}`,
+      ...(existing === 'content' ? { movedAsideTo } : {}),
       files: folderFiles.length,
       bytes: folderFiles.reduce((s, f) => s + f.size, 0),
     });
@@ -387,7 +385,7 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
     const totals = { files: files.length, bytes: files.reduce((s, f) => s + f.size, 0) };
     if (options.dryRun) {
       log.info(`Dry run: the backup chain (${set.manifest.chain.join(', ')}) is complete and safe; nothing was written.`);
-      return { folders: plans.map(({ existing: _e, staging: _s, ...rest }) => rest), ...totals, dryRun: true };
+      return { folders: plans.map(({ existing: _e, staging: _s, inPlace: _i, ...rest }) => rest), ...totals, dryRun: true };
     }
 
     // 3. Extract into staging folders, checking every hash.
@@ -431,27 +429,50 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
       signal?.throwIfAborted();
 
       // 4. Swap: move what is there aside, then the staging folder in. Undo on failure.
-      const done: { plan: (typeof plans)[number]; removedEmpty: boolean }[] = [];
+      const done: { plan: (typeof plans)[number]; removedEmpty: boolean; movedOut: string[]; movedIn: string[] }[] = [];
       try {
         for (const plan of plans) {
-          let removedEmpty = false;
+          const record = { plan, removedEmpty: false, movedOut: [] as string[], movedIn: [] as string[] };
+          done.push(record);
+          if (plan.inPlace) {
+            // A mount point stays; its entries move, each rename atomic on the one filesystem.
+            const own = new Set([path.basename(plan.staging), plan.movedAsideTo ? path.basename(plan.movedAsideTo) : '']);
+            if (plan.existing === 'content') {
+              await fs.mkdir(plan.movedAsideTo!);
+              for (const name of await contentNames(plan.destination, true)) {
+                if (own.has(name)) continue;
+                await fs.rename(path.join(plan.destination, name), path.join(plan.movedAsideTo!, name));
+                record.movedOut.push(name);
+              }
+            }
+            for (const name of await fs.readdir(plan.staging)) {
+              await fs.rename(path.join(plan.staging, name), path.join(plan.destination, name));
+              record.movedIn.push(name);
+            }
+            await fs.rmdir(plan.staging);
+            const folder = set.manifest.folders.find((f) => f.name === plan.name);
+            if (folder?.mtimeMs !== undefined) await fs.utimes(plan.destination, folder.mtimeMs / 1000, folder.mtimeMs / 1000);
+            continue;
+          }
           if (plan.existing === 'content') await fs.rename(plan.destination, plan.movedAsideTo!);
           else if (plan.existing === 'empty') {
             await fs.rmdir(plan.destination);
-            removedEmpty = true;
+            record.removedEmpty = true;
           }
-          done.push({ plan, removedEmpty });
           await fs.rename(plan.staging, plan.destination);
         }
         swapped = true;
       } catch (error) {
-        for (const { plan, removedEmpty } of done.reverse()) {
-          if (await exists(plan.staging)) {
-            // The staging folder was not moved yet: put the original back.
-          } else {
-            await fs.rename(plan.destination, plan.staging).catch(() => undefined);
+        for (const { plan, removedEmpty, movedOut, movedIn } of done.reverse()) {
+          if (plan.inPlace) {
+            await fs.mkdir(plan.staging, { recursive: true }).catch(() => undefined);
+            for (const name of movedIn) await fs.rename(path.join(plan.destination, name), path.join(plan.staging, name)).catch(() => undefined);
+            for (const name of movedOut) await fs.rename(path.join(plan.movedAsideTo!, name), path.join(plan.destination, name)).catch(() => undefined);
+            if (plan.movedAsideTo) await fs.rmdir(plan.movedAsideTo).catch(() => undefined);
+            continue;
           }
-          if (plan.movedAsideTo) await fs.rename(plan.movedAsideTo, plan.destination).catch(() => undefined);
+          if (!(await exists(plan.staging))) await fs.rename(plan.destination, plan.staging).catch(() => undefined);
+          if (plan.movedAsideTo && (await exists(plan.movedAsideTo))) await fs.rename(plan.movedAsideTo, plan.destination).catch(() => undefined);
           if (removedEmpty) await fs.mkdir(plan.destination).catch(() => undefined);
         }
         throw new StepFailure(`Swapping the restored folders in failed (${(error as Error).message}); the destinations were put back as they were.`, { cause: error });
@@ -460,7 +481,12 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
       if (!swapped) for (const staging of stagings) await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
       unregister?.();
     }
-    return { folders: plans.map(({ existing: _e, staging: _s, ...rest }) => rest), ...totals, dryRun: false };
+    for (const plan of plans) {
+      if (plan.inPlace && plan.movedAsideTo) {
+        log.warn(`${plan.name}: the previous content is in ${plan.movedAsideTo}, inside the volume; move it off the volume once the restore is checked.`);
+      }
+    }
+    return { folders: plans.map(({ existing: _e, staging: _s, inPlace: _i, ...rest }) => rest), ...totals, dryRun: false };
   } finally {
     closeAll(check);
   }
