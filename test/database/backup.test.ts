@@ -32,6 +32,7 @@ test('full backup: copy-only, checksum, verified, manifest, progress, outputs', 
     database: 'Octopus',
     backupType: 'Full',
     copyOnly: true,
+    compression: true, // Auto on Developer edition
     recoveryModel: 'FULL',
     server: { name: 'SQLSIM', majorVersion: 16 },
     verification: { method: 'RESTORE VERIFYONLY WITH CHECKSUM', passed: true },
@@ -174,4 +175,12 @@ test('a backup that fails verification is deleted and the step fails', async () 
   expect(run.result).toMatch(/The new backup failed RESTORE VERIFYONLY WITH CHECKSUM and was deleted/);
   const stem = /Striped_FULL_\d{8}T\d{6}Z/.exec(run.stdout)![0];
   expect(filesOf(stem)).toEqual([]);
+});
+
+test('a master key ID that is not 16 hex characters is refused before connecting', async () => {
+  const seen = lab.sim.events.length;
+  const run = await backup(lab, 'Octopus', '--master-key-id', 'not-a-key-id');
+  expect(run.code).toBe(2);
+  expect(run.result).toMatch(/"Master key ID" must be 16 hexadecimal characters .*--master-key-id/);
+  expect(lab.sim.events.slice(seen).filter((e) => e.kind === 'login')).toEqual([]);
 });
