@@ -317,3 +317,21 @@ test('a database left RESTORING by a failed restore is replaced (no ALTER, no sa
   expect(lab.sim.model.database('Octo-stuck')!.state).toBe('ONLINE');
   expect(lab.projectIds('Octo-stuck')).toEqual(['Projects-1', 'Projects-2']);
 });
+
+test('a file holding several backup sets (appended WITH NOINIT): the newest is restored, by position', async () => {
+  const d = dir('appended');
+  const file = path.join(d, 'appended.bak');
+  const sql = await openSqlConnection(lab.connectionString('master'));
+  try {
+    await sql.runLong('BACKUP DATABASE @db TO DISK = @file WITH NOINIT, CHECKSUM', { db: 'Octo', file });
+    lab.insertProject('Octo', 'Appended-2');
+    await sql.runLong('BACKUP DATABASE @db TO DISK = @file WITH NOINIT, CHECKSUM', { db: 'Octo', file });
+  } finally {
+    await sql.close();
+  }
+  const run = await restore(lab, '--source', file, '--target-database', 'Octo-appended', '--verbose');
+  expect(run.code).toBe(0);
+  expect(run.stdout).toMatch(/appended\.bak #2/);
+  expect(run.stdout).toContain('--   @position = 2');
+  expect(lab.projectIds('Octo-appended')).toContain('Appended-2');
+});

@@ -177,7 +177,10 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
   } else if (file) {
     sets = await discoverSets(connection, location, log, signal);
     const parsed = parseBackupFileName(file);
-    endAt = sets.find((s) => s.files.some((f) => f.name === file) || s.missingFiles.includes(file));
+    // A file can hold several backup sets (appended WITH NOINIT): restore up to the newest of them.
+    endAt = sets
+      .filter((s) => s.files.some((f) => f.name === file) || s.missingFiles.includes(file))
+      .sort((a, b) => compareLsn(b.header.lastLsn, a.header.lastLsn))[0];
     if (!endAt) {
       planError(
         parsed && parsed.stripes > 1
