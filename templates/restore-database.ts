@@ -33,7 +33,13 @@ export const restoreDatabase = defineTemplate({
   lastModified: '2026-11-27T00:00:00.000Z',
   category: 'octopus',
   params: {
-    connectionString: sqlConnectionString,
+    connectionString: {
+      ...sqlConnectionString,
+      helpText:
+        'ADO.NET connection string of the SQL Server to restore onto (the step connects to `master`; a Database in the ' +
+        'string is ignored). ' +
+        sqlConnectionString.helpText.slice(sqlConnectionString.helpText.indexOf('Use SQL authentication')),
+    },
     source: restoreSource,
     sourceOnServer: restoreSourceOnServer,
     targetDatabase: defineParameter({
