@@ -9,6 +9,7 @@ import { compareLsn, lsnValue } from '../../steps/shared/database-backup/lsn';
 import { MANIFEST_FORMAT, readManifest, writeManifestAtomically, type BackupManifest } from '../../steps/shared/database-backup/manifest';
 import { backupSetNames, backupTimestamp, fileNamePart, joinServerPath, parseBackupFileName, relocatedFileName } from '../../steps/shared/database-backup/naming';
 import { planRetention } from '../../steps/shared/database-backup/retention';
+import * as tsql from '../../steps/shared/database-backup/tsql';
 import { backupStatement, formatStatement, headerLayoutsFor, headerOnlyStatement, restoreStatement, verifyStatement } from '../../steps/shared/database-backup/tsql';
 import { diff, full, labels, log, lsn } from './fixtures';
 
@@ -320,5 +321,32 @@ describe('T-SQL', () => {
     );
     expect(value(last.params.stopAt)).toBe('2026-11-01T04:00:00.000');
     expect(formatStatement(last)).toContain("--   @stopAt = N'2026-11-01T04:00:00.000'");
+  });
+
+  test('no builder puts a name, path or time into the SQL text', () => {
+    const name = "x]'; DROP DATABASE master; --";
+    const file = "D:\\b\\it's ]here.bak";
+    const statements = [
+      tsql.backupPreflightStatement(name),
+      tsql.octopusVersionStatement(name),
+      tsql.backupStatement({ database: name, kind: 'Log', files: [file], copyOnly: true, compression: undefined, statsPercent: 5, name, description: name }),
+      tsql.verifyStatement([file], 1),
+      tsql.headerOnlyStatement([file], headerLayoutsFor(16)[0]),
+      tsql.fileListStatement([file], 1),
+      tsql.databaseExistsStatement(name),
+      tsql.restoreStatement({ database: name, kind: 'Full', files: [file], position: 1, checksum: true, recovery: false, statsPercent: 5, replace: true, exclusive: true, move: [{ logicalName: name, physicalPath: file }] }),
+      tsql.restoreStatement({ database: name, kind: 'Log', files: [file], position: 1, checksum: true, recovery: true, statsPercent: 5, stopAt: "2026-01-01T00:00:00.000'" }),
+      tsql.multiUserStatement(name),
+      tsql.octopusTablesStatement(name),
+      tsql.checkDbStatement(name),
+    ];
+    for (const st of statements) {
+      expect(st.sql).not.toContain('DROP DATABASE');
+      expect(st.sql).not.toContain("it's");
+      expect(st.sql).not.toContain("00.000'");
+      expect(Object.keys(st.params).every((k) => /^[A-Za-z][A-Za-z0-9]*$/.test(k))).toBe(true);
+    }
+    expect(() => tsql.backupStatement({ database: 'x', kind: 'Full', files: [], copyOnly: true, compression: undefined, statsPercent: 5, name: 'n', description: 'd' })).toThrow(/1 to 64 files/);
+    expect(() => tsql.backupStatement({ database: 'x', kind: 'Full', files: ['a'], copyOnly: true, compression: undefined, statsPercent: 0, name: 'n', description: 'd' })).toThrow(/STATS/);
   });
 });
