@@ -90,3 +90,21 @@ test('a backup directory inside a folder being backed up is refused', async () =
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+test("a killed backup's partial archive is deleted by a later backup once it is clearly abandoned", async () => {
+  const work = tempDir('partials');
+  try {
+    const home = path.join(work, 'home');
+    const out = path.join(work, 'out');
+    write(path.join(home, 'TaskLogs', 'a.log.txt'), 'a');
+    const old = new Date('2026-11-01T00:00:00Z');
+    write(path.join(out, '.octopus-file-store-20261101T000000Z-full.zip.partial'), 'half an archive', undefined, old);
+    write(path.join(out, '.octopus-file-store-20261127T000000Z-full.zip.partial'), 'a backup still running');
+    write(path.join(out, '.someone-elses.partial'), 'not ours', undefined, old);
+    await set(home, out, 'Full', 27);
+    const left = readdirSync(out).filter((n) => n.endsWith('.partial')).sort();
+    expect(left).toEqual(['.octopus-file-store-20261127T000000Z-full.zip.partial', '.someone-elses.partial']);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});

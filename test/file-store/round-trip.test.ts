@@ -186,5 +186,13 @@ describe('incremental chains', () => {
       for (const [name, entry] of Object.entries(expected)) if (entry.type === 'file') expect(actual[name]).toEqual(entry);
     }
     expect((await verifyFileStoreBackup(quiet.archivePath)).ok).toBe(true);
+
+    // Without the full archive the chain is broken: verify says which archive is missing, and a
+    // directory with no complete set is refused rather than half restored.
+    rmSync(full.archivePath);
+    const broken = await verifyFileStoreBackup(second.manifestPath);
+    expect(broken.ok).toBe(false);
+    expect(broken.problems.join('\n')).toContain(`${path.basename(full.archivePath)}: cannot be opened`);
+    await expect(resolveBackupSource(out)).rejects.toThrow(/No complete file-store backup set/);
   });
 });

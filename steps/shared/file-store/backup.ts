@@ -164,6 +164,22 @@ async function pickArchiveName(directory: string, now: Date, mode: BackupMode): 
   throw new StepFailure(`Too many backups named for ${now.toISOString()} in ${directory}.`);
 }
 
+/** A partial file not written to for this long belongs to a backup that was killed (a live one writes continuously). */
+const ABANDONED_AFTER_MS = 6 * 3600 * 1000;
+
+/** Deletes temporary files of this tool's own backups that were killed (SIGKILL, power loss). */
+async function removeAbandonedPartials(directory: string, now: Date, log: BackupLogger): Promise<void> {
+  for (const name of await fs.readdir(directory)) {
+    if (!/^\.octopus-file-store-.*\.partial$/.test(name)) continue;
+    const file = path.join(directory, name);
+    const stat = await fs.stat(file).catch(() => undefined);
+    if (stat?.isFile() && now.getTime() - stat.mtimeMs > ABANDONED_AFTER_MS) {
+      await fs.rm(file, { force: true });
+      log.info(`Deleted ${file}, left by a backup that was stopped before it finished.`);
+    }
+  }
+}
+
 function describe(problem: ScanProblem): string {
   return `${problem.folder}/${problem.path}${problem.path ? ' ' : ''}(${problem.message})`;
 }
@@ -186,6 +202,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
     }
   }
   await fs.mkdir(options.backupDirectory, { recursive: true });
+  await removeAbandonedPartials(options.backupDirectory, now, log);
 
   // 1. Scan.
   const files: ScannedFile[] = [];
