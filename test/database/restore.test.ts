@@ -163,7 +163,7 @@ test('refuses to touch an existing database without Replace existing, and says h
   const before = lab.projectIds('Octo');
   const run = await restore(lab, '--source', fullOnly);
   expect(run.code).toBe(1);
-  expect(run.result).toMatch(/Database 'Octo' already exists on SQLSIM, and "Replace existing" is off, so nothing was changed\. To restore beside it, set "Target database"/);
+  expect(run.result).toMatch(/^Nothing was changed\. Database 'Octo' already exists on SQLSIM, and "Replace existing" is off\. To restore beside it, set "Target database"/);
   expect(lab.projectIds('Octo')).toEqual(before);
 });
 
@@ -334,4 +334,17 @@ test('a file holding several backup sets (appended WITH NOINIT): the newest is r
   expect(run.stdout).toMatch(/appended\.bak #2/);
   expect(run.stdout).toContain('--   @position = 2');
   expect(lab.projectIds('Octo-appended')).toContain('Appended-2');
+});
+
+test('a folder with several databases: refused with their names, unless the target names one of them', async () => {
+  const d = dir('shared-folder');
+  await take('Octo', d);
+  await take('NotOcto', d);
+  const ambiguous = await restore(lab, '--source', d, '--target-database', 'Somewhere-new');
+  expect(ambiguous.code).toBe(1);
+  expect(ambiguous.result).toMatch(/The backups are of 2 databases \((Octo, NotOcto|NotOcto, Octo)\)/);
+  const named = await restore(lab, '--source', d, '--target-database', 'NotOcto', '--replace-existing', '--dry-run');
+  expect(named.code).toBe(0);
+  expect(named.stdout).toContain("Restore plan: 'NotOcto' -> 'NotOcto'");
+  expect(named.stdout).toMatch(/Target database: exists, will be REPLACED; safety backup first to .*NotOcto_SAFETY_/);
 });

@@ -196,6 +196,13 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
     planError('Give either a specific backup (a manifest or backup file as "Backup to restore") or a "Point in time" with a folder, not both.');
   }
 
+  // A shared folder may hold several databases' backups: the target name picks its own.
+  const sourceNames = [...new Set(sets.map((s) => s.header.databaseName))];
+  if (!endAt && sourceNames.length > 1 && request.targetDatabase) {
+    const same = sourceNames.find((n) => n.toLowerCase() === request.targetDatabase!.toLowerCase());
+    if (same) sets = sets.filter((s) => s.header.databaseName === same);
+  }
+
   let chain: RestoreChain;
   try {
     chain = selectChain(sets, { endAt, stopAt });
@@ -245,7 +252,7 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
   const targetOnline = existing.rows[0]?.state === 'ONLINE';
   if (targetExists && !request.replaceExisting) {
     planError(
-      `Database '${targetDatabase}' already exists on ${facts.serverName}, and "Replace existing" is off, so nothing was changed. ` +
+      `Database '${targetDatabase}' already exists on ${facts.serverName}, and "Replace existing" is off. ` +
         `To restore beside it, set "Target database" to a new name (e.g. '${targetDatabase}-restored'); ` +
         `to overwrite it, check "Replace existing" (a copy-only safety backup of it is taken first).`,
     );
