@@ -3,7 +3,7 @@
 // before writing anything, and nothing may appear outside (or even inside) the staging folder.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { rmSync } from 'node:fs';
 import { MANIFEST_FORMAT } from '../../steps/shared/file-store/manifest';
@@ -27,7 +27,10 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
   const archive = path.join(dir, ARCHIVE);
   const run = spawnSync('python3', ['-c', script, archive, JSON.stringify(entries)], { encoding: 'utf8' });
   expect(run.stderr).toBe('');
-  const files = entries.map(([name, content], i) => {
+  // The manifest lists the entries under a known folder; the others are only in the archive,
+  // where restore must notice them all the same.
+  const listed = manifestPaths ? entries : entries.filter(([name]) => ['TaskLogs', 'Artifacts'].includes(name.split('/')[0]) && !name.includes('..') && !name.includes('\\'));
+  const files = listed.map(([name, content], i) => {
     const folder = manifestPaths ? 'TaskLogs' : name.split('/')[0];
     const rel = manifestPaths ? manifestPaths[i] : name.split('/').slice(1).join('/');
     return { folder, path: rel, size: Buffer.byteLength(content), mtimeMs: Date.parse('2026-01-01T00:00:00Z'), mode: 0o644, sha256: createHash('sha256').update(content).digest('hex'), archive: ARCHIVE };
@@ -94,6 +97,25 @@ test('a manifest record that climbs out of its folder is refused even when the e
     await expect(
       restoreFileStore({ set, destinations: [{ name: 'TaskLogs', path: path.join(work, 'home', 'TaskLogs'), origin: 'home' }], replaceExisting: false, dryRun: false, log: silentLog }),
     ).rejects.toThrow(/manifest record .*parent-directory/);
+    expect(listAll(work)).toEqual(before);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('a manifest naming a folder outside the known ones is refused before anything is written', async () => {
+  const work = tempDir('evil-folder');
+  try {
+    const backups = path.join(work, 'backups');
+    spawnSync('mkdir', ['-p', backups]);
+    makeArchive(backups, [['TaskLogs/x.txt', 'x', 0o100644]]);
+    const manifestPath = path.join(backups, ARCHIVE.replace('.zip', '.manifest.json'));
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    manifest.folders.push({ name: '../../escape', source: '/x', files: 0, bytes: 0 });
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const before = listAll(work);
+    await expect(resolveBackupSource(backups)).rejects.toThrow(/No complete file-store backup set.*unknown folder/s);
+    await expect(resolveBackupSource(manifestPath)).rejects.toThrow(/unknown folder "..\/..\/escape"/);
     expect(listAll(work)).toEqual(before);
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { StepFailure } from '../runtime/errors';
-import type { FileStoreFolderName } from './folders';
+import { FILE_STORE_FOLDERS, type FileStoreFolderName } from './folders';
 
 export const MANIFEST_FORMAT = 'octopus-dr/file-store-backup';
 export const MANIFEST_ENTRY_NAME = 'octopus-dr-manifest.json';
@@ -93,6 +93,15 @@ export function checkManifest(value: unknown, where: string): FileStoreManifest 
   }
   for (const name of m.chain) {
     if (typeof name !== 'string' || !isOwnArchiveName(name)) throw new StepFailure(`${where} has an invalid chain entry "${String(name)}".`);
+  }
+  // Folder names become paths below the home directory: only the known names are accepted.
+  for (const folder of m.folders) {
+    if (typeof folder?.name !== 'string' || !(FILE_STORE_FOLDERS as readonly string[]).includes(folder.name)) {
+      throw new StepFailure(`${where} names an unknown folder ${JSON.stringify(folder?.name)}.`);
+    }
+  }
+  for (const record of [...m.files, ...m.directories]) {
+    if (!(FILE_STORE_FOLDERS as readonly string[]).includes(record.folder)) throw new StepFailure(`${where} has a record in an unknown folder ${JSON.stringify(record.folder)}.`);
   }
   for (const file of m.files) {
     if (typeof file.path !== 'string' || typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256) || !Number.isSafeInteger(file.size) || !m.chain.includes(file.archive)) {
