@@ -475,7 +475,11 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
           if (plan.movedAsideTo && (await exists(plan.movedAsideTo))) await fs.rename(plan.movedAsideTo, plan.destination).catch(() => undefined);
           if (removedEmpty) await fs.mkdir(plan.destination).catch(() => undefined);
         }
-        throw new StepFailure(`Swapping the restored folders in failed (${(error as Error).message}); the destinations were put back as they were.`, { cause: error });
+        throw new StepFailure(
+          `Swapping the restored folders in failed (${(error as Error).message}); the destinations were put back as they were. ` +
+            'Stop the Octopus Server on every node (so that nothing holds a file open) and run the restore again.',
+          { cause: error },
+        );
       }
     } finally {
       if (!swapped) for (const staging of stagings) await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
