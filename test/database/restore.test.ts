@@ -348,3 +348,19 @@ test('a folder with several databases: refused with their names, unless the targ
   expect(named.stdout).toContain("Restore plan: 'NotOcto' -> 'NotOcto'");
   expect(named.stdout).toMatch(/Target database: exists, will be REPLACED; safety backup first to .*NotOcto_SAFETY_/);
 });
+
+test('striped files without a manifest are grouped by their _<n>of<N> names; a missing stripe is reported', async () => {
+  const d = dir('striped-no-manifest');
+  const source = dir('striped-source');
+  const manifest = await take('Octo', source, '--stripes', '3');
+  const names: string[] = JSON.parse(readFileSync(manifest, 'utf8')).files.map((f: { name: string }) => f.name);
+  for (const n of names) cpSync(path.join(source, n), path.join(d, n));
+  const run = await restore(lab, '--source', d, '--target-database', 'Octo-striped-loose', '--verbose');
+  expect(run.code).toBe(0);
+  expect(run.stdout).toMatch(/1\. Full\s+Octo_FULL_\d{8}T\d{6}Z\.bak \(3 files\)/);
+  rmSync(path.join(d, names[1]));
+  const missing = await restore(lab, '--source', d, '--target-database', 'Octo-striped-loose-2');
+  expect(missing.code).toBe(1);
+  expect(missing.stdout).toContain(`${names[1]} missing, so its header cannot be read`);
+  expect(missing.result).toMatch(/No usable backups were found in .*see any warnings above/);
+});

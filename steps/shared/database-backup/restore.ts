@@ -190,7 +190,7 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
     }
   } else {
     sets = await discoverSets(connection, location, log, signal);
-    if (sets.length === 0) planError(`No backups were found in ${location.workerDirectory} (looked for *.manifest.json, *.bak and *.trn).`);
+    if (sets.length === 0) planError(`No usable backups were found in ${location.workerDirectory} (looked for *.manifest.json, *.bak and *.trn; see any warnings above).`);
   }
   if (endAt && stopAt) {
     planError('Give either a specific backup (a manifest or backup file as "Backup to restore") or a "Point in time" with a folder, not both.');
