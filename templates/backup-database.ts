@@ -1,22 +1,17 @@
+import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
 import { nodePath, sqlConnectionString } from './parameters';
 
 export const backupDatabase = defineTemplate({
   stepId: 'backup-database',
   name: 'Octopus DR - Back Up SQL Database',
-  description: [
-    'Backs up the Octopus SQL Server database: full, differential or log, always `WITH CHECKSUM` into fresh, uniquely',
-    'named files (optionally striped), verified with `RESTORE VERIFYONLY`, with a JSON manifest beside the files that',
-    'records what they hold (LSNs, times, server and Octopus versions, verification). Full and log backups are',
-    'copy-only by default, so a DBA\'s own backup chain is never disturbed. Retention deletes only this tool\'s own',
-    'backups, never the newest verified full backup nor anything a kept backup needs to restore.',
-    '',
-    '**Requires Node.js 18 or newer on the worker.** Run the step in the `octopusdeploy/worker-tools` container image',
-    '(it has Node.js), install Node.js from https://nodejs.org or your package manager, or set *Node.js executable*',
-    'to the path of a `node` binary.',
-    '',
-    'Part of [octopus-dr](https://github.com/octopus-dr/octopus-dr).',
-  ].join('\n'),
+  description: stepDescription(
+    'Backs up the Octopus SQL Server database: full, differential or log, always `WITH CHECKSUM` into fresh, uniquely ' +
+      'named files (optionally striped), verified with `RESTORE VERIFYONLY`, with a JSON manifest beside the files that ' +
+      'records what they hold (LSNs, times, server and Octopus versions, verification). Full and log backups are ' +
+      'copy-only by default, so a DBA\'s own backup chain is never disturbed. Retention deletes only this tool\'s own ' +
+      'backups, never the newest verified full backup nor anything a kept backup needs to restore.',
+  ),
   id: '890345f0-1e86-4c78-b320-43e71ee12523',
   bashId: '6229589f-f1ff-4aa2-b3da-ca6d0761f690',
   version: 1,

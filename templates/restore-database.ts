@@ -1,3 +1,4 @@
+import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
 import {
   dryRun,
@@ -13,20 +14,14 @@ import {
 export const restoreDatabase = defineTemplate({
   stepId: 'restore-database',
   name: 'Octopus DR - Restore SQL Database',
-  description: [
-    'Restores the Octopus SQL Server database from a backup manifest, a backup file or a folder of backups (then the',
-    'newest usable chain is chosen): full, differential and log backups in LSN order, optionally to a point in time.',
-    'Before anything changes it checks every file is present, verifies the backups (`RESTORE VERIFYONLY`), checks the',
-    "chain has no gap and the server is new enough, and prints the plan. An existing database is never replaced",
-    'unless you ask, and then only after a copy-only safety backup. Files are renamed after the target database, so a',
-    'copy restores beside the original without collisions. Dry run prints the plan and T-SQL and changes nothing.',
-    '',
-    '**Requires Node.js 18 or newer on the worker.** Run the step in the `octopusdeploy/worker-tools` container image',
-    '(it has Node.js), install Node.js from https://nodejs.org or your package manager, or set *Node.js executable*',
-    'to the path of a `node` binary.',
-    '',
-    'Part of [octopus-dr](https://github.com/octopus-dr/octopus-dr).',
-  ].join('\n'),
+  description: stepDescription(
+    'Restores the Octopus SQL Server database from a backup manifest, a backup file or a folder of backups (then the ' +
+      'newest usable chain is chosen): full, differential and log backups in LSN order, optionally to a point in time. ' +
+      'Before anything changes it checks every file is present, verifies the backups (`RESTORE VERIFYONLY`), checks the ' +
+      "chain has no gap and the server is new enough, and prints the plan. An existing database is never replaced " +
+      'unless you ask, and then only after a copy-only safety backup. Files are renamed after the target database, so a ' +
+      'copy restores beside the original without collisions. Dry run prints the plan and T-SQL and changes nothing.',
+  ),
   id: '994fc3d7-e097-44af-81f3-494930ee1633',
   bashId: 'f0fda316-d0b6-4e5e-a564-f05071b7154f',
   version: 1,
