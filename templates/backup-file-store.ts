@@ -1,23 +1,18 @@
+import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
 import { fileStoreBackupDirectory, fileStoreFolders, fileStoreHomeDirectory, nodePath } from './parameters';
 
 export const backupFileStore = defineTemplate({
   stepId: 'backup-file-store',
   name: 'Octopus DR - Back Up File Store',
-  description: [
-    'Backs up the Octopus Server file store (task logs, artifacts, the built-in package repository, event exports) into',
-    'one standard ZIP (ZIP64 where needed) that `unzip`, 7-Zip, Windows Explorer and Python can open. Streams with bounded',
-    'memory whatever the size; stores already-compressed files and deflates text. A manifest inside and beside the',
-    'archive lists every file with its SHA-256. Incremental mode stores only new and changed files and refers to the',
-    'earlier archives for the rest. The archive gets its name only when complete; retention deletes only this tool\'s',
-    'own old sets and never one that a newer set still needs.',
-    '',
-    '**Requires Node.js 18 or newer on the worker.** Run the step in the `octopusdeploy/worker-tools` container image',
-    '(it has Node.js), install Node.js from https://nodejs.org or your package manager, or set *Node.js executable*',
-    'to the path of a `node` binary.',
-    '',
-    'Part of [octopus-dr](https://github.com/octopus-dr/octopus-dr).',
-  ].join('\n'),
+  description: stepDescription(
+    'Backs up the Octopus Server file store (task logs, artifacts, the built-in package repository, event exports) into ' +
+      'one standard ZIP (ZIP64 where needed) that `unzip`, 7-Zip, Windows Explorer and Python can open. Streams with bounded ' +
+      'memory whatever the size; stores already-compressed files and deflates text. A manifest inside and beside the ' +
+      'archive lists every file with its SHA-256. Incremental mode stores only new and changed files and refers to the ' +
+      'earlier archives for the rest. The archive gets its name only when complete; retention deletes only this tool\'s ' +
+      'own old sets and never one that a newer set still needs.',
+  ),
   id: 'b868de86-bc93-42e0-8418-5feb8a173530',
   bashId: '512a566e-06ba-4992-9d25-e78a1b28c824',
   version: 1,

@@ -1,23 +1,18 @@
+import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
 import { dryRun, fileStoreFolders, fileStoreHomeDirectory, nodePath, restoreReplaceExisting, restoreSource } from './parameters';
 
 export const restoreFileStore = defineTemplate({
   stepId: 'restore-file-store',
   name: 'Octopus DR - Restore File Store',
-  description: [
-    'Restores the Octopus Server file store from a backup made by *Octopus DR - Back Up File Store* (a full set, or an',
-    'incremental with the archives it needs). Checks every archive for unsafe entries (absolute paths, `..`, drive',
-    'letters, links) before writing anything, extracts into a staging folder beside each destination checking every',
-    'SHA-256, and only then swaps it in: what was there is moved aside to `<folder>.before-restore-<UTC timestamp>`,',
-    'never deleted. A non-empty destination is only replaced when *Replace existing* is set. *Verify only* checks a',
-    'backup\'s hashes without restoring it.',
-    '',
-    '**Requires Node.js 18 or newer on the worker.** Run the step in the `octopusdeploy/worker-tools` container image',
-    '(it has Node.js), install Node.js from https://nodejs.org or your package manager, or set *Node.js executable*',
-    'to the path of a `node` binary.',
-    '',
-    'Part of [octopus-dr](https://github.com/octopus-dr/octopus-dr).',
-  ].join('\n'),
+  description: stepDescription(
+    'Restores the Octopus Server file store from a backup made by *Octopus DR - Back Up File Store* (a full set, or an ' +
+      'incremental with the archives it needs). Checks every archive for unsafe entries (absolute paths, `..`, drive ' +
+      'letters, links) before writing anything, extracts into a staging folder beside each destination checking every ' +
+      'SHA-256, and only then swaps it in: what was there is moved aside to `<folder>.before-restore-<UTC timestamp>`, ' +
+      'never deleted. A non-empty destination is only replaced when *Replace existing* is set. *Verify only* checks a ' +
+      'backup\'s hashes without restoring it.',
+  ),
   id: '02c0c7d4-b731-46ee-9cfc-7e7d8fd9ebbe',
   bashId: '1aa1808f-ad46-4610-9a9d-13f3ec92959c',
   version: 1,

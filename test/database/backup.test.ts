@@ -126,7 +126,7 @@ test('the backup directory must be visible to the worker; a missing server folde
   const elsewhere = await backup(lab, 'Octopus', '--backup-directory', '/no/such/folder', '--backup-directory-on-worker', lab.backups);
   expect(elsewhere.code).toBe(1);
   expect(elsewhere.result).toMatch(/3201|Cannot open backup device/);
-  expect(readdirSync(lab.backups).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  expect(readdirSync(lab.backups).filter((f) => f.endsWith('.tmp') || f.endsWith('.partial'))).toEqual([]);
 });
 
 test('cancel in the middle of BACKUP: the attention reaches the server, the partial file is removed, exit is non-zero', async () => {

@@ -2,7 +2,7 @@
 // simulator, real temp directories), then the built test-restore bundle restores, checks and
 // reports on them. After every run the scratch database must be gone.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
 import { keyIdOf } from '../../steps/shared/master-key';
@@ -13,7 +13,7 @@ import { testLatestBackup } from '../../steps/test-restore/test-restore';
 import { testRestore } from '../../templates/test-restore';
 import type { SeedDatabase } from '../sql-simulator/engine/model';
 import { Lab, octopusTables, type StepRun } from '../database/harness';
-import { makeStore, runBundle, tempDir } from '../file-store/helpers';
+import { makeStore, runBundle, tempDir as makeTempDir } from '../file-store/helpers';
 import { octopusDatabase } from '../master-key/octopus-database';
 import { expectNoLeak } from '../master-key/octopus-crypto';
 
@@ -27,6 +27,13 @@ function octopusSeed(name: string): { seed: SeedDatabase; plaintexts: string[] }
   const have = new Set((db.seed.tables ?? []).map((t) => t.name.toLowerCase()));
   const tables = [...(db.seed.tables ?? []), ...(octopusTables() ?? []).filter((t) => !have.has(t.name.toLowerCase()))];
   return { seed: { ...db.seed, name, recoveryModel: 'FULL', tables }, plaintexts: db.plaintexts };
+}
+
+const temporaryDirectories: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = makeTempDir(prefix);
+  temporaryDirectories.push(dir);
+  return dir;
 }
 
 let lab: Lab;
@@ -49,7 +56,10 @@ beforeAll(async () => {
   expect(fileStore.code).toBe(0);
 }, 120_000);
 
-afterAll(() => lab?.stop());
+afterAll(async () => {
+  await lab?.stop();
+  for (const dir of temporaryDirectories) rmSync(dir, { recursive: true, force: true });
+});
 
 function scratchDatabases(): string[] {
   return [...lab.sim.model.databases.values()].map((d) => d.name).filter((n) => n.startsWith(PREFIX));

@@ -3,6 +3,7 @@
 // name and renamed, so a reader never sees half a manifest.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomically } from '../runtime/files';
 import type { BackupHeader } from './backup-set';
 import { isLsn } from './lsn';
 import type { BackupKind } from './naming';
@@ -37,14 +38,7 @@ export interface BackupManifest {
 }
 
 export async function writeManifestAtomically(file: string, manifest: BackupManifest): Promise<void> {
-  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    await fs.writeFile(temporary, JSON.stringify(manifest, null, 2) + '\n', { flag: 'wx' });
-    await fs.rename(temporary, file);
-  } catch (error) {
-    await fs.rm(temporary, { force: true }).catch(() => undefined);
-    throw error;
-  }
+  await writeFileAtomically(file, JSON.stringify(manifest, null, 2) + '\n');
 }
 
 /** Reads and checks a manifest; throws an Error naming the file and the problem. */

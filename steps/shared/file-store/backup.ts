@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { StepFailure } from '../runtime/errors';
+import { writeFileAtomically } from '../runtime/files';
 import type { ResolvedFolder } from './folders';
 import {
   archiveNameFor,
@@ -15,7 +16,6 @@ import {
   manifestNameFor,
   MANIFEST_ENTRY_NAME,
   MANIFEST_FORMAT,
-  writeFileAtomic,
   type BackupMode,
   type BackupSet,
   type FileStoreManifest,
@@ -487,7 +487,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
     await fs.rename(tempPath, archivePath);
     committed = true;
     const manifestPath = path.join(options.backupDirectory, manifestNameFor(archiveName));
-    await writeFileAtomic(manifestPath, manifestText);
+    await writeFileAtomically(manifestPath, manifestText);
     return {
       archivePath,
       manifestPath,

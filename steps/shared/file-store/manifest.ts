@@ -2,7 +2,6 @@
 // mtime, mode, SHA-256 and the archive that holds its bytes (this one, or an earlier one of the
 // chain for files an incremental did not need to store again). It is stored as the last entry
 // of the archive and beside it; the copy beside it is what finds, chains and retains sets.
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { StepFailure } from '../runtime/errors';
@@ -125,23 +124,6 @@ export async function readManifestFile(manifestPath: string): Promise<FileStoreM
   return parseManifest(await fs.readFile(manifestPath, 'utf8'), manifestPath);
 }
 
-/** Writes a file under a temporary name, flushes it and renames it into place. */
-export async function writeFileAtomic(target: string, data: string | Buffer): Promise<void> {
-  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(4).toString('hex')}.partial`);
-  try {
-    const handle = await fs.open(temp, 'wx', 0o644);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, target);
-  } catch (error) {
-    await fs.rm(temp, { force: true }).catch(() => undefined);
-    throw error;
-  }
-}
 
 /** The sets in a directory whose manifest beside the archive parses, oldest first. Others are ignored. */
 export async function listBackupSets(directory: string): Promise<{ sets: BackupSet[]; ignored: string[] }> {
