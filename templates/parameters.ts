@@ -15,19 +15,27 @@ export const nodePath = defineParameter({
   flag: 'node-path',
 });
 
+const SQL_AUTHENTICATION_HELP =
+  'Use SQL authentication, or a Windows account with an explicit `Domain\\User` and password: ' +
+  '`Integrated Security` cannot be used from Node.js.';
+
 export const sqlConnectionString = defineParameter({
   name: 'OctopusDr.Sql.ConnectionString',
   label: 'SQL connection string',
   helpText:
     'ADO.NET connection string of the Octopus database, in the same form as the Octopus Server uses ' +
     '(e.g. `Server=sql01,1433;Database=Octopus;User ID=octopus-dr;Password=...;Encrypt=True`). ' +
-    'Use SQL authentication, or a Windows account with an explicit `Domain\\User` and password: ' +
-    '`Integrated Security` cannot be used from Node.js.',
+    SQL_AUTHENTICATION_HELP,
   type: 'secret',
   required: true,
   defaultValue: '',
   flag: 'connection-string',
 });
+
+/** The same parameter, for a step that connects to another server than the Octopus database's. */
+export function sqlConnectionStringOf(whatItConnectsTo: string): typeof sqlConnectionString {
+  return { ...sqlConnectionString, helpText: `ADO.NET connection string of ${whatItConnectsTo}. ${SQL_AUTHENTICATION_HELP}` };
+}
 
 export const masterKey = defineParameter({
   name: 'OctopusDr.MasterKey',

@@ -8,7 +8,7 @@ import {
   restoreReplaceExisting,
   restoreSource,
   restoreSourceOnServer,
-  sqlConnectionString,
+  sqlConnectionStringOf,
 } from './parameters';
 
 export const restoreDatabase = defineTemplate({
@@ -28,13 +28,9 @@ export const restoreDatabase = defineTemplate({
   lastModified: '2026-11-27T00:00:00.000Z',
   category: 'octopus',
   params: {
-    connectionString: {
-      ...sqlConnectionString,
-      helpText:
-        'ADO.NET connection string of the SQL Server to restore onto (the step connects to `master`; a Database in the ' +
-        'string is ignored). ' +
-        sqlConnectionString.helpText.slice(sqlConnectionString.helpText.indexOf('Use SQL authentication')),
-    },
+    connectionString: sqlConnectionStringOf(
+      'the SQL Server to restore onto (the step connects to `master`; a Database in the string is ignored)',
+    ),
     source: restoreSource,
     sourceOnServer: restoreSourceOnServer,
     targetDatabase: defineParameter({

@@ -8,7 +8,7 @@ import {
   restoreLogDirectory,
   restoreSource,
   restoreSourceOnServer,
-  sqlConnectionString,
+  sqlConnectionStringOf,
 } from './parameters';
 
 export const testRestore = defineTemplate({
@@ -29,12 +29,7 @@ export const testRestore = defineTemplate({
   lastModified: '2026-11-27T00:00:00.000Z',
   category: 'octopus',
   params: {
-    connectionString: {
-      ...sqlConnectionString,
-      helpText:
-        'ADO.NET connection string of a SQL Server where a scratch database may be created (ideally not production). ' +
-        sqlConnectionString.helpText.slice(sqlConnectionString.helpText.indexOf('Use SQL authentication')),
-    },
+    connectionString: sqlConnectionStringOf('a SQL Server where a scratch database may be created (ideally not production)'),
     source: restoreSource,
     sourceOnServer: restoreSourceOnServer,
     masterKey,
