@@ -30,6 +30,17 @@ function assertSafeForScript(text: string, what: string): void {
   if (/['"`$\\\n\r]|#\{/.test(text)) throw new Error(`${what} contains a character the runner cannot embed: ${text}`);
 }
 
+/**
+ * Run by `node -e` with the program's path as its argument and the program on stdin. Plain ES5
+ * and old APIs only, so that even a too-old node gets as far as saying so.
+ */
+const BASH_LOADER = [
+  'var z=require("zlib"),f=require("fs"),p=process.argv[1];',
+  'try{f.writeFileSync(p,z.gunzipSync(Buffer.from(f.readFileSync(0,"latin1"),"base64")),{mode:384})}',
+  'catch(e){console.error("Cannot unpack the step program into "+p+": "+e.message);process.exit(1)}',
+  'require(p)',
+].join('');
+
 export function bashRunner(template: StepTemplateDefinition, gzippedBundle: Buffer, toolVersion: string): string {
   assertSafeForScript(template.name, 'Template name');
   const exports = template.parameters
@@ -74,16 +85,15 @@ export function bashRunner(template: StepTemplateDefinition, gzippedBundle: Buff
     'trap octopus_dr_cleanup EXIT',
     'trap \'[ -n "$node_pid" ] && kill -TERM "$node_pid" 2>/dev/null\' TERM INT',
     '',
-    '# The program, gzipped and base64-encoded; node itself unpacks it, so no other tool is needed.',
-    `"$node_bin" -e 'const z=require("zlib"),f=require("fs");f.writeFileSync(process.argv[1],z.gunzipSync(Buffer.from(f.readFileSync(0,"latin1"),"base64")),{mode:0o600})' "$work_dir/${template.stepId}.js" <<'OCTOPUS_DR_BUNDLE' || octopus_dr_fail "Cannot unpack the step's program into $work_dir."`,
-    wrapBase64(gzippedBundle.toString('base64')),
-    'OCTOPUS_DR_BUNDLE',
-    '',
     'export OCTOPUSDR_RUNNER=bash',
     ...exports,
     '',
-    '# In the background, so that a cancel (TERM) reaches node at once and node can clean up.',
-    `"$node_bin" "$work_dir/${template.stepId}.js" &`,
+    '# One node process unpacks the program (gzipped, base64-encoded, on its stdin) into the private folder',
+    '# and runs it: no other tool is needed, and node starts once. In the background, so that a cancel',
+    '# (TERM) reaches node at once and node can clean up.',
+    `"$node_bin" -e '${BASH_LOADER}' "$work_dir/${template.stepId}.js" <<'OCTOPUS_DR_BUNDLE' &`,
+    wrapBase64(gzippedBundle.toString('base64')),
+    'OCTOPUS_DR_BUNDLE',
     'node_pid=$!',
     'wait "$node_pid"',
     'status=$?',
