@@ -27,6 +27,8 @@ export interface ParameterDefinition {
   multiLine?: boolean;
   /** For `enum`: the allowed values and their labels. */
   options?: readonly SelectOption[];
+  /** Read by the generated runner script only (e.g. where node is); not a command-line flag. */
+  runnerOnly?: boolean;
   /** For `integer`: inclusive bounds. */
   min?: number;
   max?: number;

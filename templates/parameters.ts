@@ -13,6 +13,7 @@ export const nodePath = defineParameter({
   required: false,
   defaultValue: '',
   flag: 'node-path',
+  runnerOnly: true,
 });
 
 const SQL_AUTHENTICATION_HELP =

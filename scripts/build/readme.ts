@@ -16,6 +16,7 @@ function typeOf(p: ParameterDefinition): string {
 }
 
 function cliOf(p: ParameterDefinition): string {
+  if (p.runnerOnly) return '(runner only)';
   if (p.type === 'secret') return `env \`${environmentNameOf(p.name)}\` or \`--${p.flag}-file\``;
   if (p.type === 'bool') return `\`--${p.flag}\` / \`--no-${p.flag}\``;
   return `\`--${p.flag}\``;

@@ -60,10 +60,13 @@ describe('command line', () => {
 
   test('help lists every parameter with its flag, name, default and the exit codes', () => {
     const help = helpText(checkWorker, 'node check-worker.js');
-    for (const p of checkWorker.parameters) {
+    for (const p of checkWorker.parameters.filter((parameter) => !parameter.runnerOnly)) {
       expect(help).toContain(`--${p.flag}`);
       expect(help).toContain(p.name);
     }
+    // Where node is matters to the runner only; on the command line node is already running.
+    expect(help).not.toContain('--node-path');
+    expect(() => parseCommandLine(checkWorker, ['--node-path', '/usr/bin/node'], {})).toThrow(/Unknown option '--node-path'/);
     expect(help).toContain('default: 10');
     expect(helpText(template, 'x')).toMatch(/--password-file <file> {2}\(or env OCTOPUSDR_SAMPLE_PASSWORD\)/);
     expect(helpText(template, 'x')).toMatch(/ 3 {3}Inconclusive\./);

@@ -29,6 +29,7 @@ const GENERAL_OPTIONS: Record<string, OptionSpec> = {
 function optionsFor(parameters: readonly ParameterDefinition[]): Record<string, OptionSpec> {
   const options: Record<string, OptionSpec> = { ...GENERAL_OPTIONS };
   for (const p of parameters) {
+    if (p.runnerOnly) continue;
     const multiple = p.multiLine === true;
     options[p.name] = { type: 'string', multiple };
     if (p.type === 'bool') {
@@ -67,6 +68,7 @@ export function parseCommandLine(
   const raw: RawParameters = {};
   const problems: string[] = [];
   for (const p of template.parameters) {
+    if (p.runnerOnly) continue;
     const fromEnv = env[environmentNameOf(p.name)];
     if (fromEnv !== undefined) raw[p.name] = fromEnv;
     const byName = values[p.name];
@@ -132,7 +134,7 @@ export function helpText(template: StepTemplateDefinition, program: string, exit
   out.push(`${template.name}`, '');
   out.push(wrap(template.description.split('\n\n')[0], 0), '');
   out.push(`Usage: ${program} [options]`, '', 'Parameters:');
-  for (const p of template.parameters) {
+  for (const p of template.parameters.filter((parameter) => !parameter.runnerOnly)) {
     const facts = [p.name, p.required ? 'required' : null, p.defaultValue ? `default: ${p.defaultValue}` : null]
       .filter(Boolean)
       .join('; ');
