@@ -1,5 +1,5 @@
 // Runs the generated PowerShell and Bash ScriptBodies for real, as Octopus would.
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { bundleEntry } from '../../scripts/build/bundle';
@@ -55,6 +55,7 @@ describe.each(syntaxes)('%s runner', (syntax) => {
     const tmp = privateTempDir();
     let sawNode = false;
     const leaks: string[] = [];
+    const workDirModes = new Set<number>();
     const run = await runBody(syntax, {
       parameters: {
         'OctopusDr.Test.Text': TRICKY,
@@ -65,6 +66,13 @@ describe.each(syntaxes)('%s runner', (syntax) => {
       },
       env: { TMPDIR: tmp },
       whileRunning: () => {
+        for (const entry of readdirSync(tmp)) {
+          try {
+            workDirModes.add(statSync(path.join(tmp, entry)).mode & 0o777);
+          } catch {
+            // removed meanwhile
+          }
+        }
         for (const line of allCommandLines()) {
           if (line.includes('echo-parameters.js')) sawNode = true;
           if (line.includes(SECRET) || line.includes('s3cr3t')) leaks.push(line);
@@ -81,6 +89,8 @@ describe.each(syntaxes)('%s runner', (syntax) => {
     // The runtime removes parameter variables so child processes never inherit secrets.
     expect(out['Echo.ParameterVariablesLeft']).toBe('');
     expect(sawNode).toBe(true);
+    // The folder holding the program is private to the worker's account.
+    expect([...workDirModes]).toEqual([0o700]);
     expect(leaks).toEqual([]);
     // Octopus is told to mask the secret, and our own output redacts it.
     expect(parseServiceMessages(run.stdout).some((m) => m.name === 'mask' && m.attributes.value === SECRET)).toBe(true);
