@@ -66,7 +66,7 @@ describe.each(syntaxes)('%s runner', (syntax) => {
       },
       env: { TMPDIR: tmp },
       whileRunning: () => {
-        for (const entry of readdirSync(tmp)) {
+        for (const entry of readdirSync(tmp).filter((e) => e.startsWith('octopus-dr'))) {
           try {
             workDirModes.add(statSync(path.join(tmp, entry)).mode & 0o777);
           } catch {
