@@ -55,13 +55,17 @@ async function main(): Promise<void> {
     }
     rows.push(`  ${template.stepId.padEnd(20)} bundle ${kb(bundle.code.length).padStart(9)}, gzipped ${kb(gz.length).padStart(8)}; templates: ${sizes.join(', ')}`);
   }
+  // `npm test` builds with --no-readme, so that a README left stale by a template change fails the tests.
+  const refreshReadme = !process.argv.includes('--no-readme');
   const readmePath = path.join(ROOT, 'README.md');
   const readme = readFileSync(readmePath, 'utf8');
   const updated = withParameterTables(readme, templates);
-  if (updated !== readme) writeAtomically(readmePath, updated);
+  if (updated !== readme && refreshReadme) writeAtomically(readmePath, updated);
   const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
   process.stdout.write(`Built ${templates.length} step template(s) in ${ms} ms into build/:\n${rows.join('\n')}\n`);
-  if (updated !== readme) process.stdout.write('README.md parameter tables updated.\n');
+  if (updated !== readme) {
+    process.stdout.write(refreshReadme ? 'README.md parameter tables updated.\n' : 'README.md parameter tables are out of date: run npm run build.\n');
+  }
   if (overBudget) {
     process.stderr.write(`A template is over the ${kb(TEMPLATE_BUDGET_BYTES)} budget.\n`);
     process.exitCode = 1;
