@@ -210,6 +210,19 @@ describe('retention', () => {
     expect(plan.keep.find((k) => k.candidate.set === l1)?.reason).toBe('needed to restore L2');
   });
 
+  test('a set whose time is unknown (unreadable takenAt) is kept, never deleted as old', () => {
+    const plan = planRetention(
+      [
+        { set: f1, takenAt: new Date('not a time') },
+        { set: l1, takenAt: new Date(Number.NaN) },
+        { set: f2, takenAt: at('2026-11-19T00:00:00Z') },
+      ],
+      { now, retentionDays: 7 },
+    );
+    expect(plan.remove).toEqual([]);
+    expect(plan.keep.find((k) => k.candidate.set === f1)?.reason).toMatch(/time is unknown/);
+  });
+
   test('never deletes the newest verified full, however old', () => {
     const plan = planRetention([{ set: f1, takenAt: at('2026-01-01T00:00:00Z') }], { now, retentionDays: 1 });
     expect(plan.remove).toEqual([]);
@@ -237,6 +250,18 @@ describe('retention', () => {
     );
     expect(plan.remove).toEqual([]);
     expect(plan.warnings[0]).toMatch(/Cannot tell which backups L3 needs/);
+  });
+
+  test('a kept set of unknown time with a broken chain keeps every other set', () => {
+    const unverifiedF1 = { ...f1, verified: false };
+    const plan = planRetention(
+      [
+        { set: unverifiedF1, takenAt: at('2026-11-01T00:00:00Z') },
+        { set: l3, takenAt: new Date(Number.NaN) },
+      ],
+      { now, retentionDays: 7 },
+    );
+    expect(plan.remove).toEqual([]);
   });
 });
 

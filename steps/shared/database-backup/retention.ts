@@ -32,7 +32,12 @@ export function planRetention(
   const sets = candidates.map((c) => c.set);
   const candidateOf = new Map(candidates.map((c) => [c.set, c]));
 
-  for (const c of candidates) if (c.takenAt.getTime() >= cutoff) keepReasons.set(c, `newer than ${options.retentionDays} days`);
+  for (const c of candidates) {
+    const time = c.takenAt.getTime();
+    // An unreadable time must never make a set look old.
+    if (Number.isNaN(time)) keepReasons.set(c, 'its time is unknown (the manifest has no valid takenAt)');
+    else if (time >= cutoff) keepReasons.set(c, `newer than ${options.retentionDays} days`);
+  }
 
   const newestVerifiedFull = candidates
     .filter((c) => kindOf(c.set.header) === 'Full' && c.set.verified === true)
@@ -52,7 +57,8 @@ export function planRetention(
       if (!(error instanceof ChainError)) throw error;
       // Without a known chain, keep every older set: deleting one might break a restore.
       warnings.push(`Cannot tell which backups ${kept.set.label} needs (${error.message}); keeping every older backup of this database.`);
-      for (const c of candidates) if (c.takenAt.getTime() <= kept.takenAt.getTime() && !keepReasons.has(c)) keepReasons.set(c, `may be needed by ${kept.set.label}`);
+      const keptTime = kept.takenAt.getTime();
+      for (const c of candidates) if ((Number.isNaN(keptTime) || c.takenAt.getTime() <= keptTime) && !keepReasons.has(c)) keepReasons.set(c, `may be needed by ${kept.set.label}`);
       continue;
     }
     for (const member of [chain.full, chain.differential, ...chain.logs]) {
