@@ -10,7 +10,7 @@ import { readManifest } from '../shared/database-backup/manifest';
 import { checkDbStatement } from '../shared/database-backup/tsql';
 import { verifyFileStoreBackup } from '../shared/file-store/restore';
 import { decide, parseMasterKey, type MasterKey } from '../shared/master-key';
-import { collectMasterKeyEvidence } from '../shared/octopus-documents/master-key-evidence';
+import { collectMasterKeyEvidence, type EvidenceReporter } from '../shared/octopus-documents/master-key-evidence';
 import { StepFailure } from '../shared/runtime/errors';
 import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
@@ -119,7 +119,14 @@ async function verifyKeyAgainst(
 ): Promise<void> {
   const sql = await openSqlConnection(connectionString, { setSecret: (s) => context.setSecret(s), log: context.log, database });
   try {
-    const collected = await collectMasterKeyEvidence(sql, key, MASTER_KEY_SAMPLE_SIZE, context);
+    // The collection reports 0-100 %; here it is the 70-85 % stretch of this step's progress.
+    const reporter: EvidenceReporter = {
+      log: context.log,
+      signal: context.signal,
+      throwIfCancelled: () => context.throwIfCancelled(),
+      progress: (percent, message) => context.progress(70 + percent * 0.15, message),
+    };
+    const collected = await collectMasterKeyEvidence(sql, key, MASTER_KEY_SAMPLE_SIZE, reporter);
     const verdict = decide(collected.evidence);
     report.masterKey.verdict = verdict.status;
     report.masterKey.valuesTested = verdict.counts.valuesTested;

@@ -112,6 +112,9 @@ test('a good backup set passes: restored, checked, key proven, archive verified,
   expect(run.stdout).toContain('Test restore: PASS');
   expect(run.result).toMatch(/^Backup of 'Octopus' restored and checked in [\d.]+ s; recovery point /);
   expect(run.progress.at(-1)).toBe(100);
+  // Progress only moves forward (the master-key check's own 0-100 % is a stretch of the step's).
+  expect(run.progress).toEqual([...run.progress].sort((a, b) => a - b));
+  expect(run.progress.indexOf(100)).toBe(run.progress.length - 1);
   expect(scratchDatabases()).toEqual([]);
   // The original database is untouched and its files were never reused.
   expect(lab.sim.model.database('Octopus')).toBeDefined();
