@@ -1,6 +1,6 @@
 // Retention deletes only this tool's own sets older than the limit, and never the newest full
 // set nor an archive that a kept incremental still needs.
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/shared/file-store/backup';
 import { applyRetention } from '../../steps/shared/file-store/retention';
@@ -104,6 +104,26 @@ test("a killed backup's partial archive is deleted by a later backup once it is 
     await set(home, out, 'Full', 27);
     const left = readdirSync(out).filter((n) => n.endsWith('.partial')).sort();
     expect(left).toEqual(['.octopus-file-store-20261127T000000Z-full.zip.partial', '.someone-elses.partial']);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('a set whose manifest has no valid creation time is never deleted as old', async () => {
+  const work = tempDir('retention-unknown-time');
+  try {
+    const home = path.join(work, 'home');
+    const out = path.join(work, 'out');
+    const full1 = await set(home, out, 'Full', 1);
+    await set(home, out, 'Full', 10);
+    for (const createdAt of ['', 'yesterday']) {
+      const manifestPath = path.join(out, full1.replace('.zip', '.manifest.json'));
+      const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+      writeFileSync(manifestPath, JSON.stringify({ ...manifest, createdAt }));
+      const result = await applyRetention(out, 5, day(30), silentLog);
+      expect(result.deleted).toEqual([]);
+      expect(readdirSync(out)).toContain(full1);
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -87,6 +87,8 @@ export function checkManifest(value: unknown, where: string): FileStoreManifest 
   if (!m || m.format !== MANIFEST_FORMAT) throw new StepFailure(`${where} is not an octopus-dr file-store manifest.`);
   if (m.formatVersion !== 1) throw new StepFailure(`${where} has manifest format version ${String(m.formatVersion)}; this octopus-dr reads version 1. Use a newer octopus-dr.`);
   if (typeof m.archive !== 'string' || !isOwnArchiveName(m.archive)) throw new StepFailure(`${where} names no valid archive.`);
+  // Retention ages sets and incrementals compare file times by it: an unreadable time must not count as old.
+  if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) throw new StepFailure(`${where} has no valid creation time (createdAt).`);
   if (!Array.isArray(m.files) || !Array.isArray(m.directories) || !Array.isArray(m.chain) || !Array.isArray(m.folders)) {
     throw new StepFailure(`${where} is incomplete (files, directories, chain or folders missing).`);
   }
