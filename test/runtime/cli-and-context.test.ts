@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { checkWorker } from '../../templates/check-worker';
+import { maintenanceMode } from '../../templates/maintenance-mode';
 import { defineParameter, defineTemplate } from '../../templates/model';
 import { helpText, parseCommandLine } from '../../steps/shared/runtime/cli';
 import { MemorySink } from '../../steps/shared/runtime/console-output';
@@ -70,6 +71,14 @@ describe('command line', () => {
     expect(help).toContain('default: 10');
     expect(helpText(template, 'x')).toMatch(/--password-file <file> {2}\(or env OCTOPUSDR_SAMPLE_PASSWORD\)/);
     expect(helpText(template, 'x')).toMatch(/ 3 {3}Inconclusive\./);
+  });
+
+  test('help names the environment-variable form, and shows an Octopus-variable default as applying under Octopus only', () => {
+    const help = helpText(maintenanceMode, 'node maintenance-mode.js');
+    expect(help.replace(/\s+/g, ' ')).toContain('(e.g. OCTOPUSDR_OCTOPUS_SERVERURL for OctopusDr.Octopus.ServerUrl)');
+    expect(help).toContain('default under Octopus: #{Octopus.Web.ServerUri}');
+    expect(help).not.toContain('default: #{');
+    expect(help).toContain('default: On');
   });
 });
 

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { ParameterDefinition, StepTemplateDefinition } from '../../../templates/model';
 import { environmentNameOf } from '../../../templates/model';
 import { EXIT_CODES, ParameterError } from './errors';
-import type { RawParameters } from './parameters';
+import { isUnsubstituted, type RawParameters } from './parameters';
 
 export interface CliInvocation {
   help: boolean;
@@ -135,12 +135,21 @@ export function helpText(template: StepTemplateDefinition, program: string, exit
   out.push(wrap(template.description.split('\n\n')[0], 0), '');
   out.push(`Usage: ${program} [options]`, '', 'Parameters:');
   for (const p of template.parameters.filter((parameter) => !parameter.runnerOnly)) {
-    const facts = [p.name, p.required ? 'required' : null, p.defaultValue ? `default: ${p.defaultValue}` : null]
+    // An Octopus variable as default (e.g. #{Octopus.Web.ServerUri}) applies only under Octopus.
+    const defaultFact = !p.defaultValue ? null : isUnsubstituted(p.defaultValue) ? `default under Octopus: ${p.defaultValue}` : `default: ${p.defaultValue}`;
+    const facts = [p.name, p.required ? 'required' : null, defaultFact]
       .filter(Boolean)
       .join('; ');
     out.push(`  ${usageOf(p)}`, `      ${p.label} (${facts})`, wrap(p.helpText.replace(/`/g, ''), 6), '');
   }
-  out.push('Every parameter can also be given by its full name (e.g. --OctopusDr.Area.Field value) or its environment variable.');
+  const example = template.parameters.find((parameter) => !parameter.runnerOnly && parameter.type !== 'secret');
+  out.push(
+    wrap(
+      'Every parameter can also be given by its full name (e.g. --OctopusDr.Area.Field value) or by an environment variable ' +
+        `named like the full name in capitals with underscores${example ? ` (e.g. ${environmentNameOf(example.name)} for ${example.name})` : ''}.`,
+      0,
+    ),
+  );
   out.push('', 'Options:');
   out.push('  --service-messages  write Octopus service messages (as under an Octopus runner)');
   out.push('  --verbose, -v       show verbose lines');

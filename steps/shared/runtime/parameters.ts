@@ -16,7 +16,7 @@ export function howToSet(parameter: ParameterDefinition): string {
   return `set "${parameter.label}" (${parameter.name}) in the step, or ${cli} on the command line`;
 }
 
-function isUnsubstituted(value: string): boolean {
+export function isUnsubstituted(value: string): boolean {
   // A default such as `#{Octopus.Web.ServerUri}` means nothing outside Octopus.
   return /^#\{[^}]*\}$/.test(value.trim());
 }
