@@ -85,6 +85,15 @@ describe('parseSqlConnectionString', () => {
     expect(refusal('Server=np:s;User ID=u;Password=p')).toMatch(/only TCP/);
     const unknown = refusal('Server=s;User ID=u;Password=Hunter2-secret;Pasword=Hunter2-secret');
     expect(unknown).toMatch(/keyword 'pasword' is not recognised/);
+    // A password with an unquoted ';' splits into a 'keyword' that is part of the password: never echo it.
+    for (const [cs, fragment] of [
+      ['Server=s;User ID=u;Password=abc;Def9xyzQ;Encrypt=False', 'def9xyzq'],
+      ['Server=s;User ID=u;Password=abc;x!Y=z', 'x!y'],
+    ]) {
+      const message = refusal(cs);
+      expect(message.toLowerCase()).not.toContain(fragment);
+      expect(message).toMatch(/not recognised.*quote/);
+    }
     for (const cs of ['Server=s;User ID=u;Password="Hunter2-secret', 'Server=s;Password=Hunter2-secret;Encrypt=x']) {
       let message = '';
       try {

@@ -175,7 +175,15 @@ export function parseSqlConnectionString(connectionString: string): SqlConnectio
   for (const key of values.keys()) {
     if (consumed.has(key)) continue;
     if (KNOWN_HARMLESS.has(key)) ignoredKeywords.push(key);
-    else throw new SqlConnectionStringError(`The connection string keyword '${key}' is not recognised; check its spelling or remove it.`);
+    // Keywords are letters, spaces and '_'; anything else is likely part of a value (a password
+    // with an unquoted ';'), so it is not echoed.
+    else if (/^[a-z][a-z _]{0,40}$/.test(key)) throw new SqlConnectionStringError(`The connection string keyword '${key}' is not recognised; check its spelling or remove it.`);
+    else {
+      throw new SqlConnectionStringError(
+        'The connection string has a keyword that is not recognised (not shown: it looks like part of a value). ' +
+          'If a value such as the password contains \';\', quote it: Password="a;b" (double any " inside).',
+      );
+    }
   }
 
   return {
