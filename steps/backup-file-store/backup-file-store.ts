@@ -12,7 +12,7 @@ type Params = ParameterValues<typeof template.params>;
 
 export async function backupFileStoreStep(params: Params, context: StepContext): Promise<void> {
   const { log } = context;
-  const labels = { homeDirectory: 'Octopus home directory', overrides: 'File store folders' };
+  const labels = { homeDirectory: 'Octopus home directory', overrides: 'File store folders', include: 'Folders to back up' };
   const included = parseFolderNames(params.include, 'Folders to back up');
   const resolved = resolveFolders({
     homeDirectory: params.homeDirectory,

@@ -44,7 +44,7 @@ export async function restoreFileStoreStep(params: Params, context: StepContext)
     homeDirectory: params.homeDirectory,
     overrides: params.folders,
     include: included.names.length ? included.names : inBackup,
-    labels: { homeDirectory: 'Octopus home directory', overrides: 'File store folders' },
+    labels: { homeDirectory: 'Octopus home directory', overrides: 'File store folders', include: 'Folders to restore' },
   });
   if (resolved.problems.length > 0) throw new ParameterError(resolved.problems);
 

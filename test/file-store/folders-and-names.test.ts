@@ -69,6 +69,11 @@ describe('resolveFolders on Linux (path.posix)', () => {
     ]);
     const none = resolveFolders({ homeDirectory: '', overrides: [], include: ['Logs'], labels }, path.posix);
     expect(none.problems).toEqual([expect.stringContaining('No path for Logs: set "Octopus home directory"')]);
+    // A step that selects folders also offers leaving the folder out.
+    const selected = resolveFolders({ homeDirectory: '', overrides: [], include: ['Logs'], labels: { ...labels, include: 'Folders to back up' } }, path.posix);
+    expect(selected.problems).toEqual([
+      'No path for Logs: set "Octopus home directory" (e.g. C:\\Octopus), add Logs=<path> to "File store folders", or leave Logs out of "Folders to back up".',
+    ]);
   });
 
   test('folder names are parsed case-insensitively from lines or commas', () => {

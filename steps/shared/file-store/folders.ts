@@ -70,8 +70,8 @@ export interface FolderResolutionInput {
   /** `Name=Path` lines. */
   overrides: readonly string[];
   include: readonly FileStoreFolderName[];
-  /** Labels of the parameters, for messages. */
-  labels: { homeDirectory: string; overrides: string };
+  /** Labels of the parameters, for messages (`include`: the step's folder selection, when it has one). */
+  labels: { homeDirectory: string; overrides: string; include?: string };
 }
 
 /** Resolves each included folder to an absolute path, listing every problem (not just the first). */
@@ -102,7 +102,9 @@ export function resolveFolders(input: FolderResolutionInput, pathApi: PathApi = 
     if (override) folders.push({ name, path: override, origin: 'override' });
     else if (home) folders.push({ name, path: pathApi.join(home, name), origin: 'home' });
     else if (!input.homeDirectory.trim()) {
-      problems.push(`No path for ${name}: set "${input.labels.homeDirectory}" (e.g. C:\\Octopus) or add ${name}=<path> to "${input.labels.overrides}".`);
+      const fixes = [`set "${input.labels.homeDirectory}" (e.g. C:\\Octopus)`, `add ${name}=<path> to "${input.labels.overrides}"`];
+      if (input.labels.include) fixes.push(`leave ${name} out of "${input.labels.include}"`);
+      problems.push(`No path for ${name}: ${fixes.slice(0, -1).join(', ')}${fixes.length > 2 ? ',' : ''} or ${fixes.at(-1)}.`);
     }
   }
   // Two folders in one place, or one inside another, would be archived twice.
