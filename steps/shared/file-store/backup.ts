@@ -22,6 +22,7 @@ import {
   type ManifestFile,
 } from './manifest';
 import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem } from './scan';
+import { formatBytes } from './progress';
 import { openArchive } from './zip-reader';
 import { StreamingZipWriter } from './zip-writer';
 
@@ -313,7 +314,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
   const archivePath = path.join(options.backupDirectory, archiveName);
   const chain = previous ? [...previous.manifest.chain, archiveName] : [archiveName];
   log.info(
-    `${mode} backup of ${files.length} files (${toStore.length} to store, ${(bytesTotal / 1e6).toFixed(1)} MB) into ${archivePath}` +
+    `${mode} backup of ${files.length} files (${toStore.length} to store, ${formatBytes(bytesTotal)}) into ${archivePath}` +
       (previous ? `, based on ${previous.manifest.archive}` : ''),
   );
 

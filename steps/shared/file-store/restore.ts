@@ -24,6 +24,7 @@ import {
   type FileStoreManifest,
   type ManifestFile,
 } from './manifest';
+import { formatBytes } from './progress';
 import { openArchive, type OpenedArchive } from './zip-reader';
 import { HashingCounter } from './zip-writer';
 
@@ -368,7 +369,7 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
 
   for (const plan of plans) {
     log.info(
-      `${plan.name}: ${plan.files} files (${(plan.bytes / 1e6).toFixed(1)} MB) to ${plan.destination}` +
+      `${plan.name}: ${plan.files} files (${formatBytes(plan.bytes)}) to ${plan.destination}` +
         (plan.movedAsideTo ? `; its current content will be moved aside to ${plan.movedAsideTo}` : ''),
     );
   }
