@@ -29,7 +29,7 @@ async function run(): Promise<void> {
   const login = sim.model.logins.values().next().value;
   process.stdout.write(
     `SQL Server simulator listening on 127.0.0.1:${sim.port}${tls ? ` (TLS, ${tls.mode === 'strict' ? 'Encrypt=Strict' : 'Encrypt=True'})` : ''}\n` +
-      `Connection string: Server=127.0.0.1,${sim.port};Database=master;User ID=${login?.name ?? 'sa'};Password=<from the seed>;Encrypt=${tls ? (tls.mode === 'strict' ? 'Strict' : 'True') : 'False'}\n`,
+      `Connection string: Server=127.0.0.1,${sim.port};Database=master;User ID=${login?.name ?? 'sa'};Password=${seed.logins ? '<from the seed>' : 'Sim-Passw0rd!'};Encrypt=${tls ? (tls.mode === 'strict' ? 'Strict' : 'True') : 'False'}\n`,
   );
   const stop = async (signal: string) => {
     process.stdout.write(`${signal}: stopping\n`);
