@@ -27,7 +27,7 @@ export async function checkWorker(params: Params, context: StepContext): Promise
     context.throwIfCancelled();
     const result = await checkDirectory(directory, minimumFreeBytes);
     const n = index + 1;
-    const free = result.freeBytes === undefined ? 'unknown' : `${formatGB(result.freeBytes)} GB free`;
+    const free = result.freeBytes === undefined ? 'free space unknown' : `${formatGB(result.freeBytes)} GB free`;
     const ok = result.problems.length === 0;
     log.info(`${ok ? 'OK  ' : 'FAIL'} directory ${directory}: ${result.exists ? 'exists' : 'missing'}, ${result.writable ? 'writable' : 'not writable'}, ${free}`);
     context.setOutput(`Directory.${n}.Path`, directory);

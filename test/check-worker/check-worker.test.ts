@@ -120,3 +120,11 @@ test('the built bundle runs from the command line and prints plain progress', ()
   expect(child.stdout).toContain('Worker is ready');
   expect(child.stdout).not.toContain('##octopus');
 });
+
+test('a missing directory says what is unknown about it', () => {
+  const missing = path.join(mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-check-')), 'absent');
+  const child = spawnSync(process.execPath, [BUNDLE, '--directories', missing], { encoding: 'utf8' });
+  expect(child.status).toBe(1);
+  expect(child.stdout).toContain(`FAIL directory ${missing}: missing, not writable, free space unknown`);
+  expect(child.stderr).toContain(`${missing} does not exist. Create it, or correct the path.`);
+});
