@@ -150,6 +150,9 @@ function fileNames(files: readonly BackupFile[]): string {
   return files.map((f) => f.name).join(', ');
 }
 
+/** `<Database>_SAFETY_<stamp>.bak`: the copy-only backup taken before replacing a database. */
+const SAFETY_BACKUP_NAME = /_SAFETY_\d{8}T\d{6}Z\.bak$/i;
+
 /** Reads, checks and plans; changes nothing. Throws RestorePlanError naming the file or LSN gap. */
 export async function planRestore(connection: SqlConnection, request: RestoreRequest, log: RestoreLog): Promise<RestorePlan> {
   const signal = request.signal;
@@ -191,6 +194,14 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
   } else {
     sets = await discoverSets(connection, location, log, signal);
     if (sets.length === 0) planError(`No usable backups were found in ${location.workerDirectory} (looked for *.manifest.json, *.bak and *.trn; see any warnings above).`);
+  }
+  // Safety backups land in the server's default backup folder, which may be this very folder: they
+  // hold the database as it was before an earlier restore, never "the newest backup" (unless named).
+  const safety = sets.filter((s) => s !== endAt && s.files.some((f) => SAFETY_BACKUP_NAME.test(f.name)));
+  if (safety.length > 0) {
+    sets = sets.filter((s) => !safety.includes(s));
+    log.info(`Not considered: ${safety.map((s) => s.label).join(', ')} (safety backups taken before earlier restores; name one as "Backup to restore" to restore it).`);
+    if (sets.length === 0) planError(`${location.workerDirectory} holds only safety backups of earlier restores; name one as "Backup to restore" to restore it.`);
   }
   if (endAt && stopAt) {
     planError('Give either a specific backup (a manifest or backup file as "Backup to restore") or a "Point in time" with a folder, not both.');
