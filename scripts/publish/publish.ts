@@ -357,7 +357,11 @@ export class Publisher {
       const schedule = DEFAULT_SCHEDULES[role];
       const option = o.schedules[role];
       if (!option.enabled) {
-        this.record({ kind: 'trigger', name: schedule.triggerName, outcome: 'skipped', detail: 'schedule turned off' });
+        // `off` means "do not manage": an existing trigger keeps running unless the user stops it.
+        const left = existing.find((t) => t.Name.toLowerCase() === schedule.triggerName.toLowerCase());
+        const state = left?.IsDisabled ? 'disabled' : 'still enabled: disable or delete it in Octopus to stop it';
+        const detail = left ? `--${role}-schedule off: the existing trigger is left as it is, ${state}` : `--${role}-schedule off: not created`;
+        this.record({ kind: 'trigger', name: schedule.triggerName, outcome: 'skipped', detail });
         continue;
       }
       if (!runbooks.has(schedule.runbook)) {

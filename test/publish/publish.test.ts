@@ -234,8 +234,14 @@ test('schedules are configurable, can be turned off, and bad cron expressions ar
   expect(bad.stderr).toMatch(/--backup-schedule "30 1 \* \* \*" has 5 field\(s\); Octopus cron expressions have 6/);
   expect(simulator.requests).toEqual([]);
 
-  await publish(['--test-schedule', 'off', '--timezone', 'GMT Standard Time']);
+  const testOff = await publish(['--test-schedule', 'off', '--timezone', 'GMT Standard Time']);
+  expect(testOff.stdout).toContain('trigger Weekly backup test (--test-schedule off: not created)');
   expect(space().triggers.map((t) => [t.Name, t.Filter.Timezone])).toEqual([['Daily backup', 'GMT Standard Time']]);
+  // Off does not stop a trigger that exists, and says so.
+  const backupOff = await publish(['--test-schedule', 'off', '--backup-schedule', 'off', '--timezone', 'GMT Standard Time', '--dry-run']);
+  expect(backupOff.stdout).toContain(
+    'trigger Daily backup (--backup-schedule off: the existing trigger is left as it is, still enabled: disable or delete it in Octopus to stop it)',
+  );
   simulator.resetRequestLog();
   await publish(['--test-schedule', 'off', '--timezone', 'GMT Standard Time', '--backup-schedule', '0 0 23 * * *']);
   expect(simulator.writes().map((w) => `${w.method} ${w.url}`)).toEqual([`PUT /api/Spaces-1/projecttriggers/${space().triggers[0].Id}`]);
