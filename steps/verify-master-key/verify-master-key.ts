@@ -65,7 +65,7 @@ export async function verifyMasterKey(params: Params, context: StepContext): Pro
     if (params.expectedKeyId.trim() === '') {
       throw new ParameterError([
         '"SQL connection string" (OctopusDr.Sql.ConnectionString) is required to verify the key against a database; ' +
-          'set it in the step, or the environment variable OCTOPUSDR_SQL_CONNECTIONSTRING on the command line. ' +
+          'set it in the step, or on the command line the environment variable OCTOPUSDR_SQL_CONNECTIONSTRING or --connection-string-file <file>. ' +
           'To check the key against a backup without a database, set "Expected key ID" instead.',
       ]);
     }

@@ -194,6 +194,11 @@ describe('verify-master-key against an Octopus-shaped database', () => {
     expectNoLeak(noDatabase.stdout + noDatabase.stderr, [key256]);
     expect(noDatabase.code).toBe(0);
     expect(noDatabase.stdout).toMatch(/matches the expected key ID/);
+    // Neither a database nor an expected key ID: both ways to give the connection string are named.
+    const neither = await runStep({ OCTOPUSDR_MASTERKEY: key256.toString('base64') }, []);
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).toContain('OCTOPUSDR_SQL_CONNECTIONSTRING or --connection-string-file <file>');
+    expect(neither.stderr).toContain('set "Expected key ID" instead');
   });
 
   test('bad keys are refused with exit code 2, naming the parameter, without echoing the key', async () => {
