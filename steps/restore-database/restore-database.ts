@@ -1,7 +1,8 @@
 import type { ParameterValues } from '../../templates/model';
 import type { restoreDatabase as template } from '../../templates/restore-database';
 import { formatRestorePlan, masterKeyIdOf, planRestore, restoreDatabase, RestoreError, RestorePlanError } from '../shared/database-backup/restore';
-import { StepFailure } from '../shared/runtime/errors';
+import { normaliseLocalTime } from '../shared/database-backup/backup-set';
+import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import type { StepContext } from '../shared/runtime/step-context';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
 
@@ -19,6 +20,13 @@ function asFailure(error: unknown, prefix = '', signal?: AbortSignal): never {
 export async function restoreDatabaseStep(params: Params, context: StepContext): Promise<void> {
   const { log } = context;
   const started = Date.now();
+  // A malformed moment is a parameter problem (exit 2), found before connecting.
+  if (params.pointInTime.trim() && !normaliseLocalTime(params.pointInTime)) {
+    throw new ParameterError([
+      `"Point in time" (OctopusDr.Restore.PointInTime) must be an ISO-8601 date and time without offset, in the SQL Server's local time ` +
+        `(e.g. 2026-11-27T14:30:00), not "${params.pointInTime}": set it in the step, or --point-in-time on the command line.`,
+    ]);
+  }
   let connection: SqlConnection;
   try {
     // A database cannot be restored while the connection uses it: work from master.
