@@ -85,9 +85,10 @@ export function summarise(report: TestRestoreReport): string {
 }
 
 /** Written atomically, so nobody reads half a report. */
-export async function writeReport(directory: string, report: TestRestoreReport): Promise<string> {
+export async function writeReport(directory: string, report: TestRestoreReport, redact: (text: string) => string = (t) => t): Promise<string> {
   const stamp = report.startedAt.replace(/[-:]/g, '').replace(/\.\d{3}/, '');
   const file = path.join(directory, `octopus-dr-test-restore-${stamp}.json`);
-  await writeFileAtomically(file, JSON.stringify(report, null, 2) + '\n');
+  // Artifacts are not masked by Octopus: anything registered as secret is redacted here too.
+  await writeFileAtomically(file, redact(JSON.stringify(report, null, 2) + '\n'));
   return file;
 }

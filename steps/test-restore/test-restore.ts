@@ -310,7 +310,7 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
     reportWritten = true;
     report.finishedAt = new Date().toISOString();
     report.result = report.failures.length === 0 ? 'PASS' : 'FAIL';
-    const file = await writeReport(options.reportDirectory ?? process.cwd(), report);
+    const file = await writeReport(options.reportDirectory ?? process.cwd(), report, (text) => context.redact(text));
     context.createArtifact(file);
     context.log.info(summarise(report));
     setOutputs(report, context);

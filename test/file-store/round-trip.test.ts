@@ -2,7 +2,7 @@
 // and folders, unicode, long names and deep paths survive; the archive is a standard ZIP that
 // Info-ZIP `unzip -t` and Python's zipfile accept; the manifest is inside and beside it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/shared/file-store/backup';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/shared/file-store/folders';
@@ -82,6 +82,18 @@ print(json.dumps({'files': len(m['files']), 'nupkg': methods['Packages/feeds-bui
     expect(result.folders.every((f) => f.movedAsideTo === undefined)).toBe(true);
     expect(snapshot(restored)).toEqual(snapshot(home));
     expect(listAll(path.dirname(restored)).filter((n) => n.includes('staging'))).toEqual([]);
+  });
+
+  test('setuid and setgid bits are not restored', async () => {
+    const work2 = tempDir('setuid');
+    const home2 = path.join(work2, 'home');
+    const out2 = path.join(work2, 'out');
+    write(path.join(home2, 'Artifacts', 'tool.sh'), '#!/bin/sh\n', 0o6755);
+    chmodSync(path.join(home2, 'Artifacts', 'tool.sh'), 0o6755);
+    await backup(home2, out2);
+    const restored2 = path.join(work2, 'restored');
+    await restoreTo(out2, restored2, false, ['Artifacts']);
+    expect(statSync(path.join(restored2, 'Artifacts', 'tool.sh')).mode & 0o7777).toBe(0o755);
   });
 
   test('verify checks every hash without writing', async () => {

@@ -174,6 +174,14 @@ test('bash runner: a cancel (TERM) reaches node, which cleans up, and the temp f
   expect(readdirSync(tmp)).toEqual([]);
 });
 
+test('the PowerShell runner runs node outside Stop, so a stderr line cannot abort Windows PowerShell 5.1', () => {
+  const lines = bodies.powershell.split('\n').map((l) => l.trim());
+  const run = lines.indexOf('& $node $program');
+  expect(run).toBeGreaterThan(0);
+  expect(lines.slice(0, run).reverse().find((l) => l.startsWith('$ErrorActionPreference'))).toBe("$ErrorActionPreference = 'Continue'");
+  expect(lines[run + 1]).toBe('$exitCode = $LASTEXITCODE');
+});
+
 test('the PowerShell runner uses nothing Windows PowerShell 5.1 lacks', () => {
   const body = bodies.powershell.split("$bundle = @'")[0] + bodies.powershell.split("'@")[1];
   // PowerShell 7-only operators and syntax.

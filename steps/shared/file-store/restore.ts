@@ -58,6 +58,9 @@ async function readInternalManifest(archivePath: string): Promise<FileStoreManif
   }
 }
 
+/** Permission bits restored on files: setuid and setgid are dropped (an archive must not make a file run as its owner). */
+const RESTORED_FILE_MODE_BITS = 0o1777;
+
 /**
  * Finds the set a `Backup to restore` value names: a manifest, an archive, or a directory
  * (then the newest set whose archives are all present).
@@ -164,7 +167,7 @@ function writeSmallFile(target: string, data: Buffer, file: ManifestFile): void 
   try {
     let written = 0;
     while (written < data.length) written += writeSync(fd, data, written, data.length - written);
-    if (process.platform !== 'win32') fchmodSync(fd, file.mode & 0o7777);
+    if (process.platform !== 'win32') fchmodSync(fd, file.mode & RESTORED_FILE_MODE_BITS);
     // Seconds as a number keep sub-millisecond precision that a Date would drop.
     futimesSync(fd, file.mtimeMs / 1000, file.mtimeMs / 1000);
   } finally {
@@ -232,7 +235,7 @@ async function streamFiles(
       if (options.stopAtFirstMismatch) throw new StepFailure(`The backup is damaged: ${message}. Nothing was restored.`);
     }
     if (target && !small) {
-      if (process.platform !== 'win32') await fs.chmod(target, file.mode & 0o7777);
+      if (process.platform !== 'win32') await fs.chmod(target, file.mode & RESTORED_FILE_MODE_BITS);
       // Seconds as a number keep sub-millisecond precision that a Date would drop.
       await fs.utimes(target, file.mtimeMs / 1000, file.mtimeMs / 1000);
     }
