@@ -51,7 +51,7 @@ export const testRestore = defineTemplate({
       label: 'Maximum backup age (hours)',
       helpText:
         'Recovery point objective: the step fails when the newest backup finished longer ago than this. ' +
-        'Empty = no limit. 26 suits a daily backup with some slack.',
+        '26 suits a daily backup with some slack; the maximum, 87600 (10 years), in effect turns the check off.',
       type: 'integer',
       required: false,
       defaultValue: '26',

@@ -129,6 +129,14 @@ test('the same parameter name means the same thing in every template', () => {
   }
 });
 
+test('help never promises a meaning for an empty value of a parameter that has a default (empty takes the default)', () => {
+  for (const t of templates) {
+    for (const p of t.parameters.filter((parameter) => parameter.defaultValue)) {
+      expect([p.name, /\bEmpty\s*=/.test(p.helpText)]).toEqual([p.name, false]);
+    }
+  }
+});
+
 test('template definitions have distinct step ids, Ids and names', () => {
   const all = templates.flatMap((t) => [t.id, t.bashId]);
   expect(new Set(all).size).toBe(all.length);
