@@ -1,6 +1,7 @@
 import type { ParameterValues } from '../../templates/model';
 import type { restoreDatabase as template } from '../../templates/restore-database';
 import { formatRestorePlan, masterKeyIdOf, planRestore, restoreDatabase, RestoreError, RestorePlanError } from '../shared/database-backup/restore';
+import { dropIfRestoringStatement } from '../shared/database-backup/tsql';
 import { normaliseLocalTime } from '../shared/database-backup/backup-set';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import type { StepContext } from '../shared/runtime/step-context';
@@ -66,12 +67,29 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
     return;
   }
 
+  // A database this restore creates must not be left half-restored (RESTORING) by a failure or a
+  // cancel: it did not exist before, so removing it loses nothing. A replaced database is kept.
+  let restored = false;
+  if (!plan.targetExists) {
+    context.onCleanup(async () => {
+      if (restored) return;
+      const cleanup = await openSqlConnection(params.connectionString, { setSecret: (s) => context.setSecret(s), database: 'master' });
+      try {
+        const drop = dropIfRestoringStatement(plan.targetDatabase);
+        const { rows } = await cleanup.query(drop.sql, drop.params);
+        if (rows.length > 0) log.warn(`Dropped the partly restored database '${plan.targetDatabase}' (it did not exist before this restore).`);
+      } finally {
+        await cleanup.close();
+      }
+    });
+  }
   context.progress(0, `Restoring ${plan.targetDatabase}`);
   const result = await restoreDatabase(connection, plan, {
     signal: context.signal,
     log,
     onProgress: (percent, message) => context.progress(percent, message),
   }).catch((e) => asFailure(e, '', context.signal));
+  restored = true;
   context.progress(100, 'Restore complete');
   const seconds = (Date.now() - started) / 1000;
   context.setOutput('RestoredDatabase', result.database);

@@ -16,15 +16,27 @@ export async function databaseExists(connection: SqlConnection, database: string
 
 /** Drops the scratch database, closing other sessions first. Only ever called with a name this step generated. */
 export async function dropScratchDatabase(connection: SqlConnection, database: string): Promise<void> {
+  const params = { database: param.nvarchar(database, 128) };
+  // A restore that failed or was cancelled leaves it RESTORING, where ALTER DATABASE is not allowed.
+  await connection.runLong(
+    [
+      "IF DATABASEPROPERTYEX(@database, 'Status') = N'ONLINE'",
+      'BEGIN',
+      "  DECLARE @singleUser nvarchar(max) = N'ALTER DATABASE ' + QUOTENAME(@database) + N' SET SINGLE_USER WITH ROLLBACK IMMEDIATE;';",
+      '  EXEC sys.sp_executesql @singleUser;',
+      'END',
+    ].join('\n'),
+    params,
+  );
   await connection.runLong(
     [
       'IF DB_ID(@database) IS NOT NULL',
       'BEGIN',
-      "  DECLARE @drop nvarchar(max) = N'ALTER DATABASE ' + QUOTENAME(@database) + N' SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE ' + QUOTENAME(@database) + N';';",
+      "  DECLARE @drop nvarchar(max) = N'DROP DATABASE ' + QUOTENAME(@database) + N';';",
       "  IF @drop IS NULL THROW 50000, N'The scratch database name is not a valid SQL Server name.', 1;",
       '  EXEC sys.sp_executesql @drop;',
       'END',
     ].join('\n'),
-    { database: param.nvarchar(database, 128) },
+    params,
   );
 }

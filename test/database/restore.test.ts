@@ -281,6 +281,9 @@ test('cancel during RESTORE: attention acknowledged, exit 143, nothing reported 
     expect(events).toContain('attention');
     expect(events).toContain('attention-ack');
     expect(run.outputs.RestoredDatabase).toBeUndefined();
+    // The database this restore created is not left RESTORING.
+    expect(run.stdout + run.stderr).toContain("Dropped the partly restored database 'Octo-cancel' (it did not exist before this restore).");
+    expect(lab.sim.model.database('Octo-cancel')).toBeUndefined();
   } finally {
     lab.sim.model.operationMs = 200;
   }

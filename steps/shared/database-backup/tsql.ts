@@ -280,6 +280,23 @@ export function octopusTablesStatement(database: string): Statement {
   };
 }
 
+/** Removes a database a failed or cancelled restore created and left RESTORING (never an ONLINE one). */
+export function dropIfRestoringStatement(database: string): Statement {
+  return {
+    purpose: 'Drop the partly restored database (it did not exist before this restore)',
+    sql: [
+      "IF DATABASEPROPERTYEX(@database, 'Status') = N'RESTORING'",
+      'BEGIN',
+      "  DECLARE @drop nvarchar(max) = N'DROP DATABASE ' + QUOTENAME(@database) + N';';",
+      "  IF @drop IS NULL THROW 50000, N'The database name is not a valid SQL Server name.', 1;",
+      '  EXEC sys.sp_executesql @drop;',
+      '  SELECT 1 AS dropped;',
+      'END',
+    ].join('\n'),
+    params: { database: name128(database) },
+  };
+}
+
 export function checkDbStatement(database: string): Statement {
   return {
     purpose: 'Check the restored database for corruption (DBCC CHECKDB)',

@@ -479,9 +479,12 @@ const restore: StatementHandler = {
         }
       }
       const start = Date.now();
-      await progress(ctx, stats(ctx, o));
+      // Like SQL Server: the database exists (RESTORING) from the start of the restore, so a
+      // cancelled or failed restore leaves it behind in that state.
       const db = existing ?? model.addDatabase({ name: target });
       db.files = files;
+      db.state = 'RESTORING';
+      await progress(ctx, stats(ctx, o));
       db.recoveryModel = h.recoveryModel;
       db.userAccess = 'MULTI_USER';
       applyContent(db, set.body().content);
