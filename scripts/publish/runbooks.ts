@@ -87,14 +87,22 @@ export const RUNBOOKS: readonly RunbookSpec[] = [
     steps: [
       { name: ENTER_MAINTENANCE, stepId: 'maintenance-mode', values: { 'OctopusDr.Octopus.MaintenanceMode': 'On' }, fromProjectVariables: ['OctopusDr.Octopus.ApiKey'] },
       // Before the backup, so that the database backup's manifest records the key ID a restore needs.
+      // The backups run even when it fails (a backup is better than none; the run still fails).
       { name: 'Verify the master key', stepId: 'verify-master-key', fromProjectVariables: ['OctopusDr.MasterKey', 'OctopusDr.Sql.ConnectionString'] },
       {
         name: 'Back up the database',
         stepId: 'backup-database',
-        values: { 'OctopusDr.MasterKey.KeyId': '#{Octopus.Action[Verify the master key].Output.KeyId}' },
+        condition: 'Always',
+        // Only a key that passed is recorded; unset (left unsubstituted, read as empty) otherwise.
+        values: { 'OctopusDr.MasterKey.KeyId': '#{Octopus.Action[Verify the master key].Output.VerifiedKeyId}' },
         fromProjectVariables: ['OctopusDr.Sql.ConnectionString', 'OctopusDr.Sql.BackupDirectory', 'OctopusDr.Sql.BackupDirectoryOnWorker'],
       },
-      { name: 'Back up the file store', stepId: 'backup-file-store', fromProjectVariables: ['OctopusDr.FileStore.HomeDirectory', 'OctopusDr.FileStore.BackupDirectory'] },
+      {
+        name: 'Back up the file store',
+        stepId: 'backup-file-store',
+        condition: 'Always',
+        fromProjectVariables: ['OctopusDr.FileStore.HomeDirectory', 'OctopusDr.FileStore.BackupDirectory'],
+      },
       {
         name: 'Leave maintenance mode',
         stepId: 'maintenance-mode',

@@ -71,6 +71,7 @@ export async function verifyMasterKey(params: Params, context: StepContext): Pro
     }
     context.setOutput('Result', 'PASS');
     context.setOutput('Passed', 'True');
+    context.setOutput('VerifiedKeyId', key.keyId);
     log.highlight(`PASS: the master key matches the expected key ID ${key.keyId} (no database was checked).`);
     context.result(`Master key matches key ID ${key.keyId}.`);
     return;
@@ -97,6 +98,8 @@ export async function verifyMasterKey(params: Params, context: StepContext): Pro
   const scanned = `${collected.tablesScanned} document tables, ${collected.documentsRead} documents read in database '${collected.database}'`;
   switch (verdict.status) {
     case 'PASS':
+      // Set only on PASS, so a backup step that records it never records a key that failed.
+      context.setOutput('VerifiedKeyId', key.keyId);
       log.highlight(`${verdict.summary} (${scanned}.)`);
       context.result(verdict.summary);
       return;

@@ -107,6 +107,8 @@ describe('verify-master-key against an Octopus-shaped database', () => {
     expect(Number(run.outputs.ValuesTested)).toBe(26); // certificate + the default sample of 25
     expect(run.outputs.ValuesVerified).toBe('26');
     expect(run.outputs.KeyId).toMatch(/^[0-9a-f]{16}$/);
+    // The key ID a backup may record: only ever set when the key passed.
+    expect(run.outputs.VerifiedKeyId).toBe(run.outputs.KeyId);
     expect(run.stdout).toMatch(/PASS: The master key \(AES-256-CBC, key ID [0-9a-f]{16}\) decrypts the server certificate \(Configuration 'certificate-global'\)/);
   });
 
@@ -137,6 +139,7 @@ describe('verify-master-key against an Octopus-shaped database', () => {
       const run = await verify('Octopus', wrong);
       expect(run.code).toBe(1);
       expect(run.outputs).toMatchObject({ Result: 'FAIL', Passed: 'False', CertificateVerified: 'False', ValuesVerified: '0' });
+      expect(run.outputs.VerifiedKeyId).toBeUndefined();
       expect(run.stderr).toMatch(/does not decrypt the server certificate/);
       expect(run.stderr).toMatch(/rotate-master-key/);
       expect(run.stderr).toMatch(wrong.length === 16 ? /32-byte \(AES-256\)/ : /16-byte \(AES-128\)/);
@@ -155,6 +158,7 @@ describe('verify-master-key against an Octopus-shaped database', () => {
     const run = await verify('OctopusEmpty', key256);
     expect(run.code).toBe(INCONCLUSIVE);
     expect(run.outputs).toMatchObject({ Result: 'INCONCLUSIVE', Passed: 'False', ValuesTested: '0' });
+    expect(run.outputs.VerifiedKeyId).toBeUndefined();
     expect(run.stderr).toMatch(/INCONCLUSIVE: no encrypted values of the known form/);
     expect(run.stderr).not.toMatch(/wrong key|not the key/i);
   });

@@ -87,12 +87,13 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
   expect(backup.Steps.map((s: Json) => [s.Name, s.Condition])).toEqual([
     ['Enter maintenance mode', 'Success'],
     ['Verify the master key', 'Success'],
-    ['Back up the database', 'Success'],
-    ['Back up the file store', 'Success'],
+    // The backups run even when the key check failed (a backup beats none); the run still fails.
+    ['Back up the database', 'Always'],
+    ['Back up the file store', 'Always'],
     ['Leave maintenance mode', 'Always'],
   ]);
-  // The database backup records the key ID the verification just proved.
-  expect(backup.Steps[2].Actions[0].Properties['OctopusDr.MasterKey.KeyId']).toBe('#{Octopus.Action[Verify the master key].Output.KeyId}');
+  // The database backup records the key ID the verification just proved (set only on PASS).
+  expect(backup.Steps[2].Actions[0].Properties['OctopusDr.MasterKey.KeyId']).toBe('#{Octopus.Action[Verify the master key].Output.VerifiedKeyId}');
   const maintenanceTemplate = space().actionTemplates.find((t) => t.Name === 'Octopus DR - Set Maintenance Mode')!;
   const enter = backup.Steps[0].Actions[0].Properties;
   expect(enter).toMatchObject({
