@@ -127,8 +127,16 @@ print(json.dumps({'files': len(m['files']), 'nupkg': methods['Packages/feeds-bui
   test('a non-empty destination is refused, then kept aside with Replace existing', async () => {
     const target = path.join(work, 'busy');
     write(path.join(target, 'TaskLogs', 'current.log.txt'), 'what the server wrote since\n');
-    await expect(restoreTo(out, target, false, ['TaskLogs'])).rejects.toThrow(/TaskLogs.*is not empty\. Set "Replace existing"/s);
+    await expect(restoreTo(out, target, false, ['TaskLogs'])).rejects.toThrow(/^Nothing was restored:\n.*TaskLogs.*is not empty\. Set "Replace existing"/s);
     expect(readdirSync(path.join(target, 'TaskLogs'))).toEqual(['current.log.txt']);
+    // A dry run shows the plan, marks the refused folder, and says a real run would be refused.
+    const { log, infos } = collectingLog();
+    const set = await resolveBackupSource(out);
+    const destinations = at(target).filter((f) => f.name === 'TaskLogs');
+    await expect(restoreFileStore({ set, destinations, replaceExisting: false, dryRun: true, log })).rejects.toThrow(
+      /^Dry run: a restore would be refused, and nothing was written:\n.*is not empty/s,
+    );
+    expect(infos.join('\n')).toMatch(/TaskLogs: \d+ files \(.*\) to .*busy\/TaskLogs \(refused: not empty\)/);
 
     const result = await restoreTo(out, target, true, ['TaskLogs']);
     const aside = result.folders[0].movedAsideTo!;

@@ -368,13 +368,17 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
       bytes: folderFiles.reduce((s, f) => s + f.size, 0),
     });
   }
-  if (refusals.length > 0) throw new StepFailure(`Nothing was restored:\n${refusals.map((r) => `  - ${r}`).join('\n')}`);
-
+  // The plan is shown even when it is refused, so a dry run says what a real run would do.
   for (const plan of plans) {
+    const refused = plan.existing === 'content' && !options.replaceExisting;
     log.info(
       `${plan.name}: ${plan.files} files (${formatBytes(plan.bytes)}) to ${plan.destination}` +
-        (plan.movedAsideTo ? `; its current content will be moved aside to ${plan.movedAsideTo}` : ''),
+        (refused ? ' (refused: not empty)' : plan.movedAsideTo ? `; its current content will be moved aside to ${plan.movedAsideTo}` : ''),
     );
+  }
+  if (refusals.length > 0) {
+    const heading = options.dryRun ? 'Dry run: a restore would be refused, and nothing was written' : 'Nothing was restored';
+    throw new StepFailure(`${heading}:\n${refusals.map((r) => `  - ${r}`).join('\n')}`);
   }
 
   // 2. Check every archive and record before writing anything.
