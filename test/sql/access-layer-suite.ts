@@ -19,7 +19,8 @@ const HOSTILE_NAMES = [
   `odr${'x'.repeat(125)}`, // 128 characters: the longest name SQL Server takes
 ];
 
-async function expectSqlError(promise: Promise<unknown>): Promise<SqlError> {
+/** Awaits a statement that must fail, and returns its SqlError. */
+export async function expectSqlError(promise: Promise<unknown>): Promise<SqlError> {
   try {
     await promise;
   } catch (e) {

@@ -3,9 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openSqlConnection, param, SqlError, type SqlConnection } from '../../steps/shared/sql';
+import { openSqlConnection, param, type SqlConnection } from '../../steps/shared/sql';
 import { SqlSimulator } from '../sql-simulator/server';
-import { accessLayerSuite } from './access-layer-suite';
+import { accessLayerSuite, expectSqlError } from './access-layer-suite';
 
 const PASSWORD = 'Sim;Pass=w0rd"x';
 const seed = {
@@ -32,16 +32,6 @@ afterAll(async () => {
   await sim?.stop();
   rmSync(work, { recursive: true, force: true });
 });
-
-async function expectSqlError(promise: Promise<unknown>): Promise<SqlError> {
-  try {
-    await promise;
-  } catch (e) {
-    expect(e).toBeInstanceOf(SqlError);
-    return e as SqlError;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('access layer (shared suite) against the simulator', () => {
   accessLayerSuite({ connectionString: () => connectionString(), password: () => PASSWORD });
