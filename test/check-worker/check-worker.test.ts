@@ -10,7 +10,7 @@ import { checkWorker } from '../../steps/check-worker/check-worker';
 import { parseEndpoint } from '../../steps/check-worker/checks';
 import { MemorySink } from '../../steps/shared/runtime/console-output';
 import { runStep } from '../../steps/shared/runtime/run-step';
-import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { outputVariablesIn, resultMessageIn } from '../../steps/shared/runtime/service-messages';
 
 const BUNDLE = path.resolve(__dirname, '../../build/steps/check-worker.js');
 
@@ -34,10 +34,8 @@ afterAll(() => new Promise((resolve) => listener.close(resolve)));
 async function run(argv: string[]) {
   const sink = new MemorySink();
   const code = await runStep(template, checkWorker, { argv: ['--service-messages', ...argv], env: {}, sink, handleSignals: false });
-  const outputs = Object.fromEntries(
-    parseServiceMessages(sink.out).filter((m) => m.name === 'setVariable').map((m) => [m.attributes.name, m.attributes.value]),
-  );
-  const result = parseServiceMessages(sink.out).find((m) => m.name === 'resultMessage')?.attributes.message ?? '';
+  const outputs = outputVariablesIn(sink.out);
+  const result = resultMessageIn(sink.out) ?? '';
   return { code, outputs, result, sink };
 }
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { parseServiceMessages, outputVariablesIn } from '../../steps/shared/runtime/service-messages';
 import { SqlSimulator } from '../sql-simulator/server';
 import type { Seed, SeedDatabase } from '../sql-simulator/engine/model';
 
@@ -102,13 +102,11 @@ export class Lab {
       child.on('error', reject);
       child.on('close', (code) => {
         const messages = parseServiceMessages(stdout);
-        const outputs: Record<string, string> = {};
-        for (const m of messages.filter((m) => m.name === 'setVariable')) outputs[m.attributes.name] = m.attributes.value;
         resolve({
           code,
           stdout,
           stderr,
-          outputs,
+          outputs: outputVariablesIn(stdout),
           progress: messages.filter((m) => m.name === 'progress').map((m) => Number(m.attributes.percentage)),
           artifacts: messages.filter((m) => m.name === 'createArtifact').map((m) => m.attributes.path),
           result: messages.find((m) => m.name === 'resultMessage')?.attributes.message,

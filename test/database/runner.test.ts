@@ -2,7 +2,7 @@
 // (including the Sensitive connection string) travel by environment, never argv; a restore round trip.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
 import { findPwsh, runBashScriptBody, runPowerShellScriptBody } from '../helpers/runners';
 import { Lab, octopusTables, PASSWORD, ROOT } from './harness';
 
@@ -16,9 +16,7 @@ function scriptBody(syntax: 'bash' | 'powershell', step: string): string {
 }
 
 function outputs(stdout: string): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (const m of parseServiceMessages(stdout)) if (m.name === 'setVariable') values[m.attributes.name] = m.attributes.value;
-  return values;
+  return outputVariablesIn(stdout);
 }
 
 test('Bash template: back up, then restore the manifest under a new name; no secret in the process list', async () => {

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { parseServiceMessages, outputVariablesIn } from '../../steps/shared/runtime/service-messages';
 import { findNode18 } from '../helpers/node18';
 import { bundlePath, makeStore, runBundle, runCommand, snapshot, tempDir, write } from './helpers';
 
@@ -14,11 +14,7 @@ beforeAll(() => makeStore(home));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function outputsOf(stdout: string): Record<string, string> {
-  return Object.fromEntries(
-    parseServiceMessages(stdout)
-      .filter((m) => m.name === 'setVariable')
-      .map((m) => [m.attributes.name, m.attributes.value]),
-  );
+  return outputVariablesIn(stdout);
 }
 
 test('back up, verify, restore, then refuse a non-empty destination, from the command line', async () => {

@@ -11,6 +11,7 @@ import { runBashScriptBody, runPowerShellScriptBody } from '../helpers/runners';
 import { SqlSimulator } from '../sql-simulator/server';
 import { expectNoLeak } from './octopus-crypto';
 import { octopusDatabase, type OctopusDatabaseOptions } from './octopus-database';
+import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
 
 const BUNDLE = path.resolve(__dirname, '../../build/steps/verify-master-key.js');
 const scriptBody = (syntax: 'bash' | 'powershell'): string =>
@@ -26,10 +27,7 @@ interface Run {
 }
 
 function outputsOf(stdout: string): Record<string, string> {
-  const outputs: Record<string, string> = {};
-  for (const m of stdout.matchAll(/##octopus\[setVariable name='([^']*)' value='([^']*)'/g)) {
-    outputs[Buffer.from(m[1], 'base64').toString('utf8')] = Buffer.from(m[2], 'base64').toString('utf8');
-  }
+  const outputs = outputVariablesIn(stdout);
   for (const m of stdout.matchAll(/^output ([A-Za-z.]+) = (.*)$/gm)) outputs[m[1]] = m[2];
   return outputs;
 }

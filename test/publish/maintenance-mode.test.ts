@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { waitForOtherTasks } from '../../steps/maintenance-mode/maintenance-mode';
 import { connectToOctopus } from '../../steps/shared/octopus/connection';
-import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { outputVariablesIn, resultMessageIn } from '../../steps/shared/runtime/service-messages';
 import { runBashScriptBody } from '../helpers/runners';
 import { OctopusSimulator } from '../octopus-simulator/simulator';
 
@@ -54,7 +54,6 @@ function runBundle(args: string[], apiKey: string = ADMIN_KEY, whileRunning?: ()
     child.on('error', reject);
     whileRunning?.();
     child.on('close', (code) => {
-      const messages = parseServiceMessages(stdout);
       // The key must never be printed: only its mask registration may carry it (base64, as Octopus requires).
       if ((stdout.replace(/##octopus\[mask [^\]]*\]/g, '') + stderr).includes(apiKey)) {
         reject(new Error(`The API key appeared in the output:\n${stdout}\n${stderr}`));
@@ -64,8 +63,8 @@ function runBundle(args: string[], apiKey: string = ADMIN_KEY, whileRunning?: ()
         code,
         stdout,
         stderr,
-        outputs: Object.fromEntries(messages.filter((m) => m.name === 'setVariable').map((m) => [m.attributes.name, m.attributes.value])),
-        result: messages.find((m) => m.name === 'resultMessage')?.attributes.message ?? '',
+        outputs: outputVariablesIn(stdout),
+        result: resultMessageIn(stdout) ?? '',
       });
     });
   });
@@ -154,7 +153,7 @@ test('the built Bash template runs the step with Octopus parameters', async () =
     },
   });
   expect(run.code).toBe(0);
-  const outputs = Object.fromEntries(parseServiceMessages(run.stdout).filter((m) => m.name === 'setVariable').map((m) => [m.attributes.name, m.attributes.value]));
+  const outputs = outputVariablesIn(run.stdout);
   expect(outputs).toEqual({ PreviousMaintenanceMode: 'On', MaintenanceMode: 'Off', Changed: 'True' });
   expect(simulator.state.maintenance.IsInMaintenanceMode).toBe(false);
   expect(run.stdout.replace(/##octopus\[mask [^\]]*\]/g, '') + run.stderr).not.toContain(ADMIN_KEY);

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { templates } from '../../templates';
-import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
 import { findNode18 } from '../helpers/node18';
 import { runBashScriptBody } from '../helpers/runners';
 
@@ -33,8 +33,8 @@ maybe('on Node.js 18', () => {
       parameters: { 'OctopusDr.NodePath': node18!, 'OctopusDr.Worker.Directories': dir, 'OctopusDr.Worker.MinimumFreeSpaceGB': '0' },
     });
     expect(run.code).toBe(0);
-    const outputs = parseServiceMessages(run.stdout).filter((m) => m.name === 'setVariable');
-    expect(outputs.find((m) => m.attributes.name === 'NodeVersion')?.attributes.value).toMatch(/^18\./);
-    expect(outputs.find((m) => m.attributes.name === 'Passed')?.attributes.value).toBe('True');
+    const outputs = outputVariablesIn(run.stdout);
+    expect(outputs.NodeVersion).toMatch(/^18\./);
+    expect(outputs.Passed).toBe('True');
   });
 });

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { bundleEntry } from '../../scripts/build/bundle';
 import { reproducibleGzip } from '../../scripts/build/index';
 import { bashRunner, powerShellRunner } from '../../scripts/build/runners';
-import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { parseServiceMessages, outputVariablesIn } from '../../steps/shared/runtime/service-messages';
 import { findPwsh, runBashScriptBody, runPowerShellScriptBody, type RunScriptOptions, type ScriptRun } from '../helpers/runners';
 import { echoTemplate } from './echo-step';
 
@@ -28,9 +28,7 @@ function runBody(syntax: Syntax, options: RunScriptOptions): Promise<ScriptRun> 
 }
 
 function outputs(run: ScriptRun): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const m of parseServiceMessages(run.stdout)) if (m.name === 'setVariable') result[m.attributes.name] = m.attributes.value;
-  return result;
+  return outputVariablesIn(run.stdout);
 }
 
 function privateTempDir(): string {

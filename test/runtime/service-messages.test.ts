@@ -1,4 +1,4 @@
-import { encodeServiceMessage, parseServiceMessages, serviceMessages } from '../../steps/shared/runtime/service-messages';
+import { encodeServiceMessage, outputVariablesIn, parseServiceMessages, resultMessageIn, serviceMessages } from '../../steps/shared/runtime/service-messages';
 
 const AWKWARD = [
   "it's",
@@ -53,5 +53,19 @@ describe('service message wire format', () => {
   test('refuses names that would break the message', () => {
     expect(() => encodeServiceMessage("set'Variable")).toThrow(/Invalid service message name/);
     expect(() => encodeServiceMessage('setVariable', { 'na me': 'x' })).toThrow(/attribute name/);
+  });
+
+  test('reads output variables (a later value wins) and the last result message out of mixed output', () => {
+    const output = [
+      'plain line',
+      serviceMessages.setVariable('A', 'first'),
+      serviceMessages.resultMessage('early'),
+      serviceMessages.setVariable('B', 'line 1\nline 2'),
+      serviceMessages.setVariable('A', 'second'),
+      serviceMessages.resultMessage('final'),
+    ].join('\n');
+    expect(outputVariablesIn(output)).toEqual({ A: 'second', B: 'line 1\nline 2' });
+    expect(resultMessageIn(output)).toBe('final');
+    expect(resultMessageIn('no messages')).toBeUndefined();
   });
 });

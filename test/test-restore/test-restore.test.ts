@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
 import { keyIdOf } from '../../steps/shared/master-key';
 import { MemorySink } from '../../steps/shared/runtime/console-output';
 import { runStep } from '../../steps/shared/runtime/run-step';
@@ -203,7 +203,7 @@ test('a scratch name that already exists is avoided; the existing database is no
   expect(sink.err).toBe('');
   expect(code).toBe(0);
   expect(sink.out).toContain(`A database named '${taken}' already exists; choosing another scratch name.`);
-  const outputs = Object.fromEntries(parseServiceMessages(sink.out).filter((m) => m.name === 'setVariable').map((m) => [m.attributes.name, m.attributes.value]));
+  const outputs = outputVariablesIn(sink.out);
   expect(outputs.ScratchDatabase).toBe(scratchDatabaseName(PREFIX, now, () => 'bbbbbb'));
   expect(scratchDatabases()).toEqual([taken]);
   lab.sim.model.databases.delete(taken.toLowerCase());

@@ -51,3 +51,15 @@ export const serviceMessages = {
   /** Level for following stderr lines; `progress` logs them as verbose, `default` resets. */
   stderrLevel: (level: 'default' | 'progress' | 'error' | 'ignore') => `##octopus[stderr-${level}]`,
 };
+
+/** The output variables a block of output sets, by name (a later value wins, as in Octopus). */
+export function outputVariablesIn(output: string): Record<string, string> {
+  const variables: Record<string, string> = {};
+  for (const m of parseServiceMessages(output)) if (m.name === 'setVariable') variables[m.attributes.name] = m.attributes.value;
+  return variables;
+}
+
+/** The last result message in a block of output, if any. */
+export function resultMessageIn(output: string): string | undefined {
+  return parseServiceMessages(output).filter((m) => m.name === 'resultMessage').at(-1)?.attributes.message;
+}
