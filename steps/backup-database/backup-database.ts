@@ -14,6 +14,7 @@ import { howToSet } from '../shared/runtime/parameters';
 import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
+import { formatBytes } from '../shared/runtime/format';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -266,7 +267,7 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
     }
   }
 
-  const summary = `${kind} backup of '${database}' (${(totalBytes / 1e6).toFixed(1)} MB in ${stripes} file${stripes === 1 ? '' : 's'}, ${seconds.toFixed(1)} s${verification.passed ? ', verified' : ''}): ${manifestPath}`;
+  const summary = `${kind} backup of '${database}' (${formatBytes(totalBytes)} in ${stripes} file${stripes === 1 ? '' : 's'}, ${seconds.toFixed(1)} s${verification.passed ? ', verified' : ''}): ${manifestPath}`;
   log.highlight(summary);
   context.result(summary);
 }

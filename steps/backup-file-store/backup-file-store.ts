@@ -5,7 +5,8 @@ import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
 import { backupFileStore } from '../shared/file-store/backup';
 import { DEFAULT_INCLUDED_FOLDERS, parseFolderNames, resolveFolders } from '../shared/file-store/folders';
-import { formatBytes, progressReporter } from '../shared/file-store/progress';
+import { progressReporter } from '../shared/file-store/progress';
+import { formatBytes } from '../shared/runtime/format';
 import { applyRetention } from '../shared/file-store/retention';
 
 type Params = ParameterValues<typeof template.params>;

@@ -3,7 +3,8 @@ import type { restoreFileStore as template } from '../../templates/restore-file-
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import type { StepContext } from '../shared/runtime/step-context';
 import { parseFolderNames, resolveFolders } from '../shared/file-store/folders';
-import { formatBytes, progressReporter } from '../shared/file-store/progress';
+import { progressReporter } from '../shared/file-store/progress';
+import { formatBytes } from '../shared/runtime/format';
 import { resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../shared/file-store/restore';
 
 type Params = ParameterValues<typeof template.params>;

@@ -22,7 +22,7 @@ import {
   type ManifestFile,
 } from './manifest';
 import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem } from './scan';
-import { formatBytes } from './progress';
+import { formatBytes } from '../runtime/format';
 import { openArchive } from './zip-reader';
 import { StreamingZipWriter } from './zip-writer';
 

@@ -1,22 +1,8 @@
 // Turns byte and file counts into the step's progress bar: percent, rate and time left.
+import { formatBytes, formatDuration } from '../runtime/format';
 import type { StepContext } from '../runtime/step-context';
 import type { FileStoreProgress } from './backup';
 
-function formatBytes(bytes: number): string {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
-  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
-  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(0)} KB`;
-  return `${Math.round(bytes)} bytes`;
-}
-
-function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '?';
-  if (seconds < 90) return `${Math.round(seconds)} s`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
-  return `${(seconds / 3600).toFixed(1)} h`;
-}
-
-export { formatBytes, formatDuration };
 
 export function progressReporter(context: StepContext, verb: string, now: () => number = Date.now): (p: FileStoreProgress) => void {
   const started = now();

@@ -24,7 +24,7 @@ import {
   type FileStoreManifest,
   type ManifestFile,
 } from './manifest';
-import { formatBytes } from './progress';
+import { formatBytes } from '../runtime/format';
 import { openArchive, type OpenedArchive } from './zip-reader';
 import { HashingCounter } from './zip-writer';
 
