@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { checkWorker as template } from '../../templates/check-worker';
 import { checkWorker } from '../../steps/check-worker/check-worker';
 import { parseEndpoint } from '../../steps/check-worker/checks';
+import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
 import { MemorySink } from '../../steps/shared/runtime/console-output';
 import { runStep } from '../../steps/shared/runtime/run-step';
 import { outputVariablesIn, resultMessageIn } from '../../steps/shared/runtime/service-messages';
@@ -95,13 +96,12 @@ test('bad parameter values fail with exit code 2 and the label', async () => {
 });
 
 // Root can write anywhere, so the read-only case runs the built step as `nobody`.
-const canDropPrivileges = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
-(canDropPrivileges ? test : test.skip)('a read-only directory fails the write check (built bundle, run as nobody)', () => {
+(canRunAsNobody() ? test : test.skip)('a read-only directory fails the write check (built bundle, run as nobody)', () => {
   const parent = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-ro-'));
   chmodSync(parent, 0o755);
   const child = spawnSync(
     'setpriv',
-    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BUNDLE, '--directories', parent, '--minimum-free-space-gb', '0'],
+    asNobodyArgs(BUNDLE, ['--directories', parent, '--minimum-free-space-gb', '0']),
     { encoding: 'utf8' },
   );
   expect(child.status).toBe(1);

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { parseServiceMessages, outputVariablesIn } from '../../steps/shared/runtime/service-messages';
 import { findNode18 } from '../helpers/node18';
 import { bundlePath, makeStore, runBundle, runCommand, snapshot, tempDir, write } from './helpers';
+import { asNobodyArgs } from '../helpers/unprivileged';
 
 const work = tempDir('bundle');
 const home = path.join(work, 'home');
@@ -73,7 +74,7 @@ describe('permissions (as an unprivileged user: root reads everything)', () => {
   const store = path.join(work, 'perm-home');
   const out = path.join(work, 'perm-out');
   const asNobody = (args: string[]) =>
-    runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bundlePath('backup-file-store'), ...args]);
+    runCommand('setpriv', asNobodyArgs(bundlePath('backup-file-store'), args));
 
   maybe('an unreadable file fails the backup, listed by name; Skip unreadable backs up the rest', async () => {
     write(path.join(store, 'Artifacts', 'ok.txt'), 'fine');
