@@ -25,6 +25,8 @@ export interface TestRestoreReport {
     maxAgeHours: number | null;
     recoveryPoint: CheckStatus;
     manifestKeyId: string | null;
+    /** Size of the backup files of the restored chain, when known. */
+    bytes?: number | null;
   };
   restore: { status: CheckStatus; scratchDatabase: string | null; durationSeconds: number | null; kept: boolean; dropped: boolean };
   checkDb: { status: CheckStatus; durationSeconds: number | null };
