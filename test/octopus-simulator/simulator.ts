@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpError, match, validationError, type Request, type Route } from './http';
 import { buildRoutes } from './routes';
-import { createState, type Json, type SeedOptions, type ServerState } from './store';
+import { addProject, createState, type Json, type SeedOptions, type ServerState, type VersionControl } from './store';
 
 export interface ApiKeyGrant {
   /** Shown as LastModifiedBy. */
@@ -18,6 +18,11 @@ export interface ApiKeyGrant {
 export interface SimulatorOptions extends SeedOptions {
   /** Accepted API keys. Without it, any key that starts with `API-` is an administrator's. */
   apiKeys?: Record<string, ApiKeyGrant>;
+  /**
+   * Largest request body accepted, like a server whose administrator set webMaxRequestBodySizeInBytes
+   * (2026.1+): a larger one is answered 413 with no body, as Kestrel answers it.
+   */
+  maxRequestBodyBytes?: number;
 }
 
 export interface LoggedRequest {
@@ -33,11 +38,13 @@ export class OctopusSimulator {
   private readonly server: http.Server;
   private readonly routes: Route[];
   private readonly apiKeys?: Record<string, ApiKeyGrant>;
+  readonly maxRequestBodyBytes?: number;
   private baseUrl = '';
 
   constructor(options: SimulatorOptions = {}) {
     this.state = createState(options);
     this.apiKeys = options.apiKeys;
+    this.maxRequestBodyBytes = options.maxRequestBodyBytes;
     this.routes = buildRoutes(this.state);
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
@@ -112,6 +119,15 @@ export class OctopusSimulator {
     return task;
   }
 
+  /**
+   * Test hook: a Config-as-Code project in the Default space (such projects are converted in the UI, not
+   * created through the database API). With `runbooksInGit`, the database runbook routes refuse it.
+   */
+  addVersionControlledProject(name: string, versionControl: VersionControl = { runbooksInGit: true }): Json {
+    const space = this.state.spaces[0];
+    return addProject(this.state, space, { Name: name, ProjectGroupId: space.projectGroups[0].Id, LifecycleId: space.lifecycles[0].Id }, versionControl);
+  }
+
   /** Test hook: finish a task. */
   completeTask(id: string, outcome: 'Success' | 'Failed' | 'Canceled' = 'Success'): void {
     const task = this.state.tasks.find((t) => t.Id === id);
@@ -144,6 +160,11 @@ export class OctopusSimulator {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const url = new URL(req.url ?? '/', 'http://simulator');
     const method = (req.method ?? 'GET').toUpperCase();
+    const size = chunks.reduce((total, chunk) => total + chunk.length, 0);
+    if (this.maxRequestBodyBytes !== undefined && size > this.maxRequestBodyBytes) {
+      this.send(res, req, 413, undefined);
+      return;
+    }
     try {
       const found = match(this.routes, method, url.pathname);
       if (found === 'method-not-allowed') throw new HttpError(405, `The requested HTTP method ${method} is not allowed for this resource.`);
