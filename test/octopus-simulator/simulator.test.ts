@@ -373,7 +373,7 @@ test('the request log counts requests by method', async () => {
   await newProject();
   // The api-client caches the space id for the whole process, so no spaces lookup here.
   expect(simulator.countsByMethod()).toEqual({ GET: 1, POST: 1 });
-  expect(simulator.writes()).toEqual([{ method: 'POST', url: '/api/Spaces-1/projects', status: 201 }]);
+  expect(simulator.writes()).toEqual([{ method: 'POST', url: '/api/Spaces-1/projects', status: 201, bytes: expect.any(Number) }]);
 });
 
 test('spaces and environments can be created; a space is deleted only after its task queue is stopped', async () => {

@@ -30,6 +30,8 @@ export interface LoggedRequest {
   /** Path and query as received, e.g. `/api/Spaces-1/projects?partialName=DR`. */
   url: string;
   status: number;
+  /** Size of the request body. */
+  bytes: number;
 }
 
 export class OctopusSimulator {
@@ -162,7 +164,7 @@ export class OctopusSimulator {
     const method = (req.method ?? 'GET').toUpperCase();
     const size = chunks.reduce((total, chunk) => total + chunk.length, 0);
     if (this.maxRequestBodyBytes !== undefined && size > this.maxRequestBodyBytes) {
-      this.send(res, req, 413, undefined);
+      this.send(res, req, 413, undefined, size);
       return;
     }
     try {
@@ -198,18 +200,18 @@ export class OctopusSimulator {
       const result = found.route.handler(request) as { status?: number; body: unknown } | undefined;
       const status = result && typeof result === 'object' && 'body' in result ? (result.status ?? 200) : 200;
       const payload = result && typeof result === 'object' && 'body' in result ? result.body : result;
-      this.send(res, req, status, payload);
+      this.send(res, req, status, payload, size);
     } catch (error) {
       if (error instanceof HttpError) {
-        this.send(res, req, error.status, { ErrorMessage: error.message, Errors: error.errors, FullException: null, HelpText: null, Details: null });
+        this.send(res, req, error.status, { ErrorMessage: error.message, Errors: error.errors, FullException: null, HelpText: null, Details: null }, size);
       } else {
-        this.send(res, req, 500, { ErrorMessage: `An unexpected error occurred: ${String(error)}`, Errors: [], FullException: String((error as Error)?.stack) });
+        this.send(res, req, 500, { ErrorMessage: `An unexpected error occurred: ${String(error)}`, Errors: [], FullException: String((error as Error)?.stack) }, size);
       }
     }
   }
 
-  private send(res: http.ServerResponse, req: http.IncomingMessage, status: number, payload: unknown): void {
-    this.requests.push({ method: (req.method ?? 'GET').toUpperCase(), url: req.url ?? '/', status });
+  private send(res: http.ServerResponse, req: http.IncomingMessage, status: number, payload: unknown, bytes = 0): void {
+    this.requests.push({ method: (req.method ?? 'GET').toUpperCase(), url: req.url ?? '/', status, bytes });
     const text = payload === undefined ? '' : JSON.stringify(payload);
     res.writeHead(status, {
       'Content-Type': 'application/json; charset=utf-8',
