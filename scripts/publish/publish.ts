@@ -206,6 +206,8 @@ export class Publisher {
    */
   private async checkTimezone(space: OctopusSpace): Promise<string> {
     const wanted = this.options.timezone;
+    // The default: .NET resolves UTC on every platform, and it is Octopus's and terraform's default too.
+    if (wanted === 'UTC') return wanted;
     const known = await space.timezones();
     if (!known) {
       this.warn(`this server does not list its time zones (GET /api/serverstatus/timezones); --timezone "${wanted}" is sent unchecked.`);
