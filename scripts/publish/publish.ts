@@ -233,7 +233,7 @@ export class Publisher {
     throw new UsageError(
       `The project "${project.Name}" is version-controlled and keeps its runbooks in Git, where runbooks cannot be created or ` +
         `snapshotted through the database API that octopus-dr publishes with; nothing was changed. Publish into another project ` +
-        `(--project "Octopus DR", or any name that does not exist yet: it is created with its runbooks stored in the database), ` +
+        `(e.g. --project "${project.Name} (database)": a project that does not exist yet is created with its runbooks stored in the database), ` +
         `or use a project whose runbooks are stored in the database.`,
     );
   }

@@ -84,7 +84,7 @@ describe('a project whose runbooks are stored in Git', () => {
     for (const extra of [[], ['--dry-run']]) {
       const { exitCode, stderr } = await publish(extra);
       expect(exitCode).toBe(2);
-      expect(stderr).toMatch(/The project "Octopus DR" is version-controlled and keeps its runbooks in Git.*nothing was changed\. Publish into another project \(--project/);
+      expect(stderr).toMatch(/The project "Octopus DR" is version-controlled and keeps its runbooks in Git.*nothing was changed\. Publish into another project \(e\.g\. --project "Octopus DR \(database\)"/);
       expect(stderr).toMatch(/or use a project whose runbooks are stored in the database/);
     }
     expect(simulator.writes()).toEqual([]);
