@@ -53,6 +53,11 @@ export async function runPublishCli(argv: readonly string[], env: NodeJS.Process
     const result = await publisher.run();
     return { exitCode: 0, result };
   } catch (error) {
+    // An option the server refuses (an unknown time zone, a project whose runbooks are in Git): exit 2, nothing written.
+    if (error instanceof UsageError) {
+      io.stderr(redact(`ERROR: ${error.message}\n`));
+      return { exitCode: 2 };
+    }
     const known = error instanceof OctopusApiError || error instanceof TemplatesNotBuiltError || (error instanceof Error && !(error instanceof TypeError));
     const message = error instanceof Error ? error.message : String(error);
     io.stderr(redact(`ERROR: ${known ? message : `Unexpected error: ${message}`}\n`));

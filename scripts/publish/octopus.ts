@@ -29,6 +29,8 @@ export interface Named {
 
 export interface ServerTemplate extends Named {
   Version: number;
+  /** Set when the template is linked to the Community Library; Octopus then refuses direct updates. */
+  CommunityActionTemplateId?: string | null;
   SpaceId: string;
   ActionType: string;
   Description?: string;
@@ -102,6 +104,49 @@ interface Collection<T> {
   TotalResults: number;
 }
 
+/** A time zone the server's schedules accept (`GET /api/serverstatus/timezones`). */
+export interface ServerTimezone {
+  Id: string;
+  Name: string;
+}
+
+/** Octopus's answer to a direct update of a template linked to the Community Library (2020.5 swagger, 400). */
+export const LINKED_TEMPLATE_ANSWER = /Only custom templates can be directly updated/i;
+
+/** What to do about a template linked to the Community Library. */
+export function linkedTemplateMessage(name: string): string {
+  return (
+    `The step template "${name}" in this space is linked to the Octopus Community Library, and Octopus refuses direct updates ` +
+    `of linked templates ("Only custom templates can be directly updated"). Either take the Library's version in Octopus ` +
+    `(Deploy > Step Templates > "${name}" offers its update) if that is the octopus-dr version you want, and publish again; or, to ` +
+    `publish this build's own version, delete the linked template in Octopus (it refuses while steps use it: the template's Usage ` +
+    `tab lists them; remove those steps, or the DR runbooks, which the next publish recreates) and publish again.`
+  );
+}
+
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { StatusCode?: unknown })?.StatusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function mebibytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * A write the server refused as too large (413): an administrator capped request bodies with
+ * webMaxRequestBodySizeInBytes (Octopus 2026.1+). Says which setting and what size it needs.
+ */
+export function requestTooLargeMessage(doing: string, bodyBytes: number, serverUrl: string): string {
+  return (
+    `The Octopus Server at ${serverUrl} refused the request while ${doing} as too large (413 Payload Too Large): its body is ` +
+    `${bodyBytes} bytes (${mebibytes(bodyBytes)}). An administrator has capped request bodies with the server setting ` +
+    `webMaxRequestBodySizeInBytes (Octopus 2026.1 and later; a reverse proxy in front of Octopus can impose its own cap, e.g. IIS ` +
+    `maxAllowedContentLength or nginx client_max_body_size). Raise the cap to at least ${bodyBytes} bytes (octopus-dr's largest ` +
+    `request, a runbook process embedding its step programs, is about 2 MiB; 4194304 leaves room), then publish again.`
+  );
+}
+
 /** One publisher session against one space. */
 export class OctopusSpace {
   constructor(
@@ -113,6 +158,28 @@ export class OctopusSpace {
 
   private call<T>(doing: string, run: () => Promise<T>): Promise<T> {
     return octopusCall(this.connection, doing, run, this.apiKeySource);
+  }
+
+  /** A write with a body: a 413 is explained with the body's size and the setting that capped it. */
+  private write<T>(doing: string, body: unknown, run: () => Promise<T>): Promise<T> {
+    return this.call(doing, () =>
+      run().catch((error: unknown) => {
+        if (statusOf(error) === 413) {
+          throw new OctopusApiError(requestTooLargeMessage(doing, Buffer.byteLength(JSON.stringify(body)), this.connection.serverUrl), 413);
+        }
+        throw error;
+      }),
+    );
+  }
+
+  /** The time zones the server accepts for schedules; undefined when the server does not list them. */
+  async timezones(): Promise<ServerTimezone[] | undefined> {
+    try {
+      return await this.call('listing the time zones', () => this.client.get<ServerTimezone[]>('~/api/serverstatus/timezones'));
+    } catch (error) {
+      if (error instanceof OctopusApiError && (error.statusCode === 404 || error.statusCode === 405)) return undefined;
+      throw error;
+    }
   }
 
   private get client() {
@@ -177,21 +244,26 @@ export class OctopusSpace {
   }
 
   createTemplate(body: Record<string, unknown>): Promise<ServerTemplate> {
-    return this.call(`creating the step template "${String(body.Name)}"`, () =>
-      this.client.doCreate<ServerTemplate>('~/api/{spaceId}/actiontemplates', { ...body, SpaceId: this.spaceId }, { spaceName: this.spaceName }),
+    const sent = { ...body, SpaceId: this.spaceId };
+    return this.write(`creating the step template "${String(body.Name)}"`, sent, () =>
+      this.client.doCreate<ServerTemplate>('~/api/{spaceId}/actiontemplates', sent, { spaceName: this.spaceName }),
     );
   }
 
-  updateTemplate(existing: ServerTemplate, body: Record<string, unknown>): Promise<ServerTemplate> {
+  async updateTemplate(existing: ServerTemplate, body: Record<string, unknown>): Promise<ServerTemplate> {
     // ActionType is write-on-create and Version server-assigned: neither is sent.
     const { ActionType: _actionType, ...fields } = body;
-    return this.call(`updating the step template "${existing.Name}"`, () =>
-      this.client.doUpdate<ServerTemplate>(
-        '~/api/{spaceId}/actiontemplates/{id}',
-        { ...fields, Id: existing.Id, SpaceId: this.spaceId },
-        { spaceName: this.spaceName, id: existing.Id },
-      ),
-    );
+    const sent = { ...fields, Id: existing.Id, SpaceId: this.spaceId };
+    try {
+      return await this.write(`updating the step template "${existing.Name}"`, sent, () =>
+        this.client.doUpdate<ServerTemplate>('~/api/{spaceId}/actiontemplates/{id}', sent, { spaceName: this.spaceName, id: existing.Id }),
+      );
+    } catch (error) {
+      if (error instanceof OctopusApiError && error.statusCode === 400 && LINKED_TEMPLATE_ANSWER.test(error.message)) {
+        throw new OctopusApiError(linkedTemplateMessage(existing.Name), 400);
+      }
+      throw error;
+    }
   }
 
   variables(project: Project): Promise<VariableSet> {
@@ -201,7 +273,7 @@ export class OctopusSpace {
   }
 
   updateVariables(project: Project, set: VariableSet): Promise<VariableSet> {
-    return this.call(`adding variables to "${project.Name}"`, () =>
+    return this.write(`adding variables to "${project.Name}"`, set, () =>
       this.client.doUpdate<VariableSet>('~/api/{spaceId}/variables/{id}', set, { spaceName: this.spaceName, id: set.Id }),
     );
   }
@@ -213,12 +285,12 @@ export class OctopusSpace {
 
   createRunbook(project: Project, runbook: Record<string, unknown>): Promise<Runbook> {
     const repository = new RunbookRepository(this.client, this.spaceName, project);
-    return this.call(`creating the runbook "${String(runbook.Name)}"`, () => repository.create(runbook as unknown as NewRunbook));
+    return this.write(`creating the runbook "${String(runbook.Name)}"`, runbook, () => repository.create(runbook as unknown as NewRunbook));
   }
 
   updateRunbook(project: Project, runbook: Runbook): Promise<Runbook> {
     const repository = new RunbookRepository(this.client, this.spaceName, project);
-    return this.call(`updating the runbook "${runbook.Name}"`, () => repository.modify(runbook));
+    return this.write(`updating the runbook "${runbook.Name}"`, runbook, () => repository.modify(runbook));
   }
 
   process(project: Project, runbook: Runbook): Promise<RunbookProcess> {
@@ -228,7 +300,7 @@ export class OctopusSpace {
 
   updateProcess(project: Project, runbook: Runbook, process: RunbookProcess): Promise<RunbookProcess> {
     const repository = new RunbookProcessRepository(this.client, this.spaceName, project);
-    return this.call(`updating the process of "${runbook.Name}"`, () => repository.update(process));
+    return this.write(`updating the process of "${runbook.Name}"`, process, () => repository.update(process));
   }
 
   snapshot(project: Project, id: string): Promise<Snapshot> {

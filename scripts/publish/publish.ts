@@ -3,7 +3,8 @@
 // reads everything and changes nothing, printing the same plan.
 import type { Project, Runbook, RunbookProcess } from '@octopusdeploy/api-client';
 import { connectToOctopus, type OctopusConnection } from '../../steps/shared/octopus/connection';
-import { OctopusSpace, type Named, type ProcessStep, type Trigger, type Variable, type VariableSet } from './octopus';
+import { linkedTemplateMessage, OctopusSpace, type Named, type ProcessStep, type ServerTimezone, type Trigger, type Variable, type VariableSet } from './octopus';
+import { UsageError } from './options';
 import { composeSteps, describeStepChanges, mergeWithExisting, missingForRunbook, normaliseSteps, type PublishedTemplate } from './process';
 import { DEFAULT_SCHEDULES, PROJECT_VARIABLES, RUNBOOKS, type RunbookSpec, type ScheduleRole } from './runbooks';
 import { loadBuiltTemplates, normalisedTemplate, templateBody, type BuiltTemplate, type TemplateSyntax } from './templates';
@@ -83,6 +84,44 @@ function resolveEnvironments(names: readonly string[], available: readonly Named
   return found as Named[];
 }
 
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/** Words too common in zone names to tell zones apart. */
+const COMMON_ZONE_WORDS = new Set(['standard', 'time', 'daylight', 'zone']);
+
+/**
+ * Up to five zones close to what was asked: an id containing it (or contained in it), a near miss of an
+ * id (a typo), or a zone whose id or display name holds every distinctive word of it (a city, a region).
+ */
+export function closeTimezones(wanted: string, known: readonly ServerTimezone[]): ServerTimezone[] {
+  const needle = wanted.trim().toLowerCase();
+  const words = needle.split(/[\s/_,.()+&-]+/).filter((w) => w.length >= 3 && !COMMON_ZONE_WORDS.has(w));
+  const typoLimit = Math.max(2, Math.floor(needle.length / 4));
+  const scored = known.map((zone) => {
+    const id = zone.Id.toLowerCase();
+    const text = `${id} ${(zone.Name ?? '').toLowerCase()}`;
+    let score = Number.POSITIVE_INFINITY;
+    if (needle.length >= 3 && (id.includes(needle) || needle.includes(id))) score = 0;
+    const distance = editDistance(needle, id);
+    if (distance <= typoLimit) score = Math.min(score, distance);
+    if (words.length > 0 && words.every((w) => text.includes(w))) score = Math.min(score, typoLimit + 1);
+    return { zone, score };
+  });
+  return scored
+    .filter((s) => Number.isFinite(s.score))
+    .sort((a, b) => a.score - b.score || a.zone.Id.localeCompare(b.zone.Id))
+    .slice(0, 5)
+    .map((s) => s.zone);
+}
+
 export class Publisher {
   private readonly entries: PlanEntry[] = [];
   private readonly warnings: string[] = [];
@@ -117,9 +156,13 @@ export class Publisher {
     const environments = await space.environments();
     const backupEnvironments = this.chooseEnvironments(o.environments, environments, '--environment');
     const restoreEnvironments = o.restoreEnvironments.length > 0 ? resolveEnvironments(o.restoreEnvironments, environments, '--restore-environment') : backupEnvironments;
+    // Everything that can refuse the publish is checked before the first write.
+    const timezone = await this.checkTimezone(space);
+    const existingProject = await space.findProject(o.projectName);
+    if (existingProject) this.refuseGitRunbooks(existingProject);
 
     const published = await this.publishTemplates(space, built);
-    const project = await this.ensureProject(space);
+    const project = await this.ensureProject(space, existingProject);
 
     // Runbooks and processes first: step-scoped variables need the processes' action ids.
     const runbooks = project ? await space.runbooks(project) : [];
@@ -138,7 +181,7 @@ export class Publisher {
     const variablesVersion = await this.ensureVariables(space, project, composed);
     const ready = new Map<string, Runbook | undefined>();
     for (const item of composed) ready.set(item.spec.name, await this.ensureSnapshot(space, project, item, variablesVersion));
-    await this.ensureTriggers(space, project, ready, backupEnvironments.map((e) => e.Id));
+    await this.ensureTriggers(space, project, ready, backupEnvironments.map((e) => e.Id), timezone);
 
     const counts = (outcome: Outcome) => this.entries.filter((e) => e.outcome === outcome).length;
     o.log(
@@ -157,8 +200,53 @@ export class Publisher {
     );
   }
 
+  /**
+   * The schedules' time zone, as the server spells it: an id the server does not list is refused (exit 2)
+   * with the closest ones, because a trigger in an unknown zone would not run when intended.
+   */
+  private async checkTimezone(space: OctopusSpace): Promise<string> {
+    const wanted = this.options.timezone;
+    // The default: .NET resolves UTC on every platform, and it is Octopus's and terraform's default too.
+    if (wanted === 'UTC') return wanted;
+    const known = await space.timezones();
+    if (!known) {
+      this.warn(`this server does not list its time zones (GET /api/serverstatus/timezones); --timezone "${wanted}" is sent unchecked.`);
+      return wanted;
+    }
+    const exact = known.find((z) => z.Id === wanted) ?? known.find((z) => z.Id.toLowerCase() === wanted.toLowerCase());
+    if (exact) return exact.Id;
+    const close = closeTimezones(wanted, known);
+    throw new UsageError(
+      `--timezone "${wanted}" is not a time zone this Octopus Server knows. ` +
+        (close.length > 0 ? `Close matches: ${close.map((z) => `"${z.Id}" (${z.Name})`).join(', ')}. ` : '') +
+        `Pass an id from GET ${this.options.serverUrl.replace(/\/+$/, '')}/api/serverstatus/timezones (${known.length} listed; Windows servers use ids such as "GMT Standard Time", Linux ones IANA ids such as "Europe/London").`,
+    );
+  }
+
+  /**
+   * A project whose runbooks live in Git (Config as Code) cannot get runbooks, processes or snapshots
+   * through the database API that the publisher uses; stop before writing anything.
+   */
+  private refuseGitRunbooks(project: Project): void {
+    const settings = (project as unknown as { PersistenceSettings?: { ConversionState?: { RunbooksAreInGit?: boolean } } }).PersistenceSettings;
+    if (!project.IsVersionControlled || !settings?.ConversionState?.RunbooksAreInGit) return;
+    throw new UsageError(
+      `The project "${project.Name}" is version-controlled and keeps its runbooks in Git, where runbooks cannot be created or ` +
+        `snapshotted through the database API that octopus-dr publishes with; nothing was changed. Publish into another project ` +
+        `(e.g. --project "${project.Name} (database)": a project that does not exist yet is created with its runbooks stored in the database), ` +
+        `or use a project whose runbooks are stored in the database.`,
+    );
+  }
+
   private async publishTemplates(space: OctopusSpace, built: ReadonlyMap<string, BuiltTemplate>): Promise<Map<string, PublishedTemplate>> {
     const existing = await space.templates(TEMPLATE_NAME_PREFIX);
+    // A template linked to the Community Library cannot be updated directly: say so before any write.
+    for (const template of built.values()) {
+      const match = existing.find((t) => t.Name === template.Name);
+      if (match?.CommunityActionTemplateId && normalisedTemplate(match) !== normalisedTemplate(templateBody(template))) {
+        throw new Error(linkedTemplateMessage(match.Name));
+      }
+    }
     const published = new Map<string, PublishedTemplate>();
     for (const template of built.values()) {
       const body = templateBody(template);
@@ -180,9 +268,8 @@ export class Publisher {
     return published;
   }
 
-  private async ensureProject(space: OctopusSpace): Promise<Project | undefined> {
+  private async ensureProject(space: OctopusSpace, existing: Project | undefined): Promise<Project | undefined> {
     const o = this.options;
-    const existing = await space.findProject(o.projectName);
     if (existing) {
       this.record({ kind: 'project', name: existing.Name, outcome: 'unchanged' });
       return existing;
@@ -285,7 +372,8 @@ export class Publisher {
       Environments: environmentIds,
       // Scheduled runs have nobody to answer a guided-failure prompt.
       DefaultGuidedFailureMode: 'Off',
-      RunRetentionPolicy: { QuantityToKeep: 100, ShouldKeepForever: false, Unit: 'Items' },
+      // Required on create; Strategy is the current model, ShouldKeepForever what servers before it read.
+      RunRetentionPolicy: { Strategy: 'Default', QuantityToKeep: 100, ShouldKeepForever: false, Unit: 'Items' },
     };
     let runbook = runbooks.find((r) => r.Name.toLowerCase() === spec.name.toLowerCase());
     if (!runbook) {
@@ -350,8 +438,14 @@ export class Publisher {
     return runbook;
   }
 
-  private async ensureTriggers(space: OctopusSpace, project: Project | undefined, runbooks: ReadonlyMap<string, Runbook | undefined>, environmentIds: string[]): Promise<void> {
-    const o = this.options;
+  private async ensureTriggers(
+    space: OctopusSpace,
+    project: Project | undefined,
+    runbooks: ReadonlyMap<string, Runbook | undefined>,
+    environmentIds: string[],
+    timezone: string,
+  ): Promise<void> {
+    const o = { ...this.options, timezone };
     const existing: Trigger[] = project ? await space.triggers(project) : [];
     for (const role of Object.keys(DEFAULT_SCHEDULES) as ScheduleRole[]) {
       const schedule = DEFAULT_SCHEDULES[role];

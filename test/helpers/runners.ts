@@ -68,8 +68,14 @@ export function runBashScriptBody(body: string, options: RunScriptOptions): Prom
 export function runPowerShellScriptBody(body: string, options: RunScriptOptions): Promise<ScriptRun> {
   const pwsh = findPwsh();
   if (!pwsh) throw new Error('pwsh not found: .ci/run installs it (dotnet tool install --global PowerShell)');
+  const bootstrap = writePowerShellBootstrap(body, options.parameters);
+  return run(pwsh, ['-NoLogo', '-NoProfile', '-NonInteractive', '-File', bootstrap], options, path.dirname(bootstrap));
+}
+
+/** Writes the ScriptBody and a stand-in for Calamari's Bootstrap.ps1 around it; returns the bootstrap's path. */
+export function writePowerShellBootstrap(body: string, parameters: Record<string, string>): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-pwsh-'));
-  writeFileSync(path.join(dir, 'variables.json'), JSON.stringify(options.parameters));
+  writeFileSync(path.join(dir, 'variables.json'), JSON.stringify(parameters));
   // Like Calamari's Bootstrap.ps1: Stop on errors, a case-insensitive Dictionary[string,string]
   // named $OctopusParameters, the script dot-sourced, then exit with the last exit code.
   const standIn = [
@@ -82,5 +88,5 @@ export function runPowerShellScriptBody(body: string, options: RunScriptOptions)
   ].join('\n');
   writeFileSync(path.join(dir, 'bootstrap.ps1'), standIn);
   writeFileSync(path.join(dir, 'script.ps1'), body);
-  return run(pwsh, ['-NoLogo', '-NoProfile', '-NonInteractive', '-File', path.join(dir, 'bootstrap.ps1')], options, dir);
+  return path.join(dir, 'bootstrap.ps1');
 }

@@ -2,7 +2,7 @@
 // with the resource shapes the reference describes.
 import { randomUUID } from 'node:crypto';
 import { collection, HttpError, notFound, queryList, route, validationError, type Request, type Route } from './http';
-import { addEnvironment, clone, newSpace, nextId, now, slugOf, type Json, type ServerState, type SpaceState } from './store';
+import { addEnvironment, addProject, clone, newSpace, nextId, now, slugOf, type Json, type ServerState, type SpaceState } from './store';
 
 const SPACE = '/api/{spaceId}';
 const SCHEDULE_FILTERS = new Set([
@@ -33,6 +33,56 @@ function truthyFlag(value: string | null): boolean {
   return value !== null && value !== '' && value.toLowerCase() !== 'false';
 }
 
+/**
+ * A write against an old `Version` of a versioned document: refused as a validation failure (400), not
+ * 409. The status is Octopus's (OctopusDeploy/Issues#716, the C# client's factory maps it to a
+ * validation exception); the wording is ours [I], and the live suite records the server's own.
+ */
+export function staleVersion(what: string, sent: unknown, current: number): HttpError {
+  return validationError(
+    `The ${what} has been modified since you loaded it: you sent version ${String(sent)}, the current version is ${current}. Reload it and save your changes again.`,
+  );
+}
+
+/** What Octopus answers a database route asked for a resource stored in Git (OctopusDeploy/Issues#9249). */
+export const GIT_RESOURCE_ON_DATABASE_ROUTE =
+  'Received a request for a version-controlled resource on a non-version control route. To access this resource, include a Git ref in the route.';
+
+export function runbooksAreInGit(project: Json | undefined): boolean {
+  return Boolean(project?.IsVersionControlled && project?.PersistenceSettings?.ConversionState?.RunbooksAreInGit);
+}
+
+/**
+ * RunRetentionPolicy as the server model carries it: `Strategy` (Default, Count, Forever) with the
+ * older `ShouldKeepForever` derived from it; a client that sends no Strategy gets it inferred as
+ * go-octopusdeploy infers it (pkg/runbooks/runbook_retention_policy.go).
+ */
+function retentionPolicy(body: Json): Json {
+  const policy = body.RunRetentionPolicy;
+  if (!policy || typeof policy !== 'object') throw validationError('Please provide a run retention policy (RunRetentionPolicy) for the runbook.');
+  const quantity = Number(policy.QuantityToKeep ?? 0);
+  const unit = policy.Unit ?? 'Items';
+  if (!['Items', 'Days'].includes(unit)) throw validationError(`'${unit}' is not a valid unit for the run retention policy.`);
+  let strategy: string = policy.Strategy ?? '';
+  if (!strategy) strategy = policy.ShouldKeepForever || quantity === 0 ? 'Forever' : quantity === 100 && unit === 'Items' ? 'Default' : 'Count';
+  if (!['Default', 'Count', 'Forever'].includes(strategy)) throw validationError(`'${strategy}' is not a valid run retention strategy (Default, Count or Forever).`);
+  if (strategy === 'Count' && !(Number.isInteger(quantity) && quantity > 0)) throw validationError('A run retention policy that keeps a count needs a QuantityToKeep of at least 1.');
+  return { Strategy: strategy, QuantityToKeep: strategy === 'Forever' ? 0 : quantity, Unit: unit, ShouldKeepForever: strategy === 'Forever' };
+}
+
+/** Variable types Octopus knows; matched case-insensitively since 2021.3 (OctopusDeploy/Issues#6970). */
+const VARIABLE_TYPES = [
+  'String',
+  'Sensitive',
+  'Certificate',
+  'AmazonWebServicesAccount',
+  'AzureAccount',
+  'GoogleCloudAccount',
+  'UsernamePasswordAccount',
+  'GenericOidcAccount',
+  'WorkerPool',
+];
+
 export function buildRoutes(state: ServerState): Route[] {
   const spaceOf = (request: Request): SpaceState => {
     const id = request.params.spaceId;
@@ -49,6 +99,10 @@ export function buildRoutes(state: ServerState): Route[] {
     const project = space.projects.find((p) => p.Id === id || p.Slug === id);
     if (!project) throw notFound(id);
     return project;
+  };
+  /** Runbooks of a project that keeps them in Git are written through Git-ref routes only. */
+  const refuseGitRunbooks = (space: SpaceState, projectId: string): void => {
+    if (runbooksAreInGit(space.projects.find((p) => p.Id === projectId))) throw validationError(GIT_RESOURCE_ON_DATABASE_ROUTE);
   };
 
   // ---- action templates ---------------------------------------------------------------------
@@ -160,7 +214,7 @@ export function buildRoutes(state: ServerState): Route[] {
     EnvironmentScope: body.EnvironmentScope ?? 'All',
     Environments: Array.isArray(body.Environments) ? body.Environments : [],
     DefaultGuidedFailureMode: body.DefaultGuidedFailureMode ?? 'EnvironmentDefault',
-    RunRetentionPolicy: body.RunRetentionPolicy ?? { QuantityToKeep: 100, ShouldKeepForever: false, Unit: 'Items', Strategy: 'Default' },
+    RunRetentionPolicy: retentionPolicy(body),
     ConnectivityPolicy: body.ConnectivityPolicy ?? {
       AllowDeploymentsToNoTargets: true,
       ExcludeUnhealthyTargets: false,
@@ -196,6 +250,7 @@ export function buildRoutes(state: ServerState): Route[] {
     const body = bodyOf(request);
     const project = space.projects.find((p) => p.Id === projectId);
     if (!project) throw validationError(`The project '${projectId}' does not exist.`);
+    refuseGitRunbooks(space, project.Id);
     validateRunbookFields(space, project, body);
     const id = nextId(state, 'Runbooks');
     const runbook = runbookDefaults(space, project, body, id);
@@ -216,6 +271,7 @@ export function buildRoutes(state: ServerState): Route[] {
     const space = spaceOf(request);
     const body = bodyOf(request);
     const project = find(space.projects, runbook.ProjectId);
+    refuseGitRunbooks(space, project.Id);
     validateRunbookFields(space, project, body, runbook.Id);
     const snapshotId = body.PublishedRunbookSnapshotId ?? null;
     if (snapshotId !== null) {
@@ -235,14 +291,10 @@ export function buildRoutes(state: ServerState): Route[] {
   const updateProcess = (request: Request, process: Json): Json => {
     const space = spaceOf(request);
     const body = bodyOf(request);
+    refuseGitRunbooks(space, process.ProjectId);
     if (typeof body.Version !== 'number') throw validationError('The Version of the runbook process is required.');
-    // Stale writes are refused; the reference leaves the exact status open [I]: 409 Conflict here.
-    if (body.Version !== process.Version) {
-      throw new HttpError(
-        409,
-        `The runbook process has been modified since you loaded it (you sent version ${body.Version}, the current version is ${process.Version}). Reload it and try again.`,
-      );
-    }
+    // A stale Version is a validation failure (400), as for every versioned document (OctopusDeploy/Issues#716).
+    if (body.Version !== process.Version) throw staleVersion('runbook process', body.Version, process.Version);
     const steps: Json[] = Array.isArray(body.Steps) ? clone(body.Steps) : [];
     const problems: string[] = [];
     const stepNames = new Set<string>();
@@ -302,6 +354,7 @@ export function buildRoutes(state: ServerState): Route[] {
     if (isBlank(body.RunbookId)) problems.push('Please provide the runbook of the snapshot.');
     if (body.SelectedPackages !== undefined && !Array.isArray(body.SelectedPackages)) problems.push('SelectedPackages must be an array.');
     if (problems.length) throw validationError(...problems);
+    refuseGitRunbooks(space, String(body.ProjectId));
     const runbook = space.runbooks.find((r) => r.Id === body.RunbookId);
     if (!runbook) throw validationError(`The runbook '${body.RunbookId}' does not exist.`);
     if (runbook.ProjectId !== body.ProjectId || (projectId !== undefined && projectId !== body.ProjectId)) {
@@ -417,17 +470,23 @@ export function buildRoutes(state: ServerState): Route[] {
   };
 
   // ---- variables ----------------------------------------------------------------------------
+  /** Every action of the project's processes (its runbooks' steps included): what a variable can be scoped to. */
+  const projectActions = (space: SpaceState, projectId: string): Json[] =>
+    space.runbooks
+      .filter((r) => r.ProjectId === projectId)
+      .flatMap((r) => (space.processes.get(r.RunbookProcessId)?.Steps ?? []).flatMap((step: Json) => step.Actions ?? []))
+      .map((action: Json) => ({ Id: action.Id, Name: action.Name }));
   const presentVariables = (space: SpaceState, set: Json): Json => {
     const copy = clone(set);
     for (const variable of copy.Variables) if (variable.IsSensitive || variable.Type === 'Sensitive') variable.Value = null;
     copy.ScopeValues = {
       Environments: space.environments.map((e) => ({ Id: e.Id, Name: e.Name })),
       Machines: [],
-      Actions: [],
+      Actions: projectActions(space, set.OwnerId),
       Roles: [],
       Channels: [],
       TenantTags: [],
-      Processes: [],
+      Processes: space.runbooks.filter((r) => r.ProjectId === set.OwnerId).map((r) => ({ ProcessType: 'Runbook', Id: r.Id, Name: r.Name })),
     };
     return copy;
   };
@@ -623,29 +682,7 @@ export function buildRoutes(state: ServerState): Route[] {
       if (!space.projectGroups.some((g) => g.Id === body.ProjectGroupId)) problems.push(`The project group '${body.ProjectGroupId ?? ''}' does not exist.`);
       if (!space.lifecycles.some((l) => l.Id === body.LifecycleId)) problems.push(`The lifecycle '${body.LifecycleId ?? ''}' does not exist.`);
       if (problems.length) throw validationError(...problems);
-      const id = nextId(state, 'Projects');
-      const variableSetId = `variableset-${id}`;
-      space.variableSets.set(variableSetId, { Id: variableSetId, OwnerId: id, SpaceId: space.space.Id, Version: 0, Variables: [], Links: { Self: `/api/${space.space.Id}/variables/${variableSetId}` } });
-      const project = {
-        Id: id,
-        Name: name,
-        Slug: slugOf(name),
-        SpaceId: space.space.Id,
-        Description: body.Description ?? '',
-        ProjectGroupId: body.ProjectGroupId,
-        LifecycleId: body.LifecycleId,
-        IsDisabled: false,
-        VariableSetId: variableSetId,
-        DeploymentProcessId: `deploymentprocess-${id}`,
-        TenantedDeploymentMode: 'Untenanted',
-        IsVersionControlled: false,
-        PersistenceSettings: { Type: 'Database' },
-        IncludedLibraryVariableSetIds: [],
-        DiscreteChannelRelease: false,
-        AutoCreateRelease: false,
-        Links: { Self: `/api/${space.space.Id}/projects/${id}`, Variables: `/api/${space.space.Id}/variables/${variableSetId}`, Runbooks: `/api/${space.space.Id}/projects/${id}/runbooks{?skip,take,partialName}` },
-      };
-      space.projects.push(project);
+      const project = addProject(state, space, { Name: name, Description: body.Description ?? '', ProjectGroupId: body.ProjectGroupId, LifecycleId: body.LifecycleId });
       return created(project);
     }),
     route('PUT', `${SPACE}/projects/{id}`, 'ProjectEdit', (r) => {
@@ -671,13 +708,17 @@ export function buildRoutes(state: ServerState): Route[] {
       const set = space.variableSets.get(r.params.id);
       if (!set) throw notFound(r.params.id);
       const body = bodyOf(r);
-      if (body.Version !== set.Version) {
-        throw new HttpError(409, `The variables have been modified since you loaded them (you sent version ${body.Version}, the current version is ${set.Version}). Reload them and try again.`);
-      }
+      if (body.Version !== set.Version) throw staleVersion('variable set', body.Version, set.Version);
       const problems: string[] = [];
       const variables: Json[] = Array.isArray(body.Variables) ? clone(body.Variables) : [];
       const keys = new Set<string>();
+      const actions = new Set(projectActions(space, set.OwnerId).map((a) => a.Id));
       for (const variable of variables) {
+        // No Type: Octopus fails with a NullReferenceException, a 500 (OctopusDeploy/Issues#8817).
+        if (variable.Type === undefined || variable.Type === null) throw new HttpError(500, 'Object reference not set to an instance of an object.');
+        const type = VARIABLE_TYPES.find((t) => t.toLowerCase() === String(variable.Type).toLowerCase());
+        if (!type) problems.push(`Invalid Variable Type ${String(variable.Type)}.`);
+        else variable.Type = type;
         if (isBlank(variable.Name)) problems.push('Every variable needs a name.');
         const key = `${String(variable.Name).toLowerCase()}|${JSON.stringify(variable.Scope ?? {})}`;
         if (keys.has(key)) problems.push(`The variable '${variable.Name}' is defined more than once with the same scope.`);
@@ -686,26 +727,29 @@ export function buildRoutes(state: ServerState): Route[] {
           if (!space.environments.some((e) => e.Id === environmentId)) problems.push(`The environment '${environmentId}' in the scope of '${variable.Name}' does not exist.`);
         }
         for (const actionId of variable.Scope?.Action ?? []) {
-          const exists = [...space.processes.values()].some((process) => process.Steps.some((step: Json) => step.Actions.some((action: Json) => action.Id === actionId)));
-          if (!exists) problems.push(`The step '${actionId}' in the scope of '${variable.Name}' does not exist.`);
+          if (!actions.has(actionId)) problems.push(`The step '${actionId}' in the scope of '${variable.Name}' does not exist in this project.`);
         }
       }
       if (problems.length) throw validationError(...problems);
+      const existingIds = new Set<string>(set.Variables.map((v: Json) => String(v.Id)));
       for (const variable of variables) {
+        const known = !isBlank(variable.Id) && existingIds.has(variable.Id);
         variable.Id = isBlank(variable.Id) ? randomUUID() : variable.Id;
-        variable.Type = variable.Type ?? (variable.IsSensitive ? 'Sensitive' : 'String');
         variable.IsSensitive = variable.Type === 'Sensitive';
         variable.Scope = variable.Scope ?? {};
         variable.IsEditable = variable.IsEditable ?? true;
         variable.Prompt = variable.Prompt ?? null;
         variable.Description = variable.Description ?? null;
         if (variable.IsSensitive) {
-          // A null Value on an existing sensitive variable means "keep the stored secret".
-          if (variable.Value !== null && variable.Value !== undefined) space.sensitiveValues.set(variable.Id, String(variable.Value));
-          else if (!space.sensitiveValues.has(variable.Id)) space.sensitiveValues.set(variable.Id, '');
+          // The Id decides, as on a real server (measured on 2026.x, go-octopusdeploy#449/#450): an existing
+          // variable's Id with a null or empty Value keeps the secret; without the Id the secret is replaced
+          // by what was sent, so an empty or null Value wipes it.
+          const sent = variable.Value === null || variable.Value === undefined ? '' : String(variable.Value);
+          if (!(known && sent === '' && space.sensitiveValues.has(variable.Id))) space.sensitiveValues.set(variable.Id, sent);
           variable.Value = null;
         }
       }
+      for (const id of existingIds) if (!variables.some((v) => v.Id === id)) space.sensitiveValues.delete(id);
       set.Variables = variables;
       set.Version += 1;
       return presentVariables(space, set);

@@ -61,6 +61,11 @@ async function newProject(name = 'Octopus DR'): Promise<Project> {
   } as unknown as NewProject);
 }
 
+/** A runbook create body: RunRetentionPolicy is required, as on a real server. */
+function runbookBody(name: string, projectId: string): NewRunbook {
+  return { Name: name, ProjectId: projectId, RunRetentionPolicy: { QuantityToKeep: 100, ShouldKeepForever: false, Unit: 'Items', Strategy: 'Default' } } as unknown as NewRunbook;
+}
+
 async function newTemplate(name = 'Octopus DR - Test'): Promise<{ Id: string; Version: number; Parameters: Array<{ Id: string; Name: string; DefaultValue: unknown }> }> {
   return client.doCreate(
     '~/api/{spaceId}/actiontemplates',
@@ -156,9 +161,9 @@ test('runbooks, process version checks, template versions, snapshots published b
   const project = await newProject();
   const template = await newTemplate();
   const runbooks = new RunbookRepository(client, SPACE, project);
-  const runbook = await runbooks.create({ Name: 'Back up Octopus', ProjectId: project.Id } as unknown as NewRunbook);
+  const runbook = await runbooks.create(runbookBody('Back up Octopus', project.Id));
   expect(runbook).toMatchObject({ RunbookProcessId: `RunbookProcess-${runbook.Id}`, EnvironmentScope: 'All', DefaultGuidedFailureMode: 'EnvironmentDefault', PublishedRunbookSnapshotId: null });
-  const duplicate = await failure(() => runbooks.create({ Name: 'back up octopus', ProjectId: project.Id } as unknown as NewRunbook));
+  const duplicate = await failure(() => runbooks.create(runbookBody('back up octopus', project.Id)));
   expect(duplicate.message).toMatch(/already exists in this project/);
 
   const processes = new RunbookProcessRepository(client, SPACE, project);
@@ -175,8 +180,10 @@ test('runbooks, process version checks, template versions, snapshots published b
   expect(updated.Version).toBe(1);
   expect(updated.Steps[0].Id).toMatch(/^[0-9a-f-]{36}$/);
   expect(updated.Steps[0].Actions[0]).toMatchObject({ Slug: 'step-1', IsDisabled: false });
+  // A stale Version is a validation failure (400), not 409.
   const stale = await failure(() => processes.update({ ...process, Steps: [] } as never));
-  expect(stale.StatusCode).toBe(409);
+  expect(stale.StatusCode).toBe(400);
+  expect(stale.message).toMatch(/There was a problem with your request.\nThe runbook process has been modified since you loaded it: you sent version 0, the current version is 1/);
 
   const usage = await client.request<Array<{ RunbookName: string; Version: string }>>('~/api/{spaceId}/actiontemplates/{id}/usage', { spaceName: SPACE, id: template.Id });
   expect(usage).toEqual([expect.objectContaining({ RunbookName: 'Back up Octopus', Version: '0', ProcessType: 'Runbook' })]);
@@ -193,7 +200,7 @@ test('runbooks, process version checks, template versions, snapshots published b
   const byName = await client.request<{ Id: string; FrozenRunbookProcessId: string }>('~/api/{spaceId}/projects/{projectId}/runbookSnapshots/{id}', { spaceName: SPACE, projectId: project.Id, id: 'Snapshot 1' });
   expect(byName).toMatchObject({ Id: snapshot.Id, FrozenRunbookProcessId: expect.stringContaining(process.Id) });
   // Publishing an existing snapshot by PUTting the runbook; another runbook's snapshot is refused.
-  const other = await runbooks.create({ Name: 'Other', ProjectId: project.Id } as unknown as NewRunbook);
+  const other = await runbooks.create(runbookBody('Other', project.Id));
   const wrong = await failure(() => runbooks.modify({ ...other, PublishedRunbookSnapshotId: snapshot.Id }));
   expect(wrong.message).toMatch(/does not belong to the runbook 'Other'/);
 });
@@ -201,7 +208,7 @@ test('runbooks, process version checks, template versions, snapshots published b
 test('triggers: unpublished runbooks, bad cron field counts, duplicate names and unknown environments are refused', async () => {
   const project = await newProject();
   const runbooks = new RunbookRepository(client, SPACE, project);
-  const runbook: Runbook = await runbooks.create({ Name: 'Back up Octopus', ProjectId: project.Id } as unknown as NewRunbook);
+  const runbook: Runbook = await runbooks.create(runbookBody('Back up Octopus', project.Id));
   const trigger = (cron: string, name = 'Daily backup', environments = ['Environments-2']) => ({
     Name: name,
     ProjectId: project.Id,
@@ -231,14 +238,104 @@ test('variables: sensitive values are write-only and kept when sent back as null
   const args = { spaceName: SPACE, id: project.VariableSetId };
   const set = await client.request<{ Version: number; Variables: Array<Record<string, unknown>> }>('~/api/{spaceId}/variables/{id}', args);
   expect(set).toMatchObject({ Version: 0, Variables: [], OwnerId: project.Id });
-  const saved = await client.doUpdate<typeof set>('~/api/{spaceId}/variables/{id}', { ...set, Variables: [{ Name: 'OctopusDr.MasterKey', Value: 'c2VjcmV0', Type: 'Sensitive' }, { Name: 'Plain', Value: 'v' }] }, args);
+  const saved = await client.doUpdate<typeof set>('~/api/{spaceId}/variables/{id}', { ...set, Variables: [{ Name: 'OctopusDr.MasterKey', Value: 'c2VjcmV0', Type: 'Sensitive' }, { Name: 'Plain', Value: 'v', Type: 'string' }] }, args);
   expect(saved.Version).toBe(1);
   expect(saved.Variables).toEqual([expect.objectContaining({ Name: 'OctopusDr.MasterKey', Value: null, IsSensitive: true }), expect.objectContaining({ Name: 'Plain', Value: 'v', Type: 'String' })]);
   const again = await client.doUpdate<typeof set>('~/api/{spaceId}/variables/{id}', saved, args);
   const id = again.Variables[0].Id as string;
   expect(simulator.state.spaces[0].sensitiveValues.get(id)).toBe('c2VjcmV0');
   const stale = await failure(() => client.doUpdate('~/api/{spaceId}/variables/{id}', saved, args));
-  expect(stale.StatusCode).toBe(409);
+  expect(stale.StatusCode).toBe(400);
+  expect(stale.message).toMatch(/The variable set has been modified since you loaded it: you sent version 1, the current version is 2/);
+});
+
+test('sensitive variables: the Id keeps the secret (null or empty Value); without the Id an empty Value wipes it', async () => {
+  const project = await newProject();
+  const args = { spaceName: SPACE, id: project.VariableSetId };
+  type VariableSet = { Version: number; Variables: Array<Record<string, unknown>> };
+  const put = (set: VariableSet, variables: Array<Record<string, unknown>>) => client.doUpdate<VariableSet>('~/api/{spaceId}/variables/{id}', { ...set, Variables: variables }, args);
+  const secrets = () => simulator.state.spaces[0].sensitiveValues;
+  let set = await client.request<VariableSet>('~/api/{spaceId}/variables/{id}', args);
+  set = await put(set, [{ Name: 'A', Value: 'secret-a', Type: 'Sensitive' }, { Name: 'B', Value: 'secret-b', Type: 'Sensitive' }, { Name: 'C', Value: 'secret-c', Type: 'Sensitive' }]);
+  const [a, b, c] = set.Variables;
+  // Sent back with its Id: kept, whether the Value is null (as read) or empty.
+  set = await put(set, [a, { ...b, Value: '' }, { ...c, Value: 'changed-c' }]);
+  expect([secrets().get(a.Id as string), secrets().get(b.Id as string), secrets().get(c.Id as string)]).toEqual(['secret-a', 'secret-b', 'changed-c']);
+  // Rebuilt without the Id (a new variable as far as the server knows): the secret is gone.
+  const { Id: _dropped, ...withoutId } = a;
+  set = await put(set, [withoutId, b, c]);
+  const rebuilt = set.Variables.find((v) => v.Name === 'A')!;
+  expect(rebuilt.Id).not.toBe(a.Id);
+  expect(secrets().get(rebuilt.Id as string)).toBe('');
+  expect(secrets().has(a.Id as string)).toBe(false);
+  expect(secrets().get(b.Id as string)).toBe('secret-b');
+});
+
+test('variables: a missing Type fails as on Octopus (500), an unknown one is refused, and the case of a known one does not matter', async () => {
+  const project = await newProject();
+  const args = { spaceName: SPACE, id: project.VariableSetId };
+  const set = await client.request<{ Version: number }>('~/api/{spaceId}/variables/{id}', args);
+  const noType = await failure(() => client.doUpdate('~/api/{spaceId}/variables/{id}', { ...set, Variables: [{ Name: 'Plain', Value: 'v' }] }, args));
+  expect(noType).toMatchObject({ StatusCode: 500, message: expect.stringMatching(/Object reference not set to an instance of an object/) });
+  const unknown = await failure(() => client.doUpdate('~/api/{spaceId}/variables/{id}', { ...set, Variables: [{ Name: 'Plain', Value: 'v', Type: 'Text' }] }, args));
+  expect(unknown).toMatchObject({ StatusCode: 400, message: expect.stringMatching(/Invalid Variable Type Text/) });
+  const saved = await client.doUpdate<{ Version: number; Variables: Array<{ Type: string }> }>('~/api/{spaceId}/variables/{id}', { ...set, Variables: [{ Name: 'Plain', Value: 'v', Type: 'sensitive' }] }, args);
+  expect(saved).toMatchObject({ Version: 1, Variables: [expect.objectContaining({ Type: 'Sensitive', IsSensitive: true, Value: null })] });
+});
+
+test('runbooks: RunRetentionPolicy is required on create and carries Strategy (inferred when an older client sends none)', async () => {
+  const project = await newProject();
+  const runbooks = new RunbookRepository(client, SPACE, project);
+  const missing = await failure(() => runbooks.create({ Name: 'No policy', ProjectId: project.Id } as unknown as NewRunbook));
+  expect(missing).toMatchObject({ StatusCode: 400, message: expect.stringMatching(/run retention policy/) });
+  const created = await runbooks.create(runbookBody('Default policy', project.Id));
+  expect(created.RunRetentionPolicy).toEqual({ Strategy: 'Default', QuantityToKeep: 100, Unit: 'Items', ShouldKeepForever: false });
+  const old = await runbooks.create({ Name: 'Old client', ProjectId: project.Id, RunRetentionPolicy: { QuantityToKeep: 5, ShouldKeepForever: false, Unit: 'Days' } } as unknown as NewRunbook);
+  expect(old.RunRetentionPolicy).toMatchObject({ Strategy: 'Count', QuantityToKeep: 5, Unit: 'Days' });
+  const forever = await runbooks.create({ Name: 'Forever', ProjectId: project.Id, RunRetentionPolicy: { QuantityToKeep: 0, ShouldKeepForever: true, Unit: 'Items' } } as unknown as NewRunbook);
+  expect(forever.RunRetentionPolicy).toMatchObject({ Strategy: 'Forever', ShouldKeepForever: true });
+});
+
+test("ScopeValues.Actions lists the project's actions, runbook steps included; a scope naming another project's action is refused", async () => {
+  const project = await newProject();
+  const other = await newProject('Other');
+  const addStep = async (owner: Project, runbookName: string, stepName: string) => {
+    const runbook = await new RunbookRepository(client, SPACE, owner).create(runbookBody(runbookName, owner.Id));
+    const processes = new RunbookProcessRepository(client, SPACE, owner);
+    const process = await processes.get(runbook);
+    const saved = await processes.update({ ...process, Steps: [{ Name: stepName, Actions: [{ Name: stepName, ActionType: 'Octopus.Script', Properties: {} }] }] } as never);
+    return saved.Steps[0].Actions[0].Id;
+  };
+  const mine = await addStep(project, 'Back up Octopus', 'Back up the database');
+  const theirs = await addStep(other, 'Elsewhere', 'Other step');
+  const args = { spaceName: SPACE, id: project.VariableSetId };
+  const set = await client.request<{ Version: number; ScopeValues: { Actions: unknown[]; Processes: unknown[] } }>('~/api/{spaceId}/variables/{id}', args);
+  expect(set.ScopeValues.Actions).toEqual([{ Id: mine, Name: 'Back up the database' }]);
+  expect(set.ScopeValues.Processes).toEqual([expect.objectContaining({ ProcessType: 'Runbook', Name: 'Back up Octopus' })]);
+  const wrong = await failure(() => client.doUpdate('~/api/{spaceId}/variables/{id}', { ...set, Variables: [{ Name: 'X', Value: '', Type: 'String', Scope: { Action: [theirs] } }] }, args));
+  expect(wrong.message).toMatch(/does not exist in this project/);
+});
+
+test('a version-controlled project with runbooks in Git refuses runbook writes on the database routes; one with runbooks in the database does not', async () => {
+  const git = simulator.addVersionControlledProject('Git runbooks', { runbooksInGit: true });
+  const listed = await new ProjectRepository(client, SPACE).list({ partialName: 'Git runbooks' });
+  expect(listed.Items[0]).toMatchObject({ IsVersionControlled: true, PersistenceSettings: { Type: 'VersionControlled', ConversionState: { RunbooksAreInGit: true } } });
+  const refused = await failure(() => new RunbookRepository(client, SPACE, git as unknown as Project).create(runbookBody('Back up Octopus', git.Id)));
+  expect(refused).toMatchObject({ StatusCode: 400, message: expect.stringMatching(/version-controlled resource on a non-version control route/) });
+  expect(simulator.state.spaces[0].runbooks).toEqual([]);
+  const database = simulator.addVersionControlledProject('Database runbooks', { runbooksInGit: false });
+  const runbook = await new RunbookRepository(client, SPACE, database as unknown as Project).create(runbookBody('Back up Octopus', database.Id));
+  expect(runbook.ProjectId).toBe(database.Id);
+});
+
+test('a body over the configured limit is answered 413 with no body, as Kestrel answers it', async () => {
+  await simulator.stop();
+  simulator = new OctopusSimulator({ maxRequestBodyBytes: 1024, apiKeys: { [ADMIN_KEY]: { user: 'admin', permissions: 'all' } } });
+  await simulator.start();
+  client = await connect(ADMIN_KEY);
+  const tooLarge = await failure(() => client.doCreate('~/api/{spaceId}/actiontemplates', { Name: 'Big', ActionType: 'Octopus.Script', Description: 'x'.repeat(2000) }, { spaceName: SPACE }));
+  expect(tooLarge.StatusCode).toBe(413);
+  expect(simulator.requests.at(-1)).toMatchObject({ method: 'POST', status: 413 });
 });
 
 test('maintenance mode, server status, runbook runs and tasks', async () => {
@@ -253,7 +350,7 @@ test('maintenance mode, server status, runbook runs and tasks', async () => {
   expect(forbidden.message).toMatch(/Missing permission: AdministerSystem/);
 
   const project = await newProject();
-  const runbook = await new RunbookRepository(client, SPACE, project).create({ Name: 'Back up Octopus', ProjectId: project.Id } as unknown as NewRunbook);
+  const runbook = await new RunbookRepository(client, SPACE, project).create(runbookBody('Back up Octopus', project.Id));
   const runs = new RunbookRunRepository(client, SPACE);
   const command = { spaceName: SPACE, ProjectName: project.Name, RunbookName: runbook.Name, EnvironmentNames: ['Production'] };
   const unpublished = await failure(() => runs.create(command));
@@ -276,7 +373,7 @@ test('the request log counts requests by method', async () => {
   await newProject();
   // The api-client caches the space id for the whole process, so no spaces lookup here.
   expect(simulator.countsByMethod()).toEqual({ GET: 1, POST: 1 });
-  expect(simulator.writes()).toEqual([{ method: 'POST', url: '/api/Spaces-1/projects', status: 201 }]);
+  expect(simulator.writes()).toEqual([{ method: 'POST', url: '/api/Spaces-1/projects', status: 201, bytes: expect.any(Number) }]);
 });
 
 test('spaces and environments can be created; a space is deleted only after its task queue is stopped', async () => {

@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpError, match, validationError, type Request, type Route } from './http';
 import { buildRoutes } from './routes';
-import { createState, type Json, type SeedOptions, type ServerState } from './store';
+import { addProject, createState, type Json, type SeedOptions, type ServerState, type VersionControl } from './store';
 
 export interface ApiKeyGrant {
   /** Shown as LastModifiedBy. */
@@ -18,6 +18,11 @@ export interface ApiKeyGrant {
 export interface SimulatorOptions extends SeedOptions {
   /** Accepted API keys. Without it, any key that starts with `API-` is an administrator's. */
   apiKeys?: Record<string, ApiKeyGrant>;
+  /**
+   * Largest request body accepted, like a server whose administrator set webMaxRequestBodySizeInBytes
+   * (2026.1+): a larger one is answered 413 with no body, as Kestrel answers it.
+   */
+  maxRequestBodyBytes?: number;
 }
 
 export interface LoggedRequest {
@@ -25,6 +30,8 @@ export interface LoggedRequest {
   /** Path and query as received, e.g. `/api/Spaces-1/projects?partialName=DR`. */
   url: string;
   status: number;
+  /** Size of the request body. */
+  bytes: number;
 }
 
 export class OctopusSimulator {
@@ -33,11 +40,13 @@ export class OctopusSimulator {
   private readonly server: http.Server;
   private readonly routes: Route[];
   private readonly apiKeys?: Record<string, ApiKeyGrant>;
+  readonly maxRequestBodyBytes?: number;
   private baseUrl = '';
 
   constructor(options: SimulatorOptions = {}) {
     this.state = createState(options);
     this.apiKeys = options.apiKeys;
+    this.maxRequestBodyBytes = options.maxRequestBodyBytes;
     this.routes = buildRoutes(this.state);
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
@@ -112,6 +121,15 @@ export class OctopusSimulator {
     return task;
   }
 
+  /**
+   * Test hook: a Config-as-Code project in the Default space (such projects are converted in the UI, not
+   * created through the database API). With `runbooksInGit`, the database runbook routes refuse it.
+   */
+  addVersionControlledProject(name: string, versionControl: VersionControl = { runbooksInGit: true }): Json {
+    const space = this.state.spaces[0];
+    return addProject(this.state, space, { Name: name, ProjectGroupId: space.projectGroups[0].Id, LifecycleId: space.lifecycles[0].Id }, versionControl);
+  }
+
   /** Test hook: finish a task. */
   completeTask(id: string, outcome: 'Success' | 'Failed' | 'Canceled' = 'Success'): void {
     const task = this.state.tasks.find((t) => t.Id === id);
@@ -144,6 +162,11 @@ export class OctopusSimulator {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const url = new URL(req.url ?? '/', 'http://simulator');
     const method = (req.method ?? 'GET').toUpperCase();
+    const size = chunks.reduce((total, chunk) => total + chunk.length, 0);
+    if (this.maxRequestBodyBytes !== undefined && size > this.maxRequestBodyBytes) {
+      this.send(res, req, 413, undefined, size);
+      return;
+    }
     try {
       const found = match(this.routes, method, url.pathname);
       if (found === 'method-not-allowed') throw new HttpError(405, `The requested HTTP method ${method} is not allowed for this resource.`);
@@ -177,18 +200,18 @@ export class OctopusSimulator {
       const result = found.route.handler(request) as { status?: number; body: unknown } | undefined;
       const status = result && typeof result === 'object' && 'body' in result ? (result.status ?? 200) : 200;
       const payload = result && typeof result === 'object' && 'body' in result ? result.body : result;
-      this.send(res, req, status, payload);
+      this.send(res, req, status, payload, size);
     } catch (error) {
       if (error instanceof HttpError) {
-        this.send(res, req, error.status, { ErrorMessage: error.message, Errors: error.errors, FullException: null, HelpText: null, Details: null });
+        this.send(res, req, error.status, { ErrorMessage: error.message, Errors: error.errors, FullException: null, HelpText: null, Details: null }, size);
       } else {
-        this.send(res, req, 500, { ErrorMessage: `An unexpected error occurred: ${String(error)}`, Errors: [], FullException: String((error as Error)?.stack) });
+        this.send(res, req, 500, { ErrorMessage: `An unexpected error occurred: ${String(error)}`, Errors: [], FullException: String((error as Error)?.stack) }, size);
       }
     }
   }
 
-  private send(res: http.ServerResponse, req: http.IncomingMessage, status: number, payload: unknown): void {
-    this.requests.push({ method: (req.method ?? 'GET').toUpperCase(), url: req.url ?? '/', status });
+  private send(res: http.ServerResponse, req: http.IncomingMessage, status: number, payload: unknown, bytes = 0): void {
+    this.requests.push({ method: (req.method ?? 'GET').toUpperCase(), url: req.url ?? '/', status, bytes });
     const text = payload === undefined ? '' : JSON.stringify(payload);
     res.writeHead(status, {
       'Content-Type': 'application/json; charset=utf-8',

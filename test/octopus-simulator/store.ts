@@ -132,6 +132,62 @@ export function addEnvironment(state: ServerState, space: SpaceState, name: stri
   return environment;
 }
 
+/** Where a Config-as-Code project keeps what (`PersistenceSettings.ConversionState`). */
+export interface VersionControl {
+  url?: string;
+  runbooksInGit: boolean;
+  variablesInGit?: boolean;
+}
+
+export function addProject(
+  state: ServerState,
+  space: SpaceState,
+  fields: { Name: string; Description?: string; ProjectGroupId: string; LifecycleId: string },
+  versionControl?: VersionControl,
+): Json {
+  const id = nextId(state, 'Projects');
+  const variableSetId = `variableset-${id}`;
+  space.variableSets.set(variableSetId, { Id: variableSetId, OwnerId: id, SpaceId: space.space.Id, Version: 0, Variables: [], Links: { Self: `/api/${space.space.Id}/variables/${variableSetId}` } });
+  // A version-controlled project's settings in the shape of OctopusClients' GitPersistenceSettingsResource
+  // (ConversionState.RunbooksAreInGit: OctopusClients#867).
+  const persistence = versionControl
+    ? {
+        Type: 'VersionControlled',
+        Url: versionControl.url ?? 'https://git.example.com/octopus/dr.git',
+        DefaultBranch: 'main',
+        ProtectedBranchNamePatterns: [],
+        BasePath: '.octopus',
+        Credentials: { Type: 'Anonymous' },
+        ConversionState: { VariablesAreInGit: versionControl.variablesInGit ?? true, RunbooksAreInGit: versionControl.runbooksInGit },
+      }
+    : { Type: 'Database' };
+  const project = {
+    Id: id,
+    Name: fields.Name,
+    Slug: slugOf(fields.Name),
+    SpaceId: space.space.Id,
+    Description: fields.Description ?? '',
+    ProjectGroupId: fields.ProjectGroupId,
+    LifecycleId: fields.LifecycleId,
+    IsDisabled: false,
+    VariableSetId: variableSetId,
+    DeploymentProcessId: `deploymentprocess-${id}`,
+    TenantedDeploymentMode: 'Untenanted',
+    IsVersionControlled: Boolean(versionControl),
+    PersistenceSettings: persistence,
+    IncludedLibraryVariableSetIds: [],
+    DiscreteChannelRelease: false,
+    AutoCreateRelease: false,
+    Links: {
+      Self: `/api/${space.space.Id}/projects/${id}`,
+      Variables: `/api/${space.space.Id}/variables/${variableSetId}`,
+      Runbooks: `/api/${space.space.Id}/projects/${id}/runbooks{?skip,take,partialName}`,
+    },
+  };
+  space.projects.push(project);
+  return project;
+}
+
 export interface SeedOptions {
   version?: string;
   /** Spaces to create besides Default (Spaces-1 is always "Default"). */

@@ -36,6 +36,7 @@ if (require.main === module || process.env.OCTOPUSDR_RUNNER) {
     context.setOutput('Echo.Pid', process.pid);
     context.setOutput('Echo.ParameterVariablesLeft', Object.keys(process.env).filter((k) => k.startsWith('OCTOPUSDR_') && k !== 'OCTOPUSDR_RUNNER').join(','));
     context.log.info(`Secret as given: ${params.secret}`);
+    if (params.text) context.log.info(`Text as given: ${params.text}`);
     if (params.holdMs > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, params.holdMs);
@@ -43,6 +44,6 @@ if (require.main === module || process.env.OCTOPUSDR_RUNNER) {
       });
       context.throwIfCancelled();
     }
-    if (params.exitCode !== 0) throw new StepFailure(`Asked to exit with ${params.exitCode}`, { exitCode: params.exitCode });
+    if (params.exitCode !== 0) throw new StepFailure(`Asked to exit with ${params.exitCode}${params.text ? ` (${params.text})` : ''}`, { exitCode: params.exitCode });
   });
 }

@@ -6,9 +6,73 @@ export interface OutputSink {
   readonly isTTY: boolean;
 }
 
+/** Typographic characters our messages use, and their ASCII spelling. */
+const ASCII_SPELLING: Record<string, string> = {
+  '\u2026': '...',
+  '\u2013': '-',
+  '\u2014': '-',
+  '\u2018': "'",
+  '\u2019': "'",
+  '\u201C': '"',
+  '\u201D': '"',
+  '\u2192': '->',
+  '\u00D7': 'x',
+  '\u2264': '<=',
+  '\u2265': '>=',
+  '\u00A0': ' ',
+};
+
+/**
+ * Text in a form that survives any code page: our typographic characters spelled in ASCII, every other
+ * non-ASCII character (a name, a path) written as `<U+00E9>` (`<` and `>` cannot occur in a Windows
+ * path, so the form is unambiguous there).
+ */
+export function asciiSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[^\x00-\x7F]/gu, (character) => ASCII_SPELLING[character] ?? `<U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}>`);
+}
+
+/**
+ * Whether the output must be ASCII. On Windows, Calamari reads a script's output in the OEM code page
+ * (SilentProcessRunner sets StandardOutputEncoding from GetCPInfoEx(CP_OEMCP), for powershell.exe, pwsh
+ * and bash alike), so UTF-8 from node arrives garbled and characters outside the OEM code page cannot
+ * arrive at all; only ASCII is read back unchanged. Service messages are base64 and unaffected.
+ * OCTOPUSDR_ASCII_OUTPUT=1 forces it (e.g. a consumer that decodes with a legacy code page), 0 turns it off.
+ */
+export function needsAsciiOutput(env: NodeJS.ProcessEnv, platform: NodeJS.Platform): boolean {
+  if (env.OCTOPUSDR_ASCII_OUTPUT === '1') return true;
+  if (env.OCTOPUSDR_ASCII_OUTPUT === '0') return false;
+  return platform === 'win32' && Boolean(env.OCTOPUSDR_RUNNER);
+}
+
+const ASCII_NOTE =
+  'Note: characters outside ASCII are written as <U+XXXX> (Unicode code points), because Octopus reads the output of a script on Windows in the OEM code page.\n';
+
+/**
+ * Writes text through `asciiSafe`; with `explain`, says once what the form means, after the first line
+ * that used it (stdout only: Octopus logs stderr lines as errors).
+ */
+export function asciiWriter(write: (text: string) => void, explain: boolean): (text: string) => void {
+  let noteDue = false;
+  let noted = false;
+  return (text) => {
+    const safe = asciiSafe(text);
+    if (explain && !noted && /<U\+[0-9A-F]{4,6}>/.test(safe) && safe !== text) noteDue = true;
+    write(safe);
+    if (noteDue && !noted && safe.endsWith('\n')) {
+      noted = true;
+      write(ASCII_NOTE);
+    }
+  };
+}
+
+const asciiOutput = needsAsciiOutput(process.env, process.platform);
+const writeStdout = (text: string): void => void process.stdout.write(text);
+const writeStderr = (text: string): void => void process.stderr.write(text);
+
 export const processSink: OutputSink = {
-  stdout: (text) => void process.stdout.write(text),
-  stderr: (text) => void process.stderr.write(text),
+  stdout: asciiOutput ? asciiWriter(writeStdout, true) : writeStdout,
+  stderr: asciiOutput ? asciiWriter(writeStderr, false) : writeStderr,
   get isTTY() {
     return Boolean(process.stdout.isTTY);
   },
