@@ -20,6 +20,7 @@
 //   Artifacts/.../<name>                                the layout below Artifacts is not documented:
 //                                                       matched by file name (exact, or after a `-`/`_` prefix)
 //   Packages/[Spaces-N/]feeds-builtin/<Id>/<Id>.<Version>.<ext>   matched by file name, any folder
+import { missingFilesFailPercent } from '../../../templates/parameters';
 import type { SqlConnection } from '../sql';
 import { param } from '../sql';
 
@@ -265,7 +266,7 @@ export interface AgreementSummary {
   lines: string[];
 }
 
-export const THRESHOLD_LABEL = 'Missing files: fail above (%)';
+export const THRESHOLD_LABEL = missingFilesFailPercent.label;
 
 const NOUNS: Record<AgreementKind, { what: string; lacking: string; folder: keyof AgreementResult['foldersPresent'] }> = {
   taskLogs: { what: 'recent server tasks', lacking: 'have no task log', folder: 'TaskLogs' },

@@ -10,6 +10,7 @@
 // service is stopped, as it should be while its database is restored. `GET /api` is one request, so
 // it goes through Node's fetch rather than @octopusdeploy/api-client, which would add ~1.4 MB to
 // the restore bundles (their templates are near the 700 KB budget).
+import { standbyOctopusVersion, standbyServerUrl } from '../../../templates/parameters';
 import { normaliseServerUrl } from '../octopus/server-url';
 import { compareOctopusVersions, parseOctopusVersion } from './octopus-version';
 
@@ -36,10 +37,7 @@ export interface VersionGateInput {
   backupLabel?: string;
 }
 
-const LABELS = {
-  url: 'Standby Octopus Server URL',
-  version: 'Standby Octopus version',
-} as const;
+const LABELS = { url: standbyServerUrl.label, version: standbyOctopusVersion.label };
 
 /** Compares the backup's Octopus version with the standby's. Pure: no I/O. */
 export function checkVersionGate(input: VersionGateInput): VersionGateResult {
