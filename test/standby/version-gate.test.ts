@@ -15,6 +15,10 @@ import {
   resolveStandbyVersion,
   standbyParameterProblems,
 } from '../../steps/shared/standby';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { findNode18 } from '../helpers/node18';
 import { OctopusSimulator } from '../octopus-simulator/simulator';
 
 const order = (a: string, b: string) => Math.sign(compareOctopusVersions(parseOctopusVersion(a)!, parseOctopusVersion(b)!));
@@ -123,6 +127,31 @@ describe('the standby version from its API', () => {
     expect(same).toMatchObject({ outcome: 'ok', message: `The backup and the standby both run Octopus 2026.1.5021 (read from ${url}/api).`, warnings: [] });
   });
 
+  test('on Node.js 18 (the floor) too: fetch reads the version, with no experimental-feature warning on stderr', async () => {
+    const node18 = findNode18();
+    if (!node18) return console.warn('Node.js 18 not installed (.ci/run installs it): skipped');
+    const folder = mkdtempSync(path.join(tmpdir(), 'octopus-dr-standby-'));
+    try {
+      const script = path.join(folder, 'read.js');
+      await build({
+        stdin: { contents: `require(${JSON.stringify(path.resolve(__dirname, '../../steps/shared/standby/version-gate.ts'))}).readStandbyVersion({ serverUrl: process.argv[2] }).then((v) => console.log(v), (e) => { console.error(e.message); process.exit(1); });`, resolveDir: folder, loader: 'js' },
+        bundle: true, platform: 'node', target: 'node18', outfile: script, logLevel: 'silent',
+      });
+      // Asynchronously: the simulator answering it runs in this process.
+      const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(node18, [script, url]);
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d));
+        child.stderr.on('data', (d: Buffer) => (stderr += d));
+        child.on('close', (code: number | null) => resolve({ code, stdout, stderr }));
+      });
+      expect(run).toEqual({ code: 0, stdout: '2026.1.5021\n', stderr: '' });
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   test('the API wins over a stale version parameter, with a warning to fix the parameter', async () => {
     const standby = await resolveStandbyVersion({ standbyUrl: url, standbyVersion: '2025.4.100' });
     expect(standby.version).toBe('2026.1.5021');
@@ -152,6 +181,8 @@ describe('standby servers that do not answer as they should', () => {
       `Cannot read the standby's Octopus version from ${closed}/api: the connection was refused (is its Octopus Server stopped?) (ECONNREFUSED). ` +
         'If the standby\'s Octopus Server is stopped (as it should be while its database is restored), give "Standby Octopus version" instead.',
     );
+    // fetch refuses a few ports outright (the Fetch standard's "bad ports"): the reason is shown.
+    await expect(readStandbyVersion({ serverUrl: 'http://127.0.0.1:1' })).rejects.toThrow(/from http:\/\/127\.0\.0\.1:1\/api: fetch failed: bad port\./);
     // Only a URL: the gate refuses (the user asked for a check that could not be made).
     const refused = await checkStandbyVersion({ backupVersion: '2026.1.5021', standbyUrl: closed });
     expect(refused.outcome).toBe('refuse');

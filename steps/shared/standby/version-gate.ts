@@ -172,7 +172,9 @@ export async function readStandbyVersion(options: ReadStandbyVersionOptions): Pr
     if (options.signal?.aborted) throw options.signal.reason ?? error;
     if (controller.signal.aborted) throw new StandbyVersionError(`The standby's Octopus Server at ${normalised.url} did not answer GET /api within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}. ${fallback}`);
     const code = networkCodeOf(error);
-    const hint = code && NETWORK_HINTS[code] ? `${NETWORK_HINTS[code]} (${code})` : `${(error as Error).message}${code ? ` (${code})` : ''}`;
+    const cause = (error as { cause?: { message?: unknown } }).cause?.message;
+    // fetch says only "fetch failed"; the reason (e.g. "bad port": fetch refuses a few ports) is its cause.
+    const hint = code && NETWORK_HINTS[code] ? `${NETWORK_HINTS[code]} (${code})` : `${(error as Error).message}${typeof cause === 'string' ? `: ${cause}` : ''}${code ? ` (${code})` : ''}`;
     throw new StandbyVersionError(`Cannot read the standby's Octopus version from ${endpoint}: ${hint}. ${fallback}`);
   } finally {
     clearTimeout(timer);
