@@ -1,7 +1,11 @@
 // Database and file store agree: the expected files read from an Octopus-shaped database in the SQL
 // Server simulator (over TDS, through the real access layer), compared with file-store manifest
 // file lists that match, and that miss files, in both task-log layouts.
-import type { ManifestFile } from '../../steps/shared/file-store/manifest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { backupFileStore } from '../../steps/shared/file-store/backup';
+import { readManifestFile, type ManifestFile } from '../../steps/shared/file-store/manifest';
 import { openSqlConnection, type SqlConnection } from '../../steps/shared/sql';
 import { checkFileStoreAgreement, compareWithFileStore, readExpectedFiles, summariseAgreement, type ExpectedFiles, type StoreFile } from '../../steps/shared/standby';
 import type { SeedTable } from '../sql-simulator/engine/model';
@@ -256,4 +260,49 @@ describe('the comparison (pure)', () => {
     expect(summariseAgreement(oneOfTen, { failAbovePercent: 10 }).outcome).toBe('warn'); // 10% is not above 10%
     expect(summariseAgreement(oneOfTen, { failAbovePercent: 9 }).outcome).toBe('fail');
   });
+});
+
+test('with the manifest of a real file-store backup (the engine, run on a store with both task-log layouts): the paths are what the comparison expects', async () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'octopus-dr-agree-'));
+  try {
+    const home = path.join(root, 'home');
+    const files: Record<string, string> = {
+      'TaskLogs/servertasks-37_AbCdEf1234.txt': 'old layout',
+      'TaskLogs/servertasks-370_Zy98xw/3b1f0c2a.tl.txt': 'new layout, part 1',
+      'TaskLogs/servertasks-370_Zy98xw/7c9e11d0.tl.txt': 'new layout, part 2',
+      'Artifacts/Spaces-1/TestResults.trx': '<trx/>',
+      'Packages/Spaces-1/feeds-builtin/Web/Web.1.0.0.zip': 'PK',
+    };
+    for (const [relative, content] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(home, relative)), { recursive: true });
+      writeFileSync(path.join(home, relative), content);
+    }
+    const out = path.join(root, 'backups');
+    mkdirSync(out);
+    const backup = await backupFileStore({
+      folders: (['TaskLogs', 'Artifacts', 'Packages'] as const).map((name) => ({ name, path: path.join(home, name), origin: 'home' as const })),
+      backupDirectory: out,
+      mode: 'Full',
+      skipUnreadable: false,
+      toolVersion: 'test',
+      log: { info: () => undefined, verbose: () => undefined, warn: () => undefined },
+    });
+    const manifest = await readManifestFile(backup.manifestPath);
+    const result = compareWithFileStore(
+      {
+        window: { since: '2026-11-24T01:30:00.000Z', until: '2026-12-01T01:30:00.000Z' },
+        tasks: [{ id: 'ServerTasks-37', startedAt: null }, { id: 'ServerTasks-370', startedAt: null }, { id: 'ServerTasks-371', startedAt: null }],
+        artifacts: [{ id: 'Artifacts-1', fileName: 'TestResults.trx', serverTaskId: 'ServerTasks-370' }],
+        packages: [{ packageId: 'Web', version: '1.0.0' }],
+        notChecked: [],
+        truncated: [],
+      },
+      manifest.files,
+    );
+    expect(result.taskLogs).toMatchObject({ checked: 3, missing: 1, oneFilePerTask: 1, oneFolderPerTask: 1, examples: ['ServerTasks-371'] });
+    expect(result.artifacts.missing).toBe(0);
+    expect(result.packages.missing).toBe(0);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
