@@ -1,6 +1,6 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
-import { nodePath } from './parameters';
+import { nodePath, octopusApiKey } from './parameters';
 
 export const maintenanceMode = defineTemplate({
   stepId: 'maintenance-mode',
@@ -29,15 +29,7 @@ export const maintenanceMode = defineTemplate({
       defaultValue: '#{Octopus.Web.ServerUri}',
       flag: 'server-url',
     }),
-    apiKey: defineParameter({
-      name: 'OctopusDr.Octopus.ApiKey',
-      label: 'Octopus API key',
-      helpText: 'An API key (`API-...`) of a user with the AdministerSystem permission. Bind it to a sensitive variable.',
-      type: 'secret',
-      required: true,
-      defaultValue: '',
-      flag: 'api-key',
-    }),
+    apiKey: octopusApiKey,
     mode: defineParameter({
       name: 'OctopusDr.Octopus.MaintenanceMode',
       label: 'Maintenance mode',

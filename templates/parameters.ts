@@ -167,3 +167,83 @@ export const fileStoreFolders = defineParameter({
   defaultValue: '',
   flag: 'folders',
 });
+
+// The Octopus API key, shared by the steps that call the Octopus REST API (Set Maintenance Mode) and
+// those that read a standby's version.
+export const octopusApiKey = defineParameter({
+  name: 'OctopusDr.Octopus.ApiKey',
+  label: 'Octopus API key',
+  helpText: 'An API key (`API-...`) of a user with the AdministerSystem permission. Bind it to a sensitive variable.',
+  type: 'secret',
+  required: true,
+  defaultValue: '',
+  flag: 'api-key',
+});
+
+/** The same key, optional, for reading the standby's version (`GET /api` needs no permission). */
+export const standbyApiKey = defineParameter({
+  ...octopusApiKey,
+  required: false,
+  helpText:
+    'Optional. An API key (`API-...`) sent to the standby when its version is read from *Standby Octopus Server URL* ' +
+    '(Octopus answers that request without one; a proxy in front of it may not). Bind it to a sensitive variable.',
+});
+
+// The standby an Octopus backup is restored onto, for the version gate (steps/shared/standby): a backup
+// from a newer Octopus than the standby is refused, an older one is allowed with a warning.
+export const standbyServerUrl = defineParameter({
+  name: 'OctopusDr.Standby.ServerUrl',
+  label: 'Standby Octopus Server URL',
+  helpText:
+    "Optional. The standby Octopus Server's address (e.g. `https://octopus-standby.example.com`), to read its Octopus version " +
+    'from its API and refuse a backup from a newer Octopus before anything is restored. When its Octopus Server is stopped ' +
+    '(as it should be while its database is restored), give *Standby Octopus version* as well: it is used when the API cannot be read.',
+  type: 'string',
+  required: false,
+  defaultValue: '',
+  flag: 'standby-server-url',
+});
+
+export const standbyOctopusVersion = defineParameter({
+  name: 'OctopusDr.Standby.OctopusVersion',
+  label: 'Standby Octopus version',
+  helpText:
+    'Optional. The Octopus Server version installed on the standby (e.g. `2025.4.100`; Configuration > About in Octopus, or the ' +
+    "installer's version). A backup from a newer Octopus is refused (Octopus cannot start on a newer database schema); " +
+    "an older one is restored with a warning, because the standby upgrades the schema when it starts. *Standby Octopus Server URL* takes precedence when it answers.",
+  type: 'string',
+  required: false,
+  defaultValue: '',
+  flag: 'standby-octopus-version',
+});
+
+// Database and file store agree (Test Latest Backup): which recent records to check, and when missing
+// files fail the test rather than warn.
+export const agreementDays = defineParameter({
+  name: 'OctopusDr.Test.AgreementDays',
+  label: 'File check window (days)',
+  helpText:
+    'How many days before the backup to check: server tasks started and artifacts created in that time must have their task log ' +
+    'and file in the file-store backup (every package of the built-in feed is checked).',
+  type: 'integer',
+  required: false,
+  defaultValue: '7',
+  flag: 'agreement-days',
+  min: 1,
+  max: 365,
+});
+
+export const missingFilesFailPercent = defineParameter({
+  name: 'OctopusDr.Test.MissingFilesFailPercent',
+  label: 'Missing files: fail above (%)',
+  helpText:
+    'Task logs, artifacts or packages the restored database names but the file-store backup lacks are a warning; when more than ' +
+    'this share of one kind is missing the test fails (the file-store backup does not belong with the database, or misses a folder). ' +
+    '100 only ever warns.',
+  type: 'integer',
+  required: false,
+  defaultValue: '10',
+  flag: 'missing-files-fail-percent',
+  min: 0,
+  max: 100,
+});

@@ -2,6 +2,10 @@
 // (unreachable, TLS, 401, 403, 404, validation, too old) into messages that say what to do.
 // Used by the steps and by the publisher (scripts/publish).
 import { Client } from '@octopusdeploy/api-client';
+import { normaliseServerUrl } from './server-url';
+
+// Re-exported: its home is server-url.ts, which steps can import without bundling the api-client.
+export { normaliseServerUrl };
 
 /** Oldest Octopus Server we support: api-client 3.x needs 2022.3 for runbook runs, and we test no older. */
 export const MINIMUM_SERVER_VERSION = '2022.3.0';
@@ -49,23 +53,6 @@ export class OctopusApiError extends Error {
     super(message.charAt(0).toUpperCase() + message.slice(1));
     this.name = 'OctopusApiError';
   }
-}
-
-/** Checks and normalises a server URL: http(s), no query, no trailing slash. Returns a problem text or the URL. */
-export function normaliseServerUrl(text: string): { url: string } | { problem: string } {
-  const trimmed = text.trim();
-  let parsed: URL;
-  try {
-    parsed = new URL(trimmed);
-  } catch {
-    return { problem: `"${trimmed}" is not a URL; give the Octopus Server's address, e.g. https://octopus.example.com` };
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return { problem: `"${trimmed}" must start with https:// or http://` };
-  if (parsed.username || parsed.password) return { problem: 'the server URL must not contain a user name or password; use an API key' };
-  if (parsed.search || parsed.hash) return { problem: `"${trimmed}" must not contain a query or fragment` };
-  // A trailing /api is accepted (the api-client strips it too); a virtual directory is kept.
-  const path = parsed.pathname.replace(/\/+$/, '').replace(/\/api$/i, '');
-  return { url: `${parsed.protocol}//${parsed.host}${path}` };
 }
 
 /** Compares Octopus versions such as `2025.3.12345` numerically, part by part. */
