@@ -96,15 +96,26 @@ test('turning it on waits for other executing tasks, but not for its own task', 
   const own = simulator.addTask({ Name: 'RunbookRun', Description: 'Run runbook: Back up Octopus' });
   const deployment = simulator.addTask({ Name: 'Deploy', Description: 'Deploy Web 1.2.3 to Production' });
   simulator.addTask({ Name: 'Health', State: 'Success' });
-  const started = Date.now();
+  // The deployment finishes only after the step has seen it executing (however slowly the step
+  // starts on a loaded machine), so the step must have waited for it.
+  const tasksUrl = '/api/tasks?states=Executing,Cancelling&take=1000';
+  const polled = () => simulator.requests.filter((r) => r.url === tasksUrl).length;
+  const before = polled();
+  let finishedAfterPolls = 0;
   const run = await runBundle(['--mode', 'On', '--drain-timeout-minutes', '5', '--current-task-id', own.Id], ADMIN_KEY, () => {
-    setTimeout(() => simulator.completeTask(deployment.Id), 1500);
+    const watch = setInterval(() => {
+      if (polled() > before) {
+        clearInterval(watch);
+        finishedAfterPolls = polled() - before;
+        simulator.completeTask(deployment.Id);
+      }
+    }, 50);
   });
   expect(run.code).toBe(0);
-  expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+  expect(finishedAfterPolls).toBeGreaterThanOrEqual(1);
   expect(run.stdout).toContain(`Waiting for 1 executing task(s) to finish: ${deployment.Id} (Deploy Web 1.2.3 to Production, Executing)`);
   expect(run.result).toBe('Maintenance mode is On (was Off); no other task is executing.');
-  expect(simulator.requests.filter((r) => r.url === '/api/tasks?states=Executing,Cancelling&take=1000').length).toBeGreaterThanOrEqual(2);
+  expect(polled() - before).toBeGreaterThanOrEqual(2);
 });
 
 test('the drain gives up at the timeout and returns what is still running', async () => {
