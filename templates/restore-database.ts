@@ -6,6 +6,7 @@ import {
   restoreDataDirectory,
   restoreLogDirectory,
   restoreReplaceExisting,
+  restoreRollBackOnFailure,
   restoreSource,
   restoreSourceOnServer,
   sqlConnectionStringOf,
@@ -54,6 +55,7 @@ export const restoreDatabase = defineTemplate({
       flag: 'point-in-time',
     }),
     replaceExisting: restoreReplaceExisting,
+    rollBackOnFailure: restoreRollBackOnFailure,
     dataDirectory: restoreDataDirectory,
     logDirectory: restoreLogDirectory,
     safetyBackup: defineParameter({

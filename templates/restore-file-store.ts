@@ -1,6 +1,14 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
-import { dryRun, fileStoreFolders, fileStoreHomeDirectory, nodePath, restoreReplaceExisting, restoreSource } from './parameters';
+import {
+  dryRun,
+  fileStoreFolders,
+  fileStoreHomeDirectory,
+  nodePath,
+  restoreReplaceExisting,
+  restoreRollBackOnFailure,
+  restoreSource,
+} from './parameters';
 
 export const restoreFileStore = defineTemplate({
   stepId: 'restore-file-store',
@@ -34,6 +42,7 @@ export const restoreFileStore = defineTemplate({
       flag: 'include',
     }),
     replaceExisting: restoreReplaceExisting,
+    rollBackOnFailure: restoreRollBackOnFailure,
     verifyOnly: defineParameter({
       name: 'OctopusDr.FileStore.VerifyOnly',
       label: 'Verify only',

@@ -53,6 +53,7 @@ export async function restoreFileStoreStep(params: Params, context: StepContext)
     set,
     destinations: resolved.folders,
     replaceExisting: params.replaceExisting,
+    rollBackOnFailure: params.rollBackOnFailure,
     dryRun: params.dryRun,
     log,
     signal: context.signal,
