@@ -8,7 +8,7 @@ import {
   COLLATION, Done, MessageReader, PacketType, colMetadataToken, doneToken, envChangeToken, loginAckToken, messageToken,
   fedAuthInfoToken, packets, parseLogin7, parsePrelogin, parseRpc, parseSqlBatch, preloginResponse, returnStatusToken, rowToken, type Login7, type Message, type RpcParam,
 } from './tds/wire';
-import { AttentionError, Executor, SqlServerError, type ResultColumn, type ResultSink, type Scope } from './engine/executor';
+import { AttentionError, Executor, SESSION_DISCONNECTED, SqlServerError, type ResultColumn, type ResultSink, type Scope } from './engine/executor';
 import { ServerModel, type Seed, type Session } from './engine/model';
 import { parseType, type SqlValue } from './engine/types';
 import { loadStatements } from './statements';
@@ -139,7 +139,7 @@ class TdsConnection {
     this.socket.on('error', () => undefined);
     this.socket.on('close', () => {
       this.state = 'closed';
-      this.current?.abort.abort();
+      this.current?.abort.abort(SESSION_DISCONNECTED);
       if (this.session) this.sim.model.closeSession(this.session.id);
       this.event('disconnect');
     });
