@@ -104,6 +104,10 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
     onProgress: (percent, message) => context.progress(percent, message),
   }).catch(async (e) => {
     if (plan.targetExists) throw await replaceFailure(e, plan, params, context);
+    // Dropped now, so that the message (the last line) says what is left.
+    const failure = await newDatabaseFailure(e, plan, params, context);
+    restored = failure !== undefined;
+    if (failure) throw failure;
     return asFailure(e, '', context.signal);
   });
   restored = true;
@@ -173,6 +177,39 @@ function wayBack(plan: RestorePlan): string {
   );
 }
 
+function exitCodeOf(signal: AbortSignal): number {
+  return signal.aborted ? (signal.reason instanceof StepFailure ? signal.reason.exitCode : 143) : 1;
+}
+
+/**
+ * A failed or cancelled restore of a database that did not exist before: the partly restored
+ * copy is dropped (nothing is lost). Undefined when there was nothing to drop (e.g. it was
+ * restored and a check after it failed: the library's message says so).
+ */
+async function newDatabaseFailure(error: unknown, plan: RestorePlan, params: Params, context: StepContext): Promise<StepFailure | undefined> {
+  if (!(error instanceof RestoreError) && !(error instanceof SqlError) && !context.signal.aborted) return undefined;
+  const database = plan.targetDatabase;
+  const dropped = await withFreshConnection(params, context, async (c) => {
+    const drop = dropIfRestoringStatement(database);
+    return (await c.query(drop.sql, drop.params)).rows.length > 0;
+  }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+  if (dropped === false) return undefined;
+  const exitCode = exitCodeOf(context.signal);
+  const reason = error instanceof RestoreError ? error.reason : (error as Error).message;
+  const what = context.signal.aborted
+    ? `Cancelled (${exitCode === 130 ? 'SIGINT' : 'SIGTERM'}) while restoring the new database '${database}'.`
+    : `Restoring the new database '${database}' failed: ${reason}`;
+  const state =
+    dropped === true
+      ? `It did not exist before, so the partly restored copy was dropped: nothing else was changed.${context.signal.aborted ? '' : ' Fix the cause above and run the restore again.'}`
+      : `The partly restored copy could not be dropped (${dropped.message}): it is probably left RESTORING (not usable). Drop it (DROP DATABASE ${quoteName(database)}), or run the restore again.`;
+  return new StepFailure(`${what}\n${state}`, { exitCode, cause: error });
+}
+
+function quoteName(name: string): string {
+  return `[${name.replace(/]/g, ']]')}]`;
+}
+
 /**
  * A failed or cancelled restore over an existing database: reads its state from SQL Server,
  * rolls back from the safety backup on a failure (unless "Roll back on failure" is off), and
@@ -185,7 +222,7 @@ async function replaceFailure(error: unknown, plan: RestorePlan, params: Params,
   if (!(error instanceof RestoreError) && !(error instanceof SqlError) && !cancelled) return error as StepFailure;
   const reason = error instanceof RestoreError ? error.reason : (error as Error).message;
   const replaceStarted = error instanceof RestoreError ? error.replaceStarted : true;
-  const exitCode = cancelled ? (signal.reason instanceof StepFailure ? signal.reason.exitCode : 143) : 1;
+  const exitCode = exitCodeOf(signal);
   const signalName = exitCode === 130 ? 'SIGINT' : 'SIGTERM';
   const what = cancelled ? `Cancelled (${signalName}) while restoring over the existing database '${database}'.` : `Restoring over the existing database '${database}' failed: ${reason}`;
   const failure = (lines: string[]) => new StepFailure([what, ...lines].join('\n'), { exitCode, cause: error });
@@ -211,8 +248,11 @@ async function replaceFailure(error: unknown, plan: RestorePlan, params: Params,
     await withFreshConnection(params, context, (c) => restoreSafetyBackup(c, plan, { log, signal }));
   } catch (rollbackError) {
     const state = await stateOf(params, context, database);
-    const why = signal.aborted ? 'cancelled' : `failed: ${(rollbackError as Error).message}`;
-    return failure([`Rolling back from the safety backup ${why}. ${describeState(database, state)}.`, wayBack(plan)]);
+    const why = signal.aborted ? 'was cancelled' : `failed: ${(rollbackError as Error).message}`;
+    return new StepFailure(
+      [what, `Rolling back from the safety backup ${why}. ${describeState(database, state)}.`, wayBack(plan)].join('\n'),
+      { exitCode: exitCodeOf(signal), cause: rollbackError },
+    );
   }
   const state = await stateOf(params, context, database);
   const now = state && !(state instanceof Error) ? `; it is ${state.state}, ${state.userAccess}` : '';

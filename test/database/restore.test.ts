@@ -282,7 +282,7 @@ test('cancel during RESTORE: attention acknowledged, exit 143, nothing reported 
     expect(events).toContain('attention-ack');
     expect(run.outputs.RestoredDatabase).toBeUndefined();
     // The database this restore created is not left RESTORING.
-    expect(run.stdout + run.stderr).toContain("Dropped the partly restored database 'Octo-cancel' (it did not exist before this restore).");
+    expect(run.result).toBe("Cancelled (SIGTERM) while restoring the new database 'Octo-cancel'.\nIt did not exist before, so the partly restored copy was dropped: nothing else was changed.");
     expect(lab.sim.model.database('Octo-cancel')).toBeUndefined();
   } finally {
     lab.sim.model.operationMs = 200;

@@ -159,6 +159,17 @@ describe('restore-database: a failed or cancelled replace', () => {
     expect(content('Standby')).toBe(standbyBefore);
   }, 60_000);
 
+  test('a connection dropped mid-RESTORE of a new database drops the partial copy before it reports, and says so last', async () => {
+    lab.sim.faults.push({ match: /^RESTORE DATABASE/, dropMidStream: true });
+    const run = await runPlain(lab, 'restore-database', ['--source', lab.backups, '--target-database', 'Fresh']);
+    expect(run.code).toBe(1);
+    expectNoSecret(run);
+    expect(run.stderr).toContain(`Restoring the new database 'Fresh' failed: the connection to SQL Server was lost during "Restore the full backup WITH NORECOVERY"`);
+    expect(lastLine(run.stderr)).toBe('It did not exist before, so the partly restored copy was dropped: nothing else was changed. Fix the cause above and run the restore again.');
+    expect(lab.sim.model.database('Fresh')).toBeUndefined();
+    expect(content('Standby')).toBe(standbyBefore);
+  }, 60_000);
+
   test('a connection dropped mid-BACKUP says the backup is incomplete, names the partial file, and records nothing', async () => {
     const folder = path.join(lab.root, 'dropped');
     mkdirSync(folder);
