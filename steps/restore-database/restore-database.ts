@@ -248,7 +248,11 @@ async function replaceFailure(error: unknown, plan: RestorePlan, params: Params,
     await withFreshConnection(params, context, (c) => restoreSafetyBackup(c, plan, { log, signal }));
   } catch (rollbackError) {
     const state = await stateOf(params, context, database);
-    const why = signal.aborted ? 'was cancelled' : `failed: ${(rollbackError as Error).message}`;
+    const why = signal.aborted
+      ? 'was cancelled'
+      : rollbackError instanceof SqlError && rollbackError.kind === 'connection'
+        ? `failed: the connection to SQL Server was lost (${rollbackError.code ?? 'connection closed'})`
+        : `failed: ${(rollbackError as Error).message}`;
     return new StepFailure(
       [what, `Rolling back from the safety backup ${why}. ${describeState(database, state)}.`, wayBack(plan)].join('\n'),
       { exitCode: exitCodeOf(signal), cause: rollbackError },

@@ -159,6 +159,23 @@ describe('restore-database: a failed or cancelled replace', () => {
     expect(content('Standby')).toBe(standbyBefore);
   }, 60_000);
 
+  test('a rollback that fails too says so, names the state and prints the command, which brings the old database back', async () => {
+    lab.sim.faults.push({ match: /^RESTORE LOG/, dropMidStream: true }, { match: /RESTORE DATABASE @database/, skip: 1, dropMidStream: true });
+    const run = await runPlain(lab, 'restore-database', args());
+    expect(run.code).toBe(1);
+    expectNoSecret(run);
+    expect(run.stderr).toMatch(
+      /Rolling back from the safety backup failed: the connection to SQL Server was lost \(\w+\)\. 'Standby' is now RESTORING, MULTI_USER \(as SQL Server reports it\): not usable by Octopus\./,
+    );
+    expect(stateOf('Standby')).toBe('RESTORING, MULTI_USER');
+    const command = lastLine(run.stderr).trim();
+    expect(command).toMatch(/^npx octopus-dr restore-database --source \S+_SAFETY_\S+\.bak --target-database Standby --replace-existing$/);
+    const back = await runPrinted(lab, command);
+    expect(back.code).toBe(0);
+    expect(stateOf('Standby')).toBe('ONLINE, MULTI_USER');
+    expect(content('Standby')).toBe(standbyBefore);
+  }, 60_000);
+
   test('a connection dropped mid-RESTORE of a new database drops the partial copy before it reports, and says so last', async () => {
     lab.sim.faults.push({ match: /^RESTORE DATABASE/, dropMidStream: true });
     const run = await runPlain(lab, 'restore-database', ['--source', lab.backups, '--target-database', 'Fresh']);

@@ -22,6 +22,8 @@ export interface Fault {
   dropMidStream?: boolean;
   /** How many requests it applies to (default 1). */
   times?: number;
+  /** Let this many matching requests through first (e.g. fail the second RESTORE, not the first). */
+  skip?: number;
 }
 
 export interface SimulatorEvent {
@@ -106,6 +108,10 @@ export class SqlSimulator {
     const i = this.faults.findIndex((f) => f.match.test(text));
     if (i < 0) return undefined;
     const f = this.faults[i];
+    if (f.skip) {
+      f.skip -= 1;
+      return undefined;
+    }
     f.times = (f.times ?? 1) - 1;
     if (f.times <= 0) this.faults.splice(i, 1);
     return f;
