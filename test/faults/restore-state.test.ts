@@ -5,13 +5,16 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { restoreFileStore } from '../../steps/shared/file-store/restore';
-import { resolveBackupSource } from '../../steps/shared/file-store/restore';
+import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-store/restore';
 import { CancelledError, StepFailure } from '../../steps/shared/runtime/errors';
 import { backup, Lab, octopusTables, PASSWORD, ROOT } from '../database/harness';
 import { makeStore, runBundle, runCommand, snapshot, tempDir, write } from '../file-store/helpers';
 import { asNobodyArgs, canRunAsNobody, NOBODY_UID } from '../helpers/unprivileged';
 import { contentOf } from '../sql-simulator/engine/model';
+import { restoreFileStore as restoreFileStoreTemplate } from '../../templates/restore-file-store';
+import { restoreFileStoreStep } from '../../steps/restore-file-store/restore-file-store';
+import { runStep } from '../../steps/shared/runtime/run-step';
+import { resultMessageIn } from '../../steps/shared/runtime/service-messages';
 
 interface PlainRun {
   code: number | null;
@@ -332,5 +335,41 @@ describe('restore-file-store: a swap that stops half-way', () => {
     expect(snapshot(path.join(home, kept))).toEqual(before.taskLogs);
     expect(snapshot(path.join(home, 'Packages'))).toEqual(before.packages);
     expect(readdirSync(home).sort()).toEqual(['Packages', 'TaskLogs', kept].sort());
+  }, 60_000);
+
+  test('a cancel that arrives as the last folder is swapped in says the restore finished, not only "Cancelled"', async () => {
+    const root = tempDir('swap-late-cancel');
+    const source = path.join(root, 'source');
+    makeStore(source);
+    const backups = path.join(root, 'backups');
+    mkdirSync(backups);
+    expect((await runBundle('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages'])).code).toBe(0);
+    const home = path.join(root, 'home');
+    write(path.join(home, 'TaskLogs', 'old.txt'), 'old log\n');
+    const oldLogs = snapshot(path.join(home, 'TaskLogs'));
+    const controller = new AbortController();
+    let out = '';
+    const sink = {
+      isTTY: false,
+      stderr: (t: string) => void (out += t),
+      stdout: (t: string) => {
+        out += t;
+        if (/Packages: restored into/.test(t)) controller.abort(new CancelledError('SIGTERM'));
+      },
+    };
+    const code = await runStep(restoreFileStoreTemplate, restoreFileStoreStep, {
+      argv: ['--service-messages', '--source', backups, '--home-directory', home, '--replace-existing'],
+      env: {},
+      sink,
+      handleSignals: false,
+      signal: controller.signal,
+    });
+    expect(code).toBe(143);
+    const kept = readdirSync(home).find((n) => n.startsWith('TaskLogs.before-restore-'))!;
+    expect(resultMessageIn(out)).toBe(
+      `Cancelled (SIGTERM) as the restore finished: every folder was restored (${path.join(home, 'TaskLogs')}, ${path.join(home, 'Packages')}); the previous content is kept in ${path.join(home, kept)}.`,
+    );
+    expect(snapshot(path.join(home, 'TaskLogs'))).toEqual(snapshot(path.join(source, 'TaskLogs')));
+    expect(snapshot(path.join(home, kept))).toEqual(oldLogs);
   }, 60_000);
 });
