@@ -3,12 +3,12 @@
 // nothing. The built steps run as an operator runs them (plain command line, no service
 // messages) against the SQL Server simulator and real folders.
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-store/restore';
 import { CancelledError, StepFailure } from '../../steps/shared/runtime/errors';
 import { backup, Lab, octopusTables, PASSWORD, ROOT } from '../database/harness';
-import { makeStore, runBundle, runCommand, snapshot, tempDir, write } from '../file-store/helpers';
+import { makeStore, runBundle, runCommand, snapshot, tempDir as makeTempDir, write } from '../file-store/helpers';
 import { asNobodyArgs, canRunAsNobody, NOBODY_UID } from '../helpers/unprivileged';
 import { contentOf } from '../sql-simulator/engine/model';
 import { restoreFileStore as restoreFileStoreTemplate } from '../../templates/restore-file-store';
@@ -208,6 +208,15 @@ describe('restore-database: a failed or cancelled replace', () => {
 
 describe('restore-file-store: a swap that stops half-way', () => {
   const nobody = canRunAsNobody() ? test : test.skip;
+  const created: string[] = [];
+  const tempDir = (prefix: string) => {
+    const dir = makeTempDir(prefix);
+    created.push(dir);
+    return dir;
+  };
+  afterAll(() => {
+    for (const dir of created) rmSync(dir, { recursive: true, force: true });
+  });
 
   /**
    * TaskLogs in a home folder the restoring account owns; Packages in a shared sticky folder
