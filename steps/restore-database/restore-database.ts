@@ -1,8 +1,7 @@
 import type { ParameterValues } from '../../templates/model';
-import type { restoreDatabase as template } from '../../templates/restore-database';
 import { existsSync } from 'node:fs';
 import { environmentNameOf } from '../../templates/model';
-import { restoreDatabase as restoreTemplate } from '../../templates/restore-database';
+import { restoreDatabase as template } from '../../templates/restore-database';
 import {
   formatRestorePlan,
   masterKeyIdOf,
@@ -131,7 +130,7 @@ function shellArgument(value: string): string {
 
 /** The command that restores the safety backup over the target (the connection string comes from the environment). */
 export function safetyRestoreCommand(plan: RestorePlan): string {
-  const flag = (name: keyof typeof restoreTemplate.params) => restoreTemplate.params[name].flag;
+  const flag = (name: keyof typeof template.params) => template.params[name].flag;
   const args = [
     `--${flag('source')}`,
     shellArgument(plan.safetyBackupFile!),
@@ -141,7 +140,7 @@ export function safetyRestoreCommand(plan: RestorePlan): string {
   ];
   if (plan.request.dataDirectory) args.push(`--${flag('dataDirectory')}`, shellArgument(plan.request.dataDirectory));
   if (plan.request.logDirectory) args.push(`--${flag('logDirectory')}`, shellArgument(plan.request.logDirectory));
-  return `npx octopus-dr ${restoreTemplate.stepId} ${args.join(' ')}`;
+  return `npx octopus-dr ${template.stepId} ${args.join(' ')}`;
 }
 
 function describeState(database: string, state: DatabaseState | undefined | Error): string {
@@ -167,7 +166,7 @@ async function stateOf(params: Params, context: StepContext, database: string): 
 
 /** How the user puts the previous database back (the last lines of the message). */
 function wayBack(plan: RestorePlan): string {
-  const connectionVariable = environmentNameOf(restoreTemplate.params.connectionString.name);
+  const connectionVariable = environmentNameOf(template.params.connectionString.name);
   const visible = existsSync(plan.safetyBackupFile!);
   return (
     `Its previous content is in the safety backup ${plan.safetyBackupFile} (a path on the SQL Server). ` +
