@@ -1,5 +1,7 @@
 import type { ParameterValues } from '../../templates/model';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import * as path from 'node:path';
 import { environmentNameOf } from '../../templates/model';
 import { restoreDatabase as template } from '../../templates/restore-database';
 import {
@@ -176,6 +178,18 @@ function wayBack(plan: RestorePlan): string {
   );
 }
 
+/** A safety backup cut off part-way may leave a partial file: deleted where this worker sees it, else named. */
+async function partialSafetyBackup(plan: RestorePlan, error: unknown): Promise<string> {
+  const file = plan.safetyBackupFile;
+  if (!file || !(error instanceof RestoreError) || error.stage !== 'safety-backup') return '';
+  if (existsSync(file)) {
+    const deleted = await rm(file, { force: true }).then(() => true, () => false);
+    return deleted ? ` The partial safety backup ${file} was deleted.` : ` The partial safety backup ${file} could not be deleted: delete it (it is not a usable backup).`;
+  }
+  const seen = path.dirname(file) !== '.' && existsSync(path.dirname(file));
+  return seen ? '' : ` SQL Server may have left a partial safety backup at ${file} (this worker cannot see that folder): delete it.`;
+}
+
 function exitCodeOf(signal: AbortSignal): number {
   return signal.aborted ? (signal.reason instanceof StepFailure ? signal.reason.exitCode : 143) : 1;
 }
@@ -228,7 +242,9 @@ async function replaceFailure(error: unknown, plan: RestorePlan, params: Params,
 
   if (!replaceStarted) {
     const state = await stateOf(params, context, database);
-    return failure([`Nothing was restored: ${describeState(database, state)}.${cancelled ? '' : ' Fix the cause above and run the restore again.'}`]);
+    return failure([
+      `Nothing was restored: ${describeState(database, state)}.${await partialSafetyBackup(plan, error)}${cancelled ? '' : ' Fix the cause above and run the restore again.'}`,
+    ]);
   }
   if (!plan.safetyBackupFile) {
     const state = await stateOf(params, context, database);

@@ -179,6 +179,21 @@ describe('restore-database: a failed or cancelled replace', () => {
     expect(content('Standby')).toBe(standbyBefore);
   }, 60_000);
 
+  test('a connection dropped mid safety backup: nothing restored, the database unchanged, the partial safety backup deleted', async () => {
+    const before = readdirSync(lab.backups);
+    lab.sim.faults.push({ match: /^BACKUP DATABASE/, dropMidStream: true });
+    const run = await runPlain(lab, 'restore-database', args());
+    expect(run.code).toBe(1);
+    expectNoSecret(run);
+    expect(run.stderr).toContain(`Restoring over the existing database 'Standby' failed: the connection to SQL Server was lost during "Safety backup (copy-only) of the existing 'Standby'`);
+    expect(lastLine(run.stderr)).toMatch(
+      /^Nothing was restored: 'Standby' is now ONLINE, MULTI_USER \(as SQL Server reports it\)\. The partial safety backup \S+_SAFETY_\S+\.bak was deleted\. Fix the cause above and run the restore again\.$/,
+    );
+    expect(readdirSync(lab.backups)).toEqual(before);
+    expect(stateOf('Standby')).toBe('ONLINE, MULTI_USER');
+    expect(content('Standby')).toBe(standbyBefore);
+  }, 60_000);
+
   test('a connection dropped mid-RESTORE of a new database drops the partial copy before it reports, and says so last', async () => {
     lab.sim.faults.push({ match: /^RESTORE DATABASE/, dropMidStream: true });
     const run = await runPlain(lab, 'restore-database', ['--source', lab.backups, '--target-database', 'Fresh']);
