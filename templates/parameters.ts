@@ -86,6 +86,20 @@ export const restoreReplaceExisting = defineParameter({
   flag: 'replace-existing',
 });
 
+export const restoreRollBackOnFailure = defineParameter({
+  name: 'OctopusDr.Restore.RollBackOnFailure',
+  label: 'Roll back on failure',
+  helpText:
+    'When a restore fails after it began replacing what was there, put the previous content back at once (the database ' +
+    'from its safety backup; the file-store folders from their `<folder>.before-restore-<timestamp>` copies) and say ' +
+    'whether that worked. Unchecked: leave things as the failure left them; the message says their state and how to put ' +
+    'them back. A cancel never rolls back: it stops, and says the same.',
+  type: 'bool',
+  required: false,
+  defaultValue: 'True',
+  flag: 'roll-back-on-failure',
+});
+
 export const restoreSourceOnServer = defineParameter({
   name: 'OctopusDr.Restore.SourceOnServer',
   label: 'Backup folder as SQL Server sees it',

@@ -6,6 +6,7 @@ import {
   restoreDataDirectory,
   restoreLogDirectory,
   restoreReplaceExisting,
+  restoreRollBackOnFailure,
   restoreSource,
   restoreSourceOnServer,
   sqlConnectionStringOf,
@@ -19,7 +20,7 @@ export const restoreDatabase = defineTemplate({
       'newest usable chain is chosen): full, differential and log backups in LSN order, optionally to a point in time. ' +
       'Before anything changes it checks every file is present, verifies the backups (`RESTORE VERIFYONLY`), checks the ' +
       "chain has no gap and the server is new enough, and prints the plan. An existing database is never replaced " +
-      'unless you ask, and then only after a copy-only safety backup. Files are renamed after the target database, so a ' +
+      'unless you ask, and then only after a copy-only safety backup (a replace that fails is rolled back from it). Files are renamed after the target database, so a ' +
       'copy restores beside the original without collisions. Dry run prints the plan and T-SQL and changes nothing.',
   ),
   id: '994fc3d7-e097-44af-81f3-494930ee1633',
@@ -54,6 +55,7 @@ export const restoreDatabase = defineTemplate({
       flag: 'point-in-time',
     }),
     replaceExisting: restoreReplaceExisting,
+    rollBackOnFailure: restoreRollBackOnFailure,
     dataDirectory: restoreDataDirectory,
     logDirectory: restoreLogDirectory,
     safetyBackup: defineParameter({

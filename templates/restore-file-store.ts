@@ -1,6 +1,14 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
-import { dryRun, fileStoreFolders, fileStoreHomeDirectory, nodePath, restoreReplaceExisting, restoreSource } from './parameters';
+import {
+  dryRun,
+  fileStoreFolders,
+  fileStoreHomeDirectory,
+  nodePath,
+  restoreReplaceExisting,
+  restoreRollBackOnFailure,
+  restoreSource,
+} from './parameters';
 
 export const restoreFileStore = defineTemplate({
   stepId: 'restore-file-store',
@@ -10,7 +18,7 @@ export const restoreFileStore = defineTemplate({
       'incremental with the archives it needs). Checks every archive for unsafe entries (absolute paths, `..`, drive ' +
       'letters, links) before writing anything, extracts into a staging folder beside each destination checking every ' +
       'SHA-256, and only then swaps it in: what was there is moved aside to `<folder>.before-restore-<UTC timestamp>`, ' +
-      'never deleted. A non-empty destination is only replaced when *Replace existing* is set. *Verify only* checks a ' +
+      'never deleted (a swap that fails half-way is put back). A non-empty destination is only replaced when *Replace existing* is set. *Verify only* checks a ' +
       'backup\'s hashes without restoring it.',
   ),
   id: '02c0c7d4-b731-46ee-9cfc-7e7d8fd9ebbe',
@@ -34,6 +42,7 @@ export const restoreFileStore = defineTemplate({
       flag: 'include',
     }),
     replaceExisting: restoreReplaceExisting,
+    rollBackOnFailure: restoreRollBackOnFailure,
     verifyOnly: defineParameter({
       name: 'OctopusDr.FileStore.VerifyOnly',
       label: 'Verify only',

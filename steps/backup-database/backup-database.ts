@@ -34,6 +34,33 @@ function sqlFailure(error: unknown, what: string): never {
   throw error;
 }
 
+/**
+ * The connection was lost mid-BACKUP: SQL Server stopped the backup, and may have left a partial
+ * file. It is deleted here (where this worker sees it) and the message names it either way.
+ */
+async function droppedMidBackup(error: SqlError, workerFiles: readonly string[], serverFiles: readonly string[], what: string): Promise<StepFailure> {
+  const deleted: string[] = [];
+  const left: string[] = [];
+  for (const [i, file] of workerFiles.entries()) {
+    const present = await fs.stat(file).then(() => true, () => false);
+    if (!present) continue;
+    if (await fs.rm(file, { force: true }).then(() => true, () => false)) deleted.push(serverFiles[i]);
+    else left.push(serverFiles[i]);
+  }
+  const files = [
+    deleted.length ? `The partial backup file${deleted.length > 1 ? 's' : ''} ${deleted.join(', ')} ${deleted.length > 1 ? 'were' : 'was'} deleted` : '',
+    left.length ? `The partial backup file${left.length > 1 ? 's' : ''} ${left.join(', ')} could not be deleted: delete ${left.length > 1 ? 'them' : 'it'} (not a usable backup)` : '',
+    !deleted.length && !left.length ? `SQL Server left no partial file at ${serverFiles.join(', ')}` : '',
+  ].filter(Boolean);
+  return new StepFailure(
+    `${what} is incomplete: the connection to SQL Server was lost during BACKUP (${error.code ?? 'connection closed'}), so SQL Server stopped it. ` +
+      `${files.join('; ')}; ` +
+      'nothing was recorded (no manifest was written), so no restore or retention will use it.\n' +
+      'Check the network to SQL Server and its error log (a killed session shows there), then run the backup again.',
+    { cause: error },
+  );
+}
+
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function backupDatabase(params: Params, context: StepContext): Promise<void> {
@@ -163,8 +190,9 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
     long: true,
     signal: context.signal,
     onProgress: (percent) => context.progress((percent * (100 - verifyShare)) / 100, `Backing up ${database}: ${percent}%`),
-  }).catch((e) => {
+  }).catch(async (e) => {
     context.throwIfCancelled();
+    if (e instanceof SqlError && e.kind === 'connection') throw await droppedMidBackup(e, workerFiles, serverFiles, `${kind} backup of '${database}'`);
     sqlFailure(e, `${kind} backup of '${database}' failed`);
   });
   context.throwIfCancelled();

@@ -53,12 +53,23 @@ export async function restoreFileStoreStep(params: Params, context: StepContext)
     set,
     destinations: resolved.folders,
     replaceExisting: params.replaceExisting,
+    rollBackOnFailure: params.rollBackOnFailure,
     dryRun: params.dryRun,
     log,
     signal: context.signal,
     onProgress: progressReporter(context, 'Restored'),
     onCleanup: (cleanup) => context.onCleanup(cleanup),
   });
+  if (context.signal.aborted && !result.dryRun) {
+    // The cancel came as the last folder was swapped in: say it finished, not just "cancelled".
+    const exitCode = context.signal.reason instanceof StepFailure ? context.signal.reason.exitCode : 143;
+    const aside = result.folders.flatMap((f) => (f.movedAsideTo ? [f.movedAsideTo] : []));
+    throw new StepFailure(
+      `Cancelled (${exitCode === 130 ? 'SIGINT' : 'SIGTERM'}) as the restore finished: every folder was restored (${result.folders.map((f) => f.destination).join(', ')})` +
+        `${aside.length ? `; the previous content is kept in ${aside.join(', ')}` : ''}.`,
+      { exitCode },
+    );
+  }
   const seconds = (Date.now() - started) / 1000;
   context.setOutput('Files', result.files);
   context.setOutput('Bytes', result.bytes);

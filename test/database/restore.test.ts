@@ -259,11 +259,11 @@ test('Replace existing kicks other sessions off the database (SINGLE_USER WITH R
   }
 });
 
-test('a failure after the safety backup says where the safety backup is', async () => {
+test('a failure after the safety backup rolls back from it and says where it is', async () => {
   lab.sim.faults.push({ match: /RESTORE DATABASE @database/, dropMidStream: true });
   const run = await restore(lab, '--source', fullOnly, '--target-database', 'Octo-logs', '--replace-existing');
   expect(run.code).toBe(1);
-  expect(run.result).toMatch(/^Restore failed: .*The previous database was backed up first to .*Octo-logs_SAFETY_\d{8}T\d{6}Z\.bak \(on the SQL Server\)/s);
+  expect(run.result).toMatch(/^Restoring over the existing database 'Octo-logs' failed: .*Rolled back: 'Octo-logs' was restored from the safety backup .*Octo-logs_SAFETY_\d{8}T\d{6}Z\.bak/s);
   const safety = readdirSync(lab.backups).filter((f) => f.startsWith('Octo-logs_SAFETY_'));
   expect(safety).toHaveLength(1);
 });
@@ -282,7 +282,7 @@ test('cancel during RESTORE: attention acknowledged, exit 143, nothing reported 
     expect(events).toContain('attention-ack');
     expect(run.outputs.RestoredDatabase).toBeUndefined();
     // The database this restore created is not left RESTORING.
-    expect(run.stdout + run.stderr).toContain("Dropped the partly restored database 'Octo-cancel' (it did not exist before this restore).");
+    expect(run.result).toBe("Cancelled (SIGTERM) while restoring the new database 'Octo-cancel'.\nIt did not exist before, so the partly restored copy was dropped: nothing else was changed.");
     expect(lab.sim.model.database('Octo-cancel')).toBeUndefined();
   } finally {
     lab.sim.model.operationMs = 200;

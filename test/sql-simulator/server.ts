@@ -8,7 +8,7 @@ import {
   COLLATION, Done, MessageReader, PacketType, colMetadataToken, doneToken, envChangeToken, loginAckToken, messageToken,
   fedAuthInfoToken, packets, parseLogin7, parsePrelogin, parseRpc, parseSqlBatch, preloginResponse, returnStatusToken, rowToken, type Login7, type Message, type RpcParam,
 } from './tds/wire';
-import { AttentionError, Executor, SqlServerError, type ResultColumn, type ResultSink, type Scope } from './engine/executor';
+import { AttentionError, Executor, SESSION_DISCONNECTED, SqlServerError, type ResultColumn, type ResultSink, type Scope } from './engine/executor';
 import { ServerModel, type Seed, type Session } from './engine/model';
 import { parseType, type SqlValue } from './engine/types';
 import { loadStatements } from './statements';
@@ -22,6 +22,8 @@ export interface Fault {
   dropMidStream?: boolean;
   /** How many requests it applies to (default 1). */
   times?: number;
+  /** Let this many matching requests through first (e.g. fail the second RESTORE, not the first). */
+  skip?: number;
 }
 
 export interface SimulatorEvent {
@@ -106,6 +108,10 @@ export class SqlSimulator {
     const i = this.faults.findIndex((f) => f.match.test(text));
     if (i < 0) return undefined;
     const f = this.faults[i];
+    if (f.skip) {
+      f.skip -= 1;
+      return undefined;
+    }
     f.times = (f.times ?? 1) - 1;
     if (f.times <= 0) this.faults.splice(i, 1);
     return f;
@@ -139,7 +145,7 @@ class TdsConnection {
     this.socket.on('error', () => undefined);
     this.socket.on('close', () => {
       this.state = 'closed';
-      this.current?.abort.abort();
+      this.current?.abort.abort(SESSION_DISCONNECTED);
       if (this.session) this.sim.model.closeSession(this.session.id);
       this.event('disconnect');
     });

@@ -49,9 +49,18 @@ export class RestorePlanError extends Error {
 
 /** The restore failed part-way: the message says what state things are in. */
 export class RestoreError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** The statement that failed. */
+  readonly stage?: PlannedStep['kind'];
+  /** An existing database had begun to be replaced: it is no longer as it was. */
+  readonly replaceStarted: boolean;
+  /** The reason alone (the message adds what state the database is in). */
+  readonly reason: string;
+  constructor(message: string, options: { cause?: unknown; stage?: PlannedStep['kind']; replaceStarted?: boolean; reason?: string } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'RestoreError';
+    this.stage = options.stage;
+    this.replaceStarted = options.replaceStarted ?? false;
+    this.reason = options.reason ?? message;
   }
 }
 
@@ -148,6 +157,18 @@ function describeSet(set: BackupSet): string {
 
 function fileNames(files: readonly BackupFile[]): string {
   return files.map((f) => f.name).join(', ');
+}
+
+/** Where each file of a restored database goes: named after the target, in the data or log folder. */
+function relocationsFor(fileList: readonly DatabaseFile[], targetDatabase: string, dataDirectory: string, logDirectory: string, separator: string): Relocation[] {
+  const ordinals = new Map<string, number>();
+  return fileList.map((f) => {
+    const group = f.type === 'L' ? 'L' : f.type === 'D' ? 'D' : f.type;
+    const n = (ordinals.get(group) ?? 0) + 1;
+    ordinals.set(group, n);
+    const directory = f.type === 'L' ? logDirectory : dataDirectory;
+    return { logicalName: f.logicalName, physicalPath: joinServerPath(directory, relocatedFileName(targetDatabase, group, n), separator) };
+  });
 }
 
 /** `<Database>_SAFETY_<stamp>.bak`: the copy-only backup taken before replacing a database. */
@@ -275,14 +296,7 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
   const fileList: DatabaseFile[] = await readFileList(connection, chain.full.files.map((f) => f.serverPath), chain.full.header.position, { signal }).catch((e: Error) =>
     planError(`Cannot list the database files in ${chain.full.label}: ${e.message}`),
   );
-  const ordinals = new Map<string, number>();
-  const relocations: Relocation[] = fileList.map((f) => {
-    const group = f.type === 'L' ? 'L' : f.type === 'D' ? 'D' : f.type;
-    const n = (ordinals.get(group) ?? 0) + 1;
-    ordinals.set(group, n);
-    const directory = f.type === 'L' ? logDirectory : dataDirectory;
-    return { logicalName: f.logicalName, physicalPath: joinServerPath(directory, relocatedFileName(targetDatabase, group, n), facts.pathSeparator) };
-  });
+  const relocations = relocationsFor(fileList, targetDatabase, dataDirectory, logDirectory, facts.pathSeparator);
 
   const steps: PlannedStep[] = [];
   let safetyBackupFile: string | undefined;
@@ -364,6 +378,64 @@ export function formatRestorePlan(plan: RestorePlan): string {
   return lines.join('\n');
 }
 
+/** Why a statement failed; a dropped connection is said as such (SQL Server stops a statement whose session is gone). */
+function reasonOf(error: unknown, statement: Statement): string {
+  if (error instanceof SqlError && error.kind === 'connection') {
+    return `the connection to SQL Server was lost during "${statement.purpose}" (${error.code ?? 'connection closed'}), so SQL Server stopped it.`;
+  }
+  return (error instanceof Error ? error.message : String(error)).replace(/([^.!?])$/, '$1.');
+}
+
+export interface DatabaseState {
+  /** sys.databases state_desc: ONLINE, RESTORING, RECOVERY_PENDING, SUSPECT, ... */
+  state: string;
+  /** sys.databases user_access_desc: MULTI_USER, SINGLE_USER, RESTRICTED_USER. */
+  userAccess: string;
+}
+
+/** The database's state as SQL Server reports it; undefined when it does not exist. */
+export async function readDatabaseState(connection: SqlConnection, database: string): Promise<DatabaseState | undefined> {
+  const { rows } = await runStatement<{ state: string; userAccess: string }>(connection, databaseExistsStatement(database));
+  return rows[0] ? { state: rows[0].state, userAccess: rows[0].userAccess } : undefined;
+}
+
+/**
+ * The way back after a replace failed: restores the safety backup the plan took over the target
+ * (files placed as a restore of that backup through planRestore would place them), then opens it
+ * to all users. Throws what failed.
+ */
+export async function restoreSafetyBackup(connection: SqlConnection, plan: RestorePlan, options: RestoreRunOptions): Promise<void> {
+  const file = plan.safetyBackupFile;
+  if (!file) throw new RestoreError(`No safety backup of '${plan.targetDatabase}' was taken.`);
+  const { log, signal } = options;
+  const header = (await readHeaders(connection, [file], { signal })).at(-1);
+  if (!header) throw new RestoreError(`${file} holds no backup set.`);
+  const fileList = await readFileList(connection, [file], header.position, { signal });
+  const facts = plan.server;
+  const dataDirectory = plan.request.dataDirectory || facts.defaultDataPath!;
+  const logDirectory = plan.request.logDirectory || facts.defaultLogPath!;
+  const statements = [
+    restoreStatement({
+      database: plan.targetDatabase,
+      kind: 'Full',
+      files: [file],
+      position: header.position,
+      checksum: header.hasBackupChecksums,
+      recovery: true,
+      statsPercent: STATS_PERCENT,
+      replace: true,
+      exclusive: true,
+      move: relocationsFor(fileList, plan.targetDatabase, dataDirectory, logDirectory, facts.pathSeparator),
+    }),
+    multiUserStatement(plan.targetDatabase),
+  ];
+  for (const statement of statements) {
+    log.info(`Rolling back: ${statement.purpose} (${file})`);
+    log.verbose(formatStatement(statement));
+    await runStatement(connection, statement, { long: true, signal });
+  }
+}
+
 export interface RestoreRunOptions {
   signal?: AbortSignal;
   onProgress?: (percent: number, message: string) => void;
@@ -395,9 +467,10 @@ export async function restoreDatabase(connection: SqlConnection, plan: RestorePl
       });
       if (step.kind === 'octopus-check') octopusTablesFound = result.rows.map((r) => r.name);
     } catch (error) {
-      const reason = (error instanceof Error ? error.message : String(error)).replace(/([^.!?])$/, '$1.');
+      const reason = reasonOf(error, statement);
+      const details = { cause: error, stage: step.kind, replaceStarted: plan.targetExists && step.kind !== 'safety-backup', reason };
       if (step.kind === 'safety-backup') {
-        throw new RestoreError(`The safety backup of '${plan.targetDatabase}' failed, so nothing was restored and the database is unchanged: ${reason}`, { cause: error });
+        throw new RestoreError(`The safety backup of '${plan.targetDatabase}' failed, so nothing was restored and the database is unchanged: ${reason}`, details);
       }
       if (step.kind === 'restore') {
         const state = restoreStarted
@@ -405,9 +478,9 @@ export async function restoreDatabase(connection: SqlConnection, plan: RestorePl
           : plan.targetExists
             ? `'${plan.targetDatabase}' may have been set to SINGLE_USER; run the restore again, or ALTER DATABASE ... SET MULTI_USER.`
             : `'${plan.targetDatabase}' was not created.`;
-        throw new RestoreError(`Restore failed: ${reason} ${state}${where()}`, { cause: error });
+        throw new RestoreError(`Restore failed: ${reason} ${state}${where()}`, details);
       }
-      throw new RestoreError(`'${plan.targetDatabase}' was restored, but ${statement.purpose.toLowerCase()} failed: ${reason}`, { cause: error });
+      throw new RestoreError(`'${plan.targetDatabase}' was restored, but ${statement.purpose.toLowerCase()} failed: ${reason}`, details);
     }
     if (step.kind === 'restore') restoreStarted = true;
     done += step.weight;
@@ -417,6 +490,7 @@ export async function restoreDatabase(connection: SqlConnection, plan: RestorePl
   if (missing.length > 0) {
     throw new RestoreError(
       `'${plan.targetDatabase}' was restored, but it is not an Octopus database: table${missing.length === 1 ? '' : 's'} ${missing.map((t) => `dbo.${t}`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing. Check that the backup is of the Octopus database.`,
+      { stage: 'octopus-check', replaceStarted: plan.targetExists, reason: `it is not an Octopus database (${missing.map((t) => `dbo.${t}`).join(', ')} missing).` },
     );
   }
   return {

@@ -287,6 +287,8 @@ export interface RestoreLogger {
 
 export interface RestoreOptions {
   set: BackupSet;
+  /** On a failure while swapping folders in, put back the ones already swapped (default true). */
+  rollBackOnFailure?: boolean;
   /** The destination of each folder to restore (already filtered by what to include). */
   destinations: readonly ResolvedFolder[];
   replaceExisting: boolean;
@@ -436,11 +438,13 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
       }
       signal?.throwIfAborted();
 
-      // 4. Swap: move what is there aside, then the staging folder in. Undo on failure.
-      const done: { plan: (typeof plans)[number]; removedEmpty: boolean; movedOut: string[]; movedIn: string[] }[] = [];
+      // 4. Swap: move what is there aside, then the staging folder in, folder by folder. A cancel
+      // stops between folders; a failure puts back the folders already swapped (unless asked not to).
+      const done: SwapRecord[] = [];
       try {
         for (const plan of plans) {
-          const record = { plan, removedEmpty: false, movedOut: [] as string[], movedIn: [] as string[] };
+          if (done.length > 0) signal?.throwIfAborted();
+          const record: SwapRecord = { plan, removedEmpty: false, movedOut: [], movedIn: [], complete: false };
           done.push(record);
           if (plan.inPlace) {
             // A mount point stays; its entries move, each rename atomic on the one filesystem.
@@ -460,34 +464,20 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
             await fs.rmdir(plan.staging);
             const folder = set.manifest.folders.find((f) => f.name === plan.name);
             if (folder?.mtimeMs !== undefined) await fs.utimes(plan.destination, folder.mtimeMs / 1000, folder.mtimeMs / 1000);
-            continue;
+          } else {
+            if (plan.existing === 'content') await fs.rename(plan.destination, plan.movedAsideTo!);
+            else if (plan.existing === 'empty') {
+              await fs.rmdir(plan.destination);
+              record.removedEmpty = true;
+            }
+            await fs.rename(plan.staging, plan.destination);
           }
-          if (plan.existing === 'content') await fs.rename(plan.destination, plan.movedAsideTo!);
-          else if (plan.existing === 'empty') {
-            await fs.rmdir(plan.destination);
-            record.removedEmpty = true;
-          }
-          await fs.rename(plan.staging, plan.destination);
+          record.complete = true;
+          log.verbose(`${plan.name}: restored into ${plan.destination}`);
         }
         swapped = true;
       } catch (error) {
-        for (const { plan, removedEmpty, movedOut, movedIn } of done.reverse()) {
-          if (plan.inPlace) {
-            await fs.mkdir(plan.staging, { recursive: true }).catch(() => undefined);
-            for (const name of movedIn) await fs.rename(path.join(plan.destination, name), path.join(plan.staging, name)).catch(() => undefined);
-            for (const name of movedOut) await fs.rename(path.join(plan.movedAsideTo!, name), path.join(plan.destination, name)).catch(() => undefined);
-            if (plan.movedAsideTo) await fs.rmdir(plan.movedAsideTo).catch(() => undefined);
-            continue;
-          }
-          if (!(await exists(plan.staging))) await fs.rename(plan.destination, plan.staging).catch(() => undefined);
-          if (plan.movedAsideTo && (await exists(plan.movedAsideTo))) await fs.rename(plan.movedAsideTo, plan.destination).catch(() => undefined);
-          if (removedEmpty) await fs.mkdir(plan.destination).catch(() => undefined);
-        }
-        throw new StepFailure(
-          `Swapping the restored folders in failed (${(error as Error).message}); the destinations were put back as they were. ` +
-            'Stop the Octopus Server on every node (so that nothing holds a file open) and run the restore again.',
-          { cause: error },
-        );
+        throw await swapFailure(error, done, plans, { signal, rollBack: options.rollBackOnFailure ?? true, stamp, log });
       }
     } finally {
       if (!swapped) for (const staging of stagings) await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
@@ -502,4 +492,132 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
   } finally {
     closeAll(check);
   }
+}
+
+interface SwapPlan {
+  name: FileStoreFolderName;
+  destination: string;
+  movedAsideTo?: string;
+  existing: 'none' | 'empty' | 'content';
+  staging: string;
+  inPlace: boolean;
+}
+
+interface SwapRecord {
+  plan: SwapPlan;
+  removedEmpty: boolean;
+  movedOut: string[];
+  movedIn: string[];
+  /** The restored content is in place. */
+  complete: boolean;
+}
+
+/** Puts one folder back as it was before its swap; returns what went wrong, if anything. */
+async function undoSwap(record: SwapRecord): Promise<string | undefined> {
+  const { plan } = record;
+  try {
+    if (plan.inPlace) {
+      await fs.mkdir(plan.staging, { recursive: true });
+      for (const name of record.movedIn) await fs.rename(path.join(plan.destination, name), path.join(plan.staging, name));
+      for (const name of record.movedOut) await fs.rename(path.join(plan.movedAsideTo!, name), path.join(plan.destination, name));
+      if (plan.movedAsideTo) await fs.rmdir(plan.movedAsideTo).catch(() => undefined);
+      return undefined;
+    }
+    if (!(await exists(plan.staging)) && (await exists(plan.destination))) await fs.rename(plan.destination, plan.staging);
+    if (plan.movedAsideTo && (await exists(plan.movedAsideTo))) await fs.rename(plan.movedAsideTo, plan.destination);
+    if (record.removedEmpty && !(await exists(plan.destination))) await fs.mkdir(plan.destination);
+    return undefined;
+  } catch (error) {
+    return `${plan.name}: ${(error as Error).message}`;
+  }
+}
+
+/** A command argument quoted for the shell of this platform (PowerShell on Windows). */
+function quoted(value: string): string {
+  return process.platform === 'win32' ? `'${value.replace(/'/g, "''")}'` : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The commands that put a swapped folder back (the restored content is kept beside it, not deleted). */
+function putBackCommand(plan: SwapPlan, stamp: string): string {
+  const restoredCopy = `${plan.destination}.restored-${stamp}`;
+  if (plan.inPlace) {
+    return `${plan.name}: move the entries of ${plan.destination} (except ${path.basename(plan.movedAsideTo ?? '')}) into a new folder, then the entries of ${plan.movedAsideTo ?? '(nothing was there)'} back into ${plan.destination}.`;
+  }
+  if (process.platform === 'win32') {
+    const steps = [`Rename-Item -LiteralPath ${quoted(plan.destination)} -NewName ${quoted(path.basename(restoredCopy))}`];
+    if (plan.movedAsideTo) steps.push(`Rename-Item -LiteralPath ${quoted(plan.movedAsideTo)} -NewName ${quoted(path.basename(plan.destination))}`);
+    else if (plan.existing === 'empty') steps.push(`New-Item -ItemType Directory -Path ${quoted(plan.destination)}`);
+    return steps.join('; ');
+  }
+  const steps = [`mv ${quoted(plan.destination)} ${quoted(restoredCopy)}`];
+  if (plan.movedAsideTo) steps.push(`mv ${quoted(plan.movedAsideTo)} ${quoted(plan.destination)}`);
+  else if (plan.existing === 'empty') steps.push(`mkdir ${quoted(plan.destination)}`);
+  return steps.join(' && ');
+}
+
+function restoredLine(plan: SwapPlan): string {
+  const before = plan.movedAsideTo ? `its previous content is kept in ${plan.movedAsideTo}` : plan.existing === 'empty' ? 'it was empty before' : 'it did not exist before';
+  return `  - restored: ${plan.name} (${plan.destination}); ${before}`;
+}
+
+/**
+ * The failure of a swap that stopped part-way: the folder being swapped is always put back (a
+ * folder is either restored or as it was, never missing); the folders already swapped are put
+ * back on a failure unless asked not to, never on a cancel. The message says which folders hold
+ * what, where the previous content is, and how to put it back.
+ */
+async function swapFailure(
+  error: unknown,
+  done: SwapRecord[],
+  plans: readonly SwapPlan[],
+  options: { signal?: AbortSignal; rollBack: boolean; stamp: string; log: RestoreLogger },
+): Promise<StepFailure> {
+  const cancelled = options.signal?.aborted === true;
+  const exitCode = cancelled ? (options.signal!.reason instanceof StepFailure ? options.signal!.reason.exitCode : 143) : 1;
+  const problems: string[] = [];
+  const current = done.find((r) => !r.complete);
+  if (current) {
+    const problem = await undoSwap(current);
+    if (problem) problems.push(problem);
+  }
+  let swappedIn = done.filter((r) => r.complete);
+  const what = cancelled
+    ? `Cancelled (${exitCode === 130 ? 'SIGINT' : 'SIGTERM'}) while swapping the restored folders in.`
+    : `Swapping the restored folders in failed at ${current?.plan.name ?? 'a folder'} (${(error as Error).message}).`;
+  if (!cancelled && options.rollBack) {
+    for (const record of [...swappedIn].reverse()) {
+      options.log.warn(`Rolling back ${record.plan.name}: putting its previous content back into ${record.plan.destination}.`);
+      const problem = await undoSwap(record);
+      if (problem) problems.push(problem);
+      else swappedIn = swappedIn.filter((r) => r !== record);
+    }
+    if (problems.length === 0) {
+      return new StepFailure(
+        `${what}\nRolled back: ${plans.map((p) => p.name).join(', ')} hold their previous content again, as before the restore (nothing was lost). ` +
+          'Fix the cause (e.g. stop the Octopus Server on every node so that nothing holds a file open, and check this account may rename folders there), then run the restore again.',
+        { exitCode, cause: error },
+      );
+    }
+  }
+  const untouched = plans.filter((p) => !swappedIn.some((r) => r.plan === p));
+  const lines = [
+    what,
+    cancelled
+      ? 'A cancel does not roll back; the restore is left half-done:'
+      : options.rollBack
+        ? `Rolling back failed (${problems.join('; ')}); the restore is left half-done:`
+        : '"Roll back on failure" is off, so the restore is left half-done:',
+    ...swappedIn.map((r) => restoredLine(r.plan)),
+    ...(untouched.length ? [`  - still their previous content: ${untouched.map((p) => `${p.name} (${p.destination})`).join(', ')}`] : []),
+    ...(problems.length && !options.rollBack ? [`  - could not be checked: ${problems.join('; ')}`] : []),
+  ];
+  if (swappedIn.length === 0) {
+    lines.push('Nothing was changed. Fix the cause, then run the restore again.');
+  } else {
+    lines.push(
+      'Run the restore again to finish it, or put the restored folders back as they were (stop the Octopus Server first; the restored content is kept beside them):',
+      ...swappedIn.map((r) => `  ${putBackCommand(r.plan, options.stamp)}`),
+    );
+  }
+  return new StepFailure(lines.join('\n'), { exitCode, cause: error });
 }

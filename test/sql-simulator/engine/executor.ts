@@ -18,6 +18,9 @@ export class SqlServerError extends Error {
   }
 }
 
+/** The abort reason of a request whose client connection closed (SQL Server kills that session's work). */
+export const SESSION_DISCONNECTED = 'session disconnected';
+
 export class AttentionError extends Error {
   constructor() {
     super('The client sent an attention (cancel).');

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { decodeFile, encodeRecord, type BackupBody, type BackupRecord, type BackupSetHeader } from '../engine/backup-file';
-import { SqlServerError, type ResultColumn, type StatementContext, type StatementHandler } from '../engine/executor';
+import { SESSION_DISCONNECTED, SqlServerError, type ResultColumn, type StatementContext, type StatementHandler } from '../engine/executor';
 import { applyContent, contentOf, type Database } from '../engine/model';
 import { Cursor, SqlSyntaxError, type Expr } from '../engine/sql';
 import { parseType, T, type SqlValue } from '../engine/types';
@@ -136,7 +136,16 @@ const backup: StatementHandler = {
 
     const start = Date.now();
     const startDate = ctx.model.now();
-    await progress(ctx, stats(ctx, o));
+    try {
+      await progress(ctx, stats(ctx, o));
+    } catch (error) {
+      // A session that dies mid-BACKUP (its connection dropped) leaves the file it had begun
+      // behind, unreadable; a cancel (attention) writes none.
+      if (ctx.signal.reason === SESSION_DISCONNECTED) {
+        for (const d of devices) if (overwrite || !existsSync(d)) writeFileSync(d, Buffer.concat([Buffer.from('SQLSIMBK'), Buffer.alloc(4096)]));
+      }
+      throw error;
+    }
 
     // The backup itself: LSNs, content, header.
     const firstLsn = isLog ? (db.lastLogBackupLsn ?? db.lastFullBackupLsn!) : db.lsn;
