@@ -26,6 +26,8 @@ export interface RunScriptOptions {
   /** Called every 50 ms while the script runs (e.g. to scan the process list). */
   whileRunning?: () => void;
   signalAfterMs?: { signal: NodeJS.Signals; ms: number };
+  /** Sends the signal once stdout matches (a step that has started, however slowly on a loaded machine). */
+  signalWhenStdout?: { signal: NodeJS.Signals; pattern: RegExp };
 }
 
 function run(command: string, args: string[], options: RunScriptOptions, cwd: string): Promise<ScriptRun> {
@@ -33,7 +35,14 @@ function run(command: string, args: string[], options: RunScriptOptions, cwd: st
     const child = spawn(command, args, { cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    let signalled = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (options.signalWhenStdout && !signalled && options.signalWhenStdout.pattern.test(stdout)) {
+        signalled = true;
+        child.kill(options.signalWhenStdout.signal);
+      }
+    });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const poll = options.whileRunning ? setInterval(options.whileRunning, 50) : undefined;
     const killer = options.signalAfterMs

@@ -163,7 +163,8 @@ test('bash runner: a cancel (TERM) reaches node, which cleans up, and the temp f
   const run = await runBashScriptBody(bodies.bash, {
     parameters: { 'OctopusDr.Test.HoldMs': '20000' },
     env: { TMPDIR: tmp },
-    signalAfterMs: { signal: 'SIGTERM', ms: 1500 },
+    // Once node is holding (its outputs are out), not after a fixed time: node may start slowly.
+    signalWhenStdout: { signal: 'SIGTERM', pattern: /Secret as given/ },
   });
   expect(run.code).toBe(143);
   expect(run.stdout).toContain('SIGTERM received');
