@@ -1,6 +1,7 @@
 import type { ParameterValues } from '../../templates/model';
-import type { restoreFileStore as template } from '../../templates/restore-file-store';
+import { restoreFileStore as template } from '../../templates/restore-file-store';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
+import { workerPathProblem } from '../shared/runtime/locations';
 import type { StepContext } from '../shared/runtime/step-context';
 import { parseFolderNames, resolveFolders } from '../shared/file-store/folders';
 import { progressReporter } from '../shared/file-store/progress';
@@ -13,7 +14,9 @@ export async function restoreFileStoreStep(params: Params, context: StepContext)
   const { log } = context;
   const started = Date.now();
   const included = parseFolderNames(params.include, 'Folders to restore');
-  if (included.problems.length > 0) throw new ParameterError(included.problems);
+  const sourceProblem = await workerPathProblem(params.source, template.params.source, 'file or directory');
+  const problems = [...included.problems, ...(sourceProblem ? [sourceProblem] : [])];
+  if (problems.length > 0) throw new ParameterError(problems);
 
   if (params.verifyOnly) {
     const result = await verifyFileStoreBackup(params.source, {
