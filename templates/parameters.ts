@@ -183,3 +183,12 @@ export const lockWaitMinutes = defineParameter({
   min: 0,
   max: 1440,
 });
+
+/** The same parameter in a restore step, which takes no lock but waits for a backup being written. */
+export const restoreLockWaitMinutes: typeof lockWaitMinutes = {
+  ...lockWaitMinutes,
+  helpText:
+    'When a backup is being written to the backup directory this step reads (its lock is held), wait up to this many ' +
+    'minutes for it to finish before choosing the newest set, then fail naming it. 0 fails at once. Restoring a named ' +
+    'manifest or archive does not wait.',
+};

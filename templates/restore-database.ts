@@ -9,6 +9,7 @@ import {
   restoreSource,
   restoreSourceOnServer,
   sqlConnectionStringOf,
+  restoreLockWaitMinutes,
 } from './parameters';
 
 export const restoreDatabase = defineTemplate({
@@ -77,6 +78,7 @@ export const restoreDatabase = defineTemplate({
       flag: 'check-db',
     }),
     dryRun,
+    lockWaitMinutes: restoreLockWaitMinutes,
     nodePath,
   },
 });

@@ -1,6 +1,6 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
-import { dryRun, fileStoreFolders, fileStoreHomeDirectory, nodePath, restoreReplaceExisting, restoreSource } from './parameters';
+import { dryRun, fileStoreFolders, fileStoreHomeDirectory, nodePath, restoreReplaceExisting, restoreSource, restoreLockWaitMinutes } from './parameters';
 
 export const restoreFileStore = defineTemplate({
   stepId: 'restore-file-store',
@@ -46,6 +46,7 @@ export const restoreFileStore = defineTemplate({
       flag: 'verify-only',
     }),
     dryRun,
+    lockWaitMinutes: restoreLockWaitMinutes,
     nodePath,
   },
 });

@@ -4,7 +4,8 @@ import { formatRestorePlan, masterKeyIdOf, planRestore, restoreDatabase, Restore
 import { dropIfRestoringStatement } from '../shared/database-backup/tsql';
 import { normaliseLocalTime } from '../shared/database-backup/backup-set';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
-import { sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, type SqlSourceLocations } from '../shared/runtime/locations';
+import { isDirectory, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, type SqlSourceLocations } from '../shared/runtime/locations';
+import { waitForWriters } from '../shared/runtime/lock';
 import type { StepContext } from '../shared/runtime/step-context';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
 
@@ -43,6 +44,10 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
   const locations = sourceLocations(params);
   const before = await sqlSourceProblemsBeforeConnecting(locations);
   if (before.length > 0) throw new ParameterError(before);
+  if (await isDirectory(params.source)) {
+    const waitMs = (params.lockWaitMinutes ?? 0) * 60_000;
+    await waitForWriters({ directory: params.source, keys: /^database-/, purpose: 'choosing the newest backups', waitMs, log, signal: context.signal });
+  }
   let connection: SqlConnection;
   try {
     // A database cannot be restored while the connection uses it: work from master.

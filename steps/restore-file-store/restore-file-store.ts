@@ -1,7 +1,8 @@
 import type { ParameterValues } from '../../templates/model';
 import { restoreFileStore as template } from '../../templates/restore-file-store';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
-import { workerPathProblem } from '../shared/runtime/locations';
+import { isDirectory, workerPathProblem } from '../shared/runtime/locations';
+import { waitForWriters } from '../shared/runtime/lock';
 import type { StepContext } from '../shared/runtime/step-context';
 import { parseFolderNames, resolveFolders } from '../shared/file-store/folders';
 import { progressReporter } from '../shared/file-store/progress';
@@ -17,6 +18,10 @@ export async function restoreFileStoreStep(params: Params, context: StepContext)
   const sourceProblem = await workerPathProblem(params.source, template.params.source, 'file or directory');
   const problems = [...included.problems, ...(sourceProblem ? [sourceProblem] : [])];
   if (problems.length > 0) throw new ParameterError(problems);
+  if (await isDirectory(params.source)) {
+    const waitMs = (params.lockWaitMinutes ?? 0) * 60_000;
+    await waitForWriters({ directory: params.source, keys: /^file-store$/, purpose: 'choosing the newest set', waitMs, log, signal: context.signal });
+  }
 
   if (params.verifyOnly) {
     const result = await verifyFileStoreBackup(params.source, {

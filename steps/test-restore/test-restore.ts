@@ -12,7 +12,8 @@ import { verifyFileStoreBackup } from '../shared/file-store/restore';
 import { decide, parseMasterKey, type MasterKey } from '../shared/master-key';
 import { collectMasterKeyEvidence, type EvidenceReporter } from '../shared/octopus-documents/master-key-evidence';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
-import { sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, workerPathProblem, type SqlSourceLocations } from '../shared/runtime/locations';
+import { isDirectory, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, workerPathProblem, type SqlSourceLocations } from '../shared/runtime/locations';
+import { waitForWriters } from '../shared/runtime/lock';
 import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
@@ -324,6 +325,13 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
     if (problem) before.push(problem);
   }
   if (before.length > 0) throw new ParameterError(before);
+  const waitMs = (params.lockWaitMinutes ?? 0) * 60_000;
+  if (await isDirectory(params.source)) {
+    await waitForWriters({ directory: params.source, keys: /^database-/, purpose: 'choosing the newest backups', waitMs, log: context.log, signal: context.signal });
+  }
+  if (params.fileStoreBackupDirectory) {
+    await waitForWriters({ directory: params.fileStoreBackupDirectory, keys: /^file-store$/, purpose: 'choosing the newest set', waitMs, log: context.log, signal: context.signal });
+  }
 
   const report = emptyReport(params, now);
   let reportWritten = false;

@@ -455,6 +455,36 @@ describe('invariant 4: two runs never overwrite each other', () => {
     expect(existsSync(path.join(out, '.octopus-dr-database-killed.lock'))).toBe(false);
   });
 
+  test('a restore from a folder waits for a backup being written there, then fails naming it; a named set does not wait', async () => {
+    const fsOut = folder('fs-restore-during-backup');
+    expect((await runStep('backup-file-store', fileStore(fsOut))).code).toBe(0);
+    const archive = readdirSync(fsOut).find((f) => f.endsWith('.zip'))!;
+    const holder = liveProcess();
+    try {
+      fakeLock(fsOut, 'file-store', { pid: holder.pid!, since: '2026-11-27T01:30:00.000Z' });
+      const before = hashes(fsOut);
+      const fromFolder = await runStep('restore-file-store', ['--source', fsOut, '--verify-only', '--lock-wait-minutes', '0']);
+      expect(fromFolder.code).toBe(1);
+      expect(fromFolder.lastLine).toBe(
+        `ERROR: A backup is being written to ${fsOut}: backup-file-store (process ${holder.pid} on ${os.hostname()}, since 2026-11-27T01:30:00.000Z). Nothing was changed. ` +
+          'Run this step again when it has finished (the newest set is not complete yet), raise "Lock wait (minutes)", or name a manifest or archive as "Backup to restore" to use an earlier set now.',
+      );
+      const named = await runStep('restore-file-store', ['--source', path.join(fsOut, archive), '--verify-only', '--lock-wait-minutes', '0']);
+      expect(named.code).toBe(0);
+      expect(hashes(fsOut)).toEqual(before);
+
+      const sqlOut = folder('sql-restore-during-backup');
+      fakeLock(sqlOut, 'database-octopus', { pid: holder.pid!, step: 'backup-database' });
+      const seen = logins();
+      const restore = await runStep('restore-database', ['--source', sqlOut, '--lock-wait-minutes', '0'], { database: 'master' });
+      expect(restore.code).toBe(1);
+      expect(restore.lastLine).toMatch(new RegExp(`^ERROR: A backup is being written to ${sqlOut}: backup-database \\(process ${holder.pid} on `));
+      expect(logins()).toBe(seen);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
   test('sets named before the random part existed are still found, chained and restored', async () => {
     const out = folder('sql-legacy');
     const full = await runStep('backup-database', ['--backup-directory', out, '--no-copy-only'], { database: 'Legacy' });

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { acquireLock, lockFileName, processIsAlive, type LockOptions } from '../../steps/shared/runtime/lock';
+import { acquireLock, lockFileName, processIsAlive, waitForWriters, type LockOptions } from '../../steps/shared/runtime/lock';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-lock-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -178,4 +178,33 @@ test('many concurrent takers of a stale lock: exactly one holds it at a time', a
 
 test('a folder the account cannot write to fails clearly', async () => {
   await expect(acquireLock(options(path.join(work, 'no', 'such')).o)).rejects.toThrow(/^Cannot create the lock file .* \(ENOENT\): the worker's account must be able to create files in/);
+});
+
+describe('restores wait for a backup being written, without taking a lock', () => {
+  const wait = (directory: string, keys: RegExp, waitMs: number) => {
+    const infos: string[] = [];
+    return { infos, done: waitForWriters({ directory, keys, purpose: 'choosing the newest set', waitMs, pollMs: 20, log: { info: (m) => infos.push(m) } }) };
+  };
+
+  test('no lock, a stale lock, or a lock of another key: no wait, and nothing is written or removed', async () => {
+    const d = dir('writers-none');
+    await wait(d, /^file-store$/, 0).done;
+    writeFileSync(path.join(d, lockFileName('file-store')), JSON.stringify({ tool: 'octopus-dr', host: os.hostname(), pid: deadPid(), step: 'backup-file-store', resource: 'x', since: 'then', token: 'dead' }));
+    const live = await acquireLock(options(d).o); // database-octopus
+    await wait(d, /^file-store$/, 0).done;
+    expect(readdirSync(d).sort()).toEqual([lockFileName('database-octopus'), lockFileName('file-store')].sort());
+    await live.release();
+  });
+
+  test('a live backup is waited for; at the limit the restore fails naming it', async () => {
+    const d = dir('writers-live');
+    const backup = await acquireLock(options(d).o);
+    await expect(wait(d, /^database-/, 200).done).rejects.toThrow(
+      new RegExp(`^A backup is being written to ${d}: backup-database \\(process ${process.pid} on .*\\); waited 0 s\\. Nothing was changed\\. Run this step again when it has finished`),
+    );
+    const waiting = wait(d, /^database-/, 5000);
+    setTimeout(() => void backup.release(), 100);
+    await waiting.done;
+    expect(waiting.infos[0]).toMatch(/^Waiting up to 5 s for backup-database \(process \d+ on .*\), which is writing a backup to .*, before choosing the newest set\.\.\.$/);
+  });
 });

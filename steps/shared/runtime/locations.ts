@@ -150,3 +150,7 @@ export function sqlSourceProblemsForServer(locations: SqlSourceLocations, separa
   }
   return problems;
 }
+
+export async function isDirectory(value: string): Promise<boolean> {
+  return fs.stat(value).then((s) => s.isDirectory(), () => false);
+}

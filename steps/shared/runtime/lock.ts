@@ -255,3 +255,56 @@ export async function acquireLock(options: LockOptions): Promise<HeldLock> {
     },
   };
 }
+
+export interface WriterWaitOptions {
+  directory: string;
+  /** Which locks matter, by key (e.g. every `database-*` key, or `file-store`). */
+  keys: RegExp;
+  /** What the waiting step is about to do, for messages: "restoring the newest set from it". */
+  purpose: string;
+  waitMs: number;
+  pollMs?: number;
+  staleAfterMs?: number;
+  log: { info(message: string): void };
+  signal?: AbortSignal;
+  host?: string;
+}
+
+/**
+ * Waits until no live backup holds a lock in the directory, without taking one (a restore may read
+ * from read-only media). A restore that chose "the newest set" while a backup was writing would
+ * restore an older point than the one being written; so it waits, then fails naming the backup.
+ */
+export async function waitForWriters(options: WriterWaitOptions): Promise<void> {
+  const host = options.host ?? os.hostname();
+  const staleAfterMs = options.staleAfterMs ?? LOCK_STALE_AFTER_MS;
+  const deadline = Date.now() + options.waitMs;
+  let announced = false;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const names = await fs.readdir(options.directory).catch(() => [] as string[]);
+    let live: Observed | undefined;
+    for (const name of names) {
+      const key = /^\.octopus-dr-(.+)\.lock$/.exec(name)?.[1];
+      if (!key || !options.keys.test(key)) continue;
+      const observed = await observe(path.join(options.directory, name)).catch(() => undefined);
+      if (observed && !staleness(observed, host, staleAfterMs)) {
+        live = observed;
+        break;
+      }
+    }
+    if (!live) return;
+    const holder = live.holder ? describeHolder(live.holder) : 'a backup that is just starting';
+    if (Date.now() >= deadline) {
+      fail(
+        `A backup is being written to ${options.directory}: ${holder}${options.waitMs > 0 ? `; waited ${formatDuration(options.waitMs / 1000)}` : ''}. Nothing was changed. ` +
+          `Run this step again when it has finished (the newest set is not complete yet), raise "Lock wait (minutes)", or name a manifest or archive as "Backup to restore" to use an earlier set now.`,
+      );
+    }
+    if (!announced) {
+      announced = true;
+      options.log.info(`Waiting up to ${formatDuration(options.waitMs / 1000)} for ${holder}, which is writing a backup to ${options.directory}, before ${options.purpose}...`);
+    }
+    await sleep(Math.min(options.pollMs ?? LOCK_POLL_MS, Math.max(1, deadline - Date.now())), options.signal);
+  }
+}
