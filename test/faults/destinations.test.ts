@@ -182,6 +182,7 @@ describe('invariant 3: a backup goes only where the user pointed, and the place 
 
   describe('backup-database', () => {
     test('a missing backup directory is refused (exit 2) before connecting, and not created', async () => {
+      const existing = hashes(lab.root);
       const seen = logins();
       const missing = path.join(lab.root, 'no-such-share', 'sql');
       const run = await runStep('backup-database', ['--backup-directory', missing], { database: 'Octopus' });
@@ -189,9 +190,11 @@ describe('invariant 3: a backup goes only where the user pointed, and the place 
       expect(run.lastLine).toMatch(new RegExp(`^ERROR: "Backup directory" ${missing} does not exist on this worker\\. Create it \\(or mount the share\\) first: octopus-dr never creates it`));
       expect(logins()).toBe(seen);
       expect(existsSync(path.join(lab.root, 'no-such-share'))).toBe(false);
+      expect(hashes(lab.root)).toEqual(existing);
     });
 
     test('a relative backup directory, and a relative worker directory, are refused (exit 2) before connecting', async () => {
+      const existing = hashes(lab.root);
       const seen = logins();
       const cwd = folder('cwd-sql');
       const run = await runStep('backup-database', ['--backup-directory', 'backups', '--backup-directory-on-worker', 'mnt/backups'], { database: 'Octopus', cwd });
@@ -200,29 +203,36 @@ describe('invariant 3: a backup goes only where the user pointed, and the place 
       expect(run.lastLine).toMatch(/^ {2}- "Backup directory on this worker" must be an absolute path as this worker \(Linux\) sees it .* not "mnt\/backups"/);
       expect(logins()).toBe(seen);
       expect(readdirSync(cwd)).toEqual([]);
+      expect(hashes(lab.root)).toEqual(existing);
     });
 
     test('a Windows server path with no worker path, on a Linux worker, asks for "Backup directory on this worker" (exit 2) before connecting', async () => {
+      const existing = hashes(lab.root);
       const seen = logins();
       const run = await runStep('backup-database', ['--backup-directory', '\\\\backup01\\sql\\octopus'], { database: 'Octopus' });
       expect(run.code).toBe(2);
       expect(run.lastLine).toMatch(/^ERROR: This worker runs Linux and cannot open the backup folder \\\\backup01\\sql\\octopus as SQL Server names it: set "Backup directory on this worker"/);
       expect(logins()).toBe(seen);
+      expect(hashes(lab.root)).toEqual(existing);
     });
 
     test('a Windows path for a SQL Server on Linux is refused (exit 2) before any BACKUP, not left to error 3201', async () => {
+      const existing = hashes(lab.root);
       const sent = backupRequests();
       const run = await runStep('backup-database', ['--backup-directory', 'D:\\Backups\\Octopus', '--backup-directory-on-worker', lab.backups], { database: 'Octopus' });
       expect(run.code).toBe(2);
       expect(run.lastLine).toMatch(/^ERROR: "Backup directory" is a Windows path \("D:\\Backups\\Octopus"\), but the SQL Server runs on Linux: give the folder as the SQL Server service sees it/);
       expect(run.stderr + run.stdout).not.toMatch(/3201/);
       expect(backupRequests()).toBe(sent);
+      expect(hashes(lab.root)).toEqual(existing);
     });
 
     test('mixed separators in the worker path are refused (exit 2)', async () => {
+      const existing = hashes(lab.root);
       const run = await runStep('backup-database', ['--backup-directory-on-worker', `${lab.backups}\\sql`], { database: 'Octopus' });
       expect(run.code).toBe(2);
       expect(run.lastLine).toMatch(/^ERROR: "Backup directory on this worker" mixes \/ and \\ in /);
+      expect(hashes(lab.root)).toEqual(existing);
     });
 
     const nobody = canRunAsNobody() ? test : test.skip;
@@ -241,6 +251,7 @@ describe('invariant 3: a backup goes only where the user pointed, and the place 
 
   describe('restore sources', () => {
     test('restore-database: a relative source and a UNC source are refused (exit 2) before connecting', async () => {
+      const existing = hashes(lab.root);
       const seen = logins();
       const relative = await runStep('restore-database', ['--source', 'backups'], { database: 'master' });
       expect(relative.code).toBe(2);
@@ -252,9 +263,11 @@ describe('invariant 3: a backup goes only where the user pointed, and the place 
       expect(server.code).toBe(2);
       expect(server.lastLine).toMatch(/^ERROR: "Backup folder as SQL Server sees it" must be an absolute path as the SQL Server service sees it/);
       expect(logins()).toBe(seen);
+      expect(hashes(lab.root)).toEqual(existing);
     });
 
     test('restore-database: a SQL Server on Windows without "Backup folder as SQL Server sees it" gets an up-front error, not 3201', async () => {
+      const existing = hashes(lab.root);
       const properties = lab.sim.model.properties;
       const saved = properties.pathSeparator;
       properties.pathSeparator = '\\';
@@ -270,9 +283,11 @@ describe('invariant 3: a backup goes only where the user pointed, and the place 
       } finally {
         properties.pathSeparator = saved;
       }
+      expect(hashes(lab.root)).toEqual(existing);
     });
 
     test('test-restore: a relative source and a missing file-store directory are refused (exit 2) before connecting', async () => {
+      const existing = hashes(lab.root);
       const seen = logins();
       const run = await runStep('test-restore', ['--source', 'backups', '--file-store-backup-directory', path.join(lab.root, 'gone')], {
         database: 'master',
@@ -283,15 +298,18 @@ describe('invariant 3: a backup goes only where the user pointed, and the place 
       expect(run.lastLine).toMatch(/"File store backup directory" .*gone does not exist on this worker/);
       expect(readdirSync(path.join(lab.root, 'cwd-test-restore'))).toEqual([]); // no report for a parameter error
       expect(logins()).toBe(seen);
+      expect(hashes(lab.root)).toEqual(existing);
     });
 
     test('restore-file-store: a relative or UNC source is refused (exit 2)', async () => {
+      const existing = hashes(lab.root);
       const relative = await runStep('restore-file-store', ['--source', 'fs', '--verify-only'], { cwd: folder('cwd-fs-restore') });
       expect(relative.code).toBe(2);
       expect(relative.lastLine).toMatch(/^ERROR: "Backup to restore" must be an absolute path as this worker \(Linux\) sees it/);
       const unc = await runStep('restore-file-store', ['--source', '\\\\backup01\\octopus\\file-store', '--verify-only']);
       expect(unc.code).toBe(2);
       expect(unc.lastLine).toMatch(/^ERROR: "Backup to restore" is a Windows path/);
+      expect(hashes(lab.root)).toEqual(existing);
     });
   });
 });

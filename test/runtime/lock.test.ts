@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { acquireLock, lockFileName, processIsAlive, waitForWriters, type LockOptions } from '../../steps/shared/runtime/lock';
+import { acquireLock, lockFileName, processIsAlive, processSpace, waitForWriters, type LockOptions } from '../../steps/shared/runtime/lock';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-lock-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -122,6 +122,17 @@ test('another host: a live heartbeat is respected, a stopped one is taken over a
   const { o, warnings } = options(d, { staleAfterMs: 60_000 });
   const lock = await acquireLock(o);
   expect(warnings[0]).toMatch(/held by backup-database \(process 4242 on worker-02.*\): its holder has not refreshed it for 2 minutes\./);
+  await lock.release();
+});
+
+(processSpace() ? test : test.skip)('same host name but another pid namespace (another container): judged by the heartbeat, not by the pid', async () => {
+  const d = dir('other-container');
+  const file = path.join(d, lockFileName('database-octopus'));
+  writeFileSync(file, JSON.stringify({ tool: 'octopus-dr', host: os.hostname(), pid: deadPid(), step: 'backup-database', resource: 'x', since: 'then', token: 'c', processSpace: 'pid:[1]' }));
+  await expect(acquireLock(options(d).o)).rejects.toThrow(/Another run is writing/);
+  const old = new Date(Date.now() - 120_000);
+  utimesSync(file, old, old);
+  const lock = await acquireLock(options(d, { staleAfterMs: 60_000 }).o);
   await lock.release();
 });
 

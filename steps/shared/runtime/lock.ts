@@ -5,7 +5,7 @@
 // (a heartbeat) while it runs. A lock left by a killed process is recognised and taken over:
 // on the same host when its process no longer runs, from any host when the heartbeat stopped.
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { StepFailure } from './errors';
@@ -20,6 +20,8 @@ export interface LockHolder {
   resource: string;
   since: string;
   token: string;
+  /** Linux: the pid namespace (containers with the same host name do not see each other's processes). */
+  processSpace?: string;
 }
 
 export interface LockOptions {
@@ -62,6 +64,15 @@ export function lockFileName(key: string): string {
 
 function errnoOf(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException).code;
+}
+
+/** Which processes `process.kill(pid, 0)` can see: on Linux, the pid namespace of this process. */
+export function processSpace(): string | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined;
+  }
 }
 
 function describeHolder(holder: LockHolder): string {
@@ -110,7 +121,9 @@ async function observe(lockPath: string): Promise<Observed | undefined> {
 function staleness(observed: Observed, host: string, staleAfterMs: number): string | undefined {
   const { holder, ageMs } = observed;
   if (!holder) return ageMs > UNWRITTEN_AFTER_MS ? 'its record is empty or unreadable, and it is older than a minute' : undefined;
-  if (holder.host === host && !processIsAlive(holder.pid)) return `process ${holder.pid} no longer runs on ${host}`;
+  const ours = processSpace();
+  const sameProcessSpace = !holder.processSpace || !ours || holder.processSpace === ours;
+  if (holder.host === host && sameProcessSpace && !processIsAlive(holder.pid)) return `process ${holder.pid} no longer runs on ${host}`;
   if (ageMs > staleAfterMs) return `its holder has not refreshed it for ${Math.round(ageMs / 60_000)} minutes`;
   return undefined;
 }
@@ -190,6 +203,7 @@ export async function acquireLock(options: LockOptions): Promise<HeldLock> {
     resource: options.resource,
     since: new Date().toISOString(),
     token: randomBytes(8).toString('hex'),
+    ...(processSpace() ? { processSpace: processSpace() } : {}),
   };
   const deadline = Date.now() + options.waitMs;
   let waitingFor: string | undefined;
