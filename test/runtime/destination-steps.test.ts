@@ -10,6 +10,7 @@ import { backupFileStoreStep } from '../../steps/backup-file-store/backup-file-s
 import { restoreDatabaseStep } from '../../steps/restore-database/restore-database';
 import { restoreFileStoreStep } from '../../steps/restore-file-store/restore-file-store';
 import { MemorySink } from '../../steps/shared/runtime/console-output';
+import { archiveNameFor, isOwnArchiveName } from '../../steps/shared/file-store/manifest';
 import { acquireLock } from '../../steps/shared/runtime/lock';
 import { runStep } from '../../steps/shared/runtime/run-step';
 import { resultMessageIn } from '../../steps/shared/runtime/service-messages';
@@ -99,4 +100,18 @@ test('backup-file-store: a held lock is named, nothing is written, and the lock 
   const ok = await run(backupFileStoreTemplate, backupFileStoreStep, ['--home-directory', home, '--include', 'TaskLogs', '--file-store-backup-directory', out]);
   expect(ok.code).toBe(0);
   expect(readdirSync(out).filter((f) => f.endsWith('.lock'))).toEqual([]);
+});
+
+describe('file-store set names', () => {
+  const when = new Date(Date.UTC(2026, 10, 27, 3, 4, 5));
+  test('a random part beside the time, so two runs in the same second differ; older names still parse', () => {
+    const names = new Set(Array.from({ length: 50 }, () => archiveNameFor(when, 'Full')));
+    expect(names.size).toBe(50);
+    for (const name of names) expect(name).toMatch(/^octopus-file-store-20261127T030405Z-[0-9a-f]{6}-full\.zip$/);
+    expect(archiveNameFor(when, 'Incremental', 'a1b2c3')).toBe('octopus-file-store-20261127T030405Z-a1b2c3-incremental.zip');
+    expect(() => archiveNameFor(when, 'Full', '../x')).toThrow(/6 hex/);
+    for (const old of ['octopus-file-store-20261127T030405Z-full.zip', 'octopus-file-store-20261127T030405Z-2-incremental.zip']) expect(isOwnArchiveName(old)).toBe(true);
+    expect(isOwnArchiveName('octopus-file-store-20261127T030405Z-a1b2c3-full.zip')).toBe(true);
+    expect(isOwnArchiveName('octopus-file-store-20261127T030405Z-xyz-full.zip')).toBe(false);
+  });
 });
