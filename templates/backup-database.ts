@@ -1,6 +1,6 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
-import { nodePath, sqlConnectionString } from './parameters';
+import { lockWaitMinutes, nodePath, sqlConnectionString } from './parameters';
 
 export const backupDatabase = defineTemplate({
   stepId: 'backup-database',
@@ -24,7 +24,8 @@ export const backupDatabase = defineTemplate({
       label: 'Backup directory',
       helpText:
         'Folder for the backup files, as the SQL Server service sees it (the server writes the files, with its service ' +
-        "account's rights), e.g. `D:\\Backups\\Octopus` or `\\\\nas01\\dr\\octopus`. Empty = the instance's default backup folder.",
+        "account's rights), e.g. `D:\\Backups\\Octopus` or `\\\\nas01\\dr\\octopus` (Windows) or `/var/opt/mssql/backup` (Linux): " +
+        "an absolute path in the server's own syntax. The folder must exist. Empty = the instance's default backup folder.",
       type: 'path',
       required: false,
       defaultValue: '',
@@ -35,7 +36,8 @@ export const backupDatabase = defineTemplate({
       label: 'Backup directory on this worker',
       helpText:
         'The same folder as this worker sees it, when its path differs (e.g. the share mounted at `/mnt/octopus-dr`). ' +
-        'The worker writes the manifest there, checks file sizes and applies retention. Empty = the same path as *Backup directory*.',
+        'The worker writes the manifest there, checks file sizes and applies retention. It must exist. Empty = the same path as ' +
+        '*Backup directory* (which then must be a path this worker can open: set this when SQL Server runs on Windows and the worker on Linux).',
       type: 'path',
       required: false,
       defaultValue: '',
@@ -131,6 +133,7 @@ export const backupDatabase = defineTemplate({
       defaultValue: '',
       flag: 'master-key-id',
     }),
+    lockWaitMinutes,
     nodePath,
   },
 });

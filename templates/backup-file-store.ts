@@ -1,6 +1,6 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
-import { fileStoreBackupDirectory, fileStoreFolders, fileStoreHomeDirectory, nodePath } from './parameters';
+import { fileStoreBackupDirectory, fileStoreFolders, fileStoreHomeDirectory, lockWaitMinutes, nodePath } from './parameters';
 
 export const backupFileStore = defineTemplate({
   stepId: 'backup-file-store',
@@ -73,6 +73,7 @@ export const backupFileStore = defineTemplate({
       defaultValue: 'False',
       flag: 'skip-unreadable',
     }),
+    lockWaitMinutes,
     nodePath,
   },
 });

@@ -146,8 +146,9 @@ export const fileStoreBackupDirectory = defineParameter({
   name: 'OctopusDr.FileStore.BackupDirectory',
   label: 'File store backup directory',
   helpText:
-    'Folder that holds the file-store backup sets (archives and their manifests), as this worker sees it: a local path, ' +
-    'a mounted share or a UNC path such as `\\\\backup01\\octopus\\file-store`.',
+    'Folder that holds the file-store backup sets (archives and their manifests), as this worker sees it: an absolute ' +
+    'local path or mounted share (e.g. `/mnt/backup/file-store`), or on a Windows worker a UNC path such as ' +
+    '`\\\\backup01\\octopus\\file-store`. It must exist: it is never created.',
   type: 'path',
   required: false,
   defaultValue: '',
@@ -261,3 +262,26 @@ export const missingFilesFailPercent = defineParameter({
   min: 0,
   max: 100,
 });
+export const lockWaitMinutes = defineParameter({
+  name: 'OctopusDr.LockWaitMinutes',
+  label: 'Lock wait (minutes)',
+  helpText:
+    'Only one run at a time writes to a backup directory for the same database (or file store). When another run holds ' +
+    'it, wait up to this many minutes for it to finish, then fail naming that run (host, process, step, since when). ' +
+    '0 fails at once. A lock left by a killed run is taken over automatically.',
+  type: 'integer',
+  required: false,
+  defaultValue: '30',
+  flag: 'lock-wait-minutes',
+  min: 0,
+  max: 1440,
+});
+
+/** The same parameter in a restore step, which takes no lock but waits for a backup being written. */
+export const restoreLockWaitMinutes: typeof lockWaitMinutes = {
+  ...lockWaitMinutes,
+  helpText:
+    'When a backup is being written to the backup directory this step reads (its lock is held), wait up to this many ' +
+    'minutes for it to finish before choosing the newest set, then fail naming it. 0 fails at once. Restoring a named ' +
+    'manifest or archive does not wait.',
+};

@@ -10,6 +10,7 @@ import {
   restoreSource,
   restoreSourceOnServer,
   sqlConnectionStringOf,
+  restoreLockWaitMinutes,
 } from './parameters';
 
 export const restoreDatabase = defineTemplate({
@@ -79,6 +80,7 @@ export const restoreDatabase = defineTemplate({
       flag: 'check-db',
     }),
     dryRun,
+    lockWaitMinutes: restoreLockWaitMinutes,
     nodePath,
   },
 });

@@ -5,6 +5,7 @@ import {
   fileStoreFolders,
   fileStoreHomeDirectory,
   nodePath,
+  restoreLockWaitMinutes,
   restoreReplaceExisting,
   restoreRollBackOnFailure,
   restoreSource,
@@ -55,6 +56,7 @@ export const restoreFileStore = defineTemplate({
       flag: 'verify-only',
     }),
     dryRun,
+    lockWaitMinutes: restoreLockWaitMinutes,
     nodePath,
   },
 });

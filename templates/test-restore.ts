@@ -9,6 +9,7 @@ import {
   restoreSource,
   restoreSourceOnServer,
   sqlConnectionStringOf,
+  restoreLockWaitMinutes,
 } from './parameters';
 
 export const testRestore = defineTemplate({
@@ -70,6 +71,7 @@ export const testRestore = defineTemplate({
     }),
     dataDirectory: restoreDataDirectory,
     logDirectory: restoreLogDirectory,
+    lockWaitMinutes: restoreLockWaitMinutes,
     nodePath,
   },
 });

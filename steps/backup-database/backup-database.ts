@@ -5,11 +5,13 @@ import { backupDatabase as template } from '../../templates/backup-database';
 import { kindOf } from '../shared/database-backup/backup-set';
 import { loadManifestSets, type FolderLocation } from '../shared/database-backup/discovery';
 import { writeManifestAtomically, MANIFEST_FORMAT, type BackupManifest } from '../shared/database-backup/manifest';
-import { backupSetNames, joinServerPath, parseBackupFileName, type BackupKind } from '../shared/database-backup/naming';
+import { backupSetNames, fileNamePart, joinServerPath, parseBackupFileName, type BackupKind } from '../shared/database-backup/naming';
 import { planRetention } from '../shared/database-backup/retention';
 import { readHeaders, runStatement } from '../shared/database-backup/server-reads';
 import { backupPreflightStatement, backupStatement, octopusVersionStatement, verifyStatement } from '../shared/database-backup/tsql';
-import { StepFailure } from '../shared/runtime/errors';
+import { ParameterError, StepFailure } from '../shared/runtime/errors';
+import { pathSyntaxProblem, serverFlavour, serverPathSyntaxProblem, workerFlavour, workerPathProblem, type PathFlavour } from '../shared/runtime/locations';
+import { acquireLock } from '../shared/runtime/lock';
 import { howToSet } from '../shared/runtime/parameters';
 import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
@@ -61,7 +63,50 @@ async function droppedMidBackup(error: SqlError, workerFiles: readonly string[],
   );
 }
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The directory checks that need no server: syntax of both paths, and the worker's folder exists. */
+async function checkDirectoriesBeforeConnecting(params: Params): Promise<void> {
+  const problems: string[] = [];
+  const { backupDirectory, backupDirectoryOnWorker } = template.params;
+  if (params.backupDirectory) {
+    const syntax = serverPathSyntaxProblem(params.backupDirectory, backupDirectory);
+    if (syntax) problems.push(syntax);
+  }
+  if (params.backupDirectoryOnWorker) {
+    const problem = await workerPathProblem(params.backupDirectoryOnWorker, backupDirectoryOnWorker);
+    if (problem) problems.push(problem);
+  } else if (params.backupDirectory && problems.length === 0) {
+    problems.push(...(await sharedDirectoryProblems(params.backupDirectory)));
+  }
+  if (problems.length > 0) throw new ParameterError(problems);
+}
+
+/** Without a worker path, the server's path is the worker's too: it must open it, and it must exist. */
+async function sharedDirectoryProblems(serverDirectory: string, serverSide?: PathFlavour): Promise<string[]> {
+  const worker = workerFlavour();
+  const { backupDirectory, backupDirectoryOnWorker } = template.params;
+  const openableHere = !pathSyntaxProblem(serverDirectory, worker, backupDirectory, 'worker');
+  if (!openableHere || (serverSide !== undefined && serverSide !== worker)) {
+    return [
+      `This worker runs ${worker === 'windows' ? 'Windows' : 'Linux'} and cannot open the backup folder ${serverDirectory} as SQL Server names it` +
+        `${serverSide !== undefined && serverSide !== worker ? ` (the SQL Server runs on ${serverSide === 'windows' ? 'Windows' : 'Linux'})` : ''}: ` +
+        `set "${backupDirectoryOnWorker.label}" to where this worker sees that folder (e.g. the share mounted at /mnt/octopus-dr): ${howToSet(backupDirectoryOnWorker)}.`,
+    ];
+  }
+  const problem = await workerPathProblem(serverDirectory, backupDirectory);
+  return problem ? [`${problem} (If this worker sees that folder under another path, set "${backupDirectoryOnWorker.label}".)`] : [];
+}
+
+/** Once the server's platform is known: its path in its own syntax, and a worker path where needed. */
+async function checkDirectoriesAgainstServer(params: Params, serverDirectory: string, separator: string | undefined): Promise<string[]> {
+  const server = serverFlavour(separator);
+  const syntax = pathSyntaxProblem(serverDirectory, server, template.params.backupDirectory, 'server');
+  if (syntax) {
+    return [params.backupDirectory ? syntax : `SQL Server's default backup folder ${serverDirectory} is not an absolute path; set "Backup directory": ${howToSet(template.params.backupDirectory)}.`];
+  }
+  if (params.backupDirectoryOnWorker) return [];
+  const problems = await sharedDirectoryProblems(serverDirectory, server);
+  return params.backupDirectory ? problems : problems.map((p) => `"${template.params.backupDirectory.label}" is empty, so SQL Server's default backup folder is used: ${p}`);
+}
 
 export async function backupDatabase(params: Params, context: StepContext): Promise<void> {
   const { log } = context;
@@ -74,6 +119,8 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
       { exitCode: 2 },
     );
   }
+
+  await checkDirectoriesBeforeConnecting(params);
 
   let connection: SqlConnection;
   try {
@@ -136,26 +183,30 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
     throw new StepFailure(`SQL Server reports no default backup folder; set "Backup directory": ${howToSet(template.params.backupDirectory)}.`, { exitCode: 2 });
   }
   const workerDirectory = params.backupDirectoryOnWorker || serverDirectory;
-  const stat = await fs.stat(workerDirectory).catch(() => undefined);
-  if (!stat?.isDirectory()) {
-    throw new StepFailure(
-      `This worker cannot see the backup folder ${workerDirectory}, where it writes the manifest and checks the files. ` +
-        `If SQL Server sees the folder under another path than this worker, set "Backup directory on this worker" (--backup-directory-on-worker) to the worker's path of it.`,
-      { exitCode: 2 },
-    );
-  }
+  const directoryProblems = await checkDirectoriesAgainstServer(params, serverDirectory, facts.pathSeparator);
+  if (directoryProblems.length > 0) throw new ParameterError(directoryProblems);
   const location: FolderLocation = { workerDirectory, serverDirectory, serverSeparator: facts.pathSeparator };
 
-  // Fresh, unique names: if this second's names are taken, wait for the next second.
+  // One backup of this database at a time in this folder: a second run waits, then fails naming the first.
+  const lock = await acquireLock({
+    directory: workerDirectory,
+    key: `database-${fileNamePart(database).toLowerCase()}`,
+    resource: `backups of database '${database}'`,
+    step: template.stepId,
+    waitMs: (params.lockWaitMinutes ?? 0) * 60_000,
+    log,
+    signal: context.signal,
+  });
+  context.onCleanup(() => lock.release());
+
+  // Fresh, unique names (a random part beside the time); BACKUP ... FORMAT, INIT never meets an existing file.
   const stripes = params.stripes ?? 1;
-  let when = new Date();
+  const when = new Date();
   let names = backupSetNames(database, kind, when, stripes);
   for (let attempt = 0; ; attempt++) {
-    const taken = await Promise.all([...names.files, names.manifest].map((n) => fs.stat(path.join(workerDirectory, n)).then(() => true, () => false)));
+    const taken = await Promise.all([...names.files, names.manifest].map((n) => fs.lstat(path.join(workerDirectory, n)).then(() => true, () => false)));
     if (!taken.some(Boolean)) break;
     if (attempt >= 3) throw new StepFailure(`Backup files named ${names.stem} already exist in ${workerDirectory}; refusing to overwrite them.`);
-    await delay(1100 - (Date.now() % 1000));
-    when = new Date();
     names = backupSetNames(database, kind, when, stripes);
   }
   const workerFiles = names.files.map((n) => path.join(workerDirectory, n));

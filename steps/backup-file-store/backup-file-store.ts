@@ -1,6 +1,8 @@
-import type { backupFileStore as template } from '../../templates/backup-file-store';
+import { backupFileStore as template } from '../../templates/backup-file-store';
 import type { ParameterValues } from '../../templates/model';
 import { ParameterError } from '../shared/runtime/errors';
+import { workerPathProblem } from '../shared/runtime/locations';
+import { acquireLock } from '../shared/runtime/lock';
 import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
 import { backupFileStore } from '../shared/file-store/backup';
@@ -21,9 +23,22 @@ export async function backupFileStoreStep(params: Params, context: StepContext):
     include: included.names.length > 0 ? included.names : DEFAULT_INCLUDED_FOLDERS,
     labels,
   });
-  const problems = [...included.problems, ...resolved.problems];
+  const directoryProblem = await workerPathProblem(params.backupDirectory, template.params.backupDirectory);
+  const problems = [...included.problems, ...resolved.problems, ...(directoryProblem ? [directoryProblem] : [])];
   if (problems.length > 0) throw new ParameterError(problems);
   for (const folder of resolved.folders) log.info(`${folder.name}: ${folder.path}`);
+
+  // One file-store backup at a time in this folder: a second run waits, then fails naming the first.
+  const lock = await acquireLock({
+    directory: params.backupDirectory,
+    key: 'file-store',
+    resource: 'file-store backups',
+    step: template.stepId,
+    waitMs: (params.lockWaitMinutes ?? 0) * 60_000,
+    log,
+    signal: context.signal,
+  });
+  context.onCleanup(() => lock.release());
 
   const result = await backupFileStore({
     folders: resolved.folders,

@@ -19,6 +19,8 @@ import {
 import { dropIfRestoringStatement } from '../shared/database-backup/tsql';
 import { normaliseLocalTime } from '../shared/database-backup/backup-set';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
+import { isDirectory, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, type SqlSourceLocations } from '../shared/runtime/locations';
+import { waitForWriters } from '../shared/runtime/lock';
 import type { StepContext } from '../shared/runtime/step-context';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
 
@@ -33,6 +35,17 @@ function asFailure(error: unknown, prefix = '', signal?: AbortSignal): never {
   throw error;
 }
 
+function sourceLocations(params: Params): SqlSourceLocations {
+  return {
+    source: { value: params.source, parameter: template.params.source },
+    sourceOnServer: { value: params.sourceOnServer, parameter: template.params.sourceOnServer },
+    serverPaths: [
+      { value: params.dataDirectory, parameter: template.params.dataDirectory },
+      { value: params.logDirectory, parameter: template.params.logDirectory },
+    ],
+  };
+}
+
 export async function restoreDatabaseStep(params: Params, context: StepContext): Promise<void> {
   const { log } = context;
   const started = Date.now();
@@ -43,6 +56,13 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
         `(e.g. 2026-11-27T14:30:00), not "${params.pointInTime}": set it in the step, or --point-in-time on the command line.`,
     ]);
   }
+  const locations = sourceLocations(params);
+  const before = await sqlSourceProblemsBeforeConnecting(locations);
+  if (before.length > 0) throw new ParameterError(before);
+  if (await isDirectory(params.source)) {
+    const waitMs = (params.lockWaitMinutes ?? 0) * 60_000;
+    await waitForWriters({ directory: params.source, keys: /^database-/, purpose: 'choosing the newest backups', waitMs, log, signal: context.signal });
+  }
   let connection: SqlConnection;
   try {
     // A database cannot be restored while the connection uses it: work from master.
@@ -51,6 +71,9 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
     asFailure(error, 'Cannot connect to SQL Server: ');
   }
   context.onCleanup(() => connection.close());
+  const facts = await connection.serverFacts().catch((e) => asFailure(e, 'Cannot read the SQL Server facts: ', context.signal));
+  const against = sqlSourceProblemsForServer(locations, facts.pathSeparator);
+  if (against.length > 0) throw new ParameterError(against);
 
   const plan = await planRestore(
     connection,

@@ -1,6 +1,8 @@
 import type { ParameterValues } from '../../templates/model';
-import type { restoreFileStore as template } from '../../templates/restore-file-store';
+import { restoreFileStore as template } from '../../templates/restore-file-store';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
+import { isDirectory, workerPathProblem } from '../shared/runtime/locations';
+import { waitForWriters } from '../shared/runtime/lock';
 import type { StepContext } from '../shared/runtime/step-context';
 import { parseFolderNames, resolveFolders } from '../shared/file-store/folders';
 import { progressReporter } from '../shared/file-store/progress';
@@ -13,7 +15,13 @@ export async function restoreFileStoreStep(params: Params, context: StepContext)
   const { log } = context;
   const started = Date.now();
   const included = parseFolderNames(params.include, 'Folders to restore');
-  if (included.problems.length > 0) throw new ParameterError(included.problems);
+  const sourceProblem = await workerPathProblem(params.source, template.params.source, 'file or directory');
+  const problems = [...included.problems, ...(sourceProblem ? [sourceProblem] : [])];
+  if (problems.length > 0) throw new ParameterError(problems);
+  if (await isDirectory(params.source)) {
+    const waitMs = (params.lockWaitMinutes ?? 0) * 60_000;
+    await waitForWriters({ directory: params.source, keys: /^file-store$/, purpose: 'choosing the newest set', waitMs, log, signal: context.signal });
+  }
 
   if (params.verifyOnly) {
     const result = await verifyFileStoreBackup(params.source, {

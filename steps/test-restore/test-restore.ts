@@ -4,14 +4,16 @@
 // failure or a cancel. It reuses the restore, master-key and file-store libraries.
 import { performance } from 'node:perf_hooks';
 import type { ParameterValues } from '../../templates/model';
-import type { testRestore as template } from '../../templates/test-restore';
+import { testRestore as template } from '../../templates/test-restore';
 import { planRestore, restoreDatabase, RestoreError, RestorePlanError, type RestorePlan } from '../shared/database-backup/restore';
 import { readManifest } from '../shared/database-backup/manifest';
 import { checkDbStatement } from '../shared/database-backup/tsql';
 import { verifyFileStoreBackup } from '../shared/file-store/restore';
 import { decide, parseMasterKey, type MasterKey } from '../shared/master-key';
 import { collectMasterKeyEvidence, type EvidenceReporter } from '../shared/octopus-documents/master-key-evidence';
-import { StepFailure } from '../shared/runtime/errors';
+import { ParameterError, StepFailure } from '../shared/runtime/errors';
+import { isDirectory, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, workerPathProblem, type SqlSourceLocations } from '../shared/runtime/locations';
+import { waitForWriters } from '../shared/runtime/lock';
 import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
@@ -69,6 +71,17 @@ function emptyReport(params: Params, now: Date): TestRestoreReport {
     masterKey: { status: 'not run', verdict: null, keyId: null, matchesManifest: null, valuesTested: null, valuesVerified: null },
     fileStore: { status: params.fileStoreBackupDirectory ? 'not run' : 'skipped', source: params.fileStoreBackupDirectory || null, archive: null, files: null, bytes: null, durationSeconds: null },
     failures: [],
+  };
+}
+
+function sourceLocations(params: Params): SqlSourceLocations {
+  return {
+    source: { value: params.source, parameter: template.params.source },
+    sourceOnServer: { value: params.sourceOnServer, parameter: template.params.sourceOnServer },
+    serverPaths: [
+      { value: params.dataDirectory, parameter: template.params.dataDirectory },
+      { value: params.logDirectory, parameter: template.params.logDirectory },
+    ],
   };
 }
 
@@ -149,6 +162,9 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   const connection = await openSqlConnection(params.connectionString, { setSecret: (s) => context.setSecret(s), log, database: 'master' });
   context.onCleanup(() => connection.close());
   report.server = connection.server;
+  const facts = await connection.serverFacts();
+  const against = sqlSourceProblemsForServer(sourceLocations(params), facts.pathSeparator);
+  if (against.length > 0) throw new ParameterError(against);
 
   context.progress(2, 'Finding the newest backup');
   const plan = await planScratchRestore(connection, params, context, options, now);
@@ -303,6 +319,20 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   for (const form of key.secretForms) context.setSecret(form);
   for (const warning of key.warnings) context.log.warn(warning);
 
+  const before = await sqlSourceProblemsBeforeConnecting(sourceLocations(params));
+  if (params.fileStoreBackupDirectory) {
+    const problem = await workerPathProblem(params.fileStoreBackupDirectory, template.params.fileStoreBackupDirectory);
+    if (problem) before.push(problem);
+  }
+  if (before.length > 0) throw new ParameterError(before);
+  const waitMs = (params.lockWaitMinutes ?? 0) * 60_000;
+  if (await isDirectory(params.source)) {
+    await waitForWriters({ directory: params.source, keys: /^database-/, purpose: 'choosing the newest backups', waitMs, log: context.log, signal: context.signal });
+  }
+  if (params.fileStoreBackupDirectory) {
+    await waitForWriters({ directory: params.fileStoreBackupDirectory, keys: /^file-store$/, purpose: 'choosing the newest set', waitMs, log: context.log, signal: context.signal });
+  }
+
   const report = emptyReport(params, now);
   let reportWritten = false;
   const finish = async () => {
@@ -327,6 +357,11 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
     await testDatabaseBackup(params, key, report, context, options, now);
   } catch (error) {
     if (context.signal.aborted) throw context.signal.reason;
+    if (error instanceof ParameterError) {
+      report.failures.push(error.message);
+      await finish();
+      throw error;
+    }
     if (error instanceof RestorePlanError || error instanceof RestoreError || error instanceof SqlError || error instanceof StepFailure) {
       report.failures.push(`Database backup: ${error.message}`);
     } else {

@@ -7,7 +7,7 @@ import { normaliseLocalTime } from '../../steps/shared/database-backup/backup-se
 import { ChainError, selectChain } from '../../steps/shared/database-backup/chain';
 import { compareLsn, lsnValue } from '../../steps/shared/database-backup/lsn';
 import { MANIFEST_FORMAT, readManifest, writeManifestAtomically, type BackupManifest } from '../../steps/shared/database-backup/manifest';
-import { backupSetNames, backupTimestamp, fileNamePart, joinServerPath, parseBackupFileName, relocatedFileName } from '../../steps/shared/database-backup/naming';
+import { backupSetNames, backupTimestamp, fileNamePart, isManifestName, joinServerPath, parseBackupFileName, relocatedFileName } from '../../steps/shared/database-backup/naming';
 import { planRetention } from '../../steps/shared/database-backup/retention';
 import * as tsql from '../../steps/shared/database-backup/tsql';
 import { backupStatement, formatStatement, headerLayoutsFor, headerOnlyStatement, restoreStatement, verifyStatement } from '../../steps/shared/database-backup/tsql';
@@ -15,26 +15,40 @@ import { diff, full, labels, log, lsn } from './fixtures';
 
 describe('file names', () => {
   const when = new Date(Date.UTC(2026, 10, 27, 3, 4, 5, 678));
-  test('follow <Database>_<TYPE>_<UTC stamp>[_<n>of<N>].bak|.trn', () => {
+  test('follow <Database>_<TYPE>_<UTC stamp>_<6 hex>[_<n>of<N>].bak|.trn', () => {
     expect(backupTimestamp(when)).toBe('20261127T030405Z');
-    expect(backupSetNames('Octopus', 'Full', when, 1)).toEqual({
-      stem: 'Octopus_FULL_20261127T030405Z',
-      files: ['Octopus_FULL_20261127T030405Z.bak'],
-      manifest: 'Octopus_FULL_20261127T030405Z.manifest.json',
+    expect(backupSetNames('Octopus', 'Full', when, 1, 'a1b2c3')).toEqual({
+      stem: 'Octopus_FULL_20261127T030405Z_a1b2c3',
+      files: ['Octopus_FULL_20261127T030405Z_a1b2c3.bak'],
+      manifest: 'Octopus_FULL_20261127T030405Z_a1b2c3.manifest.json',
     });
-    expect(backupSetNames('Octopus', 'Differential', when, 3).files).toEqual([
-      'Octopus_DIFF_20261127T030405Z_1of3.bak',
-      'Octopus_DIFF_20261127T030405Z_2of3.bak',
-      'Octopus_DIFF_20261127T030405Z_3of3.bak',
+    expect(backupSetNames('Octopus', 'Differential', when, 3, '00ff00').files).toEqual([
+      'Octopus_DIFF_20261127T030405Z_00ff00_1of3.bak',
+      'Octopus_DIFF_20261127T030405Z_00ff00_2of3.bak',
+      'Octopus_DIFF_20261127T030405Z_00ff00_3of3.bak',
     ]);
-    expect(backupSetNames('Octopus', 'Log', when, 1).files).toEqual(['Octopus_LOG_20261127T030405Z.trn']);
+    expect(backupSetNames('Octopus', 'Log', when, 1, 'abcdef').files).toEqual(['Octopus_LOG_20261127T030405Z_abcdef.trn']);
     expect(() => backupSetNames('Octopus', 'Full', when, 65)).toThrow(/1 to 64/);
+    expect(() => backupSetNames('Octopus', 'Full', when, 1, '../x')).toThrow(/6 hex/);
   });
 
-  test('parse back, including database names with underscores', () => {
+  test('two runs in the same second get different names (the random part)', () => {
+    const stems = new Set(Array.from({ length: 50 }, () => backupSetNames('Octopus', 'Full', when, 1).stem));
+    expect(stems.size).toBe(50);
+    for (const stem of stems) expect(stem).toMatch(/^Octopus_FULL_20261127T030405Z_[0-9a-f]{6}$/);
+  });
+
+  test('parse back, including database names with underscores, with and without the random part', () => {
     const parsed = parseBackupFileName('My_Octopus_DB_DIFF_20261127T030405Z_2of3.bak');
     expect(parsed).toMatchObject({ databasePart: 'My_Octopus_DB', kind: 'Differential', stripe: 2, stripes: 3, stem: 'My_Octopus_DB_DIFF_20261127T030405Z' });
     expect(parsed?.when.toISOString()).toBe('2026-11-27T03:04:05.000Z');
+    expect(parseBackupFileName('My_Octopus_DB_DIFF_20261127T030405Z_a1b2c3_2of3.bak')).toMatchObject({
+      databasePart: 'My_Octopus_DB', kind: 'Differential', stripe: 2, stripes: 3, stem: 'My_Octopus_DB_DIFF_20261127T030405Z_a1b2c3',
+    });
+    expect(parseBackupFileName('Octopus_LOG_20261127T030405Z_a1b2c3.trn')).toMatchObject({ databasePart: 'Octopus', kind: 'Log', stripes: 1, stem: 'Octopus_LOG_20261127T030405Z_a1b2c3' });
+    expect(isManifestName('Octopus_FULL_20261127T030405Z.manifest.json')).toBe(true);
+    expect(isManifestName('Octopus_FULL_20261127T030405Z_a1b2c3.manifest.json')).toBe(true);
+    expect(isManifestName('Octopus_FULL_20261127T030405Z_xyz.manifest.json')).toBe(false);
     expect(parseBackupFileName('Octopus_LOG_20261127T030405Z.bak')).toBeUndefined(); // a log is .trn
     expect(parseBackupFileName('Octopus_FULL_20261127T030405Z_1of1.bak')).toBeUndefined();
     expect(parseBackupFileName('Octopus_FULL_20261127T030405Z_4of3.bak')).toBeUndefined();

@@ -144,7 +144,7 @@ test('refuses an LSN gap, naming where it is', async () => {
   for (const f of logs.filter((f) => f.startsWith(firstLog.replace('.trn', '')))) rmSync(path.join(d, f));
   const run = await restore(lab, '--source', d, '--target-database', 'Octo-gap');
   expect(run.code).toBe(1);
-  expect(run.result).toMatch(/LSN gap after Octo_DIFF_\d{8}T\d{6}Z\.manifest\.json: the chain ends at LSN \d+, but the next log backup Octo_LOG_\d{8}T\d{6}Z\.manifest\.json starts at LSN \d+/);
+  expect(run.result).toMatch(/LSN gap after Octo_DIFF_\d{8}T\d{6}Z_[0-9a-f]{6}\.manifest\.json: the chain ends at LSN \d+, but the next log backup Octo_LOG_\d{8}T\d{6}Z_[0-9a-f]{6}\.manifest\.json starts at LSN \d+/);
 });
 
 test('refuses a corrupt backup detected by RESTORE VERIFYONLY', async () => {
@@ -361,7 +361,7 @@ test('striped files without a manifest are grouped by their _<n>of<N> names; a m
   for (const n of names) cpSync(path.join(source, n), path.join(d, n));
   const run = await restore(lab, '--source', d, '--target-database', 'Octo-striped-loose', '--verbose');
   expect(run.code).toBe(0);
-  expect(run.stdout).toMatch(/1\. Full\s+Octo_FULL_\d{8}T\d{6}Z\.bak \(3 files\)/);
+  expect(run.stdout).toMatch(/1\. Full\s+Octo_FULL_\d{8}T\d{6}Z_[0-9a-f]{6}\.bak \(3 files\)/);
   rmSync(path.join(d, names[1]));
   const missing = await restore(lab, '--source', d, '--target-database', 'Octo-striped-loose-2');
   expect(missing.code).toBe(1);

@@ -45,7 +45,7 @@ test('deletes only old sets no kept set needs; keeps the chain of kept logs, oth
   expect(run.outputs.RetentionDeleted).toBe('2');
   expect(run.stdout).toContain(`Retention: deleted ${f1}.manifest.json`);
   expect(run.stdout).toContain(`Retention: kept ${f2}.manifest.json (the newest verified full backup)`);
-  expect(run.stdout).toMatch(new RegExp(`Retention: kept ${l2}\\.manifest\\.json \\(needed to restore Kept_LOG_\\d{8}T\\d{6}Z\\.manifest\\.json\\)`));
+  expect(run.stdout).toMatch(new RegExp(`Retention: kept ${l2}\\.manifest\\.json \\(needed to restore Kept_LOG_\\d{8}T\\d{6}Z_[0-9a-f]{6}\\.manifest\\.json\\)`));
   const left = readdirSync(lab.backups);
   for (const stem of [f1, l1]) expect(left.filter((f) => f.startsWith(stem))).toEqual([]);
   for (const stem of [f2, l2, l3, other]) expect(left.filter((f) => f.startsWith(stem))).toHaveLength(2);
@@ -61,7 +61,7 @@ test('the newest verified full backup is kept however old; no retention after an
   age(unverified.outputs.ManifestPath, 2);
   const log = await backup(lab, 'Other', '--backup-type', 'Log', '--no-copy-only', '--retention-days', '1', '--verbose');
   expect(log.code).toBe(0);
-  expect(log.stdout).toMatch(/kept Other_FULL_\d{8}T\d{6}Z\.manifest\.json \(needed to restore Other_LOG_/);
+  expect(log.stdout).toMatch(/kept Other_FULL_\d{8}T\d{6}Z_[0-9a-f]{6}\.manifest\.json \(needed to restore Other_LOG_/);
   expect(readdirSync(lab.backups).length).toBeGreaterThanOrEqual(before);
   // The 60-day-old verified full is the newest *verified* full: kept.
   expect(log.stdout).toContain(`kept ${otherFull}.manifest.json (the newest verified full backup)`);

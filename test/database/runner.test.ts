@@ -37,7 +37,7 @@ test('Bash template: back up, then restore the manifest under a new name; no sec
   });
   expect(backup.code).toBe(0);
   const manifest = outputs(backup.stdout).ManifestPath;
-  expect(manifest).toMatch(/Octopus_FULL_\d{8}T\d{6}Z\.manifest\.json$/);
+  expect(manifest).toMatch(/Octopus_FULL_\d{8}T\d{6}Z_[0-9a-f]{6}\.manifest\.json$/);
   const restore = await runBashScriptBody(scriptBody('bash', 'restore-database'), {
     parameters: {
       'OctopusDr.Sql.ConnectionString': lab.connectionString('Octopus'),

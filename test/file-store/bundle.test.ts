@@ -2,7 +2,7 @@
 // verify, restore and refuse, as an operator would from the command line and as Octopus would
 // with service messages; unreadable files as a non-root user; and the bundles on Node.js 18.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseServiceMessages, outputVariablesIn } from '../../steps/shared/runtime/service-messages';
 import { findNode18 } from '../helpers/node18';
@@ -20,6 +20,7 @@ function outputsOf(stdout: string): Record<string, string> {
 
 test('back up, verify, restore, then refuse a non-empty destination, from the command line', async () => {
   const out = path.join(work, 'cli-out');
+  mkdirSync(out); // a backup directory must exist: it is never created
   const backup = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out, '--service-messages']);
   expect(backup.stderr).toBe('');
   expect(backup.code).toBe(0);
@@ -50,6 +51,7 @@ test('back up, verify, restore, then refuse a non-empty destination, from the co
 
 test('incremental through the bundle stores only the change', async () => {
   const out = path.join(work, 'inc-out');
+  mkdirSync(out); // a backup directory must exist: it is never created
   const args = ['--home-directory', home, '--file-store-backup-directory', out, '--service-messages'];
   expect((await runBundle('backup-file-store', args)).code).toBe(0);
   write(path.join(home, 'TaskLogs', 'servertasks-new.log.txt'), 'a new task\n');
@@ -99,6 +101,7 @@ describe('on Node.js 18', () => {
   const node18 = findNode18();
   (node18 ? test : test.skip)('the bundles back up and restore', async () => {
     const out = path.join(work, 'node18-out');
+    mkdirSync(out);
     const backup = await runCommand(node18!, [bundlePath('backup-file-store'), '--home-directory', home, '--file-store-backup-directory', out]);
     expect(backup.stderr).toBe('');
     expect(backup.code).toBe(0);

@@ -72,6 +72,7 @@ test('cancel mid-restore leaves the destination as it was and no staging folder'
 
 test('SIGTERM mid-backup (Octopus cancel) stops the bundle with exit code 143 and no archive', async () => {
   const out = path.join(work, 'sigterm');
+  mkdirSync(out);
   const big = path.join(work, 'sigterm-home');
   // Enough data that the backup is still running when the signal arrives.
   for (let i = 0; i < 6; i++) write(path.join(big, 'Packages', `p${i}.nupkg`), pseudoRandomBytes(6 * 1024 * 1024, i));

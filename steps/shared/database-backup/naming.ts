@@ -1,7 +1,8 @@
-// Backup file names: `<Database>_<FULL|DIFF|LOG>_<UTC yyyyMMddTHHmmssZ>[_<n>of<N>].bak|.trn`, with a
-// manifest `<Database>_<TYPE>_<stamp>.manifest.json` beside them. Names are unique per run and
+// Backup file names: `<Database>_<FULL|DIFF|LOG>_<UTC yyyyMMddTHHmmssZ>_<6 hex>[_<n>of<N>].bak|.trn`,
+// with a manifest `<stem>.manifest.json` beside them. The random part keeps two runs in the same
+// second apart; names written before it existed (without it) are still parsed. Names are
 // parseable back, so retention can recognise this tool's own files.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 export type BackupKind = 'Full' | 'Differential' | 'Log';
 
@@ -23,7 +24,8 @@ export function parseBackupTimestamp(stamp: string): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-const MAX_NAME_PART = 80;
+// Leaves the longest file name (64 stripes, random part) under 120 characters.
+const MAX_NAME_PART = 73;
 
 /**
  * The database name as a file-name part: characters Windows or POSIX refuse in a file name (and
@@ -47,9 +49,15 @@ export interface BackupSetNames {
   manifest: string;
 }
 
-export function backupSetNames(database: string, kind: BackupKind, when: Date, stripes: number): BackupSetNames {
+/** The random part of a set name: 6 lower-case hex characters. */
+export function randomNamePart(): string {
+  return randomBytes(3).toString('hex');
+}
+
+export function backupSetNames(database: string, kind: BackupKind, when: Date, stripes: number, unique: string = randomNamePart()): BackupSetNames {
   if (!Number.isInteger(stripes) || stripes < 1 || stripes > 64) throw new Error(`Stripes must be 1 to 64, not ${stripes}.`);
-  const stem = `${fileNamePart(database)}_${KIND_TOKENS[kind]}_${backupTimestamp(when)}`;
+  if (!/^[0-9a-f]{6}$/.test(unique)) throw new Error(`The unique part of a backup name must be 6 hex characters, not ${unique}.`);
+  const stem = `${fileNamePart(database)}_${KIND_TOKENS[kind]}_${backupTimestamp(when)}_${unique}`;
   const extension = extensionOf(kind);
   const files =
     stripes === 1
@@ -67,7 +75,8 @@ export interface ParsedBackupFileName {
   stripes: number;
 }
 
-const FILE_PATTERN = /^(.+)_(FULL|DIFF|LOG)_(\d{8}T\d{6}Z)(?:_(\d{1,2})of(\d{1,2}))?\.(bak|trn)$/i;
+// The random part is optional: sets written before it was added have none.
+const FILE_PATTERN = /^(.+)_(FULL|DIFF|LOG)_(\d{8}T\d{6}Z)(_[0-9a-f]{6})?(?:_(\d{1,2})of(\d{1,2}))?\.(bak|trn)$/i;
 
 /** Parses a name this tool wrote; undefined for anything else. */
 export function parseBackupFileName(name: string): ParsedBackupFileName | undefined {
@@ -76,15 +85,15 @@ export function parseBackupFileName(name: string): ParsedBackupFileName | undefi
   const when = parseBackupTimestamp(m[3]);
   if (!when) return undefined;
   const kind = (Object.keys(KIND_TOKENS) as BackupKind[]).find((k) => KIND_TOKENS[k] === m[2].toUpperCase())!;
-  if ((kind === 'Log') !== (m[6].toLowerCase() === 'trn')) return undefined;
-  const stripe = m[4] === undefined ? 1 : Number(m[4]);
-  const stripes = m[5] === undefined ? 1 : Number(m[5]);
-  if (stripes < 1 || stripes > 64 || stripe < 1 || stripe > stripes || (m[4] !== undefined && stripes < 2)) return undefined;
-  return { stem: `${m[1]}_${m[2]}_${m[3]}`, databasePart: m[1], kind, when, stripe, stripes };
+  if ((kind === 'Log') !== (m[7].toLowerCase() === 'trn')) return undefined;
+  const stripe = m[5] === undefined ? 1 : Number(m[5]);
+  const stripes = m[6] === undefined ? 1 : Number(m[6]);
+  if (stripes < 1 || stripes > 64 || stripe < 1 || stripe > stripes || (m[5] !== undefined && stripes < 2)) return undefined;
+  return { stem: `${m[1]}_${m[2]}_${m[3]}${m[4] ?? ''}`, databasePart: m[1], kind, when, stripe, stripes };
 }
 
 export function isManifestName(name: string): boolean {
-  return /_(FULL|DIFF|LOG)_\d{8}T\d{6}Z\.manifest\.json$/i.test(name);
+  return /_(FULL|DIFF|LOG)_\d{8}T\d{6}Z(?:_[0-9a-f]{6})?\.manifest\.json$/i.test(name);
 }
 
 /** Joins a directory and a file name with the separator the directory already uses (SQL Server on Windows or Linux). */

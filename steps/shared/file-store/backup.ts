@@ -157,8 +157,9 @@ function checkReadable(files: ScannedFile[]): ScanProblem[] {
 }
 
 async function pickArchiveName(directory: string, now: Date, mode: BackupMode): Promise<string> {
+  // A random part in every name; one that is taken anyway is never reused.
   for (let attempt = 1; attempt < 100; attempt++) {
-    const name = archiveNameFor(now, mode, attempt);
+    const name = archiveNameFor(now, mode);
     const taken = await Promise.all([fs.access(path.join(directory, name)), fs.access(path.join(directory, manifestNameFor(name)))].map((p) => p.then(() => true, () => false)));
     if (!taken.includes(true)) return name;
   }

@@ -2,6 +2,7 @@
 // mtime, mode, SHA-256 and the archive that holds its bytes (this one, or an earlier one of the
 // chain for files an incremental did not need to store again). It is stored as the last entry
 // of the archive and beside it; the copy beside it is what finds, chains and retains sets.
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { StepFailure } from '../runtime/errors';
@@ -10,7 +11,8 @@ import { FILE_STORE_FOLDERS, type FileStoreFolderName } from './folders';
 export const MANIFEST_FORMAT = 'octopus-dr/file-store-backup';
 export const MANIFEST_ENTRY_NAME = 'octopus-dr-manifest.json';
 export const ARCHIVE_PREFIX = 'octopus-file-store-';
-const SET_NAME = /^octopus-file-store-(\d{8}T\d{6}Z)(?:-\d+)?-(full|incremental)\.zip$/;
+// `-<6 hex>` keeps two runs in the same second apart; older sets have none, or `-<n>`.
+const SET_NAME = /^octopus-file-store-(\d{8}T\d{6}Z)(?:-\d{1,2}|-[0-9a-f]{6})?-(full|incremental)\.zip$/;
 
 export type BackupMode = 'Full' | 'Incremental';
 
@@ -69,8 +71,10 @@ export function utcStamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
 }
 
-export function archiveNameFor(date: Date, mode: BackupMode, attempt = 1): string {
-  return `${ARCHIVE_PREFIX}${utcStamp(date)}${attempt > 1 ? `-${attempt}` : ''}-${mode === 'Full' ? 'full' : 'incremental'}.zip`;
+/** `octopus-file-store-<UTC stamp>-<unique>-<mode>.zip`; `unique` is 6 hex characters (random by default). */
+export function archiveNameFor(date: Date, mode: BackupMode, unique: string = randomBytes(3).toString('hex')): string {
+  if (!/^[0-9a-f]{6}$/.test(unique)) throw new Error(`The unique part of an archive name must be 6 hex characters, not ${unique}.`);
+  return `${ARCHIVE_PREFIX}${utcStamp(date)}-${unique}-${mode === 'Full' ? 'full' : 'incremental'}.zip`;
 }
 
 export function isOwnArchiveName(name: string): boolean {
