@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { build, type Metafile } from 'esbuild';
+import { withoutDoubleByteCodePageTables } from './code-page-tables';
 
 export interface BundleResult {
   code: Buffer;
@@ -54,6 +55,7 @@ export async function bundleEntry(entry: string, stepId: string, toolVersion: st
     define: { OCTOPUS_DR_VERSION: JSON.stringify(toolVersion) },
     // Optional native or cloud add-ons the steps never load; keeping them out keeps templates small.
     external: ['msnodesqlv8', 'pg-native'],
+    plugins: [withoutDoubleByteCodePageTables()],
     logLevel: 'silent',
   });
   const output = result.outputFiles.find((f) => f.path.endsWith('.js'));
