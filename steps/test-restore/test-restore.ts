@@ -269,7 +269,14 @@ async function testFileStoreBackup(directory: string, report: TestRestoreReport,
     report.fileStore.archive = result.set.archivePath;
     report.fileStore.files = result.files;
     report.fileStore.bytes = result.bytes;
-    report.fileStore.status = result.ok ? 'passed' : 'failed';
+    // A set of 0 files proves nothing about a file store (a wrong path backs up nothing, "successfully").
+    const empty = result.ok && result.files === 0;
+    report.fileStore.status = result.ok && !empty ? 'passed' : 'failed';
+    if (empty) {
+      report.failures.push(
+        `File store: the newest set ${result.set.archivePath} holds 0 files. Check "Octopus home directory" and "File store folders" of the file-store backup, and back up again.`,
+      );
+    }
     if (!result.ok) report.failures.push(`File store: ${result.problems.slice(0, 10).join('; ')}${result.problems.length > 10 ? `; and ${result.problems.length - 10} more` : ''}`);
   } catch (error) {
     if (context.signal.aborted) throw context.signal.reason;
