@@ -163,7 +163,9 @@ function checkReadable(files: ScannedFile[]): ScanProblem[] {
 async function pickArchiveName(directory: string, now: Date, mode: BackupMode): Promise<string> {
   for (let attempt = 1; attempt < 100; attempt++) {
     const name = archiveNameFor(now, mode, attempt);
-    const taken = await Promise.all([fs.access(path.join(directory, name)), fs.access(path.join(directory, manifestNameFor(name)))].map((p) => p.then(() => true, () => false)));
+    // A partial of the same name may be a killed run's (named and aged out, never reused) or a live one's.
+    const candidates = [name, manifestNameFor(name), `.${name}.partial`].map((n) => fs.access(path.join(directory, n)));
+    const taken = await Promise.all(candidates.map((p) => p.then(() => true, () => false)));
     if (!taken.includes(true)) return name;
   }
   throw new StepFailure(`Too many backups named for ${now.toISOString()} in ${directory}.`);
@@ -324,7 +326,6 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
 
   // 3. Write.
   const tempPath = path.join(options.backupDirectory, `.${archiveName}.partial`);
-  await fs.rm(tempPath, { force: true });
   const writer = new StreamingZipWriter(tempPath);
   const onAbort = () => void writer.abort(signal?.reason instanceof Error ? signal.reason : undefined).catch(() => undefined);
   signal?.addEventListener('abort', onAbort, { once: true });

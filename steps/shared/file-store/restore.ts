@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { inflateRaw } from 'node:zlib';
 import { StepFailure } from '../runtime/errors';
 import { cleanLeftovers } from '../runtime/leftovers';
@@ -79,7 +79,7 @@ export async function resolveBackupSource(source: string): Promise<BackupSet> {
 
 /** The restore staging folders a restore works in (beside the destination, or inside a mount point). */
 export function isRestoreStagingName(name: string): boolean {
-  return /\.restore-staging-\d{8}T\d{6}Z$/.test(name) || /^\.octopus-dr-restore-staging-\d{8}T\d{6}Z$/.test(name);
+  return /\.restore-staging-\d{8}T\d{6}Z(-[0-9a-f]+)?$/.test(name) || /^\.octopus-dr-restore-staging-\d{8}T\d{6}Z(-[0-9a-f]+)?$/.test(name);
 }
 
 /**
@@ -160,7 +160,10 @@ async function compareWithInternalManifest(set: BackupSet, archive: OpenedArchiv
   const differences = manifestDifferences(set.manifest, inside);
   if (differences.length === 0) return [];
   const shown = differences.slice(0, 5).join('; ') + (differences.length > 5 ? `; and ${differences.length - 5} more` : '');
-  return [`${where} differs from the manifest inside ${set.manifest.archive} (${shown}): it was edited or damaged after the backup was written`];
+  return [
+    `${where} differs from the manifest inside ${set.manifest.archive} (${shown}): it was edited or damaged after the backup was written. ` +
+      'Use another backup set, or put back the manifest as it was written.',
+  ];
 }
 
 /** Opens every archive of the chain and checks entries and manifest records, reading no file data. */
@@ -177,7 +180,6 @@ async function checkChain(set: BackupSet, files: readonly ManifestFile[], window
       problems.push(`${name}: cannot be opened (${(error as Error).message})`);
     }
   }
-  problems.push(...(await compareWithInternalManifest(set, archives.get(set.manifest.archive))));
   for (const file of files) {
     const entryName = `${file.folder}/${file.path}`;
     const reason = canonicalFolderName(file.folder) !== file.folder ? 'unknown folder' : unsafeEntryNameReason(file.path, windows);
@@ -195,6 +197,8 @@ async function checkChain(set: BackupSet, files: readonly ManifestFile[], window
     const reason = canonicalFolderName(d.folder) !== d.folder ? 'unknown folder' : unsafeEntryNameReason(d.path, windows);
     if (reason) problems.push(`manifest folder record ${JSON.stringify(`${d.folder}/${d.path}`)}: ${reason}`);
   }
+  // Last, so that the last line says what to do.
+  problems.push(...(await compareWithInternalManifest(set, archives.get(set.manifest.archive))));
   return { archives, problems };
 }
 
@@ -390,6 +394,7 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
   const { set, log, signal } = options;
   const windows = options.windows ?? process.platform === 'win32';
   const stamp = utcStamp((options.now ?? (() => new Date()))());
+  const run = randomBytes(3).toString('hex');
   const selected = new Set(options.destinations.map((d) => d.name));
   const files = set.manifest.files.filter((f) => selected.has(f.folder));
   const directories = set.manifest.directories.filter((d) => selected.has(d.folder));
@@ -425,7 +430,8 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
       destination: destination.path,
       existing,
       inPlace,
-      staging: inPlace ? path.join(destination.path, `.octopus-dr-restore-staging-${stamp}`) : `${destination.path}.restore-staging-${stamp}`,
+      // A random part: a killed restore's staging folder of the same second must not be reused.
+      staging: inPlace ? path.join(destination.path, `.octopus-dr-restore-staging-${stamp}-${run}`) : `${destination.path}.restore-staging-${stamp}-${run}`,
       ...(existing === 'content' ? { movedAsideTo } : {}),
       files: folderFiles.length,
       bytes: folderFiles.reduce((s, f) => s + f.size, 0),
