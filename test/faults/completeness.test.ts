@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/shared/file-store/backup';
+import { applyRetention } from '../../steps/shared/file-store/retention';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/shared/file-store/folders';
 import { ABANDONED_AFTER_MS } from '../../steps/shared/runtime/leftovers';
 import { keyIdOf } from '../../steps/shared/master-key';
@@ -516,4 +517,30 @@ describe('invariant 1: Test Latest Backup never passes an empty or an older file
     expect(run.result).toMatch(new RegExp(`^Test restore FAILED \\(1 problem\\):\\n {2}- File store: The newest backup set in \\S+ cannot be used: ${newest.replace(/\./g, '\\.')} .*is older and is not taken in its place`));
     expectNothingLost(before, out);
   }, 60_000);
+});
+
+describe('invariant 2: retention deletes nothing before the new set verified', () => {
+  test('when the check of the new set fails, no old set is deleted', async () => {
+    const home = fresh('home');
+    smallStore(home);
+    const out = fresh('out');
+    await oldSet(home, out, 40);
+    await oldSet(home, out, 30);
+    await oldSet(home, out, 1);
+    const before = hashes(out);
+    await expect(
+      applyRetention(out, 7, new Date(), silentLog, {
+        minimumSets: 1,
+        beforeDeleting: async () => {
+          throw new Error('the new set failed verification');
+        },
+      }),
+    ).rejects.toThrow('the new set failed verification');
+    expect(readdirSync(out).sort()).toEqual(Object.keys(before).sort());
+    expectNothingLost(before, out);
+    // The same call with a passing check deletes the two old full sets, never the newest.
+    const passed = await applyRetention(out, 7, new Date(), silentLog, { minimumSets: 1, beforeDeleting: async () => undefined });
+    expect(passed.deleted).toHaveLength(2);
+    expect(zips(out)).toHaveLength(1);
+  });
 });
