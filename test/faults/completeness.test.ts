@@ -5,7 +5,7 @@
 // the exit code, the last line, and that what existed before is still there, byte for byte.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/shared/file-store/backup';
 import { applyRetention } from '../../steps/shared/file-store/retention';
@@ -13,7 +13,8 @@ import type { FileStoreFolderName, ResolvedFolder } from '../../steps/shared/fil
 import { ABANDONED_AFTER_MS } from '../../steps/shared/runtime/leftovers';
 import { keyIdOf } from '../../steps/shared/master-key';
 import { Lab, octopusTables } from '../database/harness';
-import { bundlePath, logText, pseudoRandomBytes, runBundle, silentLog, snapshot, tempDir, write } from '../file-store/helpers';
+import { bundlePath, logText, pseudoRandomBytes, runBundle, runCommand, silentLog, snapshot, tempDir, write } from '../file-store/helpers';
+import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
 import { octopusDatabase } from '../master-key/octopus-database';
 
 const DAY = 24 * 3600 * 1000;
@@ -542,5 +543,23 @@ describe('invariant 2: retention deletes nothing before the new set verified', (
     const passed = await applyRetention(out, 7, new Date(), silentLog, { minimumSets: 1, beforeDeleting: async () => undefined });
     expect(passed.deleted).toHaveLength(2);
     expect(zips(out)).toHaveLength(1);
+  });
+});
+
+describe('a leftover that cannot be deleted', () => {
+  (canRunAsNobody() ? test : test.skip)('is named with the reason and the backup still runs (as an unprivileged user: root deletes everything)', async () => {
+    const home = fresh('home');
+    smallStore(home);
+    const out = fresh('out');
+    chmodSync(out, 0o1777); // sticky: the worker's account may write here, but not delete root's files
+    const partial = path.join(out, '.octopus-file-store-20261101T000000Z-full.zip.partial');
+    writeFileSync(partial, 'half an archive, owned by another account');
+    age(partial, ABANDONED_AFTER_MS + 60_000);
+    const before = hashes(out);
+    const run = await runCommand('setpriv', asNobodyArgs(bundlePath('backup-file-store'), ['--home-directory', home, '--file-store-backup-directory', out]));
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain(`WARNING: ${partial} was left by a file-store backup, but cannot be deleted (EPERM); it is not a backup. Delete it once nothing uses it.`);
+    expect(lastLine(run.stdout)).toMatch(/^Full backup of 8 files/);
+    expectNothingLost(before, out);
   });
 });

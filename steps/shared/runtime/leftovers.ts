@@ -47,7 +47,16 @@ export async function cleanLeftovers(
     if (written === undefined) continue;
     const age = now.getTime() - written;
     if (age > ABANDONED_AFTER_MS) {
-      await fs.rm(target, { recursive: true, force: true });
+      try {
+        // unlink for a file: rm's recursive mode reports a refused unlink as ENOTDIR.
+        if ((await fs.lstat(target)).isDirectory()) await fs.rm(target, { recursive: true, force: true });
+        else await fs.unlink(target);
+      } catch (error) {
+        // Still open (Windows refuses to delete a file in use): then it is not abandoned after all.
+        report.kept.push(target);
+        log.warn(`${target} was left by ${what}, but cannot be deleted (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it is not a backup. Delete it once nothing uses it.`);
+        continue;
+      }
       report.removed.push(target);
       log.warn(`Deleted ${target}, left by ${what} that was stopped before it finished (last written ${formatDuration(age / 1000)} ago). It was never a backup.`);
     } else {
