@@ -518,6 +518,34 @@ describe('invariant 1: Test Latest Backup never passes an empty or an older file
     expect(run.result).toMatch(new RegExp(`^Test restore FAILED \\(1 problem\\):\\n {2}- File store: The newest backup set in \\S+ cannot be used: ${newest.replace(/\./g, '\\.')} .*is older and is not taken in its place`));
     expectNothingLost(before, out);
   }, 60_000);
+  test('database: a newer backup whose manifest cannot be read fails the test; the older one is not passed in its place', async () => {
+    const home = fresh('home');
+    smallStore(home);
+    const out = fresh('out');
+    expect((await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out])).code).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // a later name than the first full
+    const newer = await lab.run('backup-database', 'Octopus', ['--master-key-id', keyIdOf(KEY)]);
+    expect(newer.code).toBe(0);
+    const manifestPath = newer.outputs.ManifestPath;
+    const manifestText = readFileSync(manifestPath);
+    const bak: string = JSON.parse(manifestText.toString('utf8')).files[0].name;
+    const aside = path.join(fresh('aside'), bak);
+    truncateSync(manifestPath, 60);
+    writeFileSync(aside, readFileSync(path.join(lab.backups, bak)));
+    rmSync(path.join(lab.backups, bak));
+    const before = hashes(lab.backups);
+    try {
+      const run = await testRestore(out);
+      expect(run.code).toBe(1);
+      expect(run.result).toMatch(
+        new RegExp(`^Test restore FAILED \\(1 problem\\):\\n {2}- A newer backup of 'Octopus' than the one tested cannot be read: \\S+${path.basename(manifestPath).replace(/\./g, '\\.')} is not a readable backup manifest .* Repair or move away that manifest and its backup files, and run the backup again\\.$`),
+      );
+      expectNothingLost(before, lab.backups);
+    } finally {
+      writeFileSync(manifestPath, manifestText);
+      writeFileSync(path.join(lab.backups, bak), readFileSync(aside));
+    }
+  }, 60_000);
 });
 
 describe('invariant 2: retention deletes nothing before the new set verified', () => {

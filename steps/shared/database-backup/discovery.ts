@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { BackupFile, BackupSet } from './backup-set';
 import { readManifest, type BackupManifest } from './manifest';
-import { isManifestName, joinServerPath, parseBackupFileName } from './naming';
+import { fileNamePart, isManifestName, joinServerPath, parseBackupFileName } from './naming';
 import { cleanLeftovers } from '../runtime/leftovers';
 
 export interface ManifestSet {
@@ -124,4 +124,23 @@ export async function cleanBackupLeftovers(workerDirectory: string, now: Date, l
   };
   await cleanLeftovers(workerDirectory, isPartialManifest, 'a database backup', now, log);
   await cleanLeftovers(workerDirectory, isUnfinishedBackup, 'a database backup (a backup file without its manifest)', now, log);
+}
+
+/**
+ * Manifests of `database` in the folder, newer (by the stamp in their name) than `stamp`, that
+ * cannot be read: each one a backup a restore of "the newest" silently passed over.
+ */
+export async function unreadableManifestsNewerThan(workerDirectory: string, database: string, stamp: string): Promise<string[]> {
+  const prefix = `${fileNamePart(database)}_`;
+  const found: string[] = [];
+  for (const name of (await fs.readdir(workerDirectory)).filter(isManifestName).sort()) {
+    const nameStamp = /_(\d{8}T\d{6}Z)\.manifest\.json$/i.exec(name)?.[1];
+    if (!name.startsWith(prefix) || !nameStamp || nameStamp <= stamp) continue;
+    const problem = await readManifest(path.join(workerDirectory, name)).then(
+      () => undefined,
+      (error: Error) => error.message,
+    );
+    if (problem) found.push(problem);
+  }
+  return found;
 }
