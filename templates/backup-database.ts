@@ -1,6 +1,6 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
-import { lockWaitMinutes, nodePath, sqlConnectionString } from './parameters';
+import { lockWaitMinutes, nodePath, retentionDaysOf, retentionMinimumSets, sqlConnectionString } from './parameters';
 
 export const backupDatabase = defineTemplate({
   stepId: 'backup-database',
@@ -109,19 +109,8 @@ export const backupDatabase = defineTemplate({
       defaultValue: 'True',
       flag: 'verify',
     }),
-    retentionDays: defineParameter({
-      name: 'OctopusDr.Sql.RetentionDays',
-      label: 'Retention (days)',
-      helpText:
-        "Delete this tool's own backups of this database older than this many days, after a verified backup. The newest " +
-        'verified full backup, and every backup a kept one needs to restore, are always kept. Empty = keep everything.',
-      type: 'integer',
-      required: false,
-      defaultValue: '',
-      flag: 'retention-days',
-      min: 1,
-      max: 36500,
-    }),
+    retentionDays: retentionDaysOf('OctopusDr.Sql.RetentionDays', "this tool's own backups of this database"),
+    retentionMinimumSets,
     masterKeyId: defineParameter({
       name: 'OctopusDr.MasterKey.KeyId',
       label: 'Master key ID',

@@ -1,6 +1,6 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
-import { fileStoreBackupDirectory, fileStoreFolders, fileStoreHomeDirectory, lockWaitMinutes, nodePath } from './parameters';
+import { fileStoreBackupDirectory, fileStoreFolders, fileStoreHomeDirectory, lockWaitMinutes, nodePath, retentionDaysOf, retentionMinimumSets } from './parameters';
 
 export const backupFileStore = defineTemplate({
   stepId: 'backup-file-store',
@@ -49,18 +49,18 @@ export const backupFileStore = defineTemplate({
       defaultValue: 'Full',
       flag: 'mode',
     }),
-    retentionDays: defineParameter({
-      name: 'OctopusDr.FileStore.RetentionDays',
-      label: 'Retention (days)',
+    retentionDays: retentionDaysOf('OctopusDr.FileStore.RetentionDays', "this tool's own file-store sets"),
+    retentionMinimumSets,
+    allowEmpty: defineParameter({
+      name: 'OctopusDr.FileStore.AllowEmpty',
+      label: 'Allow an empty backup',
       helpText:
-        'After a successful backup, delete this tool\'s sets older than this many days, except the newest full set and ' +
-        'any archive a kept set still needs. 0 keeps everything.',
-      type: 'integer',
+        'Succeed when the folders hold no files at all (a new server). When unchecked, a backup of 0 files fails: it ' +
+        'usually means a wrong home directory or folder path. A single empty folder is fine either way, as long as it exists.',
+      type: 'bool',
       required: false,
-      defaultValue: '0',
-      flag: 'retention-days',
-      min: 0,
-      max: 36500,
+      defaultValue: 'False',
+      flag: 'allow-empty',
     }),
     skipUnreadable: defineParameter({
       name: 'OctopusDr.FileStore.SkipUnreadable',

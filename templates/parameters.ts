@@ -285,3 +285,38 @@ export const restoreLockWaitMinutes: typeof lockWaitMinutes = {
     'minutes for it to finish before choosing the newest set, then fail naming it. 0 fails at once. Restoring a named ' +
     'manifest or archive does not wait.',
 };
+
+/**
+ * One retention rule for both backup steps (each keeps its own variable name, so the two can
+ * differ in a runbook): the same label, flag, bounds and meaning of 0 and empty.
+ */
+export function retentionDaysOf(name: string, whatIsDeleted: string) {
+  return defineParameter({
+    name,
+    label: 'Retention (days)',
+    helpText:
+      `After the new backup set is verified, delete ${whatIsDeleted} older than this many days. Empty or 0 keeps ` +
+      'everything (no retention). Retention never deletes the newest verified set, nor anything a kept set needs to ' +
+      'restore, and always leaves at least *Minimum backups kept* verified sets.',
+    type: 'integer',
+    required: false,
+    defaultValue: '',
+    flag: 'retention-days',
+    min: 0,
+    max: 36500,
+  });
+}
+
+export const retentionMinimumSets = defineParameter({
+  name: 'OctopusDr.Retention.MinimumSets',
+  label: 'Minimum backups kept',
+  helpText:
+    'Retention never leaves fewer than this many verified backup sets, however old they are: the newest ones are kept, ' +
+    'each with every older backup it needs to restore. At least 1 (the newest verified set is never deleted).',
+  type: 'integer',
+  required: false,
+  defaultValue: '2',
+  flag: 'retention-minimum',
+  min: 1,
+  max: 1000,
+});

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { ParameterValues } from '../../templates/model';
 import { backupDatabase as template } from '../../templates/backup-database';
 import { kindOf } from '../shared/database-backup/backup-set';
-import { loadManifestSets, type FolderLocation } from '../shared/database-backup/discovery';
+import { cleanBackupLeftovers, loadManifestSets, type FolderLocation } from '../shared/database-backup/discovery';
 import { writeManifestAtomically, MANIFEST_FORMAT, type BackupManifest } from '../shared/database-backup/manifest';
 import { backupSetNames, fileNamePart, joinServerPath, parseBackupFileName, type BackupKind } from '../shared/database-backup/naming';
 import { planRetention } from '../shared/database-backup/retention';
@@ -186,6 +186,7 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
   const directoryProblems = await checkDirectoriesAgainstServer(params, serverDirectory, facts.pathSeparator);
   if (directoryProblems.length > 0) throw new ParameterError(directoryProblems);
   const location: FolderLocation = { workerDirectory, serverDirectory, serverSeparator: facts.pathSeparator };
+  await cleanBackupLeftovers(workerDirectory, new Date(), log);
 
   // One backup of this database at a time in this folder: a second run waits, then fails naming the first.
   const lock = await acquireLock({
@@ -332,11 +333,12 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
   context.setOutput('FirstLsn', header.firstLsn);
   context.setOutput('LastLsn', header.lastLsn);
 
-  if (params.retentionDays !== undefined) {
+  // Empty or 0 days: no retention (the same rule as the file-store step's).
+  if (params.retentionDays) {
     if (!verification.passed) log.warn('Retention skipped: the new backup was not verified.');
     else {
       try {
-        await applyRetention(database, location, params.retentionDays, context);
+        await applyRetention(database, location, params.retentionDays, params.retentionMinimumSets ?? 1, context);
       } catch (error) {
         throw new StepFailure(
           `The backup succeeded (${manifestPath}), but retention failed: ${(error as Error).message}. Check the worker account may delete files in ${workerDirectory}.`,
@@ -352,14 +354,14 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
 }
 
 /** Deletes this tool's own old backup sets of this database that no kept set needs. */
-async function applyRetention(database: string, location: FolderLocation, days: number, context: StepContext): Promise<void> {
+async function applyRetention(database: string, location: FolderLocation, days: number, minimumVerifiedSets: number, context: StepContext): Promise<void> {
   const { log } = context;
   const sets = (await loadManifestSets(location, (m) => log.warn(m))).filter(
     (s) => s.manifest.database === database && kindOf(s.set.header) !== undefined,
   );
   const plan = planRetention(
     sets.map((s) => ({ set: s.set, takenAt: new Date(s.manifest.takenAt) })),
-    { now: new Date(), retentionDays: days },
+    { now: new Date(), retentionDays: days, minimumVerifiedSets },
   );
   for (const warning of plan.warnings) log.warn(warning);
   let deleted = 0;

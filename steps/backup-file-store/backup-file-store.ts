@@ -1,6 +1,6 @@
 import { backupFileStore as template } from '../../templates/backup-file-store';
 import type { ParameterValues } from '../../templates/model';
-import { ParameterError } from '../shared/runtime/errors';
+import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import { workerPathProblem } from '../shared/runtime/locations';
 import { acquireLock } from '../shared/runtime/lock';
 import type { StepContext } from '../shared/runtime/step-context';
@@ -10,6 +10,7 @@ import { DEFAULT_INCLUDED_FOLDERS, parseFolderNames, resolveFolders } from '../s
 import { progressReporter } from '../shared/file-store/progress';
 import { formatBytes } from '../shared/runtime/format';
 import { applyRetention } from '../shared/file-store/retention';
+import { verifyFileStoreBackup } from '../shared/file-store/restore';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -45,6 +46,7 @@ export async function backupFileStoreStep(params: Params, context: StepContext):
     backupDirectory: params.backupDirectory,
     mode: params.mode === 'Incremental' ? 'Incremental' : 'Full',
     skipUnreadable: params.skipUnreadable,
+    allowEmpty: params.allowEmpty,
     toolVersion,
     log,
     signal: context.signal,
@@ -53,8 +55,23 @@ export async function backupFileStoreStep(params: Params, context: StepContext):
   const { manifest } = result;
   const seconds = result.durationMs / 1000;
 
-  const retention = await applyRetention(params.backupDirectory, params.retentionDays ?? 0, new Date(), log);
-  if (retention.deleted.length > 0) log.info(`Retention (${params.retentionDays} days): deleted ${retention.deleted.join(', ')}.`);
+  // Retention deletes nothing before the new set has proved itself: every hash, and its manifests agree.
+  const retention = await applyRetention(params.backupDirectory, params.retentionDays, new Date(), log, {
+    minimumSets: params.retentionMinimumSets,
+    beforeDeleting: async () => {
+      const check = await verifyFileStoreBackup(result.manifestPath, { signal: context.signal });
+      if (!check.ok) {
+        throw new StepFailure(
+          `The new backup ${result.archivePath} failed verification, so retention deleted nothing: ${check.problems.slice(0, 5).join('; ')}. ` +
+            'Check the backup directory\'s storage and run the backup again.',
+        );
+      }
+      log.info(`Verified the new set before retention: ${check.files} files, every SHA-256 matches.`);
+    },
+  });
+  if (params.retentionDays) {
+    log.info(`Retention (${params.retentionDays} days, at least ${params.retentionMinimumSets ?? 1} sets kept): ${retention.deleted.length ? `deleted ${retention.deleted.join(', ')}` : 'nothing to delete'}.`);
+  }
 
   context.setOutput('ArchivePath', result.archivePath);
   context.setOutput('ManifestPath', result.manifestPath);

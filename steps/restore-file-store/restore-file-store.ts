@@ -7,7 +7,7 @@ import type { StepContext } from '../shared/runtime/step-context';
 import { parseFolderNames, resolveFolders } from '../shared/file-store/folders';
 import { progressReporter } from '../shared/file-store/progress';
 import { formatBytes } from '../shared/runtime/format';
-import { resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../shared/file-store/restore';
+import { cleanRestoreLeftovers, resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../shared/file-store/restore';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -57,6 +57,7 @@ export async function restoreFileStoreStep(params: Params, context: StepContext)
   });
   if (resolved.problems.length > 0) throw new ParameterError(resolved.problems);
 
+  if (!params.dryRun) await cleanRestoreLeftovers(resolved.folders, new Date(), log);
   const result = await restoreFileStore({
     set,
     destinations: resolved.folders,

@@ -2,10 +2,12 @@
 // prove the master key decrypts it, verify the newest file-store archive, report the recovery
 // point and the measured restore time, and drop the scratch database again, also after a
 // failure or a cancel. It reuses the restore, master-key and file-store libraries.
+import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { ParameterValues } from '../../templates/model';
 import { testRestore as template } from '../../templates/test-restore';
 import { planRestore, restoreDatabase, RestoreError, RestorePlanError, type RestorePlan } from '../shared/database-backup/restore';
+import { unreadableManifestsNewerThan } from '../shared/database-backup/discovery';
 import { readManifest } from '../shared/database-backup/manifest';
 import { checkDbStatement } from '../shared/database-backup/tsql';
 import { verifyFileStoreBackup } from '../shared/file-store/restore';
@@ -177,6 +179,18 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   report.backup.manifestKeyId = await manifestKeyId(plan);
   log.info(`Newest backup of '${plan.sourceDatabase}': ${report.backup.sets.join(' + ')}, finished ${newest.header.backupFinishDate} (server time).`);
   for (const warning of plan.warnings) log.warn(warning);
+  // A newer backup whose manifest cannot be read was passed over: the test must not pass an older one in its place.
+  const newestStamp = newest.manifestPath ? /_(\d{8}T\d{6}Z)\.manifest\.json$/i.exec(newest.manifestPath)?.[1] : undefined;
+  const sourceIsFolder = await stat(params.source).then((s) => s.isDirectory(), () => false);
+  if (newestStamp && sourceIsFolder) {
+    const passedOver = await unreadableManifestsNewerThan(params.source, plan.sourceDatabase, newestStamp);
+    if (passedOver.length > 0) {
+      report.failures.push(
+        `A newer backup of '${plan.sourceDatabase}' than the one tested cannot be read: ${passedOver.join(' ')} ` +
+          'Repair or move away that manifest and its backup files, and run the backup again.',
+      );
+    }
+  }
 
   // The recovery point: how old the newest backup is, on the server's own clock.
   const { rows } = await connection.query<{ now: string }>('SELECT CONVERT(varchar(23), SYSDATETIME(), 126) AS now', {}, { signal: context.signal });
@@ -285,7 +299,14 @@ async function testFileStoreBackup(directory: string, report: TestRestoreReport,
     report.fileStore.archive = result.set.archivePath;
     report.fileStore.files = result.files;
     report.fileStore.bytes = result.bytes;
-    report.fileStore.status = result.ok ? 'passed' : 'failed';
+    // A set of 0 files proves nothing about a file store (a wrong path backs up nothing, "successfully").
+    const empty = result.ok && result.files === 0;
+    report.fileStore.status = result.ok && !empty ? 'passed' : 'failed';
+    if (empty) {
+      report.failures.push(
+        `File store: the newest set ${result.set.archivePath} holds 0 files. Check "Octopus home directory" and "File store folders" of the file-store backup, and back up again.`,
+      );
+    }
     if (!result.ok) report.failures.push(`File store: ${result.problems.slice(0, 10).join('; ')}${result.problems.length > 10 ? `; and ${result.problems.length - 10} more` : ''}`);
   } catch (error) {
     if (context.signal.aborted) throw context.signal.reason;

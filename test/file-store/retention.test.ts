@@ -41,13 +41,14 @@ test('old sets go; the newest full, sets within the limit and what their chains 
       [full10, full10.replace('.zip', '.manifest.json'), inc11, inc11.replace('.zip', '.manifest.json'), 'notes.txt', 'octopus-file-store-20260101T000000Z-full.zip'].sort(),
     );
 
-    // Far in the future: everything is old, but the newest full (and its chain) is never deleted.
+    // Far in the future: everything is old, but the newest set and the newest full (and their chains) are never deleted.
     const later = await applyRetention(out, 5, day(60), silentLog);
-    expect(later.deleted).toEqual([inc11]);
-    expect(readdirSync(out)).toContain(full10);
+    expect(later.deleted).toEqual([]);
+    expect(readdirSync(out)).toEqual(expect.arrayContaining([full10, inc11]));
 
-    // 0 keeps everything.
+    // 0 and empty keep everything (the same rule as the database step's).
     expect((await applyRetention(out, 0, day(90), silentLog)).deleted).toEqual([]);
+    expect((await applyRetention(out, undefined, day(90), silentLog)).deleted).toEqual([]);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

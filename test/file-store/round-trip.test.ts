@@ -2,7 +2,7 @@
 // and folders, unicode, long names and deep paths survive; the archive is a standard ZIP that
 // Info-ZIP `unzip -t` and Python's zipfile accept; the manifest is inside and beside it.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/shared/file-store/backup';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/shared/file-store/folders';
@@ -90,6 +90,8 @@ print(json.dumps({'files': len(m['files']), 'nupkg': methods['Packages/feeds-bui
     const out2 = path.join(work2, 'out');
     write(path.join(home2, 'Artifacts', 'tool.sh'), '#!/bin/sh\n', 0o6755);
     chmodSync(path.join(home2, 'Artifacts', 'tool.sh'), 0o6755);
+    // Every folder backed up must exist (empty is fine).
+    for (const folder of FOLDERS) mkdirSync(path.join(home2, folder), { recursive: true });
     await backup(home2, out2);
     const restored2 = path.join(work2, 'restored');
     await restoreTo(out2, restored2, false, ['Artifacts']);

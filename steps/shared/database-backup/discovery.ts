@@ -4,7 +4,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { BackupFile, BackupSet } from './backup-set';
 import { readManifest, type BackupManifest } from './manifest';
-import { isManifestName, joinServerPath, parseBackupFileName } from './naming';
+import { fileNamePart, isManifestName, joinServerPath, parseBackupFileName } from './naming';
+import { cleanLeftovers } from '../runtime/leftovers';
 
 export interface ManifestSet {
   set: BackupSet;
@@ -97,4 +98,49 @@ export async function looseBackupFiles(location: FolderLocation, claimed: Readon
     groups.set(key, { label: `${parsed.stem}${extension} (${parsed.stripes} files)`, files, missingFiles });
   }
   return [...groups.values()];
+}
+
+/**
+ * What a killed backup leaves in the folder: a manifest never renamed into place, and backup files
+ * named as this tool names them with no manifest (SQL Server writes the final name from the start,
+ * so only the manifest, written last, marks a set complete). Each is named; it is deleted once
+ * nothing has written to it for the age guard, so a concurrent backup's files are never touched.
+ */
+export async function cleanBackupLeftovers(workerDirectory: string, now: Date, log: { warn(message: string): void }): Promise<void> {
+  const names = new Set(await fs.readdir(workerDirectory));
+  const claimed = new Set<string>();
+  for (const name of names) {
+    if (!isManifestName(name)) continue;
+    const manifest = await readManifest(path.join(workerDirectory, name)).catch(() => undefined);
+    for (const f of manifest?.files ?? []) claimed.add(f.name);
+  }
+  const isPartialManifest = (name: string) => {
+    const m = /^\.(.+\.manifest\.json)\.[0-9a-f]+\.partial$/.exec(name);
+    return m !== null && isManifestName(m[1]);
+  };
+  const isUnfinishedBackup = (name: string) => {
+    const parsed = parseBackupFileName(name);
+    return parsed !== undefined && !claimed.has(name) && !names.has(`${parsed.stem}.manifest.json`);
+  };
+  await cleanLeftovers(workerDirectory, isPartialManifest, 'a database backup', now, log);
+  await cleanLeftovers(workerDirectory, isUnfinishedBackup, 'a database backup (a backup file without its manifest)', now, log);
+}
+
+/**
+ * Manifests of `database` in the folder, newer (by the stamp in their name) than `stamp`, that
+ * cannot be read: each one a backup a restore of "the newest" silently passed over.
+ */
+export async function unreadableManifestsNewerThan(workerDirectory: string, database: string, stamp: string): Promise<string[]> {
+  const prefix = `${fileNamePart(database)}_`;
+  const found: string[] = [];
+  for (const name of (await fs.readdir(workerDirectory)).filter(isManifestName).sort()) {
+    const nameStamp = /_(\d{8}T\d{6}Z)\.manifest\.json$/i.exec(name)?.[1];
+    if (!name.startsWith(prefix) || !nameStamp || nameStamp <= stamp) continue;
+    const problem = await readManifest(path.join(workerDirectory, name)).then(
+      () => undefined,
+      (error: Error) => error.message,
+    );
+    if (problem) found.push(problem);
+  }
+  return found;
 }

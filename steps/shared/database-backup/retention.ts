@@ -24,7 +24,12 @@ export interface RetentionPlan {
 
 export function planRetention(
   candidates: readonly RetentionCandidate[],
-  options: { now: Date; retentionDays: number },
+  options: {
+    now: Date;
+    retentionDays: number;
+    /** Never fewer verified sets than this (at least 1: the newest verified set stays). */
+    minimumVerifiedSets?: number;
+  },
 ): RetentionPlan {
   const cutoff = options.now.getTime() - options.retentionDays * 24 * 60 * 60 * 1000;
   const keepReasons = new Map<RetentionCandidate, string>();
@@ -43,6 +48,13 @@ export function planRetention(
     .filter((c) => kindOf(c.set.header) === 'Full' && c.set.verified === true)
     .sort((a, b) => compareLsn(b.set.header.lastLsn, a.set.header.lastLsn))[0];
   if (newestVerifiedFull && !keepReasons.has(newestVerifiedFull)) keepReasons.set(newestVerifiedFull, 'the newest verified full backup');
+
+  // The newest verified sets of any kind (each restorable with its chain, kept below), however old.
+  const minimum = Math.max(1, options.minimumVerifiedSets ?? 1);
+  const newestVerified = candidates.filter((c) => c.set.verified === true).sort((a, b) => compareLsn(b.set.header.lastLsn, a.set.header.lastLsn));
+  newestVerified.slice(0, minimum).forEach((c, i) => {
+    if (!keepReasons.has(c)) keepReasons.set(c, i === 0 ? 'the newest verified backup' : `one of the ${minimum} newest verified backups ("Minimum backups kept")`);
+  });
 
   // Everything a kept set needs for its own restore stays too. Newest first: a set already in a
   // kept set's chain needs nothing more than the chain members before it, already kept.

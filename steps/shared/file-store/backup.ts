@@ -9,9 +9,11 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { StepFailure } from '../runtime/errors';
 import { writeFileAtomically } from '../runtime/files';
+import { cleanLeftovers } from '../runtime/leftovers';
 import type { ResolvedFolder } from './folders';
 import {
   archiveNameFor,
+  isPartialName,
   listBackupSets,
   manifestNameFor,
   MANIFEST_ENTRY_NAME,
@@ -52,6 +54,8 @@ export interface BackupOptions {
   backupDirectory: string;
   mode: BackupMode;
   skipUnreadable: boolean;
+  /** A backup of 0 files succeeds only when asked for (each folder must exist either way). */
+  allowEmpty?: boolean;
   toolVersion: string;
   log: BackupLogger;
   signal?: AbortSignal;
@@ -160,26 +164,23 @@ async function pickArchiveName(directory: string, now: Date, mode: BackupMode): 
   // A random part in every name; one that is taken anyway is never reused.
   for (let attempt = 1; attempt < 100; attempt++) {
     const name = archiveNameFor(now, mode);
-    const taken = await Promise.all([fs.access(path.join(directory, name)), fs.access(path.join(directory, manifestNameFor(name)))].map((p) => p.then(() => true, () => false)));
+    // A partial of the same name may be a killed run's (named and aged out, never reused) or a live one's.
+    const candidates = [name, manifestNameFor(name), `.${name}.partial`].map((n) => fs.access(path.join(directory, n)));
+    const taken = await Promise.all(candidates.map((p) => p.then(() => true, () => false)));
     if (!taken.includes(true)) return name;
   }
   throw new StepFailure(`Too many backups named for ${now.toISOString()} in ${directory}.`);
 }
 
-/** A partial file not written to for this long belongs to a backup that was killed (a live one writes continuously). */
-const ABANDONED_AFTER_MS = 6 * 3600 * 1000;
-
-/** Deletes temporary files of this tool's own backups that were killed (SIGKILL, power loss). */
-async function removeAbandonedPartials(directory: string, now: Date, log: BackupLogger): Promise<void> {
-  for (const name of await fs.readdir(directory)) {
-    if (!/^\.octopus-file-store-.*\.partial$/.test(name)) continue;
-    const file = path.join(directory, name);
-    const stat = await fs.stat(file).catch(() => undefined);
-    if (stat?.isFile() && now.getTime() - stat.mtimeMs > ABANDONED_AFTER_MS) {
-      await fs.rm(file, { force: true });
-      log.info(`Deleted ${file}, left by a backup that was stopped before it finished.`);
-    }
-  }
+/** Every missing folder, on one line with the fix; an intentionally empty folder must still exist. */
+function missingFoldersMessage(missing: readonly ResolvedFolder[]): string {
+  const names = missing.map((f) => `${f.name} folder ${f.path}`).join(', ');
+  const fromHome = missing.some((f) => f.origin === 'home');
+  return (
+    `${names} ${missing.length === 1 ? 'does' : 'do'} not exist, so nothing was backed up. Correct ` +
+    `${fromHome ? '"Octopus home directory" or ' : ''}"File store folders", create a folder this server really keeps empty ` +
+    `(an empty folder is backed up as empty), or leave ${missing.map((f) => f.name).join(', ')} out of "Folders to back up".`
+  );
 }
 
 function describe(problem: ScanProblem): string {
@@ -203,14 +204,13 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
       throw new StepFailure(`The backup directory ${options.backupDirectory} is inside the ${folder.name} folder ${folder.path}; choose a backup directory outside the file store.`);
     }
   }
-  await fs.mkdir(options.backupDirectory, { recursive: true });
-  await removeAbandonedPartials(options.backupDirectory, now, log);
 
   // 1. Scan.
   const files: ScannedFile[] = [];
   const directories: ScannedDirectory[] = [];
   const problems: ScanProblem[] = [];
   const folderSummaries: FileStoreManifest['folders'] = [];
+  const missing: ResolvedFolder[] = [];
   for (const folder of options.folders) {
     signal?.throwIfAborted();
     let rootStat;
@@ -218,16 +218,11 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
       rootStat = await fs.stat(folder.path);
     } catch (error) {
       const code = errnoOf(error);
-      if (code === 'ENOENT' && folder.origin === 'home') {
-        warn(`${folder.name}: ${folder.path} does not exist; nothing to back up from it.`);
-        folderSummaries.push({ name: folder.name, source: folder.path, files: 0, bytes: 0 });
+      if (code === 'ENOENT') {
+        missing.push(folder);
         continue;
       }
-      throw new StepFailure(
-        code === 'ENOENT'
-          ? `${folder.name} folder ${folder.path} does not exist. Correct its path, or leave ${folder.name} out of the included folders.`
-          : `${folder.name} folder ${folder.path} cannot be read (${code}). Give the worker's account read access.`,
-      );
+      throw new StepFailure(`${folder.name} folder ${folder.path} cannot be read (${code}). Give the worker's account read access.`);
     }
     if (!rootStat.isDirectory()) throw new StepFailure(`${folder.name} path ${folder.path} is not a folder.`);
     const scanned = await scanFolder(folder.name, folder.path, signal);
@@ -247,6 +242,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
     });
     log.verbose(`${folder.name}: ${kept.length} files, ${scanned.directories.length} folders in ${folder.path}`);
   }
+  if (missing.length > 0) throw new StepFailure(missingFoldersMessage(missing));
   const skipped: FileStoreManifest['skipped'] = [];
   const unreadable = problems.filter((p) => p.kind === 'unreadable');
   if (unreadable.length > 0) {
@@ -262,6 +258,16 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
     if (p.kind !== 'unreadable') warn(`${p.folder}/${p.path} ${p.kind === 'vanished' ? 'vanished during the backup' : p.message}; not backed up.`);
     skipped.push({ folder: p.folder, path: p.path, reason: p.message });
   }
+
+  if (files.length === 0 && !options.allowEmpty) {
+    throw new StepFailure(
+      `Nothing to back up: ${options.folders.map((f) => `${f.name} (${f.path})`).join(', ')} hold no files we can read. An Octopus Server's file store is ` +
+        'not empty, so this is most likely the wrong "Octopus home directory" or "File store folders" path: correct it. ' +
+        'If these folders really are empty (a new server), check "Allow an empty backup". Nothing was written.',
+    );
+  }
+  await fs.mkdir(options.backupDirectory, { recursive: true });
+  await cleanLeftovers(options.backupDirectory, isPartialName, 'a file-store backup', now, log);
 
   // 2. Plan: an incremental reuses files the previous set already has.
   let mode = options.mode;
@@ -321,7 +327,6 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
 
   // 3. Write.
   const tempPath = path.join(options.backupDirectory, `.${archiveName}.partial`);
-  await fs.rm(tempPath, { force: true });
   const writer = new StreamingZipWriter(tempPath);
   const onAbort = () => void writer.abort(signal?.reason instanceof Error ? signal.reason : undefined).catch(() => undefined);
   signal?.addEventListener('abort', onAbort, { once: true });

@@ -7,6 +7,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { StepFailure } from '../runtime/errors';
 import { FILE_STORE_FOLDERS, type FileStoreFolderName } from './folders';
+import { isDeepStrictEqual } from 'node:util';
+import { openArchive, type OpenedArchive } from './zip-reader';
 
 export const MANIFEST_FORMAT = 'octopus-dr/file-store-backup';
 export const MANIFEST_ENTRY_NAME = 'octopus-dr-manifest.json';
@@ -81,6 +83,11 @@ export function isOwnArchiveName(name: string): boolean {
   return SET_NAME.test(name);
 }
 
+/** A temporary file of this tool's file-store backups (an archive or a manifest not yet renamed): never a backup. */
+export function isPartialName(name: string): boolean {
+  return /^\.octopus-file-store-.*\.partial$/.test(name);
+}
+
 export function manifestNameFor(archiveName: string): string {
   return archiveName.replace(/\.zip$/, '.manifest.json');
 }
@@ -131,24 +138,87 @@ export async function readManifestFile(manifestPath: string): Promise<FileStoreM
 }
 
 
-/** The sets in a directory whose manifest beside the archive parses, oldest first. Others are ignored. */
-export async function listBackupSets(directory: string): Promise<{ sets: BackupSet[]; ignored: string[] }> {
+/** The manifest entry of an opened archive, checked like the one beside it. */
+export async function readManifestEntry(archive: OpenedArchive): Promise<FileStoreManifest> {
+  const entry = archive.entries.get(MANIFEST_ENTRY_NAME);
+  if (!entry) throw new StepFailure(`${archive.path} has no ${MANIFEST_ENTRY_NAME}; it is not an octopus-dr file-store backup.`);
+  if (entry.size > 1024 * 1024 * 1024) throw new StepFailure(`${archive.path}: its manifest is implausibly large.`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await archive.openEntry(entry)) chunks.push(chunk as Buffer);
+  return parseManifest(Buffer.concat(chunks).toString('utf8'), `${archive.path} (${MANIFEST_ENTRY_NAME})`);
+}
+
+/** The manifest inside an archive (its last entry). */
+export async function readInternalManifest(archivePath: string): Promise<FileStoreManifest> {
+  const archive = await openArchive(archivePath);
+  try {
+    return await readManifestEntry(archive);
+  } finally {
+    archive.close();
+  }
+}
+
+/**
+ * How the manifest beside an archive differs from the one inside it (empty when they are the
+ * same). Both were written from one text, so any difference is an edit or damage.
+ */
+export function manifestDifferences(beside: FileStoreManifest, inside: FileStoreManifest): string[] {
+  const differences: string[] = [];
+  const key = (f: ManifestFile) => `${f.folder}/${f.path}`;
+  const besideFiles = new Map(beside.files.map((f) => [key(f), f]));
+  const insideFiles = new Map(inside.files.map((f) => [key(f), f]));
+  for (const [name, f] of insideFiles) {
+    const other = besideFiles.get(name);
+    if (!other) differences.push(`${name} is missing from the manifest beside the archive`);
+    else if (!isDeepStrictEqual(f, other)) {
+      const fields = (Object.keys({ ...f, ...other }) as (keyof ManifestFile)[]).filter((k) => !isDeepStrictEqual(f[k], other[k]));
+      differences.push(`${name}: ${fields.join(', ')} differ${fields.length === 1 ? 's' : ''}`);
+    }
+  }
+  for (const name of besideFiles.keys()) if (!insideFiles.has(name)) differences.push(`${name} is only in the manifest beside the archive`);
+  const { files: _a, ...besideRest } = beside;
+  const { files: _b, ...insideRest } = inside;
+  for (const field of new Set([...Object.keys(besideRest), ...Object.keys(insideRest)])) {
+    if (!isDeepStrictEqual((besideRest as Record<string, unknown>)[field], (insideRest as Record<string, unknown>)[field])) differences.push(`${field} differs`);
+  }
+  return differences;
+}
+
+/** The UTC stamp in a set's archive name (sorts as time), for telling which set is newest without reading it. */
+export function stampOf(archiveName: string): string {
+  return /^octopus-file-store-(\d{8}T\d{6}Z)/.exec(archiveName)?.[1] ?? '';
+}
+
+/**
+ * The sets in a directory, oldest first: each archive named as this tool names them, read through
+ * the manifest beside it or, when that is missing (an archive copied on its own, or a backup
+ * stopped between the two), the manifest inside it. Sets that cannot be read are listed in
+ * `ignored` (why) and `ignoredArchives` (which), never used.
+ */
+export async function listBackupSets(directory: string): Promise<{ sets: BackupSet[]; ignored: string[]; ignoredArchives: string[] }> {
   const names = await fs.readdir(directory);
+  const present = new Set(names);
   const sets: BackupSet[] = [];
   const ignored: string[] = [];
+  const ignoredArchives: string[] = [];
+  const archiveNames = new Set<string>();
   for (const name of names) {
-    if (!name.endsWith('.manifest.json')) continue;
-    const archiveName = name.replace(/\.manifest\.json$/, '.zip');
-    if (!isOwnArchiveName(archiveName)) continue;
-    const manifestPath = path.join(directory, name);
+    if (isOwnArchiveName(name)) archiveNames.add(name);
+    else if (name.endsWith('.manifest.json') && isOwnArchiveName(name.replace(/\.manifest\.json$/, '.zip'))) archiveNames.add(name.replace(/\.manifest\.json$/, '.zip'));
+  }
+  for (const archiveName of archiveNames) {
+    const sidecar = manifestNameFor(archiveName);
+    const archivePath = path.join(directory, archiveName);
+    const manifestPath = present.has(sidecar) ? path.join(directory, sidecar) : archivePath;
     try {
-      const manifest = await readManifestFile(manifestPath);
+      const manifest = manifestPath === archivePath ? await readInternalManifest(archivePath) : await readManifestFile(manifestPath);
       if (manifest.archive !== archiveName) throw new StepFailure(`${manifestPath} describes ${manifest.archive}`);
-      sets.push({ directory, manifestPath, archivePath: path.join(directory, archiveName), manifest });
+      sets.push({ directory, manifestPath, archivePath, manifest });
     } catch (error) {
-      ignored.push(`${name}: ${(error as Error).message}`);
+      ignored.push(`${path.basename(manifestPath)}: ${(error as Error).message}`);
+      ignoredArchives.push(archiveName);
     }
   }
   sets.sort((a, b) => a.manifest.createdAt.localeCompare(b.manifest.createdAt) || a.manifest.archive.localeCompare(b.manifest.archive));
-  return { sets, ignored };
+  return { sets, ignored, ignoredArchives };
 }

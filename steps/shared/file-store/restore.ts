@@ -7,21 +7,24 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { inflateRaw } from 'node:zlib';
 import { StepFailure } from '../runtime/errors';
+import { cleanLeftovers } from '../runtime/leftovers';
 import type { FileStoreProgress } from './backup';
 import { unsafeEntryNameReason } from './entry-safety';
 import { canonicalFolderName, type FileStoreFolderName, type ResolvedFolder } from './folders';
 import {
+  isPartialName,
   listBackupSets,
+  manifestDifferences,
   manifestNameFor,
-  MANIFEST_ENTRY_NAME,
-  parseManifest,
+  readInternalManifest,
+  readManifestEntry,
   readManifestFile,
+  stampOf,
   utcStamp,
   type BackupSet,
-  type FileStoreManifest,
   type ManifestFile,
 } from './manifest';
 import { formatBytes } from '../runtime/format';
@@ -44,20 +47,6 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-async function readInternalManifest(archivePath: string): Promise<FileStoreManifest> {
-  const archive = await openArchive(archivePath);
-  try {
-    const entry = archive.entries.get(MANIFEST_ENTRY_NAME);
-    if (!entry) throw new StepFailure(`${archivePath} has no ${MANIFEST_ENTRY_NAME}; it is not an octopus-dr file-store backup.`);
-    if (entry.size > 1024 * 1024 * 1024) throw new StepFailure(`${archivePath}: its manifest is implausibly large.`);
-    const chunks: Buffer[] = [];
-    for await (const chunk of await archive.openEntry(entry)) chunks.push(chunk as Buffer);
-    return parseManifest(Buffer.concat(chunks).toString('utf8'), `${archivePath} (${MANIFEST_ENTRY_NAME})`);
-  } finally {
-    archive.close();
-  }
-}
-
 /** Permission bits restored on files: setuid and setgid are dropped (an archive must not make a file run as its owner). */
 const RESTORED_FILE_MODE_BITS = 0o1777;
 
@@ -67,22 +56,14 @@ const RESTORED_FILE_MODE_BITS = 0o1777;
  */
 export async function resolveBackupSource(source: string): Promise<BackupSet> {
   const absolute = path.resolve(source);
+  refuseLeftover(absolute);
   let stat;
   try {
     stat = await fs.stat(absolute);
   } catch (error) {
     throw new StepFailure(`Backup to restore ${absolute} cannot be read (${errnoOf(error)}). Give a backup directory, archive or manifest.`);
   }
-  if (stat.isDirectory()) {
-    const { sets, ignored } = await listBackupSets(absolute);
-    for (const set of [...sets].reverse()) {
-      const present = await Promise.all(set.manifest.chain.map((a) => exists(path.join(absolute, a))));
-      if (!present.includes(false)) return set;
-    }
-    throw new StepFailure(
-      `No complete file-store backup set in ${absolute}${ignored.length ? ` (ignored: ${ignored.join('; ')})` : ''}. Give the directory the backups were written to, or an archive or manifest.`,
-    );
-  }
+  if (stat.isDirectory()) return newestSetIn(absolute);
   const directory = path.dirname(absolute);
   if (absolute.endsWith('.json')) {
     const manifest = await readManifestFile(absolute);
@@ -96,9 +77,93 @@ export async function resolveBackupSource(source: string): Promise<BackupSet> {
   return { directory, manifestPath: (await exists(sidecar)) ? sidecar : absolute, archivePath: absolute, manifest };
 }
 
+/** The restore staging folders a restore works in (beside the destination, or inside a mount point). */
+export function isRestoreStagingName(name: string): boolean {
+  return /\.restore-staging-\d{8}T\d{6}Z(-[0-9a-f]+)?$/.test(name) || /^\.octopus-dr-restore-staging-\d{8}T\d{6}Z(-[0-9a-f]+)?$/.test(name);
+}
+
+/**
+ * Staging folders of restores that were killed, beside each destination or inside it (a mount
+ * point): named, and deleted once nothing has written to them for the age guard.
+ */
+export async function cleanRestoreLeftovers(destinations: readonly ResolvedFolder[], now: Date, log: { warn(message: string): void }): Promise<void> {
+  for (const destination of destinations) {
+    const base = path.basename(destination.path);
+    await cleanLeftovers(path.dirname(destination.path), (n) => n.startsWith(`${base}.restore-staging-`) && isRestoreStagingName(n), 'a file-store restore', now, log);
+    await cleanLeftovers(destination.path, (n) => n.startsWith('.octopus-dr-restore-staging-') && isRestoreStagingName(n), 'a file-store restore', now, log);
+  }
+}
+
+/** A killed run's temporary file or staging folder is never read as a backup: refused before it is opened. */
+function refuseLeftover(absolute: string): void {
+  const name = path.basename(absolute);
+  if (!isPartialName(name) && !name.endsWith('.partial') && !isRestoreStagingName(name)) return;
+  throw new StepFailure(
+    `Backup to restore ${absolute} is a temporary ${isRestoreStagingName(name) ? 'folder of a restore' : 'file of a backup'} that did not finish ` +
+      '(a stopped run leaves it); it is not a backup and is never read. Give a finished archive (octopus-file-store-<time>-full.zip), its manifest, or the backup directory.',
+    { exitCode: 2 },
+  );
+}
+
+/**
+ * The newest set of a directory, when it is complete. A newer set that cannot be read, or whose
+ * chain is incomplete, is refused rather than silently skipped: an older set restored in its place
+ * would lose what only the newer one holds.
+ */
+async function newestSetIn(directory: string): Promise<BackupSet> {
+  const { sets, ignored, ignoredArchives } = await listBackupSets(directory);
+  let chosen: BackupSet | undefined;
+  const incomplete: { archive: string; reason: string }[] = [];
+  for (const set of [...sets].reverse()) {
+    const missing = (await Promise.all(set.manifest.chain.map(async (a) => ((await exists(path.join(directory, a))) ? undefined : a)))).filter((a) => a !== undefined);
+    if (missing.length === 0) {
+      chosen = set;
+      break;
+    }
+    incomplete.push({ archive: set.manifest.archive, reason: `its chain needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} missing` });
+  }
+  if (!chosen) {
+    throw new StepFailure(
+      `No complete file-store backup set in ${directory}${ignored.length ? ` (ignored: ${ignored.join('; ')})` : ''}. Give the directory the backups were written to, or an archive or manifest.`,
+    );
+  }
+  const stamp = stampOf(chosen.manifest.archive);
+  const unusable = [
+    ...incomplete,
+    ...ignoredArchives.map((archive, i) => ({ archive, reason: ignored[i] })),
+  ].filter((u) => stampOf(u.archive) >= stamp && u.archive !== chosen.manifest.archive);
+  if (unusable.length > 0) {
+    throw new StepFailure(
+      `The newest backup set in ${directory} cannot be used: ${unusable.map((u) => `${u.archive} (${u.reason})`).join('; ')}. ` +
+        `The newest usable set, ${chosen.manifest.archive}, is older and is not taken in its place. To use it, give its archive or manifest as the backup to restore; ` +
+        'otherwise repair the newer set (copy back its archives and manifest) or move it away.',
+    );
+  }
+  return chosen;
+}
+
 export interface ChainCheck {
   archives: Map<string, OpenedArchive>;
   problems: string[];
+}
+
+/** The manifest beside the archive must be the one inside it: an edited record would otherwise go unchecked. */
+async function compareWithInternalManifest(set: BackupSet, archive: OpenedArchive | undefined): Promise<string[]> {
+  if (!archive || set.manifestPath === set.archivePath) return [];
+  const where = path.basename(set.manifestPath);
+  let inside;
+  try {
+    inside = await readManifestEntry(archive);
+  } catch (error) {
+    return [`${set.manifest.archive}: the manifest inside it cannot be read (${(error as Error).message})`];
+  }
+  const differences = manifestDifferences(set.manifest, inside);
+  if (differences.length === 0) return [];
+  const shown = differences.slice(0, 5).join('; ') + (differences.length > 5 ? `; and ${differences.length - 5} more` : '');
+  return [
+    `${where} differs from the manifest inside ${set.manifest.archive} (${shown}): it was edited or damaged after the backup was written. ` +
+      'Use another backup set, or put back the manifest as it was written.',
+  ];
 }
 
 /** Opens every archive of the chain and checks entries and manifest records, reading no file data. */
@@ -132,6 +197,8 @@ async function checkChain(set: BackupSet, files: readonly ManifestFile[], window
     const reason = canonicalFolderName(d.folder) !== d.folder ? 'unknown folder' : unsafeEntryNameReason(d.path, windows);
     if (reason) problems.push(`manifest folder record ${JSON.stringify(`${d.folder}/${d.path}`)}: ${reason}`);
   }
+  // Last, so that the last line says what to do.
+  problems.push(...(await compareWithInternalManifest(set, archives.get(set.manifest.archive))));
   return { archives, problems };
 }
 
@@ -329,6 +396,7 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
   const { set, log, signal } = options;
   const windows = options.windows ?? process.platform === 'win32';
   const stamp = utcStamp((options.now ?? (() => new Date()))());
+  const run = randomBytes(3).toString('hex');
   const selected = new Set(options.destinations.map((d) => d.name));
   const files = set.manifest.files.filter((f) => selected.has(f.folder));
   const directories = set.manifest.directories.filter((d) => selected.has(d.folder));
@@ -364,7 +432,8 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
       destination: destination.path,
       existing,
       inPlace,
-      staging: inPlace ? path.join(destination.path, `.octopus-dr-restore-staging-${stamp}`) : `${destination.path}.restore-staging-${stamp}`,
+      // A random part: a killed restore's staging folder of the same second must not be reused.
+      staging: inPlace ? path.join(destination.path, `.octopus-dr-restore-staging-${stamp}-${run}`) : `${destination.path}.restore-staging-${stamp}-${run}`,
       ...(existing === 'content' ? { movedAsideTo } : {}),
       files: folderFiles.length,
       bytes: folderFiles.reduce((s, f) => s + f.size, 0),

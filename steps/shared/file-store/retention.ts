@@ -1,28 +1,53 @@
 // Deletes old file-store backup sets. Only this tool's own sets (named as it names them, with a
-// manifest it can read) are candidates; the newest full set and every archive that a kept set's
-// chain still needs are never deleted.
+// manifest it can read) are candidates. Kept, however old: the newest `minimumSets` complete sets
+// (every one got its name only after it read back; the newest is the set just written), the
+// newest full set, and every archive a kept set's chain still needs. Nothing is deleted before
+// `beforeDeleting` (the step verifies the new set there) has passed.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { listBackupSets } from './manifest';
+import { listBackupSets, type BackupSet } from './manifest';
 
 export interface RetentionResult {
   deleted: string[];
   kept: number;
 }
 
-export async function applyRetention(directory: string, retentionDays: number, now: Date, log: { verbose(m: string): void }): Promise<RetentionResult> {
-  if (retentionDays <= 0) return { deleted: [], kept: 0 };
+export interface RetentionOptions {
+  /** Never leave fewer complete sets than this (at least 1: the newest is never deleted). */
+  minimumSets?: number;
+  /** Runs once, only when something is about to be deleted; a throw deletes nothing. */
+  beforeDeleting?: () => Promise<void>;
+}
+
+async function isComplete(set: BackupSet): Promise<boolean> {
+  const present = await Promise.all(set.manifest.chain.map((a) => fs.access(path.join(set.directory, a)).then(() => true, () => false)));
+  return !present.includes(false);
+}
+
+/** Empty or 0 days keeps everything (the same rule as the database step's). */
+export async function applyRetention(
+  directory: string,
+  retentionDays: number | undefined,
+  now: Date,
+  log: { verbose(m: string): void },
+  options: RetentionOptions = {},
+): Promise<RetentionResult> {
+  if (!retentionDays || retentionDays <= 0) return { deleted: [], kept: 0 };
+  const minimumSets = Math.max(1, options.minimumSets ?? 1);
   const { sets } = await listBackupSets(directory);
   const cutoff = now.getTime() - retentionDays * 24 * 3600 * 1000;
   const newestFull = [...sets].reverse().find((s) => s.manifest.mode === 'Full');
-  const kept = sets.filter((s) => Date.parse(s.manifest.createdAt) >= cutoff || s === newestFull);
+  const complete: BackupSet[] = [];
+  for (const set of [...sets].reverse()) if (complete.length < minimumSets && (await isComplete(set))) complete.push(set);
+  const kept = sets.filter((s) => Date.parse(s.manifest.createdAt) >= cutoff || s === newestFull || complete.includes(s));
   const needed = new Set(kept.flatMap((s) => s.manifest.chain));
+  const doomed = sets.filter((set) => !kept.includes(set) && !needed.has(set.manifest.archive));
+  if (doomed.length > 0) await options.beforeDeleting?.();
   const deleted: string[] = [];
-  for (const set of sets) {
-    if (kept.includes(set) || needed.has(set.manifest.archive)) continue;
+  for (const set of doomed) {
     // The manifest goes last: a set without it is not listed, so a crash here leaves no half set that looks usable.
     await fs.rm(set.archivePath, { force: true });
-    await fs.rm(set.manifestPath, { force: true });
+    if (set.manifestPath !== set.archivePath) await fs.rm(set.manifestPath, { force: true });
     deleted.push(path.basename(set.archivePath));
     log.verbose(`Retention: deleted ${set.archivePath} (from ${set.manifest.createdAt}).`);
   }

@@ -19,4 +19,19 @@ export async function writeFileAtomically(target: string, data: string | Buffer)
     await fs.rm(temporary, { force: true }).catch(() => undefined);
     throw error;
   }
+  await syncDirectory(path.dirname(target));
+}
+
+/**
+ * Makes the renames in a folder durable (a rename lives in the folder, not in the file). Windows
+ * cannot open a folder for this and makes renames durable itself, so failing here is harmless.
+ */
+export async function syncDirectory(directory: string): Promise<void> {
+  const handle = await fs.open(directory, 'r').catch(() => undefined);
+  if (!handle) return;
+  try {
+    await handle.sync().catch(() => undefined);
+  } finally {
+    await handle.close();
+  }
 }
