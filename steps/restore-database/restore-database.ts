@@ -4,6 +4,7 @@ import { formatRestorePlan, masterKeyIdOf, planRestore, restoreDatabase, Restore
 import { dropIfRestoringStatement } from '../shared/database-backup/tsql';
 import { normaliseLocalTime } from '../shared/database-backup/backup-set';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
+import { quoteValue } from '../shared/runtime/parameters';
 import type { StepContext } from '../shared/runtime/step-context';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
 
@@ -25,7 +26,7 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
   if (params.pointInTime.trim() && !normaliseLocalTime(params.pointInTime)) {
     throw new ParameterError([
       `"Point in time" (OctopusDr.Restore.PointInTime) must be an ISO-8601 date and time without offset, in the SQL Server's local time ` +
-        `(e.g. 2026-11-27T14:30:00), not "${params.pointInTime}": set it in the step, or --point-in-time on the command line.`,
+        `(e.g. 2026-11-27T14:30:00), not ${quoteValue(params.pointInTime)}: set it in the step, or --point-in-time on the command line.`,
     ]);
   }
   let connection: SqlConnection;

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { StepFailure } from '../runtime/errors';
+import { describeFileError } from '../runtime/failure';
 import { writeFileAtomically } from '../runtime/files';
 import type { ResolvedFolder } from './folders';
 import {
@@ -500,10 +501,12 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
   } catch (error) {
     if (!committed) await writer.abort().catch(() => undefined);
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : error;
-    const code = errnoOf(error);
-    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') {
-      throw new StepFailure(`${options.backupDirectory} ran out of space while writing the archive (${code}); the partial archive was deleted. Free space or choose another backup directory.`, { cause: error });
-    }
+    // Any write can fail (a full disk, a folder turned read-only): say which, where and what to do.
+    const what = committed
+      ? `writing the manifest beside ${archivePath}`
+      : `writing the archive ${archivePath} (the partial archive was deleted)`;
+    const message = error instanceof StepFailure ? undefined : describeFileError(error, { path: options.backupDirectory, what, neededBytes: committed ? undefined : bytesTotal });
+    if (message) throw new StepFailure(message, { cause: error });
     throw error;
   } finally {
     signal?.removeEventListener('abort', onAbort);
