@@ -326,6 +326,9 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
   const onAbort = () => void writer.abort(signal?.reason instanceof Error ? signal.reason : undefined).catch(() => undefined);
   signal?.addEventListener('abort', onAbort, { once: true });
   let committed = false;
+  // Large files opened for a stream the writer may never start (it failed first): closed on failure,
+  // or Node warns about them on exit, after the step's last line.
+  const openedHandles: fs.FileHandle[] = [];
   try {
     const progress: FileStoreProgress = { bytesDone: 0, bytesTotal, filesDone: 0, filesTotal: toStore.length };
     const report = () => options.onProgress?.(progress);
@@ -393,6 +396,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
       let handle: fs.FileHandle;
       try {
         handle = await fs.open(file.localPath, 'r');
+        openedHandles.push(handle);
       } catch (error) {
         const code = errnoOf(error);
         if (code === 'ENOENT') {
@@ -500,6 +504,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
     };
   } catch (error) {
     if (!committed) await writer.abort().catch(() => undefined);
+    for (const handle of openedHandles) await handle.close().catch(() => undefined);
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : error;
     // Any write can fail (a full disk, a folder turned read-only): say which, where and what to do.
     const what = committed

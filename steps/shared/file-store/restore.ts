@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { inflateRaw } from 'node:zlib';
 import { StepFailure } from '../runtime/errors';
+import { fileFailure } from '../runtime/failure';
 import type { FileStoreProgress } from './backup';
 import { unsafeEntryNameReason } from './entry-safety';
 import { canonicalFolderName, type FileStoreFolderName, type ResolvedFolder } from './folders';
@@ -420,7 +421,14 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
       for (const f of files) parents.add(path.dirname(inside(f.folder, f.path)));
       for (const parent of parents) await fs.mkdir(parent, { recursive: true });
 
-      await streamFiles(check, files, { signal, onProgress: options.onProgress, targetOf: (f) => inside(f.folder, f.path), stopAtFirstMismatch: true });
+      await streamFiles(check, files, { signal, onProgress: options.onProgress, targetOf: (f) => inside(f.folder, f.path), stopAtFirstMismatch: true }).catch((error: unknown) => {
+        // A write error (a full disk) often carries no path: name the staging folder, and that nothing was swapped in.
+        if (signal?.aborted) throw error;
+        throw fileFailure(error, {
+          path: (error as NodeJS.ErrnoException).path ?? stagings.join(', '),
+          what: `extracting the backup into ${stagings.join(', ')} (nothing was restored; the staging folders are removed)`,
+        });
+      });
       // Folder mtimes last (writing files changes them), deepest first.
       const ordered = [...directories].sort((a, b) => b.path.split('/').length - a.path.split('/').length);
       for (const d of ordered) {

@@ -130,7 +130,7 @@ export function exitCodeOf(error: unknown): number {
   return 1;
 }
 
-/** The last line for any failure: never a bare "Unexpected error". */
+/** The last line for any failure: what failed and what to do, also for the failures nobody foresaw. */
 export function failureMessage(error: unknown, stepName = 'The step'): string {
   if (error instanceof StepFailure) return error.message;
   const named = error as { name?: string; message?: string } | undefined;

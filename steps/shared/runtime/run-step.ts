@@ -9,7 +9,7 @@ import { processSink, type OutputSink } from './console-output';
 import { CancelledError, ParameterError, StepFailure } from './errors';
 import { exitCodeOf, failureMessage } from './failure';
 import { parseParameters, takeParametersFromEnvironment, type RawParameters } from './parameters';
-import { knownSecrets, secretsInValues } from './secret-values';
+import { connectionStringProblems, knownSecrets, secretsInValues } from './secret-values';
 import { StepContext } from './step-context';
 import { toolVersion } from './version';
 
@@ -107,8 +107,8 @@ export async function runStep<Ps extends Record<string, ParameterDefinition>>(
 
   let exitCode = 0;
   try {
-    const pasted = secretsInValues(template, raw, secrets);
-    if (pasted.length > 0) throw new ParameterError(pasted);
+    const refused = [...secretsInValues(template, raw, secrets), ...connectionStringProblems(template, raw)];
+    if (refused.length > 0) throw new ParameterError(refused);
     const params = parseParameters(template, raw);
     context.log.verbose(`octopus-dr ${toolVersion}, ${template.name}, Node.js ${process.version} on ${process.platform}-${process.arch}`);
     const running = step(params, context);

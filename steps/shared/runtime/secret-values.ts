@@ -4,7 +4,7 @@
 // parts: the password, client secret or token inside, each of which is also masked on its own.
 import type { ParameterDefinition, StepTemplateDefinition } from '../../../templates/model';
 import { sqlConnectionString } from '../../../templates/parameters';
-import { sensitiveValuesOf } from '../sql/connection-string';
+import { parseSqlConnectionString, sensitiveValuesOf, SqlConnectionStringError } from '../sql/connection-string';
 import type { RawParameters } from './parameters';
 import { howToSet } from './parameters';
 
@@ -80,6 +80,22 @@ export function secretsInValues(template: StepTemplateDefinition, raw: RawParame
       `"${parameter.label}" contains ${what}, or a part of it, so its value is refused and not shown. ` +
         `Give "${parameter.label}" the value it asks for (secrets belong only in secret parameters): ${howToSet(parameter)}.`,
     );
+  }
+  return problems;
+}
+
+/** A connection string that cannot be used is bad input: exit 2, by label, before anything connects. */
+export function connectionStringProblems(template: StepTemplateDefinition, raw: RawParameters): string[] {
+  const problems: string[] = [];
+  for (const parameter of template.parameters) {
+    const value = raw[parameter.name];
+    if (!isConnectionString(parameter) || !value || !value.trim()) continue;
+    try {
+      parseSqlConnectionString(value);
+    } catch (error) {
+      if (!(error instanceof SqlConnectionStringError)) throw error;
+      problems.push(`"${parameter.label}" cannot be used: ${error.message} (${howToSet(parameter)}.)`);
+    }
   }
   return problems;
 }
