@@ -38,6 +38,16 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
   }
   context.onCleanup(() => connection.close());
 
+  // Reading headers and RESTORE VERIFYONLY report no progress of their own: the phase keeps the log alive.
+  const planning = context.phase('Reading and verifying the backup', 0);
+  const planLog = {
+    info: (message: string) => {
+      log.info(message);
+      planning.update(message);
+    },
+    verbose: (message: string) => log.verbose(message),
+    warn: (message: string) => log.warn(message),
+  };
   const plan = await planRestore(
     connection,
     {
@@ -52,8 +62,10 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
       checkDb: params.checkDb,
       signal: context.signal,
     },
-    log,
-  ).catch((e) => asFailure(e, 'Nothing was changed. ', context.signal));
+    planLog,
+  )
+    .catch((e) => asFailure(e, 'Nothing was changed. ', context.signal))
+    .finally(() => planning.stop());
   for (const warning of plan.warnings) log.warn(warning);
   log.info(formatRestorePlan(plan));
   const keyId = masterKeyIdOf(plan);
