@@ -11,7 +11,9 @@ import * as path from 'node:path';
 import { keyIdOf } from '../../steps/shared/master-key';
 import { StepFailure } from '../../steps/shared/runtime/errors';
 import { describeFileError, failureMessage } from '../../steps/shared/runtime/failure';
+import { longestSharedRun, SECRET_FRAGMENT_LENGTH, secretsInValues } from '../../steps/shared/runtime/secret-values';
 import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { backupDatabase } from '../../templates/backup-database';
 import { SqlError } from '../../steps/shared/sql';
 import { Lab, octopusTables } from '../database/harness';
 import { makeStore, pseudoRandomBytes, write } from '../file-store/helpers';
@@ -198,6 +200,34 @@ describe('no secret, or part of one, in any message (invariant 7)', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/"Backup directory on this worker" contains the password or another secret/);
     expect(lastLine(run)).toMatch(/"SQL connection string" cannot be used: .*keyword .* is not recognised/);
+  });
+});
+
+describe('the threshold: what counts as carrying a secret', () => {
+  const template = backupDatabase;
+  const refused = (connectionString: string, directory: string) =>
+    secretsInValues(template, { [template.params.connectionString.name]: connectionString, [template.params.backupDirectoryOnWorker.name]: directory });
+  const cs = (password: string) => `Server=sql01;Database=Octopus;User ID=octopus-dr;Password=${password}`;
+
+  test('a value containing the whole password, in any letter case, is refused', () => {
+    expect(refused(cs('Hunter2'), '/backups/hunter2')).toHaveLength(1);
+    expect(refused(cs('Hunter2'), '/backups/HUNTER2/x')).toHaveLength(1);
+  });
+
+  test(`${SECRET_FRAGMENT_LENGTH} characters shared with a longer password are refused; fewer are not`, () => {
+    expect(refused(cs('Kx9-ZebraTrain-77'), '/backups/ZebraTra')).toHaveLength(1);
+    expect(refused(cs('Kx9-ZebraTrain-77'), '/backups/ZebraTr')).toEqual([]);
+  });
+
+  test('names that are also in the connection string (server, database, login) are not secrets', () => {
+    expect(refused(cs('Hunter2-long-pw'), '/backups/Octopus/sql01/octopus-dr')).toEqual([]);
+    // A word inside the password, shorter than the threshold, does not refuse an ordinary name.
+    expect(refused(cs('Octopus!2024'), '/backups/Octopus')).toEqual([]);
+  });
+
+  test('the shared run is found anywhere in either text', () => {
+    expect(longestSharedRun('abcdefXYZ123', 'zzxyz123q')).toBe(6);
+    expect(longestSharedRun('', 'abc')).toBe(0);
   });
 });
 

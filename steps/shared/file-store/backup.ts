@@ -200,7 +200,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
   for (const folder of options.folders) {
     const relative = path.relative(path.resolve(folder.path), path.resolve(options.backupDirectory));
     if (relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative))) {
-      throw new StepFailure(`The backup directory ${options.backupDirectory} is inside the ${folder.name} folder ${folder.path}; choose a backup directory outside the file store.`);
+      throw new StepFailure(`The backup directory ${options.backupDirectory} is inside the ${folder.name} folder ${folder.path}; choose a backup directory outside the file store.`, { exitCode: 2 });
     }
   }
   await fs.mkdir(options.backupDirectory, { recursive: true });
