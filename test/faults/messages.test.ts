@@ -322,6 +322,14 @@ describe('full disks, read-only and forbidden folders (invariant 8)', () => {
     expect(lastLine(run)).toMatch(/^ERROR: .* is on a read-only file system \(EROFS\) while .*: choose a directory on a writable disk, or mount that disk read-write\.$/);
   });
 
+  withMount('check-worker: a read-only directory is named as read-only, not as a permission problem', async () => {
+    const readOnly = path.join(work, 'cw-ro');
+    mountTmpfs(readOnly, 'size=1m,ro');
+    const run = await runStep('check-worker', ['--directories', readOnly, '--minimum-free-space-gb', '0']);
+    expect(run.code).toBe(1);
+    expect(lastLine(run)).toMatch(/^\s+- .*cw-ro.* is on a read-only file system \(EROFS\) while writing a probe file: choose a directory on a writable disk, or mount that disk read-write\.$/);
+  });
+
   (canRunAsNobody() ? test : test.skip)('backup-file-store: a folder the account may not write (EACCES) names the path and the account', async () => {
     const locked = path.join(work, 'fs-locked');
     mkdirSync(locked, { recursive: true });
