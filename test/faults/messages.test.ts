@@ -15,7 +15,7 @@ import { longestSharedRun, SECRET_FRAGMENT_LENGTH, secretsInValues } from '../..
 import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
 import { backupDatabase } from '../../templates/backup-database';
 import { SqlError } from '../../steps/shared/sql';
-import { Lab, octopusTables } from '../database/harness';
+import { Lab, octopusTables, PASSWORD } from '../database/harness';
 import { makeStore, pseudoRandomBytes, write } from '../file-store/helpers';
 import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
 import { octopusDatabase } from '../master-key/octopus-database';
@@ -385,6 +385,8 @@ describe('database steps: full disks and the test report (invariants 8 and 9)', 
     expect(run.stdout).toMatch(/still verifying .* \(RESTORE VERIFYONLY\) \(\d+ s\)/);
     const progress = parseServiceMessages(run.stdout).filter((m) => m.name === 'progress').map((m) => m.attributes.message);
     expect(progress.some((m) => /RESTORE VERIFYONLY\) \(\d+ s\)/.test(m))).toBe(true);
+    // A whole run: neither the SQL password nor the master key in any output, variable, report or manifest.
+    for (const secret of [PASSWORD, masterKey.toString('base64')]) expectNoSecret(secret, visibleTexts(run), [lab.backups]);
     rmSync(path.join(lab.backups, reports[0]));
   }, 60_000);
 
