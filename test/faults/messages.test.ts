@@ -344,6 +344,20 @@ describe('full disks, read-only and forbidden folders (invariant 8)', () => {
     expect(lastLine(run)).toMatch(/^ERROR: .*fs-locked.* cannot be accessed by the account nobody \(EACCES: permission denied\) while .*: give that account read and write access to .*, or choose another directory\.$/);
   });
 
+  test('restore-file-store: a truncated archive ends with what to do, for verify and for restore', async () => {
+    const backups = path.join(work, 'fs-truncated');
+    expect((await runStep('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', backups])).code).toBe(0);
+    const archive = readdirSync(backups).find((f) => f.endsWith('.zip'))!;
+    const full = readFileSync(path.join(backups, archive));
+    writeFileSync(path.join(backups, archive), full.subarray(0, Math.floor(full.length / 2)));
+    for (const args of [['--verify-only'], ['--home-directory', path.join(work, 'fs-truncated-target')]]) {
+      const run = await runStep('restore-file-store', ['--source', backups, ...args]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/cannot be opened \(.*truncated/);
+      expect(lastLine(run)).toBe('Restore from another backup set (give its archive or manifest as "Backup to restore"), and check the storage that holds this one.');
+    }
+  });
+
   withMount('restore-file-store: the disk fills while extracting', async () => {
     const backups = path.join(work, 'fs-restore-backups');
     expect((await runStep('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', backups])).code).toBe(0);

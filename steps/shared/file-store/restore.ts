@@ -34,6 +34,10 @@ const PARALLEL_ENTRIES = 4;
 const WHOLE_ENTRY_LIMIT = 4 * 1024 * 1024;
 const inflateRawAsync = promisify(inflateRaw);
 
+/** The last line of a refused or failed verification: what to do about it. */
+export const DAMAGED_BACKUP_ADVICE =
+  'Restore from another backup set (give its archive or manifest as "Backup to restore"), and check the storage that holds this one.';
+
 function errnoOf(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? 'ERROR';
 }
@@ -388,7 +392,7 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
     if (check.problems.length > 0) {
       const shown = check.problems.slice(0, 50).map((p) => `  - ${p}`).join('\n');
       throw new StepFailure(
-        `The backup was refused before anything was written (${check.problems.length} problem(s)):\n${shown}${check.problems.length > 50 ? '\n  - ...' : ''}`,
+        `The backup was refused before anything was written (${check.problems.length} problem(s)):\n${shown}${check.problems.length > 50 ? '\n  - ...' : ''}\n${DAMAGED_BACKUP_ADVICE}`,
       );
     }
     const totals = { files: files.length, bytes: files.reduce((s, f) => s + f.size, 0) };
