@@ -367,6 +367,7 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
 
   const report = emptyReport(params, now);
   let reportWritten = false;
+  let reportFile = '';
   const finish = async () => {
     if (reportWritten) return;
     reportWritten = true;
@@ -382,6 +383,7 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
         neededBytes: Buffer.byteLength(JSON.stringify(report, null, 2)),
       });
     });
+    reportFile = file;
     context.createArtifact(file);
     context.log.info(`Report: ${file}`);
   };
@@ -412,7 +414,10 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   // The scratch database is dropped by the cleanup that follows; the report says so once it has.
   await finish();
   if (report.failures.length > 0) {
-    throw new StepFailure(`Test restore FAILED (${report.failures.length} problem${report.failures.length === 1 ? '' : 's'}):\n${report.failures.map((f) => `  - ${f}`).join('\n')}`);
+    throw new StepFailure(
+      `Test restore FAILED (${report.failures.length} problem${report.failures.length === 1 ? '' : 's'}):\n${report.failures.map((f) => `  - ${f}`).join('\n')}\n` +
+        `Fix the problems above (each says what to do) and run the test again; the report is ${reportFile}.`,
+    );
   }
   context.result(
     `Backup of '${report.backup.database}' restored and checked in ${report.restore.durationSeconds} s; recovery point ${report.backup.pointInTime} (${report.backup.ageHours} h old).`,

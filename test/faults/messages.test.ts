@@ -404,6 +404,19 @@ describe('database steps: full disks and the test report (invariants 8 and 9)', 
     rmSync(path.join(lab.backups, reports[0]));
   }, 60_000);
 
+  test('a failed test ends with what to do and where the report is', async () => {
+    const reportDirectory = path.join(work, 'report-failed');
+    mkdirSync(reportDirectory, { recursive: true });
+    const wrongKey = randomBytes(32).toString('base64');
+    const run = await runStep('test-restore', ['--source', lab.backups, '--report-directory', reportDirectory], { ...testRestoreEnv(), OCTOPUSDR_MASTERKEY: wrongKey });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/Test restore FAILED/);
+    const reports = readdirSync(reportDirectory).filter((f) => f.endsWith('.json'));
+    expect(reports).toHaveLength(1);
+    expect(lastLine(run)).toBe(`Fix the problems above (each says what to do) and run the test again; the report is ${path.join(reportDirectory, reports[0])}.`);
+    expectNoSecret(wrongKey, [run.stdout, run.stderr], [reportDirectory]);
+  }, 60_000);
+
   test('a missing report directory: exit 2 before connecting', async () => {
     const before = logins();
     const run = await runStep('test-restore', ['--source', lab.backups, '--report-directory', path.join(work, 'no-such-dir')], testRestoreEnv());
