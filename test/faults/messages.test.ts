@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { keyIdOf } from '../../steps/shared/master-key';
 import { StepFailure } from '../../steps/shared/runtime/errors';
+import { quoteValue } from '../../steps/shared/runtime/parameters';
+import { Redactor } from '../../steps/shared/runtime/redactor';
 import { describeFileError, failureMessage } from '../../steps/shared/runtime/failure';
 import { longestSharedRun, SECRET_FRAGMENT_LENGTH, secretsInValues } from '../../steps/shared/runtime/secret-values';
 import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
@@ -223,6 +225,18 @@ describe('the threshold: what counts as carrying a secret', () => {
     expect(refused(cs('Hunter2-long-pw'), '/backups/Octopus/sql01/octopus-dr')).toEqual([]);
     // A word inside the password, shorter than the threshold, does not refuse an ordinary name.
     expect(refused(cs('Octopus!2024'), '/backups/Octopus')).toEqual([]);
+  });
+
+  test('masking ignores letter case (drivers and the OS lower-case what they quote)', () => {
+    const redactor = new Redactor();
+    redactor.add('Hunter2-Secret');
+    expect(redactor.redact('getaddrinfo ENOTFOUND hunter2-secret; HUNTER2-SECRET; Hunter2-Secret')).toBe('getaddrinfo ENOTFOUND ********; ********; ********');
+  });
+
+  test('a refused value is quoted only when it cannot be a key or password', () => {
+    expect(quoteValue('1O')).toBe('"1O"');
+    expect(quoteValue(randomBytes(32).toString('base64'))).toMatch(/not shown/);
+    expect(quoteValue('API-ABCDEF')).toMatch(/not shown/);
   });
 
   test('the shared run is found anywhere in either text', () => {
