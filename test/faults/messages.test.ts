@@ -17,6 +17,7 @@ import { longestSharedRun, SECRET_FRAGMENT_LENGTH, secretsInValues } from '../..
 import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
 import { backupDatabase } from '../../templates/backup-database';
 import { SqlError } from '../../steps/shared/sql';
+import { describeTlsFailure } from '../../steps/shared/sql/errors';
 import { Lab, octopusTables, PASSWORD } from '../database/harness';
 import { makeStore, pseudoRandomBytes, write } from '../file-store/helpers';
 import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
@@ -306,6 +307,26 @@ describe('TLS problems say what to change (invariant 8)', () => {
     } finally {
       await sim.stop();
     }
+  });
+});
+
+describe('TLS hints are shared by both transports (driver texts as tedious and System.Data.SqlClient word them)', () => {
+  const c = { server: 'sql01', encrypt: true, trustServerCertificate: false, connecting: true } as const;
+  test.each([
+    ['self-signed certificate', c, /does not trust .*TrustServerCertificate=True/],
+    ['The certificate chain was issued by an authority that is not trusted.', c, /does not trust .*TrustServerCertificate=True/],
+    ["Hostname/IP does not match certificate's altnames: Host: sql01. is not in the cert's altnames", c, /issued for another name/],
+    ["Server requires encryption, set 'encrypt' config option to true.", { ...c, encrypt: false }, /requires encrypted connections .*set Encrypt=True/],
+    ['An existing connection was forcibly closed by the remote host.', c, /closed the connection during the handshake .*Encrypt=Strict/],
+    ['SSL routines:ssl3_get_record:wrong version number', { ...c, encrypt: 'strict' }, /did not accept Encrypt=Strict/],
+    ['A connection was successfully established with the server, but then an error occurred during the pre-login handshake.', c, /TLS with SQL Server sql01 failed .*Check Encrypt/],
+  ] as const)('%s', (text, context, expected) => {
+    expect(describeTlsFailure(text, context)).toMatch(expected);
+  });
+
+  test('a connection dropped mid-statement is no TLS problem', () => {
+    expect(describeTlsFailure('Connection lost - socket hang up', { ...c, connecting: false })).toBeUndefined();
+    expect(describeTlsFailure('Connection lost - socket hang up', { ...c, encrypt: 'strict', connecting: false })).toBeUndefined();
   });
 });
 

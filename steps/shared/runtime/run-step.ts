@@ -33,7 +33,6 @@ export interface RunOptions {
   program?: string;
 }
 
-
 export async function runStep<Ps extends Record<string, ParameterDefinition>>(
   template: StepTemplate<Ps>,
   step: StepFunction<Ps>,

@@ -178,7 +178,7 @@ export function describeTlsFailure(driverText: string, c: TlsContext): string | 
   if (/requires encryption|encryption is required|encrypt.*config option to true/.test(t)) {
     return `SQL Server ${c.server} requires encrypted connections (Force Encryption is on), but the connection string sets Encrypt=False: set Encrypt=True (the default), or Encrypt=Strict if the server is set up for it.`;
   }
-  if (c.encrypt === 'strict' && /wrong version number|unsupported protocol|no application protocol|alpn|packet length too long|unexpected (eof|message)|socket hang up|econnreset/.test(t)) {
+  if (c.connecting && c.encrypt === 'strict' && /wrong version number|unsupported protocol|no application protocol|alpn|packet length too long|unexpected (eof|message)|socket hang up|econnreset/.test(t)) {
     return (
       `SQL Server ${c.server} did not accept Encrypt=Strict (TDS 8.0 needs SQL Server 2022 or later with a TLS certificate) (${driverText.trim()}): ` +
       'set Encrypt=True in the connection string, or set the server up for strict encryption.'
