@@ -439,6 +439,16 @@ describe('database steps: full disks and the test report (invariants 8 and 9)', 
     rmSync(path.join(lab.backups, reports[0]));
   }, 60_000);
 
+  test('restore-database: reading and verifying the backup is never silent for long', async () => {
+    lab.sim.faults.push({ match: /RESTORE VERIFYONLY/, delayFirstPacketMs: 6500, times: 1 });
+    const run = await runStep('restore-database', ['--service-messages', '--source', lab.backups, '--target-database', 'Octopus-copy', '--dry-run'], {
+      OCTOPUSDR_SQL_CONNECTIONSTRING: lab.connectionString('master'),
+    });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Reading and verifying the backup...');
+    expect(run.stdout).toMatch(/still verifying .* \(RESTORE VERIFYONLY\) \(\d+ s\)/);
+  }, 60_000);
+
   test('a failed test ends with what to do and where the report is', async () => {
     const reportDirectory = path.join(work, 'report-failed');
     mkdirSync(reportDirectory, { recursive: true });
