@@ -449,6 +449,18 @@ describe('database steps: full disks and the test report (invariants 8 and 9)', 
     expect(run.stdout).toMatch(/still verifying .* \(RESTORE VERIFYONLY\) \(\d+ s\)/);
   }, 60_000);
 
+  test('backup-database: a slow RESTORE VERIFYONLY of the new backup is never silent for long', async () => {
+    const backups = path.join(work, 'slow-verify');
+    mkdirSync(backups, { recursive: true });
+    lab.sim.faults.push({ match: /RESTORE VERIFYONLY/, delayFirstPacketMs: 6500, times: 1 });
+    const run = await runStep('backup-database', ['--service-messages', '--backup-directory', backups], { OCTOPUSDR_SQL_CONNECTIONSTRING: lab.connectionString('Octopus') });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Verifying the backup (RESTORE VERIFYONLY WITH CHECKSUM)...');
+    expect(run.stdout).toMatch(/still verifying the backup \(RESTORE VERIFYONLY WITH CHECKSUM\) \(\d+ s\)/);
+    const progress = parseServiceMessages(run.stdout).filter((m) => m.name === 'progress').map((m) => m.attributes.message);
+    expect(progress.some((m) => /^Verifying the backup .*\(\d+ s\)$/.test(m))).toBe(true);
+  }, 60_000);
+
   test('a failed test ends with what to do and where the report is', async () => {
     const reportDirectory = path.join(work, 'report-failed');
     mkdirSync(reportDirectory, { recursive: true });
