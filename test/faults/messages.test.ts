@@ -17,7 +17,7 @@ import { longestSharedRun, SECRET_FRAGMENT_LENGTH, secretsInValues } from '../..
 import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
 import { backupDatabase } from '../../templates/backup-database';
 import { SqlError } from '../../steps/shared/sql';
-import { describeTlsFailure } from '../../steps/shared/sql/errors';
+import { describeNetworkFailure, describeTlsFailure } from '../../steps/shared/sql/errors';
 import { Lab, octopusTables, PASSWORD } from '../database/harness';
 import { makeStore, pseudoRandomBytes, write } from '../file-store/helpers';
 import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
@@ -177,7 +177,7 @@ describe('no secret, or part of one, in any message (invariant 7)', () => {
     const password = `NoSuchHost${randomBytes(4).toString('hex').toUpperCase()}Q`;
     const run = await runBoth('backup-database', [], { OCTOPUSDR_SQL_CONNECTIONSTRING: `Server=${password};Database=Octopus;User ID=sa;Password=${password};Connect Timeout=5` }, password);
     expect(run.code).toBe(1);
-    expect(lastLine(run)).toMatch(/^ERROR: Cannot connect to SQL Server: .*\*\*\*\*\*\*\*\*.*(ENOTFOUND|EAI_AGAIN).*Check the server name and port/);
+    expect(lastLine(run)).toMatch(/^ERROR: Cannot connect to SQL Server: The name of SQL Server \*\*\*\*\*\*\*\* cannot be resolved to an address \(.*(ENOTFOUND|EAI_AGAIN).*\)\. Check Server= in the connection string/);
   });
 
   test('a password pasted into a path is refused (exit 2) without echo', async () => {
@@ -327,6 +327,23 @@ describe('TLS hints are shared by both transports (driver texts as tedious and S
   test('a connection dropped mid-statement is no TLS problem', () => {
     expect(describeTlsFailure('Connection lost - socket hang up', { ...c, connecting: false })).toBeUndefined();
     expect(describeTlsFailure('Connection lost - socket hang up', { ...c, encrypt: 'strict', connecting: false })).toBeUndefined();
+  });
+});
+
+describe('network failures while connecting say what to check', () => {
+  test.each([
+    ['Failed to connect to nohost:1433 - getaddrinfo ENOTFOUND nohost', /cannot be resolved to an address .*Check Server=/],
+    ['Failed to connect to 127.0.0.1:1 - connect ECONNREFUSED 127.0.0.1:1', /refused the connection .*Check the port/],
+    ['Failed to connect to 10.1.2.3:1433 in 15000ms', /did not answer in time .*raise Connect Timeout/],
+    ['A network-related or instance-specific error occurred (No such host is known.)', /cannot be resolved/],
+  ])('%s', (text, expected) => {
+    expect(describeNetworkFailure(text, 'sql01,1433')).toMatch(expected);
+  });
+
+  test('a refused port, from the built step', async () => {
+    const run = await runStep('backup-database', [], { OCTOPUSDR_SQL_CONNECTIONSTRING: 'Server=127.0.0.1,1;Database=Octopus;User ID=sa;Password=Refused-Pw-1' });
+    expect(run.code).toBe(1);
+    expect(lastLine(run)).toMatch(/^ERROR: Cannot connect to SQL Server: SQL Server 127\.0\.0\.1,1 refused the connection \(.*Could not connect \(sequence\)\)\. Check the port/);
   });
 });
 

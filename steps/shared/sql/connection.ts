@@ -2,7 +2,7 @@
 // such as SINGLE_USER or the current database survives between statements).
 import * as mssql from 'mssql';
 import { parseSqlConnectionString, secretsOf, sensitiveValuesOf, SqlConnectionStringError, type SqlConnectionSettings } from './connection-string';
-import { describeServerMessages, describeTlsFailure, scrub, serverMessagesOf, SqlError, type ErrorContext, type SqlServerMessage } from './errors';
+import { describeNetworkFailure, describeServerMessages, describeTlsFailure, scrub, serverMessagesOf, SqlError, type ErrorContext, type SqlServerMessage } from './errors';
 import { readDatabaseFacts, readServerFacts, type DatabaseFacts, type ServerFacts } from './server-facts';
 import { checkParamName, declarationOf, normalise, toMssql, type SqlParams, type TypedParam } from './params';
 
@@ -336,6 +336,8 @@ export class SqlConnection {
     }
     const tls = describeTlsFailure(driverText, { server: this.server, encrypt: this.settings.encrypt, trustServerCertificate: this.settings.trustServerCertificate, connecting });
     if (tls) return new SqlError('connection', clean(tls), { code, cause: error });
+    const network = connecting ? describeNetworkFailure(driverText, this.server) : undefined;
+    if (network) return new SqlError('connection', clean(network), { code, cause: error });
     switch (code) {
       case 'EENCRYPT':
         return new SqlError('connection', clean(`TLS with SQL Server ${this.server} failed: ${driverText} Check Encrypt and TrustServerCertificate in the connection string, or install the server's certificate authority on this worker.`), { code, cause: error });

@@ -199,3 +199,32 @@ export function describeTlsFailure(driverText: string, c: TlsContext): string | 
   }
   return undefined;
 }
+
+/** A network failure while connecting -> what to check; undefined when the text is none. Shared by both transports. */
+export function describeNetworkFailure(driverText: string, server: string): string | undefined {
+  const t = driverText.toLowerCase();
+  const text = driverText.trim();
+  if (/enotfound|eai_again|eai_noname|no such host|name or service not known|could not resolve|not known/.test(t)) {
+    return (
+      `The name of SQL Server ${server} cannot be resolved to an address (${text}). Check Server= in the connection string (a name this ` +
+      "worker's DNS knows, or an IP address) and the worker's DNS settings."
+    );
+  }
+  // tedious tries each address of the name in turn and reports only "Could not connect (sequence)".
+  if (/econnrefused|actively refused|could not connect \(sequence\)/.test(t)) {
+    return (
+      `SQL Server ${server} refused the connection (${text}). Check the port (Server=<host>,<port>; 1433 unless an instance is named), ` +
+      'that SQL Server listens on TCP there (SQL Server Configuration Manager), and that no firewall rejects it.'
+    );
+  }
+  if (/etimedout|timed out|timeout|failed to connect .* in \d+ ?ms/.test(t)) {
+    return (
+      `SQL Server ${server} did not answer in time (${text}). Check the name and port, that no firewall drops the connection, ` +
+      'or raise Connect Timeout in the connection string (seconds) for a slow network.'
+    );
+  }
+  if (/ehostunreach|enetunreach|no route to host|network is unreachable/.test(t)) {
+    return `SQL Server ${server} cannot be reached from this worker (${text}). Check the address, the worker's network and routing, and any VPN the server needs.`;
+  }
+  return undefined;
+}
