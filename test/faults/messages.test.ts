@@ -602,7 +602,7 @@ describe('no failure reaches the user as "Unexpected error"', () => {
     for (const file of sources) expect(`${file}: ${readFileSync(file, 'utf8')}`).not.toMatch(/Unexpected error/i);
   });
 
-  test('every built step: an unwritable, full or missing place fails with a clear last line, never "Unexpected error"', async () => {
+  test('check-worker, restore-file-store and backup-file-store given a missing path: a clear last line, never "Unexpected error"', async () => {
     // The simplest fault each step meets before doing anything: what it is given does not exist.
     const missing = path.join(work, 'does-not-exist');
     const runs = await Promise.all([
