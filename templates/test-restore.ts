@@ -22,12 +22,12 @@ export const testRestore = defineTemplate({
       '(age of the backup) and the measured restore time. The scratch database and its files are dropped afterwards, ' +
       'also after a failure, unless *Keep scratch database* is set.',
     'Point it at a SQL Server where a scratch database may be created, ideally not the production one. The report is ' +
-      'attached to the task as an artifact (JSON) and summarised in the log.',
+      'written beside the backups (or to *Report directory*), attached to the task as an artifact (JSON) and summarised in the log.',
   ),
   id: '1d3403d8-ab6d-4970-856b-77e2a19cb378',
   bashId: '4f6bbc97-b4a7-4abb-9f57-f60154707b67',
-  version: 1,
-  lastModified: '2026-11-27T00:00:00.000Z',
+  version: 2,
+  lastModified: '2026-12-01T00:00:00.000Z',
   category: 'octopus',
   params: {
     connectionString: sqlConnectionStringOf('a SQL Server where a scratch database may be created (ideally not production)'),
@@ -68,6 +68,18 @@ export const testRestore = defineTemplate({
       required: false,
       defaultValue: 'False',
       flag: 'keep-database',
+    }),
+    reportDirectory: defineParameter({
+      name: 'OctopusDr.Test.ReportDirectory',
+      label: 'Report directory',
+      helpText:
+        'Folder on the worker where the JSON report is written (it is also attached to the task). Leave empty to write it ' +
+        'beside the backups: in *Backup to restore* (its folder, when that is a file). It must exist and be writable; this is ' +
+        'checked before anything connects.',
+      type: 'path',
+      required: false,
+      defaultValue: '',
+      flag: 'report-directory',
     }),
     dataDirectory: restoreDataDirectory,
     logDirectory: restoreLogDirectory,

@@ -10,9 +10,10 @@ import { planRetention } from '../shared/database-backup/retention';
 import { readHeaders, runStatement } from '../shared/database-backup/server-reads';
 import { backupPreflightStatement, backupStatement, octopusVersionStatement, verifyStatement } from '../shared/database-backup/tsql';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
+import { fileFailure } from '../shared/runtime/failure';
 import { pathSyntaxProblem, serverFlavour, serverPathSyntaxProblem, workerFlavour, workerPathProblem, type PathFlavour } from '../shared/runtime/locations';
 import { acquireLock } from '../shared/runtime/lock';
-import { howToSet } from '../shared/runtime/parameters';
+import { howToSet, quoteValue } from '../shared/runtime/parameters';
 import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
@@ -114,7 +115,7 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
   const kind = params.backupType as BackupKind;
   if (params.masterKeyId && !/^[0-9a-f]{16}$/i.test(params.masterKeyId)) {
     throw new StepFailure(
-      `"Master key ID" must be 16 hexadecimal characters (the KeyId output of Octopus DR - Verify Master Key), not "${params.masterKeyId}": ` +
+      `"Master key ID" must be 16 hexadecimal characters (the KeyId output of Octopus DR - Verify Master Key), not ${quoteValue(params.masterKeyId)}: ` +
         `${howToSet(template.params.masterKeyId)}.`,
       { exitCode: 2 },
     );
@@ -250,18 +251,21 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
   context.throwIfCancelled();
   const backupSeconds = (Date.now() - started) / 1000;
 
-  const headers = await readHeaders(connection, serverFiles, { signal: context.signal }).catch((e) => {
-    context.throwIfCancelled();
-    sqlFailure(e, "Cannot read the new backup's header");
-  });
+  const reading = context.phase("Reading the new backup's header (RESTORE HEADERONLY)", 100 - verifyShare);
+  const headers = await readHeaders(connection, serverFiles, { signal: context.signal })
+    .catch((e) => {
+      context.throwIfCancelled();
+      sqlFailure(e, "Cannot read the new backup's header");
+    })
+    .finally(() => reading.stop());
   const header = headers[0];
   if (!header) throw new StepFailure('RESTORE HEADERONLY returned no backup set for the new backup.');
 
   let verification: BackupManifest['verification'] = { method: 'none', passed: false };
   if (params.verify) {
-    context.progress(100 - verifyShare, `Verifying the backup`);
     const verify = verifyStatement(serverFiles, header.position);
     log.verbose(verify.sql);
+    const verifying = context.phase('Verifying the backup (RESTORE VERIFYONLY WITH CHECKSUM)', 100 - verifyShare);
     try {
       await runStatement(connection, verify, {
         long: true,
@@ -271,6 +275,8 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
     } catch (error) {
       context.throwIfCancelled();
       sqlFailure(error, `The new backup failed RESTORE VERIFYONLY WITH CHECKSUM and was deleted (it could not be restored)`);
+    } finally {
+      verifying.stop();
     }
     verification = { method: 'RESTORE VERIFYONLY WITH CHECKSUM', passed: true, at: new Date().toISOString() };
     log.info('Verified: RESTORE VERIFYONLY WITH CHECKSUM passed.');
@@ -318,7 +324,10 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
     octopusVersion,
     masterKeyId: params.masterKeyId ? params.masterKeyId.toLowerCase() : null,
   };
-  await writeManifestAtomically(manifestPath, manifest);
+  await writeManifestAtomically(manifestPath, manifest).catch((error: unknown) => {
+    // Without its manifest the backup is not complete: the cleanup deletes its files.
+    throw fileFailure(error, { path: workerDirectory, what: `writing the manifest ${manifestPath} (the backup files were deleted)`, neededBytes: Buffer.byteLength(JSON.stringify(manifest, null, 2)) });
+  });
   complete = true;
   context.createArtifact(manifestPath);
 

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { accountName, describeFileError } from '../shared/runtime/failure';
 
 export interface DirectoryCheck {
   path: string;
@@ -51,7 +52,12 @@ export async function checkDirectory(directory: string, minimumFreeBytes: number
     result.writable = true;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    result.problems.push(`${directory} is not writable by this worker's account (${code}). Grant it modify permission.`);
+    // A read-only disk or a full one needs another fix than a permission.
+    result.problems.push(
+      code === 'EACCES' || code === 'EPERM' || !code
+        ? `${directory} is not writable by this worker's account, ${accountName()} (${code}). Grant it modify permission.`
+        : describeFileError(error, { path: directory, what: 'writing a probe file' }) ?? `${directory} is not writable (${code}).`,
+    );
   } finally {
     await fs.rm(probe, { force: true }).catch(() => undefined);
   }

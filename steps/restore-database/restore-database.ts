@@ -21,6 +21,7 @@ import { normaliseLocalTime } from '../shared/database-backup/backup-set';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import { isDirectory, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, type SqlSourceLocations } from '../shared/runtime/locations';
 import { waitForWriters } from '../shared/runtime/lock';
+import { quoteValue } from '../shared/runtime/parameters';
 import type { StepContext } from '../shared/runtime/step-context';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
 
@@ -53,7 +54,7 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
   if (params.pointInTime.trim() && !normaliseLocalTime(params.pointInTime)) {
     throw new ParameterError([
       `"Point in time" (OctopusDr.Restore.PointInTime) must be an ISO-8601 date and time without offset, in the SQL Server's local time ` +
-        `(e.g. 2026-11-27T14:30:00), not "${params.pointInTime}": set it in the step, or --point-in-time on the command line.`,
+        `(e.g. 2026-11-27T14:30:00), not ${quoteValue(params.pointInTime)}: set it in the step, or --point-in-time on the command line.`,
     ]);
   }
   const locations = sourceLocations(params);
@@ -75,6 +76,16 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
   const against = sqlSourceProblemsForServer(locations, facts.pathSeparator);
   if (against.length > 0) throw new ParameterError(against);
 
+  // Reading headers and RESTORE VERIFYONLY report no progress of their own: the phase keeps the log alive.
+  const planning = context.phase('Reading and verifying the backup', 0);
+  const planLog = {
+    info: (message: string) => {
+      log.info(message);
+      planning.update(message);
+    },
+    verbose: (message: string) => log.verbose(message),
+    warn: (message: string) => log.warn(message),
+  };
   const plan = await planRestore(
     connection,
     {
@@ -89,8 +100,10 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
       checkDb: params.checkDb,
       signal: context.signal,
     },
-    log,
-  ).catch((e) => asFailure(e, 'Nothing was changed. ', context.signal));
+    planLog,
+  )
+    .catch((e) => asFailure(e, 'Nothing was changed. ', context.signal))
+    .finally(() => planning.stop());
   for (const warning of plan.warnings) log.warn(warning);
   log.info(formatRestorePlan(plan));
   const keyId = masterKeyIdOf(plan);

@@ -7,7 +7,7 @@ import type { StepContext } from '../shared/runtime/step-context';
 import { parseFolderNames, resolveFolders } from '../shared/file-store/folders';
 import { progressReporter } from '../shared/file-store/progress';
 import { formatBytes } from '../shared/runtime/format';
-import { cleanRestoreLeftovers, resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../shared/file-store/restore';
+import { cleanRestoreLeftovers, DAMAGED_BACKUP_ADVICE, resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../shared/file-store/restore';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -34,7 +34,9 @@ export async function restoreFileStoreStep(params: Params, context: StepContext)
     context.setOutput('Files', result.files);
     context.setOutput('Bytes', result.bytes);
     if (!result.ok) {
-      throw new StepFailure(`The backup ${result.set.archivePath} failed verification (${result.problems.length} problem(s)):\n${result.problems.slice(0, 50).map((p) => `  - ${p}`).join('\n')}`);
+      throw new StepFailure(
+        `The backup ${result.set.archivePath} failed verification (${result.problems.length} problem(s)):\n${result.problems.slice(0, 50).map((p) => `  - ${p}`).join('\n')}\n${DAMAGED_BACKUP_ADVICE}`,
+      );
     }
     const summary = `Verified ${result.set.archivePath} (chain of ${result.set.manifest.chain.length}): ${result.files} files, ${formatBytes(result.bytes)}, every SHA-256 matches.`;
     log.highlight(summary);

@@ -2,11 +2,13 @@
 // prove the master key decrypts it, verify the newest file-store archive, report the recovery
 // point and the measured restore time, and drop the scratch database again, also after a
 // failure or a cancel. It reuses the restore, master-key and file-store libraries.
-import { stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ParameterValues } from '../../templates/model';
 import { testRestore as template } from '../../templates/test-restore';
-import { planRestore, restoreDatabase, RestoreError, RestorePlanError, type RestorePlan } from '../shared/database-backup/restore';
+import { planRestore, restoreDatabase, RestoreError, RestorePlanError, type RestoreLog, type RestorePlan } from '../shared/database-backup/restore';
 import { unreadableManifestsNewerThan } from '../shared/database-backup/discovery';
 import { readManifest } from '../shared/database-backup/manifest';
 import { checkDbStatement } from '../shared/database-backup/tsql';
@@ -14,8 +16,10 @@ import { verifyFileStoreBackup } from '../shared/file-store/restore';
 import { decide, parseMasterKey, type MasterKey } from '../shared/master-key';
 import { collectMasterKeyEvidence, type EvidenceReporter } from '../shared/octopus-documents/master-key-evidence';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
+import { describeFileError, fileFailure } from '../shared/runtime/failure';
 import { isDirectory, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, workerPathProblem, type SqlSourceLocations } from '../shared/runtime/locations';
 import { waitForWriters } from '../shared/runtime/lock';
+import { howToSet } from '../shared/runtime/parameters';
 import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
@@ -27,7 +31,7 @@ type Params = ParameterValues<typeof template.params>;
 export interface TestRestoreOptions {
   /** Random part of the scratch name (tests force a collision with it). */
   randomSuffix?: () => string;
-  /** Where the JSON report goes; default the working directory (Octopus collects it as an artifact). */
+  /** Where the JSON report goes, overriding "Report directory" (tests). */
   reportDirectory?: string;
   now?: () => Date;
 }
@@ -87,8 +91,60 @@ function sourceLocations(params: Params): SqlSourceLocations {
   };
 }
 
+/** The log of a phase: each line also names what the phase is doing now. */
+function phaseLog(context: StepContext, phase: { update(message: string): void }): RestoreLog {
+  return {
+    info: (message) => {
+      context.log.info(message);
+      phase.update(message);
+    },
+    verbose: (message) => context.log.verbose(message),
+    warn: (message) => context.log.warn(message),
+  };
+}
+
+/** "Report directory", or beside the backups: the folder "Backup to restore" names or holds its file. */
+async function reportDirectoryFor(params: Params, options: TestRestoreOptions): Promise<{ directory: string; explicit: boolean }> {
+  const given = options.reportDirectory ?? params.reportDirectory;
+  if (given) return { directory: path.resolve(given), explicit: true };
+  const source = path.resolve(params.source);
+  const stat = await fs.stat(source).catch(() => undefined);
+  return { directory: stat && !stat.isDirectory() ? path.dirname(source) : source, explicit: false };
+}
+
+/** The report must be writable before an hour of restoring starts: a probe file is created and removed. */
+async function checkReportDirectory(directory: string, explicit: boolean): Promise<void> {
+  const where = explicit
+    ? `"Report directory" ${directory}`
+    : `The folder of "Backup to restore", ${directory}, where the report goes by default,`;
+  const fix = `Set "Report directory" to a writable folder: ${howToSet(template.params.reportDirectory)}.`;
+  const stat = await fs.stat(directory).catch((error: NodeJS.ErrnoException) => error);
+  if (stat instanceof Error) {
+    if (stat.code === 'ENOENT') throw new StepFailure(`${where} does not exist on this worker. ${explicit ? 'Create it, or correct the path' : 'Check "Backup to restore"'}. ${fix}`, { exitCode: 2 });
+    throw new StepFailure(`${describeFileError(stat, { path: directory, what: 'checking the report directory' }) ?? stat.message} ${fix}`, { exitCode: 2 });
+  }
+  if (!stat.isDirectory()) throw new StepFailure(`${where} is not a folder. ${fix}`, { exitCode: 2 });
+  const probe = path.join(directory, `.octopus-dr-write-probe-${randomBytes(4).toString('hex')}`);
+  try {
+    await fs.writeFile(probe, 'probe', { flag: 'wx' });
+  } catch (error) {
+    throw new StepFailure(`The test report cannot be written: ${describeFileError(error, { path: directory, what: 'checking that the report can be written there' }) ?? (error as Error).message} ${fix}`, {
+      exitCode: 2,
+    });
+  } finally {
+    await fs.rm(probe, { force: true }).catch(() => undefined);
+  }
+}
+
 /** Plans the restore under a scratch name no database has yet. */
-async function planScratchRestore(connection: SqlConnection, params: Params, context: StepContext, options: TestRestoreOptions, now: Date): Promise<RestorePlan> {
+async function planScratchRestore(
+  connection: SqlConnection,
+  params: Params,
+  context: StepContext,
+  options: TestRestoreOptions,
+  now: Date,
+  log: RestoreLog = context.log,
+): Promise<RestorePlan> {
   for (let attempt = 1; attempt <= SCRATCH_NAME_ATTEMPTS; attempt++) {
     const scratch = scratchDatabaseName(params.scratchPrefix, now, options.randomSuffix);
     if (await databaseExists(connection, scratch, context.signal)) {
@@ -108,7 +164,7 @@ async function planScratchRestore(connection: SqlConnection, params: Params, con
         checkDb: false,
         signal: context.signal,
       },
-      context.log,
+      log,
     );
   }
   throw new StepFailure(`Could not find a free scratch database name after ${SCRATCH_NAME_ATTEMPTS} attempts; change "Scratch database prefix".`);
@@ -168,8 +224,9 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   const against = sqlSourceProblemsForServer(sourceLocations(params), facts.pathSeparator);
   if (against.length > 0) throw new ParameterError(against);
 
-  context.progress(2, 'Finding the newest backup');
-  const plan = await planScratchRestore(connection, params, context, options, now);
+  // Reading headers and RESTORE VERIFYONLY report no progress of their own: a phase keeps the log alive.
+  const planning = context.phase('Finding, reading and verifying the newest backup', 2);
+  const plan = await planScratchRestore(connection, params, context, options, now, phaseLog(context, planning)).finally(() => planning.stop());
   const chainSets = [plan.chain.full, plan.chain.differential, ...plan.chain.logs].filter((s) => s !== undefined);
   const newest = chainSets[chainSets.length - 1];
   report.backup.database = plan.sourceDatabase;
@@ -181,7 +238,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   for (const warning of plan.warnings) log.warn(warning);
   // A newer backup whose manifest cannot be read was passed over: the test must not pass an older one in its place.
   const newestStamp = newest.manifestPath ? /_(\d{8}T\d{6}Z)\.manifest\.json$/i.exec(newest.manifestPath)?.[1] : undefined;
-  const sourceIsFolder = await stat(params.source).then((s) => s.isDirectory(), () => false);
+  const sourceIsFolder = await fs.stat(params.source).then((s) => s.isDirectory(), () => false);
   if (newestStamp && sourceIsFolder) {
     const passedOver = await unreadableManifestsNewerThan(params.source, plan.sourceDatabase, newestStamp);
     if (passedOver.length > 0) {
@@ -265,11 +322,11 @@ async function restoreAndCheck(connection: SqlConnection, plan: RestorePlan, par
     report.restore.durationSeconds = elapsedSeconds(restoreStarted);
   }
 
-  context.progress(60, 'DBCC CHECKDB');
   const checkStarted = performance.now();
   const check = checkDbStatement(scratch);
+  const checking = context.phase(`Checking '${scratch}' with DBCC CHECKDB`, 60);
   try {
-    await connection.runLong(check.sql, check.params, { signal: context.signal });
+    await connection.runLong(check.sql, check.params, { signal: context.signal }).finally(() => checking.stop());
     report.checkDb.status = 'passed';
   } catch (error) {
     if (context.signal.aborted) throw context.signal.reason;
@@ -353,18 +410,31 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   if (params.fileStoreBackupDirectory) {
     await waitForWriters({ directory: params.fileStoreBackupDirectory, keys: /^file-store$/, purpose: 'choosing the newest set', waitMs, log: context.log, signal: context.signal });
   }
+  // Before anything connects: the report must have somewhere to go.
+  const { directory: reportDirectory, explicit } = await reportDirectoryFor(params, options);
+  await checkReportDirectory(reportDirectory, explicit);
 
   const report = emptyReport(params, now);
   let reportWritten = false;
+  let reportFile = '';
   const finish = async () => {
     if (reportWritten) return;
     reportWritten = true;
     report.finishedAt = new Date().toISOString();
     report.result = report.failures.length === 0 ? 'PASS' : 'FAIL';
-    const file = await writeReport(options.reportDirectory ?? process.cwd(), report, (text) => context.redact(text));
-    context.createArtifact(file);
+    // The outputs and the summary first: a report that cannot be written must not hide the result.
     context.log.info(summarise(report));
     setOutputs(report, context);
+    const file = await writeReport(reportDirectory, report, (text) => context.redact(text)).catch((error: unknown) => {
+      throw fileFailure(error, {
+        path: reportDirectory,
+        what: `writing the test report (the test itself ${report.result === 'PASS' ? 'passed' : 'failed'})`,
+        neededBytes: Buffer.byteLength(JSON.stringify(report, null, 2)),
+      });
+    });
+    reportFile = file;
+    context.createArtifact(file);
+    context.log.info(`Report: ${file}`);
   };
   // On cancel the report still records how far the test got (cleanups run last-registered first).
   context.onCleanup(async () => {
@@ -398,7 +468,10 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   // The scratch database is dropped by the cleanup that follows; the report says so once it has.
   await finish();
   if (report.failures.length > 0) {
-    throw new StepFailure(`Test restore FAILED (${report.failures.length} problem${report.failures.length === 1 ? '' : 's'}):\n${report.failures.map((f) => `  - ${f}`).join('\n')}`);
+    throw new StepFailure(
+      `Test restore FAILED (${report.failures.length} problem${report.failures.length === 1 ? '' : 's'}):\n${report.failures.map((f) => `  - ${f}`).join('\n')}\n` +
+        `Fix the problems above (each says what to do) and run the test again; the report is ${reportFile}.`,
+    );
   }
   context.result(
     `Backup of '${report.backup.database}' restored and checked in ${report.restore.durationSeconds} s; recovery point ${report.backup.pointInTime} (${report.backup.ageHours} h old).`,

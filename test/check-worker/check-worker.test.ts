@@ -106,7 +106,7 @@ test('bad parameter values fail with exit code 2 and the label', async () => {
   );
   expect(child.status).toBe(1);
   expect(child.stdout).toContain(`FAIL directory ${parent}: exists, not writable`);
-  expect(child.stderr).toContain(`${parent} is not writable by this worker's account (EACCES). Grant it modify permission.`);
+  expect(child.stderr).toContain(`${parent} is not writable by this worker's account, nobody (EACCES). Grant it modify permission.`);
   expect(readdirSync(parent)).toEqual([]);
 });
 

@@ -168,7 +168,7 @@ describe('running a step', () => {
     expect(sink.out.split('\n')[0]).toBe(`##octopus[mask value='${Buffer.from('pw-1234').toString('base64')}']`);
   });
 
-  test('an unexpected error fails with exit code 1 and never leaks a secret', async () => {
+  test('an unforeseen error fails with exit code 1, says how to report it, and never leaks a secret', async () => {
     const sink = new MemorySink();
     const code = await runStep(
       template,
@@ -178,7 +178,9 @@ describe('running a step', () => {
       { argv: [], env: { OCTOPUSDR_SAMPLE_PASSWORD: 'pw-1234' }, sink, handleSignals: false },
     );
     expect(code).toBe(1);
-    expect(sink.err).toContain('ERROR: Unexpected error: login failed for password ********');
+    expect(sink.err).toContain('ERROR: Octopus DR - Sample stopped on an internal error it does not know how to handle: login failed for password ********.');
+    expect(sink.err).toMatch(/--verbose .* report this message and that log/);
+    expect(sink.err).not.toContain('Unexpected error');
     expect(sink.out + sink.err).not.toContain('pw-1234');
   });
 

@@ -281,8 +281,8 @@ describe('access layer against the simulator: protocol and model details', () =>
       try {
         const error = await expectSqlError(openSqlConnection(`Server=localhost,${tlsSim.port};User ID=sa;Password=${quotedPassword};Encrypt=False`));
         expect(error.kind).toBe('connection');
-        expect(error.message).toMatch(/requires encryption/);
-        expect(error.message).toMatch(/Check Encrypt and TrustServerCertificate/);
+        expect(error.message).toMatch(/requires encrypted connections/);
+        expect(error.message).toMatch(/set Encrypt=True/);
       } finally {
         await tlsSim.stop();
       }

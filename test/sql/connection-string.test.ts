@@ -1,6 +1,7 @@
 // ADO.NET connection strings as Octopus stores them -> driver settings, and clear refusals.
 import { buildIdentifierStatement, parseSqlConnectionString, SqlConnectionStringError, SqlError, openSqlConnection } from '../../steps/shared/sql';
 import { normalise } from '../../steps/shared/sql/params';
+import { sensitiveValuesOf } from '../../steps/shared/sql/connection-string';
 
 function refusal(connectionString: string): string {
   try {
@@ -45,7 +46,8 @@ describe('parseSqlConnectionString', () => {
     expect(parseSqlConnectionString(`${base}Encrypt=Optional`).encrypt).toBe(false);
     expect(parseSqlConnectionString(`${base}Encrypt=Mandatory`).encrypt).toBe(true);
     expect(parseSqlConnectionString(`${base}Encrypt=Strict`).encrypt).toBe('strict');
-    expect(refusal(`${base}Encrypt=maybe`)).toMatch(/Encrypt value 'maybe'/);
+    expect(refusal(`${base}Encrypt=maybe`)).toMatch(/Encrypt value is not understood; use True, False or Strict/);
+    expect(refusal(`${base}Encrypt=maybe`)).not.toContain('maybe');
   });
 
   test('Windows account with password -> NTLM', () => {
@@ -81,10 +83,13 @@ describe('parseSqlConnectionString', () => {
     expect(refusal('')).toMatch(/empty/);
     expect(refusal('Database=x;User ID=u;Password=Hunter2-secret')).toMatch(/no Server/);
     expect(refusal('Server=s;Password=Hunter2-secret')).toMatch(/no User ID/);
-    expect(refusal('Server=s,99999;User ID=u;Password=p')).toMatch(/port '99999'/);
+    expect(refusal('Server=s,99999;User ID=u;Password=p')).toMatch(/port .* is not a TCP port number/);
+    expect(refusal('Server=s,99999;User ID=u;Password=p')).not.toContain('99999');
     expect(refusal('Server=np:s;User ID=u;Password=p')).toMatch(/only TCP/);
     const unknown = refusal('Server=s;User ID=u;Password=Hunter2-secret;Pasword=Hunter2-secret');
-    expect(unknown).toMatch(/keyword 'pasword' is not recognised/);
+    // Keywords are never quoted either (one can be the rest of a password): its position says which.
+    expect(unknown).toMatch(/4th keyword \(after Password\) is not recognised/);
+    expect(unknown.toLowerCase()).not.toContain('pasword');
     // A password with an unquoted ';' splits into a 'keyword' that is part of the password: never echo it.
     for (const [cs, fragment] of [
       ['Server=s;User ID=u;Password=abc;Def9xyzQ;Encrypt=False', 'def9xyzq'],
@@ -133,5 +138,45 @@ describe('identifier statements', () => {
     expect(built.sql).toContain("EXEC sys.sp_executesql @statement, N'@when datetime2(7)', @when = @when;");
     expect([...built.params]).toEqual([['id_db', expect.objectContaining({ value: "x]'; --", sqlType: { type: 'nvarchar', length: 128 } })]]);
     expect(() => buildIdentifierStatement('DROP DATABASE {{other}}', { db: 'x' }, new Map())).toThrow(/{{other}}/);
+  });
+});
+
+describe('connection-string values that would be ignored, and the secrets inside', () => {
+  const base = 'Server=s;User ID=u;Password=p;';
+  test.each([
+    ['Connect Timeout=abc', 'Connect Timeout'],
+    ['Connection Timeout=-5', 'Connection Timeout'],
+    ['Packet Size=4k', 'Packet Size'],
+    ['Max Pool Size=ten', 'Max Pool Size'],
+    ['Command Timeout=1.5', 'Command Timeout'],
+  ])('%s is refused by name, its value not shown', (keyword, name) => {
+    const message = refusal(base + keyword);
+    expect(message).toContain(`${name} must be a whole number`);
+    expect(message).not.toContain(keyword.split('=')[1]);
+  });
+
+  test.each(['TrustServerCertificate=sure', 'MultiSubnetFailover=2', 'Pooling=maybe', 'Integrated Security=perhaps'])('%s is refused', (keyword) => {
+    expect(refusal(base + keyword)).toMatch(/value is not understood; use True or False/);
+  });
+
+  test('good numbers still work; 0 means the default connect timeout', () => {
+    expect(parseSqlConnectionString(`${base}Connect Timeout=30`).connectTimeoutMs).toBe(30_000);
+    expect(parseSqlConnectionString(`${base}Connect Timeout=0`).connectTimeoutMs).toBe(15_000);
+  });
+
+  test('a parse failure says where, without quoting anything, and how to quote a password', () => {
+    const message = refusal('Server=s;User ID=u;Password="Hunter2;secretZZ');
+    expect(message).toMatch(/could not be parsed after its 2nd keyword \(User ID\), in the 3rd/);
+    expect(message).toContain('Password="a;b"');
+    expect(message).not.toMatch(/hunter|secretzz/i);
+  });
+
+  test('every secret-bearing value is its own secret, also the rest of a password cut by an unquoted ;', () => {
+    expect(sensitiveValuesOf('Server=s;User ID=u;Password=Hunter2;Tail=ZZsecretZZ')).toEqual(expect.arrayContaining(['Hunter2', 'ZZsecretZZ', 'tail=ZZsecretZZ']));
+    expect(sensitiveValuesOf('Server=s;Authentication=Active Directory Service Principal;User ID=app;PWD=cl13nt-s3cret;Tenant Id=t')).toContain('cl13nt-s3cret');
+    expect(sensitiveValuesOf('Server=s;User ID=u;Password=p1234;Client Secret=cs-98765;AccessToken=tok-4567')).toEqual(
+      expect.arrayContaining(['p1234', 'cs-98765', 'tok-4567']),
+    );
+    expect(sensitiveValuesOf('Server=s;Database=Octopus;User ID=u;Password=p1234')).not.toContain('Octopus');
   });
 });

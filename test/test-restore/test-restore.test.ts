@@ -67,8 +67,7 @@ function scratchDatabases(): string[] {
 
 async function runTestRestore(args: string[], options: { key?: string; killAfter?: (stdout: string) => boolean } = {}): Promise<StepRun & { reportDirectory: string }> {
   const reportDirectory = tempDir('octopus-dr-tr-report-');
-  const run = await lab.run('test-restore', 'master', ['--source', lab.backups, ...args], {
-    cwd: reportDirectory,
+  const run = await lab.run('test-restore', 'master', ['--source', lab.backups, '--report-directory', reportDirectory, ...args], {
     env: { OCTOPUSDR_MASTERKEY: options.key ?? KEY_B64 },
     killAfter: options.killAfter,
   });

@@ -128,6 +128,7 @@ async function resolveSource(request: RestoreRequest, facts: ServerFacts) {
 
 /** Every backup set in the folder (manifests first, then other backup files, whose headers are read). */
 async function discoverSets(connection: SqlConnection, location: FolderLocation, log: RestoreLog, signal?: AbortSignal): Promise<BackupSet[]> {
+  log.info(`Looking for backup sets in ${location.workerDirectory}`);
   const fromManifests = await loadManifestSets(location, (m) => log.warn(m));
   const claimed = new Set(fromManifests.flatMap((m) => m.manifest.files.map((f) => f.name)));
   const sets = fromManifests.map((m) => m.set);
@@ -137,6 +138,7 @@ async function discoverSets(connection: SqlConnection, location: FolderLocation,
       continue;
     }
     try {
+      log.info(`Reading the header of ${group.label} (RESTORE HEADERONLY)`);
       const headers = await readHeaders(connection, group.files.map((f) => f.serverPath), { signal });
       for (const header of headers) {
         sets.push({ label: headers.length > 1 ? `${group.label} #${header.position}` : group.label, files: group.files, missingFiles: [], header });
@@ -251,6 +253,7 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
 
   // Re-read every chosen set from its files: the manifest could describe other files than are there.
   for (const set of members) {
+    log.info(`Reading the header of ${set.label} (RESTORE HEADERONLY)`);
     const headers = await readHeaders(connection, set.files.map((f) => f.serverPath), { signal }).catch((e: Error) => {
       if (e instanceof SqlError && e.kind === 'cancelled') throw e;
       return planError(`${fileNames(set.files)} cannot be read by SQL Server: ${e.message}`);
@@ -271,7 +274,7 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
   if (!request.skipVerify) {
     for (const set of members) {
       const verify = verifyStatement(set.files.map((f) => f.serverPath), set.header.position, set.header.hasBackupChecksums);
-      log.verbose(`Verifying ${set.label}`);
+      log.info(`Verifying ${set.label} (RESTORE VERIFYONLY)`);
       await runStatement(connection, verify, { long: true, signal }).catch((e: Error) => {
         if (e instanceof SqlError && e.kind === 'cancelled') throw e;
         return planError(`${set.label} (${fileNames(set.files)}) failed RESTORE VERIFYONLY: ${e.message}`);

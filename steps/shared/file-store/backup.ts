@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { StepFailure } from '../runtime/errors';
+import { describeFileError } from '../runtime/failure';
 import { writeFileAtomically } from '../runtime/files';
 import { cleanLeftovers } from '../runtime/leftovers';
 import type { ResolvedFolder } from './folders';
@@ -201,7 +202,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
   for (const folder of options.folders) {
     const relative = path.relative(path.resolve(folder.path), path.resolve(options.backupDirectory));
     if (relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative))) {
-      throw new StepFailure(`The backup directory ${options.backupDirectory} is inside the ${folder.name} folder ${folder.path}; choose a backup directory outside the file store.`);
+      throw new StepFailure(`The backup directory ${options.backupDirectory} is inside the ${folder.name} folder ${folder.path}; choose a backup directory outside the file store.`, { exitCode: 2 });
     }
   }
 
@@ -331,6 +332,9 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
   const onAbort = () => void writer.abort(signal?.reason instanceof Error ? signal.reason : undefined).catch(() => undefined);
   signal?.addEventListener('abort', onAbort, { once: true });
   let committed = false;
+  // Large files opened for a stream the writer may never start (it failed first): closed on failure,
+  // or Node warns about them on exit, after the step's last line.
+  const openedHandles: fs.FileHandle[] = [];
   try {
     const progress: FileStoreProgress = { bytesDone: 0, bytesTotal, filesDone: 0, filesTotal: toStore.length };
     const report = () => options.onProgress?.(progress);
@@ -398,6 +402,7 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
       let handle: fs.FileHandle;
       try {
         handle = await fs.open(file.localPath, 'r');
+        openedHandles.push(handle);
       } catch (error) {
         const code = errnoOf(error);
         if (code === 'ENOENT') {
@@ -505,11 +510,14 @@ export async function backupFileStore(options: BackupOptions): Promise<BackupRes
     };
   } catch (error) {
     if (!committed) await writer.abort().catch(() => undefined);
+    for (const handle of openedHandles) await handle.close().catch(() => undefined);
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : error;
-    const code = errnoOf(error);
-    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') {
-      throw new StepFailure(`${options.backupDirectory} ran out of space while writing the archive (${code}); the partial archive was deleted. Free space or choose another backup directory.`, { cause: error });
-    }
+    // Any write can fail (a full disk, a folder turned read-only): say which, where and what to do.
+    const what = committed
+      ? `writing the manifest beside ${archivePath}`
+      : `writing the archive ${archivePath} (the partial archive was deleted)`;
+    const message = error instanceof StepFailure ? undefined : describeFileError(error, { path: options.backupDirectory, what, neededBytes: committed ? undefined : bytesTotal });
+    if (message) throw new StepFailure(message, { cause: error });
     throw error;
   } finally {
     signal?.removeEventListener('abort', onAbort);

@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { inflateRaw } from 'node:zlib';
 import { StepFailure } from '../runtime/errors';
 import { cleanLeftovers } from '../runtime/leftovers';
+import { fileFailure } from '../runtime/failure';
 import type { FileStoreProgress } from './backup';
 import { unsafeEntryNameReason } from './entry-safety';
 import { canonicalFolderName, type FileStoreFolderName, type ResolvedFolder } from './folders';
@@ -35,6 +36,10 @@ const PARALLEL_ENTRIES = 4;
 /** Entries up to this size are read whole and inflated in one thread-pool job (streams cost ~1 ms per entry). */
 const WHOLE_ENTRY_LIMIT = 4 * 1024 * 1024;
 const inflateRawAsync = promisify(inflateRaw);
+
+/** The last line of a refused or failed verification: what to do about it. */
+export const DAMAGED_BACKUP_ADVICE =
+  'Restore from another backup set (give its archive or manifest as "Backup to restore"), and check the storage that holds this one.';
 
 function errnoOf(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? 'ERROR';
@@ -458,7 +463,7 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
     if (check.problems.length > 0) {
       const shown = check.problems.slice(0, 50).map((p) => `  - ${p}`).join('\n');
       throw new StepFailure(
-        `The backup was refused before anything was written (${check.problems.length} problem(s)):\n${shown}${check.problems.length > 50 ? '\n  - ...' : ''}`,
+        `The backup was refused before anything was written (${check.problems.length} problem(s)):\n${shown}${check.problems.length > 50 ? '\n  - ...' : ''}\n${DAMAGED_BACKUP_ADVICE}`,
       );
     }
     const totals = { files: files.length, bytes: files.reduce((s, f) => s + f.size, 0) };
@@ -491,7 +496,14 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
       for (const f of files) parents.add(path.dirname(inside(f.folder, f.path)));
       for (const parent of parents) await fs.mkdir(parent, { recursive: true });
 
-      await streamFiles(check, files, { signal, onProgress: options.onProgress, targetOf: (f) => inside(f.folder, f.path), stopAtFirstMismatch: true });
+      await streamFiles(check, files, { signal, onProgress: options.onProgress, targetOf: (f) => inside(f.folder, f.path), stopAtFirstMismatch: true }).catch((error: unknown) => {
+        // A write error (a full disk) often carries no path: name the staging folder, and that nothing was swapped in.
+        if (signal?.aborted) throw error;
+        throw fileFailure(error, {
+          path: (error as NodeJS.ErrnoException).path ?? stagings.join(', '),
+          what: `extracting the backup into ${stagings.join(', ')} (nothing was restored; the staging folders are removed)`,
+        });
+      });
       // Folder mtimes last (writing files changes them), deepest first.
       const ordered = [...directories].sort((a, b) => b.path.split('/').length - a.path.split('/').length);
       for (const d of ordered) {

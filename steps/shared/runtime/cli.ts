@@ -53,14 +53,30 @@ function readSecretFile(parameter: ParameterDefinition, file: string): string {
   }
 }
 
+/** `--stripes -1` means the value -1 (parseArgs would call it ambiguous): it becomes `--stripes=-1`,
+ * so the parameter's own check names it and its range. */
+function joinNegativeNumbers(argv: readonly string[], options: Record<string, OptionSpec>): string[] {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = /^--([^=]+)$/.exec(argv[i])?.[1];
+    const next = argv[i + 1];
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      args.push(`${argv[i]}=${next}`);
+      i++;
+    } else args.push(argv[i]);
+  }
+  return args;
+}
+
 export function parseCommandLine(
   template: StepTemplateDefinition,
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): CliInvocation {
   let parsed: ReturnType<typeof parseArgs>;
+  const options = optionsFor(template.parameters);
   try {
-    parsed = parseArgs({ args: [...argv], options: optionsFor(template.parameters), strict: true, allowPositionals: false });
+    parsed = parseArgs({ args: joinNegativeNumbers(argv, options), options, strict: true, allowPositionals: false });
   } catch (error) {
     throw new ParameterError([`${(error as Error).message.replace(/\.$/, "")}. Run with --help to see the parameters.`]);
   }

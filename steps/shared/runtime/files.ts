@@ -17,6 +17,9 @@ export async function writeFileAtomically(target: string, data: string | Buffer)
     await fs.rename(temporary, target);
   } catch (error) {
     await fs.rm(temporary, { force: true }).catch(() => undefined);
+    // A failed write carries no path (ENOSPC from write()); name the file it was for.
+    const errno = error as NodeJS.ErrnoException;
+    if (errno && typeof errno.code === 'string' && !errno.path) errno.path = target;
     throw error;
   }
   await syncDirectory(path.dirname(target));

@@ -26,6 +26,16 @@ function stripMatchingQuotes(value: string): string {
   return match ? match[1] : value;
 }
 
+/**
+ * A refused value, for an error message: quoted when short and plain, otherwise described. A long
+ * run of letters and digits may be a key or password pasted into the wrong field, one this step
+ * does not know as a secret (the master key in the backup step's "Master key ID").
+ */
+export function quoteValue(text: string): string {
+  const looksLikeCredential = text.length > 40 || /[A-Za-z0-9+/_-]{16,}/.test(text) || /^API-/i.test(text);
+  return looksLikeCredential ? `the value given (not shown: it could be a key or password)` : `"${text}"`;
+}
+
 type Parsed = { value: unknown } | { problem: string };
 
 export function parseParameter(parameter: ParameterDefinition, raw: string | undefined): Parsed {
@@ -55,10 +65,10 @@ export function parseParameter(parameter: ParameterDefinition, raw: string | und
       const lowered = text.toLowerCase();
       if (lowered === 'true') return { value: true };
       if (lowered === 'false') return { value: false };
-      return { problem: `${label} must be True or False, not "${text}": ${howToSet(parameter)}.` };
+      return { problem: `${label} must be True or False, not ${quoteValue(text)}: ${howToSet(parameter)}.` };
     }
     case 'integer': {
-      if (!/^[+-]?\d+$/.test(text)) return { problem: `${label} must be a whole number, not "${text}": ${howToSet(parameter)}.` };
+      if (!/^[+-]?\d+$/.test(text)) return { problem: `${label} must be a whole number, not ${quoteValue(text)}: ${howToSet(parameter)}.` };
       const value = Number(text);
       const { min, max } = parameter;
       if ((min !== undefined && value < min) || (max !== undefined && value > max) || !Number.isSafeInteger(value)) {
@@ -73,7 +83,7 @@ export function parseParameter(parameter: ParameterDefinition, raw: string | und
       const option = options.find((o) => o.value.toLowerCase() === text.toLowerCase());
       if (!option) {
         return {
-          problem: `${label} must be one of ${options.map((o) => o.value).join(', ')}, not "${text}": ${howToSet(parameter)}.`,
+          problem: `${label} must be one of ${options.map((o) => o.value).join(', ')}, not ${quoteValue(text)}: ${howToSet(parameter)}.`,
         };
       }
       return { value: option.value };

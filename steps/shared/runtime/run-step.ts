@@ -6,8 +6,10 @@ import type { ParameterDefinition, ParameterValues, StepTemplate } from '../../.
 import { environmentNameOf } from '../../../templates/model';
 import { helpText, parseCommandLine } from './cli';
 import { processSink, type OutputSink } from './console-output';
-import { CancelledError, StepFailure } from './errors';
+import { CancelledError, ParameterError, StepFailure } from './errors';
+import { exitCodeOf, failureMessage } from './failure';
 import { parseParameters, takeParametersFromEnvironment, type RawParameters } from './parameters';
+import { connectionStringProblems, knownSecrets, secretsInValues } from './secret-values';
 import { StepContext } from './step-context';
 import { toolVersion } from './version';
 
@@ -31,12 +33,6 @@ export interface RunOptions {
   program?: string;
 }
 
-function messageOf(error: unknown): string {
-  if (error instanceof StepFailure) return error.message;
-  if (error instanceof Error) return `Unexpected error: ${error.message}`;
-  return `Unexpected error: ${String(error)}`;
-}
-
 export async function runStep<Ps extends Record<string, ParameterDefinition>>(
   template: StepTemplate<Ps>,
   step: StepFunction<Ps>,
@@ -57,8 +53,8 @@ export async function runStep<Ps extends Record<string, ParameterDefinition>>(
     try {
       invocation = parseCommandLine(template, options.argv ?? process.argv.slice(2), env);
     } catch (error) {
-      sink.stderr(`ERROR: ${messageOf(error)}\n`);
-      return error instanceof StepFailure ? error.exitCode : 1;
+      sink.stderr(`ERROR: ${failureMessage(error, template.name)}\n`);
+      return exitCodeOf(error);
     }
     if (invocation.help) {
       sink.stdout(helpText(template, program));
@@ -82,7 +78,8 @@ export async function runStep<Ps extends Record<string, ParameterDefinition>>(
   }
   const context = new StepContext({ sink, serviceMessages, verbose, signal: controller.signal });
 
-  // Mask secrets before anything else is printed.
+  // Mask secrets before anything else is printed: each whole value, and the secrets inside
+  // (a connection string's password, client secret, token) on their own.
   for (const p of template.parameters) {
     const value = raw[p.name];
     if (p.type === 'secret' && value) {
@@ -90,6 +87,8 @@ export async function runStep<Ps extends Record<string, ParameterDefinition>>(
       if (value.trim() !== value) context.setSecret(value.trim());
     }
   }
+  const secrets = knownSecrets(template.parameters, raw);
+  for (const secret of secrets) for (const part of secret.parts) context.setSecret(part);
 
   let signalCount = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -107,6 +106,8 @@ export async function runStep<Ps extends Record<string, ParameterDefinition>>(
 
   let exitCode = 0;
   try {
+    const refused = [...secretsInValues(template, raw, secrets), ...connectionStringProblems(template, raw)];
+    if (refused.length > 0) throw new ParameterError(refused);
     const params = parseParameters(template, raw);
     context.log.verbose(`octopus-dr ${toolVersion}, ${template.name}, Node.js ${process.version} on ${process.platform}-${process.arch}`);
     const running = step(params, context);
@@ -126,8 +127,8 @@ export async function runStep<Ps extends Record<string, ParameterDefinition>>(
     const failure = controller.signal.aborted && !(error instanceof StepFailure && !(error instanceof CancelledError))
       ? (controller.signal.reason as StepFailure)
       : error;
-    exitCode = failure instanceof StepFailure ? failure.exitCode : 1;
-    const message = messageOf(failure);
+    exitCode = exitCodeOf(failure);
+    const message = failureMessage(failure, template.name);
     context.log.error(message);
     if (!(failure instanceof StepFailure) && failure instanceof Error && failure.stack) context.log.verbose(failure.stack);
     context.result(message);

@@ -122,6 +122,33 @@ export class StepContext {
     this.lastProgress = { percent: whole, message: text, at: now };
   }
 
+  /**
+   * A phase that reports no progress of its own (RESTORE VERIFYONLY, reading headers, CHECKDB):
+   * it is logged, becomes the Octopus progress message, and while it lasts a line every
+   * `everyMs` says it is still running, so no phase is silent for long. `update` names the
+   * current sub-phase; call `stop` when it is done.
+   */
+  phase(message: string, percent: number, everyMs = 5000): { update(message: string): void; stop(): void } {
+    let current = message;
+    let since = this.now();
+    this.log.info(`${message}...`);
+    this.progress(percent, message);
+    const timer = setInterval(() => {
+      const seconds = Math.round((this.now() - since) / 1000);
+      this.log.info(`  still ${current.charAt(0).toLowerCase()}${current.slice(1)} (${seconds} s)`);
+      this.progress(percent, `${current} (${seconds} s)`);
+    }, everyMs);
+    timer.unref();
+    return {
+      update: (next: string) => {
+        current = next;
+        since = this.now();
+        this.progress(percent, next);
+      },
+      stop: () => clearInterval(timer),
+    };
+  }
+
   /** Runs on success, failure and cancel, last registered first. Returns a function that unregisters it. */
   onCleanup(cleanup: Cleanup): () => void {
     this.cleanups.push(cleanup);

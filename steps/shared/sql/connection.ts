@@ -1,8 +1,8 @@
 // One logical SQL Server connection (an mssql pool of exactly one connection, so session state
 // such as SINGLE_USER or the current database survives between statements).
 import * as mssql from 'mssql';
-import { parseSqlConnectionString, secretsOf, SqlConnectionStringError, type SqlConnectionSettings } from './connection-string';
-import { describeServerMessages, scrub, serverMessagesOf, SqlError, type ErrorContext, type SqlServerMessage } from './errors';
+import { parseSqlConnectionString, secretsOf, sensitiveValuesOf, SqlConnectionStringError, type SqlConnectionSettings } from './connection-string';
+import { describeNetworkFailure, describeServerMessages, describeTlsFailure, scrub, serverMessagesOf, SqlError, type ErrorContext, type SqlServerMessage } from './errors';
 import { readDatabaseFacts, readServerFacts, type DatabaseFacts, type ServerFacts } from './server-facts';
 import { checkParamName, declarationOf, normalise, toMssql, type SqlParams, type TypedParam } from './params';
 
@@ -150,7 +150,10 @@ export class SqlConnection {
 
   static async open(connectionString: string, options: OpenSqlConnectionOptions = {}): Promise<SqlConnection> {
     // Mask first: nothing below may log before the secrets are registered.
-    if (connectionString && options.setSecret) options.setSecret(connectionString);
+    if (connectionString && options.setSecret) {
+      options.setSecret(connectionString);
+      for (const part of sensitiveValuesOf(connectionString)) options.setSecret(part);
+    }
     let settings: SqlConnectionSettings;
     try {
       settings = parseSqlConnectionString(connectionString);
@@ -159,7 +162,7 @@ export class SqlConnection {
       const message = error instanceof SqlConnectionStringError ? error.message : 'The connection string could not be read.';
       throw new SqlError('configuration', scrub(message, [connectionString]));
     }
-    const secrets = [connectionString, ...secretsOf(settings)];
+    const secrets = [connectionString, ...sensitiveValuesOf(connectionString), ...secretsOf(settings)];
     for (const s of secretsOf(settings)) options.setSecret?.(s);
     if (settings.ignoredKeywords.length) options.log?.verbose(`Connection string keywords with no effect here: ${settings.ignoredKeywords.join(', ')}.`);
 
@@ -194,7 +197,7 @@ export class SqlConnection {
       }
     } catch (error) {
       await pool.close().catch(() => undefined);
-      throw connection.translate(error);
+      throw connection.translate(error, undefined, true);
     }
     return connection;
   }
@@ -291,7 +294,7 @@ export class SqlConnection {
   }
 
   /** Any driver error -> SqlError with a scrubbed, actionable message. */
-  translate(error: unknown, stopped?: { reason: 'cancel' | 'timeout' | 'idle'; options: StatementOptions }): SqlError {
+  translate(error: unknown, stopped?: { reason: 'cancel' | 'timeout' | 'idle'; options: StatementOptions }, connecting = false): SqlError {
     if (error instanceof SqlError) return error;
     const e = error as { code?: string; message?: string; name?: string; originalError?: { code?: string; message?: string } };
     const code = e.code ?? e.originalError?.code;
@@ -331,6 +334,10 @@ export class SqlConnection {
       const { text, number } = describeServerMessages(serverMessages, this.context());
       return new SqlError('server', clean(text), { number, serverMessages, code, cause: error });
     }
+    const tls = describeTlsFailure(driverText, { server: this.server, encrypt: this.settings.encrypt, trustServerCertificate: this.settings.trustServerCertificate, connecting });
+    if (tls) return new SqlError('connection', clean(tls), { code, cause: error });
+    const network = connecting ? describeNetworkFailure(driverText, this.server) : undefined;
+    if (network) return new SqlError('connection', clean(network), { code, cause: error });
     switch (code) {
       case 'EENCRYPT':
         return new SqlError('connection', clean(`TLS with SQL Server ${this.server} failed: ${driverText} Check Encrypt and TrustServerCertificate in the connection string, or install the server's certificate authority on this worker.`), { code, cause: error });

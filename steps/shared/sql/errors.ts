@@ -1,5 +1,6 @@
 // Driver and server errors -> one error type with an actionable message. The server's own number
 // and text are kept (DBAs search for them); secrets are scrubbed from every message we build.
+import { redactAll } from '../runtime/redactor';
 
 export interface SqlServerMessage {
   number: number;
@@ -101,13 +102,10 @@ export function hintFor(number: number): ((m: SqlServerMessage, c: ErrorContext)
   return HINTS[number];
 }
 
-/** Removes every secret from text (the password, the whole connection string, ...). */
+/** Removes every secret from text (the password, the whole connection string, ...), whatever its
+ * letter case: a host-name lookup error quotes `Server=<value>` lower-cased. */
 export function scrub(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length)) {
-    if (result.includes(secret)) result = result.split(secret).join('********');
-  }
-  return result;
+  return redactAll(text, secrets);
 }
 
 /** The root-cause-first list of server messages carried by an mssql RequestError. */
@@ -144,4 +142,89 @@ export function describeServerMessages(messages: SqlServerMessage[], context: Er
   const hint = HINTS[root.number]?.(root, context);
   const server = messages.map((m) => `SQL Server error ${m.number}: ${m.message}`).join('; ');
   return { text: hint ? `${hint} (${server})` : server, number: root.number };
+}
+
+/** What a TLS hint needs to know about the connection. */
+export interface TlsContext {
+  server: string;
+  encrypt: boolean | 'strict';
+  trustServerCertificate: boolean;
+  /** True while connecting and logging in (a dropped handshake means something else mid-statement). */
+  connecting: boolean;
+}
+
+/**
+ * A TLS problem in a driver's error text -> what to change; undefined when it is none. Shared by
+ * both transports (tedious and System.Data.SqlClient word the same problems differently).
+ */
+export function describeTlsFailure(driverText: string, c: TlsContext): string | undefined {
+  const t = driverText.toLowerCase();
+  const installCa =
+    'install the certificate authority that issued it on this worker (for Node.js, point NODE_EXTRA_CA_CERTS at its PEM file; on Windows, add it to the trusted root store)';
+  if (/self[- ]signed|unable to (get|verify)|certificate (has expired|is not yet valid)|certificate chain|not trusted|untrusted|cert_untrusted|unknown ca/.test(t)) {
+    return (
+      `SQL Server ${c.server} presented a TLS certificate this worker does not trust (${driverText.trim()}). ` +
+      (c.encrypt === 'strict'
+        ? `With Encrypt=Strict the certificate is always checked: ${installCa}.`
+        : `Either ${installCa}, or, on a network you trust, add TrustServerCertificate=True to the connection string.`)
+    );
+  }
+  if (/hostname\/ip does not match|altnames|does not match certificate|certificate name|name mismatch/.test(t)) {
+    return (
+      `SQL Server ${c.server} presented a TLS certificate issued for another name (${driverText.trim()}). Use the name the certificate was issued for ` +
+      `in Server=${c.encrypt === 'strict' ? '' : ', or, on a network you trust, add TrustServerCertificate=True to the connection string'}.`
+    );
+  }
+  if (/requires encryption|encryption is required|encrypt.*config option to true/.test(t)) {
+    return `SQL Server ${c.server} requires encrypted connections (Force Encryption is on), but the connection string sets Encrypt=False: set Encrypt=True (the default), or Encrypt=Strict if the server is set up for it.`;
+  }
+  if (c.connecting && c.encrypt === 'strict' && /wrong version number|unsupported protocol|no application protocol|alpn|packet length too long|unexpected (eof|message)|socket hang up|econnreset/.test(t)) {
+    return (
+      `SQL Server ${c.server} did not accept Encrypt=Strict (TDS 8.0 needs SQL Server 2022 or later with a TLS certificate) (${driverText.trim()}): ` +
+      'set Encrypt=True in the connection string, or set the server up for strict encryption.'
+    );
+  }
+  if (c.connecting && c.encrypt !== 'strict' && /socket hang up|econnreset|connection lost|forcibly closed|connection was closed/.test(t)) {
+    return (
+      `SQL Server ${c.server} closed the connection during the handshake (${driverText.trim()}). If the server requires strict encryption ` +
+      '(SQL Server 2022 with "Force Strict Encryption"), set Encrypt=Strict in the connection string; otherwise check that the port is SQL Server\'s ' +
+      'and the server\'s error log for the reason.'
+    );
+  }
+  if (/\b(ssl|tls)\b|handshake|certificate/.test(t)) {
+    return (
+      `TLS with SQL Server ${c.server} failed (${driverText.trim()}). Check Encrypt (True, Strict or False) and TrustServerCertificate in the connection string, ` +
+      `or ${installCa}.`
+    );
+  }
+  return undefined;
+}
+
+/** A network failure while connecting -> what to check; undefined when the text is none. Shared by both transports. */
+export function describeNetworkFailure(driverText: string, server: string): string | undefined {
+  const t = driverText.toLowerCase();
+  const text = driverText.trim();
+  if (/enotfound|eai_again|eai_noname|no such host|name or service not known|could not resolve|not known/.test(t)) {
+    return (
+      `The name of SQL Server ${server} cannot be resolved to an address (${text}). Check Server= in the connection string (a name this ` +
+      "worker's DNS knows, or an IP address) and the worker's DNS settings."
+    );
+  }
+  // tedious tries each address of the name in turn and reports only "Could not connect (sequence)".
+  if (/econnrefused|actively refused|could not connect \(sequence\)/.test(t)) {
+    return (
+      `SQL Server ${server} refused the connection (${text}). Check the port (Server=<host>,<port>; 1433 unless an instance is named), ` +
+      'that SQL Server listens on TCP there (SQL Server Configuration Manager), and that no firewall rejects it.'
+    );
+  }
+  if (/etimedout|timed out|timeout|failed to connect .* in \d+ ?ms/.test(t)) {
+    return (
+      `SQL Server ${server} did not answer in time (${text}). Check the name and port, that no firewall drops the connection, ` +
+      'or raise Connect Timeout in the connection string (seconds) for a slow network.'
+    );
+  }
+  if (/ehostunreach|enetunreach|no route to host|network is unreachable/.test(t)) {
+    return `SQL Server ${server} cannot be reached from this worker (${text}). Check the address, the worker's network and routing, and any VPN the server needs.`;
+  }
+  return undefined;
 }
