@@ -10,6 +10,7 @@ import type { ParameterValues } from '../../templates/model';
 import { testRestore as template } from '../../templates/test-restore';
 import { planRestore, restoreDatabase, RestoreError, RestorePlanError, type RestoreLog, type RestorePlan } from '../shared/database-backup/restore';
 import { unreadableManifestsNewerThan } from '../shared/database-backup/discovery';
+import { manifestStampOf } from '../shared/database-backup/naming';
 import { readManifest } from '../shared/database-backup/manifest';
 import { checkDbStatement } from '../shared/database-backup/tsql';
 import { verifyFileStoreBackup } from '../shared/file-store/restore';
@@ -237,7 +238,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   log.info(`Newest backup of '${plan.sourceDatabase}': ${report.backup.sets.join(' + ')}, finished ${newest.header.backupFinishDate} (server time).`);
   for (const warning of plan.warnings) log.warn(warning);
   // A newer backup whose manifest cannot be read was passed over: the test must not pass an older one in its place.
-  const newestStamp = newest.manifestPath ? /_(\d{8}T\d{6}Z)\.manifest\.json$/i.exec(newest.manifestPath)?.[1] : undefined;
+  const newestStamp = newest.manifestPath ? manifestStampOf(path.basename(newest.manifestPath)) : undefined;
   const sourceIsFolder = await fs.stat(params.source).then((s) => s.isDirectory(), () => false);
   if (newestStamp && sourceIsFolder) {
     const passedOver = await unreadableManifestsNewerThan(params.source, plan.sourceDatabase, newestStamp);

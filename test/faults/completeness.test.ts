@@ -16,6 +16,7 @@ import { Lab, octopusTables } from '../database/harness';
 import { bundlePath, logText, pseudoRandomBytes, runBundle, runCommand, silentLog, snapshot, tempDir, write } from '../file-store/helpers';
 import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
 import { octopusDatabase } from '../master-key/octopus-database';
+import { DAMAGED_BACKUP_ADVICE } from '../../steps/shared/file-store/restore';
 
 const DAY = 24 * 3600 * 1000;
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
@@ -288,14 +289,17 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     const verify = await runBundle('restore-file-store', ['--source', archive, '--verify-only']);
     expect(verify.code).toBe(1);
     expect(verify.stdout).not.toContain('every SHA-256 matches');
-    expect(lastLine(verify.stderr)).toMatch(/^ {2}- \S+\.manifest\.json differs from the manifest inside octopus-file-store-\S+\.zip /);
-    expect(lastLine(verify.stderr)).toMatch(detail);
-    expect(lastLine(verify.stderr)).toMatch(/it was edited or damaged after the backup was written\. Use another backup set, or put back the manifest as it was written\.$/);
+    // The difference is named, then the last line says what to do.
+    const difference = verify.stderr.split('\n').find((l) => /^ {2}- \S+\.manifest\.json differs from the manifest inside octopus-file-store-\S+\.zip /.test(l)) ?? '';
+    expect(difference).toMatch(detail);
+    expect(difference).toMatch(/it was edited or damaged after the backup was written\. Use another backup set, or put back the manifest as it was written\.$/);
+    expect(lastLine(verify.stderr)).toBe(DAMAGED_BACKUP_ADVICE);
 
     const target = path.join(work, `restored-${++counter}`);
     const restore = await runBundle('restore-file-store', ['--source', out, '--home-directory', target]);
     expect(restore.code).toBe(1);
-    expect(lastLine(restore.stderr)).toMatch(/differs from the manifest inside .*Use another backup set/);
+    expect(restore.stderr).toMatch(/differs from the manifest inside .*Use another backup set/);
+    expect(lastLine(restore.stderr)).toBe(DAMAGED_BACKUP_ADVICE);
     expect(existsSync(target)).toBe(false);
     expectNothingLost(before, out);
   });
@@ -356,7 +360,7 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     const killed = await runAndKill('backup-file-store', ['--home-directory', big, '--file-store-backup-directory', out], () => partials().length > 0);
     expect(killed.signal).toBe('SIGKILL');
     const [partial] = partials();
-    expect(partial).toMatch(/^\.octopus-file-store-\d{8}T\d{6}Z(-\d+)?-full\.zip\.partial$/);
+    expect(partial).toMatch(/^\.octopus-file-store-\d{8}T\d{6}Z(-[0-9a-f]{6})?(-\d+)?-full\.zip\.partial$/);
     const partialPath = path.join(out, partial);
 
     const refused = await runBundle('restore-file-store', ['--source', partialPath, '--verify-only']);
@@ -451,7 +455,7 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
       write(path.join(big, 'Packages', 'large.nupkg'), randomBytes(3 * 1024 * 1024));
       const run = await runBundle('backup-file-store', ['--home-directory', big, '--file-store-backup-directory', disk]);
       expect(run.code).toBe(1);
-      expect(lastLine(run.stderr)).toMatch(/ran out of space while writing the archive \(ENOSPC\); the partial archive was deleted\. Free space or choose another backup directory\.$/);
+      expect(lastLine(run.stderr)).toMatch(/^ERROR: The disk holding \S+ is full \(ENOSPC\) while writing the archive \S+ \(the partial archive was deleted\); .* free: free at least .* there or choose another directory\.$/);
       expect(readdirSync(disk).filter((n) => n.endsWith('.partial'))).toEqual([]);
       expect(readdirSync(disk).sort()).toEqual(Object.keys(before).sort());
       expectNothingLost(before, disk);
@@ -499,7 +503,7 @@ describe('invariant 1: Test Latest Backup never passes an empty or an older file
     const run = await testRestore(out);
     expect(run.code).toBe(1);
     expect(run.outputs.FileStore).toBe('failed');
-    expect(run.result).toMatch(/^Test restore FAILED \(1 problem\):\n {2}- File store: the newest set \S+ holds 0 files\. Check "Octopus home directory" and "File store folders" of the file-store backup, and back up again\.$/);
+    expect(run.result).toMatch(/^Test restore FAILED \(1 problem\):\n {2}- File store: the newest set \S+ holds 0 files\. Check "Octopus home directory" and "File store folders" of the file-store backup, and back up again\.\n/);
     expectNothingLost(before, out);
   }, 60_000);
 
@@ -538,7 +542,7 @@ describe('invariant 1: Test Latest Backup never passes an empty or an older file
       const run = await testRestore(out);
       expect(run.code).toBe(1);
       expect(run.result).toMatch(
-        new RegExp(`^Test restore FAILED \\(1 problem\\):\\n {2}- A newer backup of 'Octopus' than the one tested cannot be read: \\S+${path.basename(manifestPath).replace(/\./g, '\\.')} is not a readable backup manifest .* Repair or move away that manifest and its backup files, and run the backup again\\.$`),
+        new RegExp(`^Test restore FAILED \\(1 problem\\):\\n {2}- A newer backup of 'Octopus' than the one tested cannot be read: \\S+${path.basename(manifestPath).replace(/\./g, '\\.')} is not a readable backup manifest .* Repair or move away that manifest and its backup files, and run the backup again\\.\\n`),
       );
       expectNothingLost(before, lab.backups);
     } finally {

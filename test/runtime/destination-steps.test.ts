@@ -1,7 +1,7 @@
 // The location and lock rules in each step, run in-process through runStep (the bundles are
 // driven in test/faults/destinations.test.ts): the same words in every step, exit 2 before any
 // connection, and a held lock named with its holder.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync, readdirSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -30,6 +30,8 @@ let sqlEnv: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   mkdirSync(path.join(home, 'TaskLogs'), { recursive: true });
+  // A backup of 0 files fails (issue 11, invariant 1): the store holds one task log.
+  writeFileSync(path.join(home, 'TaskLogs', 'servertasks-1.log.txt'), 'Task 1\n');
   // Counts connection attempts: a parameter error must come before any.
   server = net.createServer((socket) => {
     connections += 1;
@@ -98,7 +100,7 @@ test('backup-file-store: a held lock is named, nothing is written, and the lock 
   expect(readdirSync(out)).toEqual(['.octopus-dr-file-store.lock']);
   await held.release();
   const ok = await run(backupFileStoreTemplate, backupFileStoreStep, ['--home-directory', home, '--include', 'TaskLogs', '--file-store-backup-directory', out]);
-  expect(ok.code).toBe(0);
+  expect({ code: ok.code, result: ok.result }).toEqual({ code: 0, result: expect.stringMatching(/^Full backup of/) });
   expect(readdirSync(out).filter((f) => f.endsWith('.lock'))).toEqual([]);
 });
 

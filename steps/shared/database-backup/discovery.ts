@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { BackupFile, BackupSet } from './backup-set';
 import { readManifest, type BackupManifest } from './manifest';
-import { fileNamePart, isManifestName, joinServerPath, parseBackupFileName } from './naming';
+import { fileNamePart, isManifestName, joinServerPath, manifestStampOf, parseBackupFileName } from './naming';
 import { cleanLeftovers } from '../runtime/leftovers';
 
 export interface ManifestSet {
@@ -134,7 +134,7 @@ export async function unreadableManifestsNewerThan(workerDirectory: string, data
   const prefix = `${fileNamePart(database)}_`;
   const found: string[] = [];
   for (const name of (await fs.readdir(workerDirectory)).filter(isManifestName).sort()) {
-    const nameStamp = /_(\d{8}T\d{6}Z)\.manifest\.json$/i.exec(name)?.[1];
+    const nameStamp = manifestStampOf(name);
     if (!name.startsWith(prefix) || !nameStamp || nameStamp <= stamp) continue;
     const problem = await readManifest(path.join(workerDirectory, name)).then(
       () => undefined,

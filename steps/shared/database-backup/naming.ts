@@ -92,8 +92,15 @@ export function parseBackupFileName(name: string): ParsedBackupFileName | undefi
   return { stem: `${m[1]}_${m[2]}_${m[3]}${m[4] ?? ''}`, databasePart: m[1], kind, when, stripe, stripes };
 }
 
+const MANIFEST_PATTERN = /_(FULL|DIFF|LOG)_(\d{8}T\d{6}Z)(?:_[0-9a-f]{6})?\.manifest\.json$/i;
+
 export function isManifestName(name: string): boolean {
-  return /_(FULL|DIFF|LOG)_\d{8}T\d{6}Z(?:_[0-9a-f]{6})?\.manifest\.json$/i.test(name);
+  return MANIFEST_PATTERN.test(name);
+}
+
+/** The UTC stamp (`20261201T013000Z`) in a manifest's name, with or without the random part. */
+export function manifestStampOf(name: string): string | undefined {
+  return MANIFEST_PATTERN.exec(name)?.[2];
 }
 
 /** Joins a directory and a file name with the separator the directory already uses (SQL Server on Windows or Linux). */
