@@ -174,7 +174,8 @@ describe('invariant 3: a backup goes only where the user pointed, and the place 
       const run = await runStep('backup-file-store', fileStore(out), { asNobody: true });
       expect(run.code).toBe(1);
       expect(run.lastLine).toBe(
-        `ERROR: Cannot create the lock file ${path.join(out, lockFileName('file-store'))} (EACCES): the worker's account must be able to create files in ${out}. Give it write access, or choose another backup directory.`,
+        `ERROR: ${out} cannot be accessed by the account nobody (EACCES: permission denied) while creating the lock file ${lockFileName('file-store')} there (nothing was written): ` +
+          `give that account read and write access to ${out}, or choose another directory.`,
       );
       expect(hashes(out)).toEqual(before);
     });
@@ -243,7 +244,7 @@ describe('invariant 3: a backup goes only where the user pointed, and the place 
       const sent = backupRequests();
       const run = await runStep('backup-database', ['--backup-directory', out], { database: 'Octopus', asNobody: true });
       expect(run.code).toBe(1);
-      expect(run.lastLine).toMatch(/^ERROR: Cannot create the lock file .*sql-read-only\/\.octopus-dr-database-octopus\.lock \(EACCES\): the worker's account must be able to create files in/);
+      expect(run.lastLine).toMatch(/^ERROR: \S*sql-read-only cannot be accessed by the account nobody \(EACCES: permission denied\) while creating the lock file \.octopus-dr-database-octopus\.lock there \(nothing was written\): give that account read and write access to /);
       expect(backupRequests()).toBe(sent);
       expect(hashes(out)).toEqual(before);
     });

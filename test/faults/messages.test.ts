@@ -391,13 +391,14 @@ describe('full disks, read-only and forbidden folders (invariant 8)', () => {
     for (let dir = readable; dir !== path.dirname(dir) && dir.startsWith(work); dir = path.dirname(dir)) chmodSync(dir, 0o755);
     chmodSync(work, 0o755);
     spawnSync('chmod', ['-R', 'a+rX', readable]);
-    const run = await runStep('backup-file-store', ['--home-directory', readable, '--file-store-backup-directory', path.join(locked, 'out')], {}, { command: ['setpriv'] });
+    const run = await runStep('backup-file-store', ['--home-directory', readable, '--file-store-backup-directory', locked], {}, { command: ['setpriv'] });
     expect(run.code).toBe(1);
     expect(lastLine(run)).toMatch(/^ERROR: .*fs-locked.* cannot be accessed by the account nobody \(EACCES: permission denied\) while .*: give that account read and write access to .*, or choose another directory\.$/);
   });
 
   test('restore-file-store: a truncated archive ends with what to do, for verify and for restore', async () => {
     const backups = path.join(work, 'fs-truncated');
+    mkdirSync(backups); // a backup directory must exist (invariant 3)
     expect((await runStep('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', backups])).code).toBe(0);
     const archive = readdirSync(backups).find((f) => f.endsWith('.zip'))!;
     const full = readFileSync(path.join(backups, archive));
@@ -412,6 +413,7 @@ describe('full disks, read-only and forbidden folders (invariant 8)', () => {
 
   withMount('restore-file-store: the disk fills while extracting', async () => {
     const backups = path.join(work, 'fs-restore-backups');
+    mkdirSync(backups); // a backup directory must exist (invariant 3)
     expect((await runStep('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', backups])).code).toBe(0);
     const target = path.join(work, 'fs-restore-full');
     mountTmpfs(target, 'size=2m');

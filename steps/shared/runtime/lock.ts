@@ -9,6 +9,7 @@ import { promises as fs, readlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { StepFailure } from './errors';
+import { describeFileError } from './failure';
 import { formatDuration } from './format';
 
 export interface LockHolder {
@@ -212,12 +213,9 @@ export async function acquireLock(options: LockOptions): Promise<HeldLock> {
     try {
       if (await createExclusive(lockPath, holder)) break;
     } catch (error) {
-      const code = errnoOf(error) ?? 'error';
-      fail(
-        `Cannot create the lock file ${lockPath} (${code}): the worker's account must be able to create files in ${options.directory}. ` +
-          'Give it write access, or choose another backup directory.',
-        error,
-      );
+      // The same words as any other file error: which folder, which account, what to do.
+      const described = describeFileError(error, { path: options.directory, what: `creating the lock file ${path.basename(lockPath)} there (nothing was written)` });
+      fail(described ?? `Cannot create the lock file ${lockPath} (${errnoOf(error) ?? 'error'}): give the worker's account write access to ${options.directory}, or choose another backup directory.`, error);
     }
     const observed = await observe(lockPath);
     if (!observed) continue;
