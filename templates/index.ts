@@ -2,6 +2,7 @@
 import { backupDatabase } from './backup-database';
 import { backupFileStore } from './backup-file-store';
 import { checkWorker } from './check-worker';
+import { copyOffsite } from './copy-offsite';
 import { maintenanceMode } from './maintenance-mode';
 import type { StepTemplate } from './model';
 import { restoreDatabase } from './restore-database';
@@ -9,4 +10,4 @@ import { restoreFileStore } from './restore-file-store';
 import { testRestore } from './test-restore';
 import { verifyMasterKey } from './verify-master-key';
 
-export const templates: readonly StepTemplate[] = [checkWorker, maintenanceMode, verifyMasterKey, backupDatabase, restoreDatabase, backupFileStore, restoreFileStore, testRestore];
+export const templates: readonly StepTemplate[] = [checkWorker, maintenanceMode, verifyMasterKey, backupDatabase, restoreDatabase, backupFileStore, restoreFileStore, testRestore, copyOffsite];

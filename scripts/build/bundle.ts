@@ -51,7 +51,8 @@ export async function bundleEntry(entry: string, stepId: string, toolVersion: st
     metafile: true,
     write: false,
     outfile: `build/steps/${stepId}.js`,
-    define: { OCTOPUS_DR_VERSION: JSON.stringify(toolVersion) },
+    define: { OCTOPUS_DR_VERSION: JSON.stringify(toolVersion), 'import.meta.url': 'importMetaUrl' },
+    inject: [path.join(__dirname, 'import-meta-url.js')],
     // Optional native or cloud add-ons the steps never load; keeping them out keeps templates small.
     external: ['msnodesqlv8', 'pg-native'],
     logLevel: 'silent',
