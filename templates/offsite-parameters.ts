@@ -118,3 +118,29 @@ export const offsiteConnectionParams = {
   azureConnectionString: offsiteAzureConnectionString,
   azureSasToken: offsiteAzureSas,
 };
+
+export const offsiteStagingDirectory = defineParameter({
+  name: 'OctopusDr.Offsite.StagingDirectory',
+  label: 'Download folder',
+  helpText:
+    'When *Backup to restore* is an offsite URL: the local folder the chosen backup set (and the sets its chain needs) is ' +
+    'downloaded to and checked in, before it is restored from there. Files already in it with the right SHA-256 are not ' +
+    'downloaded again. For a database restore, SQL Server must be able to read it (see *Backup folder as SQL Server sees it*).',
+  type: 'path',
+  required: false,
+  defaultValue: '',
+  flag: 'download-directory',
+});
+
+/** What a restore needs when its source is an offsite URL: the sign-in parameters and the download folder. */
+export const offsiteRestoreParams = {
+  region: offsiteRegion,
+  endpoint: offsiteEndpoint,
+  pathStyle: offsitePathStyle,
+  requestChecksums: offsiteRequestChecksums,
+  accessKeyId: offsiteAccessKeyId,
+  secretAccessKey: offsiteSecretAccessKey,
+  azureConnectionString: offsiteAzureConnectionString,
+  azureSasToken: offsiteAzureSas,
+  offsiteStagingDirectory,
+};
