@@ -1,7 +1,7 @@
 import { backupDatabase } from './backup-database';
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
-import { offsiteConnectionParams } from './offsite-parameters';
+import { offsiteConnectionParams, offsiteEncryptionPassphrase, offsiteEncryptionRecipient } from './offsite-parameters';
 import { fileStoreBackupDirectory, nodePath } from './parameters';
 
 /** The storage SDKs need Node.js 20 or newer (the other steps run on 18). */
@@ -47,6 +47,8 @@ export const copyOffsite = defineTemplate({
       defaultValue: 'False',
       flag: 'verify-by-download',
     }),
+    encryptionPassphrase: offsiteEncryptionPassphrase,
+    encryptionRecipient: offsiteEncryptionRecipient,
     nodePath: {
       ...nodePath,
       helpText: nodePath.helpText.replace('(18 or newer)', `(${OFFSITE_MINIMUM_NODE_MAJOR} or newer: the storage SDKs need it)`),

@@ -144,3 +144,39 @@ export const offsiteRestoreParams = {
   azureSasToken: offsiteAzureSas,
   offsiteStagingDirectory,
 };
+
+export const offsiteEncryptionPassphrase = defineParameter({
+  name: 'OctopusDr.Offsite.EncryptionPassphrase',
+  label: 'Encryption passphrase',
+  helpText:
+    'Optional. Encrypt what leaves the site with this passphrase, in the `age` format (`age -d` decrypts it). Keep it with the master ' +
+    'key: without it the offsite copies cannot be restored. Bind it to a sensitive variable.',
+  type: 'secret',
+  required: false,
+  defaultValue: '',
+  flag: 'encryption-passphrase',
+});
+
+export const offsiteEncryptionRecipient = defineParameter({
+  name: 'OctopusDr.Offsite.EncryptionRecipient',
+  label: 'Encryption recipient',
+  helpText:
+    'Optional, instead of a passphrase. Encrypt for this `age` public key (`age1...`, from `age-keygen`); only its identity (the ' +
+    '`AGE-SECRET-KEY-1...` line, kept offline) can decrypt. The offsite record names the recipient.',
+  type: 'string',
+  required: false,
+  defaultValue: '',
+  flag: 'encryption-recipient',
+});
+
+export const offsiteDecryptionIdentity = defineParameter({
+  name: 'OctopusDr.Offsite.DecryptionIdentity',
+  label: 'Decryption identity',
+  helpText:
+    'For sets encrypted for a recipient: the `age` identity (`AGE-SECRET-KEY-1...`) that decrypts them. For sets encrypted with a ' +
+    'passphrase, set *Encryption passphrase* instead. Bind it to a sensitive variable.',
+  type: 'secret',
+  required: false,
+  defaultValue: '',
+  flag: 'decryption-identity',
+});

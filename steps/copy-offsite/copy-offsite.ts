@@ -1,5 +1,6 @@
 import type { copyOffsite as template } from '../../templates/copy-offsite';
 import type { ParameterValues } from '../../templates/model';
+import { encryptionFrom } from '../shared/offsite/age';
 import { copyOffsite } from '../shared/offsite/copy';
 import { openOffsiteStore } from '../shared/offsite/open';
 import { databaseSets, fileStoreSets, type LocalSet } from '../shared/offsite/sets';
@@ -24,6 +25,7 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
   const started = Date.now();
   const target = offsiteTargetFrom(params);
   for (const part of secretPartsOf(target)) context.setSecret(part);
+  const encryption = encryptionFrom(params);
 
   const databaseFolder = params.databaseBackupDirectoryOnWorker || params.databaseBackupDirectory;
   const fileStoreFolder = params.fileStoreBackupDirectory;
@@ -59,7 +61,7 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
         'Run the backup steps first (or point the folders at where they write).',
     );
   }
-  log.info(`Offsite: ${target.display}; ${ready.length} complete set(s) here.`);
+  log.info(`Offsite: ${target.display}; ${ready.length} complete set(s) here${encryption ? `; encrypted with age (${encryption.record.method}${encryption.record.recipients.length ? ` for ${encryption.record.recipients.join(', ')}` : ''})` : ''}.`);
 
   const store = openOffsiteStore(target);
   context.onCleanup(() => store.close());
@@ -71,6 +73,7 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
     log,
     signal: context.signal,
     verifyByDownload: params.verifyByDownload,
+    encryption,
     onProgress: (done, total) => {
       const seconds = (Date.now() - startedAt) / 1000;
       const rate = seconds > 0 ? done / seconds : 0;

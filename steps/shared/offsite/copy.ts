@@ -21,8 +21,8 @@ export interface CopyLog {
 
 export interface Encryption {
   record: OffsiteEncryption;
-  /** A fresh encrypting stream for one file. */
-  encrypt(plain: Readable): Readable;
+  /** A fresh encrypting stream for one file, and the size it will have. */
+  encrypt(plain: Readable, plainSize: number): Promise<{ stream: Readable; size: number }>;
 }
 
 export interface CopyOptions {
@@ -242,12 +242,15 @@ async function sendFile(
   const readPlain = new Measure(onBytes);
   const stored = new Measure();
   const body = new PassThrough({ highWaterMark: 1024 * 1024 });
-  const source = options.encryption ? options.encryption.encrypt(plain.pipe(readPlain)) : plain.pipe(readPlain);
-  source.on('error', (e) => body.destroy(e));
   plain.on('error', (e) => body.destroy(e));
+  plain.pipe(readPlain);
+  let source: Readable = readPlain;
+  let storedSize = local.size;
+  if (options.encryption) ({ stream: source, size: storedSize } = await options.encryption.encrypt(readPlain, local.size));
+  source.on('error', (e) => body.destroy(e));
   source.pipe(stored).pipe(body);
   await store.upload(key, body, {
-    size: encrypted ? -1 : local.size,
+    size: storedSize,
     metadata: { [META_NAME]: file.name, [META_SIZE]: String(local.size), [META_SHA256]: local.sha256, [META_ENCRYPTION]: encrypted ? 'age' : 'none' },
     signal,
   });

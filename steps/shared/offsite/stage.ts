@@ -26,7 +26,7 @@ export interface StageLog {
 }
 
 /** Decrypts one stored object, when the set was encrypted. */
-export type Decrypt = (stored: Readable, record: OffsiteSetRecord) => Readable;
+export type Decrypt = (stored: Readable, record: OffsiteSetRecord) => Promise<Readable>;
 
 export interface StageRequest {
   store: OffsiteStore;
@@ -69,24 +69,31 @@ async function loadArea(request: StageRequest): Promise<Offsite[]> {
     try {
       const record = parseOffsiteRecord(await readText(store, key, signal), `${store.display}/${key}`);
       if (record.area !== area) throw new StepFailure(`${store.display}/${key} describes a ${record.area} set`);
-      let manifestText = await readText(store, `${area}/${record.manifest.name}`, signal);
+      let manifestText: string;
       if (record.encryption) {
-        // The manifest is encrypted like the data: decrypt it to choose the chain.
-        if (!request.decrypt) throw new StepFailure(`${record.id} is encrypted offsite (${record.encryption.format}, ${record.encryption.method}); set the decryption key.`);
-        manifestText = await streamToText(request.decrypt(await store.download(`${area}/${record.manifest.name}`, signal), record));
-      }
+        // The manifest is encrypted like the data: decrypt it to choose the chain. A wrong or missing key fails here, before anything is written.
+        if (!request.decrypt) {
+          throw new DecryptionNeeded(
+            `${record.id} is encrypted offsite (${record.encryption.format}, ${record.encryption.method}): download it with Octopus DR - Fetch Backups from Offsite, ` +
+              'which takes the passphrase or identity, and restore from its folder.',
+          );
+        }
+        manifestText = await streamToText(await request.decrypt(await store.download(`${area}/${record.manifest.name}`, signal), record));
+      } else manifestText = await readText(store, `${area}/${record.manifest.name}`, signal);
       if (createHash('sha256').update(manifestText).digest('hex') !== record.manifest.sha256) {
         throw new StepFailure(`${store.display}/${area}/${record.manifest.name} does not match its offsite record (SHA-256 differs)`);
       }
       result.push({ record, manifestText });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      if (error instanceof StepFailure && /set the decryption key/.test(error.message)) throw error;
+      if (error instanceof DecryptionNeeded || (error instanceof StepFailure && /decrypt|encrypted offsite/i.test(error.message))) throw error;
       request.log.warn(`Skipping ${store.display}/${key}: ${(error as Error).message}`);
     }
   }
   return result;
 }
+
+class DecryptionNeeded extends StepFailure {}
 
 async function streamToText(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];
@@ -173,7 +180,7 @@ async function fetchFile(request: StageRequest, record: OffsiteSetRecord, file: 
   });
   try {
     const stored = await request.store.download(`${record.area}/${file.name}`, request.signal);
-    const plain = record.encryption ? request.decrypt!(stored, record) : stored;
+    const plain = record.encryption ? await request.decrypt!(stored, record) : stored;
     await pipeline(plain, measure, createWriteStream(temporary, { flags: 'wx', mode: 0o600 }), { signal: request.signal });
     const digest = hash.digest('hex');
     if (bytes !== file.size || digest !== file.sha256) {
@@ -194,11 +201,12 @@ async function fetchFile(request: StageRequest, record: OffsiteSetRecord, file: 
 
 export async function stageFromOffsite(request: StageRequest): Promise<StageResult> {
   const { log } = request;
+  // Choose (and decrypt the manifests) first: nothing is written locally before the key is proven.
+  const offsite = await loadArea(request);
+  const chosen = request.area === 'database' ? chooseDatabaseChain(request, offsite) : chooseFileStoreChain(request, offsite);
   await fs.mkdir(request.stagingDirectory, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
     throw new StepFailure(`Cannot create the download folder ${request.stagingDirectory} (${error.code ?? error.message}): set "Download folder" (OctopusDr.Offsite.StagingDirectory) to a writable folder.`);
   });
-  const offsite = await loadArea(request);
-  const chosen = request.area === 'database' ? chooseDatabaseChain(request, offsite) : chooseFileStoreChain(request, offsite);
   const files = chosen.members.flatMap((m) => [...m.record.files, m.record.manifest].map((f) => ({ member: m, file: f })));
   const total = files.reduce((sum, f) => sum + f.file.size, 0);
   log.info(`From ${request.store.display}/${request.area}/: ${chosen.members.map((m) => m.record.id).join(' + ')} (${files.length} files) into ${request.stagingDirectory}`);
