@@ -47,6 +47,31 @@ export const copyOffsite = defineTemplate({
       defaultValue: 'False',
       flag: 'verify-by-download',
     }),
+    retentionDays: defineParameter({
+      name: 'OctopusDr.Offsite.RetentionDays',
+      label: 'Offsite retention (days)',
+      helpText:
+        'After a successful copy, delete offsite sets older than this many days, except the newest verified full database ' +
+        'backup, the newest sets (*Keep at least*) and every set a kept one needs to restore (its full, differential, earlier ' +
+        'logs; the archives an incremental refers to). 0 (the default) never deletes anything offsite.',
+      type: 'integer',
+      required: false,
+      defaultValue: '0',
+      flag: 'offsite-retention-days',
+      min: 0,
+      max: 36500,
+    }),
+    keepAtLeast: defineParameter({
+      name: 'OctopusDr.Offsite.KeepAtLeast',
+      label: 'Keep at least',
+      helpText: 'Offsite retention never deletes the newest this many database sets, nor this many file-store sets (nor what they need).',
+      type: 'integer',
+      required: false,
+      defaultValue: '3',
+      flag: 'keep-at-least',
+      min: 1,
+      max: 100000,
+    }),
     encryptionPassphrase: offsiteEncryptionPassphrase,
     encryptionRecipient: offsiteEncryptionRecipient,
     nodePath: {

@@ -1,6 +1,7 @@
 import type { copyOffsite as template } from '../../templates/copy-offsite';
 import type { ParameterValues } from '../../templates/model';
-import { encryptionFrom } from '../shared/offsite/age';
+import { decrypterFrom, encryptionFrom } from '../shared/offsite/age';
+import { applyOffsiteRetention } from '../shared/offsite/retention';
 import { copyOffsite } from '../shared/offsite/copy';
 import { openOffsiteStore } from '../shared/offsite/open';
 import { databaseSets, fileStoreSets, type LocalSet } from '../shared/offsite/sets';
@@ -26,6 +27,13 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
   const target = offsiteTargetFrom(params);
   for (const part of secretPartsOf(target)) context.setSecret(part);
   const encryption = encryptionFrom(params);
+  const retentionDays = params.retentionDays ?? 0;
+  if (retentionDays > 0 && encryption?.record.method === 'recipient') {
+    throw new ParameterError([
+      '"Offsite retention (days)" (OctopusDr.Offsite.RetentionDays) cannot be used with "Encryption recipient": retention reads each set\'s manifest to keep chains whole, ' +
+        'and only the identity (kept offline) can decrypt it. Use a passphrase, or apply retention with the store\'s lifecycle rules.',
+    ]);
+  }
 
   const databaseFolder = params.databaseBackupDirectoryOnWorker || params.databaseBackupDirectory;
   const fileStoreFolder = params.fileStoreBackupDirectory;
@@ -80,6 +88,20 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
       context.progress(total > 0 ? (done / total) * 100 : 100, `Uploaded ${formatBytes(done)} of ${formatBytes(total)}, ${formatBytes(rate)}/s${done < total && rate > 0 ? `, about ${formatDuration((total - done) / rate)} left` : ''}`);
     },
   });
+  let retentionDeleted: string[] = [];
+  if (retentionDays > 0) {
+    retentionDeleted = await applyOffsiteRetention({
+      store,
+      retentionDays,
+      keepAtLeast: params.keepAtLeast ?? 3,
+      now: new Date(),
+      log,
+      signal: context.signal,
+      decrypt: encryption ? decrypterFrom({ encryptionPassphrase: params.encryptionPassphrase, decryptionIdentity: '' }) : undefined,
+    });
+    if (retentionDeleted.length) log.info(`Offsite retention (${retentionDays} days): deleted ${retentionDeleted.join(', ')}.`);
+  }
+  context.setOutput('RetentionDeleted', retentionDeleted.join('\n'));
   const seconds = (Date.now() - started) / 1000;
   context.setOutput('Copied', result.copied.join('\n'));
   context.setOutput('CopiedSets', result.copied.length);
