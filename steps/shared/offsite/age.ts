@@ -8,8 +8,8 @@ import type { Encryption } from './copy';
 import type { OffsiteSetRecord } from './offsite-manifest';
 import type { Decrypt } from './stage';
 
-/** scrypt work factor 2^16: about 64 MiB and a fraction of a second per file (age's default, 2^18, needs 256 MiB). */
-export const SCRYPT_LOG_N = 16;
+/** scrypt work factor 2^15 (32 MiB per file): keeps the step under 200 MiB (age's default, 2^18, needs 256 MiB; 2^16 measured 215 MiB peak). Use a long random passphrase. */
+export const SCRYPT_LOG_N = 15;
 
 type Age = typeof import('age-encryption');
 // Loaded when used: age-encryption is an ES module (bundled by esbuild; jest in-process tests never encrypt).
