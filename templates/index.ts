@@ -2,6 +2,8 @@
 import { backupDatabase } from './backup-database';
 import { backupFileStore } from './backup-file-store';
 import { checkWorker } from './check-worker';
+import { copyOffsite } from './copy-offsite';
+import { fetchOffsite } from './fetch-offsite';
 import { maintenanceMode } from './maintenance-mode';
 import type { StepTemplate } from './model';
 import { restoreDatabase } from './restore-database';
@@ -9,4 +11,4 @@ import { restoreFileStore } from './restore-file-store';
 import { testRestore } from './test-restore';
 import { verifyMasterKey } from './verify-master-key';
 
-export const templates: readonly StepTemplate[] = [checkWorker, maintenanceMode, verifyMasterKey, backupDatabase, restoreDatabase, backupFileStore, restoreFileStore, testRestore];
+export const templates: readonly StepTemplate[] = [checkWorker, maintenanceMode, verifyMasterKey, backupDatabase, restoreDatabase, backupFileStore, restoreFileStore, testRestore, copyOffsite, fetchOffsite];

@@ -58,6 +58,8 @@ export interface StepTemplateDefinition {
   parameters: readonly ParameterDefinition[];
   /** Exit codes beyond 0 (success) and 1 (failed). */
   exitCodes?: readonly ExitCode[];
+  /** Node.js major version the step needs, when above the runners' floor (its dependencies need more). */
+  minimumNodeMajor?: number;
 }
 
 export function controlTypeOf(parameter: ParameterDefinition): ControlType {

@@ -1,5 +1,6 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
+import { offsiteRestoreParams } from './offsite-parameters';
 import {
   dryRun,
   fileStoreFolders,
@@ -28,7 +29,10 @@ export const restoreFileStore = defineTemplate({
   lastModified: '2026-11-27T00:00:00.000Z',
   category: 'octopus',
   params: {
-    source: restoreSource,
+    source: {
+      ...restoreSource,
+      helpText: `${restoreSource.helpText} Or an offsite URL (as *Copy Backups Offsite* writes, e.g. \`s3://bucket/prefix\`): the newest complete set there is downloaded to *Download folder*, checked, and restored from it.`,
+    },
     homeDirectory: fileStoreHomeDirectory,
     folders: fileStoreFolders,
     include: defineParameter({
@@ -57,6 +61,7 @@ export const restoreFileStore = defineTemplate({
     }),
     dryRun,
     lockWaitMinutes: restoreLockWaitMinutes,
+    ...offsiteRestoreParams,
     nodePath,
   },
 });

@@ -44,6 +44,9 @@ export async function bundleEntry(entry: string, stepId: string, toolVersion: st
     entryPoints: [path.relative(ROOT, entry)],
     bundle: true,
     platform: 'node',
+    // The ES-module builds first: esbuild drops what a step never imports from them (the AWS and
+    // Azure SDKs' CommonJS builds keep everything): copy-offsite 713 -> ~656 KB.
+    mainFields: ['module', 'main'],
     target: 'node18',
     format: 'cjs',
     minify: true,
@@ -52,7 +55,8 @@ export async function bundleEntry(entry: string, stepId: string, toolVersion: st
     metafile: true,
     write: false,
     outfile: `build/steps/${stepId}.js`,
-    define: { OCTOPUS_DR_VERSION: JSON.stringify(toolVersion) },
+    define: { OCTOPUS_DR_VERSION: JSON.stringify(toolVersion), 'import.meta.url': 'importMetaUrl' },
+    inject: [path.join(__dirname, 'import-meta-url.js')],
     // Optional native or cloud add-ons the steps never load; keeping them out keeps templates small.
     external: ['msnodesqlv8', 'pg-native'],
     plugins: [withoutDoubleByteCodePageTables()],

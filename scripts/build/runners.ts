@@ -8,6 +8,11 @@ import { environmentNameOf } from '../../templates/model';
 export const MINIMUM_NODE_MAJOR = 18;
 const NODE_PATH_PARAMETER = 'OctopusDr.NodePath';
 
+/** A step whose dependencies need a newer Node.js says so in its definition. */
+export function minimumNodeOf(template: StepTemplateDefinition): number {
+  return Math.max(MINIMUM_NODE_MAJOR, template.minimumNodeMajor ?? MINIMUM_NODE_MAJOR);
+}
+
 function wrapBase64(base64: string, width = 100): string {
   const lines: string[] = [];
   for (let i = 0; i < base64.length; i += width) lines.push(base64.slice(i, i + width));
@@ -15,11 +20,11 @@ function wrapBase64(base64: string, width = 100): string {
 }
 
 /** How to get Node.js, shared by both runners' error messages. */
-function nodeHelp(stepName: string): string {
+function nodeHelp(stepName: string, minimum = MINIMUM_NODE_MAJOR): string {
   return (
-    `${stepName} needs Node.js ${MINIMUM_NODE_MAJOR} or newer on the worker. Either: ` +
+    `${stepName} needs Node.js ${minimum} or newer on the worker. Either: ` +
     `run the step in the octopusdeploy/worker-tools container image (it has Node.js); ` +
-    `install Node.js ${MINIMUM_NODE_MAJOR}+ on the worker (https://nodejs.org, or your package manager) so that node is on the PATH; ` +
+    `install Node.js ${minimum}+ on the worker (https://nodejs.org, or your package manager) so that node is on the PATH; ` +
     `or set the parameter Node.js executable (${NODE_PATH_PARAMETER}) to the full path of a node executable.`
   );
 }
@@ -70,22 +75,22 @@ export function bashRunner(template: StepTemplateDefinition, gzippedBundle: Buff
     `node_bin="$(get_octopusvariable '${NODE_PATH_PARAMETER}')"`,
     'if [ -n "$node_bin" ]; then',
     '  if [ ! -x "$node_bin" ] || [ -d "$node_bin" ]; then',
-    `    octopus_dr_fail "Node.js executable \\"$node_bin\\" (${NODE_PATH_PARAMETER}) does not exist or is not executable. ${nodeHelp(template.name)}"`,
+    `    octopus_dr_fail "Node.js executable \\"$node_bin\\" (${NODE_PATH_PARAMETER}) does not exist or is not executable. ${nodeHelp(template.name, minimumNodeOf(template))}"`,
     '  fi',
     'else',
     '  node_bin="$(command -v node 2>/dev/null || true)"',
     '  if [ -z "$node_bin" ]; then',
-    `    octopus_dr_fail "No node was found on the PATH. ${nodeHelp(template.name)}"`,
+    `    octopus_dr_fail "No node was found on the PATH. ${nodeHelp(template.name, minimumNodeOf(template))}"`,
     '  fi',
     'fi',
     'node_version="$("$node_bin" --version 2>/dev/null || true)"',
     'node_major="${node_version#v}"',
     'node_major="${node_major%%.*}"',
     'case "$node_major" in',
-    `  ''|*[!0-9]*) octopus_dr_fail "\\"$node_bin --version\\" did not print a Node.js version. ${nodeHelp(template.name)}" ;;`,
+    `  ''|*[!0-9]*) octopus_dr_fail "\\"$node_bin --version\\" did not print a Node.js version. ${nodeHelp(template.name, minimumNodeOf(template))}" ;;`,
     'esac',
-    `if [ "$node_major" -lt ${MINIMUM_NODE_MAJOR} ]; then`,
-    `  octopus_dr_fail "Node.js $node_version at $node_bin is too old. ${nodeHelp(template.name)}"`,
+    `if [ "$node_major" -lt ${minimumNodeOf(template)} ]; then`,
+    `  octopus_dr_fail "Node.js $node_version at $node_bin is too old. ${nodeHelp(template.name, minimumNodeOf(template))}"`,
     'fi',
     '',
     'work_dir="$(mktemp -d "${TMPDIR:-/tmp}/octopus-dr.XXXXXXXXXX")" || octopus_dr_fail "Cannot create a temporary folder in ${TMPDIR:-/tmp}."',
@@ -137,7 +142,7 @@ export function powerShellRunner(template: StepTemplateDefinition, gzippedBundle
     '  exit 1',
     '}',
     '',
-    `$nodeHelp = '${nodeHelp(template.name)}'`,
+    `$nodeHelp = '${nodeHelp(template.name, minimumNodeOf(template))}'`,
     `$node = Get-OctopusDrParameter '${NODE_PATH_PARAMETER}'`,
     "if ($node -ne '') {",
     '  if (-not (Test-Path -LiteralPath $node -PathType Leaf)) {',
@@ -152,7 +157,7 @@ export function powerShellRunner(template: StepTemplateDefinition, gzippedBundle
     "$nodeVersion = ''",
     'try { $nodeVersion = [string](& $node --version | Select-Object -First 1) } catch { $nodeVersion = \'\' }',
     "if ($nodeVersion -notmatch '^v(\\d+)\\.') { Stop-OctopusDr \"`\"$node --version`\" did not print a Node.js version. $nodeHelp\" }",
-    `if ([int]$Matches[1] -lt ${MINIMUM_NODE_MAJOR}) { Stop-OctopusDr "Node.js $nodeVersion at $node is too old. $nodeHelp" }`,
+    `if ([int]$Matches[1] -lt ${minimumNodeOf(template)}) { Stop-OctopusDr "Node.js $nodeVersion at $node is too old. $nodeHelp" }`,
     '',
     "$workDir = Join-Path ([IO.Path]::GetTempPath()) ('octopus-dr-' + [Guid]::NewGuid().ToString('N'))",
     '# Private from the start on Linux and macOS (mkdir -m works with every pwsh version); on Windows the',

@@ -84,7 +84,7 @@ export function composeSteps(spec: RunbookSpec, templates: ReadonlyMap<string, P
       Condition: step.condition ?? 'Success',
       StartTrigger: 'StartAfterPrevious',
       PackageRequirement: 'LetOctopusDecide',
-      Properties: {},
+      Properties: step.condition === 'Variable' ? { 'Octopus.Step.ConditionVariableExpression': step.conditionExpression ?? '' } : {},
       Actions: [composed.action],
     };
   });

@@ -14,8 +14,10 @@ export interface StepSpec {
   name: string;
   /** The template, by octopus-dr step id (`steps/<id>`). */
   stepId: string;
-  /** `Always` runs even after an earlier step failed. */
-  condition?: 'Success' | 'Always';
+  /** `Always` runs even after an earlier step failed; `Variable` runs when `conditionExpression` is true. */
+  condition?: 'Success' | 'Always' | 'Variable';
+  /** For `Variable`: an Octostache expression; the step runs when it evaluates to True. */
+  conditionExpression?: string;
   /** Parameter values set on the step; `#{...}` binds to variables. */
   values?: Record<string, string>;
   /**
@@ -63,6 +65,16 @@ export const PROJECT_VARIABLES: readonly ProjectVariableSpec[] = [
   },
   { name: 'OctopusDr.FileStore.HomeDirectory', sensitive: false, description: 'The Octopus home directory (e.g. C:\\Octopus); the file store folders are derived from it.' },
   { name: 'OctopusDr.FileStore.BackupDirectory', sensitive: false, description: 'Where file store archives are written.' },
+  {
+    name: 'OctopusDr.Offsite.Url',
+    sensitive: false,
+    description: 'Where Back up Octopus copies the backups offsite (s3://bucket/prefix or https://<account>.blob.core.windows.net/<container>/<prefix>); empty = no offsite copy.',
+  },
+  { name: 'OctopusDr.Offsite.Region', sensitive: false, description: 'The S3 bucket\'s region (empty = the worker\'s AWS configuration).' },
+  { name: 'OctopusDr.Offsite.AccessKeyId', sensitive: true, description: 'S3 access key ID (empty = the worker\'s AWS credentials or role).' },
+  { name: 'OctopusDr.Offsite.SecretAccessKey', sensitive: true, description: 'S3 secret access key.' },
+  { name: 'OctopusDr.Offsite.AzureConnectionString', sensitive: true, description: 'Azure storage connection string (or use a SAS token, or a managed identity).' },
+  { name: 'OctopusDr.Offsite.AzureSasToken', sensitive: true, description: 'Azure container SAS token (racwl).' },
   {
     name: 'OctopusDr.Restore.ExpectedKeyId',
     sensitive: false,
@@ -113,6 +125,18 @@ export const RUNBOOKS: readonly RunbookSpec[] = [
           'OctopusDr.Octopus.DrainTimeoutMinutes': '0',
         },
         fromProjectVariables: ['OctopusDr.Octopus.ApiKey'],
+      },
+      // Last, outside maintenance mode; only complete, verified sets are sent, so it runs after a failed step too.
+      {
+        name: 'Copy backups offsite',
+        stepId: 'copy-offsite',
+        condition: 'Variable',
+        conditionExpression: '#{if OctopusDr.Offsite.Url}True#{else}False#{/if}',
+        fromProjectVariables: [
+          'OctopusDr.Offsite.Url', 'OctopusDr.Offsite.Region', 'OctopusDr.Offsite.AccessKeyId', 'OctopusDr.Offsite.SecretAccessKey',
+          'OctopusDr.Offsite.AzureConnectionString', 'OctopusDr.Offsite.AzureSasToken',
+          'OctopusDr.Sql.BackupDirectory', 'OctopusDr.Sql.BackupDirectoryOnWorker', 'OctopusDr.FileStore.BackupDirectory',
+        ],
       },
     ],
   },

@@ -8,11 +8,14 @@ import { parseFolderNames, resolveFolders } from '../shared/file-store/folders';
 import { progressReporter } from '../shared/file-store/progress';
 import { formatBytes } from '../shared/runtime/format';
 import { cleanRestoreLeftovers, DAMAGED_BACKUP_ADVICE, resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../shared/file-store/restore';
+import { localSourceFor } from '../shared/offsite/restore-source';
 
 type Params = ParameterValues<typeof template.params>;
 
-export async function restoreFileStoreStep(params: Params, context: StepContext): Promise<void> {
+export async function restoreFileStoreStep(input: Params, context: StepContext): Promise<void> {
   const { log } = context;
+  // An offsite URL becomes a local folder first; from here on it is an ordinary restore.
+  const params = { ...input, source: (await localSourceFor(input.source, input, context, 'file-store')).source };
   const started = Date.now();
   const included = parseFolderNames(params.include, 'Folders to restore');
   const sourceProblem = await workerPathProblem(params.source, template.params.source, 'file or directory');

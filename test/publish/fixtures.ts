@@ -46,7 +46,7 @@ function standIn(stepId: string): StepTemplateDefinition {
   };
 }
 
-export const FIXTURE_STEP_IDS = ['maintenance-mode', 'backup-database', 'backup-file-store', 'verify-master-key', 'test-restore', 'restore-database', 'restore-file-store', 'check-worker'];
+export const FIXTURE_STEP_IDS = ['maintenance-mode', 'backup-database', 'backup-file-store', 'verify-master-key', 'test-restore', 'restore-database', 'restore-file-store', 'check-worker', 'copy-offsite'];
 
 /** Writes build/templates/powershell-like JSON files into a new temporary folder; returns it. */
 export function writeFixtureTemplates(options: { omit?: string[]; scriptSuffix?: string; directory?: string } = {}): string {

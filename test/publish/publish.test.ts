@@ -58,7 +58,7 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
   // Templates: every built one, by name, version 0.
   expect(space().actionTemplates.map((t) => t.Name).sort()).toEqual([
     'Octopus DR - Set Maintenance Mode',
-    ...['backup-database', 'backup-file-store', 'check-worker', 'restore-database', 'restore-file-store', 'test-restore', 'verify-master-key'].map((id) => `Octopus DR - Stand-in ${id}`),
+    ...['backup-database', 'backup-file-store', 'check-worker', 'copy-offsite', 'restore-database', 'restore-file-store', 'test-restore', 'verify-master-key'].map((id) => `Octopus DR - Stand-in ${id}`),
   ].sort());
   // The project and its placeholder variables, sensitive ones as sensitive.
   expect(space().projects.map((p) => p.Name)).toEqual(['Octopus DR']);
@@ -71,6 +71,12 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
     ['OctopusDr.Sql.BackupDirectoryOnWorker', 'String', {}],
     ['OctopusDr.FileStore.HomeDirectory', 'String', {}],
     ['OctopusDr.FileStore.BackupDirectory', 'String', {}],
+    ['OctopusDr.Offsite.Url', 'String', {}],
+    ['OctopusDr.Offsite.Region', 'String', {}],
+    ['OctopusDr.Offsite.AccessKeyId', 'Sensitive', {}],
+    ['OctopusDr.Offsite.SecretAccessKey', 'Sensitive', {}],
+    ['OctopusDr.Offsite.AzureConnectionString', 'Sensitive', {}],
+    ['OctopusDr.Offsite.AzureSasToken', 'Sensitive', {}],
     ['OctopusDr.Restore.ExpectedKeyId', 'String', {}],
     // The restore's key check must not use a database: an empty connection string scoped to that step.
     ['OctopusDr.Sql.ConnectionString', 'String', { Action: [processOf('Restore Octopus').Steps[0].Actions[0].Id] }],
@@ -91,7 +97,11 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
     ['Back up the database', 'Always'],
     ['Back up the file store', 'Always'],
     ['Leave maintenance mode', 'Always'],
+    // Only when an offsite URL is set (a run condition), and after a failed step too: it sends only complete, verified sets.
+    ['Copy backups offsite', 'Variable'],
   ]);
+  expect(backup.Steps[5].Properties['Octopus.Step.ConditionVariableExpression']).toBe('#{if OctopusDr.Offsite.Url}True#{else}False#{/if}');
+  expect(backup.Steps[5].Actions[0].Properties).not.toHaveProperty('OctopusDr.Offsite.SecretAccessKey');
   // The database backup records the key ID the verification just proved (set only on PASS).
   expect(backup.Steps[2].Actions[0].Properties['OctopusDr.MasterKey.KeyId']).toBe('#{Octopus.Action[Verify the master key].Output.VerifiedKeyId}');
   const maintenanceTemplate = space().actionTemplates.find((t) => t.Name === 'Octopus DR - Set Maintenance Mode')!;
@@ -145,7 +155,7 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
   // Recorded for the report (`npx jest test/publish --verbose` prints them).
   console.log(`Request counts: first publish ${JSON.stringify(firstCounts)}, second publish ${JSON.stringify(secondCounts)}`);
   expect(Object.keys(secondCounts)).toEqual(['GET']);
-  expect(firstCounts.POST).toBe(8 + 1 + 3 + 3 + 2); // templates, project, runbooks, snapshots, triggers
+  expect(firstCounts.POST).toBe(9 + 1 + 3 + 3 + 2); // templates, project, runbooks, snapshots, triggers
   expect(firstCounts.PUT).toBe(1 + 3); // variables once, each process once
 });
 
@@ -153,7 +163,7 @@ test('--dry-run prints the plan and changes nothing', async () => {
   const { exitCode, stdout } = await publish(['--dry-run']);
   expect(exitCode).toBe(0);
   expect(simulator.writes()).toEqual([]);
-  expect(stdout).toMatch(/Dry run: planning 8 powershell template\(s\)/);
+  expect(stdout).toMatch(/Dry run: planning 9 powershell template\(s\)/);
   expect(stdout).toMatch(/would create\s+template Octopus DR - Set Maintenance Mode/);
   expect(stdout).toMatch(/would create\s+project Octopus DR/);
   expect(stdout).toMatch(/would create\s+trigger Daily backup \("0 30 1 \* \* \*" UTC/);
@@ -176,7 +186,7 @@ test('a changed template is updated once; the runbooks using it move to the new 
   await publish();
   expect(simulator.writes()).toEqual([]);
   simulator.resetRequestLog();
-  templates = writeFixtureTemplates({ directory: templates, omit: ['backup-database', 'backup-file-store', 'verify-master-key', 'test-restore', 'restore-database', 'restore-file-store', 'check-worker'], scriptSuffix: '; Write-Host changed' });
+  templates = writeFixtureTemplates({ directory: templates, omit: ['backup-database', 'backup-file-store', 'verify-master-key', 'test-restore', 'restore-database', 'restore-file-store', 'check-worker', 'copy-offsite'], scriptSuffix: '; Write-Host changed' });
   const { exitCode, stdout } = await publish();
   expect(exitCode).toBe(0);
   expect(stdout).toMatch(/updated\s+template Octopus DR - Set Maintenance Mode \(version 0 -> 1\)/);
@@ -252,7 +262,7 @@ test('schedules are configurable, can be turned off, and bad cron expressions ar
 test('bash templates are published with --syntax bash', async () => {
   const { exitCode, stdout } = await publish(['--syntax', 'bash', '--dry-run']);
   expect(exitCode).toBe(0);
-  expect(stdout).toMatch(/8 bash template\(s\)/);
+  expect(stdout).toMatch(/9 bash template\(s\)/);
 });
 
 describe('actionable errors', () => {

@@ -1,0 +1,121 @@
+import type { copyOffsite as template } from '../../templates/copy-offsite';
+import type { ParameterValues } from '../../templates/model';
+import { decrypterFrom, encryptionFrom } from '../shared/offsite/age';
+import { applyOffsiteRetention } from '../shared/offsite/retention';
+import { copyOffsite } from '../shared/offsite/copy';
+import { openOffsiteStore } from '../shared/offsite/open';
+import { databaseSets, fileStoreSets, type LocalSet } from '../shared/offsite/sets';
+import { offsiteTargetFrom, secretPartsOf } from '../shared/offsite/target';
+import { ParameterError, StepFailure } from '../shared/runtime/errors';
+import { formatBytes, formatDuration } from '../shared/runtime/format';
+import type { StepContext } from '../shared/runtime/step-context';
+import { toolVersion } from '../shared/runtime/version';
+import { promises as fs } from 'node:fs';
+
+type Params = ParameterValues<typeof template.params>;
+
+async function checkFolder(folder: string, label: string, name: string): Promise<string | undefined> {
+  const stat = await fs.stat(folder).catch((e: NodeJS.ErrnoException) => e);
+  if (stat instanceof Error) return `"${label}" (${name}) ${folder} cannot be read (${stat.code ?? stat.message}): give the folder the backups are written to, as this worker sees it.`;
+  if (!stat.isDirectory()) return `"${label}" (${name}) ${folder} is not a folder.`;
+  return undefined;
+}
+
+export async function copyOffsiteStep(params: Params, context: StepContext): Promise<void> {
+  const { log } = context;
+  const started = Date.now();
+  const target = offsiteTargetFrom(params);
+  for (const part of secretPartsOf(target)) context.setSecret(part);
+  const encryption = encryptionFrom(params);
+  const retentionDays = params.retentionDays ?? 0;
+  if (retentionDays > 0 && encryption?.record.method === 'recipient') {
+    throw new ParameterError([
+      '"Offsite retention (days)" (OctopusDr.Offsite.RetentionDays) cannot be used with "Encryption recipient": retention reads each set\'s manifest to keep chains whole, ' +
+        'and only the identity (kept offline) can decrypt it. Use a passphrase, or apply retention with the store\'s lifecycle rules.',
+    ]);
+  }
+
+  const databaseFolder = params.databaseBackupDirectoryOnWorker || params.databaseBackupDirectory;
+  const fileStoreFolder = params.fileStoreBackupDirectory;
+  const problems: string[] = [];
+  if (!databaseFolder && !fileStoreFolder) {
+    problems.push(
+      'Nothing to copy: set "Backup directory" (OctopusDr.Sql.BackupDirectory, --backup-directory) and/or "File store backup directory" ' +
+        '(OctopusDr.FileStore.BackupDirectory, --file-store-backup-directory).',
+    );
+  }
+  if (databaseFolder) {
+    const label = params.databaseBackupDirectoryOnWorker ? ['Backup directory on this worker', 'OctopusDr.Sql.BackupDirectoryOnWorker'] : ['Backup directory', 'OctopusDr.Sql.BackupDirectory'];
+    const problem = await checkFolder(databaseFolder, label[0], label[1]);
+    if (problem) problems.push(problem);
+  }
+  if (fileStoreFolder) {
+    const problem = await checkFolder(fileStoreFolder, 'File store backup directory', 'OctopusDr.FileStore.BackupDirectory');
+    if (problem) problems.push(problem);
+  }
+  if (problems.length) throw new ParameterError(problems);
+
+  const sets: LocalSet[] = [];
+  if (databaseFolder) sets.push(...(await databaseSets(databaseFolder, (m) => log.warn(m))));
+  if (fileStoreFolder) {
+    const found = await fileStoreSets(fileStoreFolder);
+    for (const ignored of found.ignored) log.warn(`Ignored in the file-store backup directory: ${ignored}`);
+    sets.push(...found.sets);
+  }
+  const ready = sets.filter((s) => !s.notReady);
+  if (ready.length === 0) {
+    throw new StepFailure(
+      `No complete, verified backup set was found in ${[databaseFolder, fileStoreFolder].filter(Boolean).join(' or ')}, so nothing can be copied offsite. ` +
+        'Run the backup steps first (or point the folders at where they write).',
+    );
+  }
+  log.info(`Offsite: ${target.display}; ${ready.length} complete set(s) here${encryption ? `; encrypted with age (${encryption.record.method}${encryption.record.recipients.length ? ` for ${encryption.record.recipients.join(', ')}` : ''})` : ''}.`);
+
+  const store = openOffsiteStore(target);
+  context.onCleanup(() => store.close());
+  const startedAt = Date.now();
+  const result = await copyOffsite({
+    store,
+    sets,
+    toolVersion,
+    log,
+    signal: context.signal,
+    verifyByDownload: params.verifyByDownload,
+    encryption,
+    onProgress: (done, total) => {
+      const seconds = (Date.now() - startedAt) / 1000;
+      const rate = seconds > 0 ? done / seconds : 0;
+      context.progress(total > 0 ? (done / total) * 100 : 100, `Uploaded ${formatBytes(done)} of ${formatBytes(total)}, ${formatBytes(rate)}/s${done < total && rate > 0 ? `, about ${formatDuration((total - done) / rate)} left` : ''}`);
+    },
+  });
+  let retentionDeleted: string[] = [];
+  if (retentionDays > 0) {
+    retentionDeleted = await applyOffsiteRetention({
+      store,
+      retentionDays,
+      keepAtLeast: params.keepAtLeast ?? 3,
+      now: new Date(),
+      log,
+      signal: context.signal,
+      decrypt: encryption ? decrypterFrom({ encryptionPassphrase: params.encryptionPassphrase, decryptionIdentity: '' }) : undefined,
+    });
+    if (retentionDeleted.length) log.info(`Offsite retention (${retentionDays} days): deleted ${retentionDeleted.join(', ')}.`);
+  }
+  context.setOutput('RetentionDeleted', retentionDeleted.join('\n'));
+  const seconds = (Date.now() - started) / 1000;
+  context.setOutput('Copied', result.copied.join('\n'));
+  context.setOutput('CopiedSets', result.copied.length);
+  context.setOutput('AlreadyOffsite', result.alreadyOffsite.length);
+  context.setOutput('NotCopied', result.skipped.join('\n'));
+  context.setOutput('UploadedBytes', result.uploadedBytes);
+  context.setOutput('ResumedFiles', result.resumedFiles);
+  context.setOutput('VerifiedObjects', result.verifiedObjects);
+  context.setOutput('DurationSeconds', seconds.toFixed(1));
+  const summary =
+    `Offsite copy to ${target.display}: ${result.copied.length} set(s) copied (${formatBytes(result.uploadedBytes)} uploaded` +
+    `${result.resumedFiles ? `, ${result.resumedFiles} file(s) already there from an earlier run` : ''}), ` +
+    `${result.alreadyOffsite.length} already offsite, ${result.verifiedObjects} object(s) verified, in ${seconds.toFixed(1)} s` +
+    `${result.skipped.length ? `; ${result.skipped.length} incomplete or unverified set(s) not copied` : ''}.`;
+  log.highlight(summary);
+  context.result(summary);
+}

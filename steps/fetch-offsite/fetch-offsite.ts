@@ -1,0 +1,33 @@
+import type { fetchOffsite as template } from '../../templates/fetch-offsite';
+import type { ParameterValues } from '../../templates/model';
+import { decrypterFrom } from '../shared/offsite/age';
+import { localSourceFor } from '../shared/offsite/restore-source';
+import { isOffsiteUrl } from '../shared/offsite/target';
+import { ParameterError } from '../shared/runtime/errors';
+import type { StepContext } from '../shared/runtime/step-context';
+
+type Params = ParameterValues<typeof template.params>;
+
+export async function fetchOffsiteStep(params: Params, context: StepContext): Promise<void> {
+  if (!isOffsiteUrl(params.offsiteUrl)) {
+    throw new ParameterError([`"Offsite URL" (OctopusDr.Offsite.Url) must be an s3://, https:// or (emulator) http:// URL, not "${params.offsiteUrl}": set it in the step, or --offsite-url on the command line.`]);
+  }
+  const wanted = params.fetch;
+  const decrypt = decrypterFrom(params);
+  const fetched: string[] = [];
+  if (wanted === 'Both' || wanted === 'Database') {
+    const url = /\/file-store\/[^/]+\.manifest\.json$/.test(params.offsiteUrl) ? params.offsiteUrl.replace(/\/file-store\/[^/]+$/, '') : params.offsiteUrl;
+    const local = await localSourceFor(url, params, context, 'database', { pointInTime: params.pointInTime, decrypt });
+    context.setOutput('DatabaseSource', local.source);
+    fetched.push(`database: ${local.source}`);
+  }
+  if (wanted === 'Both' || wanted === 'FileStore') {
+    const url = /\/database\/[^/]+\.manifest\.json$/.test(params.offsiteUrl) ? params.offsiteUrl.replace(/\/database\/[^/]+$/, '') : params.offsiteUrl;
+    const local = await localSourceFor(url, params, context, 'file-store', { decrypt });
+    context.setOutput('FileStoreSource', local.source);
+    fetched.push(`file store: ${local.source}`);
+  }
+  const summary = `Fetched from offsite and checked (every SHA-256 matches); restore from ${fetched.join('; ')}.`;
+  context.log.highlight(summary);
+  context.result(summary);
+}

@@ -1,0 +1,115 @@
+// Remote retention, chain-aware like the local one: a set older than the limit is deleted
+// offsite only when no kept set needs it (a full or differential under kept logs, an archive
+// an incremental refers to); the newest verified full set and the newest `keepAtLeast` sets of
+// each kind are never deleted. A set's record goes first (the set is then no longer offsite),
+// then its files.
+import type { BackupSet as DatabaseSet } from '../database-backup/backup-set';
+import { kindOf } from '../database-backup/backup-set';
+import { ChainError, selectChain } from '../database-backup/chain';
+import type { BackupManifest } from '../database-backup/manifest';
+import { planRetention } from '../database-backup/retention';
+import { parseManifest as parseFileStoreManifest } from '../file-store/manifest';
+import { offsiteRecordKey, OFFSITE_SUFFIX, parseOffsiteRecord, type OffsiteSetRecord } from './offsite-manifest';
+import type { Area } from './sets';
+import type { Decrypt } from './stage';
+import type { OffsiteStore } from './store';
+
+export interface OffsiteRetentionOptions {
+  store: OffsiteStore;
+  retentionDays: number;
+  keepAtLeast: number;
+  now: Date;
+  log: { info(m: string): void; verbose(m: string): void; warn(m: string): void };
+  decrypt?: Decrypt;
+  signal?: AbortSignal;
+}
+
+interface Entry {
+  record: OffsiteSetRecord;
+  manifestText: string;
+}
+
+async function text(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function entries(options: OffsiteRetentionOptions, area: Area): Promise<Entry[]> {
+  const { store } = options;
+  const result: Entry[] = [];
+  for (const o of await store.list(`${area}/`)) {
+    if (!o.key.endsWith(OFFSITE_SUFFIX)) continue;
+    const record = parseOffsiteRecord(await text(await store.download(o.key, options.signal)), `${store.display}/${o.key}`);
+    const stored = await store.download(`${area}/${record.manifest.name}`, options.signal);
+    const manifestText = record.encryption
+      ? options.decrypt
+        ? await text(await options.decrypt(stored, record))
+        : undefined
+      : await text(stored);
+    if (manifestText === undefined) {
+      stored.destroy();
+      throw new Error(`${record.id} is encrypted offsite; retention needs its passphrase or identity to read its chain.`);
+    }
+    result.push({ record, manifestText });
+  }
+  return result;
+}
+
+/** Which database sets to delete: the local retention plan, plus the newest `keepAtLeast` sets with their chains. */
+function databaseRemovals(list: Entry[], options: OffsiteRetentionOptions): Entry[] {
+  const bySet = new Map<DatabaseSet, Entry>();
+  const candidates = list.map((e) => {
+    const m = JSON.parse(e.manifestText) as BackupManifest;
+    const set: DatabaseSet = { label: e.record.id, files: [], missingFiles: [], header: m.header, verified: m.verification?.passed === true };
+    bySet.set(set, e);
+    return { set, takenAt: new Date(m.takenAt) };
+  });
+  const plan = planRetention(candidates, { now: options.now, retentionDays: options.retentionDays });
+  for (const w of plan.warnings) options.log.warn(`Offsite retention: ${w}`);
+  const removed = new Set(plan.remove.map((d) => d.candidate.set));
+  const sets = candidates.map((c) => c.set);
+  const newest = [...candidates].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime()).slice(0, options.keepAtLeast);
+  for (const kept of newest) {
+    removed.delete(kept.set);
+    try {
+      const chain = selectChain(sets, { endAt: kept.set });
+      for (const member of [chain.full, chain.differential, ...chain.logs]) if (member) removed.delete(member);
+    } catch (error) {
+      if (!(error instanceof ChainError)) throw error;
+      // Unknown chain: keep everything older than it.
+      for (const c of candidates) if (c.takenAt <= kept.takenAt) removed.delete(c.set);
+    }
+  }
+  return [...removed].filter((s) => kindOf(s.header) !== undefined).map((s) => bySet.get(s)!);
+}
+
+function fileStoreRemovals(list: Entry[], options: OffsiteRetentionOptions): Entry[] {
+  const parsed = list.map((e) => ({ e, m: parseFileStoreManifest(e.manifestText, e.record.manifest.name) }));
+  parsed.sort((a, b) => a.m.createdAt.localeCompare(b.m.createdAt) || a.m.archive.localeCompare(b.m.archive));
+  const cutoff = options.now.getTime() - options.retentionDays * 24 * 3600 * 1000;
+  const newestFull = [...parsed].reverse().find((p) => p.m.mode === 'Full');
+  const newestN = parsed.slice(-options.keepAtLeast);
+  const kept = parsed.filter((p) => Date.parse(p.m.createdAt) >= cutoff || p === newestFull || newestN.includes(p));
+  const needed = new Set(kept.flatMap((p) => p.m.chain));
+  return parsed.filter((p) => !kept.includes(p) && !needed.has(p.m.archive)).map((p) => p.e);
+}
+
+export async function applyOffsiteRetention(options: OffsiteRetentionOptions): Promise<string[]> {
+  const deleted: string[] = [];
+  for (const area of ['database', 'file-store'] as const) {
+    const list = await entries(options, area);
+    if (list.length === 0) continue;
+    const remove = area === 'database' ? databaseRemovals(list, options) : fileStoreRemovals(list, options);
+    for (const e of remove) {
+      options.signal?.throwIfAborted();
+      // The record first: from then on the set is not offsite, so a crash never leaves a half set that looks whole.
+      await options.store.remove(offsiteRecordKey(area, e.record.id));
+      for (const f of e.record.files) await options.store.remove(`${area}/${f.name}`);
+      await options.store.remove(`${area}/${e.record.manifest.name}`);
+      options.log.verbose(`Offsite retention: deleted ${area}/${e.record.id} (taken ${e.record.takenAt}).`);
+      deleted.push(`${area}/${e.record.id}`);
+    }
+  }
+  return deleted;
+}

@@ -1,0 +1,50 @@
+// What the copy and restore engines need from an offsite store, whatever the provider. Keys are
+// relative to the target's prefix (`database/<file>`, `file-store/<file>`). Errors are thrown as
+// OffsiteError with a message that says what to do.
+import type { Readable } from 'node:stream';
+import { StepFailure } from '../runtime/errors';
+
+export interface RemoteObject {
+  key: string;
+  size: number;
+  /** Lower-case names. */
+  metadata: Record<string, string>;
+}
+
+export interface UploadOptions {
+  size: number;
+  metadata: Record<string, string>;
+  onProgress?: (bytesSent: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface OffsiteStore {
+  /** The target as a URL, for messages. */
+  readonly display: string;
+  /** Objects whose key starts with `keyPrefix`, metadata not included. */
+  list(keyPrefix: string): Promise<{ key: string; size: number }[]>;
+  /** Size and metadata, or undefined when there is no such object. */
+  head(key: string): Promise<RemoteObject | undefined>;
+  upload(key: string, body: Readable, options: UploadOptions): Promise<void>;
+  download(key: string, signal?: AbortSignal): Promise<Readable>;
+  remove(key: string): Promise<void>;
+  close(): void;
+}
+
+/** Object metadata names: lower-case letters and digits only, valid on S3 and as Azure (C# identifier) names. */
+export const META_SHA256 = 'octopusdrsha256';
+export const META_SIZE = 'octopusdrsize';
+export const META_NAME = 'octopusdrname';
+export const META_ENCRYPTION = 'octopusdrencryption';
+
+export class OffsiteError extends StepFailure {
+  constructor(message: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = 'OffsiteError';
+  }
+}
+
+/** Joins the target prefix and a relative key. */
+export function fullKey(prefix: string, key: string): string {
+  return prefix ? `${prefix}/${key}` : key;
+}

@@ -1,0 +1,73 @@
+// Local backup sets for the offsite tests: real database backups (the built backup-database step
+// against the SQL Server simulator) and real file-store backups (the file-store engine).
+import { mkdirSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { backupFileStore } from '../../steps/shared/file-store/backup';
+import { resolveFolders } from '../../steps/shared/file-store/folders';
+import { runStep } from '../../steps/shared/runtime/run-step';
+import { MemorySink } from '../../steps/shared/runtime/console-output';
+import { outputVariablesIn, resultMessageIn } from '../../steps/shared/runtime/service-messages';
+import { copyOffsite as template } from '../../templates/copy-offsite';
+import { copyOffsiteStep } from '../../steps/copy-offsite/copy-offsite';
+import { backup, Lab, octopusTables } from '../database/harness';
+import { makeStore, pseudoRandomBytes, silentLog, write } from '../file-store/helpers';
+
+export interface Backups {
+  lab: Lab;
+  database: string;
+  fileStore: string;
+  home: string;
+}
+
+/** One full, one differential and two log backups of `Octo`; a full and an incremental file-store set. */
+export async function makeBackups(): Promise<Backups> {
+  const lab = new Lab();
+  await lab.start({}, [{ name: 'Octo', recoveryModel: 'FULL', tables: octopusTables() }]);
+  const database = path.join(lab.root, 'sql');
+  mkdirSync(database, { recursive: true });
+  const take = async (...args: string[]) => {
+    const run = await backup(lab, 'Octo', '--backup-directory', database, '--no-copy-only', ...args);
+    if (run.code !== 0) throw new Error(`backup failed: ${run.stderr}${run.stdout}`);
+  };
+  await take();
+  lab.insertProject('Octo', 'Projects-2');
+  await take('--backup-type', 'Differential');
+  lab.insertProject('Octo', 'Projects-3');
+  await take('--backup-type', 'Log');
+  lab.insertProject('Octo', 'Projects-4');
+  await take('--backup-type', 'Log');
+
+  const home = path.join(lab.root, 'home');
+  makeStore(home);
+  // Larger than one upload part (8 MiB), so uploads go in parts.
+  write(path.join(home, 'Packages', 'feeds-builtin', 'Acme.Huge.3.0.0.zip'), pseudoRandomBytes(19 * 1024 * 1024 + 5, 3));
+  const fileStore = path.join(lab.root, 'fs');
+  mkdirSync(fileStore, { recursive: true });
+  const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
+  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test', log: silentLog });
+  write(path.join(home, 'TaskLogs', 'servertasks-new.log.txt'), 'a new task log\n');
+  await new Promise((r) => setTimeout(r, 1100)); // a distinct archive time stamp
+  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Incremental', skipUnreadable: false, toolVersion: 'test', log: silentLog });
+  return { lab, database, fileStore, home };
+}
+
+export async function dropBackups(b: Backups | undefined): Promise<void> {
+  if (!b) return;
+  await b.lab.stop();
+  rmSync(b.lab.root, { recursive: true, force: true });
+}
+
+export interface InProcessRun {
+  code: number;
+  out: string;
+  err: string;
+  outputs: Record<string, string>;
+  result: string | undefined;
+}
+
+/** Runs the copy step in process, as the CLI with service messages. */
+export async function runCopy(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<InProcessRun> {
+  const sink = new MemorySink();
+  const code = await runStep(template, copyOffsiteStep, { argv: ['--service-messages', ...argv], env: { ...env }, sink, handleSignals: false });
+  return { code, out: sink.out, err: sink.err, outputs: outputVariablesIn(sink.out), result: resultMessageIn(sink.out) };
+}

@@ -1,0 +1,77 @@
+// Remote retention keeps chains whole: against s3rver, with two database chains (full, diff, two
+// logs; then a newer full) and two file-store chains (full + incremental; then a newer full).
+import { backupFileStore } from '../../steps/shared/file-store/backup';
+import { resolveFolders } from '../../steps/shared/file-store/folders';
+import { applyOffsiteRetention } from '../../steps/shared/offsite/retention';
+import { backup } from '../database/harness';
+import { silentLog } from '../file-store/helpers';
+import { dropBackups, makeBackups, runCopy, type Backups } from './fixtures';
+import { s3Provider } from './providers';
+
+const provider = s3Provider();
+let backups: Backups;
+let url: string;
+const later = new Date(Date.now() + 100 * 24 * 3600 * 1000);
+
+beforeAll(async () => {
+  await provider.start();
+  backups = await makeBackups();
+  await new Promise((r) => setTimeout(r, 1100));
+  const run = await backup(backups.lab, 'Octo', '--backup-directory', backups.database, '--no-copy-only');
+  if (run.code !== 0) throw new Error(run.stderr);
+  const folders = resolveFolders({ homeDirectory: backups.home, overrides: [], include: ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
+  await backupFileStore({ folders, backupDirectory: backups.fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test', log: silentLog });
+}, 180_000);
+afterAll(async () => {
+  await dropBackups(backups);
+  await provider.stop();
+});
+
+async function offsiteSets(): Promise<string[]> {
+  const store = provider.store(url);
+  const keys = (await store.list('')).map((o) => o.key).filter((k) => k.endsWith('.offsite.json')).map((k) => k.replace(/\.offsite\.json$/, '').replace(/_\d{8}T\d{6}Z|-\d{8}T\d{6}Z/, ''));
+  store.close();
+  return keys.sort();
+}
+
+test('off by default; keeping the newest two keeps the whole older chains a newest set needs', async () => {
+  url = await provider.newTarget();
+  const copied = await runCopy(['--offsite-url', url, ...provider.args(), '--backup-directory', backups.database, '--file-store-backup-directory', backups.fileStore], provider.env());
+  expect(copied.code).toBe(0);
+  expect(copied.outputs.CopiedSets).toBe('8');
+  expect(copied.outputs.RetentionDeleted).toBe('');
+  const all = await offsiteSets();
+  expect(all).toHaveLength(8);
+
+  // The newest two database sets are the new full and the last log of the older chain: that log needs its whole chain.
+  const store = provider.store(url);
+  const none = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 2, now: later, log: silentLog });
+  expect(none).toEqual([]);
+  expect(await offsiteSets()).toEqual(all);
+  store.close();
+}, 120_000);
+
+test('with only the newest kept, the older chains go, and nothing a kept set needs', async () => {
+  const store = provider.store(url);
+  const deleted = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 1, now: later, log: silentLog });
+  store.close();
+  expect(deleted.map((d) => d.replace(/_\d{8}T\d{6}Z|-\d{8}T\d{6}Z/, '')).sort()).toEqual([
+    'database/Octo_DIFF',
+    'database/Octo_FULL',
+    'database/Octo_LOG',
+    'database/Octo_LOG',
+    'file-store/octopus-file-store-full',
+    'file-store/octopus-file-store-incremental',
+  ]);
+  expect(await offsiteSets()).toEqual(['database/Octo_FULL', 'file-store/octopus-file-store-full']);
+  // Every object of the deleted sets is gone, not only their records.
+  const s = provider.store(url);
+  expect((await s.list('')).length).toBe(2 * 3);
+  s.close();
+}, 120_000);
+
+test('recent sets are kept whatever their count', async () => {
+  const store = provider.store(url);
+  expect(await applyOffsiteRetention({ store, retentionDays: 30, keepAtLeast: 1, now: new Date(), log: silentLog })).toEqual([]);
+  store.close();
+});
