@@ -46,6 +46,16 @@ export async function expectSqlError(promise: Promise<unknown>): Promise<SqlErro
 }
 
 export function accessLayerSuite(target: SuiteTarget): void {
+  // Off Windows, System.Data.SqlClient's managed network layer cannot send the cancel (attention)
+  // while it waits for a server that sends nothing; it can between messages. So there the statement
+  // to cancel streams messages (as BACKUP and RESTORE do); test/sql/sqlclient-transport.test.ts
+  // covers the silent case (the helper is stopped). On Windows (native SNI) both work.
+  const silentCancelUnsupported = () => target.transport === 'sqlclient' && process.platform !== 'win32';
+  const longStatement = () =>
+    silentCancelUnsupported()
+      ? Array.from({ length: 100 }, (_, i) => `RAISERROR(N'step ${i}', 0, 1) WITH NOWAIT; WAITFOR DELAY '00:00:00.200';`).join(' ')
+      : "WAITFOR DELAY '00:00:20'";
+
   let sql: SqlConnection;
   const secrets: string[] = [];
   useTransport(target.transport);
@@ -151,7 +161,7 @@ export function accessLayerSuite(target: SuiteTarget): void {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 300);
     const started = Date.now();
-    const error = await expectSqlError(sql.runLong("WAITFOR DELAY '00:00:20'", {}, { signal: controller.signal }));
+    const error = await expectSqlError(sql.runLong(longStatement(), {}, { signal: controller.signal }));
     expect(error.kind).toBe('cancelled');
     expect(error.message).toMatch(/acknowledged the cancel/);
     expect(Date.now() - started).toBeLessThan(5000);
@@ -159,12 +169,14 @@ export function accessLayerSuite(target: SuiteTarget): void {
   });
 
   test('our watchdog cancels a statement that runs too long', async () => {
-    const error = await expectSqlError(sql.runLong("WAITFOR DELAY '00:00:20'", {}, { timeoutMs: 300 }));
+    const error = await expectSqlError(sql.runLong(longStatement(), {}, { timeoutMs: 300 }));
     expect(error.kind).toBe('timeout');
     expect(error.message).toMatch(/did not finish within 300 ms/);
-    const idle = await expectSqlError(sql.runLong("WAITFOR DELAY '00:00:20'", {}, { idleTimeoutMs: 300 }));
-    expect(idle.kind).toBe('timeout');
-    expect(idle.message).toMatch(/sent nothing for 300 ms/);
+    if (!silentCancelUnsupported()) {
+      const idle = await expectSqlError(sql.runLong("WAITFOR DELAY '00:00:20'", {}, { idleTimeoutMs: 300 }));
+      expect(idle.kind).toBe('timeout');
+      expect(idle.message).toMatch(/sent nothing for 300 ms/);
+    }
     expect((await sql.query<{ ok: number }>('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
   });
 

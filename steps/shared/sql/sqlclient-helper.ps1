@@ -19,9 +19,43 @@ $stdin = New-Object System.IO.StreamReader ([Console]::OpenStandardInput()), $ut
 $stdout = New-Object System.IO.StreamWriter ([Console]::OpenStandardOutput()), $utf8
 $stdout.NewLine = "`n"
 $sessions = @{}
-$queued = New-Object System.Collections.Queue
-$script:lineTask = $null
-$script:endOfInput = $false
+
+# Requests are read on a second runspace (a thread of its own), so a cancel reaches the running
+# command while this thread is blocked in it. SqlCommand.Cancel() is made for exactly that: called
+# from another thread during a synchronous execute. (Cancel during ExecuteReaderAsync is not
+# reliable while messages stream, so statements run synchronously on this thread.)
+$requests = New-Object 'System.Collections.Concurrent.BlockingCollection[string]'
+$shared = [hashtable]::Synchronized(@{ command = $null; runId = ''; cancelId = ''; finished = $true })
+$readerShell = [PowerShell]::Create()
+[void]$readerShell.AddScript({
+  param($stdin, $requests, $shared)
+  function Stop-Run([string]$id) {
+    # Retried until the run is over: a Cancel() that lands just before the execute starts is a no-op.
+    for ($try = 0; $try -lt 100; $try++) {
+      $command = $shared.command
+      if ($shared.finished -or $shared.runId -ne $id -or $null -eq $command) { return }
+      try { $command.Cancel() } catch { }
+      Start-Sleep -Milliseconds 200
+    }
+  }
+  while ($true) {
+    $line = $stdin.ReadLine()
+    if ($null -eq $line) {
+      # Node has gone (the step ended or was killed): stop what runs, then let the main loop end.
+      $shared.cancelId = $shared.runId
+      $requests.CompleteAdding()
+      Stop-Run $shared.runId
+      return
+    }
+    if ($line -match '^\{"op":"cancel","id":(\d+)\}$') {
+      $shared.cancelId = $Matches[1]
+      Stop-Run $Matches[1]
+      continue
+    }
+    $requests.Add($line)
+  }
+}).AddArgument($stdin).AddArgument($requests).AddArgument($shared)
+$readerHandle = $readerShell.BeginInvoke()
 
 function ConvertTo-JsonText([string]$text) {
   if ($null -eq $text) { return 'null' }
@@ -56,64 +90,6 @@ function ConvertTo-MessagesJson($errors) {
       ',"procName":' + (ConvertTo-JsonText $e.Procedure) + ',"message":' + (ConvertTo-JsonText $e.Message) + '}')
   }
   return '[' + ($items -join ',') + ']'
-}
-
-# Next request line, without blocking; $null when none is waiting (or stdin is closed).
-function Receive-Pending {
-  if ($script:endOfInput) { return $null }
-  if ($null -eq $script:lineTask) { $script:lineTask = $stdin.ReadLineAsync() }
-  if (-not $script:lineTask.IsCompleted) { return $null }
-  $line = $script:lineTask.GetAwaiter().GetResult()
-  $script:lineTask = $null
-  if ($null -eq $line) { $script:endOfInput = $true; return $null }
-  return $line
-}
-
-# Next request line, waiting for it; $null at end of input.
-function Receive-Request {
-  if ($queued.Count -gt 0) { return $queued.Dequeue() }
-  if ($script:endOfInput) { return $null }
-  if ($null -eq $script:lineTask) { $script:lineTask = $stdin.ReadLineAsync() }
-  $line = $script:lineTask.GetAwaiter().GetResult()
-  $script:lineTask = $null
-  if ($null -eq $line) { $script:endOfInput = $true }
-  return $line
-}
-
-# Info messages (and, with FireInfoMessageEventOnUserErrors, errors up to severity 16) arrive as
-# engine events from SqlClient's threads; they are forwarded here, on the script's own thread.
-function Send-Events($run) {
-  foreach ($queuedEvent in @(Get-Event -SourceIdentifier $run.infoSource -ErrorAction SilentlyContinue)) {
-    foreach ($e in $queuedEvent.SourceEventArgs.Errors) {
-      if ($e.Class -gt 10) { $run.errors.Add($e) }
-      else {
-        Send ('{"id":' + $run.id + ',"t":"info","number":' + $e.Number + ',"class":' + $e.Class + ',"state":' + $e.State + ',"message":' + (ConvertTo-JsonText $e.Message) + '}')
-      }
-    }
-    Remove-Event -EventIdentifier $queuedEvent.EventIdentifier
-  }
-  foreach ($queuedEvent in @(Get-Event -SourceIdentifier $run.countSource -ErrorAction SilentlyContinue)) {
-    Send ('{"id":' + $run.id + ',"t":"count","n":' + $queuedEvent.SourceEventArgs.RecordCount + '}')
-    Remove-Event -EventIdentifier $queuedEvent.EventIdentifier
-  }
-}
-
-# Waits for a SqlClient task while forwarding messages and watching stdin for a cancel.
-function Wait-SqlTask($task, $run) {
-  while (-not $task.IsCompleted) {
-    [void][System.Threading.Tasks.Task]::WaitAny([System.Threading.Tasks.Task[]]@($task), 20)
-    Send-Events $run
-    $line = Receive-Pending
-    if ($null -ne $line) {
-      $request = ConvertFrom-Json $line
-      if ($request.op -eq 'cancel' -and $request.id -eq $run.id) { $run.cancelled = $true; $run.command.Cancel() }
-      elseif ($request.op -ne 'cancel') { $queued.Enqueue($line) }
-    }
-    elseif ($script:endOfInput -and -not $run.cancelled) { $run.cancelled = $true; $run.command.Cancel() }
-  }
-  Send-Events $run
-  # The comma keeps PowerShell from enumerating a data reader into its records.
-  return , $task.GetAwaiter().GetResult()
 }
 
 function New-SqlParameter($command, $p) {
@@ -195,96 +171,107 @@ function Open-Session($request) {
   $builder.set_TrustServerCertificate([bool]$request.trust)
   $connection = New-Object System.Data.SqlClient.SqlConnection ($builder.get_ConnectionString())
   $builder.Clear()
-  # Errors up to severity 16 become events too, so PRINT/RAISERROR ... WITH NOWAIT and STATS
-  # progress stream while the statement runs instead of arriving at its end.
+  # Errors up to severity 16 arrive as InfoMessage events too, so PRINT/RAISERROR ... WITH NOWAIT
+  # and STATS progress stream while the statement runs instead of arriving at its end. The events
+  # fire on this thread, inside the synchronous execute.
   $connection.FireInfoMessageEventOnUserErrors = $true
-  $source = 'odr-info-' + $request.session
-  Register-ObjectEvent -InputObject $connection -EventName InfoMessage -SourceIdentifier $source | Out-Null
+  $connection.add_InfoMessage({
+    param($origin, $details)
+    $run = $script:currentRun
+    foreach ($m in $details.Errors) {
+      if ($m.Class -gt 10) { if ($null -ne $run) { $run.errors.Add($m) } }
+      elseif ($null -ne $run) {
+        Send ('{"id":' + $run.id + ',"t":"info","number":' + $m.Number + ',"class":' + $m.Class + ',"state":' + $m.State + ',"message":' + (ConvertTo-JsonText $m.Message) + '}')
+      }
+    }
+  })
   try {
     $connection.Open()
   } catch {
-    Unregister-Event -SourceIdentifier $source
-    Get-Event -SourceIdentifier $source -ErrorAction SilentlyContinue | Remove-Event
     $connection.Dispose()
     throw
   }
-  $sessions[[string]$request.session] = @{ connection = $connection; infoSource = $source }
+  $sessions[[string]$request.session] = $connection
   Send ('{"id":' + $request.id + ',"t":"opened","serverVersion":' + (ConvertTo-JsonText $connection.ServerVersion) + '}')
 }
 
 function Close-Session($key) {
-  $session = $sessions[$key]
-  if ($null -eq $session) { return }
+  $connection = $sessions[$key]
+  if ($null -eq $connection) { return }
   $sessions.Remove($key)
-  Unregister-Event -SourceIdentifier $session.infoSource -ErrorAction SilentlyContinue
-  Get-Event -SourceIdentifier $session.infoSource -ErrorAction SilentlyContinue | Remove-Event
-  $session.connection.Dispose()
+  $connection.Dispose()
+}
+
+function Send-Failure($run, $failure, [bool]$open) {
+  $state = $open.ToString().ToLowerInvariant()
+  if ($run.cancelled) {
+    Send ('{"id":' + $run.id + ',"t":"error","cancelled":true,"open":' + $state + ',"messages":[],"text":' + (ConvertTo-JsonText $failure) + '}')
+  } else {
+    Send ('{"id":' + $run.id + ',"t":"error","cancelled":false,"open":' + $state + ',"messages":' + (ConvertTo-MessagesJson $run.errors) + ',"text":' + (ConvertTo-JsonText $failure) + '}')
+  }
 }
 
 function Invoke-Statement($request) {
-  $session = $sessions[[string]$request.session]
-  if ($null -eq $session) { throw 'The session is not open.' }
-  $command = $session.connection.CreateCommand()
+  $connection = $sessions[[string]$request.session]
+  if ($null -eq $connection) { throw 'The session is not open.' }
+  $command = $connection.CreateCommand()
   $command.CommandText = From-Base64 $request.sql
   $command.CommandTimeout = 0 # the access layer runs its own watchdog and cancels
   foreach ($p in @($request.params)) { if ($null -ne $p) { New-SqlParameter $command $p } }
-  $countSource = 'odr-count-' + $request.id
-  Register-ObjectEvent -InputObject $command -EventName StatementCompleted -SourceIdentifier $countSource | Out-Null
-  $run = @{ id = $request.id; command = $command; infoSource = $session.infoSource; countSource = $countSource; cancelled = $false
-    errors = New-Object System.Collections.Generic.List[object] }
+  $run = @{ id = [string]$request.id; cancelled = $false; errors = New-Object System.Collections.Generic.List[object] }
+  $command.add_StatementCompleted({ param($origin, $details) Send ('{"id":' + $script:currentRun.id + ',"t":"count","n":' + $details.RecordCount + '}') })
+  $script:currentRun = $run
+  $shared.command = $command
+  $shared.runId = $run.id
+  $shared.finished = $false
   $reader = $null
   try {
+    if ($shared.cancelId -eq $run.id) { $run.cancelled = $true; Send-Failure $run 'Cancelled before it started.' $true; return }
     try {
-      $reader = Wait-SqlTask $command.ExecuteReaderAsync() $run
+      $reader = $command.ExecuteReader()
       do {
         if ($reader.FieldCount -gt 0) {
           $names = New-Object System.Collections.Generic.List[string]
           for ($i = 0; $i -lt $reader.FieldCount; $i++) { $names.Add((ConvertTo-JsonText $reader.GetName($i))) }
           Send ('{"id":' + $run.id + ',"t":"columns","names":[' + ($names -join ',') + ']}')
           $values = New-Object object[] $reader.FieldCount
-          while (Wait-SqlTask $reader.ReadAsync() $run) {
+          while ($reader.Read()) {
             [void]$reader.GetValues($values)
             $cells = New-Object System.Collections.Generic.List[string]
             foreach ($v in $values) { $cells.Add((ConvertTo-ValueJson $v)) }
             Send ('{"id":' + $run.id + ',"t":"row","values":[' + ($cells -join ',') + ']}')
           }
         }
-      } while (Wait-SqlTask $reader.NextResultAsync() $run)
+      } while ($reader.NextResult())
       $reader.Dispose()
       $reader = $null
-      Send-Events $run
     } catch {
-      Send-Events $run
       $failure = $_.Exception
       while ($null -ne $failure.InnerException -and -not ($failure -is [System.Data.SqlClient.SqlException])) { $failure = $failure.InnerException }
+      $run.cancelled = ($shared.cancelId -eq $run.id)
       if ($failure -is [System.Data.SqlClient.SqlException]) { foreach ($e in $failure.Errors) { if (-not $run.cancelled -or $e.Number -ne 0) { $run.errors.Add($e) } } }
-      $open = $session.connection.State -eq [System.Data.ConnectionState]::Open
-      if ($run.cancelled) {
-        Send ('{"id":' + $run.id + ',"t":"error","cancelled":true,"open":' + $open.ToString().ToLowerInvariant() + ',"messages":[],"text":' + (ConvertTo-JsonText $failure.Message) + '}')
-      } else {
-        Send ('{"id":' + $run.id + ',"t":"error","cancelled":false,"open":' + $open.ToString().ToLowerInvariant() + ',"messages":' + (ConvertTo-MessagesJson $run.errors) + ',"text":' + (ConvertTo-JsonText $failure.Message) + '}')
-      }
+      $open = $connection.State -eq [System.Data.ConnectionState]::Open
+      Send-Failure $run $failure.Message $open
       if (-not $open) { Close-Session ([string]$request.session) }
       return
     }
     if ($run.errors.Count -gt 0) {
       Send ('{"id":' + $run.id + ',"t":"error","cancelled":false,"open":true,"messages":' + (ConvertTo-MessagesJson $run.errors) + ',"text":' + (ConvertTo-JsonText $run.errors[$run.errors.Count - 1].Message) + '}')
-    } elseif ($run.cancelled) {
-      Send ('{"id":' + $run.id + ',"t":"error","cancelled":true,"open":true,"messages":[],"text":"Operation cancelled by user."}')
     } else {
+      # Also when a cancel came too late to stop it: the statement completed.
       Send ('{"id":' + $run.id + ',"t":"done"}')
     }
   } finally {
+    $shared.finished = $true
+    $shared.command = $null
+    $script:currentRun = $null
     if ($null -ne $reader) { $reader.Dispose() }
-    Unregister-Event -SourceIdentifier $countSource -ErrorAction SilentlyContinue
-    Get-Event -SourceIdentifier $countSource -ErrorAction SilentlyContinue | Remove-Event
     $command.Dispose()
   }
 }
 
-while ($true) {
-  $line = Receive-Request
-  if ($null -eq $line) { break }
+$script:currentRun = $null
+foreach ($line in $requests.GetConsumingEnumerable()) {
   if ($line.Trim().Length -eq 0) { continue }
   $request = ConvertFrom-Json $line
   try {
@@ -292,7 +279,6 @@ while ($true) {
       'open' { Open-Session $request }
       'run' { Invoke-Statement $request }
       'close' { Close-Session ([string]$request.session); Send ('{"id":' + $request.id + ',"t":"closed"}') }
-      'cancel' { } # the statement already finished
       default { throw "Unknown request '$($request.op)'." }
     }
   } catch {
@@ -304,3 +290,4 @@ while ($true) {
   }
 }
 foreach ($key in @($sessions.Keys)) { Close-Session $key }
+$readerShell.Dispose()

@@ -124,6 +124,9 @@ class Helper {
     this.child = spawn(powershell, ['-NoLogo', '-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-File', script], {
       stdio: ['pipe', 'pipe', 'pipe'],
       windowsHide: true,
+      // Its own process group off Windows, so stopping it also stops what a launcher started
+      // (the dotnet-tool `pwsh` is a shim that runs pwsh.dll as its child).
+      detached: process.platform !== 'win32',
     });
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => this.receive(chunk));
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr = (this.stderr + chunk).slice(-4000)));
@@ -207,7 +210,12 @@ class Helper {
   }
 
   kill(): void {
-    this.child.kill();
+    try {
+      if (process.platform !== 'win32' && this.child.pid) process.kill(-this.child.pid, 'SIGKILL');
+      else this.child.kill();
+    } catch {
+      this.child.kill();
+    }
   }
 }
 
@@ -342,8 +350,10 @@ export class SqlClientTransport implements SqlTransport {
       done,
       cancel: () => {
         helper.send({ op: 'cancel', id });
-        // SqlClient waits for the server's acknowledgement; if neither arrives, the helper goes.
-        cancelTimer ??= setTimeout(() => helper.kill(), (this.options.cancelTimeoutMs ?? 5_000) + 10_000);
+        // SqlClient waits for the server's acknowledgement. If the statement is still running well
+        // after that (e.g. managed SNI off Windows cannot send the attention while it waits for a
+        // silent server), the helper is stopped: the server then ends the session's request.
+        cancelTimer ??= setTimeout(() => helper.kill(), Math.max(2_000, 2 * (this.options.cancelTimeoutMs ?? 5_000)));
       },
     };
   }
