@@ -101,7 +101,9 @@ class Helper {
   private exited: HelperExitedError | undefined;
 
   static get(secrets: readonly string[]): Helper {
-    if (!Helper.current || Helper.current.exited) Helper.current = new Helper(secrets);
+    if (!Helper.current || Helper.current.exited) Helper.current = new Helper();
+    // Every connection's secrets are scrubbed from what the shared helper prints.
+    Helper.current.secrets.push(...secrets);
     return Helper.current;
   }
 
@@ -110,7 +112,9 @@ class Helper {
     return Helper.current && !Helper.current.exited ? Helper.current.child.pid : undefined;
   }
 
-  private constructor(private readonly secrets: readonly string[]) {
+  private readonly secrets: string[] = [];
+
+  private constructor() {
     const powershell = findPowerShell();
     if (!powershell) {
       throw new SqlError(
