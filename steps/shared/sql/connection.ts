@@ -22,6 +22,8 @@ export interface OpenSqlConnectionOptions {
   cancelTimeoutMs?: number;
   /** Connect to this database instead of the connection string's (a restore connects to master). */
   database?: string;
+  /** Use this transport whatever OCTOPUSDR_SQL_TRANSPORT says (tests; a bystander client). */
+  transport?: SqlTransportName;
 }
 
 export interface SqlInfoMessage {
@@ -123,7 +125,7 @@ export class SqlConnection {
 
     let transportName: SqlTransportName;
     try {
-      transportName = chooseTransport(settings);
+      transportName = options.transport ?? chooseTransport(settings);
     } catch (error) {
       throw new SqlError('configuration', (error as Error).message);
     }

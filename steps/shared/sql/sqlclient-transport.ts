@@ -382,6 +382,8 @@ function statementFailure(reply: HelperError): unknown {
   const shaped = reply.messages.map((m) =>
     Object.assign(new Error(m.message), { number: m.number, state: m.state, class: m.class, lineNumber: m.lineNumber, procName: m.procName ?? undefined }),
   );
+  // A broken connection (transport-level errors, severity 20 and up) is a lost connection, not a server answer.
+  if (!reply.open && reply.messages.every((m) => m.class >= 20)) return Object.assign(new Error(reply.text), { code: 'ECONNCLOSED' });
   const top = shaped.pop();
   if (!top) return Object.assign(new Error(reply.text), { code: reply.open ? 'EREQUEST' : 'ECONNCLOSED' });
   return Object.assign(top, { code: reply.open ? 'EREQUEST' : 'ECONNCLOSED', precedingErrors: shaped });
