@@ -17,8 +17,8 @@ export const nodePath = defineParameter({
 });
 
 const SQL_AUTHENTICATION_HELP =
-  'Use SQL authentication, or a Windows account with an explicit `Domain\\User` and password: ' +
-  '`Integrated Security` cannot be used from Node.js.';
+  'Use SQL authentication, a Windows account with an explicit `Domain\\User` and password, or `Integrated Security=SSPI` ' +
+  "to sign in as the worker's own Windows identity (served by .NET SqlClient through PowerShell; see the README).";
 
 export const sqlConnectionString = defineParameter({
   name: 'OctopusDr.Sql.ConnectionString',

@@ -31,6 +31,12 @@ function licenseNotice(folder: string): string {
   return `${pkg.name}@${pkg.version} (${pkg.license ?? 'unknown'})\n${'-'.repeat(72)}\n${text}\n`;
 }
 
+/** The helper script without its comment lines (they only cost template bytes). */
+function sqlClientHelperForBundle(): string {
+  const source = readFileSync(path.join(ROOT, 'steps/shared/sql/sqlclient-helper.ps1'), 'utf8');
+  return source.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n');
+}
+
 export async function bundleStep(stepId: string, toolVersion: string): Promise<BundleResult> {
   const entry = path.join(ROOT, 'steps', stepId, 'main.ts');
   if (!existsSync(entry)) throw new Error(`Step ${stepId} has no entry file steps/${stepId}/main.ts`);
@@ -55,7 +61,12 @@ export async function bundleEntry(entry: string, stepId: string, toolVersion: st
     metafile: true,
     write: false,
     outfile: `build/steps/${stepId}.js`,
-    define: { OCTOPUS_DR_VERSION: JSON.stringify(toolVersion), 'import.meta.url': 'importMetaUrl' },
+    define: {
+      OCTOPUS_DR_VERSION: JSON.stringify(toolVersion),
+      'import.meta.url': 'importMetaUrl',
+      // The SqlClient helper travels inside the bundle and is unpacked beside it when used.
+      OCTOPUS_DR_SQLCLIENT_HELPER: JSON.stringify(sqlClientHelperForBundle()),
+    },
     inject: [path.join(__dirname, 'import-meta-url.js')],
     // Optional native or cloud add-ons the steps never load; keeping them out keeps templates small.
     external: ['msnodesqlv8', 'pg-native'],

@@ -38,6 +38,11 @@ export function octopusTables(extraRows: unknown[][] = []): SeedDatabase['tables
   ];
 }
 
+/** Passes OCTOPUSDR_SQL_TRANSPORT on to the step, so the suites can run through SqlClient too. */
+export function transportEnv(): NodeJS.ProcessEnv {
+  return process.env.OCTOPUSDR_SQL_TRANSPORT ? { OCTOPUSDR_SQL_TRANSPORT: process.env.OCTOPUSDR_SQL_TRANSPORT } : {};
+}
+
 export class Lab {
   readonly root = mkdtempSync(path.join(tmpdir(), 'octopus-dr-db-'));
   readonly backups = path.join(this.root, 'backups');
@@ -85,7 +90,7 @@ export class Lab {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [path.join(ROOT, 'build/steps', `${step}.js`), '--service-messages', ...args], {
         cwd: options.cwd,
-        env: { PATH: process.env.PATH, OCTOPUSDR_SQL_CONNECTIONSTRING: this.connectionString(database), ...options.env },
+        env: { PATH: process.env.PATH, OCTOPUSDR_SQL_CONNECTIONSTRING: this.connectionString(database), ...transportEnv(), ...options.env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';

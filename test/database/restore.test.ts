@@ -243,7 +243,8 @@ test('a backup file without a manifest (e.g. taken by a DBA) is read from its he
 });
 
 test('Replace existing kicks other sessions off the database (SINGLE_USER WITH ROLLBACK IMMEDIATE)', async () => {
-  const other = await openSqlConnection(lab.connectionString('Octo-diff'));
+  // Another client (say an Octopus Server node) on tedious, whose pool reconnects after the kick.
+  const other = await openSqlConnection(lab.connectionString('Octo-diff'), { transport: 'tedious' });
   try {
     const spid = (await other.query<{ spid: number }>('SELECT @@SPID AS spid')).rows[0].spid;
     expect(lab.sim.model.sessions.has(spid)).toBe(true);
@@ -273,7 +274,8 @@ test('cancel during RESTORE: attention acknowledged, exit 143, nothing reported 
   const seen = lab.sim.events.length;
   try {
     const run = await lab.run('restore-database', 'master', ['--source', fullOnly, '--target-database', 'Octo-cancel'], {
-      killAfter: (stdout) => /Restore the full backup/.test(stdout),
+      // Once the RESTORE runs (its first STATS progress), so the cancel finds it on the server.
+      killAfter: (stdout) => /Restore the full backup[\s\S]*##octopus\[progress percentage='(?!MA==')/.test(stdout),
     });
     expect(run.code).toBe(143);
     expect(run.result).toMatch(/Cancelled/);

@@ -11,7 +11,7 @@ describeLive('access layer against a real SQL Server (OCTOPUS_DR_LIVE_SQL)', () 
   const connectionString = () => `${live};Database=master`;
   const password = () => {
     const auth = parseSqlConnectionString(live!).authentication;
-    return auth.kind === 'entra-service-principal' ? auth.clientSecret : auth.password;
+    return auth.kind === 'entra-service-principal' ? auth.clientSecret : auth.kind === 'integrated' ? '' : auth.password;
   };
   accessLayerSuite({ connectionString, password });
 });

@@ -12,6 +12,7 @@ import { SqlSimulator } from '../sql-simulator/server';
 import { expectNoLeak } from './octopus-crypto';
 import { octopusDatabase, type OctopusDatabaseOptions } from './octopus-database';
 import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
+import { transportEnv } from '../database/harness';
 
 const BUNDLE = path.resolve(__dirname, '../../build/steps/verify-master-key.js');
 const scriptBody = (syntax: 'bash' | 'powershell'): string =>
@@ -34,7 +35,7 @@ function outputsOf(stdout: string): Record<string, string> {
 
 function runStep(env: Record<string, string>, args: string[] = ['--verbose']): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BUNDLE, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BUNDLE, ...args], { env: { PATH: process.env.PATH ?? '', ...transportEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

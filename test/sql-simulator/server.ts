@@ -5,10 +5,10 @@ import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import {
-  COLLATION, Done, MessageReader, PacketType, colMetadataToken, doneToken, envChangeToken, loginAckToken, messageToken,
-  fedAuthInfoToken, packets, parseLogin7, parsePrelogin, parseRpc, parseSqlBatch, preloginResponse, returnStatusToken, rowToken, type Login7, type Message, type RpcParam,
+  COLLATION, Done, MessageReader, PacketType, Status, colMetadataToken, doneToken, envChangeToken, loginAckToken, messageToken,
+  fedAuthInfoToken, packets, parseLogin7, parsePrelogin, parseRpc, parseSqlBatch, preloginResponse, returnStatusToken, returnValueToken, rowToken, type Login7, type Message, type RpcParam,
 } from './tds/wire';
-import { AttentionError, Executor, SESSION_DISCONNECTED, SqlServerError, type ResultColumn, type ResultSink, type Scope } from './engine/executor';
+import { AttentionError, Executor, SESSION_DISCONNECTED, SqlServerError, type ResultColumn, type ResultSink, type Scope, type StatementCommand } from './engine/executor';
 import { ServerModel, type Seed, type Session } from './engine/model';
 import { parseType, type SqlValue } from './engine/types';
 import { loadStatements } from './statements';
@@ -27,7 +27,7 @@ export interface Fault {
 }
 
 export interface SimulatorEvent {
-  kind: 'request' | 'attention' | 'attention-ack' | 'login' | 'login-failed' | 'disconnect';
+  kind: 'request' | 'attention' | 'attention-ack' | 'login' | 'login-failed' | 'disconnect' | 'reset-connection';
   detail?: string;
   params?: RpcParam[];
   at: number;
@@ -124,6 +124,9 @@ class TdsConnection {
   private pendingLogin?: Login7;
   private packetSize = 4096;
   private session?: Session;
+  /** The database the login connected to: where a connection reset returns the session. */
+  private loginDatabase = 'master';
+  private resetPending = false;
   private queue: Promise<void> = Promise.resolve();
   private current?: { abort: AbortController; response: Response };
   /** TLS inside TDS 7.x: the handshake (wrapped in PRELOGIN packets), then every byte. */
@@ -256,8 +259,17 @@ class TdsConnection {
         if (m.type !== 0x08) return void this.socket.destroy();
         return this.fedAuthToken(m.payload);
       case 'ready':
+        // A pooled connection handed out again: the client asks for a reset on its next request.
+        this.resetPending = (m.status & (Status.ResetConnection | Status.ResetConnectionSkipTran)) !== 0;
+        if (this.resetPending) this.resetSession();
         if (m.type === PacketType.SqlBatch) return this.request('batch', parseSqlBatch(m.payload), new Map());
         if (m.type === PacketType.Rpc) return this.rpc(m.payload);
+        if (m.type === PacketType.TransactionManager) {
+          // SqlConnection.BeginTransaction(): refused with an error; the connection stays usable.
+          const response = new Response(this, 'batch', this.sim.model.properties.serverName);
+          this.event('request', 'TRANSACTION MANAGER REQUEST');
+          return response.finish(new SqlServerError(50999, 'The SQL Server simulator does not model transactions (transaction manager requests); octopus-dr sends none.'));
+        }
         this.socket.destroy();
         return;
       default:
@@ -321,6 +333,7 @@ class TdsConnection {
       ]);
     }
     this.session = model.openSession(accountName, db.name, () => this.socket.destroy());
+    this.loginDatabase = db.name;
     this.event('login', `${accountName}@${db.name}`);
     const server = model.properties.serverName;
     const [major, minor, build] = model.properties.productVersion.split('.').map(Number);
@@ -340,6 +353,12 @@ class TdsConnection {
       true,
     );
     this.state = 'ready';
+  }
+
+  /** sp_reset_connection semantics: the session goes back to its login database (USE is undone). */
+  private resetSession(): void {
+    this.event('reset-connection');
+    if (this.session) this.session.database = this.loginDatabase;
   }
 
   private rpc(payload: Buffer): Promise<void> {
@@ -366,6 +385,7 @@ class TdsConnection {
     if (!this.session) return;
     this.event('request', text, params);
     const response = new Response(this, mode, this.sim.model.properties.serverName);
+    if (this.resetPending) response.acknowledgeReset();
     const fault = this.sim.takeFault(text);
     if (fault?.delayFirstPacketMs) response.delayFirstPacket = fault.delayFirstPacketMs;
     if (fault?.dropMidStream) response.dropMidStream = true;
@@ -373,6 +393,11 @@ class TdsConnection {
     this.current = { abort, response };
     try {
       await this.executor.executeBatch(text, vars, this.session, response, abort.signal);
+      // OUTPUT parameters go back as RETURNVALUE tokens, with the values the statement left in them.
+      (params ?? []).forEach((p, ordinal) => {
+        const bound = p.output ? vars.get(p.name.toLowerCase()) : undefined;
+        if (bound) response.returnValues.push(returnValueToken(ordinal, p.name, bound.type, bound.value));
+      });
       await response.finish();
     } catch (e) {
       if (e instanceof AttentionError || abort.signal.aborted) await response.finishCancelled();
@@ -398,10 +423,15 @@ class TdsConnection {
   }
 }
 
+/** The DONE token's CurCmd values SQL Server sends (SELECT 0xC1, INSERT 0xC3, DELETE 0xC4, UPDATE 0xC5). */
+const CUR_CMD: Record<StatementCommand, number> = { select: 0xc1, insert: 0xc3, delete: 0xc4, update: 0xc5 };
+
 /** Buffers tokens of one response and sends them as packets (streamed on flush). */
 class Response implements ResultSink {
   private tokens: Buffer[] = [];
   private started = false;
+  /** RETURNVALUE tokens of OUTPUT parameters (RPC only), sent after RETURNSTATUS. */
+  readonly returnValues: Buffer[] = [];
   delayFirstPacket = 0;
   dropMidStream = false;
 
@@ -420,9 +450,9 @@ class Response implements ResultSink {
     this.tokens.push(messageToken('info', { number, message, class: severity, state, serverName: this.serverName }));
   }
 
-  statementDone(rowCount?: number): void {
+  statementDone(rowCount?: number, command: StatementCommand = 'select'): void {
     const status = Done.More | (rowCount === undefined ? 0 : Done.Count);
-    this.tokens.push(doneToken(this.mode === 'rpc' ? 0xff : 0xfd, status, rowCount ?? 0));
+    this.tokens.push(doneToken(this.mode === 'rpc' ? 0xff : 0xfd, status, rowCount ?? 0, CUR_CMD[command]));
   }
 
   async flush(): Promise<void> {
@@ -435,9 +465,14 @@ class Response implements ResultSink {
         this.tokens.push(messageToken('error', { number: e.number, message: e.message, class: e.severity ?? 16, state: e.state ?? 1, serverName: this.serverName }));
       }
     }
-    if (this.mode === 'rpc') this.tokens.push(returnStatusToken(error ? 1 : 0), doneToken(0xfe, error ? Done.Error : Done.Final, 0, 0xe0));
+    if (this.mode === 'rpc') this.tokens.push(returnStatusToken(error ? 1 : 0), ...(error ? [] : this.returnValues), doneToken(0xfe, error ? Done.Error : Done.Final, 0, 0xe0));
     else this.tokens.push(doneToken(0xfd, error ? Done.Error : Done.Final, 0));
     await this.send(true);
+  }
+
+  /** ENVCHANGE 18 (RESETACK) opens the response to a request that asked for a connection reset. */
+  acknowledgeReset(): void {
+    this.tokens.unshift(envChangeToken(18, Buffer.alloc(0), Buffer.alloc(0)));
   }
 
   /** Closes the cancelled response (the attention acknowledgement follows separately). */

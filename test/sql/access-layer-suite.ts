@@ -7,6 +7,21 @@ export interface SuiteTarget {
   connectionString: () => string;
   /** The password inside it, to prove it never leaks. */
   password: () => string;
+  /** Forces a transport (OCTOPUSDR_SQL_TRANSPORT) for the whole suite; default: auto. */
+  transport?: 'tedious' | 'sqlclient';
+}
+
+/** Sets OCTOPUSDR_SQL_TRANSPORT for the enclosing describe and restores it afterwards. */
+export function useTransport(transport: 'tedious' | 'sqlclient' | undefined): void {
+  let before: string | undefined;
+  beforeAll(() => {
+    before = process.env.OCTOPUSDR_SQL_TRANSPORT;
+    if (transport) process.env.OCTOPUSDR_SQL_TRANSPORT = transport;
+  });
+  afterAll(() => {
+    if (before === undefined) delete process.env.OCTOPUSDR_SQL_TRANSPORT;
+    else process.env.OCTOPUSDR_SQL_TRANSPORT = before;
+  });
 }
 
 const HOSTILE_NAMES = [
@@ -31,11 +46,23 @@ export async function expectSqlError(promise: Promise<unknown>): Promise<SqlErro
 }
 
 export function accessLayerSuite(target: SuiteTarget): void {
+  // Off Windows, System.Data.SqlClient's managed network layer cannot send the cancel (attention)
+  // while it waits for a server that sends nothing; it can between messages. So there the statement
+  // to cancel streams messages (as BACKUP and RESTORE do); test/sql/sqlclient-transport.test.ts
+  // covers the silent case (the helper is stopped). On Windows (native SNI) both work.
+  const silentCancelUnsupported = () => target.transport === 'sqlclient' && process.platform !== 'win32';
+  const longStatement = () =>
+    silentCancelUnsupported()
+      ? Array.from({ length: 100 }, (_, i) => `RAISERROR(N'step ${i}', 0, 1) WITH NOWAIT; WAITFOR DELAY '00:00:00.200';`).join(' ')
+      : "WAITFOR DELAY '00:00:20'";
+
   let sql: SqlConnection;
   const secrets: string[] = [];
+  useTransport(target.transport);
 
   beforeAll(async () => {
     sql = await openSqlConnection(target.connectionString(), { setSecret: (s) => secrets.push(s) });
+    if (target.transport) expect(sql.transportName).toBe(target.transport);
   });
   afterAll(async () => {
     await sql?.close();
@@ -134,7 +161,7 @@ export function accessLayerSuite(target: SuiteTarget): void {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 300);
     const started = Date.now();
-    const error = await expectSqlError(sql.runLong("WAITFOR DELAY '00:00:20'", {}, { signal: controller.signal }));
+    const error = await expectSqlError(sql.runLong(longStatement(), {}, { signal: controller.signal }));
     expect(error.kind).toBe('cancelled');
     expect(error.message).toMatch(/acknowledged the cancel/);
     expect(Date.now() - started).toBeLessThan(5000);
@@ -142,12 +169,14 @@ export function accessLayerSuite(target: SuiteTarget): void {
   });
 
   test('our watchdog cancels a statement that runs too long', async () => {
-    const error = await expectSqlError(sql.runLong("WAITFOR DELAY '00:00:20'", {}, { timeoutMs: 300 }));
+    const error = await expectSqlError(sql.runLong(longStatement(), {}, { timeoutMs: 300 }));
     expect(error.kind).toBe('timeout');
     expect(error.message).toMatch(/did not finish within 300 ms/);
-    const idle = await expectSqlError(sql.runLong("WAITFOR DELAY '00:00:20'", {}, { idleTimeoutMs: 300 }));
-    expect(idle.kind).toBe('timeout');
-    expect(idle.message).toMatch(/sent nothing for 300 ms/);
+    if (!silentCancelUnsupported()) {
+      const idle = await expectSqlError(sql.runLong("WAITFOR DELAY '00:00:20'", {}, { idleTimeoutMs: 300 }));
+      expect(idle.kind).toBe('timeout');
+      expect(idle.message).toMatch(/sent nothing for 300 ms/);
+    }
     expect((await sql.query<{ ok: number }>('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
   });
 
@@ -179,12 +208,13 @@ export function accessLayerSuite(target: SuiteTarget): void {
     expect(error.message).not.toContain(target.password());
   });
 
-  test('Integrated Security without credentials fails before connecting, listing alternatives', async () => {
+  // Off Windows (and off a domain) SqlClient finds no Kerberos ticket; test/live proves the sign-in.
+  (process.platform === 'win32' ? test.skip : test)('Integrated Security goes through SqlClient; without a Windows identity the sign-in fails clearly', async () => {
     const server = /(?:server|data source)\s*=\s*([^;]+)/i.exec(target.connectionString())![1];
-    const error = await expectSqlError(openSqlConnection(`Server=${server};Integrated Security=SSPI;Database=master`));
-    expect(error.kind).toBe('configuration');
-    expect(error.message).toMatch(/Integrated Security/);
-    expect(error.message).toMatch(/NTLM/);
-    expect(error.message).toMatch(/Entra/);
+    const error = await expectSqlError(openSqlConnection(`Server=${server};Integrated Security=SSPI;Database=master;Encrypt=False`));
+    expect(error.kind).toBe('login');
+    expect(error.message).toMatch(/Windows identity \(Integrated Security\) failed/);
+    expect(error.message).toMatch(/kinit/);
+    expect(error.message).not.toMatch(/^\s+at /m);
   });
 }

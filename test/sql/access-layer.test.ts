@@ -37,6 +37,10 @@ describe('access layer (shared suite) against the simulator', () => {
   accessLayerSuite({ connectionString: () => connectionString(), password: () => PASSWORD });
 });
 
+describe('access layer (shared suite) against the simulator through .NET SqlClient (OCTOPUSDR_SQL_TRANSPORT=sqlclient)', () => {
+  accessLayerSuite({ connectionString: () => connectionString(), password: () => PASSWORD, transport: 'sqlclient' });
+});
+
 describe('access layer against the simulator: protocol and model details', () => {
   let sql: SqlConnection;
   beforeAll(async () => {
@@ -51,7 +55,7 @@ describe('access layer against the simulator: protocol and model details', () =>
     const c = await openSqlConnection(connectionString(';Pooling=False'), { log: { verbose: (m) => lines.push(m) } });
     await c.close();
     await openSqlConnection(connectionString(';Database=NoSuchDb'), { log: { verbose: (m) => lines.push(m) } }).catch(() => undefined);
-    expect(lines.join('\n')).toMatch(/Connecting to SQL Server 127\.0\.0\.1,\d+, database 'master' \(sql-login\)/);
+    expect(lines.join('\n')).toMatch(/Connecting to SQL Server 127\.0\.0\.1,\d+, database 'master' \(sql-login\) over tedious/);
     expect(lines.join('\n')).toMatch(/keywords with no effect here: pooling/);
     expect(lines.join('\n')).not.toContain(PASSWORD);
   });

@@ -1,7 +1,7 @@
 // ADO.NET connection strings as Octopus stores them -> driver settings, and clear refusals.
 import { buildIdentifierStatement, parseSqlConnectionString, SqlConnectionStringError, SqlError, openSqlConnection } from '../../steps/shared/sql';
 import { normalise } from '../../steps/shared/sql/params';
-import { sensitiveValuesOf } from '../../steps/shared/sql/connection-string';
+import { secretsOf, sensitiveValuesOf } from '../../steps/shared/sql/connection-string';
 
 function refusal(connectionString: string): string {
   try {
@@ -57,13 +57,11 @@ describe('parseSqlConnectionString', () => {
     expect(refusal('Server=s;User ID=CORP\\svc-octo')).toMatch(/needs its Password/);
   });
 
-  test('Integrated Security / Trusted_Connection without credentials is refused, listing alternatives', () => {
+  test('Integrated Security / Trusted_Connection without credentials -> the process identity (SqlClient transport)', () => {
     for (const cs of ['Server=s;Integrated Security=SSPI', 'Server=s;Trusted_Connection=True;Database=Octopus', 'Server=s;Integrated Security=true']) {
-      const message = refusal(cs);
-      expect(message).toMatch(/Integrated Security/);
-      expect(message).toMatch(/User ID=<login>;Password=<password>/);
-      expect(message).toMatch(/DOMAIN>\\<user>.*NTLM/);
-      expect(message).toMatch(/Active Directory Password or Active Directory Service Principal/);
+      const settings = parseSqlConnectionString(cs);
+      expect(settings.authentication).toEqual({ kind: 'integrated' });
+      expect(secretsOf(settings)).toEqual([]);
     }
   });
 

@@ -7,7 +7,9 @@ export type SqlAuthentication =
   | { kind: 'sql-login'; userName: string; password: string }
   | { kind: 'windows-ntlm'; domain: string; userName: string; password: string }
   | { kind: 'entra-password'; userName: string; password: string; clientId: string; tenantId?: string }
-  | { kind: 'entra-service-principal'; clientId: string; clientSecret: string; tenantId: string };
+  | { kind: 'entra-service-principal'; clientId: string; clientSecret: string; tenantId: string }
+  /** Integrated Security: the process's own Windows identity (served by the SqlClient transport). */
+  | { kind: 'integrated' };
 
 export interface SqlConnectionSettings {
   host: string;
@@ -221,12 +223,7 @@ function authenticationFrom(values: ReadonlyMap<string, string>, schema: Record<
     if (!password) throw new SqlConnectionStringError(`The Windows account ${userId} needs its Password in the connection string (it is sent with NTLM).`);
     return { kind: 'windows-ntlm', domain: ntlm[1], userName: ntlm[2], password };
   }
-  if (integrated && !userId) {
-    throw new SqlConnectionStringError(
-      'The connection string asks for Integrated Security (the identity of the process), which this driver cannot use ' +
-        `from Node.js. ${ALTERNATIVES}`,
-    );
-  }
+  if (integrated && !userId) return { kind: 'integrated' };
   if (!userId) throw new SqlConnectionStringError(`The connection string has no User ID. ${ALTERNATIVES}`);
   return { kind: 'sql-login', userName: userId, password };
 }
@@ -318,6 +315,8 @@ export function secretsOf(settings: SqlConnectionSettings): string[] {
   switch (auth.kind) {
     case 'entra-service-principal':
       return [auth.clientSecret];
+    case 'integrated':
+      return [];
     default:
       return auth.password ? [auth.password] : [];
   }

@@ -1,10 +1,12 @@
-// One logical SQL Server connection (an mssql pool of exactly one connection, so session state
-// such as SINGLE_USER or the current database survives between statements).
-import * as mssql from 'mssql';
+// One logical SQL Server connection (one session, so state such as SINGLE_USER or the current
+// database survives between statements), over tedious or .NET SqlClient (transport.ts).
 import { parseSqlConnectionString, secretsOf, sensitiveValuesOf, SqlConnectionStringError, type SqlConnectionSettings } from './connection-string';
 import { describeNetworkFailure, describeServerMessages, describeTlsFailure, scrub, serverMessagesOf, SqlError, type ErrorContext, type SqlServerMessage } from './errors';
 import { readDatabaseFacts, readServerFacts, type DatabaseFacts, type ServerFacts } from './server-facts';
-import { checkParamName, declarationOf, normalise, toMssql, type SqlParams, type TypedParam } from './params';
+import { checkParamName, declarationOf, normalise, type SqlParams, type TypedParam } from './params';
+import { HelperExitedError, SqlClientTransport } from './sqlclient-transport';
+import { TediousTransport } from './tedious-transport';
+import { chooseTransport, type RunningStatement, type SqlTransport, type SqlTransportName } from './transport';
 
 export interface SqlLog {
   verbose(message: string): void;
@@ -20,6 +22,8 @@ export interface OpenSqlConnectionOptions {
   cancelTimeoutMs?: number;
   /** Connect to this database instead of the connection string's (a restore connects to master). */
   database?: string;
+  /** Use this transport whatever OCTOPUSDR_SQL_TRANSPORT says (tests; a bystander client). */
+  transport?: SqlTransportName;
 }
 
 export interface SqlInfoMessage {
@@ -70,74 +74,30 @@ function userNameOf(settings: SqlConnectionSettings): string | undefined {
       return `${a.domain}\\${a.userName}`;
     case 'entra-service-principal':
       return a.clientId;
+    case 'integrated':
+      return undefined; // the process's own identity, named by the server's messages
     default:
       return a.userName;
   }
 }
 
-function mssqlConfig(
-  settings: SqlConnectionSettings,
-  options: OpenSqlConnectionOptions,
-  onLoginMessage: (m: SqlServerMessage) => void,
-  onConnecting: () => void,
-  onSecure: () => void,
-): mssql.config {
-  const auth = settings.authentication;
-  const authentication =
-    auth.kind === 'sql-login'
-      ? { type: 'default', options: { userName: auth.userName, password: auth.password } }
-      : auth.kind === 'windows-ntlm'
-        ? { type: 'ntlm', options: { userName: auth.userName, password: auth.password, domain: auth.domain } }
-        : auth.kind === 'entra-password'
-          ? { type: 'azure-active-directory-password', options: { userName: auth.userName, password: auth.password, clientId: auth.clientId, tenantId: auth.tenantId } }
-          : { type: 'azure-active-directory-service-principal-secret', options: { clientId: auth.clientId, clientSecret: auth.clientSecret, tenantId: auth.tenantId } };
-  const config = {
-    server: settings.host,
-    port: settings.port,
-    database: settings.database,
-    connectionTimeout: settings.connectTimeoutMs,
-    // The driver's timer would cancel (ATTENTION) a BACKUP that is slow to send its first message;
-    // every statement runs under our own watchdog instead.
-    requestTimeout: 0,
-    // One connection, kept while the step runs (session state such as SINGLE_USER lives on it).
-    pool: { max: 1, min: 0, idleTimeoutMillis: 30 * 60_000 },
-    authentication,
-    // No extra round trip per statement: a dead socket is detected by the statement itself.
-    validateConnection: 'socket',
-    options: {
-      encrypt: settings.encrypt,
-      trustServerCertificate: settings.trustServerCertificate,
-      appName: settings.applicationName,
-      instanceName: settings.instanceName,
-      multiSubnetFailover: settings.multiSubnetFailover,
-      cancelTimeout: options.cancelTimeoutMs ?? 5_000,
-      ...(options.trustedCertificates ? { cryptoCredentialsDetails: { ca: options.trustedCertificates } } : {}),
-    },
-    beforeConnect: (connection: { on(event: string, listener: (token: SqlServerMessage & { class: number }) => void): void }) => {
-      // mssql reports only the last login error's text; the numbers (4060 vs 18456) come from here.
-      onConnecting();
-      let loggingIn = true;
-      connection.on('connect', () => (loggingIn = false));
-      connection.on('errorMessage', (token) => {
-        if (loggingIn) onLoginMessage({ number: token.number, message: token.message, state: token.state, class: token.class });
-      });
-      // tedious 19 silently goes on in plaintext when Encrypt=True meets a server without TLS.
-      connection.on('secure', () => onSecure());
-    },
-  };
-  return config as unknown as mssql.config;
-}
-
 export class SqlConnection {
   private facts: Promise<ServerFacts> | undefined;
   private constructor(
-    private readonly pool: mssql.ConnectionPool,
-    /** Filled by the driver hook on every (re)connect; reset before each. */
-    private readonly loginMessages: SqlServerMessage[],
+    private readonly transport: SqlTransport,
     readonly settings: SqlConnectionSettings,
     private readonly secrets: readonly string[],
     readonly log: SqlLog | undefined,
   ) {}
+
+  /** Which driver carries the statements: tedious (Node.js) or SqlClient (PowerShell helper). */
+  get transportName(): SqlTransportName {
+    return this.transport.name;
+  }
+
+  private get loginMessages(): SqlServerMessage[] {
+    return this.transport.loginMessages;
+  }
 
   /** `host[\instance][,port]`, for messages. */
   get server(): string {
@@ -166,37 +126,29 @@ export class SqlConnection {
     for (const s of secretsOf(settings)) options.setSecret?.(s);
     if (settings.ignoredKeywords.length) options.log?.verbose(`Connection string keywords with no effect here: ${settings.ignoredKeywords.join(', ')}.`);
 
-    const loginMessages: SqlServerMessage[] = [];
-    const tls = { negotiated: false };
-    const pool = new mssql.ConnectionPool(
-      mssqlConfig(
-        settings,
-        options,
-        (m) => loginMessages.push(m),
-        () => {
-          loginMessages.length = 0;
-          tls.negotiated = false;
-        },
-        () => (tls.negotiated = true),
-      ),
-    );
-    pool.on('error', () => undefined); // surfaced through the failing statement instead
-    const connection = new SqlConnection(pool, loginMessages, settings, secrets, options.log);
-    options.log?.verbose(`Connecting to SQL Server ${connection.server}, database '${settings.database}' (${settings.authentication.kind}).`);
+    let transportName: SqlTransportName;
     try {
-      await pool.connect();
-      // A pool of one connects lazily per statement; make the login happen (and fail) here.
-      await connection.query('SELECT 1 AS connected');
-      if (settings.encrypt === true && !tls.negotiated) {
-        throw new SqlError(
-          'connection',
-          `SQL Server ${connection.server} did not negotiate encryption, but the connection string asks for it (Encrypt=True is the default). ` +
-            'Enable TLS on the server (SQL Server always offers it unless the network path strips it), or set Encrypt=False if this network is trusted.',
-          { code: 'EENCRYPT' },
-        );
-      }
+      transportName = options.transport ?? chooseTransport(settings);
     } catch (error) {
-      await pool.close().catch(() => undefined);
+      throw new SqlError('configuration', (error as Error).message);
+    }
+    const server = describeServer(settings);
+    if (settings.authentication.kind === 'integrated' && transportName === 'tedious') {
+      throw new SqlError(
+        'configuration',
+        'The connection string asks for Integrated Security (the identity of this process), which the tedious transport cannot sign in as, ' +
+          `but OCTOPUSDR_SQL_TRANSPORT=tedious forces it. Unset OCTOPUSDR_SQL_TRANSPORT (or set it to auto or sqlclient), or sign in with a SQL Server login (User ID=<login>;Password=<password>).`,
+      );
+    }
+    const transport: SqlTransport =
+      transportName === 'sqlclient'
+        ? new SqlClientTransport(settings, { connectionString, cancelTimeoutMs: options.cancelTimeoutMs, server, secrets })
+        : new TediousTransport(settings, { trustedCertificates: options.trustedCertificates, cancelTimeoutMs: options.cancelTimeoutMs, server });
+    const connection = new SqlConnection(transport, settings, secrets, options.log);
+    options.log?.verbose(`Connecting to SQL Server ${connection.server}, database '${settings.database}' (${settings.authentication.kind}) over ${transportName === 'sqlclient' ? '.NET SqlClient' : 'tedious'}.`);
+    try {
+      await transport.open();
+    } catch (error) {
       throw connection.translate(error, undefined, true);
     }
     return connection;
@@ -227,7 +179,7 @@ export class SqlConnection {
   }
 
   async close(): Promise<void> {
-    await this.pool.close().catch(() => undefined);
+    await this.transport.close().catch(() => undefined);
   }
 
   private async execute<Row>(sql: string, params: SqlParams, options: StatementOptions): Promise<SqlResult<Row>> {
@@ -244,17 +196,13 @@ export class SqlConnection {
     }
     if (options.signal?.aborted) throw new SqlError('cancelled', 'The statement was cancelled before it was sent.', { code: 'ECANCEL' });
 
-    const request = new mssql.Request(this.pool);
-    for (const [name, p] of typed) {
-      const { type, value } = toMssql(p);
-      request.input(name, type, value);
-    }
     const infoMessages: SqlInfoMessage[] = [];
     let stopReason: 'cancel' | 'timeout' | 'idle' | undefined;
+    let running: RunningStatement | undefined;
     const stop = (reason: 'cancel' | 'timeout' | 'idle') => {
       if (stopReason) return;
       stopReason = reason;
-      request.cancel();
+      running?.cancel();
     };
     let idleTimer: NodeJS.Timeout | undefined;
     const armIdle = () => {
@@ -262,23 +210,21 @@ export class SqlConnection {
       if (idleTimer) clearTimeout(idleTimer);
       idleTimer = setTimeout(() => stop('idle'), options.idleTimeoutMs);
     };
-    request.on('info', (m: { number: number; message: string; class: number; state: number }) => {
+    const onInfo = (info: SqlInfoMessage) => {
       armIdle();
-      const info: SqlInfoMessage = { number: m.number, message: m.message, class: Number(m.class), state: Number(m.state) };
       infoMessages.push(info);
       options.onInfo?.(info);
-      const percent = PERCENT.exec(m.message);
-      if (percent && options.onProgress) options.onProgress(Math.min(100, Number(percent[1])), m.message);
-    });
+      const percent = PERCENT.exec(info.message);
+      if (percent && options.onProgress) options.onProgress(Math.min(100, Number(percent[1])), info.message);
+    };
     const totalTimer = options.timeoutMs ? setTimeout(() => stop('timeout'), options.timeoutMs) : undefined;
     armIdle();
     const onAbort = () => stop('cancel');
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      // query() = RPC sp_executesql with typed parameters (batch() would inline values as literals).
-      const result = await request.query(text);
-      const recordsets = (result.recordsets as unknown as Record<string, unknown>[][]) ?? [];
-      return { rows: (recordsets[0] ?? []) as Row[], recordsets, rowsAffected: result.rowsAffected ?? [], infoMessages };
+      running = this.transport.run(text, typed, onInfo);
+      const result = await running.done;
+      return { rows: (result.recordsets[0] ?? []) as Row[], recordsets: result.recordsets, rowsAffected: result.rowsAffected, infoMessages };
     } catch (error) {
       throw this.translate(error, stopReason ? { reason: stopReason, options } : undefined);
     } finally {
@@ -308,6 +254,7 @@ export class SqlConnection {
       const limit = stopped.reason === 'timeout' ? `did not finish within ${stopped.options.timeoutMs} ms` : `sent nothing for ${stopped.options.idleTimeoutMs} ms`;
       return new SqlError('timeout', `The statement ${limit} and was cancelled; ${ack}.`, { code, cause: error });
     }
+    if (error instanceof HelperExitedError) return new SqlError('connection', clean(error.message), { code, cause: error });
     // Entra sign-in: tedious wraps the token request's failure with EFEDAUTH in an AggregateError.
     const nested = ((e.originalError as { errors?: unknown[] } | undefined)?.errors ?? (error as { errors?: unknown[] }).errors ?? []) as { code?: string; message?: string }[];
     if (nested.some((x) => x?.code === 'EFEDAUTH')) {

@@ -32,12 +32,17 @@ export interface ResultColumn {
   type: SqlType;
 }
 
+export type StatementCommand = 'select' | 'insert' | 'update' | 'delete';
+
 /** Where results go: the protocol layer turns these into tokens and packets. */
 export interface ResultSink {
   resultSet(columns: ResultColumn[], rows: SqlValue[][]): void;
   info(number: number, message: string, severity?: number, state?: number): void;
-  /** A statement finished: DONE / DONEINPROC, with a row count when it has one. */
-  statementDone(rowCount?: number): void;
+  /**
+   * A statement finished: DONE / DONEINPROC, with a row count when it has one. `command` is the
+   * DONE token's CurCmd: SqlClient counts rows affected only for INSERT/UPDATE/DELETE (not SELECT).
+   */
+  statementDone(rowCount?: number, command?: StatementCommand): void;
   /** Sends what is buffered now (streamed INFO progress); resolves when written. */
   flush(): Promise<void>;
 }

@@ -46,6 +46,13 @@ function parseDevices(c: Cursor, ctx: StatementContext): string[] {
   return devices;
 }
 
+
+/** `BACKUP DATABASE [Octopus]`, `BACKUP DATABASE Octopus` (a name) or `BACKUP DATABASE @db` / `N'Octopus'` (an expression). */
+function databaseNameArgument(ctx: Parameters<StatementHandler['run']>[0], c: Parameters<StatementHandler['run']>[1]): string {
+  if (c.peek()?.kind === 'word') return c.identifier();
+  return String(ctx.evaluate(c.expression()).value);
+}
+
 const value = (ctx: StatementContext, o: Options, name: string): SqlValue => {
   const e = o.values.get(name);
   return e ? ctx.evaluate(e).value : null;
@@ -96,7 +103,7 @@ const backup: StatementHandler = {
     c.expectWord('BACKUP');
     const isLog = c.acceptWord('LOG');
     if (!isLog) c.expectWord('DATABASE');
-    const dbName = String(ctx.evaluate(c.expression()).value);
+    const dbName = databaseNameArgument(ctx, c);
     c.expectWord('TO');
     const devices = parseDevices(c, ctx);
     const o = parseWith(c);
@@ -423,7 +430,7 @@ const restore: StatementHandler = {
     const isLog = c.acceptWord('LOG');
     if (!isLog) c.expectWord('DATABASE');
     const verb = isLog ? 'RESTORE LOG' : 'RESTORE DATABASE';
-    const target = String(ctx.evaluate(c.expression()).value);
+    const target = databaseNameArgument(ctx, c);
     const devices = c.isWord('FROM') ? fromClause(c, ctx) : [];
     const o = parseWith(c);
     c.expectEnd();

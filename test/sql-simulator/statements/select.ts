@@ -280,7 +280,7 @@ const insert: StatementHandler = {
     } while (c.acceptPunct(','));
     c.expectEnd();
     changed(ctx, source);
-    ctx.sink.statementDone(count);
+    ctx.sink.statementDone(count, 'insert');
   },
 };
 
@@ -312,7 +312,7 @@ const update: StatementHandler = {
       return next;
     });
     changed(ctx, source);
-    ctx.sink.statementDone(count);
+    ctx.sink.statementDone(count, 'update');
   },
 };
 
@@ -329,7 +329,7 @@ const del: StatementHandler = {
     const before = table.rows.length;
     table.rows = table.rows.filter((r) => where !== undefined && ctx.evaluate(where, rowScope([source], [r])).value !== true);
     changed(ctx, source);
-    ctx.sink.statementDone(before - table.rows.length);
+    ctx.sink.statementDone(before - table.rows.length, 'delete');
   },
 };
 

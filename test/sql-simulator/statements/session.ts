@@ -2,7 +2,7 @@
 // sp_executesql / xp_instance_regread, THROW, RAISERROR, PRINT, WAITFOR DELAY.
 import { SqlServerError, type StatementContext, type StatementHandler } from '../engine/executor';
 import { Cursor, SqlSyntaxError } from '../engine/sql';
-import { convert, parseType, T } from '../engine/types';
+import { convert, parseType, T, type SqlValue } from '../engine/types';
 
 const SET_OPTIONS = new Set([
   'TEXTSIZE', 'QUOTED_IDENTIFIER', 'ARITHABORT', 'NUMERIC_ROUNDABORT', 'ANSI_WARNINGS', 'ANSI_PADDING', 'ANSI_NULLS',
@@ -193,7 +193,49 @@ const throwStatement: StatementHandler = {
   },
 };
 
-/** RAISERROR(msg, severity, state) [WITH NOWAIT]: severity <= 10 is an INFO message, sent at once with NOWAIT. */
+/**
+ * RAISERROR's printf-style substitution: %d %i %u %o %x %X %s (with h, l or I64 size prefixes,
+ * flags, width and precision; `*` takes them from the arguments) and %% for a percent sign.
+ */
+export function formatRaiserror(template: string, args: SqlValue[]): string {
+  let next = 0;
+  const take = (): SqlValue => (next < args.length ? args[next++] : null);
+  return template.replace(/%([-+ 0#]*)(\*|\d+)?(?:\.(\*|\d+))?(h|l|I64)?([diouxXs%])/g, (_whole, flags: string, widthText?: string, precisionText?: string, _size?: string, kind?: string) => {
+    if (kind === '%') return '%';
+    const width = widthText === '*' ? Number(take()) : widthText ? Number(widthText) : 0;
+    const precision = precisionText === '*' ? Number(take()) : precisionText ? Number(precisionText) : undefined;
+    const value = take();
+    if (value === null) return '(null)';
+    let text: string;
+    switch (kind) {
+      case 's':
+        text = String(value);
+        if (precision !== undefined) text = text.slice(0, precision);
+        break;
+      case 'o':
+        text = BigInt.asUintN(64, BigInt(value as number)).toString(8);
+        break;
+      case 'x':
+      case 'X':
+        text = BigInt.asUintN(64, BigInt(value as number)).toString(16);
+        if (kind === 'X') text = text.toUpperCase();
+        break;
+      default: {
+        const n = BigInt(Math.trunc(Number(value)));
+        text = (n < 0n ? '-' : flags.includes('+') ? '+' : flags.includes(' ') ? ' ' : '') + (n < 0n ? -n : n).toString();
+      }
+    }
+    if (text.length >= width) return text;
+    if (flags.includes('-')) return text.padEnd(width);
+    if (flags.includes('0') && kind !== 's') {
+      const sign = /^[-+ ]/.test(text) ? text[0] : '';
+      return sign + text.slice(sign.length).padStart(width - sign.length, '0');
+    }
+    return text.padStart(width);
+  });
+}
+
+/** RAISERROR(msg, severity, state [, argument ...]) [WITH NOWAIT]: severity <= 10 is an INFO message, sent at once with NOWAIT. */
 const raiserror: StatementHandler = {
   name: 'RAISERROR(message, severity, state) [WITH NOWAIT]',
   matches: (c) => c.isWord('RAISERROR'),
@@ -205,10 +247,13 @@ const raiserror: StatementHandler = {
     const severity = Number(ctx.evaluate(c.expression()).value);
     c.expectPunct(',');
     const state = Number(ctx.evaluate(c.expression()).value);
+    const args: SqlValue[] = [];
+    while (c.acceptPunct(',')) args.push(ctx.evaluate(c.expression()).value);
     c.expectPunct(')');
     const nowait = c.acceptWord('WITH', 'NOWAIT');
-    if (severity > 10) throw new SqlServerError(50000, message, severity, state);
-    ctx.sink.info(50000, message, 0, state);
+    const text = formatRaiserror(message, args);
+    if (severity > 10) throw new SqlServerError(50000, text, severity, state);
+    ctx.sink.info(50000, text, 0, state);
     if (nowait) await ctx.sink.flush();
   },
 };
@@ -238,5 +283,15 @@ const waitfor: StatementHandler = {
   },
 };
 
-export const handlers: StatementHandler[] = [setOptions, use, declare, assign, ifStatement, execSql, regRead, throwStatement, raiserror, print, waitfor];
+/** BEGIN/COMMIT/ROLLBACK/SAVE TRANSACTION: not modelled, so refused with an error (the connection stays up). */
+const transaction: StatementHandler = {
+  name: 'BEGIN|COMMIT|ROLLBACK|SAVE TRAN[SACTION] (refused)',
+  matches: (c) => (c.isWord('BEGIN') && (c.isWord('TRAN', 1) || c.isWord('TRANSACTION', 1) || c.isWord('DISTRIBUTED', 1))) ||
+    ((c.isWord('COMMIT') || c.isWord('ROLLBACK') || c.isWord('SAVE')) && (!c.peek(1) || c.isWord('TRAN', 1) || c.isWord('TRANSACTION', 1) || c.isWord('WORK', 1))),
+  run() {
+    throw new SqlServerError(50999, 'The SQL Server simulator does not model transactions (BEGIN/COMMIT/ROLLBACK TRANSACTION); octopus-dr sends none.');
+  },
+};
+
+export const handlers: StatementHandler[] = [setOptions, use, declare, assign, ifStatement, execSql, regRead, throwStatement, raiserror, print, waitfor, transaction];
 void T;

@@ -2,8 +2,8 @@
 // client messages it reads (PRELOGIN, LOGIN7, SQL batch, RPC). Written from [MS-TDS].
 import type { SqlType, SqlValue } from '../engine/types';
 
-export const PacketType = { SqlBatch: 0x01, Rpc: 0x03, TabularResult: 0x04, Attention: 0x06, Login7: 0x10, Prelogin: 0x12 } as const;
-export const Status = { Normal: 0x00, Eom: 0x01, Ignore: 0x02 } as const;
+export const PacketType = { SqlBatch: 0x01, Rpc: 0x03, TabularResult: 0x04, Attention: 0x06, TransactionManager: 0x0e, Login7: 0x10, Prelogin: 0x12 } as const;
+export const Status = { Normal: 0x00, Eom: 0x01, Ignore: 0x02, ResetConnection: 0x08, ResetConnectionSkipTran: 0x10 } as const;
 export const Done = { Final: 0x00, More: 0x01, Error: 0x02, Count: 0x10, Attention: 0x20, ServerError: 0x100 } as const;
 export const TDS_7_4 = 0x74000004;
 /** SQL_Latin1_General_CP1_CI_AS: LCID 1033, code page 1252. */
@@ -17,6 +17,7 @@ export interface Message {
 
 /** Reassembles packets into messages; attention packets are reported on their own. */
 export class MessageReader {
+  private firstStatus = 0;
   private buffer: Buffer = Buffer.alloc(0);
   private parts: Buffer[] = [];
   private currentType = -1;
@@ -36,10 +37,14 @@ export class MessageReader {
         out.push({ type, status, payload: Buffer.alloc(0) });
         continue;
       }
-      if (this.currentType === -1) this.currentType = type;
+      if (this.currentType === -1) {
+        this.currentType = type;
+        this.firstStatus = status;
+      }
       this.parts.push(Buffer.from(payload));
       if (status & (Status.Eom | Status.Ignore)) {
-        out.push({ type: this.currentType, status, payload: Buffer.concat(this.parts) });
+        // RESETCONNECTION (0x08) / RESETCONNECTIONSKIPTRAN (0x10) travel on the message's first packet.
+        out.push({ type: this.currentType, status: status | (this.firstStatus & (Status.ResetConnection | Status.ResetConnectionSkipTran)), payload: Buffer.concat(this.parts) });
         this.parts = [];
         this.currentType = -1;
       }
@@ -189,6 +194,23 @@ function plp(data: Buffer | null): Buffer {
 }
 
 const DAY_MS = 86_400_000;
+
+/**
+ * datetime2 keeps 100 ns; a JS Date only milliseconds. The 100 ns ticks below the millisecond
+ * (0-9999) ride along on the Date, so a datetime2(7) value round-trips exactly.
+ */
+export interface PreciseDate extends Date {
+  extraTicks?: number;
+}
+
+export function withExtraTicks(date: Date, extraTicks: number): PreciseDate {
+  if (extraTicks) (date as PreciseDate).extraTicks = extraTicks;
+  return date;
+}
+
+function extraTicksOf(date: Date): number {
+  return (date as PreciseDate).extraTicks ?? 0;
+}
 const EPOCH_1900 = Date.UTC(1900, 0, 1);
 const EPOCH_0001 = Date.UTC(2000, 0, 1) - 730119 * DAY_MS; // 0001-01-01 (proleptic Gregorian)
 
@@ -240,7 +262,10 @@ function valueBytes(t: SqlType, v: SqlValue): Buffer {
       if (t.name === 'date') return b.u8(3).raw(date).toBuffer();
       const scale = t.scale ?? 7;
       const timeLength = scale <= 2 ? 3 : scale <= 4 ? 4 : 5;
-      const units = BigInt(Math.round(((ms - days * DAY_MS) / 1000) * 10 ** scale));
+      // 100 ns ticks since midnight: whole milliseconds from the Date, the rest from its extra ticks.
+      const ticks = BigInt(ms - days * DAY_MS) * 10_000n + BigInt(extraTicksOf(v as Date));
+      const divisor = 10n ** BigInt(7 - scale);
+      const units = (ticks + divisor / 2n) / divisor;
       const time = Buffer.alloc(8);
       time.writeBigUInt64LE(units);
       return b.u8(timeLength + 3).raw(time.subarray(0, timeLength)).raw(date).toBuffer();
@@ -273,6 +298,11 @@ function valueBytes(t: SqlType, v: SqlValue): Buffer {
       return b.u8(length).u8(negative ? 0 : 1).raw(buf).toBuffer();
     }
   }
+}
+
+/** RETURNVALUE (0xAC): an OUTPUT parameter's value after an RPC, sent after RETURNSTATUS. */
+export function returnValueToken(ordinal: number, name: string, type: SqlType, value: SqlValue): Buffer {
+  return new Bytes().u8(0xac).u16(ordinal).bVarchar(name).u8(0x01).u32(0).u16(0x0001).raw(typeInfo(type)).raw(valueBytes(type, value)).toBuffer();
 }
 
 export function rowToken(columns: { type: SqlType }[], values: SqlValue[]): Buffer {
@@ -507,8 +537,8 @@ function readTypedValue(r: Reader): { type: SqlType; value: SqlValue } {
       time.copy(padded);
       const units = padded.readBigUInt64LE(0);
       const days = r.bytes(3).readUIntLE(0, 3);
-      const ms = Number(units) / 10 ** scale * 1000;
-      return { type, value: new Date(EPOCH_0001 + days * DAY_MS + Math.round(ms)) };
+      const ticks = units * 10n ** BigInt(7 - scale);
+      return { type, value: withExtraTicks(new Date(EPOCH_0001 + days * DAY_MS + Number(ticks / 10_000n)), Number(ticks % 10_000n)) };
     }
     case 0x6a: case 0x6c: { // DECIMALN, NUMERICN
       r.u8();
