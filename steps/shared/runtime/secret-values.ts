@@ -28,13 +28,29 @@ function isConnectionString(parameter: ParameterDefinition): boolean {
   return parameter.name === sqlConnectionString.name;
 }
 
+/**
+ * Other connection strings (an Azure storage connection string: `AccountName=...;AccountKey=...;
+ * BlobEndpoint=...`) also name public things the URL parameter repeats; only their key, password,
+ * secret, token and signature values are secret. Anything else is secret whole.
+ */
+function secretPartsOf(value: string): string[] {
+  const pairs = value.split(';').map((p) => p.trim()).filter(Boolean);
+  const looksLikeConnectionString = pairs.length > 1 && pairs.every((p) => /^[A-Za-z][\w ]*=/.test(p));
+  if (!looksLikeConnectionString) return [value];
+  const secret = pairs
+    .map((p) => ({ key: p.slice(0, p.indexOf('=')), value: p.slice(p.indexOf('=') + 1) }))
+    .filter((p) => /key|password|pwd|secret|token|signature/i.test(p.key) && p.value.length > 0)
+    .map((p) => p.value);
+  return secret.length > 0 ? secret : [value];
+}
+
 /** The secrets among the raw values, with their parts. */
 export function knownSecrets(parameters: readonly ParameterDefinition[], raw: RawParameters): KnownSecret[] {
   const secrets: KnownSecret[] = [];
   for (const parameter of parameters) {
     const value = raw[parameter.name];
     if (parameter.type !== 'secret' || !value || !value.trim()) continue;
-    const parts = isConnectionString(parameter) ? sensitiveValuesOf(value) : [value.trim()];
+    const parts = isConnectionString(parameter) ? sensitiveValuesOf(value) : secretPartsOf(value.trim());
     secrets.push({ parameter, whole: value.trim(), parts: parts.filter((p) => p.length >= 4) });
   }
   return secrets;
