@@ -52,7 +52,7 @@ print(json.dumps(out))
   const seen = JSON.parse(stdout) as Record<string, { size: number; meta: Record<string, string>; sha256: string }>;
   const archive = readFileSync(path.join(fileStore, require('node:fs').readdirSync(fileStore).find((f: string) => f.endsWith('.zip'))));
   const archiveKey = Object.keys(seen).find((k) => k.endsWith('.zip'))!;
-  expect(archiveKey).toMatch(/^site-a\/file-store\/octopus-file-store-\d{8}T\d{6}Z-full\.zip$/);
+  expect(archiveKey).toMatch(/^site-a\/file-store\/octopus-file-store-\d{8}T\d{6}Z-[0-9a-f]{6}-full\.zip$/);
   const sha = createHash('sha256').update(archive).digest('hex');
   expect(seen[archiveKey]).toEqual({ size: archive.length, sha256: sha, meta: expect.objectContaining({ octopusdrsha256: sha, octopusdrsize: String(archive.length) }) });
   const recordKey = Object.keys(seen).find((k) => k.endsWith('.offsite.json'))!;

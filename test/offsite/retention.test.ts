@@ -29,7 +29,7 @@ afterAll(async () => {
 
 async function offsiteSets(): Promise<string[]> {
   const store = provider.store(url);
-  const keys = (await store.list('')).map((o) => o.key).filter((k) => k.endsWith('.offsite.json')).map((k) => k.replace(/\.offsite\.json$/, '').replace(/_\d{8}T\d{6}Z|-\d{8}T\d{6}Z/, ''));
+  const keys = (await store.list('')).map((o) => o.key).filter((k) => k.endsWith('.offsite.json')).map((k) => k.replace(/\.offsite\.json$/, '').replace(/_\d{8}T\d{6}Z(_[0-9a-f]{6})?|-\d{8}T\d{6}Z(-[0-9a-f]{6})?/, ''));
   store.close();
   return keys.sort();
 }
@@ -55,7 +55,7 @@ test('with only the newest kept, the older chains go, and nothing a kept set nee
   const store = provider.store(url);
   const deleted = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 1, now: later, log: silentLog });
   store.close();
-  expect(deleted.map((d) => d.replace(/_\d{8}T\d{6}Z|-\d{8}T\d{6}Z/, '')).sort()).toEqual([
+  expect(deleted.map((d) => d.replace(/_\d{8}T\d{6}Z(_[0-9a-f]{6})?|-\d{8}T\d{6}Z(-[0-9a-f]{6})?/, '')).sort()).toEqual([
     'database/Octo_DIFF',
     'database/Octo_FULL',
     'database/Octo_LOG',
