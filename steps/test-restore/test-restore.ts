@@ -26,6 +26,7 @@ import { toolVersion } from '../shared/runtime/version';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
 import { REPORT_FORMAT, summarise, writeReport, type TestRestoreReport } from './report';
 import { databaseExists, dropScratchDatabase, scratchDatabaseName } from './scratch';
+import { backupFolderOf, writeDrRecordAndPage } from './dr-record';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -72,6 +73,7 @@ function emptyReport(params: Params, now: Date): TestRestoreReport {
       maxAgeHours: params.maxAgeHours ?? null,
       recoveryPoint: 'not run',
       manifestKeyId: null,
+      bytes: null,
     },
     restore: { status: 'not run', scratchDatabase: null, durationSeconds: null, kept: false, dropped: false },
     checkDb: { status: 'not run', durationSeconds: null },
@@ -182,6 +184,12 @@ async function manifestKeyId(plan: RestorePlan): Promise<string | null> {
   return null;
 }
 
+/** The size of the restored chain's backup files, as this worker sees them; null when one cannot be read. */
+async function backupBytes(sets: readonly { files: readonly { workerPath: string }[] }[]): Promise<number | null> {
+  const sizes = await Promise.all(sets.flatMap((s) => s.files.map((f) => fs.stat(f.workerPath).then((st) => st.size, () => null))));
+  return sizes.some((size) => size === null) ? null : sizes.reduce<number>((sum, size) => sum + (size ?? 0), 0);
+}
+
 async function verifyKeyAgainst(
   connectionString: string,
   database: string,
@@ -235,6 +243,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   report.backup.finishedAtServerTime = newest.header.backupFinishDate;
   report.backup.pointInTime = plan.chain.pointInTime;
   report.backup.manifestKeyId = await manifestKeyId(plan);
+  report.backup.bytes = await backupBytes(chainSets);
   log.info(`Newest backup of '${plan.sourceDatabase}': ${report.backup.sets.join(' + ')}, finished ${newest.header.backupFinishDate} (server time).`);
   for (const warning of plan.warnings) log.warn(warning);
   // A newer backup whose manifest cannot be read was passed over: the test must not pass an older one in its place.
@@ -436,6 +445,7 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
     reportFile = file;
     context.createArtifact(file);
     context.log.info(`Report: ${file}`);
+    await writeDrRecordAndPage(report, file, await backupFolderOf(params.source), context);
   };
   // On cancel the report still records how far the test got (cleanups run last-registered first).
   context.onCleanup(async () => {

@@ -127,7 +127,9 @@ describeIfChromium('HTML report in a real browser (headless Chromium)', () => {
 
   test('shows the verdict first and lays out both charts with their target line', async () => {
     const history = [drill(20), drill(22), drill(24, { result: 'FAIL', failures: 1, backupAgeHours: 30 }), drill(26), drill(28)];
-    const current = report();
+    // A plain database name: this page is also the README's picture (escaping is tested above).
+    const plain = report();
+    const current = { ...plain, backup: { ...plain.backup, database: 'Octopus' } };
     history.push({ ...drill(30), at: current.startedAt, result: 'FAIL', failures: 1, backupAgeHours: 31.5, restoreSeconds: 95.2 });
     const html = renderHtmlReport(current, { history, jsonReportName: 'octopus-dr-test-restore-20261130T050000Z.json' });
     const page = path.join(directory, 'report.html');

@@ -75,8 +75,18 @@ async function runTestRestore(args: string[], options: { key?: string; killAfter
 }
 
 function reportOf(run: StepRun): Record<string, any> {
-  expect(run.artifacts).toHaveLength(1);
-  return JSON.parse(readFileSync(run.artifacts[0], 'utf8'));
+  // The JSON report and the HTML page beside it.
+  const json = run.artifacts.filter((a) => a.endsWith('.json'));
+  expect(json).toHaveLength(1);
+  expect(run.artifacts.filter((a) => a.endsWith('.html'))).toEqual([json[0].replace(/\.json$/, '.html')]);
+  return JSON.parse(readFileSync(json[0], 'utf8'));
+}
+
+function copyOf(directory: string, prefix: string): string {
+  const copy = tempDir(prefix);
+  // Backups only: not the DR record or reports earlier tests left there.
+  for (const name of readdirSync(directory)) if (!name.startsWith('.') && !name.startsWith('octopus-dr-test-')) writeFileSync(path.join(copy, name), readFileSync(path.join(directory, name)));
+  return copy;
 }
 
 function expectNoSecrets(run: StepRun): void {
@@ -118,6 +128,42 @@ test('a good backup set passes: restored, checked, key proven, archive verified,
   // The original database is untouched and its files were never reused.
   expect(lab.sim.model.database('Octopus')).toBeDefined();
   expectNoSecrets(run);
+});
+
+test('each drill joins the DR record beside the backups, and the HTML page shows the verdict and the trend', async () => {
+  const backups = copyOf(lab.backups, 'octopus-dr-tr-record-');
+  const first = await runTestRestore(['--source', backups]);
+  expect(first.code).toBe(0);
+  lab.sim.model.clockOffsetMs = 30 * 3_600_000;
+  const second = await runTestRestore(['--source', backups]).finally(() => (lab.sim.model.clockOffsetMs = 0));
+  expect(second.code).toBe(1);
+  const third = await runTestRestore(['--source', backups]);
+  expect(third.code).toBe(0);
+  const lines = readFileSync(path.join(backups, 'octopus-dr-test-history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  expect(lines.map((l) => l.result)).toEqual(['PASS', 'FAIL', 'PASS']);
+  const report = reportOf(third);
+  expect(report.backup.bytes).toBeGreaterThan(0);
+  expect(lines[2]).toMatchObject({ database: 'Octopus', databaseBytes: report.backup.bytes, failures: 0 });
+  const html = readFileSync(third.artifacts.find((a) => a.endsWith('.html'))!, 'utf8');
+  expect(path.dirname(third.artifacts.find((a) => a.endsWith('.html'))!)).toBe(third.reportDirectory);
+  expect(html).toContain('<div class="word">PASS</div>');
+  expect(html).toContain('id="recovery-point-chart"');
+  expect(html).toContain('id="recovery-time-chart"');
+  expect(html).toContain('Over time (3 drills)');
+  expect(third.stdout).toMatch(/Report: .*octopus-dr-test-restore-\d{8}T\d{6}Z\.html/);
+  expect(readFileSync(second.artifacts.find((a) => a.endsWith('.html'))!, 'utf8')).toContain('<div class="word">FAIL</div>');
+  expectNoSecrets(third);
+});
+
+test('a backup folder that cannot be written keeps the DR record in the report directory, and the result stands', async () => {
+  const backups = copyOf(lab.backups, 'octopus-dr-tr-unwritable-');
+  // (Tests run as root, which ignores a read-only mode: a folder in the history file's place fails it.)
+  mkdirSync(path.join(backups, 'octopus-dr-test-history.jsonl'));
+  const run = await runTestRestore(['--source', backups]);
+  expect(run.code).toBe(0);
+  expect(run.stdout + run.stderr).toContain('The DR record cannot be written beside the backups');
+  expect(readFileSync(path.join(run.reportDirectory, 'octopus-dr-test-history.jsonl'), 'utf8').trim().split('\n')).toHaveLength(1);
+  expect(reportOf(run).result).toBe('PASS');
 });
 
 test('a wrong master key fails with the rotation hint, and the scratch database is still dropped', async () => {
