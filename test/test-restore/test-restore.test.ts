@@ -166,15 +166,21 @@ test('a backup folder that cannot be written keeps the DR record in the report d
   expect(reportOf(run).result).toBe('PASS');
 });
 
-test('a wrong master key fails with the rotation hint, and the scratch database is still dropped', async () => {
+test('a master key whose key ID the manifest contradicts fails fast with the rotation hint: no RESTORE is sent', async () => {
+  const seen = lab.sim.events.length;
   const run = await runTestRestore([], { key: randomBytes(32).toString('base64') });
   expect(run.code).toBe(1);
   const report = reportOf(run);
   expect(report.result).toBe('FAIL');
   expect(report.masterKey.matchesManifest).toBe(false);
   expect(report.masterKey.status).toBe('failed');
-  expect(report.failures.join('\n')).toMatch(/backup manifest records [0-9a-f]{16}: this backup needs another key/);
-  expect(report.restore.dropped).toBe(true);
+  expect(report.failures).toEqual([expect.stringMatching(/backup manifest records [0-9a-f]{16}: this backup needs another key .*Nothing was restored/)]);
+  expect(report.restore).toMatchObject({ status: 'not run', dropped: false });
+  expect(report.checkDb.status).toBe('not run');
+  const requests = lab.sim.events.slice(seen).filter((e) => e.kind === 'request').map((e) => e.detail ?? '');
+  expect(requests.some((r) => /RESTORE VERIFYONLY/i.test(r))).toBe(true);
+  expect(requests.filter((r) => /RESTORE\s+(DATABASE|LOG)/i.test(r))).toEqual([]);
+  expect(requests.filter((r) => /DBCC\s+CHECKDB/i.test(r))).toEqual([]);
   expect(scratchDatabases()).toEqual([]);
 });
 
