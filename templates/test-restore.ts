@@ -1,6 +1,7 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
 import {
+  agreementDays,
   fileStoreBackupDirectory,
   masterKey,
   nodePath,
@@ -10,6 +11,10 @@ import {
   restoreSourceOnServer,
   sqlConnectionStringOf,
   restoreLockWaitMinutes,
+  missingFilesFailPercent,
+  standbyApiKey,
+  standbyOctopusVersion,
+  standbyServerUrl,
 } from './parameters';
 
 export const testRestore = defineTemplate({
@@ -26,7 +31,7 @@ export const testRestore = defineTemplate({
   ),
   id: '1d3403d8-ab6d-4970-856b-77e2a19cb378',
   bashId: '4f6bbc97-b4a7-4abb-9f57-f60154707b67',
-  version: 2,
+  version: 3,
   lastModified: '2026-12-01T00:00:00.000Z',
   category: 'octopus',
   params: {
@@ -73,7 +78,7 @@ export const testRestore = defineTemplate({
       name: 'OctopusDr.Test.ReportDirectory',
       label: 'Report directory',
       helpText:
-        'Folder on the worker where the JSON report is written (it is also attached to the task). Leave empty to write it ' +
+        'Folder on the worker where the JSON and HTML reports are written (both are also attached to the task). Leave empty to write it ' +
         'beside the backups: in *Backup to restore* (its folder, when that is a file). It must exist and be writable; this is ' +
         'checked before anything connects.',
       type: 'path',
@@ -81,6 +86,11 @@ export const testRestore = defineTemplate({
       defaultValue: '',
       flag: 'report-directory',
     }),
+    agreementDays,
+    missingFilesFailPercent,
+    standbyServerUrl,
+    standbyOctopusVersion,
+    standbyApiKey,
     dataDirectory: restoreDataDirectory,
     logDirectory: restoreLogDirectory,
     lockWaitMinutes: restoreLockWaitMinutes,

@@ -27,6 +27,7 @@ import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
 import { REPORT_FORMAT, summarise, writeReport, type TestRestoreReport } from './report';
 import { databaseExists, dropScratchDatabase, scratchDatabaseName } from './scratch';
 import { backupFolderOf, writeDrRecordAndPage } from './dr-record';
+import { chainOctopusVersion, enforceStandbyVersion, standbyProblems } from '../shared/standby/step-gate';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -286,6 +287,9 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
     }
   }
 
+  // A backup from a newer Octopus than the standby's could not take over there: refused before restoring.
+  await enforceStandbyVersion(params, await chainOctopusVersion(plan), log, context.signal);
+
   const scratch = plan.targetDatabase;
   report.restore.scratchDatabase = scratch;
   report.restore.kept = params.keepDatabase;
@@ -411,7 +415,7 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   for (const form of key.secretForms) context.setSecret(form);
   for (const warning of key.warnings) context.log.warn(warning);
 
-  const before = await sqlSourceProblemsBeforeConnecting(sourceLocations(params));
+  const before = [...(await sqlSourceProblemsBeforeConnecting(sourceLocations(params))), ...standbyProblems(params)];
   if (params.fileStoreBackupDirectory) {
     const problem = await workerPathProblem(params.fileStoreBackupDirectory, template.params.fileStoreBackupDirectory);
     if (problem) before.push(problem);
