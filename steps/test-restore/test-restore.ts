@@ -27,6 +27,7 @@ import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
 import { REPORT_FORMAT, summarise, writeReport, type TestRestoreReport } from './report';
 import { databaseExists, dropScratchDatabase, scratchDatabaseName } from './scratch';
 import { backupFolderOf, writeDrRecordAndPage } from './dr-record';
+import { checkAgreement, emptyAgreement } from './agreement';
 import { chainOctopusVersion, enforceStandbyVersion, standbyProblems } from '../shared/standby/step-gate';
 
 type Params = ParameterValues<typeof template.params>;
@@ -80,6 +81,7 @@ function emptyReport(params: Params, now: Date): TestRestoreReport {
     checkDb: { status: 'not run', durationSeconds: null },
     masterKey: { status: 'not run', verdict: null, keyId: null, matchesManifest: null, valuesTested: null, valuesVerified: null },
     fileStore: { status: params.fileStoreBackupDirectory ? 'not run' : 'skipped', source: params.fileStoreBackupDirectory || null, archive: null, files: null, bytes: null, durationSeconds: null },
+    agreement: emptyAgreement(Boolean(params.fileStoreBackupDirectory)),
     failures: [],
   };
 }
@@ -361,6 +363,27 @@ async function restoreAndCheck(connection: SqlConnection, plan: RestorePlan, par
     if (context.signal.aborted) throw context.signal.reason;
     report.masterKey.status = 'failed';
     report.failures.push(`Master key: could not read the restored database: ${messageOf(error)}`);
+  }
+
+  if (!params.fileStoreBackupDirectory) return;
+  context.progress(85, 'Comparing the restored database with the file-store backup');
+  try {
+    await checkAgreement(
+      {
+        connectionString: params.connectionString,
+        scratchDatabase: scratch,
+        fileStoreBackupDirectory: params.fileStoreBackupDirectory,
+        days: params.agreementDays ?? 7,
+        failAbovePercent: params.missingFilesFailPercent ?? 10,
+      },
+      plan,
+      report,
+      context,
+    );
+  } catch (error) {
+    if (context.signal.aborted) throw context.signal.reason;
+    report.agreement!.status = 'failed';
+    report.failures.push(`Database and file store: could not be compared: ${messageOf(error)}`);
   }
 }
 

@@ -166,6 +166,53 @@ test('a backup folder that cannot be written keeps the DR record in the report d
   expect(reportOf(run).result).toBe('PASS');
 });
 
+test('database and file store agree: task logs the restored database names but the file-store set lacks warn, and fail above the limit', async () => {
+  // An Octopus database whose recent server tasks have (501, 502) and lack (503) a task log in the file store.
+  const octopus = octopusSeed('OctopusAgree');
+  const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
+  const serverTask = {
+    name: 'ServerTask',
+    columns: [
+      { name: 'Id', type: 'nvarchar(50)', nullable: false },
+      { name: 'StartTime', type: 'datetime2(7)' },
+    ],
+    rows: [
+      ['ServerTasks-501', hoursAgo(30)], // one file per task (before 2025.2)
+      ['ServerTasks-502', hoursAgo(20)], // one folder per task (2025.2+)
+      ['ServerTasks-503', hoursAgo(10)], // its log is missing
+      ['ServerTasks-400', hoursAgo(24 * 30)], // before the window
+    ],
+  };
+  const tables = (octopus.seed.tables ?? []).filter((t) => t.name.toLowerCase() !== 'servertask');
+  lab.sim.model.addDatabase({ ...octopus.seed, tables: [...tables, serverTask] });
+  const backups = tempDir('octopus-dr-tr-agree-db-');
+  expect((await lab.run('backup-database', 'OctopusAgree', ['--backup-type', 'Full', '--backup-directory', backups])).code).toBe(0);
+  const home = tempDir('octopus-dr-tr-agree-home-');
+  makeStore(home);
+  writeFileSync(path.join(home, 'TaskLogs', 'servertasks-501_AbCdEf.txt'), 'log\n');
+  mkdirSync(path.join(home, 'TaskLogs', 'servertasks-502_XyZ'));
+  writeFileSync(path.join(home, 'TaskLogs', 'servertasks-502_XyZ', '3b1f0c2a.tl.txt'), 'log\n');
+  const fileStore = tempDir('octopus-dr-tr-agree-fs-');
+  expect((await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', fileStore])).code).toBe(0);
+
+  const failing = await runTestRestore(['--source', backups, '--file-store-backup-directory', fileStore]);
+  expect(failing.code).toBe(1);
+  const failed = reportOf(failing);
+  expect(failed.agreement).toMatchObject({ status: 'failed', outcome: 'fail', taskLogs: { checked: 3, missing: 1 } });
+  expect(failed.agreement.fileStoreSet).toMatch(/^octopus-file-store-.*-full\.zip$/);
+  expect(failed.failures).toEqual([expect.stringMatching(/^Database and file store disagree .*1 of 3 recent server tasks have no task log \(33\.3%\), e\.g\. ServerTasks-503/)]);
+  expect(failed.restore.status).toBe('passed');
+  const html = readFileSync(failing.artifacts.find((a) => a.endsWith('.html'))!, 'utf8');
+  expect(html).toMatch(/<th scope="row">Database and file store<\/th><td class="status failed">failed<\/td><td>task logs: 1 of 3 missing/);
+
+  const warning = await runTestRestore(['--source', backups, '--file-store-backup-directory', fileStore, '--missing-files-fail-percent', '50']);
+  expect(warning.code).toBe(0);
+  expect(reportOf(warning).agreement).toMatchObject({ status: 'passed', outcome: 'warn', taskLogs: { checked: 3, missing: 1 } });
+  expect(warning.stdout).toMatch(/##octopus\[stdout-warning\]\nDatabase and file store disagree/);
+  expect(scratchDatabases()).toEqual([]);
+  lab.sim.model.databases.delete('octopusagree');
+});
+
 test('a master key whose key ID the manifest contradicts fails fast with the rotation hint: no RESTORE is sent', async () => {
   const seen = lab.sim.events.length;
   const run = await runTestRestore([], { key: randomBytes(32).toString('base64') });
