@@ -41,6 +41,8 @@ export interface TestRestoreReport {
     manifestKeyId: string | null;
     /** Size of the backup files of the restored chain, when known. */
     bytes?: number | null;
+    /** The set (and its files) that failed RESTORE VERIFYONLY, when one did. */
+    failedSet?: { label: string; files: string[] } | null;
   };
   restore: { status: CheckStatus; scratchDatabase: string | null; durationSeconds: number | null; kept: boolean; dropped: boolean };
   checkDb: { status: CheckStatus; durationSeconds: number | null };

@@ -495,6 +495,12 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
       await finish();
       throw error;
     }
+    if (error instanceof RestorePlanError && error.failed) {
+      // The chain was found; one set of it failed its check: the report names it, not "none found".
+      report.backup.database = error.failed.database;
+      report.backup.sets = error.failed.chain;
+      report.backup.failedSet = { label: error.failed.set, files: error.failed.files };
+    }
     if (error instanceof RestorePlanError || error instanceof RestoreError || error instanceof SqlError || error instanceof StepFailure) {
       report.failures.push(`Database backup: ${error.message}`);
     } else {

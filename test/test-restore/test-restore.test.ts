@@ -281,7 +281,12 @@ test('a corrupted database backup fails the restore, and nothing is left behind'
   expect(run.code).toBe(1);
   const report = reportOf(run);
   expect(report.result).toBe('FAIL');
-  expect(report.failures.join('\n')).toMatch(/VERIFYONLY|checksum|damaged|corrupt/i);
+  // The report and the message name the set and the file that failed, not "none found".
+  const set = bak.replace(/\.bak$/, '.manifest.json');
+  expect(report.failures).toEqual([expect.stringContaining(`${set} (${bak}) failed RESTORE VERIFYONLY`)]);
+  expect(report.backup).toMatchObject({ database: 'Octopus', sets: [set], failedSet: { label: set, files: [bak] } });
+  expect(run.stdout + run.stderr).toContain(`Backup          Octopus: ${set}`);
+  expect(report.restore.status).toBe('not run');
   expect(report.checkDb.status).toBe('not run');
   expect(scratchDatabases()).toEqual([]);
 });
