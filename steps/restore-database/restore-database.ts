@@ -110,7 +110,7 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
   const keyId = masterKeyIdOf(plan);
   if (keyId) context.setOutput('MasterKeyId', keyId);
   // A backup from a newer Octopus than the standby's is refused here, before anything is restored.
-  await enforceStandbyVersion(params, await chainOctopusVersion(plan), log, context.signal);
+  await enforceStandbyVersion(params, () => chainOctopusVersion(plan), log, context.signal);
 
   if (params.dryRun) {
     const message = `Dry run: the plan above was checked (files present, verified, chain complete) and nothing was changed.`;

@@ -20,7 +20,7 @@ type Params = ParameterValues<typeof template.params>;
 async function fileStoreVersionGate(params: Params, manifest: { archive: string; octopusVersion?: unknown }, log: StepContext['log'], signal: AbortSignal): Promise<void> {
   if (!params.standbyServerUrl.trim() && !params.standbyOctopusVersion.trim()) return;
   if (typeof manifest.octopusVersion === 'string' && manifest.octopusVersion.trim()) {
-    await enforceStandbyVersion(params, { version: manifest.octopusVersion, label: manifest.archive }, log, signal);
+    await enforceStandbyVersion(params, async () => ({ version: manifest.octopusVersion as string, label: manifest.archive }), log, signal);
     return;
   }
   log.warn(

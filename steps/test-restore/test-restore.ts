@@ -290,7 +290,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   }
 
   // A backup from a newer Octopus than the standby's could not take over there: refused before restoring.
-  await enforceStandbyVersion(params, await chainOctopusVersion(plan), log, context.signal);
+  await enforceStandbyVersion(params, () => chainOctopusVersion(plan), log, context.signal);
 
   const scratch = plan.targetDatabase;
   report.restore.scratchDatabase = scratch;

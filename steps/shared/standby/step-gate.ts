@@ -39,11 +39,13 @@ export async function chainOctopusVersion(plan: RestorePlan): Promise<{ version:
  */
 export async function enforceStandbyVersion(
   params: StandbyParams,
-  backup: { version: string | null | undefined; label: string },
+  /** Read only when the gate runs. */
+  backupOf: () => Promise<{ version: string | null | undefined; label: string }>,
   log: GateLog,
   signal?: AbortSignal,
 ): Promise<VersionGateResult | undefined> {
   if (!params.standbyServerUrl.trim() && !params.standbyOctopusVersion.trim()) return undefined;
+  const backup = await backupOf();
   const gate = await checkStandbyVersion({
     backupVersion: backup.version,
     backupLabel: backup.label,
