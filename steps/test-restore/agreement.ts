@@ -41,7 +41,15 @@ async function databaseBackupTime(plan: RestorePlan): Promise<Date | undefined> 
 
 export async function checkAgreement(request: AgreementRequest, plan: RestorePlan, report: TestRestoreReport, context: StepContext): Promise<void> {
   const agreement = report.agreement!;
-  const set = await resolveBackupSource(request.fileStoreBackupDirectory);
+  const set = await resolveBackupSource(request.fileStoreBackupDirectory).catch((error: unknown) => {
+    // The file-store check reports an unusable set (once); here it only means nothing to compare with.
+    agreement.message = `Not compared: the file-store set cannot be used (${(error as Error).message})`;
+    return undefined;
+  });
+  if (!set) {
+    context.log.warn(`Database and file store: ${agreement.message}`);
+    return;
+  }
   agreement.fileStoreSet = set.manifest.archive;
   // Until the earlier of the two backups: a task that started after one of them is not counted as missing.
   const fileStoreAt = new Date(set.manifest.createdAt);
