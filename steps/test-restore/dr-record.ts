@@ -4,8 +4,24 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomically } from '../shared/runtime/files';
+import { acquireLock } from '../shared/runtime/lock';
 import type { StepContext } from '../shared/runtime/step-context';
 import { drillRecordOf, recordDrill, type DrillRecord } from './history';
+
+/** Two drills at once must not lose each other's line: the read-append-rewrite holds a lock. */
+export async function recordDrillLocked(
+  directory: string,
+  record: DrillRecord,
+  log: { info(message: string): void; warn(message: string): void },
+  signal?: AbortSignal,
+): ReturnType<typeof recordDrill> {
+  const lock = await acquireLock({ directory, key: 'test-history', resource: 'the DR record', step: 'test-restore', waitMs: 60_000, pollMs: 200, log, signal });
+  try {
+    return await recordDrill(directory, record);
+  } finally {
+    await lock.release();
+  }
+}
 import { renderHtmlReport } from './html-report';
 import type { TestRestoreReport } from './report';
 
@@ -27,14 +43,14 @@ export async function backupFolderOf(source: string): Promise<string> {
 async function appendDrill(report: TestRestoreReport, backupFolder: string, reportDirectory: string, context: StepContext): Promise<DrillRecord[]> {
   const record = drillRecordOf(report);
   try {
-    const written = await recordDrill(backupFolder, record);
+    const written = await recordDrillLocked(backupFolder, record, context.log, context.signal);
     if (written.skipped > 0) context.log.warn(`${written.file}: ${written.skipped} line(s) that are not drill records were dropped.`);
     context.log.info(`DR record: ${written.file} (${written.records.length} drill${written.records.length === 1 ? '' : 's'})`);
     return written.records;
   } catch (error) {
     if (path.resolve(backupFolder) === path.resolve(reportDirectory)) throw error;
     context.log.warn(`The DR record cannot be written beside the backups (${messageOf(error)}); it is kept in the report directory ${reportDirectory} instead.`);
-    const written = await recordDrill(reportDirectory, record);
+    const written = await recordDrillLocked(reportDirectory, record, context.log, context.signal);
     context.log.info(`DR record: ${written.file} (${written.records.length} drill${written.records.length === 1 ? '' : 's'})`);
     return written.records;
   }

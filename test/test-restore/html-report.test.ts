@@ -2,12 +2,13 @@
 // self-contained, escapes user content, and a real browser (Debian's Chromium, headless) lays it
 // out with the verdict and both charts visible.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { niceCeiling } from '../../steps/test-restore/charts';
 import { appendRecord, HISTORY_FILE_NAME, parseHistory, recordDrill, type DrillRecord } from '../../steps/test-restore/history';
+import { recordDrillLocked } from '../../steps/test-restore/dr-record';
 import { renderHtmlReport } from '../../steps/test-restore/html-report';
 import { REPORT_FORMAT, type TestRestoreReport } from '../../steps/test-restore/report';
 
@@ -86,6 +87,19 @@ describe('DR record (history file)', () => {
       const lines = readFileSync(file, 'utf8').trim().split('\n');
       expect(lines).toHaveLength(3);
       expect(JSON.parse(lines[2]).at).toBe(drill(5).at);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test('drills at the same time each keep their line (the rewrite holds a lock)', async () => {
+    const directory = mkdtempSync(path.join(tmpdir(), 'octopus-dr-history-'));
+    const log = { info: () => undefined, warn: () => undefined };
+    try {
+      await Promise.all([1, 2, 3, 4, 5, 6].map((day) => recordDrillLocked(directory, drill(day), log)));
+      const lines = readFileSync(path.join(directory, HISTORY_FILE_NAME), 'utf8').trim().split('\n');
+      expect(lines.map((l) => JSON.parse(l).at)).toEqual([1, 2, 3, 4, 5, 6].map((day) => drill(day).at));
+      expect(readdirSync(directory)).toEqual([HISTORY_FILE_NAME]);
     } finally {
       rmSync(directory, { recursive: true, force: true });
     }
