@@ -23,11 +23,12 @@ export const testRestore = defineTemplate({
   description: stepDescription(
     'Proves the newest backup can be restored: restores the newest database backup set under a unique scratch name ' +
       '(files relocated, the original database and its files never touched), runs DBCC CHECKDB, proves the master key ' +
-      'decrypts the restored copy, verifies the newest file-store archive by its hashes, and reports the recovery point ' +
+      'decrypts the restored copy, verifies the newest file-store archive by its hashes and that it holds the files the database names, and reports the recovery point ' +
       '(age of the backup) and the measured restore time. The scratch database and its files are dropped afterwards, ' +
       'also after a failure, unless *Keep scratch database* is set.',
     'Point it at a SQL Server where a scratch database may be created, ideally not the production one. The report is ' +
-      'written beside the backups (or to *Report directory*), attached to the task as an artifact (JSON) and summarised in the log.',
+      'written beside the backups (or to *Report directory*), attached to the task as artifacts (JSON, and an HTML page with the trend across drills) and summarised in the log; ' +
+      'each drill is added to the DR record beside the backups. With a standby URL or version, a backup from a newer Octopus fails the test before anything is restored.',
   ),
   id: '1d3403d8-ab6d-4970-856b-77e2a19cb378',
   bashId: '4f6bbc97-b4a7-4abb-9f57-f60154707b67',
