@@ -306,6 +306,9 @@ test('a scratch name that already exists is avoided; the existing database is no
   expect(sink.err).toBe('');
   expect(code).toBe(0);
   expect(sink.out).toContain(`A database named '${taken}' already exists; choosing another scratch name.`);
+  // In process too: the HTML page beside the JSON report, and this drill in the DR record beside the backups.
+  expect(sink.out).toMatch(/Report: \S+octopus-dr-test-restore-20261127T050000Z\.html/);
+  expect(sink.out).toContain(`DR record: ${path.join(lab.backups, 'octopus-dr-test-history.jsonl')}`);
   const outputs = outputVariablesIn(sink.out);
   expect(outputs.ScratchDatabase).toBe(scratchDatabaseName(PREFIX, now, () => 'bbbbbb'));
   expect(scratchDatabases()).toEqual([taken]);
