@@ -11,6 +11,9 @@ import {
   restoreSourceOnServer,
   sqlConnectionStringOf,
   restoreLockWaitMinutes,
+  standbyApiKey,
+  standbyOctopusVersion,
+  standbyServerUrl,
 } from './parameters';
 
 export const restoreDatabase = defineTemplate({
@@ -26,8 +29,8 @@ export const restoreDatabase = defineTemplate({
   ),
   id: '994fc3d7-e097-44af-81f3-494930ee1633',
   bashId: 'f0fda316-d0b6-4e5e-a564-f05071b7154f',
-  version: 1,
-  lastModified: '2026-11-27T00:00:00.000Z',
+  version: 2,
+  lastModified: '2026-12-01T00:00:00.000Z',
   category: 'octopus',
   params: {
     connectionString: sqlConnectionStringOf(
@@ -80,6 +83,9 @@ export const restoreDatabase = defineTemplate({
       flag: 'check-db',
     }),
     dryRun,
+    standbyServerUrl,
+    standbyOctopusVersion,
+    standbyApiKey,
     lockWaitMinutes: restoreLockWaitMinutes,
     nodePath,
   },

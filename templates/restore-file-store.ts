@@ -10,6 +10,9 @@ import {
   restoreReplaceExisting,
   restoreRollBackOnFailure,
   restoreSource,
+  standbyApiKey,
+  standbyOctopusVersion,
+  standbyServerUrl,
 } from './parameters';
 
 export const restoreFileStore = defineTemplate({
@@ -25,8 +28,8 @@ export const restoreFileStore = defineTemplate({
   ),
   id: '02c0c7d4-b731-46ee-9cfc-7e7d8fd9ebbe',
   bashId: '1aa1808f-ad46-4610-9a9d-13f3ec92959c',
-  version: 1,
-  lastModified: '2026-11-27T00:00:00.000Z',
+  version: 2,
+  lastModified: '2026-12-01T00:00:00.000Z',
   category: 'octopus',
   params: {
     source: {
@@ -60,6 +63,9 @@ export const restoreFileStore = defineTemplate({
       flag: 'verify-only',
     }),
     dryRun,
+    standbyServerUrl,
+    standbyOctopusVersion,
+    standbyApiKey,
     lockWaitMinutes: restoreLockWaitMinutes,
     ...offsiteRestoreParams,
     nodePath,

@@ -1,6 +1,7 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
 import {
+  agreementDays,
   fileStoreBackupDirectory,
   masterKey,
   nodePath,
@@ -10,6 +11,10 @@ import {
   restoreSourceOnServer,
   sqlConnectionStringOf,
   restoreLockWaitMinutes,
+  missingFilesFailPercent,
+  standbyApiKey,
+  standbyOctopusVersion,
+  standbyServerUrl,
 } from './parameters';
 
 export const testRestore = defineTemplate({
@@ -18,15 +23,16 @@ export const testRestore = defineTemplate({
   description: stepDescription(
     'Proves the newest backup can be restored: restores the newest database backup set under a unique scratch name ' +
       '(files relocated, the original database and its files never touched), runs DBCC CHECKDB, proves the master key ' +
-      'decrypts the restored copy, verifies the newest file-store archive by its hashes, and reports the recovery point ' +
+      'decrypts the restored copy, verifies the newest file-store archive by its hashes and that it holds the files the database names, and reports the recovery point ' +
       '(age of the backup) and the measured restore time. The scratch database and its files are dropped afterwards, ' +
       'also after a failure, unless *Keep scratch database* is set.',
     'Point it at a SQL Server where a scratch database may be created, ideally not the production one. The report is ' +
-      'written beside the backups (or to *Report directory*), attached to the task as an artifact (JSON) and summarised in the log.',
+      'written beside the backups (or to *Report directory*), attached to the task as artifacts (JSON, and an HTML page with the trend across drills) and summarised in the log; ' +
+      'each drill is added to the DR record beside the backups. With a standby URL or version, a backup from a newer Octopus fails the test before anything is restored.',
   ),
   id: '1d3403d8-ab6d-4970-856b-77e2a19cb378',
   bashId: '4f6bbc97-b4a7-4abb-9f57-f60154707b67',
-  version: 2,
+  version: 3,
   lastModified: '2026-12-01T00:00:00.000Z',
   category: 'octopus',
   params: {
@@ -73,7 +79,7 @@ export const testRestore = defineTemplate({
       name: 'OctopusDr.Test.ReportDirectory',
       label: 'Report directory',
       helpText:
-        'Folder on the worker where the JSON report is written (it is also attached to the task). Leave empty to write it ' +
+        'Folder on the worker where the JSON and HTML reports are written (both are also attached to the task). Leave empty to write it ' +
         'beside the backups: in *Backup to restore* (its folder, when that is a file). It must exist and be writable; this is ' +
         'checked before anything connects.',
       type: 'path',
@@ -81,6 +87,11 @@ export const testRestore = defineTemplate({
       defaultValue: '',
       flag: 'report-directory',
     }),
+    agreementDays,
+    missingFilesFailPercent,
+    standbyServerUrl,
+    standbyOctopusVersion,
+    standbyApiKey,
     dataDirectory: restoreDataDirectory,
     logDirectory: restoreLogDirectory,
     lockWaitMinutes: restoreLockWaitMinutes,

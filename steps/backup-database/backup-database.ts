@@ -4,6 +4,7 @@ import type { ParameterValues } from '../../templates/model';
 import { backupDatabase as template } from '../../templates/backup-database';
 import { kindOf } from '../shared/database-backup/backup-set';
 import { cleanBackupLeftovers, loadManifestSets, type FolderLocation } from '../shared/database-backup/discovery';
+import { findKeyDrift, keyDriftOutputs } from '../shared/standby';
 import { writeManifestAtomically, MANIFEST_FORMAT, type BackupManifest } from '../shared/database-backup/manifest';
 import { backupSetNames, fileNamePart, joinServerPath, parseBackupFileName, type BackupKind } from '../shared/database-backup/naming';
 import { planRetention } from '../shared/database-backup/retention';
@@ -341,6 +342,7 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
   context.setOutput('Verified', verification.passed ? 'True' : 'False');
   context.setOutput('FirstLsn', header.firstLsn);
   context.setOutput('LastLsn', header.lastLsn);
+  if (manifest.masterKeyId) await reportKeyDrift(database, manifest.masterKeyId, when, location, context);
 
   // Empty or 0 days: no retention (the same rule as the file-store step's).
   if (params.retentionDays) {
@@ -360,6 +362,19 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
   const summary = `${kind} backup of '${database}' (${formatBytes(totalBytes)} in ${stripes} file${stripes === 1 ? '' : 's'}, ${seconds.toFixed(1)} s${verification.passed ? ', verified' : ''}): ${manifestPath}`;
   log.highlight(summary);
   context.result(summary);
+}
+
+/** A key ID other than the previous backup's: every earlier backup needs the old key, which must be kept. */
+async function reportKeyDrift(database: string, verifiedKeyId: string, takenAt: Date, location: FolderLocation, context: StepContext): Promise<void> {
+  const { log } = context;
+  try {
+    const drift = findKeyDrift({ database, verifiedKeyId, takenAt, manifests: await loadManifestSets(location, (m) => log.verbose(m)) });
+    for (const [name, value] of Object.entries(keyDriftOutputs(drift))) context.setOutput(name, value);
+    if (drift) log.warn(drift.warning);
+  } catch (error) {
+    // The backup is complete; the comparison is advice, so its failure is a warning.
+    log.warn(`The backup is complete, but its master key ID could not be compared with earlier backups' (${(error as Error).message}).`);
+  }
 }
 
 /** Deletes this tool's own old backup sets of this database that no kept set needs. */

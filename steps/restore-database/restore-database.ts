@@ -24,6 +24,7 @@ import { waitForWriters } from '../shared/runtime/lock';
 import { quoteValue } from '../shared/runtime/parameters';
 import type { StepContext } from '../shared/runtime/step-context';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
+import { chainOctopusVersion, enforceStandbyVersion, standbyProblems } from '../shared/standby/step-gate';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -58,7 +59,7 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
     ]);
   }
   const locations = sourceLocations(params);
-  const before = await sqlSourceProblemsBeforeConnecting(locations);
+  const before = [...(await sqlSourceProblemsBeforeConnecting(locations)), ...standbyProblems(params)];
   if (before.length > 0) throw new ParameterError(before);
   if (await isDirectory(params.source)) {
     const waitMs = (params.lockWaitMinutes ?? 0) * 60_000;
@@ -108,6 +109,8 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
   log.info(formatRestorePlan(plan));
   const keyId = masterKeyIdOf(plan);
   if (keyId) context.setOutput('MasterKeyId', keyId);
+  // A backup from a newer Octopus than the standby's is refused here, before anything is restored.
+  await enforceStandbyVersion(params, () => chainOctopusVersion(plan), log, context.signal);
 
   if (params.dryRun) {
     const message = `Dry run: the plan above was checked (files present, verified, chain complete) and nothing was changed.`;

@@ -7,20 +7,40 @@ import type { StepContext } from '../shared/runtime/step-context';
 import { parseFolderNames, resolveFolders } from '../shared/file-store/folders';
 import { progressReporter } from '../shared/file-store/progress';
 import { formatBytes } from '../shared/runtime/format';
+import { enforceStandbyVersion, standbyProblems } from '../shared/standby/step-gate';
 import { cleanRestoreLeftovers, DAMAGED_BACKUP_ADVICE, resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../shared/file-store/restore';
 import { localSourceFor } from '../shared/offsite/restore-source';
 
 type Params = ParameterValues<typeof template.params>;
 
+/**
+ * File-store sets record no Octopus version (their backup has no SQL connection to read it): the gate
+ * compares only a set whose manifest records one; otherwise it says the comparison is left to the
+ * database restore, which refuses a backup from a newer Octopus.
+ */
+async function fileStoreVersionGate(params: Params, manifest: { archive: string; octopusVersion?: unknown }, log: StepContext['log'], signal: AbortSignal): Promise<void> {
+  if (!params.standbyServerUrl.trim() && !params.standbyOctopusVersion.trim()) return;
+  if (typeof manifest.octopusVersion === 'string' && manifest.octopusVersion.trim()) {
+    await enforceStandbyVersion(params, async () => ({ version: manifest.octopusVersion as string, label: manifest.archive }), log, signal);
+    return;
+  }
+  log.warn(
+    `${manifest.archive} records no Octopus version (a file-store backup cannot read it), so it was not compared with the standby's. ` +
+      'Restore SQL Database with the same standby parameters compares the database backup of the same time, and refuses one from a newer Octopus.',
+  );
+}
+
 export async function restoreFileStoreStep(input: Params, context: StepContext): Promise<void> {
   const { log } = context;
   // An offsite URL becomes a local folder first; from here on it is an ordinary restore.
+  // Bad input is refused before anything is downloaded from offsite or read.
+  const included = parseFolderNames(input.include, 'Folders to restore');
+  const inputProblems = [...included.problems, ...standbyProblems(input)];
+  if (inputProblems.length > 0) throw new ParameterError(inputProblems);
   const params = { ...input, source: (await localSourceFor(input.source, input, context, 'file-store')).source };
   const started = Date.now();
-  const included = parseFolderNames(params.include, 'Folders to restore');
   const sourceProblem = await workerPathProblem(params.source, template.params.source, 'file or directory');
-  const problems = [...included.problems, ...(sourceProblem ? [sourceProblem] : [])];
-  if (problems.length > 0) throw new ParameterError(problems);
+  if (sourceProblem) throw new ParameterError([sourceProblem]);
   if (await isDirectory(params.source)) {
     const waitMs = (params.lockWaitMinutes ?? 0) * 60_000;
     await waitForWriters({ directory: params.source, keys: /^file-store$/, purpose: 'choosing the newest set', waitMs, log, signal: context.signal });
@@ -49,6 +69,7 @@ export async function restoreFileStoreStep(input: Params, context: StepContext):
 
   const set = await resolveBackupSource(params.source);
   log.info(`Backup set: ${set.archivePath} (${set.manifest.mode}, ${set.manifest.createdAt}, chain ${set.manifest.chain.join(' + ')})`);
+  await fileStoreVersionGate(params, set.manifest, log, context.signal);
   const inBackup = set.manifest.folders.map((f) => f.name);
   const missing = included.names.filter((n) => !inBackup.includes(n));
   if (missing.length > 0) {

@@ -93,6 +93,20 @@ function checkRows(report: TestRestoreReport): string[] {
           : '-',
     ],
   ];
+  const a = report.agreement;
+  if (a) {
+    const count = (what: string, c: { checked: number; missing: number } | null) => (c ? `${what}: ${c.missing} of ${c.checked} missing` : null);
+    const counts = [count('task logs', a.taskLogs), count('artifacts', a.artifacts), count('packages', a.packages)].filter(Boolean).join('; ');
+    rows.push([
+      'Database and file store',
+      a.status,
+      a.status === 'skipped'
+        ? 'No file-store backup directory was given.'
+        : counts
+          ? `${counts}${a.fileStoreSet ? ` (${a.fileStoreSet})` : ''}${a.notChecked.length ? `. Not checked: ${a.notChecked.join('; ')}` : ''}.`
+          : '-',
+    ]);
+  }
   return rows.map(([check, status, evidence]) => `<tr><th scope="row">${escapeHtml(check)}</th>${statusCell(status)}<td>${escapeHtml(evidence)}</td></tr>`);
 }
 

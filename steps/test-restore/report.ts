@@ -7,6 +7,20 @@ export const REPORT_FORMAT = 'octopus-dr/test-restore-report/v1';
 
 export type CheckStatus = 'passed' | 'failed' | 'skipped' | 'not run';
 
+/** Database and file store agree: counts of what the restored database names and the file-store set lacks. */
+export interface AgreementReport {
+  status: CheckStatus;
+  /** ok: nothing missing; warn: some missing; fail: more than the limit of one kind missing. */
+  outcome: 'ok' | 'warn' | 'fail' | null;
+  fileStoreSet: string | null;
+  window: { since: string; until: string } | null;
+  taskLogs: { checked: number; missing: number } | null;
+  artifacts: { checked: number; missing: number } | null;
+  packages: { checked: number; missing: number } | null;
+  notChecked: string[];
+  message: string | null;
+}
+
 export interface TestRestoreReport {
   format: typeof REPORT_FORMAT;
   tool: { name: 'octopus-dr'; version: string };
@@ -27,6 +41,8 @@ export interface TestRestoreReport {
     manifestKeyId: string | null;
     /** Size of the backup files of the restored chain, when known. */
     bytes?: number | null;
+    /** The set (and its files) that failed RESTORE VERIFYONLY, when one did. */
+    failedSet?: { label: string; files: string[] } | null;
   };
   restore: { status: CheckStatus; scratchDatabase: string | null; durationSeconds: number | null; kept: boolean; dropped: boolean };
   checkDb: { status: CheckStatus; durationSeconds: number | null };
@@ -46,6 +62,8 @@ export interface TestRestoreReport {
     bytes: number | null;
     durationSeconds: number | null;
   };
+  /** Absent in reports written before the check existed. */
+  agreement?: AgreementReport;
   failures: string[];
 }
 
@@ -82,6 +100,12 @@ export function summarise(report: TestRestoreReport): string {
         (report.fileStore.archive ? ` (${report.fileStore.archive}: ${report.fileStore.files} files, ${report.fileStore.bytes} bytes, ${seconds(report.fileStore.durationSeconds)})` : ''),
     ),
   ];
+  const a = report.agreement;
+  if (a) {
+    const count = (what: string, c: { checked: number; missing: number } | null) => (c ? `${what} ${c.missing}/${c.checked} missing` : null);
+    const counts = [count('task logs', a.taskLogs), count('artifacts', a.artifacts), count('packages', a.packages)].filter(Boolean).join(', ');
+    lines.push(row('Files agree', `${a.status}${a.outcome === 'warn' ? ' (with missing files)' : ''}${counts ? ` (${counts})` : ''}`));
+  }
   if (report.failures.length > 0) lines.push('  Failures:', ...report.failures.map((f) => `    - ${f}`));
   return lines.join('\n');
 }

@@ -26,6 +26,9 @@ import { toolVersion } from '../shared/runtime/version';
 import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
 import { REPORT_FORMAT, summarise, writeReport, type TestRestoreReport } from './report';
 import { databaseExists, dropScratchDatabase, scratchDatabaseName } from './scratch';
+import { backupFolderOf, writeDrRecordAndPage } from './dr-record';
+import { checkAgreement, emptyAgreement } from './agreement';
+import { chainOctopusVersion, enforceStandbyVersion, standbyProblems } from '../shared/standby/step-gate';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -72,11 +75,13 @@ function emptyReport(params: Params, now: Date): TestRestoreReport {
       maxAgeHours: params.maxAgeHours ?? null,
       recoveryPoint: 'not run',
       manifestKeyId: null,
+      bytes: null,
     },
     restore: { status: 'not run', scratchDatabase: null, durationSeconds: null, kept: false, dropped: false },
     checkDb: { status: 'not run', durationSeconds: null },
     masterKey: { status: 'not run', verdict: null, keyId: null, matchesManifest: null, valuesTested: null, valuesVerified: null },
     fileStore: { status: params.fileStoreBackupDirectory ? 'not run' : 'skipped', source: params.fileStoreBackupDirectory || null, archive: null, files: null, bytes: null, durationSeconds: null },
+    agreement: emptyAgreement(Boolean(params.fileStoreBackupDirectory)),
     failures: [],
   };
 }
@@ -182,6 +187,12 @@ async function manifestKeyId(plan: RestorePlan): Promise<string | null> {
   return null;
 }
 
+/** The size of the restored chain's backup files, as this worker sees them; null when one cannot be read. */
+async function backupBytes(sets: readonly { files: readonly { workerPath: string }[] }[]): Promise<number | null> {
+  const sizes = await Promise.all(sets.flatMap((s) => s.files.map((f) => fs.stat(f.workerPath).then((st) => st.size, () => null))));
+  return sizes.some((size) => size === null) ? null : sizes.reduce<number>((sum, size) => sum + (size ?? 0), 0);
+}
+
 async function verifyKeyAgainst(
   connectionString: string,
   database: string,
@@ -235,6 +246,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   report.backup.finishedAtServerTime = newest.header.backupFinishDate;
   report.backup.pointInTime = plan.chain.pointInTime;
   report.backup.manifestKeyId = await manifestKeyId(plan);
+  report.backup.bytes = await backupBytes(chainSets);
   log.info(`Newest backup of '${plan.sourceDatabase}': ${report.backup.sets.join(' + ')}, finished ${newest.header.backupFinishDate} (server time).`);
   for (const warning of plan.warnings) log.warn(warning);
   // A newer backup whose manifest cannot be read was passed over: the test must not pass an older one in its place.
@@ -266,12 +278,19 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   if (report.backup.manifestKeyId) {
     report.masterKey.matchesManifest = report.backup.manifestKeyId === key.keyId;
     if (!report.masterKey.matchesManifest) {
+      // Restoring and checking a copy no key can open would prove nothing and take an hour: stop here.
+      report.masterKey.status = 'failed';
       report.failures.push(
         `The master key has key ID ${key.keyId}, but the backup manifest records ${report.backup.manifestKeyId}: this backup needs another key ` +
-          '(after a rotate-master-key, older backups need the older key).',
+          '(after a rotate-master-key, older backups need the older key). Nothing was restored: give the master key with key ID ' +
+          `${report.backup.manifestKeyId} and run the test again.`,
       );
+      return;
     }
   }
+
+  // A backup from a newer Octopus than the standby's could not take over there: refused before restoring.
+  await enforceStandbyVersion(params, () => chainOctopusVersion(plan), log, context.signal);
 
   const scratch = plan.targetDatabase;
   report.restore.scratchDatabase = scratch;
@@ -345,6 +364,27 @@ async function restoreAndCheck(connection: SqlConnection, plan: RestorePlan, par
     report.masterKey.status = 'failed';
     report.failures.push(`Master key: could not read the restored database: ${messageOf(error)}`);
   }
+
+  if (!params.fileStoreBackupDirectory) return;
+  context.progress(85, 'Comparing the restored database with the file-store backup');
+  try {
+    await checkAgreement(
+      {
+        connectionString: params.connectionString,
+        scratchDatabase: scratch,
+        fileStoreBackupDirectory: params.fileStoreBackupDirectory,
+        days: params.agreementDays ?? 7,
+        failAbovePercent: params.missingFilesFailPercent ?? 10,
+      },
+      plan,
+      report,
+      context,
+    );
+  } catch (error) {
+    if (context.signal.aborted) throw context.signal.reason;
+    report.agreement!.status = 'failed';
+    report.failures.push(`Database and file store: could not be compared: ${messageOf(error)}`);
+  }
 }
 
 async function testFileStoreBackup(directory: string, report: TestRestoreReport, context: StepContext): Promise<void> {
@@ -398,7 +438,7 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   for (const form of key.secretForms) context.setSecret(form);
   for (const warning of key.warnings) context.log.warn(warning);
 
-  const before = await sqlSourceProblemsBeforeConnecting(sourceLocations(params));
+  const before = [...(await sqlSourceProblemsBeforeConnecting(sourceLocations(params))), ...standbyProblems(params)];
   if (params.fileStoreBackupDirectory) {
     const problem = await workerPathProblem(params.fileStoreBackupDirectory, template.params.fileStoreBackupDirectory);
     if (problem) before.push(problem);
@@ -436,6 +476,7 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
     reportFile = file;
     context.createArtifact(file);
     context.log.info(`Report: ${file}`);
+    await writeDrRecordAndPage(report, file, await backupFolderOf(params.source), context);
   };
   // On cancel the report still records how far the test got (cleanups run last-registered first).
   context.onCleanup(async () => {
@@ -453,6 +494,12 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
       report.failures.push(error.message);
       await finish();
       throw error;
+    }
+    if (error instanceof RestorePlanError && error.failed) {
+      // The chain was found; one set of it failed its check: the report names it, not "none found".
+      report.backup.database = error.failed.database;
+      report.backup.sets = error.failed.chain;
+      report.backup.failedSet = { label: error.failed.set, files: error.failed.files };
     }
     if (error instanceof RestorePlanError || error instanceof RestoreError || error instanceof SqlError || error instanceof StepFailure) {
       report.failures.push(`Database backup: ${error.message}`);

@@ -1,5 +1,5 @@
 // The built backup-database step against the SQL Server simulator.
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backup, Lab, octopusTables, PASSWORD } from './harness';
 
@@ -183,4 +183,20 @@ test('a master key ID that is not 16 hex characters is refused before connecting
   expect(run.code).toBe(2);
   expect(run.result).toMatch(/"Master key ID" must be 16 hexadecimal characters .*--master-key-id/);
   expect(lab.sim.events.slice(seen).filter((e) => e.kind === 'login')).toEqual([]);
+});
+
+test('a master key ID other than the previous backup\'s warns loudly and sets MasterKeyChanged and PreviousKeyId', async () => {
+  const folder = path.join(lab.root, 'key-drift');
+  mkdirSync(folder);
+  const first = await backup(lab, 'Chain', '--backup-directory', folder, '--master-key-id', '1111111111111111');
+  expect(first.code).toBe(0);
+  expect(first.outputs).toMatchObject({ MasterKeyChanged: 'False', PreviousKeyId: '' });
+  const same = await backup(lab, 'Chain', '--backup-directory', folder, '--master-key-id', '1111111111111111');
+  expect(same.outputs.MasterKeyChanged).toBe('False');
+  const second = await backup(lab, 'Chain', '--backup-directory', folder, '--master-key-id', '2222222222222222');
+  expect(second.code).toBe(0);
+  expect(second.outputs).toMatchObject({ MasterKeyChanged: 'True', PreviousKeyId: '1111111111111111' });
+  expect(second.outputs.SetsNeedingPreviousKey.split('\n')).toEqual([path.basename(same.outputs.ManifestPath), path.basename(first.outputs.ManifestPath)]);
+  // Logged at warning level (Octopus shows it in the task log's warning colour).
+  expect(second.stdout).toMatch(/##octopus\[stdout-warning\]\nMASTER KEY CHANGED for database Chain: .*Keep the old master key \(ID 1111111111111111\) safe/);
 });

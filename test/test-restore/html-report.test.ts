@@ -2,12 +2,13 @@
 // self-contained, escapes user content, and a real browser (Debian's Chromium, headless) lays it
 // out with the verdict and both charts visible.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { niceCeiling } from '../../steps/test-restore/charts';
 import { appendRecord, HISTORY_FILE_NAME, parseHistory, recordDrill, type DrillRecord } from '../../steps/test-restore/history';
+import { recordDrillLocked } from '../../steps/test-restore/dr-record';
 import { renderHtmlReport } from '../../steps/test-restore/html-report';
 import { REPORT_FORMAT, type TestRestoreReport } from '../../steps/test-restore/report';
 
@@ -90,6 +91,19 @@ describe('DR record (history file)', () => {
       rmSync(directory, { recursive: true, force: true });
     }
   });
+
+  test('drills at the same time each keep their line (the rewrite holds a lock)', async () => {
+    const directory = mkdtempSync(path.join(tmpdir(), 'octopus-dr-history-'));
+    const log = { info: () => undefined, warn: () => undefined };
+    try {
+      await Promise.all([1, 2, 3, 4, 5, 6].map((day) => recordDrillLocked(directory, drill(day), log)));
+      const lines = readFileSync(path.join(directory, HISTORY_FILE_NAME), 'utf8').trim().split('\n');
+      expect(lines.map((l) => JSON.parse(l).at)).toEqual([1, 2, 3, 4, 5, 6].map((day) => drill(day).at));
+      expect(readdirSync(directory)).toEqual([HISTORY_FILE_NAME]);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('HTML report', () => {
@@ -127,7 +141,9 @@ describeIfChromium('HTML report in a real browser (headless Chromium)', () => {
 
   test('shows the verdict first and lays out both charts with their target line', async () => {
     const history = [drill(20), drill(22), drill(24, { result: 'FAIL', failures: 1, backupAgeHours: 30 }), drill(26), drill(28)];
-    const current = report();
+    // A plain database name: this page is also the README's picture (escaping is tested above).
+    const plain = report();
+    const current = { ...plain, backup: { ...plain.backup, database: 'Octopus' } };
     history.push({ ...drill(30), at: current.startedAt, result: 'FAIL', failures: 1, backupAgeHours: 31.5, restoreSeconds: 95.2 });
     const html = renderHtmlReport(current, { history, jsonReportName: 'octopus-dr-test-restore-20261130T050000Z.json' });
     const page = path.join(directory, 'report.html');

@@ -75,8 +75,18 @@ async function runTestRestore(args: string[], options: { key?: string; killAfter
 }
 
 function reportOf(run: StepRun): Record<string, any> {
-  expect(run.artifacts).toHaveLength(1);
-  return JSON.parse(readFileSync(run.artifacts[0], 'utf8'));
+  // The JSON report and the HTML page beside it.
+  const json = run.artifacts.filter((a) => a.endsWith('.json'));
+  expect(json).toHaveLength(1);
+  expect(run.artifacts.filter((a) => a.endsWith('.html'))).toEqual([json[0].replace(/\.json$/, '.html')]);
+  return JSON.parse(readFileSync(json[0], 'utf8'));
+}
+
+function copyOf(directory: string, prefix: string): string {
+  const copy = tempDir(prefix);
+  // Backups only: not the DR record or reports earlier tests left there.
+  for (const name of readdirSync(directory)) if (!name.startsWith('.') && !name.startsWith('octopus-dr-test-')) writeFileSync(path.join(copy, name), readFileSync(path.join(directory, name)));
+  return copy;
 }
 
 function expectNoSecrets(run: StepRun): void {
@@ -120,15 +130,104 @@ test('a good backup set passes: restored, checked, key proven, archive verified,
   expectNoSecrets(run);
 });
 
-test('a wrong master key fails with the rotation hint, and the scratch database is still dropped', async () => {
+test('each drill joins the DR record beside the backups, and the HTML page shows the verdict and the trend', async () => {
+  const backups = copyOf(lab.backups, 'octopus-dr-tr-record-');
+  const first = await runTestRestore(['--source', backups]);
+  expect(first.code).toBe(0);
+  lab.sim.model.clockOffsetMs = 30 * 3_600_000;
+  const second = await runTestRestore(['--source', backups]).finally(() => (lab.sim.model.clockOffsetMs = 0));
+  expect(second.code).toBe(1);
+  const third = await runTestRestore(['--source', backups]);
+  expect(third.code).toBe(0);
+  const lines = readFileSync(path.join(backups, 'octopus-dr-test-history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  expect(lines.map((l) => l.result)).toEqual(['PASS', 'FAIL', 'PASS']);
+  const report = reportOf(third);
+  expect(report.backup.bytes).toBeGreaterThan(0);
+  expect(lines[2]).toMatchObject({ database: 'Octopus', databaseBytes: report.backup.bytes, failures: 0 });
+  const html = readFileSync(third.artifacts.find((a) => a.endsWith('.html'))!, 'utf8');
+  expect(path.dirname(third.artifacts.find((a) => a.endsWith('.html'))!)).toBe(third.reportDirectory);
+  expect(html).toContain('<div class="word">PASS</div>');
+  expect(html).toContain('id="recovery-point-chart"');
+  expect(html).toContain('id="recovery-time-chart"');
+  expect(html).toContain('Over time (3 drills)');
+  expect(third.stdout).toMatch(/Report: .*octopus-dr-test-restore-\d{8}T\d{6}Z\.html/);
+  expect(readFileSync(second.artifacts.find((a) => a.endsWith('.html'))!, 'utf8')).toContain('<div class="word">FAIL</div>');
+  expectNoSecrets(third);
+});
+
+test('a backup folder that cannot be written keeps the DR record in the report directory, and the result stands', async () => {
+  const backups = copyOf(lab.backups, 'octopus-dr-tr-unwritable-');
+  // (Tests run as root, which ignores a read-only mode: a folder in the history file's place fails it.)
+  mkdirSync(path.join(backups, 'octopus-dr-test-history.jsonl'));
+  const run = await runTestRestore(['--source', backups]);
+  expect(run.code).toBe(0);
+  expect(run.stdout + run.stderr).toContain('The DR record cannot be written beside the backups');
+  expect(readFileSync(path.join(run.reportDirectory, 'octopus-dr-test-history.jsonl'), 'utf8').trim().split('\n')).toHaveLength(1);
+  expect(reportOf(run).result).toBe('PASS');
+});
+
+test('database and file store agree: task logs the restored database names but the file-store set lacks warn, and fail above the limit', async () => {
+  // An Octopus database whose recent server tasks have (501, 502) and lack (503) a task log in the file store.
+  const octopus = octopusSeed('OctopusAgree');
+  const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
+  const serverTask = {
+    name: 'ServerTask',
+    columns: [
+      { name: 'Id', type: 'nvarchar(50)', nullable: false },
+      { name: 'StartTime', type: 'datetime2(7)' },
+    ],
+    rows: [
+      ['ServerTasks-501', hoursAgo(30)], // one file per task (before 2025.2)
+      ['ServerTasks-502', hoursAgo(20)], // one folder per task (2025.2+)
+      ['ServerTasks-503', hoursAgo(10)], // its log is missing
+      ['ServerTasks-400', hoursAgo(24 * 30)], // before the window
+    ],
+  };
+  const tables = (octopus.seed.tables ?? []).filter((t) => t.name.toLowerCase() !== 'servertask');
+  lab.sim.model.addDatabase({ ...octopus.seed, tables: [...tables, serverTask] });
+  const backups = tempDir('octopus-dr-tr-agree-db-');
+  expect((await lab.run('backup-database', 'OctopusAgree', ['--backup-type', 'Full', '--backup-directory', backups])).code).toBe(0);
+  const home = tempDir('octopus-dr-tr-agree-home-');
+  makeStore(home);
+  writeFileSync(path.join(home, 'TaskLogs', 'servertasks-501_AbCdEf.txt'), 'log\n');
+  mkdirSync(path.join(home, 'TaskLogs', 'servertasks-502_XyZ'));
+  writeFileSync(path.join(home, 'TaskLogs', 'servertasks-502_XyZ', '3b1f0c2a.tl.txt'), 'log\n');
+  const fileStore = tempDir('octopus-dr-tr-agree-fs-');
+  expect((await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', fileStore])).code).toBe(0);
+
+  const failing = await runTestRestore(['--source', backups, '--file-store-backup-directory', fileStore]);
+  expect(failing.code).toBe(1);
+  const failed = reportOf(failing);
+  expect(failed.agreement).toMatchObject({ status: 'failed', outcome: 'fail', taskLogs: { checked: 3, missing: 1 } });
+  expect(failed.agreement.fileStoreSet).toMatch(/^octopus-file-store-.*-full\.zip$/);
+  expect(failed.failures).toEqual([expect.stringMatching(/^Database and file store disagree .*1 of 3 recent server tasks have no task log \(33\.3%\), e\.g\. ServerTasks-503/)]);
+  expect(failed.restore.status).toBe('passed');
+  const html = readFileSync(failing.artifacts.find((a) => a.endsWith('.html'))!, 'utf8');
+  expect(html).toMatch(/<th scope="row">Database and file store<\/th><td class="status failed">failed<\/td><td>task logs: 1 of 3 missing/);
+
+  const warning = await runTestRestore(['--source', backups, '--file-store-backup-directory', fileStore, '--missing-files-fail-percent', '50']);
+  expect(warning.code).toBe(0);
+  expect(reportOf(warning).agreement).toMatchObject({ status: 'passed', outcome: 'warn', taskLogs: { checked: 3, missing: 1 } });
+  expect(warning.stdout).toMatch(/##octopus\[stdout-warning\]\nDatabase and file store disagree/);
+  expect(scratchDatabases()).toEqual([]);
+  lab.sim.model.databases.delete('octopusagree');
+});
+
+test('a master key whose key ID the manifest contradicts fails fast with the rotation hint: no RESTORE is sent', async () => {
+  const seen = lab.sim.events.length;
   const run = await runTestRestore([], { key: randomBytes(32).toString('base64') });
   expect(run.code).toBe(1);
   const report = reportOf(run);
   expect(report.result).toBe('FAIL');
   expect(report.masterKey.matchesManifest).toBe(false);
   expect(report.masterKey.status).toBe('failed');
-  expect(report.failures.join('\n')).toMatch(/backup manifest records [0-9a-f]{16}: this backup needs another key/);
-  expect(report.restore.dropped).toBe(true);
+  expect(report.failures).toEqual([expect.stringMatching(/backup manifest records [0-9a-f]{16}: this backup needs another key .*Nothing was restored/)]);
+  expect(report.restore).toMatchObject({ status: 'not run', dropped: false });
+  expect(report.checkDb.status).toBe('not run');
+  const requests = lab.sim.events.slice(seen).filter((e) => e.kind === 'request').map((e) => e.detail ?? '');
+  expect(requests.some((r) => /RESTORE VERIFYONLY/i.test(r))).toBe(true);
+  expect(requests.filter((r) => /RESTORE\s+(DATABASE|LOG)/i.test(r))).toEqual([]);
+  expect(requests.filter((r) => /DBCC\s+CHECKDB/i.test(r))).toEqual([]);
   expect(scratchDatabases()).toEqual([]);
 });
 
@@ -182,7 +281,12 @@ test('a corrupted database backup fails the restore, and nothing is left behind'
   expect(run.code).toBe(1);
   const report = reportOf(run);
   expect(report.result).toBe('FAIL');
-  expect(report.failures.join('\n')).toMatch(/VERIFYONLY|checksum|damaged|corrupt/i);
+  // The report and the message name the set and the file that failed, not "none found".
+  const set = bak.replace(/\.bak$/, '.manifest.json');
+  expect(report.failures).toEqual([expect.stringContaining(`${set} (${bak}) failed RESTORE VERIFYONLY`)]);
+  expect(report.backup).toMatchObject({ database: 'Octopus', sets: [set], failedSet: { label: set, files: [bak] } });
+  expect(run.stdout + run.stderr).toContain(`Backup          Octopus: ${set}`);
+  expect(report.restore.status).toBe('not run');
   expect(report.checkDb.status).toBe('not run');
   expect(scratchDatabases()).toEqual([]);
 });
@@ -202,6 +306,9 @@ test('a scratch name that already exists is avoided; the existing database is no
   expect(sink.err).toBe('');
   expect(code).toBe(0);
   expect(sink.out).toContain(`A database named '${taken}' already exists; choosing another scratch name.`);
+  // In process too: the HTML page beside the JSON report, and this drill in the DR record beside the backups.
+  expect(sink.out).toMatch(/Report: \S+octopus-dr-test-restore-20261127T050000Z\.html/);
+  expect(sink.out).toContain(`DR record: ${path.join(lab.backups, 'octopus-dr-test-history.jsonl')}`);
   const outputs = outputVariablesIn(sink.out);
   expect(outputs.ScratchDatabase).toBe(scratchDatabaseName(PREFIX, now, () => 'bbbbbb'));
   expect(scratchDatabases()).toEqual([taken]);

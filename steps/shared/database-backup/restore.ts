@@ -41,10 +41,21 @@ export interface RestoreLog {
 
 /** A problem with the backups or the request: nothing has been changed. */
 export class RestorePlanError extends Error {
-  constructor(message: string) {
+  /** When one backup set of the chosen chain failed a check: the chain, and that set and its files. */
+  readonly failed?: PlanFailure;
+  constructor(message: string, failed?: PlanFailure) {
     super(message);
     this.name = 'RestorePlanError';
+    this.failed = failed;
   }
+}
+
+export interface PlanFailure {
+  database: string;
+  /** Labels of the chain's sets, oldest first. */
+  chain: string[];
+  set: string;
+  files: string[];
 }
 
 /** The restore failed part-way: the message says what state things are in. */
@@ -113,8 +124,8 @@ export interface RestoreResult {
   checkDb: 'passed' | 'not run';
 }
 
-function planError(message: string): never {
-  throw new RestorePlanError(message);
+function planError(message: string, failed?: PlanFailure): never {
+  throw new RestorePlanError(message, failed);
 }
 
 async function resolveSource(request: RestoreRequest, facts: ServerFacts) {
@@ -277,7 +288,12 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
       log.info(`Verifying ${set.label} (RESTORE VERIFYONLY)`);
       await runStatement(connection, verify, { long: true, signal }).catch((e: Error) => {
         if (e instanceof SqlError && e.kind === 'cancelled') throw e;
-        return planError(`${set.label} (${fileNames(set.files)}) failed RESTORE VERIFYONLY: ${e.message}`);
+        return planError(`${set.label} (${fileNames(set.files)}) failed RESTORE VERIFYONLY: ${e.message}`, {
+          database: sourceDatabase,
+          chain: members.map((m) => m.label),
+          set: set.label,
+          files: set.files.map((f) => f.name),
+        });
       });
     }
   }
