@@ -19,7 +19,7 @@ import {
 import { dropIfRestoringStatement } from '../shared/database-backup/tsql';
 import { normaliseLocalTime } from '../shared/database-backup/backup-set';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
-import { isDirectory, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, type SqlSourceLocations } from '../shared/runtime/locations';
+import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer } from '../shared/runtime/locations';
 import { waitForWriters } from '../shared/runtime/lock';
 import { quoteValue } from '../shared/runtime/parameters';
 import type { StepContext } from '../shared/runtime/step-context';
@@ -37,16 +37,6 @@ function asFailure(error: unknown, prefix = '', signal?: AbortSignal): never {
   throw error;
 }
 
-function sourceLocations(params: Params): SqlSourceLocations {
-  return {
-    source: { value: params.source, parameter: template.params.source },
-    sourceOnServer: { value: params.sourceOnServer, parameter: template.params.sourceOnServer },
-    serverPaths: [
-      { value: params.dataDirectory, parameter: template.params.dataDirectory },
-      { value: params.logDirectory, parameter: template.params.logDirectory },
-    ],
-  };
-}
 
 export async function restoreDatabaseStep(params: Params, context: StepContext): Promise<void> {
   const { log } = context;
@@ -58,7 +48,7 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
         `(e.g. 2026-11-27T14:30:00), not ${quoteValue(params.pointInTime)}: set it in the step, or --point-in-time on the command line.`,
     ]);
   }
-  const locations = sourceLocations(params);
+  const locations = sqlSourceLocationsOf(params);
   const before = [...(await sqlSourceProblemsBeforeConnecting(locations)), ...standbyProblems(params)];
   if (before.length > 0) throw new ParameterError(before);
   if (await isDirectory(params.source)) {

@@ -18,7 +18,7 @@ import { decide, parseMasterKey, type MasterKey } from '../shared/master-key';
 import { collectMasterKeyEvidence, type EvidenceReporter } from '../shared/octopus-documents/master-key-evidence';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import { describeFileError, fileFailure } from '../shared/runtime/failure';
-import { isDirectory, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, workerPathProblem, type SqlSourceLocations } from '../shared/runtime/locations';
+import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, workerPathProblem } from '../shared/runtime/locations';
 import { waitForWriters } from '../shared/runtime/lock';
 import { howToSet } from '../shared/runtime/parameters';
 import type { StepContext } from '../shared/runtime/step-context';
@@ -86,16 +86,6 @@ function emptyReport(params: Params, now: Date): TestRestoreReport {
   };
 }
 
-function sourceLocations(params: Params): SqlSourceLocations {
-  return {
-    source: { value: params.source, parameter: template.params.source },
-    sourceOnServer: { value: params.sourceOnServer, parameter: template.params.sourceOnServer },
-    serverPaths: [
-      { value: params.dataDirectory, parameter: template.params.dataDirectory },
-      { value: params.logDirectory, parameter: template.params.logDirectory },
-    ],
-  };
-}
 
 /** The log of a phase: each line also names what the phase is doing now. */
 function phaseLog(context: StepContext, phase: { update(message: string): void }): RestoreLog {
@@ -233,7 +223,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   context.onCleanup(() => connection.close());
   report.server = connection.server;
   const facts = await connection.serverFacts();
-  const against = sqlSourceProblemsForServer(sourceLocations(params), facts.pathSeparator);
+  const against = sqlSourceProblemsForServer(sqlSourceLocationsOf(params), facts.pathSeparator);
   if (against.length > 0) throw new ParameterError(against);
 
   // Reading headers and RESTORE VERIFYONLY report no progress of their own: a phase keeps the log alive.
@@ -438,7 +428,7 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   for (const form of key.secretForms) context.setSecret(form);
   for (const warning of key.warnings) context.log.warn(warning);
 
-  const before = [...(await sqlSourceProblemsBeforeConnecting(sourceLocations(params))), ...standbyProblems(params)];
+  const before = [...(await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf(params))), ...standbyProblems(params)];
   if (params.fileStoreBackupDirectory) {
     const problem = await workerPathProblem(params.fileStoreBackupDirectory, template.params.fileStoreBackupDirectory);
     if (problem) before.push(problem);

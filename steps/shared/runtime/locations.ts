@@ -16,6 +16,7 @@
 //     also pass the worker's checks, and a server of another platform than the worker's needs one.
 import { promises as fs } from 'node:fs';
 import type { ParameterDefinition } from '../../../templates/model';
+import { restoreDataDirectory, restoreLogDirectory, restoreSource, restoreSourceOnServer } from '../../../templates/parameters';
 import { howToSet } from './parameters';
 
 export type PathFlavour = 'windows' | 'posix';
@@ -119,6 +120,18 @@ export interface SqlSourceLocations {
   sourceOnServer: { value: string; parameter: ParameterDefinition };
   /** Other folders on the SQL Server (data and log directories); empty values are skipped. */
   serverPaths?: { value: string; parameter: ParameterDefinition }[];
+}
+
+/** The restore steps' source and SQL Server folders, each with the shared parameter that carries it. */
+export function sqlSourceLocationsOf(values: { source: string; sourceOnServer: string; dataDirectory: string; logDirectory: string }): SqlSourceLocations {
+  return {
+    source: { value: values.source, parameter: restoreSource },
+    sourceOnServer: { value: values.sourceOnServer, parameter: restoreSourceOnServer },
+    serverPaths: [
+      { value: values.dataDirectory, parameter: restoreDataDirectory },
+      { value: values.logDirectory, parameter: restoreLogDirectory },
+    ],
+  };
 }
 
 /** Before connecting: the source exists on the worker; every SQL Server path is absolute in some syntax. */

@@ -11,6 +11,7 @@
 // it goes through Node's fetch rather than @octopusdeploy/api-client, which would add ~1.4 MB to
 // the restore bundles (their templates are near the 700 KB budget).
 import { standbyOctopusVersion, standbyServerUrl } from '../../../templates/parameters';
+import { NETWORK_HINTS } from '../octopus/network-hints';
 import { normaliseServerUrl } from '../octopus/server-url';
 import { compareOctopusVersions, parseOctopusVersion } from './octopus-version';
 
@@ -120,19 +121,9 @@ export interface ReadStandbyVersionOptions {
 
 export const DEFAULT_STANDBY_TIMEOUT_MS = 30_000;
 
-const NETWORK_HINTS: Record<string, string> = {
+const STANDBY_NETWORK_HINTS: Record<string, string> = {
+  ...NETWORK_HINTS,
   ECONNREFUSED: 'the connection was refused (is its Octopus Server stopped?)',
-  ENOTFOUND: 'the host name does not resolve (DNS)',
-  EAI_AGAIN: 'the host name could not be resolved right now (DNS)',
-  ETIMEDOUT: 'the connection timed out (firewall, proxy or wrong port?)',
-  ECONNRESET: 'the connection was reset (a proxy or load balancer in the way?)',
-  EHOSTUNREACH: 'the host is unreachable from here',
-  ENETUNREACH: 'the network is unreachable from here',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'its TLS certificate is self-signed; trust it with NODE_EXTRA_CA_CERTS (the CA certificate, PEM)',
-  SELF_SIGNED_CERT_IN_CHAIN: 'its TLS certificate chains to an untrusted root; set NODE_EXTRA_CA_CERTS to the CA certificate (PEM)',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its TLS certificate cannot be verified; set NODE_EXTRA_CA_CERTS to the issuing CA certificate (PEM)',
-  CERT_HAS_EXPIRED: 'its TLS certificate has expired',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'its TLS certificate is not valid for this host name',
 };
 
 function networkCodeOf(error: unknown): string | undefined {
@@ -174,7 +165,7 @@ export async function readStandbyVersion(options: ReadStandbyVersionOptions): Pr
     const code = networkCodeOf(error);
     const cause = (error as { cause?: { message?: unknown } }).cause?.message;
     // fetch says only "fetch failed"; the reason (e.g. "bad port": fetch refuses a few ports) is its cause.
-    const hint = code && NETWORK_HINTS[code] ? `${NETWORK_HINTS[code]} (${code})` : `${(error as Error).message}${typeof cause === 'string' ? `: ${cause}` : ''}${code ? ` (${code})` : ''}`;
+    const hint = code && STANDBY_NETWORK_HINTS[code] ? `${STANDBY_NETWORK_HINTS[code]} (${code})` : `${(error as Error).message}${typeof cause === 'string' ? `: ${cause}` : ''}${code ? ` (${code})` : ''}`;
     throw new StandbyVersionError(`Cannot read the standby's Octopus version from ${endpoint}: ${hint}. ${fallback}`);
   } finally {
     clearTimeout(timer);
