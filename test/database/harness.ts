@@ -86,9 +86,9 @@ export class Lab {
   }
 
   /** Runs a built database step (backup-database, restore-database, test-restore, ...) against the simulator. */
-  run(step: string, database: string, args: string[], options: { killAfter?: (stdout: string) => boolean; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<StepRun> {
+  run(step: string, database: string, args: string[], options: { killAfter?: (stdout: string) => boolean; env?: NodeJS.ProcessEnv; cwd?: string; plain?: boolean } = {}): Promise<StepRun> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'build/steps', `${step}.js`), '--service-messages', ...args], {
+      const child = spawn(process.execPath, [path.join(ROOT, 'build/steps', `${step}.js`), ...(options.plain ? [] : ['--service-messages']), ...args], {
         cwd: options.cwd,
         env: { PATH: process.env.PATH, OCTOPUSDR_SQL_CONNECTIONSTRING: this.connectionString(database), ...transportEnv(), ...options.env },
         stdio: ['ignore', 'pipe', 'pipe'],

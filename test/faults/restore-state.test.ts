@@ -26,25 +26,7 @@ const lastLine = (text: string) => text.trimEnd().split('\n').at(-1) ?? '';
 
 /** Runs a built step on the plain command line (what an operator sees in a disaster). */
 function runPlain(lab: Lab, step: string, args: string[], options: { killWhen?: (stdout: string) => boolean; database?: string } = {}): Promise<PlainRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'build/steps', `${step}.js`), ...args], {
-      env: { PATH: process.env.PATH, OCTOPUSDR_SQL_CONNECTIONSTRING: lab.connectionString(options.database ?? 'master') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let killed = false;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      if (!killed && options.killWhen?.(stdout)) {
-        killed = true;
-        child.kill('SIGTERM');
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return lab.run(step, options.database ?? 'master', args, { killAfter: options.killWhen, plain: true });
 }
 
 /** Runs a command line exactly as printed, in a shell, from the checkout (where `npx octopus-dr` resolves). */
