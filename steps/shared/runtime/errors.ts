@@ -1,4 +1,8 @@
-/** A failure the user can act on: its message is the step's result message. */
+/**
+ * A failure the user can act on: its message is the step's result message, reported by runStep as
+ * it is. Every domain error (SqlError, RestorePlanError, OffsiteError, ...) extends it, so there is
+ * one way to fail and no step translates an engine's errors.
+ */
 export class StepFailure extends Error {
   readonly exitCode: number;
   constructor(message: string, options: { exitCode?: number; cause?: unknown } = {}) {

@@ -4,6 +4,7 @@
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { OutputSink } from './console-output';
+import type { EngineContext } from './engine-context';
 import { Redactor, REDACTED } from './redactor';
 import { serviceMessages } from './service-messages';
 
@@ -208,3 +209,7 @@ export class StepContext {
     }
   }
 }
+
+// StepContext is the engines' context as it is (checked here, so a change to either is caught).
+const _stepContextIsAnEngineContext = (context: StepContext): EngineContext => context;
+void _stepContextIsAnEngineContext;
