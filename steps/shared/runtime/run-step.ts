@@ -155,7 +155,10 @@ export function main<Ps extends Record<string, ParameterDefinition>>(template: S
       timer.unref();
     },
     (error) => {
-      process.stderr.write(`ERROR: ${String(error)}\n`);
+      // runStep failed before its context could report (it catches everything a step throws):
+      // still one last line that says what failed, through the same ASCII-safe sink, without a stack.
+      const reason = error instanceof Error ? error.message : String(error);
+      processSink.stderr(`ERROR: ${template.name} could not start: ${reason} Run it again with --verbose, and report this if it persists.\n`);
       process.exitCode = 1;
     },
   );
