@@ -1,4 +1,4 @@
-// Every step template octopus-dr ships, in the order the README lists them.
+// Every step template octopus-dr ships, in the order the docs list them.
 import { backupDatabase } from './backup-database';
 import { backupFileStore } from './backup-file-store';
 import { checkWorker } from './check-worker';

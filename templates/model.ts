@@ -1,6 +1,6 @@
 // The single definition of a step template and its parameters. From this one source the build
 // derives the Library-format JSON, the runtime parses and validates values, the CLI builds its
-// flags and the README gets its parameter tables.
+// flags and the step pages (docs/steps/) get their parameter tables.
 
 export type ParameterType = 'string' | 'bool' | 'integer' | 'enum' | 'path' | 'secret';
 
@@ -15,7 +15,7 @@ export interface ParameterDefinition {
   /** Octopus variable name, always namespaced: `OctopusDr.<Area>.<Field>`. */
   name: string;
   label: string;
-  /** Markdown shown under the field in Octopus, in `--help` and in the README. */
+  /** Markdown shown under the field in Octopus, in `--help` and on the step's docs page. */
   helpText: string;
   type: ParameterType;
   required: boolean;

@@ -20,7 +20,6 @@ async function main(): Promise<void> {
   for (const name of selected) {
     if (!available.includes(name)) throw new Error(`No benchmark "${name}"; available: ${available.join(', ')}`);
     process.stdout.write(`\n== ${name} ==\n`);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const benchmark = require(path.join(__dirname, `${name}.ts`)) as Benchmark;
     await benchmark.run(options);
   }

@@ -1,12 +1,13 @@
 // `npm run build`: bundle every step, wrap each bundle into PowerShell and Bash step templates,
-// and refresh the README's parameter tables. The same sources give byte-identical output.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// and refresh the parameter tables of the step pages (docs/steps/<step>.md). The same sources give
+// byte-identical output.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { templates } from '../../templates';
 import { bundleStep } from './bundle';
-import { withParameterTables } from './readme';
 import { bashRunner, powerShellRunner } from './runners';
+import { stepPagePath, withParameterTable } from './step-docs';
 import { buildTemplateJson, serializeTemplate, type Syntax } from './template-json';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -55,16 +56,22 @@ async function main(): Promise<void> {
     }
     rows.push(`  ${template.stepId.padEnd(20)} bundle ${kb(bundle.code.length).padStart(9)}, gzipped ${kb(gz.length).padStart(8)}; templates: ${sizes.join(', ')}`);
   }
-  // `npm test` builds with --no-readme, so that a README left stale by a template change fails the tests.
-  const refreshReadme = !process.argv.includes('--no-readme');
-  const readmePath = path.join(ROOT, 'README.md');
-  const readme = readFileSync(readmePath, 'utf8');
-  const updated = withParameterTables(readme, templates);
-  if (updated !== readme && refreshReadme) writeAtomically(readmePath, updated);
+  // `npm test` builds with --no-readme, so that a step page left stale by a template change fails the tests.
+  const refreshDocs = !process.argv.includes('--no-readme');
+  const stalePages: string[] = [];
+  for (const template of templates) {
+    const pagePath = path.join(ROOT, stepPagePath(template.stepId));
+    const page = existsSync(pagePath) ? readFileSync(pagePath, 'utf8') : undefined;
+    const updated = withParameterTable(page, template);
+    if (updated === page) continue;
+    stalePages.push(stepPagePath(template.stepId));
+    if (refreshDocs) writeAtomically(pagePath, updated);
+  }
   const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
   process.stdout.write(`Built ${templates.length} step template(s) in ${ms} ms into build/:\n${rows.join('\n')}\n`);
-  if (updated !== readme) {
-    process.stdout.write(refreshReadme ? 'README.md parameter tables updated.\n' : 'README.md parameter tables are out of date: run npm run build.\n');
+  if (stalePages.length > 0) {
+    const pages = stalePages.join(', ');
+    process.stdout.write(refreshDocs ? `Parameter tables updated: ${pages}.\n` : `Parameter tables out of date (run npm run build): ${pages}.\n`);
   }
   if (overBudget) {
     process.stderr.write(`A template is over the ${kb(TEMPLATE_BUDGET_BYTES)} budget.\n`);

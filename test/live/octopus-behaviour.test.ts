@@ -9,7 +9,7 @@ const url = process.env.OCTOPUS_DR_LIVE_URL;
 const apiKey = process.env.OCTOPUS_DR_LIVE_API_KEY;
 const describeLive = url && apiKey ? describe : describe.skip;
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 /** Records what the server did, then holds it to what the simulator assumes. */
 function settle(question: string, observed: unknown, assumed: unknown): void {

@@ -1,7 +1,7 @@
 // Live publish into a throwaway space of a real Octopus Server, then checks the result through the
 // API and that a second publish changes nothing. Skipped unless OCTOPUS_DR_LIVE_URL and
 // OCTOPUS_DR_LIVE_API_KEY are set (a System administrator's key: the test creates and deletes a
-// space). The README's "Testing" section shows how to run it with the official Octopus container.
+// space). docs/testing.md, "Live Octopus suite", shows how to run it with the official Octopus container.
 import { Client } from '@octopusdeploy/api-client';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';

@@ -2,7 +2,7 @@
 // proof that the SqlClient transport works where it is meant to (a domain-joined Windows worker).
 // Skipped unless OCTOPUS_DR_LIVE_SQL_INTEGRATED holds a connection string with Integrated
 // Security=SSPI (or Trusted_Connection=True) and no Database; the identity needs sysadmin (the
-// test creates and drops a scratch database). How to run it: README "Live SQL Server tests".
+// test creates and drops a scratch database). How to run it: docs/testing.md, "Live Integrated Security suite".
 import { openSqlConnection, param, type SqlConnection } from '../../steps/shared/sql';
 import { expectSqlError } from '../sql/access-layer-suite';
 

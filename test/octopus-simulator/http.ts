@@ -38,7 +38,6 @@ export function queryInt(query: Query, name: string, fallback: number): number {
   return n;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Resource = Record<string, any>;
 
 /** An Octopus `ResourceCollection`: filtered by ids/partialName, paged by skip/take (default 30). */

@@ -3,7 +3,7 @@
 // ID shapes Octopus uses (`Projects-1`, `RunbookProcess-Runbooks-1`, `variableset-Projects-1`).
 import { randomUUID } from 'node:crypto';
 
-export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type Json = Record<string, any>;
 
 export interface TemplateVersion {
   version: number;

@@ -21,7 +21,6 @@ export interface S3Server {
 }
 
 export async function startS3Server(): Promise<S3Server> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const S3rver = require('s3rver');
   const directory = mkdtempSync(path.join(tmpdir(), 'octopus-dr-s3rver-'));
   const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory });

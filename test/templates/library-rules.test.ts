@@ -4,7 +4,6 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { templates } from '../../templates';
 import { TEMPLATE_BUDGET_BYTES } from '../../scripts/build/index';
-import { parameterTables, BEGIN_MARKER, END_MARKER } from '../../scripts/build/readme';
 
 const BUILD = path.resolve(__dirname, '../../build/templates');
 
@@ -142,10 +141,4 @@ test('template definitions have distinct step ids, Ids and names', () => {
   expect(new Set(all).size).toBe(all.length);
   expect(new Set(templates.map((t) => t.stepId)).size).toBe(templates.length);
   expect(new Set(templates.map((t) => t.name)).size).toBe(templates.length);
-});
-
-test('the README parameter tables are up to date (npm run build refreshes them)', () => {
-  const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf(BEGIN_MARKER), readme.indexOf(END_MARKER) + END_MARKER.length);
-  expect(section).toBe(parameterTables(templates));
 });

@@ -1,7 +1,7 @@
 // The verdict on a master key, from the outcomes of the values it was tried on. Pure: no SQL,
 // no I/O, so the verify and test-restore steps share it and tests can drive it directly.
 //
-// Rule (README "Verify Master Key" documents it for users):
+// Rule (docs/steps/verify-master-key.md documents it for users):
 // - INCONCLUSIVE when no value of the known encrypted form was found at all: the database is not
 //   an Octopus database, or the storage format changed. Never reported as a wrong key. Also when
 //   the server certificate cannot serve as proof and fewer than 3 other values decrypt.

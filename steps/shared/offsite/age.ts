@@ -13,7 +13,6 @@ export const SCRYPT_LOG_N = 15;
 
 type Age = typeof import('age-encryption');
 // Loaded when used: age-encryption is an ES module (bundled by esbuild; jest in-process tests never encrypt).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const age = (): Age => require('age-encryption') as Age;
 
 const PASSPHRASE = '"Encryption passphrase" (OctopusDr.Offsite.EncryptionPassphrase)';

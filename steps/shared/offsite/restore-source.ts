@@ -44,7 +44,6 @@ export async function localSourceFor(
     );
   }
   // Loaded only now: the SDKs need Node 20, and a restore from a local folder runs on 18.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { openOffsiteStore } = require('./open') as typeof import('./open');
   const store = openOffsiteStore(target);
   try {

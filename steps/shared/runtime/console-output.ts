@@ -28,7 +28,6 @@ const ASCII_SPELLING: Record<string, string> = {
  * path, so the form is unambiguous there).
  */
 export function asciiSafe(text: string): string {
-  // eslint-disable-next-line no-control-regex
   return text.replace(/[^\x00-\x7F]/gu, (character) => ASCII_SPELLING[character] ?? `<U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}>`);
 }
 

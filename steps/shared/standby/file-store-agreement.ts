@@ -5,8 +5,8 @@
 // packages. This module reads what the database expects (bounded: recent tasks and artifacts only)
 // and compares it with the file-store manifest's file list.
 //
-// Schema (dbo; Octopus databases use a case-insensitive collation), see the README section
-// "Database and file store agree" for sources:
+// Schema (dbo; Octopus databases use a case-insensitive collation), see docs/standby-checks.md,
+// "Database and file store agree", for sources:
 //   ServerTask   Id, StartTime (datetimeoffset)          all versions with a SQL database (3.0+)
 //   Artifact     Id, Filename, Created (datetimeoffset),
 //                ServerTaskId (2019.4+, replacing RelatedDocumentIds)

@@ -14,7 +14,6 @@ export function loadStatements(): void {
     .filter((f) => /\.(ts|js)$/.test(f) && !/^index\./.test(f) && !f.endsWith('.d.ts'))
     .sort();
   for (const file of files) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(path.join(__dirname, file)) as { handlers?: StatementHandler[] };
     if (mod.handlers) registerHandlers(mod.handlers);
   }
