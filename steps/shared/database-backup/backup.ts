@@ -130,7 +130,7 @@ export async function checkBackup(request: DatabaseBackupRequest, context: Engin
   const copyOnly = request.kind !== 'Differential' && request.copyOnly;
   if (request.kind === 'Log' && copyOnly) {
     context.log.warn(
-      'Copy-only log backups do not truncate the log. If octopus-dr takes this database\'s only backups, uncheck "Copy-only" ' +
+      `Copy-only log backups do not truncate the log. If octopus-dr takes this database's only backups, uncheck "${labels.copyOnly.label}" ` +
         'for the full and log backups, or the transaction log will keep growing.',
     );
   }

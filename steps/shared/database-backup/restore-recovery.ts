@@ -177,12 +177,12 @@ async function replaceFailure(error: unknown, plan: RestorePlan, target: Recover
   if (!plan.safetyBackupFile) {
     const state = await stateOf(target, context, database);
     return failure([
-      `${describeState(database, state)}. No safety backup of its previous content was taken ("Safety backup" was off, or it was not ONLINE), so it cannot be put back: run the restore again to finish it.`,
+      `${describeState(database, state)}. No safety backup of its previous content was taken ("${restoreTemplate.params.safetyBackup.label}" was off, or it was not ONLINE), so it cannot be put back: run the restore again to finish it.`,
     ]);
   }
   if (cancelled || !target.rollBackOnFailure) {
     const state = await stateOf(target, context, database);
-    const why = cancelled ? 'A cancel does not roll back' : '"Roll back on failure" is off, so it was left as it is';
+    const why = cancelled ? 'A cancel does not roll back' : `"${restoreTemplate.params.rollBackOnFailure.label}" is off, so it was left as it is`;
     return failure([`${why}: ${describeState(database, state)}.`, wayBack(plan)]);
   }
 
