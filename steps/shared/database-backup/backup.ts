@@ -123,7 +123,7 @@ export async function checkBackup(request: DatabaseBackupRequest, context: Engin
     );
   }
   const facts = await connection.serverFacts();
-  const state = await readDatabaseState(connection, database);
+  const state = await readSourceDatabaseState(connection, database);
   context.log.info(`Database '${database}' on ${facts.serverName} (SQL Server ${facts.productVersion}, ${facts.edition}), recovery model ${state.recoveryModel}.`);
   checkBackupKindAllowed(request.kind, state);
   const compression = compressionFor(request.compression, facts);
@@ -138,7 +138,7 @@ export async function checkBackup(request: DatabaseBackupRequest, context: Engin
   return { request, connection, database, facts, state, copyOnly, compression, location, started };
 }
 
-async function readDatabaseState(connection: SqlConnection, database: string): Promise<SourceDatabaseState> {
+async function readSourceDatabaseState(connection: SqlConnection, database: string): Promise<SourceDatabaseState> {
   const preflight = await runStatement<SourceDatabaseState>(connection, backupPreflightStatement(database)).catch((error: unknown) => {
     throw error instanceof SqlError ? sqlErrorWhile('Cannot read the database state', error) : error;
   });
