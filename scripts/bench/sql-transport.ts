@@ -13,8 +13,9 @@ const ROOT = path.resolve(__dirname, '../..');
 const PROBE = `
 const started = process.hrtime.bigint();
 const { openSqlConnection } = require(${JSON.stringify(path.join(ROOT, 'steps/shared/sql'))});
+const { quietEngineContext } = require(${JSON.stringify(path.join(ROOT, 'steps/shared/runtime/engine-context'))});
 (async () => {
-  const sql = await openSqlConnection(process.env.BENCH_CS);
+  const sql = await openSqlConnection(process.env.BENCH_CS, quietEngineContext());
   await sql.query('SELECT 1 AS ok');
   const first = Number(process.hrtime.bigint() - started) / 1e6;
   const t = process.hrtime.bigint();

@@ -1,7 +1,6 @@
 // Test Latest Backup: do the restored database and the newest file-store set agree? Run in the
 // scratch database before it is dropped; the counts go to the report, a failure to its failures.
-import { readManifest } from '../shared/database-backup/manifest';
-import type { RestorePlan } from '../shared/database-backup/restore';
+import { readManifest, type RestorePlan } from '../shared/database-backup';
 import { resolveBackupSource } from '../shared/file-store/restore';
 import type { StepContext } from '../shared/runtime/step-context';
 import { openSqlConnection } from '../shared/sql';
@@ -55,7 +54,7 @@ export async function checkAgreement(request: AgreementRequest, plan: RestorePla
   const fileStoreAt = new Date(set.manifest.createdAt);
   const databaseAt = await databaseBackupTime(plan);
   const until = databaseAt && databaseAt < fileStoreAt ? databaseAt : fileStoreAt;
-  const sql = await openSqlConnection(request.connectionString, { setSecret: (s) => context.setSecret(s), log: context.log, database: request.scratchDatabase });
+  const sql = await openSqlConnection(request.connectionString, context, { database: request.scratchDatabase });
   try {
     const summary = await checkFileStoreAgreement(sql, {
       files: set.manifest.files,

@@ -8,11 +8,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ParameterValues } from '../../templates/model';
 import { testRestore as template } from '../../templates/test-restore';
-import { planRestore, restoreDatabase, RestoreError, RestorePlanError, type RestoreLog, type RestorePlan } from '../shared/database-backup/restore';
-import { unreadableManifestsNewerThan } from '../shared/database-backup/discovery';
-import { manifestStampOf } from '../shared/database-backup/naming';
-import { readManifest } from '../shared/database-backup/manifest';
-import { checkDbStatement } from '../shared/database-backup/tsql';
+import { checkDbStatement, manifestStampOf, planRestore, readManifest, restoreDatabase, RestorePlanError, unreadableManifestsNewerThan, type RestorePlan } from '../shared/database-backup';
 import { verifyFileStoreBackup } from '../shared/file-store/restore';
 import { decide, parseMasterKey, type MasterKey } from '../shared/master-key';
 import { collectMasterKeyEvidence, type EvidenceReporter } from '../shared/octopus-documents/master-key-evidence';
@@ -23,7 +19,9 @@ import { waitForWriters } from '../shared/runtime/lock';
 import { howToSet } from '../shared/runtime/parameters';
 import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
-import { openSqlConnection, SqlError, type SqlConnection } from '../shared/sql';
+import type { EngineContext } from '../shared/runtime/engine-context';
+import { progressWithin, reportingThrough } from '../shared/runtime/phase';
+import { openSqlConnection, type SqlConnection } from '../shared/sql';
 import { REPORT_FORMAT, summarise, writeReport, type TestRestoreReport } from './report';
 import { databaseExists, dropScratchDatabase, scratchDatabaseName } from './scratch';
 import { backupFolderOf, writeDrRecordAndPage } from './dr-record';
@@ -87,18 +85,6 @@ function emptyReport(params: Params, now: Date): TestRestoreReport {
 }
 
 
-/** The log of a phase: each line also names what the phase is doing now. */
-function phaseLog(context: StepContext, phase: { update(message: string): void }): RestoreLog {
-  return {
-    info: (message) => {
-      context.log.info(message);
-      phase.update(message);
-    },
-    verbose: (message) => context.log.verbose(message),
-    warn: (message) => context.log.warn(message),
-  };
-}
-
 /** "Report directory", or beside the backups: the folder "Backup to restore" names or holds its file. */
 async function reportDirectoryFor(params: Params, options: TestRestoreOptions): Promise<{ directory: string; explicit: boolean }> {
   const given = options.reportDirectory ?? params.reportDirectory;
@@ -139,7 +125,7 @@ async function planScratchRestore(
   context: StepContext,
   options: TestRestoreOptions,
   now: Date,
-  log: RestoreLog = context.log,
+  planning: EngineContext = context,
 ): Promise<RestorePlan> {
   for (let attempt = 1; attempt <= SCRATCH_NAME_ATTEMPTS; attempt++) {
     const scratch = scratchDatabaseName(params.scratchPrefix, now, options.randomSuffix);
@@ -158,9 +144,8 @@ async function planScratchRestore(
         dataDirectory: params.dataDirectory || undefined,
         logDirectory: params.logDirectory || undefined,
         checkDb: false,
-        signal: context.signal,
       },
-      log,
+      planning,
     );
   }
   throw new StepFailure(`Could not find a free scratch database name after ${SCRATCH_NAME_ATTEMPTS} attempts; change "Scratch database prefix".`);
@@ -190,7 +175,7 @@ async function verifyKeyAgainst(
   report: TestRestoreReport,
   context: StepContext,
 ): Promise<void> {
-  const sql = await openSqlConnection(connectionString, { setSecret: (s) => context.setSecret(s), log: context.log, database });
+  const sql = await openSqlConnection(connectionString, context, { database });
   try {
     // The collection reports 0-100 %; here it is the 70-85 % stretch of this step's progress.
     const reporter: EvidenceReporter = {
@@ -219,7 +204,7 @@ async function verifyKeyAgainst(
 
 async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRestoreReport, context: StepContext, options: TestRestoreOptions, now: Date): Promise<void> {
   const { log } = context;
-  const connection = await openSqlConnection(params.connectionString, { setSecret: (s) => context.setSecret(s), log, database: 'master' });
+  const connection = await openSqlConnection(params.connectionString, context, { database: 'master' });
   context.onCleanup(() => connection.close());
   report.server = connection.server;
   const facts = await connection.serverFacts();
@@ -228,7 +213,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
 
   // Reading headers and RESTORE VERIFYONLY report no progress of their own: a phase keeps the log alive.
   const planning = context.phase('Finding, reading and verifying the newest backup', 2);
-  const plan = await planScratchRestore(connection, params, context, options, now, phaseLog(context, planning)).finally(() => planning.stop());
+  const plan = await planScratchRestore(connection, params, context, options, now, reportingThrough(context, planning)).finally(() => planning.stop());
   const chainSets = [plan.chain.full, plan.chain.differential, ...plan.chain.logs].filter((s) => s !== undefined);
   const newest = chainSets[chainSets.length - 1];
   report.backup.database = plan.sourceDatabase;
@@ -286,7 +271,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   report.restore.scratchDatabase = scratch;
   report.restore.kept = params.keepDatabase;
   const dropScratch = async () => {
-    const cleanup = await openSqlConnection(params.connectionString, { setSecret: (s) => context.setSecret(s), database: 'master' });
+    const cleanup = await openSqlConnection(params.connectionString, context, { database: 'master' });
     try {
       await dropScratchDatabase(cleanup, scratch);
       report.restore.dropped = true;
@@ -317,11 +302,8 @@ async function restoreAndCheck(connection: SqlConnection, plan: RestorePlan, par
   log.info(`Restoring under the scratch name '${scratch}' (files relocated; the original database is not touched).`);
   const restoreStarted = performance.now();
   try {
-    await restoreDatabase(connection, plan, {
-      signal: context.signal,
-      log,
-      onProgress: (percent, message) => context.progress(5 + percent * 0.55, message),
-    });
+    // The restore reports 0-100 %; here it is the 5-60 % stretch of this step's progress.
+    await restoreDatabase(connection, plan, progressWithin(context, 5, 55));
     report.restore.status = 'passed';
   } catch (error) {
     if (context.signal.aborted) throw context.signal.reason;
@@ -491,7 +473,7 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
       report.backup.sets = error.failed.chain;
       report.backup.failedSet = { label: error.failed.set, files: error.failed.files };
     }
-    if (error instanceof RestorePlanError || error instanceof RestoreError || error instanceof SqlError || error instanceof StepFailure) {
+    if (error instanceof StepFailure) {
       report.failures.push(`Database backup: ${error.message}`);
     } else {
       throw error;

@@ -7,7 +7,7 @@ import { decide, KEY_ID_PATTERN, parseMasterKey, type MasterKey, type Verdict } 
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import type { StepContext } from '../shared/runtime/step-context';
 import { collectMasterKeyEvidence } from '../shared/octopus-documents/master-key-evidence';
-import { openSqlConnection, SqlError } from '../shared/sql';
+import { openSqlConnection } from '../shared/sql';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -48,6 +48,16 @@ function report(verdict: Verdict, context: StepContext): void {
   }
 }
 
+/** Reads the database's encrypted values and checks each with the key. */
+async function collectEvidence(params: Params, key: MasterKey, context: StepContext) {
+  const sql = await openSqlConnection(params.connectionString, context);
+  try {
+    return await collectMasterKeyEvidence(sql, key, params.sampleSize ?? 25, context);
+  } finally {
+    await sql.close();
+  }
+}
+
 export async function verifyMasterKey(params: Params, context: StepContext): Promise<void> {
   const { log } = context;
   // First, before any output: parse, and mask every string form of the key that now exists.
@@ -77,18 +87,7 @@ export async function verifyMasterKey(params: Params, context: StepContext): Pro
     return;
   }
 
-  let collected;
-  try {
-    const sql = await openSqlConnection(params.connectionString, { setSecret: (s) => context.setSecret(s), log });
-    try {
-      collected = await collectMasterKeyEvidence(sql, key, params.sampleSize ?? 25, context);
-    } finally {
-      await sql.close();
-    }
-  } catch (error) {
-    if (error instanceof SqlError) throw new StepFailure(`Could not read the Octopus database: ${error.message}`, { cause: error });
-    throw error;
-  }
+  const collected = await collectEvidence(params, key, context);
   context.setOutput('TablesScanned', collected.tablesScanned);
   context.setOutput('DocumentsRead', collected.documentsRead);
   context.setOutput('CertificateTable', collected.certificateTable ?? '');

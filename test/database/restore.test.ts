@@ -3,6 +3,7 @@
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { openSqlConnection } from '../../steps/shared/sql';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 import { backup, Lab, octopusTables, PASSWORD, restore } from './harness';
 
 const lab = new Lab();
@@ -244,7 +245,7 @@ test('a backup file without a manifest (e.g. taken by a DBA) is read from its he
 
 test('Replace existing kicks other sessions off the database (SINGLE_USER WITH ROLLBACK IMMEDIATE)', async () => {
   // Another client (say an Octopus Server node) on tedious, whose pool reconnects after the kick.
-  const other = await openSqlConnection(lab.connectionString('Octo-diff'), { transport: 'tedious' });
+  const other = await openSqlConnection(lab.connectionString('Octo-diff'), quietEngineContext(), { transport: 'tedious' });
   try {
     const spid = (await other.query<{ spid: number }>('SELECT @@SPID AS spid')).rows[0].spid;
     expect(lab.sim.model.sessions.has(spid)).toBe(true);
@@ -327,7 +328,7 @@ test('a database left RESTORING by a failed restore is replaced (no ALTER, no sa
 test('a file holding several backup sets (appended WITH NOINIT): the newest is restored, by position', async () => {
   const d = dir('appended');
   const file = path.join(d, 'appended.bak');
-  const sql = await openSqlConnection(lab.connectionString('master'));
+  const sql = await openSqlConnection(lab.connectionString('master'), quietEngineContext());
   try {
     await sql.runLong('BACKUP DATABASE @db TO DISK = @file WITH NOINIT, CHECKSUM', { db: 'Octo', file });
     lab.insertProject('Octo', 'Appended-2');

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { openSqlConnection, type SqlConnection } from '../../steps/shared/sql';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const live = process.env.OCTOPUS_DR_LIVE_SQL;
 const backupDir = process.env.OCTOPUS_DR_LIVE_BACKUP_DIR;
@@ -30,7 +31,7 @@ describeLive('live SQL Server: backup, restore to a new name, compare', () => {
   let sql: SqlConnection;
 
   beforeAll(async () => {
-    sql = await openSqlConnection(live!, { database: 'master' });
+    sql = await openSqlConnection(live!, quietEngineContext(), { database: 'master' });
     await sql.query('CREATE DATABASE {{db}}', {}, { identifiers: { db: source } });
     await sql.query('ALTER DATABASE {{db}} SET RECOVERY FULL', {}, { identifiers: { db: source } });
     for (const table of ['Project', 'VariableSet', 'OctopusServerNode', 'ServerTask']) {

@@ -4,6 +4,7 @@
 // Security=SSPI (or Trusted_Connection=True) and no Database; the identity needs sysadmin (the
 // test creates and drops a scratch database). How to run it: docs/testing.md, "Live Integrated Security suite".
 import { openSqlConnection, param, type SqlConnection } from '../../steps/shared/sql';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 import { expectSqlError } from '../sql/access-layer-suite';
 
 const live = process.env.OCTOPUS_DR_LIVE_SQL_INTEGRATED;
@@ -14,7 +15,7 @@ describeLive('Integrated Security against a real SQL Server (OCTOPUS_DR_LIVE_SQL
   const scratch = `odr-integrated-${process.pid}`;
 
   beforeAll(async () => {
-    sql = await openSqlConnection(`${live};Database=master`);
+    sql = await openSqlConnection(`${live};Database=master`, quietEngineContext());
   }, 120_000);
   afterAll(async () => {
     await sql?.query('IF DB_ID(@db) IS NOT NULL EXEC (N\'DROP DATABASE \' + QUOTENAME(@db))', { db: param.nvarchar(scratch, 128) }).catch(() => undefined);

@@ -238,6 +238,6 @@ describe('verify-master-key against an Octopus-shaped database', () => {
   test('a connection to a database that does not exist fails clearly, without the connection string', async () => {
     const run = await verify('NoSuchDatabase', key256);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/Could not read the Octopus database/);
+    expect(run.stderr).toMatch(/Cannot connect to SQL Server: Database 'NoSuchDatabase' on .* does not exist or the login cannot open it/);
   });
 });

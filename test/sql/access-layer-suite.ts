@@ -1,6 +1,7 @@
 // Access-layer tests that hold for any SQL Server: run against the simulator (test/sql) and, when
 // OCTOPUS_DR_LIVE_SQL is set, against a real server (test/live). Only T-SQL both understand.
 import { openSqlConnection, param, SqlError, type SqlConnection } from '../../steps/shared/sql';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 export interface SuiteTarget {
   /** A sysadmin connection string (connected to master). */
@@ -61,7 +62,7 @@ export function accessLayerSuite(target: SuiteTarget): void {
   useTransport(target.transport);
 
   beforeAll(async () => {
-    sql = await openSqlConnection(target.connectionString(), { setSecret: (s) => secrets.push(s) });
+    sql = await openSqlConnection(target.connectionString(), quietEngineContext({ setSecret: (s) => void secrets.push(s) }));
     if (target.transport) expect(sql.transportName).toBe(target.transport);
   });
   afterAll(async () => {
@@ -192,7 +193,7 @@ export function accessLayerSuite(target: SuiteTarget): void {
   });
 
   test('wrong password: login error 18456, no secret in the message', async () => {
-    const error = await expectSqlError(openSqlConnection(`${target.connectionString()};Password="Wrong-${target.password().replace(/"/g, '""')}-x"`));
+    const error = await expectSqlError(openSqlConnection(`${target.connectionString()};Password="Wrong-${target.password().replace(/"/g, '""')}-x"`, quietEngineContext()));
     expect(error.kind).toBe('login');
     expect(error.number).toBe(18456);
     expect(error.message).toMatch(/rejected the login/);
@@ -200,7 +201,7 @@ export function accessLayerSuite(target: SuiteTarget): void {
   });
 
   test('unknown database: error 4060 names the database', async () => {
-    const error = await expectSqlError(openSqlConnection(`${target.connectionString()};Database=octopus-dr-missing`));
+    const error = await expectSqlError(openSqlConnection(`${target.connectionString()};Database=octopus-dr-missing`, quietEngineContext()));
     expect(error.kind).toBe('login');
     expect(error.number).toBe(4060);
     expect(error.message).toMatch(/'octopus-dr-missing' .* does not exist/);
@@ -211,7 +212,7 @@ export function accessLayerSuite(target: SuiteTarget): void {
   // Off Windows (and off a domain) SqlClient finds no Kerberos ticket; test/live proves the sign-in.
   (process.platform === 'win32' ? test.skip : test)('Integrated Security goes through SqlClient; without a Windows identity the sign-in fails clearly', async () => {
     const server = /(?:server|data source)\s*=\s*([^;]+)/i.exec(target.connectionString())![1];
-    const error = await expectSqlError(openSqlConnection(`Server=${server};Integrated Security=SSPI;Database=master;Encrypt=False`));
+    const error = await expectSqlError(openSqlConnection(`Server=${server};Integrated Security=SSPI;Database=master;Encrypt=False`, quietEngineContext()));
     expect(error.kind).toBe('login');
     expect(error.message).toMatch(/Windows identity \(Integrated Security\) failed/);
     expect(error.message).toMatch(/kinit/);

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openSqlConnection, param, type SqlConnection } from '../../steps/shared/sql';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 import { SqlSimulator } from '../sql-simulator/server';
 import { accessLayerSuite, expectSqlError } from './access-layer-suite';
 
@@ -44,7 +45,7 @@ describe('access layer (shared suite) against the simulator through .NET SqlClie
 describe('access layer against the simulator: protocol and model details', () => {
   let sql: SqlConnection;
   beforeAll(async () => {
-    sql = await openSqlConnection(connectionString());
+    sql = await openSqlConnection(connectionString(), quietEngineContext());
   });
   afterAll(async () => {
     await sql?.close();
@@ -52,16 +53,16 @@ describe('access layer against the simulator: protocol and model details', () =>
 
   test('verbose log lines name the server and database but never a secret', async () => {
     const lines: string[] = [];
-    const c = await openSqlConnection(connectionString(';Pooling=False'), { log: { verbose: (m) => lines.push(m) } });
+    const c = await openSqlConnection(connectionString(';Pooling=False'), quietEngineContext({ log: { info: () => undefined, warn: () => undefined, verbose: (m) => void lines.push(m) } }));
     await c.close();
-    await openSqlConnection(connectionString(';Database=NoSuchDb'), { log: { verbose: (m) => lines.push(m) } }).catch(() => undefined);
+    await openSqlConnection(connectionString(';Database=NoSuchDb'), quietEngineContext({ log: { info: () => undefined, warn: () => undefined, verbose: (m) => void lines.push(m) } })).catch(() => undefined);
     expect(lines.join('\n')).toMatch(/Connecting to SQL Server 127\.0\.0\.1,\d+, database 'master' \(sql-login\) over tedious/);
     expect(lines.join('\n')).toMatch(/keywords with no effect here: pooling/);
     expect(lines.join('\n')).not.toContain(PASSWORD);
   });
 
   test('the database option overrides the connection string (a restore connects to master)', async () => {
-    const c = await openSqlConnection(connectionString(), { database: 'Octopus' });
+    const c = await openSqlConnection(connectionString(), quietEngineContext(), { database: 'Octopus' });
     try {
       expect(c.database).toBe('Octopus');
       expect((await c.query<{ db: string }>('SELECT DB_NAME() AS db')).rows).toEqual([{ db: 'Octopus' }]);
@@ -145,7 +146,7 @@ describe('access layer against the simulator: protocol and model details', () =>
     expect(damaged.number).toBe(3183);
     expect(damaged.message).toMatch(/integrity check/);
 
-    const busy = await openSqlConnection(connectionString(';Database=Other'));
+    const busy = await openSqlConnection(connectionString(';Database=Other'), quietEngineContext());
     try {
       const inUse = await expectSqlError(sql.runLong('RESTORE DATABASE @db FROM DISK = @file WITH REPLACE', { db: 'Other', file }));
       expect(inUse.number).toBe(3101);
@@ -161,7 +162,7 @@ describe('access layer against the simulator: protocol and model details', () =>
   test('1844: compression on Express', async () => {
     const express = await SqlSimulator.start({ seed: { ...seed, server: { edition: 'Express Edition (64-bit)', engineEdition: 4, productVersion: '14.0.3465.1', defaultBackupPath: null } } });
     try {
-      const c = await openSqlConnection(`Server=127.0.0.1,${express.port};User ID=octo;Password=Octo-Passw0rd;Encrypt=False`);
+      const c = await openSqlConnection(`Server=127.0.0.1,${express.port};User ID=octo;Password=Octo-Passw0rd;Encrypt=False`, quietEngineContext());
       try {
         const facts = await c.serverFacts();
         expect(facts).toMatchObject({ majorVersion: 14, supportsBackupCompression: false, engineEdition: 4 });
@@ -190,12 +191,12 @@ describe('access layer against the simulator: protocol and model details', () =>
     });
     const azure = await SqlSimulator.start({ seed: { ...seed, server: { productVersion: '12.0.2000.8', edition: 'SQL Azure', engineEdition: 5 } } });
     try {
-      const c = await openSqlConnection(`Server=127.0.0.1,${old.port};User ID=octo;Password=Octo-Passw0rd;Encrypt=False`);
+      const c = await openSqlConnection(`Server=127.0.0.1,${old.port};User ID=octo;Password=Octo-Passw0rd;Encrypt=False`, quietEngineContext());
       expect(await c.serverFacts()).toMatchObject({
         majorVersion: 13, supportsBackupCompression: true, defaultBackupPath: 'E:\\Backup', defaultDataPath: 'D:\\Data', defaultLogPath: 'L:\\Logs', pathSeparator: '\\',
       });
       await c.close();
-      const a = await openSqlConnection(`Server=127.0.0.1,${azure.port};User ID=octo;Password=Octo-Passw0rd;Encrypt=False`);
+      const a = await openSqlConnection(`Server=127.0.0.1,${azure.port};User ID=octo;Password=Octo-Passw0rd;Encrypt=False`, quietEngineContext());
       expect(await a.serverFacts()).toMatchObject({ majorVersion: 12, engineEdition: 5, defaultBackupPath: null });
       await a.close();
       expect(azure.events.some((e) => e.kind === 'request' && /xp_instance_regread/.test(e.detail ?? ''))).toBe(false);
@@ -242,10 +243,10 @@ describe('access layer against the simulator: protocol and model details', () =>
       const tlsSim = await SqlSimulator.start({ seed, tls: { key, cert } });
       try {
         const cs = `Server=localhost,${tlsSim.port};User ID=sa;Password=${quotedPassword};Encrypt=Strict`;
-        const c = await openSqlConnection(cs, { trustedCertificates: cert });
+        const c = await openSqlConnection(cs, quietEngineContext(), { trustedCertificates: cert });
         expect((await c.query<{ v: string }>('SELECT @v AS v', { v: 'über TLS' })).rows[0].v).toBe('über TLS');
         await c.close();
-        const error = await expectSqlError(openSqlConnection(cs));
+        const error = await expectSqlError(openSqlConnection(cs, quietEngineContext()));
         expect(error.kind).toBe('connection');
         expect(error.message).toMatch(/TLS|certificate/i);
         expect(error.message).not.toContain(PASSWORD);
@@ -259,12 +260,12 @@ describe('access layer against the simulator: protocol and model details', () =>
       try {
         const base = `Server=localhost,${tlsSim.port};User ID=sa;Password=${quotedPassword};Encrypt=True`;
         for (const [cs, options] of [[`${base};TrustServerCertificate=True`, {}], [base, { trustedCertificates: cert }]] as const) {
-          const c = await openSqlConnection(cs, options);
+          const c = await openSqlConnection(cs, quietEngineContext(), options);
           const long = 'ü'.repeat(20_000); // several TLS records and TDS packets
           expect((await c.query<{ v: string }>('SELECT @v AS v', { v: long })).rows[0].v).toBe(long);
           await c.close();
         }
-        const untrusted = await expectSqlError(openSqlConnection(base));
+        const untrusted = await expectSqlError(openSqlConnection(base, quietEngineContext()));
         expect(untrusted.kind).toBe('connection');
         expect(untrusted.message).toMatch(/certificate/i);
         expect(untrusted.message).not.toContain(PASSWORD);
@@ -274,7 +275,7 @@ describe('access layer against the simulator: protocol and model details', () =>
     });
 
     test('Encrypt=True against a server that does not negotiate TLS fails (tedious 19 would go on in plaintext)', async () => {
-      const error = await expectSqlError(openSqlConnection(connectionString(';Encrypt=True')));
+      const error = await expectSqlError(openSqlConnection(connectionString(';Encrypt=True'), quietEngineContext()));
       expect(error.kind).toBe('connection');
       expect(error.code).toBe('EENCRYPT');
       expect(error.message).toMatch(/did not negotiate encryption/);
@@ -283,7 +284,7 @@ describe('access layer against the simulator: protocol and model details', () =>
     test('a server that forces encryption refuses Encrypt=False with advice', async () => {
       const tlsSim = await SqlSimulator.start({ seed, tls: { key, cert, mode: 'prelogin', forceEncryption: true } });
       try {
-        const error = await expectSqlError(openSqlConnection(`Server=localhost,${tlsSim.port};User ID=sa;Password=${quotedPassword};Encrypt=False`));
+        const error = await expectSqlError(openSqlConnection(`Server=localhost,${tlsSim.port};User ID=sa;Password=${quotedPassword};Encrypt=False`, quietEngineContext()));
         expect(error.kind).toBe('connection');
         expect(error.message).toMatch(/requires encrypted connections/);
         expect(error.message).toMatch(/set Encrypt=True/);
@@ -337,7 +338,7 @@ describe('access layer against the simulator: protocol and model details', () =>
   });
 
   test('a Windows account the server does not trust: 18452 with advice, password not shown', async () => {
-    const error = await expectSqlError(openSqlConnection(`Server=127.0.0.1,${sim.port};User ID=CORP\\svc-octo;Password=Win-Secret-987;Encrypt=False`));
+    const error = await expectSqlError(openSqlConnection(`Server=127.0.0.1,${sim.port};User ID=CORP\\svc-octo;Password=Win-Secret-987;Encrypt=False`, quietEngineContext()));
     expect(error.kind).toBe('login');
     expect(error.number).toBe(18452);
     expect(error.message).toMatch(/refused the Windows or Microsoft Entra sign-in of 'CORP\\svc-octo'/);
@@ -345,7 +346,7 @@ describe('access layer against the simulator: protocol and model details', () =>
   });
 
   test('a disabled login and a wrong user are both 18456; no password in any message', async () => {
-    const error = await expectSqlError(openSqlConnection(`Server=127.0.0.1,${sim.port};User ID=nobody;Password=Secret-Value-123;Encrypt=False`));
+    const error = await expectSqlError(openSqlConnection(`Server=127.0.0.1,${sim.port};User ID=nobody;Password=Secret-Value-123;Encrypt=False`, quietEngineContext()));
     expect(error.number).toBe(18456);
     expect(error.message).toMatch(/'nobody'/);
     expect(JSON.stringify({ message: error.message, server: error.serverMessages })).not.toContain('Secret-Value-123');

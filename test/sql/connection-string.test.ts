@@ -1,5 +1,6 @@
 // ADO.NET connection strings as Octopus stores them -> driver settings, and clear refusals.
 import { buildIdentifierStatement, parseSqlConnectionString, SqlConnectionStringError, SqlError, openSqlConnection } from '../../steps/shared/sql';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 import { normalise } from '../../steps/shared/sql/params';
 import { secretsOf, sensitiveValuesOf } from '../../steps/shared/sql/connection-string';
 
@@ -120,8 +121,8 @@ describe('openSqlConnection before connecting', () => {
   test('a bad string is a configuration SqlError, secrets registered first and never in the message', async () => {
     const secrets: string[] = [];
     const cs = 'Server=s;User ID=u;Password=Hunter2-secret;Integrated Security=SSPI;Bogus=1';
-    await expect(openSqlConnection(cs, { setSecret: (s) => secrets.push(s) })).rejects.toMatchObject({ kind: 'configuration' });
-    const error = (await openSqlConnection(cs).catch((e: SqlError) => e)) as SqlError;
+    await expect(openSqlConnection(cs, quietEngineContext({ setSecret: (s) => void secrets.push(s) }))).rejects.toMatchObject({ kind: 'configuration' });
+    const error = (await openSqlConnection(cs, quietEngineContext()).catch((e: SqlError) => e)) as SqlError;
     expect(error.message).not.toContain('Hunter2-secret');
     expect(secrets).toContain(cs);
   });

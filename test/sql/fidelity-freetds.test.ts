@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openSqlConnection, SqlError, type SqlConnection } from '../../steps/shared/sql';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 import { SqlSimulator } from '../sql-simulator/server';
 
 const TSQL = '/usr/bin/tsql';
@@ -83,7 +84,7 @@ describeIfTsql('simulator fidelity: FreeTDS tsql and mssql get the same answers'
   let sql: SqlConnection;
   beforeAll(async () => {
     sim = await SqlSimulator.start({ seed });
-    sql = await openSqlConnection(`Server=127.0.0.1,${sim.port};Database=Octopus;User ID=sa;Password=${PASSWORD};Encrypt=False`);
+    sql = await openSqlConnection(`Server=127.0.0.1,${sim.port};Database=Octopus;User ID=sa;Password=${PASSWORD};Encrypt=False`, quietEngineContext());
   });
   afterAll(async () => {
     await sql?.close();
@@ -146,7 +147,7 @@ describeIfTsql('simulator fidelity: FreeTDS tsql and mssql get the same answers'
         const query = "SELECT Id, Json FROM dbo.Thing WHERE Id = N'Things-1'";
         const viaTsql = await tsql(tlsSim.port, query, { database: 'Octopus', config });
         expect(viaTsql.stderr).toBe('');
-        const c = await openSqlConnection(`Server=127.0.0.1,${tlsSim.port};Database=Octopus;User ID=sa;Password=${PASSWORD};Encrypt=True;TrustServerCertificate=True`);
+        const c = await openSqlConnection(`Server=127.0.0.1,${tlsSim.port};Database=Octopus;User ID=sa;Password=${PASSWORD};Encrypt=True;TrustServerCertificate=True`, quietEngineContext());
         try {
           const viaDriver = (await c.query<{ Id: string; Json: string }>(query)).rows;
           expect(parseTable(viaTsql.stdout)).toEqual(viaDriver);

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openSqlConnection, param, parseSqlConnectionString, type SqlConnection } from '../../steps/shared/sql';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 import { findPowerShell, sqlClientHelperPid } from '../../steps/shared/sql/sqlclient-transport';
 import { chooseTransport } from '../../steps/shared/sql/transport';
 import { findPwsh } from '../helpers/runners';
@@ -56,7 +57,7 @@ describe('the SqlClient transport against the simulator', () => {
     const saved = process.env.PATH;
     process.env.PATH = '/nowhere';
     try {
-      const error = await expectSqlError(openSqlConnection(cs()));
+      const error = await expectSqlError(openSqlConnection(cs(), quietEngineContext()));
       expect(error.kind).toBe('configuration');
       expect(error.message).toMatch(/no PowerShell was found/);
       expect(error.message).toMatch(/Install PowerShell 7/);
@@ -70,7 +71,7 @@ describe('the SqlClient transport against the simulator', () => {
   test('Integrated Security with the transport forced to tedious: refused before connecting, saying how to fix it', async () => {
     process.env.OCTOPUSDR_SQL_TRANSPORT = 'tedious';
     try {
-      const error = await expectSqlError(openSqlConnection(`Server=127.0.0.1,${sim.port};Integrated Security=SSPI;Encrypt=False`));
+      const error = await expectSqlError(openSqlConnection(`Server=127.0.0.1,${sim.port};Integrated Security=SSPI;Encrypt=False`, quietEngineContext()));
       expect(error.kind).toBe('configuration');
       expect(error.message).toMatch(/OCTOPUSDR_SQL_TRANSPORT=tedious forces it/);
     } finally {
@@ -82,8 +83,8 @@ describe('the SqlClient transport against the simulator', () => {
     let a: SqlConnection;
     let b: SqlConnection;
     beforeAll(async () => {
-      a = await openSqlConnection(cs());
-      b = await openSqlConnection(cs(), { database: 'Octopus' });
+      a = await openSqlConnection(cs(), quietEngineContext());
+      b = await openSqlConnection(cs(), quietEngineContext(), { database: 'Octopus' });
     }, 120_000);
     afterAll(async () => {
       await a?.close();
@@ -128,7 +129,7 @@ describe('the SqlClient transport against the simulator', () => {
   });
 
   test('a killed helper fails the statement clearly, and the next connection gets a new helper', async () => {
-    const c = await openSqlConnection(cs());
+    const c = await openSqlConnection(cs(), quietEngineContext());
     const pid = sqlClientHelperPid()!;
     // The whole helper: its process group off Windows (a dotnet-tool pwsh is a shim with a child).
     setTimeout(() => process.kill(process.platform === 'win32' ? pid : -pid, 'SIGKILL'), 500);
@@ -138,7 +139,7 @@ describe('the SqlClient transport against the simulator', () => {
     expect(error.message).toMatch(/run the step again/);
     expect(error.message).not.toContain(PASSWORD);
     await c.close();
-    const next = await openSqlConnection(cs());
+    const next = await openSqlConnection(cs(), quietEngineContext());
     try {
       expect(sqlClientHelperPid()).not.toBe(pid);
       expect((await next.query<{ ok: number }>('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
@@ -148,7 +149,7 @@ describe('the SqlClient transport against the simulator', () => {
   }, 120_000);
 
   (process.platform === 'win32' ? test.skip : test)('off Windows a silent statement cannot be interrupted by SqlClient: the helper is stopped after the cancel timeout', async () => {
-    const c = await openSqlConnection(cs(), { cancelTimeoutMs: 500 });
+    const c = await openSqlConnection(cs(), quietEngineContext(), { cancelTimeoutMs: 500 });
     const started = Date.now();
     const error = await expectSqlError(c.runLong("WAITFOR DELAY '00:01:00'", {}, { timeoutMs: 300 }));
     expect(error.kind).toBe('timeout');

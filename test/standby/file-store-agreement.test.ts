@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { backupFileStore } from '../../steps/shared/file-store/backup';
 import { readManifestFile, type ManifestFile } from '../../steps/shared/file-store/manifest';
 import { openSqlConnection, type SqlConnection } from '../../steps/shared/sql';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 import { checkFileStoreAgreement, compareWithFileStore, readExpectedFiles, summariseAgreement, type ExpectedFiles, type StoreFile } from '../../steps/shared/standby';
 import type { SeedTable } from '../sql-simulator/engine/model';
 import { SqlSimulator } from '../sql-simulator/server';
@@ -109,7 +110,7 @@ describe('against the SQL Server simulator', () => {
   afterAll(() => sim.stop());
   afterEach(() => sql?.close());
 
-  const open = async (database: string) => (sql = await openSqlConnection(sim.connectionString({ database })));
+  const open = async (database: string) => (sql = await openSqlConnection(sim.connectionString({ database }), quietEngineContext()));
 
   test('reads recent started tasks, recent artifacts and every built-in feed package, bounded by the window; the statements are ones the simulator knows', async () => {
     await open('Octopus_scratch');

@@ -3,6 +3,7 @@
 // fork (the rules dbatools' Select-DbaBackupInformation applies). LSNs compare as BigInt.
 import { kindOf, type BackupSet } from './backup-set';
 import { compareLsn, lsnEqual, lsnLessOrEqual, lsnValue } from './lsn';
+import { StepFailure } from '../runtime/errors';
 
 export interface RestoreChain {
   full: BackupSet;
@@ -14,7 +15,8 @@ export interface RestoreChain {
   pointInTime: string;
 }
 
-export class ChainError extends Error {
+/** No restorable chain: the message names the missing file or the LSN gap. */
+export class ChainError extends StepFailure {
   constructor(message: string) {
     super(message);
     this.name = 'ChainError';

@@ -1,14 +1,24 @@
-// The restore as a library: find the backups, choose and check the chain, plan the statements
-// (printed for a dry run), then run them. The restore step and the test-restore step both use it:
+// The restore as a library, in the stages of dbatools' Restore-DbaDatabase pipeline
+// (Get-, Select-, Test-, Format-DbaBackupInformation), each a function a caller can stop after:
 //
-//   const plan = await planRestore(connection, { source, targetDatabase: 'scratch', ... }, log);
-//   log.info(formatRestorePlan(plan));
-//   const result = await restoreDatabase(connection, plan, { signal, onProgress, log });
+//   getBackupSets      the sets in the source folder (manifests first, then headers of other files)
+//   selectRestoreChain the full, differential and logs to restore, and the target name (pure)
+//   testRestoreChain   every chosen set re-read from its files and verified (RESTORE VERIFYONLY)
+//   buildRestorePlan   the target checked, files relocated, the statements in order
+//
+//   const plan = await planRestore(connection, { source, targetDatabase: 'scratch', ... }, context);
+//   context.log.info(formatRestorePlan(plan));
+//   const result = await restoreDatabase(connection, plan, context);
 //
 // The connection must be to master (openSqlConnection(..., { database: 'master' })): SQL Server
-// cannot restore a database the connection is using.
+// cannot restore a database the connection is using. Planning changes nothing; its failures are
+// RestorePlanErrors that say so.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { restoreDataDirectory, restoreLogDirectory, restoreReplaceExisting, restoreSource } from '../../../templates/parameters';
+import { restoreDatabase as restoreTemplate } from '../../../templates/restore-database';
+import type { EngineContext } from '../runtime/engine-context';
+import { StepFailure } from '../runtime/errors';
 import { SqlError, type SqlConnection, type ServerFacts } from '../sql';
 import { kindOf, normaliseLocalTime, type BackupFile, type BackupSet } from './backup-set';
 import { ChainError, selectChain, type RestoreChain } from './chain';
@@ -32,20 +42,18 @@ import {
 } from './tsql';
 
 const STATS_PERCENT = 5;
+const { targetDatabase: targetDatabaseParameter, pointInTime: pointInTimeParameter, safetyBackup: safetyBackupParameter } = restoreTemplate.params;
 
-export interface RestoreLog {
-  info(message: string): void;
-  verbose(message: string): void;
-  warn(message: string): void;
-}
-
-/** A problem with the backups or the request: nothing has been changed. */
-export class RestorePlanError extends Error {
+/** A problem with the backups or the request: nothing has been changed, and the message says so first. */
+export class RestorePlanError extends StepFailure {
   /** When one backup set of the chosen chain failed a check: the chain, and that set and its files. */
   readonly failed?: PlanFailure;
-  constructor(message: string, failed?: PlanFailure) {
-    super(message);
+  /** The problem alone, without "Nothing was changed.". */
+  readonly reason: string;
+  constructor(reason: string, failed?: PlanFailure, options: { cause?: unknown } = {}) {
+    super(`Nothing was changed. ${reason}`, options);
     this.name = 'RestorePlanError';
+    this.reason = reason;
     this.failed = failed;
   }
 }
@@ -59,7 +67,7 @@ export interface PlanFailure {
 }
 
 /** The restore failed part-way: the message says what state things are in. */
-export class RestoreError extends Error {
+export class RestoreError extends StepFailure {
   /** The statement that failed. */
   readonly stage?: PlannedStep['kind'];
   /** An existing database had begun to be replaced: it is no longer as it was. */
@@ -67,7 +75,7 @@ export class RestoreError extends Error {
   /** The reason alone (the message adds what state the database is in). */
   readonly reason: string;
   constructor(message: string, options: { cause?: unknown; stage?: PlannedStep['kind']; replaceStarted?: boolean; reason?: string } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(message, { cause: options.cause });
     this.name = 'RestoreError';
     this.stage = options.stage;
     this.replaceStarted = options.replaceStarted ?? false;
@@ -91,7 +99,6 @@ export interface RestoreRequest {
   checkDb: boolean;
   /** Skip RESTORE VERIFYONLY (only when the caller verifies otherwise). Default false. */
   skipVerify?: boolean;
-  signal?: AbortSignal;
 }
 
 export interface PlannedStep {
@@ -128,9 +135,68 @@ function planError(message: string, failed?: PlanFailure): never {
   throw new RestorePlanError(message, failed);
 }
 
+/** Reads, checks and plans; changes nothing. Throws RestorePlanError naming the file or LSN gap. */
+export async function planRestore(connection: SqlConnection, request: RestoreRequest, context: EngineContext): Promise<RestorePlan> {
+  try {
+    const facts = await connection.serverFacts();
+    const found = await getBackupSets(connection, request, facts, context);
+    const selected = selectRestoreChain(found, request);
+    await testRestoreChain(connection, selected, facts, request, context);
+    return await buildRestorePlan(connection, selected, facts, request, context);
+  } catch (error) {
+    // A cancel is reported as such (exit 130/143), not as the failure it caused.
+    context.signal.throwIfAborted();
+    if (error instanceof SqlError) throw new RestorePlanError(error.message, undefined, { cause: error });
+    throw error;
+  }
+}
+
+// ---- get the sets ------------------------------------------------------------------------------
+
+/** The backup sets a restore may choose from, and the one the user named (if a file or manifest). */
+export interface FoundBackupSets {
+  location: FolderLocation;
+  sets: BackupSet[];
+  /** The set "Backup to restore" names: restore exactly up to its end. */
+  endAt?: BackupSet;
+  /** "Point in time", normalised (server local time). */
+  stopAt?: string;
+}
+
+/** `<Database>_SAFETY_<stamp>.bak`: the copy-only backup taken before replacing a database. */
+const SAFETY_BACKUP_NAME = /_SAFETY_\d{8}T\d{6}Z\.bak$/i;
+
+/** Every set in the source's folder, the named one, and the point in time; checks the source exists. */
+export async function getBackupSets(connection: SqlConnection, request: RestoreRequest, facts: ServerFacts, context: EngineContext): Promise<FoundBackupSets> {
+  const stopAt = pointInTimeOf(request);
+  const { location, file } = await resolveSource(request, facts);
+  const discovered = await discoverSets(connection, location, context);
+  const { sets, endAt } = file ? await namedSet(file, discovered, location) : { sets: discovered, endAt: undefined };
+  if (!file && sets.length === 0) planError(`No usable backups were found in ${location.workerDirectory} (looked for *.manifest.json, *.bak and *.trn; see any warnings above).`);
+  // Safety backups land in the server's default backup folder, which may be this very folder: they
+  // hold the database as it was before an earlier restore, never "the newest backup" (unless named).
+  const { kept, safety } = withoutSafetyBackups(sets, endAt);
+  if (safety.length > 0) {
+    context.log.info(`Not considered: ${safety.map((s) => s.label).join(', ')} (safety backups taken before earlier restores; name one as "${restoreSource.label}" to restore it).`);
+    if (kept.length === 0) planError(`${location.workerDirectory} holds only safety backups of earlier restores; name one as "${restoreSource.label}" to restore it.`);
+  }
+  return { location, sets: kept, endAt, stopAt };
+}
+
+function pointInTimeOf(request: RestoreRequest): string | undefined {
+  if (!request.pointInTime) return undefined;
+  const stopAt = normaliseLocalTime(request.pointInTime);
+  if (!stopAt) {
+    planError(
+      `"${pointInTimeParameter.label}" must be an ISO-8601 date and time without offset, in the SQL Server's local time (e.g. 2026-11-27T14:30:00), not "${request.pointInTime}".`,
+    );
+  }
+  return stopAt;
+}
+
 async function resolveSource(request: RestoreRequest, facts: ServerFacts) {
   const stat = await fs.stat(request.source).catch(() => undefined);
-  if (!stat) planError(`The backup source ${request.source} does not exist (as this worker sees it). Check "Backup to restore".`);
+  if (!stat) planError(`The backup source ${request.source} does not exist (as this worker sees it). Check "${restoreSource.label}".`);
   const workerDirectory = stat.isDirectory() ? request.source : path.dirname(request.source);
   const serverDirectory = request.sourceOnServer || workerDirectory;
   const location: FolderLocation = { workerDirectory, serverDirectory, serverSeparator: request.sourceOnServer ? facts.pathSeparator : undefined };
@@ -138,7 +204,8 @@ async function resolveSource(request: RestoreRequest, facts: ServerFacts) {
 }
 
 /** Every backup set in the folder (manifests first, then other backup files, whose headers are read). */
-async function discoverSets(connection: SqlConnection, location: FolderLocation, log: RestoreLog, signal?: AbortSignal): Promise<BackupSet[]> {
+async function discoverSets(connection: SqlConnection, location: FolderLocation, context: EngineContext): Promise<BackupSet[]> {
+  const { log, signal } = context;
   log.info(`Looking for backup sets in ${location.workerDirectory}`);
   const fromManifests = await loadManifestSets(location, (m) => log.warn(m));
   const claimed = new Set(fromManifests.flatMap((m) => m.manifest.files.map((f) => f.name)));
@@ -162,15 +229,135 @@ async function discoverSets(connection: SqlConnection, location: FolderLocation,
   return sets;
 }
 
-function describeSet(set: BackupSet): string {
-  const h = set.header;
-  const kind = kindOf(h) ?? h.backupTypeDescription;
-  return `${kind.padEnd(12)} ${set.label}  finished ${h.backupFinishDate}  LSN ${h.firstLsn}..${h.lastLsn}${h.isCopyOnly ? '  copy-only' : ''}`;
+/** The set a named manifest or backup file stands for, among the folder's sets (added when missing). */
+async function namedSet(file: string, discovered: BackupSet[], location: FolderLocation): Promise<{ sets: BackupSet[]; endAt: BackupSet }> {
+  if (isManifestName(file)) {
+    const manifestPath = path.join(location.workerDirectory, file);
+    const manifest = await readManifest(manifestPath).catch((e: Error) => planError(e.message));
+    const endAt = discovered.find((s) => s.manifestPath === manifestPath) ?? (await setFromManifest(manifestPath, manifest, location));
+    return { sets: discovered.includes(endAt) ? discovered : [...discovered, endAt], endAt };
+  }
+  // A file can hold several backup sets (appended WITH NOINIT): restore up to the newest of them.
+  const endAt = discovered
+    .filter((s) => s.files.some((f) => f.name === file) || s.missingFiles.includes(file))
+    .sort((a, b) => compareLsn(b.header.lastLsn, a.header.lastLsn))[0];
+  if (!endAt) {
+    const parsed = parseBackupFileName(file);
+    planError(
+      parsed && parsed.stripes > 1
+        ? `${file} is one of ${parsed.stripes} files of a striped backup, and not all are beside it. Copy every stripe into ${location.workerDirectory}.`
+        : `${file} is not a readable SQL Server backup (see the warnings above).`,
+    );
+  }
+  return { sets: discovered, endAt };
 }
+
+/** Safety backups of earlier restores are set aside, unless one is the set the user named. Pure. */
+export function withoutSafetyBackups(sets: readonly BackupSet[], endAt?: BackupSet): { kept: BackupSet[]; safety: BackupSet[] } {
+  const safety = sets.filter((s) => s !== endAt && s.files.some((f) => SAFETY_BACKUP_NAME.test(f.name)));
+  return { kept: sets.filter((s) => !safety.includes(s)), safety };
+}
+
+// ---- select the chain --------------------------------------------------------------------------
+
+export interface SelectedChain {
+  location: FolderLocation;
+  chain: RestoreChain;
+  /** The chain's sets in restore order: full, differential, logs. */
+  members: BackupSet[];
+  sourceDatabase: string;
+  targetDatabase: string;
+}
+
+/** Chooses the sets to restore and the target's name; throws RestorePlanError naming the gap. Pure. */
+export function selectRestoreChain(found: FoundBackupSets, request: Pick<RestoreRequest, 'targetDatabase'>): SelectedChain {
+  const { endAt, stopAt } = found;
+  if (endAt && stopAt) {
+    planError(`Give either a specific backup (a manifest or backup file as "${restoreSource.label}") or a "${pointInTimeParameter.label}" with a folder, not both.`);
+  }
+  const sets = endAt ? found.sets : setsOfTargetDatabase(found.sets, request.targetDatabase);
+  let chain: RestoreChain;
+  try {
+    chain = selectChain(sets, { endAt, stopAt });
+  } catch (error) {
+    if (error instanceof ChainError) planError(error.message);
+    throw error;
+  }
+  const sourceDatabase = chain.full.header.databaseName;
+  const targetDatabase = request.targetDatabase || sourceDatabase;
+  if (targetDatabase.length > 128 || /[\u0000-\u001f]/.test(targetDatabase)) {
+    planError(`"${targetDatabaseParameter.label}" must be 1 to 128 characters without control characters.`);
+  }
+  return { location: found.location, chain, members: chainMembers(chain), sourceDatabase, targetDatabase };
+}
+
+/** A shared folder may hold several databases' backups: the target name picks its own. Pure. */
+export function setsOfTargetDatabase(sets: BackupSet[], targetDatabase: string | undefined): BackupSet[] {
+  const sourceNames = [...new Set(sets.map((s) => s.header.databaseName))];
+  if (sourceNames.length <= 1 || !targetDatabase) return sets;
+  const same = sourceNames.find((n) => n.toLowerCase() === targetDatabase.toLowerCase());
+  return same ? sets.filter((s) => s.header.databaseName === same) : sets;
+}
+
+function chainMembers(chain: RestoreChain): BackupSet[] {
+  return [chain.full, chain.differential, ...chain.logs].filter((s): s is BackupSet => s !== undefined);
+}
+
+// ---- test the chain ----------------------------------------------------------------------------
 
 function fileNames(files: readonly BackupFile[]): string {
   return files.map((f) => f.name).join(', ');
 }
+
+/** Re-reads every chosen set from its files and, unless skipped, verifies it (RESTORE VERIFYONLY). */
+export async function testRestoreChain(
+  connection: SqlConnection,
+  selected: SelectedChain,
+  facts: ServerFacts,
+  request: Pick<RestoreRequest, 'skipVerify'>,
+  context: EngineContext,
+): Promise<void> {
+  for (const set of selected.members) await rereadHeader(connection, set, facts, context);
+  if (request.skipVerify) return;
+  for (const set of selected.members) await verifySet(connection, set, selected, context);
+}
+
+/** The manifest could describe other files than are there: the header is read from the files. */
+async function rereadHeader(connection: SqlConnection, set: BackupSet, facts: ServerFacts, context: EngineContext): Promise<void> {
+  context.log.info(`Reading the header of ${set.label} (RESTORE HEADERONLY)`);
+  const headers = await readHeaders(connection, set.files.map((f) => f.serverPath), { signal: context.signal }).catch((e: Error) => {
+    if (e instanceof SqlError && e.kind === 'cancelled') throw e;
+    return planError(`${fileNames(set.files)} cannot be read by SQL Server: ${e.message}`);
+  });
+  const header = headers.find((h) => h.position === set.header.position);
+  if (!header || compareLsn(header.firstLsn, set.header.firstLsn) !== 0 || compareLsn(header.lastLsn, set.header.lastLsn) !== 0) {
+    planError(`${fileNames(set.files)} do not hold the backup ${set.label} describes (the LSNs differ). The files were replaced or renamed.`);
+  }
+  set.header = header;
+  if (header.isDamaged) planError(`${set.label} is marked damaged (IsDamaged) in its header; it cannot be trusted.`);
+  if (header.softwareVersionMajor > facts.majorVersion) {
+    planError(
+      `${set.label} was taken on SQL Server ${header.softwareVersionMajor}.${header.softwareVersionMinor}.${header.softwareVersionBuild}, ` +
+        `newer than the target server's ${facts.productVersion}. SQL Server cannot restore a backup to an older version: restore onto SQL Server ${header.softwareVersionMajor} or newer.`,
+    );
+  }
+}
+
+async function verifySet(connection: SqlConnection, set: BackupSet, selected: SelectedChain, context: EngineContext): Promise<void> {
+  const verify = verifyStatement(set.files.map((f) => f.serverPath), set.header.position, set.header.hasBackupChecksums);
+  context.log.info(`Verifying ${set.label} (RESTORE VERIFYONLY)`);
+  await runStatement(connection, verify, { long: true, signal: context.signal }).catch((e: Error) => {
+    if (e instanceof SqlError && e.kind === 'cancelled') throw e;
+    return planError(`${set.label} (${fileNames(set.files)}) failed RESTORE VERIFYONLY: ${e.message}`, {
+      database: selected.sourceDatabase,
+      chain: selected.members.map((m) => m.label),
+      set: set.label,
+      files: set.files.map((f) => f.name),
+    });
+  });
+}
+
+// ---- format the plan ---------------------------------------------------------------------------
 
 /** Where each file of a restored database goes: named after the target, in the data or log folder. */
 function relocationsFor(fileList: readonly DatabaseFile[], targetDatabase: string, dataDirectory: string, logDirectory: string, separator: string): Relocation[] {
@@ -184,171 +371,87 @@ function relocationsFor(fileList: readonly DatabaseFile[], targetDatabase: strin
   });
 }
 
-/** `<Database>_SAFETY_<stamp>.bak`: the copy-only backup taken before replacing a database. */
-const SAFETY_BACKUP_NAME = /_SAFETY_\d{8}T\d{6}Z\.bak$/i;
-
-/** Reads, checks and plans; changes nothing. Throws RestorePlanError naming the file or LSN gap. */
-export async function planRestore(connection: SqlConnection, request: RestoreRequest, log: RestoreLog): Promise<RestorePlan> {
-  const signal = request.signal;
-  const facts = await connection.serverFacts();
-  const warnings: string[] = [];
-  let stopAt: string | undefined;
-  if (request.pointInTime) {
-    stopAt = normaliseLocalTime(request.pointInTime);
-    if (!stopAt) {
-      planError(
-        `"Point in time" must be an ISO-8601 date and time without offset, in the SQL Server's local time (e.g. 2026-11-27T14:30:00), not "${request.pointInTime}".`,
-      );
-    }
-  }
-
-  const { location, file } = await resolveSource(request, facts);
-  let endAt: BackupSet | undefined;
-  let sets: BackupSet[];
-  if (file && isManifestName(file)) {
-    const manifestPath = path.join(location.workerDirectory, file);
-    const manifest = await readManifest(manifestPath).catch((e: Error) => planError(e.message));
-    sets = await discoverSets(connection, location, log, signal);
-    endAt = sets.find((s) => s.manifestPath === manifestPath) ?? (await setFromManifest(manifestPath, manifest, location));
-    if (!sets.includes(endAt)) sets.push(endAt);
-  } else if (file) {
-    sets = await discoverSets(connection, location, log, signal);
-    const parsed = parseBackupFileName(file);
-    // A file can hold several backup sets (appended WITH NOINIT): restore up to the newest of them.
-    endAt = sets
-      .filter((s) => s.files.some((f) => f.name === file) || s.missingFiles.includes(file))
-      .sort((a, b) => compareLsn(b.header.lastLsn, a.header.lastLsn))[0];
-    if (!endAt) {
-      planError(
-        parsed && parsed.stripes > 1
-          ? `${file} is one of ${parsed.stripes} files of a striped backup, and not all are beside it. Copy every stripe into ${location.workerDirectory}.`
-          : `${file} is not a readable SQL Server backup (see the warnings above).`,
-      );
-    }
-  } else {
-    sets = await discoverSets(connection, location, log, signal);
-    if (sets.length === 0) planError(`No usable backups were found in ${location.workerDirectory} (looked for *.manifest.json, *.bak and *.trn; see any warnings above).`);
-  }
-  // Safety backups land in the server's default backup folder, which may be this very folder: they
-  // hold the database as it was before an earlier restore, never "the newest backup" (unless named).
-  const safety = sets.filter((s) => s !== endAt && s.files.some((f) => SAFETY_BACKUP_NAME.test(f.name)));
-  if (safety.length > 0) {
-    sets = sets.filter((s) => !safety.includes(s));
-    log.info(`Not considered: ${safety.map((s) => s.label).join(', ')} (safety backups taken before earlier restores; name one as "Backup to restore" to restore it).`);
-    if (sets.length === 0) planError(`${location.workerDirectory} holds only safety backups of earlier restores; name one as "Backup to restore" to restore it.`);
-  }
-  if (endAt && stopAt) {
-    planError('Give either a specific backup (a manifest or backup file as "Backup to restore") or a "Point in time" with a folder, not both.');
-  }
-
-  // A shared folder may hold several databases' backups: the target name picks its own.
-  const sourceNames = [...new Set(sets.map((s) => s.header.databaseName))];
-  if (!endAt && sourceNames.length > 1 && request.targetDatabase) {
-    const same = sourceNames.find((n) => n.toLowerCase() === request.targetDatabase!.toLowerCase());
-    if (same) sets = sets.filter((s) => s.header.databaseName === same);
-  }
-
-  let chain: RestoreChain;
-  try {
-    chain = selectChain(sets, { endAt, stopAt });
-  } catch (error) {
-    if (error instanceof ChainError) planError(error.message);
-    throw error;
-  }
-  const members = [chain.full, chain.differential, ...chain.logs].filter((s): s is BackupSet => s !== undefined);
-  const sourceDatabase = chain.full.header.databaseName;
-  const targetDatabase = request.targetDatabase || sourceDatabase;
-  if (targetDatabase.length > 128 || /[\u0000-\u001f]/.test(targetDatabase)) {
-    planError(`"Target database" must be 1 to 128 characters without control characters.`);
-  }
-
-  // Re-read every chosen set from its files: the manifest could describe other files than are there.
-  for (const set of members) {
-    log.info(`Reading the header of ${set.label} (RESTORE HEADERONLY)`);
-    const headers = await readHeaders(connection, set.files.map((f) => f.serverPath), { signal }).catch((e: Error) => {
-      if (e instanceof SqlError && e.kind === 'cancelled') throw e;
-      return planError(`${fileNames(set.files)} cannot be read by SQL Server: ${e.message}`);
-    });
-    const header = headers.find((h) => h.position === set.header.position);
-    if (!header || compareLsn(header.firstLsn, set.header.firstLsn) !== 0 || compareLsn(header.lastLsn, set.header.lastLsn) !== 0) {
-      planError(`${fileNames(set.files)} do not hold the backup ${set.label} describes (the LSNs differ). The files were replaced or renamed.`);
-    }
-    set.header = header;
-    if (header.isDamaged) planError(`${set.label} is marked damaged (IsDamaged) in its header; it cannot be trusted.`);
-    if (header.softwareVersionMajor > facts.majorVersion) {
-      planError(
-        `${set.label} was taken on SQL Server ${header.softwareVersionMajor}.${header.softwareVersionMinor}.${header.softwareVersionBuild}, ` +
-          `newer than the target server's ${facts.productVersion}. SQL Server cannot restore a backup to an older version: restore onto SQL Server ${header.softwareVersionMajor} or newer.`,
-      );
-    }
-  }
-  if (!request.skipVerify) {
-    for (const set of members) {
-      const verify = verifyStatement(set.files.map((f) => f.serverPath), set.header.position, set.header.hasBackupChecksums);
-      log.info(`Verifying ${set.label} (RESTORE VERIFYONLY)`);
-      await runStatement(connection, verify, { long: true, signal }).catch((e: Error) => {
-        if (e instanceof SqlError && e.kind === 'cancelled') throw e;
-        return planError(`${set.label} (${fileNames(set.files)}) failed RESTORE VERIFYONLY: ${e.message}`, {
-          database: sourceDatabase,
-          chain: members.map((m) => m.label),
-          set: set.label,
-          files: set.files.map((f) => f.name),
-        });
-      });
-    }
-  }
-
+/** Checks the target, places its files, and lists the statements in order (a safety backup first). */
+export async function buildRestorePlan(
+  connection: SqlConnection,
+  selected: SelectedChain,
+  facts: ServerFacts,
+  request: RestoreRequest,
+  context: EngineContext,
+): Promise<RestorePlan> {
+  const { chain, targetDatabase } = selected;
   const existing = await runStatement<{ name: string; state: string }>(connection, databaseExistsStatement(targetDatabase));
   const targetExists = existing.rows.length > 0;
-  const targetOnline = existing.rows[0]?.state === 'ONLINE';
+  const targetState = existing.rows[0]?.state;
   if (targetExists && !request.replaceExisting) {
     planError(
-      `Database '${targetDatabase}' already exists on ${facts.serverName}, and "Replace existing" is off. ` +
-        `To restore beside it, set "Target database" to a new name (e.g. '${targetDatabase}-restored'); ` +
-        `to overwrite it, check "Replace existing" (a copy-only safety backup of it is taken first).`,
+      `Database '${targetDatabase}' already exists on ${facts.serverName}, and "${restoreReplaceExisting.label}" is off. ` +
+        `To restore beside it, set "${targetDatabaseParameter.label}" to a new name (e.g. '${targetDatabase}-restored'); ` +
+        `to overwrite it, check "${restoreReplaceExisting.label}" (a copy-only safety backup of it is taken first).`,
     );
   }
-
   const dataDirectory = request.dataDirectory || facts.defaultDataPath;
   const logDirectory = request.logDirectory || facts.defaultLogPath;
-  if (!dataDirectory || !logDirectory) planError('SQL Server reports no default data or log folder; set "Data file directory" and "Log file directory".');
-  const fileList: DatabaseFile[] = await readFileList(connection, chain.full.files.map((f) => f.serverPath), chain.full.header.position, { signal }).catch((e: Error) =>
+  if (!dataDirectory || !logDirectory) planError(`SQL Server reports no default data or log folder; set "${restoreDataDirectory.label}" and "${restoreLogDirectory.label}".`);
+  const fileList: DatabaseFile[] = await readFileList(connection, chain.full.files.map((f) => f.serverPath), chain.full.header.position, { signal: context.signal }).catch((e: Error) =>
     planError(`Cannot list the database files in ${chain.full.label}: ${e.message}`),
   );
   const relocations = relocationsFor(fileList, targetDatabase, dataDirectory, logDirectory, facts.pathSeparator);
 
+  const warnings: string[] = [];
   const steps: PlannedStep[] = [];
   let safetyBackupFile: string | undefined;
-  if (targetExists && request.safetyBackup && !targetOnline) {
-    warnings.push(`'${targetDatabase}' is ${existing.rows[0].state}, not ONLINE, so it cannot be backed up first; it is replaced without a safety backup.`);
+  if (targetExists && request.safetyBackup && targetState !== 'ONLINE') {
+    warnings.push(`'${targetDatabase}' is ${targetState}, not ONLINE, so it cannot be backed up first; it is replaced without a safety backup.`);
   }
-  if (targetExists && request.safetyBackup && targetOnline) {
-    if (!facts.defaultBackupPath) planError("SQL Server reports no default backup folder for the safety backup; turn \"Safety backup\" off or configure the instance's backup folder.");
-    // Not named like this tool's backups, so retention never deletes it.
-    const safetyName = `${fileNamePart(targetDatabase)}_SAFETY_${backupTimestamp(new Date())}.bak`;
-    safetyBackupFile = joinServerPath(facts.defaultBackupPath, safetyName, facts.pathSeparator);
-    steps.push({
-      kind: 'safety-backup',
-      weight: 1,
-      statement: {
-        ...backupStatement({
-          database: targetDatabase,
-          kind: 'Full',
-          files: [safetyBackupFile],
-          copyOnly: true,
-          compression: facts.supportsBackupCompression ? true : undefined,
-          statsPercent: STATS_PERCENT,
-          name: `octopus-dr safety backup before restore`,
-          description: `Copy-only backup of '${targetDatabase}' taken by octopus-dr before replacing it`,
-        }),
-        purpose: `Safety backup (copy-only) of the existing '${targetDatabase}' to ${safetyBackupFile}`,
-      },
-    });
+  if (targetExists && request.safetyBackup && targetState === 'ONLINE') {
+    const safety = safetyBackupStep(targetDatabase, facts);
+    safetyBackupFile = safety.file;
+    steps.push(safety.step);
   }
-  members.forEach((set, i) => {
+  steps.push(...restoreSteps(selected, relocations, targetExists));
+  steps.push({ kind: 'multi-user', weight: 0.05, statement: multiUserStatement(targetDatabase) });
+  steps.push({ kind: 'octopus-check', weight: 0.05, statement: octopusTablesStatement(targetDatabase) });
+  if (request.checkDb) steps.push({ kind: 'checkdb', weight: 1, statement: checkDbStatement(targetDatabase) });
+
+  return { request, chain, sourceDatabase: selected.sourceDatabase, targetDatabase, targetExists, server: facts, relocations, safetyBackupFile, steps, warnings };
+}
+
+/** The copy-only backup of the database about to be replaced, in the server's default backup folder. */
+function safetyBackupStep(targetDatabase: string, facts: ServerFacts): { file: string; step: PlannedStep } {
+  if (!facts.defaultBackupPath) {
+    planError(`SQL Server reports no default backup folder for the safety backup; turn "${safetyBackupParameter.label}" off or configure the instance's backup folder.`);
+  }
+  // Not named like this tool's backups, so retention never deletes it.
+  const safetyName = `${fileNamePart(targetDatabase)}_SAFETY_${backupTimestamp(new Date())}.bak`;
+  const file = joinServerPath(facts.defaultBackupPath, safetyName, facts.pathSeparator);
+  const step: PlannedStep = {
+    kind: 'safety-backup',
+    weight: 1,
+    statement: {
+      ...backupStatement({
+        database: targetDatabase,
+        kind: 'Full',
+        files: [file],
+        copyOnly: true,
+        compression: facts.supportsBackupCompression ? true : undefined,
+        statsPercent: STATS_PERCENT,
+        name: `octopus-dr safety backup before restore`,
+        description: `Copy-only backup of '${targetDatabase}' taken by octopus-dr before replacing it`,
+      }),
+      purpose: `Safety backup (copy-only) of the existing '${targetDatabase}' to ${file}`,
+    },
+  };
+  return { file, step };
+}
+
+/** RESTORE of each set in order: the first replaces and relocates, the last recovers (and stops at the time). */
+function restoreSteps(selected: SelectedChain, relocations: Relocation[], targetExists: boolean): PlannedStep[] {
+  const { members, chain, targetDatabase } = selected;
+  return members.map((set, i) => {
     const last = i === members.length - 1;
     const kind = kindOf(set.header)!;
-    steps.push({
+    return {
       kind: 'restore',
       weight: kind === 'Log' ? 0.3 : 1,
       statement: restoreStatement({
@@ -364,13 +467,16 @@ export async function planRestore(connection: SqlConnection, request: RestoreReq
         move: i === 0 ? relocations : undefined,
         stopAt: last && chain.stopAt ? chain.stopAt : undefined,
       }),
-    });
+    };
   });
-  steps.push({ kind: 'multi-user', weight: 0.05, statement: multiUserStatement(targetDatabase) });
-  steps.push({ kind: 'octopus-check', weight: 0.05, statement: octopusTablesStatement(targetDatabase) });
-  if (request.checkDb) steps.push({ kind: 'checkdb', weight: 1, statement: checkDbStatement(targetDatabase) });
+}
 
-  return { request, chain, sourceDatabase, targetDatabase, targetExists, server: facts, relocations, safetyBackupFile, steps, warnings };
+// ---- after planning ----------------------------------------------------------------------------
+
+function describeSet(set: BackupSet): string {
+  const h = set.header;
+  const kind = kindOf(h) ?? h.backupTypeDescription;
+  return `${kind.padEnd(12)} ${set.label}  finished ${h.backupFinishDate}  LSN ${h.firstLsn}..${h.lastLsn}${h.isCopyOnly ? '  copy-only' : ''}`;
 }
 
 /** The master key ID the chain's manifests record (newest first), if any. */
@@ -423,10 +529,10 @@ export async function readDatabaseState(connection: SqlConnection, database: str
  * (files placed as a restore of that backup through planRestore would place them), then opens it
  * to all users. Throws what failed.
  */
-export async function restoreSafetyBackup(connection: SqlConnection, plan: RestorePlan, options: RestoreRunOptions): Promise<void> {
+export async function restoreSafetyBackup(connection: SqlConnection, plan: RestorePlan, context: EngineContext): Promise<void> {
   const file = plan.safetyBackupFile;
   if (!file) throw new RestoreError(`No safety backup of '${plan.targetDatabase}' was taken.`);
-  const { log, signal } = options;
+  const { log, signal } = context;
   const header = (await readHeaders(connection, [file], { signal })).at(-1);
   if (!header) throw new RestoreError(`${file} holds no backup set.`);
   const fileList = await readFileList(connection, [file], header.position, { signal });
@@ -455,16 +561,10 @@ export async function restoreSafetyBackup(connection: SqlConnection, plan: Resto
   }
 }
 
-export interface RestoreRunOptions {
-  signal?: AbortSignal;
-  onProgress?: (percent: number, message: string) => void;
-  log: RestoreLog;
-}
-
-/** Runs a plan from planRestore. Throws RestoreError saying what state the database is in. */
-export async function restoreDatabase(connection: SqlConnection, plan: RestorePlan, options: RestoreRunOptions): Promise<RestoreResult> {
+/** Runs a plan from planRestore, reporting 0-100 % through context.progress. Throws RestoreError saying what state the database is in. */
+export async function restoreDatabase(connection: SqlConnection, plan: RestorePlan, context: EngineContext): Promise<RestoreResult> {
   const started = Date.now();
-  const { log, signal } = options;
+  const { log, signal } = context;
   const total = plan.steps.reduce((sum, s) => sum + s.weight, 0);
   let done = 0;
   let restoreStarted = false;
@@ -482,7 +582,7 @@ export async function restoreDatabase(connection: SqlConnection, plan: RestorePl
       const result = await runStatement<{ name: string }>(connection, statement, {
         long: true,
         signal,
-        onProgress: (percent, message) => options.onProgress?.(((base + (step.weight * percent) / 100) / total) * 100, `${statement.purpose}: ${message}`),
+        onProgress: (percent, message) => context.progress(((base + (step.weight * percent) / 100) / total) * 100, `${statement.purpose}: ${message}`),
       });
       if (step.kind === 'octopus-check') octopusTablesFound = result.rows.map((r) => r.name);
     } catch (error) {
@@ -503,7 +603,7 @@ export async function restoreDatabase(connection: SqlConnection, plan: RestorePl
     }
     if (step.kind === 'restore') restoreStarted = true;
     done += step.weight;
-    options.onProgress?.((done / total) * 100, statement.purpose);
+    context.progress((done / total) * 100, statement.purpose);
   }
   const missing = OCTOPUS_CORE_TABLES.filter((t) => !octopusTablesFound.some((f) => f.toLowerCase() === t.toLowerCase()));
   if (missing.length > 0) {

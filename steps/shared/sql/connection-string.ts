@@ -2,6 +2,7 @@
 // Tokenising (case-insensitive keywords, quoted values with ';' and '=' inside, aliases such as
 // Server/Data Source) is done by @tediousjs/connection-string; here we validate and map meaning.
 import { parse, MSSQL_SCHEMA } from '@tediousjs/connection-string';
+import { StepFailure } from '../runtime/errors';
 
 export type SqlAuthentication =
   | { kind: 'sql-login'; userName: string; password: string }
@@ -29,9 +30,9 @@ export interface SqlConnectionSettings {
 }
 
 /** The connection string is unusable; the message never contains the string or its secrets. */
-export class SqlConnectionStringError extends Error {
+export class SqlConnectionStringError extends StepFailure {
   constructor(message: string) {
-    super(message);
+    super(message, { exitCode: 2 });
     this.name = 'SqlConnectionStringError';
   }
 }

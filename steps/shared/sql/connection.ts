@@ -1,21 +1,18 @@
 // One logical SQL Server connection (one session, so state such as SINGLE_USER or the current
 // database survives between statements), over tedious or .NET SqlClient (transport.ts).
 import { parseSqlConnectionString, secretsOf, sensitiveValuesOf, SqlConnectionStringError, type SqlConnectionSettings } from './connection-string';
-import { describeNetworkFailure, describeServerMessages, describeTlsFailure, scrub, serverMessagesOf, SqlError, type ErrorContext, type SqlServerMessage } from './errors';
+import { describeNetworkFailure, describeServerMessages, describeTlsFailure, scrub, serverMessagesOf, SqlError, sqlErrorWhile, type ErrorContext, type SqlServerMessage } from './errors';
 import { readDatabaseFacts, readServerFacts, type DatabaseFacts, type ServerFacts } from './server-facts';
 import { checkParamName, declarationOf, normalise, type SqlParams, type TypedParam } from './params';
 import { HelperExitedError, SqlClientTransport } from './sqlclient-transport';
 import { TediousTransport } from './tedious-transport';
 import { chooseTransport, type RunningStatement, type SqlTransport, type SqlTransportName } from './transport';
+import type { EngineContext, EngineLog } from '../runtime/engine-context';
 
-export interface SqlLog {
-  verbose(message: string): void;
-}
+/** What a failure to open a connection is called, whichever step opens it. */
+const CANNOT_CONNECT = 'Cannot connect to SQL Server';
 
 export interface OpenSqlConnectionOptions {
-  /** Registers a secret for masking (StepContext.setSecret); called before anything can be logged. */
-  setSecret?: (secret: string) => void;
-  log?: SqlLog;
   /** PEM certificate(s) to trust for TLS, in addition to the system store (self-signed servers, tests). */
   trustedCertificates?: string;
   /** How long to wait for the server to acknowledge a cancel before dropping the connection. */
@@ -87,7 +84,7 @@ export class SqlConnection {
     private readonly transport: SqlTransport,
     readonly settings: SqlConnectionSettings,
     private readonly secrets: readonly string[],
-    readonly log: SqlLog | undefined,
+    readonly log: EngineLog,
   ) {}
 
   /** Which driver carries the statements: tedious (Node.js) or SqlClient (PowerShell helper). */
@@ -108,11 +105,22 @@ export class SqlConnection {
     return this.settings.database;
   }
 
-  static async open(connectionString: string, options: OpenSqlConnectionOptions = {}): Promise<SqlConnection> {
+  static async open(connectionString: string, context: EngineContext, options: OpenSqlConnectionOptions = {}): Promise<SqlConnection> {
+    try {
+      return await SqlConnection.connect(connectionString, context, options);
+    } catch (error) {
+      // Whichever step opens it, a failed open says so first; the reason and what to do follow.
+      if (error instanceof SqlError) throw sqlErrorWhile(CANNOT_CONNECT, error);
+      throw error;
+    }
+  }
+
+  private static async connect(connectionString: string, context: EngineContext, options: OpenSqlConnectionOptions): Promise<SqlConnection> {
+    const { log } = context;
     // Mask first: nothing below may log before the secrets are registered.
-    if (connectionString && options.setSecret) {
-      options.setSecret(connectionString);
-      for (const part of sensitiveValuesOf(connectionString)) options.setSecret(part);
+    if (connectionString) {
+      context.setSecret(connectionString);
+      for (const part of sensitiveValuesOf(connectionString)) context.setSecret(part);
     }
     let settings: SqlConnectionSettings;
     try {
@@ -123,8 +131,8 @@ export class SqlConnection {
       throw new SqlError('configuration', scrub(message, [connectionString]));
     }
     const secrets = [connectionString, ...sensitiveValuesOf(connectionString), ...secretsOf(settings)];
-    for (const s of secretsOf(settings)) options.setSecret?.(s);
-    if (settings.ignoredKeywords.length) options.log?.verbose(`Connection string keywords with no effect here: ${settings.ignoredKeywords.join(', ')}.`);
+    for (const s of secretsOf(settings)) context.setSecret(s);
+    if (settings.ignoredKeywords.length) log.verbose(`Connection string keywords with no effect here: ${settings.ignoredKeywords.join(', ')}.`);
 
     let transportName: SqlTransportName;
     try {
@@ -144,8 +152,8 @@ export class SqlConnection {
       transportName === 'sqlclient'
         ? new SqlClientTransport(settings, { connectionString, cancelTimeoutMs: options.cancelTimeoutMs, server, secrets })
         : new TediousTransport(settings, { trustedCertificates: options.trustedCertificates, cancelTimeoutMs: options.cancelTimeoutMs, server });
-    const connection = new SqlConnection(transport, settings, secrets, options.log);
-    options.log?.verbose(`Connecting to SQL Server ${connection.server}, database '${settings.database}' (${settings.authentication.kind}) over ${transportName === 'sqlclient' ? '.NET SqlClient' : 'tedious'}.`);
+    const connection = new SqlConnection(transport, settings, secrets, log);
+    log.verbose(`Connecting to SQL Server ${connection.server}, database '${settings.database}' (${settings.authentication.kind}) over ${transportName === 'sqlclient' ? '.NET SqlClient' : 'tedious'}.`);
     try {
       await transport.open();
     } catch (error) {
@@ -166,8 +174,9 @@ export class SqlConnection {
 
   /** Edition, version, default paths, path separator (read once per connection). */
   serverFacts(): Promise<ServerFacts> {
-    this.facts ??= readServerFacts(this).catch((error) => {
+    this.facts ??= readServerFacts(this).catch((error: unknown) => {
       this.facts = undefined;
+      if (error instanceof SqlError) throw sqlErrorWhile('Cannot read the SQL Server facts', error);
       throw error;
     });
     return this.facts;
@@ -336,7 +345,11 @@ export function buildIdentifierStatement(
   return { sql, params: extra };
 }
 
-/** Opens and logs in; throws SqlError (never containing the connection string or password). */
-export function openSqlConnection(connectionString: string, options: OpenSqlConnectionOptions = {}): Promise<SqlConnection> {
-  return SqlConnection.open(connectionString, options);
+/**
+ * Opens and logs in; throws SqlError (never containing the connection string or password). The
+ * connection string and its secrets go to context.setSecret before anything is logged, and the
+ * connection's notes to context.log (callers without a task log pass quietEngineContext()).
+ */
+export function openSqlConnection(connectionString: string, context: EngineContext, options: OpenSqlConnectionOptions = {}): Promise<SqlConnection> {
+  return SqlConnection.open(connectionString, context, options);
 }

@@ -1,5 +1,6 @@
 // Driver and server errors -> one error type with an actionable message. The server's own number
 // and text are kept (DBAs search for them); secrets are scrubbed from every message we build.
+import { StepFailure } from '../runtime/errors';
 import { redactAll } from '../runtime/redactor';
 
 export interface SqlServerMessage {
@@ -20,7 +21,8 @@ export type SqlErrorKind =
   | 'cancelled'
   | 'identifier';
 
-export class SqlError extends Error {
+/** A SQL failure whose message says what to do; a configuration problem is bad input (exit 2). */
+export class SqlError extends StepFailure {
   readonly kind: SqlErrorKind;
   /** The SQL Server error number of the root cause, if the server sent one. */
   readonly number?: number;
@@ -34,13 +36,19 @@ export class SqlError extends Error {
     message: string,
     details: { number?: number; serverMessages?: SqlServerMessage[]; code?: string; cause?: unknown } = {},
   ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(message, { cause: details.cause, exitCode: kind === 'configuration' ? 2 : 1 });
     this.name = 'SqlError';
     this.kind = kind;
     this.number = details.number;
     this.serverMessages = details.serverMessages ?? [];
     this.code = details.code;
   }
+}
+
+/** The same failure, with what was being done said first ("Cannot connect to SQL Server: ..."). */
+export function sqlErrorWhile(what: string, error: SqlError): SqlError {
+  const { number, serverMessages, code, cause } = error;
+  return new SqlError(error.kind, `${what}: ${error.message}`, { number, serverMessages, code, cause });
 }
 
 /** What a hint may use to be specific. */

@@ -1,6 +1,6 @@
 // SQL Server access for the database steps (backup, restore, master-key check, test restore).
 //
-//   const sql = await openSqlConnection(connectionString, { setSecret: (s) => ctx.setSecret(s), log: ctx.log });
+//   const sql = await openSqlConnection(connectionString, context);   // context: an EngineContext (a StepContext is one)
 //   // options: database (override Initial Catalog, e.g. 'master' for a restore), trustedCertificates (PEM), cancelTimeoutMs
 //   try {
 //     const facts = await sql.serverFacts();            // edition, majorVersion, default paths, pathSeparator
@@ -25,13 +25,15 @@
 // - INFO messages stream to onInfo as they arrive; "N percent processed." also goes to onProgress.
 // - Every failure is a SqlError: kind, root-cause SQL error number, all server messages (number +
 //   text), and an actionable message. The connection string and secrets never appear in messages;
-//   they are passed to setSecret before anything is logged.
+//   they are passed to context.setSecret before anything is logged. A failed open says
+//   "Cannot connect to SQL Server: <reason and what to do>"; SqlError is a StepFailure, so a step
+//   lets it through as it is (a configuration problem exits 2).
 // - One connection per SqlConnection (session state such as SINGLE_USER persists across statements).
 export { openSqlConnection, SqlConnection, buildIdentifierStatement } from './connection';
-export type { OpenSqlConnectionOptions, SqlInfoMessage, SqlLog, SqlResult, StatementOptions } from './connection';
+export type { OpenSqlConnectionOptions, SqlInfoMessage, SqlResult, StatementOptions } from './connection';
 export { parseSqlConnectionString, SqlConnectionStringError } from './connection-string';
 export type { SqlAuthentication, SqlConnectionSettings } from './connection-string';
-export { SqlError } from './errors';
+export { SqlError, sqlErrorWhile } from './errors';
 export type { SqlErrorKind, SqlServerMessage } from './errors';
 export { param } from './params';
 export type { SqlParams, SqlParamValue, TypedParam } from './params';
