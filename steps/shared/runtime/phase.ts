@@ -9,13 +9,13 @@ export interface Phase {
   stop(): void;
 }
 
-export function startPhase(context: EngineContext, message: string, percent: number, everyMs = 5000): Phase {
+export function startPhase(context: EngineContext, message: string, percent: number, everyMs = 5000, now: () => number = Date.now): Phase {
   let current = message;
-  let since = Date.now();
+  let since = now();
   context.log.info(`${message}...`);
   context.progress(percent, message);
   const timer = setInterval(() => {
-    const seconds = Math.round((Date.now() - since) / 1000);
+    const seconds = Math.round((now() - since) / 1000);
     context.log.info(`  still ${current.charAt(0).toLowerCase()}${current.slice(1)} (${seconds} s)`);
     context.progress(percent, `${current} (${seconds} s)`);
   }, everyMs);
@@ -23,7 +23,7 @@ export function startPhase(context: EngineContext, message: string, percent: num
   return {
     update: (next) => {
       current = next;
-      since = Date.now();
+      since = now();
       context.progress(percent, next);
     },
     stop: () => clearInterval(timer),

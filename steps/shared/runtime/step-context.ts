@@ -5,6 +5,7 @@ import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { OutputSink } from './console-output';
 import type { EngineContext } from './engine-context';
+import { startPhase, type Phase } from './phase';
 import { Redactor, REDACTED } from './redactor';
 import { serviceMessages } from './service-messages';
 
@@ -129,25 +130,8 @@ export class StepContext {
    * `everyMs` says it is still running, so no phase is silent for long. `update` names the
    * current sub-phase; call `stop` when it is done.
    */
-  phase(message: string, percent: number, everyMs = 5000): { update(message: string): void; stop(): void } {
-    let current = message;
-    let since = this.now();
-    this.log.info(`${message}...`);
-    this.progress(percent, message);
-    const timer = setInterval(() => {
-      const seconds = Math.round((this.now() - since) / 1000);
-      this.log.info(`  still ${current.charAt(0).toLowerCase()}${current.slice(1)} (${seconds} s)`);
-      this.progress(percent, `${current} (${seconds} s)`);
-    }, everyMs);
-    timer.unref();
-    return {
-      update: (next: string) => {
-        current = next;
-        since = this.now();
-        this.progress(percent, next);
-      },
-      stop: () => clearInterval(timer),
-    };
+  phase(message: string, percent: number, everyMs = 5000): Phase {
+    return startPhase(this, message, percent, everyMs, this.now);
   }
 
   /** Runs on success, failure and cancel, last registered first. Returns a function that unregisters it. */
