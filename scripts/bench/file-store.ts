@@ -1,7 +1,7 @@
 // File-store backup and restore against native tools on the same generated data, in one run.
 //
 //   npm run bench -- file-store [--scale=0.1] [--big-gib=0.45] [--rounds=3] [--dir=/tmp/x] [--keep]
-//                               [--baseline=<folder with an earlier build's bundles>] [--zip] [--no-restic]
+//                               [--baseline=<folders with earlier builds' bundles, comma-separated>] [--zip] [--no-restic] [--reuse]
 //
 // Generates a deterministic Octopus-like store (the shape of shared/reference/file-store.md at
 // --scale=1: 20,000 task logs, ~300 artifacts, 20 packages of 20-180 MB and one package over
@@ -14,7 +14,7 @@
 // under the same load.
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -29,6 +29,8 @@ interface Options {
   baseline: string | undefined;
   zip: boolean;
   restic: boolean;
+  /** Keep a store generated earlier with the same scale (with --keep), instead of generating it again. */
+  reuse: boolean;
 }
 
 function parseOptions(args: string[]): Options {
@@ -42,6 +44,7 @@ function parseOptions(args: string[]): Options {
     keep: args.includes('--keep'),
     baseline: value('baseline'),
     zip: args.includes('--zip'),
+    reuse: args.includes('--reuse'),
     restic: !args.includes('--no-restic') && spawnSync('restic', ['version'], { encoding: 'utf8' }).status === 0,
   };
 }
@@ -272,20 +275,33 @@ export async function run(args: string[]): Promise<void> {
     if (build.status !== 0) throw new Error('npm run build failed');
   }
 
-  rmSync(options.dir, { recursive: true, force: true });
+  const marker = path.join(options.dir, 'store.json');
+  const storeKey = JSON.stringify({ scale: options.scale, bigGiB: options.bigGiB });
+  const reuse = options.reuse && existsSync(marker) && readFileSync(marker, 'utf8').startsWith(storeKey.slice(0, -1));
+  if (!reuse) rmSync(options.dir, { recursive: true, force: true });
+  rmSync(out, { recursive: true, force: true });
+  rmSync(path.join(options.dir, 'bundles'), { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   // A copy of the bundles: a rebuild while the benchmark runs does not change what it measures.
   const bundles = path.join(options.dir, 'bundles');
   mkdirSync(bundles);
   for (const name of ['backup-file-store.js', 'restore-file-store.js']) copyFileSync(path.join(builtBundles, name), path.join(bundles, name));
-  process.stdout.write(`Generating the store (scale ${options.scale}, big package ${options.bigGiB.toFixed(2)} GiB) in ${store}...\n`);
-  const t0 = Date.now();
-  const data = generate(store, options);
-  process.stdout.write(`  ${data.files} files, ${(data.bytes / 1e9).toFixed(3)} GB in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  let data: { files: number; bytes: number };
+  if (reuse) {
+    data = JSON.parse(readFileSync(marker, 'utf8')).data as typeof data;
+    process.stdout.write(`Reusing the store in ${store}: ${data.files} files, ${(data.bytes / 1e9).toFixed(3)} GB\n`);
+  } else {
+    process.stdout.write(`Generating the store (scale ${options.scale}, big package ${options.bigGiB.toFixed(2)} GiB) in ${store}...\n`);
+    const t0 = Date.now();
+    data = generate(store, options);
+    writeFileSync(marker, `${storeKey.slice(0, -1)},"data":${JSON.stringify(data)}}`);
+    process.stdout.write(`  ${data.files} files, ${(data.bytes / 1e9).toFixed(3)} GB in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
   const folders = ['TaskLogs', 'Artifacts', 'Packages'];
 
   const peers: Peer[] = [octopusDr('octopus-dr', bundles, store, folders)];
-  if (options.baseline) peers.push(octopusDr(`octopus-dr (baseline ${path.basename(path.resolve(options.baseline))})`, path.resolve(options.baseline), store, folders));
+  // --baseline=a,b: earlier builds, each one more peer.
+  for (const baseline of options.baseline?.split(',') ?? []) peers.push(octopusDr(`octopus-dr (${path.basename(path.resolve(baseline))})`, path.resolve(baseline), store, folders));
   peers.push(tarZstd(store, folders));
   if (options.restic) peers.push(restic(store, folders));
   else process.stdout.write('restic is not installed (apt-get install -y restic), so it is left out.\n');
@@ -345,4 +361,5 @@ export async function run(args: string[]): Promise<void> {
   }
   process.stdout.write(`\n${lines.join('\n')}\n`);
   if (!options.keep) rmSync(options.dir, { recursive: true, force: true });
+  else rmSync(out, { recursive: true, force: true });
 }

@@ -10,6 +10,7 @@ import { openSqlConnection, type SqlConnection } from '../../steps/shared/sql';
 import { checkFileStoreAgreement, compareWithFileStore, readExpectedFiles, summariseAgreement, type ExpectedFiles, type StoreFile } from '../../steps/shared/standby';
 import type { SeedTable } from '../sql-simulator/engine/model';
 import { SqlSimulator } from '../sql-simulator/server';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const UNTIL = new Date('2026-12-01T01:30:00.000Z');
 const day = (n: number, hour = 12) => new Date(UNTIL.getTime() - n * 86_400_000 + (hour - 1.5) * 3_600_000).toISOString();
@@ -285,8 +286,7 @@ test('with the manifest of a real file-store backup (the engine, run on a store 
       mode: 'Full',
       skipUnreadable: false,
       toolVersion: 'test',
-      log: { info: () => undefined, verbose: () => undefined, warn: () => undefined },
-    });
+    }, quietEngineContext({ log: { info: () => undefined, verbose: () => undefined, warn: () => undefined } }));
     const manifest = await readManifestFile(backup.manifestPath);
     const result = compareWithFileStore(
       {
