@@ -145,6 +145,8 @@ function generate(storeDir: string, options: Options): { files: number; bytes: n
 interface Measurement {
   wall: number;
   rssMiB: number | undefined;
+  /** User + system CPU seconds of the command and its children: unlike wall time, barely moved by a busy machine. */
+  cpu: number | undefined;
   /** One-minute load average just before the run: the machine is shared. */
   load: number;
 }
@@ -157,12 +159,12 @@ function measure(command: string, cwd: string, env: NodeJS.ProcessEnv = process.
   const started = process.hrtime.bigint();
   const options = { cwd, env, encoding: 'utf8' as const, maxBuffer: 64 * 1024 * 1024 };
   const run = HAS_GNU_TIME
-    ? spawnSync('/usr/bin/time', ['-f', '%M', 'bash', '-o', 'pipefail', '-c', command], options)
+    ? spawnSync('/usr/bin/time', ['-f', '%M %U %S', 'bash', '-o', 'pipefail', '-c', command], options)
     : spawnSync('bash', ['-o', 'pipefail', '-c', command], options);
   const wall = Number(process.hrtime.bigint() - started) / 1e9;
   if (run.status !== 0) throw new Error(`${command} failed (${run.status}):\n${run.stdout}\n${run.stderr}`);
-  const rssLine = HAS_GNU_TIME ? run.stderr.trim().split('\n').at(-1) : undefined;
-  return { wall, rssMiB: rssLine && /^\d+$/.test(rssLine) ? Number(rssLine) / 1024 : undefined, load };
+  const timeLine = HAS_GNU_TIME ? /^(\d+) ([\d.]+) ([\d.]+)$/.exec(run.stderr.trim().split('\n').at(-1) ?? '') : null;
+  return { wall, rssMiB: timeLine ? Number(timeLine[1]) / 1024 : undefined, cpu: timeLine ? Number(timeLine[2]) + Number(timeLine[3]) : undefined, load };
 }
 
 function sizeOf(p: string): number {
@@ -326,7 +328,7 @@ export async function run(args: string[]): Promise<void> {
         const row = rowOf(operation, peer.name);
         row.runs.push(m);
         if (opts.archive) row.archiveBytes = sizeOf(opts.archive());
-        process.stdout.write(`  ${`${operation}: ${peer.name}`.padEnd(52)} ${m.wall.toFixed(2)} s  (load ${m.load.toFixed(2)})\n`);
+        process.stdout.write(`  ${`${operation}: ${peer.name}`.padEnd(52)} ${m.wall.toFixed(2)} s, CPU ${m.cpu?.toFixed(2) ?? '?'} s  (load ${m.load.toFixed(2)})\n`);
       });
       rmSync(peerOut, { recursive: true, force: true });
     }
@@ -338,8 +340,8 @@ export async function run(args: string[]): Promise<void> {
     `Data: ${data.files} files, ${(data.bytes / 1e9).toFixed(3)} GB (scale ${options.scale}); ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}; ` +
       `${options.rounds} alternating round(s), median (min-max); warm page cache; load average ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)} (median ${median(loads).toFixed(2)}).`,
     '',
-    '| operation | tool | wall s, median (min-max) | MB/s | peak RSS MiB | archive MB | ÷ fastest peer | load |',
-    '|---|---|---|---|---|---|---|---|',
+    '| operation | tool | wall s, median (min-max) | CPU s (user+sys), median | MB/s | peak RSS MiB | archive MB | ÷ fastest peer | load |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const { operation, title } of OPERATIONS) {
     const group = rows.filter((r) => r.operation === operation);
@@ -352,8 +354,9 @@ export async function run(args: string[]): Promise<void> {
       const fullRow = rows.find((x) => x.operation === 'backup' && x.tool === r.tool);
       const ofFull = operation === 'incremental' && fullRow ? `; ${((wall / median(fullRow.runs.map((m) => m.wall))) * 100).toFixed(1)} % of its full` : '';
       const runLoads = r.runs.map((m) => m.load);
+      const cpus = r.runs.map((m) => m.cpu).filter((v): v is number => v !== undefined);
       lines.push(
-        `| ${title} | ${r.tool.replace(/\|/g, '\\|')} | ${wall.toFixed(2)} (${Math.min(...walls).toFixed(2)}-${Math.max(...walls).toFixed(2)}) | ` +
+        `| ${title} | ${r.tool.replace(/\|/g, '\\|')} | ${wall.toFixed(2)} (${Math.min(...walls).toFixed(2)}-${Math.max(...walls).toFixed(2)}) | ${cpus.length ? median(cpus).toFixed(2) : 'n/a'} | ` +
           `${operation === 'incremental' ? '' : (mb / wall).toFixed(0)} | ${rss.length ? Math.max(...rss).toFixed(0) : 'n/a'} | ` +
           `${r.archiveBytes === undefined ? '' : (r.archiveBytes / 1e6).toFixed(1)} | ${(wall / fastest).toFixed(2)}${ofFull} | ${Math.min(...runLoads).toFixed(1)}-${Math.max(...runLoads).toFixed(1)} |`,
       );
