@@ -1,14 +1,20 @@
 // File-store backup and restore against native tools on the same generated data, in one run.
 //
-//   npm run bench -- file-store [--scale=0.1] [--big-gib=0.45] [--rounds=1] [--dir=/tmp/x] [--keep]
+//   npm run bench -- file-store [--scale=0.1] [--big-gib=0.45] [--rounds=3] [--dir=/tmp/x] [--keep]
+//                               [--baseline=<folders with earlier builds' bundles, comma-separated>] [--zip] [--no-restic] [--reuse]
 //
 // Generates a deterministic Octopus-like store (the shape of shared/reference/file-store.md at
 // --scale=1: 20,000 task logs, ~300 artifacts, 20 packages of 20-180 MB and one package over
-// 4 GiB), builds the step bundles, then times octopus-dr against `tar | zstd -T0` and Info-ZIP
-// zip/unzip: wall time, MB/s, peak RSS (GNU time) and the ratio to the fastest native tool.
+// 4 GiB), then times octopus-dr against its peers: `tar | zstd -T0`, restic (when installed:
+// `apt-get install -y restic`; nothing else needs it) and, with --zip, Info-ZIP zip/unzip. Each
+// round runs every tool once, in an order that rotates round by round, so a busy moment on a
+// shared machine does not land on one tool; the table gives medians, min-max, peak RSS (GNU
+// time), the load average seen at each measurement and the ratio to the fastest peer. With
+// --baseline, an earlier build runs as one more peer in the same rounds: before and after, measured
+// under the same load.
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -20,6 +26,11 @@ interface Options {
   rounds: number;
   dir: string;
   keep: boolean;
+  baseline: string | undefined;
+  zip: boolean;
+  restic: boolean;
+  /** Keep a store generated earlier with the same scale (with --keep), instead of generating it again. */
+  reuse: boolean;
 }
 
 function parseOptions(args: string[]): Options {
@@ -28,9 +39,13 @@ function parseOptions(args: string[]): Options {
   return {
     scale,
     bigGiB: Number(value('big-gib') ?? String(4.5 * scale)),
-    rounds: Number(value('rounds') ?? '1'),
+    rounds: Number(value('rounds') ?? '3'),
     dir: value('dir') ?? path.join(os.tmpdir(), 'octopus-dr-bench-file-store'),
     keep: args.includes('--keep'),
+    baseline: value('baseline'),
+    zip: args.includes('--zip'),
+    reuse: args.includes('--reuse'),
+    restic: !args.includes('--no-restic') && spawnSync('restic', ['version'], { encoding: 'utf8' }).status === 0,
   };
 }
 
@@ -130,20 +145,26 @@ function generate(storeDir: string, options: Options): { files: number; bytes: n
 interface Measurement {
   wall: number;
   rssMiB: number | undefined;
+  /** User + system CPU seconds of the command and its children: unlike wall time, barely moved by a busy machine. */
+  cpu: number | undefined;
+  /** One-minute load average just before the run: the machine is shared. */
+  load: number;
 }
 
 const HAS_GNU_TIME = existsSync('/usr/bin/time');
 
 /** Runs a shell command under GNU time: wall seconds and the peak RSS of the largest process. */
-function measure(command: string, cwd: string): Measurement {
+function measure(command: string, cwd: string, env: NodeJS.ProcessEnv = process.env): Measurement {
+  const load = os.loadavg()[0];
   const started = process.hrtime.bigint();
+  const options = { cwd, env, encoding: 'utf8' as const, maxBuffer: 64 * 1024 * 1024 };
   const run = HAS_GNU_TIME
-    ? spawnSync('/usr/bin/time', ['-f', '%M', 'bash', '-o', 'pipefail', '-c', command], { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
-    : spawnSync('bash', ['-o', 'pipefail', '-c', command], { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    ? spawnSync('/usr/bin/time', ['-f', '%M %U %S', 'bash', '-o', 'pipefail', '-c', command], options)
+    : spawnSync('bash', ['-o', 'pipefail', '-c', command], options);
   const wall = Number(process.hrtime.bigint() - started) / 1e9;
   if (run.status !== 0) throw new Error(`${command} failed (${run.status}):\n${run.stdout}\n${run.stderr}`);
-  const rssLine = HAS_GNU_TIME ? run.stderr.trim().split('\n').at(-1) : undefined;
-  return { wall, rssMiB: rssLine && /^\d+$/.test(rssLine) ? Number(rssLine) / 1024 : undefined };
+  const timeLine = HAS_GNU_TIME ? /^(\d+) ([\d.]+) ([\d.]+)$/.exec(run.stderr.trim().split('\n').at(-1) ?? '') : null;
+  return { wall, rssMiB: timeLine ? Number(timeLine[1]) / 1024 : undefined, cpu: timeLine ? Number(timeLine[2]) + Number(timeLine[3]) : undefined, load };
 }
 
 function sizeOf(p: string): number {
@@ -152,104 +173,196 @@ function sizeOf(p: string): number {
   return readdirSync(p).reduce((sum, name) => sum + sizeOf(path.join(p, name)), 0);
 }
 
+type Operation = 'backup' | 'incremental' | 'verify' | 'restore';
+
 interface Row {
-  operation: 'backup' | 'restore' | 'incremental' | 'verify';
+  operation: Operation;
   tool: string;
-  native: boolean;
   runs: Measurement[];
   archiveBytes?: number;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
+/** One tool's work in a round: its backup, unchanged incremental, verify and restore, each timed. */
+interface Peer {
+  name: string;
+  /** Runs one round in `out`, timing each operation through `time`. */
+  round(out: string, time: (operation: Operation, command: string, options?: { cwd?: string; env?: NodeJS.ProcessEnv; archive?: () => string }) => void): Promise<void>;
+}
+
+function octopusDr(name: string, bundles: string, store: string, folders: string[]): Peer {
+  const node = process.execPath;
+  const backupJs = path.join(bundles, 'backup-file-store.js');
+  const restoreJs = path.join(bundles, 'restore-file-store.js');
+  const folderArgs = folders.map((f) => `--folders '${f}=${path.join(store, f)}'`).join(' ');
+  const backup = `${node} ${backupJs} ${folderArgs} --include ${folders.join(',')}`;
+  return {
+    name,
+    async round(out, time) {
+      const backups = path.join(out, 'backups');
+      mkdirSync(backups, { recursive: true });
+      const archive = (suffix: string) => () => path.join(backups, readdirSync(backups).find((n) => n.endsWith(suffix))!);
+      time('backup', `${backup} --file-store-backup-directory ${backups} > /dev/null`, { archive: archive('-full.zip') });
+      // Right after the full: nothing changed (mtimes are in the past, so no hashing).
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      time('incremental', `${backup} --file-store-backup-directory ${backups} --mode Incremental > /dev/null`, { archive: archive('-incremental.zip') });
+      const full = archive('-full.zip')();
+      time('verify', `${node} ${restoreJs} --source ${full} --verify-only > /dev/null`);
+      const target = path.join(out, 'restored');
+      time('restore', `${node} ${restoreJs} --source ${full} ${folders.map((f) => `--folders '${f}=${path.join(target, f)}'`).join(' ')} > /dev/null`);
+    },
+  };
+}
+
+function tarZstd(store: string, folders: string[]): Peer {
+  return {
+    name: 'tar | zstd -T0',
+    async round(out, time) {
+      const archive = path.join(out, 'native.tar.zst');
+      time('backup', `tar -cf - ${folders.join(' ')} | zstd -q -T0 -o ${archive}`, { cwd: store, archive: () => archive });
+      mkdirSync(path.join(out, 'restored'));
+      time('restore', `zstd -q -d -T0 -c ${archive} | tar -xf - -C ${out}/restored`);
+    },
+  };
+}
+
+function infoZip(store: string, folders: string[]): Peer {
+  return {
+    name: 'Info-ZIP zip -1 / unzip',
+    async round(out, time) {
+      const archive = path.join(out, 'native.zip');
+      time('backup', `zip -q -r -1 ${archive} ${folders.join(' ')}`, { cwd: store, archive: () => archive });
+      time('restore', `unzip -q ${archive} -d ${out}/restored`);
+    },
+  };
+}
+
+/** restic with its defaults (repository v2, compression auto), a fresh repository per round. */
+function restic(store: string, folders: string[]): Peer {
+  return {
+    name: 'restic',
+    async round(out, time) {
+      const repository = path.join(out, 'repository');
+      const env = { ...process.env, RESTIC_REPOSITORY: repository, RESTIC_PASSWORD: 'bench-only', RESTIC_CACHE_DIR: path.join(out, 'cache') };
+      const init = spawnSync('restic', ['init', '--quiet'], { env, encoding: 'utf8' });
+      if (init.status !== 0) throw new Error(`restic init failed: ${init.stderr}`);
+      time('backup', `restic backup --quiet ${folders.join(' ')}`, { cwd: store, env, archive: () => repository });
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      time('incremental', `restic backup --quiet ${folders.join(' ')}`, { cwd: store, env });
+      time('restore', `restic restore latest --quiet --target ${out}/restored`, { env });
+    },
+  };
+}
+
+const OPERATIONS: { operation: Operation; title: string }[] = [
+  { operation: 'backup', title: 'backup' },
+  { operation: 'incremental', title: 'incremental, unchanged store' },
+  { operation: 'verify', title: 'verify (hash every file)' },
+  { operation: 'restore', title: 'restore (octopus-dr checks every SHA-256)' },
+];
 
 export async function run(args: string[]): Promise<void> {
   const options = parseOptions(args);
   const store = path.join(options.dir, 'store');
   const out = path.join(options.dir, 'out');
-  const node = process.execPath;
-  const backupJs = path.join(ROOT, 'build/steps/backup-file-store.js');
-  const restoreJs = path.join(ROOT, 'build/steps/restore-file-store.js');
-  if (!existsSync(backupJs) || !existsSync(restoreJs)) {
+  const builtBundles = path.join(ROOT, 'build/steps');
+  if (!existsSync(path.join(builtBundles, 'backup-file-store.js')) || !existsSync(path.join(builtBundles, 'restore-file-store.js'))) {
     process.stdout.write('Building the bundles (npm run build)...\n');
     const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
     if (build.status !== 0) throw new Error('npm run build failed');
   }
 
-  rmSync(options.dir, { recursive: true, force: true });
+  const marker = path.join(options.dir, 'store.json');
+  const storeKey = JSON.stringify({ scale: options.scale, bigGiB: options.bigGiB });
+  const reuse = options.reuse && existsSync(marker) && readFileSync(marker, 'utf8').startsWith(storeKey.slice(0, -1));
+  if (!reuse) rmSync(options.dir, { recursive: true, force: true });
+  rmSync(out, { recursive: true, force: true });
+  rmSync(path.join(options.dir, 'bundles'), { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  process.stdout.write(`Generating the store (scale ${options.scale}, big package ${options.bigGiB.toFixed(2)} GiB) in ${store}...\n`);
-  const t0 = Date.now();
-  const data = generate(store, options);
-  process.stdout.write(`  ${data.files} files, ${(data.bytes / 1e9).toFixed(3)} GB in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  // A copy of the bundles: a rebuild while the benchmark runs does not change what it measures.
+  const bundles = path.join(options.dir, 'bundles');
+  mkdirSync(bundles);
+  for (const name of ['backup-file-store.js', 'restore-file-store.js']) copyFileSync(path.join(builtBundles, name), path.join(bundles, name));
+  let data: { files: number; bytes: number };
+  if (reuse) {
+    data = JSON.parse(readFileSync(marker, 'utf8')).data as typeof data;
+    process.stdout.write(`Reusing the store in ${store}: ${data.files} files, ${(data.bytes / 1e9).toFixed(3)} GB\n`);
+  } else {
+    process.stdout.write(`Generating the store (scale ${options.scale}, big package ${options.bigGiB.toFixed(2)} GiB) in ${store}...\n`);
+    const t0 = Date.now();
+    data = generate(store, options);
+    writeFileSync(marker, `${storeKey.slice(0, -1)},"data":${JSON.stringify(data)}}`);
+    process.stdout.write(`  ${data.files} files, ${(data.bytes / 1e9).toFixed(3)} GB in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
   const folders = ['TaskLogs', 'Artifacts', 'Packages'];
-  const folderArgs = folders.map((f) => `--folders '${f}=${path.join(store, f)}'`).join(' ');
 
-  const rows: Row[] = [
-    { operation: 'backup', tool: 'octopus-dr backup (zip)', native: false, runs: [] },
-    { operation: 'backup', tool: 'tar | zstd -T0', native: true, runs: [] },
-    { operation: 'backup', tool: 'Info-ZIP zip -1', native: true, runs: [] },
-    { operation: 'incremental', tool: 'octopus-dr incremental, unchanged store', native: false, runs: [] },
-    { operation: 'verify', tool: 'octopus-dr verify (hash every file)', native: false, runs: [] },
-    { operation: 'restore', tool: 'octopus-dr restore (+ SHA-256 check)', native: false, runs: [] },
-    { operation: 'restore', tool: 'zstd -d | tar x', native: true, runs: [] },
-    { operation: 'restore', tool: 'Info-ZIP unzip', native: true, runs: [] },
-  ];
-  const row = (tool: string) => rows.find((r) => r.tool === tool)!;
+  const peers: Peer[] = [octopusDr('octopus-dr', bundles, store, folders)];
+  // --baseline=a,b: earlier builds, each one more peer.
+  for (const baseline of options.baseline?.split(',') ?? []) peers.push(octopusDr(`octopus-dr (${path.basename(path.resolve(baseline))})`, path.resolve(baseline), store, folders));
+  peers.push(tarZstd(store, folders));
+  if (options.restic) peers.push(restic(store, folders));
+  else process.stdout.write('restic is not installed (apt-get install -y restic), so it is left out.\n');
+  if (options.zip) peers.push(infoZip(store, folders));
 
+  const rows: Row[] = [];
+  const rowOf = (operation: Operation, tool: string) => {
+    let row = rows.find((r) => r.operation === operation && r.tool === tool);
+    if (!row) rows.push((row = { operation, tool, runs: [] }));
+    return row;
+  };
   for (let round = 1; round <= options.rounds; round++) {
-    process.stdout.write(`Round ${round}/${options.rounds}\n`);
-    const ours = path.join(out, 'ours');
-    rmSync(out, { recursive: true, force: true });
-    mkdirSync(ours, { recursive: true });
-    const step = (tool: string, command: string, cwd = store) => {
-      const m = measure(command, cwd);
-      row(tool).runs.push(m);
-      process.stdout.write(`  ${tool.padEnd(42)} ${m.wall.toFixed(2)} s\n`);
-    };
-
-    step('octopus-dr backup (zip)', `${node} ${backupJs} ${folderArgs} --include TaskLogs,Artifacts,Packages --file-store-backup-directory ${ours} > /dev/null`);
-    const full = readdirSync(ours).find((n) => n.endsWith('-full.zip'))!;
-    row('octopus-dr backup (zip)').archiveBytes = sizeOf(path.join(ours, full));
-    step('tar | zstd -T0', `tar -cf - ${folders.join(' ')} | zstd -q -T0 -o ${out}/native.tar.zst`);
-    row('tar | zstd -T0').archiveBytes = sizeOf(`${out}/native.tar.zst`);
-    step('Info-ZIP zip -1', `zip -q -r -1 ${out}/native.zip ${folders.join(' ')}`);
-    row('Info-ZIP zip -1').archiveBytes = sizeOf(`${out}/native.zip`);
-    // Incremental right after the full: nothing changed (mtimes are in the past, so no hashing).
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    step('octopus-dr incremental, unchanged store', `${node} ${backupJs} ${folderArgs} --include TaskLogs,Artifacts,Packages --file-store-backup-directory ${ours} --mode Incremental > /dev/null`);
-    const incremental = readdirSync(ours).find((n) => n.endsWith('-incremental.zip'));
-    row('octopus-dr incremental, unchanged store').archiveBytes = incremental ? sizeOf(path.join(ours, incremental)) : undefined;
-    step('octopus-dr verify (hash every file)', `${node} ${restoreJs} --source ${path.join(ours, full)} --verify-only > /dev/null`);
-
-    const target = path.join(out, 'restore-ours');
-    step('octopus-dr restore (+ SHA-256 check)', `${node} ${restoreJs} --source ${path.join(ours, full)} ${folders.map((f) => `--folders '${f}=${path.join(target, f)}'`).join(' ')} > /dev/null`);
-    rmSync(target, { recursive: true, force: true });
-    mkdirSync(path.join(out, 'restore-tar'));
-    step('zstd -d | tar x', `zstd -q -d -T0 -c ${out}/native.tar.zst | tar -xf - -C ${out}/restore-tar`);
-    rmSync(path.join(out, 'restore-tar'), { recursive: true, force: true });
-    step('Info-ZIP unzip', `unzip -q ${out}/native.zip -d ${out}/restore-unzip`);
-    rmSync(path.join(out, 'restore-unzip'), { recursive: true, force: true });
+    // Rotate who goes first, so no tool always runs right after the busiest one.
+    const order = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
+    process.stdout.write(`Round ${round}/${options.rounds}: ${order.map((p) => p.name).join(', ')}\n`);
+    for (const peer of order) {
+      const peerOut = path.join(out, 'peer');
+      rmSync(peerOut, { recursive: true, force: true });
+      mkdirSync(peerOut, { recursive: true });
+      await peer.round(peerOut, (operation, command, opts = {}) => {
+        const m = measure(command, opts.cwd ?? store, opts.env);
+        const row = rowOf(operation, peer.name);
+        row.runs.push(m);
+        if (opts.archive) row.archiveBytes = sizeOf(opts.archive());
+        process.stdout.write(`  ${`${operation}: ${peer.name}`.padEnd(52)} ${m.wall.toFixed(2)} s, CPU ${m.cpu?.toFixed(2) ?? '?'} s  (load ${m.load.toFixed(2)})\n`);
+      });
+      rmSync(peerOut, { recursive: true, force: true });
+    }
   }
 
-  const fastestNative = (operation: Row['operation']) =>
-    Math.min(...rows.filter((r) => r.native && r.operation === operation).map((r) => median(r.runs.map((m) => m.wall))));
   const mb = data.bytes / 1e6;
+  const loads = rows.flatMap((r) => r.runs.map((m) => m.load));
   const lines = [
-    `Data: ${data.files} files, ${(data.bytes / 1e9).toFixed(3)} GB (scale ${options.scale}); ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}; ${options.rounds} round(s), median; warm page cache.`,
+    `Data: ${data.files} files, ${(data.bytes / 1e9).toFixed(3)} GB (scale ${options.scale}); ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}; ` +
+      `${options.rounds} alternating round(s), median (min-max); warm page cache; load average ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)} (median ${median(loads).toFixed(2)}).`,
     '',
-    '| operation | tool | wall s | MB/s | peak RSS MiB | archive MB | wall ÷ fastest native |',
-    '|---|---|---|---|---|---|---|',
+    '| operation | tool | wall s, median (min-max) | CPU s (user+sys), median | MB/s | peak RSS MiB | archive MB | ÷ fastest peer | load |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
-  for (const r of rows) {
-    const wall = median(r.runs.map((m) => m.wall));
-    const rss = r.runs.map((m) => m.rssMiB).filter((v): v is number => v !== undefined);
-    const full = median(row('octopus-dr backup (zip)').runs.map((m) => m.wall));
-    const ratio =
-      r.operation === 'incremental' ? `${((wall / full) * 100).toFixed(1)}% of our full` : r.operation === 'verify' ? '' : (wall / fastestNative(r.operation)).toFixed(2);
-    lines.push(
-      `| ${r.operation} | ${r.tool.replace(/\|/g, "\\|")} | ${wall.toFixed(2)} | ${(mb / wall).toFixed(0)} | ${rss.length ? Math.max(...rss).toFixed(0) : 'n/a'} | ${r.archiveBytes === undefined ? '' : (r.archiveBytes / 1e6).toFixed(1)} | ${ratio} |`,
-    );
+  for (const { operation, title } of OPERATIONS) {
+    const group = rows.filter((r) => r.operation === operation);
+    if (group.length === 0) continue;
+    const fastest = Math.min(...group.map((r) => median(r.runs.map((m) => m.wall))));
+    for (const r of group) {
+      const walls = r.runs.map((m) => m.wall);
+      const wall = median(walls);
+      const rss = r.runs.map((m) => m.rssMiB).filter((v): v is number => v !== undefined);
+      const fullRow = rows.find((x) => x.operation === 'backup' && x.tool === r.tool);
+      const ofFull = operation === 'incremental' && fullRow ? `; ${((wall / median(fullRow.runs.map((m) => m.wall))) * 100).toFixed(1)} % of its full` : '';
+      const runLoads = r.runs.map((m) => m.load);
+      const cpus = r.runs.map((m) => m.cpu).filter((v): v is number => v !== undefined);
+      lines.push(
+        `| ${title} | ${r.tool.replace(/\|/g, '\\|')} | ${wall.toFixed(2)} (${Math.min(...walls).toFixed(2)}-${Math.max(...walls).toFixed(2)}) | ${cpus.length ? median(cpus).toFixed(2) : 'n/a'} | ` +
+          `${operation === 'incremental' ? '' : (mb / wall).toFixed(0)} | ${rss.length ? Math.max(...rss).toFixed(0) : 'n/a'} | ` +
+          `${r.archiveBytes === undefined ? '' : (r.archiveBytes / 1e6).toFixed(1)} | ${(wall / fastest).toFixed(2)}${ofFull} | ${Math.min(...runLoads).toFixed(1)}-${Math.max(...runLoads).toFixed(1)} |`,
+      );
+    }
   }
   process.stdout.write(`\n${lines.join('\n')}\n`);
   if (!options.keep) rmSync(options.dir, { recursive: true, force: true });
+  else rmSync(out, { recursive: true, force: true });
 }

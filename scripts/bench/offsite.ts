@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/shared/file-store/backup';
 import { resolveFolders } from '../../steps/shared/file-store/folders';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const ROOT = path.resolve(__dirname, '../..');
 const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
@@ -74,7 +75,7 @@ export async function run(args: string[]): Promise<void> {
     mkdirSync(fsDir);
     const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs', 'Packages'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
     const log = { info: () => undefined, verbose: () => undefined, warn: () => undefined };
-    await backupFileStore({ folders, backupDirectory: fsDir, mode: 'Full', skipUnreadable: false, toolVersion: 'bench', log });
+    await backupFileStore({ folders, backupDirectory: fsDir, mode: 'Full', skipUnreadable: false, toolVersion: 'bench' }, quietEngineContext({ log }));
     const archive = path.join(fsDir, readdirSync(fsDir).find((f) => f.endsWith('.zip'))!);
     const bytes = statSync(archive).size;
 

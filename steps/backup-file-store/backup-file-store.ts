@@ -5,19 +5,16 @@ import { workerPathProblem } from '../shared/runtime/locations';
 import { acquireLock } from '../shared/runtime/lock';
 import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
-import { backupFileStore } from '../shared/file-store/backup';
-import { DEFAULT_INCLUDED_FOLDERS, parseFolderNames, resolveFolders } from '../shared/file-store/folders';
-import { progressReporter } from '../shared/file-store/progress';
+import { applyRetention, backupFileStore, DEFAULT_INCLUDED_FOLDERS, parseFolderNames, resolveFolders, verifyFileStoreBackup } from '../shared/file-store';
 import { formatBytes } from '../shared/runtime/format';
-import { applyRetention } from '../shared/file-store/retention';
-import { verifyFileStoreBackup } from '../shared/file-store/restore';
 
 type Params = ParameterValues<typeof template.params>;
 
 export async function backupFileStoreStep(params: Params, context: StepContext): Promise<void> {
   const { log } = context;
-  const labels = { homeDirectory: 'Octopus home directory', overrides: 'File store folders', include: 'Folders to back up' };
-  const included = parseFolderNames(params.include, 'Folders to back up');
+  const { homeDirectory, folders, include } = template.params;
+  const labels = { homeDirectory: homeDirectory.label, overrides: folders.label, include: include.label };
+  const included = parseFolderNames(params.include, include.label);
   const resolved = resolveFolders({
     homeDirectory: params.homeDirectory,
     overrides: params.folders,
@@ -48,10 +45,7 @@ export async function backupFileStoreStep(params: Params, context: StepContext):
     skipUnreadable: params.skipUnreadable,
     allowEmpty: params.allowEmpty,
     toolVersion,
-    log,
-    signal: context.signal,
-    onProgress: progressReporter(context, 'Backed up'),
-  });
+  }, context);
   const { manifest } = result;
   const seconds = result.durationMs / 1000;
 
@@ -59,7 +53,8 @@ export async function backupFileStoreStep(params: Params, context: StepContext):
   const retention = await applyRetention(params.backupDirectory, params.retentionDays, new Date(), log, {
     minimumSets: params.retentionMinimumSets,
     beforeDeleting: async () => {
-      const check = await verifyFileStoreBackup(result.manifestPath, { signal: context.signal });
+      // Quietly: the step's progress bar stays at the backup's 100 %.
+      const check = await verifyFileStoreBackup(result.manifestPath, { onProgress: () => undefined }, context);
       if (!check.ok) {
         throw new StepFailure(
           `The new backup ${result.archivePath} failed verification, so retention deleted nothing: ${check.problems.slice(0, 5).join('; ')}. ` +

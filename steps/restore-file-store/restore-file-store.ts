@@ -4,11 +4,17 @@ import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import { isDirectory, workerPathProblem } from '../shared/runtime/locations';
 import { waitForWriters } from '../shared/runtime/lock';
 import type { StepContext } from '../shared/runtime/step-context';
-import { parseFolderNames, resolveFolders } from '../shared/file-store/folders';
-import { progressReporter } from '../shared/file-store/progress';
 import { formatBytes } from '../shared/runtime/format';
 import { enforceStandbyVersion, standbyProblems } from '../shared/standby/step-gate';
-import { cleanRestoreLeftovers, DAMAGED_BACKUP_ADVICE, resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../shared/file-store/restore';
+import {
+  cleanRestoreLeftovers,
+  parseFolderNames,
+  resolveBackupSource,
+  resolveFolders,
+  restoreFileStore,
+  verificationFailure,
+  verifyFileStoreBackup,
+} from '../shared/file-store';
 import { localSourceFor } from '../shared/offsite/restore-source';
 
 type Params = ParameterValues<typeof template.params>;
@@ -34,7 +40,8 @@ export async function restoreFileStoreStep(input: Params, context: StepContext):
   const { log } = context;
   // An offsite URL becomes a local folder first; from here on it is an ordinary restore.
   // Bad input is refused before anything is downloaded from offsite or read.
-  const included = parseFolderNames(input.include, 'Folders to restore');
+  const { homeDirectory, folders, include } = template.params;
+  const included = parseFolderNames(input.include, include.label);
   const inputProblems = [...included.problems, ...standbyProblems(input)];
   if (inputProblems.length > 0) throw new ParameterError(inputProblems);
   const params = { ...input, source: (await localSourceFor(input.source, input, context, 'file-store')).source };
@@ -47,20 +54,12 @@ export async function restoreFileStoreStep(input: Params, context: StepContext):
   }
 
   if (params.verifyOnly) {
-    const result = await verifyFileStoreBackup(params.source, {
-      signal: context.signal,
-      onProgress: progressReporter(context, 'Verified'),
-      ...(included.names.length ? { include: included.names } : {}),
-    });
+    const result = await verifyFileStoreBackup(params.source, included.names.length ? { include: included.names } : {}, context);
     context.setOutput('Verified', result.ok ? 'True' : 'False');
     context.setOutput('ManifestPath', result.set.manifestPath);
     context.setOutput('Files', result.files);
     context.setOutput('Bytes', result.bytes);
-    if (!result.ok) {
-      throw new StepFailure(
-        `The backup ${result.set.archivePath} failed verification (${result.problems.length} problem(s)):\n${result.problems.slice(0, 50).map((p) => `  - ${p}`).join('\n')}\n${DAMAGED_BACKUP_ADVICE}`,
-      );
-    }
+    if (!result.ok) throw verificationFailure(result);
     const summary = `Verified ${result.set.archivePath} (chain of ${result.set.manifest.chain.length}): ${result.files} files, ${formatBytes(result.bytes)}, every SHA-256 matches.`;
     log.highlight(summary);
     context.result(summary);
@@ -73,13 +72,13 @@ export async function restoreFileStoreStep(input: Params, context: StepContext):
   const inBackup = set.manifest.folders.map((f) => f.name);
   const missing = included.names.filter((n) => !inBackup.includes(n));
   if (missing.length > 0) {
-    throw new ParameterError([`"Folders to restore" names ${missing.join(', ')}, which this backup does not hold (it holds ${inBackup.join(', ')}).`]);
+    throw new ParameterError([`"${include.label}" names ${missing.join(', ')}, which this backup does not hold (it holds ${inBackup.join(', ')}).`]);
   }
   const resolved = resolveFolders({
     homeDirectory: params.homeDirectory,
     overrides: params.folders,
     include: included.names.length ? included.names : inBackup,
-    labels: { homeDirectory: 'Octopus home directory', overrides: 'File store folders', include: 'Folders to restore' },
+    labels: { homeDirectory: homeDirectory.label, overrides: folders.label, include: include.label },
   });
   if (resolved.problems.length > 0) throw new ParameterError(resolved.problems);
 
@@ -90,11 +89,7 @@ export async function restoreFileStoreStep(input: Params, context: StepContext):
     replaceExisting: params.replaceExisting,
     rollBackOnFailure: params.rollBackOnFailure,
     dryRun: params.dryRun,
-    log,
-    signal: context.signal,
-    onProgress: progressReporter(context, 'Restored'),
-    onCleanup: (cleanup) => context.onCleanup(cleanup),
-  });
+  }, context);
   if (context.signal.aborted && !result.dryRun) {
     // The cancel came as the last folder was swapped in: say it finished, not just "cancelled".
     const exitCode = context.signal.reason instanceof StepFailure ? context.signal.reason.exitCode : 143;

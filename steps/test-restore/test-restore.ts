@@ -363,9 +363,8 @@ async function testFileStoreBackup(directory: string, report: TestRestoreReport,
   const started = performance.now();
   try {
     const result = await verifyFileStoreBackup(directory, {
-      signal: context.signal,
       onProgress: (p) => context.progress(85 + (p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : 0) * 14, 'Verifying the file-store backup'),
-    });
+    }, context);
     report.fileStore.archive = result.set.archivePath;
     report.fileStore.files = result.files;
     report.fileStore.bytes = result.bytes;

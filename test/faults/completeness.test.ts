@@ -18,6 +18,7 @@ import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
 import { octopusDatabase } from '../master-key/octopus-database';
 import { DAMAGED_BACKUP_ADVICE } from '../../steps/shared/file-store/restore';
 import { HISTORY_FILE_NAME } from '../../steps/test-restore/history';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const DAY = 24 * 3600 * 1000;
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
@@ -44,7 +45,7 @@ const foldersOf = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ n
 
 /** A set written (in-process) as if `daysAgo` days ago: backups that existed before the run under test. */
 async function oldSet(home: string, out: string, daysAgo: number, mode: 'Full' | 'Incremental' = 'Full') {
-  return backupFileStore({ folders: foldersOf(home), backupDirectory: out, mode, skipUnreadable: false, toolVersion: 'test', log: silentLog, now: () => new Date(Date.now() - daysAgo * DAY) });
+  return backupFileStore({ folders: foldersOf(home), backupDirectory: out, mode, skipUnreadable: false, toolVersion: 'test', now: () => new Date(Date.now() - daysAgo * DAY) }, quietEngineContext({ log: silentLog }));
 }
 
 /** SHA-256 of every file below `root`, by relative path. */

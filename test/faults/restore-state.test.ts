@@ -15,6 +15,7 @@ import { restoreFileStore as restoreFileStoreTemplate } from '../../templates/re
 import { restoreFileStoreStep } from '../../steps/restore-file-store/restore-file-store';
 import { runStep } from '../../steps/shared/runtime/run-step';
 import { resultMessageIn } from '../../steps/shared/runtime/service-messages';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 interface PlainRun {
   code: number | null;
@@ -324,9 +325,7 @@ describe('restore-file-store: a swap that stops half-way', () => {
       ],
       replaceExisting: true,
       dryRun: false,
-      log,
-      signal: controller.signal,
-    }).then(
+    }, quietEngineContext({ log, signal: controller.signal })).then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -4,10 +4,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/shared/file-store/backup';
+import { backupFileStore } from '../../steps/shared/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/shared/file-store/folders';
-import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-store/restore';
+import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-store';
 import { collectingLog, listAll, makeStore, pseudoRandomBytes, runBundle, silentLog, snapshot, tempDir, write } from './helpers';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
 const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
@@ -28,15 +29,13 @@ test('cancel mid-backup leaves no archive, partial or manifest', async () => {
       mode: 'Full',
       skipUnreadable: false,
       toolVersion: 'test',
-      log: silentLog,
-      signal: controller.signal,
       onProgress: (p) => {
         if (!aborted && p.filesDone >= 10) {
           aborted = true;
           controller.abort(new Error('cancelled by test'));
         }
       },
-    }),
+    }, quietEngineContext({ log: silentLog, signal: controller.signal })),
   ).rejects.toThrow('cancelled by test');
   expect(aborted).toBe(true);
   // Let the aborted write stream finish closing before looking.
@@ -46,7 +45,7 @@ test('cancel mid-backup leaves no archive, partial or manifest', async () => {
 
 test('cancel mid-restore leaves the destination as it was and no staging folder', async () => {
   const out = path.join(work, 'for-cancel');
-  await backupFileStore({ folders: at(home), backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test', log: silentLog });
+  await backupFileStore({ folders: at(home), backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
   const target = path.join(work, 'cancel-target');
   write(path.join(target, 'Packages', 'existing.nupkg'), 'existing');
   const before = snapshot(target);
@@ -58,12 +57,10 @@ test('cancel mid-restore leaves the destination as it was and no staging folder'
       destinations: at(target),
       replaceExisting: true,
       dryRun: false,
-      log: silentLog,
-      signal: controller.signal,
       onProgress: (p) => {
         if (p.filesDone >= 5) controller.abort(new Error('cancelled by test'));
       },
-    }),
+    }, quietEngineContext({ log: silentLog, signal: controller.signal })),
   ).rejects.toThrow('cancelled by test');
   expect(snapshot(target)).toEqual(before);
   expect(readdirSync(work).filter((n) => n.startsWith('cancel-target.'))).toEqual([]);
@@ -109,7 +106,7 @@ test('disk full while writing fails clearly and leaves no partial archive', asyn
   try {
     if (kind === 'tmpfs') {
       await expect(
-        backupFileStore({ folders: at(home), backupDirectory: full, mode: 'Full', skipUnreadable: false, toolVersion: 'test', log: silentLog }),
+        backupFileStore({ folders: at(home), backupDirectory: full, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog })),
       ).rejects.toThrow(/is full \(ENOSPC\) while writing the archive .* \(the partial archive was deleted\).*: free .* there or choose another directory/);
     } else {
       // No mount here: RLIMIT_FSIZE makes writes past 1 MB fail with EFBIG (Node ignores SIGXFSZ).
@@ -139,12 +136,11 @@ test('files that vanish, or keep changing, while read are warnings naming them, 
       mode: 'Full',
       skipUnreadable: false,
       toolVersion: 'test',
-      log,
       onProgress: (p) => {
         // Right after the scan, before any file is read: a task log is deleted.
         if (p.filesDone === 0) rmSync(path.join(live, 'TaskLogs', 't05.log.txt'), { force: true });
       },
-    });
+    }, quietEngineContext({ log }));
     expect(warnings).toContain('TaskLogs/t05.log.txt vanished during the backup; not backed up.');
     expect(result.manifest.files.map((f) => f.path)).not.toContain('t05.log.txt');
     expect(result.manifest.skipped).toEqual([{ folder: 'TaskLogs', path: 't05.log.txt', reason: 'vanished during the backup' }]);
@@ -157,7 +153,7 @@ test('files that vanish, or keep changing, while read are warnings naming them, 
   }
   const restored = path.join(work, 'live-restored');
   const set = await resolveBackupSource(out);
-  await restoreFileStore({ set, destinations: [{ name: 'TaskLogs', path: path.join(restored, 'TaskLogs'), origin: 'home' }], replaceExisting: false, dryRun: false, log: silentLog });
+  await restoreFileStore({ set, destinations: [{ name: 'TaskLogs', path: path.join(restored, 'TaskLogs'), origin: 'home' }], replaceExisting: false, dryRun: false }, quietEngineContext({ log: silentLog }));
   expect(readFileSync(path.join(restored, 'TaskLogs', 't00.log.txt'), 'utf8')).toBe('task 0\n'.repeat(2000));
   expect(existsSync(path.join(restored, 'TaskLogs', 't05.log.txt'))).toBe(false);
   expect(listAll(restored)).toContain('TaskLogs/t29.log.txt');
@@ -165,7 +161,7 @@ test('files that vanish, or keep changing, while read are warnings naming them, 
 
 test('restore onto mount points (the Linux container volumes) swaps inside them and keeps the old content aside', async () => {
   const out = path.join(work, 'for-volumes');
-  await backupFileStore({ folders: at(home), backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test', log: silentLog });
+  await backupFileStore({ folders: at(home), backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
   const volumes = path.join(work, 'volumes');
   const packages = path.join(volumes, 'repository');
   const taskLogs = path.join(volumes, 'taskLogs');
@@ -185,9 +181,9 @@ test('restore onto mount points (the Linux container volumes) swaps inside them 
       { name: 'Packages', path: packages, origin: 'override' },
       { name: 'TaskLogs', path: taskLogs, origin: 'override' },
     ];
-    await expect(restoreFileStore({ set, destinations, replaceExisting: false, dryRun: false, log: silentLog })).rejects.toThrow(/repository is not empty/);
+    await expect(restoreFileStore({ set, destinations, replaceExisting: false, dryRun: false }, quietEngineContext({ log: silentLog }))).rejects.toThrow(/repository is not empty/);
     const { log, warnings } = collectingLog();
-    const result = await restoreFileStore({ set, destinations, replaceExisting: true, dryRun: false, log });
+    const result = await restoreFileStore({ set, destinations, replaceExisting: true, dryRun: false }, quietEngineContext({ log }));
     const aside = result.folders.find((f) => f.name === 'Packages')!.movedAsideTo!;
     expect(path.dirname(aside)).toBe(packages);
     expect(readFileSync(path.join(aside, 'old.nupkg'), 'utf8')).toBe('what the volume held');

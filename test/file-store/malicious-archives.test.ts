@@ -7,8 +7,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { rmSync } from 'node:fs';
 import { MANIFEST_FORMAT } from '../../steps/shared/file-store/manifest';
-import { resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/shared/file-store/restore';
+import { resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/shared/file-store';
 import { listAll, silentLog, tempDir } from './helpers';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const ARCHIVE = 'octopus-file-store-20260101T000000Z-full.zip';
 
@@ -76,7 +77,7 @@ describe.each(cases)('an archive with a %s', (_label, entries, reason) => {
     const before = listAll(work);
     const set = await resolveBackupSource(backups);
     await expect(
-      restoreFileStore({ set, destinations: [{ name: 'TaskLogs', path: path.join(home, 'TaskLogs'), origin: 'home' }], replaceExisting: true, dryRun: false, log: silentLog }),
+      restoreFileStore({ set, destinations: [{ name: 'TaskLogs', path: path.join(home, 'TaskLogs'), origin: 'home' }], replaceExisting: true, dryRun: false }, quietEngineContext({ log: silentLog })),
     ).rejects.toThrow(new RegExp(`refused before anything was written[\\s\\S]*${reason}`));
     expect(listAll(work)).toEqual(before);
     expect(existsSync('/tmp/octopus-dr-evil-absolute.txt')).toBe(false);
@@ -95,7 +96,7 @@ test('a manifest record that climbs out of its folder is refused even when the e
     const before = listAll(work);
     const set = await resolveBackupSource(backups);
     await expect(
-      restoreFileStore({ set, destinations: [{ name: 'TaskLogs', path: path.join(work, 'home', 'TaskLogs'), origin: 'home' }], replaceExisting: false, dryRun: false, log: silentLog }),
+      restoreFileStore({ set, destinations: [{ name: 'TaskLogs', path: path.join(work, 'home', 'TaskLogs'), origin: 'home' }], replaceExisting: false, dryRun: false }, quietEngineContext({ log: silentLog })),
     ).rejects.toThrow(/manifest record .*parent-directory/);
     expect(listAll(work)).toEqual(before);
   } finally {

@@ -2,9 +2,10 @@
 // set nor an archive that a kept incremental still needs.
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/shared/file-store/backup';
-import { applyRetention } from '../../steps/shared/file-store/retention';
+import { backupFileStore } from '../../steps/shared/file-store';
+import { applyRetention } from '../../steps/shared/file-store';
 import { silentLog, tempDir, write } from './helpers';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const day = (d: number) => new Date(Date.UTC(2026, 10, d));
 
@@ -16,9 +17,8 @@ async function set(home: string, out: string, mode: 'Full' | 'Incremental', d: n
     mode,
     skipUnreadable: false,
     toolVersion: 'test',
-    log: silentLog,
     now: () => new Date(day(d).getTime() + 3600_000),
-  });
+  }, quietEngineContext({ log: silentLog }));
   return path.basename(result.archivePath);
 }
 
@@ -83,8 +83,7 @@ test('a backup directory inside a folder being backed up is refused', async () =
         mode: 'Full',
         skipUnreadable: false,
         toolVersion: 'test',
-        log: silentLog,
-      }),
+      }, quietEngineContext({ log: silentLog })),
     ).rejects.toThrow(/is inside the Artifacts folder .*choose a backup directory outside the file store/);
     expect(readdirSync(path.join(home, 'Artifacts'))).toEqual(['a.txt']);
   } finally {

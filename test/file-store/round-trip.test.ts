@@ -4,24 +4,25 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/shared/file-store/backup';
+import { backupFileStore } from '../../steps/shared/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/shared/file-store/folders';
 import { MANIFEST_ENTRY_NAME, readManifestFile } from '../../steps/shared/file-store/manifest';
-import { resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/shared/file-store/restore';
+import { resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/shared/file-store';
 import { collectingLog, listAll, logText, makeStore, silentLog, snapshot, tempDir, write } from './helpers';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
 const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
 
 async function backup(home: string, out: string, mode: 'Full' | 'Incremental' = 'Full', now?: Date) {
   const { log, warnings } = collectingLog();
-  const result = await backupFileStore({ folders: at(home), backupDirectory: out, mode, skipUnreadable: false, toolVersion: 'test', log, ...(now ? { now: () => now } : {}) });
+  const result = await backupFileStore({ folders: at(home), backupDirectory: out, mode, skipUnreadable: false, toolVersion: 'test', ...(now ? { now: () => now } : {}) }, quietEngineContext({ log }));
   return { ...result, warningsLogged: warnings };
 }
 
 async function restoreTo(source: string, home: string, replaceExisting = false, folders = FOLDERS) {
   const set = await resolveBackupSource(source);
-  return restoreFileStore({ set, destinations: at(home).filter((f) => folders.includes(f.name)), replaceExisting, dryRun: false, log: silentLog });
+  return restoreFileStore({ set, destinations: at(home).filter((f) => folders.includes(f.name)), replaceExisting, dryRun: false }, quietEngineContext({ log: silentLog }));
 }
 
 describe('full backup and restore', () => {
@@ -135,7 +136,7 @@ print(json.dumps({'files': len(m['files']), 'nupkg': methods['Packages/feeds-bui
     const { log, infos } = collectingLog();
     const set = await resolveBackupSource(out);
     const destinations = at(target).filter((f) => f.name === 'TaskLogs');
-    await expect(restoreFileStore({ set, destinations, replaceExisting: false, dryRun: true, log })).rejects.toThrow(
+    await expect(restoreFileStore({ set, destinations, replaceExisting: false, dryRun: true }, quietEngineContext({ log }))).rejects.toThrow(
       /^Dry run: a restore would be refused, and nothing was written:\n.*is not empty/s,
     );
     expect(infos.join('\n')).toMatch(/TaskLogs: \d+ files \(.*\) to .*busy\/TaskLogs \(refused: not empty\)/);
@@ -150,7 +151,7 @@ print(json.dumps({'files': len(m['files']), 'nupkg': methods['Packages/feeds-bui
   test('dry run writes nothing', async () => {
     const target = path.join(work, 'dry');
     const set = await resolveBackupSource(archive);
-    const result = await restoreFileStore({ set, destinations: at(target), replaceExisting: false, dryRun: true, log: silentLog });
+    const result = await restoreFileStore({ set, destinations: at(target), replaceExisting: false, dryRun: true }, quietEngineContext({ log: silentLog }));
     expect(result).toMatchObject({ dryRun: true, files: set.manifest.files.length });
     expect(existsSync(target)).toBe(false);
   });

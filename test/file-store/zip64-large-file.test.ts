@@ -4,9 +4,10 @@
 import { spawnSync } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/shared/file-store/backup';
-import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-store/restore';
+import { backupFileStore } from '../../steps/shared/file-store';
+import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-store';
 import { silentLog, tempDir, write } from './helpers';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const SIZE = 4 * 1024 ** 3 + 64 * 1024 ** 2;
 
@@ -25,8 +26,7 @@ test('a sparse 4 GiB + 64 MiB file round-trips through a ZIP64 archive', async (
       mode: 'Full',
       skipUnreadable: false,
       toolVersion: 'test',
-      log: silentLog,
-    });
+    }, quietEngineContext({ log: silentLog }));
     expect(result.manifest.files.find((f) => f.path === 'big-export.bin')?.size).toBe(SIZE);
 
     const unzip = spawnSync('unzip', ['-t', result.archivePath], { encoding: 'utf8' });
@@ -42,7 +42,7 @@ test('a sparse 4 GiB + 64 MiB file round-trips through a ZIP64 archive', async (
     const target = path.join(work, 'restored', 'Packages');
     const set = await resolveBackupSource(out);
     // Restore checks the SHA-256 of every byte against the manifest.
-    await restoreFileStore({ set, destinations: [{ name: 'Packages', path: target, origin: 'home' }], replaceExisting: false, dryRun: false, log: silentLog });
+    await restoreFileStore({ set, destinations: [{ name: 'Packages', path: target, origin: 'home' }], replaceExisting: false, dryRun: false }, quietEngineContext({ log: silentLog }));
     expect(statSync(path.join(target, 'big-export.bin')).size).toBe(SIZE);
   } finally {
     rmSync(work, { recursive: true, force: true });

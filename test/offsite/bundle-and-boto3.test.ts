@@ -10,6 +10,7 @@ import { resolveFolders } from '../../steps/shared/file-store/folders';
 import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
 import { makeStore, runBundle, silentLog, tempDir } from '../file-store/helpers';
 import { startS3Server, type S3Server } from './servers';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const hasBoto3 = spawnSync('python3', ['-c', 'import boto3'], { encoding: 'utf8' }).status === 0;
 let s3: S3Server;
@@ -22,7 +23,7 @@ beforeAll(async () => {
   fileStore = path.join(work, 'fs');
   mkdirSync(fileStore);
   const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs', 'Artifacts', 'Packages'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
-  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test', log: silentLog });
+  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
 }, 60_000);
 afterAll(() => s3?.stop());
 

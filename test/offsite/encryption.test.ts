@@ -12,6 +12,7 @@ import { resolveFolders } from '../../steps/shared/file-store/folders';
 import { outputVariablesIn, resultMessageIn } from '../../steps/shared/runtime/service-messages';
 import { makeStore, runBundle, silentLog, tempDir } from '../file-store/helpers';
 import { startS3Server, type S3Server } from './servers';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const hasAge = spawnSync('age', ['--version']).status === 0;
 let s3: S3Server;
@@ -28,7 +29,7 @@ beforeAll(async () => {
   fileStore = path.join(work, 'fs');
   mkdirSync(fileStore);
   const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs', 'Artifacts', 'Packages'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
-  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test', log: silentLog });
+  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
   archive = readFileSync(path.join(fileStore, readdirSync(fileStore).find((f) => f.endsWith('.zip'))!));
 }, 60_000);
 afterAll(() => s3?.stop());

@@ -11,6 +11,7 @@ import { copyOffsite as template } from '../../templates/copy-offsite';
 import { copyOffsiteStep } from '../../steps/copy-offsite/copy-offsite';
 import { backup, Lab, octopusTables } from '../database/harness';
 import { makeStore, pseudoRandomBytes, silentLog, write } from '../file-store/helpers';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 export interface Backups {
   lab: Lab;
@@ -44,10 +45,10 @@ export async function makeBackups(): Promise<Backups> {
   const fileStore = path.join(lab.root, 'fs');
   mkdirSync(fileStore, { recursive: true });
   const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
-  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test', log: silentLog });
+  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
   write(path.join(home, 'TaskLogs', 'servertasks-new.log.txt'), 'a new task log\n');
   await new Promise((r) => setTimeout(r, 1100)); // a distinct archive time stamp
-  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Incremental', skipUnreadable: false, toolVersion: 'test', log: silentLog });
+  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Incremental', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
   return { lab, database, fileStore, home };
 }
 

@@ -7,6 +7,7 @@ import { backup } from '../database/harness';
 import { silentLog } from '../file-store/helpers';
 import { dropBackups, makeBackups, runCopy, type Backups } from './fixtures';
 import { s3Provider } from './providers';
+import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const provider = s3Provider();
 let backups: Backups;
@@ -20,7 +21,7 @@ beforeAll(async () => {
   const run = await backup(backups.lab, 'Octo', '--backup-directory', backups.database, '--no-copy-only');
   if (run.code !== 0) throw new Error(run.stderr);
   const folders = resolveFolders({ homeDirectory: backups.home, overrides: [], include: ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
-  await backupFileStore({ folders, backupDirectory: backups.fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test', log: silentLog });
+  await backupFileStore({ folders, backupDirectory: backups.fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
 }, 180_000);
 afterAll(async () => {
   await dropBackups(backups);

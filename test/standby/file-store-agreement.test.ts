@@ -286,8 +286,7 @@ test('with the manifest of a real file-store backup (the engine, run on a store 
       mode: 'Full',
       skipUnreadable: false,
       toolVersion: 'test',
-      log: { info: () => undefined, verbose: () => undefined, warn: () => undefined },
-    });
+    }, quietEngineContext({ log: { info: () => undefined, verbose: () => undefined, warn: () => undefined } }));
     const manifest = await readManifestFile(backup.manifestPath);
     const result = compareWithFileStore(
       {

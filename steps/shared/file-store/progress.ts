@@ -1,10 +1,16 @@
 // Turns byte and file counts into the step's progress bar: percent, rate and time left.
+import type { EngineContext } from '../runtime/engine-context';
 import { formatBytes, formatDuration } from '../runtime/format';
-import type { StepContext } from '../runtime/step-context';
-import type { FileStoreProgress } from './backup';
 
+/** What a backup, verify or restore has done so far. */
+export interface FileStoreProgress {
+  bytesDone: number;
+  bytesTotal: number;
+  filesDone: number;
+  filesTotal: number;
+}
 
-export function progressReporter(context: StepContext, verb: string, now: () => number = Date.now): (p: FileStoreProgress) => void {
+export function progressReporter(context: Pick<EngineContext, 'progress'>, verb: string, now: () => number = Date.now): (p: FileStoreProgress) => void {
   const started = now();
   let lastAt = 0;
   return (p) => {

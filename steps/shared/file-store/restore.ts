@@ -9,11 +9,13 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
 import { inflateRaw } from 'node:zlib';
+import { restoreReplaceExisting, restoreRollBackOnFailure, restoreSource } from '../../../templates/parameters';
+import { quietEngineContext, type EngineContext } from '../runtime/engine-context';
 import { StepFailure } from '../runtime/errors';
 import { cleanLeftovers } from '../runtime/leftovers';
 import { fileFailure } from '../runtime/failure';
-import type { FileStoreProgress } from './backup';
 import { unsafeEntryNameReason } from './entry-safety';
+import { FileStoreError } from './errors';
 import { canonicalFolderName, type FileStoreFolderName, type ResolvedFolder } from './folders';
 import {
   isPartialName,
@@ -26,8 +28,10 @@ import {
   stampOf,
   utcStamp,
   type BackupSet,
+  type ManifestDirectory,
   type ManifestFile,
 } from './manifest';
+import { progressReporter, type FileStoreProgress } from './progress';
 import { formatBytes } from '../runtime/format';
 import { openArchive, type OpenedArchive } from './zip-reader';
 import { HashingCounter } from './zip-writer';
@@ -37,9 +41,11 @@ const PARALLEL_ENTRIES = 4;
 const WHOLE_ENTRY_LIMIT = 4 * 1024 * 1024;
 const inflateRawAsync = promisify(inflateRaw);
 
+const labels = { source: restoreSource.label, replaceExisting: restoreReplaceExisting.label, rollBackOnFailure: restoreRollBackOnFailure.label };
+
 /** The last line of a refused or failed verification: what to do about it. */
 export const DAMAGED_BACKUP_ADVICE =
-  'Restore from another backup set (give its archive or manifest as "Backup to restore"), and check the storage that holds this one.';
+  `Restore from another backup set (give its archive or manifest as "${labels.source}"), and check the storage that holds this one.`;
 
 function errnoOf(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? 'ERROR';
@@ -66,7 +72,7 @@ export async function resolveBackupSource(source: string): Promise<BackupSet> {
   try {
     stat = await fs.stat(absolute);
   } catch (error) {
-    throw new StepFailure(`Backup to restore ${absolute} cannot be read (${errnoOf(error)}). Give a backup directory, archive or manifest.`);
+    throw new FileStoreError(`${labels.source} ${absolute} cannot be read (${errnoOf(error)}). Give a backup directory, archive or manifest.`);
   }
   if (stat.isDirectory()) return newestSetIn(absolute);
   const directory = path.dirname(absolute);
@@ -77,7 +83,7 @@ export async function resolveBackupSource(source: string): Promise<BackupSet> {
   const sidecar = path.join(directory, manifestNameFor(path.basename(absolute)));
   const manifest = (await exists(sidecar)) ? await readManifestFile(sidecar) : await readInternalManifest(absolute);
   if (manifest.archive !== path.basename(absolute)) {
-    throw new StepFailure(`${absolute} was renamed (its manifest names ${manifest.archive}); give it back its name so its chain can be found.`);
+    throw new FileStoreError(`${absolute} was renamed (its manifest names ${manifest.archive}); give it back its name so its chain can be found.`);
   }
   return { directory, manifestPath: (await exists(sidecar)) ? sidecar : absolute, archivePath: absolute, manifest };
 }
@@ -103,8 +109,8 @@ export async function cleanRestoreLeftovers(destinations: readonly ResolvedFolde
 function refuseLeftover(absolute: string): void {
   const name = path.basename(absolute);
   if (!isPartialName(name) && !name.endsWith('.partial') && !isRestoreStagingName(name)) return;
-  throw new StepFailure(
-    `Backup to restore ${absolute} is a temporary ${isRestoreStagingName(name) ? 'folder of a restore' : 'file of a backup'} that did not finish ` +
+  throw new FileStoreError(
+    `${labels.source} ${absolute} is a temporary ${isRestoreStagingName(name) ? 'folder of a restore' : 'file of a backup'} that did not finish ` +
       '(a stopped run leaves it); it is not a backup and is never read. Give a finished archive (octopus-file-store-<time>-full.zip), its manifest, or the backup directory.',
     { exitCode: 2 },
   );
@@ -128,7 +134,7 @@ async function newestSetIn(directory: string): Promise<BackupSet> {
     incomplete.push({ archive: set.manifest.archive, reason: `its chain needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} missing` });
   }
   if (!chosen) {
-    throw new StepFailure(
+    throw new FileStoreError(
       `No complete file-store backup set in ${directory}${ignored.length ? ` (ignored: ${ignored.join('; ')})` : ''}. Give the directory the backups were written to, or an archive or manifest.`,
     );
   }
@@ -138,7 +144,7 @@ async function newestSetIn(directory: string): Promise<BackupSet> {
     ...ignoredArchives.map((archive, i) => ({ archive, reason: ignored[i] })),
   ].filter((u) => stampOf(u.archive) >= stamp && u.archive !== chosen.manifest.archive);
   if (unusable.length > 0) {
-    throw new StepFailure(
+    throw new FileStoreError(
       `The newest backup set in ${directory} cannot be used: ${unusable.map((u) => `${u.archive} (${u.reason})`).join('; ')}. ` +
         `The newest usable set, ${chosen.manifest.archive}, is older and is not taken in its place. To use it, give its archive or manifest as the backup to restore; ` +
         'otherwise repair the newer set (copy back its archives and manifest) or move it away.',
@@ -212,12 +218,12 @@ function closeAll(check: ChainCheck): void {
 }
 
 /** Runs `work` over items, at most `limit` at once, stopping at the first error. */
-async function forEachLimited<T>(items: readonly T[], limit: number, signal: AbortSignal | undefined, work: (item: T) => Promise<void>): Promise<void> {
+async function forEachLimited<T>(items: readonly T[], limit: number, signal: AbortSignal, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failed: unknown;
   const worker = async () => {
     while (failed === undefined && next < items.length) {
-      signal?.throwIfAborted();
+      signal.throwIfAborted();
       const item = items[next++];
       try {
         await work(item);
@@ -262,11 +268,11 @@ const discard = () =>
 async function streamFiles(
   check: ChainCheck,
   files: readonly ManifestFile[],
-  options: { signal?: AbortSignal; onProgress?: (p: FileStoreProgress) => void; targetOf?: (file: ManifestFile) => string; stopAtFirstMismatch: boolean },
+  options: { signal: AbortSignal; onProgress: (p: FileStoreProgress) => void; targetOf?: (file: ManifestFile) => string; stopAtFirstMismatch: boolean },
 ): Promise<string[]> {
   const mismatches: string[] = [];
   const progress: FileStoreProgress = { bytesDone: 0, bytesTotal: files.reduce((s, f) => s + f.size, 0), filesDone: 0, filesTotal: files.length };
-  options.onProgress?.(progress);
+  options.onProgress(progress);
   await forEachLimited(files, PARALLEL_ENTRIES, options.signal, async (file) => {
     const entryName = `${file.folder}/${file.path}`;
     const archive = check.archives.get(file.archive)!;
@@ -285,7 +291,7 @@ async function streamFiles(
         entry.raw.compressionMethod === 8
           ? await inflateRawAsync(raw, { maxOutputLength: Math.max(1, entry.size + 1), chunkSize: Math.max(16 * 1024, entry.size + 1024) })
           : raw;
-      options.signal?.throwIfAborted();
+      options.signal.throwIfAborted();
       sha256 = createHash('sha256').update(data).digest('hex');
       length = data.length;
       if (target && sha256 === file.sha256) writeSmallFile(target, data, file);
@@ -293,7 +299,7 @@ async function streamFiles(
     } else {
       const hasher = new HashingCounter((bytes) => {
         progress.bytesDone += bytes;
-        options.onProgress?.(progress);
+        options.onProgress(progress);
       });
       const source = await archive.openEntry(entry);
       const sink = target ? (await fs.open(target, 'wx', 0o600)).createWriteStream({ highWaterMark: 1 << 20 }) : discard();
@@ -304,7 +310,7 @@ async function streamFiles(
     if (sha256 !== file.sha256 || length !== file.size) {
       const message = `${file.archive}: ${entryName} does not match its manifest (${length} bytes, SHA-256 ${sha256.slice(0, 12)}…, expected ${file.sha256.slice(0, 12)}…)`;
       mismatches.push(message);
-      if (options.stopAtFirstMismatch) throw new StepFailure(`The backup is damaged: ${message}. Nothing was restored.`);
+      if (options.stopAtFirstMismatch) throw new FileStoreError(`The backup is damaged: ${message}. Nothing was restored.`);
     }
     if (target && !small) {
       if (process.platform !== 'win32') await fs.chmod(target, file.mode & RESTORED_FILE_MODE_BITS);
@@ -312,13 +318,13 @@ async function streamFiles(
       await fs.utimes(target, file.mtimeMs / 1000, file.mtimeMs / 1000);
     }
     progress.filesDone += 1;
-    options.onProgress?.(progress);
+    options.onProgress(progress);
   });
   return mismatches;
 }
 
 export interface VerifyOptions {
-  signal?: AbortSignal;
+  /** Byte and file counts as they change; by default they go to the context's progress bar. */
   onProgress?: (progress: FileStoreProgress) => void;
   /** Only these folders (default: all in the set). */
   include?: readonly FileStoreFolderName[];
@@ -336,14 +342,15 @@ export interface VerifyResult {
  * Checks a backup set without restoring it: every archive of the chain opens, no entry is
  * unsafe, every file of the manifest is present and its SHA-256 matches. Nothing is written.
  */
-export async function verifyFileStoreBackup(source: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verifyFileStoreBackup(source: string, options: VerifyOptions = {}, context: EngineContext = quietEngineContext()): Promise<VerifyResult> {
   const set = await resolveBackupSource(source);
   const files = set.manifest.files.filter((f) => !options.include || options.include.includes(f.folder));
   const check = await checkChain(set, files, process.platform === 'win32');
   try {
     const problems = [...check.problems];
     if (problems.length === 0) {
-      problems.push(...(await streamFiles(check, files, { signal: options.signal, onProgress: options.onProgress, stopAtFirstMismatch: false })));
+      const onProgress = options.onProgress ?? progressReporter(context, 'Verified');
+      problems.push(...(await streamFiles(check, files, { signal: context.signal, onProgress, stopAtFirstMismatch: false })));
     }
     return { ok: problems.length === 0, problems, set, files: files.length, bytes: files.reduce((s, f) => s + f.size, 0) };
   } finally {
@@ -351,10 +358,11 @@ export async function verifyFileStoreBackup(source: string, options: VerifyOptio
   }
 }
 
-export interface RestoreLogger {
-  info(message: string): void;
-  verbose(message: string): void;
-  warn(message: string): void;
+/** The failure of a verification that found problems: each problem, then what to do. */
+export function verificationFailure(result: VerifyResult): FileStoreError {
+  return new FileStoreError(
+    `The backup ${result.set.archivePath} failed verification (${result.problems.length} problem(s)):\n${result.problems.slice(0, 50).map((p) => `  - ${p}`).join('\n')}\n${DAMAGED_BACKUP_ADVICE}`,
+  );
 }
 
 export interface RestoreOptions {
@@ -365,11 +373,8 @@ export interface RestoreOptions {
   destinations: readonly ResolvedFolder[];
   replaceExisting: boolean;
   dryRun: boolean;
-  log: RestoreLogger;
-  signal?: AbortSignal;
+  /** Byte and file counts as they change; by default they go to the context's progress bar. */
   onProgress?: (progress: FileStoreProgress) => void;
-  /** Registers a cleanup that runs on failure and cancel (the step context's onCleanup). */
-  onCleanup?: (cleanup: () => Promise<void>) => () => void;
   now?: () => Date;
   /** Zip-slip rules for Windows (defaults to the platform's). */
   windows?: boolean;
@@ -397,20 +402,28 @@ async function contentNames(folder: string, mountPoint: boolean): Promise<string
   return mountPoint ? names.filter((n) => n !== 'lost+found') : names;
 }
 
-export async function restoreFileStore(options: RestoreOptions): Promise<RestoreResult> {
-  const { set, log, signal } = options;
-  const windows = options.windows ?? process.platform === 'win32';
-  const stamp = utcStamp((options.now ?? (() => new Date()))());
-  const run = randomBytes(3).toString('hex');
-  const selected = new Set(options.destinations.map((d) => d.name));
-  const files = set.manifest.files.filter((f) => selected.has(f.folder));
-  const directories = set.manifest.directories.filter((d) => selected.has(d.folder));
+type DestinationPlan = RestoredFolder & SwapPlan;
 
-  // 1. Destinations: refuse a non-empty one unless replacing was asked for.
+function restoredFolders(plans: readonly DestinationPlan[]): RestoredFolder[] {
+  return plans.map(({ existing: _e, staging: _s, inPlace: _i, ...rest }) => rest);
+}
+
+/**
+ * 1. Destinations: what each holds, where its staging folder and its previous content go; a
+ * non-empty one is refused unless replacing was asked for. The plan is shown even when it is
+ * refused, so a dry run says what a real run would do.
+ */
+async function planDestinations(
+  options: RestoreOptions,
+  files: readonly ManifestFile[],
+  names: { stamp: string; run: string },
+  log: EngineContext['log'],
+): Promise<DestinationPlan[]> {
+  const { stamp, run } = names;
   const refusals: string[] = [];
   // In place: the destination is a mount point (the Linux container's volumes), which cannot be
   // renamed; staging and the moved-aside content then live inside it, on the same filesystem.
-  const plans: (RestoredFolder & { existing: 'none' | 'empty' | 'content'; staging: string; inPlace: boolean })[] = [];
+  const plans: DestinationPlan[] = [];
   for (const destination of options.destinations) {
     const folderFiles = files.filter((f) => f.folder === destination.name);
     let existing: 'none' | 'empty' | 'content' = 'none';
@@ -429,7 +442,7 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
     const movedAsideTo = inPlace ? path.join(destination.path, `.octopus-dr-before-restore-${stamp}`) : `${destination.path}.before-restore-${stamp}`;
     if (existing === 'content' && !options.replaceExisting) {
       refusals.push(
-        `${destination.name}: ${destination.path} is not empty. Set "Replace existing" to restore over it (its content is moved aside to ${movedAsideTo}, not deleted), or restore into an empty or new folder.`,
+        `${destination.name}: ${destination.path} is not empty. Set "${labels.replaceExisting}" to restore over it (its content is moved aside to ${movedAsideTo}, not deleted), or restore into an empty or new folder.`,
       );
     }
     plans.push({
@@ -444,7 +457,6 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
       bytes: folderFiles.reduce((s, f) => s + f.size, 0),
     });
   }
-  // The plan is shown even when it is refused, so a dry run says what a real run would do.
   for (const plan of plans) {
     const refused = plan.existing === 'content' && !options.replaceExisting;
     log.info(
@@ -454,122 +466,159 @@ export async function restoreFileStore(options: RestoreOptions): Promise<Restore
   }
   if (refusals.length > 0) {
     const heading = options.dryRun ? 'Dry run: a restore would be refused, and nothing was written' : 'Nothing was restored';
-    throw new StepFailure(`${heading}:\n${refusals.map((r) => `  - ${r}`).join('\n')}`);
+    throw new FileStoreError(`${heading}:\n${refusals.map((r) => `  - ${r}`).join('\n')}`);
   }
+  return plans;
+}
 
-  // 2. Check every archive and record before writing anything.
+/** 2. Check: every archive and record, before anything is written. */
+async function checkBeforeWriting(set: BackupSet, files: readonly ManifestFile[], windows: boolean): Promise<ChainCheck> {
   const check = await checkChain(set, files, windows);
+  if (check.problems.length > 0) {
+    closeAll(check);
+    const shown = check.problems.slice(0, 50).map((p) => `  - ${p}`).join('\n');
+    throw new FileStoreError(
+      `The backup was refused before anything was written (${check.problems.length} problem(s)):\n${shown}${check.problems.length > 50 ? '\n  - ...' : ''}\n${DAMAGED_BACKUP_ADVICE}`,
+    );
+  }
+  return check;
+}
+
+/** 3. Extract into the staging folders, checking every hash; then the folders' modes and times. */
+async function extractIntoStaging(
+  check: ChainCheck,
+  set: BackupSet,
+  plans: readonly DestinationPlan[],
+  content: { files: readonly ManifestFile[]; directories: readonly ManifestDirectory[] },
+  context: EngineContext,
+  onProgress: (p: FileStoreProgress) => void,
+): Promise<void> {
+  const { signal } = context;
+  const stagings = plans.map((p) => p.staging);
+  const stagingOf = new Map(plans.map((p) => [p.name, p.staging]));
+  for (const staging of stagings) {
+    await fs.mkdir(path.dirname(staging), { recursive: true });
+    await fs.mkdir(staging);
+  }
+  const inside = (folder: FileStoreFolderName, relative: string) => {
+    const root = stagingOf.get(folder)!;
+    const target = path.join(root, ...relative.split('/'));
+    // Belt and braces: the names were checked, but never write outside the staging folder.
+    if (!target.startsWith(root + path.sep)) throw new FileStoreError(`Refused to write ${target} outside ${root}.`);
+    return target;
+  };
+  for (const d of content.directories) await fs.mkdir(inside(d.folder, d.path), { recursive: true });
+  const parents = new Set<string>();
+  for (const f of content.files) parents.add(path.dirname(inside(f.folder, f.path)));
+  for (const parent of parents) await fs.mkdir(parent, { recursive: true });
+
+  await streamFiles(check, content.files, { signal, onProgress, targetOf: (f) => inside(f.folder, f.path), stopAtFirstMismatch: true }).catch((error: unknown) => {
+    // A write error (a full disk) often carries no path: name the staging folder, and that nothing was swapped in.
+    if (signal.aborted) throw error;
+    throw fileFailure(error, {
+      path: (error as NodeJS.ErrnoException).path ?? stagings.join(', '),
+      what: `extracting the backup into ${stagings.join(', ')} (nothing was restored; the staging folders are removed)`,
+    });
+  });
+  // Folder mtimes last (writing files changes them), deepest first.
+  const ordered = [...content.directories].sort((a, b) => b.path.split('/').length - a.path.split('/').length);
+  for (const d of ordered) {
+    const target = inside(d.folder, d.path);
+    if (process.platform !== 'win32') await fs.chmod(target, d.mode & 0o7777);
+    await fs.utimes(target, d.mtimeMs / 1000, d.mtimeMs / 1000);
+  }
+  for (const folder of set.manifest.folders) {
+    const root = stagingOf.get(folder.name);
+    if (!root || folder.mtimeMs === undefined) continue;
+    if (process.platform !== 'win32' && folder.mode !== undefined) await fs.chmod(root, folder.mode & 0o7777);
+    await fs.utimes(root, folder.mtimeMs / 1000, folder.mtimeMs / 1000);
+  }
+  signal.throwIfAborted();
+}
+
+/**
+ * 4. Swap: move what is there aside, then the staging folder in, folder by folder. A cancel
+ * stops between folders; a failure puts back the folders already swapped (unless asked not to).
+ */
+async function swapIn(set: BackupSet, plans: readonly DestinationPlan[], options: { rollBack: boolean; stamp: string }, context: EngineContext): Promise<void> {
+  const { log, signal } = context;
+  const done: SwapRecord[] = [];
   try {
-    if (check.problems.length > 0) {
-      const shown = check.problems.slice(0, 50).map((p) => `  - ${p}`).join('\n');
-      throw new StepFailure(
-        `The backup was refused before anything was written (${check.problems.length} problem(s)):\n${shown}${check.problems.length > 50 ? '\n  - ...' : ''}\n${DAMAGED_BACKUP_ADVICE}`,
-      );
+    for (const plan of plans) {
+      if (done.length > 0) signal.throwIfAborted();
+      const record: SwapRecord = { plan, removedEmpty: false, movedOut: [], movedIn: [], complete: false };
+      done.push(record);
+      if (plan.inPlace) {
+        // A mount point stays; its entries move, each rename atomic on the one filesystem.
+        const own = new Set([path.basename(plan.staging), plan.movedAsideTo ? path.basename(plan.movedAsideTo) : '']);
+        if (plan.existing === 'content') {
+          await fs.mkdir(plan.movedAsideTo!);
+          for (const name of await contentNames(plan.destination, true)) {
+            if (own.has(name)) continue;
+            await fs.rename(path.join(plan.destination, name), path.join(plan.movedAsideTo!, name));
+            record.movedOut.push(name);
+          }
+        }
+        for (const name of await fs.readdir(plan.staging)) {
+          await fs.rename(path.join(plan.staging, name), path.join(plan.destination, name));
+          record.movedIn.push(name);
+        }
+        await fs.rmdir(plan.staging);
+        const folder = set.manifest.folders.find((f) => f.name === plan.name);
+        if (folder?.mtimeMs !== undefined) await fs.utimes(plan.destination, folder.mtimeMs / 1000, folder.mtimeMs / 1000);
+      } else {
+        if (plan.existing === 'content') await fs.rename(plan.destination, plan.movedAsideTo!);
+        else if (plan.existing === 'empty') {
+          await fs.rmdir(plan.destination);
+          record.removedEmpty = true;
+        }
+        await fs.rename(plan.staging, plan.destination);
+      }
+      record.complete = true;
+      log.verbose(`${plan.name}: restored into ${plan.destination}`);
     }
+  } catch (error) {
+    throw await swapFailure(error, done, plans, { signal, rollBack: options.rollBack, stamp: options.stamp, log });
+  }
+}
+
+export async function restoreFileStore(options: RestoreOptions, context: EngineContext): Promise<RestoreResult> {
+  const { set } = options;
+  const { log } = context;
+  const windows = options.windows ?? process.platform === 'win32';
+  const stamp = utcStamp((options.now ?? (() => new Date()))());
+  const run = randomBytes(3).toString('hex');
+  const selected = new Set(options.destinations.map((d) => d.name));
+  const files = set.manifest.files.filter((f) => selected.has(f.folder));
+  const directories = set.manifest.directories.filter((d) => selected.has(d.folder));
+
+  const plans = await planDestinations(options, files, { stamp, run }, log);
+  const check = await checkBeforeWriting(set, files, windows);
+  try {
     const totals = { files: files.length, bytes: files.reduce((s, f) => s + f.size, 0) };
     if (options.dryRun) {
       log.info(`Dry run: the backup chain (${set.manifest.chain.join(', ')}) is complete and safe; nothing was written.`);
-      return { folders: plans.map(({ existing: _e, staging: _s, inPlace: _i, ...rest }) => rest), ...totals, dryRun: true };
+      return { folders: restoredFolders(plans), ...totals, dryRun: true };
     }
-
-    // 3. Extract into staging folders, checking every hash.
     const stagings = plans.map((p) => p.staging);
     let swapped = false;
-    const unregister = options.onCleanup?.(async () => {
+    const unregister = context.onCleanup(async () => {
       if (!swapped) for (const staging of stagings) await fs.rm(staging, { recursive: true, force: true });
     });
     try {
-      const stagingOf = new Map(plans.map((p) => [p.name, p.staging]));
-      for (const staging of stagings) {
-        await fs.mkdir(path.dirname(staging), { recursive: true });
-        await fs.mkdir(staging);
-      }
-      const inside = (folder: FileStoreFolderName, relative: string) => {
-        const root = stagingOf.get(folder)!;
-        const target = path.join(root, ...relative.split('/'));
-        // Belt and braces: the names were checked, but never write outside the staging folder.
-        if (!target.startsWith(root + path.sep)) throw new StepFailure(`Refused to write ${target} outside ${root}.`);
-        return target;
-      };
-      for (const d of directories) await fs.mkdir(inside(d.folder, d.path), { recursive: true });
-      const parents = new Set<string>();
-      for (const f of files) parents.add(path.dirname(inside(f.folder, f.path)));
-      for (const parent of parents) await fs.mkdir(parent, { recursive: true });
-
-      await streamFiles(check, files, { signal, onProgress: options.onProgress, targetOf: (f) => inside(f.folder, f.path), stopAtFirstMismatch: true }).catch((error: unknown) => {
-        // A write error (a full disk) often carries no path: name the staging folder, and that nothing was swapped in.
-        if (signal?.aborted) throw error;
-        throw fileFailure(error, {
-          path: (error as NodeJS.ErrnoException).path ?? stagings.join(', '),
-          what: `extracting the backup into ${stagings.join(', ')} (nothing was restored; the staging folders are removed)`,
-        });
-      });
-      // Folder mtimes last (writing files changes them), deepest first.
-      const ordered = [...directories].sort((a, b) => b.path.split('/').length - a.path.split('/').length);
-      for (const d of ordered) {
-        const target = inside(d.folder, d.path);
-        if (process.platform !== 'win32') await fs.chmod(target, d.mode & 0o7777);
-        await fs.utimes(target, d.mtimeMs / 1000, d.mtimeMs / 1000);
-      }
-      for (const folder of set.manifest.folders) {
-        const root = stagingOf.get(folder.name);
-        if (!root || folder.mtimeMs === undefined) continue;
-        if (process.platform !== 'win32' && folder.mode !== undefined) await fs.chmod(root, folder.mode & 0o7777);
-        await fs.utimes(root, folder.mtimeMs / 1000, folder.mtimeMs / 1000);
-      }
-      signal?.throwIfAborted();
-
-      // 4. Swap: move what is there aside, then the staging folder in, folder by folder. A cancel
-      // stops between folders; a failure puts back the folders already swapped (unless asked not to).
-      const done: SwapRecord[] = [];
-      try {
-        for (const plan of plans) {
-          if (done.length > 0) signal?.throwIfAborted();
-          const record: SwapRecord = { plan, removedEmpty: false, movedOut: [], movedIn: [], complete: false };
-          done.push(record);
-          if (plan.inPlace) {
-            // A mount point stays; its entries move, each rename atomic on the one filesystem.
-            const own = new Set([path.basename(plan.staging), plan.movedAsideTo ? path.basename(plan.movedAsideTo) : '']);
-            if (plan.existing === 'content') {
-              await fs.mkdir(plan.movedAsideTo!);
-              for (const name of await contentNames(plan.destination, true)) {
-                if (own.has(name)) continue;
-                await fs.rename(path.join(plan.destination, name), path.join(plan.movedAsideTo!, name));
-                record.movedOut.push(name);
-              }
-            }
-            for (const name of await fs.readdir(plan.staging)) {
-              await fs.rename(path.join(plan.staging, name), path.join(plan.destination, name));
-              record.movedIn.push(name);
-            }
-            await fs.rmdir(plan.staging);
-            const folder = set.manifest.folders.find((f) => f.name === plan.name);
-            if (folder?.mtimeMs !== undefined) await fs.utimes(plan.destination, folder.mtimeMs / 1000, folder.mtimeMs / 1000);
-          } else {
-            if (plan.existing === 'content') await fs.rename(plan.destination, plan.movedAsideTo!);
-            else if (plan.existing === 'empty') {
-              await fs.rmdir(plan.destination);
-              record.removedEmpty = true;
-            }
-            await fs.rename(plan.staging, plan.destination);
-          }
-          record.complete = true;
-          log.verbose(`${plan.name}: restored into ${plan.destination}`);
-        }
-        swapped = true;
-      } catch (error) {
-        throw await swapFailure(error, done, plans, { signal, rollBack: options.rollBackOnFailure ?? true, stamp, log });
-      }
+      await extractIntoStaging(check, set, plans, { files, directories }, context, options.onProgress ?? progressReporter(context, 'Restored'));
+      await swapIn(set, plans, { rollBack: options.rollBackOnFailure ?? true, stamp }, context);
+      swapped = true;
     } finally {
       if (!swapped) for (const staging of stagings) await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
-      unregister?.();
+      unregister();
     }
     for (const plan of plans) {
       if (plan.inPlace && plan.movedAsideTo) {
         log.warn(`${plan.name}: the previous content is in ${plan.movedAsideTo}, inside the volume; move it off the volume once the restore is checked.`);
       }
     }
-    return { folders: plans.map(({ existing: _e, staging: _s, inPlace: _i, ...rest }) => rest), ...totals, dryRun: false };
+    return { folders: restoredFolders(plans), ...totals, dryRun: false };
   } finally {
     closeAll(check);
   }
@@ -651,10 +700,10 @@ async function swapFailure(
   error: unknown,
   done: SwapRecord[],
   plans: readonly SwapPlan[],
-  options: { signal?: AbortSignal; rollBack: boolean; stamp: string; log: RestoreLogger },
+  options: { signal: AbortSignal; rollBack: boolean; stamp: string; log: EngineContext['log'] },
 ): Promise<StepFailure> {
-  const cancelled = options.signal?.aborted === true;
-  const exitCode = cancelled ? (options.signal!.reason instanceof StepFailure ? options.signal!.reason.exitCode : 143) : 1;
+  const cancelled = options.signal.aborted;
+  const exitCode = cancelled ? (options.signal.reason instanceof StepFailure ? options.signal.reason.exitCode : 143) : 1;
   const problems: string[] = [];
   const current = done.find((r) => !r.complete);
   if (current) {
@@ -673,7 +722,7 @@ async function swapFailure(
       else swappedIn = swappedIn.filter((r) => r !== record);
     }
     if (problems.length === 0) {
-      return new StepFailure(
+      return new FileStoreError(
         `${what}\nRolled back: ${plans.map((p) => p.name).join(', ')} hold their previous content again, as before the restore (nothing was lost). ` +
           'Fix the cause (e.g. stop the Octopus Server on every node so that nothing holds a file open, and check this account may rename folders there), then run the restore again.',
         { exitCode, cause: error },
@@ -687,7 +736,7 @@ async function swapFailure(
       ? 'A cancel does not roll back; the restore is left half-done:'
       : options.rollBack
         ? `Rolling back failed (${problems.join('; ')}); the restore is left half-done:`
-        : '"Roll back on failure" is off, so the restore is left half-done:',
+        : `"${labels.rollBackOnFailure}" is off, so the restore is left half-done:`,
     ...swappedIn.map((r) => restoredLine(r.plan)),
     ...(untouched.length ? [`  - still their previous content: ${untouched.map((p) => `${p.name} (${p.destination})`).join(', ')}`] : []),
     ...(problems.length && !options.rollBack ? [`  - could not be checked: ${problems.join('; ')}`] : []),
@@ -700,5 +749,5 @@ async function swapFailure(
       ...swappedIn.map((r) => `  ${putBackCommand(r.plan, options.stamp)}`),
     );
   }
-  return new StepFailure(lines.join('\n'), { exitCode, cause: error });
+  return new FileStoreError(lines.join('\n'), { exitCode, cause: error });
 }
