@@ -8,7 +8,7 @@ import type { ValueFormat } from './model';
 
 /** A master key's key ID, as Verify Master Key prints it and backup manifests record it. */
 export const KEY_ID_FORMAT: ValueFormat = {
-  description: '16 hexadecimal characters, as the KeyId output variable of *Octopus DR - Verify Master Key* and the backup manifest give it',
+  description: '16 hexadecimal characters (the KeyId output variable of *Octopus DR - Verify Master Key*, as backup manifests record it)',
   example: '41252bd34faf3857',
   check: (value) => (/^[0-9a-f]{16}$/i.test(value) ? undefined : true),
 };
@@ -22,7 +22,7 @@ export const LOCAL_DATE_TIME_FORMAT: ValueFormat = {
 
 /** The address of an Octopus Server. */
 export const SERVER_URL_FORMAT: ValueFormat = {
-  description: "the Octopus Server's address, http:// or https:// without a query",
+  description: "the Octopus Server's address (http:// or https://, no query)",
   example: 'https://octopus.example.com',
   check: (value) => {
     const normalised = normaliseServerUrl(value);
@@ -34,7 +34,7 @@ export const SERVER_URL_FORMAT: ValueFormat = {
 
 /** An Octopus Server version, as Configuration > About shows it. */
 export const OCTOPUS_VERSION_FORMAT: ValueFormat = {
-  description: 'an Octopus version, as shown in Octopus under Configuration > About',
+  description: 'an Octopus version as shown in Octopus under Configuration > About',
   example: '2025.4.100',
   check: (value) => (parseOctopusVersion(value) ? undefined : true),
 };

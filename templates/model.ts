@@ -13,10 +13,10 @@ export interface SelectOption {
 
 /**
  * The form a text value must have, part of its definition so that every step checks it the same way,
- * before anything connects (exit 2), with one wording: `"<label>" must be <description> (e.g. <example>), not ...`.
+ * before anything connects (exit 2), with one wording: `"<label>" must be <description>, e.g. <example>, not ...`.
  */
 export interface ValueFormat {
-  /** Completes "must be ...", e.g. `16 hexadecimal characters (the KeyId output variable of ...)`. */
+  /** Completes "must be ...", e.g. `16 hexadecimal characters (the KeyId output variable of ...)`; no full stop. */
   description: string;
   /** A good value, quoted in the message and in the README. */
   example: string;

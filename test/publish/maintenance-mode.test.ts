@@ -149,7 +149,7 @@ test('a rejected key, a missing permission and a bad URL fail with what to do', 
   expect(badUrl.code).toBe(2);
   // Checked by the definition's format, in the same words as every step, before anything connects.
   expect(badUrl.result).toBe(
-    '"Octopus Server URL" must be the Octopus Server\'s address, http:// or https:// without a query (e.g. https://octopus.example.com), ' +
+    '"Octopus Server URL" must be the Octopus Server\'s address (http:// or https://, no query), e.g. https://octopus.example.com, ' +
       'not "octopus.example.com": set "Octopus Server URL" (OctopusDr.Octopus.ServerUrl) in the step, or --server-url on the command line.',
   );
 });

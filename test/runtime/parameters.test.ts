@@ -127,8 +127,8 @@ describe('formats are part of the definition: one check, one wording, exit 2, fo
     const error = problemOf(() => parseParameters(verifyMasterKey, { ...required, 'OctopusDr.MasterKey.ExpectedKeyId': 'abc' }));
     expect(error.exitCode).toBe(2);
     expect(error.message).toBe(
-      '"Expected key ID" must be 16 hexadecimal characters, as the KeyId output variable of Octopus DR - Verify Master Key and the backup manifest give it ' +
-        '(e.g. 41252bd34faf3857), not "abc": set "Expected key ID" (OctopusDr.MasterKey.ExpectedKeyId) in the step, or --expected-key-id on the command line.',
+      '"Expected key ID" must be 16 hexadecimal characters (the KeyId output variable of Octopus DR - Verify Master Key, as backup manifests record it), ' +
+        'e.g. 41252bd34faf3857, not "abc": set "Expected key ID" (OctopusDr.MasterKey.ExpectedKeyId) in the step, or --expected-key-id on the command line.',
     );
     expect(parseParameters(verifyMasterKey, { ...required, 'OctopusDr.MasterKey.ExpectedKeyId': ' 41252BD34FAF3857 ' }).expectedKeyId).toBe('41252BD34FAF3857');
   });
@@ -136,14 +136,14 @@ describe('formats are part of the definition: one check, one wording, exit 2, fo
   test('the backup step\'s key ID has the same format and the same words; a pasted key is not shown', () => {
     expect(backupDatabase.params.masterKeyId.format).toBe(masterKeyExpectedKeyId.format);
     const error = problemOf(() => parseParameters(backupDatabase, { ...required, 'OctopusDr.MasterKey.KeyId': 'q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8=' }));
-    expect(error.message).toMatch(/^"Master key ID" must be 16 hexadecimal characters, .* \(e\.g\. 41252bd34faf3857\), not the value given \(not shown: it could be a key or password\): set "Master key ID"/);
+    expect(error.message).toMatch(/^"Master key ID" must be 16 hexadecimal characters \(.*\), e\.g\. 41252bd34faf3857, not the value given \(not shown: it could be a key or password\): set "Master key ID"/);
     expect(error.message).not.toContain('q83vEjRWeJ');
   });
 
   test('a point in time that is not a local date and time', () => {
     for (const bad of ['yesterday', '2026-02-30T10:00:00', '2026-11-27T14:30:00Z']) {
       expect(problemOf(() => parseParameters(restoreDatabase, { ...required, 'OctopusDr.Restore.PointInTime': bad })).message).toMatch(
-        /^"Point in time" must be an ISO-8601 date and time without offset, in the SQL Server's local time \(e\.g\. 2026-11-27T14:30:00\), not ".*": set "Point in time" \(OctopusDr\.Restore\.PointInTime\) in the step, or --point-in-time on the command line\.$/,
+        /^"Point in time" must be an ISO-8601 date and time without offset, in the SQL Server's local time, e\.g\. 2026-11-27T14:30:00, not ".*": set "Point in time" \(OctopusDr\.Restore\.PointInTime\) in the step, or --point-in-time on the command line\.$/,
       );
     }
     expect(parseParameters(restoreDatabase, { ...required, 'OctopusDr.Restore.PointInTime': '2026-11-27 14:30' }).pointInTime).toBe('2026-11-27 14:30');
@@ -151,13 +151,13 @@ describe('formats are part of the definition: one check, one wording, exit 2, fo
 
   test('server URLs (maintenance mode, standby) and the standby version; a URL with a password is not repeated', () => {
     const url = problemOf(() => parseParameters(maintenanceMode, { 'OctopusDr.Octopus.ServerUrl': 'octopus.example.com', 'OctopusDr.Octopus.ApiKey': 'API-X' }));
-    expect(url.message).toMatch(/^"Octopus Server URL" must be the Octopus Server's address, http:\/\/ or https:\/\/ without a query \(e\.g\. https:\/\/octopus\.example\.com\), not "octopus\.example\.com": set/);
+    expect(url.message).toMatch(/^"Octopus Server URL" must be the Octopus Server's address \(http:\/\/ or https:\/\/, no query\), e\.g\. https:\/\/octopus\.example\.com, not "octopus\.example\.com": set/);
     const withPassword = problemOf(() => parseParameters(restoreDatabase, { ...required, [standbyServerUrl.name]: 'https://admin:Hunter2@standby' }));
     expect(withPassword.message).toContain('"Standby Octopus Server URL" must be');
     expect(withPassword.message).toContain('not a URL with a user name or password in it (use an API key)');
     expect(withPassword.message).not.toContain('Hunter2');
     const version = problemOf(() => parseParameters(restoreDatabase, { ...required, [standbyOctopusVersion.name]: 'latest' }));
-    expect(version.message).toMatch(/^"Standby Octopus version" must be an Octopus version, as shown in Octopus under Configuration > About \(e\.g\. 2025\.4\.100\), not "latest"/);
+    expect(version.message).toMatch(/^"Standby Octopus version" must be an Octopus version as shown in Octopus under Configuration > About, e\.g\. 2025\.4\.100, not "latest"/);
   });
 
   test('every problem at once, and formats apply to each line of a multi-line value', () => {

@@ -98,9 +98,9 @@ describe('checkVersionGate', () => {
     expect(standbyParameterProblems({ standbyUrl: '', standbyVersion: '' })).toEqual([]);
     expect(standbyParameterProblems({ standbyUrl: 'https://standby.example.com/', standbyVersion: '2026.1.5021' })).toEqual([]);
     expect(standbyParameterProblems({ standbyUrl: 'standby', standbyVersion: 'v-next' })).toEqual([
-      '"Standby Octopus Server URL" must be the Octopus Server\'s address, http:// or https:// without a query (e.g. https://octopus.example.com), not "standby": ' +
+      '"Standby Octopus Server URL" must be the Octopus Server\'s address (http:// or https://, no query), e.g. https://octopus.example.com, not "standby": ' +
         'set "Standby Octopus Server URL" (OctopusDr.Standby.ServerUrl) in the step, or --standby-server-url on the command line.',
-      '"Standby Octopus version" must be an Octopus version, as shown in Octopus under Configuration > About (e.g. 2025.4.100), not "v-next": ' +
+      '"Standby Octopus version" must be an Octopus version as shown in Octopus under Configuration > About, e.g. 2025.4.100, not "v-next": ' +
         'set "Standby Octopus version" (OctopusDr.Standby.OctopusVersion) in the step, or --standby-octopus-version on the command line.',
     ]);
   });

@@ -49,7 +49,7 @@ export function formatProblem(parameter: ParameterDefinition, value: string): st
   const wrong = check(text);
   if (wrong === undefined) return undefined;
   const given = wrong === true ? quoteValue(text) : wrong;
-  return `"${parameter.label}" must be ${description.replace(/\*/g, '')} (e.g. ${example}), not ${given}: ${howToSet(parameter)}.`;
+  return `"${parameter.label}" must be ${description.replace(/\*/g, '')}, e.g. ${example}, not ${given}: ${howToSet(parameter)}.`;
 }
 
 export function parseParameter(parameter: ParameterDefinition, raw: string | undefined): Parsed {
