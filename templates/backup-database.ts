@@ -1,4 +1,5 @@
 import { stepDescription } from './description';
+import { KEY_ID_FORMAT } from './formats';
 import { defineParameter, defineTemplate } from './model';
 import { lockWaitMinutes, nodePath, retentionDaysOf, retentionMinimumSets, sqlConnectionString } from './parameters';
 
@@ -121,6 +122,7 @@ export const backupDatabase = defineTemplate({
       required: false,
       defaultValue: '',
       flag: 'master-key-id',
+      format: KEY_ID_FORMAT,
     }),
     lockWaitMinutes,
     nodePath,

@@ -15,8 +15,8 @@ export const backupFileStore = defineTemplate({
   ),
   id: 'b868de86-bc93-42e0-8418-5feb8a173530',
   bashId: '512a566e-06ba-4992-9d25-e78a1b28c824',
-  version: 1,
-  lastModified: '2026-11-27T00:00:00.000Z',
+  version: 2,
+  lastModified: '2026-12-01T00:00:00.000Z',
   category: 'octopus',
   params: {
     homeDirectory: fileStoreHomeDirectory,
@@ -36,7 +36,7 @@ export const backupFileStore = defineTemplate({
     backupDirectory: { ...fileStoreBackupDirectory, required: true },
     mode: defineParameter({
       name: 'OctopusDr.FileStore.Mode',
-      label: 'Backup mode',
+      label: 'Backup type',
       helpText:
         '`Full` stores every file. `Incremental` stores only files that are new or changed since the newest set in the ' +
         'backup directory and refers to the earlier archives for the rest (a full is taken when there is none).',
@@ -47,7 +47,9 @@ export const backupFileStore = defineTemplate({
       ],
       required: false,
       defaultValue: 'Full',
-      flag: 'mode',
+      // Was --mode, which maintenance mode also had (On/Off); named like the database backup's kind of backup.
+      flag: 'backup-type',
+      aliases: [{ flag: 'mode' }],
     }),
     retentionDays: retentionDaysOf('OctopusDr.FileStore.RetentionDays', "this tool's own file-store sets"),
     retentionMinimumSets,

@@ -1,4 +1,5 @@
 import { stepDescription } from './description';
+import { SERVER_URL_FORMAT } from './formats';
 import { defineParameter, defineTemplate } from './model';
 import { nodePath, octopusApiKey } from './parameters';
 
@@ -28,6 +29,7 @@ export const maintenanceMode = defineTemplate({
       required: true,
       defaultValue: '#{Octopus.Web.ServerUri}',
       flag: 'server-url',
+      format: SERVER_URL_FORMAT,
     }),
     apiKey: octopusApiKey,
     mode: defineParameter({
@@ -43,7 +45,9 @@ export const maintenanceMode = defineTemplate({
       ],
       required: true,
       defaultValue: 'On',
-      flag: 'mode',
+      // Was --mode, which the file-store backup also had (Full/Incremental): one flag, one meaning.
+      flag: 'maintenance-mode',
+      aliases: [{ flag: 'mode' }],
     }),
     drainTimeoutMinutes: defineParameter({
       name: 'OctopusDr.Octopus.DrainTimeoutMinutes',

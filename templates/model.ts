@@ -11,6 +11,28 @@ export interface SelectOption {
   label: string;
 }
 
+/**
+ * The form a text value must have, part of its definition so that every step checks it the same way,
+ * before anything connects (exit 2), with one wording: `"<label>" must be <description>, e.g. <example>, not ...`.
+ */
+export interface ValueFormat {
+  /** Completes "must be ...", e.g. `16 hexadecimal characters (the KeyId output variable of ...)`; no full stop. */
+  description: string;
+  /** A good value, quoted in the message and in the README. */
+  example: string;
+  /**
+   * Undefined when the (trimmed, non-empty) value is good. Otherwise what is wrong with it: `true` to quote the
+   * value, or a text that replaces the quote (e.g. when the value could hold a password).
+   */
+  check(value: string): true | string | undefined;
+}
+
+/** An earlier spelling of a parameter, still accepted (with a warning naming the current one) because scripts may use it. */
+export interface ParameterAlias {
+  /** An earlier command-line flag, without dashes. */
+  flag: string;
+}
+
 export interface ParameterDefinition {
   /** Octopus variable name, always namespaced: `OctopusDr.<Area>.<Field>`. */
   name: string;
@@ -32,6 +54,10 @@ export interface ParameterDefinition {
   /** For `integer`: inclusive bounds. */
   min?: number;
   max?: number;
+  /** For `string`: the form the value must have (each line, when `multiLine`). */
+  format?: ValueFormat;
+  /** Earlier flags still accepted, with a deprecation warning. */
+  aliases?: readonly ParameterAlias[];
 }
 
 export interface ExitCode {

@@ -1,6 +1,7 @@
 // Parameters shared by several steps. Like dbatools, the same parameter means the same thing,
 // with the same name, label and flag, in every step that takes it; so it is defined here once.
 // Parameters used by one step only live in that step's template file.
+import { KEY_ID_FORMAT, OCTOPUS_VERSION_FORMAT, SERVER_URL_FORMAT } from './formats';
 import { defineParameter } from './model';
 
 export const nodePath = defineParameter({
@@ -61,6 +62,7 @@ export const masterKeyExpectedKeyId = defineParameter({
   required: false,
   defaultValue: '',
   flag: 'expected-key-id',
+  format: KEY_ID_FORMAT,
 });
 
 export const restoreSource = defineParameter({
@@ -217,6 +219,7 @@ export const standbyServerUrl = defineParameter({
   required: false,
   defaultValue: '',
   flag: 'standby-server-url',
+  format: SERVER_URL_FORMAT,
 });
 
 export const standbyOctopusVersion = defineParameter({
@@ -230,6 +233,7 @@ export const standbyOctopusVersion = defineParameter({
   required: false,
   defaultValue: '',
   flag: 'standby-octopus-version',
+  format: OCTOPUS_VERSION_FORMAT,
 });
 
 // Database and file store agree (Test Latest Backup): which recent records to check, and when missing

@@ -1,4 +1,5 @@
 import { stepDescription } from './description';
+import { LOCAL_DATE_TIME_FORMAT } from './formats';
 import { defineParameter, defineTemplate } from './model';
 import {
   dryRun,
@@ -57,6 +58,7 @@ export const restoreDatabase = defineTemplate({
       required: false,
       defaultValue: '',
       flag: 'point-in-time',
+      format: LOCAL_DATE_TIME_FORMAT,
     }),
     replaceExisting: restoreReplaceExisting,
     rollBackOnFailure: restoreRollBackOnFailure,

@@ -134,7 +134,7 @@ async function main(): Promise<number> {
     '-r',
     path.join(ROOT, 'scripts/register-ts.cjs'),
     path.join(ROOT, 'scripts/publish/index.ts'),
-    '--server',
+    '--server-url',
     octopusUrl,
     '--environment',
     'Production',
@@ -144,11 +144,11 @@ async function main(): Promise<number> {
   let code = 0;
   try {
     await run('Check Worker', stepProgram('check-worker', '--directories', dirs.databaseBackups, '--directories', dirs.fileStoreBackups, '--tcp-endpoints', `127.0.0.1:${sql.port}`, '--minimum-free-space-gb', '0'));
-    await run('Maintenance mode on', stepProgram('maintenance-mode', '--server-url', octopusUrl, '--mode', 'On'));
+    await run('Maintenance mode on', stepProgram('maintenance-mode', '--server-url', octopusUrl, '--maintenance-mode', 'On'));
     await run('Verify master key', stepProgram('verify-master-key'));
     await run('Back up database', stepProgram('backup-database', '--backup-type', 'Full', '--master-key-id', keyIdOf(key)));
     await run('Back up file store', stepProgram('backup-file-store', '--home-directory', dirs.home, '--file-store-backup-directory', dirs.fileStoreBackups));
-    await run('Maintenance mode off', stepProgram('maintenance-mode', '--server-url', octopusUrl, '--mode', 'Off'));
+    await run('Maintenance mode off', stepProgram('maintenance-mode', '--server-url', octopusUrl, '--maintenance-mode', 'Off'));
     await run('Test latest backup', stepProgram('test-restore', '--source', dirs.databaseBackups, '--file-store-backup-directory', dirs.fileStoreBackups), {
       ...secrets,
       OCTOPUSDR_SQL_CONNECTIONSTRING: connectionString('master'),
@@ -158,9 +158,9 @@ async function main(): Promise<number> {
     });
     await run('Verify master key on the restored copy', stepProgram('verify-master-key'), { ...secrets, OCTOPUSDR_SQL_CONNECTIONSTRING: connectionString('Octopus_Restored') });
     await run('Restore file store to a new home', stepProgram('restore-file-store', '--source', dirs.fileStoreBackups, '--home-directory', dirs.restoredHome));
-    await run('Publish DR runbooks', publish(), { OCTOPUS_API_KEY: API_KEY });
+    await run('Publish DR runbooks', publish(), { OCTOPUSDR_OCTOPUS_APIKEY: API_KEY });
     const before = octopusServer.requests.length;
-    await run('Publish again (changes nothing)', publish(), { OCTOPUS_API_KEY: API_KEY });
+    await run('Publish again (changes nothing)', publish(), { OCTOPUSDR_OCTOPUS_APIKEY: API_KEY });
     const writes = octopusServer.requests.slice(before).filter((r) => r.method !== 'GET').length;
     if (writes !== 0) throw new DemoFailure(`The second publish made ${writes} write(s); it should make none.`);
 

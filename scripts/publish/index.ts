@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { OctopusApiError } from '../../steps/shared/octopus/connection';
+import { OctopusApiError } from '../../steps/shared/octopus';
 import { parsePublishOptions, USAGE, UsageError } from './options';
 import { Publisher, type PublishResult } from './publish';
 import { TemplatesNotBuiltError } from './templates';
@@ -44,12 +44,14 @@ export async function runPublishCli(argv: readonly string[], env: NodeJS.Process
     io.stdout(USAGE);
     return { exitCode: 0 };
   }
+  const { warnings, ...publishOptions } = options;
+  for (const warning of warnings) io.stderr(`WARNING: ${warning}\n`);
   const redact = redactor(options.apiKey);
   const toolVersion = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   try {
     const defaultDirectory = path.join(ROOT, 'build', 'templates', options.syntax);
     if (options.templatesDirectory === defaultDirectory && !existsSync(defaultDirectory)) buildTemplates(io);
-    const publisher = new Publisher({ ...options, toolVersion, log: (line) => io.stdout(redact(line) + '\n') });
+    const publisher = new Publisher({ ...publishOptions, toolVersion, log: (line) => io.stdout(redact(line) + '\n') });
     const result = await publisher.run();
     return { exitCode: 0, result };
   } catch (error) {

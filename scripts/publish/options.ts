@@ -1,24 +1,37 @@
 // Command-line options of `npm run publish`, parsed by Node's util.parseArgs. The API key is
 // never a flag value (shell history and the process list would show it): it comes from
-// OCTOPUS_API_KEY or from a file named by --api-key-file.
+// OCTOPUSDR_OCTOPUS_APIKEY or from a file named by --api-key-file. The server URL and the API key
+// are the Set Maintenance Mode step's parameters, so they have its flags and environment variables;
+// the publisher's earlier --server, OCTOPUS_URL and OCTOPUS_API_KEY still work, with a warning.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { maintenanceMode } from '../../templates/maintenance-mode';
+import { environmentNameOf } from '../../templates/model';
 import type { PublishOptions } from './publish';
 import { DEFAULT_SCHEDULES } from './runbooks';
 import type { TemplateSyntax } from './templates';
 
 export class UsageError extends Error {}
 
-export const USAGE = `Usage: npm run publish -- --server <url> [options]
+const { serverUrl: SERVER_URL, apiKey: API_KEY } = maintenanceMode.params;
+/** The one spelling of each, shared with the steps. */
+export const SERVER_URL_FLAG = SERVER_URL.flag;
+export const SERVER_URL_VARIABLE = environmentNameOf(SERVER_URL.name);
+export const API_KEY_FILE_FLAG = `${API_KEY.flag}-file`;
+export const API_KEY_VARIABLE = environmentNameOf(API_KEY.name);
+/** Earlier spellings, still accepted with a warning. */
+export const DEPRECATED = { serverFlag: 'server', serverVariable: 'OCTOPUS_URL', apiKeyVariable: 'OCTOPUS_API_KEY' } as const;
+
+export const USAGE = `Usage: npm run publish -- --${SERVER_URL_FLAG} <url> [options]
 
 Publishes the octopus-dr step templates to an Octopus space and builds the DR project:
 runbooks "Back up Octopus", "Test Octopus backups" and "Restore Octopus", with schedules.
 Safe to run again: only what differs is changed.
 
-  --server <url>                 Octopus Server URL (or OCTOPUS_URL)
+  --${SERVER_URL_FLAG} <url>             ${SERVER_URL.label} (or ${SERVER_URL_VARIABLE})
   --space <name>                 Space name (or OCTOPUS_SPACE; default "Default")
-  --api-key-file <file>          File holding the API key. Otherwise OCTOPUS_API_KEY is used.
+  --${API_KEY_FILE_FLAG} <file>          File holding the API key. Otherwise ${API_KEY_VARIABLE} is used.
                                  The key is never accepted as a command-line value.
   --project <name>               Project to create or update (default "Octopus DR")
   --project-group <name>         Project group for a new project (default "Default Project Group")
@@ -35,6 +48,7 @@ Safe to run again: only what differs is changed.
   --help                         This text
 
 Cron expressions have 6 fields: second minute hour day-of-month month day-of-week.
+The earlier --${DEPRECATED.serverFlag}, ${DEPRECATED.serverVariable} and ${DEPRECATED.apiKeyVariable} still work, with a warning.
 `;
 
 function cronOption(value: string | undefined, fallback: string, flag: string): { enabled: boolean; cron: string } {
@@ -54,7 +68,7 @@ export function parsePublishOptions(
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
   root: string,
-): Omit<PublishOptions, 'log' | 'toolVersion'> | 'help' {
+): (Omit<PublishOptions, 'log' | 'toolVersion'> & { warnings: string[] }) | 'help' {
   let parsed;
   try {
     parsed = parseArgs({
@@ -62,7 +76,8 @@ export function parsePublishOptions(
       strict: true,
       allowPositionals: false,
       options: {
-        server: { type: 'string' },
+        [SERVER_URL_FLAG]: { type: 'string' },
+        [DEPRECATED.serverFlag]: { type: 'string' },
         space: { type: 'string' },
         'api-key': { type: 'string' },
         'api-key-file': { type: 'string' },
@@ -83,33 +98,48 @@ export function parsePublishOptions(
   } catch (error) {
     throw new UsageError(`${(error as Error).message} Run with --help to see the options.`);
   }
-  const v = parsed.values;
+  const v = parsed.values as Record<string, string | boolean | string[] | undefined> & typeof parsed.values;
   if (v.help) return 'help';
   if (v['api-key'] !== undefined) {
     throw new UsageError(
       'The API key is not accepted on the command line (shell history and the process list would show it). ' +
-        'Set OCTOPUS_API_KEY, or put the key in a file readable only by you and pass --api-key-file <file>.',
+        `Set ${API_KEY_VARIABLE}, or put the key in a file readable only by you and pass --${API_KEY_FILE_FLAG} <file>.`,
     );
   }
-  const serverUrl = v.server ?? env.OCTOPUS_URL;
-  if (!serverUrl) throw new UsageError('Say which Octopus Server to publish to: --server https://octopus.example.com (or set OCTOPUS_URL).');
+  const warnings: string[] = [];
+  const deprecated = (old: string, current: string) => warnings.push(`${old} is deprecated and will be removed: use ${current} instead.`);
+  const serverFlag = v[SERVER_URL_FLAG] as string | undefined;
+  const oldServerFlag = v[DEPRECATED.serverFlag] as string | undefined;
+  if (serverFlag !== undefined && oldServerFlag !== undefined) {
+    throw new UsageError(`The server is given twice (--${SERVER_URL_FLAG} and --${DEPRECATED.serverFlag}); use --${SERVER_URL_FLAG} only.`);
+  }
+  if (oldServerFlag !== undefined) deprecated(`--${DEPRECATED.serverFlag}`, `--${SERVER_URL_FLAG}`);
+  let serverUrl = serverFlag ?? oldServerFlag ?? env[SERVER_URL_VARIABLE];
+  if (!serverUrl && env[DEPRECATED.serverVariable]) {
+    deprecated(DEPRECATED.serverVariable, SERVER_URL_VARIABLE);
+    serverUrl = env[DEPRECATED.serverVariable];
+  }
+  if (!serverUrl) throw new UsageError(`Say which Octopus Server to publish to: --${SERVER_URL_FLAG} https://octopus.example.com (or set ${SERVER_URL_VARIABLE}).`);
 
   let apiKey: string;
   let apiKeySource: string;
-  if (v['api-key-file']) {
+  const apiKeyFile = v[API_KEY_FILE_FLAG] as string | undefined;
+  if (apiKeyFile) {
     try {
-      apiKey = readFileSync(v['api-key-file'], 'utf8').trim();
+      apiKey = readFileSync(apiKeyFile, 'utf8').trim();
     } catch (error) {
-      throw new UsageError(`Cannot read --api-key-file ${v['api-key-file']} (${(error as NodeJS.ErrnoException).code ?? 'error'}).`);
+      throw new UsageError(`Cannot read --${API_KEY_FILE_FLAG} ${apiKeyFile} (${(error as NodeJS.ErrnoException).code ?? 'error'}).`);
     }
-    apiKeySource = `the file ${v['api-key-file']} (--api-key-file)`;
-    if (!apiKey) throw new UsageError(`--api-key-file ${v['api-key-file']} is empty; put the API key (API-...) in it.`);
+    apiKeySource = `the file ${apiKeyFile} (--${API_KEY_FILE_FLAG})`;
+    if (!apiKey) throw new UsageError(`--${API_KEY_FILE_FLAG} ${apiKeyFile} is empty; put the API key (API-...) in it.`);
   } else {
-    apiKey = (env.OCTOPUS_API_KEY ?? '').trim();
-    apiKeySource = 'the OCTOPUS_API_KEY environment variable';
+    const variable = env[API_KEY_VARIABLE]?.trim() ? API_KEY_VARIABLE : env[DEPRECATED.apiKeyVariable]?.trim() ? DEPRECATED.apiKeyVariable : API_KEY_VARIABLE;
+    if (variable === DEPRECATED.apiKeyVariable) deprecated(DEPRECATED.apiKeyVariable, API_KEY_VARIABLE);
+    apiKey = (env[variable] ?? '').trim();
+    apiKeySource = `the ${variable} environment variable`;
     if (!apiKey) {
       throw new UsageError(
-        'No API key: set OCTOPUS_API_KEY, or pass --api-key-file <file>. Create a key in Octopus under your profile > My API Keys; ' +
+        `No API key: set ${API_KEY_VARIABLE}, or pass --${API_KEY_FILE_FLAG} <file>. Create a key in Octopus under your profile > My API Keys; ` +
           'the user needs to manage step templates, projects, runbooks, variables and triggers in the space.',
       );
     }
@@ -140,5 +170,6 @@ export function parsePublishOptions(
     },
     timezone,
     dryRun: v['dry-run'] ?? false,
+    warnings,
   };
 }

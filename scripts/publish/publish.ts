@@ -2,7 +2,7 @@
 // that order, each created or updated only when it differs from what the space has. A dry run
 // reads everything and changes nothing, printing the same plan.
 import type { Project, Runbook, RunbookProcess } from '@octopusdeploy/api-client';
-import { connectToOctopus, type OctopusConnection } from '../../steps/shared/octopus/connection';
+import { connectToOctopus, type OctopusConnection } from '../../steps/shared/octopus';
 import { linkedTemplateMessage, OctopusSpace, type Named, type ProcessStep, type ServerTimezone, type Trigger, type Variable, type VariableSet } from './octopus';
 import { UsageError } from './options';
 import { composeSteps, describeStepChanges, mergeWithExisting, missingForRunbook, normaliseSteps, type PublishedTemplate } from './process';
@@ -306,15 +306,29 @@ export class Publisher {
     const set: VariableSet | undefined = project ? await space.variables(project) : undefined;
     const existing = set?.Variables ?? [];
     const added: Variable[] = [];
+    const named = (name: string) => existing.filter((v) => v.Name.toLowerCase() === name.toLowerCase());
     for (const variable of PROJECT_VARIABLES) {
-      const present = existing.some((v) => v.Name.toLowerCase() === variable.name.toLowerCase());
+      const present = named(variable.name).length > 0;
+      // A variable renamed since the project was published: its values (and scopes) move to the new name.
+      const former = present || !variable.formerName ? [] : named(variable.formerName).filter((v) => !v.IsSensitive);
       this.record({
         kind: 'variable',
         name: variable.name,
         outcome: present ? 'unchanged' : 'created',
-        detail: present ? undefined : `${variable.sensitive ? 'sensitive ' : ''}placeholder: set its value in the project`,
+        detail: present
+          ? undefined
+          : former.length > 0
+            ? `copied from ${variable.formerName}, its earlier name`
+            : `${variable.sensitive ? 'sensitive ' : ''}placeholder: set its value in the project`,
       });
       if (present) continue;
+      if (former.length > 0) {
+        this.warn(`${variable.formerName} is now ${variable.name}: its value was copied. Delete ${variable.formerName} from the project once nothing else uses it.`);
+        for (const old of former) {
+          added.push({ Name: variable.name, Value: old.Value, Description: old.Description, Type: old.Type, IsSensitive: false, Scope: old.Scope ?? {} });
+        }
+        continue;
+      }
       added.push({
         Name: variable.name,
         Value: '',

@@ -1,10 +1,21 @@
-// What the publisher builds in the DR project, declared by step id and parameter name, so that
-// templates still being written slot in when they are built. A runbook is composed only when every
-// template it needs is built and has the parameters named here; otherwise it is skipped with a warning.
+// What the publisher builds in the DR project, declared with the template objects, so every step id
+// and parameter name comes from the one definition (test/publish/runbooks.test.ts proves each exists
+// in the template it is bound to). A runbook is composed only when every template it needs is built
+// and has the parameters named here; otherwise it is skipped with a warning.
+import { backupDatabase } from '../../templates/backup-database';
+import { backupFileStore } from '../../templates/backup-file-store';
+import { copyOffsite } from '../../templates/copy-offsite';
+import { maintenanceMode } from '../../templates/maintenance-mode';
+import { restoreDatabase } from '../../templates/restore-database';
+import { restoreFileStore } from '../../templates/restore-file-store';
+import { testRestore } from '../../templates/test-restore';
+import { verifyMasterKey } from '../../templates/verify-master-key';
 
 /** A project variable the runbooks need. Created as a placeholder only when absent; never overwritten. */
 export interface ProjectVariableSpec {
   name: string;
+  /** The variable's earlier name: when only that exists in the project, its values are copied to the new name. */
+  formerName?: string;
   sensitive: boolean;
   description: string;
 }
@@ -45,38 +56,56 @@ export interface RunbookSpec {
   steps: readonly StepSpec[];
 }
 
+// The parameters the runbooks bind, by their definitions.
+const apiKey = maintenanceMode.params.apiKey.name;
+const maintenanceModeName = maintenanceMode.params.mode.name;
+const drainTimeout = maintenanceMode.params.drainTimeoutMinutes.name;
+const connectionString = verifyMasterKey.params.connectionString.name;
+const masterKey = verifyMasterKey.params.masterKey.name;
+const expectedKeyId = verifyMasterKey.params.expectedKeyId.name;
+const sqlBackupDirectory = backupDatabase.params.backupDirectory.name;
+const sqlBackupDirectoryOnWorker = backupDatabase.params.backupDirectoryOnWorker.name;
+const recordedKeyId = backupDatabase.params.masterKeyId.name;
+const homeDirectory = backupFileStore.params.homeDirectory.name;
+const fileStoreBackupDirectory = backupFileStore.params.backupDirectory.name;
+const restoreSource = restoreDatabase.params.source.name;
+const restoreSourceOnServer = restoreDatabase.params.sourceOnServer.name;
+const offsite = copyOffsite.params;
+
 export const PROJECT_VARIABLES: readonly ProjectVariableSpec[] = [
   {
-    name: 'OctopusDr.Octopus.ApiKey',
+    name: apiKey,
     sensitive: true,
     description: 'API key of a user with the AdministerSystem permission, used to turn maintenance mode on and off.',
   },
   {
-    name: 'OctopusDr.Sql.ConnectionString',
+    name: connectionString,
     sensitive: true,
     description: 'Connection string of the Octopus database (scope a second value to the standby environment for restores).',
   },
-  { name: 'OctopusDr.MasterKey', sensitive: true, description: 'The Octopus Server master key (Octopus.Server.exe show-master-key).' },
-  { name: 'OctopusDr.Sql.BackupDirectory', sensitive: false, description: 'Where database backups are written, as the SQL Server service sees it.' },
+  { name: masterKey, sensitive: true, description: 'The Octopus Server master key (Octopus.Server.exe show-master-key).' },
+  { name: sqlBackupDirectory, sensitive: false, description: 'Where database backups are written, as the SQL Server service sees it.' },
   {
-    name: 'OctopusDr.Sql.BackupDirectoryOnWorker',
+    name: sqlBackupDirectoryOnWorker,
     sensitive: false,
     description: 'The same folder as the workers see it, when their path differs (empty = the same path).',
   },
-  { name: 'OctopusDr.FileStore.HomeDirectory', sensitive: false, description: 'The Octopus home directory (e.g. C:\\Octopus); the file store folders are derived from it.' },
-  { name: 'OctopusDr.FileStore.BackupDirectory', sensitive: false, description: 'Where file store archives are written.' },
+  { name: homeDirectory, sensitive: false, description: 'The Octopus home directory (e.g. C:\\Octopus); the file store folders are derived from it.' },
+  { name: fileStoreBackupDirectory, sensitive: false, description: 'Where file store archives are written.' },
   {
-    name: 'OctopusDr.Offsite.Url',
+    name: offsite.offsiteUrl.name,
     sensitive: false,
     description: 'Where Back up Octopus copies the backups offsite (s3://bucket/prefix or https://<account>.blob.core.windows.net/<container>/<prefix>); empty = no offsite copy.',
   },
-  { name: 'OctopusDr.Offsite.Region', sensitive: false, description: 'The S3 bucket\'s region (empty = the worker\'s AWS configuration).' },
-  { name: 'OctopusDr.Offsite.AccessKeyId', sensitive: true, description: 'S3 access key ID (empty = the worker\'s AWS credentials or role).' },
-  { name: 'OctopusDr.Offsite.SecretAccessKey', sensitive: true, description: 'S3 secret access key.' },
-  { name: 'OctopusDr.Offsite.AzureConnectionString', sensitive: true, description: 'Azure storage connection string (or use a SAS token, or a managed identity).' },
-  { name: 'OctopusDr.Offsite.AzureSasToken', sensitive: true, description: 'Azure container SAS token (racwl).' },
+  { name: offsite.region.name, sensitive: false, description: 'The S3 bucket\'s region (empty = the worker\'s AWS configuration).' },
+  { name: offsite.accessKeyId.name, sensitive: true, description: 'S3 access key ID (empty = the worker\'s AWS credentials or role).' },
+  { name: offsite.secretAccessKey.name, sensitive: true, description: 'S3 secret access key.' },
+  { name: offsite.azureConnectionString.name, sensitive: true, description: 'Azure storage connection string (or use a SAS token, or a managed identity).' },
+  { name: offsite.azureSasToken.name, sensitive: true, description: 'Azure container SAS token (racwl).' },
   {
-    name: 'OctopusDr.Restore.ExpectedKeyId',
+    // The verify step's own parameter, so the key ID has one name (it was OctopusDr.Restore.ExpectedKeyId, bound to it).
+    name: expectedKeyId,
+    formerName: 'OctopusDr.Restore.ExpectedKeyId',
     sensitive: false,
     description: 'Key ID recorded in the manifest of the backup to restore; the restore checks the master key against it first.',
   },
@@ -84,8 +113,8 @@ export const PROJECT_VARIABLES: readonly ProjectVariableSpec[] = [
 
 const ENTER_MAINTENANCE = 'Enter maintenance mode';
 /** The database backups as a worker reads them, and as SQL Server reads them. */
-const SQL_BACKUPS_ON_WORKER = '#{if OctopusDr.Sql.BackupDirectoryOnWorker}#{OctopusDr.Sql.BackupDirectoryOnWorker}#{else}#{OctopusDr.Sql.BackupDirectory}#{/if}';
-const SQL_BACKUPS_ON_SERVER = '#{OctopusDr.Sql.BackupDirectory}';
+const SQL_BACKUPS_ON_WORKER = `#{if ${sqlBackupDirectoryOnWorker}}#{${sqlBackupDirectoryOnWorker}}#{else}#{${sqlBackupDirectory}}#{/if}`;
+const SQL_BACKUPS_ON_SERVER = `#{${sqlBackupDirectory}}`;
 const previousMode = `Octopus.Action[${ENTER_MAINTENANCE}].Output.PreviousMaintenanceMode`;
 
 export const RUNBOOKS: readonly RunbookSpec[] = [
@@ -97,45 +126,51 @@ export const RUNBOOKS: readonly RunbookSpec[] = [
     environments: 'backup',
     schedule: 'backup',
     steps: [
-      { name: ENTER_MAINTENANCE, stepId: 'maintenance-mode', values: { 'OctopusDr.Octopus.MaintenanceMode': 'On' }, fromProjectVariables: ['OctopusDr.Octopus.ApiKey'] },
+      { name: ENTER_MAINTENANCE, stepId: maintenanceMode.stepId, values: { [maintenanceModeName]: 'On' }, fromProjectVariables: [apiKey] },
       // Before the backup, so that the database backup's manifest records the key ID a restore needs.
       // The backups run even when it fails (a backup is better than none; the run still fails).
-      { name: 'Verify the master key', stepId: 'verify-master-key', fromProjectVariables: ['OctopusDr.MasterKey', 'OctopusDr.Sql.ConnectionString'] },
+      {
+        name: 'Verify the master key',
+        stepId: verifyMasterKey.stepId,
+        fromProjectVariables: [masterKey, connectionString],
+        // The expected key ID is the restore's (the key a backup needs); the key being backed up is checked against the database.
+        blankProjectVariables: [expectedKeyId],
+      },
       {
         name: 'Back up the database',
-        stepId: 'backup-database',
+        stepId: backupDatabase.stepId,
         condition: 'Always',
         // Only a key that passed is recorded; unset (left unsubstituted, read as empty) otherwise.
-        values: { 'OctopusDr.MasterKey.KeyId': '#{Octopus.Action[Verify the master key].Output.VerifiedKeyId}' },
-        fromProjectVariables: ['OctopusDr.Sql.ConnectionString', 'OctopusDr.Sql.BackupDirectory', 'OctopusDr.Sql.BackupDirectoryOnWorker'],
+        values: { [recordedKeyId]: '#{Octopus.Action[Verify the master key].Output.VerifiedKeyId}' },
+        fromProjectVariables: [connectionString, sqlBackupDirectory, sqlBackupDirectoryOnWorker],
       },
       {
         name: 'Back up the file store',
-        stepId: 'backup-file-store',
+        stepId: backupFileStore.stepId,
         condition: 'Always',
-        fromProjectVariables: ['OctopusDr.FileStore.HomeDirectory', 'OctopusDr.FileStore.BackupDirectory'],
+        fromProjectVariables: [homeDirectory, fileStoreBackupDirectory],
       },
       {
         name: 'Leave maintenance mode',
-        stepId: 'maintenance-mode',
+        stepId: maintenanceMode.stepId,
         condition: 'Always',
         // Back to what the first step found; Off if that step never got to read it.
         values: {
-          'OctopusDr.Octopus.MaintenanceMode': `#{if ${previousMode}}#{${previousMode}}#{else}Off#{/if}`,
-          'OctopusDr.Octopus.DrainTimeoutMinutes': '0',
+          [maintenanceModeName]: `#{if ${previousMode}}#{${previousMode}}#{else}Off#{/if}`,
+          [drainTimeout]: '0',
         },
-        fromProjectVariables: ['OctopusDr.Octopus.ApiKey'],
+        fromProjectVariables: [apiKey],
       },
       // Last, outside maintenance mode; only complete, verified sets are sent, so it runs after a failed step too.
       {
         name: 'Copy backups offsite',
-        stepId: 'copy-offsite',
+        stepId: copyOffsite.stepId,
         condition: 'Variable',
-        conditionExpression: '#{if OctopusDr.Offsite.Url}True#{else}False#{/if}',
+        conditionExpression: `#{if ${offsite.offsiteUrl.name}}True#{else}False#{/if}`,
         fromProjectVariables: [
-          'OctopusDr.Offsite.Url', 'OctopusDr.Offsite.Region', 'OctopusDr.Offsite.AccessKeyId', 'OctopusDr.Offsite.SecretAccessKey',
-          'OctopusDr.Offsite.AzureConnectionString', 'OctopusDr.Offsite.AzureSasToken',
-          'OctopusDr.Sql.BackupDirectory', 'OctopusDr.Sql.BackupDirectoryOnWorker', 'OctopusDr.FileStore.BackupDirectory',
+          offsite.offsiteUrl.name, offsite.region.name, offsite.accessKeyId.name, offsite.secretAccessKey.name,
+          offsite.azureConnectionString.name, offsite.azureSasToken.name,
+          offsite.databaseBackupDirectory.name, offsite.databaseBackupDirectoryOnWorker.name, offsite.fileStoreBackupDirectory.name,
         ],
       },
     ],
@@ -150,9 +185,9 @@ export const RUNBOOKS: readonly RunbookSpec[] = [
     steps: [
       {
         name: 'Test the latest backup',
-        stepId: 'test-restore',
-        values: { 'OctopusDr.Restore.Source': SQL_BACKUPS_ON_WORKER, 'OctopusDr.Restore.SourceOnServer': SQL_BACKUPS_ON_SERVER },
-        fromProjectVariables: ['OctopusDr.Sql.ConnectionString', 'OctopusDr.MasterKey', 'OctopusDr.FileStore.BackupDirectory'],
+        stepId: testRestore.stepId,
+        values: { [testRestore.params.source.name]: SQL_BACKUPS_ON_WORKER, [testRestore.params.sourceOnServer.name]: SQL_BACKUPS_ON_SERVER },
+        fromProjectVariables: [testRestore.params.connectionString.name, testRestore.params.masterKey.name, testRestore.params.fileStoreBackupDirectory.name],
       },
     ],
   },
@@ -165,25 +200,28 @@ export const RUNBOOKS: readonly RunbookSpec[] = [
     steps: [
       {
         name: 'Check the master key matches the backup',
-        stepId: 'verify-master-key',
-        values: { 'OctopusDr.MasterKey.ExpectedKeyId': '#{OctopusDr.Restore.ExpectedKeyId}' },
-        fromProjectVariables: ['OctopusDr.MasterKey'],
+        stepId: verifyMasterKey.stepId,
+        fromProjectVariables: [masterKey, expectedKeyId],
         // A key ID check needs no database, and on a standby there is none yet.
-        blankProjectVariables: ['OctopusDr.Sql.ConnectionString'],
+        blankProjectVariables: [connectionString],
       },
       {
         name: 'Restore the database',
-        stepId: 'restore-database',
-        values: { 'OctopusDr.Restore.Source': SQL_BACKUPS_ON_WORKER, 'OctopusDr.Restore.SourceOnServer': SQL_BACKUPS_ON_SERVER },
-        fromProjectVariables: ['OctopusDr.Sql.ConnectionString'],
+        stepId: restoreDatabase.stepId,
+        values: { [restoreSource]: SQL_BACKUPS_ON_WORKER, [restoreSourceOnServer]: SQL_BACKUPS_ON_SERVER },
+        fromProjectVariables: [restoreDatabase.params.connectionString.name],
       },
       {
         name: 'Restore the file store',
-        stepId: 'restore-file-store',
-        values: { 'OctopusDr.Restore.Source': '#{OctopusDr.FileStore.BackupDirectory}' },
-        fromProjectVariables: ['OctopusDr.FileStore.HomeDirectory'],
+        stepId: restoreFileStore.stepId,
+        values: { [restoreFileStore.params.source.name]: `#{${fileStoreBackupDirectory}}` },
+        fromProjectVariables: [restoreFileStore.params.homeDirectory.name],
       },
-      { name: 'Verify the master key on the restored database', stepId: 'verify-master-key', fromProjectVariables: ['OctopusDr.MasterKey', 'OctopusDr.Sql.ConnectionString'] },
+      {
+        name: 'Verify the master key on the restored database',
+        stepId: verifyMasterKey.stepId,
+        fromProjectVariables: [masterKey, connectionString, expectedKeyId],
+      },
     ],
   },
 ];

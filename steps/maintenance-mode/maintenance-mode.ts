@@ -1,14 +1,22 @@
-import type { maintenanceMode as template } from '../../templates/maintenance-mode';
-import type { ParameterValues } from '../../templates/model';
-import { connectToOctopus, normaliseServerUrl, OctopusApiError, type OctopusConnection } from '../shared/octopus/connection';
-import { getMaintenanceConfiguration, listRunningTasks, setMaintenanceMode, type ServerTaskSummary } from '../shared/octopus/maintenance';
-import { ParameterError, StepFailure } from '../shared/runtime/errors';
+import { maintenanceMode as template } from '../../templates/maintenance-mode';
+import { environmentNameOf, type ParameterValues } from '../../templates/model';
+import {
+  connectToOctopus,
+  getMaintenanceConfiguration,
+  listRunningTasks,
+  normaliseServerUrl,
+  setMaintenanceMode,
+  type OctopusConnection,
+  type ServerTaskSummary,
+} from '../shared/octopus';
+import { StepFailure } from '../shared/runtime/errors';
 import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
 
 type Params = ParameterValues<typeof template.params>;
 
-const API_KEY_SOURCE = 'the "Octopus API key" parameter (OctopusDr.Octopus.ApiKey), or OCTOPUSDR_OCTOPUS_APIKEY / --api-key-file on the command line';
+const { apiKey, drainTimeoutMinutes, serverUrl } = template.params;
+const API_KEY_SOURCE = `the "${apiKey.label}" parameter (${apiKey.name}), or ${environmentNameOf(apiKey.name)} / --${apiKey.flag}-file on the command line`;
 
 /** Poll quickly at first (most drains are short), then back off to every 10 seconds. */
 function nextPollDelay(previousMs: number): number {
@@ -58,24 +66,22 @@ export async function waitForOtherTasks(connection: OctopusConnection, options: 
 
 export async function runMaintenanceMode(params: Params, context: StepContext): Promise<void> {
   const { log } = context;
+  // parseParameters has checked the URL against the definition's format.
   const url = normaliseServerUrl(params.serverUrl);
-  if ('problem' in url) throw new ParameterError([`"Octopus Server URL": ${url.problem}.`]);
+  if ('problem' in url) throw new StepFailure(`"${serverUrl.label}": ${url.problem}.`, { exitCode: 2 });
   const wantOn = params.mode === 'On';
 
-  const fail = (error: unknown): never => {
-    if (error instanceof OctopusApiError) throw new StepFailure(error.message, { cause: error });
-    throw error;
-  };
+  // The engine's errors (OctopusApiError) are StepFailures: runStep reports them as they are.
   const connection = await connectToOctopus({
     serverUrl: url.url,
     apiKey: params.apiKey,
     userAgentApp: `octopus-dr/${toolVersion} maintenance-mode`,
     apiKeySource: API_KEY_SOURCE,
-  }).catch(fail);
+  });
   log.verbose(`Connected to Octopus Server ${connection.version} at ${connection.serverUrl}.`);
   context.throwIfCancelled();
 
-  const current = await getMaintenanceConfiguration(connection, API_KEY_SOURCE).catch(fail);
+  const current = await getMaintenanceConfiguration(connection, API_KEY_SOURCE);
   const previous = current.IsInMaintenanceMode ? 'On' : 'Off';
   // Recorded before any change, so a final "restore" step has it even if this step fails later.
   context.setOutput('PreviousMaintenanceMode', previous);
@@ -84,7 +90,7 @@ export async function runMaintenanceMode(params: Params, context: StepContext): 
     log.info(`Maintenance mode is already ${previous}; nothing to change.`);
   } else {
     context.throwIfCancelled();
-    await setMaintenanceMode(connection, current, wantOn, API_KEY_SOURCE).catch(fail);
+    await setMaintenanceMode(connection, current, wantOn, API_KEY_SOURCE);
     log.highlight(`Maintenance mode turned ${params.mode} (it was ${previous}).`);
   }
   context.setOutput('MaintenanceMode', params.mode);
@@ -109,13 +115,13 @@ export async function runMaintenanceMode(params: Params, context: StepContext): 
       waitedMessage = message;
       context.progress(waitedFraction * 100, `Draining: ${others.length} task(s) executing`);
     },
-  }).catch(fail);
+  });
   context.throwIfCancelled();
   if (stillRunning.length > 0) {
     throw new StepFailure(
       `${stillRunning.length} task(s) still executing after ${timeoutMinutes} minute(s): ${describeTasks(stillRunning)}. ` +
         `Maintenance mode is ${params.mode}; the runbook's final step puts back the previous mode. ` +
-        `Wait for or cancel those tasks, or raise "Drain timeout (minutes)" (OctopusDr.Octopus.DrainTimeoutMinutes).`,
+        `Wait for or cancel those tasks, or raise "${drainTimeoutMinutes.label}" (${drainTimeoutMinutes.name}).`,
     );
   }
   log.info('No other task is executing.');

@@ -122,7 +122,7 @@ test('point in time: STOPAT on the last log; a time the chain cannot reach is re
   expect(future.result).toMatch(/Nothing was changed\. Point in time 2099-01-01T00:00:00\.000 cannot be reached\. The backups reach only/);
   const offset = await restore(lab, '--source', d, '--target-database', 'Octo-pit-2', '--point-in-time', '2026-01-01T00:00:00Z');
   expect(offset.code).toBe(2);
-  expect(offset.result).toMatch(/"Point in time" \(OctopusDr\.Restore\.PointInTime\) must be an ISO-8601 date and time without offset.*--point-in-time/);
+  expect(offset.result).toMatch(/^"Point in time" must be an ISO-8601 date and time without offset.*\(OctopusDr\.Restore\.PointInTime\).*--point-in-time/);
   expect(lab.sim.model.database('Octo-pit-2')).toBeUndefined();
 });
 

@@ -51,8 +51,8 @@ describeLive('live Octopus Server: publish into a throwaway space', () => {
     // Prefer the real build; fall back to the stand-in templates of the publisher tests.
     const templates = existsSync(BUILT) ? BUILT : writeFixtureTemplates();
     const { exitCode, result } = await runPublishCli(
-      ['--server', url!, '--space', spaceName, '--environment', 'Production', '--templates-dir', templates],
-      { OCTOPUS_API_KEY: apiKey },
+      ['--server-url', url!, '--space', spaceName, '--environment', 'Production', '--templates-dir', templates],
+      { OCTOPUSDR_OCTOPUS_APIKEY: apiKey },
       { stdout: (t) => (output += t), stderr: (t) => (output += t) },
     );
     expect(output).not.toContain(apiKey!);

@@ -27,7 +27,7 @@ function main(): void {
       process.stdout.write(
         `Octopus API simulator listening on ${url} (space "Default"; environments: ${simulator.state.spaces[0].environments.map((e) => e.Name).join(', ')}).\n` +
           `Any API key starting with API- is accepted, e.g.:\n` +
-          `  OCTOPUS_API_KEY=API-SIMULATOR npm run publish -- --server ${url} --space Default --environment Production\n` +
+          `  OCTOPUSDR_OCTOPUS_APIKEY=API-SIMULATOR npm run publish -- --server-url ${url} --space Default --environment Production\n` +
           'Requests are logged below; Ctrl+C stops.\n',
       );
       let logged = 0;

@@ -71,7 +71,7 @@ function runBundle(args: string[], apiKey: string = ADMIN_KEY, whileRunning?: ()
 }
 
 test('turns maintenance mode on, records the previous mode, and is idempotent', async () => {
-  const on = await runBundle(['--mode', 'On', '--drain-timeout-minutes', '0']);
+  const on = await runBundle(['--maintenance-mode', 'On', '--drain-timeout-minutes', '0']);
   expect(on.code).toBe(0);
   expect(on.outputs).toEqual({ PreviousMaintenanceMode: 'Off', MaintenanceMode: 'On', Changed: 'True' });
   expect(simulator.state.maintenance).toMatchObject({ IsInMaintenanceMode: true, LastModifiedBy: 'admin' });
@@ -79,13 +79,13 @@ test('turns maintenance mode on, records the previous mode, and is idempotent', 
   expect(simulator.writes().map((w) => `${w.method} ${w.url}`)).toEqual(['PUT /api/maintenanceconfiguration']);
 
   simulator.resetRequestLog();
-  const again = await runBundle(['--mode', 'On', '--drain-timeout-minutes', '0']);
+  const again = await runBundle(['--maintenance-mode', 'On', '--drain-timeout-minutes', '0']);
   expect(again.code).toBe(0);
   expect(again.outputs).toEqual({ PreviousMaintenanceMode: 'On', MaintenanceMode: 'On', Changed: 'False' });
   expect(again.stdout).toMatch(/Maintenance mode is already On; nothing to change/);
   expect(simulator.writes()).toEqual([]);
 
-  const off = await runBundle(['--mode', 'Off']);
+  const off = await runBundle(['--maintenance-mode', 'Off']);
   expect(off.outputs).toEqual({ PreviousMaintenanceMode: 'On', MaintenanceMode: 'Off', Changed: 'True' });
   expect(simulator.state.maintenance.IsInMaintenanceMode).toBe(false);
   // Turning maintenance mode off never waits for tasks.
@@ -102,7 +102,7 @@ test('turning it on waits for other executing tasks, but not for its own task', 
   const polled = () => simulator.requests.filter((r) => r.url === tasksUrl).length;
   const before = polled();
   let finishedAfterPolls = 0;
-  const run = await runBundle(['--mode', 'On', '--drain-timeout-minutes', '5', '--current-task-id', own.Id], ADMIN_KEY, () => {
+  const run = await runBundle(['--maintenance-mode', 'On', '--drain-timeout-minutes', '5', '--current-task-id', own.Id], ADMIN_KEY, () => {
     const watch = setInterval(() => {
       if (polled() > before) {
         clearInterval(watch);
@@ -134,20 +134,32 @@ test('the drain gives up at the timeout and returns what is still running', asyn
 });
 
 test('a rejected key, a missing permission and a bad URL fail with what to do', async () => {
-  const rejected = await runBundle(['--mode', 'On'], 'API-UNKNOWN000000000000000000000');
+  const rejected = await runBundle(['--maintenance-mode', 'On'], 'API-UNKNOWN000000000000000000000');
   expect(rejected.code).toBe(1);
   expect(rejected.result).toMatch(/rejected the API key \(401 Unauthorized\) while reading the maintenance configuration/);
 
-  const forbidden = await runBundle(['--mode', 'On'], DEPLOYER_KEY);
+  const forbidden = await runBundle(['--maintenance-mode', 'On'], DEPLOYER_KEY);
   expect(forbidden.code).toBe(1);
   expect(forbidden.result).toMatch(/lacks the Octopus permission AdministerSystem \(403 Forbidden\) while turning maintenance mode on/);
   // The previous mode was read before the failure, for the runbook's final step.
   expect(forbidden.outputs.PreviousMaintenanceMode).toBe('Off');
   expect(simulator.state.maintenance.IsInMaintenanceMode).toBe(false);
 
-  const badUrl = await runBundle(['--mode', 'On', '--server-url', 'octopus.example.com']);
+  const badUrl = await runBundle(['--maintenance-mode', 'On', '--server-url', 'octopus.example.com']);
   expect(badUrl.code).toBe(2);
-  expect(badUrl.stderr + badUrl.stdout).toMatch(/"Octopus Server URL": "octopus.example.com" is not a URL/);
+  // Checked by the definition's format, in the same words as every step, before anything connects.
+  expect(badUrl.result).toBe(
+    '"Octopus Server URL" must be the Octopus Server\'s address (http:// or https://, no query), e.g. https://octopus.example.com, ' +
+      'not "octopus.example.com": set "Octopus Server URL" (OctopusDr.Octopus.ServerUrl) in the step, or --server-url on the command line.',
+  );
+});
+
+test('the earlier --mode still works (scripts use it), with a warning naming --maintenance-mode', async () => {
+  const run = await runBundle(['--mode', 'On', '--drain-timeout-minutes', '0']);
+  expect(run.code).toBe(0);
+  expect(run.outputs.MaintenanceMode).toBe('On');
+  expect(run.stdout + run.stderr).toContain('--mode is deprecated and will be removed: use --maintenance-mode ("Maintenance mode") instead.');
+  expect(simulator.state.maintenance.IsInMaintenanceMode).toBe(true);
 });
 
 test('the built Bash template runs the step with Octopus parameters', async () => {

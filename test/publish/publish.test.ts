@@ -33,11 +33,11 @@ beforeEach(async () => {
 
 afterEach(() => simulator.stop());
 
-async function publish(extra: string[] = [], env: NodeJS.ProcessEnv = { OCTOPUS_API_KEY: API_KEY }) {
+async function publish(extra: string[] = [], env: NodeJS.ProcessEnv = { OCTOPUSDR_OCTOPUS_APIKEY: API_KEY }) {
   let stdout = '';
   let stderr = '';
   const { exitCode, result } = await runPublishCli(
-    ['--server', simulator.url, '--space', 'Default', '--environment', 'Production', '--restore-environment', 'Standby', '--templates-dir', templates, ...extra],
+    ['--server-url', simulator.url, '--space', 'Default', '--environment', 'Production', '--restore-environment', 'Standby', '--templates-dir', templates, ...extra],
     env,
     { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
   );
@@ -77,7 +77,9 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
     ['OctopusDr.Offsite.SecretAccessKey', 'Sensitive', {}],
     ['OctopusDr.Offsite.AzureConnectionString', 'Sensitive', {}],
     ['OctopusDr.Offsite.AzureSasToken', 'Sensitive', {}],
-    ['OctopusDr.Restore.ExpectedKeyId', 'String', {}],
+    ['OctopusDr.MasterKey.ExpectedKeyId', 'String', {}],
+    // The backup's key check is against the database, not the key ID a restore expects: empty for that step.
+    ['OctopusDr.MasterKey.ExpectedKeyId', 'String', { Action: [processOf('Back up Octopus').Steps[1].Actions[0].Id] }],
     // The restore's key check must not use a database: an empty connection string scoped to that step.
     ['OctopusDr.Sql.ConnectionString', 'String', { Action: [processOf('Restore Octopus').Steps[0].Actions[0].Id] }],
   ]);
@@ -265,14 +267,51 @@ test('bash templates are published with --syntax bash', async () => {
   expect(stdout).toMatch(/9 bash template\(s\)/);
 });
 
+test('a project published before the expected key ID had one name: its OctopusDr.Restore.ExpectedKeyId values move to the verify step\'s name', async () => {
+  expect((await publish()).exitCode).toBe(0);
+  const set = space().variableSets.get('variableset-Projects-1')!;
+  // As an earlier publisher left it, with the user's value.
+  set.Variables = (set.Variables as Json[])
+    .filter((v) => v.Name !== 'OctopusDr.MasterKey.ExpectedKeyId')
+    .concat([{ Id: 'old-1', Name: 'OctopusDr.Restore.ExpectedKeyId', Value: '41252bd34faf3857', Type: 'String', IsSensitive: false, Scope: {} }]);
+  const again = await publish();
+  expect(again.exitCode).toBe(0);
+  expect(again.stdout).toMatch(/created +variable OctopusDr\.MasterKey\.ExpectedKeyId \(copied from OctopusDr\.Restore\.ExpectedKeyId, its earlier name\)/);
+  expect(again.stdout).toContain('WARNING: OctopusDr.Restore.ExpectedKeyId is now OctopusDr.MasterKey.ExpectedKeyId: its value was copied.');
+  const values = (space().variableSets.get('variableset-Projects-1')!.Variables as Json[]).filter((v) => /ExpectedKeyId$/.test(v.Name) && !v.Scope?.Action);
+  expect(values.map((v) => [v.Name, v.Value])).toEqual([
+    ['OctopusDr.Restore.ExpectedKeyId', '41252bd34faf3857'],
+    ['OctopusDr.MasterKey.ExpectedKeyId', '41252bd34faf3857'],
+  ]);
+  // The restore's key check now reads it under the one name.
+  const check = processOf('Restore Octopus').Steps[0].Actions[0].Properties;
+  expect(check).not.toHaveProperty('OctopusDr.MasterKey.ExpectedKeyId');
+});
+
+test('the earlier --server and OCTOPUS_API_KEY still publish, each with a warning naming the new spelling', async () => {
+  let stdout = '';
+  let stderr = '';
+  const { exitCode } = await runPublishCli(
+    ['--server', simulator.url, '--environment', 'Production', '--restore-environment', 'Standby', '--templates-dir', templates, '--dry-run'],
+    { OCTOPUS_API_KEY: API_KEY },
+    { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
+  );
+  expect(exitCode).toBe(0);
+  expect(stderr).toBe(
+    'WARNING: --server is deprecated and will be removed: use --server-url instead.\n' +
+      'WARNING: OCTOPUS_API_KEY is deprecated and will be removed: use OCTOPUSDR_OCTOPUS_APIKEY instead.\n',
+  );
+  expect(stdout + stderr).not.toContain(API_KEY);
+});
+
 describe('actionable errors', () => {
   test('the API key is never taken from a flag, and a missing key says where to put it', async () => {
     const flag = await publish(['--api-key', API_KEY]);
     expect(flag.exitCode).toBe(2);
-    expect(flag.stderr).toMatch(/not accepted on the command line.*OCTOPUS_API_KEY.*--api-key-file/);
+    expect(flag.stderr).toMatch(/not accepted on the command line.*OCTOPUSDR_OCTOPUS_APIKEY.*--api-key-file/);
     const none = await publish([], {});
     expect(none.exitCode).toBe(2);
-    expect(none.stderr).toMatch(/No API key: set OCTOPUS_API_KEY, or pass --api-key-file/);
+    expect(none.stderr).toMatch(/No API key: set OCTOPUSDR_OCTOPUS_APIKEY, or pass --api-key-file/);
     expect(simulator.requests).toEqual([]);
   });
 
@@ -282,22 +321,22 @@ describe('actionable errors', () => {
     const port = (probe.address() as net.AddressInfo).port;
     await new Promise((resolve) => probe.close(resolve));
     let stderr = '';
-    const { exitCode } = await runPublishCli(['--server', `http://127.0.0.1:${port}`, '--templates-dir', templates], { OCTOPUS_API_KEY: API_KEY }, { stdout: () => undefined, stderr: (t) => (stderr += t) });
+    const { exitCode } = await runPublishCli(['--server-url', `http://127.0.0.1:${port}`, '--templates-dir', templates], { OCTOPUSDR_OCTOPUS_APIKEY: API_KEY }, { stdout: () => undefined, stderr: (t) => (stderr += t) });
     expect(exitCode).toBe(1);
     expect(stderr).toMatch(new RegExp(`Cannot reach the Octopus Server at http://127.0.0.1:${port} while connecting: the connection was refused.*ECONNREFUSED`));
     expect(stderr).not.toContain(API_KEY);
   });
 
   test('401: the key is rejected, and the message says where the key came from', async () => {
-    const { exitCode, stderr } = await publish([], { OCTOPUS_API_KEY: 'API-NOTAVALIDKEY' });
+    const { exitCode, stderr } = await publish([], { OCTOPUSDR_OCTOPUS_APIKEY: 'API-NOTAVALIDKEY' });
     expect(exitCode).toBe(1);
     // Earlier tests in this file leave the space id in the api-client's process-wide cache.
-    expect(stderr).toMatch(/rejected the API key \(401 Unauthorized\) while (looking up the space "Default"|listing environments).*OCTOPUS_API_KEY environment variable/);
+    expect(stderr).toMatch(/rejected the API key \(401 Unauthorized\) while (looking up the space "Default"|listing environments).*OCTOPUSDR_OCTOPUS_APIKEY environment variable/);
     expect(stderr).not.toContain('API-NOTAVALIDKEY');
   });
 
   test('403: names the missing permission', async () => {
-    const { exitCode, stderr } = await publish([], { OCTOPUS_API_KEY: LIMITED_KEY });
+    const { exitCode, stderr } = await publish([], { OCTOPUSDR_OCTOPUS_APIKEY: LIMITED_KEY });
     expect(exitCode).toBe(1);
     expect(stderr).toMatch(/lacks the Octopus permission ActionTemplateCreate \(403 Forbidden\) while creating the step template/);
     expect(stderr).not.toContain(LIMITED_KEY);

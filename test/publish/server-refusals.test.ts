@@ -30,8 +30,8 @@ async function publish(extra: string[] = []) {
   let stdout = '';
   let stderr = '';
   const { exitCode } = await runPublishCli(
-    ['--server', simulator.url, '--environment', 'Production', '--restore-environment', 'Standby', '--templates-dir', templates, ...extra],
-    { OCTOPUS_API_KEY: API_KEY },
+    ['--server-url', simulator.url, '--environment', 'Production', '--restore-environment', 'Standby', '--templates-dir', templates, ...extra],
+    { OCTOPUSDR_OCTOPUS_APIKEY: API_KEY },
     { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
   );
   expect(stdout + stderr).not.toContain(API_KEY);

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { backupFileStore } from '../../templates/backup-file-store';
 import { checkWorker } from '../../templates/check-worker';
 import { maintenanceMode } from '../../templates/maintenance-mode';
 import { defineParameter, defineTemplate } from '../../templates/model';
@@ -226,5 +227,47 @@ describe('running a step', () => {
     expect(code).toBe(0);
     expect(ran).toBe(false);
     expect(sink.out).toContain('Usage:');
+  });
+});
+
+describe('one flag, one meaning: --mode was both On/Off and Full/Incremental; the earlier flag still works and warns', () => {
+  test('maintenance mode is --maintenance-mode; --mode still sets it, with a deprecation warning naming the new flag', () => {
+    const current = parseCommandLine(maintenanceMode, ['--maintenance-mode', 'Off'], {});
+    expect(current.raw['OctopusDr.Octopus.MaintenanceMode']).toBe('Off');
+    expect(current.warnings).toEqual([]);
+    const earlier = parseCommandLine(maintenanceMode, ['--mode', 'Off'], {});
+    expect(earlier.raw['OctopusDr.Octopus.MaintenanceMode']).toBe('Off');
+    expect(earlier.warnings).toEqual(['--mode is deprecated and will be removed: use --maintenance-mode ("Maintenance mode") instead.']);
+  });
+
+  test('the file-store backup type is --backup-type, as the database backup\'s; --mode still sets it, with a warning', () => {
+    expect(backupFileStore.params.mode.flag).toBe('backup-type');
+    const earlier = parseCommandLine(backupFileStore, ['--mode', 'Incremental'], {});
+    expect(earlier.raw['OctopusDr.FileStore.Mode']).toBe('Incremental');
+    expect(earlier.warnings).toEqual(['--mode is deprecated and will be removed: use --backup-type ("Backup type") instead.']);
+    expect(parseCommandLine(backupFileStore, ['--backup-type', 'Incremental'], {}).warnings).toEqual([]);
+  });
+
+  test('both spellings at once are refused; --help names the deprecated one', () => {
+    expect(() => parseCommandLine(maintenanceMode, ['--mode', 'On', '--maintenance-mode', 'Off'], {})).toThrow(
+      '"Maintenance mode" is given twice (--maintenance-mode and --mode); use --maintenance-mode only.',
+    );
+    expect(helpText(maintenanceMode, 'node maintenance-mode.js')).toContain('--maintenance-mode <On|Off>');
+    expect(helpText(maintenanceMode, 'node maintenance-mode.js')).toMatch(/Maintenance mode \(OctopusDr\.Octopus\.MaintenanceMode; required; default: On; --mode is deprecated\)/);
+  });
+
+  test('runStep logs the deprecation as a warning, then runs the step', async () => {
+    const sink = new MemorySink();
+    let seen: unknown;
+    const code = await runStep(
+      maintenanceMode,
+      async (params) => {
+        seen = params.mode;
+      },
+      { argv: ['--server-url', 'https://octopus.example.com', '--mode', 'Off'], env: { OCTOPUSDR_OCTOPUS_APIKEY: 'API-X' }, sink, handleSignals: false },
+    );
+    expect(code).toBe(0);
+    expect(seen).toBe('Off');
+    expect(sink.err + sink.out).toContain('--mode is deprecated and will be removed: use --maintenance-mode ("Maintenance mode") instead.');
   });
 });

@@ -1,4 +1,9 @@
+import { backupDatabase } from '../../templates/backup-database';
+import { maintenanceMode } from '../../templates/maintenance-mode';
 import { defineParameter, defineTemplate, environmentNameOf } from '../../templates/model';
+import { masterKeyExpectedKeyId, standbyOctopusVersion, standbyServerUrl } from '../../templates/parameters';
+import { restoreDatabase } from '../../templates/restore-database';
+import { verifyMasterKey } from '../../templates/verify-master-key';
 import { ParameterError } from '../../steps/shared/runtime/errors';
 import { parseParameters, takeParametersFromEnvironment } from '../../steps/shared/runtime/parameters';
 
@@ -103,5 +108,69 @@ describe('parameter parsing', () => {
   test('environment names are derived from parameter names', () => {
     expect(environmentNameOf('OctopusDr.Sql.ConnectionString')).toBe('OCTOPUSDR_SQL_CONNECTIONSTRING');
     expect(environmentNameOf('OctopusDr.MasterKey')).toBe('OCTOPUSDR_MASTERKEY');
+  });
+});
+
+describe('formats are part of the definition: one check, one wording, exit 2, for every step', () => {
+  const problemOf = (run: () => unknown): ParameterError => {
+    try {
+      run();
+    } catch (error) {
+      if (error instanceof ParameterError) return error;
+      throw error;
+    }
+    throw new Error('no ParameterError');
+  };
+  const required = { 'OctopusDr.Sql.ConnectionString': 'Server=x', 'OctopusDr.Restore.Source': '/b', 'OctopusDr.MasterKey': 'k' };
+
+  test('a bad expected key ID: by label, the form, an example, how to set it', () => {
+    const error = problemOf(() => parseParameters(verifyMasterKey, { ...required, 'OctopusDr.MasterKey.ExpectedKeyId': 'abc' }));
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toBe(
+      '"Expected key ID" must be 16 hexadecimal characters (the KeyId output variable of Octopus DR - Verify Master Key, as backup manifests record it), ' +
+        'e.g. 41252bd34faf3857, not "abc": set "Expected key ID" (OctopusDr.MasterKey.ExpectedKeyId) in the step, or --expected-key-id on the command line.',
+    );
+    expect(parseParameters(verifyMasterKey, { ...required, 'OctopusDr.MasterKey.ExpectedKeyId': ' 41252BD34FAF3857 ' }).expectedKeyId).toBe('41252BD34FAF3857');
+  });
+
+  test('the backup step\'s key ID has the same format and the same words; a pasted key is not shown', () => {
+    expect(backupDatabase.params.masterKeyId.format).toBe(masterKeyExpectedKeyId.format);
+    const error = problemOf(() => parseParameters(backupDatabase, { ...required, 'OctopusDr.MasterKey.KeyId': 'q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8=' }));
+    expect(error.message).toMatch(/^"Master key ID" must be 16 hexadecimal characters \(.*\), e\.g\. 41252bd34faf3857, not the value given \(not shown: it could be a key or password\): set "Master key ID"/);
+    expect(error.message).not.toContain('q83vEjRWeJ');
+  });
+
+  test('a point in time that is not a local date and time', () => {
+    for (const bad of ['yesterday', '2026-02-30T10:00:00', '2026-11-27T14:30:00Z']) {
+      expect(problemOf(() => parseParameters(restoreDatabase, { ...required, 'OctopusDr.Restore.PointInTime': bad })).message).toMatch(
+        /^"Point in time" must be an ISO-8601 date and time without offset, in the SQL Server's local time, e\.g\. 2026-11-27T14:30:00, not ".*": set "Point in time" \(OctopusDr\.Restore\.PointInTime\) in the step, or --point-in-time on the command line\.$/,
+      );
+    }
+    expect(parseParameters(restoreDatabase, { ...required, 'OctopusDr.Restore.PointInTime': '2026-11-27 14:30' }).pointInTime).toBe('2026-11-27 14:30');
+  });
+
+  test('server URLs (maintenance mode, standby) and the standby version; a URL with a password is not repeated', () => {
+    const url = problemOf(() => parseParameters(maintenanceMode, { 'OctopusDr.Octopus.ServerUrl': 'octopus.example.com', 'OctopusDr.Octopus.ApiKey': 'API-X' }));
+    expect(url.message).toMatch(/^"Octopus Server URL" must be the Octopus Server's address \(http:\/\/ or https:\/\/, no query\), e\.g\. https:\/\/octopus\.example\.com, not "octopus\.example\.com": set/);
+    const withPassword = problemOf(() => parseParameters(restoreDatabase, { ...required, [standbyServerUrl.name]: 'https://admin:Hunter2@standby' }));
+    expect(withPassword.message).toContain('"Standby Octopus Server URL" must be');
+    expect(withPassword.message).toContain('not a URL with a user name or password in it (use an API key)');
+    expect(withPassword.message).not.toContain('Hunter2');
+    const version = problemOf(() => parseParameters(restoreDatabase, { ...required, [standbyOctopusVersion.name]: 'latest' }));
+    expect(version.message).toMatch(/^"Standby Octopus version" must be an Octopus version as shown in Octopus under Configuration > About, e\.g\. 2025\.4\.100, not "latest"/);
+  });
+
+  test('every problem at once, and formats apply to each line of a multi-line value', () => {
+    const lines = defineParameter({
+      name: 'OctopusDr.Sample.KeyIds', label: 'Key IDs', helpText: '', type: 'string', multiLine: true, required: false, defaultValue: '', flag: 'key-ids',
+      format: masterKeyExpectedKeyId.format,
+    });
+    const sample = defineTemplate({ ...template, params: { lines } });
+    expect(parseParameters(sample, { 'OctopusDr.Sample.KeyIds': '41252bd34faf3857\n\n0123456789abcdef' }).lines).toEqual(['41252bd34faf3857', '0123456789abcdef']);
+    expect(problemOf(() => parseParameters(sample, { 'OctopusDr.Sample.KeyIds': '41252bd34faf3857\nnope' })).message).toMatch(/^"Key IDs" must be 16 hexadecimal .*not "nope"/);
+    const both = problemOf(() =>
+      parseParameters(restoreDatabase, { ...required, 'OctopusDr.Restore.PointInTime': 'soon', [standbyOctopusVersion.name]: 'latest' }),
+    );
+    expect(both.message).toMatch(/^2 parameters need attention:\n {2}- "Point in time" must be .*\n {2}- "Standby Octopus version" must be /);
   });
 });

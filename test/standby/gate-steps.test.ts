@@ -57,7 +57,7 @@ describe('Restore SQL Database', () => {
   test('a standby version that is not a version is a parameter error (exit 2) before connecting', async () => {
     const { run, requests } = await requestsDuring(() => restore(lab, '--source', backups, '--standby-octopus-version', 'latest'));
     expect(run.code).toBe(2);
-    expect(run.stdout + run.stderr).toContain('"Standby Octopus version" must be an Octopus version such as 2025.4.100');
+    expect(run.stdout + run.stderr).toContain('"Standby Octopus version" must be an Octopus version as shown in Octopus under Configuration > About, e.g. 2025.4.100, not "latest"');
     expect(requests).toEqual([]);
   });
 

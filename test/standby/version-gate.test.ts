@@ -98,8 +98,10 @@ describe('checkVersionGate', () => {
     expect(standbyParameterProblems({ standbyUrl: '', standbyVersion: '' })).toEqual([]);
     expect(standbyParameterProblems({ standbyUrl: 'https://standby.example.com/', standbyVersion: '2026.1.5021' })).toEqual([]);
     expect(standbyParameterProblems({ standbyUrl: 'standby', standbyVersion: 'v-next' })).toEqual([
-      '"Standby Octopus Server URL": "standby" is not a URL; give the Octopus Server\'s address, e.g. https://octopus.example.com.',
-      '"Standby Octopus version" must be an Octopus version such as 2025.4.100 (as shown in Octopus under Configuration > About), not "v-next".',
+      '"Standby Octopus Server URL" must be the Octopus Server\'s address (http:// or https://, no query), e.g. https://octopus.example.com, not "standby": ' +
+        'set "Standby Octopus Server URL" (OctopusDr.Standby.ServerUrl) in the step, or --standby-server-url on the command line.',
+      '"Standby Octopus version" must be an Octopus version as shown in Octopus under Configuration > About, e.g. 2025.4.100, not "v-next": ' +
+        'set "Standby Octopus version" (OctopusDr.Standby.OctopusVersion) in the step, or --standby-octopus-version on the command line.',
     ]);
   });
 });

@@ -5,9 +5,9 @@
 //   const collected = await collectMasterKeyEvidence(sql, key, 25, context);
 //   const verdict = decide(collected.evidence);
 import { CERTIFICATE_DOCUMENT_ID, EvidenceCollector, type Evidence, type MasterKey } from '../master-key';
-import type { StepContext } from '../runtime/step-context';
+import type { EngineContext } from '../runtime/engine-context';
 import type { SqlConnection } from '../sql';
-import { findDocumentTables, readDocumentById, readSampleDocuments, tableLabel, type DocumentRow, type DocumentTable } from './index';
+import { findDocumentTables, readDocumentById, readSampleDocuments, tableLabel, type DocumentRow, type DocumentTable } from './documents';
 
 /** Values tested per sampled document: spreads the sample over more documents. */
 const MAX_VALUES_PER_DOCUMENT = 5;
@@ -15,7 +15,15 @@ const MAX_VALUES_PER_DOCUMENT = 5;
 const OTHER_TABLE_SCAN_LIMIT = 1000;
 
 /** What the collection reports through: a StepContext, or anything with the same members. */
-export type EvidenceReporter = Pick<StepContext, 'log' | 'progress' | 'signal' | 'throwIfCancelled'>;
+/** What the collection needs of the engine contract (a StepContext satisfies it). */
+export type EvidenceReporter = Pick<EngineContext, 'log' | 'progress' | 'signal'> & {
+  /** @deprecated Not called: cancellation is read from `signal`. Kept until test-restore stops passing it. */
+  throwIfCancelled?: () => void;
+};
+
+function throwIfCancelled(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('Cancelled');
+}
 
 export interface CollectedEvidence {
   evidence: Evidence;
@@ -42,7 +50,7 @@ export async function collectMasterKeyEvidence(sql: SqlConnection, key: MasterKe
   let certificateTable: string | undefined;
   const searchOrder = certificateSearchOrder(tables);
   for (const [index, table] of searchOrder.entries()) {
-    context.throwIfCancelled();
+    throwIfCancelled(context.signal);
     context.progress((index / Math.max(1, searchOrder.length)) * 40, `Looking for '${CERTIFICATE_DOCUMENT_ID}' in ${tableLabel(table)}`);
     const row = await readDocumentById(sql, table, CERTIFICATE_DOCUMENT_ID, signal);
     if (!row) continue;
@@ -88,7 +96,7 @@ export async function collectMasterKeyEvidence(sql: SqlConnection, key: MasterKe
   const others = tables.filter((t) => t !== variableSet);
   for (const [index, table] of others.entries()) {
     if (remaining <= 0) break;
-    context.throwIfCancelled();
+    throwIfCancelled(context.signal);
     context.progress(50 + (index / Math.max(1, others.length)) * 50, `Sampling ${tableLabel(table)}`);
     take(table, await readSampleDocuments(sql, table, { top: remaining, scanLimit: OTHER_TABLE_SCAN_LIMIT }, signal));
   }

@@ -2,6 +2,7 @@
 // (unreachable, TLS, 401, 403, 404, validation, too old) into messages that say what to do.
 // Used by the steps and by the publisher (scripts/publish).
 import { Client } from '@octopusdeploy/api-client';
+import { StepFailure } from '../runtime/errors';
 import { NETWORK_HINTS } from './network-hints';
 import { normaliseServerUrl } from './server-url';
 
@@ -45,8 +46,8 @@ function withTimeout<T>(work: Promise<T>, timeoutMs: number, serverUrl: string, 
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** A failure to talk to Octopus, with a message that says what to do. */
-export class OctopusApiError extends Error {
+/** A failure to talk to Octopus, with a message that says what to do: a StepFailure that runStep reports as it is. */
+export class OctopusApiError extends StepFailure {
   constructor(
     message: string,
     readonly statusCode?: number,

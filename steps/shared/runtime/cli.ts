@@ -15,6 +15,8 @@ export interface CliInvocation {
   serviceMessages: boolean;
   verbose: boolean;
   raw: RawParameters;
+  /** Deprecation notes for earlier flags that were used: the step logs them as warnings. */
+  warnings: string[];
 }
 
 type OptionSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
@@ -39,8 +41,14 @@ function optionsFor(parameters: readonly ParameterDefinition[]): Record<string, 
       options[p.flag] = { type: 'string', multiple };
     }
     if (p.type === 'secret') options[`${p.flag}-file`] = { type: 'string' };
+    for (const alias of p.aliases ?? []) options[alias.flag] = { ...options[p.flag] };
   }
   return options;
+}
+
+/** The deprecation note for an earlier flag: names the flag to use instead. */
+export function deprecatedFlagWarning(parameter: ParameterDefinition, oldFlag: string): string {
+  return `--${oldFlag} is deprecated and will be removed: use --${parameter.flag} ("${parameter.label}") instead.`;
 }
 
 function readSecretFile(parameter: ParameterDefinition, file: string): string {
@@ -83,12 +91,19 @@ export function parseCommandLine(
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const raw: RawParameters = {};
   const problems: string[] = [];
+  const warnings: string[] = [];
   for (const p of template.parameters) {
     if (p.runnerOnly) continue;
     const fromEnv = env[environmentNameOf(p.name)];
     if (fromEnv !== undefined) raw[p.name] = fromEnv;
     const byName = values[p.name];
-    const byFlag = values[p.flag];
+    const alias = (p.aliases ?? []).find((a) => values[a.flag] !== undefined);
+    if (alias && values[p.flag] !== undefined) {
+      problems.push(`"${p.label}" is given twice (--${p.flag} and --${alias.flag}); use --${p.flag} only.`);
+      continue;
+    }
+    if (alias) warnings.push(deprecatedFlagWarning(p, alias.flag));
+    const byFlag = values[p.flag] ?? (alias ? values[alias.flag] : undefined);
     if (p.type === 'secret') {
       if (byName !== undefined || byFlag !== undefined) {
         problems.push(
@@ -121,6 +136,7 @@ export function parseCommandLine(
     serviceMessages: values['service-messages'] === true,
     verbose: values.verbose === true,
     raw,
+    warnings,
   };
 }
 
@@ -153,7 +169,8 @@ export function helpText(template: StepTemplateDefinition, program: string, exit
   for (const p of template.parameters.filter((parameter) => !parameter.runnerOnly)) {
     // An Octopus variable as default (e.g. #{Octopus.Web.ServerUri}) applies only under Octopus.
     const defaultFact = !p.defaultValue ? null : isUnsubstituted(p.defaultValue) ? `default under Octopus: ${p.defaultValue}` : `default: ${p.defaultValue}`;
-    const facts = [p.name, p.required ? 'required' : null, defaultFact]
+    const formerly = (p.aliases ?? []).map((a) => `--${a.flag} is deprecated`);
+    const facts = [p.name, p.required ? 'required' : null, defaultFact, ...formerly]
       .filter(Boolean)
       .join('; ');
     out.push(`  ${usageOf(p)}`, `      ${p.label} (${facts})`, wrap(p.helpText.replace(/`/g, ''), 6), '');

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs, readlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { lockWaitMinutes, restoreSource } from '../../../templates/parameters';
 import { StepFailure } from './errors';
 import { describeFileError } from './failure';
 import { formatDuration } from './format';
@@ -234,7 +235,7 @@ export async function acquireLock(options: LockOptions): Promise<HeldLock> {
       const waited = options.waitMs > 0 ? `; waited ${formatDuration(options.waitMs / 1000)}` : '';
       fail(
         `Another run is writing ${options.resource} in ${options.directory}: ${current}${waited}. Nothing was changed. ` +
-          'Let it finish and run this step again, or raise "Lock wait (minutes)". ' +
+          `Let it finish and run this step again, or raise "${lockWaitMinutes.label}". ` +
           `A lock whose process no longer runs is taken over by the next run (at once on the same host; from another host ${formatDuration(staleAfterMs / 1000)} after its last heartbeat).`,
       );
     }
@@ -310,7 +311,7 @@ export async function waitForWriters(options: WriterWaitOptions): Promise<void> 
     if (Date.now() >= deadline) {
       fail(
         `A backup is being written to ${options.directory}: ${holder}${options.waitMs > 0 ? `; waited ${formatDuration(options.waitMs / 1000)}` : ''}. Nothing was changed. ` +
-          `Run this step again when it has finished (the newest set is not complete yet), raise "Lock wait (minutes)", or name a manifest or archive as "Backup to restore" to use an earlier set now.`,
+          `Run this step again when it has finished (the newest set is not complete yet), raise "${lockWaitMinutes.label}", or name a manifest or archive as "${restoreSource.label}" to use an earlier set now.`,
       );
     }
     if (!announced) {

@@ -38,6 +38,20 @@ export function quoteValue(text: string): string {
 
 type Parsed = { value: unknown } | { problem: string };
 
+/**
+ * The problem with a formatted value (the definition's `format`), in the one wording every step uses;
+ * undefined when it is good or empty. Exported for checks of values that do not come from parseParameters.
+ */
+export function formatProblem(parameter: ParameterDefinition, value: string): string | undefined {
+  const text = value.trim();
+  if (!parameter.format || text === '') return undefined;
+  const { description, example, check } = parameter.format;
+  const wrong = check(text);
+  if (wrong === undefined) return undefined;
+  const given = wrong === true ? quoteValue(text) : wrong;
+  return `"${parameter.label}" must be ${description.replace(/\*/g, '')}, e.g. ${example}, not ${given}: ${howToSet(parameter)}.`;
+}
+
 export function parseParameter(parameter: ParameterDefinition, raw: string | undefined): Parsed {
   let text = raw ?? '';
   if (parameter.type !== 'secret') text = text.trim();
@@ -52,6 +66,8 @@ export function parseParameter(parameter: ParameterDefinition, raw: string | und
       .map((line) => line.trim())
       .filter((line) => line !== '');
     if (parameter.required && lines.length === 0) return { problem: `${label} is required: ${howToSet(parameter)}.` };
+    const badLine = lines.map((line) => formatProblem(parameter, line)).find((problem) => problem !== undefined);
+    if (badLine) return { problem: badLine };
     return { value: parameter.type === 'path' ? lines.map(stripMatchingQuotes) : lines };
   }
   if (text === '') {
@@ -96,8 +112,10 @@ export function parseParameter(parameter: ParameterDefinition, raw: string | und
     case 'secret':
       // Never echo a secret, not even in an error.
       return { value: text };
-    default:
-      return { value: text };
+    default: {
+      const problem = formatProblem(parameter, text);
+      return problem ? { problem } : { value: text };
+    }
   }
 }
 

@@ -46,6 +46,7 @@ export async function runStep<Ps extends Record<string, ParameterDefinition>>(
   let raw: RawParameters;
   let serviceMessages = underRunner;
   let verbose = false;
+  let deprecations: string[] = [];
   if (underRunner) {
     raw = takeParametersFromEnvironment(template.parameters, env);
   } else {
@@ -67,6 +68,7 @@ export async function runStep<Ps extends Record<string, ParameterDefinition>>(
     raw = invocation.raw;
     serviceMessages = invocation.serviceMessages;
     verbose = invocation.verbose;
+    deprecations = invocation.warnings;
     // The CLI read secrets from the environment too; keep them from child processes.
     for (const p of template.parameters) if (p.type === 'secret') delete env[environmentNameOf(p.name)];
   }
@@ -89,6 +91,7 @@ export async function runStep<Ps extends Record<string, ParameterDefinition>>(
   }
   const secrets = knownSecrets(template.parameters, raw);
   for (const secret of secrets) for (const part of secret.parts) context.setSecret(part);
+  for (const deprecation of deprecations) context.log.warn(deprecation);
 
   let signalCount = 0;
   const onSignal = (signal: NodeJS.Signals) => {

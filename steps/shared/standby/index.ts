@@ -26,3 +26,5 @@ export { findKeyDrift, keyDriftOutputs } from './key-drift';
 export type { KeyDrift, KeyDriftInput, KeyDriftSet, ManifestRecord } from './key-drift';
 export { checkFileStoreAgreement, compareWithFileStore, readExpectedFiles, summariseAgreement, THRESHOLD_LABEL } from './file-store-agreement';
 export type { AgreementOutcome, AgreementResult, AgreementSummary, ExpectedFiles, FileStoreAgreementOptions, StoreFile } from './file-store-agreement';
+// What the restore steps call (restore-database, restore-file-store and test-restore still import step-gate.ts directly).
+export { chainOctopusVersion, enforceStandbyVersion, standbyProblems, type StandbyParams } from './step-gate';

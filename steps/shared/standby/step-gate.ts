@@ -2,6 +2,7 @@
 // anything is restored; a refusal is a StepFailure (exit 1) that says nothing was restored.
 import { readManifest } from '../database-backup/manifest';
 import type { RestorePlan } from '../database-backup/restore';
+import type { EngineContext, EngineLog } from '../runtime/engine-context';
 import { StepFailure } from '../runtime/errors';
 import { checkStandbyVersion, standbyParameterProblems, type VersionGateResult } from './version-gate';
 
@@ -11,12 +12,10 @@ export interface StandbyParams {
   standbyApiKey?: string;
 }
 
-interface GateLog {
-  info(message: string): void;
-  warn(message: string): void;
-}
-
-/** For the step's input check (exit 2). */
+/**
+ * For the step's input check (exit 2). parseParameters already refuses these values (the formats are part
+ * of the definitions), so this finds nothing after it; kept until the restore steps stop calling it.
+ */
 export function standbyProblems(params: StandbyParams): string[] {
   return standbyParameterProblems({ standbyUrl: params.standbyServerUrl, standbyVersion: params.standbyOctopusVersion });
 }
@@ -41,9 +40,22 @@ export async function enforceStandbyVersion(
   params: StandbyParams,
   /** Read only when the gate runs. */
   backupOf: () => Promise<{ version: string | null | undefined; label: string }>,
-  log: GateLog,
+  context: Pick<EngineContext, 'log' | 'signal'>,
+): Promise<VersionGateResult | undefined>;
+/** @deprecated Pass the EngineContext (the step's context) instead of its log and signal. */
+export async function enforceStandbyVersion(
+  params: StandbyParams,
+  backupOf: () => Promise<{ version: string | null | undefined; label: string }>,
+  log: EngineLog,
   signal?: AbortSignal,
+): Promise<VersionGateResult | undefined>;
+export async function enforceStandbyVersion(
+  params: StandbyParams,
+  backupOf: () => Promise<{ version: string | null | undefined; label: string }>,
+  contextOrLog: Pick<EngineContext, 'log' | 'signal'> | EngineLog,
+  legacySignal?: AbortSignal,
 ): Promise<VersionGateResult | undefined> {
+  const { log, signal } = 'log' in contextOrLog ? contextOrLog : { log: contextOrLog, signal: legacySignal };
   if (!params.standbyServerUrl.trim() && !params.standbyOctopusVersion.trim()) return undefined;
   const backup = await backupOf();
   const gate = await checkStandbyVersion({

@@ -13,6 +13,8 @@
 import { standbyOctopusVersion, standbyServerUrl } from '../../../templates/parameters';
 import { NETWORK_HINTS } from '../octopus/network-hints';
 import { normaliseServerUrl } from '../octopus/server-url';
+import { StepFailure } from '../runtime/errors';
+import { formatProblem } from '../runtime/parameters';
 import { compareOctopusVersions, parseOctopusVersion } from './octopus-version';
 
 export const OCTOPUS_MOVE_RULE_URL = 'https://octopus.com/docs/administration/managing-infrastructure/moving-your-octopus/move-the-database-and-server';
@@ -86,23 +88,18 @@ export function checkVersionGate(input: VersionGateInput): VersionGateResult {
   return result('ok', `${backupName} and the standby both run Octopus ${backup.text}${input.standbySource ? ` (${input.standbySource})` : ''}.`);
 }
 
-/** Problems with the standby parameters, by label; empty when they are usable. For the step's input check (exit 2). */
+/**
+ * Problems with the standby parameters, by label, in the wording parseParameters uses (the formats are part
+ * of their definitions, so a step has already refused them); empty when they are usable.
+ */
 export function standbyParameterProblems(values: { standbyUrl?: string; standbyVersion?: string }): string[] {
-  const problems: string[] = [];
-  const url = values.standbyUrl?.trim();
-  if (url) {
-    const normalised = normaliseServerUrl(url);
-    if ('problem' in normalised) problems.push(`"${LABELS.url}": ${normalised.problem}.`);
-  }
-  const version = values.standbyVersion?.trim();
-  if (version && !parseOctopusVersion(version)) {
-    problems.push(`"${LABELS.version}" must be an Octopus version such as 2025.4.100 (as shown in Octopus under Configuration > About), not "${version}".`);
-  }
-  return problems;
+  return [formatProblem(standbyServerUrl, values.standbyUrl ?? ''), formatProblem(standbyOctopusVersion, values.standbyVersion ?? '')].filter(
+    (problem): problem is string => problem !== undefined,
+  );
 }
 
 /** A failure to read the standby's version, with a message that says what to do. Never holds the API key. */
-export class StandbyVersionError extends Error {
+export class StandbyVersionError extends StepFailure {
   constructor(message: string) {
     super(message);
     this.name = 'StandbyVersionError';
