@@ -407,7 +407,9 @@ describe('full disks, read-only and forbidden folders (invariant 8)', () => {
       const run = await runStep('restore-file-store', ['--source', backups, ...args]);
       expect(run.code).toBe(1);
       expect(run.stderr).toMatch(/cannot be opened \(.*truncated/);
-      expect(lastLine(run)).toBe('Restore from another backup set (give its archive or manifest as "Backup to restore"), and check the storage that holds this one.');
+      expect(lastLine(run)).toBe(
+        'Restore an earlier backup set or the offsite copy of this one (give its archive or manifest as "Backup to restore"), check the storage that holds this one, and run the file-store backup again so that a sound set exists.',
+      );
     }
   });
 

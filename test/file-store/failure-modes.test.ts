@@ -2,12 +2,26 @@
 // files changing or vanishing while the backup reads them. Every case must leave no partial
 // archive and no half-restored folder.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/shared/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/shared/file-store/folders';
-import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-store';
-import { collectingLog, listAll, makeStore, pseudoRandomBytes, runBundle, silentLog, snapshot, tempDir, write } from './helpers';
+import { DAMAGED_BACKUP_ADVICE, resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/shared/file-store';
+import {
+  collectingLog,
+  corruptDeflatedEntry,
+  cutEntryShort,
+  flipStoredEntryByte,
+  listAll,
+  logText,
+  makeStore,
+  pseudoRandomBytes,
+  runBundle,
+  silentLog,
+  snapshot,
+  tempDir,
+  write,
+} from './helpers';
 import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
@@ -198,4 +212,77 @@ test('restore onto mount points (the Linux container volumes) swaps inside them 
   } finally {
     mounted.forEach((dir) => spawnSync('umount', [dir]));
   }
+});
+
+describe('an archive whose entry data is damaged (headers intact)', () => {
+  const damagedHome = path.join(work, 'damaged-home');
+  const good = path.join(work, 'damaged-good');
+  let archiveName: string;
+  // Small entries are inflated in one go, entries over 4 MiB streamed: both paths are exercised.
+  const SMALL = 'TaskLogs/servertasks-39.log.txt';
+  const LARGE = 'TaskLogs/huge.log.txt';
+  const STORED = 'Packages/feeds-builtin/Acme.Web.1.0.0.nupkg';
+
+  beforeAll(async () => {
+    makeStore(damagedHome);
+    write(path.join(damagedHome, 'TaskLogs', 'huge.log.txt'), logText(80_000, 7));
+    mkdirSync(good);
+    const run = await runBundle('backup-file-store', ['--home-directory', damagedHome, '--file-store-backup-directory', good]);
+    expect(run.code).toBe(0);
+    archiveName = readdirSync(good).find((n) => n.endsWith('.zip'))!;
+  }, 60_000);
+
+  /** A copy of the good set with `damage` done to its archive. */
+  function damagedCopy(label: string, damage: (archivePath: string) => void): string {
+    const copy = path.join(work, `damaged-${label}`);
+    mkdirSync(copy);
+    for (const name of readdirSync(good)) writeFileSync(path.join(copy, name), readFileSync(path.join(good, name)));
+    damage(path.join(copy, archiveName));
+    return copy;
+  }
+
+  const lastLine = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '').pop() ?? '';
+
+  const cases: [string, string, (archivePath: string) => void, RegExp][] = [
+    ['a flipped byte in a small deflated entry', SMALL, (a) => corruptDeflatedEntry(a, SMALL), /cannot be read: its compressed data is corrupt \(zlib: [^)]+\)/],
+    ['a flipped byte in a large (streamed) deflated entry', LARGE, (a) => corruptDeflatedEntry(a, LARGE), /cannot be read: its compressed data is corrupt \(zlib: [^)]+\)/],
+    ['a deflated entry cut short', SMALL, (a) => cutEntryShort(a, SMALL), /cannot be read: its compressed data is cut short \(zlib: unexpected end of file\)/],
+    ['a flipped byte in a stored entry (CRC-32 and SHA-256 no longer match)', STORED, (a) => flipStoredEntryByte(a, STORED), /does not match its manifest \(\d+ bytes, SHA-256 [0-9a-f]{12}…, expected [0-9a-f]{12}…\)/],
+  ];
+
+  test.each(cases)('%s: verify and restore fail (exit 1) naming the archive and entry; nothing is changed', async (label, entry, damage, reason) => {
+    const backups = damagedCopy(label.replace(/\W+/g, '-'), damage);
+    const problem = new RegExp(`${archiveName.replace(/\./g, '\\.')}: ${entry.replace(/\./g, '\\.')} ${reason.source}`);
+
+    const verify = await runBundle('restore-file-store', ['--source', backups, '--verify-only']);
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).not.toMatch(/internal error/i);
+    expect(verify.stderr).toMatch(new RegExp(`failed verification \\(1 problem\\(s\\)\\):\\n {2}- ${problem.source}\\n`));
+    expect(lastLine(verify.stderr)).toBe(DAMAGED_BACKUP_ADVICE);
+
+    // Restoring over existing content: the destination keeps it, untouched, and no staging is left.
+    const target = path.join(work, `damaged-target-${label.replace(/\W+/g, '-')}`);
+    write(path.join(target, 'TaskLogs', 'current.log.txt'), 'what the server wrote since\n');
+    const before = snapshot(target);
+    const restore = await runBundle('restore-file-store', ['--source', backups, '--home-directory', target, '--replace-existing']);
+    expect(restore.code).toBe(1);
+    expect(restore.stderr).not.toMatch(/internal error/i);
+    expect(restore.stderr).toMatch(new RegExp(`The backup is damaged: ${problem.source}\\.\\nNothing was changed: `));
+    expect(lastLine(restore.stderr)).toBe(DAMAGED_BACKUP_ADVICE);
+    expect(snapshot(target)).toEqual(before);
+    expect(listAll(work).filter((n) => /staging|before-restore/.test(n))).toEqual([]);
+  });
+
+  test('in process, verify lists every damaged entry and goes on past the first', async () => {
+    const backups = damagedCopy('two-entries', (a) => {
+      corruptDeflatedEntry(a, SMALL);
+      corruptDeflatedEntry(a, LARGE);
+    });
+    const result = await verifyFileStoreBackup(backups);
+    expect(result.ok).toBe(false);
+    expect(result.problems.sort()).toEqual([
+      expect.stringMatching(new RegExp(`^${archiveName}: ${LARGE} cannot be read: its compressed data is corrupt`)),
+      expect.stringMatching(new RegExp(`^${archiveName}: ${SMALL} cannot be read: its compressed data is corrupt`)),
+    ]);
+  });
 });

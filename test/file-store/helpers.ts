@@ -5,6 +5,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, lstatSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { inflateRawSync } from 'node:zlib';
 
 export const ROOT = path.resolve(__dirname, '../..');
 
@@ -134,4 +135,62 @@ export function runCommand(
 
 export function runBundle(stepId: string, args: string[], options: Parameters<typeof runCommand>[2] = {}): Promise<Run> {
   return runCommand(process.execPath, [bundlePath(stepId), ...args], options);
+}
+
+/** Where an entry's stored data starts, and its central-directory record (sizes as 32-bit fields). */
+function entryLayout(bytes: Buffer, entryName: string): { dataStart: number; compressedSize: number; method: number; centralRecord: number } {
+  const name = Buffer.from(entryName, 'utf8');
+  for (let at = bytes.lastIndexOf(name); at >= 46; at = bytes.lastIndexOf(name, at - 1)) {
+    const record = at - 46;
+    if (bytes.readUInt32LE(record) !== 0x02014b50 || bytes.readUInt16LE(record + 28) !== name.length) continue;
+    const compressedSize = bytes.readUInt32LE(record + 20);
+    const header = bytes.readUInt32LE(record + 42);
+    if (compressedSize === 0xffffffff || header === 0xffffffff) throw new Error(`${entryName}: ZIP64 fields; use a smaller entry`);
+    if (bytes.readUInt32LE(header) !== 0x04034b50) throw new Error(`${entryName}: no local header at ${header}`);
+    const dataStart = header + 30 + bytes.readUInt16LE(header + 26) + bytes.readUInt16LE(header + 28);
+    return { dataStart, compressedSize, method: bytes.readUInt16LE(record + 10), centralRecord: record };
+  }
+  throw new Error(`${entryName} is not in the archive`);
+}
+
+/**
+ * Flips one byte in the middle of a deflated entry's data, headers intact, choosing the first
+ * byte from the middle on whose flip zlib refuses the stream (Z_DATA_ERROR) rather than
+ * inflating it to other bytes.
+ */
+export function corruptDeflatedEntry(archivePath: string, entryName: string): void {
+  const bytes = readFileSync(archivePath);
+  const { dataStart, compressedSize, method } = entryLayout(bytes, entryName);
+  if (method !== 8) throw new Error(`${entryName} is not deflated (method ${method})`);
+  const data = bytes.subarray(dataStart, dataStart + compressedSize);
+  for (let at = Math.floor(compressedSize / 2); at < compressedSize; at++) {
+    const copy = Buffer.from(data);
+    copy[at] ^= 0xff;
+    try {
+      inflateRawSync(copy);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'Z_DATA_ERROR') continue;
+      bytes[dataStart + at] ^= 0xff;
+      writeFileSync(archivePath, bytes);
+      return;
+    }
+  }
+  throw new Error(`no byte of ${entryName} makes zlib refuse it`);
+}
+
+/** Halves an entry's compressed size in the central directory: the deflate stream then ends early. */
+export function cutEntryShort(archivePath: string, entryName: string): void {
+  const bytes = readFileSync(archivePath);
+  const { compressedSize, centralRecord } = entryLayout(bytes, entryName);
+  bytes.writeUInt32LE(Math.floor(compressedSize / 2), centralRecord + 20);
+  writeFileSync(archivePath, bytes);
+}
+
+/** Flips one byte in the middle of a stored (uncompressed) entry's data: its CRC-32 and SHA-256 no longer match. */
+export function flipStoredEntryByte(archivePath: string, entryName: string): void {
+  const bytes = readFileSync(archivePath);
+  const { dataStart, compressedSize, method } = entryLayout(bytes, entryName);
+  if (method !== 0) throw new Error(`${entryName} is not stored (method ${method})`);
+  bytes[dataStart + Math.floor(compressedSize / 2)] ^= 0xff;
+  writeFileSync(archivePath, bytes);
 }

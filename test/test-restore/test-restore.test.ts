@@ -13,7 +13,7 @@ import { testLatestBackup } from '../../steps/test-restore/test-restore';
 import { testRestore } from '../../templates/test-restore';
 import type { SeedDatabase } from '../sql-simulator/engine/model';
 import { Lab, octopusTables, type StepRun } from '../database/harness';
-import { makeStore, runBundle, tempDir as makeTempDir } from '../file-store/helpers';
+import { corruptDeflatedEntry, makeStore, runBundle, tempDir as makeTempDir } from '../file-store/helpers';
 import { octopusDatabase } from '../master-key/octopus-database';
 import { expectNoLeak } from '../master-key/octopus-crypto';
 
@@ -267,6 +267,21 @@ test('a tampered file-store archive fails the file-store check', async () => {
   expect(report.fileStore.status).toBe('failed');
   expect(report.restore.status).toBe('passed');
   expect(report.failures.join('\n')).toMatch(/^File store: /m);
+  expect(scratchDatabases()).toEqual([]);
+});
+
+test('a file-store archive with corrupt deflate data fails the file-store check, naming the entry, not as an internal error', async () => {
+  const copy = tempDir('octopus-dr-tr-fs-corrupt-');
+  for (const name of readdirSync(fileStoreBackups)) writeFileSync(path.join(copy, name), readFileSync(path.join(fileStoreBackups, name)));
+  const archive = readdirSync(copy).find((n) => n.endsWith('.zip'))!;
+  corruptDeflatedEntry(path.join(copy, archive), 'TaskLogs/servertasks-39.log.txt');
+  const run = await runTestRestore(['--file-store-backup-directory', copy]);
+  expect(run.code).toBe(1);
+  expect(run.stderr).not.toMatch(/internal error/i);
+  const report = reportOf(run);
+  expect(report.fileStore.status).toBe('failed');
+  expect(report.restore.status).toBe('passed');
+  expect(report.failures.join('\n')).toMatch(new RegExp(`^File store: ${archive.replace(/\./g, '\\.')}: TaskLogs/servertasks-39\\.log\\.txt cannot be read: its compressed data`, 'm'));
   expect(scratchDatabases()).toEqual([]);
 });
 

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { StepFailure } from '../runtime/errors';
 import { FILE_STORE_FOLDERS, type FileStoreFolderName } from './folders';
 import { isDeepStrictEqual } from 'node:util';
-import { openArchive, type OpenedArchive } from './zip-reader';
+import { damagedEntryReason, openArchive, type OpenedArchive } from './zip-reader';
 
 export const MANIFEST_FORMAT = 'octopus-dr/file-store-backup';
 export const MANIFEST_ENTRY_NAME = 'octopus-dr-manifest.json';
@@ -144,7 +144,17 @@ export async function readManifestEntry(archive: OpenedArchive): Promise<FileSto
   if (!entry) throw new StepFailure(`${archive.path} has no ${MANIFEST_ENTRY_NAME}; it is not an octopus-dr file-store backup.`);
   if (entry.size > 1024 * 1024 * 1024) throw new StepFailure(`${archive.path}: its manifest is implausibly large.`);
   const chunks: Buffer[] = [];
-  for await (const chunk of await archive.openEntry(entry)) chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of await archive.openEntry(entry)) chunks.push(chunk as Buffer);
+  } catch (error) {
+    const reason = damagedEntryReason(error);
+    if (!reason) throw error;
+    throw new StepFailure(
+      `The backup is damaged: ${archive.path}: its manifest (${MANIFEST_ENTRY_NAME}) cannot be read: ${reason}. ` +
+        'Restore an earlier backup set or the offsite copy of this one, and run the file-store backup again so that a sound set exists.',
+      { cause: error },
+    );
+  }
   return parseManifest(Buffer.concat(chunks).toString('utf8'), `${archive.path} (${MANIFEST_ENTRY_NAME})`);
 }
 

@@ -33,7 +33,7 @@ import {
 } from './manifest';
 import { progressReporter, type FileStoreProgress } from './progress';
 import { formatBytes } from '../runtime/format';
-import { openArchive, type OpenedArchive } from './zip-reader';
+import { damagedEntryReason, openArchive, type ArchiveEntry, type OpenedArchive } from './zip-reader';
 import { HashingCounter } from './zip-writer';
 
 const PARALLEL_ENTRIES = 4;
@@ -45,7 +45,8 @@ const labels = { source: restoreSource.label, replaceExisting: restoreReplaceExi
 
 /** The last line of a refused or failed verification: what to do about it. */
 export const DAMAGED_BACKUP_ADVICE =
-  `Restore from another backup set (give its archive or manifest as "${labels.source}"), and check the storage that holds this one.`;
+  `Restore an earlier backup set or the offsite copy of this one (give its archive or manifest as "${labels.source}"), ` +
+  'check the storage that holds this one, and run the file-store backup again so that a sound set exists.';
 
 function errnoOf(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? 'ERROR';
@@ -261,61 +262,87 @@ const discard = () =>
     },
   });
 
+/** The failure of a restore that met a damaged entry: which one, that nothing changed, what to do. */
+function damagedBackupFailure(problem: string, cause?: unknown): FileStoreError {
+  return new FileStoreError(
+    `The backup is damaged: ${problem}.\n` +
+      'Nothing was changed: the restore stopped while extracting into its staging folders, which were removed; no destination folder was touched.\n' +
+      DAMAGED_BACKUP_ADVICE,
+    { cause },
+  );
+}
+
+type StreamOptions = { signal: AbortSignal; onProgress: (p: FileStoreProgress) => void; targetOf?: (file: ManifestFile) => string; stopAtFirstMismatch: boolean };
+
+/** Reads one entry, hashing it and writing it to `target` (small entries only when the hash matches). */
+async function readEntry(
+  archive: OpenedArchive,
+  entry: ArchiveEntry,
+  file: ManifestFile,
+  target: string | undefined,
+  progress: FileStoreProgress,
+  options: StreamOptions,
+): Promise<{ sha256: string; length: number }> {
+  const small = entry.size <= WHOLE_ENTRY_LIMIT && entry.compressedSize <= WHOLE_ENTRY_LIMIT + 1024;
+  if (small) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await archive.openRawEntry(entry)) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks);
+    // maxOutputLength: an entry that inflates to more than it claims is refused, not held.
+    // One output chunk per entry: zlib's default 16 KiB chunks cost a thread-pool hop each.
+    const data =
+      entry.raw.compressionMethod === 8
+        ? await inflateRawAsync(raw, { maxOutputLength: Math.max(1, entry.size + 1), chunkSize: Math.max(16 * 1024, entry.size + 1024) })
+        : raw;
+    options.signal.throwIfAborted();
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    if (target && sha256 === file.sha256) writeSmallFile(target, data, file);
+    progress.bytesDone += data.length;
+    return { sha256, length: data.length };
+  }
+  const hasher = new HashingCounter((bytes) => {
+    progress.bytesDone += bytes;
+    options.onProgress(progress);
+  });
+  const source = await archive.openEntry(entry);
+  const sink = target ? (await fs.open(target, 'wx', 0o600)).createWriteStream({ highWaterMark: 1 << 20 }) : discard();
+  await pipeline(source, hasher, sink, { signal: options.signal });
+  if (target) {
+    if (process.platform !== 'win32') await fs.chmod(target, file.mode & RESTORED_FILE_MODE_BITS);
+    // Seconds as a number keep sub-millisecond precision that a Date would drop.
+    await fs.utimes(target, file.mtimeMs / 1000, file.mtimeMs / 1000);
+  }
+  return { sha256: hasher.digest(), length: hasher.bytes };
+}
+
 /**
  * Streams each file out of its archive, checks its SHA-256 and size, and hands it to `target`
- * (a file to write) or discards it. Returns the files whose hash or size did not match.
+ * (a file to write) or discards it. Returns the files whose data is damaged: a hash or size that
+ * does not match, or compressed data that cannot be inflated.
  */
-async function streamFiles(
-  check: ChainCheck,
-  files: readonly ManifestFile[],
-  options: { signal: AbortSignal; onProgress: (p: FileStoreProgress) => void; targetOf?: (file: ManifestFile) => string; stopAtFirstMismatch: boolean },
-): Promise<string[]> {
+async function streamFiles(check: ChainCheck, files: readonly ManifestFile[], options: StreamOptions): Promise<string[]> {
   const mismatches: string[] = [];
   const progress: FileStoreProgress = { bytesDone: 0, bytesTotal: files.reduce((s, f) => s + f.size, 0), filesDone: 0, filesTotal: files.length };
   options.onProgress(progress);
+  const damaged = (problem: string, cause?: unknown) => {
+    mismatches.push(problem);
+    if (options.stopAtFirstMismatch) throw damagedBackupFailure(problem, cause);
+  };
   await forEachLimited(files, PARALLEL_ENTRIES, options.signal, async (file) => {
     const entryName = `${file.folder}/${file.path}`;
     const archive = check.archives.get(file.archive)!;
     const entry = archive.entries.get(entryName)!;
-    const target = options.targetOf?.(file);
-    let sha256: string;
-    let length: number;
-    const small = entry.size <= WHOLE_ENTRY_LIMIT && entry.compressedSize <= WHOLE_ENTRY_LIMIT + 1024;
-    if (small) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of await archive.openRawEntry(entry)) chunks.push(chunk as Buffer);
-      const raw = Buffer.concat(chunks);
-      // maxOutputLength: an entry that inflates to more than it claims is refused, not held.
-      // One output chunk per entry: zlib's default 16 KiB chunks cost a thread-pool hop each.
-      const data =
-        entry.raw.compressionMethod === 8
-          ? await inflateRawAsync(raw, { maxOutputLength: Math.max(1, entry.size + 1), chunkSize: Math.max(16 * 1024, entry.size + 1024) })
-          : raw;
-      options.signal.throwIfAborted();
-      sha256 = createHash('sha256').update(data).digest('hex');
-      length = data.length;
-      if (target && sha256 === file.sha256) writeSmallFile(target, data, file);
-      progress.bytesDone += data.length;
-    } else {
-      const hasher = new HashingCounter((bytes) => {
-        progress.bytesDone += bytes;
-        options.onProgress(progress);
-      });
-      const source = await archive.openEntry(entry);
-      const sink = target ? (await fs.open(target, 'wx', 0o600)).createWriteStream({ highWaterMark: 1 << 20 }) : discard();
-      await pipeline(source, hasher, sink, { signal: options.signal });
-      sha256 = hasher.digest();
-      length = hasher.bytes;
-    }
-    if (sha256 !== file.sha256 || length !== file.size) {
-      const message = `${file.archive}: ${entryName} does not match its manifest (${length} bytes, SHA-256 ${sha256.slice(0, 12)}…, expected ${file.sha256.slice(0, 12)}…)`;
-      mismatches.push(message);
-      if (options.stopAtFirstMismatch) throw new FileStoreError(`The backup is damaged: ${message}. Nothing was restored.`);
-    }
-    if (target && !small) {
-      if (process.platform !== 'win32') await fs.chmod(target, file.mode & RESTORED_FILE_MODE_BITS);
-      // Seconds as a number keep sub-millisecond precision that a Date would drop.
-      await fs.utimes(target, file.mtimeMs / 1000, file.mtimeMs / 1000);
+    try {
+      const { sha256, length } = await readEntry(archive, entry, file, options.targetOf?.(file), progress, options);
+      if (sha256 !== file.sha256 || length !== file.size) {
+        damaged(`${file.archive}: ${entryName} does not match its manifest (${length} bytes, SHA-256 ${sha256.slice(0, 12)}…, expected ${file.sha256.slice(0, 12)}…)`);
+      }
+    } catch (error) {
+      // zlib's and yauzl's errors on the entry's bytes mean a damaged archive, not a bug; a
+      // cancel or a disk error is reported as it is.
+      const reason = error instanceof StepFailure || options.signal.aborted ? undefined : damagedEntryReason(error);
+      if (!reason) throw error;
+      damaged(`${file.archive}: ${entryName} cannot be read: ${reason}`, error);
     }
     progress.filesDone += 1;
     options.onProgress(progress);

@@ -113,6 +113,25 @@ class FileRangeReader extends yauzl.RandomAccessReader {
   }
 }
 
+/** yauzl's (and RangeStream's) messages for entry bytes that do not agree with their headers. */
+const ENTRY_DATA_ERRORS = /^(invalid local file header signature|file data overflows file bounds|too many bytes in the stream|not enough bytes in the stream|unexpected EOF|unexpected end of the archive file)/;
+
+/**
+ * Why an entry's data could not be read, when the archive itself is damaged (zlib's errors on a
+ * corrupt or cut-short deflate stream, yauzl's on sizes that do not add up); undefined for
+ * anything else (a disk error, a cancel), which its caller reports as it is.
+ */
+export function damagedEntryReason(error: unknown): string | undefined {
+  const e = error as { code?: unknown; message?: unknown } | null | undefined;
+  const message = typeof e?.message === 'string' ? e.message : String(error);
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  if (code === 'Z_BUF_ERROR' || message === 'unexpected end of file') return `its compressed data is cut short (zlib: ${message})`;
+  if (code !== undefined && code.startsWith('Z_') && code !== 'Z_MEM_ERROR') return `its compressed data is corrupt (zlib: ${message})`;
+  if (code === 'ERR_BUFFER_TOO_LARGE') return 'its compressed data inflates to more than its recorded size';
+  if (code === undefined && ENTRY_DATA_ERRORS.test(message)) return `its data does not agree with its headers (${message})`;
+  return undefined;
+}
+
 /** Opens an archive and checks its entries; the caller decides what to do with `problems`. */
 export async function openArchive(archivePath: string, options: { windows?: boolean } = {}): Promise<OpenedArchive> {
   // decodeStrings:false so that yauzl does not stop at the first bad name: we list them all.
