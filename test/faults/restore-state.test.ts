@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-store/restore';
 import { CancelledError, StepFailure } from '../../steps/shared/runtime/errors';
 import { backup, Lab, octopusTables, PASSWORD, ROOT } from '../database/harness';
-import { makeStore, runBundle, runCommand, snapshot, tempDir as makeTempDir, write } from '../file-store/helpers';
+import { makeStore, runInProcess, runCommand, snapshot, tempDir as makeTempDir, write } from '../file-store/helpers';
 import { asNobodyArgs, canRunAsNobody, NOBODY_UID } from '../helpers/unprivileged';
 import { contentOf } from '../sql-simulator/engine/model';
 import { restoreFileStore as restoreFileStoreTemplate } from '../../templates/restore-file-store';
@@ -226,7 +226,7 @@ describe('restore-file-store: a swap that stops half-way', () => {
     makeStore(source);
     const backups = path.join(root, 'backups');
     mkdirSync(backups);
-    const made = await runBundle('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages']);
+    const made = await runInProcess('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages']);
     expect(made.code).toBe(0);
     chmodSync(backups, 0o755);
     for (const f of readdirSync(backups)) chmodSync(path.join(backups, f), 0o644);
@@ -301,7 +301,7 @@ describe('restore-file-store: a swap that stops half-way', () => {
     makeStore(source);
     const backups = path.join(root, 'backups');
     mkdirSync(backups);
-    expect((await runBundle('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages'])).code).toBe(0);
+    expect((await runInProcess('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages'])).code).toBe(0);
     const home = path.join(root, 'home');
     write(path.join(home, 'TaskLogs', 'old.txt'), 'old log\n');
     write(path.join(home, 'Packages', 'old.nupkg'), 'old package\n');
@@ -349,7 +349,7 @@ describe('restore-file-store: a swap that stops half-way', () => {
     makeStore(source);
     const backups = path.join(root, 'backups');
     mkdirSync(backups);
-    expect((await runBundle('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages'])).code).toBe(0);
+    expect((await runInProcess('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages'])).code).toBe(0);
     const home = path.join(root, 'home');
     write(path.join(home, 'TaskLogs', 'old.txt'), 'old log\n');
     const oldLogs = snapshot(path.join(home, 'TaskLogs'));
