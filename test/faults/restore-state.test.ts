@@ -9,6 +9,7 @@ import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-s
 import { CancelledError, StepFailure } from '../../steps/shared/runtime/errors';
 import { backup, Lab, octopusTables, PASSWORD, ROOT } from '../database/harness';
 import { makeStore, runInProcess, runCommand, snapshot, tempDir as makeTempDir, write } from '../file-store/helpers';
+import { builtStep } from '../helpers/bundle';
 import { asNobodyArgs, canRunAsNobody, NOBODY_UID } from '../helpers/unprivileged';
 import { contentOf } from '../sql-simulator/engine/model';
 import { restoreFileStore as restoreFileStoreTemplate } from '../../templates/restore-file-store';
@@ -31,6 +32,8 @@ function runPlain(lab: Lab, step: string, args: string[], options: { killWhen?: 
 
 /** Runs a command line exactly as printed, in a shell, from the checkout (where `npx octopus-dr` resolves). */
 function runPrinted(lab: Lab, command: string): Promise<PlainRun> {
+  const step = /octopus-dr (\S+)/.exec(command)?.[1];
+  if (step) builtStep(step); // `npx octopus-dr <step>` runs build/steps/<step>.js: refuse it when stale
   return new Promise((resolve, reject) => {
     const child = spawn('sh', ['-c', command], {
       cwd: ROOT,
@@ -254,7 +257,7 @@ describe('restore-file-store: a swap that stops half-way', () => {
   }
 
   const restoreAsNobody = (l: Awaited<ReturnType<typeof stickyLayout>>, extra: string[] = []) =>
-    runCommand('setpriv', asNobodyArgs(path.join(ROOT, 'build/steps/restore-file-store.js'), [
+    runCommand('setpriv', asNobodyArgs(builtStep('restore-file-store'), [
       '--source', l.backups, '--home-directory', l.home, '--folders', `Packages=${l.packages}`, '--replace-existing', ...extra,
     ]));
 
