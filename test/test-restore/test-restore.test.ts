@@ -142,6 +142,12 @@ test('smoke: the built bundle passes the same good backup set, with no secret in
   expectNoSecrets(run);
 });
 
+test('in-process runs reach SQL Server over this Jest project\'s transport (tedious; .NET SqlClient in the sqlclient project)', async () => {
+  const run = await lab.run('restore-database', 'master', ['--source', lab.backups, '--target-database', 'Octopus-transport', '--dry-run', '--verbose']);
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain(`over ${process.env.OCTOPUSDR_SQL_TRANSPORT === 'sqlclient' ? '.NET SqlClient' : 'tedious'}.`);
+});
+
 test('each drill joins the DR record beside the backups, and the HTML page shows the verdict and the trend', async () => {
   const backups = copyOf(lab.backups, 'octopus-dr-tr-record-');
   const first = await runTestRestore(['--source', backups]);
