@@ -9,9 +9,12 @@ export interface BundleResult {
   code: Buffer;
   licenses: string;
   packages: string[];
+  /** Our files the bundle was built from (repository-relative): esbuild's inputs and the SqlClient helper. */
+  inputs: string[];
 }
 
 const ROOT = path.resolve(__dirname, '../..');
+const SQLCLIENT_HELPER = 'steps/shared/sql/sqlclient-helper.ps1';
 
 /** `node_modules/a/node_modules/@b/c/lib/x.js` -> the package folder `node_modules/a/node_modules/@b/c`. */
 function packageFolderOf(input: string): string | undefined {
@@ -33,7 +36,7 @@ function licenseNotice(folder: string): string {
 
 /** The helper script without its comment lines (they only cost template bytes). */
 function sqlClientHelperForBundle(): string {
-  const source = readFileSync(path.join(ROOT, 'steps/shared/sql/sqlclient-helper.ps1'), 'utf8');
+  const source = readFileSync(path.join(ROOT, SQLCLIENT_HELPER), 'utf8');
   return source.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n');
 }
 
@@ -84,5 +87,6 @@ export async function bundleEntry(entry: string, stepId: string, toolVersion: st
   const licenses = packages.length
     ? `Third-party software bundled into ${stepId}.js:\n\n` + packages.map(licenseNotice).join('\n')
     : `${stepId}.js bundles no third-party software.\n`;
-  return { code: Buffer.from(output.contents), licenses, packages };
+  const inputs = [...Object.keys((result.metafile as Metafile).inputs), SQLCLIENT_HELPER];
+  return { code: Buffer.from(output.contents), licenses, packages, inputs };
 }

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { templates } from '../../templates';
 import { bundleStep } from './bundle';
+import { sourceRecordOf, sourceRecordPath } from './sources';
 import { bashRunner, powerShellRunner } from './runners';
 import { stepPagePath, withParameterTable } from './step-docs';
 import { buildTemplateJson, serializeTemplate, type Syntax } from './template-json';
@@ -54,6 +55,8 @@ async function main(): Promise<void> {
       writeAtomically(path.join(BUILD, 'templates', syntax.toLowerCase(), `${template.stepId}.json`), json);
       sizes.push(`${syntax} ${kb(bytes)}`);
     }
+    // Last: a build that stops half-way leaves the old record, so the tests refuse the new bundle.
+    writeAtomically(sourceRecordPath(path.join(BUILD, 'steps', `${template.stepId}.js`)), `${JSON.stringify(sourceRecordOf(bundle.inputs), null, 2)}\n`);
     rows.push(`  ${template.stepId.padEnd(20)} bundle ${kb(bundle.code.length).padStart(9)}, gzipped ${kb(gz.length).padStart(8)}; templates: ${sizes.join(', ')}`);
   }
   // `npm test` builds with --no-readme, so that a step page left stale by a template change fails the tests.

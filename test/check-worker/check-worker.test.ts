@@ -8,12 +8,12 @@ import * as path from 'node:path';
 import { checkWorker as template } from '../../templates/check-worker';
 import { checkWorker } from '../../steps/check-worker/check-worker';
 import { parseEndpoint } from '../../steps/check-worker/checks';
+import { builtStep } from '../helpers/bundle';
 import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
 import { MemorySink } from '../../steps/shared/runtime/console-output';
 import { runStep } from '../../steps/shared/runtime/run-step';
 import { outputVariablesIn, resultMessageIn } from '../../steps/shared/runtime/service-messages';
 
-const BUNDLE = path.resolve(__dirname, '../../build/steps/check-worker.js');
 
 let listener: net.Server;
 let openPort: number;
@@ -101,7 +101,7 @@ test('bad parameter values fail with exit code 2 and the label', async () => {
   chmodSync(parent, 0o755);
   const child = spawnSync(
     'setpriv',
-    asNobodyArgs(BUNDLE, ['--directories', parent, '--minimum-free-space-gb', '0']),
+    asNobodyArgs(builtStep('check-worker'), ['--directories', parent, '--minimum-free-space-gb', '0']),
     { encoding: 'utf8' },
   );
   expect(child.status).toBe(1);
@@ -112,7 +112,7 @@ test('bad parameter values fail with exit code 2 and the label', async () => {
 
 test('the built bundle runs from the command line and prints plain progress', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-check-'));
-  const child = spawnSync(process.execPath, [BUNDLE, '--directories', dir, '--minimum-free-space-gb', '0'], { encoding: 'utf8' });
+  const child = spawnSync(process.execPath, [builtStep('check-worker'), '--directories', dir, '--minimum-free-space-gb', '0'], { encoding: 'utf8' });
   expect(child.status).toBe(0);
   expect(child.stdout).toContain(`OK   directory ${dir}: exists, writable`);
   expect(child.stdout).toContain('Worker is ready');
@@ -121,7 +121,7 @@ test('the built bundle runs from the command line and prints plain progress', ()
 
 test('a missing directory says what is unknown about it', () => {
   const missing = path.join(mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-check-')), 'absent');
-  const child = spawnSync(process.execPath, [BUNDLE, '--directories', missing], { encoding: 'utf8' });
+  const child = spawnSync(process.execPath, [builtStep('check-worker'), '--directories', missing], { encoding: 'utf8' });
   expect(child.status).toBe(1);
   expect(child.stdout).toContain(`FAIL directory ${missing}: missing, not writable, free space unknown`);
   expect(child.stderr).toContain(`${missing} does not exist. Create it, or correct the path.`);

@@ -1,10 +1,14 @@
-// Runs the built backup/restore bundles (build/steps/*.js, from `npm run build`) as child
-// processes against an in-process SQL Server simulator, the way an operator runs them.
+// Runs the backup/restore steps against an in-process SQL Server simulator: in this process through
+// runStep() (test/helpers/in-process.ts), or as the built bundle (build/steps/*.js, from
+// `npm run build`) in a child process where a test needs one: to signal it, or to give it a
+// working directory.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseServiceMessages, outputVariablesIn } from '../../steps/shared/runtime/service-messages';
+import { builtStep } from '../helpers/bundle';
+import { runStepInProcess } from '../helpers/in-process';
 import { SqlSimulator } from '../sql-simulator/server';
 import type { Seed, SeedDatabase } from '../sql-simulator/engine/model';
 
@@ -85,39 +89,29 @@ export class Lab {
     return JSON.parse(readFileSync(path.join(directory, name), 'utf8'));
   }
 
-  /** Runs a built database step (backup-database, restore-database, test-restore, ...) against the simulator. */
-  run(step: string, database: string, args: string[], options: { killAfter?: (stdout: string) => boolean; env?: NodeJS.ProcessEnv; cwd?: string; plain?: boolean } = {}): Promise<StepRun> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'build/steps', `${step}.js`), ...(options.plain ? [] : ['--service-messages']), ...args], {
-        cwd: options.cwd,
-        env: { PATH: process.env.PATH, OCTOPUSDR_SQL_CONNECTIONSTRING: this.connectionString(database), ...transportEnv(), ...options.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      let killed = false;
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-        if (!killed && options.killAfter?.(stdout)) {
-          killed = true;
-          child.kill('SIGTERM');
-        }
-      });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code) => {
-        const messages = parseServiceMessages(stdout);
-        resolve({
-          code,
-          stdout,
-          stderr,
-          outputs: outputVariablesIn(stdout),
-          progress: messages.filter((m) => m.name === 'progress').map((m) => Number(m.attributes.percentage)),
-          artifacts: messages.filter((m) => m.name === 'createArtifact').map((m) => m.attributes.path),
-          result: messages.find((m) => m.name === 'resultMessage')?.attributes.message,
-        });
-      });
-    });
+  /**
+   * Runs a database step (backup-database, restore-database, test-restore, ...) against the simulator:
+   * in this process, unless the test signals it (`killAfter` sends SIGTERM), gives it a working
+   * directory (`cwd`) or asks for the built bundle (`bundle`, the smoke tests): then as a child process.
+   * In-process, the SQL transport follows this process's OCTOPUSDR_SQL_TRANSPORT (the sqlclient project sets it).
+   */
+  async run(step: string, database: string, args: string[], options: { killAfter?: (stdout: string) => boolean; env?: NodeJS.ProcessEnv; cwd?: string; plain?: boolean; bundle?: boolean } = {}): Promise<StepRun> {
+    const argv = [...(options.plain ? [] : ['--service-messages']), ...args];
+    const env = { OCTOPUSDR_SQL_CONNECTIONSTRING: this.connectionString(database), ...options.env };
+    const needsProcess = options.bundle || options.killAfter !== undefined || options.cwd !== undefined;
+    const { code, stdout, stderr } = needsProcess
+      ? await runBundle(step, argv, { env: { PATH: process.env.PATH, ...transportEnv(), ...env }, cwd: options.cwd, killAfter: options.killAfter })
+      : await runStepInProcess(step, argv, { env });
+    const messages = parseServiceMessages(stdout);
+    return {
+      code,
+      stdout,
+      stderr,
+      outputs: outputVariablesIn(stdout),
+      progress: messages.filter((m) => m.name === 'progress').map((m) => Number(m.attributes.percentage)),
+      artifacts: messages.filter((m) => m.name === 'createArtifact').map((m) => m.attributes.path),
+      result: messages.find((m) => m.name === 'resultMessage')?.attributes.message,
+    };
   }
 
   /** Changes a row now (moves the LSN on and logs the change, as a committed transaction would). */
@@ -135,3 +129,23 @@ export class Lab {
 
 export const backup = (lab: Lab, database: string, ...args: string[]) => lab.run('backup-database', database, args);
 export const restore = (lab: Lab, ...args: string[]) => lab.run('restore-database', 'master', args);
+
+/** Runs a built step in a child process; `killAfter` sends SIGTERM once the output so far satisfies it. */
+function runBundle(step: string, argv: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; killAfter?: (stdout: string) => boolean }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [builtStep(step), ...argv], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let killed = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (!killed && options.killAfter?.(stdout)) {
+        killed = true;
+        child.kill('SIGTERM');
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

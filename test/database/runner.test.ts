@@ -1,17 +1,17 @@
 // The generated Bash and PowerShell templates run the database steps as Octopus would: parameters
 // (including the Sensitive connection string) travel by environment, never argv; a restore round trip.
 import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
 import { findPwsh, runBashScriptBody, runPowerShellScriptBody } from '../helpers/runners';
-import { Lab, octopusTables, PASSWORD, ROOT } from './harness';
+import { builtTemplate } from '../helpers/bundle';
+import { Lab, octopusTables, PASSWORD } from './harness';
 
 const lab = new Lab();
 beforeAll(() => lab.start({}, [{ name: 'Octopus', recoveryModel: 'FULL', tables: octopusTables() }]));
 afterAll(() => lab.stop());
 
 function scriptBody(syntax: 'bash' | 'powershell', step: string): string {
-  const template = JSON.parse(readFileSync(path.join(ROOT, 'build/templates', syntax, `${step}.json`), 'utf8'));
+  const template = JSON.parse(readFileSync(builtTemplate(syntax, step), 'utf8'));
   return template.Properties['Octopus.Action.Script.ScriptBody'];
 }
 

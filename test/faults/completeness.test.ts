@@ -13,7 +13,7 @@ import type { FileStoreFolderName, ResolvedFolder } from '../../steps/shared/fil
 import { ABANDONED_AFTER_MS } from '../../steps/shared/runtime/leftovers';
 import { keyIdOf } from '../../steps/shared/master-key';
 import { Lab, octopusTables } from '../database/harness';
-import { bundlePath, logText, pseudoRandomBytes, runBundle, runCommand, silentLog, snapshot, tempDir, write } from '../file-store/helpers';
+import { bundlePath, logText, pseudoRandomBytes, runInProcess, runCommand, silentLog, snapshot, tempDir, write } from '../file-store/helpers';
 import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
 import { octopusDatabase } from '../master-key/octopus-database';
 import { DAMAGED_BACKUP_ADVICE } from '../../steps/shared/file-store/restore';
@@ -99,7 +99,7 @@ describe('invariant 1: exit 0 means a complete set of what was asked for (file s
     const before = hashes(out);
     const missing = path.join(work, 'no-such-home');
     for (const mode of ['Full', 'Incremental']) {
-      const run = await runBundle('backup-file-store', ['--home-directory', missing, '--file-store-backup-directory', out, '--retention-days', '14', '--mode', mode]);
+      const run = await runInProcess('backup-file-store', ['--home-directory', missing, '--file-store-backup-directory', out, '--retention-days', '14', '--mode', mode]);
       expect(run.code).toBe(1);
       expect(lastLine(run.stderr)).toBe(
         `ERROR: ${FOLDERS.map((f) => `${f} folder ${path.join(missing, f)}`).join(', ')} do not exist, so nothing was backed up. ` +
@@ -117,12 +117,12 @@ describe('invariant 1: exit 0 means a complete set of what was asked for (file s
     smallStore(home);
     rmSync(path.join(home, 'EventExports'), { recursive: true });
     const out = fresh('out');
-    const run = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
+    const run = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
     expect(run.code).toBe(1);
     expect(lastLine(run.stderr)).toMatch(/^ERROR: EventExports folder \S+EventExports does not exist, so nothing was backed up\. Correct "Octopus home directory" or "File store folders".*or leave EventExports out of "Folders to back up"\.$/);
     expect(readdirSync(out)).toEqual([]);
 
-    const override = await runBundle('backup-file-store', ['--folders', `Packages=${path.join(work, 'no-such-volume')}`, '--include', 'Packages', '--file-store-backup-directory', out]);
+    const override = await runInProcess('backup-file-store', ['--folders', `Packages=${path.join(work, 'no-such-volume')}`, '--include', 'Packages', '--file-store-backup-directory', out]);
     expect(override.code).toBe(1);
     expect(lastLine(override.stderr)).toMatch(/^ERROR: Packages folder \S+no-such-volume does not exist, so nothing was backed up\. Correct "File store folders", /);
     expect(readdirSync(out)).toEqual([]);
@@ -134,7 +134,7 @@ describe('invariant 1: exit 0 means a complete set of what was asked for (file s
     rmSync(path.join(home, 'EventExports'), { recursive: true });
     mkdirSync(path.join(home, 'EventExports'));
     const out = fresh('out');
-    const run = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
+    const run = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
     expect(run.code).toBe(0);
     expect(lastLine(run.stdout)).toMatch(/^Full backup of 7 files \(.*\) written to .*-full\.zip: 7 files .* stored in [\d.]+ s\.$/);
     const manifest = JSON.parse(readFileSync(path.join(out, readdirSync(out).find((n) => n.endsWith('.manifest.json'))!), 'utf8'));
@@ -146,12 +146,12 @@ describe('invariant 1: exit 0 means a complete set of what was asked for (file s
     for (const folder of FOLDERS) mkdirSync(path.join(home, folder));
     const out = fresh('out');
     const args = ['--home-directory', home, '--file-store-backup-directory', out];
-    const run = await runBundle('backup-file-store', args);
+    const run = await runInProcess('backup-file-store', args);
     expect(run.code).toBe(1);
     expect(lastLine(run.stderr)).toMatch(/^ERROR: Nothing to back up: TaskLogs \(.*\), Artifacts .* hold no files we can read\. .*correct it\. If these folders really are empty \(a new server\), check "Allow an empty backup"\. Nothing was written\.$/);
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
 
-    const allowed = await runBundle('backup-file-store', [...args, '--allow-empty']);
+    const allowed = await runInProcess('backup-file-store', [...args, '--allow-empty']);
     expect(allowed.code).toBe(0);
     expect(lastLine(allowed.stdout)).toMatch(/^Full backup of 0 files/);
   });
@@ -166,7 +166,7 @@ describe('invariant 2: nothing that existed is lost (retention)', () => {
       const sets = [await oldSet(home, out, 40), await oldSet(home, out, 30), await oldSet(home, out, 21)];
       const keptOld = sets.slice(-expectedKept).map((s) => path.basename(s.archivePath));
       const keptHashes = Object.fromEntries(Object.entries(hashes(out)).filter(([name]) => keptOld.some((k) => name.startsWith(k.replace('.zip', '')))));
-      const run = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out, '--retention-days', '14', '--retention-minimum', minimum]);
+      const run = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out, '--retention-days', '14', '--retention-minimum', minimum]);
       expect(run.code).toBe(0);
       expect(run.stdout).toContain('Verified the new set before retention: 8 files, every SHA-256 matches.');
       expect(run.stdout).toMatch(new RegExp(`Retention \\(14 days, at least ${minimum} sets kept\\): deleted `));
@@ -186,7 +186,7 @@ describe('invariant 2: nothing that existed is lost (retention)', () => {
     await oldSet(home, out, 300);
     const before = hashes(out);
     for (const days of [[], ['--retention-days', '0']]) {
-      const run = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out, ...days]);
+      const run = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out, ...days]);
       expect(run.code).toBe(0);
       expect(lastLine(run.stdout)).toMatch(/^Full backup of 8 files/);
       expectNothingLost(before, out);
@@ -271,7 +271,7 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
 
   async function goodSet() {
     const out = fresh('out');
-    const run = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
+    const run = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
     expect(run.code).toBe(0);
     const archive = path.join(out, zips(out)[0]);
     return { out, archive, sidecar: archive.replace(/\.zip$/, '.manifest.json') };
@@ -289,7 +289,7 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     writeFileSync(sidecar, JSON.stringify(manifest, null, 1));
     const before = hashes(out);
 
-    const verify = await runBundle('restore-file-store', ['--source', archive, '--verify-only']);
+    const verify = await runInProcess('restore-file-store', ['--source', archive, '--verify-only']);
     expect(verify.code).toBe(1);
     expect(verify.stdout).not.toContain('every SHA-256 matches');
     // The difference is named, then the last line says what to do.
@@ -299,7 +299,7 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     expect(lastLine(verify.stderr)).toBe(DAMAGED_BACKUP_ADVICE);
 
     const target = path.join(work, `restored-${++counter}`);
-    const restore = await runBundle('restore-file-store', ['--source', out, '--home-directory', target]);
+    const restore = await runInProcess('restore-file-store', ['--source', out, '--home-directory', target]);
     expect(restore.code).toBe(1);
     expect(restore.stderr).toMatch(/differs from the manifest inside .*Use another backup set/);
     expect(lastLine(restore.stderr)).toBe(DAMAGED_BACKUP_ADVICE);
@@ -311,7 +311,7 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     const { out } = await goodSet();
     await new Promise((resolve) => setTimeout(resolve, 1100)); // the next set gets a later name
     write(path.join(home, 'TaskLogs', 'newer.log.txt'), 'only in the newer set\n');
-    const newer = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
+    const newer = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
     rmSync(path.join(home, 'TaskLogs', 'newer.log.txt'));
     expect(newer.code).toBe(0);
     const newest = zips(out).at(-1)!;
@@ -319,12 +319,12 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     truncateSync(sidecar, Math.floor(readFileSync(sidecar).length / 2));
     const before = hashes(out);
 
-    const verify = await runBundle('restore-file-store', ['--source', path.join(out, newest), '--verify-only']);
+    const verify = await runInProcess('restore-file-store', ['--source', path.join(out, newest), '--verify-only']);
     expect(verify.code).toBe(1);
     expect(lastLine(verify.stderr)).toMatch(new RegExp(`^ERROR: ${sidecar.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not valid JSON`));
 
     const target = path.join(work, `restored-${++counter}`);
-    const restore = await runBundle('restore-file-store', ['--source', out, '--home-directory', target]);
+    const restore = await runInProcess('restore-file-store', ['--source', out, '--home-directory', target]);
     expect(restore.code).toBe(1);
     expect(lastLine(restore.stderr)).toMatch(
       new RegExp(`^ERROR: The newest backup set in .* cannot be used: ${newest.replace(/\./g, '\\.')} \\(.*is not valid JSON.*\\)\\. The newest usable set, .*, is older and is not taken in its place\\. To use it, give its archive or manifest`),
@@ -339,11 +339,11 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     writeFileSync(path.join(copy, path.basename(archive)), readFileSync(archive));
     const before = hashes(copy);
 
-    const verify = await runBundle('restore-file-store', ['--source', copy, '--verify-only']);
+    const verify = await runInProcess('restore-file-store', ['--source', copy, '--verify-only']);
     expect(verify.code).toBe(0);
     expect(lastLine(verify.stdout)).toMatch(/^Verified .*\.zip \(chain of 1\): 8 files, .*every SHA-256 matches\.$/);
     const target = path.join(work, `restored-${++counter}`);
-    const restore = await runBundle('restore-file-store', ['--source', copy, '--home-directory', target]);
+    const restore = await runInProcess('restore-file-store', ['--source', copy, '--home-directory', target]);
     expect(restore.code).toBe(0);
     expect(lastLine(restore.stdout)).toMatch(/^Restored 8 files /);
     expect(hashes(target)).toEqual(hashes(home));
@@ -366,28 +366,28 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     expect(partial).toMatch(/^\.octopus-file-store-\d{8}T\d{6}Z(-[0-9a-f]{6})?(-\d+)?-full\.zip\.partial$/);
     const partialPath = path.join(out, partial);
 
-    const refused = await runBundle('restore-file-store', ['--source', partialPath, '--verify-only']);
+    const refused = await runInProcess('restore-file-store', ['--source', partialPath, '--verify-only']);
     expect(refused.code).toBe(2);
     expect(lastLine(refused.stderr)).toBe(
       `ERROR: Backup to restore ${partialPath} is a temporary file of a backup that did not finish (a stopped run leaves it); it is not a backup and is never read. ` +
         'Give a finished archive (octopus-file-store-<time>-full.zip), its manifest, or the backup directory.',
     );
 
-    const rerun = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
+    const rerun = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
     expect(rerun.code).toBe(0);
     expect(rerun.stderr).toContain(`WARNING: ${partialPath} was left by a file-store backup that was stopped, or belongs to one still running`);
     expect(lastLine(rerun.stdout)).toMatch(/^Full backup of 8 files/);
     expect(existsSync(partialPath)).toBe(true);
 
     age(partialPath, ABANDONED_AFTER_MS + 60_000);
-    const later = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out, '--mode', 'Incremental']);
+    const later = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out, '--mode', 'Incremental']);
     expect(later.code).toBe(0);
     expect(later.stderr).toContain(`WARNING: Deleted ${partialPath}, left by a file-store backup that was stopped before it finished`);
     expect(partials()).toEqual([]);
     expect(lastLine(later.stdout)).toMatch(/^Incremental backup of 8 files/);
 
     // The folder's newest set is the last good one, never the killed run's.
-    const verify = await runBundle('restore-file-store', ['--source', out, '--verify-only']);
+    const verify = await runInProcess('restore-file-store', ['--source', out, '--verify-only']);
     expect(verify.code).toBe(0);
     expect(lastLine(verify.stdout)).toMatch(/-incremental\.zip \(chain of 2\): 8 files/);
     expectNothingLost(before, out);
@@ -408,12 +408,12 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     const left = staging().map((n) => path.join(destination, n));
     expect(left.length).toBeGreaterThan(0);
 
-    const refused = await runBundle('restore-file-store', ['--source', left[0], '--verify-only']);
+    const refused = await runInProcess('restore-file-store', ['--source', left[0], '--verify-only']);
     expect(refused.code).toBe(2);
     expect(lastLine(refused.stderr)).toMatch(/is a temporary folder of a restore that did not finish \(a stopped run leaves it\); it is not a backup and is never read\./);
 
     // Young: it may be a concurrent restore's, so it is named and left alone.
-    const young = await runBundle('restore-file-store', ['--source', out, '--home-directory', destination]);
+    const young = await runInProcess('restore-file-store', ['--source', out, '--home-directory', destination]);
     expect(young.code).toBe(0);
     for (const dir of left) {
       expect(young.stderr).toContain(`WARNING: ${dir} was left by a file-store restore that was stopped, or belongs to one still running`);
@@ -423,7 +423,7 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     const restored = hashes(destination);
 
     for (const dir of left) age(dir, ABANDONED_AFTER_MS + 60_000);
-    const rerun = await runBundle('restore-file-store', ['--source', out, '--home-directory', destination, '--replace-existing']);
+    const rerun = await runInProcess('restore-file-store', ['--source', out, '--home-directory', destination, '--replace-existing']);
     expect(rerun.code).toBe(0);
     for (const dir of left) {
       expect(rerun.stderr).toContain(`WARNING: Deleted ${dir}, left by a file-store restore that was stopped before it finished`);
@@ -456,7 +456,7 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
       const big = fresh('big-home');
       smallStore(big);
       write(path.join(big, 'Packages', 'large.nupkg'), randomBytes(3 * 1024 * 1024));
-      const run = await runBundle('backup-file-store', ['--home-directory', big, '--file-store-backup-directory', disk]);
+      const run = await runInProcess('backup-file-store', ['--home-directory', big, '--file-store-backup-directory', disk]);
       expect(run.code).toBe(1);
       expect(lastLine(run.stderr)).toMatch(/^ERROR: The disk holding \S+ is full \(ENOSPC\) while writing the archive \S+ \(the partial archive was deleted\); .* free: free at least .* there or choose another directory\.$/);
       expect(readdirSync(disk).filter((n) => n.endsWith('.partial'))).toEqual([]);
@@ -491,7 +491,7 @@ describe('invariant 1: Test Latest Backup never passes an empty or an older file
     const home = fresh('home');
     smallStore(home);
     const out = fresh('out');
-    expect((await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out])).code).toBe(0);
+    expect((await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out])).code).toBe(0);
     const run = await testRestore(out);
     expect(run.code).toBe(0);
     expect(run.outputs.FileStore).toBe('passed');
@@ -501,7 +501,7 @@ describe('invariant 1: Test Latest Backup never passes an empty or an older file
     const home = fresh('empty-home');
     for (const folder of FOLDERS) mkdirSync(path.join(home, folder));
     const out = fresh('out');
-    expect((await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out, '--allow-empty'])).code).toBe(0);
+    expect((await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out, '--allow-empty'])).code).toBe(0);
     const before = hashes(out);
     const run = await testRestore(out);
     expect(run.code).toBe(1);
@@ -515,7 +515,7 @@ describe('invariant 1: Test Latest Backup never passes an empty or an older file
     smallStore(home);
     const out = fresh('out');
     await oldSet(home, out, 2);
-    expect((await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out])).code).toBe(0);
+    expect((await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out])).code).toBe(0);
     const newest = zips(out).at(-1)!;
     truncateSync(path.join(out, newest.replace(/\.zip$/, '.manifest.json')), 100);
     const before = hashes(out);
@@ -529,7 +529,7 @@ describe('invariant 1: Test Latest Backup never passes an empty or an older file
     const home = fresh('home');
     smallStore(home);
     const out = fresh('out');
-    expect((await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out])).code).toBe(0);
+    expect((await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out])).code).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 1100)); // a later name than the first full
     const newer = await lab.run('backup-database', 'Octopus', ['--master-key-id', keyIdOf(KEY)]);
     expect(newer.code).toBe(0);

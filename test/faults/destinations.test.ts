@@ -1,4 +1,4 @@
-// Fault tests of where backups go and of runs at the same time, on the built steps:
+// Fault tests of where backups go (in-process) and of runs at the same time (built steps, one process each):
 // a backup goes only where the user pointed, into a folder that already exists; a restore reads
 // only from an absolute path of the platform that opens it; two runs never overwrite each other,
 // a second waits for the first or fails naming it, and a lock left by a killed run is taken over.
@@ -10,8 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { lockFileName } from '../../steps/shared/runtime/lock';
 import { outputVariablesIn, resultMessageIn } from '../../steps/shared/runtime/service-messages';
-import { Lab, octopusTables, ROOT } from '../database/harness';
+import { Lab, octopusTables } from '../database/harness';
 import { makeStore, pseudoRandomBytes, write } from '../file-store/helpers';
+import { builtStep } from '../helpers/bundle';
+import { runStepInProcess } from '../helpers/in-process';
 import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
 
 jest.setTimeout(120_000);
@@ -53,15 +55,29 @@ interface RunOptions {
   serviceMessages?: boolean;
   onStdout?: (stdout: string, child: ChildProcess) => void;
   onStart?: (child: ChildProcess) => void;
+  /** Run the built bundle in its own process (runs at the same time, locks: each run its own pid). */
+  separateProcess?: boolean;
 }
 
-function runStep(step: string, args: string[], options: RunOptions = {}): Promise<Run> {
-  const bundle = path.join(ROOT, 'build/steps', `${step}.js`);
+/** On the command line an error is the last line of stderr; a success, the summary on stdout. */
+function lastLineOf(stdout: string, stderr: string, code: number | null, serviceMessages?: boolean): string {
+  const lines = (serviceMessages || code === 0 || !stderr.trim() ? stdout : stderr).split('\n').filter((l) => l.trim() && !l.startsWith('##octopus'));
+  return lines.at(-1) ?? '';
+}
+
+/** Runs a step in this process, or as the built bundle where the run needs its own process, user or working directory. */
+async function runStep(step: string, args: string[], options: RunOptions = {}): Promise<Run> {
   const all = [...(options.serviceMessages ? ['--service-messages'] : []), ...args];
-  const [command, commandArgs] = options.asNobody ? ['setpriv', asNobodyArgs(bundle, all)] : [process.execPath, [bundle, ...all]];
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
+  const env: NodeJS.ProcessEnv = {};
   if (options.database) env.OCTOPUSDR_SQL_CONNECTIONSTRING = lab.connectionString(options.database);
   if (step === 'test-restore') env.OCTOPUSDR_MASTERKEY = 'AAAAAAAAAAAAAAAAAAAAAA=='; // any well-formed key: the run stops before using it
+  if (!(options.separateProcess || options.asNobody || options.cwd || options.onStdout || options.onStart)) {
+    const { code, stdout, stderr } = await runStepInProcess(step, all, { env });
+    return { code, stdout, stderr, lastLine: lastLineOf(stdout, stderr, code, options.serviceMessages), result: resultMessageIn(stdout), outputs: outputVariablesIn(stdout) };
+  }
+  const bundle = builtStep(step);
+  const [command, commandArgs] = options.asNobody ? ['setpriv', asNobodyArgs(bundle, all)] : [process.execPath, [bundle, ...all]];
+  env.PATH = process.env.PATH;
   return new Promise((resolve, reject) => {
     const child = spawn(command, commandArgs, { cwd: options.cwd ?? lab.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     options.onStart?.(child);
@@ -73,13 +89,12 @@ function runStep(step: string, args: string[], options: RunOptions = {}): Promis
     });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code) => {
-      // On the command line an error is the last line of stderr; a success, the summary on stdout.
-      const lines = (options.serviceMessages || code === 0 || !stderr.trim() ? stdout : stderr).split('\n').filter((l) => l.trim() && !l.startsWith('##octopus'));
-      resolve({ code, stdout, stderr, lastLine: lines.at(-1) ?? '', result: resultMessageIn(stdout), outputs: outputVariablesIn(stdout) });
-    });
+    child.on('close', (code) => resolve({ code, stdout, stderr, lastLine: lastLineOf(stdout, stderr, code, options.serviceMessages), result: resultMessageIn(stdout), outputs: outputVariablesIn(stdout) }));
   });
 }
+
+/** Runs at the same time, and runs against locks, each in its own process, as on a worker. */
+const runSeparately = (step: string, args: string[], options: RunOptions = {}) => runStep(step, args, { ...options, separateProcess: true });
 
 /** Every file below a folder with its SHA-256 (dot-files included): what must not change. */
 function hashes(root: string): Record<string, string> {
@@ -318,10 +333,10 @@ describe('invariant 3: a backup goes only where the user pointed, and the place 
 describe('invariant 4: two runs never overwrite each other', () => {
   test('backup-file-store: three backups at once all complete with distinct, verifiable sets; nothing that existed changed', async () => {
     const out = folder('fs-concurrent');
-    const first = await runStep('backup-file-store', fileStore(out), { serviceMessages: true });
+    const first = await runSeparately('backup-file-store', fileStore(out), { serviceMessages: true });
     expect(first.code).toBe(0);
     const before = hashes(out);
-    const runs = await Promise.all([1, 2, 3].map(() => runStep('backup-file-store', fileStore(out), { serviceMessages: true })));
+    const runs = await Promise.all([1, 2, 3].map(() => runSeparately('backup-file-store', fileStore(out), { serviceMessages: true })));
     for (const run of runs) {
       expect(run.code).toBe(0);
       expect(run.result).toMatch(/^Full backup of \d+ files .* written to .*octopus-file-store-\d{8}T\d{6}Z-[0-9a-f]{6}-full\.zip/);
@@ -330,7 +345,7 @@ describe('invariant 4: two runs never overwrite each other', () => {
     expect(new Set(archives).size).toBe(3);
     expectUnchanged(before, hashes(out));
     for (const archive of archives) {
-      const verify = await runStep('restore-file-store', ['--source', archive, '--verify-only']);
+      const verify = await runSeparately('restore-file-store', ['--source', archive, '--verify-only']);
       expect(verify.code).toBe(0);
     }
     expect(readdirSync(out).filter((f) => f.endsWith('.lock'))).toEqual([]);
@@ -343,7 +358,7 @@ describe('invariant 4: two runs never overwrite each other', () => {
       fakeLock(out, 'file-store', { pid: holder.pid!, since: '2026-11-27T01:30:00.000Z' });
       const before = hashes(out);
       const started = Date.now();
-      const run = await runStep('backup-file-store', fileStore(out, '--lock-wait-minutes', '0'));
+      const run = await runSeparately('backup-file-store', fileStore(out, '--lock-wait-minutes', '0'));
       expect(run.code).toBe(1);
       expect(run.lastLine).toBe(
         `ERROR: Another run is writing file-store backups in ${out}: backup-file-store (process ${holder.pid} on ${os.hostname()}, since 2026-11-27T01:30:00.000Z). Nothing was changed. ` +
@@ -361,7 +376,7 @@ describe('invariant 4: two runs never overwrite each other', () => {
     const holder = liveProcess();
     fakeLock(out, 'file-store', { pid: holder.pid! });
     setTimeout(() => holder.kill('SIGKILL'), 1500);
-    const run = await runStep('backup-file-store', fileStore(out, '--lock-wait-minutes', '1'));
+    const run = await runSeparately('backup-file-store', fileStore(out, '--lock-wait-minutes', '1'));
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(new RegExp(`Waiting up to 60 s for backup-file-store \\(process ${holder.pid} on `));
     expect(run.stderr).toMatch(new RegExp(`WARNING: Took over the lock on file-store backups in .* process ${holder.pid} no longer runs on `));
@@ -371,7 +386,7 @@ describe('invariant 4: two runs never overwrite each other', () => {
   test('backup-file-store: SIGKILL mid-write, then a rerun takes the stale lock over; the killed run\'s leftovers are not touched', async () => {
     const out = folder('fs-killed');
     let killedPid: number | undefined;
-    const killed = await runStep('backup-file-store', ['--home-directory', bigHome, '--file-store-backup-directory', out, '--include', 'Packages,TaskLogs'], {
+    const killed = await runSeparately('backup-file-store', ['--home-directory', bigHome, '--file-store-backup-directory', out, '--include', 'Packages,TaskLogs'], {
       onStdout: (stdout, child) => {
         if (killedPid === undefined && /Backed up/.test(stdout) && readdirSync(out).some((f) => f.endsWith('.partial'))) {
           killedPid = child.pid;
@@ -384,7 +399,7 @@ describe('invariant 4: two runs never overwrite each other', () => {
     const lockPath = path.join(out, lockFileName('file-store'));
     expect(JSON.parse(readFileSync(lockPath, 'utf8')).pid).toBe(killedPid);
     const before = hashes(out);
-    const rerun = await runStep('backup-file-store', ['--home-directory', bigHome, '--file-store-backup-directory', out, '--include', 'Packages,TaskLogs', '--lock-wait-minutes', '0']);
+    const rerun = await runSeparately('backup-file-store', ['--home-directory', bigHome, '--file-store-backup-directory', out, '--include', 'Packages,TaskLogs', '--lock-wait-minutes', '0']);
     expect(rerun.code).toBe(0);
     expect(rerun.stderr).toContain(`WARNING: Took over the lock on file-store backups in ${out} held by backup-file-store (process ${killedPid} on ${os.hostname()}`);
     expect(rerun.lastLine).toMatch(/^Full backup of 2 files .* written to .*-full\.zip/);
@@ -394,14 +409,14 @@ describe('invariant 4: two runs never overwrite each other', () => {
 
   test('backup-database: two full backups at once both complete with distinct, verified sets; nothing that existed changed', async () => {
     const out = folder('sql-concurrent');
-    const first = await runStep('backup-database', ['--backup-directory', out], { database: 'Twice', serviceMessages: true });
+    const first = await runSeparately('backup-database', ['--backup-directory', out], { database: 'Twice', serviceMessages: true });
     expect(first.code).toBe(0);
     const before = hashes(out);
     // Slow enough that the second starts while the first is writing: it waits for the lock.
     lab.sim.model.operationMs = 1500;
     let runs: Run[];
     try {
-      runs = await Promise.all([1, 2].map(() => runStep('backup-database', ['--backup-directory', out], { database: 'Twice', serviceMessages: true })));
+      runs = await Promise.all([1, 2].map(() => runSeparately('backup-database', ['--backup-directory', out], { database: 'Twice', serviceMessages: true })));
     } finally {
       lab.sim.model.operationMs = 200;
     }
@@ -419,7 +434,7 @@ describe('invariant 4: two runs never overwrite each other', () => {
     expectUnchanged(before, hashes(out));
     // Every set restores on its own (the LSNs in each manifest match its file).
     for (const r of runs) {
-      const restored = await runStep('restore-database', ['--source', r.outputs.ManifestPath, '--target-database', `Twice-${path.basename(r.outputs.ManifestPath).slice(-20, -14)}`], { database: 'master' });
+      const restored = await runSeparately('restore-database', ['--source', r.outputs.ManifestPath, '--target-database', `Twice-${path.basename(r.outputs.ManifestPath).slice(-20, -14)}`], { database: 'master' });
       expect(restored.code).toBe(0);
     }
   });
@@ -431,7 +446,7 @@ describe('invariant 4: two runs never overwrite each other', () => {
       fakeLock(out, 'database-held', { pid: holder.pid!, step: 'backup-database', since: '2026-11-27T01:30:00.000Z' });
       const before = hashes(out);
       const sent = backupRequests();
-      const run = await runStep('backup-database', ['--backup-directory', out, '--lock-wait-minutes', '0'], { database: 'Held' });
+      const run = await runSeparately('backup-database', ['--backup-directory', out, '--lock-wait-minutes', '0'], { database: 'Held' });
       expect(run.code).toBe(1);
       expect(run.lastLine).toMatch(
         new RegExp(`^ERROR: Another run is writing backups of database 'Held' in ${out}: backup-database \\(process ${holder.pid} on ${os.hostname()}, since 2026-11-27T01:30:00\\.000Z\\)\\. Nothing was changed\\.`),
@@ -448,7 +463,7 @@ describe('invariant 4: two runs never overwrite each other', () => {
     lab.sim.model.operationMs = 3000;
     let killedPid: number | undefined;
     try {
-      const killed = await runStep('backup-database', ['--backup-directory', out], {
+      const killed = await runSeparately('backup-database', ['--backup-directory', out], {
         database: 'Killed',
         serviceMessages: true,
         onStdout: (stdout, child) => {
@@ -466,7 +481,7 @@ describe('invariant 4: two runs never overwrite each other', () => {
     await sleep(3500); // the server finishes the orphaned BACKUP on its own
     const before = hashes(out);
     expect(Object.keys(before)).toContain('.octopus-dr-database-killed.lock');
-    const rerun = await runStep('backup-database', ['--backup-directory', out, '--lock-wait-minutes', '0'], { database: 'Killed' });
+    const rerun = await runSeparately('backup-database', ['--backup-directory', out, '--lock-wait-minutes', '0'], { database: 'Killed' });
     expect(rerun.code).toBe(0);
     expect(rerun.stderr).toContain(`WARNING: Took over the lock on backups of database 'Killed' in ${out} held by backup-database (process ${killedPid} on ${os.hostname()}`);
     expect(rerun.lastLine).toMatch(/^Full backup of 'Killed' .*verified\): /);
@@ -476,26 +491,26 @@ describe('invariant 4: two runs never overwrite each other', () => {
 
   test('a restore from a folder waits for a backup being written there, then fails naming it; a named set does not wait', async () => {
     const fsOut = folder('fs-restore-during-backup');
-    expect((await runStep('backup-file-store', fileStore(fsOut))).code).toBe(0);
+    expect((await runSeparately('backup-file-store', fileStore(fsOut))).code).toBe(0);
     const archive = readdirSync(fsOut).find((f) => f.endsWith('.zip'))!;
     const holder = liveProcess();
     try {
       fakeLock(fsOut, 'file-store', { pid: holder.pid!, since: '2026-11-27T01:30:00.000Z' });
       const before = hashes(fsOut);
-      const fromFolder = await runStep('restore-file-store', ['--source', fsOut, '--verify-only', '--lock-wait-minutes', '0']);
+      const fromFolder = await runSeparately('restore-file-store', ['--source', fsOut, '--verify-only', '--lock-wait-minutes', '0']);
       expect(fromFolder.code).toBe(1);
       expect(fromFolder.lastLine).toBe(
         `ERROR: A backup is being written to ${fsOut}: backup-file-store (process ${holder.pid} on ${os.hostname()}, since 2026-11-27T01:30:00.000Z). Nothing was changed. ` +
           'Run this step again when it has finished (the newest set is not complete yet), raise "Lock wait (minutes)", or name a manifest or archive as "Backup to restore" to use an earlier set now.',
       );
-      const named = await runStep('restore-file-store', ['--source', path.join(fsOut, archive), '--verify-only', '--lock-wait-minutes', '0']);
+      const named = await runSeparately('restore-file-store', ['--source', path.join(fsOut, archive), '--verify-only', '--lock-wait-minutes', '0']);
       expect(named.code).toBe(0);
       expect(hashes(fsOut)).toEqual(before);
 
       const sqlOut = folder('sql-restore-during-backup');
       fakeLock(sqlOut, 'database-octopus', { pid: holder.pid!, step: 'backup-database' });
       const seen = logins();
-      const restore = await runStep('restore-database', ['--source', sqlOut, '--lock-wait-minutes', '0'], { database: 'master' });
+      const restore = await runSeparately('restore-database', ['--source', sqlOut, '--lock-wait-minutes', '0'], { database: 'master' });
       expect(restore.code).toBe(1);
       expect(restore.lastLine).toMatch(new RegExp(`^ERROR: A backup is being written to ${sqlOut}: backup-database \\(process ${holder.pid} on `));
       expect(logins()).toBe(seen);
@@ -506,7 +521,7 @@ describe('invariant 4: two runs never overwrite each other', () => {
 
   test('sets named before the random part existed are still found, chained and restored', async () => {
     const out = folder('sql-legacy');
-    const full = await runStep('backup-database', ['--backup-directory', out, '--no-copy-only'], { database: 'Legacy' });
+    const full = await runSeparately('backup-database', ['--backup-directory', out, '--no-copy-only'], { database: 'Legacy' });
     expect(full.code).toBe(0);
     // Give the set the old name, as a backup from an earlier octopus-dr wrote it.
     const manifestName = readdirSync(out).find((f) => f.endsWith('.manifest.json'))!;
@@ -518,10 +533,10 @@ describe('invariant 4: two runs never overwrite each other', () => {
     writeFileSync(path.join(out, `${oldStem}.manifest.json`), JSON.stringify(manifest));
     spawnSync('rm', [path.join(out, manifestName)]);
     lab.insertProject('Legacy', 'Projects-legacy');
-    const log = await runStep('backup-database', ['--backup-directory', out, '--backup-type', 'Log', '--no-copy-only'], { database: 'Legacy' });
+    const log = await runSeparately('backup-database', ['--backup-directory', out, '--backup-type', 'Log', '--no-copy-only'], { database: 'Legacy' });
     expect(log.code).toBe(0);
     const before = hashes(out);
-    const restored = await runStep('restore-database', ['--source', out, '--target-database', 'Legacy-restored'], { database: 'master' });
+    const restored = await runSeparately('restore-database', ['--source', out, '--target-database', 'Legacy-restored'], { database: 'master' });
     expect(restored.code).toBe(0);
     expect(restored.stdout).toMatch(new RegExp(`1\\. Full\\s+${oldStem}\\.manifest\\.json`));
     expect(restored.stdout).toMatch(/2\. Log\s+Legacy_LOG_\d{8}T\d{6}Z_[0-9a-f]{6}\.manifest\.json/);

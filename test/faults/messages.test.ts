@@ -1,4 +1,5 @@
-// What the user sees when things go wrong, from the built steps: no secret (or a piece of one)
+// What the user sees when things go wrong, from the steps run in-process as from the command line
+// (the built bundle where a step runs as another user): no secret (or a piece of one)
 // in any output, variable, artifact or file; every failure's last line says what failed and
 // what to do, with the right exit code; never "Unexpected error". Real faults: a full tmpfs at
 // each write point, read-only and forbidden folders, TLS against the SQL Server simulator, bad
@@ -20,6 +21,8 @@ import { SqlError } from '../../steps/shared/sql';
 import { describeNetworkFailure, describeTlsFailure } from '../../steps/shared/sql/errors';
 import { Lab, octopusTables, PASSWORD } from '../database/harness';
 import { makeStore, pseudoRandomBytes, write } from '../file-store/helpers';
+import { builtStep } from '../helpers/bundle';
+import { runStepInProcess } from '../helpers/in-process';
 import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
 import { octopusDatabase } from '../master-key/octopus-database';
 import { SqlSimulator } from '../sql-simulator/server';
@@ -38,11 +41,14 @@ interface Run {
   stderr: string;
 }
 
-/** Runs a built step; `onStdout` sees the output as it arrives (to fill a disk at the right moment). */
-function runStep(step: string, args: string[], env: NodeJS.ProcessEnv = {}, options: { onStdout?: (all: string) => void; command?: string[] } = {}): Promise<Run> {
-  const bundle = path.join(ROOT, 'build', 'steps', `${step}.js`);
+/**
+ * Runs a step in this process; the built bundle with `bundle`, or with `command` (setpriv, to run it
+ * as another user). `onStdout` sees the output as it arrives (to fill a disk at the right moment).
+ */
+async function runStep(step: string, args: string[], env: NodeJS.ProcessEnv = {}, options: { onStdout?: (all: string) => void; command?: string[]; bundle?: boolean } = {}): Promise<Run> {
+  if (!options.command && !options.bundle) return runStepInProcess(step, args, { env, onStdout: options.onStdout });
   const [command, ...prefix] = options.command ?? [process.execPath];
-  const commandArgs = options.command ? [...prefix, ...asNobodyArgs(bundle, args)] : [bundle, ...args];
+  const commandArgs = options.command ? [...prefix, ...asNobodyArgs(builtStep(step), args)] : [builtStep(step), ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(command, commandArgs, { cwd: work, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -498,7 +504,9 @@ describe('database steps: full disks and the test report (invariants 8 and 9)', 
 
   test('a missing report directory: exit 2 before connecting', async () => {
     const before = logins();
-    const run = await runStep('test-restore', ['--source', lab.backups, '--report-directory', path.join(work, 'no-such-dir')], testRestoreEnv());
+    // On the bundle: in-process under Jest, fs errors are not `instanceof Error` (another realm), which
+    // checkReportDirectory relies on.
+    const run = await runStep('test-restore', ['--source', lab.backups, '--report-directory', path.join(work, 'no-such-dir')], testRestoreEnv(), { bundle: true });
     expect(run.code).toBe(2);
     expect(lastLine(run)).toMatch(/^ERROR: "Report directory" .*no-such-dir does not exist on this worker\. Create it, or correct the path\. Set "Report directory" to a writable folder/);
     expect(logins()).toBe(before);

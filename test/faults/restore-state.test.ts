@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-store/restore';
 import { CancelledError, StepFailure } from '../../steps/shared/runtime/errors';
 import { backup, Lab, octopusTables, PASSWORD, ROOT } from '../database/harness';
-import { makeStore, runBundle, runCommand, snapshot, tempDir as makeTempDir, write } from '../file-store/helpers';
+import { makeStore, runInProcess, runCommand, snapshot, tempDir as makeTempDir, write } from '../file-store/helpers';
+import { builtStep } from '../helpers/bundle';
 import { asNobodyArgs, canRunAsNobody, NOBODY_UID } from '../helpers/unprivileged';
 import { contentOf } from '../sql-simulator/engine/model';
 import { restoreFileStore as restoreFileStoreTemplate } from '../../templates/restore-file-store';
@@ -32,6 +33,8 @@ function runPlain(lab: Lab, step: string, args: string[], options: { killWhen?: 
 
 /** Runs a command line exactly as printed, in a shell, from the checkout (where `npx octopus-dr` resolves). */
 function runPrinted(lab: Lab, command: string): Promise<PlainRun> {
+  const step = /octopus-dr (\S+)/.exec(command)?.[1];
+  if (step) builtStep(step); // `npx octopus-dr <step>` runs build/steps/<step>.js: refuse it when stale
   return new Promise((resolve, reject) => {
     const child = spawn('sh', ['-c', command], {
       cwd: ROOT,
@@ -227,7 +230,7 @@ describe('restore-file-store: a swap that stops half-way', () => {
     makeStore(source);
     const backups = path.join(root, 'backups');
     mkdirSync(backups);
-    const made = await runBundle('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages']);
+    const made = await runInProcess('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages']);
     expect(made.code).toBe(0);
     chmodSync(backups, 0o755);
     for (const f of readdirSync(backups)) chmodSync(path.join(backups, f), 0o644);
@@ -255,7 +258,7 @@ describe('restore-file-store: a swap that stops half-way', () => {
   }
 
   const restoreAsNobody = (l: Awaited<ReturnType<typeof stickyLayout>>, extra: string[] = []) =>
-    runCommand('setpriv', asNobodyArgs(path.join(ROOT, 'build/steps/restore-file-store.js'), [
+    runCommand('setpriv', asNobodyArgs(builtStep('restore-file-store'), [
       '--source', l.backups, '--home-directory', l.home, '--folders', `Packages=${l.packages}`, '--replace-existing', ...extra,
     ]));
 
@@ -302,7 +305,7 @@ describe('restore-file-store: a swap that stops half-way', () => {
     makeStore(source);
     const backups = path.join(root, 'backups');
     mkdirSync(backups);
-    expect((await runBundle('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages'])).code).toBe(0);
+    expect((await runInProcess('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages'])).code).toBe(0);
     const home = path.join(root, 'home');
     write(path.join(home, 'TaskLogs', 'old.txt'), 'old log\n');
     write(path.join(home, 'Packages', 'old.nupkg'), 'old package\n');
@@ -348,7 +351,7 @@ describe('restore-file-store: a swap that stops half-way', () => {
     makeStore(source);
     const backups = path.join(root, 'backups');
     mkdirSync(backups);
-    expect((await runBundle('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages'])).code).toBe(0);
+    expect((await runInProcess('backup-file-store', ['--home-directory', source, '--file-store-backup-directory', backups, '--include', 'TaskLogs', '--include', 'Packages'])).code).toBe(0);
     const home = path.join(root, 'home');
     write(path.join(home, 'TaskLogs', 'old.txt'), 'old log\n');
     const oldLogs = snapshot(path.join(home, 'TaskLogs'));

@@ -1,11 +1,14 @@
 // Shared by the file-store tests: generated trees, tree snapshots (hash, size, mtime, mode) and
-// running the built bundles.
+// running the steps: in this process (runInProcess), or as the built bundles where a test needs a
+// process (runBundle, runCommand: to signal it, run it as another user or on another Node.js).
 import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, lstatSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, lstatSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inflateRawSync } from 'node:zlib';
+import { builtStep } from '../helpers/bundle';
+import { runStepInProcess } from '../helpers/in-process';
 
 export const ROOT = path.resolve(__dirname, '../..');
 
@@ -107,10 +110,9 @@ export interface Run {
   stderr: string;
 }
 
+/** The built bundle of a step, refused when missing or older than its sources (test/helpers/bundle.ts). */
 export function bundlePath(stepId: string): string {
-  const bundle = path.join(ROOT, 'build', 'steps', `${stepId}.js`);
-  if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run build first (npm test does).`);
-  return bundle;
+  return builtStep(stepId);
 }
 
 /** Runs a command (e.g. node + bundle), optionally as another user via setpriv, collecting output. */
@@ -193,4 +195,9 @@ export function flipStoredEntryByte(archivePath: string, entryName: string): voi
   if (method !== 0) throw new Error(`${entryName} is not stored (method ${method})`);
   bytes[dataStart + Math.floor(compressedSize / 2)] ^= 0xff;
   writeFileSync(archivePath, bytes);
+}
+
+/** Runs a step with the command line `args` in this process through runStep(); `env` is its whole environment. */
+export async function runInProcess(stepId: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  return { ...(await runStepInProcess(stepId, args, { env: options.env })), signal: null };
 }

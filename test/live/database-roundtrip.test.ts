@@ -9,15 +9,15 @@ import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { openSqlConnection, type SqlConnection } from '../../steps/shared/sql';
 import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { builtStep } from '../helpers/bundle';
 
 const live = process.env.OCTOPUS_DR_LIVE_SQL;
 const backupDir = process.env.OCTOPUS_DR_LIVE_BACKUP_DIR;
 const backupDirOnServer = process.env.OCTOPUS_DR_LIVE_BACKUP_DIR_ON_SERVER || backupDir;
 const describeLive = live && backupDir ? describe : describe.skip;
-const ROOT = path.resolve(__dirname, '../..');
 
 function runStep(step: string, args: string[], database: string) {
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'build/steps', `${step}.js`), ...args], {
+  const result = spawnSync(process.execPath, [builtStep(step), ...args], {
     env: { ...process.env, OCTOPUSDR_SQL_CONNECTIONSTRING: `${live};Initial Catalog=${database}` },
     encoding: 'utf8',
     timeout: 600_000,

@@ -1,11 +1,13 @@
-// Verify Master Key end to end: the built bundle (`npm run build` first; `npm test` does), run as a
+// Verify Master Key end to end: in-process through runStep(), and as the built bundle and templates
+// (`npm run build` first; `npm test` does), run as a
 // command-line program and under the Octopus runner's service messages, against the SQL Server
 // simulator seeded with an Octopus-shaped database. Every run asserts that neither the key (in any
 // encoding) nor any plaintext appears in stdout, stderr or output variables.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { builtStep, builtTemplate } from '../helpers/bundle';
+import { runStepInProcess } from '../helpers/in-process';
 import { findNode18 } from '../helpers/node18';
 import { runBashScriptBody, runPowerShellScriptBody } from '../helpers/runners';
 import { SqlSimulator } from '../sql-simulator/server';
@@ -14,9 +16,8 @@ import { octopusDatabase, type OctopusDatabaseOptions } from './octopus-database
 import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
 import { transportEnv } from '../database/harness';
 
-const BUNDLE = path.resolve(__dirname, '../../build/steps/verify-master-key.js');
 const scriptBody = (syntax: 'bash' | 'powershell'): string =>
-  JSON.parse(readFileSync(path.resolve(__dirname, `../../build/templates/${syntax}/verify-master-key.json`), 'utf8')).Properties['Octopus.Action.Script.ScriptBody'];
+  JSON.parse(readFileSync(builtTemplate(syntax, 'verify-master-key'), 'utf8')).Properties['Octopus.Action.Script.ScriptBody'];
 const INCONCLUSIVE = 3;
 
 interface Run {
@@ -33,9 +34,14 @@ function outputsOf(stdout: string): Record<string, string> {
   return outputs;
 }
 
-function runStep(env: Record<string, string>, args: string[] = ['--verbose']): Promise<Run> {
+/** Runs the step in this process, or with `bundle` the built bundle as a child process. */
+async function runStep(env: Record<string, string>, args: string[] = ['--verbose'], options: { bundle?: boolean } = {}): Promise<Run> {
+  if (!options.bundle) {
+    const run = await runStepInProcess('verify-master-key', args, { env });
+    return { ...run, outputs: outputsOf(run.stdout) };
+  }
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BUNDLE, ...args], { env: { PATH: process.env.PATH ?? '', ...transportEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [builtStep('verify-master-key'), ...args], { env: { PATH: process.env.PATH ?? '', ...transportEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -61,7 +67,6 @@ describe('verify-master-key against an Octopus-shaped database', () => {
   const wrongKeys = [randomBytes(16), randomBytes(32)];
 
   beforeAll(async () => {
-    if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run npm run build first (npm test does).`);
     sim = await SqlSimulator.start();
     addDatabase('Octopus', { key: key256, variableSets: 20, frozenVariableSets: 10 });
     addDatabase('Octopus128', { key: key128, variableSets: 8, frozenVariableSets: 2, certificateTable: 'CompressedConfiguration' });
@@ -74,10 +79,10 @@ describe('verify-master-key against an Octopus-shaped database', () => {
     await sim?.stop();
   });
 
-  async function verify(database: string, key: Buffer | string, extraEnv: Record<string, string> = {}, args?: string[]): Promise<Run> {
+  async function verify(database: string, key: Buffer | string, extraEnv: Record<string, string> = {}, args?: string[], options: { bundle?: boolean } = {}): Promise<Run> {
     const connectionString = sim.connectionString({ database });
     const keyText = typeof key === 'string' ? key : key.toString('base64');
-    const run = await runStep({ OCTOPUSDR_MASTERKEY: keyText, OCTOPUSDR_SQL_CONNECTIONSTRING: connectionString, ...extraEnv }, args);
+    const run = await runStep({ OCTOPUSDR_MASTERKEY: keyText, OCTOPUSDR_SQL_CONNECTIONSTRING: connectionString, ...extraEnv }, args, options);
     const everything = `${run.stdout}\n${run.stderr}\n${JSON.stringify(run.outputs)}`;
     const db = databases.get(database);
     const keyBytes = typeof key === 'string' ? undefined : key;
@@ -109,6 +114,13 @@ describe('verify-master-key against an Octopus-shaped database', () => {
     // The key ID a backup may record: only ever set when the key passed.
     expect(run.outputs.VerifiedKeyId).toBe(run.outputs.KeyId);
     expect(run.stdout).toMatch(/PASS: The master key \(AES-256-CBC, key ID [0-9a-f]{16}\) decrypts the server certificate \(Configuration 'certificate-global'\)/);
+  });
+
+  test('the built bundle, run from the command line, passes the right key', async () => {
+    const run = await verify('Octopus', key256, {}, ['--verbose'], { bundle: true });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.outputs).toMatchObject({ Result: 'PASS', Passed: 'True', Algorithm: 'AES-256-CBC', ValuesVerified: '26' });
   });
 
   test('a 16-byte key with the certificate in a compressed JSONBlob table passes (AES-128)', async () => {

@@ -1,24 +1,18 @@
 // The maintenance-mode step end to end: the built bundle (`npm run build` first; `npm test` does)
 // and the built Bash template's script, against the Octopus API simulator over a socket.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { waitForOtherTasks } from '../../steps/maintenance-mode/maintenance-mode';
 import { connectToOctopus } from '../../steps/shared/octopus/connection';
 import { outputVariablesIn, resultMessageIn } from '../../steps/shared/runtime/service-messages';
+import { builtStep, builtTemplate } from '../helpers/bundle';
 import { runBashScriptBody } from '../helpers/runners';
 import { OctopusSimulator } from '../octopus-simulator/simulator';
 
-const BUNDLE = path.resolve(__dirname, '../../build/steps/maintenance-mode.js');
-const BASH_TEMPLATE = path.resolve(__dirname, '../../build/templates/bash/maintenance-mode.json');
 const ADMIN_KEY = 'API-MAINTENANCE00000000000000001';
 const DEPLOYER_KEY = 'API-DEPLOYER000000000000000000001';
 
 let simulator: OctopusSimulator;
-
-beforeAll(() => {
-  if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run \`npm run build\` first.`);
-});
 
 beforeEach(async () => {
   simulator = new OctopusSimulator({
@@ -43,7 +37,7 @@ interface Run {
 /** Runs the bundle asynchronously: the simulator lives in this process and must keep answering. */
 function runBundle(args: string[], apiKey: string = ADMIN_KEY, whileRunning?: () => void): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BUNDLE, '--service-messages', '--server-url', simulator.url, ...args], {
+    const child = spawn(process.execPath, [builtStep('maintenance-mode'), '--service-messages', '--server-url', simulator.url, ...args], {
       env: { PATH: process.env.PATH, OCTOPUSDR_OCTOPUS_APIKEY: apiKey },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -163,8 +157,7 @@ test('the earlier --mode still works (scripts use it), with a warning naming --m
 });
 
 test('the built Bash template runs the step with Octopus parameters', async () => {
-  if (!existsSync(BASH_TEMPLATE)) throw new Error(`${BASH_TEMPLATE} is missing: run \`npm run build\` first.`);
-  const body = (JSON.parse(readFileSync(BASH_TEMPLATE, 'utf8')) as { Properties: Record<string, string> }).Properties['Octopus.Action.Script.ScriptBody'];
+  const body = (JSON.parse(readFileSync(builtTemplate('bash', 'maintenance-mode'), 'utf8')) as { Properties: Record<string, string> }).Properties['Octopus.Action.Script.ScriptBody'];
   simulator.state.maintenance.IsInMaintenanceMode = true;
   const run = await runBashScriptBody(body, {
     parameters: {

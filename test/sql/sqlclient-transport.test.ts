@@ -9,6 +9,7 @@ import { openSqlConnection, param, parseSqlConnectionString, type SqlConnection 
 import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
 import { findPowerShell, sqlClientHelperPid } from '../../steps/shared/sql/sqlclient-transport';
 import { chooseTransport } from '../../steps/shared/sql/transport';
+import { builtStep } from '../helpers/bundle';
 import { findPwsh } from '../helpers/runners';
 import { SqlSimulator } from '../sql-simulator/server';
 import { expectSqlError, useTransport } from './access-layer-suite';
@@ -182,7 +183,7 @@ describe('the helper script', () => {
 
   test('travels inside the bundles of the database steps (npm run build)', () => {
     for (const step of ['backup-database', 'restore-database', 'test-restore', 'verify-master-key']) {
-      const bundle = readFileSync(path.join(ROOT, 'build/steps', `${step}.js`), 'utf8');
+      const bundle = readFileSync(builtStep(step), 'utf8');
       expect(bundle).toContain('SqlConnectionStringBuilder');
       expect(bundle).toContain('FireInfoMessageEventOnUserErrors');
     }

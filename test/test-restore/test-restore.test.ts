@@ -1,6 +1,7 @@
-// Test Latest Backup end to end: the built backup steps make real backup sets (SQL Server
-// simulator, real temp directories), then the built test-restore bundle restores, checks and
-// reports on them. After every run the scratch database must be gone.
+// Test Latest Backup end to end: the backup steps make real backup sets (SQL Server simulator,
+// real temp directories), then test-restore restores, checks and reports on them, in-process
+// through runStep() (the built bundle in the smoke test and where a run is cancelled by SIGTERM).
+// After every run the scratch database must be gone.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -13,7 +14,7 @@ import { testLatestBackup } from '../../steps/test-restore/test-restore';
 import { testRestore } from '../../templates/test-restore';
 import type { SeedDatabase } from '../sql-simulator/engine/model';
 import { Lab, octopusTables, type StepRun } from '../database/harness';
-import { corruptDeflatedEntry, makeStore, runBundle, tempDir as makeTempDir } from '../file-store/helpers';
+import { corruptDeflatedEntry, makeStore, runInProcess, tempDir as makeTempDir } from '../file-store/helpers';
 import { octopusDatabase } from '../master-key/octopus-database';
 import { expectNoLeak } from '../master-key/octopus-crypto';
 
@@ -52,7 +53,7 @@ beforeAll(async () => {
   const home = tempDir('octopus-dr-tr-home-');
   makeStore(home);
   fileStoreBackups = tempDir('octopus-dr-tr-fs-');
-  const fileStore = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', fileStoreBackups]);
+  const fileStore = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', fileStoreBackups]);
   expect(fileStore.code).toBe(0);
 }, 120_000);
 
@@ -65,11 +66,12 @@ function scratchDatabases(): string[] {
   return [...lab.sim.model.databases.values()].map((d) => d.name).filter((n) => n.startsWith(PREFIX));
 }
 
-async function runTestRestore(args: string[], options: { key?: string; killAfter?: (stdout: string) => boolean } = {}): Promise<StepRun & { reportDirectory: string }> {
+async function runTestRestore(args: string[], options: { key?: string; killAfter?: (stdout: string) => boolean; bundle?: boolean } = {}): Promise<StepRun & { reportDirectory: string }> {
   const reportDirectory = tempDir('octopus-dr-tr-report-');
   const run = await lab.run('test-restore', 'master', ['--source', lab.backups, '--report-directory', reportDirectory, ...args], {
     env: { OCTOPUSDR_MASTERKEY: options.key ?? KEY_B64 },
     killAfter: options.killAfter,
+    bundle: options.bundle,
   });
   return { ...run, reportDirectory };
 }
@@ -128,6 +130,22 @@ test('a good backup set passes: restored, checked, key proven, archive verified,
   // The original database is untouched and its files were never reused.
   expect(lab.sim.model.database('Octopus')).toBeDefined();
   expectNoSecrets(run);
+});
+
+test('smoke: the built bundle passes the same good backup set, with no secret in its output', async () => {
+  const run = await runTestRestore(['--file-store-backup-directory', fileStoreBackups], { bundle: true });
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  expect(reportOf(run)).toMatchObject({ result: 'PASS', restore: { status: 'passed', dropped: true }, fileStore: { status: 'passed' } });
+  expect(run.outputs).toMatchObject({ Result: 'PASS', Passed: 'True', MasterKey: 'passed' });
+  expect(scratchDatabases()).toEqual([]);
+  expectNoSecrets(run);
+});
+
+test('in-process runs reach SQL Server over this Jest project\'s transport (tedious; .NET SqlClient in the sqlclient project)', async () => {
+  const run = await lab.run('restore-database', 'master', ['--source', lab.backups, '--target-database', 'Octopus-transport', '--dry-run', '--verbose']);
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain(`over ${process.env.OCTOPUSDR_SQL_TRANSPORT === 'sqlclient' ? '.NET SqlClient' : 'tedious'}.`);
 });
 
 test('each drill joins the DR record beside the backups, and the HTML page shows the verdict and the trend', async () => {
@@ -193,7 +211,7 @@ test('database and file store agree: task logs the restored database names but t
   mkdirSync(path.join(home, 'TaskLogs', 'servertasks-502_XyZ'));
   writeFileSync(path.join(home, 'TaskLogs', 'servertasks-502_XyZ', '3b1f0c2a.tl.txt'), 'log\n');
   const fileStore = tempDir('octopus-dr-tr-agree-fs-');
-  expect((await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', fileStore])).code).toBe(0);
+  expect((await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', fileStore])).code).toBe(0);
 
   const failing = await runTestRestore(['--source', backups, '--file-store-backup-directory', fileStore]);
   expect(failing.code).toBe(1);
