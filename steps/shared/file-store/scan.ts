@@ -3,6 +3,7 @@
 import type { Dirent, Stats } from 'node:fs';
 import { lstatSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { isNativeError } from 'node:util/types';
 import type { FileStoreFolderName } from './folders';
 
 export interface ScannedFile {
@@ -72,7 +73,8 @@ export async function scanFolder(folder: FileStoreFolderName, root: string, sign
       const childRelative = relative === '' ? entry.name : `${relative}/${entry.name}`;
       const childLocal = path.join(local, entry.name);
       const stat = stats[index];
-      if (stat instanceof Error) return problem(childRelative, stat);
+      // isNativeError, not instanceof: an fs error may come from another realm (a test's sandbox).
+      if (isNativeError(stat)) return problem(childRelative, stat as NodeJS.ErrnoException);
       if (entry.name.includes('\\') && path.sep === '/') {
         return problem(childRelative, 'has a backslash in its name, which cannot be stored portably in a zip; rename it', 'unsupported');
       }
