@@ -18,6 +18,7 @@ import {
 } from '../shared/database-backup/restore';
 import { dropIfRestoringStatement } from '../shared/database-backup/tsql';
 import { normaliseLocalTime } from '../shared/database-backup/backup-set';
+import { databaseSourceFrom } from '../shared/offsite/azure-source';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer } from '../shared/runtime/locations';
 import { waitForWriters } from '../shared/runtime/lock';
@@ -48,6 +49,8 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
         `(e.g. 2026-11-27T14:30:00), not ${quoteValue(params.pointInTime)}: set it in the step, or --point-in-time on the command line.`,
     ]);
   }
+  // An Azure Blob URL becomes the download folder first (its chain fetched and checked); from here on it is an ordinary restore.
+  params = { ...params, source: await databaseSourceFrom(params, context) };
   const locations = sqlSourceLocationsOf(params);
   const before = [...(await sqlSourceProblemsBeforeConnecting(locations)), ...standbyProblems(params)];
   if (before.length > 0) throw new ParameterError(before);

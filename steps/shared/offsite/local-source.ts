@@ -1,13 +1,16 @@
 // The one call a restore step makes at its start: a local source is returned as it is; an
 // offsite URL is turned into a local folder (the chosen set, and what its chain needs,
-// downloaded and checked), which the step then restores from as usual.
-import { OFFSITE_MINIMUM_NODE_MAJOR } from '../../../templates/copy-offsite';
+// downloaded and checked), which the step then restores from as usual. The store is opened by
+// the caller's `open`, so a bundle carries only the SDKs it can use: restore-source.ts (S3 and
+// Azure) and azure-source.ts (Azure only, for the database steps' template budget).
+import { OFFSITE_MINIMUM_NODE_MAJOR } from '../../../templates/offsite-parameters';
 import { ParameterError, StepFailure } from '../runtime/errors';
 import { formatBytes } from '../runtime/format';
 import type { StepContext } from '../runtime/step-context';
 import type { Area } from './sets';
 import { splitSourceUrl, stageFromOffsite, type Decrypt } from './stage';
-import { isOffsiteUrl, offsiteTargetFrom, secretPartsOf, type OffsiteSettings } from './target';
+import type { OffsiteStore } from './store';
+import { isOffsiteUrl, offsiteTargetFrom, secretPartsOf, type OffsiteSettings, type OffsiteTarget } from './target';
 
 export interface OffsiteRestoreParams extends Omit<OffsiteSettings, 'offsiteUrl'> {
   offsiteStagingDirectory: string;
@@ -20,16 +23,26 @@ export interface LocalSource {
   fromOffsite: boolean;
 }
 
-export async function localSourceFor(
+export interface LocalSourceOptions {
+  pointInTime?: string;
+  decrypt?: Decrypt;
+  /** Loads the SDK and returns the store opener; called only for a URL (the SDKs need Node 20, a local restore runs on 18). */
+  open: () => (target: OffsiteTarget) => OffsiteStore;
+  /** Refuses a target this step cannot open, with a ParameterError. */
+  accept?: (target: OffsiteTarget) => void;
+}
+
+export async function localSourceThrough(
   source: string,
   params: OffsiteRestoreParams,
   context: StepContext,
   area: Area,
-  options: { pointInTime?: string; decrypt?: Decrypt } = {},
+  options: LocalSourceOptions,
 ): Promise<LocalSource> {
   if (!isOffsiteUrl(source)) return { source, fromOffsite: false };
   const { rootUrl, setName } = splitSourceUrl(source, area);
   const target = offsiteTargetFrom({ ...params, offsiteUrl: rootUrl });
+  options.accept?.(target);
   for (const part of secretPartsOf(target)) context.setSecret(part);
   if (!params.offsiteStagingDirectory) {
     throw new ParameterError([
@@ -43,10 +56,7 @@ export async function localSourceFor(
         `Run the step with a newer node (Node.js executable, OctopusDr.NodePath), or download the backup first with Octopus DR - Fetch Backups from Offsite and restore from its folder.`,
     );
   }
-  // Loaded only now: the SDKs need Node 20, and a restore from a local folder runs on 18.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { openOffsiteStore } = require('./open') as typeof import('./open');
-  const store = openOffsiteStore(target);
+  const store = options.open()(target);
   try {
     const started = Date.now();
     const result = await stageFromOffsite({
