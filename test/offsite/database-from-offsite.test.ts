@@ -1,12 +1,14 @@
 // Restore SQL Database and Test Latest Backup taking an Azure Blob URL as "Backup to restore":
 // back up, copy offsite (Azurite), delete the local backups, then run the built steps with the
 // URL. The chain is downloaded to "Download folder", checked, and restored as from a folder.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { keyIdOf } from '../../steps/shared/master-key';
 import { Lab, octopusTables } from '../database/harness';
 import { octopusDatabase } from '../master-key/octopus-database';
+import { findNode18 } from '../helpers/node18';
 import { runCopy } from './fixtures';
 import { azureProvider } from './providers';
 
@@ -102,4 +104,20 @@ test('an Azure URL without a download folder is a parameter error naming it', as
   const run = await lab.run('test-restore', 'master', ['--source', url], { env: { ...provider.env(), OCTOPUSDR_MASTERKEY: KEY.toString('base64') } });
   expect(run.code).toBe(2);
   expect(run.result).toMatch(/"Download folder" \(OctopusDr\.Offsite\.StagingDirectory\) is required/);
+}, 60_000);
+
+test('a malformed URL is a parameter error naming "Backup to restore" and --source, before anything connects', async () => {
+  const run = await lab.run('restore-database', 'master', ['--source', 'https://acct.blob.core.windows.net/c/prefix', '--download-directory', path.join(lab.root, 'nowhere')], { env: provider.env() });
+  expect(run.code).toBe(2);
+  expect(run.result).toMatch(/^"Backup to restore" must name a container .*not "c": set "Backup to restore" \(OctopusDr\.Restore\.Source\) in the step, or --source on the command line\.$/);
+}, 60_000);
+
+(findNode18() ? test : test.skip)('on Node.js 18 a URL fails saying it needs Node.js 20 (a folder source still runs there)', () => {
+  const child = spawnSync(findNode18()!, [path.join(__dirname, '../../build/steps/restore-database.js'), '--source', url, '--download-directory', path.join(lab.root, 'staging-18')], {
+    env: { PATH: process.env.PATH, OCTOPUSDR_SQL_CONNECTIONSTRING: lab.connectionString('master'), ...provider.env() },
+    encoding: 'utf8',
+  });
+  expect(child.status).toBe(1);
+  expect(child.stdout + child.stderr).toMatch(/Restoring from an offsite URL needs Node\.js 20 or newer .*this is Node\.js 18\./);
+  expect(existsSync(path.join(lab.root, 'staging-18'))).toBe(false);
 }, 60_000);

@@ -3,7 +3,10 @@
 // downloaded and checked), which the step then restores from as usual. The store is opened by
 // the caller's `open`, so a bundle carries only the SDKs it can use: restore-source.ts (S3 and
 // Azure) and azure-source.ts (Azure only, for the database steps' template budget).
-import { OFFSITE_MINIMUM_NODE_MAJOR } from '../../../templates/offsite-parameters';
+import type { ParameterDefinition } from '../../../templates/model';
+import { OFFSITE_MINIMUM_NODE_MAJOR, offsiteUrl } from '../../../templates/offsite-parameters';
+import { restoreSource } from '../../../templates/parameters';
+import { howToSet } from '../runtime/parameters';
 import { ParameterError, StepFailure } from '../runtime/errors';
 import { formatBytes } from '../runtime/format';
 import type { StepContext } from '../runtime/step-context';
@@ -28,6 +31,8 @@ export interface LocalSourceOptions {
   decrypt?: Decrypt;
   /** Loads the SDK and returns the store opener; called only for a URL (the SDKs need Node 20, a local restore runs on 18). */
   open: () => (target: OffsiteTarget) => OffsiteStore;
+  /** The parameter that holds the URL, named in its problems: *Backup to restore* unless said otherwise. */
+  urlParameter?: ParameterDefinition;
   /** Refuses a target this step cannot open, with a ParameterError. */
   accept?: (target: OffsiteTarget) => void;
 }
@@ -41,7 +46,7 @@ export async function localSourceThrough(
 ): Promise<LocalSource> {
   if (!isOffsiteUrl(source)) return { source, fromOffsite: false };
   const { rootUrl, setName } = splitSourceUrl(source, area);
-  const target = offsiteTargetFrom({ ...params, offsiteUrl: rootUrl });
+  const target = withUrlNamedAs(options.urlParameter ?? restoreSource, () => offsiteTargetFrom({ ...params, offsiteUrl: rootUrl }));
   options.accept?.(target);
   for (const part of secretPartsOf(target)) context.setSecret(part);
   if (!params.offsiteStagingDirectory) {
@@ -78,5 +83,19 @@ export async function localSourceThrough(
     return { source: result.localSource, fromOffsite: true };
   } finally {
     store.close();
+  }
+}
+
+/** The target checks name "Offsite URL"; in a restore the URL arrived as *Backup to restore*, so they name that. */
+function withUrlNamedAs<T>(parameter: ParameterDefinition, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (!(error instanceof ParameterError) || parameter.name === offsiteUrl.name) throw error;
+    throw new ParameterError([
+      error.message
+        .split(howToSet(offsiteUrl)).join(howToSet(parameter))
+        .split(`"${offsiteUrl.label}"`).join(`"${parameter.label}"`),
+    ]);
   }
 }
