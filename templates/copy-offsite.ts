@@ -1,11 +1,12 @@
 import { backupDatabase } from './backup-database';
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
-import { offsiteConnectionParams, offsiteEncryptionPassphrase, offsiteEncryptionRecipient } from './offsite-parameters';
+import { offsiteConnectionParams, offsiteEncryptionPassphrase, offsiteEncryptionRecipient, offsiteImmutabilityDays, offsiteImmutabilityMode } from './offsite-parameters';
 import { fileStoreBackupDirectory, nodePath } from './parameters';
 
-/** The storage SDKs need Node.js 20 or newer (the other steps run on 18). */
-export const OFFSITE_MINIMUM_NODE_MAJOR = 20;
+import { OFFSITE_MINIMUM_NODE_MAJOR } from './offsite-parameters';
+
+export { OFFSITE_MINIMUM_NODE_MAJOR };
 
 export const copyOffsite = defineTemplate({
   stepId: 'copy-offsite',
@@ -72,6 +73,8 @@ export const copyOffsite = defineTemplate({
       min: 1,
       max: 100000,
     }),
+    immutabilityDays: offsiteImmutabilityDays,
+    immutabilityMode: offsiteImmutabilityMode,
     encryptionPassphrase: offsiteEncryptionPassphrase,
     encryptionRecipient: offsiteEncryptionRecipient,
     nodePath: {

@@ -1,6 +1,7 @@
 import { stepDescription } from './description';
 import { LOCAL_DATE_TIME_FORMAT } from './formats';
 import { defineParameter, defineTemplate } from './model';
+import { AZURE_SOURCE_HELP, offsiteAzureRestoreParams } from './offsite-parameters';
 import {
   dryRun,
   nodePath,
@@ -37,7 +38,7 @@ export const restoreDatabase = defineTemplate({
     connectionString: sqlConnectionStringOf(
       'the SQL Server to restore onto (the step connects to `master`; a Database in the string is ignored)',
     ),
-    source: restoreSource,
+    source: { ...restoreSource, helpText: `${restoreSource.helpText} ${AZURE_SOURCE_HELP}` },
     sourceOnServer: restoreSourceOnServer,
     targetDatabase: defineParameter({
       name: 'OctopusDr.Restore.TargetDatabase',
@@ -89,6 +90,7 @@ export const restoreDatabase = defineTemplate({
     standbyOctopusVersion,
     standbyApiKey,
     lockWaitMinutes: restoreLockWaitMinutes,
+    ...offsiteAzureRestoreParams,
     nodePath,
   },
 });

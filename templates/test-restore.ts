@@ -1,5 +1,6 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
+import { AZURE_SOURCE_HELP, offsiteAzureRestoreParams } from './offsite-parameters';
 import {
   agreementDays,
   fileStoreBackupDirectory,
@@ -37,7 +38,7 @@ export const testRestore = defineTemplate({
   category: 'octopus',
   params: {
     connectionString: sqlConnectionStringOf('a SQL Server where a scratch database may be created (ideally not production)'),
-    source: restoreSource,
+    source: { ...restoreSource, helpText: `${restoreSource.helpText} ${AZURE_SOURCE_HELP}` },
     sourceOnServer: restoreSourceOnServer,
     masterKey,
     fileStoreBackupDirectory: {
@@ -95,6 +96,7 @@ export const testRestore = defineTemplate({
     dataDirectory: restoreDataDirectory,
     logDirectory: restoreLogDirectory,
     lockWaitMinutes: restoreLockWaitMinutes,
+    ...offsiteAzureRestoreParams,
     nodePath,
   },
 });

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/shared/file-store/backup';
 import { resolveFolders } from '../../steps/shared/file-store/folders';
@@ -121,6 +121,7 @@ export async function run(args: string[]): Promise<void> {
     ];
 
     const rows: { operation: string; tool: string; m: Measurement }[] = [];
+    const loadBefore = loadavg().map((l) => l.toFixed(2)).join(', ');
     for (let round = 1; round <= rounds; round++) {
       const down = (name: string) => { const d = path.join(work, `down-${name}-${round}`); return d; };
       rows.push({ operation: 'upload', tool: 'octopus-dr copy-offsite (S3)', m: await measure(node, [copy, '--offsite-url', `s3://bench/ours-${round}`, ...s3Args, '--file-store-backup-directory', fsDir], s3Env) });
@@ -136,6 +137,7 @@ export async function run(args: string[]): Promise<void> {
       for (const d of readdirSync(work).filter((n) => n.startsWith('down-') || n.startsWith('boto3-down'))) rmSync(path.join(work, d), { recursive: true, force: true });
     }
     process.stdout.write(`Archive ${(bytes / 1e6).toFixed(0)} MB (one ${sizeMiB} MiB incompressible package + 50 logs), ${rounds} round(s), loopback servers (s3rver, Azurite in memory).\n`);
+    process.stdout.write(`Machine: ${cpus().length} CPUs; load average (1, 5, 15 min) ${loadBefore} before, ${loadavg().map((l) => l.toFixed(2)).join(', ')} after.\n`);
     process.stdout.write('Our steps also hash the file before uploading and after downloading (SHA-256 against the record); the plain clients do not.\n\n');
     process.stdout.write('| operation | tool | wall s | MB/s | peak RSS MiB |\n|---|---|---|---|---|\n');
     for (const r of rows) {

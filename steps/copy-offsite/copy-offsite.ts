@@ -69,7 +69,10 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
         'Run the backup steps first (or point the folders at where they write).',
     );
   }
-  log.info(`Offsite: ${target.display}; ${ready.length} complete set(s) here${encryption ? `; encrypted with age (${encryption.record.method}${encryption.record.recipients.length ? ` for ${encryption.record.recipients.join(', ')}` : ''})` : ''}.`);
+  log.info(
+    `Offsite: ${target.display}; ${ready.length} complete set(s) here${encryption ? `; encrypted with age (${encryption.record.method}${encryption.record.recipients.length ? ` for ${encryption.record.recipients.join(', ')}` : ''})` : ''}` +
+      `${params.immutabilityDays ? `; every new object locked for ${params.immutabilityDays} day(s) (${params.immutabilityMode} mode)` : ''}.`,
+  );
 
   const store = openOffsiteStore(target);
   context.onCleanup(() => store.close());
@@ -82,6 +85,7 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
     signal: context.signal,
     verifyByDownload: params.verifyByDownload,
     encryption,
+    immutability: params.immutabilityDays ? { days: params.immutabilityDays, mode: params.immutabilityMode === 'Compliance' ? 'Compliance' : 'Governance' } : undefined,
     onProgress: (done, total) => {
       const seconds = (Date.now() - startedAt) / 1000;
       const rate = seconds > 0 ? done / seconds : 0;

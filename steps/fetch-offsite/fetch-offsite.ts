@@ -4,6 +4,7 @@ import { decrypterFrom } from '../shared/offsite/age';
 import { localSourceFor } from '../shared/offsite/restore-source';
 import { isOffsiteUrl } from '../shared/offsite/target';
 import { ParameterError } from '../shared/runtime/errors';
+import { offsiteUrl } from '../../templates/offsite-parameters';
 import type { StepContext } from '../shared/runtime/step-context';
 
 type Params = ParameterValues<typeof template.params>;
@@ -17,13 +18,13 @@ export async function fetchOffsiteStep(params: Params, context: StepContext): Pr
   const fetched: string[] = [];
   if (wanted === 'Both' || wanted === 'Database') {
     const url = /\/file-store\/[^/]+\.manifest\.json$/.test(params.offsiteUrl) ? params.offsiteUrl.replace(/\/file-store\/[^/]+$/, '') : params.offsiteUrl;
-    const local = await localSourceFor(url, params, context, 'database', { pointInTime: params.pointInTime, decrypt });
+    const local = await localSourceFor(url, params, context, 'database', { pointInTime: params.pointInTime, decrypt, urlParameter: offsiteUrl });
     context.setOutput('DatabaseSource', local.source);
     fetched.push(`database: ${local.source}`);
   }
   if (wanted === 'Both' || wanted === 'FileStore') {
     const url = /\/database\/[^/]+\.manifest\.json$/.test(params.offsiteUrl) ? params.offsiteUrl.replace(/\/database\/[^/]+$/, '') : params.offsiteUrl;
-    const local = await localSourceFor(url, params, context, 'file-store', { decrypt });
+    const local = await localSourceFor(url, params, context, 'file-store', { decrypt, urlParameter: offsiteUrl });
     context.setOutput('FileStoreSource', local.source);
     fetched.push(`file store: ${local.source}`);
   }

@@ -4,6 +4,7 @@
 import type { ParameterValues } from '../../templates/model';
 import { restoreDatabase as template } from '../../templates/restore-database';
 import { formatRestorePlan, masterKeyIdOf, normaliseLocalTime, planRestore, restoreWithRecovery } from '../shared/database-backup';
+import { databaseSourceFrom } from '../shared/offsite/azure-source';
 import { ParameterError } from '../shared/runtime/errors';
 import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer } from '../shared/runtime/locations';
 import { waitForWriters } from '../shared/runtime/lock';
@@ -30,6 +31,8 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
   const { log } = context;
   const started = Date.now();
   checkPointInTime(params);
+  // An Azure Blob URL becomes the download folder first (its chain fetched and checked); from here on it is an ordinary restore.
+  params = { ...params, source: await databaseSourceFrom(params, context) };
   const locations = sqlSourceLocationsOf(params);
   const before = [...(await sqlSourceProblemsBeforeConnecting(locations)), ...standbyProblems(params)];
   if (before.length > 0) throw new ParameterError(before);

@@ -12,6 +12,7 @@ import { checkDbStatement, manifestStampOf, planRestore, readManifest, restoreDa
 import { verifyFileStoreBackup } from '../shared/file-store/restore';
 import { decide, parseMasterKey, type MasterKey } from '../shared/master-key';
 import { collectMasterKeyEvidence, type EvidenceReporter } from '../shared/octopus-documents/master-key-evidence';
+import { databaseSourceFrom } from '../shared/offsite/azure-source';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import { describeFileError, fileFailure } from '../shared/runtime/failure';
 import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, workerPathProblem } from '../shared/runtime/locations';
@@ -408,6 +409,8 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   const key = parseMasterKey(params.masterKey);
   for (const form of key.secretForms) context.setSecret(form);
   for (const warning of key.warnings) context.log.warn(warning);
+  // An Azure Blob URL becomes the download folder first (its newest chain fetched and checked); from here on it is an ordinary test.
+  params = { ...params, source: await databaseSourceFrom(params, context) };
 
   const before = [...(await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf(params))), ...standbyProblems(params)];
   if (params.fileStoreBackupDirectory) {

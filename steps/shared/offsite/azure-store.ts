@@ -4,7 +4,7 @@ import { AnonymousCredential, BlobServiceClient, ContainerClient, RestError } fr
 import { DefaultAzureCredential } from '@azure/identity';
 import type { Readable } from 'node:stream';
 import type { AzureTarget } from './target';
-import { fullKey, OffsiteError, type OffsiteStore, type RemoteObject } from './store';
+import { fullKey, IMMUTABILITY_LABEL, OffsiteError, withLockAdvice, type OffsiteStore, type RemoteObject } from './store';
 
 export const BLOCK_SIZE = 8 * 1024 * 1024;
 export const CONCURRENCY = 4;
@@ -23,6 +23,14 @@ export function describeAzureError(error: unknown, target: AzureTarget, action: 
   const code = e.details?.errorCode ?? e.code ?? e.name ?? 'Error';
   const said = `${code}${e.statusCode ? `, HTTP ${e.statusCode}` : ''}`;
   const where = `${target.display}`;
+  if (/immutab|worm/i.test(`${code} ${e.message ?? ''}`)) {
+    return new OffsiteError(
+      `Azure Storage refused the immutability policy for ${action.replace(/^upload /, '')} (${said}): ${IMMUTABILITY_LABEL} needs a container with ` +
+        'version-level immutability (enable versioning on the account, then version-level immutability support on the container) and credentials ' +
+        `allowed to set immutability policies (SAS permission i, or the Storage Blob Data Owner role), or set ${IMMUTABILITY_LABEL} to 0.`,
+      error,
+    );
+  }
   switch (code) {
     case 'AuthenticationFailed':
     case 'InvalidAuthenticationInfo':
@@ -129,12 +137,20 @@ export function openAzureStore(target: AzureTarget): OffsiteStore {
       try {
         await blob.uploadStream(body, BLOCK_SIZE, CONCURRENCY, {
           metadata: options.metadata,
+          // uploadStream passes its options on to Put Block List, which sets the policy on the blob it creates.
+          ...(options.immutability
+            ? { immutabilityPolicy: { expiriesOn: options.immutability.until, policyMode: options.immutability.mode === 'Compliance' ? 'Locked' : 'Unlocked' } }
+            : {}),
           abortSignal: options.signal,
           onProgress: (p) => options.onProgress?.(p.loadedBytes),
         });
       } catch (error) {
         if (options.signal?.aborted) throw options.signal.reason;
-        throw describeAzureError(error, target, `upload ${key(relative)}`);
+        throw withLockAdvice(
+          describeAzureError(error, target, `upload ${key(relative)}`),
+          options.immutability,
+          'a container with version-level immutability and credentials allowed to set immutability policies (SAS permission i, or the Storage Blob Data Owner role)',
+        );
       }
     },
     async download(relative, signal) {

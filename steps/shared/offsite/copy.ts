@@ -11,7 +11,7 @@ import { StepFailure } from '../runtime/errors';
 import { formatBytes } from '../runtime/format';
 import { offsiteRecordKey, OFFSITE_FORMAT, parseOffsiteRecord, type OffsiteEncryption, type OffsiteFileRecord, type OffsiteSetRecord } from './offsite-manifest';
 import type { LocalFile, LocalSet } from './sets';
-import { META_ENCRYPTION, META_NAME, META_SHA256, META_SIZE, OffsiteError, type OffsiteStore } from './store';
+import { META_ENCRYPTION, META_NAME, META_SHA256, META_SIZE, OffsiteError, type Immutability, META_LOCKED_UNTIL, type OffsiteStore } from './store';
 
 export interface CopyLog {
   info(m: string): void;
@@ -34,6 +34,8 @@ export interface CopyOptions {
   /** Read every uploaded object back and hash it (catches what a store's metadata cannot). */
   verifyByDownload?: boolean;
   encryption?: Encryption;
+  /** Lock every uploaded object (data, manifest, record) for this many days; 0 or absent = no lock. */
+  immutability?: { days: number; mode: Immutability['mode'] };
   onProgress?: (done: number, total: number) => void;
   now?: () => Date;
 }
@@ -115,6 +117,10 @@ async function readRecord(store: OffsiteStore, key: string, signal?: AbortSignal
 export async function copyOffsite(options: CopyOptions): Promise<CopyResult> {
   const { store, log, signal } = options;
   const now = options.now ?? (() => new Date());
+  // One date for the whole run, so every object of a set is locked as long as its record says.
+  const lock: Immutability | undefined = options.immutability?.days
+    ? { mode: options.immutability.mode, until: new Date(now().getTime() + options.immutability.days * 24 * 3600 * 1000) }
+    : undefined;
   const result: CopyResult = { copied: [], alreadyOffsite: [], skipped: [], uploadedBytes: 0, resumedFiles: 0, verifiedObjects: 0 };
   const sets = [...options.sets].sort((a, b) => a.takenAt.localeCompare(b.takenAt) || a.id.localeCompare(b.id));
 
@@ -160,12 +166,15 @@ export async function copyOffsite(options: CopyOptions): Promise<CopyResult> {
 
     log.info(`Copying ${set.id} (${set.files.map((f) => f.name).join(', ')}) to ${store.display}/${set.area}/`);
     const records: OffsiteFileRecord[] = [];
+    let setLockedUntil = lock?.until;
     for (const file of [...set.files, set.manifest]) {
       const before = done;
-      const { record, uploaded } = await sendFile(store, set, file, options, (bytes) => {
+      const { record, uploaded, lockedUntil } = await sendFile(store, set, file, options, lock, (bytes) => {
         done = before + bytes;
         options.onProgress?.(done, total);
       });
+      // A file kept from an earlier run may be locked a little shorter: the record says the earliest.
+      if (setLockedUntil && lockedUntil && lockedUntil < setLockedUntil) setLockedUntil = lockedUntil;
       if (uploaded) result.uploadedBytes += record.storedSize;
       else result.resumedFiles += 1;
       done = before + record.size;
@@ -195,9 +204,10 @@ export async function copyOffsite(options: CopyOptions): Promise<CopyResult> {
       manifest: manifestRecord,
       files: records,
       encryption: options.encryption?.record ?? null,
+      immutability: lock && setLockedUntil ? { mode: lock.mode, until: setLockedUntil.toISOString() } : null,
     };
     const text = Buffer.from(JSON.stringify(offsiteRecord, null, 2) + '\n');
-    await store.upload(recordKey, Readable.from([text]), { size: text.length, metadata: { [META_NAME]: recordKey.split('/').pop()! }, signal });
+    await store.upload(recordKey, Readable.from([text]), { size: text.length, metadata: { [META_NAME]: recordKey.split('/').pop()! }, immutability: lock, signal });
     result.copied.push(set.id);
   }
   if (problems.length) {
@@ -214,8 +224,9 @@ async function sendFile(
   set: LocalSet,
   file: LocalFile,
   options: CopyOptions,
+  lock: Immutability | undefined,
   onBytes: (bytes: number) => void,
-): Promise<{ record: OffsiteFileRecord; uploaded: boolean }> {
+): Promise<{ record: OffsiteFileRecord; uploaded: boolean; lockedUntil?: Date }> {
   const { signal, log } = options;
   const key = `${set.area}/${file.name}`;
   const local = await sha256OfFile(file.path, signal).catch((error: NodeJS.ErrnoException) => {
@@ -229,13 +240,16 @@ async function sendFile(
     existing.metadata[META_SHA256] === local.sha256 &&
     existing.metadata[META_SIZE] === String(local.size) &&
     (existing.metadata[META_ENCRYPTION] ?? 'none') === (encrypted ? 'age' : 'none') &&
-    (encrypted || existing.size === local.size)
+    (encrypted || existing.size === local.size) &&
+    // A file sent without a lock (or with a shorter one) is sent again, locked: on a locked store that adds a locked version.
+    (!lock || Date.parse(existing.metadata[META_LOCKED_UNTIL] ?? '') >= lock.until.getTime() - 24 * 3600 * 1000)
   ) {
     // Sent by an earlier, interrupted run. Its stored hash is only known by reading it back.
     const stored = encrypted ? await sha256OfObject(store, key, signal) : { sha256: local.sha256, size: local.size };
     log.verbose(`Already offsite (same size and SHA-256): ${key}`);
     onBytes(local.size);
-    return { record: { name: file.name, size: local.size, sha256: local.sha256, storedSize: stored.size, storedSha256: stored.sha256 }, uploaded: false };
+    const lockedUntil = lock ? new Date(existing.metadata[META_LOCKED_UNTIL]!) : undefined;
+    return { record: { name: file.name, size: local.size, sha256: local.sha256, storedSize: stored.size, storedSha256: stored.sha256 }, uploaded: false, lockedUntil };
   }
   if (existing) log.warn(`${describeFile(store, key)} exists but differs from ${file.path}; uploading it again.`);
   const plain = createReadStream(file.path, { highWaterMark: 1024 * 1024 });
@@ -251,14 +265,15 @@ async function sendFile(
   source.pipe(stored).pipe(body);
   await store.upload(key, body, {
     size: storedSize,
-    metadata: { [META_NAME]: file.name, [META_SIZE]: String(local.size), [META_SHA256]: local.sha256, [META_ENCRYPTION]: encrypted ? 'age' : 'none' },
+    metadata: { [META_NAME]: file.name, [META_SIZE]: String(local.size), [META_SHA256]: local.sha256, [META_ENCRYPTION]: encrypted ? 'age' : 'none', ...(lock ? { [META_LOCKED_UNTIL]: lock.until.toISOString() } : {}) },
+    immutability: lock,
     signal,
   });
   if (readPlain.digest() !== local.sha256) {
     throw new StepFailure(`${file.path} changed while it was uploaded (its SHA-256 differs from a moment before); nothing was recorded offsite for ${set.id}. Run the copy again.`);
   }
   options.log.verbose(`Uploaded ${key} (${formatBytes(stored.bytes)}).`);
-  return { record: { name: file.name, size: local.size, sha256: local.sha256, storedSize: stored.bytes, storedSha256: stored.digest() }, uploaded: true };
+  return { record: { name: file.name, size: local.size, sha256: local.sha256, storedSize: stored.bytes, storedSha256: stored.digest() }, uploaded: true, lockedUntil: lock?.until };
 }
 
 export { OffsiteError };

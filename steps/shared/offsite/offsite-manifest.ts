@@ -36,6 +36,14 @@ export interface OffsiteSetRecord {
   manifest: OffsiteFileRecord;
   files: OffsiteFileRecord[];
   encryption: OffsiteEncryption | null;
+  /** Every object of the set is locked until then (absent in records written before immutability). */
+  immutability?: { mode: 'Governance' | 'Compliance'; until: string } | null;
+}
+
+/** When the set's objects are still locked at `now`, the time the lock ends; otherwise undefined. */
+export function lockedUntil(record: OffsiteSetRecord, now: Date): string | undefined {
+  const until = record.immutability?.until;
+  return until && Date.parse(until) > now.getTime() ? until : undefined;
 }
 
 export function offsiteRecordKey(area: Area, id: string): string {

@@ -1,71 +1,17 @@
-// The one call a restore step makes at its start: a local source is returned as it is; an
-// offsite URL is turned into a local folder (the chosen set, and what its chain needs,
-// downloaded and checked), which the step then restores from as usual.
-import { OFFSITE_MINIMUM_NODE_MAJOR } from '../../../templates/copy-offsite';
-import { ParameterError, StepFailure } from '../runtime/errors';
-import { formatBytes } from '../runtime/format';
+// Restore from an offsite URL with either provider (S3 or Azure Blob): Restore File Store and
+// Fetch Backups from Offsite, whose templates have room for both SDKs.
 import type { StepContext } from '../runtime/step-context';
+import { localSourceThrough, type LocalSource, type LocalSourceOptions, type OffsiteRestoreParams } from './local-source';
 import type { Area } from './sets';
-import { splitSourceUrl, stageFromOffsite, type Decrypt } from './stage';
-import { isOffsiteUrl, offsiteTargetFrom, secretPartsOf, type OffsiteSettings } from './target';
 
-export interface OffsiteRestoreParams extends Omit<OffsiteSettings, 'offsiteUrl'> {
-  offsiteStagingDirectory: string;
-}
+export type { LocalSource, OffsiteRestoreParams } from './local-source';
 
-export interface LocalSource {
-  /** A manifest or folder on this worker. */
-  source: string;
-  /** True when it was downloaded from offsite. */
-  fromOffsite: boolean;
-}
-
-export async function localSourceFor(
+export function localSourceFor(
   source: string,
   params: OffsiteRestoreParams,
   context: StepContext,
   area: Area,
-  options: { pointInTime?: string; decrypt?: Decrypt } = {},
+  options: Omit<LocalSourceOptions, 'open'> = {},
 ): Promise<LocalSource> {
-  if (!isOffsiteUrl(source)) return { source, fromOffsite: false };
-  const { rootUrl, setName } = splitSourceUrl(source, area);
-  const target = offsiteTargetFrom({ ...params, offsiteUrl: rootUrl });
-  for (const part of secretPartsOf(target)) context.setSecret(part);
-  if (!params.offsiteStagingDirectory) {
-    throw new ParameterError([
-      `"Download folder" (OctopusDr.Offsite.StagingDirectory) is required when "Backup to restore" is an offsite URL: set it in the step, or --download-directory on the command line.`,
-    ]);
-  }
-  const major = Number(process.versions.node.split('.')[0]);
-  if (major < OFFSITE_MINIMUM_NODE_MAJOR) {
-    throw new StepFailure(
-      `Restoring from an offsite URL needs Node.js ${OFFSITE_MINIMUM_NODE_MAJOR} or newer (the storage SDKs do), and this is Node.js ${process.versions.node}. ` +
-        `Run the step with a newer node (Node.js executable, OctopusDr.NodePath), or download the backup first with Octopus DR - Fetch Backups from Offsite and restore from its folder.`,
-    );
-  }
-  // Loaded only now: the SDKs need Node 20, and a restore from a local folder runs on 18.
-  const { openOffsiteStore } = require('./open') as typeof import('./open');
-  const store = openOffsiteStore(target);
-  try {
-    const started = Date.now();
-    const result = await stageFromOffsite({
-      store,
-      area,
-      stagingDirectory: params.offsiteStagingDirectory,
-      setName,
-      pointInTime: options.pointInTime || undefined,
-      log: context.log,
-      signal: context.signal,
-      decrypt: options.decrypt,
-      onProgress: (done, total) => context.progress(total > 0 ? (done / total) * 100 : 100, `Downloaded ${formatBytes(done)} of ${formatBytes(total)} from offsite`),
-    });
-    const seconds = (Date.now() - started) / 1000;
-    context.log.info(
-      `Downloaded ${result.sets.join(' + ')} from ${target.display} (${formatBytes(result.downloadedBytes)} in ${seconds.toFixed(1)} s` +
-        `${result.reusedFiles ? `, ${result.reusedFiles} file(s) already in the download folder` : ''}); every SHA-256 matches. Restoring from ${result.localSource}.`,
-    );
-    return { source: result.localSource, fromOffsite: true };
-  } finally {
-    store.close();
-  }
+  return localSourceThrough(source, params, context, area, { ...options, open: () => (require('./open') as typeof import('./open')).openOffsiteStore });
 }

@@ -9,7 +9,7 @@ import { ChainError, selectChain } from '../database-backup/chain';
 import type { BackupManifest } from '../database-backup/manifest';
 import { planRetention } from '../database-backup/retention';
 import { parseManifest as parseFileStoreManifest } from '../file-store/manifest';
-import { offsiteRecordKey, OFFSITE_SUFFIX, parseOffsiteRecord, type OffsiteSetRecord } from './offsite-manifest';
+import { lockedUntil, offsiteRecordKey, OFFSITE_SUFFIX, parseOffsiteRecord, type OffsiteSetRecord } from './offsite-manifest';
 import type { Area } from './sets';
 import type { Decrypt } from './stage';
 import type { OffsiteStore } from './store';
@@ -70,7 +70,9 @@ function databaseRemovals(list: Entry[], options: OffsiteRetentionOptions): Entr
   const removed = new Set(plan.remove.map((d) => d.candidate.set));
   const sets = candidates.map((c) => c.set);
   const newest = [...candidates].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime()).slice(0, options.keepAtLeast);
-  for (const kept of newest) {
+  // A set still locked offsite cannot be deleted, so it is kept like the newest: with everything it needs.
+  const locked = candidates.filter((c) => lockedUntil(bySet.get(c.set)!.record, options.now) !== undefined);
+  for (const kept of [...newest, ...locked]) {
     removed.delete(kept.set);
     try {
       const chain = selectChain(sets, { endAt: kept.set });
@@ -90,9 +92,21 @@ function fileStoreRemovals(list: Entry[], options: OffsiteRetentionOptions): Ent
   const cutoff = options.now.getTime() - options.retentionDays * 24 * 3600 * 1000;
   const newestFull = [...parsed].reverse().find((p) => p.m.mode === 'Full');
   const newestN = parsed.slice(-options.keepAtLeast);
-  const kept = parsed.filter((p) => Date.parse(p.m.createdAt) >= cutoff || p === newestFull || newestN.includes(p));
+  const isLocked = (p: (typeof parsed)[number]) => lockedUntil(p.e.record, options.now) !== undefined;
+  const kept = parsed.filter((p) => Date.parse(p.m.createdAt) >= cutoff || p === newestFull || newestN.includes(p) || isLocked(p));
   const needed = new Set(kept.flatMap((p) => p.m.chain));
   return parsed.filter((p) => !kept.includes(p) && !needed.has(p.m.archive)).map((p) => p.e);
+}
+
+/** Sets old enough to go but still locked offsite (Offsite immutability): kept, and said so. */
+function reportLocked(list: Entry[], area: string, options: OffsiteRetentionOptions): void {
+  const cutoff = options.now.getTime() - options.retentionDays * 24 * 3600 * 1000;
+  for (const e of list) {
+    const until = lockedUntil(e.record, options.now);
+    if (until && Date.parse(e.record.takenAt) < cutoff) {
+      options.log.info(`Offsite retention: kept ${area}/${e.record.id} (taken ${e.record.takenAt}): it is locked offsite until ${until} (Offsite immutability); it can be deleted after that.`);
+    }
+  }
 }
 
 export async function applyOffsiteRetention(options: OffsiteRetentionOptions): Promise<string[]> {
@@ -100,6 +114,7 @@ export async function applyOffsiteRetention(options: OffsiteRetentionOptions): P
   for (const area of ['database', 'file-store'] as const) {
     const list = await entries(options, area);
     if (list.length === 0) continue;
+    reportLocked(list, area, options);
     const remove = area === 'database' ? databaseRemovals(list, options) : fileStoreRemovals(list, options);
     for (const e of remove) {
       options.signal?.throwIfAborted();

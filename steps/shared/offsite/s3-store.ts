@@ -11,7 +11,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 import type { S3Target } from './target';
-import { fullKey, OffsiteError, type OffsiteStore, type RemoteObject, type UploadOptions } from './store';
+import { fullKey, IMMUTABILITY_LABEL, OffsiteError, withLockAdvice, type OffsiteStore, type RemoteObject, type UploadOptions } from './store';
 
 export const PART_SIZE = 8 * 1024 * 1024;
 export const QUEUE_SIZE = 4;
@@ -27,6 +27,15 @@ export function describeS3Error(error: unknown, target: S3Target, action: string
   const where = `${target.display}${target.endpoint ? ` at ${target.endpoint}` : ''}`;
   const credentials = target.credentials ? `check ${KEY_LABELS}` : `set ${KEY_LABELS}, or give this worker AWS credentials (environment, profile, instance or task role)`;
   const said = `${code}${status ? `, HTTP ${status}` : ''}`;
+  if (/object ?lock/i.test(`${code} ${e.message ?? ''}`)) {
+    // AWS: InvalidRequest "Bucket is missing Object Lock Configuration" (or a store without Object Lock at all).
+    return new OffsiteError(
+      `The S3 store refused to lock ${action.replace(/^upload /, '')} (${said}: ${e.message ?? ''}): ${IMMUTABILITY_LABEL} needs a bucket with Object Lock enabled ` +
+        `(enable it when the bucket is created, or on a versioned bucket with put-object-lock-configuration, and grant s3:PutObjectRetention), ` +
+        `or set ${IMMUTABILITY_LABEL} to 0.`,
+      error,
+    );
+  }
   switch (code) {
     case 'InvalidAccessKeyId':
     case 'SignatureDoesNotMatch':
@@ -122,7 +131,17 @@ export function openS3Store(target: S3Target): OffsiteStore {
     async upload(relative, body, options: UploadOptions) {
       const upload = new Upload({
         client,
-        params: { Bucket: target.bucket, Key: key(relative), Body: body, ...(options.size >= 0 ? { ContentLength: options.size } : {}), Metadata: options.metadata },
+        // lib-storage sends these on PutObject, or on CreateMultipartUpload for a file in parts.
+        params: {
+          Bucket: target.bucket,
+          Key: key(relative),
+          Body: body,
+          ...(options.size >= 0 ? { ContentLength: options.size } : {}),
+          Metadata: options.metadata,
+          ...(options.immutability
+            ? { ObjectLockMode: options.immutability.mode === 'Compliance' ? 'COMPLIANCE' : 'GOVERNANCE', ObjectLockRetainUntilDate: options.immutability.until }
+            : {}),
+        },
         partSize: PART_SIZE,
         queueSize: QUEUE_SIZE,
         leavePartsOnError: false,
@@ -134,7 +153,7 @@ export function openS3Store(target: S3Target): OffsiteStore {
         await upload.done();
       } catch (error) {
         if (options.signal?.aborted) throw options.signal.reason;
-        throw describeS3Error(error, target, `upload ${key(relative)}`);
+        throw withLockAdvice(describeS3Error(error, target, `upload ${key(relative)}`), options.immutability, 'a bucket with Object Lock enabled and the s3:PutObjectRetention permission');
       } finally {
         options.signal?.removeEventListener('abort', abort);
       }

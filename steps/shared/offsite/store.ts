@@ -11,8 +11,19 @@ export interface RemoteObject {
   metadata: Record<string, string>;
 }
 
+/** A write-once lock on an uploaded object: S3 Object Lock, or an Azure Blob immutability policy. */
+export interface Immutability {
+  until: Date;
+  /** Governance: S3 GOVERNANCE / Azure Unlocked (an administrator can lift it). Compliance: S3 COMPLIANCE / Azure Locked. */
+  mode: 'Governance' | 'Compliance';
+}
+
+/** The parameter a refused lock names. */
+export const IMMUTABILITY_LABEL = '"Offsite immutability (days)" (OctopusDr.Offsite.ImmutabilityDays)';
+
 export interface UploadOptions {
   size: number;
+  immutability?: Immutability;
   metadata: Record<string, string>;
   onProgress?: (bytesSent: number) => void;
   signal?: AbortSignal;
@@ -36,6 +47,14 @@ export const META_SHA256 = 'octopusdrsha256';
 export const META_SIZE = 'octopusdrsize';
 export const META_NAME = 'octopusdrname';
 export const META_ENCRYPTION = 'octopusdrencryption';
+/** When the object was uploaded with a lock: until when (ISO). */
+export const META_LOCKED_UNTIL = 'octopusdrlockeduntil';
+
+/** A refused upload that asked for a lock: the lock may be why, so the message says what it needs. */
+export function withLockAdvice(error: OffsiteError, immutability: Immutability | undefined, needs: string): OffsiteError {
+  if (!immutability || error.message.includes(IMMUTABILITY_LABEL)) return error;
+  return new OffsiteError(`${error.message} The upload asked for a lock (${IMMUTABILITY_LABEL}), which needs ${needs}; or set it to 0.`, error.cause);
+}
 
 export class OffsiteError extends StepFailure {
   constructor(message: string, cause?: unknown) {

@@ -1,0 +1,123 @@
+// Restore SQL Database and Test Latest Backup taking an Azure Blob URL as "Backup to restore":
+// back up, copy offsite (Azurite), delete the local backups, then run the built steps with the
+// URL. The chain is downloaded to "Download folder", checked, and restored as from a folder.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { keyIdOf } from '../../steps/shared/master-key';
+import { Lab, octopusTables } from '../database/harness';
+import { octopusDatabase } from '../master-key/octopus-database';
+import { findNode18 } from '../helpers/node18';
+import { runCopy } from './fixtures';
+import { azureProvider } from './providers';
+
+const provider = azureProvider();
+const KEY = randomBytes(32);
+let lab: Lab;
+let url: string;
+let backups: string;
+
+beforeAll(async () => {
+  await provider.start();
+  lab = new Lab();
+  const db = octopusDatabase({ name: 'Octopus', key: KEY, variableSets: 4, frozenVariableSets: 1, certificateTable: 'Configuration' });
+  const have = new Set((db.seed.tables ?? []).map((t) => t.name.toLowerCase()));
+  const tables = [...(db.seed.tables ?? []), ...(octopusTables() ?? []).filter((t) => !have.has(t.name.toLowerCase()))];
+  await lab.start({ operationMs: 50 }, [{ ...db.seed, name: 'Octopus', recoveryModel: 'FULL', tables }]);
+  backups = path.join(lab.root, 'sql');
+  mkdirSync(backups);
+  const take = async (...args: string[]) => {
+    const run = await lab.run('backup-database', 'Octopus', ['--backup-directory', backups, '--no-copy-only', '--master-key-id', keyIdOf(KEY), ...args]);
+    if (run.code !== 0) throw new Error(`backup failed: ${run.result}\n${run.stderr}`);
+  };
+  await take();
+  lab.insertProject('Octopus', 'Projects-2');
+  await take('--backup-type', 'Log');
+  lab.insertProject('Octopus', 'Projects-3');
+  await take('--backup-type', 'Log');
+  url = await provider.newTarget('site-a');
+  const copied = await runCopy(['--offsite-url', url, '--backup-directory', backups], provider.env());
+  if (copied.code !== 0) throw new Error(`copy failed: ${copied.result}`);
+  // The site is gone: only the offsite copy is left.
+  rmSync(backups, { recursive: true });
+}, 180_000);
+afterAll(async () => {
+  await lab?.stop();
+  await provider.stop();
+});
+
+function rows(database: string): string {
+  const db = lab.sim.model.database(database)!;
+  return JSON.stringify([...db.tables.entries()].map(([name, t]) => [name, t.rows]));
+}
+
+test('Restore SQL Database from the URL: the newest chain downloaded and checked, rows identical', async () => {
+  const staging = path.join(lab.root, 'staging-restore');
+  const run = await lab.run('restore-database', 'master', ['--source', url, '--download-directory', staging, '--target-database', 'Octopus-offsite'], { env: provider.env() });
+  expect(run.stderr).toBe('');
+  expect(run.result).toMatch(/^Restored 'Octopus-offsite'/);
+  expect(run.code).toBe(0);
+  expect(rows('Octopus-offsite')).toBe(rows('Octopus'));
+  expect(run.stdout).toMatch(/Downloaded .* from .*every SHA-256 matches/);
+  // The full and both logs, each with its manifest; nothing else.
+  expect(readdirSync(staging).filter((f) => f.endsWith('.manifest.json'))).toHaveLength(3);
+  expect(readdirSync(staging).filter((f) => !/\.(bak|trn|manifest\.json)$/.test(f))).toEqual([]);
+  for (const secret of provider.secrets()) expect(run.stdout + run.stderr).not.toContain(secret);
+}, 120_000);
+
+test('a set named in the URL: only its chain is downloaded (the full alone)', async () => {
+  const store = provider.store(url);
+  const full = (await store.list('database/')).map((o) => o.key).find((k) => /_FULL_.*\.manifest\.json$/.test(k))!;
+  store.close();
+  const staging = path.join(lab.root, 'staging-full');
+  const run = await lab.run('restore-database', 'master', ['--source', `${url}/${full}`, '--download-directory', staging, '--target-database', 'Octopus-full'], { env: provider.env() });
+  expect(run.code).toBe(0);
+  expect(readdirSync(staging).sort()).toEqual([path.basename(full), path.basename(full).replace('.manifest.json', '.bak')].sort());
+  expect(lab.projectIds('Octopus-full')).not.toContain('Projects-2');
+}, 120_000);
+
+test('Test Latest Backup from the URL: the newest chain restored under a scratch name, the key proven, the report written', async () => {
+  const staging = path.join(lab.root, 'staging-test');
+  const reports = path.join(lab.root, 'reports');
+  mkdirSync(reports);
+  const run = await lab.run('test-restore', 'master', ['--source', url, '--download-directory', staging, '--report-directory', reports], {
+    env: { ...provider.env(), OCTOPUSDR_MASTERKEY: KEY.toString('base64') },
+  });
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  const report = JSON.parse(readFileSync(run.artifacts.find((a) => a.endsWith('.json'))!, 'utf8'));
+  expect(report.masterKey.status).toBe('passed');
+  expect(report.backup.sets).toHaveLength(3);
+  expect([...lab.sim.model.databases.values()].map((d) => d.name).filter((n) => n.startsWith('octopus-dr-test-'))).toEqual([]);
+}, 180_000);
+
+test('an S3 URL is refused before anything is downloaded, with what to do instead', async () => {
+  const staging = path.join(lab.root, 'staging-s3');
+  const run = await lab.run('restore-database', 'master', ['--source', 's3://some-bucket/dr', '--download-directory', staging]);
+  expect(run.code).toBe(2);
+  expect(run.result).toMatch(/is an S3 URL, and this step takes Azure Blob URLs only.*"Octopus DR - Fetch Backups from Offsite"/);
+  expect(existsSync(staging)).toBe(false);
+}, 60_000);
+
+test('an Azure URL without a download folder is a parameter error naming it', async () => {
+  const run = await lab.run('test-restore', 'master', ['--source', url], { env: { ...provider.env(), OCTOPUSDR_MASTERKEY: KEY.toString('base64') } });
+  expect(run.code).toBe(2);
+  expect(run.result).toMatch(/"Download folder" \(OctopusDr\.Offsite\.StagingDirectory\) is required/);
+}, 60_000);
+
+test('a malformed URL is a parameter error naming "Backup to restore" and --source, before anything connects', async () => {
+  const run = await lab.run('restore-database', 'master', ['--source', 'https://acct.blob.core.windows.net/c/prefix', '--download-directory', path.join(lab.root, 'nowhere')], { env: provider.env() });
+  expect(run.code).toBe(2);
+  expect(run.result).toMatch(/^"Backup to restore" must name a container .*not "c": set "Backup to restore" \(OctopusDr\.Restore\.Source\) in the step, or --source on the command line\.$/);
+}, 60_000);
+
+(findNode18() ? test : test.skip)('on Node.js 18 a URL fails saying it needs Node.js 20 (a folder source still runs there)', () => {
+  const child = spawnSync(findNode18()!, [path.join(__dirname, '../../build/steps/restore-database.js'), '--source', url, '--download-directory', path.join(lab.root, 'staging-18')], {
+    env: { PATH: process.env.PATH, OCTOPUSDR_SQL_CONNECTIONSTRING: lab.connectionString('master'), ...provider.env() },
+    encoding: 'utf8',
+  });
+  expect(child.status).toBe(1);
+  expect(child.stdout + child.stderr).toMatch(/Restoring from an offsite URL needs Node\.js 20 or newer .*this is Node\.js 18\./);
+  expect(existsSync(path.join(lab.root, 'staging-18'))).toBe(false);
+}, 60_000);
