@@ -100,6 +100,13 @@ describe('withoutSafetyBackups (Get-DbaBackupInformation)', () => {
     expect(withoutSafetyBackups([f1, safety])).toEqual({ kept: [f1], safety: [safety] });
   });
 
+  test('with the random part two restores in one second give their safety backups, and they are set aside too', () => {
+    const named = set('Octopus_SAFETY_2', header({ backupType: 1, firstLsn: lsn(500), lastLsn: lsn(600) }), {
+      files: [{ name: 'Octopus_SAFETY_20261102T000000Z_0a1b2c.bak', workerPath: '/b/y.bak', serverPath: 'D:\\b\\y.bak' }],
+    });
+    expect(withoutSafetyBackups([f1, safety, named])).toEqual({ kept: [f1], safety: [safety, named] });
+  });
+
   test('unless the user named one', () => {
     expect(withoutSafetyBackups([f1, safety], safety)).toEqual({ kept: [f1, safety], safety: [] });
   });

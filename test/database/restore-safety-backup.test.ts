@@ -24,6 +24,9 @@ test('running the same restore from the default backup folder twice restores the
   const again = await restore(lab, '--source', lab.backups, '--target-database', 'Standby', '--replace-existing');
   expect(again.code).toBe(0);
   expect(again.stdout).toMatch(/Not considered: .*Standby_SAFETY_/);
+  // Two restores (in the same second, as here when the machine is quick) never share a safety file:
+  // BACKUP appends to an existing file, and the first safety backup is the one that holds 'Projects-Stale'.
+  expect(again.outputs.SafetyBackupFile).not.toBe(first.outputs.SafetyBackupFile);
   expect(lab.projectIds('Standby')).toEqual(['Projects-1', 'Projects-2']);
 
   // Named, a safety backup is restored: that is how the previous database comes back.

@@ -189,7 +189,7 @@ test('Replace existing: a copy-only safety backup first, then exclusive access a
   const run = await restore(lab, '--source', fullDiff, '--target-database', target, '--replace-existing', '--verbose');
   expect(run.code).toBe(0);
   const safety = run.outputs.SafetyBackupFile;
-  expect(path.basename(safety)).toMatch(/^Octo-full_SAFETY_\d{8}T\d{6}Z\.bak$/);
+  expect(path.basename(safety)).toMatch(/^Octo-full_SAFETY_\d{8}T\d{6}Z_[0-9a-f]{6}\.bak$/);
   expect(readdirSync(lab.backups)).toContain(path.basename(safety));
   expect(lab.projectIds(target)).toEqual(['Projects-1', 'Projects-2']);
   const requests = lab.sim.events.slice(seen).filter((e) => e.kind === 'request').map((e) => e.detail ?? '');
@@ -265,7 +265,7 @@ test('a failure after the safety backup rolls back from it and says where it is'
   lab.sim.faults.push({ match: /RESTORE DATABASE @database/, dropMidStream: true });
   const run = await restore(lab, '--source', fullOnly, '--target-database', 'Octo-logs', '--replace-existing');
   expect(run.code).toBe(1);
-  expect(run.result).toMatch(/^Restoring over the existing database 'Octo-logs' failed: .*Rolled back: 'Octo-logs' was restored from the safety backup .*Octo-logs_SAFETY_\d{8}T\d{6}Z\.bak/s);
+  expect(run.result).toMatch(/^Restoring over the existing database 'Octo-logs' failed: .*Rolled back: 'Octo-logs' was restored from the safety backup .*Octo-logs_SAFETY_\d{8}T\d{6}Z_[0-9a-f]{6}\.bak/s);
   const safety = readdirSync(lab.backups).filter((f) => f.startsWith('Octo-logs_SAFETY_'));
   expect(safety).toHaveLength(1);
 });

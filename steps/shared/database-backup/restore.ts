@@ -25,7 +25,7 @@ import { ChainError, selectChain, type RestoreChain } from './chain';
 import { loadManifestSets, looseBackupFiles, setFromManifest, type FolderLocation } from './discovery';
 import { compareLsn } from './lsn';
 import { readManifest } from './manifest';
-import { backupTimestamp, fileNamePart, isManifestName, joinServerPath, parseBackupFileName, relocatedFileName } from './naming';
+import { backupTimestamp, fileNamePart, isManifestName, joinServerPath, parseBackupFileName, randomNamePart, relocatedFileName } from './naming';
 import { readFileList, readHeaders, runStatement, type DatabaseFile } from './server-reads';
 import {
   backupStatement,
@@ -163,8 +163,8 @@ export interface FoundBackupSets {
   stopAt?: string;
 }
 
-/** `<Database>_SAFETY_<stamp>.bak`: the copy-only backup taken before replacing a database. */
-const SAFETY_BACKUP_NAME = /_SAFETY_\d{8}T\d{6}Z\.bak$/i;
+/** `<Database>_SAFETY_<stamp>_<6 hex>.bak` (before the random part: `<Database>_SAFETY_<stamp>.bak`): the copy-only backup taken before replacing a database. */
+const SAFETY_BACKUP_NAME = /_SAFETY_\d{8}T\d{6}Z(_[0-9a-f]{6})?\.bak$/i;
 
 /** Every set in the source's folder, the named one, and the point in time; checks the source exists. */
 export async function getBackupSets(connection: SqlConnection, request: RestoreRequest, facts: ServerFacts, context: EngineContext): Promise<FoundBackupSets> {
@@ -422,8 +422,9 @@ function safetyBackupStep(targetDatabase: string, facts: ServerFacts): { file: s
   if (!facts.defaultBackupPath) {
     planError(`SQL Server reports no default backup folder for the safety backup; turn "${safetyBackupParameter.label}" off or configure the instance's backup folder.`);
   }
-  // Not named like this tool's backups, so retention never deletes it.
-  const safetyName = `${fileNamePart(targetDatabase)}_SAFETY_${backupTimestamp(new Date())}.bak`;
+  // Not named like this tool's backups, so retention never deletes it. The random part keeps two
+  // restores in the same second from writing into one file (BACKUP appends to an existing file).
+  const safetyName = `${fileNamePart(targetDatabase)}_SAFETY_${backupTimestamp(new Date())}_${randomNamePart()}.bak`;
   const file = joinServerPath(facts.defaultBackupPath, safetyName, facts.pathSeparator);
   const step: PlannedStep = {
     kind: 'safety-backup',
