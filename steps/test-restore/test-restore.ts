@@ -9,9 +9,9 @@ import { performance } from 'node:perf_hooks';
 import type { ParameterValues } from '../../templates/model';
 import { testRestore as template } from '../../templates/test-restore';
 import { checkDbStatement, manifestStampOf, planRestore, readManifest, restoreDatabase, RestorePlanError, unreadableManifestsNewerThan, type RestorePlan } from '../shared/database-backup';
-import { verifyFileStoreBackup } from '../shared/file-store/restore';
+import { verifyFileStoreBackup } from '../shared/file-store';
 import { decide, parseMasterKey, type MasterKey } from '../shared/master-key';
-import { collectMasterKeyEvidence, type EvidenceReporter } from '../shared/octopus-documents/master-key-evidence';
+import { collectMasterKeyEvidence, type EvidenceReporter } from '../shared/octopus-documents';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import { describeFileError, fileFailure } from '../shared/runtime/failure';
 import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, workerPathProblem } from '../shared/runtime/locations';
@@ -26,7 +26,7 @@ import { REPORT_FORMAT, summarise, writeReport, type TestRestoreReport } from '.
 import { databaseExists, dropScratchDatabase, scratchDatabaseName } from './scratch';
 import { backupFolderOf, writeDrRecordAndPage } from './dr-record';
 import { checkAgreement, emptyAgreement } from './agreement';
-import { chainOctopusVersion, enforceStandbyVersion, standbyProblems } from '../shared/standby/step-gate';
+import { chainOctopusVersion, enforceStandbyVersion } from '../shared/standby';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -181,7 +181,6 @@ async function verifyKeyAgainst(
     const reporter: EvidenceReporter = {
       log: context.log,
       signal: context.signal,
-      throwIfCancelled: () => context.throwIfCancelled(),
       progress: (percent, message) => context.progress(70 + percent * 0.15, message),
     };
     const collected = await collectMasterKeyEvidence(sql, key, MASTER_KEY_SAMPLE_SIZE, reporter);
@@ -265,7 +264,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   }
 
   // A backup from a newer Octopus than the standby's could not take over there: refused before restoring.
-  await enforceStandbyVersion(params, () => chainOctopusVersion(plan), log, context.signal);
+  await enforceStandbyVersion(params, () => chainOctopusVersion(plan), context);
 
   const scratch = plan.targetDatabase;
   report.restore.scratchDatabase = scratch;
@@ -409,7 +408,7 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   for (const form of key.secretForms) context.setSecret(form);
   for (const warning of key.warnings) context.log.warn(warning);
 
-  const before = [...(await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf(params))), ...standbyProblems(params)];
+  const before = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf(params));
   if (params.fileStoreBackupDirectory) {
     const problem = await workerPathProblem(params.fileStoreBackupDirectory, template.params.fileStoreBackupDirectory);
     if (problem) before.push(problem);

@@ -6,7 +6,7 @@ import { INCONCLUSIVE_EXIT_CODE, type verifyMasterKey as template } from '../../
 import { decide, KEY_ID_PATTERN, parseMasterKey, type MasterKey, type Verdict } from '../shared/master-key';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import type { StepContext } from '../shared/runtime/step-context';
-import { collectMasterKeyEvidence } from '../shared/octopus-documents/master-key-evidence';
+import { collectMasterKeyEvidence } from '../shared/octopus-documents';
 import { openSqlConnection } from '../shared/sql';
 
 type Params = ParameterValues<typeof template.params>;
