@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ParameterValues } from '../../templates/model';
+import { fileStoreFolders, fileStoreHomeDirectory } from '../../templates/parameters';
 import { testRestore as template } from '../../templates/test-restore';
 import { checkDbStatement, manifestStampOf, planRestore, readManifest, restoreDatabase, RestorePlanError, unreadableManifestsNewerThan, type RestorePlan } from '../shared/database-backup';
 import { verifyFileStoreBackup } from '../shared/file-store';
@@ -96,13 +97,14 @@ async function reportDirectoryFor(params: Params, options: TestRestoreOptions): 
 
 /** The report must be writable before an hour of restoring starts: a probe file is created and removed. */
 async function checkReportDirectory(directory: string, explicit: boolean): Promise<void> {
+  const { reportDirectory, source } = template.params;
   const where = explicit
-    ? `"Report directory" ${directory}`
-    : `The folder of "Backup to restore", ${directory}, where the report goes by default,`;
-  const fix = `Set "Report directory" to a writable folder: ${howToSet(template.params.reportDirectory)}.`;
+    ? `"${reportDirectory.label}" ${directory}`
+    : `The folder of "${source.label}", ${directory}, where the report goes by default,`;
+  const fix = `Set "${reportDirectory.label}" to a writable folder: ${howToSet(reportDirectory)}.`;
   const stat = await fs.stat(directory).catch((error: NodeJS.ErrnoException) => error);
   if (stat instanceof Error) {
-    if (stat.code === 'ENOENT') throw new StepFailure(`${where} does not exist on this worker. ${explicit ? 'Create it, or correct the path' : 'Check "Backup to restore"'}. ${fix}`, { exitCode: 2 });
+    if (stat.code === 'ENOENT') throw new StepFailure(`${where} does not exist on this worker. ${explicit ? 'Create it, or correct the path' : `Check "${source.label}"`}. ${fix}`, { exitCode: 2 });
     throw new StepFailure(`${describeFileError(stat, { path: directory, what: 'checking the report directory' }) ?? stat.message} ${fix}`, { exitCode: 2 });
   }
   if (!stat.isDirectory()) throw new StepFailure(`${where} is not a folder. ${fix}`, { exitCode: 2 });
@@ -148,7 +150,7 @@ async function planScratchRestore(
       planning,
     );
   }
-  throw new StepFailure(`Could not find a free scratch database name after ${SCRATCH_NAME_ATTEMPTS} attempts; change "Scratch database prefix".`);
+  throw new StepFailure(`Could not find a free scratch database name after ${SCRATCH_NAME_ATTEMPTS} attempts; change "${template.params.scratchPrefix.label}".`);
 }
 
 /** The newest set's manifest may record the key ID of the master key the backup needs. */
@@ -243,7 +245,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   report.backup.recoveryPoint = tooOld ? 'failed' : 'passed';
   if (tooOld) {
     report.failures.push(
-      `The newest backup is ${report.backup.ageHours} hours old, older than the ${params.maxAgeHours}-hour limit ("Maximum backup age"): check that the backup runbook runs and succeeds.`,
+      `The newest backup is ${report.backup.ageHours} hours old, older than the ${params.maxAgeHours}-hour limit ("${template.params.maxAgeHours.label}"): check that the backup runbook runs and succeeds.`,
     );
   }
 
@@ -290,7 +292,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
         report.failures.push(`Could not drop the scratch database '${scratch}': ${messageOf(error)}. Drop it by hand.`);
       });
     } else {
-      log.warn(`The scratch database '${scratch}' is kept ("Keep scratch database"); drop it when you are done.`);
+      log.warn(`The scratch database '${scratch}' is kept ("${template.params.keepDatabase.label}"); drop it when you are done.`);
     }
   }
 }
@@ -372,7 +374,7 @@ async function testFileStoreBackup(directory: string, report: TestRestoreReport,
     report.fileStore.status = result.ok && !empty ? 'passed' : 'failed';
     if (empty) {
       report.failures.push(
-        `File store: the newest set ${result.set.archivePath} holds 0 files. Check "Octopus home directory" and "File store folders" of the file-store backup, and back up again.`,
+        `File store: the newest set ${result.set.archivePath} holds 0 files. Check "${fileStoreHomeDirectory.label}" and "${fileStoreFolders.label}" of the file-store backup, and back up again.`,
       );
     }
     if (!result.ok) report.failures.push(`File store: ${result.problems.slice(0, 10).join('; ')}${result.problems.length > 10 ? `; and ${result.problems.length - 10} more` : ''}`);

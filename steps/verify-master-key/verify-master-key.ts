@@ -2,6 +2,7 @@
 // The key is parsed and masked before anything is printed; decryption happens here, in Node;
 // only outcomes, counts, document ids and JSON paths are ever reported.
 import type { ParameterValues } from '../../templates/model';
+import { masterKeyExpectedKeyId, sqlConnectionString } from '../../templates/parameters';
 import { INCONCLUSIVE_EXIT_CODE, type verifyMasterKey as template } from '../../templates/verify-master-key';
 import { decide, parseMasterKey, type MasterKey, type Verdict } from '../shared/master-key';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
@@ -68,9 +69,9 @@ export async function verifyMasterKey(params: Params, context: StepContext): Pro
   if (params.connectionString.trim() === '') {
     if (params.expectedKeyId.trim() === '') {
       throw new ParameterError([
-        '"SQL connection string" (OctopusDr.Sql.ConnectionString) is required to verify the key against a database; ' +
+        `"${sqlConnectionString.label}" (${sqlConnectionString.name}) is required to verify the key against a database; ` +
           'set it in the step, or on the command line the environment variable OCTOPUSDR_SQL_CONNECTIONSTRING or --connection-string-file <file>. ' +
-          'To check the key against a backup without a database, set "Expected key ID" instead.',
+          `To check the key against a backup without a database, set "${masterKeyExpectedKeyId.label}" instead.`,
       ]);
     }
     context.setOutput('Result', 'PASS');
