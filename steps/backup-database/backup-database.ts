@@ -11,24 +11,10 @@ import {
   type DatabaseBackupResult,
 } from '../shared/database-backup';
 import { findKeyDrift, keyDriftOutputs } from '../shared/standby';
-import { StepFailure } from '../shared/runtime/errors';
 import { formatBytes } from '../shared/runtime/format';
-import { howToSet, quoteValue } from '../shared/runtime/parameters';
 import type { StepContext } from '../shared/runtime/step-context';
 
 type Params = ParameterValues<typeof template.params>;
-
-/** A bad key ID is bad input (exit 2), found before anything connects. */
-function checkMasterKeyId(params: Params): void {
-  const { masterKeyId } = template.params;
-  if (params.masterKeyId && !/^[0-9a-f]{16}$/i.test(params.masterKeyId)) {
-    throw new StepFailure(
-      `"${masterKeyId.label}" must be 16 hexadecimal characters (the KeyId output of Octopus DR - Verify Master Key), not ${quoteValue(params.masterKeyId)}: ` +
-        `${howToSet(masterKeyId)}.`,
-      { exitCode: 2 },
-    );
-  }
-}
 
 function backupRequestOf(params: Params): DatabaseBackupRequest {
   return {
@@ -57,7 +43,6 @@ function setBackupOutputs(backup: DatabaseBackupResult, context: StepContext): v
 }
 
 export async function backupDatabase(params: Params, context: StepContext): Promise<void> {
-  checkMasterKeyId(params);
   const backup = await takeDatabaseBackup(backupRequestOf(params), context);
   const { manifest, manifestPath } = backup;
   context.createArtifact(manifestPath);

@@ -1,22 +1,19 @@
 import type { copyOffsite as template } from '../../templates/copy-offsite';
 import type { ParameterValues } from '../../templates/model';
-import { decrypterFrom, encryptionFrom } from '../shared/offsite/age';
-import { applyOffsiteRetention } from '../shared/offsite/retention';
-import { copyOffsite } from '../shared/offsite/copy';
-import { openOffsiteStore } from '../shared/offsite/open';
-import { databaseSets, fileStoreSets, type LocalSet } from '../shared/offsite/sets';
-import { offsiteTargetFrom, secretPartsOf } from '../shared/offsite/target';
+import { applyOffsiteRetention, copyOffsite, databaseSets, decrypterFrom, encryptionFrom, fileStoreSets, type LocalSet, offsiteTargetFrom, openOffsiteStore, secretPartsOf } from '../shared/offsite';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import { formatBytes, formatDuration } from '../shared/runtime/format';
 import type { StepContext } from '../shared/runtime/step-context';
 import { toolVersion } from '../shared/runtime/version';
 import { promises as fs } from 'node:fs';
+import { isNativeError } from 'node:util/types';
 
 type Params = ParameterValues<typeof template.params>;
 
 async function checkFolder(folder: string, label: string, name: string): Promise<string | undefined> {
   const stat = await fs.stat(folder).catch((e: NodeJS.ErrnoException) => e);
-  if (stat instanceof Error) return `"${label}" (${name}) ${folder} cannot be read (${stat.code ?? stat.message}): give the folder the backups are written to, as this worker sees it.`;
+  // isNativeError, not instanceof: an fs error may come from another realm (a test's sandbox).
+  if (isNativeError(stat)) return `"${label}" (${name}) ${folder} cannot be read (${stat.code ?? stat.message}): give the folder the backups are written to, as this worker sees it.`;
   if (!stat.isDirectory()) return `"${label}" (${name}) ${folder} is not a folder.`;
   return undefined;
 }

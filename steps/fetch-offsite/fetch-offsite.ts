@@ -1,8 +1,6 @@
 import type { fetchOffsite as template } from '../../templates/fetch-offsite';
 import type { ParameterValues } from '../../templates/model';
-import { decrypterFrom } from '../shared/offsite/age';
-import { localSourceFor } from '../shared/offsite/restore-source';
-import { isOffsiteUrl } from '../shared/offsite/target';
+import { decrypterFrom, isOffsiteUrl, localSourceFor } from '../shared/offsite';
 import { ParameterError } from '../shared/runtime/errors';
 import { offsiteUrl } from '../../templates/offsite-parameters';
 import type { StepContext } from '../shared/runtime/step-context';

@@ -3,38 +3,25 @@
 // and how to get back (rolling back from the safety backup when asked).
 import type { ParameterValues } from '../../templates/model';
 import { restoreDatabase as template } from '../../templates/restore-database';
-import { formatRestorePlan, masterKeyIdOf, normaliseLocalTime, planRestore, restoreWithRecovery } from '../shared/database-backup';
+import { formatRestorePlan, masterKeyIdOf, planRestore, restoreWithRecovery } from '../shared/database-backup';
 import { databaseSourceFrom } from '../shared/offsite/azure-source';
 import { ParameterError } from '../shared/runtime/errors';
 import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer } from '../shared/runtime/locations';
 import { waitForWriters } from '../shared/runtime/lock';
-import { quoteValue } from '../shared/runtime/parameters';
 import { reportingThrough } from '../shared/runtime/phase';
 import type { StepContext } from '../shared/runtime/step-context';
 import { openSqlConnection } from '../shared/sql';
-import { chainOctopusVersion, enforceStandbyVersion, standbyProblems } from '../shared/standby/step-gate';
+import { chainOctopusVersion, enforceStandbyVersion } from '../shared/standby';
 
 type Params = ParameterValues<typeof template.params>;
-
-/** A malformed moment is a parameter problem (exit 2), found before connecting. */
-function checkPointInTime(params: Params): void {
-  const { pointInTime } = template.params;
-  if (params.pointInTime.trim() && !normaliseLocalTime(params.pointInTime)) {
-    throw new ParameterError([
-      `"${pointInTime.label}" (${pointInTime.name}) must be an ISO-8601 date and time without offset, in the SQL Server's local time ` +
-        `(e.g. 2026-11-27T14:30:00), not ${quoteValue(params.pointInTime)}: set it in the step, or --${pointInTime.flag} on the command line.`,
-    ]);
-  }
-}
 
 export async function restoreDatabaseStep(params: Params, context: StepContext): Promise<void> {
   const { log } = context;
   const started = Date.now();
-  checkPointInTime(params);
   // An Azure Blob URL becomes the download folder first (its chain fetched and checked); from here on it is an ordinary restore.
   params = { ...params, source: await databaseSourceFrom(params, context) };
   const locations = sqlSourceLocationsOf(params);
-  const before = [...(await sqlSourceProblemsBeforeConnecting(locations)), ...standbyProblems(params)];
+  const before = await sqlSourceProblemsBeforeConnecting(locations);
   if (before.length > 0) throw new ParameterError(before);
   if (await isDirectory(params.source)) {
     const waitMs = (params.lockWaitMinutes ?? 0) * 60_000;
@@ -69,7 +56,7 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
   const keyId = masterKeyIdOf(plan);
   if (keyId) context.setOutput('MasterKeyId', keyId);
   // A backup from a newer Octopus than the standby's is refused here, before anything is restored.
-  await enforceStandbyVersion(params, () => chainOctopusVersion(plan), log, context.signal);
+  await enforceStandbyVersion(params, () => chainOctopusVersion(plan), context);
 
   if (params.dryRun) {
     const message = `Dry run: the plan above was checked (files present, verified, chain complete) and nothing was changed.`;

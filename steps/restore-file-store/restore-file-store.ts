@@ -5,7 +5,7 @@ import { isDirectory, workerPathProblem } from '../shared/runtime/locations';
 import { waitForWriters } from '../shared/runtime/lock';
 import type { StepContext } from '../shared/runtime/step-context';
 import { formatBytes } from '../shared/runtime/format';
-import { enforceStandbyVersion, standbyProblems } from '../shared/standby/step-gate';
+import { enforceStandbyVersion } from '../shared/standby';
 import {
   cleanRestoreLeftovers,
   parseFolderNames,
@@ -15,7 +15,7 @@ import {
   verificationFailure,
   verifyFileStoreBackup,
 } from '../shared/file-store';
-import { localSourceFor } from '../shared/offsite/restore-source';
+import { localSourceFor } from '../shared/offsite';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -24,13 +24,13 @@ type Params = ParameterValues<typeof template.params>;
  * compares only a set whose manifest records one; otherwise it says the comparison is left to the
  * database restore, which refuses a backup from a newer Octopus.
  */
-async function fileStoreVersionGate(params: Params, manifest: { archive: string; octopusVersion?: unknown }, log: StepContext['log'], signal: AbortSignal): Promise<void> {
+async function fileStoreVersionGate(params: Params, manifest: { archive: string; octopusVersion?: unknown }, context: StepContext): Promise<void> {
   if (!params.standbyServerUrl.trim() && !params.standbyOctopusVersion.trim()) return;
   if (typeof manifest.octopusVersion === 'string' && manifest.octopusVersion.trim()) {
-    await enforceStandbyVersion(params, async () => ({ version: manifest.octopusVersion as string, label: manifest.archive }), log, signal);
+    await enforceStandbyVersion(params, async () => ({ version: manifest.octopusVersion as string, label: manifest.archive }), context);
     return;
   }
-  log.warn(
+  context.log.warn(
     `${manifest.archive} records no Octopus version (a file-store backup cannot read it), so it was not compared with the standby's. ` +
       'Restore SQL Database with the same standby parameters compares the database backup of the same time, and refuses one from a newer Octopus.',
   );
@@ -42,8 +42,7 @@ export async function restoreFileStoreStep(input: Params, context: StepContext):
   // Bad input is refused before anything is downloaded from offsite or read.
   const { homeDirectory, folders, include } = template.params;
   const included = parseFolderNames(input.include, include.label);
-  const inputProblems = [...included.problems, ...standbyProblems(input)];
-  if (inputProblems.length > 0) throw new ParameterError(inputProblems);
+  if (included.problems.length > 0) throw new ParameterError(included.problems);
   const params = { ...input, source: (await localSourceFor(input.source, input, context, 'file-store')).source };
   const started = Date.now();
   const sourceProblem = await workerPathProblem(params.source, template.params.source, 'file or directory');
@@ -68,7 +67,7 @@ export async function restoreFileStoreStep(input: Params, context: StepContext):
 
   const set = await resolveBackupSource(params.source);
   log.info(`Backup set: ${set.archivePath} (${set.manifest.mode}, ${set.manifest.createdAt}, chain ${set.manifest.chain.join(' + ')})`);
-  await fileStoreVersionGate(params, set.manifest, log, context.signal);
+  await fileStoreVersionGate(params, set.manifest, context);
   const inBackup = set.manifest.folders.map((f) => f.name);
   const missing = included.names.filter((n) => !inBackup.includes(n));
   if (missing.length > 0) {

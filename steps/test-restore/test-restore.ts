@@ -6,12 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { isNativeError } from 'node:util/types';
 import type { ParameterValues } from '../../templates/model';
+import { fileStoreFolders, fileStoreHomeDirectory } from '../../templates/parameters';
 import { testRestore as template } from '../../templates/test-restore';
 import { checkDbStatement, manifestStampOf, planRestore, readManifest, restoreDatabase, RestorePlanError, unreadableManifestsNewerThan, type RestorePlan } from '../shared/database-backup';
-import { verifyFileStoreBackup } from '../shared/file-store/restore';
+import { verifyFileStoreBackup } from '../shared/file-store';
 import { decide, parseMasterKey, type MasterKey } from '../shared/master-key';
-import { collectMasterKeyEvidence, type EvidenceReporter } from '../shared/octopus-documents/master-key-evidence';
+import { collectMasterKeyEvidence, type EvidenceReporter } from '../shared/octopus-documents';
 import { databaseSourceFrom } from '../shared/offsite/azure-source';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import { describeFileError, fileFailure } from '../shared/runtime/failure';
@@ -27,7 +29,7 @@ import { REPORT_FORMAT, summarise, writeReport, type TestRestoreReport } from '.
 import { databaseExists, dropScratchDatabase, scratchDatabaseName } from './scratch';
 import { backupFolderOf, writeDrRecordAndPage } from './dr-record';
 import { checkAgreement, emptyAgreement } from './agreement';
-import { chainOctopusVersion, enforceStandbyVersion, standbyProblems } from '../shared/standby/step-gate';
+import { chainOctopusVersion, enforceStandbyVersion } from '../shared/standby';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -97,13 +99,15 @@ async function reportDirectoryFor(params: Params, options: TestRestoreOptions): 
 
 /** The report must be writable before an hour of restoring starts: a probe file is created and removed. */
 async function checkReportDirectory(directory: string, explicit: boolean): Promise<void> {
+  const { reportDirectory, source } = template.params;
   const where = explicit
-    ? `"Report directory" ${directory}`
-    : `The folder of "Backup to restore", ${directory}, where the report goes by default,`;
-  const fix = `Set "Report directory" to a writable folder: ${howToSet(template.params.reportDirectory)}.`;
+    ? `"${reportDirectory.label}" ${directory}`
+    : `The folder of "${source.label}", ${directory}, where the report goes by default,`;
+  const fix = `Set "${reportDirectory.label}" to a writable folder: ${howToSet(reportDirectory)}.`;
   const stat = await fs.stat(directory).catch((error: NodeJS.ErrnoException) => error);
-  if (stat instanceof Error) {
-    if (stat.code === 'ENOENT') throw new StepFailure(`${where} does not exist on this worker. ${explicit ? 'Create it, or correct the path' : 'Check "Backup to restore"'}. ${fix}`, { exitCode: 2 });
+  // isNativeError, not instanceof: an fs error may come from another realm (a test's sandbox).
+  if (isNativeError(stat)) {
+    if (stat.code === 'ENOENT') throw new StepFailure(`${where} does not exist on this worker. ${explicit ? 'Create it, or correct the path' : `Check "${source.label}"`}. ${fix}`, { exitCode: 2 });
     throw new StepFailure(`${describeFileError(stat, { path: directory, what: 'checking the report directory' }) ?? stat.message} ${fix}`, { exitCode: 2 });
   }
   if (!stat.isDirectory()) throw new StepFailure(`${where} is not a folder. ${fix}`, { exitCode: 2 });
@@ -149,7 +153,7 @@ async function planScratchRestore(
       planning,
     );
   }
-  throw new StepFailure(`Could not find a free scratch database name after ${SCRATCH_NAME_ATTEMPTS} attempts; change "Scratch database prefix".`);
+  throw new StepFailure(`Could not find a free scratch database name after ${SCRATCH_NAME_ATTEMPTS} attempts; change "${template.params.scratchPrefix.label}".`);
 }
 
 /** The newest set's manifest may record the key ID of the master key the backup needs. */
@@ -182,7 +186,6 @@ async function verifyKeyAgainst(
     const reporter: EvidenceReporter = {
       log: context.log,
       signal: context.signal,
-      throwIfCancelled: () => context.throwIfCancelled(),
       progress: (percent, message) => context.progress(70 + percent * 0.15, message),
     };
     const collected = await collectMasterKeyEvidence(sql, key, MASTER_KEY_SAMPLE_SIZE, reporter);
@@ -245,7 +248,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   report.backup.recoveryPoint = tooOld ? 'failed' : 'passed';
   if (tooOld) {
     report.failures.push(
-      `The newest backup is ${report.backup.ageHours} hours old, older than the ${params.maxAgeHours}-hour limit ("Maximum backup age"): check that the backup runbook runs and succeeds.`,
+      `The newest backup is ${report.backup.ageHours} hours old, older than the ${params.maxAgeHours}-hour limit ("${template.params.maxAgeHours.label}"): check that the backup runbook runs and succeeds.`,
     );
   }
 
@@ -266,7 +269,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   }
 
   // A backup from a newer Octopus than the standby's could not take over there: refused before restoring.
-  await enforceStandbyVersion(params, () => chainOctopusVersion(plan), log, context.signal);
+  await enforceStandbyVersion(params, () => chainOctopusVersion(plan), context);
 
   const scratch = plan.targetDatabase;
   report.restore.scratchDatabase = scratch;
@@ -292,7 +295,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
         report.failures.push(`Could not drop the scratch database '${scratch}': ${messageOf(error)}. Drop it by hand.`);
       });
     } else {
-      log.warn(`The scratch database '${scratch}' is kept ("Keep scratch database"); drop it when you are done.`);
+      log.warn(`The scratch database '${scratch}' is kept ("${template.params.keepDatabase.label}"); drop it when you are done.`);
     }
   }
 }
@@ -374,7 +377,7 @@ async function testFileStoreBackup(directory: string, report: TestRestoreReport,
     report.fileStore.status = result.ok && !empty ? 'passed' : 'failed';
     if (empty) {
       report.failures.push(
-        `File store: the newest set ${result.set.archivePath} holds 0 files. Check "Octopus home directory" and "File store folders" of the file-store backup, and back up again.`,
+        `File store: the newest set ${result.set.archivePath} holds 0 files. Check "${fileStoreHomeDirectory.label}" and "${fileStoreFolders.label}" of the file-store backup, and back up again.`,
       );
     }
     if (!result.ok) report.failures.push(`File store: ${result.problems.slice(0, 10).join('; ')}${result.problems.length > 10 ? `; and ${result.problems.length - 10} more` : ''}`);
@@ -412,7 +415,7 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   // An Azure Blob URL becomes the download folder first (its newest chain fetched and checked); from here on it is an ordinary test.
   params = { ...params, source: await databaseSourceFrom(params, context) };
 
-  const before = [...(await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf(params))), ...standbyProblems(params)];
+  const before = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf(params));
   if (params.fileStoreBackupDirectory) {
     const problem = await workerPathProblem(params.fileStoreBackupDirectory, template.params.fileStoreBackupDirectory);
     if (problem) before.push(problem);

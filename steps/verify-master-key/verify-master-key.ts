@@ -2,11 +2,12 @@
 // The key is parsed and masked before anything is printed; decryption happens here, in Node;
 // only outcomes, counts, document ids and JSON paths are ever reported.
 import type { ParameterValues } from '../../templates/model';
+import { masterKeyExpectedKeyId, sqlConnectionString } from '../../templates/parameters';
 import { INCONCLUSIVE_EXIT_CODE, type verifyMasterKey as template } from '../../templates/verify-master-key';
-import { decide, KEY_ID_PATTERN, parseMasterKey, type MasterKey, type Verdict } from '../shared/master-key';
+import { decide, parseMasterKey, type MasterKey, type Verdict } from '../shared/master-key';
 import { ParameterError, StepFailure } from '../shared/runtime/errors';
 import type { StepContext } from '../shared/runtime/step-context';
-import { collectMasterKeyEvidence } from '../shared/octopus-documents/master-key-evidence';
+import { collectMasterKeyEvidence } from '../shared/octopus-documents';
 import { openSqlConnection } from '../shared/sql';
 
 type Params = ParameterValues<typeof template.params>;
@@ -14,12 +15,6 @@ type Params = ParameterValues<typeof template.params>;
 function checkExpectedKeyId(params: Params, key: MasterKey, context: StepContext): void {
   const expected = params.expectedKeyId.trim().toLowerCase();
   if (expected === '') return;
-  if (!KEY_ID_PATTERN.test(expected)) {
-    throw new ParameterError([
-      `"Expected key ID" (OctopusDr.MasterKey.ExpectedKeyId) must be 16 hexadecimal characters, as the backup manifest ` +
-        `and the KeyId output variable give it (e.g. 41252bd34faf3857): set it in the step, or --expected-key-id on the command line.`,
-    ]);
-  }
   const matches = expected === key.keyId;
   context.setOutput('KeyIdMatches', matches ? 'True' : 'False');
   if (!matches) {
@@ -74,9 +69,9 @@ export async function verifyMasterKey(params: Params, context: StepContext): Pro
   if (params.connectionString.trim() === '') {
     if (params.expectedKeyId.trim() === '') {
       throw new ParameterError([
-        '"SQL connection string" (OctopusDr.Sql.ConnectionString) is required to verify the key against a database; ' +
+        `"${sqlConnectionString.label}" (${sqlConnectionString.name}) is required to verify the key against a database; ` +
           'set it in the step, or on the command line the environment variable OCTOPUSDR_SQL_CONNECTIONSTRING or --connection-string-file <file>. ' +
-          'To check the key against a backup without a database, set "Expected key ID" instead.',
+          `To check the key against a backup without a database, set "${masterKeyExpectedKeyId.label}" instead.`,
       ]);
     }
     context.setOutput('Result', 'PASS');

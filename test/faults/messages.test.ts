@@ -13,11 +13,11 @@ import { keyIdOf } from '../../steps/shared/master-key';
 import { StepFailure } from '../../steps/shared/runtime/errors';
 import { quoteValue } from '../../steps/shared/runtime/parameters';
 import { Redactor } from '../../steps/shared/runtime/redactor';
-import { describeFileError, failureMessage } from '../../steps/shared/runtime/failure';
+import { describeFileError, exitCodeOf, failureMessage } from '../../steps/shared/runtime/failure';
 import { longestSharedRun, SECRET_FRAGMENT_LENGTH, secretsInValues } from '../../steps/shared/runtime/secret-values';
 import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
 import { backupDatabase } from '../../templates/backup-database';
-import { SqlError } from '../../steps/shared/sql';
+import { SqlConnectionStringError, SqlError } from '../../steps/shared/sql';
 import { describeNetworkFailure, describeTlsFailure } from '../../steps/shared/sql/errors';
 import { Lab, octopusTables, PASSWORD } from '../database/harness';
 import { makeStore, pseudoRandomBytes, write } from '../file-store/helpers';
@@ -504,9 +504,7 @@ describe('database steps: full disks and the test report (invariants 8 and 9)', 
 
   test('a missing report directory: exit 2 before connecting', async () => {
     const before = logins();
-    // On the bundle: in-process under Jest, fs errors are not `instanceof Error` (another realm), which
-    // checkReportDirectory relies on.
-    const run = await runStep('test-restore', ['--source', lab.backups, '--report-directory', path.join(work, 'no-such-dir')], testRestoreEnv(), { bundle: true });
+    const run = await runStep('test-restore', ['--source', lab.backups, '--report-directory', path.join(work, 'no-such-dir')], testRestoreEnv());
     expect(run.code).toBe(2);
     expect(lastLine(run)).toMatch(/^ERROR: "Report directory" .*no-such-dir does not exist on this worker\. Create it, or correct the path\. Set "Report directory" to a writable folder/);
     expect(logins()).toBe(before);
@@ -602,6 +600,13 @@ describe('no failure reaches the user as "Unexpected error"', () => {
     const bug = failureMessage(new TypeError("Cannot read properties of undefined (reading 'x')"), 'Octopus DR - Test');
     expect(bug).toMatch(/^Octopus DR - Test stopped on an internal error .*: Cannot read properties .*Run it again with --verbose .* report this message and that log/);
     expect(failureMessage('a thrown string', 'S')).not.toMatch(/Unexpected error/);
+  });
+
+  test('domain errors are StepFailures with their own exit codes: bad connection settings are exit 2, an unforeseen error 1', () => {
+    expect(exitCodeOf(new SqlError('configuration', 'Encrypt=Maybe is not a value SqlClient accepts.'))).toBe(2);
+    expect(exitCodeOf(new SqlError('login', 'SQL Server s rejected the login.'))).toBe(1);
+    expect(exitCodeOf(new SqlConnectionStringError('The connection string has no Server.'))).toBe(2);
+    expect(exitCodeOf(new TypeError('x'))).toBe(1);
   });
 
   test('a file error that knows how much was needed says how much to free', () => {

@@ -214,6 +214,11 @@ describe('verify-master-key against an Octopus-shaped database', () => {
     expect(neither.code).toBe(2);
     expect(neither.stderr).toContain('OCTOPUSDR_SQL_CONNECTIONSTRING or --connection-string-file <file>');
     expect(neither.stderr).toContain('set "Expected key ID" instead');
+    // A malformed expected key ID is refused by parameter parsing, in the definition's words, before the key is used.
+    const malformed = await runStep({ OCTOPUSDR_MASTERKEY: key256.toString('base64'), OCTOPUSDR_MASTERKEY_EXPECTEDKEYID: 'abc' }, []);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toContain('"Expected key ID" must be 16 hexadecimal characters (the KeyId output variable of Octopus DR - Verify Master Key');
+    expect(malformed.stderr).toContain('not "abc": set "Expected key ID" (OctopusDr.MasterKey.ExpectedKeyId) in the step, or --expected-key-id on the command line.');
   });
 
   test('bad keys are refused with exit code 2, naming the parameter, without echoing the key', async () => {

@@ -8,7 +8,7 @@ import { backupFileStore } from '../../steps/shared/file-store/backup';
 import { readManifestFile, type ManifestFile } from '../../steps/shared/file-store/manifest';
 import { openSqlConnection, type SqlConnection } from '../../steps/shared/sql';
 import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
-import { checkFileStoreAgreement, compareWithFileStore, readExpectedFiles, summariseAgreement, type ExpectedFiles, type StoreFile } from '../../steps/shared/standby';
+import { checkFileStoreAgreement, compareWithFileStore, readExpectedFiles, summariseAgreement, type ExpectedFiles, type StoreFile } from '../../steps/shared/standby/agreement';
 import type { SeedTable } from '../sql-simulator/engine/model';
 import { SqlSimulator } from '../sql-simulator/server';
 

@@ -259,7 +259,7 @@ test('a backup older than the maximum age fails the recovery-point check (the re
     expect(report.backup.recoveryPoint).toBe('failed');
     expect(report.backup.ageHours).toBeGreaterThanOrEqual(30);
     expect(report.backup.ageHours).toBeLessThan(31);
-    expect(report.failures).toEqual([expect.stringMatching(/^The newest backup is 30(\.\d)? hours old, older than the 26-hour limit \("Maximum backup age"\)/)]);
+    expect(report.failures).toEqual([expect.stringMatching(/^The newest backup is 30(\.\d)? hours old, older than the 26-hour limit \("Maximum backup age \(hours\)"\)/)]);
     expect(report.restore.status).toBe('passed');
     expect(report.masterKey.status).toBe('passed');
     expect(run.outputs.BackupAgeHours).toMatch(/^30/);

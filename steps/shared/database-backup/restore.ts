@@ -19,6 +19,7 @@ import { restoreDataDirectory, restoreLogDirectory, restoreReplaceExisting, rest
 import { restoreDatabase as restoreTemplate } from '../../../templates/restore-database';
 import type { EngineContext } from '../runtime/engine-context';
 import { StepFailure } from '../runtime/errors';
+import { formatProblem } from '../runtime/parameters';
 import { SqlError, type SqlConnection, type ServerFacts } from '../sql';
 import { kindOf, normaliseLocalTime, type BackupFile, type BackupSet } from './backup-set';
 import { ChainError, selectChain, type RestoreChain } from './chain';
@@ -186,11 +187,9 @@ export async function getBackupSets(connection: SqlConnection, request: RestoreR
 function pointInTimeOf(request: RestoreRequest): string | undefined {
   if (!request.pointInTime) return undefined;
   const stopAt = normaliseLocalTime(request.pointInTime);
-  if (!stopAt) {
-    planError(
-      `"${pointInTimeParameter.label}" must be an ISO-8601 date and time without offset, in the SQL Server's local time (e.g. 2026-11-27T14:30:00), not "${request.pointInTime}".`,
-    );
-  }
+  // The steps' parameter parsing refuses a malformed moment first; this keeps other callers of the engine
+  // from restoring to the latest instead, with the definition's words.
+  if (!stopAt) planError(formatProblem(pointInTimeParameter, request.pointInTime) ?? `"${pointInTimeParameter.label}" is not a date and time.`);
   return stopAt;
 }
 

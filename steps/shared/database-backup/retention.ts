@@ -1,6 +1,7 @@
 // Retention: which of this tool's own backup sets may go. A set older than the limit is deleted
 // only when no kept set needs it to restore (its full base, differential, earlier logs), and the
 // newest verified full backup is always kept.
+import { retentionMinimumSets } from '../../../templates/parameters';
 import { kindOf, type BackupSet } from './backup-set';
 import { ChainError, selectChain } from './chain';
 import { compareLsn } from './lsn';
@@ -53,7 +54,7 @@ export function planRetention(
   const minimum = Math.max(1, options.minimumVerifiedSets ?? 1);
   const newestVerified = candidates.filter((c) => c.set.verified === true).sort((a, b) => compareLsn(b.set.header.lastLsn, a.set.header.lastLsn));
   newestVerified.slice(0, minimum).forEach((c, i) => {
-    if (!keepReasons.has(c)) keepReasons.set(c, i === 0 ? 'the newest verified backup' : `one of the ${minimum} newest verified backups ("Minimum backups kept")`);
+    if (!keepReasons.has(c)) keepReasons.set(c, i === 0 ? 'the newest verified backup' : `one of the ${minimum} newest verified backups ("${retentionMinimumSets.label}")`);
   });
 
   // Everything a kept set needs for its own restore stays too. Newest first: a set already in a

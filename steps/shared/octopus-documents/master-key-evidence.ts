@@ -14,12 +14,8 @@ const MAX_VALUES_PER_DOCUMENT = 5;
 /** Rows looked at per table other than VariableSet (bounds the cost on large tables such as Event). */
 const OTHER_TABLE_SCAN_LIMIT = 1000;
 
-/** What the collection reports through: a StepContext, or anything with the same members. */
 /** What the collection needs of the engine contract (a StepContext satisfies it). */
-export type EvidenceReporter = Pick<EngineContext, 'log' | 'progress' | 'signal'> & {
-  /** @deprecated Not called: cancellation is read from `signal`. Kept until test-restore stops passing it. */
-  throwIfCancelled?: () => void;
-};
+export type EvidenceReporter = Pick<EngineContext, 'log' | 'progress' | 'signal'>;
 
 function throwIfCancelled(signal: AbortSignal): void {
   if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('Cancelled');

@@ -1,8 +1,8 @@
 // The offsite engine's face: copying verified sets to S3 or Azure Blob, offsite retention, and
 // fetching a chain back for a restore. The storage SDKs are loaded only when a store is opened
-// (they need Node.js 20; a restore from a local folder runs on 18).
+// (they need Node.js 20; a restore from a local folder runs on 18). The database restores use the
+// lighter face ./azure-source, which carries the Azure SDK only.
 export { decrypterFrom, encryptionFrom } from './age';
-export { databaseSourceFrom, type AzureSourceParams } from './azure-source';
 export { copyOffsite, OffsiteError, type CopyOptions, type CopyResult } from './copy';
 export { openOffsiteStore } from './open';
 export { localSourceFor, type LocalSource, type OffsiteRestoreParams } from './restore-source';

@@ -1,7 +1,7 @@
-// Turns whatever stopped a step into a last line that says what failed and what to do. Steps
-// throw StepFailure for what they foresee; this covers the rest: operating-system errors (a full
-// disk, a read-only or forbidden folder, too many open files) wherever they happen, the errors of
-// our own libraries that are written for users, and, last, a bug, which says how to report it.
+// Turns whatever stopped a step into a last line that says what failed and what to do. Steps and
+// engines throw StepFailure (or a domain error that extends it) for what they foresee; this covers the
+// rest: operating-system errors (a full disk, a read-only or forbidden folder, too many open files)
+// wherever they happen, and, last, a bug, which says how to report it.
 import { statfsSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,9 +17,6 @@ export interface FileOperation {
   /** How much the write needed, when known (the "free N" of a full disk). */
   neededBytes?: number;
 }
-
-/** Errors of our libraries whose messages are written for the user (they say what to do). */
-const USER_FACING_ERRORS = new Set(['SqlError', 'SqlConnectionStringError', 'RestoreError', 'RestorePlanError', 'ChainError', 'OctopusApiError']);
 
 export function errnoOf(error: unknown): string | undefined {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
@@ -121,20 +118,14 @@ export function fileFailure(error: unknown, operation: FileOperation = {}): unkn
   return message ? new StepFailure(message, { cause: error }) : error;
 }
 
-/** Exit code for an error that is not a StepFailure: a connection string the parser refuses is bad input. */
+/** A StepFailure's own exit code (bad input, e.g. a connection string the parser refuses, is 2); 1 for anything else. */
 export function exitCodeOf(error: unknown): number {
-  if (error instanceof StepFailure) return error.exitCode;
-  const e = error as { name?: string; kind?: string } | undefined;
-  if (e?.name === 'SqlError' && e.kind === 'configuration') return 2;
-  if (e?.name === 'SqlConnectionStringError') return 2;
-  return 1;
+  return error instanceof StepFailure ? error.exitCode : 1;
 }
 
 /** The last line for any failure: what failed and what to do, also for the failures nobody foresaw. */
 export function failureMessage(error: unknown, stepName = 'The step'): string {
   if (error instanceof StepFailure) return error.message;
-  const named = error as { name?: string; message?: string } | undefined;
-  if (named && typeof named.message === 'string' && named.name && USER_FACING_ERRORS.has(named.name)) return named.message;
   const fileMessage = describeFileError(error);
   if (fileMessage) return fileMessage;
   const text = error instanceof Error ? error.message : String(error);

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { sqlConnectionString } from '../../../templates/parameters';
 import type { SqlConnectionSettings } from './connection-string';
 import { scrub, SqlError, type SqlServerMessage } from './errors';
 import type { TypedParam } from './params';
@@ -121,7 +122,7 @@ class Helper {
         'configuration',
         'Integrated Security (and OCTOPUSDR_SQL_TRANSPORT=sqlclient) runs .NET SqlClient in PowerShell, but no PowerShell was found on this worker ' +
           `(${process.platform === 'win32' ? 'powershell.exe or pwsh.exe' : 'pwsh'} on the PATH). Install PowerShell 7 (https://aka.ms/powershell), ` +
-          'or put a SQL Server login in the "SQL connection string" parameter (User ID=<login>;Password=<password>).',
+          `or put a SQL Server login in the "${sqlConnectionString.label}" parameter (User ID=<login>;Password=<password>).`,
       );
     }
     const script = helperScriptPath();

@@ -13,7 +13,7 @@
 //     for (const [name, value] of Object.entries(keyDriftOutputs(drift))) context.setOutput(name, value);
 //     if (drift) log.warn(drift.warning);
 //
-//   Test Latest Backup, with a connection in the restored scratch database (until: the earlier of the
+//   Test Latest Backup (from ./agreement, a face of its own: it needs the SQL driver, this one does not), with a connection in the restored scratch database (until: the earlier of the
 //   database backup's and the file-store set's times):
 //     const agreement = await checkFileStoreAgreement(sql, { files: fileStoreManifest.files, until, days: params.agreementDays,
 //       failAbovePercent: params.missingFilesFailPercent, signal });
@@ -24,7 +24,5 @@ export { parseOctopusVersion, compareOctopusVersions } from './octopus-version';
 export type { OctopusVersion } from './octopus-version';
 export { findKeyDrift, keyDriftOutputs } from './key-drift';
 export type { KeyDrift, KeyDriftInput, KeyDriftSet, ManifestRecord } from './key-drift';
-export { checkFileStoreAgreement, compareWithFileStore, readExpectedFiles, summariseAgreement, THRESHOLD_LABEL } from './file-store-agreement';
-export type { AgreementOutcome, AgreementResult, AgreementSummary, ExpectedFiles, FileStoreAgreementOptions, StoreFile } from './file-store-agreement';
-// What the restore steps call (restore-database, restore-file-store and test-restore still import step-gate.ts directly).
-export { chainOctopusVersion, enforceStandbyVersion, standbyProblems, type StandbyParams } from './step-gate';
+// What the restore steps call.
+export { chainOctopusVersion, enforceStandbyVersion, type StandbyParams } from './step-gate';

@@ -2,22 +2,14 @@
 // anything is restored; a refusal is a StepFailure (exit 1) that says nothing was restored.
 import { readManifest } from '../database-backup/manifest';
 import type { RestorePlan } from '../database-backup/restore';
-import type { EngineContext, EngineLog } from '../runtime/engine-context';
+import type { EngineContext } from '../runtime/engine-context';
 import { StepFailure } from '../runtime/errors';
-import { checkStandbyVersion, standbyParameterProblems, type VersionGateResult } from './version-gate';
+import { checkStandbyVersion, type VersionGateResult } from './version-gate';
 
 export interface StandbyParams {
   standbyServerUrl: string;
   standbyOctopusVersion: string;
   standbyApiKey?: string;
-}
-
-/**
- * For the step's input check (exit 2). parseParameters already refuses these values (the formats are part
- * of the definitions), so this finds nothing after it; kept until the restore steps stop calling it.
- */
-export function standbyProblems(params: StandbyParams): string[] {
-  return standbyParameterProblems({ standbyUrl: params.standbyServerUrl, standbyVersion: params.standbyOctopusVersion });
 }
 
 /** The Octopus version the newest manifest of a restore chain records, and that manifest's name. */
@@ -41,21 +33,8 @@ export async function enforceStandbyVersion(
   /** Read only when the gate runs. */
   backupOf: () => Promise<{ version: string | null | undefined; label: string }>,
   context: Pick<EngineContext, 'log' | 'signal'>,
-): Promise<VersionGateResult | undefined>;
-/** @deprecated Pass the EngineContext (the step's context) instead of its log and signal. */
-export async function enforceStandbyVersion(
-  params: StandbyParams,
-  backupOf: () => Promise<{ version: string | null | undefined; label: string }>,
-  log: EngineLog,
-  signal?: AbortSignal,
-): Promise<VersionGateResult | undefined>;
-export async function enforceStandbyVersion(
-  params: StandbyParams,
-  backupOf: () => Promise<{ version: string | null | undefined; label: string }>,
-  contextOrLog: Pick<EngineContext, 'log' | 'signal'> | EngineLog,
-  legacySignal?: AbortSignal,
 ): Promise<VersionGateResult | undefined> {
-  const { log, signal } = 'log' in contextOrLog ? contextOrLog : { log: contextOrLog, signal: legacySignal };
+  const { log, signal } = context;
   if (!params.standbyServerUrl.trim() && !params.standbyOctopusVersion.trim()) return undefined;
   const backup = await backupOf();
   const gate = await checkStandbyVersion({

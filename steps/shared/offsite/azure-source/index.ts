@@ -1,11 +1,12 @@
-// The database restores' one call for an offsite source: an Azure Blob URL becomes a local
+// A second, lighter face of the offsite engine (as standby/agreement is of standby), for the database
+// restores: importing the main face would bundle the S3 client too. Their one call for an offsite source: an Azure Blob URL becomes a local
 // folder (the chain downloaded to the download folder and checked); anything else is returned
 // as it is. Azure only: their templates carry the SQL driver, and with it the S3 client does not
 // fit the 700 KB budget (the Azure SDK shares @azure/core-* and @azure/identity with tedious).
-import { ParameterError } from '../runtime/errors';
-import type { StepContext } from '../runtime/step-context';
-import { localSourceThrough } from './local-source';
-import { isOffsiteUrl, type OffsiteTarget } from './target';
+import { ParameterError } from '../../runtime/errors';
+import type { StepContext } from '../../runtime/step-context';
+import { localSourceThrough } from '../local-source';
+import { isOffsiteUrl, type OffsiteTarget } from '../target';
 
 export interface AzureSourceParams {
   source: string;
@@ -35,7 +36,7 @@ export async function databaseSourceFrom(params: AzureSourceParams, context: Ste
         }
       },
       open: () => {
-        const { openAzureStore } = require('./azure-store') as typeof import('./azure-store');
+        const { openAzureStore } = require('../azure-store') as typeof import('../azure-store');
         return (target: OffsiteTarget) => openAzureStore(target as Extract<OffsiteTarget, { kind: 'azure' }>);
       },
     },

@@ -20,9 +20,9 @@
 //   Artifacts/.../<name>                                the layout below Artifacts is not documented:
 //                                                       matched by file name (exact, or after a `-`/`_` prefix)
 //   Packages/[Spaces-N/]feeds-builtin/<Id>/<Id>.<Version>.<ext>   matched by file name, any folder
-import { missingFilesFailPercent } from '../../../templates/parameters';
-import type { SqlConnection } from '../sql';
-import { param } from '../sql';
+import { missingFilesFailPercent } from '../../../../templates/parameters';
+import type { SqlConnection } from '../../sql';
+import { param } from '../../sql';
 
 export interface ExpectedTaskLog {
   /** `ServerTasks-370`. */
