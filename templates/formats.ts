@@ -1,9 +1,9 @@
 // The forms formatted parameter values must have: part of the parameter definitions, so that
 // parseParameters checks them for every step, before anything connects, with one wording. The
 // checks themselves live beside the code that uses the values (small, dependency-free modules).
-import { normaliseLocalTime } from '../steps/shared/database-backup/backup-set';
-import { normaliseServerUrl } from '../steps/shared/octopus/server-url';
-import { parseOctopusVersion } from '../steps/shared/standby/octopus-version';
+import { normaliseLocalTime } from '../steps/engines/database-backup/backup-set';
+import { normaliseServerUrl } from '../steps/engines/octopus/server-url';
+import { parseOctopusVersion } from '../steps/engines/standby/octopus-version';
 import type { ValueFormat } from './model';
 
 /** A master key's key ID, as Verify Master Key prints it and backup manifests record it. */

@@ -206,7 +206,7 @@ export const standbyApiKey = defineParameter({
     '(Octopus answers that request without one; a proxy in front of it may not). Bind it to a sensitive variable.',
 });
 
-// The standby an Octopus backup is restored onto, for the version gate (steps/shared/standby): a backup
+// The standby an Octopus backup is restored onto, for the version gate (steps/engines/standby): a backup
 // from a newer Octopus than the standby is refused, an older one is allowed with a warning.
 export const standbyServerUrl = defineParameter({
   name: 'OctopusDr.Standby.ServerUrl',

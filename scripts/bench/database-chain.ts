@@ -1,8 +1,8 @@
 // Chain selection and retention planning on a long backup history: 100 days of one full backup a
 // day and a log backup every 15 minutes (9,700 sets), LSNs above 2^53. Prints milliseconds.
-import type { BackupHeader, BackupSet } from '../../steps/shared/database-backup/backup-set';
-import { selectChain } from '../../steps/shared/database-backup/chain';
-import { planRetention } from '../../steps/shared/database-backup/retention';
+import type { BackupHeader, BackupSet } from '../../steps/engines/database-backup/backup-set';
+import { selectChain } from '../../steps/engines/database-backup/chain';
+import { planRetention } from '../../steps/engines/database-backup/retention';
 
 const BASE = 37_000_000_012_300_001n;
 

@@ -13,8 +13,8 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { octopusDatabase } from '../../test/master-key/octopus-database';
 import { SqlSimulator } from '../../test/sql-simulator/server';
-import { checkEncryptedValue, decide, EvidenceCollector, parseEncryptedValue, parseMasterKey, type EncryptedValue } from '../../steps/shared/master-key';
-import { classifyText, decryptToBuffer } from '../../steps/shared/master-key/decrypt';
+import { checkEncryptedValue, decide, EvidenceCollector, parseEncryptedValue, parseMasterKey, type EncryptedValue } from '../../steps/engines/master-key';
+import { classifyText, decryptToBuffer } from '../../steps/engines/master-key/decrypt';
 
 function option(args: string[], name: string, fallback: number): number {
   const found = args.find((a) => a.startsWith(`--${name}=`));

@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/shared/file-store/backup';
-import { resolveFolders } from '../../steps/shared/file-store/folders';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { backupFileStore } from '../../steps/engines/file-store/backup';
+import { resolveFolders } from '../../steps/engines/file-store/folders';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 const ROOT = path.resolve(__dirname, '../..');
 const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';

@@ -12,8 +12,8 @@ const ROOT = path.resolve(__dirname, '../..');
 
 const PROBE = `
 const started = process.hrtime.bigint();
-const { openSqlConnection } = require(${JSON.stringify(path.join(ROOT, 'steps/shared/sql'))});
-const { quietEngineContext } = require(${JSON.stringify(path.join(ROOT, 'steps/shared/runtime/engine-context'))});
+const { openSqlConnection } = require(${JSON.stringify(path.join(ROOT, 'steps/engines/sql'))});
+const { quietEngineContext } = require(${JSON.stringify(path.join(ROOT, 'steps/runtime/engine-context'))});
 (async () => {
   const sql = await openSqlConnection(process.env.BENCH_CS, quietEngineContext());
   await sql.query('SELECT 1 AS ok');

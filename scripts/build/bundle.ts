@@ -15,7 +15,7 @@ export interface BundleResult {
 }
 
 const ROOT = path.resolve(__dirname, '../..');
-const SQLCLIENT_HELPER = 'steps/shared/sql/sqlclient-helper.ps1';
+const SQLCLIENT_HELPER = 'steps/engines/sql/sqlclient-helper.ps1';
 
 /** `node_modules/a/node_modules/@b/c/lib/x.js` -> the package folder `node_modules/a/node_modules/@b/c`. */
 function packageFolderOf(input: string): string | undefined {

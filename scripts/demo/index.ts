@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { keyIdOf } from '../../steps/shared/master-key';
-import { resultMessageIn } from '../../steps/shared/runtime/service-messages';
+import { keyIdOf } from '../../steps/engines/master-key';
+import { resultMessageIn } from '../../steps/runtime/service-messages';
 import { octopusTables } from '../../test/database/harness';
 import { makeStore } from '../../test/file-store/helpers';
 import { octopusDatabase } from '../../test/master-key/octopus-database';

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { OctopusApiError } from '../../steps/shared/octopus';
+import { OctopusApiError } from '../../steps/engines/octopus';
 import { parsePublishOptions, USAGE, UsageError } from './options';
 import { Publisher, type PublishResult } from './publish';
 import { TemplatesNotBuiltError } from './templates';

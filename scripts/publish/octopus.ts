@@ -18,7 +18,7 @@ import {
   type Runbook,
   type RunbookProcess,
 } from '@octopusdeploy/api-client';
-import { describeOctopusError, octopusCall, OctopusApiError, type OctopusConnection } from '../../steps/shared/octopus';
+import { describeOctopusError, octopusCall, OctopusApiError, type OctopusConnection } from '../../steps/engines/octopus';
 
 const TAKE_ALL = BasicRepository.TakeAll;
 

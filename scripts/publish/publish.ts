@@ -2,7 +2,7 @@
 // that order, each created or updated only when it differs from what the space has. A dry run
 // reads everything and changes nothing, printing the same plan.
 import type { Project, Runbook, RunbookProcess } from '@octopusdeploy/api-client';
-import { connectToOctopus, type OctopusConnection } from '../../steps/shared/octopus';
+import { connectToOctopus, type OctopusConnection } from '../../steps/engines/octopus';
 import { linkedTemplateMessage, OctopusSpace, type Named, type ProcessStep, type ServerTimezone, type Trigger, type Variable, type VariableSet } from './octopus';
 import { UsageError } from './options';
 import { composeSteps, describeStepChanges, mergeWithExisting, missingForRunbook, normaliseSteps, type PublishedTemplate } from './process';

@@ -9,10 +9,10 @@ import {
   type BackupKind,
   type DatabaseBackupRequest,
   type DatabaseBackupResult,
-} from '../shared/database-backup';
-import { findKeyDrift, keyDriftOutputs } from '../shared/standby';
-import { formatBytes } from '../shared/runtime/format';
-import type { StepContext } from '../shared/runtime/step-context';
+} from '../engines/database-backup';
+import { findKeyDrift, keyDriftOutputs } from '../engines/standby';
+import { formatBytes } from '../runtime/format';
+import type { StepContext } from '../runtime/step-context';
 
 type Params = ParameterValues<typeof template.params>;
 

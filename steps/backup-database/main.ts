@@ -1,5 +1,5 @@
 import { backupDatabase as template } from '../../templates/backup-database';
-import { main } from '../shared/runtime/run-step';
+import { main } from '../runtime/run-step';
 import { backupDatabase } from './backup-database';
 
 main(template, backupDatabase);

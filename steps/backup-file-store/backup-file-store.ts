@@ -1,12 +1,12 @@
 import { backupFileStore as template } from '../../templates/backup-file-store';
 import type { ParameterValues } from '../../templates/model';
-import { ParameterError, StepFailure } from '../shared/runtime/errors';
-import { workerPathProblem } from '../shared/runtime/locations';
-import { acquireLock } from '../shared/runtime/lock';
-import type { StepContext } from '../shared/runtime/step-context';
-import { toolVersion } from '../shared/runtime/version';
-import { applyRetention, backupFileStore, DEFAULT_INCLUDED_FOLDERS, parseFolderNames, resolveFolders, verifyFileStoreBackup } from '../shared/file-store';
-import { formatBytes } from '../shared/runtime/format';
+import { ParameterError, StepFailure } from '../runtime/errors';
+import { workerPathProblem } from '../runtime/locations';
+import { acquireLock } from '../runtime/lock';
+import type { StepContext } from '../runtime/step-context';
+import { toolVersion } from '../runtime/version';
+import { applyRetention, backupFileStore, DEFAULT_INCLUDED_FOLDERS, parseFolderNames, resolveFolders, verifyFileStoreBackup } from '../engines/file-store';
+import { formatBytes } from '../runtime/format';
 
 type Params = ParameterValues<typeof template.params>;
 

@@ -1,5 +1,5 @@
 import { backupFileStore as template } from '../../templates/backup-file-store';
-import { main } from '../shared/runtime/run-step';
+import { main } from '../runtime/run-step';
 import { backupFileStoreStep } from './backup-file-store';
 
 main(template, backupFileStoreStep);

@@ -1,8 +1,8 @@
 import * as os from 'node:os';
 import type { ParameterValues } from '../../templates/model';
 import type { checkWorker as template } from '../../templates/check-worker';
-import { StepFailure } from '../shared/runtime/errors';
-import type { StepContext } from '../shared/runtime/step-context';
+import { StepFailure } from '../runtime/errors';
+import type { StepContext } from '../runtime/step-context';
 import { checkDirectory, checkEndpoint, formatGB, parseEndpoint } from './checks';
 
 type Params = ParameterValues<typeof template.params>;

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { accountName, describeFileError } from '../shared/runtime/failure';
+import { accountName, describeFileError } from '../runtime/failure';
 
 export interface DirectoryCheck {
   path: string;

@@ -1,5 +1,5 @@
 import { checkWorker as template } from '../../templates/check-worker';
-import { main } from '../shared/runtime/run-step';
+import { main } from '../runtime/run-step';
 import { checkWorker } from './check-worker';
 
 main(template, checkWorker);

@@ -1,10 +1,10 @@
 import type { copyOffsite as template } from '../../templates/copy-offsite';
 import type { ParameterValues } from '../../templates/model';
-import { applyOffsiteRetention, copyOffsite, databaseSets, decrypterFrom, encryptionFrom, fileStoreSets, type LocalSet, offsiteTargetFrom, openOffsiteStore, secretPartsOf } from '../shared/offsite';
-import { ParameterError, StepFailure } from '../shared/runtime/errors';
-import { formatBytes, formatDuration } from '../shared/runtime/format';
-import type { StepContext } from '../shared/runtime/step-context';
-import { toolVersion } from '../shared/runtime/version';
+import { applyOffsiteRetention, copyOffsite, databaseSets, decrypterFrom, encryptionFrom, fileStoreSets, type LocalSet, offsiteTargetFrom, openOffsiteStore, secretPartsOf } from '../engines/offsite';
+import { ParameterError, StepFailure } from '../runtime/errors';
+import { formatBytes, formatDuration } from '../runtime/format';
+import type { StepContext } from '../runtime/step-context';
+import { toolVersion } from '../runtime/version';
 import { promises as fs } from 'node:fs';
 import { isNativeError } from 'node:util/types';
 

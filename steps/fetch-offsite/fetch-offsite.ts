@@ -1,9 +1,9 @@
 import type { fetchOffsite as template } from '../../templates/fetch-offsite';
 import type { ParameterValues } from '../../templates/model';
-import { decrypterFrom, isOffsiteUrl, localSourceFor } from '../shared/offsite';
-import { ParameterError } from '../shared/runtime/errors';
+import { decrypterFrom, isOffsiteUrl, localSourceFor } from '../engines/offsite';
+import { ParameterError } from '../runtime/errors';
 import { offsiteUrl } from '../../templates/offsite-parameters';
-import type { StepContext } from '../shared/runtime/step-context';
+import type { StepContext } from '../runtime/step-context';
 
 type Params = ParameterValues<typeof template.params>;
 

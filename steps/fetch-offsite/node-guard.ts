@@ -1,3 +1,3 @@
-import { requireNodeMajor } from '../shared/runtime/node-version-guard';
+import { requireNodeMajor } from '../runtime/node-version-guard';
 
 requireNodeMajor(20, 'Octopus DR - Fetch Backups from Offsite');

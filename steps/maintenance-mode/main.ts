@@ -1,5 +1,5 @@
 import { maintenanceMode as template } from '../../templates/maintenance-mode';
-import { main } from '../shared/runtime/run-step';
+import { main } from '../runtime/run-step';
 import { runMaintenanceMode } from './maintenance-mode';
 
 main(template, runMaintenanceMode);

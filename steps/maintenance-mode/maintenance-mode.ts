@@ -8,10 +8,10 @@ import {
   setMaintenanceMode,
   type OctopusConnection,
   type ServerTaskSummary,
-} from '../shared/octopus';
-import { StepFailure } from '../shared/runtime/errors';
-import type { StepContext } from '../shared/runtime/step-context';
-import { toolVersion } from '../shared/runtime/version';
+} from '../engines/octopus';
+import { StepFailure } from '../runtime/errors';
+import type { StepContext } from '../runtime/step-context';
+import { toolVersion } from '../runtime/version';
 
 type Params = ParameterValues<typeof template.params>;
 

@@ -1,5 +1,5 @@
 import { restoreDatabase as template } from '../../templates/restore-database';
-import { main } from '../shared/runtime/run-step';
+import { main } from '../runtime/run-step';
 import { restoreDatabaseStep } from './restore-database';
 
 main(template, restoreDatabaseStep);

@@ -3,15 +3,15 @@
 // and how to get back (rolling back from the safety backup when asked).
 import type { ParameterValues } from '../../templates/model';
 import { restoreDatabase as template } from '../../templates/restore-database';
-import { formatRestorePlan, masterKeyIdOf, planRestore, restoreWithRecovery } from '../shared/database-backup';
-import { databaseSourceFrom } from '../shared/offsite/azure-source';
-import { ParameterError } from '../shared/runtime/errors';
-import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer } from '../shared/runtime/locations';
-import { waitForWriters } from '../shared/runtime/lock';
-import { reportingThrough } from '../shared/runtime/phase';
-import type { StepContext } from '../shared/runtime/step-context';
-import { openSqlConnection } from '../shared/sql';
-import { chainOctopusVersion, enforceStandbyVersion } from '../shared/standby';
+import { formatRestorePlan, masterKeyIdOf, planRestore, restoreWithRecovery } from '../engines/database-backup';
+import { databaseSourceFrom } from '../engines/offsite/azure-source';
+import { ParameterError } from '../runtime/errors';
+import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer } from '../runtime/locations';
+import { waitForWriters } from '../runtime/lock';
+import { reportingThrough } from '../runtime/phase';
+import type { StepContext } from '../runtime/step-context';
+import { openSqlConnection } from '../engines/sql';
+import { chainOctopusVersion, enforceStandbyVersion } from '../engines/standby';
 
 type Params = ParameterValues<typeof template.params>;
 

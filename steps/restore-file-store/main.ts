@@ -1,5 +1,5 @@
 import { restoreFileStore as template } from '../../templates/restore-file-store';
-import { main } from '../shared/runtime/run-step';
+import { main } from '../runtime/run-step';
 import { restoreFileStoreStep } from './restore-file-store';
 
 main(template, restoreFileStoreStep);

@@ -1,11 +1,11 @@
 import type { ParameterValues } from '../../templates/model';
 import { restoreFileStore as template } from '../../templates/restore-file-store';
-import { ParameterError, StepFailure } from '../shared/runtime/errors';
-import { isDirectory, workerPathProblem } from '../shared/runtime/locations';
-import { waitForWriters } from '../shared/runtime/lock';
-import type { StepContext } from '../shared/runtime/step-context';
-import { formatBytes } from '../shared/runtime/format';
-import { enforceStandbyVersion } from '../shared/standby';
+import { ParameterError, StepFailure } from '../runtime/errors';
+import { isDirectory, workerPathProblem } from '../runtime/locations';
+import { waitForWriters } from '../runtime/lock';
+import type { StepContext } from '../runtime/step-context';
+import { formatBytes } from '../runtime/format';
+import { enforceStandbyVersion } from '../engines/standby';
 import {
   cleanRestoreLeftovers,
   parseFolderNames,
@@ -14,8 +14,8 @@ import {
   restoreFileStore,
   verificationFailure,
   verifyFileStoreBackup,
-} from '../shared/file-store';
-import { localSourceFor } from '../shared/offsite';
+} from '../engines/file-store';
+import { localSourceFor } from '../engines/offsite';
 
 type Params = ParameterValues<typeof template.params>;
 

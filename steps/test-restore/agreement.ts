@@ -1,10 +1,10 @@
 // Test Latest Backup: do the restored database and the newest file-store set agree? Run in the
 // scratch database before it is dropped; the counts go to the report, a failure to its failures.
-import { readManifest, type RestorePlan } from '../shared/database-backup';
-import { resolveBackupSource } from '../shared/file-store';
-import type { StepContext } from '../shared/runtime/step-context';
-import { openSqlConnection } from '../shared/sql';
-import { checkFileStoreAgreement } from '../shared/standby/agreement';
+import { readManifest, type RestorePlan } from '../engines/database-backup';
+import { resolveBackupSource } from '../engines/file-store';
+import type { StepContext } from '../runtime/step-context';
+import { openSqlConnection } from '../engines/sql';
+import { checkFileStoreAgreement } from '../engines/standby/agreement';
 import type { AgreementReport, TestRestoreReport } from './report';
 
 export interface AgreementRequest {

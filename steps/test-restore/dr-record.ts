@@ -3,9 +3,9 @@
 // failure here is a warning that says what was not written and why.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomically } from '../shared/runtime/files';
-import { acquireLock } from '../shared/runtime/lock';
-import type { StepContext } from '../shared/runtime/step-context';
+import { writeFileAtomically } from '../runtime/files';
+import { acquireLock } from '../runtime/lock';
+import type { StepContext } from '../runtime/step-context';
 import { drillRecordOf, recordDrill, type DrillRecord } from './history';
 
 /** Two drills at once must not lose each other's line: the read-append-rewrite holds a lock. */

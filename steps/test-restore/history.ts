@@ -3,7 +3,7 @@
 // drill a day for years stays a small file; rewritten atomically, never half-written.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomically } from '../shared/runtime/files';
+import { writeFileAtomically } from '../runtime/files';
 import type { TestRestoreReport } from './report';
 
 export const HISTORY_FILE_NAME = 'octopus-dr-test-history.jsonl';

@@ -1,7 +1,7 @@
 // The report people read: one self-contained HTML page (inline CSS and SVG, no script, no
 // external asset) with the verdict at the top, each check with its evidence, and the trend of
 // recovery point and recovery time across the DR record. The JSON report stays for machines.
-import { formatBytes } from '../shared/runtime/format';
+import { formatBytes } from '../runtime/format';
 import { escapeHtml, lineChart, type ChartPoint } from './charts';
 import type { DrillRecord } from './history';
 import type { CheckStatus, TestRestoreReport } from './report';

@@ -1,5 +1,5 @@
 import { testRestore as template } from '../../templates/test-restore';
-import { main } from '../shared/runtime/run-step';
+import { main } from '../runtime/run-step';
 import { testLatestBackup } from './test-restore';
 
 main(template, (params, context) => testLatestBackup(params, context));

@@ -1,7 +1,7 @@
 // The test-restore report: what was tested, how long it took, and what failed. Written as JSON
 // (an Octopus artifact) and summarised in the log. It names files, databases and key IDs, never secrets.
 import * as path from 'node:path';
-import { writeFileAtomically } from '../shared/runtime/files';
+import { writeFileAtomically } from '../runtime/files';
 
 export const REPORT_FORMAT = 'octopus-dr/test-restore-report/v1';
 

@@ -1,7 +1,7 @@
 // The scratch database a test restore creates: a name that cannot collide with a real one, and
 // its removal (SQL Server deletes the data and log files with the database).
 import { randomBytes } from 'node:crypto';
-import { param, type SqlConnection } from '../shared/sql';
+import { param, type SqlConnection } from '../engines/sql';
 
 /** `<prefix><UTC yyyyMMddTHHmmssZ>-<6 hex>`: sortable, unique, at most 128 characters. */
 export function scratchDatabaseName(prefix: string, now: Date, random: () => string = () => randomBytes(3).toString('hex')): string {

@@ -4,11 +4,11 @@
 import type { ParameterValues } from '../../templates/model';
 import { masterKeyExpectedKeyId, sqlConnectionString } from '../../templates/parameters';
 import { INCONCLUSIVE_EXIT_CODE, type verifyMasterKey as template } from '../../templates/verify-master-key';
-import { decide, parseMasterKey, type MasterKey, type Verdict } from '../shared/master-key';
-import { ParameterError, StepFailure } from '../shared/runtime/errors';
-import type { StepContext } from '../shared/runtime/step-context';
-import { collectMasterKeyEvidence } from '../shared/octopus-documents';
-import { openSqlConnection } from '../shared/sql';
+import { decide, parseMasterKey, type MasterKey, type Verdict } from '../engines/master-key';
+import { ParameterError, StepFailure } from '../runtime/errors';
+import type { StepContext } from '../runtime/step-context';
+import { collectMasterKeyEvidence } from '../engines/octopus-documents';
+import { openSqlConnection } from '../engines/sql';
 
 type Params = ParameterValues<typeof template.params>;
 

@@ -10,9 +10,9 @@ import { checkWorker } from '../../steps/check-worker/check-worker';
 import { parseEndpoint } from '../../steps/check-worker/checks';
 import { builtStep } from '../helpers/bundle';
 import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
-import { MemorySink } from '../../steps/shared/runtime/console-output';
-import { runStep } from '../../steps/shared/runtime/run-step';
-import { outputVariablesIn, resultMessageIn } from '../../steps/shared/runtime/service-messages';
+import { MemorySink } from '../../steps/runtime/console-output';
+import { runStep } from '../../steps/runtime/run-step';
+import { outputVariablesIn, resultMessageIn } from '../../steps/runtime/service-messages';
 
 
 let listener: net.Server;

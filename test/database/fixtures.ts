@@ -1,6 +1,6 @@
 // Backup sets for the pure chain/retention tests, with LSNs above 2^53 so that any comparison
 // done in JS numbers instead of BigInt would go wrong.
-import type { BackupHeader, BackupSet } from '../../steps/shared/database-backup/backup-set';
+import type { BackupHeader, BackupSet } from '../../steps/engines/database-backup/backup-set';
 
 export const BASE = 37_000_000_012_300_001n; // > 2^53
 

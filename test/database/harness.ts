@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { parseServiceMessages, outputVariablesIn } from '../../steps/shared/runtime/service-messages';
+import { parseServiceMessages, outputVariablesIn } from '../../steps/runtime/service-messages';
 import { builtStep } from '../helpers/bundle';
 import { runStepInProcess } from '../helpers/in-process';
 import { SqlSimulator } from '../sql-simulator/server';

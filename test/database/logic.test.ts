@@ -3,14 +3,14 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { normaliseLocalTime } from '../../steps/shared/database-backup/backup-set';
-import { ChainError, selectChain } from '../../steps/shared/database-backup/chain';
-import { compareLsn, lsnValue } from '../../steps/shared/database-backup/lsn';
-import { MANIFEST_FORMAT, readManifest, writeManifestAtomically, type BackupManifest } from '../../steps/shared/database-backup/manifest';
-import { backupSetNames, backupTimestamp, fileNamePart, isManifestName, joinServerPath, parseBackupFileName, relocatedFileName } from '../../steps/shared/database-backup/naming';
-import { planRetention } from '../../steps/shared/database-backup/retention';
-import * as tsql from '../../steps/shared/database-backup/tsql';
-import { backupStatement, formatStatement, headerLayoutsFor, headerOnlyStatement, restoreStatement, verifyStatement } from '../../steps/shared/database-backup/tsql';
+import { normaliseLocalTime } from '../../steps/engines/database-backup/backup-set';
+import { ChainError, selectChain } from '../../steps/engines/database-backup/chain';
+import { compareLsn, lsnValue } from '../../steps/engines/database-backup/lsn';
+import { MANIFEST_FORMAT, readManifest, writeManifestAtomically, type BackupManifest } from '../../steps/engines/database-backup/manifest';
+import { backupSetNames, backupTimestamp, fileNamePart, isManifestName, joinServerPath, parseBackupFileName, relocatedFileName } from '../../steps/engines/database-backup/naming';
+import { planRetention } from '../../steps/engines/database-backup/retention';
+import * as tsql from '../../steps/engines/database-backup/tsql';
+import { backupStatement, formatStatement, headerLayoutsFor, headerOnlyStatement, restoreStatement, verifyStatement } from '../../steps/engines/database-backup/tsql';
 import { diff, full, labels, log, lsn } from './fixtures';
 
 describe('file names', () => {

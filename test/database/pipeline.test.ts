@@ -16,10 +16,10 @@ import {
   type FoundBackupSets,
   type ManifestSet,
   type SourceDatabaseState,
-} from '../../steps/shared/database-backup';
-import { StepFailure } from '../../steps/shared/runtime/errors';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
-import { openSqlConnection, SqlError } from '../../steps/shared/sql';
+} from '../../steps/engines/database-backup';
+import { StepFailure } from '../../steps/runtime/errors';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { openSqlConnection, SqlError } from '../../steps/engines/sql';
 import { diff, full, labels, log, set, header, lsn } from './fixtures';
 
 const location = { workerDirectory: '/b', serverDirectory: 'D:\\b', serverSeparator: '\\' as const };

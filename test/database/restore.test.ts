@@ -2,8 +2,8 @@
 // refusals, replace with a safety backup, dry run, hostile names.
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { openSqlConnection } from '../../steps/shared/sql';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { openSqlConnection } from '../../steps/engines/sql';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { backup, Lab, octopusTables, PASSWORD, restore } from './harness';
 
 const lab = new Lab();

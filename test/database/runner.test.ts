@@ -1,7 +1,7 @@
 // The generated Bash and PowerShell templates run the database steps as Octopus would: parameters
 // (including the Sensitive connection string) travel by environment, never argv; a restore round trip.
 import { readFileSync } from 'node:fs';
-import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
+import { outputVariablesIn } from '../../steps/runtime/service-messages';
 import { findPwsh, runBashScriptBody, runPowerShellScriptBody } from '../helpers/runners';
 import { builtTemplate } from '../helpers/bundle';
 import { Lab, octopusTables, PASSWORD } from './harness';

@@ -5,8 +5,8 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-store/restore';
-import { CancelledError, StepFailure } from '../../steps/shared/runtime/errors';
+import { resolveBackupSource, restoreFileStore } from '../../steps/engines/file-store/restore';
+import { CancelledError, StepFailure } from '../../steps/runtime/errors';
 import { backup, Lab, octopusTables, PASSWORD, ROOT } from '../database/harness';
 import { makeStore, runInProcess, runCommand, snapshot, tempDir as makeTempDir, write } from '../file-store/helpers';
 import { builtStep } from '../helpers/bundle';
@@ -14,9 +14,9 @@ import { asNobodyArgs, canRunAsNobody, NOBODY_UID } from '../helpers/unprivilege
 import { contentOf } from '../sql-simulator/engine/model';
 import { restoreFileStore as restoreFileStoreTemplate } from '../../templates/restore-file-store';
 import { restoreFileStoreStep } from '../../steps/restore-file-store/restore-file-store';
-import { runStep } from '../../steps/shared/runtime/run-step';
-import { resultMessageIn } from '../../steps/shared/runtime/service-messages';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { runStep } from '../../steps/runtime/run-step';
+import { resultMessageIn } from '../../steps/runtime/service-messages';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 interface PlainRun {
   code: number | null;

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseServiceMessages, outputVariablesIn } from '../../steps/shared/runtime/service-messages';
+import { parseServiceMessages, outputVariablesIn } from '../../steps/runtime/service-messages';
 import { findNode18 } from '../helpers/node18';
 import { bundlePath, makeStore, runBundle, runCommand, snapshot, tempDir, write } from './helpers';
 import { asNobodyArgs } from '../helpers/unprivileged';

@@ -1,5 +1,5 @@
 // The incremental change test on its own: which files an incremental stores, reuses, or must hash.
-import { changeSincePreviousSet, RACY_WINDOW_MS } from '../../steps/shared/file-store';
+import { changeSincePreviousSet, RACY_WINDOW_MS } from '../../steps/engines/file-store';
 
 const setTaken = Date.parse('2026-11-30T12:00:00Z');
 const longBefore = setTaken - 3_600_000;

@@ -1,8 +1,8 @@
 // Folder resolution for Windows (drive letters, UNC shares) and POSIX paths, and the zip-slip
 // rules for entry names. Windows paths are tested with path.win32, since the tests run on Linux.
 import * as path from 'node:path';
-import { unsafeEntryNameReason, unsafeEntryTypeReason } from '../../steps/shared/file-store/entry-safety';
-import { DEFAULT_INCLUDED_FOLDERS, entryNameOf, localPathOf, parseFolderNames, resolveFolders } from '../../steps/shared/file-store/folders';
+import { unsafeEntryNameReason, unsafeEntryTypeReason } from '../../steps/engines/file-store/entry-safety';
+import { DEFAULT_INCLUDED_FOLDERS, entryNameOf, localPathOf, parseFolderNames, resolveFolders } from '../../steps/engines/file-store/folders';
 
 const labels = { homeDirectory: 'Octopus home directory', overrides: 'File store folders' };
 

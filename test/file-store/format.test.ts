@@ -1,6 +1,6 @@
 // Sizes in the file-store steps' log lines: one formatter, so a plan line and the summary below it
 // use the same unit, and a small store does not show as "0.0 MB" or "0 KB".
-import { formatBytes } from '../../steps/shared/runtime/format';
+import { formatBytes } from '../../steps/runtime/format';
 
 test('sizes read naturally from bytes to gigabytes', () => {
   expect(formatBytes(0)).toBe('0 bytes');

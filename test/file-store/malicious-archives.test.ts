@@ -6,10 +6,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { rmSync } from 'node:fs';
-import { MANIFEST_FORMAT } from '../../steps/shared/file-store/manifest';
-import { resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/shared/file-store';
+import { MANIFEST_FORMAT } from '../../steps/engines/file-store/manifest';
+import { resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import { listAll, silentLog, tempDir } from './helpers';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 const ARCHIVE = 'octopus-file-store-20260101T000000Z-full.zip';
 

@@ -2,10 +2,10 @@
 // set nor an archive that a kept incremental still needs.
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/shared/file-store';
-import { applyRetention } from '../../steps/shared/file-store';
+import { backupFileStore } from '../../steps/engines/file-store';
+import { applyRetention } from '../../steps/engines/file-store';
 import { silentLog, tempDir, write } from './helpers';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 const day = (d: number) => new Date(Date.UTC(2026, 10, d));
 

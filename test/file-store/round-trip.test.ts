@@ -4,12 +4,12 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/shared/file-store';
-import type { FileStoreFolderName, ResolvedFolder } from '../../steps/shared/file-store/folders';
-import { MANIFEST_ENTRY_NAME, readManifestFile } from '../../steps/shared/file-store/manifest';
-import { resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/shared/file-store';
+import { backupFileStore } from '../../steps/engines/file-store';
+import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
+import { MANIFEST_ENTRY_NAME, readManifestFile } from '../../steps/engines/file-store/manifest';
+import { resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import { collectingLog, listAll, logText, makeStore, silentLog, snapshot, tempDir, write } from './helpers';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
 const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));

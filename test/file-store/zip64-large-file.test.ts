@@ -4,10 +4,10 @@
 import { spawnSync } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/shared/file-store';
-import { resolveBackupSource, restoreFileStore } from '../../steps/shared/file-store';
+import { backupFileStore } from '../../steps/engines/file-store';
+import { resolveBackupSource, restoreFileStore } from '../../steps/engines/file-store';
 import { silentLog, tempDir, write } from './helpers';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 const SIZE = 4 * 1024 ** 3 + 64 * 1024 ** 2;
 

@@ -24,9 +24,9 @@ test('the build records what each bundle was built from: its step, the shared co
   const record = JSON.parse(readFileSync(sourceRecordPath(built), 'utf8')) as SourceRecord;
   expect(Object.keys(record.sources)).toEqual(expect.arrayContaining([
     'steps/backup-database/main.ts',
-    'steps/shared/runtime/run-step.ts',
+    'steps/runtime/run-step.ts',
     'templates/backup-database.ts',
-    'steps/shared/sql/sqlclient-helper.ps1',
+    'steps/engines/sql/sqlclient-helper.ps1',
     'scripts/build/bundle.ts',
     'package.json',
   ]));

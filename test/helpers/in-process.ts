@@ -2,11 +2,11 @@
 // steps/<id>/main.ts hands to main(), through runStep() with our argv, env and an in-memory sink.
 // What still needs a real process (a signal, another pid holding a lock, a working directory, a
 // different user or Node.js) runs the built bundle instead: test/helpers/bundle.ts.
-import { MemorySink } from '../../steps/shared/runtime/console-output';
-import type { StepFunction } from '../../steps/shared/runtime/run-step';
+import { MemorySink } from '../../steps/runtime/console-output';
+import type { StepFunction } from '../../steps/runtime/run-step';
 import type { ParameterDefinition, StepTemplate } from '../../templates/model';
 
-const RUN_STEP = '../../steps/shared/runtime/run-step';
+const RUN_STEP = '../../steps/runtime/run-step';
 
 type AnyTemplate = StepTemplate<Record<string, ParameterDefinition>>;
 type AnyStep = StepFunction<Record<string, ParameterDefinition>>;
@@ -62,7 +62,7 @@ export interface InProcessOptions {
 /** Runs `stepId` with a command line (`--service-messages` etc. as the caller gives) and returns what it printed. */
 export async function runStepInProcess(stepId: string, argv: string[], options: InProcessOptions = {}): Promise<InProcessRun> {
   const { template, step } = entryPointOf(stepId);
-  const { runStep } = jest.requireActual(RUN_STEP) as typeof import('../../steps/shared/runtime/run-step');
+  const { runStep } = jest.requireActual(RUN_STEP) as typeof import('../../steps/runtime/run-step');
   const sink = new MemorySink();
   const observed = options.onStdout
     ? Object.assign(sink, {

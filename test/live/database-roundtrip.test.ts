@@ -7,8 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { openSqlConnection, type SqlConnection } from '../../steps/shared/sql';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { openSqlConnection, type SqlConnection } from '../../steps/engines/sql';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { builtStep } from '../helpers/bundle';
 
 const live = process.env.OCTOPUS_DR_LIVE_SQL;

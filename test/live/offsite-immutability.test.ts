@@ -12,9 +12,9 @@ import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clie
 import { BlobServiceClient } from '@azure/storage-blob';
 import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
-import { backupFileStore } from '../../steps/shared/file-store/backup';
-import { resolveFolders } from '../../steps/shared/file-store/folders';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { backupFileStore } from '../../steps/engines/file-store/backup';
+import { resolveFolders } from '../../steps/engines/file-store/folders';
 import { makeStore, silentLog, tempDir } from '../file-store/helpers';
 import { runCopy } from '../offsite/fixtures';
 

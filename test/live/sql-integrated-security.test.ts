@@ -3,8 +3,8 @@
 // Skipped unless OCTOPUS_DR_LIVE_SQL_INTEGRATED holds a connection string with Integrated
 // Security=SSPI (or Trusted_Connection=True) and no Database; the identity needs sysadmin (the
 // test creates and drops a scratch database). How to run it: docs/testing.md, "Live Integrated Security suite".
-import { openSqlConnection, param, type SqlConnection } from '../../steps/shared/sql';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { openSqlConnection, param, type SqlConnection } from '../../steps/engines/sql';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { expectSqlError } from '../sql/access-layer-suite';
 
 const live = process.env.OCTOPUS_DR_LIVE_SQL_INTEGRATED;

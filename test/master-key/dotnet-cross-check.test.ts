@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { decryptToBuffer } from '../../steps/shared/master-key/decrypt';
-import { looksLikePkcs12 } from '../../steps/shared/master-key/pkcs12';
-import { checkEncryptedValue, parseEncryptedValue, parseMasterKey, type EncryptedValue } from '../../steps/shared/master-key';
+import { decryptToBuffer } from '../../steps/engines/master-key/decrypt';
+import { looksLikePkcs12 } from '../../steps/engines/master-key/pkcs12';
+import { checkEncryptedValue, parseEncryptedValue, parseMasterKey, type EncryptedValue } from '../../steps/engines/master-key';
 import { encryptOctopusValue, makePfx } from './octopus-crypto';
 
 function findPwsh(): string {

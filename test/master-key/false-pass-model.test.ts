@@ -1,7 +1,7 @@
 // The benchmark's false-pass model must describe the real text rule: compare its V(m) with an
 // exhaustive count over every 1- and 2-byte string.
 import { textProbabilities, valueFalsePassProbability } from '../../scripts/bench/master-key';
-import { classifyText } from '../../steps/shared/master-key/decrypt';
+import { classifyText } from '../../steps/engines/master-key/decrypt';
 
 test('V(1) and V(2) equal exhaustive enumeration of the text rule', () => {
   const v = textProbabilities(32);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { classifyText, decryptToBuffer } from '../../steps/shared/master-key/decrypt';
-import { looksLikePkcs12 } from '../../steps/shared/master-key/pkcs12';
+import { classifyText, decryptToBuffer } from '../../steps/engines/master-key/decrypt';
+import { looksLikePkcs12 } from '../../steps/engines/master-key/pkcs12';
 import {
   checkEncryptedValue,
   decide,
@@ -12,8 +12,8 @@ import {
   type EncryptedValue,
   type Evidence,
   type TestedValue,
-} from '../../steps/shared/master-key';
-import { ParameterError } from '../../steps/shared/runtime/errors';
+} from '../../steps/engines/master-key';
+import { ParameterError } from '../../steps/runtime/errors';
 import { encryptOctopusValue, expectNoLeak, makePfx } from './octopus-crypto';
 
 const KEY16_TEXT = '5qJcW9E6B99teMmrOzaYNA==';

@@ -13,7 +13,7 @@ import { runBashScriptBody, runPowerShellScriptBody } from '../helpers/runners';
 import { SqlSimulator } from '../sql-simulator/server';
 import { expectNoLeak } from './octopus-crypto';
 import { octopusDatabase, type OctopusDatabaseOptions } from './octopus-database';
-import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
+import { outputVariablesIn } from '../../steps/runtime/service-messages';
 import { transportEnv } from '../database/harness';
 
 const scriptBody = (syntax: 'bash' | 'powershell'): string =>

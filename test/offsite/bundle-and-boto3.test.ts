@@ -5,12 +5,12 @@ import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/shared/file-store/backup';
-import { resolveFolders } from '../../steps/shared/file-store/folders';
-import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
+import { backupFileStore } from '../../steps/engines/file-store/backup';
+import { resolveFolders } from '../../steps/engines/file-store/folders';
+import { outputVariablesIn } from '../../steps/runtime/service-messages';
 import { makeStore, runBundle, silentLog, tempDir } from '../file-store/helpers';
 import { startS3Server, type S3Server } from './servers';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 const hasBoto3 = spawnSync('python3', ['-c', 'import boto3'], { encoding: 'utf8' }).status === 0;
 let s3: S3Server;

@@ -1,8 +1,8 @@
 // Copy Backups Offsite against real local servers: s3rver (S3-compatible) and Azurite (Azure Blob).
 import { Readable } from 'node:stream';
-import { copyOffsite } from '../../steps/shared/offsite/copy';
-import { databaseSets, fileStoreSets } from '../../steps/shared/offsite/sets';
-import { META_SHA256, type OffsiteStore } from '../../steps/shared/offsite/store';
+import { copyOffsite } from '../../steps/engines/offsite/copy';
+import { databaseSets, fileStoreSets } from '../../steps/engines/offsite/sets';
+import { META_SHA256, type OffsiteStore } from '../../steps/engines/offsite/store';
 import { dropBackups, makeBackups, runCopy, type Backups } from './fixtures';
 import { azureProvider, s3Provider, type Provider } from './providers';
 

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { keyIdOf } from '../../steps/shared/master-key';
+import { keyIdOf } from '../../steps/engines/master-key';
 import { Lab, octopusTables } from '../database/harness';
 import { octopusDatabase } from '../master-key/octopus-database';
 import { findNode18 } from '../helpers/node18';

@@ -7,12 +7,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { backupFileStore } from '../../steps/shared/file-store/backup';
-import { resolveFolders } from '../../steps/shared/file-store/folders';
-import { outputVariablesIn, resultMessageIn } from '../../steps/shared/runtime/service-messages';
+import { backupFileStore } from '../../steps/engines/file-store/backup';
+import { resolveFolders } from '../../steps/engines/file-store/folders';
+import { outputVariablesIn, resultMessageIn } from '../../steps/runtime/service-messages';
 import { makeStore, runBundle, silentLog, tempDir } from '../file-store/helpers';
 import { startS3Server, type S3Server } from './servers';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 const hasAge = spawnSync('age', ['--version']).status === 0;
 let s3: S3Server;

@@ -2,16 +2,16 @@
 // against the SQL Server simulator) and real file-store backups (the file-store engine).
 import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/shared/file-store/backup';
-import { resolveFolders } from '../../steps/shared/file-store/folders';
-import { runStep } from '../../steps/shared/runtime/run-step';
-import { MemorySink } from '../../steps/shared/runtime/console-output';
-import { outputVariablesIn, resultMessageIn } from '../../steps/shared/runtime/service-messages';
+import { backupFileStore } from '../../steps/engines/file-store/backup';
+import { resolveFolders } from '../../steps/engines/file-store/folders';
+import { runStep } from '../../steps/runtime/run-step';
+import { MemorySink } from '../../steps/runtime/console-output';
+import { outputVariablesIn, resultMessageIn } from '../../steps/runtime/service-messages';
 import { copyOffsite as template } from '../../templates/copy-offsite';
 import { copyOffsiteStep } from '../../steps/copy-offsite/copy-offsite';
 import { backup, Lab, octopusTables } from '../database/harness';
 import { makeStore, pseudoRandomBytes, silentLog, write } from '../file-store/helpers';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 export interface Backups {
   lab: Lab;

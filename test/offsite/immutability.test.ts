@@ -3,11 +3,11 @@
 // requests the SDKs send through a loopback recording proxy, answer some of them as a store that
 // refuses the lock would, and check that retention never tries to delete a set still locked.
 // The live suite (test/offsite/live-immutability.test.ts) proves the lock on a real bucket.
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
-import { backupFileStore } from '../../steps/shared/file-store/backup';
-import { resolveFolders } from '../../steps/shared/file-store/folders';
-import { applyOffsiteRetention } from '../../steps/shared/offsite/retention';
-import type { OffsiteStore } from '../../steps/shared/offsite/store';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { backupFileStore } from '../../steps/engines/file-store/backup';
+import { resolveFolders } from '../../steps/engines/file-store/folders';
+import { applyOffsiteRetention } from '../../steps/engines/offsite/retention';
+import type { OffsiteStore } from '../../steps/engines/offsite/store';
 import { backup } from '../database/harness';
 import { silentLog } from '../file-store/helpers';
 import { dropBackups, makeBackups, runCopy, type Backups } from './fixtures';
@@ -213,7 +213,7 @@ describe('Azure Blob immutability policy (Azurite behind a recording proxy)', ()
 });
 
 test('a store error naming the lock is explained by the parameter (Azure)', () => {
-  const { describeAzureError } = require('../../steps/shared/offsite/azure-store') as typeof import('../../steps/shared/offsite/azure-store');
+  const { describeAzureError } = require('../../steps/engines/offsite/azure-store') as typeof import('../../steps/engines/offsite/azure-store');
   const e = describeAzureError({ statusCode: 409, details: { errorCode: 'ImmutableStorageWithVersioningNotEnabled' }, message: 'x' }, { kind: 'azure', accountUrl: 'https://a.blob.core.windows.net', account: 'a', container: 'c', prefix: '', display: 'https://a.blob.core.windows.net/c' }, 'upload database/x.bak');
   expect(e.message).toMatch(/refused the immutability policy for database\/x\.bak .*version-level immutability/);
 });

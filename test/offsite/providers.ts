@@ -1,9 +1,9 @@
 // The two offsite targets the tests run against, started on loopback, with the parameters a user
 // would give for each.
 import { generateBlobSASQueryParameters, ContainerSASPermissions, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { openOffsiteStore } from '../../steps/shared/offsite/open';
-import type { OffsiteStore } from '../../steps/shared/offsite/store';
-import { offsiteTargetFrom, type OffsiteSettings } from '../../steps/shared/offsite/target';
+import { openOffsiteStore } from '../../steps/engines/offsite/open';
+import type { OffsiteStore } from '../../steps/engines/offsite/store';
+import { offsiteTargetFrom, type OffsiteSettings } from '../../steps/engines/offsite/target';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, startS3Server, type AzuriteServer, type S3Server } from './servers';
 
 export interface Provider {

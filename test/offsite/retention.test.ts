@@ -1,13 +1,13 @@
 // Remote retention keeps chains whole: against s3rver, with two database chains (full, diff, two
 // logs; then a newer full) and two file-store chains (full + incremental; then a newer full).
-import { backupFileStore } from '../../steps/shared/file-store/backup';
-import { resolveFolders } from '../../steps/shared/file-store/folders';
-import { applyOffsiteRetention } from '../../steps/shared/offsite/retention';
+import { backupFileStore } from '../../steps/engines/file-store/backup';
+import { resolveFolders } from '../../steps/engines/file-store/folders';
+import { applyOffsiteRetention } from '../../steps/engines/offsite/retention';
 import { backup } from '../database/harness';
 import { silentLog } from '../file-store/helpers';
 import { dropBackups, makeBackups, runCopy, type Backups } from './fixtures';
 import { s3Provider } from './providers';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 const provider = s3Provider();
 let backups: Backups;

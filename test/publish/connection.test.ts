@@ -1,8 +1,8 @@
-// The shared Octopus connection code (steps/shared/octopus): URL checks, version comparison, and
+// The shared Octopus connection code (steps/engines/octopus): URL checks, version comparison, and
 // failures explained, on real sockets.
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { compareVersions, connectToOctopus, describeOctopusError, normaliseServerUrl } from '../../steps/shared/octopus/connection';
+import { compareVersions, connectToOctopus, describeOctopusError, normaliseServerUrl } from '../../steps/engines/octopus/connection';
 
 test('server URLs: http(s) only, no credentials or query; a trailing /api and slashes are dropped, a virtual directory kept', () => {
   expect(normaliseServerUrl(' https://octopus.example.com/ ')).toEqual({ url: 'https://octopus.example.com' });

@@ -3,8 +3,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { waitForOtherTasks } from '../../steps/maintenance-mode/maintenance-mode';
-import { connectToOctopus } from '../../steps/shared/octopus/connection';
-import { outputVariablesIn, resultMessageIn } from '../../steps/shared/runtime/service-messages';
+import { connectToOctopus } from '../../steps/engines/octopus/connection';
+import { outputVariablesIn, resultMessageIn } from '../../steps/runtime/service-messages';
 import { builtStep, builtTemplate } from '../helpers/bundle';
 import { runBashScriptBody } from '../helpers/runners';
 import { OctopusSimulator } from '../octopus-simulator/simulator';

@@ -2,7 +2,7 @@
 // refuses it the same way): an unknown schedule time zone, a project whose runbooks are in Git, a
 // request body over the server's cap, and templates linked to the Community Library. Each is found
 // before the first write where it can be.
-import { connectToOctopus, OctopusApiError } from '../../steps/shared/octopus/connection';
+import { connectToOctopus, OctopusApiError } from '../../steps/engines/octopus/connection';
 import { runPublishCli } from '../../scripts/publish/index';
 import { OctopusSpace } from '../../scripts/publish/octopus';
 import { closeTimezones } from '../../scripts/publish/publish';

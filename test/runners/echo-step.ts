@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import { defineParameter, defineTemplate } from '../../templates/model';
 import { nodePath } from '../../templates/parameters';
-import { StepFailure } from '../../steps/shared/runtime/errors';
-import { main } from '../../steps/shared/runtime/run-step';
+import { StepFailure } from '../../steps/runtime/errors';
+import { main } from '../../steps/runtime/run-step';
 
 export const echoTemplate = defineTemplate({
   stepId: 'echo-parameters',

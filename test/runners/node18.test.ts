@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { templates } from '../../templates';
-import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
+import { outputVariablesIn } from '../../steps/runtime/service-messages';
 import { findNode18 } from '../helpers/node18';
 import { runBashScriptBody } from '../helpers/runners';
 

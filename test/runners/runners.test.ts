@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { bundleEntry } from '../../scripts/build/bundle';
 import { reproducibleGzip } from '../../scripts/build/index';
 import { bashRunner, powerShellRunner } from '../../scripts/build/runners';
-import { parseServiceMessages, outputVariablesIn } from '../../steps/shared/runtime/service-messages';
+import { parseServiceMessages, outputVariablesIn } from '../../steps/runtime/service-messages';
 import { findPwsh, runBashScriptBody, runPowerShellScriptBody, type RunScriptOptions, type ScriptRun } from '../helpers/runners';
 import { echoTemplate } from './echo-step';
 

@@ -11,8 +11,8 @@ import * as path from 'node:path';
 import { bundleEntry } from '../../scripts/build/bundle';
 import { reproducibleGzip } from '../../scripts/build/index';
 import { powerShellRunner } from '../../scripts/build/runners';
-import { asciiSafe, asciiWriter, needsAsciiOutput } from '../../steps/shared/runtime/console-output';
-import { outputVariablesIn, parseServiceMessages } from '../../steps/shared/runtime/service-messages';
+import { asciiSafe, asciiWriter, needsAsciiOutput } from '../../steps/runtime/console-output';
+import { outputVariablesIn, parseServiceMessages } from '../../steps/runtime/service-messages';
 import { findPwsh, writePowerShellBootstrap } from '../helpers/runners';
 import { echoTemplate } from './echo-step';
 

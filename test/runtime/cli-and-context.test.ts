@@ -5,12 +5,12 @@ import { backupFileStore } from '../../templates/backup-file-store';
 import { checkWorker } from '../../templates/check-worker';
 import { maintenanceMode } from '../../templates/maintenance-mode';
 import { defineParameter, defineTemplate } from '../../templates/model';
-import { helpText, parseCommandLine } from '../../steps/shared/runtime/cli';
-import { MemorySink } from '../../steps/shared/runtime/console-output';
-import { CancelledError, StepFailure } from '../../steps/shared/runtime/errors';
-import { runStep } from '../../steps/shared/runtime/run-step';
-import { parseServiceMessages } from '../../steps/shared/runtime/service-messages';
-import { StepContext } from '../../steps/shared/runtime/step-context';
+import { helpText, parseCommandLine } from '../../steps/runtime/cli';
+import { MemorySink } from '../../steps/runtime/console-output';
+import { CancelledError, StepFailure } from '../../steps/runtime/errors';
+import { runStep } from '../../steps/runtime/run-step';
+import { parseServiceMessages } from '../../steps/runtime/service-messages';
+import { StepContext } from '../../steps/runtime/step-context';
 
 const template = defineTemplate({
   stepId: 'sample',

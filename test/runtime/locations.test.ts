@@ -10,7 +10,7 @@ import {
   sqlSourceProblemsBeforeConnecting,
   sqlSourceProblemsForServer,
   workerPathProblem,
-} from '../../steps/shared/runtime/locations';
+} from '../../steps/runtime/locations';
 import { fileStoreBackupDirectory, restoreSource, restoreSourceOnServer } from '../../templates/parameters';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-locations-'));

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { acquireLock, lockFileName, processIsAlive, processSpace, waitForWriters, type LockOptions } from '../../steps/shared/runtime/lock';
+import { acquireLock, lockFileName, processIsAlive, processSpace, waitForWriters, type LockOptions } from '../../steps/runtime/lock';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-lock-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

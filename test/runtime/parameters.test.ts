@@ -4,8 +4,8 @@ import { defineParameter, defineTemplate, environmentNameOf } from '../../templa
 import { masterKeyExpectedKeyId, standbyOctopusVersion, standbyServerUrl } from '../../templates/parameters';
 import { restoreDatabase } from '../../templates/restore-database';
 import { verifyMasterKey } from '../../templates/verify-master-key';
-import { ParameterError } from '../../steps/shared/runtime/errors';
-import { parseParameters, takeParametersFromEnvironment } from '../../steps/shared/runtime/parameters';
+import { ParameterError } from '../../steps/runtime/errors';
+import { parseParameters, takeParametersFromEnvironment } from '../../steps/runtime/parameters';
 
 const template = defineTemplate({
   stepId: 'sample',

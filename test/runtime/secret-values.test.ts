@@ -1,6 +1,6 @@
 // A secret pasted into another field is refused; but a connection string that is a secret as a
 // whole (Azure storage) also names public things (account, endpoint) that other fields repeat.
-import { secretsInValues } from '../../steps/shared/runtime/secret-values';
+import { secretsInValues } from '../../steps/runtime/secret-values';
 import { copyOffsite } from '../../templates/copy-offsite';
 
 const ACCOUNT_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';

@@ -1,4 +1,4 @@
-import { encodeServiceMessage, outputVariablesIn, parseServiceMessages, resultMessageIn, serviceMessages } from '../../steps/shared/runtime/service-messages';
+import { encodeServiceMessage, outputVariablesIn, parseServiceMessages, resultMessageIn, serviceMessages } from '../../steps/runtime/service-messages';
 
 const AWKWARD = [
   "it's",

@@ -1,7 +1,7 @@
 // Access-layer tests that hold for any SQL Server: run against the simulator (test/sql) and, when
 // OCTOPUS_DR_LIVE_SQL is set, against a real server (test/live). Only T-SQL both understand.
-import { openSqlConnection, param, SqlError, type SqlConnection } from '../../steps/shared/sql';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { openSqlConnection, param, SqlError, type SqlConnection } from '../../steps/engines/sql';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 export interface SuiteTarget {
   /** A sysadmin connection string (connected to master). */

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openSqlConnection, param, type SqlConnection } from '../../steps/shared/sql';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
+import { openSqlConnection, param, type SqlConnection } from '../../steps/engines/sql';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { SqlSimulator } from '../sql-simulator/server';
 import { accessLayerSuite, expectSqlError } from './access-layer-suite';
 

@@ -1,8 +1,8 @@
 // ADO.NET connection strings as Octopus stores them -> driver settings, and clear refusals.
-import { buildIdentifierStatement, parseSqlConnectionString, SqlConnectionStringError, SqlError, openSqlConnection } from '../../steps/shared/sql';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
-import { normalise } from '../../steps/shared/sql/params';
-import { secretsOf, sensitiveValuesOf } from '../../steps/shared/sql/connection-string';
+import { buildIdentifierStatement, parseSqlConnectionString, SqlConnectionStringError, SqlError, openSqlConnection } from '../../steps/engines/sql';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { normalise } from '../../steps/engines/sql/params';
+import { secretsOf, sensitiveValuesOf } from '../../steps/engines/sql/connection-string';
 
 function refusal(connectionString: string): string {
   try {

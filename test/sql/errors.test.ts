@@ -1,5 +1,5 @@
 // Error translation by SQL Server error number: advice first, the server's own numbers and texts kept.
-import { describeServerMessages, hintFor, scrub } from '../../steps/shared/sql/errors';
+import { describeServerMessages, hintFor, scrub } from '../../steps/engines/sql/errors';
 
 const context = { server: 'sql01,1433', database: 'Octopus', userName: 'octo' };
 const advice: [number, RegExp][] = [

@@ -5,17 +5,17 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openSqlConnection, param, parseSqlConnectionString, type SqlConnection } from '../../steps/shared/sql';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
-import { findPowerShell, sqlClientHelperPid } from '../../steps/shared/sql/sqlclient-transport';
-import { chooseTransport } from '../../steps/shared/sql/transport';
+import { openSqlConnection, param, parseSqlConnectionString, type SqlConnection } from '../../steps/engines/sql';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { findPowerShell, sqlClientHelperPid } from '../../steps/engines/sql/sqlclient-transport';
+import { chooseTransport } from '../../steps/engines/sql/transport';
 import { builtStep } from '../helpers/bundle';
 import { findPwsh } from '../helpers/runners';
 import { SqlSimulator } from '../sql-simulator/server';
 import { expectSqlError, useTransport } from './access-layer-suite';
 
 const ROOT = path.resolve(__dirname, '../..');
-const HELPER = path.join(ROOT, 'steps/shared/sql/sqlclient-helper.ps1');
+const HELPER = path.join(ROOT, 'steps/engines/sql/sqlclient-helper.ps1');
 const PASSWORD = 'Helper;Secret=Passw0rd"x';
 
 describe('which transport serves a connection string', () => {

@@ -4,11 +4,11 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/shared/file-store/backup';
-import { readManifestFile, type ManifestFile } from '../../steps/shared/file-store/manifest';
-import { openSqlConnection, type SqlConnection } from '../../steps/shared/sql';
-import { quietEngineContext } from '../../steps/shared/runtime/engine-context';
-import { checkFileStoreAgreement, compareWithFileStore, readExpectedFiles, summariseAgreement, type ExpectedFiles, type StoreFile } from '../../steps/shared/standby/agreement';
+import { backupFileStore } from '../../steps/engines/file-store/backup';
+import { readManifestFile, type ManifestFile } from '../../steps/engines/file-store/manifest';
+import { openSqlConnection, type SqlConnection } from '../../steps/engines/sql';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { checkFileStoreAgreement, compareWithFileStore, readExpectedFiles, summariseAgreement, type ExpectedFiles, type StoreFile } from '../../steps/engines/standby/agreement';
 import type { SeedTable } from '../sql-simulator/engine/model';
 import { SqlSimulator } from '../sql-simulator/server';
 

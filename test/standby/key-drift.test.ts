@@ -3,10 +3,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { loadManifestSets } from '../../steps/shared/database-backup/discovery';
-import { MANIFEST_FORMAT, type BackupManifest } from '../../steps/shared/database-backup/manifest';
-import { backupSetNames, type BackupKind } from '../../steps/shared/database-backup/naming';
-import { findKeyDrift, keyDriftOutputs } from '../../steps/shared/standby';
+import { loadManifestSets } from '../../steps/engines/database-backup/discovery';
+import { MANIFEST_FORMAT, type BackupManifest } from '../../steps/engines/database-backup/manifest';
+import { backupSetNames, type BackupKind } from '../../steps/engines/database-backup/naming';
+import { findKeyDrift, keyDriftOutputs } from '../../steps/engines/standby';
 import { header, lsn } from '../database/fixtures';
 
 const OLD_KEY = '0a1b2c3d4e5f6071';

@@ -2,9 +2,9 @@
 // them to a template (defaults, bounds, problems named by label, exit 2).
 import { defineTemplate } from '../../templates/model';
 import { agreementDays, missingFilesFailPercent, octopusApiKey, standbyApiKey, standbyOctopusVersion, standbyServerUrl } from '../../templates/parameters';
-import { ParameterError } from '../../steps/shared/runtime/errors';
-import { parseParameters } from '../../steps/shared/runtime/parameters';
-import { standbyParameterProblems } from '../../steps/shared/standby';
+import { ParameterError } from '../../steps/runtime/errors';
+import { parseParameters } from '../../steps/runtime/parameters';
+import { standbyParameterProblems } from '../../steps/engines/standby';
 
 const template = defineTemplate({
   stepId: 'standby-parameters-probe',

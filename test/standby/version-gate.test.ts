@@ -14,7 +14,7 @@ import {
   readStandbyVersion,
   resolveStandbyVersion,
   standbyParameterProblems,
-} from '../../steps/shared/standby';
+} from '../../steps/engines/standby';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -136,7 +136,7 @@ describe('the standby version from its API', () => {
     try {
       const script = path.join(folder, 'read.js');
       await build({
-        stdin: { contents: `require(${JSON.stringify(path.resolve(__dirname, '../../steps/shared/standby/version-gate.ts'))}).readStandbyVersion({ serverUrl: process.argv[2] }).then((v) => console.log(v), (e) => { console.error(e.message); process.exit(1); });`, resolveDir: folder, loader: 'js' },
+        stdin: { contents: `require(${JSON.stringify(path.resolve(__dirname, '../../steps/engines/standby/version-gate.ts'))}).readStandbyVersion({ serverUrl: process.argv[2] }).then((v) => console.log(v), (e) => { console.error(e.message); process.exit(1); });`, resolveDir: folder, loader: 'js' },
         bundle: true, platform: 'node', target: 'node18', outfile: script, logLevel: 'silent',
       });
       // Asynchronously: the simulator answering it runs in this process.
@@ -224,7 +224,7 @@ describe('standby servers that do not answer as they should', () => {
 
 test('the standby checks bundle without @octopusdeploy/api-client (the restore templates are near their size budget)', async () => {
   const result = await build({
-    entryPoints: [path.resolve(__dirname, '../../steps/shared/standby/index.ts')],
+    entryPoints: [path.resolve(__dirname, '../../steps/engines/standby/index.ts')],
     bundle: true,
     platform: 'node',
     write: false,

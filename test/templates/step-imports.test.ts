@@ -1,18 +1,17 @@
 // Steps are thin adapters over the domain engines: a step imports an engine through its face (the
 // folder's index.ts), never one of its files, so an engine can be reorganised without touching a step.
-// The runtime is the exception: each of its files is its API (`../shared/runtime/errors`).
+// The runtime (steps/runtime) is not an engine: each of its files is its API (`../runtime/errors`).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 
 const STEPS = path.join(__dirname, '../../steps');
-const SHARED = path.join(STEPS, 'shared');
-
-/** Engines still without a face (an owner is giving them one); each goes from here once its index.ts exists. */
-const WITHOUT_FACE_YET = ['offsite'];
+const ENGINES = path.join(STEPS, 'engines');
+/** The folders under steps/ that are not steps. */
+const NOT_STEPS = ['engines', 'runtime'];
 
 function stepFiles(): string[] {
   return readdirSync(STEPS)
-    .filter((name) => name !== 'shared' && statSync(path.join(STEPS, name)).isDirectory())
+    .filter((name) => !NOT_STEPS.includes(name) && statSync(path.join(STEPS, name)).isDirectory())
     .flatMap((step) =>
       readdirSync(path.join(STEPS, step))
         .filter((file) => file.endsWith('.ts'))
@@ -29,34 +28,33 @@ export function importsOf(source: string): string[] {
 /** Why an import of a step reaches into an engine, or undefined when it goes through a face. */
 export function deepImportProblem(specifier: string, fromDirectory: string): string | undefined {
   const target = path.resolve(fromDirectory, specifier);
-  const relative = path.relative(SHARED, target);
+  const relative = path.relative(ENGINES, target);
   if (relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
   const [engine, ...rest] = relative.split(path.sep);
-  if (rest.length === 0 || engine === 'runtime') return undefined;
+  if (rest.length === 0) return undefined;
   // A sub-folder with its own face (standby/agreement) is a face too.
   if (existsSync(path.join(target, 'index.ts'))) return undefined;
-  if (WITHOUT_FACE_YET.includes(engine) && !existsSync(path.join(SHARED, engine, 'index.ts'))) return undefined;
-  return `imports ${specifier}: import '../shared/${engine}' (the engine's index.ts) instead`;
+  return `imports ${specifier}: import '../engines/${engine}' (the engine's index.ts) instead`;
 }
 
 test('the import parser finds static, re-exported and dynamic imports', () => {
   const source = [
-    "import { a } from '../shared/sql';",
-    "import type { B } from '../shared/file-store/restore';",
-    'import {\n  c,\n  d,\n} from "../shared/master-key";',
-    "export { e } from '../shared/octopus/server-url';",
-    "const f = await import('../shared/standby/step-gate');",
+    "import { a } from '../engines/sql';",
+    "import type { B } from '../engines/file-store/restore';",
+    'import {\n  c,\n  d,\n} from "../engines/master-key";',
+    "export { e } from '../engines/octopus/server-url';",
+    "const f = await import('../engines/standby/step-gate');",
   ].join('\n');
-  expect(importsOf(source)).toEqual(['../shared/sql', '../shared/file-store/restore', '../shared/master-key', '../shared/octopus/server-url', '../shared/standby/step-gate']);
+  expect(importsOf(source)).toEqual(['../engines/sql', '../engines/file-store/restore', '../engines/master-key', '../engines/octopus/server-url', '../engines/standby/step-gate']);
 });
 
 test('a deep import into an engine is refused, a face, a sub-face and the runtime are not', () => {
   const from = path.join(STEPS, 'test-restore');
-  expect(deepImportProblem('../shared/standby/step-gate', from)).toMatch(/import '\.\.\/shared\/standby'/);
-  expect(deepImportProblem('../shared/file-store/restore', from)).toMatch(/import '\.\.\/shared\/file-store'/);
-  expect(deepImportProblem('../shared/standby', from)).toBeUndefined();
-  expect(deepImportProblem('../shared/standby/agreement', from)).toBeUndefined();
-  expect(deepImportProblem('../shared/runtime/errors', from)).toBeUndefined();
+  expect(deepImportProblem('../engines/standby/step-gate', from)).toMatch(/import '\.\.\/engines\/standby'/);
+  expect(deepImportProblem('../engines/file-store/restore', from)).toMatch(/import '\.\.\/engines\/file-store'/);
+  expect(deepImportProblem('../engines/standby', from)).toBeUndefined();
+  expect(deepImportProblem('../engines/standby/agreement', from)).toBeUndefined();
+  expect(deepImportProblem('../runtime/errors', from)).toBeUndefined();
   expect(deepImportProblem('../../templates/test-restore', from)).toBeUndefined();
 });
 

@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { outputVariablesIn } from '../../steps/shared/runtime/service-messages';
-import { keyIdOf } from '../../steps/shared/master-key';
-import { MemorySink } from '../../steps/shared/runtime/console-output';
-import { runStep } from '../../steps/shared/runtime/run-step';
+import { outputVariablesIn } from '../../steps/runtime/service-messages';
+import { keyIdOf } from '../../steps/engines/master-key';
+import { MemorySink } from '../../steps/runtime/console-output';
+import { runStep } from '../../steps/runtime/run-step';
 import { scratchDatabaseName } from '../../steps/test-restore/scratch';
 import { testLatestBackup } from '../../steps/test-restore/test-restore';
 import { testRestore } from '../../templates/test-restore';

@@ -1,4 +1,4 @@
-// What the master-key checks (steps/shared/octopus-documents) need beyond select.ts: the
+// What the master-key checks (steps/engines/octopus-documents) need beyond select.ts: the
 // DECOMPRESS function (gzip, as SQL Server's COMPRESS writes it), and SELECT from a derived table,
 //   SELECT TOP (@top) ... FROM (SELECT TOP (@scanLimit) * FROM t ORDER BY Id) AS d WHERE ... ORDER BY ...
 // which bounds how many rows of a large table are looked at. Plain tables and views resolve

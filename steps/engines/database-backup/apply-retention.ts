@@ -1,0 +1,87 @@
+// Retention after a backup: decide (planRetention, pure) which of this tool's own sets of this
+// database no kept set needs, then delete only files named as this tool names them. It runs only
+// after a verified backup, so the newest verified set always exists and is always kept.
+import { promises as fs } from 'node:fs';
+import { StepFailure } from '../../runtime/errors';
+import type { EngineContext } from '../../runtime/engine-context';
+import { kindOf } from './backup-set';
+import { loadManifestSets, type FolderLocation, type ManifestSet } from './discovery';
+import { parseBackupFileName } from './naming';
+import { planRetention, type RetentionCandidate, type RetentionPlan } from './retention';
+
+export interface RetentionRequest {
+  /** Delete sets older than this many days (0: no retention). */
+  days: number;
+  /** Never fewer verified sets than this. */
+  minimumVerifiedSets: number;
+}
+
+/** What the backup that retention follows left: the database, its folder, and whether it was verified. */
+export interface RetentionBasis {
+  database: string;
+  location: FolderLocation;
+  manifestPath: string;
+  verified: boolean;
+}
+
+export interface RetentionOutcome {
+  deleted: number;
+  kept: number;
+}
+
+/** The sets retention may consider: this database's sets of a known kind (full, differential, log). Pure. */
+export function retentionCandidatesOf(sets: readonly ManifestSet[], database: string): RetentionCandidate[] {
+  return sets
+    .filter((s) => s.manifest.database === database && kindOf(s.set.header) !== undefined)
+    .map((s) => ({ set: s.set, takenAt: new Date(s.manifest.takenAt) }));
+}
+
+/**
+ * Deletes this tool's own old backup sets of the database that no kept set needs. Undefined when
+ * retention did not run (not asked for, or the new backup was not verified).
+ */
+export async function applyRetention(basis: RetentionBasis, retention: RetentionRequest, context: EngineContext): Promise<RetentionOutcome | undefined> {
+  // Empty or 0 days: no retention (the same rule as the file-store step's).
+  if (!retention.days) return undefined;
+  if (!basis.verified) {
+    context.log.warn('Retention skipped: the new backup was not verified.');
+    return undefined;
+  }
+  try {
+    return await deleteUnneededSets(basis, retention, context);
+  } catch (error) {
+    throw new StepFailure(
+      `The backup succeeded (${basis.manifestPath}), but retention failed: ${(error as Error).message}. Check the worker account may delete files in ${basis.location.workerDirectory}.`,
+      { cause: error },
+    );
+  }
+}
+
+async function deleteUnneededSets(basis: RetentionBasis, retention: RetentionRequest, context: EngineContext): Promise<RetentionOutcome> {
+  const { log } = context;
+  const sets = await loadManifestSets(basis.location, (m) => log.warn(m));
+  const plan = planRetention(retentionCandidatesOf(sets, basis.database), {
+    now: new Date(),
+    retentionDays: retention.days,
+    minimumVerifiedSets: retention.minimumVerifiedSets,
+  });
+  for (const warning of plan.warnings) log.warn(warning);
+  const deleted = await deleteSets(plan, context);
+  for (const decision of plan.keep) log.verbose(`Retention: kept ${decision.candidate.set.label} (${decision.reason}).`);
+  log.info(`Retention (${retention.days} days): ${deleted} backup set${deleted === 1 ? '' : 's'} deleted, ${plan.keep.length} kept.`);
+  return { deleted, kept: plan.keep.length };
+}
+
+async function deleteSets(plan: RetentionPlan, context: EngineContext): Promise<number> {
+  let deleted = 0;
+  for (const decision of plan.remove) {
+    const set = decision.candidate.set;
+    // Only files named as this tool names them, in this folder.
+    const ours = set.files.filter((f) => parseBackupFileName(f.name) !== undefined);
+    for (const file of ours) await fs.rm(file.workerPath, { force: true });
+    if (set.manifestPath) await fs.rm(set.manifestPath, { force: true });
+    deleted += 1;
+    context.log.info(`Retention: deleted ${set.label} (${decision.reason}).`);
+  }
+  return deleted;
+}

@@ -1,0 +1,63 @@
+// The backup manifest: a JSON file beside the backup files that says what they hold, so a
+// restore (or a person at 3 a.m.) need not guess. It never holds secrets. Written to a temporary
+// name and renamed, so a reader never sees half a manifest.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomically } from '../../runtime/files';
+import type { BackupHeader } from './backup-set';
+import { isLsn } from './lsn';
+import type { BackupKind } from './naming';
+
+export const MANIFEST_FORMAT = 'octopus-dr/sql-backup-manifest/v1';
+
+export interface ManifestFile {
+  name: string;
+  /** The path the SQL Server service wrote. */
+  serverPath: string;
+  sizeBytes: number | null;
+  stripe: number;
+}
+
+export interface BackupManifest {
+  format: typeof MANIFEST_FORMAT;
+  tool: { name: 'octopus-dr'; version: string };
+  database: string;
+  server: { name: string; version: string; majorVersion: number; edition: string };
+  recoveryModel: string;
+  backupType: BackupKind;
+  copyOnly: boolean;
+  compression: boolean;
+  /** UTC time the backup was started (also the file-name stamp). */
+  takenAt: string;
+  durationSeconds: number;
+  files: ManifestFile[];
+  header: BackupHeader;
+  verification: { method: 'RESTORE VERIFYONLY WITH CHECKSUM'; passed: boolean; at: string } | { method: 'none'; passed: false };
+  octopusVersion: string | null;
+  masterKeyId: string | null;
+}
+
+export async function writeManifestAtomically(file: string, manifest: BackupManifest): Promise<void> {
+  await writeFileAtomically(file, JSON.stringify(manifest, null, 2) + '\n');
+}
+
+/** Reads and checks a manifest; throws an Error naming the file and the problem. */
+export async function readManifest(file: string): Promise<BackupManifest> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await fs.readFile(file, 'utf8'));
+  } catch (error) {
+    throw new Error(`${file} is not a readable backup manifest (${(error as Error).message}).`);
+  }
+  const m = parsed as Partial<BackupManifest>;
+  const problems: string[] = [];
+  if (m.format !== MANIFEST_FORMAT) problems.push(`format is not ${MANIFEST_FORMAT}`);
+  if (typeof m.database !== 'string') problems.push('no database');
+  if (!Array.isArray(m.files) || m.files.length === 0 || m.files.some((f) => typeof f?.name !== 'string' || path.basename(f.name) !== f.name)) {
+    problems.push('no valid file list');
+  }
+  const h = m.header;
+  if (!h || !isLsn(h.firstLsn) || !isLsn(h.lastLsn) || !isLsn(h.checkpointLsn) || !isLsn(h.databaseBackupLsn)) problems.push('no valid header LSNs');
+  if (problems.length > 0) throw new Error(`${file} is not a valid octopus-dr backup manifest: ${problems.join(', ')}.`);
+  return m as BackupManifest;
+}

@@ -1,0 +1,603 @@
+// Backs up file-store folders into one ZIP per set (full, or incremental against the newest
+// set in the same directory), with a manifest inside and beside it. The archive is written
+// under a temporary name and renamed only when complete, so an interrupted backup leaves
+// nothing that looks like a backup. The phases: scan, plan, write, manifest, read back.
+import { createHash } from 'node:crypto';
+import { accessSync, closeSync, constants as fsConstants, fstatSync, openSync, promises as fs, readSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { backupFileStore as backupTemplate } from '../../../templates/backup-file-store';
+import { fileStoreFolders, fileStoreHomeDirectory } from '../../../templates/parameters';
+import type { EngineContext, EngineLog } from '../../runtime/engine-context';
+import { StepFailure } from '../../runtime/errors';
+import { describeFileError } from '../../runtime/failure';
+import { writeFileAtomically } from '../../runtime/files';
+import { formatBytes } from '../../runtime/format';
+import { cleanLeftovers } from '../../runtime/leftovers';
+import { changeSincePreviousSet } from './change';
+import { FileStoreError } from './errors';
+import type { ResolvedFolder } from './folders';
+import {
+  archiveNameFor,
+  isPartialName,
+  listBackupSets,
+  manifestNameFor,
+  MANIFEST_ENTRY_NAME,
+  MANIFEST_FORMAT,
+  type BackupMode,
+  type BackupSet,
+  type FileStoreManifest,
+  type ManifestFile,
+} from './manifest';
+import { progressReporter, type FileStoreProgress } from './progress';
+import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem } from './scan';
+import { openArchive } from './zip-reader';
+import { StreamingZipWriter } from './zip-writer';
+
+/** Files up to this size are read whole and compressed on the thread pool; larger ones stream. */
+export const BUFFERED_FILE_LIMIT = 4 * 1024 * 1024;
+const READ_AHEAD_FILES = 16;
+/** ...and at most this many bytes of them. */
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+
+const labels = {
+  homeDirectory: fileStoreHomeDirectory.label,
+  folders: fileStoreFolders.label,
+  include: backupTemplate.params.include.label,
+  skipUnreadable: backupTemplate.params.skipUnreadable.label,
+  allowEmpty: backupTemplate.params.allowEmpty.label,
+};
+
+export interface BackupOptions {
+  folders: readonly ResolvedFolder[];
+  backupDirectory: string;
+  mode: BackupMode;
+  skipUnreadable: boolean;
+  /** A backup of 0 files succeeds only when asked for (each folder must exist either way). */
+  allowEmpty?: boolean;
+  toolVersion: string;
+  /** Byte and file counts as they change; by default they go to the context's progress bar. */
+  onProgress?: (progress: FileStoreProgress) => void;
+  now?: () => Date;
+}
+
+export interface BackupResult {
+  archivePath: string;
+  manifestPath: string;
+  manifest: FileStoreManifest;
+  /** Full paths of every archive the set needs, oldest first. */
+  chainPaths: string[];
+  durationMs: number;
+  warnings: string[];
+}
+
+interface PlannedFile {
+  scanned: ScannedFile;
+  /** Set when an earlier archive already holds these bytes. */
+  reuse?: ManifestFile;
+}
+
+type ReadOutcome =
+  | { kind: 'read'; data: Buffer; sha256: string; mtimeMs: number; mode: number; changed: boolean }
+  | { kind: 'vanished' }
+  | { kind: 'unreadable'; message: string };
+
+/** Warnings go to the log as they happen and into the manifest and result at the end. */
+class Warnings {
+  readonly list: string[] = [];
+  readonly skipped: FileStoreManifest['skipped'] = [];
+  constructor(private readonly log: EngineLog) {}
+  warn(message: string): void {
+    this.list.push(message);
+    this.log.warn(message);
+  }
+  skip(file: { folder: ScannedFile['folder']; path: string }, reason: string): void {
+    this.skipped.push({ folder: file.folder, path: file.path, reason });
+  }
+}
+
+function errnoOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? 'ERROR';
+}
+
+function isUnreadable(code: string): boolean {
+  return code === 'EACCES' || code === 'EPERM' || code === 'EBUSY';
+}
+
+/**
+ * Reads a small file whole; a file that changes while read is read once more. Synchronous on
+ * purpose: each thread-pool hop costs ~0.1 ms of main-thread time (measured), more than the
+ * syscalls of a small cached file, and five hops per file made 1,000 task logs take 3.6 s.
+ */
+function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
+  let fd: number;
+  try {
+    fd = openSync(file.localPath, 'r');
+  } catch (error) {
+    const code = errnoOf(error);
+    if (code === 'ENOENT') return { kind: 'vanished' };
+    return { kind: 'unreadable', message: `${code}: ${(error as Error).message}` };
+  }
+  try {
+    const before = fstatSync(fd);
+    // One byte more than expected tells us the file grew while we read it.
+    const buffer = Buffer.allocUnsafe(before.size + 1);
+    let length = 0;
+    for (;;) {
+      const bytesRead = readSync(fd, buffer, length, buffer.length - length, length);
+      length += bytesRead;
+      // A regular file returns what was asked for unless it ends first.
+      if (bytesRead === 0 || length === buffer.length || length >= before.size) break;
+    }
+    const after = fstatSync(fd);
+    const changed = length !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs;
+    if (changed && retry) {
+      closeSync(fd);
+      fd = -1;
+      return readWholeFile(file, false);
+    }
+    const data = buffer.subarray(0, Math.min(length, before.size));
+    return { kind: 'read', data, sha256: createHash('sha256').update(data).digest('hex'), mtimeMs: before.mtimeMs, mode: before.mode & 0o7777, changed };
+  } catch (error) {
+    return { kind: 'unreadable', message: `${errnoOf(error)}: ${(error as Error).message}` };
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
+async function hashFile(localPath: string, signal: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  const handle = await fs.open(localPath, 'r');
+  try {
+    for await (const chunk of handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false })) {
+      signal.throwIfAborted();
+      hash.update(chunk as Buffer);
+    }
+  } finally {
+    await handle.close();
+  }
+  return hash.digest('hex');
+}
+
+function checkReadable(files: ScannedFile[]): ScanProblem[] {
+  const problems: ScanProblem[] = [];
+  for (const f of files) {
+    try {
+      accessSync(f.localPath, fsConstants.R_OK);
+    } catch (error) {
+      const code = errnoOf(error);
+      problems.push({ folder: f.folder, path: f.path, code, kind: code === 'ENOENT' ? 'vanished' : 'unreadable', message: `${code}: ${(error as Error).message}` });
+    }
+  }
+  return problems;
+}
+
+async function pickArchiveName(directory: string, now: Date, mode: BackupMode): Promise<string> {
+  // A random part in every name; one that is taken anyway is never reused.
+  for (let attempt = 1; attempt < 100; attempt++) {
+    const name = archiveNameFor(now, mode);
+    // A partial of the same name may be a killed run's (named and aged out, never reused) or a live one's.
+    const candidates = [name, manifestNameFor(name), `.${name}.partial`].map((n) => fs.access(path.join(directory, n)));
+    const taken = await Promise.all(candidates.map((p) => p.then(() => true, () => false)));
+    if (!taken.includes(true)) return name;
+  }
+  throw new FileStoreError(`Too many backups named for ${now.toISOString()} in ${directory}.`);
+}
+
+/** Every missing folder, on one line with the fix; an intentionally empty folder must still exist. */
+function missingFoldersMessage(missing: readonly ResolvedFolder[]): string {
+  const names = missing.map((f) => `${f.name} folder ${f.path}`).join(', ');
+  const fromHome = missing.some((f) => f.origin === 'home');
+  return (
+    `${names} ${missing.length === 1 ? 'does' : 'do'} not exist, so nothing was backed up. Correct ` +
+    `${fromHome ? `"${labels.homeDirectory}" or ` : ''}"${labels.folders}", create a folder this server really keeps empty ` +
+    `(an empty folder is backed up as empty), or leave ${missing.map((f) => f.name).join(', ')} out of "${labels.include}".`
+  );
+}
+
+function describe(problem: ScanProblem): string {
+  return `${problem.folder}/${problem.path}${problem.path ? ' ' : ''}(${problem.message})`;
+}
+
+/** A backup directory inside a folder being backed up would archive its own archives. */
+function refuseBackupDirectoryInsideStore(options: BackupOptions): void {
+  for (const folder of options.folders) {
+    const relative = path.relative(path.resolve(folder.path), path.resolve(options.backupDirectory));
+    if (relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative))) {
+      throw new FileStoreError(`The backup directory ${options.backupDirectory} is inside the ${folder.name} folder ${folder.path}; choose a backup directory outside the file store.`, { exitCode: 2 });
+    }
+  }
+}
+
+interface ScanOutcome {
+  files: ScannedFile[];
+  directories: ScannedDirectory[];
+  folderSummaries: FileStoreManifest['folders'];
+}
+
+/** 1. Scan: every folder must exist; unreadable files fail the backup unless skipping was asked for. */
+async function scanFolders(options: BackupOptions, context: EngineContext, warnings: Warnings): Promise<ScanOutcome> {
+  const { log, signal } = context;
+  const files: ScannedFile[] = [];
+  const directories: ScannedDirectory[] = [];
+  const problems: ScanProblem[] = [];
+  const folderSummaries: FileStoreManifest['folders'] = [];
+  const missing: ResolvedFolder[] = [];
+  for (const folder of options.folders) {
+    signal.throwIfAborted();
+    let rootStat;
+    try {
+      rootStat = await fs.stat(folder.path);
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === 'ENOENT') {
+        missing.push(folder);
+        continue;
+      }
+      throw new FileStoreError(`${folder.name} folder ${folder.path} cannot be read (${code}). Give the worker's account read access.`);
+    }
+    if (!rootStat.isDirectory()) throw new FileStoreError(`${folder.name} path ${folder.path} is not a folder.`);
+    const scanned = await scanFolder(folder.name, folder.path, signal);
+    const unreadable = checkReadable(scanned.files);
+    const unreadableKeys = new Set(unreadable.map((p) => p.path));
+    const kept = scanned.files.filter((f) => !unreadableKeys.has(f.path));
+    files.push(...kept);
+    directories.push(...scanned.directories);
+    problems.push(...scanned.problems, ...unreadable);
+    folderSummaries.push({
+      name: folder.name,
+      source: folder.path,
+      files: kept.length,
+      bytes: kept.reduce((sum, f) => sum + f.size, 0),
+      mtimeMs: rootStat.mtimeMs,
+      mode: rootStat.mode & 0o7777,
+    });
+    log.verbose(`${folder.name}: ${kept.length} files, ${scanned.directories.length} folders in ${folder.path}`);
+  }
+  if (missing.length > 0) throw new FileStoreError(missingFoldersMessage(missing));
+  const unreadable = problems.filter((p) => p.kind === 'unreadable');
+  if (unreadable.length > 0) {
+    const list = unreadable.map((p) => `  - ${describe(p)}`).join('\n');
+    if (!options.skipUnreadable) {
+      throw new FileStoreError(
+        `${unreadable.length} file(s) or folder(s) cannot be read:\n${list}\nGive the worker's account read access, or set "${labels.skipUnreadable}" to back up the rest.`,
+      );
+    }
+    warnings.warn(`${unreadable.length} unreadable file(s) or folder(s) skipped:\n${list}`);
+  }
+  for (const p of problems) {
+    if (p.kind !== 'unreadable') warnings.warn(`${p.folder}/${p.path} ${p.kind === 'vanished' ? 'vanished during the backup' : p.message}; not backed up.`);
+    warnings.skip(p, p.message);
+  }
+  if (files.length === 0 && !options.allowEmpty) {
+    throw new FileStoreError(
+      `Nothing to back up: ${options.folders.map((f) => `${f.name} (${f.path})`).join(', ')} hold no files we can read. An Octopus Server's file store is ` +
+        `not empty, so this is most likely the wrong "${labels.homeDirectory}" or "${labels.folders}" path: correct it. ` +
+        `If these folders really are empty (a new server), check "${labels.allowEmpty}". Nothing was written.`,
+    );
+  }
+  return { files, directories, folderSummaries };
+}
+
+interface BackupPlan {
+  mode: BackupMode;
+  previous?: BackupSet;
+  /** Every scanned file, in scan order, with what an earlier archive already holds. */
+  planned: PlannedFile[];
+  toStore: PlannedFile[];
+  bytesTotal: number;
+}
+
+/** The newest set whose archives are all present: what an incremental builds on. */
+async function newestCompleteSet(directory: string): Promise<BackupSet | undefined> {
+  const { sets } = await listBackupSets(directory);
+  const usable: BackupSet[] = [];
+  for (const set of sets) {
+    const present = await Promise.all(set.manifest.chain.map((a) => fs.access(path.join(directory, a)).then(() => true, () => false)));
+    if (!present.includes(false)) usable.push(set);
+  }
+  return usable.at(-1);
+}
+
+/** 2. Plan: an incremental reuses files the previous set already has. */
+async function planBackup(options: BackupOptions, files: readonly ScannedFile[], context: EngineContext, warnings: Warnings): Promise<BackupPlan> {
+  const { signal } = context;
+  let mode = options.mode;
+  let previous: BackupSet | undefined;
+  if (mode === 'Incremental') {
+    previous = await newestCompleteSet(options.backupDirectory);
+    if (!previous) {
+      warnings.warn(`No earlier backup set in ${options.backupDirectory} to build on: taking a full backup.`);
+      mode = 'Full';
+    }
+  }
+  const previousFiles = new Map<string, ManifestFile>();
+  if (previous) for (const f of previous.manifest.files) previousFiles.set(`${f.folder}/${f.path}`, f);
+  const previousTime = previous ? Date.parse(previous.manifest.createdAt) : 0;
+
+  const planned: PlannedFile[] = [];
+  let hashedForPlan = 0;
+  for (const scanned of files) {
+    const before = previousFiles.get(`${scanned.folder}/${scanned.path}`);
+    const verdict = changeSincePreviousSet(scanned, before, previousTime);
+    if (verdict === 'unchanged') {
+      planned.push({ scanned, reuse: before });
+      continue;
+    }
+    if (verdict !== 'hash') {
+      planned.push({ scanned });
+      continue;
+    }
+    signal.throwIfAborted();
+    try {
+      const sha256 = await hashFile(scanned.localPath, signal);
+      hashedForPlan += 1;
+      planned.push(sha256 === before!.sha256 ? { scanned, reuse: before } : { scanned });
+    } catch (error) {
+      if (signal.aborted) throw error;
+      planned.push({ scanned });
+    }
+  }
+  if (hashedForPlan > 0) context.log.verbose(`Hashed ${hashedForPlan} file(s) whose mtime alone could not tell whether they changed.`);
+  const toStore = planned.filter((p) => !p.reuse);
+  return { mode, previous, planned, toStore, bytesTotal: toStore.reduce((sum, p) => sum + p.scanned.size, 0) };
+}
+
+/** What the write phase needs besides the writer: where to report, and what to record. */
+interface WriteState {
+  archiveName: string;
+  options: BackupOptions;
+  context: EngineContext;
+  warnings: Warnings;
+  progress: FileStoreProgress;
+  report: () => void;
+  /** The manifest record of every file stored in this archive. */
+  stored: Map<PlannedFile, ManifestFile>;
+  /** Streamed entries still being read. */
+  streamed: Promise<void>[];
+  /**
+   * Large files opened for a stream the writer may never start (it failed first): closed on
+   * failure, or Node warns about them on exit, after the step's last line.
+   */
+  openedHandles: fs.FileHandle[];
+}
+
+function record(state: WriteState, item: PlannedFile, sha256: string, size: number, mtimeMs: number, mode: number): void {
+  const file = item.scanned;
+  state.stored.set(item, { folder: file.folder, path: file.path, size, mtimeMs, mode, sha256, archive: state.archiveName });
+}
+
+/** A small file, already read: added as a buffer (or, at a checkpoint, as a stream). */
+async function storeSmallFile(writer: StreamingZipWriter, state: WriteState, item: PlannedFile, outcome: ReadOutcome): Promise<void> {
+  const file = item.scanned;
+  const name = `${file.folder}/${file.path}`;
+  if (outcome.kind === 'vanished') {
+    state.warnings.warn(`${name} vanished during the backup; not backed up.`);
+    state.warnings.skip(file, 'vanished during the backup');
+  } else if (outcome.kind === 'unreadable') {
+    if (!state.options.skipUnreadable) throw new FileStoreError(`${name} cannot be read (${outcome.message}). Give the worker's account read access, or set "${labels.skipUnreadable}".`);
+    state.warnings.warn(`${name} cannot be read (${outcome.message}); skipped.`);
+    state.warnings.skip(file, outcome.message);
+  } else {
+    if (outcome.changed) state.warnings.warn(`${name} kept changing while being read (read twice); the archive holds the copy read last.`);
+    const meta = { mtimeMs: outcome.mtimeMs, mode: outcome.mode };
+    if (writer.needsCheckpoint) {
+      const data = outcome.data;
+      const { done } = await writer.addStream(name, meta, () => new PassThrough().end(data));
+      const tracked = done.then(() => undefined);
+      tracked.catch(() => undefined);
+      state.streamed.push(tracked);
+    } else {
+      writer.addBuffer(name, outcome.data, meta);
+    }
+    record(state, item, outcome.sha256, outcome.data.length, outcome.mtimeMs, outcome.mode);
+    state.progress.bytesDone += outcome.data.length;
+  }
+  state.progress.filesDone += 1;
+  state.report();
+}
+
+/**
+ * A large file: opened now (so a vanished or unreadable file is known before it is added) and
+ * streamed when yazl gets to it, reading no further than the size seen now.
+ */
+async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, item: PlannedFile): Promise<void> {
+  const file = item.scanned;
+  const name = `${file.folder}/${file.path}`;
+  const { warnings, progress } = state;
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file.localPath, 'r');
+    state.openedHandles.push(handle);
+  } catch (error) {
+    const code = errnoOf(error);
+    if (code === 'ENOENT') {
+      warnings.warn(`${name} vanished during the backup; not backed up.`);
+      warnings.skip(file, 'vanished during the backup');
+    } else if (isUnreadable(code) && state.options.skipUnreadable) {
+      warnings.warn(`${name} cannot be read (${code}); skipped.`);
+      warnings.skip(file, code);
+    } else {
+      throw new FileStoreError(`${name} cannot be read (${code}: ${(error as Error).message}). Give the worker's account read access, or set "${labels.skipUnreadable}".`);
+    }
+    progress.filesDone += 1;
+    return;
+  }
+  const before = await handle.stat();
+  const meta = { mtimeMs: before.mtimeMs, mode: before.mode & 0o7777 };
+  const { done } = await writer.addStream(
+    name,
+    meta,
+    () =>
+      before.size === 0
+        ? (void handle.close().catch(() => undefined), new PassThrough().end())
+        : handle.createReadStream({ start: 0, end: before.size - 1, highWaterMark: 1 << 20 }),
+    (bytes) => {
+      progress.bytesDone += bytes;
+      state.report();
+    },
+  );
+  const tracked = done.then(async (result) => {
+    const after = await fs.stat(file.localPath).catch(() => undefined);
+    if (!after || after.size !== before.size || after.mtimeMs !== before.mtimeMs || result.size !== before.size) {
+      warnings.warn(`${name} changed while being read; the archive holds ${result.size} bytes as read (a large file is not read twice).`);
+    }
+    record(state, item, result.sha256, result.size, before.mtimeMs, before.mode & 0o7777);
+    progress.filesDone += 1;
+    state.report();
+  });
+  // Awaited below; a cancel in between must not make it an unhandled rejection.
+  tracked.catch(() => undefined);
+  state.streamed.push(tracked);
+}
+
+/** 3. Write: every folder, then every file to store; small files are read ahead, several at once. */
+async function writeFiles(writer: StreamingZipWriter, state: WriteState, directories: readonly ScannedDirectory[], toStore: readonly PlannedFile[]): Promise<void> {
+  const { signal } = state.context;
+  state.report();
+  for (const d of directories) writer.addDirectory(`${d.folder}/${d.path}/`, d);
+  const reads = new Map<number, ReadOutcome>();
+  let nextRead = 0;
+  const isSmall = (p: PlannedFile) => p.scanned.size <= BUFFERED_FILE_LIMIT;
+  for (let i = 0; i < toStore.length; i++) {
+    signal.throwIfAborted();
+    writer.throwIfFailed();
+    // Read ahead: several small files are opened and read at once.
+    let ahead = 0;
+    for (let j = i; j < nextRead; j++) if (reads.has(j)) ahead += toStore[j].scanned.size;
+    while (nextRead < toStore.length && nextRead < i + READ_AHEAD_FILES && (ahead < READ_AHEAD_BYTES || nextRead === i)) {
+      if (isSmall(toStore[nextRead])) {
+        reads.set(nextRead, readWholeFile(toStore[nextRead].scanned));
+        ahead += toStore[nextRead].scanned.size;
+      }
+      nextRead += 1;
+    }
+    if (isSmall(toStore[i])) {
+      const outcome = reads.get(i)!;
+      reads.delete(i);
+      await storeSmallFile(writer, state, toStore[i], outcome);
+    } else {
+      await storeLargeFile(writer, state, toStore[i]);
+    }
+  }
+  await writer.race(Promise.all(state.streamed));
+}
+
+/** 4. Manifest: the files in scan order, each pointing at the archive that holds it. */
+function buildManifest(
+  input: { archiveName: string; now: Date; toolVersion: string; plan: BackupPlan; scan: ScanOutcome; stored: Map<PlannedFile, ManifestFile>; warnings: Warnings },
+): FileStoreManifest {
+  const { archiveName, plan, scan, stored, warnings } = input;
+  const files: ManifestFile[] = [];
+  for (const item of plan.planned) {
+    const entry = item.reuse ? { ...item.reuse, mtimeMs: item.scanned.mtimeMs, mode: item.scanned.mode } : stored.get(item);
+    if (entry) files.push(entry);
+  }
+  const storedFiles = [...stored.values()];
+  const chain = plan.previous ? [...plan.previous.manifest.chain, archiveName] : [archiveName];
+  // The chain must only name archives this set really uses (retention relies on it).
+  const used = new Set(files.map((f) => f.archive));
+  return {
+    format: MANIFEST_FORMAT,
+    formatVersion: 1,
+    archive: archiveName,
+    mode: plan.mode,
+    createdAt: input.now.toISOString(),
+    toolVersion: input.toolVersion,
+    host: os.hostname(),
+    platform: process.platform,
+    chain: chain.filter((a) => a === archiveName || used.has(a)),
+    ...(plan.previous ? { basedOn: plan.previous.manifest.archive } : {}),
+    folders: scan.folderSummaries,
+    totals: {
+      files: files.length,
+      bytes: files.reduce((sum, f) => sum + f.size, 0),
+      directories: scan.directories.length,
+      storedFiles: storedFiles.length,
+      storedBytes: storedFiles.reduce((sum, f) => sum + f.size, 0),
+    },
+    warnings: warnings.list,
+    skipped: warnings.skipped,
+    files,
+    directories: scan.directories.map((d) => ({ folder: d.folder, path: d.path, mtimeMs: d.mtimeMs, mode: d.mode })),
+  };
+}
+
+/** 5. Read back the central directory before the archive gets its real name. */
+async function readBack(tempPath: string, stored: readonly ManifestFile[]): Promise<void> {
+  const check = await openArchive(tempPath);
+  try {
+    const missing = stored.filter((f) => check.entries.get(`${f.folder}/${f.path}`)?.size !== f.size);
+    if (missing.length > 0 || !check.entries.has(MANIFEST_ENTRY_NAME)) {
+      throw new FileStoreError(`The archive written to ${tempPath} does not read back (${missing.length} entries missing or of the wrong size); it was deleted.`);
+    }
+  } finally {
+    check.close();
+  }
+}
+
+export async function backupFileStore(options: BackupOptions, context: EngineContext): Promise<BackupResult> {
+  const started = Date.now();
+  const now = (options.now ?? (() => new Date()))();
+  const { log, signal } = context;
+  const warnings = new Warnings(log);
+  refuseBackupDirectoryInsideStore(options);
+
+  const scan = await scanFolders(options, context, warnings);
+  await fs.mkdir(options.backupDirectory, { recursive: true });
+  await cleanLeftovers(options.backupDirectory, isPartialName, 'a file-store backup', now, log);
+
+  const plan = await planBackup(options, scan.files, context, warnings);
+  const archiveName = await pickArchiveName(options.backupDirectory, now, plan.mode);
+  const archivePath = path.join(options.backupDirectory, archiveName);
+  log.info(
+    `${plan.mode} backup of ${scan.files.length} files (${plan.toStore.length} to store, ${formatBytes(plan.bytesTotal)}) into ${archivePath}` +
+      (plan.previous ? `, based on ${plan.previous.manifest.archive}` : ''),
+  );
+
+  const tempPath = path.join(options.backupDirectory, `.${archiveName}.partial`);
+  const writer = new StreamingZipWriter(tempPath);
+  const onAbort = () => void writer.abort(signal.reason instanceof Error ? signal.reason : undefined).catch(() => undefined);
+  signal.addEventListener('abort', onAbort, { once: true });
+  let committed = false;
+  const onProgress = options.onProgress ?? progressReporter(context, 'Backed up');
+  const progress: FileStoreProgress = { bytesDone: 0, bytesTotal: plan.bytesTotal, filesDone: 0, filesTotal: plan.toStore.length };
+  const state: WriteState = { archiveName, options, context, warnings, progress, report: () => onProgress(progress), stored: new Map(), streamed: [], openedHandles: [] };
+  try {
+    await writeFiles(writer, state, scan.directories, plan.toStore);
+
+    const manifest = buildManifest({ archiveName, now, toolVersion: options.toolVersion, plan, scan, stored: state.stored, warnings });
+    const manifestText = JSON.stringify(manifest, null, 1);
+    writer.addBuffer(MANIFEST_ENTRY_NAME, Buffer.from(manifestText), { mtimeMs: now.getTime(), mode: 0o644 }, 6);
+    await writer.finish();
+    signal.throwIfAborted();
+
+    await readBack(tempPath, [...state.stored.values()]);
+    await fs.rename(tempPath, archivePath);
+    committed = true;
+    const manifestPath = path.join(options.backupDirectory, manifestNameFor(archiveName));
+    await writeFileAtomically(manifestPath, manifestText);
+    return {
+      archivePath,
+      manifestPath,
+      manifest,
+      chainPaths: manifest.chain.map((a) => path.join(options.backupDirectory, a)),
+      durationMs: Date.now() - started,
+      warnings: warnings.list,
+    };
+  } catch (error) {
+    if (!committed) await writer.abort().catch(() => undefined);
+    for (const handle of state.openedHandles) await handle.close().catch(() => undefined);
+    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : error;
+    // Any write can fail (a full disk, a folder turned read-only): say which, where and what to do.
+    const what = committed
+      ? `writing the manifest beside ${archivePath}`
+      : `writing the archive ${archivePath} (the partial archive was deleted)`;
+    const message = error instanceof StepFailure ? undefined : describeFileError(error, { path: options.backupDirectory, what, neededBytes: committed ? undefined : plan.bytesTotal });
+    if (message) throw new FileStoreError(message, { cause: error });
+    throw error;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}

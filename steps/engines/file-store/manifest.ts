@@ -1,0 +1,234 @@
+// The manifest of a file-store backup set: every file with its folder, relative path, size,
+// mtime, mode, SHA-256 and the archive that holds its bytes (this one, or an earlier one of the
+// chain for files an incremental did not need to store again). It is stored as the last entry
+// of the archive and beside it; the copy beside it is what finds, chains and retains sets.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { StepFailure } from '../../runtime/errors';
+import { FILE_STORE_FOLDERS, type FileStoreFolderName } from './folders';
+import { isDeepStrictEqual } from 'node:util';
+import { damagedEntryReason, openArchive, type OpenedArchive } from './zip-reader';
+
+export const MANIFEST_FORMAT = 'octopus-dr/file-store-backup';
+export const MANIFEST_ENTRY_NAME = 'octopus-dr-manifest.json';
+export const ARCHIVE_PREFIX = 'octopus-file-store-';
+// `-<6 hex>` keeps two runs in the same second apart; older sets have none, or `-<n>`.
+const SET_NAME = /^octopus-file-store-(\d{8}T\d{6}Z)(?:-\d{1,2}|-[0-9a-f]{6})?-(full|incremental)\.zip$/;
+
+export type BackupMode = 'Full' | 'Incremental';
+
+export interface ManifestFile {
+  folder: FileStoreFolderName;
+  /** Relative to the folder, `/`-separated. */
+  path: string;
+  size: number;
+  mtimeMs: number;
+  /** Permission bits (0o777), as on the source. */
+  mode: number;
+  sha256: string;
+  /** File name of the archive (in the same directory) that holds the bytes. */
+  archive: string;
+}
+
+export interface ManifestDirectory {
+  folder: FileStoreFolderName;
+  path: string;
+  mtimeMs: number;
+  mode: number;
+}
+
+export interface FileStoreManifest {
+  format: typeof MANIFEST_FORMAT;
+  formatVersion: 1;
+  /** File name of this set's archive. */
+  archive: string;
+  mode: BackupMode;
+  createdAt: string;
+  toolVersion: string;
+  host: string;
+  platform: string;
+  /** Archives this set needs, oldest first; the last is `archive`. */
+  chain: string[];
+  /** The set an incremental was compared with. */
+  basedOn?: string;
+  /** Each folder with its own mtime and mode, restored on the folder itself. */
+  folders: { name: FileStoreFolderName; source: string; files: number; bytes: number; mtimeMs?: number; mode?: number }[];
+  totals: { files: number; bytes: number; directories: number; storedFiles: number; storedBytes: number };
+  warnings: string[];
+  skipped: { folder: FileStoreFolderName; path: string; reason: string }[];
+  files: ManifestFile[];
+  directories: ManifestDirectory[];
+}
+
+/** A set found in a backup directory. */
+export interface BackupSet {
+  directory: string;
+  manifestPath: string;
+  archivePath: string;
+  manifest: FileStoreManifest;
+}
+
+export function utcStamp(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** `octopus-file-store-<UTC stamp>-<unique>-<mode>.zip`; `unique` is 6 hex characters (random by default). */
+export function archiveNameFor(date: Date, mode: BackupMode, unique: string = randomBytes(3).toString('hex')): string {
+  if (!/^[0-9a-f]{6}$/.test(unique)) throw new Error(`The unique part of an archive name must be 6 hex characters, not ${unique}.`);
+  return `${ARCHIVE_PREFIX}${utcStamp(date)}-${unique}-${mode === 'Full' ? 'full' : 'incremental'}.zip`;
+}
+
+export function isOwnArchiveName(name: string): boolean {
+  return SET_NAME.test(name);
+}
+
+/** A temporary file of this tool's file-store backups (an archive or a manifest not yet renamed): never a backup. */
+export function isPartialName(name: string): boolean {
+  return /^\.octopus-file-store-.*\.partial$/.test(name);
+}
+
+export function manifestNameFor(archiveName: string): string {
+  return archiveName.replace(/\.zip$/, '.manifest.json');
+}
+
+/** Validates the shape of a parsed manifest; throws a StepFailure naming the file. */
+export function checkManifest(value: unknown, where: string): FileStoreManifest {
+  const m = value as Partial<FileStoreManifest> | null;
+  if (!m || m.format !== MANIFEST_FORMAT) throw new StepFailure(`${where} is not an octopus-dr file-store manifest.`);
+  if (m.formatVersion !== 1) throw new StepFailure(`${where} has manifest format version ${String(m.formatVersion)}; this octopus-dr reads version 1. Use a newer octopus-dr.`);
+  if (typeof m.archive !== 'string' || !isOwnArchiveName(m.archive)) throw new StepFailure(`${where} names no valid archive.`);
+  // Retention ages sets and incrementals compare file times by it: an unreadable time must not count as old.
+  if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) throw new StepFailure(`${where} has no valid creation time (createdAt).`);
+  if (!Array.isArray(m.files) || !Array.isArray(m.directories) || !Array.isArray(m.chain) || !Array.isArray(m.folders)) {
+    throw new StepFailure(`${where} is incomplete (files, directories, chain or folders missing).`);
+  }
+  for (const name of m.chain) {
+    if (typeof name !== 'string' || !isOwnArchiveName(name)) throw new StepFailure(`${where} has an invalid chain entry "${String(name)}".`);
+  }
+  // Folder names become paths below the home directory: only the known names are accepted.
+  for (const folder of m.folders) {
+    if (typeof folder?.name !== 'string' || !(FILE_STORE_FOLDERS as readonly string[]).includes(folder.name)) {
+      throw new StepFailure(`${where} names an unknown folder ${JSON.stringify(folder?.name)}.`);
+    }
+  }
+  for (const record of [...m.files, ...m.directories]) {
+    if (!(FILE_STORE_FOLDERS as readonly string[]).includes(record.folder)) throw new StepFailure(`${where} has a record in an unknown folder ${JSON.stringify(record.folder)}.`);
+  }
+  for (const file of m.files) {
+    if (typeof file.path !== 'string' || typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256) || !Number.isSafeInteger(file.size) || !m.chain.includes(file.archive)) {
+      throw new StepFailure(`${where} has an invalid file record (${JSON.stringify(file.path)}).`);
+    }
+  }
+  return m as FileStoreManifest;
+}
+
+export function parseManifest(text: string, where: string): FileStoreManifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new StepFailure(`${where} is not valid JSON (${(error as Error).message}).`);
+  }
+  return checkManifest(value, where);
+}
+
+export async function readManifestFile(manifestPath: string): Promise<FileStoreManifest> {
+  return parseManifest(await fs.readFile(manifestPath, 'utf8'), manifestPath);
+}
+
+
+/** The manifest entry of an opened archive, checked like the one beside it. */
+export async function readManifestEntry(archive: OpenedArchive): Promise<FileStoreManifest> {
+  const entry = archive.entries.get(MANIFEST_ENTRY_NAME);
+  if (!entry) throw new StepFailure(`${archive.path} has no ${MANIFEST_ENTRY_NAME}; it is not an octopus-dr file-store backup.`);
+  if (entry.size > 1024 * 1024 * 1024) throw new StepFailure(`${archive.path}: its manifest is implausibly large.`);
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of await archive.openEntry(entry)) chunks.push(chunk as Buffer);
+  } catch (error) {
+    const reason = damagedEntryReason(error);
+    if (!reason) throw error;
+    throw new StepFailure(
+      `The backup is damaged: ${archive.path}: its manifest (${MANIFEST_ENTRY_NAME}) cannot be read: ${reason}. ` +
+        'Restore an earlier backup set or the offsite copy of this one, and run the file-store backup again so that a sound set exists.',
+      { cause: error },
+    );
+  }
+  return parseManifest(Buffer.concat(chunks).toString('utf8'), `${archive.path} (${MANIFEST_ENTRY_NAME})`);
+}
+
+/** The manifest inside an archive (its last entry). */
+export async function readInternalManifest(archivePath: string): Promise<FileStoreManifest> {
+  const archive = await openArchive(archivePath);
+  try {
+    return await readManifestEntry(archive);
+  } finally {
+    archive.close();
+  }
+}
+
+/**
+ * How the manifest beside an archive differs from the one inside it (empty when they are the
+ * same). Both were written from one text, so any difference is an edit or damage.
+ */
+export function manifestDifferences(beside: FileStoreManifest, inside: FileStoreManifest): string[] {
+  const differences: string[] = [];
+  const key = (f: ManifestFile) => `${f.folder}/${f.path}`;
+  const besideFiles = new Map(beside.files.map((f) => [key(f), f]));
+  const insideFiles = new Map(inside.files.map((f) => [key(f), f]));
+  for (const [name, f] of insideFiles) {
+    const other = besideFiles.get(name);
+    if (!other) differences.push(`${name} is missing from the manifest beside the archive`);
+    else if (!isDeepStrictEqual(f, other)) {
+      const fields = (Object.keys({ ...f, ...other }) as (keyof ManifestFile)[]).filter((k) => !isDeepStrictEqual(f[k], other[k]));
+      differences.push(`${name}: ${fields.join(', ')} differ${fields.length === 1 ? 's' : ''}`);
+    }
+  }
+  for (const name of besideFiles.keys()) if (!insideFiles.has(name)) differences.push(`${name} is only in the manifest beside the archive`);
+  const { files: _a, ...besideRest } = beside;
+  const { files: _b, ...insideRest } = inside;
+  for (const field of new Set([...Object.keys(besideRest), ...Object.keys(insideRest)])) {
+    if (!isDeepStrictEqual((besideRest as Record<string, unknown>)[field], (insideRest as Record<string, unknown>)[field])) differences.push(`${field} differs`);
+  }
+  return differences;
+}
+
+/** The UTC stamp in a set's archive name (sorts as time), for telling which set is newest without reading it. */
+export function stampOf(archiveName: string): string {
+  return /^octopus-file-store-(\d{8}T\d{6}Z)/.exec(archiveName)?.[1] ?? '';
+}
+
+/**
+ * The sets in a directory, oldest first: each archive named as this tool names them, read through
+ * the manifest beside it or, when that is missing (an archive copied on its own, or a backup
+ * stopped between the two), the manifest inside it. Sets that cannot be read are listed in
+ * `ignored` (why) and `ignoredArchives` (which), never used.
+ */
+export async function listBackupSets(directory: string): Promise<{ sets: BackupSet[]; ignored: string[]; ignoredArchives: string[] }> {
+  const names = await fs.readdir(directory);
+  const present = new Set(names);
+  const sets: BackupSet[] = [];
+  const ignored: string[] = [];
+  const ignoredArchives: string[] = [];
+  const archiveNames = new Set<string>();
+  for (const name of names) {
+    if (isOwnArchiveName(name)) archiveNames.add(name);
+    else if (name.endsWith('.manifest.json') && isOwnArchiveName(name.replace(/\.manifest\.json$/, '.zip'))) archiveNames.add(name.replace(/\.manifest\.json$/, '.zip'));
+  }
+  for (const archiveName of archiveNames) {
+    const sidecar = manifestNameFor(archiveName);
+    const archivePath = path.join(directory, archiveName);
+    const manifestPath = present.has(sidecar) ? path.join(directory, sidecar) : archivePath;
+    try {
+      const manifest = manifestPath === archivePath ? await readInternalManifest(archivePath) : await readManifestFile(manifestPath);
+      if (manifest.archive !== archiveName) throw new StepFailure(`${manifestPath} describes ${manifest.archive}`);
+      sets.push({ directory, manifestPath, archivePath, manifest });
+    } catch (error) {
+      ignored.push(`${path.basename(manifestPath)}: ${(error as Error).message}`);
+      ignoredArchives.push(archiveName);
+    }
+  }
+  sets.sort((a, b) => a.manifest.createdAt.localeCompare(b.manifest.createdAt) || a.manifest.archive.localeCompare(b.manifest.archive));
+  return { sets, ignored, ignoredArchives };
+}

@@ -1,0 +1,71 @@
+// Client-side encryption of what leaves the site, in the age format (age-encryption, the
+// reference TypeScript implementation), so the standard `age` tool decrypts it. Streams: memory
+// does not grow with the file.
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { ParameterError, StepFailure } from '../../runtime/errors';
+import type { Encryption } from './copy';
+import type { OffsiteSetRecord } from './offsite-manifest';
+import type { Decrypt } from './stage';
+
+/** scrypt work factor 2^15 (32 MiB per file): keeps the step under 200 MiB (age's default, 2^18, needs 256 MiB; 2^16 measured 215 MiB peak). Use a long random passphrase. */
+export const SCRYPT_LOG_N = 15;
+
+type Age = typeof import('age-encryption');
+// Loaded when used: age-encryption is an ES module (bundled by esbuild; jest in-process tests never encrypt).
+const age = (): Age => require('age-encryption') as Age;
+
+const PASSPHRASE = '"Encryption passphrase" (OctopusDr.Offsite.EncryptionPassphrase)';
+const RECIPIENT = '"Encryption recipient" (OctopusDr.Offsite.EncryptionRecipient)';
+const IDENTITY = '"Decryption identity" (OctopusDr.Offsite.DecryptionIdentity)';
+
+export function encryptionFrom(settings: { encryptionPassphrase: string; encryptionRecipient: string }): Encryption | undefined {
+  const passphrase = settings.encryptionPassphrase;
+  const recipient = settings.encryptionRecipient.trim();
+  if (!passphrase && !recipient) return undefined;
+  if (passphrase && recipient) throw new ParameterError([`${PASSPHRASE} and ${RECIPIENT} are both set; give one of them.`]);
+  if (recipient && !/^age1[02-9ac-hj-np-z]{50,}$/.test(recipient)) {
+    throw new ParameterError([`${RECIPIENT} must be an age public key (age1..., as age-keygen prints it), not "${recipient}".`]);
+  }
+  if (passphrase && passphrase.length < 8) throw new ParameterError([`${PASSPHRASE} is too short: use at least 8 characters (better, a long random one).`]);
+  return {
+    record: { format: 'age', method: passphrase ? 'passphrase' : 'recipient', recipients: recipient ? [recipient] : [] },
+    async encrypt(plain: Readable, plainSize: number) {
+      const encrypter = new (age().Encrypter)();
+      if (passphrase) {
+        encrypter.setPassphrase(passphrase);
+        encrypter.setScryptWorkFactor(SCRYPT_LOG_N);
+      } else encrypter.addRecipient(recipient);
+      const web = Readable.toWeb(plain) as unknown as ReadableStream<Uint8Array>;
+      const encrypted = await encrypter.encrypt(web);
+      return { stream: Readable.fromWeb(encrypted as unknown as WebReadableStream), size: encrypted.size(plainSize) };
+    },
+  };
+}
+
+export function decrypterFrom(settings: { encryptionPassphrase: string; decryptionIdentity: string }): Decrypt {
+  return async (stored: Readable, record: OffsiteSetRecord) => {
+    const method = record.encryption?.method;
+    const decrypter = new (age().Decrypter)();
+    if (method === 'passphrase') {
+      if (!settings.encryptionPassphrase) throw new StepFailure(`${record.id} was encrypted offsite with a passphrase: set ${PASSPHRASE}.`, { exitCode: 2 });
+      decrypter.addPassphrase(settings.encryptionPassphrase);
+    } else {
+      if (!settings.decryptionIdentity) {
+        throw new StepFailure(`${record.id} was encrypted offsite for ${record.encryption?.recipients.join(', ') || 'a recipient'}: set ${IDENTITY} to its AGE-SECRET-KEY-1... identity.`, { exitCode: 2 });
+      }
+      if (!/^AGE-SECRET-KEY-1[0-9A-Z]+$/.test(settings.decryptionIdentity.trim())) throw new StepFailure(`${IDENTITY} must be an age identity (AGE-SECRET-KEY-1...).`, { exitCode: 2 });
+      decrypter.addIdentity(settings.decryptionIdentity.trim());
+    }
+    try {
+      const plain = await decrypter.decrypt(Readable.toWeb(stored) as unknown as ReadableStream<Uint8Array>);
+      return Readable.fromWeb(plain as unknown as WebReadableStream);
+    } catch (error) {
+      stored.destroy();
+      throw new StepFailure(
+        `Cannot decrypt ${record.id}: ${method === 'passphrase' ? `${PASSPHRASE} is not the one it was encrypted with` : `${IDENTITY} is not the identity of ${record.encryption?.recipients.join(', ')}`} (${(error as Error).message}).`,
+        { cause: error },
+      );
+    }
+  };
+}

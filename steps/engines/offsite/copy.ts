@@ -1,0 +1,279 @@
+// Copies complete, verified backup sets offsite. Per set: the data files first, then the set's
+// manifest, then the offsite record that makes the set visible. A file already offsite with the
+// same name, size and SHA-256 (kept as object metadata) is not sent again, so a rerun after a
+// failure continues where it stopped. After upload every object's size and checksum are
+// checked against the record; a mismatch fails the copy.
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import { PassThrough, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StepFailure } from '../../runtime/errors';
+import { formatBytes } from '../../runtime/format';
+import { offsiteRecordKey, OFFSITE_FORMAT, parseOffsiteRecord, type OffsiteEncryption, type OffsiteFileRecord, type OffsiteSetRecord } from './offsite-manifest';
+import type { LocalFile, LocalSet } from './sets';
+import { META_ENCRYPTION, META_NAME, META_SHA256, META_SIZE, OffsiteError, type Immutability, META_LOCKED_UNTIL, type OffsiteStore } from './store';
+
+export interface CopyLog {
+  info(m: string): void;
+  verbose(m: string): void;
+  warn(m: string): void;
+}
+
+export interface Encryption {
+  record: OffsiteEncryption;
+  /** A fresh encrypting stream for one file, and the size it will have. */
+  encrypt(plain: Readable, plainSize: number): Promise<{ stream: Readable; size: number }>;
+}
+
+export interface CopyOptions {
+  store: OffsiteStore;
+  sets: LocalSet[];
+  toolVersion: string;
+  log: CopyLog;
+  signal?: AbortSignal;
+  /** Read every uploaded object back and hash it (catches what a store's metadata cannot). */
+  verifyByDownload?: boolean;
+  encryption?: Encryption;
+  /** Lock every uploaded object (data, manifest, record) for this many days; 0 or absent = no lock. */
+  immutability?: { days: number; mode: Immutability['mode'] };
+  onProgress?: (done: number, total: number) => void;
+  now?: () => Date;
+}
+
+export interface CopyResult {
+  copied: string[];
+  alreadyOffsite: string[];
+  skipped: string[];
+  uploadedBytes: number;
+  resumedFiles: number;
+  verifiedObjects: number;
+}
+
+export async function sha256OfFile(file: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024, signal })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** Hashes and counts what passes through. */
+export class Measure extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+  constructor(private readonly onBytes?: (bytes: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: () => void): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onBytes?.(this.bytes);
+    this.push(chunk);
+    callback();
+  }
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+export async function sha256OfObject(store: OffsiteStore, key: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
+  const measure = new Measure();
+  const body = await store.download(key, signal);
+  await pipeline(body, measure, async function* (source) {
+    for await (const _ of source) void _;
+  }, { signal });
+  return { sha256: measure.digest(), size: measure.bytes };
+}
+
+function describeFile(store: OffsiteStore, key: string): string {
+  return `${store.display}/${key}`;
+}
+
+/** Checks one object against its record; returns a problem or undefined. */
+export async function checkObject(store: OffsiteStore, key: string, record: OffsiteFileRecord, byDownload: boolean, signal?: AbortSignal): Promise<string | undefined> {
+  const head = await store.head(key);
+  if (!head) return `${describeFile(store, key)} is missing`;
+  if (head.size !== record.storedSize) return `${describeFile(store, key)} is ${head.size} bytes, but its record says ${record.storedSize} (truncated or replaced)`;
+  if (head.metadata[META_SHA256] !== undefined && head.metadata[META_SHA256] !== record.sha256) {
+    return `${describeFile(store, key)} carries SHA-256 ${head.metadata[META_SHA256]}, but its record says ${record.sha256}`;
+  }
+  if (byDownload) {
+    const read = await sha256OfObject(store, key, signal);
+    if (read.sha256 !== record.storedSha256 || read.size !== record.storedSize) {
+      return `${describeFile(store, key)} does not match its record: read back ${read.size} bytes with SHA-256 ${read.sha256}, expected ${record.storedSize} bytes with ${record.storedSha256} (changed or damaged offsite)`;
+    }
+  }
+  return undefined;
+}
+
+async function readRecord(store: OffsiteStore, key: string, signal?: AbortSignal): Promise<OffsiteSetRecord> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.download(key, signal)) chunks.push(chunk as Buffer);
+  return parseOffsiteRecord(Buffer.concat(chunks).toString('utf8'), describeFile(store, key));
+}
+
+export async function copyOffsite(options: CopyOptions): Promise<CopyResult> {
+  const { store, log, signal } = options;
+  const now = options.now ?? (() => new Date());
+  // One date for the whole run, so every object of a set is locked as long as its record says.
+  const lock: Immutability | undefined = options.immutability?.days
+    ? { mode: options.immutability.mode, until: new Date(now().getTime() + options.immutability.days * 24 * 3600 * 1000) }
+    : undefined;
+  const result: CopyResult = { copied: [], alreadyOffsite: [], skipped: [], uploadedBytes: 0, resumedFiles: 0, verifiedObjects: 0 };
+  const sets = [...options.sets].sort((a, b) => a.takenAt.localeCompare(b.takenAt) || a.id.localeCompare(b.id));
+
+  const ready: LocalSet[] = [];
+  for (const set of sets) {
+    if (set.notReady) {
+      result.skipped.push(`${set.id}: ${set.notReady}`);
+      log.warn(`Not copied: ${set.id} (${set.notReady}).`);
+    } else ready.push(set);
+  }
+
+  // Sets whose record is already offsite are checked, not sent again.
+  const recordsOffsite = new Set<string>();
+  for (const area of ['database', 'file-store'] as const) {
+    if (!ready.some((s) => s.area === area)) continue;
+    for (const o of await store.list(`${area}/`)) recordsOffsite.add(o.key);
+  }
+  const toSend = ready.filter((s) => !recordsOffsite.has(offsiteRecordKey(s.area, s.id)));
+  let total = 0;
+  for (const set of toSend) for (const f of [...set.files, set.manifest]) total += (await fs.stat(f.path)).size;
+  let done = 0;
+  options.onProgress?.(0, total);
+
+  const problems: string[] = [];
+  for (const set of ready) {
+    signal?.throwIfAborted();
+    const recordKey = offsiteRecordKey(set.area, set.id);
+    if (recordsOffsite.has(recordKey)) {
+      const record = await readRecord(store, recordKey, signal);
+      const setProblems: string[] = [];
+      for (const f of [...record.files, record.manifest]) {
+        const problem = await checkObject(store, `${set.area}/${f.name}`, f, false, signal);
+        if (problem) setProblems.push(problem);
+        else result.verifiedObjects += 1;
+      }
+      if (setProblems.length) problems.push(...setProblems);
+      else {
+        result.alreadyOffsite.push(set.id);
+        log.verbose(`Already offsite and intact: ${set.id}.`);
+      }
+      continue;
+    }
+
+    log.info(`Copying ${set.id} (${set.files.map((f) => f.name).join(', ')}) to ${store.display}/${set.area}/`);
+    const records: OffsiteFileRecord[] = [];
+    let setLockedUntil = lock?.until;
+    for (const file of [...set.files, set.manifest]) {
+      const before = done;
+      const { record, uploaded, lockedUntil } = await sendFile(store, set, file, options, lock, (bytes) => {
+        done = before + bytes;
+        options.onProgress?.(done, total);
+      });
+      // A file kept from an earlier run may be locked a little shorter: the record says the earliest.
+      if (setLockedUntil && lockedUntil && lockedUntil < setLockedUntil) setLockedUntil = lockedUntil;
+      if (uploaded) result.uploadedBytes += record.storedSize;
+      else result.resumedFiles += 1;
+      done = before + record.size;
+      options.onProgress?.(done, total);
+      records.push(record);
+    }
+    // Verify before the record makes the set visible.
+    const setProblems: string[] = [];
+    for (const record of records) {
+      const problem = await checkObject(store, `${set.area}/${record.name}`, record, options.verifyByDownload ?? false, signal);
+      if (problem) setProblems.push(problem);
+      else result.verifiedObjects += 1;
+    }
+    if (setProblems.length) {
+      problems.push(...setProblems);
+      continue;
+    }
+    const manifestRecord = records.pop()!;
+    const offsiteRecord: OffsiteSetRecord = {
+      format: OFFSITE_FORMAT,
+      formatVersion: 1,
+      area: set.area,
+      id: set.id,
+      takenAt: set.takenAt,
+      copiedAt: now().toISOString(),
+      toolVersion: options.toolVersion,
+      manifest: manifestRecord,
+      files: records,
+      encryption: options.encryption?.record ?? null,
+      immutability: lock && setLockedUntil ? { mode: lock.mode, until: setLockedUntil.toISOString() } : null,
+    };
+    const text = Buffer.from(JSON.stringify(offsiteRecord, null, 2) + '\n');
+    await store.upload(recordKey, Readable.from([text]), { size: text.length, metadata: { [META_NAME]: recordKey.split('/').pop()! }, immutability: lock, signal });
+    result.copied.push(set.id);
+  }
+  if (problems.length) {
+    throw new StepFailure(
+      `Offsite verification failed (${problems.length} object(s)):\n${problems.map((p) => `  - ${p}`).join('\n')}\n` +
+        'Nothing was deleted. Delete the damaged object(s) and the set\'s .offsite.json record offsite, then run the copy again to upload them afresh.',
+    );
+  }
+  return result;
+}
+
+async function sendFile(
+  store: OffsiteStore,
+  set: LocalSet,
+  file: LocalFile,
+  options: CopyOptions,
+  lock: Immutability | undefined,
+  onBytes: (bytes: number) => void,
+): Promise<{ record: OffsiteFileRecord; uploaded: boolean; lockedUntil?: Date }> {
+  const { signal, log } = options;
+  const key = `${set.area}/${file.name}`;
+  const local = await sha256OfFile(file.path, signal).catch((error: NodeJS.ErrnoException) => {
+    if (signal?.aborted) throw signal.reason;
+    throw new StepFailure(`Cannot read ${file.path} (${error.code ?? error.message}); it was listed by ${set.manifest.name}.`);
+  });
+  const existing = await store.head(key);
+  const encrypted = options.encryption !== undefined;
+  if (
+    existing &&
+    existing.metadata[META_SHA256] === local.sha256 &&
+    existing.metadata[META_SIZE] === String(local.size) &&
+    (existing.metadata[META_ENCRYPTION] ?? 'none') === (encrypted ? 'age' : 'none') &&
+    (encrypted || existing.size === local.size) &&
+    // A file sent without a lock (or with a shorter one) is sent again, locked: on a locked store that adds a locked version.
+    (!lock || Date.parse(existing.metadata[META_LOCKED_UNTIL] ?? '') >= lock.until.getTime() - 24 * 3600 * 1000)
+  ) {
+    // Sent by an earlier, interrupted run. Its stored hash is only known by reading it back.
+    const stored = encrypted ? await sha256OfObject(store, key, signal) : { sha256: local.sha256, size: local.size };
+    log.verbose(`Already offsite (same size and SHA-256): ${key}`);
+    onBytes(local.size);
+    const lockedUntil = lock ? new Date(existing.metadata[META_LOCKED_UNTIL]!) : undefined;
+    return { record: { name: file.name, size: local.size, sha256: local.sha256, storedSize: stored.size, storedSha256: stored.sha256 }, uploaded: false, lockedUntil };
+  }
+  if (existing) log.warn(`${describeFile(store, key)} exists but differs from ${file.path}; uploading it again.`);
+  const plain = createReadStream(file.path, { highWaterMark: 1024 * 1024 });
+  const readPlain = new Measure(onBytes);
+  const stored = new Measure();
+  const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+  plain.on('error', (e) => body.destroy(e));
+  plain.pipe(readPlain);
+  let source: Readable = readPlain;
+  let storedSize = local.size;
+  if (options.encryption) ({ stream: source, size: storedSize } = await options.encryption.encrypt(readPlain, local.size));
+  source.on('error', (e) => body.destroy(e));
+  source.pipe(stored).pipe(body);
+  await store.upload(key, body, {
+    size: storedSize,
+    metadata: { [META_NAME]: file.name, [META_SIZE]: String(local.size), [META_SHA256]: local.sha256, [META_ENCRYPTION]: encrypted ? 'age' : 'none', ...(lock ? { [META_LOCKED_UNTIL]: lock.until.toISOString() } : {}) },
+    immutability: lock,
+    signal,
+  });
+  if (readPlain.digest() !== local.sha256) {
+    throw new StepFailure(`${file.path} changed while it was uploaded (its SHA-256 differs from a moment before); nothing was recorded offsite for ${set.id}. Run the copy again.`);
+  }
+  options.log.verbose(`Uploaded ${key} (${formatBytes(stored.bytes)}).`);
+  return { record: { name: file.name, size: local.size, sha256: local.sha256, storedSize: stored.bytes, storedSha256: stored.digest() }, uploaded: true, lockedUntil: lock?.until };
+}
+
+export { OffsiteError };

@@ -1,0 +1,241 @@
+// Restoring from offsite: turns an offsite URL into a local folder the restore steps read as
+// usual. The set to restore is chosen from the offsite records and manifests (the same chain and
+// point-in-time rules as a local restore), and only what that chain needs is downloaded, each
+// file to a temporary name, its SHA-256 checked, then renamed. Files already in the staging
+// folder with the right size and SHA-256 are not downloaded again.
+import { createHash } from 'node:crypto';
+import { createWriteStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { BackupSet as DatabaseSet } from '../database-backup/backup-set';
+import { ChainError, selectChain } from '../database-backup/chain';
+import { MANIFEST_FORMAT as DATABASE_MANIFEST_FORMAT, type BackupManifest } from '../database-backup/manifest';
+import { normaliseLocalTime } from '../database-backup/backup-set';
+import { parseManifest as parseFileStoreManifest, type FileStoreManifest } from '../file-store/manifest';
+import { StepFailure } from '../../runtime/errors';
+import { sha256OfFile } from './copy';
+import { OFFSITE_SUFFIX, parseOffsiteRecord, type OffsiteFileRecord, type OffsiteSetRecord } from './offsite-manifest';
+import type { Area } from './sets';
+import type { OffsiteStore } from './store';
+
+export interface StageLog {
+  info(m: string): void;
+  verbose(m: string): void;
+  warn(m: string): void;
+}
+
+/** Decrypts one stored object, when the set was encrypted. */
+export type Decrypt = (stored: Readable, record: OffsiteSetRecord) => Promise<Readable>;
+
+export interface StageRequest {
+  store: OffsiteStore;
+  area: Area;
+  stagingDirectory: string;
+  /** A set named in the URL (`.../database/<name>.manifest.json`), else the newest usable one. */
+  setName?: string;
+  /** Database: restore to this server-local time. */
+  pointInTime?: string;
+  log: StageLog;
+  signal?: AbortSignal;
+  decrypt?: Decrypt;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface StageResult {
+  /** What to hand the restore as its source: a manifest in the staging folder, or the folder itself (point in time). */
+  localSource: string;
+  sets: string[];
+  downloadedBytes: number;
+  reusedFiles: number;
+}
+
+async function readText(store: OffsiteStore, key: string, signal?: AbortSignal): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of await store.download(key, signal)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+interface Offsite {
+  record: OffsiteSetRecord;
+  manifestText: string;
+}
+
+async function loadArea(request: StageRequest): Promise<Offsite[]> {
+  const { store, area, signal } = request;
+  const keys = (await store.list(`${area}/`)).map((o) => o.key).filter((k) => k.endsWith(OFFSITE_SUFFIX)).sort();
+  const result: Offsite[] = [];
+  for (const key of keys) {
+    try {
+      const record = parseOffsiteRecord(await readText(store, key, signal), `${store.display}/${key}`);
+      if (record.area !== area) throw new StepFailure(`${store.display}/${key} describes a ${record.area} set`);
+      let manifestText: string;
+      if (record.encryption) {
+        // The manifest is encrypted like the data: decrypt it to choose the chain. A wrong or missing key fails here, before anything is written.
+        if (!request.decrypt) {
+          throw new DecryptionNeeded(
+            `${record.id} is encrypted offsite (${record.encryption.format}, ${record.encryption.method}): download it with Octopus DR - Fetch Backups from Offsite, ` +
+              'which takes the passphrase or identity, and restore from its folder.',
+          );
+        }
+        manifestText = await streamToText(await request.decrypt(await store.download(`${area}/${record.manifest.name}`, signal), record));
+      } else manifestText = await readText(store, `${area}/${record.manifest.name}`, signal);
+      if (createHash('sha256').update(manifestText).digest('hex') !== record.manifest.sha256) {
+        throw new StepFailure(`${store.display}/${area}/${record.manifest.name} does not match its offsite record (SHA-256 differs)`);
+      }
+      result.push({ record, manifestText });
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      if (error instanceof DecryptionNeeded || (error instanceof StepFailure && /decrypt|encrypted offsite/i.test(error.message))) throw error;
+      request.log.warn(`Skipping ${store.display}/${key}: ${(error as Error).message}`);
+    }
+  }
+  return result;
+}
+
+class DecryptionNeeded extends StepFailure {}
+
+async function streamToText(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function chooseDatabaseChain(request: StageRequest, offsite: Offsite[]): { members: Offsite[]; endAtManifest?: string } {
+  const bySet = new Map<DatabaseSet, Offsite>();
+  const sets: DatabaseSet[] = [];
+  for (const o of offsite) {
+    const manifest = JSON.parse(o.manifestText) as BackupManifest;
+    if (manifest.format !== DATABASE_MANIFEST_FORMAT || !manifest.header) continue;
+    const set: DatabaseSet = {
+      label: o.record.manifest.name,
+      files: manifest.files.map((f) => ({ name: f.name, workerPath: f.name, serverPath: f.name })),
+      missingFiles: [],
+      header: manifest.header,
+      manifestPath: o.record.manifest.name,
+      verified: manifest.verification.passed,
+      masterKeyId: manifest.masterKeyId ?? null,
+    };
+    bySet.set(set, o);
+    sets.push(set);
+  }
+  if (sets.length === 0) throw new StepFailure(`No database backup set is offsite in ${request.store.display}/database/ (a set is offsite once its .offsite.json record is there).`);
+  let endAt: DatabaseSet | undefined;
+  if (request.setName) {
+    endAt = sets.find((s) => s.label === request.setName);
+    if (!endAt) throw new StepFailure(`${request.setName} is not offsite in ${request.store.display}/database/ (no .offsite.json record for it).`);
+  }
+  let stopAt: string | undefined;
+  if (request.pointInTime) {
+    stopAt = normaliseLocalTime(request.pointInTime);
+    if (!stopAt) throw new StepFailure(`"Point in time" must be an ISO-8601 date and time without offset (e.g. 2026-11-27T14:30:00), not "${request.pointInTime}".`, { exitCode: 2 });
+  }
+  try {
+    const chain = selectChain(sets, { endAt, stopAt });
+    const members = [chain.full, chain.differential, ...chain.logs].filter((s): s is DatabaseSet => s !== undefined);
+    return { members: members.map((m) => bySet.get(m)!), endAtManifest: stopAt ? undefined : members[members.length - 1].label };
+  } catch (error) {
+    if (error instanceof ChainError) throw new StepFailure(`Offsite in ${request.store.display}/database/: ${error.message}`);
+    throw error;
+  }
+}
+
+function chooseFileStoreChain(request: StageRequest, offsite: Offsite[]): { members: Offsite[]; endAtManifest: string } {
+  const byArchive = new Map<string, { o: Offsite; manifest: FileStoreManifest }>();
+  for (const o of offsite) {
+    const manifest = parseFileStoreManifest(o.manifestText, `${request.store.display}/file-store/${o.record.manifest.name}`);
+    byArchive.set(manifest.archive, { o, manifest });
+  }
+  const candidates = [...byArchive.values()].sort((a, b) => a.manifest.createdAt.localeCompare(b.manifest.createdAt) || a.manifest.archive.localeCompare(b.manifest.archive));
+  const named = request.setName ? candidates.filter((c) => c.o.record.manifest.name === request.setName) : candidates.reverse();
+  if (request.setName && named.length === 0) throw new StepFailure(`${request.setName} is not offsite in ${request.store.display}/file-store/ (no .offsite.json record for it).`);
+  for (const c of named) {
+    const chain = c.manifest.chain.map((archive) => byArchive.get(archive));
+    if (chain.every((m) => m !== undefined)) return { members: chain.map((m) => m!.o), endAtManifest: c.o.record.manifest.name };
+    if (request.setName) {
+      const missing = c.manifest.chain.filter((a) => !byArchive.has(a));
+      throw new StepFailure(`${request.setName} needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not offsite.`);
+    }
+  }
+  throw new StepFailure(`No complete file-store backup set is offsite in ${request.store.display}/file-store/ (every archive of a chain must be there, with its .offsite.json record).`);
+}
+
+/** Downloads one object to `target` through a temporary name, checking its SHA-256 (of the local, decrypted file). */
+async function fetchFile(request: StageRequest, record: OffsiteSetRecord, file: OffsiteFileRecord, target: string, onBytes: (n: number) => void): Promise<boolean> {
+  const existing = await fs.stat(target).catch(() => undefined);
+  if (existing?.isFile() && existing.size === file.size && (await sha256OfFile(target, request.signal)).sha256 === file.sha256) {
+    request.log.verbose(`Already staged: ${target}`);
+    return false;
+  }
+  const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.download`);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const measure = new Transform({
+    transform(chunk: Buffer, _e, callback) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      onBytes(bytes);
+      callback(null, chunk);
+    },
+  });
+  try {
+    const stored = await request.store.download(`${record.area}/${file.name}`, request.signal);
+    const plain = record.encryption ? await request.decrypt!(stored, record) : stored;
+    await pipeline(plain, measure, createWriteStream(temporary, { flags: 'wx', mode: 0o600 }), { signal: request.signal });
+    const digest = hash.digest('hex');
+    if (bytes !== file.size || digest !== file.sha256) {
+      throw new StepFailure(
+        `${request.store.display}/${record.area}/${file.name} does not match its offsite record: downloaded ${bytes} bytes with SHA-256 ${digest}, expected ${file.size} bytes with ${file.sha256} (changed or damaged offsite). Nothing was restored; use another set.`,
+      );
+    }
+    const handle = await fs.open(temporary, 'r');
+    await handle.sync().finally(() => handle.close());
+    await fs.rename(temporary, target);
+    return true;
+  } catch (error) {
+    await fs.rm(temporary, { force: true }).catch(() => undefined);
+    if (request.signal?.aborted) throw request.signal.reason;
+    throw error;
+  }
+}
+
+export async function stageFromOffsite(request: StageRequest): Promise<StageResult> {
+  const { log } = request;
+  // Choose (and decrypt the manifests) first: nothing is written locally before the key is proven.
+  const offsite = await loadArea(request);
+  const chosen = request.area === 'database' ? chooseDatabaseChain(request, offsite) : chooseFileStoreChain(request, offsite);
+  await fs.mkdir(request.stagingDirectory, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+    throw new StepFailure(`Cannot create the download folder ${request.stagingDirectory} (${error.code ?? error.message}): set "Download folder" (OctopusDr.Offsite.StagingDirectory) to a writable folder.`);
+  });
+  const files = chosen.members.flatMap((m) => [...m.record.files, m.record.manifest].map((f) => ({ member: m, file: f })));
+  const total = files.reduce((sum, f) => sum + f.file.size, 0);
+  log.info(`From ${request.store.display}/${request.area}/: ${chosen.members.map((m) => m.record.id).join(' + ')} (${files.length} files) into ${request.stagingDirectory}`);
+  let done = 0;
+  let downloadedBytes = 0;
+  let reusedFiles = 0;
+  request.onProgress?.(0, total);
+  // Data files first, manifests last: a manifest in the folder means its files are complete.
+  const ordered = [...files.filter((f) => f.file !== f.member.record.manifest), ...files.filter((f) => f.file === f.member.record.manifest)];
+  for (const { member, file } of ordered) {
+    const before = done;
+    const downloaded = await fetchFile(request, member.record, file, path.join(request.stagingDirectory, file.name), (n) => request.onProgress?.(before + n, total));
+    done = before + file.size;
+    if (downloaded) downloadedBytes += file.size;
+    else reusedFiles += 1;
+    request.onProgress?.(done, total);
+  }
+  return {
+    localSource: chosen.endAtManifest ? path.join(request.stagingDirectory, chosen.endAtManifest) : request.stagingDirectory,
+    sets: chosen.members.map((m) => m.record.id),
+    downloadedBytes,
+    reusedFiles,
+  };
+}
+
+/** Splits a restore source URL into the store's root URL and a set named at its end (`.../<area>/<name>.manifest.json`). */
+export function splitSourceUrl(url: string, area: Area): { rootUrl: string; setName?: string } {
+  const m = /^(.*)\/(database|file-store)\/([^/]+\.manifest\.json)$/.exec(url.trim());
+  if (!m) return { rootUrl: url.trim().replace(/\/+$/, '') };
+  if (m[2] !== area) throw new StepFailure(`The source ${url} names a ${m[2]} set; this step restores ${area === 'database' ? 'a database' : 'the file store'}.`, { exitCode: 2 });
+  return { rootUrl: m[1], setName: m[3] };
+}
