@@ -103,6 +103,12 @@ export const PROJECT_VARIABLES: readonly ProjectVariableSpec[] = [
   { name: offsite.azureConnectionString.name, sensitive: true, description: 'Azure storage connection string (or use a SAS token, or a managed identity).' },
   { name: offsite.azureSasToken.name, sensitive: true, description: 'Azure container SAS token (racwl).' },
   {
+    name: offsite.immutabilityDays.name,
+    sensitive: false,
+    description: 'Lock every object copied offsite for this many days (S3 Object Lock or an Azure immutability policy; the store must support it); empty or 0 = no lock.',
+  },
+  { name: offsite.immutabilityMode.name, sensitive: false, description: 'Governance (an administrator with the bypass right can lift the lock) or Compliance (nobody can); empty = Governance.' },
+  {
     // The verify step's own parameter, so the key ID has one name (it was OctopusDr.Restore.ExpectedKeyId, bound to it).
     name: expectedKeyId,
     formerName: 'OctopusDr.Restore.ExpectedKeyId',
@@ -169,7 +175,7 @@ export const RUNBOOKS: readonly RunbookSpec[] = [
         conditionExpression: `#{if ${offsite.offsiteUrl.name}}True#{else}False#{/if}`,
         fromProjectVariables: [
           offsite.offsiteUrl.name, offsite.region.name, offsite.accessKeyId.name, offsite.secretAccessKey.name,
-          offsite.azureConnectionString.name, offsite.azureSasToken.name,
+          offsite.azureConnectionString.name, offsite.azureSasToken.name, offsite.immutabilityDays.name, offsite.immutabilityMode.name,
           offsite.databaseBackupDirectory.name, offsite.databaseBackupDirectoryOnWorker.name, offsite.fileStoreBackupDirectory.name,
         ],
       },

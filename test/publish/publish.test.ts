@@ -77,6 +77,8 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
     ['OctopusDr.Offsite.SecretAccessKey', 'Sensitive', {}],
     ['OctopusDr.Offsite.AzureConnectionString', 'Sensitive', {}],
     ['OctopusDr.Offsite.AzureSasToken', 'Sensitive', {}],
+    ['OctopusDr.Offsite.ImmutabilityDays', 'String', {}],
+    ['OctopusDr.Offsite.ImmutabilityMode', 'String', {}],
     ['OctopusDr.MasterKey.ExpectedKeyId', 'String', {}],
     // The backup's key check is against the database, not the key ID a restore expects: empty for that step.
     ['OctopusDr.MasterKey.ExpectedKeyId', 'String', { Action: [processOf('Back up Octopus').Steps[1].Actions[0].Id] }],
