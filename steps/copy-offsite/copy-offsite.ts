@@ -78,8 +78,6 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
     store,
     sets,
     toolVersion,
-    log,
-    signal: context.signal,
     verifyByDownload: params.verifyByDownload,
     encryption,
     immutability: params.immutabilityDays ? { days: params.immutabilityDays, mode: params.immutabilityMode === 'Compliance' ? 'Compliance' : 'Governance' } : undefined,
@@ -88,7 +86,7 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
       const rate = seconds > 0 ? done / seconds : 0;
       context.progress(total > 0 ? (done / total) * 100 : 100, `Uploaded ${formatBytes(done)} of ${formatBytes(total)}, ${formatBytes(rate)}/s${done < total && rate > 0 ? `, about ${formatDuration((total - done) / rate)} left` : ''}`);
     },
-  });
+  }, context);
   let retentionDeleted: string[] = [];
   if (retentionDays > 0) {
     retentionDeleted = await applyOffsiteRetention({
@@ -96,10 +94,8 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
       retentionDays,
       keepAtLeast: params.keepAtLeast ?? 3,
       now: new Date(),
-      log,
-      signal: context.signal,
       decrypt: encryption ? decrypterFrom({ encryptionPassphrase: params.encryptionPassphrase, decryptionIdentity: '' }) : undefined,
-    });
+    }, context);
     if (retentionDeleted.length) log.info(`Offsite retention (${retentionDays} days): deleted ${retentionDeleted.join(', ')}.`);
   }
   context.setOutput('RetentionDeleted', retentionDeleted.join('\n'));

@@ -1,4 +1,5 @@
 // Copy Backups Offsite against real local servers: s3rver (S3-compatible) and Azurite (Azure Blob).
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { Readable } from 'node:stream';
 import { copyOffsite } from '../../steps/engines/offsite/copy';
 import { databaseSets, fileStoreSets } from '../../steps/engines/offsite/sets';
@@ -77,7 +78,7 @@ describe.each([['s3', s3Provider()], ['azure', azureProvider()]] as const)('%s',
         return real.upload(key, body, options);
       },
     };
-    await expect(copyOffsite({ store: failing, sets, toolVersion: 'test', log: silent })).rejects.toThrow(/connection dropped/);
+    await expect(copyOffsite({ store: failing, sets, toolVersion: 'test' }, quietEngineContext({ log: silent }))).rejects.toThrow(/connection dropped/);
     const sentBefore = [...uploads];
     const archive = sentBefore.find((k) => k.startsWith('file-store/') && k.endsWith('.zip'))!;
     expect(archive).toBeDefined();
@@ -86,7 +87,7 @@ describe.each([['s3', s3Provider()], ['azure', azureProvider()]] as const)('%s',
 
     uploads.length = 0;
     failAt = '';
-    const result = await copyOffsite({ store: failing, sets, toolVersion: 'test', log: silent });
+    const result = await copyOffsite({ store: failing, sets, toolVersion: 'test' }, quietEngineContext({ log: silent }));
     expect(uploads).not.toContain(archive);
     expect(uploads.filter((k) => sentBefore.includes(k) && !k.endsWith('.offsite.json'))).toEqual([]);
     expect(result.resumedFiles).toBe(1);
@@ -124,7 +125,7 @@ describe.each([['s3', s3Provider()], ['azure', azureProvider()]] as const)('%s',
         return store2.upload(key, Readable.from([bytes]), options);
       },
     };
-    await expect(copyOffsite({ store: tamper, sets, toolVersion: 'test', log: silent, verifyByDownload: true })).rejects.toThrow(/does not match its record: read back/);
+    await expect(copyOffsite({ store: tamper, sets, toolVersion: 'test', verifyByDownload: true }, quietEngineContext({ log: silent }))).rejects.toThrow(/does not match its record: read back/);
     expect((await store2.list('file-store/')).some((o) => o.key.endsWith('-full.offsite.json'))).toBe(false);
     store.close();
     store2.close();

@@ -130,12 +130,12 @@ describe('S3 Object Lock (s3rver behind a recording proxy)', () => {
     const store: OffsiteStore = { ...real, remove: async (key) => { removed.push(key); return real.remove(key); } };
     const said: string[] = [];
     const log = { info: (m: string) => said.push(m), verbose: () => undefined, warn: (m: string) => said.push(m) };
-    const whileLocked = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 1, now: new Date(Date.now() + 3 * DAY), log });
+    const whileLocked = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 1, now: new Date(Date.now() + 3 * DAY) }, quietEngineContext({ log: log }));
     expect(whileLocked).toEqual([]);
     expect(removed).toEqual([]);
     expect(said.filter((m) => /is locked offsite until .*Offsite immutability/.test(m))).toHaveLength(6);
 
-    const afterwards = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 1, now: new Date(Date.now() + 8 * DAY), log: silentLog });
+    const afterwards = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 1, now: new Date(Date.now() + 8 * DAY) }, quietEngineContext({ log: silentLog }));
     expect(afterwards).toHaveLength(6);
     expect(removed.length).toBe(6 * 3);
     real.close();

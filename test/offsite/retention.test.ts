@@ -46,7 +46,7 @@ test('off by default; keeping the newest two keeps the whole older chains a newe
 
   // The newest two database sets are the new full and the last log of the older chain: that log needs its whole chain.
   const store = provider.store(url);
-  const none = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 2, now: later, log: silentLog });
+  const none = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 2, now: later }, quietEngineContext({ log: silentLog }));
   expect(none).toEqual([]);
   expect(await offsiteSets()).toEqual(all);
   store.close();
@@ -54,7 +54,7 @@ test('off by default; keeping the newest two keeps the whole older chains a newe
 
 test('with only the newest kept, the older chains go, and nothing a kept set needs', async () => {
   const store = provider.store(url);
-  const deleted = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 1, now: later, log: silentLog });
+  const deleted = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 1, now: later }, quietEngineContext({ log: silentLog }));
   store.close();
   expect(deleted.map((d) => d.replace(/_\d{8}T\d{6}Z(_[0-9a-f]{6})?|-\d{8}T\d{6}Z(-[0-9a-f]{6})?/, '')).sort()).toEqual([
     'database/Octo_DIFF',
@@ -73,6 +73,6 @@ test('with only the newest kept, the older chains go, and nothing a kept set nee
 
 test('recent sets are kept whatever their count', async () => {
   const store = provider.store(url);
-  expect(await applyOffsiteRetention({ store, retentionDays: 30, keepAtLeast: 1, now: new Date(), log: silentLog })).toEqual([]);
+  expect(await applyOffsiteRetention({ store, retentionDays: 30, keepAtLeast: 1, now: new Date() }, quietEngineContext({ log: silentLog }))).toEqual([]);
   store.close();
 });

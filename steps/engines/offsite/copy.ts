@@ -7,17 +7,12 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { EngineContext, EngineLog } from '../../runtime/engine-context';
 import { StepFailure } from '../../runtime/errors';
 import { formatBytes } from '../../runtime/format';
 import { offsiteRecordKey, OFFSITE_FORMAT, parseOffsiteRecord, type OffsiteEncryption, type OffsiteFileRecord, type OffsiteSetRecord } from './offsite-manifest';
 import type { LocalFile, LocalSet } from './sets';
 import { META_ENCRYPTION, META_NAME, META_SHA256, META_SIZE, OffsiteError, type Immutability, META_LOCKED_UNTIL, type OffsiteStore } from './store';
-
-export interface CopyLog {
-  info(m: string): void;
-  verbose(m: string): void;
-  warn(m: string): void;
-}
 
 export interface Encryption {
   record: OffsiteEncryption;
@@ -29,8 +24,6 @@ export interface CopyOptions {
   store: OffsiteStore;
   sets: LocalSet[];
   toolVersion: string;
-  log: CopyLog;
-  signal?: AbortSignal;
   /** Read every uploaded object back and hash it (catches what a store's metadata cannot). */
   verifyByDownload?: boolean;
   encryption?: Encryption;
@@ -39,6 +32,9 @@ export interface CopyOptions {
   onProgress?: (done: number, total: number) => void;
   now?: () => Date;
 }
+
+/** The options with the context's log and signal, as the copy's helpers use them. */
+type CopyRun = CopyOptions & { log: EngineLog; signal: AbortSignal };
 
 export interface CopyResult {
   copied: string[];
@@ -114,7 +110,9 @@ async function readRecord(store: OffsiteStore, key: string, signal?: AbortSignal
   return parseOffsiteRecord(Buffer.concat(chunks).toString('utf8'), describeFile(store, key));
 }
 
-export async function copyOffsite(options: CopyOptions): Promise<CopyResult> {
+/** Copies every complete set not yet offsite; logs and stops on cancel through the context. */
+export async function copyOffsite(request: CopyOptions, context: EngineContext): Promise<CopyResult> {
+  const options: CopyRun = { ...request, log: context.log, signal: context.signal };
   const { store, log, signal } = options;
   const now = options.now ?? (() => new Date());
   // One date for the whole run, so every object of a set is locked as long as its record says.
@@ -223,7 +221,7 @@ async function sendFile(
   store: OffsiteStore,
   set: LocalSet,
   file: LocalFile,
-  options: CopyOptions,
+  options: CopyRun,
   lock: Immutability | undefined,
   onBytes: (bytes: number) => void,
 ): Promise<{ record: OffsiteFileRecord; uploaded: boolean; lockedUntil?: Date }> {

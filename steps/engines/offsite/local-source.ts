@@ -70,11 +70,9 @@ export async function localSourceThrough(
       stagingDirectory: params.offsiteStagingDirectory,
       setName,
       pointInTime: options.pointInTime || undefined,
-      log: context.log,
-      signal: context.signal,
       decrypt: options.decrypt,
       onProgress: (done, total) => context.progress(total > 0 ? (done / total) * 100 : 100, `Downloaded ${formatBytes(done)} of ${formatBytes(total)} from offsite`),
-    });
+    }, context);
     const seconds = (Date.now() - started) / 1000;
     context.log.info(
       `Downloaded ${result.sets.join(' + ')} from ${target.display} (${formatBytes(result.downloadedBytes)} in ${seconds.toFixed(1)} s` +

@@ -13,16 +13,18 @@ import { lockedUntil, offsiteRecordKey, OFFSITE_SUFFIX, parseOffsiteRecord, type
 import type { Area } from './sets';
 import type { Decrypt } from './stage';
 import type { OffsiteStore } from './store';
+import type { EngineContext, EngineLog } from '../../runtime/engine-context';
 
 export interface OffsiteRetentionOptions {
   store: OffsiteStore;
   retentionDays: number;
   keepAtLeast: number;
   now: Date;
-  log: { info(m: string): void; verbose(m: string): void; warn(m: string): void };
   decrypt?: Decrypt;
-  signal?: AbortSignal;
 }
+
+/** The options with the context's log and signal, as the retention's helpers use them. */
+type RetentionRun = OffsiteRetentionOptions & { log: EngineLog; signal: AbortSignal };
 
 interface Entry {
   record: OffsiteSetRecord;
@@ -35,7 +37,7 @@ async function text(stream: NodeJS.ReadableStream): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function entries(options: OffsiteRetentionOptions, area: Area): Promise<Entry[]> {
+async function entries(options: RetentionRun, area: Area): Promise<Entry[]> {
   const { store } = options;
   const result: Entry[] = [];
   for (const o of await store.list(`${area}/`)) {
@@ -57,7 +59,7 @@ async function entries(options: OffsiteRetentionOptions, area: Area): Promise<En
 }
 
 /** Which database sets to delete: the local retention plan, plus the newest `keepAtLeast` sets with their chains. */
-function databaseRemovals(list: Entry[], options: OffsiteRetentionOptions): Entry[] {
+function databaseRemovals(list: Entry[], options: RetentionRun): Entry[] {
   const bySet = new Map<DatabaseSet, Entry>();
   const candidates = list.map((e) => {
     const m = JSON.parse(e.manifestText) as BackupManifest;
@@ -86,7 +88,7 @@ function databaseRemovals(list: Entry[], options: OffsiteRetentionOptions): Entr
   return [...removed].filter((s) => kindOf(s.header) !== undefined).map((s) => bySet.get(s)!);
 }
 
-function fileStoreRemovals(list: Entry[], options: OffsiteRetentionOptions): Entry[] {
+function fileStoreRemovals(list: Entry[], options: RetentionRun): Entry[] {
   const parsed = list.map((e) => ({ e, m: parseFileStoreManifest(e.manifestText, e.record.manifest.name) }));
   parsed.sort((a, b) => a.m.createdAt.localeCompare(b.m.createdAt) || a.m.archive.localeCompare(b.m.archive));
   const cutoff = options.now.getTime() - options.retentionDays * 24 * 3600 * 1000;
@@ -99,7 +101,7 @@ function fileStoreRemovals(list: Entry[], options: OffsiteRetentionOptions): Ent
 }
 
 /** Sets old enough to go but still locked offsite (Offsite immutability): kept, and said so. */
-function reportLocked(list: Entry[], area: string, options: OffsiteRetentionOptions): void {
+function reportLocked(list: Entry[], area: string, options: RetentionRun): void {
   const cutoff = options.now.getTime() - options.retentionDays * 24 * 3600 * 1000;
   for (const e of list) {
     const until = lockedUntil(e.record, options.now);
@@ -109,7 +111,9 @@ function reportLocked(list: Entry[], area: string, options: OffsiteRetentionOpti
   }
 }
 
-export async function applyOffsiteRetention(options: OffsiteRetentionOptions): Promise<string[]> {
+/** Deletes offsite sets older than the limit that no kept set needs; logs and stops on cancel through the context. */
+export async function applyOffsiteRetention(request: OffsiteRetentionOptions, context: EngineContext): Promise<string[]> {
+  const options: RetentionRun = { ...request, log: context.log, signal: context.signal };
   const deleted: string[] = [];
   for (const area of ['database', 'file-store'] as const) {
     const list = await entries(options, area);

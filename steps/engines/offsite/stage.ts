@@ -13,17 +13,12 @@ import { ChainError, selectChain } from '../database-backup/chain';
 import { MANIFEST_FORMAT as DATABASE_MANIFEST_FORMAT, type BackupManifest } from '../database-backup/manifest';
 import { normaliseLocalTime } from '../database-backup/backup-set';
 import { parseManifest as parseFileStoreManifest, type FileStoreManifest } from '../file-store/manifest';
+import type { EngineContext, EngineLog } from '../../runtime/engine-context';
 import { StepFailure } from '../../runtime/errors';
 import { sha256OfFile } from './copy';
 import { OFFSITE_SUFFIX, parseOffsiteRecord, type OffsiteFileRecord, type OffsiteSetRecord } from './offsite-manifest';
 import type { Area } from './sets';
 import type { OffsiteStore } from './store';
-
-export interface StageLog {
-  info(m: string): void;
-  verbose(m: string): void;
-  warn(m: string): void;
-}
 
 /** Decrypts one stored object, when the set was encrypted. */
 export type Decrypt = (stored: Readable, record: OffsiteSetRecord) => Promise<Readable>;
@@ -36,11 +31,12 @@ export interface StageRequest {
   setName?: string;
   /** Database: restore to this server-local time. */
   pointInTime?: string;
-  log: StageLog;
-  signal?: AbortSignal;
   decrypt?: Decrypt;
   onProgress?: (done: number, total: number) => void;
 }
+
+/** The request with the context's log and signal, as the staging helpers use them. */
+type StageRun = StageRequest & { log: EngineLog; signal: AbortSignal };
 
 export interface StageResult {
   /** What to hand the restore as its source: a manifest in the staging folder, or the folder itself (point in time). */
@@ -61,7 +57,7 @@ interface Offsite {
   manifestText: string;
 }
 
-async function loadArea(request: StageRequest): Promise<Offsite[]> {
+async function loadArea(request: StageRun): Promise<Offsite[]> {
   const { store, area, signal } = request;
   const keys = (await store.list(`${area}/`)).map((o) => o.key).filter((k) => k.endsWith(OFFSITE_SUFFIX)).sort();
   const result: Offsite[] = [];
@@ -101,7 +97,7 @@ async function streamToText(stream: Readable): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function chooseDatabaseChain(request: StageRequest, offsite: Offsite[]): { members: Offsite[]; endAtManifest?: string } {
+function chooseDatabaseChain(request: StageRun, offsite: Offsite[]): { members: Offsite[]; endAtManifest?: string } {
   const bySet = new Map<DatabaseSet, Offsite>();
   const sets: DatabaseSet[] = [];
   for (const o of offsite) {
@@ -140,7 +136,7 @@ function chooseDatabaseChain(request: StageRequest, offsite: Offsite[]): { membe
   }
 }
 
-function chooseFileStoreChain(request: StageRequest, offsite: Offsite[]): { members: Offsite[]; endAtManifest: string } {
+function chooseFileStoreChain(request: StageRun, offsite: Offsite[]): { members: Offsite[]; endAtManifest: string } {
   const byArchive = new Map<string, { o: Offsite; manifest: FileStoreManifest }>();
   for (const o of offsite) {
     const manifest = parseFileStoreManifest(o.manifestText, `${request.store.display}/file-store/${o.record.manifest.name}`);
@@ -161,7 +157,7 @@ function chooseFileStoreChain(request: StageRequest, offsite: Offsite[]): { memb
 }
 
 /** Downloads one object to `target` through a temporary name, checking its SHA-256 (of the local, decrypted file). */
-async function fetchFile(request: StageRequest, record: OffsiteSetRecord, file: OffsiteFileRecord, target: string, onBytes: (n: number) => void): Promise<boolean> {
+async function fetchFile(request: StageRun, record: OffsiteSetRecord, file: OffsiteFileRecord, target: string, onBytes: (n: number) => void): Promise<boolean> {
   const existing = await fs.stat(target).catch(() => undefined);
   if (existing?.isFile() && existing.size === file.size && (await sha256OfFile(target, request.signal)).sha256 === file.sha256) {
     request.log.verbose(`Already staged: ${target}`);
@@ -199,7 +195,9 @@ async function fetchFile(request: StageRequest, record: OffsiteSetRecord, file: 
   }
 }
 
-export async function stageFromOffsite(request: StageRequest): Promise<StageResult> {
+/** Downloads the chosen chain into the staging folder, every file checked; logs and stops on cancel through the context. */
+export async function stageFromOffsite(stage: StageRequest, context: EngineContext): Promise<StageResult> {
+  const request: StageRun = { ...stage, log: context.log, signal: context.signal };
   const { log } = request;
   // Choose (and decrypt the manifests) first: nothing is written locally before the key is proven.
   const offsite = await loadArea(request);
