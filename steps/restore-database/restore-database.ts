@@ -4,7 +4,7 @@
 import type { ParameterValues } from '../../templates/model';
 import { restoreDatabase as template } from '../../templates/restore-database';
 import { formatRestorePlan, masterKeyIdOf, planRestore, restoreWithRecovery } from '../engines/database-backup';
-import { databaseSourceFrom } from '../engines/offsite/azure-source';
+import { databaseSourceFrom, plannedDatabaseSource } from '../engines/offsite/azure-source';
 import { ParameterError } from '../runtime/errors';
 import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer } from '../runtime/locations';
 import { waitForWriters } from '../runtime/lock';
@@ -18,7 +18,11 @@ type Params = ParameterValues<typeof template.params>;
 export async function restoreDatabaseStep(params: Params, context: StepContext): Promise<void> {
   const { log } = context;
   const started = Date.now();
-  // An Azure Blob URL becomes the download folder first (its chain fetched and checked); from here on it is an ordinary restore.
+  // Every local path is checked before anything connects or downloads; for an Azure Blob URL, as the
+  // download folder the chain will land in.
+  const planned = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf({ ...params, source: await plannedDatabaseSource(params) }));
+  if (planned.length > 0) throw new ParameterError(planned);
+  // An Azure Blob URL becomes the download folder (its chain fetched and checked); from here on it is an ordinary restore.
   params = { ...params, source: await databaseSourceFrom(params, context) };
   const locations = sqlSourceLocationsOf(params);
   const before = await sqlSourceProblemsBeforeConnecting(locations);

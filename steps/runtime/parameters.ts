@@ -32,7 +32,8 @@ function stripMatchingQuotes(value: string): string {
  * does not know as a secret (the master key in the backup step's "Master key ID").
  */
 export function quoteValue(text: string): string {
-  const looksLikeCredential = text.length > 40 || /[A-Za-z0-9+/_-]{16,}/.test(text) || /^API-/i.test(text);
+  // A URL's user part (user:password@) or query (?sig=...) may hold a password or token too.
+  const looksLikeCredential = text.length > 40 || /[A-Za-z0-9+/_-]{16,}/.test(text) || /^API-/i.test(text) || /:\/\/[^/]*@|\?/.test(text);
   return looksLikeCredential ? `the value given (not shown: it could be a key or password)` : `"${text}"`;
 }
 

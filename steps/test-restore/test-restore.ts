@@ -14,7 +14,7 @@ import { checkDbStatement, manifestStampOf, planRestore, readManifest, restoreDa
 import { verifyFileStoreBackup } from '../engines/file-store';
 import { decide, parseMasterKey, type MasterKey } from '../engines/master-key';
 import { collectMasterKeyEvidence, type EvidenceReporter } from '../engines/octopus-documents';
-import { databaseSourceFrom } from '../engines/offsite/azure-source';
+import { databaseSourceFrom, plannedDatabaseSource } from '../engines/offsite/azure-source';
 import { ParameterError, StepFailure } from '../runtime/errors';
 import { describeFileError, fileFailure } from '../runtime/failure';
 import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, workerPathProblem } from '../runtime/locations';
@@ -412,15 +412,22 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   const key = parseMasterKey(params.masterKey);
   for (const form of key.secretForms) context.setSecret(form);
   for (const warning of key.warnings) context.log.warn(warning);
-  // An Azure Blob URL becomes the download folder first (its newest chain fetched and checked); from here on it is an ordinary test.
-  params = { ...params, source: await databaseSourceFrom(params, context) };
-
-  const before = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf(params));
+  // Every local path is checked before anything connects or downloads; for an Azure Blob URL, as the
+  // download folder the chain will land in.
+  const plannedSource = await plannedDatabaseSource(params);
+  const before = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf({ ...params, source: plannedSource }));
   if (params.fileStoreBackupDirectory) {
     const problem = await workerPathProblem(params.fileStoreBackupDirectory, template.params.fileStoreBackupDirectory);
     if (problem) before.push(problem);
   }
   if (before.length > 0) throw new ParameterError(before);
+  // Before anything connects or downloads: the report must have somewhere to go.
+  const { directory: reportDirectory, explicit } = await reportDirectoryFor({ ...params, source: plannedSource }, options);
+  await checkReportDirectory(reportDirectory, explicit);
+  // An Azure Blob URL becomes the download folder (its newest chain fetched and checked); from here on it is an ordinary test.
+  params = { ...params, source: await databaseSourceFrom(params, context) };
+  const downloaded = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf(params));
+  if (downloaded.length > 0) throw new ParameterError(downloaded);
   const waitMs = (params.lockWaitMinutes ?? 0) * 60_000;
   if (await isDirectory(params.source)) {
     await waitForWriters({ directory: params.source, keys: /^database-/, purpose: 'choosing the newest backups', waitMs, log: context.log, signal: context.signal });
@@ -428,9 +435,6 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   if (params.fileStoreBackupDirectory) {
     await waitForWriters({ directory: params.fileStoreBackupDirectory, keys: /^file-store$/, purpose: 'choosing the newest set', waitMs, log: context.log, signal: context.signal });
   }
-  // Before anything connects: the report must have somewhere to go.
-  const { directory: reportDirectory, explicit } = await reportDirectoryFor(params, options);
-  await checkReportDirectory(reportDirectory, explicit);
 
   const report = emptyReport(params, now);
   let reportWritten = false;

@@ -100,6 +100,29 @@ test('an S3 URL is refused before anything is downloaded, with what to do instea
   expect(existsSync(staging)).toBe(false);
 }, 60_000);
 
+test('a URL with a password in it, naming a set of the other area, is refused without showing the password, before anything connects', async () => {
+  const staging = path.join(lab.root, 'staging-userinfo');
+  const run = await lab.run('restore-database', 'master', ['--source', 'https://backup:Pw1secret@acct.blob.core.windows.net/backups/p/file-store/2026.manifest.json', '--download-directory', staging], { env: provider.env() });
+  expect(run.code).toBe(2);
+  expect(run.result).toMatch(/^"Backup to restore" must not hold credentials or a query/);
+  expect(run.stdout + run.stderr).not.toContain('Pw1secret');
+  expect(existsSync(staging)).toBe(false);
+  const wrongArea = await lab.run('restore-database', 'master', ['--source', `${url}/file-store/2026.manifest.json`, '--download-directory', staging], { env: provider.env() });
+  expect(wrongArea.code).toBe(2);
+  expect(wrongArea.result).toMatch(/^"Backup to restore" names a file-store set \(2026\.manifest\.json\), and this step restores a database: .*--source on the command line\.$/);
+}, 60_000);
+
+test('Test Latest Backup from a URL checks its local folders before it downloads anything: a missing file-store backup folder is exit 2, the store untouched', async () => {
+  const staging = path.join(lab.root, 'staging-early');
+  const unreachable = 'http://127.0.0.1:9/devstoreaccount1/backups/p';
+  const run = await lab.run('test-restore', 'master', ['--source', unreachable, '--download-directory', staging, '--file-store-backup-directory', path.join(lab.root, 'no-such-fs')], {
+    env: { ...provider.env(), OCTOPUSDR_MASTERKEY: KEY.toString('base64') },
+  });
+  expect(run.code).toBe(2);
+  expect(run.result).toMatch(/no-such-fs/);
+  expect(run.stdout + run.stderr).not.toMatch(/Cannot reach|ECONNREFUSED/);
+}, 60_000);
+
 test('an Azure URL without a download folder is a parameter error naming it', async () => {
   const run = await lab.run('test-restore', 'master', ['--source', url], { env: { ...provider.env(), OCTOPUSDR_MASTERKEY: KEY.toString('base64') } });
   expect(run.code).toBe(2);

@@ -156,6 +156,12 @@ describe('formats are part of the definition: one check, one wording, exit 2, fo
     expect(withPassword.message).toContain('"Standby Octopus Server URL" must be');
     expect(withPassword.message).toContain('not a URL with a user name or password in it (use an API key)');
     expect(withPassword.message).not.toContain('Hunter2');
+    // A URL that does not even parse, or one with a query, is not repeated either: its user part or query may hold a password.
+    for (const bad of ['https://admin:Pw1secret@octo:80a/', 'https://octo/?pw=Summer2026x']) {
+      const refused = problemOf(() => parseParameters(maintenanceMode, { 'OctopusDr.Octopus.ServerUrl': bad, 'OctopusDr.Octopus.ApiKey': 'API-X' }));
+      expect(refused.message).toMatch(/^"Octopus Server URL" must be .* not the value given \(not shown: it could be a key or password\)/);
+      expect(refused.message).not.toMatch(/Pw1secret|Summer2026x/);
+    }
     const version = problemOf(() => parseParameters(restoreDatabase, { ...required, [standbyOctopusVersion.name]: 'latest' }));
     expect(version.message).toMatch(/^"Standby Octopus version" must be an Octopus version as shown in Octopus under Configuration > About, e\.g\. 2025\.4\.100, not "latest"/);
   });

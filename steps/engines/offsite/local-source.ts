@@ -37,18 +37,27 @@ export interface LocalSourceOptions {
   accept?: (target: OffsiteTarget) => void;
 }
 
-export async function localSourceThrough(
+/**
+ * The offsite target a source URL names, and the set named at its end, checked without touching the
+ * network: no credentials or query in the URL (checked whole, before any part of it can appear in a
+ * message), a set of this area, a provider this step can open.
+ */
+export function offsiteSourceOf(
   source: string,
   params: OffsiteRestoreParams,
-  context: StepContext,
   area: Area,
-  options: LocalSourceOptions,
-): Promise<LocalSource> {
-  if (!isOffsiteUrl(source)) return { source, fromOffsite: false };
-  const { rootUrl, setName } = splitSourceUrl(source, area);
-  const target = withUrlNamedAs(options.urlParameter ?? restoreSource, () => offsiteTargetFrom({ ...params, offsiteUrl: rootUrl }));
+  options: Pick<LocalSourceOptions, 'urlParameter' | 'accept'> = {},
+): { target: OffsiteTarget; setName?: string } {
+  const named = options.urlParameter ?? restoreSource;
+  withUrlNamedAs(named, () => offsiteTargetFrom({ ...params, offsiteUrl: source.trim() }));
+  const { rootUrl, setName } = withUrlNamedAs(named, () => splitSourceUrl(source, area));
+  const target = withUrlNamedAs(named, () => offsiteTargetFrom({ ...params, offsiteUrl: rootUrl }));
   options.accept?.(target);
-  for (const part of secretPartsOf(target)) context.setSecret(part);
+  return { target, setName };
+}
+
+/** What a restore from a URL needs before anything is opened: a download folder, and Node.js 20 for the SDKs. */
+export function requireDownloadFolderAndNode(params: Pick<OffsiteRestoreParams, 'offsiteStagingDirectory'>): void {
   if (!params.offsiteStagingDirectory) {
     throw new ParameterError([
       `"Download folder" (OctopusDr.Offsite.StagingDirectory) is required when "Backup to restore" is an offsite URL: set it in the step, or --download-directory on the command line.`,
@@ -61,6 +70,19 @@ export async function localSourceThrough(
         `Run the step with a newer node (Node.js executable, OctopusDr.NodePath), or download the backup first with Octopus DR - Fetch Backups from Offsite and restore from its folder.`,
     );
   }
+}
+
+export async function localSourceThrough(
+  source: string,
+  params: OffsiteRestoreParams,
+  context: StepContext,
+  area: Area,
+  options: LocalSourceOptions,
+): Promise<LocalSource> {
+  if (!isOffsiteUrl(source)) return { source, fromOffsite: false };
+  const { target, setName } = offsiteSourceOf(source, params, area, options);
+  for (const part of secretPartsOf(target)) context.setSecret(part);
+  requireDownloadFolderAndNode(params);
   const store = options.open()(target);
   try {
     const started = Date.now();

@@ -3,6 +3,8 @@
 // point-in-time rules as a local restore), and only what that chain needs is downloaded, each
 // file to a temporary name, its SHA-256 checked, then renamed. Files already in the staging
 // folder with the right size and SHA-256 are not downloaded again.
+import { offsiteUrl } from '../../../templates/offsite-parameters';
+import { howToSet } from '../../runtime/parameters';
 import { createHash } from 'node:crypto';
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -14,7 +16,7 @@ import { MANIFEST_FORMAT as DATABASE_MANIFEST_FORMAT, type BackupManifest } from
 import { normaliseLocalTime } from '../database-backup/backup-set';
 import { parseManifest as parseFileStoreManifest, type FileStoreManifest } from '../file-store/manifest';
 import type { EngineContext, EngineLog } from '../../runtime/engine-context';
-import { StepFailure } from '../../runtime/errors';
+import { ParameterError, StepFailure } from '../../runtime/errors';
 import { sha256OfFile } from './copy';
 import { OFFSITE_SUFFIX, parseOffsiteRecord, type OffsiteFileRecord, type OffsiteSetRecord } from './offsite-manifest';
 import type { Area } from './sets';
@@ -234,6 +236,10 @@ export async function stageFromOffsite(stage: StageRequest, context: EngineConte
 export function splitSourceUrl(url: string, area: Area): { rootUrl: string; setName?: string } {
   const m = /^(.*)\/(database|file-store)\/([^/]+\.manifest\.json)$/.exec(url.trim());
   if (!m) return { rootUrl: url.trim().replace(/\/+$/, '') };
-  if (m[2] !== area) throw new StepFailure(`The source ${url} names a ${m[2]} set; this step restores ${area === 'database' ? 'a database' : 'the file store'}.`, { exitCode: 2 });
+  if (m[2] !== area) {
+    throw new ParameterError([
+      `"${offsiteUrl.label}" names a ${m[2]} set (${m[3]}), and this step restores ${area === 'database' ? 'a database' : 'the file store'}: give a ${area} set's manifest, or the URL without a set (then the newest ${area} set is used); ${howToSet(offsiteUrl)}.`,
+    ]);
+  }
   return { rootUrl: m[1], setName: m[3] };
 }

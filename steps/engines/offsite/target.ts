@@ -1,6 +1,7 @@
 // Turns the offsite parameters into a target: which store, which bucket or container, which
 // prefix, and how to sign in. Every problem is a ParameterError naming the parameter, found
 // before anything connects.
+import { quoteValue } from '../../runtime/parameters';
 import {
   offsiteAccessKeyId,
   offsiteAzureConnectionString,
@@ -77,7 +78,7 @@ export function offsiteTargetFrom(settings: OffsiteSettings): OffsiteTarget {
   try {
     url = new URL(raw);
   } catch {
-    problems.push(problemWith(offsiteUrl, `must be s3://<bucket>/<prefix> or https://<account>.blob.core.windows.net/<container>/<prefix>, not "${raw}"`));
+    problems.push(problemWith(offsiteUrl, `must be s3://<bucket>/<prefix> or https://<account>.blob.core.windows.net/<container>/<prefix>, not ${quoteValue(raw)}`));
   }
   if (url && (url.username || url.password || url.search)) {
     // Credentials in the URL would be printed with it: they belong in the secret parameters.
