@@ -24,8 +24,11 @@ export interface EngineContext {
   setSecret(value: string): void;
 }
 
-/** An EngineContext for callers without a task log (benchmarks, the demo, unit tests). */
-export function quietEngineContext(overrides: Partial<EngineContext> = {}): EngineContext {
+/**
+ * An EngineContext for callers without a task log (benchmarks, the demo, unit tests). They call
+ * `runCleanups()` when done, as runStep does for a step: last registered first.
+ */
+export function quietEngineContext(overrides: Partial<EngineContext> = {}): EngineContext & { runCleanups(): Promise<void> } {
   const cleanups: Cleanup[] = [];
   return {
     log: { info: () => undefined, verbose: () => undefined, warn: () => undefined },
@@ -33,9 +36,15 @@ export function quietEngineContext(overrides: Partial<EngineContext> = {}): Engi
     progress: () => undefined,
     onCleanup: (cleanup) => {
       cleanups.push(cleanup);
-      return () => void cleanups.splice(cleanups.indexOf(cleanup), 1);
+      return () => {
+        const index = cleanups.indexOf(cleanup);
+        if (index >= 0) cleanups.splice(index, 1);
+      };
     },
     setSecret: () => undefined,
+    runCleanups: async () => {
+      while (cleanups.length > 0) await cleanups.pop()!();
+    },
     ...overrides,
   };
 }

@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { backupFileStore } from '../../templates/backup-file-store';
@@ -270,4 +271,16 @@ describe('one flag, one meaning: --mode was both On/Off and Full/Incremental; th
     expect(seen).toBe('Off');
     expect(sink.err + sink.out).toContain('--mode is deprecated and will be removed: use --maintenance-mode ("Maintenance mode") instead.');
   });
+});
+
+test('quietEngineContext: cleanups run last first, and unregistering one twice leaves the others registered', async () => {
+  const context = quietEngineContext();
+  const ran: string[] = [];
+  const unregisterA = context.onCleanup(() => void ran.push('a'));
+  context.onCleanup(() => void ran.push('b'));
+  context.onCleanup(() => void ran.push('c'));
+  unregisterA();
+  unregisterA(); // must not remove 'c' (splice(-1, 1) would)
+  await context.runCleanups();
+  expect(ran).toEqual(['c', 'b']);
 });
