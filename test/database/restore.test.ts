@@ -140,9 +140,11 @@ test('refuses a missing stripe, naming the file', async () => {
 test('refuses an LSN gap, naming where it is', async () => {
   const d = dir('gap');
   cpSync(fullDiffLogs, d, { recursive: true });
-  const logs = readdirSync(d).filter((f) => f.includes('_LOG_')).sort();
-  const firstLog = logs.filter((f) => f.endsWith('.trn'))[0];
-  for (const f of logs.filter((f) => f.startsWith(firstLog.replace('.trn', '')))) rmSync(path.join(d, f));
+  const logs = readdirSync(d).filter((f) => f.includes('_LOG_'));
+  // The first log by its LSN, not its name: two logs taken in one second sort by their random part.
+  const firstLsnOf = (manifest: string) => BigInt(JSON.parse(readFileSync(path.join(d, manifest), 'utf8')).header.firstLsn);
+  const firstLog = logs.filter((f) => f.endsWith('.manifest.json')).sort((a, b) => (firstLsnOf(a) < firstLsnOf(b) ? -1 : 1))[0];
+  for (const f of logs.filter((f) => f.startsWith(firstLog.replace('.manifest.json', '')))) rmSync(path.join(d, f));
   const run = await restore(lab, '--source', d, '--target-database', 'Octo-gap');
   expect(run.code).toBe(1);
   expect(run.result).toMatch(/LSN gap after Octo_DIFF_\d{8}T\d{6}Z_[0-9a-f]{6}\.manifest\.json: the chain ends at LSN \d+, but the next log backup Octo_LOG_\d{8}T\d{6}Z_[0-9a-f]{6}\.manifest\.json starts at LSN \d+/);
