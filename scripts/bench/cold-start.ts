@@ -1,5 +1,7 @@
 // Cold start of a step: from starting the runner (as Calamari does) to the first line of output,
 // against the same shell starting bare `node` in the same process tree.
+//   npm run bench -- cold-start [--runs=9] [--baseline=<another build/templates folder>]
+// --baseline: an earlier build's runners alternate in the same rounds (before and after, one run).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -7,7 +9,6 @@ import * as path from 'node:path';
 import { findPwsh } from '../../test/helpers/runners';
 
 const ROOT = path.resolve(__dirname, '../..');
-const RUNS = 9;
 
 function timeToFirstLine(command: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -32,34 +33,44 @@ function median(times: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/** The step and the bare start alternate run by run, so a change in the machine's load hits both alike. */
-async function alternate(step: [string, string[]], bare: [string, string[]]): Promise<[number, number]> {
-  const stepTimes: number[] = [];
-  const bareTimes: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    stepTimes.push(await timeToFirstLine(...step));
-    bareTimes.push(await timeToFirstLine(...bare));
+/** The commands alternate run by run, so a change in the machine's load hits all alike. */
+async function alternate(runs: number, commands: [string, string[]][]): Promise<number[]> {
+  const times: number[][] = commands.map(() => []);
+  for (let i = 0; i < runs; i++) {
+    for (const [index, command] of commands.entries()) times[index].push(await timeToFirstLine(...command));
   }
-  return [median(stepTimes), median(bareTimes)];
+  return times.map(median);
 }
 
-export async function run(): Promise<void> {
+export async function run(args: string[] = []): Promise<void> {
+  const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const runs = Number(option('runs') ?? '9');
+  const baseline = option('baseline');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-bench-cold-'));
-  const template = (syntax: string) =>
-    JSON.parse(readFileSync(path.join(ROOT, 'build/templates', syntax, 'check-worker.json'), 'utf8')).Properties['Octopus.Action.Script.ScriptBody'] as string;
+  const template = (syntax: string, templates = path.join(ROOT, 'build/templates')) =>
+    JSON.parse(readFileSync(path.join(templates, syntax, 'check-worker.json'), 'utf8')).Properties['Octopus.Action.Script.ScriptBody'] as string;
   writeFileSync(path.join(dir, 'step.sh'), `get_octopusvariable() { :; }\n${template('bash')}`);
   writeFileSync(path.join(dir, 'bare.sh'), 'node -e "console.log(1)"\n');
   writeFileSync(path.join(dir, 'step.ps1'), `$OctopusParameters = @{}\n${template('powershell')}`);
   writeFileSync(path.join(dir, 'bare.ps1'), '& node -e "console.log(1)"\n');
+  if (baseline) {
+    writeFileSync(path.join(dir, 'baseline.sh'), `get_octopusvariable() { :; }\n${template('bash', baseline)}`);
+    writeFileSync(path.join(dir, 'baseline.ps1'), `$OctopusParameters = @{}\n${template('powershell', baseline)}`);
+  }
 
   const rows: [string, number, number][] = [];
-  rows.push(['Bash runner, check-worker', ...(await alternate(['bash', [path.join(dir, 'step.sh')]], ['bash', [path.join(dir, 'bare.sh')]]))]);
+  const shells: [string, string, (file: string) => string[]][] = [['Bash', 'bash', (file) => [path.join(dir, file)]]];
   const pwsh = findPwsh();
-  if (pwsh) {
-    const psArgs = (file: string) => ['-NoLogo', '-NoProfile', '-NonInteractive', '-File', path.join(dir, file)];
-    rows.push(['PowerShell runner, check-worker', ...(await alternate([pwsh, psArgs('step.ps1')], [pwsh, psArgs('bare.ps1')]))]);
+  if (pwsh) shells.push(['PowerShell', pwsh, (file) => ['-NoLogo', '-NoProfile', '-NonInteractive', '-File', path.join(dir, file)]]);
+  for (const [name, shell, argsOf] of shells) {
+    const extension = shell === 'bash' ? 'sh' : 'ps1';
+    const commands: [string, string[]][] = [[shell, argsOf(`step.${extension}`)], [shell, argsOf(`bare.${extension}`)]];
+    if (baseline) commands.push([shell, argsOf(`baseline.${extension}`)]);
+    const [step, bare, before] = await alternate(runs, commands);
+    rows.push([`${name} runner, check-worker`, step, bare]);
+    if (baseline) rows.push([`${name} runner, check-worker, baseline`, before, bare]);
   }
-  process.stdout.write(`Cold start: runner start to first output line, median of ${RUNS} alternating runs (load ${os.loadavg()[0].toFixed(2)})\n`);
+  process.stdout.write(`Cold start: runner start to first output line, median of ${runs} alternating runs (load ${os.loadavg()[0].toFixed(2)})\n`);
   process.stdout.write('| runner | step (ms) | same shell running bare `node -e` (ms) | overhead (ms) | ratio |\n|---|---|---|---|---|\n');
   for (const [name, step, bare] of rows) {
     process.stdout.write(`| ${name} | ${step.toFixed(0)} | ${bare.toFixed(0)} | ${(step - bare).toFixed(0)} | ${(step / bare).toFixed(2)} |\n`);

@@ -1,4 +1,4 @@
-// The script bodies Octopus runs. Each carries the step's bundle gzipped and base64-encoded
+// The script bodies Octopus runs. Each carries the step's bundle brotli-compressed and base64-encoded
 // (so neither Octostache `#{...}` nor shell quoting can touch it), writes it to a private temp
 // folder, finds Node.js 18+, hands every parameter to node through its environment (never
 // argv), propagates node's exit code and removes the temp folder on every path.
@@ -37,15 +37,29 @@ function assertSafeForScript(text: string, what: string): void {
 }
 
 /**
- * Run by `node -e` with the program's path as its argument and the program on stdin. Plain ES5
- * and old APIs only, so that even a too-old node gets as far as saying so.
+ * Node unpacks the program (brotli: .NET Framework, under Windows PowerShell 5.1, cannot) into the
+ * private folder and runs it, in the one node process the step needs. Plain ES5 and old APIs only.
+ * The Bash runner runs it with `node -e`, the program's path as its argument and the packed program
+ * on stdin.
  */
-const BASH_LOADER = [
-  'var z=require("zlib"),f=require("fs"),p=process.argv[1];',
-  'try{f.writeFileSync(p,z.gunzipSync(Buffer.from(f.readFileSync(0,"latin1"),"base64")),{mode:384})}',
-  'catch(e){console.error("Cannot unpack the step program into "+p+": "+e.message);process.exit(1)}',
-  'require(p)',
-].join('');
+const UNPACK = 'var z=require("zlib"),f=require("fs");' + 'function unpack(d,p){try{f.writeFileSync(p,z.brotliDecompressSync(Buffer.from(d,"base64")),{mode:384})}' + 'catch(e){console.error("Cannot unpack the step program into "+p+": "+e.message);process.exit(1)}}';
+const BASH_LOADER = `${UNPACK}unpack(f.readFileSync(0,"latin1"),process.argv[1]);require(process.argv[1])`;
+/**
+ * The PowerShell runner writes this to a file and runs `node unpack.js <packed> <program>` (an
+ * argument with double quotes would not survive Windows PowerShell 5.1's command line). It also
+ * checks Node's version, so PowerShell starts node once, not twice (`node --version` cost ~45 ms);
+ * it removes the packed file first, which tells the runner that node really ran it. The step then
+ * sees the command line it would have had as `node <program>`.
+ */
+function powerShellLoader(template: StepTemplateDefinition): string {
+  const help = nodeHelp(template.name, minimumNodeOf(template));
+  return (
+    `${UNPACK}var a=process.argv,s=a[2],p=a[3],d=f.readFileSync(s,"latin1");f.unlinkSync(s);` +
+    `if((process.versions.node.split(".")[0]|0)<${minimumNodeOf(template)}){var t="Node.js "+process.version+" at "+process.execPath+" is too old. ${help}";` +
+    `console.log("##octopus[resultMessage message=\\x27"+(Buffer.from?Buffer.from(t):new Buffer(t)).toString("base64")+"\\x27]");console.error(t);process.exit(1)}` +
+    'unpack(d,p);process.argv=[a[0],p];require(p)'
+  );
+}
 
 /** Parameter names are embedded unquoted in both runners (variable names, single-quoted strings). */
 function assertSafeParameterNames(template: StepTemplateDefinition): void {
@@ -54,7 +68,7 @@ function assertSafeParameterNames(template: StepTemplateDefinition): void {
   }
 }
 
-export function bashRunner(template: StepTemplateDefinition, gzippedBundle: Buffer, toolVersion: string): string {
+export function bashRunner(template: StepTemplateDefinition, packedBundle: Buffer, toolVersion: string): string {
   assertSafeForScript(template.name, 'Template name');
   assertSafeParameterNames(template);
   const exports = template.parameters
@@ -102,11 +116,11 @@ export function bashRunner(template: StepTemplateDefinition, gzippedBundle: Buff
     'export OCTOPUSDR_RUNNER=bash',
     ...exports,
     '',
-    '# One node process unpacks the program (gzipped, base64-encoded, on its stdin) into the private folder',
+    '# One node process unpacks the program (brotli-compressed, base64-encoded, on its stdin) into the private folder',
     '# and runs it: no other tool is needed, and node starts once. In the background, so that a cancel',
     '# (TERM) reaches node at once and node can clean up.',
     `"$node_bin" -e '${BASH_LOADER}' "$work_dir/${template.stepId}.js" <<'OCTOPUS_DR_BUNDLE' &`,
-    wrapBase64(gzippedBundle.toString('base64')),
+    wrapBase64(packedBundle.toString('base64')),
     'OCTOPUS_DR_BUNDLE',
     'node_pid=$!',
     'wait "$node_pid"',
@@ -115,12 +129,16 @@ export function bashRunner(template: StepTemplateDefinition, gzippedBundle: Buff
     '  wait "$node_pid"',
     '  status=$?',
     'done',
+    '# The program exists once node has unpacked it: without it, what ran was not our loader in Node.js.',
+    `if [ ! -f "$work_dir/${template.stepId}.js" ]; then`,
+    `  octopus_dr_fail "\\"$node_bin\\" did not run the step program (exit code $status): if no line above says why, it is not Node.js. ${nodeHelp(template.name, minimumNodeOf(template))}"`,
+    'fi',
     'exit "$status"',
     '',
   ].join('\n');
 }
 
-export function powerShellRunner(template: StepTemplateDefinition, gzippedBundle: Buffer, toolVersion: string): string {
+export function powerShellRunner(template: StepTemplateDefinition, packedBundle: Buffer, toolVersion: string): string {
   assertSafeForScript(template.name, 'Template name');
   assertSafeParameterNames(template);
   const names = template.parameters.filter((p) => p.name !== NODE_PATH_PARAMETER);
@@ -151,15 +169,11 @@ export function powerShellRunner(template: StepTemplateDefinition, gzippedBundle
     `    Stop-OctopusDr "Node.js executable \`"$node\`" (${NODE_PATH_PARAMETER}) does not exist. $nodeHelp"`,
     '  }',
     '} else {',
-    '  $command = @(Get-Command node -CommandType Application -ErrorAction SilentlyContinue)[0]',
-    "  if ($null -eq $command) { Stop-OctopusDr \"No node was found on the PATH. $nodeHelp\" }",
-    '  $node = $command.Source',
-    "  if (-not $node) { $node = $command.Path }",
+    '  # PowerShell finds it on the PATH when it runs it (below): Get-Command, or a search of the PATH in',
+    '  # script, cost ~70-150 ms before node started.',
+    "  $node = 'node'",
     '}',
-    "$nodeVersion = ''",
-    'try { $nodeVersion = [string]@(& $node --version)[0] } catch { $nodeVersion = \'\' }',
-    "if ($nodeVersion -notmatch '^v(\\d+)\\.') { Stop-OctopusDr \"`\"$node --version`\" did not print a Node.js version. $nodeHelp\" }",
-    `if ([int]$Matches[1] -lt ${minimumNodeOf(template)}) { Stop-OctopusDr "Node.js $nodeVersion at $node is too old. $nodeHelp" }`,
+    '# Node checks its own version (in unpack.js): one node process instead of two.',
     '',
     "$workDir = [IO.Path]::Combine([IO.Path]::GetTempPath(), 'octopus-dr-' + [Guid]::NewGuid().ToString('N'))",
     '# Private from the start on Linux and macOS; on Windows the',
@@ -176,14 +190,14 @@ export function powerShellRunner(template: StepTemplateDefinition, gzippedBundle
     `$program = [IO.Path]::Combine($workDir, '${template.stepId}.js')`,
     '$exitCode = 1',
     'try {',
-    '  # The program, gzipped and base64-encoded.',
+    '  # The program, brotli-compressed and base64-encoded: node unpacks it (see unpack.js) and runs it.',
     "  $bundle = @'",
-    wrapBase64(gzippedBundle.toString('base64')),
+    wrapBase64(packedBundle.toString('base64')),
     "'@",
-    '  $compressed = [IO.MemoryStream]::new([Convert]::FromBase64String($bundle))',
-    '  $gzip = [IO.Compression.GZipStream]::new($compressed, [IO.Compression.CompressionMode]::Decompress)',
-    '  $file = [IO.File]::Create($program)',
-    '  try { $gzip.CopyTo($file) } finally { $file.Dispose(); $gzip.Dispose() }',
+    `  $packed = [IO.Path]::Combine($workDir, '${template.stepId}.js.br')`,
+    '  [IO.File]::WriteAllText($packed, $bundle)',
+    "  $unpack = [IO.Path]::Combine($workDir, 'unpack.js')",
+    `  [IO.File]::WriteAllText($unpack, '${powerShellLoader(template)}')`,
     '',
     "  $env:OCTOPUSDR_RUNNER = 'powershell'",
     ...names.map((p) => `  $env:${environmentNameOf(p.name)} = Get-OctopusDrParameter '${p.name}'`),
@@ -192,9 +206,13 @@ export function powerShellRunner(template: StepTemplateDefinition, gzippedBundle
     "  # Under 'Stop', Windows PowerShell 5.1 with redirected streams turns a line node writes to stderr into a",
     '  # terminating error; node reports failure through its exit code instead.',
     "  $ErrorActionPreference = 'Continue'",
-    '  & $node $program',
+    '  try { & $node $unpack $packed $program } catch [Management.Automation.CommandNotFoundException] { Stop-OctopusDr "No node was found on the PATH. $nodeHelp" }',
     '  $exitCode = $LASTEXITCODE',
     "  $ErrorActionPreference = 'Stop'",
+    '  # unpack.js removes the packed program first: if it is still there, what ran was not Node.js.',
+    '  if ([IO.File]::Exists($packed)) {',
+    '    Stop-OctopusDr "`"$node`" did not run the step program (exit code $exitCode): it does not look like Node.js. $nodeHelp"',
+    '  }',
     '} finally {',
     ...names.map((p) => `  [Environment]::SetEnvironmentVariable('${environmentNameOf(p.name)}', $null)`),
     "  [Environment]::SetEnvironmentVariable('OCTOPUSDR_RUNNER', $null)",

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { bundleEntry } from '../../scripts/build/bundle';
-import { reproducibleGzip } from '../../scripts/build/index';
+import { packBundle } from '../../scripts/build/index';
 import { bashRunner, powerShellRunner } from '../../scripts/build/runners';
 import { parseServiceMessages, outputVariablesIn } from '../../steps/runtime/service-messages';
 import { findPwsh, runBashScriptBody, runPowerShellScriptBody, type RunScriptOptions, type ScriptRun } from '../helpers/runners';
@@ -18,9 +18,9 @@ const bodies: Record<Syntax, string> = { bash: '', powershell: '' };
 
 beforeAll(async () => {
   const bundle = await bundleEntry(path.join(__dirname, 'echo-step.ts'), echoTemplate.stepId, 'test');
-  const gz = reproducibleGzip(bundle.code);
-  bodies.bash = bashRunner(echoTemplate, gz, 'test');
-  bodies.powershell = powerShellRunner(echoTemplate, gz, 'test');
+  const packed = packBundle(bundle.code);
+  bodies.bash = bashRunner(echoTemplate, packed, 'test');
+  bodies.powershell = powerShellRunner(echoTemplate, packed, 'test');
 });
 
 function runBody(syntax: Syntax, options: RunScriptOptions): Promise<ScriptRun> {
@@ -131,7 +131,11 @@ describe.each(syntaxes)('%s runner', (syntax) => {
   test('a too-old node is refused with the ways to get a newer one', async () => {
     const fakeBin = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-old-node-'));
     const fakeNode = path.join(fakeBin, 'node');
-    writeFileSync(fakeNode, '#!/bin/sh\necho v16.20.2\n');
+    // A real node that says it is 16: the Bash runner asks `node --version`, the PowerShell runner's
+    // unpack.js reads process.versions.
+    const pretend16 = path.join(fakeBin, 'pretend-16.js');
+    writeFileSync(pretend16, 'for (const [k, v] of [["versions", Object.assign({}, process.versions, { node: "16.20.2" })], ["version", "v16.20.2"]]) Object.defineProperty(process, k, { value: v });');
+    writeFileSync(fakeNode, `#!/bin/sh\n[ "$1" = --version ] && echo v16.20.2 && exit 0\nexec '${process.execPath}' -r '${pretend16}' "$@"\n`);
     chmodSync(fakeNode, 0o755);
     const run = await runBody(syntax, { parameters: { 'OctopusDr.NodePath': fakeNode }, env: { TMPDIR: privateTempDir() } });
     expect(run.code).toBe(1);
@@ -139,6 +143,20 @@ describe.each(syntaxes)('%s runner', (syntax) => {
     expect(result).toContain('v16.20.2');
     expect(result).toContain('too old');
     expect(result).toContain('install Node.js 18+');
+  });
+
+  test('an executable that is not Node.js is never taken for a run', async () => {
+    const fakeBin = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-not-node-'));
+    const fakeNode = path.join(fakeBin, 'node');
+    writeFileSync(fakeNode, '#!/bin/sh\necho v20.1.0\nexit 0\n');
+    chmodSync(fakeNode, 0o755);
+    const tmp = privateTempDir();
+    const run = await runBody(syntax, { parameters: { 'OctopusDr.NodePath': fakeNode }, env: { TMPDIR: tmp } });
+    expect(run.code).toBe(1);
+    const result = parseServiceMessages(run.stdout).find((m) => m.name === 'resultMessage')?.attributes.message ?? '';
+    expect(result).toContain(fakeNode);
+    expect(result).toContain('octopusdeploy/worker-tools');
+    expect(readdirSync(tmp)).toEqual([]);
   });
 
   test('no node on the PATH gives the ways to get Node.js', async () => {
@@ -175,7 +193,7 @@ test('bash runner: a cancel (TERM) reaches node, which cleans up, and the temp f
 
 test('the PowerShell runner runs node outside Stop, so a stderr line cannot abort Windows PowerShell 5.1', () => {
   const lines = bodies.powershell.split('\n').map((l) => l.trim());
-  const run = lines.indexOf('& $node $program');
+  const run = lines.findIndex((l) => l.includes('& $node $unpack $packed $program'));
   expect(run).toBeGreaterThan(0);
   expect(lines.slice(0, run).reverse().find((l) => l.startsWith('$ErrorActionPreference'))).toBe("$ErrorActionPreference = 'Continue'");
   expect(lines[run + 1]).toBe('$exitCode = $LASTEXITCODE');

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { bundleEntry } from '../../scripts/build/bundle';
-import { reproducibleGzip } from '../../scripts/build/index';
+import { packBundle } from '../../scripts/build/index';
 import { powerShellRunner } from '../../scripts/build/runners';
 import { asciiSafe, asciiWriter, needsAsciiOutput } from '../../steps/runtime/console-output';
 import { outputVariablesIn, parseServiceMessages } from '../../steps/runtime/service-messages';
@@ -110,7 +110,7 @@ describeWithPwsh('the PowerShell runner read as Calamari reads it on Windows (OE
   let body = '';
   beforeAll(async () => {
     const bundle = await bundleEntry(path.join(__dirname, 'echo-step.ts'), echoTemplate.stepId, 'test');
-    body = powerShellRunner(echoTemplate, reproducibleGzip(bundle.code), 'test');
+    body = powerShellRunner(echoTemplate, packBundle(bundle.code), 'test');
   });
 
   test('UTF-8 from node arrives garbled: the problem this solves', async () => {
