@@ -76,6 +76,19 @@ function joinNegativeNumbers(argv: readonly string[], options: Record<string, Op
   return args;
 }
 
+/**
+ * Node's parseArgs message, except that a stray value is named by its position, never quoted: it may
+ * be a password typed after a secret's flag (which takes no value) or after a mistyped one.
+ */
+function commandLineProblem(error: Error & { code?: string }, argv: readonly string[]): string {
+  if (error.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    const position = argv.findIndex((a) => !a.startsWith('-') && error.message.includes(`'${a}'`));
+    const where = position >= 0 ? `Argument ${position + 1}` : 'An argument';
+    return `${where} has no --flag before it (not repeated here, in case it is a secret); each value follows its flag, as --flag value or --flag=value.`;
+  }
+  return `${error.message.replace(/\.$/, '')}.`;
+}
+
 export function parseCommandLine(
   template: StepTemplateDefinition,
   argv: readonly string[],
@@ -86,7 +99,7 @@ export function parseCommandLine(
   try {
     parsed = parseArgs({ args: joinNegativeNumbers(argv, options), options, strict: true, allowPositionals: false });
   } catch (error) {
-    throw new ParameterError([`${(error as Error).message.replace(/\.$/, "")}. Run with --help to see the parameters.`]);
+    throw new ParameterError([`${commandLineProblem(error as Error & { code?: string }, argv)} Run with --help to see the parameters.`]);
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const raw: RawParameters = {};

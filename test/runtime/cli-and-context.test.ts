@@ -57,6 +57,13 @@ describe('command line', () => {
     expect(() => parseCommandLine(template, ['--password-file', '/nonexistent/pw'], {})).toThrow(/"Password": cannot read --password-file \/nonexistent\/pw \(ENOENT\)/);
   });
 
+  test('a value without a flag is named by its position, never repeated (it may be a password)', () => {
+    // --verify takes no value, so what follows it stands alone.
+    const parse = () => parseCommandLine(template, ['--folders', '/a', '--verify', 'hunter22'], {});
+    expect(parse).toThrow(/^Argument 4 has no --flag before it .* Run with --help to see the parameters\.$/);
+    expect(parse).not.toThrow(/hunter22/);
+  });
+
   test('an unknown option points to --help', () => {
     expect(() => parseCommandLine(template, ['--colour', 'blue'], {})).toThrow(/Unknown option '--colour'.*Run with --help/);
   });
