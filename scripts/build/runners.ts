@@ -48,13 +48,13 @@ const BASH_LOADER = `${UNPACK}unpack(f.readFileSync(0,"latin1"),process.argv[1])
  * The PowerShell runner writes this to a file and runs `node unpack.js <packed> <program>` (an
  * argument with double quotes would not survive Windows PowerShell 5.1's command line). It also
  * checks Node's version, so PowerShell starts node once, not twice (`node --version` cost ~45 ms);
- * it removes the packed file first, which tells the runner that node really ran it. The step then
+ * it removes the packed file first and then writes the program, which tells the runner that node really ran it. The step then
  * sees the command line it would have had as `node <program>`.
  */
 function powerShellLoader(template: StepTemplateDefinition): string {
   const help = nodeHelp(template.name, minimumNodeOf(template));
   return (
-    `${UNPACK}var a=process.argv,s=a[2],p=a[3],d=f.readFileSync(s,"latin1");f.unlinkSync(s);` +
+    `${UNPACK}var a=process.argv,s=a[2],p=a[3],d=f.readFileSync(s,"latin1");try{f.unlinkSync(s)}catch(e){}` +
     `if((process.versions.node.split(".")[0]|0)<${minimumNodeOf(template)}){var t="Node.js "+process.version+" at "+process.execPath+" is too old. ${help}";` +
     `console.log("##octopus[resultMessage message=\\x27"+(Buffer.from?Buffer.from(t):new Buffer(t)).toString("base64")+"\\x27]");console.error(t);process.exit(1)}` +
     'unpack(d,p);process.argv=[a[0],p];require(p)'
@@ -209,8 +209,9 @@ export function powerShellRunner(template: StepTemplateDefinition, packedBundle:
     '  try { & $node $unpack $packed $program } catch [Management.Automation.CommandNotFoundException] { Stop-OctopusDr "No node was found on the PATH. $nodeHelp" }',
     '  $exitCode = $LASTEXITCODE',
     "  $ErrorActionPreference = 'Stop'",
-    '  # unpack.js removes the packed program first: if it is still there, what ran was not Node.js.',
-    '  if ([IO.File]::Exists($packed)) {',
+    '  # unpack.js removes the packed program first and unpacks the program: with neither done, or a',
+    '  # success without the program, what ran was not Node.js.',
+    '  if (-not [IO.File]::Exists($program) -and ($exitCode -eq 0 -or [IO.File]::Exists($packed))) {',
     '    Stop-OctopusDr "`"$node`" did not run the step program (exit code $exitCode): it does not look like Node.js. $nodeHelp"',
     '  }',
     '} finally {',
