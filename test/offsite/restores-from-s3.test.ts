@@ -2,6 +2,7 @@
 // and age-encrypted: back up, copy offsite to s3rver, delete the local backups, restore. Plain sets
 // run in process; encrypted ones through the built bundles (age-encryption is an ES module, which
 // Jest's in-process runs cannot load; the bundles can).
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
@@ -17,6 +18,7 @@ import { octopusDatabase } from '../master-key/octopus-database';
 import { runCopy } from './fixtures';
 import { startS3Server, type S3Server } from './servers';
 
+const hasAge = spawnSync('age-keygen', ['--version']).status === 0;
 const KEY = randomBytes(32);
 const PASSPHRASE = 'Kx7#pQ2!vR9zL4@wN8 passphrase';
 // s3rver checks the key ID, not the signature: any secret signs, so the tests use one a leak would show
@@ -27,6 +29,7 @@ let lab: Lab;
 let home: string;
 let plainUrl: string;
 let encryptedUrl: string;
+let fileStore: string;
 
 const s3Args = () => ['--endpoint-url', s3.endpoint, '--path-style', '--region', 'us-east-1'];
 const s3Env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ OCTOPUSDR_OFFSITE_ACCESSKEYID: s3.accessKeyId, OCTOPUSDR_OFFSITE_SECRETACCESSKEY: SECRET_ACCESS_KEY, ...extra });
@@ -53,7 +56,7 @@ beforeAll(async () => {
 
   home = path.join(lab.root, 'home');
   makeStore(home);
-  const fileStore = path.join(lab.root, 'fs');
+  fileStore = path.join(lab.root, 'fs');
   mkdirSync(fileStore);
   const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs', 'Artifacts', 'Packages'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
   await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
@@ -69,9 +72,8 @@ beforeAll(async () => {
     env: s3Env({ OCTOPUSDR_OFFSITE_ENCRYPTIONPASSPHRASE: PASSPHRASE }),
   });
   if (encrypted.code !== 0) throw new Error(`encrypted copy failed: ${resultMessageIn(encrypted.stdout)}\n${encrypted.stderr}`);
-  // The site is gone: only the offsite copies are left.
+  // The site is gone: only the offsite copies are left (the file-store set stays for one more copy below).
   rmSync(backups, { recursive: true });
-  rmSync(fileStore, { recursive: true });
 }, 240_000);
 afterAll(async () => {
   await lab?.stop();
@@ -229,5 +231,29 @@ describe('an age-encrypted set (built bundles)', () => {
     expect(resultMessageIn(wrong.stdout)).toMatch(/^Cannot decrypt .*"Encryption passphrase"/);
     expect(existsSync(wrongTarget)).toBe(false);
     expect(existsSync(wrongStaging)).toBe(false);
+  }, 120_000);
+
+  (hasAge ? test : test.skip)('a set encrypted for a recipient: Restore File Store decrypts it with "Decryption identity"; without one, exit 2 naming it', async () => {
+    const keyFile = path.join(lab.root, 'offsite.key');
+    execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' });
+    const identity = readFileSync(keyFile, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'))!;
+    const recipient = /public key: (age1\w+)/.exec(readFileSync(keyFile, 'utf8'))![1];
+    await s3.createBucket('restores-recipient');
+    const url = 's3://restores-recipient/site-a';
+    const copied = await runBundle('copy-offsite', ['--service-messages', '--offsite-url', url, ...s3Args(), '--file-store-backup-directory', fileStore, '--encryption-recipient', recipient], { env: s3Env() });
+    expect(copied.code).toBe(0);
+    const target = path.join(lab.root, 'restored-home-recipient');
+    const run = await runBundle('restore-file-store', ['--service-messages', '--source', url, ...s3Args(), '--download-directory', path.join(lab.root, 'staging-recipient'), '--home-directory', target], {
+      env: s3Env({ OCTOPUSDR_OFFSITE_DECRYPTIONIDENTITY: identity }),
+    });
+    expect(run.code).toBe(0);
+    expect(fileHashes(target)).toEqual(fileHashes(home).filter(([k]) => ['TaskLogs', 'Artifacts', 'Packages'].includes(String(k).split('/')[0])));
+    expect((run.stdout + run.stderr).toLowerCase()).not.toContain(identity.toLowerCase());
+    const missing = await runBundle('restore-file-store', ['--service-messages', '--source', url, ...s3Args(), '--download-directory', path.join(lab.root, 'staging-recipient-missing'), '--home-directory', path.join(lab.root, 'restored-recipient-missing')], {
+      env: s3Env({ OCTOPUSDR_OFFSITE_ENCRYPTIONPASSPHRASE: PASSPHRASE }),
+    });
+    expect(missing.code).toBe(2);
+    expect(resultMessageIn(missing.stdout)).toMatch(new RegExp(`was encrypted offsite for ${recipient}: set "Decryption identity" \\(OctopusDr\\.Offsite\\.DecryptionIdentity\\) in the step`));
+    expect(existsSync(path.join(lab.root, 'staging-recipient-missing'))).toBe(false);
   }, 120_000);
 });
