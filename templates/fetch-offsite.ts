@@ -1,7 +1,7 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
 import { OFFSITE_MINIMUM_NODE_MAJOR } from './copy-offsite';
-import { offsiteDecryptionIdentity, offsiteEncryptionPassphrase, offsiteRestoreParams, offsiteStagingDirectory, offsiteUrl } from './offsite-parameters';
+import { offsiteDecryptionParams, offsiteRestoreParams, offsiteStagingDirectory, offsiteUrl } from './offsite-parameters';
 import { nodePath } from './parameters';
 import { restoreDatabase } from './restore-database';
 
@@ -43,8 +43,7 @@ export const fetchOffsite = defineTemplate({
     pointInTime: restoreDatabase.params.pointInTime,
     ...offsiteRestoreParams,
     offsiteStagingDirectory: { ...offsiteStagingDirectory, required: true, helpText: 'The local folder the backups are downloaded to. For a database restore, SQL Server must be able to read it (see *Backup folder as SQL Server sees it* in the restore).' },
-    encryptionPassphrase: { ...offsiteEncryptionPassphrase, helpText: 'For sets encrypted offsite with a passphrase: that passphrase. Bind it to a sensitive variable.' },
-    decryptionIdentity: offsiteDecryptionIdentity,
+    ...offsiteDecryptionParams,
     nodePath: {
       ...nodePath,
       helpText: nodePath.helpText.replace('(18 or newer)', `(${OFFSITE_MINIMUM_NODE_MAJOR} or newer: the storage SDKs need it)`),

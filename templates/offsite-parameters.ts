@@ -217,18 +217,17 @@ export const offsiteImmutabilityMode = defineParameter({
   flag: 'immutability-mode',
 });
 
-/**
- * What Restore SQL Database and Test Latest Backup need for an Azure Blob URL as *Backup to restore*. Azure only: with
- * the SQL driver, the S3 client does not fit their template budget (measured in the README's design notes).
- */
-export const offsiteAzureRestoreParams = {
-  azureConnectionString: offsiteAzureConnectionString,
-  azureSasToken: offsiteAzureSas,
-  offsiteStagingDirectory,
+/** How a restore or Fetch decrypts sets Copy Backups Offsite encrypted (the same parameters, one name per meaning). */
+export const offsiteDecryptionParams = {
+  encryptionPassphrase: {
+    ...offsiteEncryptionPassphrase,
+    helpText: 'For sets encrypted offsite with a passphrase: that passphrase. Bind it to a sensitive variable.',
+  },
+  decryptionIdentity: offsiteDecryptionIdentity,
 };
 
-/** *Backup to restore*'s help, for the database steps, which take an Azure Blob URL. */
-export const AZURE_SOURCE_HELP =
-  'Or an Azure Blob URL as *Copy Backups Offsite* writes (`https://<account>.blob.core.windows.net/<container>/<prefix>`, or ' +
-  'one ending in a set\'s `.manifest.json`): the chain is downloaded to *Download folder*, checked, and restored from there. ' +
-  'For an S3 URL, or sets encrypted offsite, fetch first with *Octopus DR - Fetch Backups from Offsite* and restore from its folder.';
+/** *Backup to restore*'s help in the restores, which take an offsite URL. */
+export const OFFSITE_SOURCE_HELP =
+  'Or an offsite URL as *Copy Backups Offsite* writes (`s3://<bucket>/<prefix>`, `https://<account>.blob.core.windows.net/<container>/<prefix>`, ' +
+  'or one ending in a set\'s `.manifest.json`): the chain is downloaded to *Download folder*, decrypted (sets encrypted offsite need ' +
+  '*Encryption passphrase* or *Decryption identity*), checked, and restored from there. An offsite URL needs Node.js 20 or newer.';

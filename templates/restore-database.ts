@@ -1,7 +1,7 @@
 import { stepDescription } from './description';
 import { LOCAL_DATE_TIME_FORMAT } from './formats';
 import { defineParameter, defineTemplate } from './model';
-import { AZURE_SOURCE_HELP, offsiteAzureRestoreParams } from './offsite-parameters';
+import { OFFSITE_SOURCE_HELP, offsiteDecryptionParams, offsiteRestoreParams } from './offsite-parameters';
 import {
   dryRun,
   nodePath,
@@ -31,14 +31,14 @@ export const restoreDatabase = defineTemplate({
   ),
   id: '994fc3d7-e097-44af-81f3-494930ee1633',
   bashId: 'f0fda316-d0b6-4e5e-a564-f05071b7154f',
-  version: 2,
-  lastModified: '2026-12-01T00:00:00.000Z',
+  version: 3,
+  lastModified: '2026-12-02T00:00:00.000Z',
   category: 'octopus',
   params: {
     connectionString: sqlConnectionStringOf(
       'the SQL Server to restore onto (the step connects to `master`; a Database in the string is ignored)',
     ),
-    source: { ...restoreSource, helpText: `${restoreSource.helpText} ${AZURE_SOURCE_HELP}` },
+    source: { ...restoreSource, helpText: `${restoreSource.helpText} ${OFFSITE_SOURCE_HELP}` },
     sourceOnServer: restoreSourceOnServer,
     targetDatabase: defineParameter({
       name: 'OctopusDr.Restore.TargetDatabase',
@@ -90,7 +90,8 @@ export const restoreDatabase = defineTemplate({
     standbyOctopusVersion,
     standbyApiKey,
     lockWaitMinutes: restoreLockWaitMinutes,
-    ...offsiteAzureRestoreParams,
+    ...offsiteRestoreParams,
+    ...offsiteDecryptionParams,
     nodePath,
   },
 });

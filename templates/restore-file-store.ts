@@ -1,6 +1,6 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
-import { offsiteRestoreParams } from './offsite-parameters';
+import { OFFSITE_SOURCE_HELP, offsiteDecryptionParams, offsiteRestoreParams } from './offsite-parameters';
 import {
   dryRun,
   fileStoreFolders,
@@ -28,13 +28,13 @@ export const restoreFileStore = defineTemplate({
   ),
   id: '02c0c7d4-b731-46ee-9cfc-7e7d8fd9ebbe',
   bashId: '1aa1808f-ad46-4610-9a9d-13f3ec92959c',
-  version: 2,
-  lastModified: '2026-12-01T00:00:00.000Z',
+  version: 3,
+  lastModified: '2026-12-02T00:00:00.000Z',
   category: 'octopus',
   params: {
     source: {
       ...restoreSource,
-      helpText: `${restoreSource.helpText} Or an offsite URL (as *Copy Backups Offsite* writes, e.g. \`s3://bucket/prefix\`): the newest complete set there is downloaded to *Download folder*, checked, and restored from it.`,
+      helpText: `${restoreSource.helpText} ${OFFSITE_SOURCE_HELP}`,
     },
     homeDirectory: fileStoreHomeDirectory,
     folders: fileStoreFolders,
@@ -68,6 +68,7 @@ export const restoreFileStore = defineTemplate({
     standbyApiKey,
     lockWaitMinutes: restoreLockWaitMinutes,
     ...offsiteRestoreParams,
+    ...offsiteDecryptionParams,
     nodePath,
   },
 });

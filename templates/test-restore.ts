@@ -1,6 +1,6 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
-import { AZURE_SOURCE_HELP, offsiteAzureRestoreParams } from './offsite-parameters';
+import { OFFSITE_SOURCE_HELP, offsiteDecryptionParams, offsiteRestoreParams } from './offsite-parameters';
 import {
   agreementDays,
   fileStoreBackupDirectory,
@@ -33,12 +33,12 @@ export const testRestore = defineTemplate({
   ),
   id: '1d3403d8-ab6d-4970-856b-77e2a19cb378',
   bashId: '4f6bbc97-b4a7-4abb-9f57-f60154707b67',
-  version: 3,
-  lastModified: '2026-12-01T00:00:00.000Z',
+  version: 4,
+  lastModified: '2026-12-02T00:00:00.000Z',
   category: 'octopus',
   params: {
     connectionString: sqlConnectionStringOf('a SQL Server where a scratch database may be created (ideally not production)'),
-    source: { ...restoreSource, helpText: `${restoreSource.helpText} ${AZURE_SOURCE_HELP}` },
+    source: { ...restoreSource, helpText: `${restoreSource.helpText} ${OFFSITE_SOURCE_HELP}` },
     sourceOnServer: restoreSourceOnServer,
     masterKey,
     fileStoreBackupDirectory: {
@@ -96,7 +96,8 @@ export const testRestore = defineTemplate({
     dataDirectory: restoreDataDirectory,
     logDirectory: restoreLogDirectory,
     lockWaitMinutes: restoreLockWaitMinutes,
-    ...offsiteAzureRestoreParams,
+    ...offsiteRestoreParams,
+    ...offsiteDecryptionParams,
     nodePath,
   },
 });

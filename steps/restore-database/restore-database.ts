@@ -4,7 +4,7 @@
 import type { ParameterValues } from '../../templates/model';
 import { restoreDatabase as template } from '../../templates/restore-database';
 import { formatRestorePlan, masterKeyIdOf, planRestore, restoreWithRecovery } from '../engines/database-backup';
-import { databaseSourceFrom, plannedDatabaseSource } from '../engines/offsite/azure-source';
+import { databaseSourceFrom, plannedSource } from '../engines/offsite/url-source';
 import { ParameterError } from '../runtime/errors';
 import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer } from '../runtime/locations';
 import { waitForWriters } from '../runtime/lock';
@@ -18,11 +18,11 @@ type Params = ParameterValues<typeof template.params>;
 export async function restoreDatabaseStep(params: Params, context: StepContext): Promise<void> {
   const { log } = context;
   const started = Date.now();
-  // Every local path is checked before anything connects or downloads; for an Azure Blob URL, as the
+  // Every local path is checked before anything connects or downloads; for an offsite URL, as the
   // download folder the chain will land in.
-  const planned = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf({ ...params, source: await plannedDatabaseSource(params) }));
+  const planned = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf({ ...params, source: await plannedSource(params, 'database') }));
   if (planned.length > 0) throw new ParameterError(planned);
-  // An Azure Blob URL becomes the download folder (its chain fetched and checked); from here on it is an ordinary restore.
+  // An offsite URL becomes the download folder (its chain fetched, decrypted and checked); from here on it is an ordinary restore.
   params = { ...params, source: await databaseSourceFrom(params, context) };
   const locations = sqlSourceLocationsOf(params);
   const before = await sqlSourceProblemsBeforeConnecting(locations);

@@ -15,7 +15,7 @@ import {
   verificationFailure,
   verifyFileStoreBackup,
 } from '../engines/file-store';
-import { localSourceFor } from '../engines/offsite';
+import { localSourceFrom } from '../engines/offsite/url-source';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -38,12 +38,12 @@ async function fileStoreVersionGate(params: Params, manifest: { archive: string;
 
 export async function restoreFileStoreStep(input: Params, context: StepContext): Promise<void> {
   const { log } = context;
-  // An offsite URL becomes a local folder first; from here on it is an ordinary restore.
+  // An offsite URL becomes a local folder first (its chain downloaded, decrypted and checked); from here on it is an ordinary restore.
   // Bad input is refused before anything is downloaded from offsite or read.
   const { homeDirectory, folders, include } = template.params;
   const included = parseFolderNames(input.include, include.label);
   if (included.problems.length > 0) throw new ParameterError(included.problems);
-  const params = { ...input, source: (await localSourceFor(input.source, input, context, 'file-store')).source };
+  const params = { ...input, source: (await localSourceFrom(input, context, 'file-store')).source };
   const started = Date.now();
   const sourceProblem = await workerPathProblem(params.source, template.params.source, 'file or directory');
   if (sourceProblem) throw new ParameterError([sourceProblem]);

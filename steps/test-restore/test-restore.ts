@@ -14,7 +14,7 @@ import { checkDbStatement, manifestStampOf, planRestore, readManifest, restoreDa
 import { verifyFileStoreBackup } from '../engines/file-store';
 import { decide, parseMasterKey, type MasterKey } from '../engines/master-key';
 import { collectMasterKeyEvidence, type EvidenceReporter } from '../engines/octopus-documents';
-import { databaseSourceFrom, plannedDatabaseSource } from '../engines/offsite/azure-source';
+import { databaseSourceFrom, plannedSource } from '../engines/offsite/url-source';
 import { ParameterError, StepFailure } from '../runtime/errors';
 import { describeFileError, fileFailure } from '../runtime/failure';
 import { isDirectory, sqlSourceLocationsOf, sqlSourceProblemsBeforeConnecting, sqlSourceProblemsForServer, workerPathProblem } from '../runtime/locations';
@@ -412,19 +412,19 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   const key = parseMasterKey(params.masterKey);
   for (const form of key.secretForms) context.setSecret(form);
   for (const warning of key.warnings) context.log.warn(warning);
-  // Every local path is checked before anything connects or downloads; for an Azure Blob URL, as the
+  // Every local path is checked before anything connects or downloads; for an offsite URL, as the
   // download folder the chain will land in.
-  const plannedSource = await plannedDatabaseSource(params);
-  const before = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf({ ...params, source: plannedSource }));
+  const plannedFolder = await plannedSource(params, 'database');
+  const before = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf({ ...params, source: plannedFolder }));
   if (params.fileStoreBackupDirectory) {
     const problem = await workerPathProblem(params.fileStoreBackupDirectory, template.params.fileStoreBackupDirectory);
     if (problem) before.push(problem);
   }
   if (before.length > 0) throw new ParameterError(before);
   // Before anything connects or downloads: the report must have somewhere to go.
-  const { directory: reportDirectory, explicit } = await reportDirectoryFor({ ...params, source: plannedSource }, options);
+  const { directory: reportDirectory, explicit } = await reportDirectoryFor({ ...params, source: plannedFolder }, options);
   await checkReportDirectory(reportDirectory, explicit);
-  // An Azure Blob URL becomes the download folder (its newest chain fetched and checked); from here on it is an ordinary test.
+  // An offsite URL becomes the download folder (its newest chain fetched, decrypted and checked); from here on it is an ordinary test.
   params = { ...params, source: await databaseSourceFrom(params, context) };
   const downloaded = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf(params));
   if (downloaded.length > 0) throw new ParameterError(downloaded);

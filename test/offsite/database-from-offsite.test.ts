@@ -1,6 +1,6 @@
 // Restore SQL Database and Test Latest Backup taking an Azure Blob URL as "Backup to restore":
-// back up, copy offsite (Azurite), delete the local backups, then run the built steps with the
-// URL. The chain is downloaded to "Download folder", checked, and restored as from a folder.
+// back up, copy offsite (Azurite), delete the local backups, then run the steps with the
+// URL (S3 URLs and encrypted sets: restores-from-s3.test.ts). The chain is downloaded to "Download folder", checked, and restored as from a folder.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -92,12 +92,12 @@ test('Test Latest Backup from the URL: the newest chain restored under a scratch
   expect([...lab.sim.model.databases.values()].map((d) => d.name).filter((n) => n.startsWith('octopus-dr-test-'))).toEqual([]);
 }, 180_000);
 
-test('an S3 URL is refused before anything is downloaded, with what to do instead', async () => {
-  const staging = path.join(lab.root, 'staging-s3');
-  const run = await lab.run('restore-database', 'master', ['--source', 's3://some-bucket/dr', '--download-directory', staging]);
-  expect(run.code).toBe(2);
-  expect(run.result).toMatch(/is an S3 URL, and this step takes Azure Blob URLs only.*"Octopus DR - Fetch Backups from Offsite"/);
-  expect(existsSync(staging)).toBe(false);
+test('a missing container: the store error names "Backup to restore", the parameter the user set', async () => {
+  const staging = path.join(lab.root, 'staging-missing');
+  const run = await lab.run('restore-database', 'master', ['--source', provider.missingUrl(), '--download-directory', staging], { env: provider.env() });
+  expect(run.code).toBe(1);
+  expect(run.result).toMatch(/^The container "no-such-container" does not exist .*: check "Backup to restore" \(OctopusDr\.Restore\.Source\), or create the container\.$/);
+  expect(readdirSync(staging)).toEqual([]);
 }, 60_000);
 
 test('a URL with a password in it, naming a set of the other area, is refused without showing the password, before anything connects', async () => {

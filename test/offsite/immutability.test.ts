@@ -9,7 +9,8 @@ import { resolveFolders } from '../../steps/engines/file-store/folders';
 import { applyOffsiteRetention } from '../../steps/engines/offsite/retention';
 import type { OffsiteStore } from '../../steps/engines/offsite/store';
 import { backup } from '../database/harness';
-import { silentLog } from '../file-store/helpers';
+import { runBundle, silentLog } from '../file-store/helpers';
+import { resultMessageIn } from '../../steps/runtime/service-messages';
 import { dropBackups, makeBackups, runCopy, type Backups } from './fixtures';
 import { azureProvider, s3Provider } from './providers';
 import { startRecordingProxy, type RecordedRequest, type RecordingProxy } from './recording-proxy';
@@ -113,6 +114,30 @@ describe('S3 Object Lock (s3rver behind a recording proxy)', () => {
     }
   }, 120_000);
 
+  test('the lock refusal quotes the store, and no secret (key, its URL-encoded form, passphrase) reaches the output whatever the store says', async () => {
+    const url = await provider.newTarget();
+    // s3rver checks the key ID only, so any secret signs; the passphrase needs the bundle (age-encryption is an ES module).
+    const secret = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYlockKEY0042';
+    const passphrase = 'lock test passphrase, 9#Kq!x';
+    const said = `Object Lock refused: ${secret} ${encodeURIComponent(secret)} ${secret.toUpperCase()} ${passphrase}`;
+    proxy.refuse = (r) =>
+      isLockedWrite(r)
+        ? { status: 400, headers: { 'content-type': 'application/xml' }, body: `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidRequest</Code><Message>${said}</Message><RequestId>R2</RequestId></Error>` }
+        : undefined;
+    try {
+      const run = await runBundle('copy-offsite', ['--service-messages', '--offsite-url', url, ...args(), '--file-store-backup-directory', backups.fileStore, '--immutability-days', '30'], {
+        env: { OCTOPUSDR_OFFSITE_ACCESSKEYID: provider.server().accessKeyId, OCTOPUSDR_OFFSITE_SECRETACCESSKEY: secret, OCTOPUSDR_OFFSITE_ENCRYPTIONPASSPHRASE: passphrase },
+      });
+      expect(run.code).toBe(1);
+      // The store's own words are there, with every secret in them masked.
+      expect(resultMessageIn(run.stdout)).toMatch(/refused to lock .*\(InvalidRequest, HTTP 400: Object Lock refused: \*{8} \*{8} \*{8} \*{8}\)/);
+      const output = (run.stdout + run.stderr).toLowerCase();
+      for (const s of [secret, encodeURIComponent(secret), passphrase]) expect(output).not.toContain(s.toLowerCase());
+    } finally {
+      proxy.refuse = undefined;
+    }
+  }, 120_000);
+
   test('retention skips sets still locked (and says so), and deletes them once the lock has ended', async () => {
     const url = await provider.newTarget();
     const copyArgs = ['--offsite-url', url, ...args(), '--backup-directory', backups.database, '--file-store-backup-directory', backups.fileStore];
@@ -206,6 +231,24 @@ describe('Azure Blob immutability policy (Azurite behind a recording proxy)', ()
       store.close();
       // Compliance mode asks Azure for a locked policy.
       expect(proxy.requests.filter(isCommit).every((r) => r.headers['x-ms-immutability-policy-mode'] === 'Locked')).toBe(true);
+    } finally {
+      proxy.refuse = undefined;
+    }
+  }, 120_000);
+
+  test('a refused commit quotes the store, and neither the account key nor its URL-encoded form reaches the output', async () => {
+    const { url, env } = await proxied();
+    const said = `Refused for ${AZURITE_KEY} ${encodeURIComponent(AZURITE_KEY)} ${AZURITE_KEY.toLowerCase()}`;
+    proxy.refuse = (r) =>
+      isCommit(r)
+        ? { status: 400, headers: { 'content-type': 'application/xml', 'x-ms-error-code': 'InvalidHeaderValue' }, body: `<?xml version="1.0" encoding="utf-8"?><Error><Code>InvalidHeaderValue</Code><Message>${said}</Message></Error>` }
+        : undefined;
+    try {
+      const run = await runCopy(['--offsite-url', url, '--file-store-backup-directory', backups.fileStore, '--immutability-days', '3'], env);
+      expect(run.code).toBe(1);
+      expect(run.result).toMatch(/\(InvalidHeaderValue, HTTP 400: Refused for \*{8} \*{8} \*{8}\)/);
+      const output = (run.out + run.err).toLowerCase();
+      for (const s of [AZURITE_KEY, encodeURIComponent(AZURITE_KEY)]) expect(output).not.toContain(s.toLowerCase());
     } finally {
       proxy.refuse = undefined;
     }

@@ -1,12 +1,10 @@
 // Client-side encryption of what leaves the site, in the age format (age-encryption, the
 // reference TypeScript implementation), so the standard `age` tool decrypts it. Streams: memory
-// does not grow with the file.
+// does not grow with the file. Decryption, which the restores need too, is in decrypt.ts.
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { ParameterError, StepFailure } from '../../runtime/errors';
+import { ParameterError } from '../../runtime/errors';
 import type { Encryption } from './copy';
-import type { OffsiteSetRecord } from './offsite-manifest';
-import type { Decrypt } from './stage';
 
 /** scrypt work factor 2^15 (32 MiB per file): keeps the step under 200 MiB (age's default, 2^18, needs 256 MiB; 2^16 measured 215 MiB peak). Use a long random passphrase. */
 export const SCRYPT_LOG_N = 15;
@@ -17,7 +15,6 @@ const age = (): Age => require('age-encryption') as Age;
 
 const PASSPHRASE = '"Encryption passphrase" (OctopusDr.Offsite.EncryptionPassphrase)';
 const RECIPIENT = '"Encryption recipient" (OctopusDr.Offsite.EncryptionRecipient)';
-const IDENTITY = '"Decryption identity" (OctopusDr.Offsite.DecryptionIdentity)';
 
 export function encryptionFrom(settings: { encryptionPassphrase: string; encryptionRecipient: string }): Encryption | undefined {
   const passphrase = settings.encryptionPassphrase;
@@ -40,32 +37,5 @@ export function encryptionFrom(settings: { encryptionPassphrase: string; encrypt
       const encrypted = await encrypter.encrypt(web);
       return { stream: Readable.fromWeb(encrypted as unknown as WebReadableStream), size: encrypted.size(plainSize) };
     },
-  };
-}
-
-export function decrypterFrom(settings: { encryptionPassphrase: string; decryptionIdentity: string }): Decrypt {
-  return async (stored: Readable, record: OffsiteSetRecord) => {
-    const method = record.encryption?.method;
-    const decrypter = new (age().Decrypter)();
-    if (method === 'passphrase') {
-      if (!settings.encryptionPassphrase) throw new StepFailure(`${record.id} was encrypted offsite with a passphrase: set ${PASSPHRASE}.`, { exitCode: 2 });
-      decrypter.addPassphrase(settings.encryptionPassphrase);
-    } else {
-      if (!settings.decryptionIdentity) {
-        throw new StepFailure(`${record.id} was encrypted offsite for ${record.encryption?.recipients.join(', ') || 'a recipient'}: set ${IDENTITY} to its AGE-SECRET-KEY-1... identity.`, { exitCode: 2 });
-      }
-      if (!/^AGE-SECRET-KEY-1[0-9A-Z]+$/.test(settings.decryptionIdentity.trim())) throw new StepFailure(`${IDENTITY} must be an age identity (AGE-SECRET-KEY-1...).`, { exitCode: 2 });
-      decrypter.addIdentity(settings.decryptionIdentity.trim());
-    }
-    try {
-      const plain = await decrypter.decrypt(Readable.toWeb(stored) as unknown as ReadableStream<Uint8Array>);
-      return Readable.fromWeb(plain as unknown as WebReadableStream);
-    } catch (error) {
-      stored.destroy();
-      throw new StepFailure(
-        `Cannot decrypt ${record.id}: ${method === 'passphrase' ? `${PASSPHRASE} is not the one it was encrypted with` : `${IDENTITY} is not the identity of ${record.encryption?.recipients.join(', ')}`} (${(error as Error).message}).`,
-        { cause: error },
-      );
-    }
   };
 }

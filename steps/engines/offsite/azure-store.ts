@@ -3,13 +3,11 @@
 import { AnonymousCredential, BlobServiceClient, ContainerClient, RestError } from '@azure/storage-blob';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { Readable } from 'node:stream';
-import type { AzureTarget } from './target';
+import { urlLabelOf, type AzureTarget } from './target';
 import { fullKey, IMMUTABILITY_LABEL, OffsiteError, withLockAdvice, type OffsiteStore, type RemoteObject } from './store';
 
 export const BLOCK_SIZE = 8 * 1024 * 1024;
 export const CONCURRENCY = 4;
-
-const URL_LABEL = '"Offsite URL" (OctopusDr.Offsite.Url)';
 
 function credentialLabel(target: AzureTarget): string {
   if (target.connectionString) return '"Azure storage connection string" (OctopusDr.Offsite.AzureConnectionString)';
@@ -39,7 +37,7 @@ export function describeAzureError(error: unknown, target: AzureTarget, action: 
     case 'AuthenticationRequiredError':
       return new OffsiteError(`Azure Storage rejected the credentials while trying to ${action} (${said}): check ${credentialLabel(target)}.`, error);
     case 'ContainerNotFound':
-      return new OffsiteError(`The container "${target.container}" does not exist in account "${target.account}" (${said}): check ${URL_LABEL}, or create the container.`, error);
+      return new OffsiteError(`The container "${target.container}" does not exist in account "${target.account}" (${said}): check ${urlLabelOf(target)}, or create the container.`, error);
     case 'AuthorizationFailure':
       // Azure answers this to a wrong account key or an expired SAS as well as to a missing permission.
       return new OffsiteError(
@@ -62,7 +60,7 @@ export function describeAzureError(error: unknown, target: AzureTarget, action: 
     case 'ECONNRESET':
     case 'ETIMEDOUT':
     case 'REQUEST_SEND_ERROR':
-      return new OffsiteError(`Cannot reach Azure Storage at ${target.accountUrl} (${code}) to ${action}: check ${URL_LABEL} and the worker's network or proxy.`, error);
+      return new OffsiteError(`Cannot reach Azure Storage at ${target.accountUrl} (${code}) to ${action}: check ${urlLabelOf(target)} and the worker's network or proxy.`, error);
     default:
       if (error instanceof RestError || e.statusCode) {
         return new OffsiteError(`Azure Storage failed to ${action} in ${where} (${said}${e.message ? `: ${e.message.split('\n')[0]}` : ''}).`, error);
@@ -82,7 +80,7 @@ function containerClientFor(target: AzureTarget): ContainerClient {
     }
     if (service.accountName && service.accountName !== target.account) {
       throw new OffsiteError(
-        `"Azure storage connection string" (OctopusDr.Offsite.AzureConnectionString) is for account "${service.accountName}", but ${URL_LABEL} names account "${target.account}": use the same account in both.`,
+        `"Azure storage connection string" (OctopusDr.Offsite.AzureConnectionString) is for account "${service.accountName}", but ${urlLabelOf(target)} names account "${target.account}": use the same account in both.`,
       );
     }
     return service.getContainerClient(target.container);

@@ -1,8 +1,8 @@
 // The one call a restore step makes at its start: a local source is returned as it is; an
 // offsite URL is turned into a local folder (the chosen set, and what its chain needs,
-// downloaded and checked), which the step then restores from as usual. The store is opened by
-// the caller's `open`, so a bundle carries only the SDKs it can use: restore-source.ts (S3 and
-// Azure) and azure-source.ts (Azure only, for the database steps' template budget).
+// downloaded, decrypted when it was encrypted, and checked), which the step then restores from as
+// usual. The store is opened by the caller's `open`, loaded only for a URL: restore-source.ts
+// (Fetch) and url-source/ (the restores) both open readers, with no upload code.
 import type { ParameterDefinition } from '../../../templates/model';
 import { OFFSITE_MINIMUM_NODE_MAJOR, offsiteUrl } from '../../../templates/offsite-parameters';
 import { restoreSource } from '../../../templates/parameters';
@@ -12,7 +12,7 @@ import { formatBytes } from '../../runtime/format';
 import type { StepContext } from '../../runtime/step-context';
 import type { Area } from './sets';
 import { splitSourceUrl, stageFromOffsite, type Decrypt } from './stage';
-import type { OffsiteStore } from './store';
+import type { OffsiteReader } from './store';
 import { isOffsiteUrl, offsiteTargetFrom, secretPartsOf, type OffsiteSettings, type OffsiteTarget } from './target';
 
 export interface OffsiteRestoreParams extends Omit<OffsiteSettings, 'offsiteUrl'> {
@@ -30,29 +30,27 @@ export interface LocalSourceOptions {
   pointInTime?: string;
   decrypt?: Decrypt;
   /** Loads the SDK and returns the store opener; called only for a URL (the SDKs need Node 20, a local restore runs on 18). */
-  open: () => (target: OffsiteTarget) => OffsiteStore;
+  open: () => (target: OffsiteTarget) => OffsiteReader;
   /** The parameter that holds the URL, named in its problems: *Backup to restore* unless said otherwise. */
   urlParameter?: ParameterDefinition;
-  /** Refuses a target this step cannot open, with a ParameterError. */
-  accept?: (target: OffsiteTarget) => void;
 }
 
 /**
  * The offsite target a source URL names, and the set named at its end, checked without touching the
  * network: no credentials or query in the URL (checked whole, before any part of it can appear in a
- * message), a set of this area, a provider this step can open.
+ * message), a set of this area.
  */
 export function offsiteSourceOf(
   source: string,
   params: OffsiteRestoreParams,
   area: Area,
-  options: Pick<LocalSourceOptions, 'urlParameter' | 'accept'> = {},
+  options: Pick<LocalSourceOptions, 'urlParameter'> = {},
 ): { target: OffsiteTarget; setName?: string } {
   const named = options.urlParameter ?? restoreSource;
   withUrlNamedAs(named, () => offsiteTargetFrom({ ...params, offsiteUrl: source.trim() }));
   const { rootUrl, setName } = withUrlNamedAs(named, () => splitSourceUrl(source, area));
-  const target = withUrlNamedAs(named, () => offsiteTargetFrom({ ...params, offsiteUrl: rootUrl }));
-  options.accept?.(target);
+  // Store errors name the parameter the user set: *Backup to restore* in a restore, "Offsite URL" in Fetch.
+  const target = { ...withUrlNamedAs(named, () => offsiteTargetFrom({ ...params, offsiteUrl: rootUrl })), urlLabel: `"${named.label}" (${named.name})` };
   return { target, setName };
 }
 

@@ -1,5 +1,5 @@
-// Restore from an offsite URL with either provider (S3 or Azure Blob): Restore File Store and
-// Fetch Backups from Offsite, whose templates have room for both SDKs.
+// Fetch Backups from Offsite's call: an offsite URL (S3 or Azure Blob) downloaded to a local
+// folder, through the readers (no upload code). The restores call url-source/, which does the same.
 import type { StepContext } from '../../runtime/step-context';
 import { localSourceThrough, type LocalSource, type LocalSourceOptions, type OffsiteRestoreParams } from './local-source';
 import type { Area } from './sets';
@@ -13,5 +13,5 @@ export function localSourceFor(
   area: Area,
   options: Omit<LocalSourceOptions, 'open'> = {},
 ): Promise<LocalSource> {
-  return localSourceThrough(source, params, context, area, { ...options, open: () => (require('./open') as typeof import('./open')).openOffsiteStore });
+  return localSourceThrough(source, params, context, area, { ...options, open: () => (require('./readers') as typeof import('./readers')).openOffsiteReader });
 }

@@ -20,13 +20,13 @@ import { ParameterError, StepFailure } from '../../runtime/errors';
 import { sha256OfFile } from './copy';
 import { OFFSITE_SUFFIX, parseOffsiteRecord, type OffsiteFileRecord, type OffsiteSetRecord } from './offsite-manifest';
 import type { Area } from './sets';
-import type { OffsiteStore } from './store';
+import type { OffsiteReader } from './store';
 
 /** Decrypts one stored object, when the set was encrypted. */
 export type Decrypt = (stored: Readable, record: OffsiteSetRecord) => Promise<Readable>;
 
 export interface StageRequest {
-  store: OffsiteStore;
+  store: OffsiteReader;
   area: Area;
   stagingDirectory: string;
   /** A set named in the URL (`.../database/<name>.manifest.json`), else the newest usable one. */
@@ -48,7 +48,7 @@ export interface StageResult {
   reusedFiles: number;
 }
 
-async function readText(store: OffsiteStore, key: string, signal?: AbortSignal): Promise<string> {
+async function readText(store: OffsiteReader, key: string, signal?: AbortSignal): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of await store.download(key, signal)) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
@@ -72,8 +72,8 @@ async function loadArea(request: StageRun): Promise<Offsite[]> {
         // The manifest is encrypted like the data: decrypt it to choose the chain. A wrong or missing key fails here, before anything is written.
         if (!request.decrypt) {
           throw new DecryptionNeeded(
-            `${record.id} is encrypted offsite (${record.encryption.format}, ${record.encryption.method}): download it with Octopus DR - Fetch Backups from Offsite, ` +
-              'which takes the passphrase or identity, and restore from its folder.',
+            `${record.id} is encrypted offsite (${record.encryption.format}, ${record.encryption.method}), and this caller gave no way to decrypt it: ` +
+              'set "Encryption passphrase" or "Decryption identity" in a step that takes them (the restores and Fetch Backups from Offsite do).',
           );
         }
         manifestText = await streamToText(await request.decrypt(await store.download(`${area}/${record.manifest.name}`, signal), record));

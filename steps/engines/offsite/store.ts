@@ -42,6 +42,9 @@ export interface OffsiteStore {
   close(): void;
 }
 
+/** What a restore reads from a store: no upload or delete (so a restore bundle need not carry them). */
+export type OffsiteReader = Pick<OffsiteStore, 'display' | 'list' | 'head' | 'download' | 'close'>;
+
 /** Object metadata names: lower-case letters and digits only, valid on S3 and as Azure (C# identifier) names. */
 export const META_SHA256 = 'octopusdrsha256';
 export const META_SIZE = 'octopusdrsize';

@@ -37,6 +37,8 @@ export interface S3Target {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** The URL as given, for messages (it never holds a secret). */
   display: string;
+  /** The parameter the URL arrived in, as store errors name it (see urlLabelOf). */
+  urlLabel?: string;
 }
 
 export interface AzureTarget {
@@ -49,9 +51,15 @@ export interface AzureTarget {
   connectionString?: string;
   sasToken?: string;
   display: string;
+  urlLabel?: string;
 }
 
 export type OffsiteTarget = S3Target | AzureTarget;
+
+/** The parameter a store error tells the user to check for the URL: "Offsite URL", or in a restore *Backup to restore*. */
+export function urlLabelOf(target: OffsiteTarget): string {
+  return target.urlLabel ?? `"${offsiteUrl.label}" (${offsiteUrl.name})`;
+}
 
 /** True for a source value that names an offsite store rather than a local path. */
 export function isOffsiteUrl(value: string): boolean {
@@ -163,7 +171,11 @@ export function offsiteTargetFrom(settings: OffsiteSettings): OffsiteTarget {
 /** The parts of secrets that could appear on their own in a store's error text (a SAS signature, an account key). */
 export function secretPartsOf(target: OffsiteTarget): string[] {
   const parts: string[] = [];
-  if (target.kind === 's3' && target.credentials) parts.push(target.credentials.secretAccessKey, target.credentials.accessKeyId);
+  if (target.kind === 's3' && target.credentials) {
+    const { secretAccessKey, accessKeyId } = target.credentials;
+    // As an error text may quote it: whole, or URL-encoded (a secret key holds / and +).
+    parts.push(secretAccessKey, encodeURIComponent(secretAccessKey), accessKeyId);
+  }
   if (target.kind === 'azure') {
     if (target.sasToken) {
       const sig = new URLSearchParams(target.sasToken).get('sig');

@@ -1,0 +1,53 @@
+// A second, lighter face of the offsite engine (as standby/agreement is of standby), for the three
+// restores: an offsite URL (S3 or Azure Blob) as *Backup to restore* becomes a local folder (the
+// chain downloaded to the download folder, decrypted when encrypted, and checked); anything else
+// is returned as it is. It carries only what reads a store: the S3 client with its three read
+// commands (no lib-storage), the Azure client, and age's Decrypter, each loaded when first used
+// (the SDKs need Node.js 20; a restore from a folder runs on 18).
+import { promises as fs } from 'node:fs';
+import { offsiteStagingDirectory } from '../../../../templates/offsite-parameters';
+import { ParameterError } from '../../../runtime/errors';
+import { howToSet } from '../../../runtime/parameters';
+import type { StepContext } from '../../../runtime/step-context';
+import { decrypterFrom, type DecryptionSettings } from '../decrypt';
+import { localSourceThrough, offsiteSourceOf, requireDownloadFolderAndNode, type LocalSource, type OffsiteRestoreParams } from '../local-source';
+import type { Area } from '../sets';
+import { isOffsiteUrl } from '../target';
+
+export { isOffsiteUrl } from '../target';
+export type { LocalSource } from '../local-source';
+
+/** What a restore step passes: its source, and the offsite parameters it shares with Fetch Backups from Offsite. */
+export interface UrlSourceParams extends OffsiteRestoreParams, DecryptionSettings {
+  source: string;
+  pointInTime?: string;
+}
+
+/**
+ * Where a restore's backups will be on this worker, found without touching the network, so that every
+ * local path is checked (exit 2) before anything is downloaded: the source itself, or for an offsite
+ * URL (checked whole: provider, bucket or container, credentials) the download folder, created if missing.
+ */
+export async function plannedSource(params: UrlSourceParams, area: Area): Promise<string> {
+  if (!isOffsiteUrl(params.source)) return params.source;
+  offsiteSourceOf(params.source, params, area);
+  requireDownloadFolderAndNode(params);
+  await fs.mkdir(params.offsiteStagingDirectory, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+    throw new ParameterError([`"${offsiteStagingDirectory.label}" ${params.offsiteStagingDirectory} cannot be created (${error.code ?? error.message}): ${howToSet(offsiteStagingDirectory)}, as a folder this worker can write to.`]);
+  });
+  return params.offsiteStagingDirectory;
+}
+
+/** The local source to restore from: the source itself, or the chain an offsite URL names, downloaded, decrypted and checked. */
+export function localSourceFrom(params: UrlSourceParams, context: StepContext, area: Area): Promise<LocalSource> {
+  return localSourceThrough(params.source, params, context, area, {
+    pointInTime: params.pointInTime,
+    decrypt: decrypterFrom(params),
+    open: () => (require('../readers') as typeof import('../readers')).openOffsiteReader,
+  });
+}
+
+/** A database restore's source (Restore SQL Database, Test Latest Backup): a manifest, file or folder on this worker. */
+export async function databaseSourceFrom(params: UrlSourceParams, context: StepContext): Promise<string> {
+  return (await localSourceFrom(params, context, 'database')).source;
+}
