@@ -43,18 +43,26 @@ function assertSafeForScript(text: string, what: string): void {
  * on stdin.
  */
 const UNPACK = 'var z=require("zlib"),f=require("fs");' + 'function unpack(d,p){try{f.writeFileSync(p,z.brotliDecompressSync(Buffer.from(d,"base64")),{mode:384})}' + 'catch(e){console.error("Cannot unpack the step program into "+p+": "+e.message);process.exit(1)}}';
-const BASH_LOADER = `${UNPACK}unpack(f.readFileSync(0,"latin1"),process.argv[1]);require(process.argv[1])`;
+/**
+ * The first thing either loader does is to leave `<program>.node` beside the program: the runner then
+ * knows that Node.js ran the loader, so a loader that failed (its message above) is not reported as
+ * an executable that is not Node.js, and only an executable that left no mark, or a success without
+ * the program, is.
+ */
+const MARK = 'f.writeFileSync(p+".node","");';
+const BASH_LOADER = `${UNPACK}var p=process.argv[1];${MARK}unpack(f.readFileSync(0,"latin1"),p);require(p)`;
 /**
  * The PowerShell runner writes this to a file and runs `node unpack.js <packed> <program>` (an
  * argument with double quotes would not survive Windows PowerShell 5.1's command line). It also
  * checks Node's version, so PowerShell starts node once, not twice (`node --version` cost ~45 ms);
- * it removes the packed file first and then writes the program, which tells the runner that node really ran it. The step then
+ * it marks that it ran (see MARK), removes the packed file and writes the program. The step then
  * sees the command line it would have had as `node <program>`.
  */
 function powerShellLoader(template: StepTemplateDefinition): string {
   const help = nodeHelp(template.name, minimumNodeOf(template));
   return (
-    `${UNPACK}var a=process.argv,s=a[2],p=a[3],d=f.readFileSync(s,"latin1");try{f.unlinkSync(s)}catch(e){}` +
+    `${UNPACK}var a=process.argv,s=a[2],p=a[3],d;${MARK}` +
+    `try{d=f.readFileSync(s,"latin1")}catch(e){console.error("Cannot read the packed step program "+s+": "+e.message);process.exit(1)}try{f.unlinkSync(s)}catch(e){}` +
     `if((process.versions.node.split(".")[0]|0)<${minimumNodeOf(template)}){var t="Node.js "+process.version+" at "+process.execPath+" is too old. ${help}";` +
     `console.log("##octopus[resultMessage message=\\x27"+(Buffer.from?Buffer.from(t):new Buffer(t)).toString("base64")+"\\x27]");console.error(t);process.exit(1)}` +
     'unpack(d,p);process.argv=[a[0],p];require(p)'
@@ -129,8 +137,9 @@ export function bashRunner(template: StepTemplateDefinition, packedBundle: Buffe
     '  wait "$node_pid"',
     '  status=$?',
     'done',
-    '# The program exists once node has unpacked it: without it, what ran was not our loader in Node.js.',
-    `if [ ! -f "$work_dir/${template.stepId}.js" ]; then`,
+    '# The loader marks that Node.js ran it, then unpacks the program: with no mark, or a success without the',
+    '# program, what ran was not our loader in Node.js (a loader that failed has said why).',
+    `if [ ! -f "$work_dir/${template.stepId}.js" ] && { [ "$status" -eq 0 ] || [ ! -f "$work_dir/${template.stepId}.js.node" ]; }; then`,
     `  octopus_dr_fail "\\"$node_bin\\" did not run the step program (exit code $status): if no line above says why, it is not Node.js. ${nodeHelp(template.name, minimumNodeOf(template))}"`,
     'fi',
     'exit "$status"',
@@ -209,9 +218,9 @@ export function powerShellRunner(template: StepTemplateDefinition, packedBundle:
     '  try { & $node $unpack $packed $program } catch [Management.Automation.CommandNotFoundException] { Stop-OctopusDr "No node was found on the PATH. $nodeHelp" }',
     '  $exitCode = $LASTEXITCODE',
     "  $ErrorActionPreference = 'Stop'",
-    '  # unpack.js removes the packed program first and unpacks the program: with neither done, or a',
-    '  # success without the program, what ran was not Node.js.',
-    '  if (-not [IO.File]::Exists($program) -and ($exitCode -eq 0 -or [IO.File]::Exists($packed))) {',
+    '  # unpack.js marks that Node.js ran it, then unpacks the program: with no mark, or a success without',
+    '  # the program, what ran was not Node.js (an unpack.js that failed, e.g. on a file an antivirus holds, has said why).',
+    '  if (-not [IO.File]::Exists($program) -and ($exitCode -eq 0 -or -not [IO.File]::Exists("$program.node"))) {',
     '    Stop-OctopusDr "`"$node`" did not run the step program (exit code $exitCode): it does not look like Node.js. $nodeHelp"',
     '  }',
     '} finally {',
