@@ -52,7 +52,7 @@ const UNPACK = 'var z=require("zlib"),f=require("fs");' + 'function unpack(d,p){
 const MARK = 'f.writeFileSync(p+".node","");';
 const BASH_LOADER = `${UNPACK}var p=process.argv[1];${MARK}unpack(f.readFileSync(0,"latin1"),p);require(p)`;
 /**
- * The PowerShell runner writes this to a file and runs `node unpack.js <packed> <program>` (an
+ * The PowerShell runner writes this to a file and runs `node unpack.cjs <packed> <program>` (an
  * argument with double quotes would not survive Windows PowerShell 5.1's command line). It also
  * checks Node's version, so PowerShell starts node once, not twice (`node --version` cost ~45 ms);
  * it marks that it ran (see MARK), removes the packed file and writes the program. The step then
@@ -68,6 +68,12 @@ function powerShellLoader(template: StepTemplateDefinition): string {
     'unpack(d,p);process.argv=[a[0],p];require(p)'
   );
 }
+
+/*
+ * The files the runners write are named .cjs: under a folder with a package.json that says
+ * "type": "module" above the temp folder, Node would take a .js file for an ES module, in which the
+ * bundle's require is not defined. (Node before 12 knows no .cjs and loads it as .js.)
+ */
 
 /** Parameter names are embedded unquoted in both runners (variable names, single-quoted strings). */
 function assertSafeParameterNames(template: StepTemplateDefinition): void {
@@ -127,7 +133,7 @@ export function bashRunner(template: StepTemplateDefinition, packedBundle: Buffe
     '# One node process unpacks the program (brotli-compressed, base64-encoded, on its stdin) into the private folder',
     '# and runs it: no other tool is needed, and node starts once. In the background, so that a cancel',
     '# (TERM) reaches node at once and node can clean up.',
-    `"$node_bin" -e '${BASH_LOADER}' "$work_dir/${template.stepId}.js" <<'OCTOPUS_DR_BUNDLE' &`,
+    `"$node_bin" -e '${BASH_LOADER}' "$work_dir/${template.stepId}.cjs" <<'OCTOPUS_DR_BUNDLE' &`,
     wrapBase64(packedBundle.toString('base64')),
     'OCTOPUS_DR_BUNDLE',
     'node_pid=$!',
@@ -139,7 +145,7 @@ export function bashRunner(template: StepTemplateDefinition, packedBundle: Buffe
     'done',
     '# The loader marks that Node.js ran it, then unpacks the program: with no mark, or a success without the',
     '# program, what ran was not our loader in Node.js (a loader that failed has said why).',
-    `if [ ! -f "$work_dir/${template.stepId}.js" ] && { [ "$status" -eq 0 ] || [ ! -f "$work_dir/${template.stepId}.js.node" ]; }; then`,
+    `if [ ! -f "$work_dir/${template.stepId}.cjs" ] && { [ "$status" -eq 0 ] || [ ! -f "$work_dir/${template.stepId}.cjs.node" ]; }; then`,
     `  octopus_dr_fail "\\"$node_bin\\" did not run the step program (exit code $status): if no line above says why, it is not Node.js. ${nodeHelp(template.name, minimumNodeOf(template))}"`,
     'fi',
     'exit "$status"',
@@ -182,7 +188,7 @@ export function powerShellRunner(template: StepTemplateDefinition, packedBundle:
     '  # script, cost ~70-150 ms before node started.',
     "  $node = 'node'",
     '}',
-    '# Node checks its own version (in unpack.js): one node process instead of two.',
+    '# Node checks its own version (in unpack.cjs): one node process instead of two.',
     '',
     "$workDir = [IO.Path]::Combine([IO.Path]::GetTempPath(), 'octopus-dr-' + [Guid]::NewGuid().ToString('N'))",
     '# Private from the start on Linux and macOS; on Windows the',
@@ -196,16 +202,16 @@ export function powerShellRunner(template: StepTemplateDefinition, packedBundle:
     '} else {',
     '  [void][IO.Directory]::CreateDirectory($workDir)',
     '}',
-    `$program = [IO.Path]::Combine($workDir, '${template.stepId}.js')`,
+    `$program = [IO.Path]::Combine($workDir, '${template.stepId}.cjs')`,
     '$exitCode = 1',
     'try {',
-    '  # The program, brotli-compressed and base64-encoded: node unpacks it (see unpack.js) and runs it.',
+    '  # The program, brotli-compressed and base64-encoded: node unpacks it (see unpack.cjs) and runs it.',
     "  $bundle = @'",
     wrapBase64(packedBundle.toString('base64')),
     "'@",
-    `  $packed = [IO.Path]::Combine($workDir, '${template.stepId}.js.br')`,
+    `  $packed = [IO.Path]::Combine($workDir, '${template.stepId}.cjs.br')`,
     '  [IO.File]::WriteAllText($packed, $bundle)',
-    "  $unpack = [IO.Path]::Combine($workDir, 'unpack.js')",
+    "  $unpack = [IO.Path]::Combine($workDir, 'unpack.cjs')",
     `  [IO.File]::WriteAllText($unpack, '${powerShellLoader(template)}')`,
     '',
     "  $env:OCTOPUSDR_RUNNER = 'powershell'",
@@ -218,8 +224,8 @@ export function powerShellRunner(template: StepTemplateDefinition, packedBundle:
     '  try { & $node $unpack $packed $program } catch [Management.Automation.CommandNotFoundException] { Stop-OctopusDr "No node was found on the PATH. $nodeHelp" }',
     '  $exitCode = $LASTEXITCODE',
     "  $ErrorActionPreference = 'Stop'",
-    '  # unpack.js marks that Node.js ran it, then unpacks the program: with no mark, or a success without',
-    '  # the program, what ran was not Node.js (an unpack.js that failed, e.g. on a file an antivirus holds, has said why).',
+    '  # unpack.cjs marks that Node.js ran it, then unpacks the program: with no mark, or a success without',
+    '  # the program, what ran was not Node.js (an unpack.cjs that failed, e.g. on a file an antivirus holds, has said why).',
     '  if (-not [IO.File]::Exists($program) -and ($exitCode -eq 0 -or -not [IO.File]::Exists("$program.node"))) {',
     '    Stop-OctopusDr "`"$node`" did not run the step program (exit code $exitCode): it does not look like Node.js. $nodeHelp"',
     '  }',

@@ -72,7 +72,7 @@ describe.each(syntaxes)('%s runner', (syntax) => {
           }
         }
         for (const line of allCommandLines()) {
-          if (line.includes('echo-parameters.js')) sawNode = true;
+          if (line.includes('echo-parameters.cjs')) sawNode = true;
           if (line.includes(SECRET) || line.includes('s3cr3t')) leaks.push(line);
         }
       },
@@ -168,6 +168,17 @@ describe.each(syntaxes)('%s runner', (syntax) => {
     const result = parseServiceMessages(run.stdout).find((m) => m.name === 'resultMessage')?.attributes.message ?? '';
     expect(result).not.toMatch(/not Node\.js|not look like Node\.js/);
     expect(run.stderr.trim().split('\n').pop()).toContain('Cannot unpack the step program');
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  test('runs under a temp folder inside an ES-module package (a package.json with "type": "module" above it)', async () => {
+    // Node takes a .js file there for an ES module, in which require is not defined.
+    const esmPackage = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-esm-package-'));
+    writeFileSync(path.join(esmPackage, 'package.json'), '{"type":"module"}');
+    const tmp = mkdtempSync(path.join(esmPackage, 'tmp-'));
+    const run = await runBody(syntax, { parameters: { 'OctopusDr.Test.Text': 'plain' }, env: { TMPDIR: tmp } });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
     expect(readdirSync(tmp)).toEqual([]);
   });
 
