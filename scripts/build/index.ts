@@ -100,7 +100,8 @@ async function main(): Promise<void> {
   const bundles = [];
   for (const template of templates) bundles.push({ template, bundle: await bundleStep(template.stepId, toolVersion) });
   const packedBundles = await Promise.all(bundles.map(({ bundle }) => packBundleCached(bundle.code)));
-  for (const name of readdirSync(PACK_CACHE)) if (!packCacheInUse.has(name)) rmSync(path.join(PACK_CACHE, name), { force: true });
+  // Only finished entries: a `.tmp-<pid>` is another build's entry on its way in (its rename would fail).
+  for (const name of readdirSync(PACK_CACHE)) if (name.endsWith('.br') && !packCacheInUse.has(name)) rmSync(path.join(PACK_CACHE, name), { force: true });
   for (const [index, { template, bundle }] of bundles.entries()) {
     const packed = packedBundles[index];
     writeAtomically(path.join(BUILD, 'steps', `${template.stepId}.js`), bundle.code);
