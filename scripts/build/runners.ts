@@ -50,7 +50,7 @@ const UNPACK = 'var z=require("zlib"),f=require("fs");' + 'function unpack(d,p){
  * the program, is.
  */
 const MARK = 'f.writeFileSync(p+".node","");';
-const BASH_LOADER = `${UNPACK}var p=process.argv[1];${MARK}unpack(f.readFileSync(0,"latin1"),p);require(p)`;
+const BASH_LOADER = `${UNPACK}var p=require("path").resolve(process.argv[1]);${MARK}unpack(f.readFileSync(0,"latin1"),p);require(p)`;
 /**
  * The PowerShell runner writes this to a file and runs `node unpack.cjs <packed> <program>` (an
  * argument with double quotes would not survive Windows PowerShell 5.1's command line). It also
@@ -190,7 +190,8 @@ export function powerShellRunner(template: StepTemplateDefinition, packedBundle:
     '}',
     '# Node checks its own version (in unpack.cjs): one node process instead of two.',
     '',
-    "$workDir = [IO.Path]::Combine([IO.Path]::GetTempPath(), 'octopus-dr-' + [Guid]::NewGuid().ToString('N'))",
+    '# A full path: unpack.cjs requires the program by it, and a relative TMPDIR would be looked up as a module.',
+    "$workDir = [IO.Path]::GetFullPath([IO.Path]::Combine([IO.Path]::GetTempPath(), 'octopus-dr-' + [Guid]::NewGuid().ToString('N')))",
     '# Private from the start on Linux and macOS; on Windows the',
     '# per-user %TEMP% already is.',
     "if ($PSVersionTable.PSEdition -eq 'Core' -and -not $IsWindows) {",

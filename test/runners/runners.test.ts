@@ -182,6 +182,12 @@ describe.each(syntaxes)('%s runner', (syntax) => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 
+  test('runs with a relative TMPDIR', async () => {
+    const run = await runBody(syntax, { parameters: { 'OctopusDr.Test.Text': 'plain' }, env: { TMPDIR: '.' } });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+  });
+
   test('no node on the PATH gives the ways to get Node.js', async () => {
     // A PATH with only what the runner itself needs before it looks for node.
     const bin = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-no-node-'));
