@@ -55,16 +55,17 @@ const BASH_LOADER = `${UNPACK}var p=require("path").resolve(process.argv[1]);${M
  * The PowerShell runner writes this to a file and runs `node unpack.cjs <packed> <program>` (an
  * argument with double quotes would not survive Windows PowerShell 5.1's command line). It also
  * checks Node's version, so PowerShell starts node once, not twice (`node --version` cost ~45 ms);
- * it marks that it ran (see MARK), removes the packed file and writes the program. The step then
+ * it marks that it ran (see MARK), checks the version, removes the packed file and writes the program. The step then
  * sees the command line it would have had as `node <program>`.
  */
 function powerShellLoader(template: StepTemplateDefinition): string {
   const help = nodeHelp(template.name, minimumNodeOf(template));
   return (
     `${UNPACK}var a=process.argv,s=a[2],p=a[3],d;${MARK}` +
-    `try{d=f.readFileSync(s,"latin1")}catch(e){console.error("Cannot read the packed step program "+s+": "+e.message);process.exit(1)}try{f.unlinkSync(s)}catch(e){}` +
+    // The version first: it needs nothing a very old node lacks (its readFileSync knows no "latin1").
     `if((process.versions.node.split(".")[0]|0)<${minimumNodeOf(template)}){var t="Node.js "+process.version+" at "+process.execPath+" is too old. ${help}";` +
     `console.log("##octopus[resultMessage message=\\x27"+(Buffer.from?Buffer.from(t):new Buffer(t)).toString("base64")+"\\x27]");console.error(t);process.exit(1)}` +
+    `try{d=f.readFileSync(s,"latin1")}catch(e){console.error("Cannot read the packed step program "+s+": "+e.message);process.exit(1)}try{f.unlinkSync(s)}catch(e){}` +
     'unpack(d,p);process.argv=[a[0],p];require(p)'
   );
 }
