@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { brotliCompress, brotliCompressSync, constants, type BrotliOptions } from 'node:zlib';
+import { brotliCompress, brotliCompressSync, brotliDecompressSync, constants, type BrotliOptions } from 'node:zlib';
 import { templates } from '../../templates';
 import { bundleStep } from './bundle';
 import { sourceRecordOf, sourceRecordPath } from './sources';
@@ -50,16 +50,40 @@ function packOptions(code: Buffer): BrotliOptions {
 /**
  * packBundle off the main thread, so the bundles pack on both cores, and remembered by the bundle's
  * hash: brotli's top quality takes ~5 s per large bundle, and most rebuilds change few bundles.
+ * The key covers the packing options too (a changed quality or window must not be served the old
+ * bytes: the same sources would then give different templates on different machines), and every
+ * payload, cached or fresh, is unpacked and compared with the bundle before a template embeds it: a
+ * truncated or damaged cache file (a crash, a full disk, a concurrent build) is packed again.
  */
 const PACK_CACHE = path.join(BUILD, 'pack-cache');
 const packCacheInUse = new Set<string>();
 
-async function packBundleCached(code: Buffer): Promise<Buffer> {
-  const key = createHash('sha256').update(code).update(process.versions.brotli ?? '').digest('hex');
-  const cached = path.join(PACK_CACHE, `${key}.br`);
+function packsTo(packed: Buffer, code: Buffer): boolean {
+  try {
+    return brotliDecompressSync(packed).equals(code);
+  } catch {
+    return false;
+  }
+}
+
+export async function packBundleCached(code: Buffer, cacheDir = PACK_CACHE): Promise<Buffer> {
+  const options = packOptions(code);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ brotli: process.versions.brotli ?? '', params: options.params }))
+    .update('\0')
+    .update(code)
+    .digest('hex');
+  const cached = path.join(cacheDir, `${key}.br`);
   packCacheInUse.add(path.basename(cached));
-  if (existsSync(cached)) return readFileSync(cached);
-  const packed = await promisify(brotliCompress)(code, packOptions(code));
+  let fromCache: Buffer | undefined;
+  try {
+    fromCache = readFileSync(cached);
+  } catch {
+    fromCache = undefined;
+  }
+  if (fromCache && packsTo(fromCache, code)) return fromCache;
+  const packed = await promisify(brotliCompress)(code, options);
+  if (!packsTo(packed, code)) throw new Error('The packed bundle does not unpack to the bundle.');
   writeAtomically(cached, packed);
   return packed;
 }
@@ -76,7 +100,8 @@ async function main(): Promise<void> {
   const bundles = [];
   for (const template of templates) bundles.push({ template, bundle: await bundleStep(template.stepId, toolVersion) });
   const packedBundles = await Promise.all(bundles.map(({ bundle }) => packBundleCached(bundle.code)));
-  for (const name of readdirSync(PACK_CACHE)) if (!packCacheInUse.has(name)) rmSync(path.join(PACK_CACHE, name), { force: true });
+  // Only finished entries: a `.tmp-<pid>` is another build's entry on its way in (its rename would fail).
+  for (const name of readdirSync(PACK_CACHE)) if (name.endsWith('.br') && !packCacheInUse.has(name)) rmSync(path.join(PACK_CACHE, name), { force: true });
   for (const [index, { template, bundle }] of bundles.entries()) {
     const packed = packedBundles[index];
     writeAtomically(path.join(BUILD, 'steps', `${template.stepId}.js`), bundle.code);

@@ -43,23 +43,38 @@ function assertSafeForScript(text: string, what: string): void {
  * on stdin.
  */
 const UNPACK = 'var z=require("zlib"),f=require("fs");' + 'function unpack(d,p){try{f.writeFileSync(p,z.brotliDecompressSync(Buffer.from(d,"base64")),{mode:384})}' + 'catch(e){console.error("Cannot unpack the step program into "+p+": "+e.message);process.exit(1)}}';
-const BASH_LOADER = `${UNPACK}unpack(f.readFileSync(0,"latin1"),process.argv[1]);require(process.argv[1])`;
 /**
- * The PowerShell runner writes this to a file and runs `node unpack.js <packed> <program>` (an
+ * The first thing either loader does is to leave `<program>.node` beside the program: the runner then
+ * knows that Node.js ran the loader, so a loader that failed (its message above) is not reported as
+ * an executable that is not Node.js, and only an executable that left no mark, or a success without
+ * the program, is.
+ */
+const MARK = 'f.writeFileSync(p+".node","");';
+const BASH_LOADER = `${UNPACK}var p=require("path").resolve(process.argv[1]);${MARK}unpack(f.readFileSync(0,"latin1"),p);require(p)`;
+/**
+ * The PowerShell runner writes this to a file and runs `node unpack.cjs <packed> <program>` (an
  * argument with double quotes would not survive Windows PowerShell 5.1's command line). It also
  * checks Node's version, so PowerShell starts node once, not twice (`node --version` cost ~45 ms);
- * it removes the packed file first and then writes the program, which tells the runner that node really ran it. The step then
+ * it marks that it ran (see MARK), checks the version, removes the packed file and writes the program. The step then
  * sees the command line it would have had as `node <program>`.
  */
 function powerShellLoader(template: StepTemplateDefinition): string {
   const help = nodeHelp(template.name, minimumNodeOf(template));
   return (
-    `${UNPACK}var a=process.argv,s=a[2],p=a[3],d=f.readFileSync(s,"latin1");try{f.unlinkSync(s)}catch(e){}` +
+    `${UNPACK}var a=process.argv,s=a[2],p=a[3],d;${MARK}` +
+    // The version first: it needs nothing a very old node lacks (its readFileSync knows no "latin1").
     `if((process.versions.node.split(".")[0]|0)<${minimumNodeOf(template)}){var t="Node.js "+process.version+" at "+process.execPath+" is too old. ${help}";` +
     `console.log("##octopus[resultMessage message=\\x27"+(Buffer.from?Buffer.from(t):new Buffer(t)).toString("base64")+"\\x27]");console.error(t);process.exit(1)}` +
+    `try{d=f.readFileSync(s,"latin1")}catch(e){console.error("Cannot read the packed step program "+s+": "+e.message);process.exit(1)}try{f.unlinkSync(s)}catch(e){}` +
     'unpack(d,p);process.argv=[a[0],p];require(p)'
   );
 }
+
+/*
+ * The files the runners write are named .cjs: under a folder with a package.json that says
+ * "type": "module" above the temp folder, Node would take a .js file for an ES module, in which the
+ * bundle's require is not defined. (Node before 12 knows no .cjs and loads it as .js.)
+ */
 
 /** Parameter names are embedded unquoted in both runners (variable names, single-quoted strings). */
 function assertSafeParameterNames(template: StepTemplateDefinition): void {
@@ -119,7 +134,7 @@ export function bashRunner(template: StepTemplateDefinition, packedBundle: Buffe
     '# One node process unpacks the program (brotli-compressed, base64-encoded, on its stdin) into the private folder',
     '# and runs it: no other tool is needed, and node starts once. In the background, so that a cancel',
     '# (TERM) reaches node at once and node can clean up.',
-    `"$node_bin" -e '${BASH_LOADER}' "$work_dir/${template.stepId}.js" <<'OCTOPUS_DR_BUNDLE' &`,
+    `"$node_bin" -e '${BASH_LOADER}' "$work_dir/${template.stepId}.cjs" <<'OCTOPUS_DR_BUNDLE' &`,
     wrapBase64(packedBundle.toString('base64')),
     'OCTOPUS_DR_BUNDLE',
     'node_pid=$!',
@@ -129,8 +144,9 @@ export function bashRunner(template: StepTemplateDefinition, packedBundle: Buffe
     '  wait "$node_pid"',
     '  status=$?',
     'done',
-    '# The program exists once node has unpacked it: without it, what ran was not our loader in Node.js.',
-    `if [ ! -f "$work_dir/${template.stepId}.js" ]; then`,
+    '# The loader marks that Node.js ran it, then unpacks the program: with no mark, or a success without the',
+    '# program, what ran was not our loader in Node.js (a loader that failed has said why).',
+    `if [ ! -f "$work_dir/${template.stepId}.cjs" ] && { [ "$status" -eq 0 ] || [ ! -f "$work_dir/${template.stepId}.cjs.node" ]; }; then`,
     `  octopus_dr_fail "\\"$node_bin\\" did not run the step program (exit code $status): if no line above says why, it is not Node.js. ${nodeHelp(template.name, minimumNodeOf(template))}"`,
     'fi',
     'exit "$status"',
@@ -173,9 +189,10 @@ export function powerShellRunner(template: StepTemplateDefinition, packedBundle:
     '  # script, cost ~70-150 ms before node started.',
     "  $node = 'node'",
     '}',
-    '# Node checks its own version (in unpack.js): one node process instead of two.',
+    '# Node checks its own version (in unpack.cjs): one node process instead of two.',
     '',
-    "$workDir = [IO.Path]::Combine([IO.Path]::GetTempPath(), 'octopus-dr-' + [Guid]::NewGuid().ToString('N'))",
+    '# A full path: unpack.cjs requires the program by it, and a relative TMPDIR would be looked up as a module.',
+    "$workDir = [IO.Path]::GetFullPath([IO.Path]::Combine([IO.Path]::GetTempPath(), 'octopus-dr-' + [Guid]::NewGuid().ToString('N')))",
     '# Private from the start on Linux and macOS; on Windows the',
     '# per-user %TEMP% already is.',
     "if ($PSVersionTable.PSEdition -eq 'Core' -and -not $IsWindows) {",
@@ -187,16 +204,16 @@ export function powerShellRunner(template: StepTemplateDefinition, packedBundle:
     '} else {',
     '  [void][IO.Directory]::CreateDirectory($workDir)',
     '}',
-    `$program = [IO.Path]::Combine($workDir, '${template.stepId}.js')`,
+    `$program = [IO.Path]::Combine($workDir, '${template.stepId}.cjs')`,
     '$exitCode = 1',
     'try {',
-    '  # The program, brotli-compressed and base64-encoded: node unpacks it (see unpack.js) and runs it.',
+    '  # The program, brotli-compressed and base64-encoded: node unpacks it (see unpack.cjs) and runs it.',
     "  $bundle = @'",
     wrapBase64(packedBundle.toString('base64')),
     "'@",
-    `  $packed = [IO.Path]::Combine($workDir, '${template.stepId}.js.br')`,
+    `  $packed = [IO.Path]::Combine($workDir, '${template.stepId}.cjs.br')`,
     '  [IO.File]::WriteAllText($packed, $bundle)',
-    "  $unpack = [IO.Path]::Combine($workDir, 'unpack.js')",
+    "  $unpack = [IO.Path]::Combine($workDir, 'unpack.cjs')",
     `  [IO.File]::WriteAllText($unpack, '${powerShellLoader(template)}')`,
     '',
     "  $env:OCTOPUSDR_RUNNER = 'powershell'",
@@ -209,9 +226,9 @@ export function powerShellRunner(template: StepTemplateDefinition, packedBundle:
     '  try { & $node $unpack $packed $program } catch [Management.Automation.CommandNotFoundException] { Stop-OctopusDr "No node was found on the PATH. $nodeHelp" }',
     '  $exitCode = $LASTEXITCODE',
     "  $ErrorActionPreference = 'Stop'",
-    '  # unpack.js removes the packed program first and unpacks the program: with neither done, or a',
-    '  # success without the program, what ran was not Node.js.',
-    '  if (-not [IO.File]::Exists($program) -and ($exitCode -eq 0 -or [IO.File]::Exists($packed))) {',
+    '  # unpack.cjs marks that Node.js ran it, then unpacks the program: with no mark, or a success without',
+    '  # the program, what ran was not Node.js (an unpack.cjs that failed, e.g. on a file an antivirus holds, has said why).',
+    '  if (-not [IO.File]::Exists($program) -and ($exitCode -eq 0 -or -not [IO.File]::Exists("$program.node"))) {',
     '    Stop-OctopusDr "`"$node`" did not run the step program (exit code $exitCode): it does not look like Node.js. $nodeHelp"',
     '  }',
     '} finally {',

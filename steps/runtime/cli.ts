@@ -80,13 +80,28 @@ function joinNegativeNumbers(argv: readonly string[], options: Record<string, Op
  * Node's parseArgs message, except that a stray value is named by its position, never quoted: it may
  * be a password typed after a secret's flag (which takes no value) or after a mistyped one.
  */
-function commandLineProblem(error: Error & { code?: string }, argv: readonly string[]): string {
+function commandLineProblem(error: Error & { code?: string }, argv: readonly string[], options: Record<string, OptionSpec>): string {
   if (error.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-    const position = argv.findIndex((a) => !a.startsWith('-') && error.message.includes(`'${a}'`));
-    const where = position >= 0 ? `Argument ${position + 1}` : 'An argument';
+    const number = strayArgumentNumber(argv, options);
+    const where = number === undefined ? 'An argument' : `Argument ${number}`;
     return `${where} has no --flag before it (not repeated here, in case it is a secret); each value follows its flag, as --flag value or --flag=value.`;
   }
   return `${error.message.replace(/\.$/, '')}.`;
+}
+
+/**
+ * Which argument (from 1) is the first value without a flag, as Node's parser sees it: matching the
+ * text would name an earlier flag's value that happens to be the same (`--directories /a /a`).
+ * (Node before 18.7 gives no tokens: then no number.)
+ */
+function strayArgumentNumber(argv: readonly string[], options: Record<string, OptionSpec>): number | undefined {
+  try {
+    const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+    const stray = tokens?.find((token) => token.kind === 'positional');
+    return stray === undefined ? undefined : stray.index + 1;
+  } catch {
+    return undefined;
+  }
 }
 
 export function parseCommandLine(
@@ -99,7 +114,7 @@ export function parseCommandLine(
   try {
     parsed = parseArgs({ args: joinNegativeNumbers(argv, options), options, strict: true, allowPositionals: false });
   } catch (error) {
-    throw new ParameterError([`${commandLineProblem(error as Error & { code?: string }, argv)} Run with --help to see the parameters.`]);
+    throw new ParameterError([`${commandLineProblem(error as Error & { code?: string }, argv, options)} Run with --help to see the parameters.`]);
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const raw: RawParameters = {};

@@ -72,7 +72,7 @@ describe.each(syntaxes)('%s runner', (syntax) => {
           }
         }
         for (const line of allCommandLines()) {
-          if (line.includes('echo-parameters.js')) sawNode = true;
+          if (line.includes('echo-parameters.cjs')) sawNode = true;
           if (line.includes(SECRET) || line.includes('s3cr3t')) leaks.push(line);
         }
       },
@@ -159,6 +159,35 @@ describe.each(syntaxes)('%s runner', (syntax) => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 
+  test('a damaged payload is reported as such, not as a node that is not Node.js', async () => {
+    const damaged = syntax === 'bash' ? bashRunner(echoTemplate, Buffer.from('not brotli'), 'test') : powerShellRunner(echoTemplate, Buffer.from('not brotli'), 'test');
+    const tmp = privateTempDir();
+    const run = await (syntax === 'bash' ? runBashScriptBody : runPowerShellScriptBody)(damaged, { parameters: {}, env: { TMPDIR: tmp } });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('Cannot unpack the step program');
+    const result = parseServiceMessages(run.stdout).find((m) => m.name === 'resultMessage')?.attributes.message ?? '';
+    expect(result).not.toMatch(/not Node\.js|not look like Node\.js/);
+    expect(run.stderr.trim().split('\n').pop()).toContain('Cannot unpack the step program');
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  test('runs under a temp folder inside an ES-module package (a package.json with "type": "module" above it)', async () => {
+    // Node takes a .js file there for an ES module, in which require is not defined.
+    const esmPackage = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-esm-package-'));
+    writeFileSync(path.join(esmPackage, 'package.json'), '{"type":"module"}');
+    const tmp = mkdtempSync(path.join(esmPackage, 'tmp-'));
+    const run = await runBody(syntax, { parameters: { 'OctopusDr.Test.Text': 'plain' }, env: { TMPDIR: tmp } });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  test('runs with a relative TMPDIR', async () => {
+    const run = await runBody(syntax, { parameters: { 'OctopusDr.Test.Text': 'plain' }, env: { TMPDIR: '.' } });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+  });
+
   test('no node on the PATH gives the ways to get Node.js', async () => {
     // A PATH with only what the runner itself needs before it looks for node.
     const bin = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-no-node-'));
@@ -205,4 +234,26 @@ test('the PowerShell runner uses nothing Windows PowerShell 5.1 lacks', () => {
   for (const pattern of [/\?\?/, /\?\./, /\s&&\s/, /\s\|\|\s/, /\s\?\s.+\s:\s/, /2>&1/, /-Encoding\s+utf8NoBOM/i]) {
     expect(body).not.toMatch(pattern);
   }
+});
+
+(findPwsh() ? test : test.skip)('PowerShell runner: a packed program node cannot read (an antivirus scanning it) is reported as such, not as "not Node.js"', async () => {
+  const fakeBin = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-av-node-'));
+  const fakeNode = path.join(fakeBin, 'node');
+  // Windows reports a file an antivirus holds open as EBUSY to readFileSync, and refuses to delete it.
+  const holdPacked = path.join(fakeBin, 'hold-packed.js');
+  writeFileSync(
+    holdPacked,
+    'const fs = require("fs"); const read = fs.readFileSync, unlink = fs.unlinkSync;' +
+      'const busy = (p) => Object.assign(new Error("EBUSY: resource busy or locked, open \'" + p + "\'"), { code: "EBUSY" });' +
+      'fs.readFileSync = function (p, ...rest) { if (String(p).endsWith(".br")) throw busy(p); return read.call(this, p, ...rest); };' +
+      'fs.unlinkSync = function (p) { if (String(p).endsWith(".br")) throw busy(p); return unlink.call(this, p); };',
+  );
+  writeFileSync(fakeNode, `#!/bin/sh\nexec '${process.execPath}' -r '${holdPacked}' "$@"\n`);
+  chmodSync(fakeNode, 0o755);
+  const tmp = privateTempDir();
+  const run = await runBody('powershell', { parameters: { 'OctopusDr.NodePath': fakeNode }, env: { TMPDIR: tmp } });
+  expect(run.code).toBe(1);
+  const result = parseServiceMessages(run.stdout).find((m) => m.name === 'resultMessage')?.attributes.message ?? '';
+  expect(result).not.toContain('does not look like Node.js');
+  expect(run.stderr.trim().split('\n').pop()).toContain('EBUSY');
 });

@@ -64,6 +64,12 @@ describe('command line', () => {
     expect(parse).not.toThrow(/hunter22/);
   });
 
+  test('the stray value is numbered where it stands, not where the same text first appears', () => {
+    const parse = () => parseCommandLine(template, ['--folders', 'hunter22', 'hunter22'], {});
+    expect(parse).toThrow(/^Argument 3 has no --flag before it /);
+    expect(parse).not.toThrow(/hunter22/);
+  });
+
   test('an unknown option points to --help', () => {
     expect(() => parseCommandLine(template, ['--colour', 'blue'], {})).toThrow(/Unknown option '--colour'.*Run with --help/);
   });
