@@ -109,6 +109,16 @@ export const PROJECT_VARIABLES: readonly ProjectVariableSpec[] = [
   },
   { name: offsite.immutabilityMode.name, sensitive: false, description: 'Governance (an administrator with the bypass right can lift the lock) or Compliance (nobody can); empty = Governance.' },
   {
+    name: offsite.encryptionPassphrase.name,
+    sensitive: true,
+    description: 'Encrypt the offsite copies with this passphrase (age format); keep it with the master key, the restores need it. Empty = not encrypted (or use a recipient).',
+  },
+  {
+    name: offsite.encryptionRecipient.name,
+    sensitive: false,
+    description: 'Or encrypt the offsite copies for this age public key (age1...); its identity, kept offline, decrypts them. Empty = no recipient.',
+  },
+  {
     // The verify step's own parameter, so the key ID has one name (it was OctopusDr.Restore.ExpectedKeyId, bound to it).
     name: expectedKeyId,
     formerName: 'OctopusDr.Restore.ExpectedKeyId',
@@ -176,6 +186,7 @@ export const RUNBOOKS: readonly RunbookSpec[] = [
         fromProjectVariables: [
           offsite.offsiteUrl.name, offsite.region.name, offsite.accessKeyId.name, offsite.secretAccessKey.name,
           offsite.azureConnectionString.name, offsite.azureSasToken.name, offsite.immutabilityDays.name, offsite.immutabilityMode.name,
+          offsite.encryptionPassphrase.name, offsite.encryptionRecipient.name,
           offsite.databaseBackupDirectory.name, offsite.databaseBackupDirectoryOnWorker.name, offsite.fileStoreBackupDirectory.name,
         ],
       },

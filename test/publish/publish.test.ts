@@ -79,6 +79,8 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
     ['OctopusDr.Offsite.AzureSasToken', 'Sensitive', {}],
     ['OctopusDr.Offsite.ImmutabilityDays', 'String', {}],
     ['OctopusDr.Offsite.ImmutabilityMode', 'String', {}],
+    ['OctopusDr.Offsite.EncryptionPassphrase', 'Sensitive', {}],
+    ['OctopusDr.Offsite.EncryptionRecipient', 'String', {}],
     ['OctopusDr.MasterKey.ExpectedKeyId', 'String', {}],
     // The backup's key check is against the database, not the key ID a restore expects: empty for that step.
     ['OctopusDr.MasterKey.ExpectedKeyId', 'String', { Action: [processOf('Back up Octopus').Steps[1].Actions[0].Id] }],
@@ -106,6 +108,8 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
   ]);
   expect(backup.Steps[5].Properties['Octopus.Step.ConditionVariableExpression']).toBe('#{if OctopusDr.Offsite.Url}True#{else}False#{/if}');
   expect(backup.Steps[5].Actions[0].Properties).not.toHaveProperty('OctopusDr.Offsite.SecretAccessKey');
+  // Encryption is the project's choice too: its passphrase variable, never a value on the step.
+  expect(backup.Steps[5].Actions[0].Properties).not.toHaveProperty('OctopusDr.Offsite.EncryptionPassphrase');
   // The database backup records the key ID the verification just proved (set only on PASS).
   expect(backup.Steps[2].Actions[0].Properties['OctopusDr.MasterKey.KeyId']).toBe('#{Octopus.Action[Verify the master key].Output.VerifiedKeyId}');
   const maintenanceTemplate = space().actionTemplates.find((t) => t.Name === 'Octopus DR - Set Maintenance Mode')!;
