@@ -20,7 +20,7 @@ export async function restoreDatabaseStep(params: Params, context: StepContext):
   const started = Date.now();
   // Every local path is checked before anything connects or downloads; for an offsite URL, as the
   // download folder the chain will land in.
-  const planned = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf({ ...params, source: await plannedSource(params, 'database') }));
+  const planned = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf({ ...params, source: await plannedSource(params, 'database', context) }));
   if (planned.length > 0) throw new ParameterError(planned);
   // An offsite URL becomes the download folder (its chain fetched, decrypted and checked); from here on it is an ordinary restore.
   params = { ...params, source: await databaseSourceFrom(params, context) };

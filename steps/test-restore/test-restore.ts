@@ -414,7 +414,7 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   for (const warning of key.warnings) context.log.warn(warning);
   // Every local path is checked before anything connects or downloads; for an offsite URL, as the
   // download folder the chain will land in.
-  const plannedFolder = await plannedSource(params, 'database');
+  const plannedFolder = await plannedSource(params, 'database', context);
   const before = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf({ ...params, source: plannedFolder }));
   if (params.fileStoreBackupDirectory) {
     const problem = await workerPathProblem(params.fileStoreBackupDirectory, template.params.fileStoreBackupDirectory);

@@ -97,7 +97,8 @@ test('a missing container: the store error names "Backup to restore", the parame
   const run = await lab.run('restore-database', 'master', ['--source', provider.missingUrl(), '--download-directory', staging], { env: provider.env() });
   expect(run.code).toBe(1);
   expect(run.result).toMatch(/^The container "no-such-container" does not exist .*: check "Backup to restore" \(OctopusDr\.Restore\.Source\), or create the container\.$/);
-  expect(readdirSync(staging)).toEqual([]);
+  // The step created the download folder to check it; nothing landed in it, so it is gone again.
+  expect(existsSync(staging)).toBe(false);
 }, 60_000);
 
 test('a URL with a password in it, naming a set of the other area, is refused without showing the password, before anything connects', async () => {
@@ -113,7 +114,7 @@ test('a URL with a password in it, naming a set of the other area, is refused wi
 }, 60_000);
 
 test('Test Latest Backup from a URL checks its local folders before it downloads anything: a missing file-store backup folder is exit 2, the store untouched', async () => {
-  const staging = path.join(lab.root, 'staging-early');
+  const staging = path.join(lab.root, 'staging-early', 'downloads');
   const unreachable = 'http://127.0.0.1:9/devstoreaccount1/backups/p';
   const run = await lab.run('test-restore', 'master', ['--source', unreachable, '--download-directory', staging, '--file-store-backup-directory', path.join(lab.root, 'no-such-fs')], {
     env: { ...provider.env(), OCTOPUSDR_MASTERKEY: KEY.toString('base64') },
@@ -121,6 +122,9 @@ test('Test Latest Backup from a URL checks its local folders before it downloads
   expect(run.code).toBe(2);
   expect(run.result).toMatch(/no-such-fs/);
   expect(run.stdout + run.stderr).not.toMatch(/Cannot reach|ECONNREFUSED/);
+  // Exit 2 changes nothing: the download folder (and the parent it needed) created for the check are gone.
+  expect(existsSync(path.dirname(staging))).toBe(false);
+  expect(existsSync(lab.root)).toBe(true);
 }, 60_000);
 
 test('an Azure URL without a download folder is a parameter error naming it', async () => {

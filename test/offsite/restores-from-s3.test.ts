@@ -193,7 +193,8 @@ describe('an age-encrypted set (built bundles)', () => {
     });
     expect(run.code).toBe(1);
     expect(run.result).toMatch(/^Cannot decrypt .*"Encryption passphrase" \(OctopusDr\.Offsite\.EncryptionPassphrase\) is not the one it was encrypted with: set it to the passphrase Copy Backups Offsite used/);
-    expect(readdirSync(staging)).toEqual([]);
+    // Nothing written: the download folder, created for the check, is gone again.
+    expect(existsSync(staging)).toBe(false);
     expect(lab.sim.model.database('Octopus-wrong')).toBeUndefined();
     expect((run.stdout + run.stderr).toLowerCase()).not.toContain(wrong.toLowerCase());
   }, 60_000);
@@ -208,7 +209,8 @@ describe('an age-encrypted set (built bundles)', () => {
     expect(run.result).toMatch(
       /was encrypted offsite with a passphrase: set "Encryption passphrase" \(OctopusDr\.Offsite\.EncryptionPassphrase\) in the step, or environment variable OCTOPUSDR_OFFSITE_ENCRYPTIONPASSPHRASE or --encryption-passphrase-file on the command line/,
     );
-    expect(readdirSync(staging)).toEqual([]);
+    // Nothing written: the download folder, created for the check, is gone again.
+    expect(existsSync(staging)).toBe(false);
   }, 60_000);
 
   test('Restore File Store restores an encrypted set, identical to what was backed up', async () => {

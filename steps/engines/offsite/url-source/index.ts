@@ -5,7 +5,9 @@
 // commands (no lib-storage), the Azure client, and age's Decrypter, each loaded when first used
 // (the SDKs need Node.js 20; a restore from a folder runs on 18).
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { offsiteStagingDirectory } from '../../../../templates/offsite-parameters';
+import type { EngineContext } from '../../../runtime/engine-context';
 import { ParameterError } from '../../../runtime/errors';
 import { howToSet } from '../../../runtime/parameters';
 import type { StepContext } from '../../../runtime/step-context';
@@ -28,14 +30,30 @@ export interface UrlSourceParams extends OffsiteRestoreParams, DecryptionSetting
  * local path is checked (exit 2) before anything is downloaded: the source itself, or for an offsite
  * URL (checked whole: provider, bucket or container, credentials) the download folder, created if missing.
  */
-export async function plannedSource(params: UrlSourceParams, area: Area): Promise<string> {
+export async function plannedSource(params: UrlSourceParams, area: Area, context?: Pick<EngineContext, 'onCleanup'>): Promise<string> {
   if (!isOffsiteUrl(params.source)) return params.source;
   offsiteSourceOf(params.source, params, area);
   requireDownloadFolderAndNode(params);
-  await fs.mkdir(params.offsiteStagingDirectory, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+  const folder = path.resolve(params.offsiteStagingDirectory);
+  const created = await fs.mkdir(folder, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
     throw new ParameterError([`"${offsiteStagingDirectory.label}" ${params.offsiteStagingDirectory} cannot be created (${error.code ?? error.message}): ${howToSet(offsiteStagingDirectory)}, as a folder this worker can write to.`]);
   });
+  // Created only to be checked: if the step ends before anything lands in it (a later check fails
+  // with exit 2, the store cannot be reached), it goes again, with the parents it needed.
+  if (created && context) context.onCleanup(() => removeEmptyFolders(folder, created));
   return params.offsiteStagingDirectory;
+}
+
+/** Removes `folder` and its parents up to `top`, each only while it is empty. */
+async function removeEmptyFolders(folder: string, top: string): Promise<void> {
+  for (let current = folder; ; current = path.dirname(current)) {
+    try {
+      await fs.rmdir(current);
+    } catch {
+      return;
+    }
+    if (current === top || path.dirname(current) === current) return;
+  }
 }
 
 /** The local source to restore from: the source itself, or the chain an offsite URL names, downloaded, decrypted and checked. */
