@@ -33,7 +33,7 @@ import {
 import { progressReporter, type FileStoreProgress } from './progress';
 import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem } from './scan';
 import { openArchive } from './zip-reader';
-import { StreamingZipWriter } from './zip-writer';
+import { compressionLevelFor, StreamingZipWriter } from './zip-writer';
 
 /** Files up to this size are read whole and compressed on the thread pool; larger ones stream. */
 export const BUFFERED_FILE_LIMIT = 4 * 1024 * 1024;
@@ -451,7 +451,7 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
     () =>
       before.size === 0
         ? (void handle.close().catch(() => undefined), new PassThrough().end())
-        : handle.createReadStream({ start: 0, end: before.size - 1, highWaterMark: 1 << 20 }),
+        : writer.fileReader(handle, before.size, compressionLevelFor(name)),
     (bytes) => {
       progress.bytesDone += bytes;
       state.report();
