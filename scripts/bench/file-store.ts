@@ -210,7 +210,7 @@ function octopusDr(name: string, bundles: string, store: string, folders: string
       time('backup', `${backup} --file-store-backup-directory ${backups} > /dev/null`, { archive: archive('-full.zip') });
       // Right after the full: nothing changed (mtimes are in the past, so no hashing).
       await new Promise((resolve) => setTimeout(resolve, 1100));
-      time('incremental', `${backup} --file-store-backup-directory ${backups} --mode Incremental > /dev/null`, { archive: archive('-incremental.zip') });
+      time('incremental', `${backup} --file-store-backup-directory ${backups} --backup-type Incremental > /dev/null`, { archive: archive('-incremental.zip') });
       const full = archive('-full.zip')();
       time('verify', `${node} ${restoreJs} --source ${full} --verify-only > /dev/null`);
       const target = path.join(out, 'restored');

@@ -95,6 +95,29 @@ describe('permissions (as an unprivileged user: root reads everything)', () => {
     expect(skipped.stderr).toContain('Artifacts/secret/locked.txt');
     expect(readdirSync(out)).toHaveLength(2);
   });
+
+  maybe('an incremental reuses an unchanged file it may no longer read (the previous set holds it); a new one it cannot read fails it', async () => {
+    const incHome = path.join(work, 'perm-inc-home');
+    const incOut = path.join(work, 'perm-inc-out');
+    // Well before the sets are taken, so its size and mtime alone say it is unchanged.
+    const old = new Date('2026-10-01T12:00:00.000Z');
+    write(path.join(incHome, 'Artifacts', 'kept.txt'), 'the same bytes', 0o644, old);
+    spawnSync('mkdir', ['-p', incOut]);
+    chmodSync(incOut, 0o777);
+    const args = ['--home-directory', incHome, '--include', 'Artifacts', '--file-store-backup-directory', incOut];
+    expect((await asNobody(args)).code).toBe(0);
+
+    chmodSync(path.join(incHome, 'Artifacts', 'kept.txt'), 0o600); // mtime unchanged
+    const reused = await asNobody([...args, '--backup-type', 'Incremental', '--service-messages']);
+    expect(reused.code).toBe(0);
+    expect(outputsOf(reused.stdout)).toMatchObject({ Mode: 'Incremental', Files: '1', StoredFiles: '0' });
+
+    write(path.join(incHome, 'Artifacts', 'new.txt'), 'not readable', 0o600);
+    const failed = await asNobody([...args, '--backup-type', 'Incremental']);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('Artifacts/new.txt');
+    expect(failed.stderr).not.toContain('Artifacts/kept.txt');
+  });
 });
 
 describe('on Node.js 18', () => {

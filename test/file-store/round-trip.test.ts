@@ -8,7 +8,8 @@ import { backupFileStore } from '../../steps/engines/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
 import { MANIFEST_ENTRY_NAME, readManifestFile } from '../../steps/engines/file-store/manifest';
 import { resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
-import { collectingLog, listAll, logText, makeStore, silentLog, snapshot, tempDir, write } from './helpers';
+import { collectingLog, listAll, logText, makeStore, pseudoRandomBytes, silentLog, snapshot, tempDir, write } from './helpers';
+import { createHash } from 'node:crypto';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
@@ -217,5 +218,37 @@ describe('incremental chains', () => {
     expect(broken.ok).toBe(false);
     expect(broken.problems.join('\n')).toContain(`${path.basename(full.archivePath)}: cannot be opened`);
     await expect(resolveBackupSource(out)).rejects.toThrow(/No complete file-store backup set/);
+  });
+});
+
+describe('large stored files (read into recycled buffers)', () => {
+  const work = tempDir('recycled');
+  const home = path.join(work, 'home');
+  const out = path.join(work, 'out');
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  test('every byte of packages read in more 1 MiB chunks than the pool keeps reaches the archive, as the hash says', async () => {
+    // 41 chunks and a partial one, then a file of exactly 3 chunks: buffers are reused many times over.
+    const sizes = { 'Acme.Many.1.0.0.nupkg': 41 * 1024 * 1024 + 3, 'Acme.Exact.1.0.0.zip': 3 * 1024 * 1024 };
+    Object.entries(sizes).forEach(([name, size], i) => write(path.join(home, 'Packages', name), pseudoRandomBytes(size, 40 + i)));
+    write(path.join(home, 'TaskLogs', 'after.log.txt'), logText(400, 7));
+    for (const folder of ['Artifacts', 'EventExports']) mkdirSync(path.join(home, folder));
+    const result = await backup(home, out);
+    const script = `
+import hashlib, json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+m = {f['folder'] + '/' + f['path']: f['sha256'] for f in json.loads(z.read(${JSON.stringify(MANIFEST_ENTRY_NAME)}))['files']}
+for name, digest in m.items():
+    assert hashlib.sha256(z.read(name)).hexdigest() == digest, name
+print(len(m), z.getinfo('Packages/Acme.Many.1.0.0.nupkg').compress_type)
+`;
+    const run = spawnSync('python3', ['-c', script, result.archivePath], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('3 0');
+    const source = (name: string) => createHash('sha256').update(readFileSync(path.join(home, 'Packages', name))).digest('hex');
+    for (const name of Object.keys(sizes)) {
+      expect(result.manifest.files.find((f) => f.path === name)?.sha256).toBe(source(name));
+    }
   });
 });

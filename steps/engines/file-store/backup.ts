@@ -15,7 +15,7 @@ import { describeFileError } from '../../runtime/failure';
 import { writeFileAtomically } from '../../runtime/files';
 import { formatBytes } from '../../runtime/format';
 import { cleanLeftovers } from '../../runtime/leftovers';
-import { changeSincePreviousSet } from './change';
+import { changeSincePreviousSet, type ChangeVerdict } from './change';
 import { FileStoreError } from './errors';
 import type { ResolvedFolder } from './folders';
 import {
@@ -33,7 +33,7 @@ import {
 import { progressReporter, type FileStoreProgress } from './progress';
 import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem } from './scan';
 import { openArchive } from './zip-reader';
-import { StreamingZipWriter } from './zip-writer';
+import { compressionLevelFor, StreamingZipWriter } from './zip-writer';
 
 /** Files up to this size are read whole and compressed on the thread pool; larger ones stream. */
 export const BUFFERED_FILE_LIMIT = 4 * 1024 * 1024;
@@ -216,8 +216,12 @@ interface ScanOutcome {
   folderSummaries: FileStoreManifest['folders'];
 }
 
-/** 1. Scan: every folder must exist; unreadable files fail the backup unless skipping was asked for. */
-async function scanFolders(options: BackupOptions, context: EngineContext, warnings: Warnings): Promise<ScanOutcome> {
+/**
+ * 1. Scan: every folder must exist; unreadable files fail the backup unless skipping was asked
+ * for. A file the previous set already holds unchanged is not read, so it is not checked either
+ * (an access() per file was ~10 % of an unchanged incremental).
+ */
+async function scanFolders(options: BackupOptions, context: EngineContext, warnings: Warnings, previous: PreviousSet | undefined): Promise<ScanOutcome> {
   const { log, signal } = context;
   const files: ScannedFile[] = [];
   const directories: ScannedDirectory[] = [];
@@ -239,7 +243,7 @@ async function scanFolders(options: BackupOptions, context: EngineContext, warni
     }
     if (!rootStat.isDirectory()) throw new FileStoreError(`${folder.name} path ${folder.path} is not a folder.`);
     const scanned = await scanFolder(folder.name, folder.path, signal);
-    const unreadable = checkReadable(scanned.files);
+    const unreadable = checkReadable(previous ? scanned.files.filter((f) => previous.verdict(f) !== 'unchanged') : scanned.files);
     const unreadableKeys = new Set(unreadable.map((p) => p.path));
     const kept = scanned.files.filter((f) => !unreadableKeys.has(f.path));
     files.push(...kept);
@@ -300,27 +304,42 @@ async function newestCompleteSet(directory: string): Promise<BackupSet | undefin
   return usable.at(-1);
 }
 
-/** 2. Plan: an incremental reuses files the previous set already has. */
-async function planBackup(options: BackupOptions, files: readonly ScannedFile[], context: EngineContext, warnings: Warnings): Promise<BackupPlan> {
-  const { signal } = context;
-  let mode = options.mode;
-  let previous: BackupSet | undefined;
-  if (mode === 'Incremental') {
-    previous = await newestCompleteSet(options.backupDirectory);
-    if (!previous) {
-      warnings.warn(`No earlier backup set in ${options.backupDirectory} to build on: taking a full backup.`);
-      mode = 'Full';
-    }
-  }
-  const previousFiles = new Map<string, ManifestFile>();
-  if (previous) for (const f of previous.manifest.files) previousFiles.set(`${f.folder}/${f.path}`, f);
-  const previousTime = previous ? Date.parse(previous.manifest.createdAt) : 0;
+/** The set an incremental builds on, and what it holds. */
+interface PreviousSet {
+  set: BackupSet;
+  verdict(file: ScannedFile): ChangeVerdict;
+  recordOf(file: ScannedFile): ManifestFile | undefined;
+}
 
+/** Before the scan, so that it need not check files the previous set already holds unchanged. */
+async function findPreviousSet(options: BackupOptions, warnings: Warnings): Promise<PreviousSet | undefined> {
+  if (options.mode !== 'Incremental') return undefined;
+  const set = await newestCompleteSet(options.backupDirectory).catch((error: unknown) => {
+    // Not there yet: created below, and nothing to build on.
+    if (errnoOf(error) === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (!set) {
+    warnings.warn(`No earlier backup set in ${options.backupDirectory} to build on: taking a full backup.`);
+    return undefined;
+  }
+  const records = new Map<string, ManifestFile>();
+  for (const f of set.manifest.files) records.set(`${f.folder}/${f.path}`, f);
+  const previousTime = Date.parse(set.manifest.createdAt);
+  const recordOf = (file: ScannedFile) => records.get(`${file.folder}/${file.path}`);
+  return { set, recordOf, verdict: (file) => changeSincePreviousSet(file, recordOf(file), previousTime) };
+}
+
+/** 2. Plan: an incremental reuses files the previous set already has. */
+async function planBackup(options: BackupOptions, files: readonly ScannedFile[], previousSet: PreviousSet | undefined, context: EngineContext): Promise<BackupPlan> {
+  const { signal } = context;
+  const mode: BackupMode = previousSet ? 'Incremental' : 'Full';
+  const previous = previousSet?.set;
   const planned: PlannedFile[] = [];
   let hashedForPlan = 0;
   for (const scanned of files) {
-    const before = previousFiles.get(`${scanned.folder}/${scanned.path}`);
-    const verdict = changeSincePreviousSet(scanned, before, previousTime);
+    const before = previousSet?.recordOf(scanned);
+    const verdict = previousSet ? previousSet.verdict(scanned) : 'new';
     if (verdict === 'unchanged') {
       planned.push({ scanned, reuse: before });
       continue;
@@ -432,7 +451,7 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
     () =>
       before.size === 0
         ? (void handle.close().catch(() => undefined), new PassThrough().end())
-        : handle.createReadStream({ start: 0, end: before.size - 1, highWaterMark: 1 << 20 }),
+        : writer.fileReader(handle, before.size, compressionLevelFor(name)),
     (bytes) => {
       progress.bytesDone += bytes;
       state.report();
@@ -544,11 +563,12 @@ export async function backupFileStore(options: BackupOptions, context: EngineCon
   const warnings = new Warnings(log);
   refuseBackupDirectoryInsideStore(options);
 
-  const scan = await scanFolders(options, context, warnings);
+  const previousSet = await findPreviousSet(options, warnings);
+  const scan = await scanFolders(options, context, warnings, previousSet);
   await fs.mkdir(options.backupDirectory, { recursive: true });
   await cleanLeftovers(options.backupDirectory, isPartialName, 'a file-store backup', now, log);
 
-  const plan = await planBackup(options, scan.files, context, warnings);
+  const plan = await planBackup(options, scan.files, previousSet, context);
   const archiveName = await pickArchiveName(options.backupDirectory, now, plan.mode);
   const archivePath = path.join(options.backupDirectory, archiveName);
   log.info(
@@ -569,7 +589,8 @@ export async function backupFileStore(options: BackupOptions, context: EngineCon
 
     const manifest = buildManifest({ archiveName, now, toolVersion: options.toolVersion, plan, scan, stored: state.stored, warnings });
     const manifestText = JSON.stringify(manifest, null, 1);
-    writer.addBuffer(MANIFEST_ENTRY_NAME, Buffer.from(manifestText), { mtimeMs: now.getTime(), mode: 0o644 }, 6);
+    // Level 1 like other text: 281 against 278 KB for 6,115 files, ~10 ms less (level 6 was the default).
+    writer.addBuffer(MANIFEST_ENTRY_NAME, Buffer.from(manifestText), { mtimeMs: now.getTime(), mode: 0o644 });
     await writer.finish();
     signal.throwIfAborted();
 

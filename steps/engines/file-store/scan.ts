@@ -60,10 +60,13 @@ export async function scanFolder(folder: FileStoreFolderName, root: string, sign
       return;
     }
     entries.sort(byName);
+    // Each child's path is joined once (path.join normalises: ~5 % of an unchanged incremental).
+    const localPrefix = local.endsWith(path.sep) ? local : local + path.sep;
+    const locals = entries.map((entry) => localPrefix + entry.name);
     // Synchronous lstat: a thread-pool hop costs more than the syscall on a cached directory.
-    const stats = entries.map((entry): Stats | NodeJS.ErrnoException => {
+    const stats = locals.map((childLocal): Stats | NodeJS.ErrnoException => {
       try {
-        return lstatSync(path.join(local, entry.name));
+        return lstatSync(childLocal);
       } catch (error) {
         return error as NodeJS.ErrnoException;
       }
@@ -71,7 +74,7 @@ export async function scanFolder(folder: FileStoreFolderName, root: string, sign
     const subdirectories: [string, string][] = [];
     entries.forEach((entry, index) => {
       const childRelative = relative === '' ? entry.name : `${relative}/${entry.name}`;
-      const childLocal = path.join(local, entry.name);
+      const childLocal = locals[index];
       const stat = stats[index];
       // isNativeError, not instanceof: an fs error may come from another realm (a test's sandbox).
       if (isNativeError(stat)) return problem(childRelative, stat as NodeJS.ErrnoException);
@@ -91,6 +94,7 @@ export async function scanFolder(folder: FileStoreFolderName, root: string, sign
     for (const [childRelative, childLocal] of subdirectories) await walk(childRelative, childLocal);
   };
 
-  await walk('', root);
+  // Normalised once, so that each child is the same path path.join() would give.
+  await walk('', path.normalize(root));
   return result;
 }

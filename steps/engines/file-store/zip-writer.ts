@@ -6,8 +6,9 @@
 // factory only when every earlier entry is written; each lazy entry is therefore a checkpoint,
 // and we never run more than one segment of buffered entries ahead of the last checkpoint.
 import { createHash } from 'node:crypto';
-import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
-import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { createWriteStream, fdatasync, fsync, promises as fs, type WriteStream } from 'node:fs';
+import { promisify } from 'node:util';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import * as yazl from 'yazl';
 import crc32 = require('buffer-crc32');
@@ -28,6 +29,23 @@ export const SEGMENT_BYTES = 8 * 1024 * 1024;
  * the moment it is added, so 160 small logs in one segment cost ~50 MiB (measured).
  */
 export const SEGMENT_ENTRIES = 32;
+
+/**
+ * Written bytes between two background flushes (fdatasync while writing goes on). The page cache
+ * here holds a whole 2 GB archive without writing any of it, so a single fsync at the end waited
+ * ~3 s for the disk with both cores idle; flushing as we go overlaps that wait with the work.
+ */
+export const FLUSH_BYTES = 128 * 1024 * 1024;
+const FLUSH_CHECK_MS = 100;
+const fdatasyncAsync = promisify(fdatasync);
+const fsyncAsync = promisify(fsync);
+
+interface YazlEntry {
+  state?: number;
+  doFileDataPump?: unknown;
+}
+/** yazl 3.x's Entry.FILE_DATA_DONE. */
+const FILE_DATA_DONE = 3;
 
 // Already-compressed content: deflating it costs CPU and gains nothing.
 const STORED_EXTENSIONS = new Set(
@@ -77,6 +95,79 @@ function entryDate(mtimeMs: number): Date {
   return new Date(Math.round(mtimeMs));
 }
 
+/** Read size of a large file, and the size of a recycled read buffer. */
+const READ_CHUNK = 1 << 20;
+/** Free read buffers kept for reuse (what a stored entry's pipe holds at most is about as much). */
+const READ_BUFFERS_KEPT = 16;
+
+/**
+ * 1 MiB read buffers for stored (not deflated) large entries, reused once the archive's output has
+ * written them. A fresh buffer per read made V8 run a full GC every ~33 MB read (97 for the 2.5 GB
+ * bench store, ~2 s) and cost a fresh mapping and 256 page faults per MiB. A buffer is reused only
+ * after the output's own write callback for that very buffer, so nothing can still be reading it:
+ * a stored entry's pipe passes each chunk on as it is (hash, yazl's CRC and counters, the output).
+ */
+class ReadBufferPool {
+  private readonly free: Buffer[] = [];
+  private readonly lent = new Set<Buffer>();
+  take(): Buffer {
+    const buffer = this.free.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
+    this.lent.add(buffer);
+    return buffer;
+  }
+  /** Back for reuse: only what take() lent, and only once it was written (or never pushed). */
+  giveBack(buffer: Buffer): void {
+    if (this.lent.delete(buffer) && this.free.length < READ_BUFFERS_KEPT) this.free.push(buffer);
+  }
+}
+
+/** Reads [0, end) of an open file into recycled buffers; closes the file when done or destroyed. */
+class PooledFileReader extends Readable {
+  private position = 0;
+  constructor(
+    private readonly handle: fs.FileHandle,
+    private readonly end: number,
+    private readonly pool: ReadBufferPool,
+  ) {
+    super({ highWaterMark: READ_CHUNK });
+    // As fs read streams do: a file closed by its owner (the backup's cleanup after a failure or
+    // a cancel) ends this stream quietly rather than with a read error nobody listens for.
+    (handle as unknown as NodeJS.EventEmitter).once('close', () => this.destroy());
+  }
+  override _read(): void {
+    const length = Math.min(READ_CHUNK, this.end - this.position);
+    if (length <= 0) {
+      this.push(null);
+      return;
+    }
+    const buffer = this.pool.take();
+    this.handle.read(buffer, 0, length, this.position).then(
+      ({ bytesRead }) => {
+        if (bytesRead === 0) {
+          // The file shrank: it ends here (the caller compares sizes and warns).
+          this.pool.giveBack(buffer);
+          this.push(null);
+          return;
+        }
+        this.position += bytesRead;
+        // A partial buffer goes out as a view: never given back, so never reused.
+        this.push(bytesRead === READ_CHUNK ? buffer : buffer.subarray(0, bytesRead));
+      },
+      (error: Error) => {
+        this.pool.giveBack(buffer);
+        // Closed under us (see above): not a read error.
+        this.destroy(this.handle.fd === -1 ? undefined : error);
+      },
+    );
+  }
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.handle.close().then(
+      () => callback(error),
+      () => callback(error),
+    );
+  }
+}
+
 export class StreamingZipWriter {
   private readonly zip = new yazl.ZipFile();
   private readonly output: WriteStream;
@@ -87,12 +178,19 @@ export class StreamingZipWriter {
   private lastCheckpoint: Promise<void> = Promise.resolve();
   private bufferedSinceCheckpoint = 0;
   private entriesSinceCheckpoint = 0;
-  private releasedUpTo = 0;
+  /** Entries yazl has written, taken out of its list until end() (see hideWrittenEntries). */
+  private readonly writtenEntries: YazlEntry[] = [];
+  private ending = false;
   private closed = false;
+  private readonly flushTimer: NodeJS.Timeout;
+  private flushedBytes = 0;
+  private flushing: Promise<void> | undefined;
+  private readonly readBuffers = new ReadBufferPool();
 
   constructor(readonly filePath: string) {
-    // 'wx': never overwrite; the caller picks a fresh temporary name.
-    this.output = createWriteStream(filePath, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 });
+    // 'wx': never overwrite; the caller picks a fresh temporary name. autoClose off: finish()
+    // flushes the same descriptor to disk before it is closed.
+    this.output = createWriteStream(filePath, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20, autoClose: false });
     let reject!: (error: Error) => void;
     this.failed = new Promise<never>((_, r) => (reject = r));
     this.failed.catch(() => undefined);
@@ -106,11 +204,71 @@ export class StreamingZipWriter {
     this.output.on('error', onError);
     this.zip.on('error', onError);
     this.finished = new Promise<void>((resolve, reject) => {
-      this.output.on('close', () => (this.failure ? reject(this.failure) : resolve()));
+      this.output.on('finish', () => (this.failure ? reject(this.failure) : resolve()));
       this.output.on('error', reject);
     });
     this.finished.catch(() => undefined);
     this.zip.outputStream.pipe(this.output);
+    this.returnWrittenReadBuffers();
+    this.flushTimer = setInterval(() => this.flushInBackground(), FLUSH_CHECK_MS);
+    this.flushTimer.unref();
+  }
+
+  /** Read buffers come back to the pool when the output's write of them has completed. */
+  private returnWrittenReadBuffers(): void {
+    type Callback = (error?: Error | null) => void;
+    const output = this.output as unknown as {
+      _write: (chunk: Buffer, encoding: BufferEncoding, callback: Callback) => void;
+      _writev?: (chunks: { chunk: Buffer }[], callback: Callback) => void;
+    };
+    const write = output._write;
+    output._write = (chunk, encoding, callback) =>
+      write.call(output, chunk, encoding, (error) => {
+        if (!error) this.readBuffers.giveBack(chunk);
+        callback(error);
+      });
+    const writev = output._writev;
+    if (typeof writev === 'function') {
+      output._writev = (chunks, callback) =>
+        writev.call(output, chunks, (error) => {
+          if (!error) for (const { chunk } of chunks) this.readBuffers.giveBack(chunk);
+          callback(error);
+        });
+    }
+  }
+
+  /**
+   * The stream a large file's entry reads: stored entries into recycled buffers, deflated ones
+   * (whose input the compressor keeps) through a plain read stream. Either closes the file.
+   */
+  fileReader(handle: fs.FileHandle, size: number, compressionLevel: number): Readable {
+    if (compressionLevel === 0) return new PooledFileReader(handle, size, this.readBuffers);
+    return handle.createReadStream({ start: 0, end: size - 1, highWaterMark: READ_CHUNK });
+  }
+
+  /** The archive's descriptor, once open (@types/node does not declare WriteStream.fd). */
+  private get fd(): number | null | undefined {
+    return (this.output as unknown as { fd?: number | null }).fd;
+  }
+
+  /** Starts an fdatasync once FLUSH_BYTES more were written; a failed one fails the archive. */
+  private flushInBackground(): void {
+    const fd = this.fd;
+    const written = this.output.bytesWritten;
+    if (this.flushing || this.failure || typeof fd !== 'number' || written - this.flushedBytes < FLUSH_BYTES) return;
+    this.flushedBytes = written;
+    this.flushing = fdatasyncAsync(fd).then(
+      () => (this.flushing = undefined),
+      (error: Error) => {
+        this.flushing = undefined;
+        this.fail(error);
+      },
+    );
+  }
+
+  private async stopFlushing(): Promise<void> {
+    clearInterval(this.flushTimer);
+    await this.flushing;
   }
 
   /** Rejects as soon as writing fails (e.g. disk full), so no caller waits forever. */
@@ -161,7 +319,7 @@ export class StreamingZipWriter {
     done.catch(() => undefined);
     this.zip.addReadStreamLazy(name, { mtime: entryDate(meta.mtimeMs), mode: 0o100000 | (meta.mode & 0o7777), compressionLevel }, (callback) => {
       started();
-      this.releaseWrittenBuffers();
+      this.hideWrittenEntries();
       let source: Readable;
       try {
         source = open();
@@ -188,50 +346,69 @@ export class StreamingZipWriter {
   }
 
   /**
-   * yazl keeps each addBuffer() entry's (compressed) bytes referenced from the entry's pump
-   * function until end(), so memory would grow with the store (measured: 2,000 task logs, RSS
-   * 196 MiB). When a lazy entry starts, every earlier entry has been written, so drop those
-   * references. This reaches into yazl 3.x internals (`entries`, `state`, `doFileDataPump`);
-   * if they change, nothing breaks, memory just is not released early.
+   * When a lazy entry starts, every earlier entry has been written; two things are then done to
+   * them, both reaching into yazl 3.x internals (`entries`, `state`, `doFileDataPump`; if they
+   * change, nothing breaks, it is just slower and holds more):
+   * - yazl keeps each addBuffer() entry's (compressed) bytes referenced from its pump function
+   *   until end(), so memory would grow with the store (measured: 2,000 task logs, RSS 196 MiB):
+   *   drop those references;
+   * - yazl looks for the next entry to write by scanning its list from the start, several times
+   *   per entry, which is quadratic: 6,700 entries cost ~1.5 s of main-thread time (CPU profile).
+   *   Written entries leave the list until end() puts them back, in order, for the central
+   *   directory.
    */
-  private releaseWrittenBuffers(): void {
-    const entries = (this.zip as unknown as { entries?: { state?: number; doFileDataPump?: unknown }[] }).entries;
-    if (!Array.isArray(entries)) return;
-    const FILE_DATA_DONE = 3;
-    for (; this.releasedUpTo < entries.length; this.releasedUpTo++) {
-      const entry = entries[this.releasedUpTo];
-      if (entry.state !== FILE_DATA_DONE) break;
+  private hideWrittenEntries(): void {
+    const zip = this.zip as unknown as { entries?: YazlEntry[] };
+    const entries = zip.entries;
+    if (!Array.isArray(entries) || this.ending) return;
+    let written = 0;
+    while (written < entries.length && entries[written].state === FILE_DATA_DONE) {
+      const entry = entries[written];
       if (typeof entry.doFileDataPump === 'function') entry.doFileDataPump = undefined;
+      written += 1;
     }
+    for (const entry of entries.splice(0, written)) this.writtenEntries.push(entry);
+  }
+
+  /** Puts the written entries back in front, so that end() writes every one into the central directory. */
+  private restoreWrittenEntries(): void {
+    this.ending = true;
+    const zip = this.zip as unknown as { entries?: YazlEntry[] };
+    if (Array.isArray(zip.entries) && this.writtenEntries.length > 0) zip.entries = [...this.writtenEntries, ...zip.entries];
+    this.writtenEntries.length = 0;
   }
 
   /** Writes the central directory and waits until everything is on disk. */
   async finish(): Promise<void> {
     this.throwIfFailed();
+    this.restoreWrittenEntries();
     this.zip.end();
     await this.race(this.finished);
+    await this.stopFlushing();
+    this.throwIfFailed();
+    await fsyncAsync(this.fd as number);
     this.closed = true;
-    const handle = await fs.open(this.filePath, 'r+');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await this.closeOutput();
+  }
+
+  private async closeOutput(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      if (this.output.closed) return resolve();
+      this.output.once('close', () => resolve());
+      this.output.destroy();
+    });
   }
 
   /** Stops writing and deletes the partial file. Safe to call more than once. */
   async abort(reason: Error = new Error('The archive was abandoned.')): Promise<void> {
     // Anyone still waiting on this writer stops waiting.
     this.fail(reason);
+    await this.stopFlushing().catch(() => undefined);
     if (!this.closed) {
       this.closed = true;
       this.zip.outputStream.unpipe(this.output);
       (this.zip.outputStream as unknown as PassThrough).destroy();
-      await new Promise<void>((resolve) => {
-        if (this.output.closed) return resolve();
-        this.output.once('close', () => resolve());
-        this.output.destroy();
-      });
+      await this.closeOutput();
     }
     await fs.rm(this.filePath, { force: true });
   }
