@@ -149,12 +149,17 @@ describe('the SqlClient transport against the simulator', () => {
     }
   }, 120_000);
 
-  (process.platform === 'win32' ? test.skip : test)('off Windows a silent statement cannot be interrupted by SqlClient: the helper is stopped after the cancel timeout', async () => {
+  (process.platform === 'win32' ? test.skip : test)('off Windows a silent statement is stopped within the cancel timeout, by SqlClient or by stopping the helper', async () => {
     const c = await openSqlConnection(cs(), quietEngineContext(), { cancelTimeoutMs: 500 });
     const started = Date.now();
     const error = await expectSqlError(c.runLong("WAITFOR DELAY '00:01:00'", {}, { timeoutMs: 300 }));
     expect(error.kind).toBe('timeout');
-    expect(error.message).toMatch(/did not finish within 300 ms and was cancelled; SQL Server did not acknowledge the cancel .*the connection was closed/);
+    // SqlClient off Windows usually cannot interrupt a statement that sends nothing, and then the helper
+    // is stopped; on a busy machine its cancel sometimes lands first and the server acknowledges it.
+    // Either way the message says which, and the step does not wait out the statement.
+    expect(error.message).toMatch(
+      /did not finish within 300 ms and was cancelled; SQL Server (did not acknowledge the cancel .*the connection was closed|acknowledged the cancel)\.$/,
+    );
     expect(Date.now() - started).toBeLessThan(30_000); // not the minute the statement would take
     await c.close();
   }, 120_000);
