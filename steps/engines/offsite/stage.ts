@@ -59,13 +59,26 @@ interface Offsite {
   manifestText: string;
 }
 
-async function loadArea(request: StageRun): Promise<Offsite[]> {
+/** A set this key cannot open (another passphrase or recipient, or none given), set aside with why. */
+interface Locked {
+  record: OffsiteSetRecord;
+  error: StepFailure;
+}
+
+/**
+ * The area's sets, their manifests read (decrypted when encrypted). A set this key cannot decrypt is
+ * set aside, not fatal: after a passphrase change the older sets need the old one, and they must not
+ * stop a restore of the newer ones (stageFromOffsite decides whether a locked set matters).
+ */
+async function loadArea(request: StageRun): Promise<{ usable: Offsite[]; locked: Locked[] }> {
   const { store, area, signal } = request;
   const keys = (await store.list(`${area}/`)).map((o) => o.key).filter((k) => k.endsWith(OFFSITE_SUFFIX)).sort();
   const result: Offsite[] = [];
+  const locked: Locked[] = [];
   for (const key of keys) {
+    let record: OffsiteSetRecord | undefined;
     try {
-      const record = parseOffsiteRecord(await readText(store, key, signal), `${store.display}/${key}`);
+      record = parseOffsiteRecord(await readText(store, key, signal), `${store.display}/${key}`);
       if (record.area !== area) throw new StepFailure(`${store.display}/${key} describes a ${record.area} set`);
       let manifestText: string;
       if (record.encryption) {
@@ -84,11 +97,31 @@ async function loadArea(request: StageRun): Promise<Offsite[]> {
       result.push({ record, manifestText });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      if (error instanceof DecryptionNeeded || (error instanceof StepFailure && /decrypt|encrypted offsite/i.test(error.message))) throw error;
+      if (record?.encryption && (error instanceof DecryptionNeeded || (error instanceof StepFailure && /decrypt|encrypted offsite/i.test(error.message)))) {
+        locked.push({ record, error });
+        continue;
+      }
       request.log.warn(`Skipping ${store.display}/${key}: ${(error as Error).message}`);
     }
   }
-  return result;
+  return { usable: result, locked };
+}
+
+/**
+ * The locked set that stops this restore, if any: one taken from the chain's first member on (up to
+ * its last when a set or a point in time bounds it) might be in the chain, or newer than it, so
+ * restoring without it could restore less than was asked. Sets older than the chain are skipped.
+ */
+function lockedThatMatters(request: StageRun, locked: Locked[], members: Offsite[]): Locked | undefined {
+  const times = members.map((m) => Date.parse(m.record.takenAt));
+  const first = Math.min(...times);
+  const last = request.setName || request.pointInTime ? Math.max(...times) : Infinity;
+  const inRange = locked.filter((l) => Date.parse(l.record.takenAt) >= first && Date.parse(l.record.takenAt) <= last);
+  return newestOf(inRange);
+}
+
+function newestOf(locked: Locked[]): Locked | undefined {
+  return [...locked].sort((a, b) => Date.parse(b.record.takenAt) - Date.parse(a.record.takenAt))[0];
 }
 
 class DecryptionNeeded extends StepFailure {}
@@ -193,6 +226,15 @@ async function fetchFile(request: StageRun, record: OffsiteSetRecord, file: Offs
   } catch (error) {
     await fs.rm(temporary, { force: true }).catch(() => undefined);
     if (request.signal?.aborted) throw request.signal.reason;
+    if (record.encryption && !(error instanceof StepFailure)) {
+      // The key opened the set's manifest and this file's header, so a failure inside the encrypted
+      // stream (age's "invalid tag") means the stored object was truncated or changed.
+      throw new StepFailure(
+        `${request.store.display}/${record.area}/${file.name} cannot be decrypted to the end (${(error as Error).message}): it was truncated or changed offsite. ` +
+          'Nothing was restored; use another set, or delete the damaged object and its .offsite.json record offsite and copy the set again.',
+        { cause: error },
+      );
+    }
     throw error;
   }
 }
@@ -202,8 +244,21 @@ export async function stageFromOffsite(stage: StageRequest, context: EngineConte
   const request: StageRun = { ...stage, log: context.log, signal: context.signal };
   const { log } = request;
   // Choose (and decrypt the manifests) first: nothing is written locally before the key is proven.
-  const offsite = await loadArea(request);
-  const chosen = request.area === 'database' ? chooseDatabaseChain(request, offsite) : chooseFileStoreChain(request, offsite);
+  const { usable, locked } = await loadArea(request);
+  let chosen: { members: Offsite[]; endAtManifest?: string };
+  try {
+    chosen = request.area === 'database' ? chooseDatabaseChain(request, usable) : chooseFileStoreChain(request, usable);
+  } catch (error) {
+    // Nothing restorable with this key: say why the key does not fit (the named set's, or the newest set's).
+    const named = locked.find((l) => l.record.manifest.name === request.setName);
+    if (error instanceof StepFailure && error.exitCode !== 2 && locked.length > 0) throw (named ?? newestOf(locked)!).error;
+    throw error;
+  }
+  const blocking = lockedThatMatters(request, locked, chosen.members);
+  if (blocking) throw blocking.error;
+  for (const l of locked) {
+    log.warn(`Skipping ${l.record.id} (taken ${l.record.takenAt}, older than the chain restored): it cannot be decrypted with the key given (${l.error.message})`);
+  }
   await fs.mkdir(request.stagingDirectory, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
     throw new StepFailure(`Cannot create the download folder ${request.stagingDirectory} (${error.code ?? error.message}): set "Download folder" (OctopusDr.Offsite.StagingDirectory) to a writable folder.`);
   });
