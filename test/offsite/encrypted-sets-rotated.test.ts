@@ -113,3 +113,24 @@ test('a truncated or changed encrypted archive fails naming the object and what 
     expect(existsSync(run.target)).toBe(false);
   }
 }, 240_000);
+
+test('the newest set with a changed manifest offsite fails naming it (an older set is not restored in its place); named, the older set restores', async () => {
+  await s3.createBucket('changed-manifest');
+  rmSync(fileStore, { recursive: true });
+  mkdirSync(fileStore);
+  await fullBackup();
+  await copy('s3://changed-manifest/dr', '');
+  rmSync(fileStore, { recursive: true });
+  mkdirSync(fileStore);
+  await fullBackup();
+  await copy('s3://changed-manifest/dr', '');
+  const [older, newer] = (await keys('changed-manifest')).filter((k) => k.endsWith('.offsite.json')).map(idOf);
+  await rewrite('changed-manifest', `dr/file-store/${newer}.manifest.json`, (b) => Buffer.from(b.toString('utf8').replace('"createdAt"', ' "createdAt"')));
+  const run = await restore('s3://changed-manifest/dr', 'changed-manifest', '');
+  expect(run.run.code).toBe(1);
+  expect(run.result).toMatch(new RegExp(`^${newer} cannot be restored from s3://changed-manifest/dr: .*${newer}\\.manifest\\.json does not match its offsite record \\(SHA-256 differs\\)\\. Copy it offsite again, or end the URL with an older set's \\.manifest\\.json`));
+  expect(run.listing).toEqual([]);
+  expect(existsSync(run.target)).toBe(false);
+  const named = await restore(`s3://changed-manifest/dr/file-store/${older}.manifest.json`, 'changed-manifest-older', '');
+  expect(named.run.code).toBe(0);
+}, 240_000);

@@ -59,22 +59,23 @@ interface Offsite {
   manifestText: string;
 }
 
-/** A set this key cannot open (another passphrase or recipient, or none given), set aside with why. */
-interface Locked {
+/** A set that cannot be used: this key cannot open it (another passphrase or recipient, or none given), or its manifest is damaged. Set aside with why. */
+interface SetAside {
   record: OffsiteSetRecord;
   error: StepFailure;
 }
 
 /**
- * The area's sets, their manifests read (decrypted when encrypted). A set this key cannot decrypt is
- * set aside, not fatal: after a passphrase change the older sets need the old one, and they must not
- * stop a restore of the newer ones (stageFromOffsite decides whether a locked set matters).
+ * The area's sets, their manifests read (decrypted when encrypted). A set this key cannot decrypt, or
+ * whose manifest is damaged, is set aside, not fatal: after a passphrase change the older sets need the
+ * old one, and they must not stop a restore of the newer ones (stageFromOffsite decides whether a set
+ * aside matters). A record that cannot be read at all is skipped with a warning.
  */
-async function loadArea(request: StageRun): Promise<{ usable: Offsite[]; locked: Locked[] }> {
+async function loadArea(request: StageRun): Promise<{ usable: Offsite[]; setAside: SetAside[] }> {
   const { store, area, signal } = request;
   const keys = (await store.list(`${area}/`)).map((o) => o.key).filter((k) => k.endsWith(OFFSITE_SUFFIX)).sort();
   const result: Offsite[] = [];
-  const locked: Locked[] = [];
+  const setAside: SetAside[] = [];
   for (const key of keys) {
     let record: OffsiteSetRecord | undefined;
     try {
@@ -97,31 +98,43 @@ async function loadArea(request: StageRun): Promise<{ usable: Offsite[]; locked:
       result.push({ record, manifestText });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      if (record?.encryption && (error instanceof DecryptionNeeded || (error instanceof StepFailure && /decrypt|encrypted offsite/i.test(error.message)))) {
-        locked.push({ record, error });
+      const keyDoesNotFit = error instanceof DecryptionNeeded || (error instanceof StepFailure && /decrypt|encrypted offsite/i.test(error.message));
+      if (record && keyDoesNotFit) {
+        setAside.push({ record, error: error as StepFailure });
+        continue;
+      }
+      if (record) {
+        const why = (error as Error).message;
+        setAside.push({
+          record,
+          error: new StepFailure(
+            `${record.id} cannot be restored from ${store.display}: ${why}${why.endsWith('.') ? '' : '.'} Copy it offsite again, or end the URL with an older set's .manifest.json (or give a point in time before it) to restore that one.`,
+            { cause: error },
+          ),
+        });
         continue;
       }
       request.log.warn(`Skipping ${store.display}/${key}: ${(error as Error).message}`);
     }
   }
-  return { usable: result, locked };
+  return { usable: result, setAside };
 }
 
 /**
- * The locked set that stops this restore, if any: one taken from the chain's first member on (up to
+ * The set aside that stops this restore, if any: one taken from the chain's first member on (up to
  * its last when a set or a point in time bounds it) might be in the chain, or newer than it, so
  * restoring without it could restore less than was asked. Sets older than the chain are skipped.
  */
-function lockedThatMatters(request: StageRun, locked: Locked[], members: Offsite[]): Locked | undefined {
+function setAsideThatMatters(request: StageRun, setAside: SetAside[], members: Offsite[]): SetAside | undefined {
   const times = members.map((m) => Date.parse(m.record.takenAt));
   const first = Math.min(...times);
   const last = request.setName || request.pointInTime ? Math.max(...times) : Infinity;
-  const inRange = locked.filter((l) => Date.parse(l.record.takenAt) >= first && Date.parse(l.record.takenAt) <= last);
+  const inRange = setAside.filter((l) => Date.parse(l.record.takenAt) >= first && Date.parse(l.record.takenAt) <= last);
   return newestOf(inRange);
 }
 
-function newestOf(locked: Locked[]): Locked | undefined {
-  return [...locked].sort((a, b) => Date.parse(b.record.takenAt) - Date.parse(a.record.takenAt))[0];
+function newestOf(sets: SetAside[]): SetAside | undefined {
+  return [...sets].sort((a, b) => Date.parse(b.record.takenAt) - Date.parse(a.record.takenAt))[0];
 }
 
 class DecryptionNeeded extends StepFailure {}
@@ -244,21 +257,19 @@ export async function stageFromOffsite(stage: StageRequest, context: EngineConte
   const request: StageRun = { ...stage, log: context.log, signal: context.signal };
   const { log } = request;
   // Choose (and decrypt the manifests) first: nothing is written locally before the key is proven.
-  const { usable, locked } = await loadArea(request);
+  const { usable, setAside } = await loadArea(request);
   let chosen: { members: Offsite[]; endAtManifest?: string };
   try {
     chosen = request.area === 'database' ? chooseDatabaseChain(request, usable) : chooseFileStoreChain(request, usable);
   } catch (error) {
-    // Nothing restorable with this key: say why the key does not fit (the named set's, or the newest set's).
-    const named = locked.find((l) => l.record.manifest.name === request.setName);
-    if (error instanceof StepFailure && error.exitCode !== 2 && locked.length > 0) throw (named ?? newestOf(locked)!).error;
+    // Nothing restorable: say why the named set, or the newest set, could not be used (the key does not fit, or it is damaged).
+    const named = setAside.find((l) => l.record.manifest.name === request.setName);
+    if (error instanceof StepFailure && error.exitCode !== 2 && setAside.length > 0) throw (named ?? newestOf(setAside)!).error;
     throw error;
   }
-  const blocking = lockedThatMatters(request, locked, chosen.members);
+  const blocking = setAsideThatMatters(request, setAside, chosen.members);
   if (blocking) throw blocking.error;
-  for (const l of locked) {
-    log.warn(`Skipping ${l.record.id} (taken ${l.record.takenAt}, older than the chain restored): it cannot be decrypted with the key given (${l.error.message})`);
-  }
+  for (const l of setAside) log.warn(`Skipping ${l.record.id} (taken ${l.record.takenAt}, older than the chain restored): ${l.error.message}`);
   await fs.mkdir(request.stagingDirectory, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
     throw new StepFailure(`Cannot create the download folder ${request.stagingDirectory} (${error.code ?? error.message}): set "Download folder" (OctopusDr.Offsite.StagingDirectory) to a writable folder.`);
   });
