@@ -7,6 +7,7 @@ import { offsiteUrl } from '../../../templates/offsite-parameters';
 import { howToSet } from '../../runtime/parameters';
 import { createHash } from 'node:crypto';
 import { createWriteStream, promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -204,6 +205,39 @@ function chooseFileStoreChain(request: StageRun, offsite: Offsite[]): { members:
   throw new StepFailure(`No complete file-store backup set is offsite in ${request.store.display}/file-store/ (every archive of a chain must be there, with its .offsite.json record).`);
 }
 
+/** A download's temporary name: hidden, with the process and machine that write it, so a leftover can be told from a download in progress. */
+function temporaryNameOf(name: string): string {
+  return `.${name}.${process.pid}@${hostname()}.download`;
+}
+
+const TEMPORARY = /^\.(.+)\.(\d+)@(.+)\.download$/;
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes half-downloaded files a killed run left in the download folder (never read: a download is
+ * renamed only when complete). Only this machine's, and only of processes no longer running: a
+ * concurrent restore into the same folder keeps its own.
+ */
+async function removeLeftovers(request: StageRun): Promise<void> {
+  const names = await fs.readdir(request.stagingDirectory).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = TEMPORARY.exec(name);
+    if (!m || m[3] !== hostname() || Number(m[2]) === process.pid || isRunning(Number(m[2]))) continue;
+    await fs.rm(path.join(request.stagingDirectory, name), { force: true }).then(
+      () => request.log.info(`Removed ${name} from the download folder: a download a stopped run left unfinished.`),
+      (error: NodeJS.ErrnoException) => request.log.warn(`Could not remove ${name}, a download a stopped run left unfinished (${error.code ?? error.message}); delete it.`),
+    );
+  }
+}
+
 /** Downloads one object to `target` through a temporary name, checking its SHA-256 (of the local, decrypted file). */
 async function fetchFile(request: StageRun, record: OffsiteSetRecord, file: OffsiteFileRecord, target: string, onBytes: (n: number) => void): Promise<boolean> {
   const existing = await fs.stat(target).catch(() => undefined);
@@ -211,7 +245,7 @@ async function fetchFile(request: StageRun, record: OffsiteSetRecord, file: Offs
     request.log.verbose(`Already staged: ${target}`);
     return false;
   }
-  const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.download`);
+  const temporary = path.join(path.dirname(target), temporaryNameOf(path.basename(target)));
   const hash = createHash('sha256');
   let bytes = 0;
   const measure = new Transform({
@@ -273,6 +307,7 @@ export async function stageFromOffsite(stage: StageRequest, context: EngineConte
   await fs.mkdir(request.stagingDirectory, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
     throw new StepFailure(`Cannot create the download folder ${request.stagingDirectory} (${error.code ?? error.message}): set "Download folder" (OctopusDr.Offsite.StagingDirectory) to a writable folder.`);
   });
+  await removeLeftovers(request);
   const files = chosen.members.flatMap((m) => [...m.record.files, m.record.manifest].map((f) => ({ member: m, file: f })));
   const total = files.reduce((sum, f) => sum + f.file.size, 0);
   log.info(`From ${request.store.display}/${request.area}/: ${chosen.members.map((m) => m.record.id).join(' + ')} (${files.length} files) into ${request.stagingDirectory}`);
