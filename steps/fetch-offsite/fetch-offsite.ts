@@ -12,7 +12,7 @@ export async function fetchOffsiteStep(params: Params, context: StepContext): Pr
     throw new ParameterError([`"Offsite URL" (OctopusDr.Offsite.Url) must be an s3://, https:// or (emulator) http:// URL, not "${params.offsiteUrl}": set it in the step, or --offsite-url on the command line.`]);
   }
   const wanted = params.fetch;
-  const decrypt = decrypterFrom(params);
+  const decrypt = decrypterFrom(params, context);
   const fetched: string[] = [];
   if (wanted === 'Both' || wanted === 'Database') {
     const url = /\/file-store\/[^/]+\.manifest\.json$/.test(params.offsiteUrl) ? params.offsiteUrl.replace(/\/file-store\/[^/]+$/, '') : params.offsiteUrl;

@@ -7,6 +7,7 @@ import { offsiteUrl } from '../../../templates/offsite-parameters';
 import { howToSet } from '../../runtime/parameters';
 import { createHash } from 'node:crypto';
 import { createWriteStream, promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -59,13 +60,27 @@ interface Offsite {
   manifestText: string;
 }
 
-async function loadArea(request: StageRun): Promise<Offsite[]> {
+/** A set that cannot be used: this key cannot open it (another passphrase or recipient, or none given), or its manifest is damaged. Set aside with why. */
+interface SetAside {
+  record: OffsiteSetRecord;
+  error: StepFailure;
+}
+
+/**
+ * The area's sets, their manifests read (decrypted when encrypted). A set this key cannot decrypt, or
+ * whose manifest is damaged, is set aside, not fatal: after a passphrase change the older sets need the
+ * old one, and they must not stop a restore of the newer ones (stageFromOffsite decides whether a set
+ * aside matters). A record that cannot be read at all is skipped with a warning.
+ */
+async function loadArea(request: StageRun): Promise<{ usable: Offsite[]; setAside: SetAside[] }> {
   const { store, area, signal } = request;
   const keys = (await store.list(`${area}/`)).map((o) => o.key).filter((k) => k.endsWith(OFFSITE_SUFFIX)).sort();
   const result: Offsite[] = [];
+  const setAside: SetAside[] = [];
   for (const key of keys) {
+    let record: OffsiteSetRecord | undefined;
     try {
-      const record = parseOffsiteRecord(await readText(store, key, signal), `${store.display}/${key}`);
+      record = parseOffsiteRecord(await readText(store, key, signal), `${store.display}/${key}`);
       if (record.area !== area) throw new StepFailure(`${store.display}/${key} describes a ${record.area} set`);
       let manifestText: string;
       if (record.encryption) {
@@ -84,11 +99,43 @@ async function loadArea(request: StageRun): Promise<Offsite[]> {
       result.push({ record, manifestText });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      if (error instanceof DecryptionNeeded || (error instanceof StepFailure && /decrypt|encrypted offsite/i.test(error.message))) throw error;
+      const keyDoesNotFit = error instanceof DecryptionNeeded || (error instanceof StepFailure && /decrypt|encrypted offsite/i.test(error.message));
+      if (record && keyDoesNotFit) {
+        setAside.push({ record, error: error as StepFailure });
+        continue;
+      }
+      if (record) {
+        const why = (error as Error).message;
+        setAside.push({
+          record,
+          error: new StepFailure(
+            `${record.id} cannot be restored from ${store.display}: ${why}${why.endsWith('.') ? '' : '.'} Copy it offsite again, or end the URL with an older set's .manifest.json (or give a point in time before it) to restore that one.`,
+            { cause: error },
+          ),
+        });
+        continue;
+      }
       request.log.warn(`Skipping ${store.display}/${key}: ${(error as Error).message}`);
     }
   }
-  return result;
+  return { usable: result, setAside };
+}
+
+/**
+ * The set aside that stops this restore, if any: one taken from the chain's first member on (up to
+ * its last when a set or a point in time bounds it) might be in the chain, or newer than it, so
+ * restoring without it could restore less than was asked. Sets older than the chain are skipped.
+ */
+function setAsideThatMatters(request: StageRun, setAside: SetAside[], members: Offsite[]): SetAside | undefined {
+  const times = members.map((m) => Date.parse(m.record.takenAt));
+  const first = Math.min(...times);
+  const last = request.setName || request.pointInTime ? Math.max(...times) : Infinity;
+  const inRange = setAside.filter((l) => Date.parse(l.record.takenAt) >= first && Date.parse(l.record.takenAt) <= last);
+  return newestOf(inRange);
+}
+
+function newestOf(sets: SetAside[]): SetAside | undefined {
+  return [...sets].sort((a, b) => Date.parse(b.record.takenAt) - Date.parse(a.record.takenAt))[0];
 }
 
 class DecryptionNeeded extends StepFailure {}
@@ -158,6 +205,39 @@ function chooseFileStoreChain(request: StageRun, offsite: Offsite[]): { members:
   throw new StepFailure(`No complete file-store backup set is offsite in ${request.store.display}/file-store/ (every archive of a chain must be there, with its .offsite.json record).`);
 }
 
+/** A download's temporary name: hidden, with the process and machine that write it, so a leftover can be told from a download in progress. */
+function temporaryNameOf(name: string): string {
+  return `.${name}.${process.pid}@${hostname()}.download`;
+}
+
+const TEMPORARY = /^\.(.+)\.(\d+)@(.+)\.download$/;
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes half-downloaded files a killed run left in the download folder (never read: a download is
+ * renamed only when complete). Only this machine's, and only of processes no longer running: a
+ * concurrent restore into the same folder keeps its own.
+ */
+async function removeLeftovers(request: StageRun): Promise<void> {
+  const names = await fs.readdir(request.stagingDirectory).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = TEMPORARY.exec(name);
+    if (!m || m[3] !== hostname() || Number(m[2]) === process.pid || isRunning(Number(m[2]))) continue;
+    await fs.rm(path.join(request.stagingDirectory, name), { force: true }).then(
+      () => request.log.info(`Removed ${name} from the download folder: a download a stopped run left unfinished.`),
+      (error: NodeJS.ErrnoException) => request.log.warn(`Could not remove ${name}, a download a stopped run left unfinished (${error.code ?? error.message}); delete it.`),
+    );
+  }
+}
+
 /** Downloads one object to `target` through a temporary name, checking its SHA-256 (of the local, decrypted file). */
 async function fetchFile(request: StageRun, record: OffsiteSetRecord, file: OffsiteFileRecord, target: string, onBytes: (n: number) => void): Promise<boolean> {
   const existing = await fs.stat(target).catch(() => undefined);
@@ -165,7 +245,7 @@ async function fetchFile(request: StageRun, record: OffsiteSetRecord, file: Offs
     request.log.verbose(`Already staged: ${target}`);
     return false;
   }
-  const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.download`);
+  const temporary = path.join(path.dirname(target), temporaryNameOf(path.basename(target)));
   const hash = createHash('sha256');
   let bytes = 0;
   const measure = new Transform({
@@ -193,6 +273,15 @@ async function fetchFile(request: StageRun, record: OffsiteSetRecord, file: Offs
   } catch (error) {
     await fs.rm(temporary, { force: true }).catch(() => undefined);
     if (request.signal?.aborted) throw request.signal.reason;
+    if (record.encryption && !(error instanceof StepFailure)) {
+      // The key opened the set's manifest and this file's header, so a failure inside the encrypted
+      // stream (age's "invalid tag") means the stored object was truncated or changed.
+      throw new StepFailure(
+        `${request.store.display}/${record.area}/${file.name} cannot be decrypted to the end (${(error as Error).message}): it was truncated or changed offsite. ` +
+          'Nothing was restored; use another set, or delete the damaged object and its .offsite.json record offsite and copy the set again.',
+        { cause: error },
+      );
+    }
     throw error;
   }
 }
@@ -202,11 +291,23 @@ export async function stageFromOffsite(stage: StageRequest, context: EngineConte
   const request: StageRun = { ...stage, log: context.log, signal: context.signal };
   const { log } = request;
   // Choose (and decrypt the manifests) first: nothing is written locally before the key is proven.
-  const offsite = await loadArea(request);
-  const chosen = request.area === 'database' ? chooseDatabaseChain(request, offsite) : chooseFileStoreChain(request, offsite);
+  const { usable, setAside } = await loadArea(request);
+  let chosen: { members: Offsite[]; endAtManifest?: string };
+  try {
+    chosen = request.area === 'database' ? chooseDatabaseChain(request, usable) : chooseFileStoreChain(request, usable);
+  } catch (error) {
+    // Nothing restorable: say why the named set, or the newest set, could not be used (the key does not fit, or it is damaged).
+    const named = setAside.find((l) => l.record.manifest.name === request.setName);
+    if (error instanceof StepFailure && error.exitCode !== 2 && setAside.length > 0) throw (named ?? newestOf(setAside)!).error;
+    throw error;
+  }
+  const blocking = setAsideThatMatters(request, setAside, chosen.members);
+  if (blocking) throw blocking.error;
+  for (const l of setAside) log.warn(`Skipping ${l.record.id} (taken ${l.record.takenAt}, older than the chain restored): ${l.error.message}`);
   await fs.mkdir(request.stagingDirectory, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
     throw new StepFailure(`Cannot create the download folder ${request.stagingDirectory} (${error.code ?? error.message}): set "Download folder" (OctopusDr.Offsite.StagingDirectory) to a writable folder.`);
   });
+  await removeLeftovers(request);
   const files = chosen.members.flatMap((m) => [...m.record.files, m.record.manifest].map((f) => ({ member: m, file: f })));
   const total = files.reduce((sum, f) => sum + f.file.size, 0);
   log.info(`From ${request.store.display}/${request.area}/: ${chosen.members.map((m) => m.record.id).join(' + ')} (${files.length} files) into ${request.stagingDirectory}`);

@@ -60,7 +60,8 @@ async function removeEmptyFolders(folder: string, top: string): Promise<void> {
 export function localSourceFrom(params: UrlSourceParams, context: StepContext, area: Area): Promise<LocalSource> {
   return localSourceThrough(params.source, params, context, area, {
     pointInTime: params.pointInTime,
-    decrypt: decrypterFrom(params),
+    // Only for a URL: a restore from a folder neither needs nor checks the decryption settings.
+    decrypt: isOffsiteUrl(params.source) ? decrypterFrom(params, context) : undefined,
     open: () => (require('../readers') as typeof import('../readers')).openOffsiteReader,
   });
 }
