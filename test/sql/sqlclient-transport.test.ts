@@ -49,6 +49,16 @@ describe('the SqlClient transport against the simulator', () => {
     sim = await SqlSimulator.start({ seed: { logins: [{ name: 'sa', password: PASSWORD }], server: { defaultBackupPath: backups }, databases: [{ name: 'Octopus' }], operationMs: 3000 } });
   });
   afterAll(async () => {
+    // A test that failed before closing its connection leaves the helper running, and jest would
+    // then never exit (CI saw it): stop it, whole process group.
+    const pid = sqlClientHelperPid();
+    if (pid) {
+      try {
+        process.kill(process.platform === 'win32' ? pid : -pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     await sim?.stop();
     rmSync(backups, { recursive: true, force: true });
   });
