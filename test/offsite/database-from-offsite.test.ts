@@ -5,11 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { keyIdOf } from '../../steps/engines/master-key';
-import { Lab, octopusTables } from '../database/harness';
-import { octopusDatabase } from '../master-key/octopus-database';
+import type { Lab } from '../database/harness';
 import { findNode18 } from '../helpers/node18';
-import { runCopy } from './fixtures';
+import { labWithOctopusChain, runCopy } from './fixtures';
 import { azureProvider } from './providers';
 
 const provider = azureProvider();
@@ -20,22 +18,7 @@ let backups: string;
 
 beforeAll(async () => {
   await provider.start();
-  lab = new Lab();
-  const db = octopusDatabase({ name: 'Octopus', key: KEY, variableSets: 4, frozenVariableSets: 1, certificateTable: 'Configuration' });
-  const have = new Set((db.seed.tables ?? []).map((t) => t.name.toLowerCase()));
-  const tables = [...(db.seed.tables ?? []), ...(octopusTables() ?? []).filter((t) => !have.has(t.name.toLowerCase()))];
-  await lab.start({ operationMs: 50 }, [{ ...db.seed, name: 'Octopus', recoveryModel: 'FULL', tables }]);
-  backups = path.join(lab.root, 'sql');
-  mkdirSync(backups);
-  const take = async (...args: string[]) => {
-    const run = await lab.run('backup-database', 'Octopus', ['--backup-directory', backups, '--no-copy-only', '--master-key-id', keyIdOf(KEY), ...args]);
-    if (run.code !== 0) throw new Error(`backup failed: ${run.result}\n${run.stderr}`);
-  };
-  await take();
-  lab.insertProject('Octopus', 'Projects-2');
-  await take('--backup-type', 'Log');
-  lab.insertProject('Octopus', 'Projects-3');
-  await take('--backup-type', 'Log');
+  ({ lab, backups } = await labWithOctopusChain(KEY));
   url = await provider.newTarget('site-a');
   const copied = await runCopy(['--offsite-url', url, '--backup-directory', backups], provider.env());
   if (copied.code !== 0) throw new Error(`copy failed: ${copied.result}`);

@@ -9,7 +9,9 @@ import { MemorySink } from '../../steps/runtime/console-output';
 import { outputVariablesIn, resultMessageIn } from '../../steps/runtime/service-messages';
 import { copyOffsite as template } from '../../templates/copy-offsite';
 import { copyOffsiteStep } from '../../steps/copy-offsite/copy-offsite';
+import { keyIdOf } from '../../steps/engines/master-key';
 import { backup, Lab, octopusTables } from '../database/harness';
+import { octopusDatabase } from '../master-key/octopus-database';
 import { makeStore, pseudoRandomBytes, silentLog, write } from '../file-store/helpers';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 
@@ -50,6 +52,30 @@ export async function makeBackups(): Promise<Backups> {
   await new Promise((r) => setTimeout(r, 1100)); // a distinct archive time stamp
   await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Incremental', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
   return { lab, database, fileStore, home };
+}
+
+/**
+ * A lab whose `Octopus` database holds a real master key's encrypted values: a full backup, then a
+ * project and a log backup, twice (three projects, a chain of three sets), into `<lab>/sql`.
+ */
+export async function labWithOctopusChain(key: Buffer): Promise<{ lab: Lab; backups: string }> {
+  const lab = new Lab();
+  const db = octopusDatabase({ name: 'Octopus', key, variableSets: 4, frozenVariableSets: 1, certificateTable: 'Configuration' });
+  const have = new Set((db.seed.tables ?? []).map((t) => t.name.toLowerCase()));
+  const tables = [...(db.seed.tables ?? []), ...(octopusTables() ?? []).filter((t) => !have.has(t.name.toLowerCase()))];
+  await lab.start({ operationMs: 50 }, [{ ...db.seed, name: 'Octopus', recoveryModel: 'FULL', tables }]);
+  const backups = path.join(lab.root, 'sql');
+  mkdirSync(backups);
+  const take = async (...args: string[]) => {
+    const run = await lab.run('backup-database', 'Octopus', ['--backup-directory', backups, '--no-copy-only', '--master-key-id', keyIdOf(key), ...args]);
+    if (run.code !== 0) throw new Error(`backup failed: ${run.result}\n${run.stderr}`);
+  };
+  await take();
+  lab.insertProject('Octopus', 'Projects-2');
+  await take('--backup-type', 'Log');
+  lab.insertProject('Octopus', 'Projects-3');
+  await take('--backup-type', 'Log');
+  return { lab, backups };
 }
 
 export async function dropBackups(b: Backups | undefined): Promise<void> {

@@ -6,16 +6,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { keyIdOf } from '../../steps/engines/master-key';
 import { backupFileStore } from '../../steps/engines/file-store/backup';
 import { resolveFolders } from '../../steps/engines/file-store/folders';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { resultMessageIn } from '../../steps/runtime/service-messages';
-import { Lab, octopusTables } from '../database/harness';
+import type { Lab } from '../database/harness';
 import { makeStore, runBundle, silentLog, snapshot } from '../file-store/helpers';
 import { runStepInProcess } from '../helpers/in-process';
-import { octopusDatabase } from '../master-key/octopus-database';
-import { runCopy } from './fixtures';
+import { labWithOctopusChain, runCopy } from './fixtures';
 import { startS3Server, type S3Server } from './servers';
 
 const hasAge = spawnSync('age-keygen', ['--version']).status === 0;
@@ -37,22 +35,8 @@ const secrets = [SECRET_ACCESS_KEY, encodeURIComponent(SECRET_ACCESS_KEY), PASSP
 
 beforeAll(async () => {
   s3 = await startS3Server();
-  lab = new Lab();
-  const db = octopusDatabase({ name: 'Octopus', key: KEY, variableSets: 4, frozenVariableSets: 1, certificateTable: 'Configuration' });
-  const have = new Set((db.seed.tables ?? []).map((t) => t.name.toLowerCase()));
-  const tables = [...(db.seed.tables ?? []), ...(octopusTables() ?? []).filter((t) => !have.has(t.name.toLowerCase()))];
-  await lab.start({ operationMs: 50 }, [{ ...db.seed, name: 'Octopus', recoveryModel: 'FULL', tables }]);
-  const backups = path.join(lab.root, 'sql');
-  mkdirSync(backups);
-  const take = async (...args: string[]) => {
-    const run = await lab.run('backup-database', 'Octopus', ['--backup-directory', backups, '--no-copy-only', '--master-key-id', keyIdOf(KEY), ...args]);
-    if (run.code !== 0) throw new Error(`backup failed: ${run.result}\n${run.stderr}`);
-  };
-  await take();
-  lab.insertProject('Octopus', 'Projects-2');
-  await take('--backup-type', 'Log');
-  lab.insertProject('Octopus', 'Projects-3');
-  await take('--backup-type', 'Log');
+  let backups: string;
+  ({ lab, backups } = await labWithOctopusChain(KEY));
 
   home = path.join(lab.root, 'home');
   makeStore(home);
