@@ -134,9 +134,9 @@ test('disk full while writing fails clearly and leaves no partial archive', asyn
   }
 });
 
-test('files that vanish, or keep changing, while read are warnings naming them, not a failed backup', async () => {
-  const live = path.join(work, 'live');
-  const out = path.join(work, 'live-out');
+test.each([0, 2])('files that vanish, or keep changing, while read are warnings naming them, not a failed backup (%i worker threads)', async (smallFileWorkers) => {
+  const live = path.join(work, `live-${smallFileWorkers}`);
+  const out = path.join(work, `live-out-${smallFileWorkers}`);
   for (let i = 0; i < 30; i++) write(path.join(live, 'TaskLogs', `t${String(i).padStart(2, '0')}.log.txt`), `task ${i}\n`.repeat(2000));
   const busy = path.join(live, 'TaskLogs', 't29.log.txt');
   // A running task: its log is appended to continuously.
@@ -150,6 +150,7 @@ test('files that vanish, or keep changing, while read are warnings naming them, 
       mode: 'Full',
       skipUnreadable: false,
       toolVersion: 'test',
+      smallFileWorkers,
       onProgress: (p) => {
         // Right after the scan, before any file is read: a task log is deleted.
         if (p.filesDone === 0) rmSync(path.join(live, 'TaskLogs', 't05.log.txt'), { force: true });
@@ -165,7 +166,7 @@ test('files that vanish, or keep changing, while read are warnings naming them, 
   } finally {
     writer.kill('SIGKILL');
   }
-  const restored = path.join(work, 'live-restored');
+  const restored = path.join(work, `live-restored-${smallFileWorkers}`);
   const set = await resolveBackupSource(out);
   await restoreFileStore({ set, destinations: [{ name: 'TaskLogs', path: path.join(restored, 'TaskLogs'), origin: 'home' }], replaceExisting: false, dryRun: false }, quietEngineContext({ log: silentLog }));
   expect(readFileSync(path.join(restored, 'TaskLogs', 't00.log.txt'), 'utf8')).toBe('task 0\n'.repeat(2000));

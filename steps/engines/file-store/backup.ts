@@ -33,13 +33,17 @@ import {
 import { progressReporter, type FileStoreProgress } from './progress';
 import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem } from './scan';
 import { openArchive } from './zip-reader';
+import { BATCH_BYTES, BATCH_FILES, BUFFERED_FILE_LIMIT, smallFileWorkerCount, workersCanRun, SmallFileWorkers, WorkerUnavailable, type PreparedFile } from './small-file-workers';
 import { compressionLevelFor, StreamingZipWriter } from './zip-writer';
 
-/** Files up to this size are read whole and compressed on the thread pool; larger ones stream. */
-export const BUFFERED_FILE_LIMIT = 4 * 1024 * 1024;
 const READ_AHEAD_FILES = 16;
 /** ...and at most this many bytes of them. */
 const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+/** Bytes of small files sent to workers and not yet written into the archive. */
+const PREPARE_AHEAD_BYTES = 16 * 1024 * 1024;
+/** Below these, starting worker threads costs more than it saves. */
+const WORKERS_FROM_FILES = 64;
+const WORKERS_FROM_BYTES = 16 * 1024 * 1024;
 
 const labels = {
   homeDirectory: fileStoreHomeDirectory.label,
@@ -60,6 +64,11 @@ export interface BackupOptions {
   /** Byte and file counts as they change; by default they go to the context's progress bar. */
   onProgress?: (progress: FileStoreProgress) => void;
   now?: () => Date;
+  /**
+   * Worker threads for the small files (0: the main thread reads them). By default one per core
+   * (OCTOPUSDR_FILE_STORE_WORKERS overrides it), and none for a backup with few small files.
+   */
+  smallFileWorkers?: number;
 }
 
 export interface BackupResult {
@@ -387,8 +396,8 @@ function record(state: WriteState, item: PlannedFile, sha256: string, size: numb
   state.stored.set(item, { folder: file.folder, path: file.path, size, mtimeMs, mode, sha256, archive: state.archiveName });
 }
 
-/** A small file, already read: added as a buffer (or, at a checkpoint, as a stream). */
-async function storeSmallFile(writer: StreamingZipWriter, state: WriteState, item: PlannedFile, outcome: ReadOutcome): Promise<void> {
+/** A small file, already read: added as a buffer (or, at a checkpoint, as a stream), or as a worker prepared it. */
+async function storeSmallFile(writer: StreamingZipWriter, state: WriteState, item: PlannedFile, outcome: ReadOutcome | PreparedFile): Promise<void> {
   const file = item.scanned;
   const name = `${file.folder}/${file.path}`;
   if (outcome.kind === 'vanished') {
@@ -401,7 +410,10 @@ async function storeSmallFile(writer: StreamingZipWriter, state: WriteState, ite
   } else {
     if (outcome.changed) state.warnings.warn(`${name} kept changing while being read (read twice); the archive holds the copy read last.`);
     const meta = { mtimeMs: outcome.mtimeMs, mode: outcome.mode };
-    if (writer.needsCheckpoint) {
+    if ('content' in outcome) {
+      await writer.roomForPrepared();
+      writer.addPrepared(name, outcome, meta);
+    } else if (writer.needsCheckpoint) {
       const data = outcome.data;
       const { done } = await writer.addStream(name, meta, () => new PassThrough().end(data));
       const tracked = done.then(() => undefined);
@@ -410,8 +422,9 @@ async function storeSmallFile(writer: StreamingZipWriter, state: WriteState, ite
     } else {
       writer.addBuffer(name, outcome.data, meta);
     }
-    record(state, item, outcome.sha256, outcome.data.length, outcome.mtimeMs, outcome.mode);
-    state.progress.bytesDone += outcome.data.length;
+    const size = 'content' in outcome ? outcome.size : outcome.data.length;
+    record(state, item, outcome.sha256, size, outcome.mtimeMs, outcome.mode);
+    state.progress.bytesDone += size;
   }
   state.progress.filesDone += 1;
   state.report();
@@ -471,14 +484,133 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
   state.streamed.push(tracked);
 }
 
+const isSmall = (p: PlannedFile) => p.scanned.size <= BUFFERED_FILE_LIMIT;
+
+/** Worker threads for this backup's small files, when there are enough of them to pay for starting (~40 ms). */
+function startWorkers(toStore: readonly PlannedFile[], requested: number | undefined, env: NodeJS.ProcessEnv = process.env): SmallFileWorkers | undefined {
+  const count = requested ?? smallFileWorkerCount(env);
+  if (count === 0 || !workersCanRun()) return undefined;
+  const small = toStore.filter(isSmall);
+  const explicit = requested !== undefined || (env.OCTOPUSDR_FILE_STORE_WORKERS !== undefined && env.OCTOPUSDR_FILE_STORE_WORKERS !== '');
+  const worthIt = small.length >= WORKERS_FROM_FILES || small.reduce((sum, p) => sum + p.scanned.size, 0) >= WORKERS_FROM_BYTES;
+  return small.length > 0 && (explicit || worthIt) ? new SmallFileWorkers(count) : undefined;
+}
+
+/**
+ * The order entries are written in when workers prepare the small files: the large files spread
+ * evenly among the small ones (by bytes), instead of where the scan met them. Small files are
+ * bound by the CPU (deflate) and large ones by the disk; spread out, each large file is written
+ * while the workers compress the small files after it, so both run at once. The manifest keeps
+ * the scan order; a reader finds every entry by name.
+ */
+export function interleavedWriteOrder<T extends { scanned: { size: number } }>(toStore: readonly T[], isLarge: (item: T) => boolean): T[] {
+  const large = toStore.filter(isLarge);
+  const small = toStore.filter((item) => !isLarge(item));
+  if (large.length === 0 || small.length === 0) return [...toStore];
+  const smallBytes = small.reduce((sum, item) => sum + item.scanned.size, 0);
+  // A large file first (the disk starts at once), then one after each equal share of small files.
+  const share = smallBytes / large.length;
+  const order: T[] = [];
+  let nextLarge = 0;
+  let bytes = 0;
+  for (const item of small) {
+    while (nextLarge < large.length && bytes >= nextLarge * share) order.push(large[nextLarge++]);
+    order.push(item);
+    bytes += item.scanned.size;
+  }
+  while (nextLarge < large.length) order.push(large[nextLarge++]);
+  return order;
+}
+
+/** Runs of consecutive small files, cut at BATCH_FILES files or BATCH_BYTES: one worker message each. */
+function smallFileBatches(toStore: readonly PlannedFile[]): Map<number, number[]> {
+  const batches = new Map<number, number[]>();
+  let current: number[] = [];
+  let bytes = 0;
+  const close = () => {
+    if (current.length > 0) batches.set(current[0], current);
+    current = [];
+    bytes = 0;
+  };
+  toStore.forEach((item, index) => {
+    if (!isSmall(item)) return close();
+    if (current.length >= BATCH_FILES || (current.length > 0 && bytes + item.scanned.size > BATCH_BYTES)) close();
+    current.push(index);
+    bytes += item.scanned.size;
+  });
+  close();
+  return batches;
+}
+
+/**
+ * 3. Write, with the small files read, hashed and compressed by worker threads: batches are sent
+ * ahead (up to PREPARE_AHEAD_BYTES of files) while earlier entries, large files among them, are
+ * written. A batch no worker could prepare is read on the main thread instead.
+ */
+async function writeWithWorkers(writer: StreamingZipWriter, state: WriteState, toStore: readonly PlannedFile[], workers: SmallFileWorkers): Promise<void> {
+  const { signal } = state.context;
+  const batches = smallFileBatches(toStore);
+  const starts = [...batches.keys()];
+  const sent = new Map<number, Promise<PreparedFile[]>>();
+  let nextToSend = 0;
+  let bytesAhead = 0;
+  const batchBytes = (start: number) => batches.get(start)!.reduce((sum, i) => sum + toStore[i].scanned.size, 0);
+  const sendAhead = () => {
+    while (nextToSend < starts.length && (bytesAhead < PREPARE_AHEAD_BYTES || sent.size === 0)) {
+      const start = starts[nextToSend++];
+      const jobs = batches.get(start)!.map((i) => ({ localPath: toStore[i].scanned.localPath, size: toStore[i].scanned.size, level: compressionLevelFor(toStore[i].scanned.path) }));
+      const prepared = workers.prepare(jobs);
+      // Awaited in order below; one left behind by a failure must not be an unhandled rejection.
+      prepared.catch(() => undefined);
+      sent.set(start, prepared);
+      bytesAhead += batchBytes(start);
+    }
+  };
+  let fellBack = false;
+  for (let i = 0; i < toStore.length; ) {
+    signal.throwIfAborted();
+    writer.throwIfFailed();
+    sendAhead();
+    if (!isSmall(toStore[i])) {
+      await storeLargeFile(writer, state, toStore[i]);
+      i += 1;
+      continue;
+    }
+    const indexes = batches.get(i)!;
+    let outcomes: (PreparedFile | ReadOutcome)[];
+    try {
+      outcomes = await writer.race(sent.get(i)!);
+    } catch (error) {
+      if (!(error instanceof WorkerUnavailable)) throw error;
+      if (!fellBack) state.context.log.info(`The worker threads stopped (${error.message}); the rest of the small files are read on the main thread.`);
+      fellBack = true;
+      outcomes = indexes.map((index) => readWholeFile(toStore[index].scanned));
+    }
+    sent.delete(i);
+    bytesAhead -= batchBytes(i);
+    // The last batch is back: the workers' memory is not held through the large files after it.
+    if (nextToSend === starts.length && sent.size === 0) void workers.close();
+    for (let k = 0; k < indexes.length; k++) await storeSmallFile(writer, state, toStore[indexes[k]], outcomes[k]);
+    i = indexes.at(-1)! + 1;
+  }
+  await writer.race(Promise.all(state.streamed));
+}
+
 /** 3. Write: every folder, then every file to store; small files are read ahead, several at once. */
 async function writeFiles(writer: StreamingZipWriter, state: WriteState, directories: readonly ScannedDirectory[], toStore: readonly PlannedFile[]): Promise<void> {
   const { signal } = state.context;
   state.report();
   for (const d of directories) writer.addDirectory(`${d.folder}/${d.path}/`, d);
+  const workers = startWorkers(toStore, state.options.smallFileWorkers);
+  if (workers) {
+    try {
+      return await writeWithWorkers(writer, state, interleavedWriteOrder(toStore, (item) => !isSmall(item)), workers);
+    } finally {
+      await workers.close();
+    }
+  }
   const reads = new Map<number, ReadOutcome>();
   let nextRead = 0;
-  const isSmall = (p: PlannedFile) => p.scanned.size <= BUFFERED_FILE_LIMIT;
   for (let i = 0; i < toStore.length; i++) {
     signal.throwIfAborted();
     writer.throwIfFailed();

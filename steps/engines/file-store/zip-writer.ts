@@ -9,18 +9,63 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, fdatasync, fsync, promises as fs, type WriteStream } from 'node:fs';
 import { promisify } from 'node:util';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
-import * as zlib from 'node:zlib';
 import * as yazl from 'yazl';
 import crc32 = require('buffer-crc32');
+// The module object itself (not an ES-module copy of it): the one yazl's require('zlib') sees.
+import zlib = require('node:zlib');
+import type { PreparedFile } from './small-file-workers';
+
+/**
+ * Entries a worker has already deflated (see addPrepared): yazl is handed a stand-in buffer of
+ * the file's length, and its CRC-32 and deflate calls on that very object get the worker's
+ * results. Each step is recorded, and addPrepared fails the archive unless both were taken.
+ */
+interface Precomputed {
+  crc32: number;
+  content: Buffer;
+  crcTaken: boolean;
+  deflateTaken: boolean;
+}
+const precomputed = new WeakMap<Buffer, Precomputed>();
 
 // yazl computes CRC-32 with buffer-crc32's JavaScript loop (about 270 MB/s on one core, the
 // largest single cost of a backup). Node 20.15+ has zlib.crc32 (about 3 GB/s) with the same
 // contract, so use it when present; Node 18 keeps the JavaScript one.
 const nativeCrc32 = (zlib as unknown as { crc32?: (data: Buffer, value?: number) => number }).crc32;
-if (typeof nativeCrc32 === 'function') {
-  crc32.unsigned = ((data: Buffer, previous?: Buffer | number) =>
-    nativeCrc32(data, typeof previous === 'number' ? previous >>> 0 : previous ? previous.readUInt32BE(0) : 0)) as typeof crc32.unsigned;
+const computeCrc32 = crc32.unsigned;
+crc32.unsigned = ((data: Buffer, previous?: Buffer | number) => {
+  const known = previous === undefined ? precomputed.get(data) : undefined;
+  if (known) {
+    known.crcTaken = true;
+    return known.crc32;
+  }
+  if (typeof nativeCrc32 !== 'function') return computeCrc32(data, previous);
+  return nativeCrc32(data, typeof previous === 'number' ? previous >>> 0 : previous ? previous.readUInt32BE(0) : 0);
+}) as typeof crc32.unsigned;
+
+type DeflateCallback = (error: Error | null, result: Buffer) => void;
+const deflateRaw = zlib.deflateRaw as unknown as (...args: unknown[]) => unknown;
+// Any other caller's deflateRaw goes through unchanged.
+(zlib as unknown as { deflateRaw: unknown }).deflateRaw = function deflateRawOrPrecomputed(this: unknown, ...args: unknown[]): unknown {
+  const known = Buffer.isBuffer(args[0]) ? precomputed.get(args[0]) : undefined;
+  if (known && typeof args[2] === 'function') {
+    known.deflateTaken = true;
+    (args[2] as DeflateCallback)(null, known.content);
+    return undefined;
+  }
+  return deflateRaw.apply(this, args);
+};
+
+/** Stand-ins share one zeroed buffer: yazl reads only their length (its crc32 and deflate calls are answered above). */
+let standInBytes = Buffer.alloc(0);
+function standIn(length: number): Buffer {
+  if (standInBytes.length < length) standInBytes = Buffer.alloc(Math.max(length, 4 * 1024 * 1024));
+  // A new object every time: each is a key of its own.
+  return standInBytes.subarray(0, length);
 }
+
+/** Prepared (worker-compressed) bytes a writer holds before the file has taken them. */
+export const PREPARED_BYTES_AHEAD = 16 * 1024 * 1024;
 
 /** Buffered bytes a writer may run ahead of its last checkpoint. */
 export const SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -186,6 +231,10 @@ export class StreamingZipWriter {
   private flushedBytes = 0;
   private flushing: Promise<void> | undefined;
   private readonly readBuffers = new ReadBufferPool();
+  /** Prepared entries' bytes handed to yazl and not yet written to the file. */
+  private readonly preparedInFlight = new Map<Buffer, Extract<PreparedFile, { kind: 'read' }>>();
+  private preparedBytes = 0;
+  private readonly roomWaiters: (() => void)[] = [];
 
   constructor(readonly filePath: string) {
     // 'wx': never overwrite; the caller picks a fresh temporary name. autoClose off: finish()
@@ -224,16 +273,68 @@ export class StreamingZipWriter {
     const write = output._write;
     output._write = (chunk, encoding, callback) =>
       write.call(output, chunk, encoding, (error) => {
-        if (!error) this.readBuffers.giveBack(chunk);
+        if (!error) this.written(chunk);
         callback(error);
       });
     const writev = output._writev;
     if (typeof writev === 'function') {
       output._writev = (chunks, callback) =>
         writev.call(output, chunks, (error) => {
-          if (!error) for (const { chunk } of chunks) this.readBuffers.giveBack(chunk);
+          if (!error) for (const { chunk } of chunks) this.written(chunk);
           callback(error);
         });
+    }
+  }
+
+  /** A chunk the archive file now holds: a read buffer can be reused, a prepared entry's bytes are let go. */
+  private written(chunk: Buffer): void {
+    this.readBuffers.giveBack(chunk);
+    const prepared = this.preparedInFlight.get(chunk);
+    if (prepared === undefined) return;
+    this.preparedInFlight.delete(chunk);
+    this.preparedBytes -= chunk.length;
+    prepared.release();
+    if (this.preparedBytes <= PREPARED_BYTES_AHEAD) for (const wake of this.roomWaiters.splice(0)) wake();
+  }
+
+  /**
+   * Waits until the prepared entries not yet written (queued behind a large file, or in the
+   * output's buffers) are within PREPARED_BYTES_AHEAD: what bounds a backup's memory when
+   * workers prepare the small files faster than the disk takes them.
+   */
+  async roomForPrepared(): Promise<void> {
+    while (this.preparedBytes > PREPARED_BYTES_AHEAD) {
+      this.throwIfFailed();
+      await this.race(new Promise<void>((resolve) => this.roomWaiters.push(resolve)));
+    }
+  }
+
+  /**
+   * Adds a file a worker has read, hashed and (at a level above 0) deflated. yazl frames it as
+   * it frames any buffer; for a deflated one it gets a stand-in of the file's length and the
+   * worker's CRC-32 and deflate output (see `precomputed`). If yazl did not take both, the entry
+   * would hold the stand-in's zeros: the archive fails instead.
+   */
+  addPrepared(name: string, file: Extract<PreparedFile, { kind: 'read' }>, meta: EntryMetadata): void {
+    this.throwIfFailed();
+    const options = { mtime: entryDate(meta.mtimeMs), mode: 0o100000 | (meta.mode & 0o7777), compressionLevel: file.level };
+    if (file.content.length > 0) {
+      this.preparedInFlight.set(file.content, file);
+      this.preparedBytes += file.content.length;
+    }
+    if (file.level === 0) {
+      this.zip.addBuffer(file.content, name, options);
+      return;
+    }
+    const stand = standIn(file.size);
+    const known: Precomputed = { crc32: file.crc32, content: file.content, crcTaken: false, deflateTaken: false };
+    precomputed.set(stand, known);
+    this.zip.addBuffer(stand, name, options);
+    precomputed.delete(stand);
+    if (!known.crcTaken || !known.deflateTaken) {
+      const error = new Error(`yazl did not take the prepared data of ${name} (crc ${known.crcTaken}, deflate ${known.deflateTaken}); this yazl version is not supported.`);
+      this.fail(error);
+      throw error;
     }
   }
 

@@ -1,0 +1,187 @@
+// The small files of a backup read, hashed and deflated on worker threads: the archive must be
+// the one the main thread writes (same entries, CRCs, methods and sizes), readable by Info-ZIP
+// and Python, restorable; a worker that stops must never cost a file; a cancel must leave nothing.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { backupFileStore, resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
+import { interleavedWriteOrder } from '../../steps/engines/file-store/backup';
+import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
+import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
+import { BUFFERED_FILE_LIMIT, SmallFileWorkers, WorkerUnavailable } from '../../steps/engines/file-store/small-file-workers';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { collectingLog, logText, makeStore, pseudoRandomBytes, runBundle, silentLog, snapshot, tempDir, write } from './helpers';
+
+const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
+const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
+
+const work = tempDir('workers');
+const home = path.join(work, 'home');
+
+/** makeStore, plus enough task logs for several batches, and files at the size limits. */
+function makeBusyStore(): void {
+  makeStore(home);
+  const t = new Date('2026-10-02T12:00:00.000Z');
+  for (let i = 0; i < 90; i++) write(path.join(home, 'TaskLogs', 'busy', `task-${i}.log.txt`), logText(40 + i * 37, i + 100), undefined, t);
+  const limitText = Buffer.alloc(BUFFERED_FILE_LIMIT, logText(200, 7));
+  write(path.join(home, 'TaskLogs', 'at-the-limit.log.txt'), limitText, undefined, t);
+  write(path.join(home, 'TaskLogs', 'one-byte-over.log.txt'), Buffer.concat([limitText, Buffer.from('x')]), undefined, t);
+  write(path.join(home, 'Packages', 'feeds-builtin', 'Acme.Small.1.0.0.nupkg'), pseudoRandomBytes(150_000, 3), undefined, t);
+  write(path.join(home, 'Artifacts', 'Spaces-1', 'empty-too.txt'), '', undefined, t);
+}
+
+async function backup(out: string, smallFileWorkers: number, log: ReturnType<typeof collectingLog>['log'] | typeof silentLog = silentLog) {
+  return backupFileStore({ folders: at(home), backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test', smallFileWorkers }, quietEngineContext({ log }));
+}
+
+/** Every entry but the manifest (it names its archive) as Python's zipfile sees it: CRC, method, sizes, mode, time; after its own CRC check. */
+function entries(archive: string): Record<string, unknown[]> {
+  const script = `
+import json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+print(json.dumps({i.filename: [i.CRC, i.compress_type, i.file_size, i.compress_size, i.external_attr, list(i.date_time)] for i in z.infolist() if i.filename != sys.argv[2]}))
+`;
+  const run = spawnSync('python3', ['-c', script, archive, MANIFEST_ENTRY_NAME], { encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  return JSON.parse(run.stdout);
+}
+
+beforeAll(() => makeBusyStore());
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('small files prepared by worker threads', () => {
+  let onMain: string;
+  let onWorkers: string;
+  beforeAll(async () => {
+    onMain = (await backup(path.join(work, 'main'), 0)).archivePath;
+    onWorkers = (await backup(path.join(work, 'workers'), 2)).archivePath;
+  });
+
+  test('give the same entries as the main thread: CRC, method, sizes, mode and time of every one', () => {
+    const expected = entries(onMain);
+    expect(Object.keys(expected).length).toBeGreaterThan(140);
+    expect(entries(onWorkers)).toEqual(expected);
+  });
+
+  test('deflate text, store packages, and leave a file one byte over the limit to the streaming path', () => {
+    const all = entries(onWorkers);
+    expect(all['TaskLogs/busy/task-3.log.txt'][1]).toBe(8);
+    expect(all['TaskLogs/at-the-limit.log.txt'][1]).toBe(8);
+    expect(all['TaskLogs/one-byte-over.log.txt'][1]).toBe(8);
+    expect(all['Packages/feeds-builtin/Acme.Small.1.0.0.nupkg'][1]).toBe(0);
+    expect(all['Artifacts/Spaces-1/empty-too.txt'][2]).toBe(0);
+  });
+
+  test('the built bundle (workers run from a source string) writes the same entries', async () => {
+    const out = path.join(work, 'bundle');
+    mkdirSync(out);
+    const run = await runBundle('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out], { env: { OCTOPUSDR_FILE_STORE_WORKERS: '2' } });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(entries(path.join(out, readdirSync(out).find((n) => n.endsWith('.zip'))!))).toEqual(entries(onMain));
+  });
+
+  test('Info-ZIP unzip -t accepts the archive', () => {
+    const run = spawnSync('unzip', ['-t', onWorkers], { encoding: 'utf8' });
+    expect(run.stdout).toContain('No errors detected');
+    expect(run.status).toBe(0);
+  });
+
+  test('verify passes and a restore reproduces the store', async () => {
+    expect(await verifyFileStoreBackup(onWorkers)).toMatchObject({ ok: true, problems: [] });
+    const restored = path.join(work, 'restored');
+    const set = await resolveBackupSource(onWorkers);
+    await restoreFileStore({ set, destinations: at(restored), replaceExisting: false, dryRun: false }, quietEngineContext({ log: silentLog }));
+    expect(snapshot(restored)).toEqual(snapshot(home));
+  });
+
+  test('the large files are spread among the small ones in the archive (so the disk and the CPU work at once)', () => {
+    const names = Object.keys(entries(onWorkers)).filter((n) => !n.endsWith('/'));
+    const large = ['Packages/feeds-builtin/Acme.Big.2.0.0.zip', 'TaskLogs/one-byte-over.log.txt'].map((n) => names.indexOf(n)).sort((a, b) => a - b);
+    expect(large[0]).toBe(0);
+    expect(large[1]).toBeGreaterThan(10);
+    expect(large[1]).toBeLessThan(names.length - 10);
+  });
+});
+
+test('the write order puts a large file first, then one after each equal share of small bytes, and loses nothing', () => {
+  const item = (name: string, size: number) => ({ name, scanned: { size } });
+  const items = [item('s1', 10), item('L1', 100), item('s2', 10), item('s3', 10), item('s4', 10), item('L2', 100), item('L3', 100)];
+  const order = interleavedWriteOrder(items, (i) => i.scanned.size > 50).map((i) => i.name);
+  // A share is 40 / 3 bytes: L2 comes once 20 bytes of small files are in, L3 once 30 are.
+  expect(order).toEqual(['L1', 's1', 's2', 'L2', 's3', 'L3', 's4']);
+  expect(interleavedWriteOrder(items.filter((i) => i.scanned.size > 50), () => true).map((i) => i.name)).toEqual(['L1', 'L2', 'L3']);
+  expect(interleavedWriteOrder([], () => true)).toEqual([]);
+});
+
+test('when the workers stop mid-backup, the rest is read on the main thread and nothing is missing', async () => {
+  const prepare = SmallFileWorkers.prototype.prepare;
+  let calls = 0;
+  const spy = jest.spyOn(SmallFileWorkers.prototype, 'prepare').mockImplementation(function (this: SmallFileWorkers, jobs) {
+    calls += 1;
+    return calls <= 2 ? prepare.call(this, jobs) : Promise.reject(new WorkerUnavailable('a worker thread exited (code 1)'));
+  });
+  try {
+    const { log, infos, warnings } = collectingLog();
+    const result = await backup(path.join(work, 'fallback'), 2, log);
+    expect(calls).toBeGreaterThan(3);
+    expect(infos.join('\n')).toContain('The worker threads stopped (a worker thread exited (code 1)); the rest of the small files are read on the main thread.');
+    expect(warnings).toEqual([]);
+    expect(entries(result.archivePath)).toEqual(entries((await backup(path.join(work, 'fallback-main'), 0)).archivePath));
+  } finally {
+    spy.mockRestore();
+  }
+});
+
+test('a worker that dies fails its batch as WorkerUnavailable, and the pool closes', async () => {
+  const pool = new SmallFileWorkers(1, 'process.exit(3)');
+  await expect(pool.prepare([{ localPath: path.join(home, 'TaskLogs', 'servertasks-1.log.txt'), size: 1, level: 1 }])).rejects.toThrow(WorkerUnavailable);
+  await expect(pool.prepare([])).rejects.toThrow(/exited \(code 3\)/);
+  await pool.close();
+});
+
+test('a worker reports a vanished file and an unreadable path as the main thread does', async () => {
+  const pool = new SmallFileWorkers(1);
+  try {
+    const folder = path.join(work, 'a-folder');
+    mkdirSync(folder, { recursive: true });
+    const [vanished, unreadable, read] = await pool.prepare([
+      { localPath: path.join(work, 'no-such-file.txt'), size: 1, level: 1 },
+      { localPath: folder, size: 1, level: 1 },
+      { localPath: path.join(home, 'Artifacts', 'Spaces-1', 'deploy.sh'), size: 18, level: 0 },
+    ]);
+    expect(vanished).toEqual({ kind: 'vanished' });
+    expect(unreadable).toMatchObject({ kind: 'unreadable', message: expect.stringMatching(/^EISDIR: /) });
+    expect(read).toMatchObject({ kind: 'read', size: 18, level: 0, mode: 0o755 });
+    expect(read.kind === 'read' && read.content.toString()).toBe('#!/bin/sh\necho hi\n');
+  } finally {
+    await pool.close();
+  }
+});
+
+test('SIGTERM while workers prepare small files stops the bundle with exit code 143 and no archive', async () => {
+  const out = path.join(work, 'sigterm');
+  mkdirSync(out);
+  const many = path.join(work, 'sigterm-home');
+  for (let i = 0; i < 400; i++) write(path.join(many, 'TaskLogs', `t-${i}.log.txt`), logText(400, i));
+  let sent = false;
+  const run = await runBundle('backup-file-store', ['--home-directory', many, '--include', 'TaskLogs', '--file-store-backup-directory', out], {
+    env: { OCTOPUSDR_FILE_STORE_WORKERS: '2' },
+    onStdout: (chunk, kill) => {
+      if (!sent && /Full backup of/.test(chunk)) {
+        sent = true;
+        kill('SIGTERM');
+      }
+    },
+  });
+  expect(sent).toBe(true);
+  if (run.code === 0) {
+    // The machine was fast enough to finish first; then the set must be complete.
+    expect(readdirSync(out)).toHaveLength(2);
+  } else {
+    expect(run.code).toBe(143);
+    expect(run.stderr).toContain('SIGTERM received');
+    expect(readdirSync(out)).toEqual([]);
+  }
+});
