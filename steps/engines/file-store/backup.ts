@@ -40,7 +40,7 @@ const READ_AHEAD_FILES = 16;
 /** ...and at most this many bytes of them. */
 const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 /** Bytes of small files sent to workers and not yet written into the archive. */
-const PREPARE_AHEAD_BYTES = 16 * 1024 * 1024;
+const PREPARE_AHEAD_BYTES = 12 * 1024 * 1024;
 /** Below these, starting worker threads costs more than it saves. */
 const WORKERS_FROM_FILES = 64;
 const WORKERS_FROM_BYTES = 16 * 1024 * 1024;

@@ -65,7 +65,7 @@ function standIn(length: number): Buffer {
 }
 
 /** Prepared (worker-compressed) bytes a writer holds before the file has taken them. */
-export const PREPARED_BYTES_AHEAD = 16 * 1024 * 1024;
+export const PREPARED_BYTES_AHEAD = 8 * 1024 * 1024;
 
 /** Buffered bytes a writer may run ahead of its last checkpoint. */
 export const SEGMENT_BYTES = 8 * 1024 * 1024;
