@@ -1,8 +1,8 @@
 // Streaming ZIP (ZIP64 where needed) writer over yazl, with bounded memory.
 //
-// Small files arrive as buffers: yazl deflates each one on the libuv thread pool as soon as it
-// is added, so several compress at once on both cores. Large files stream through with
-// constant memory. yazl gives no per-entry "written" event, but it calls a lazy entry's stream
+// Small files arrive prepared by worker threads (read, hashed, deflated: addPrepared), or, on
+// Node 18 or when no worker runs, as buffers yazl deflates on the libuv thread pool (addBuffer).
+// Large files stream through with constant memory. yazl gives no per-entry "written" event, but it calls a lazy entry's stream
 // factory only when every earlier entry is written; each lazy entry is therefore a checkpoint,
 // and we never run more than one segment of buffered entries ahead of the last checkpoint.
 import { createHash } from 'node:crypto';
