@@ -319,7 +319,7 @@ type StreamOptions = {
   onProgress: (p: FileStoreProgress) => void;
   targetOf?: (file: ManifestFile) => string;
   stopAtFirstMismatch: boolean;
-  /** Where small entries are inflated, hashed and written; without them, on this thread. */
+  /** Where small entries are inflated, hashed and written, and large stored ones copied; without them, on this thread. */
   threads?: EntryThreads;
 };
 
@@ -332,7 +332,6 @@ function startThreads(log: Pick<EngineContext['log'], 'verbose'>, createWorker?:
     return undefined;
   }
 }
-
 
 /** The most stored (compressed) bytes of an entry read whole. */
 const SMALL_ENTRY_STORED_LIMIT = WHOLE_ENTRY_LIMIT + 1024;
