@@ -9,7 +9,9 @@
 // `apt-get install -y restic`; nothing else needs it) and, with --zip, Info-ZIP zip/unzip. Each
 // round runs every tool once, in an order that rotates round by round, so a busy moment on a
 // shared machine does not land on one tool; the table gives medians, min-max, peak RSS (GNU
-// time), the load average seen at each measurement and the ratio to the fastest peer. With
+// time), the load average seen at each measurement and the ratio to the fastest peer. Before every
+// timed operation, `sync` runs untimed, so the dirty pages one tool leaves are not written back on
+// the next tool's clock. With
 // --baseline, an earlier build runs as one more peer in the same rounds: before and after, measured
 // under the same load.
 import { spawnSync } from 'node:child_process';
@@ -153,8 +155,18 @@ interface Measurement {
 
 const HAS_GNU_TIME = existsSync('/usr/bin/time');
 
+/**
+ * Writes back every dirty page, untimed: what one operation left in the page cache would
+ * otherwise be written back during the next one, on that tool's clock.
+ */
+function flushDirtyPages(): void {
+  const flushed = spawnSync('sync', [], { stdio: 'ignore' });
+  if (flushed.status !== 0) throw new Error(`sync failed (${flushed.status ?? flushed.error?.message})`);
+}
+
 /** Runs a shell command under GNU time: wall seconds and the peak RSS of the largest process. */
 function measure(command: string, cwd: string, env: NodeJS.ProcessEnv = process.env): Measurement {
+  flushDirtyPages();
   const load = os.loadavg()[0];
   const started = process.hrtime.bigint();
   const options = { cwd, env, encoding: 'utf8' as const, maxBuffer: 64 * 1024 * 1024 };
@@ -315,6 +327,7 @@ export async function run(args: string[]): Promise<void> {
     if (!row) rows.push((row = { operation, tool, runs: [] }));
     return row;
   };
+  process.stdout.write('Before every timed operation of every tool, `sync` runs untimed (dirty pages are written back off the clock).\n');
   for (let round = 1; round <= options.rounds; round++) {
     // Rotate who goes first, so no tool always runs right after the busiest one.
     const order = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
@@ -338,7 +351,7 @@ export async function run(args: string[]): Promise<void> {
   const loads = rows.flatMap((r) => r.runs.map((m) => m.load));
   const lines = [
     `Data: ${data.files} files, ${(data.bytes / 1e9).toFixed(3)} GB (scale ${options.scale}); ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}; ` +
-      `${options.rounds} alternating round(s), median (min-max); warm page cache; load average ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)} (median ${median(loads).toFixed(2)}).`,
+      `${options.rounds} alternating round(s), median (min-max); warm page cache, \`sync\` (untimed) before every timed operation; load average ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)} (median ${median(loads).toFixed(2)}).`,
     '',
     '| operation | tool | wall s, median (min-max) | CPU s (user+sys), median | MB/s | peak RSS MiB | archive MB | ÷ fastest peer | load |',
     '|---|---|---|---|---|---|---|---|---|',

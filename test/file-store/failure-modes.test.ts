@@ -107,6 +107,39 @@ test('SIGTERM mid-backup (Octopus cancel) stops the bundle with exit code 143 an
   }
 });
 
+test('SIGTERM mid-restore (Octopus cancel) stops the bundle with exit code 143; the destination is as it was, no staging is left, no thread keeps it alive', async () => {
+  const source = path.join(work, 'sigterm-restore-home');
+  makeStore(source);
+  // Large stored entries (copied on a thread) and many small ones, so the restore is still running when the signal arrives.
+  for (let i = 0; i < 8; i++) write(path.join(source, 'Packages', `p${i}.nupkg`), pseudoRandomBytes(6 * 1024 * 1024, 100 + i));
+  for (let i = 0; i < 400; i++) write(path.join(source, 'TaskLogs', `many-${i}.log.txt`), logText(40, i));
+  const out = path.join(work, 'sigterm-restore-backups');
+  await backupFileStore({ folders: at(source), backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
+  const target = path.join(work, 'sigterm-restore-target');
+  write(path.join(target, 'TaskLogs', 'current.log.txt'), 'what the server wrote since\n');
+  const before = snapshot(target);
+  let sent = false;
+  const run = await runBundle('restore-file-store', ['--source', out, '--home-directory', target, '--replace-existing'], {
+    onStdout: (chunk, kill) => {
+      if (!sent && /Packages: \d+ files/.test(chunk)) {
+        sent = true;
+        kill('SIGTERM');
+      }
+    },
+  });
+  expect(sent).toBe(true);
+  if (run.code === 0) {
+    // The machine was fast enough to finish first; then the restore must be complete.
+    expect(snapshot(path.join(target, 'Packages'))).toEqual(snapshot(path.join(source, 'Packages')));
+  } else {
+    expect(run.code).toBe(143);
+    expect(run.stderr).toContain('SIGTERM received');
+    expect(run.stderr).not.toMatch(/internal error/i);
+    expect(snapshot(target)).toEqual(before);
+  }
+  expect(listAll(work).filter((n) => /sigterm-restore-target.*(staging|before-restore)/.test(n))).toEqual([]);
+}, 60_000);
+
 /** A small tmpfs when this machine allows mounts (root in CI), else a file-size limit. */
 function smallFilesystem(dir: string): 'tmpfs' | 'fsize' {
   mkdirSync(dir, { recursive: true });
@@ -131,6 +164,24 @@ test('disk full while writing fails clearly and leaves no partial archive', asyn
     expect(readdirSync(full)).toEqual([]);
   } finally {
     if (kind === 'tmpfs') spawnSync('umount', [full]);
+  }
+});
+
+test('a read-only destination fails the restore clearly (EROFS) and leaves it as it was', async () => {
+  const out = path.join(work, 'for-read-only');
+  await backupFileStore({ folders: at(home), backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
+  const target = path.join(work, 'read-only-target');
+  mkdirSync(target, { recursive: true });
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,ro', 'tmpfs', target]).status !== 0) return; // no mounts here (not root)
+  try {
+    const before = snapshot(target);
+    const run = await runBundle('restore-file-store', ['--source', out, '--home-directory', target, '--include', 'TaskLogs']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).not.toMatch(/internal error/i);
+    expect(run.stderr.trim().split('\n').pop()).toMatch(/read-only file system \(EROFS\).*choose a directory on a writable disk, or mount that disk read-write\.$/);
+    expect(snapshot(target)).toEqual(before);
+  } finally {
+    spawnSync('umount', [target]);
   }
 });
 
@@ -223,6 +274,7 @@ describe('an archive whose entry data is damaged (headers intact)', () => {
   const SMALL = 'TaskLogs/servertasks-39.log.txt';
   const LARGE = 'TaskLogs/huge.log.txt';
   const STORED = 'Packages/feeds-builtin/Acme.Web.1.0.0.nupkg';
+  const LARGE_STORED = 'Packages/feeds-builtin/Acme.Big.2.0.0.zip';
 
   beforeAll(async () => {
     makeStore(damagedHome);
@@ -249,6 +301,7 @@ describe('an archive whose entry data is damaged (headers intact)', () => {
     ['a flipped byte in a large (streamed) deflated entry', LARGE, (a) => corruptDeflatedEntry(a, LARGE), /cannot be read: its compressed data is corrupt \(zlib: [^)]+\)/],
     ['a deflated entry cut short', SMALL, (a) => cutEntryShort(a, SMALL), /cannot be read: its compressed data is cut short \(zlib: unexpected end of file\)/],
     ['a flipped byte in a stored entry (CRC-32 and SHA-256 no longer match)', STORED, (a) => flipStoredEntryByte(a, STORED), /does not match its manifest \(\d+ bytes, SHA-256 [0-9a-f]{12}…, expected [0-9a-f]{12}…\)/],
+    ['a flipped byte in a large stored entry (copied on a thread)', LARGE_STORED, (a) => flipStoredEntryByte(a, LARGE_STORED), /does not match its manifest \(\d+ bytes, SHA-256 [0-9a-f]{12}…, expected [0-9a-f]{12}…\)/],
   ];
 
   test.each(cases)('%s: verify and restore fail (exit 1) naming the archive and entry; nothing is changed', async (label, entry, damage, reason) => {

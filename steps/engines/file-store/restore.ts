@@ -35,8 +35,12 @@ import { progressReporter, type FileStoreProgress } from './progress';
 import { formatBytes } from '../../runtime/format';
 import { damagedEntryReason, openArchive, type ArchiveEntry, type OpenedArchive } from './zip-reader';
 import { HashingCounter } from './zip-writer';
+import { startEntryThreads, ThreadStoppedError, type CreateWorker, type EntryThreads } from './restore-threads';
 
-const PARALLEL_ENTRIES = 4;
+/** Small entries in flight at once (each at most WHOLE_ENTRY_LIMIT compressed and inflated). */
+const PARALLEL_SMALL_ENTRIES = 4;
+/** Large entries in flight at once: a thread copies one at a time; streamed ones hold a few MiB each. */
+const PARALLEL_LARGE_ENTRIES = 1;
 /** Entries up to this size are read whole and inflated in one thread-pool job (streams cost ~1 ms per entry). */
 const WHOLE_ENTRY_LIMIT = 4 * 1024 * 1024;
 const inflateRawAsync = promisify(inflateRaw);
@@ -218,23 +222,49 @@ function closeAll(check: ChainCheck): void {
   for (const archive of check.archives.values()) archive.close();
 }
 
-/** Runs `work` over items, at most `limit` at once, stopping at the first error. */
-async function forEachLimited<T>(items: readonly T[], limit: number, signal: AbortSignal, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (failed === undefined && next < items.length) {
-      signal.throwIfAborted();
-      const item = items[next++];
-      try {
-        await work(item);
-      } catch (error) {
-        failed ??= error;
-      }
-    }
+/**
+ * Runs `work` over each lane's items, the lanes side by side and at most `limit` items of a lane
+ * at once. The first error (or a cancel) stops every lane: the work in flight is told through
+ * the signal it is given, and is waited for, so that nothing still runs when this returns.
+ */
+async function forEachInLanes<T>(
+  lanes: readonly { items: readonly T[]; limit: number }[],
+  signal: AbortSignal,
+  work: (item: T, signal: AbortSignal) => Promise<void>,
+  onStop?: () => void,
+): Promise<void> {
+  const stop = new AbortController();
+  if (onStop) stop.signal.addEventListener('abort', onStop, { once: true });
+  const onAbort = () => stop.abort(signal.reason);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  let failed: { error: unknown } | undefined;
+  const fail = (error: unknown) => {
+    if (failed) return;
+    failed = { error };
+    stop.abort(error);
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed !== undefined) throw failed;
+  const runLane = async (items: readonly T[], limit: number) => {
+    let next = 0;
+    const worker = async () => {
+      while (!failed && next < items.length) {
+        if (signal.aborted) return fail(signal.reason);
+        const item = items[next++];
+        try {
+          await work(item, stop.signal);
+        } catch (error) {
+          fail(error);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  };
+  try {
+    await Promise.all(lanes.map((lane) => runLane(lane.items, lane.limit)));
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  if (failed) throw failed.error;
 }
 
 /**
@@ -262,6 +292,18 @@ const discard = () =>
     },
   });
 
+/** The failure of a restore or verify whose worker thread stopped: none of the entries it held can be trusted. */
+function threadStoppedFailure(error: ThreadStoppedError, restoring: boolean): FileStoreError {
+  return new FileStoreError(
+    `${restoring ? 'The restore' : 'The verification'} stopped: ${error.message}.\n` +
+      (restoring
+        ? 'Nothing was changed: the restore stopped while extracting into its staging folders, which were removed; no destination folder was touched.\n'
+        : 'The backup was not verified (this says nothing about whether it is damaged).\n') +
+      `Run the ${restoring ? 'restore' : 'verification'} again; if it stops again, check the memory free on this machine and run it with --verbose.`,
+    { cause: error },
+  );
+}
+
 /** The failure of a restore that met a damaged entry: which one, that nothing changed, what to do. */
 function damagedBackupFailure(problem: string, cause?: unknown): FileStoreError {
   return new FileStoreError(
@@ -272,7 +314,31 @@ function damagedBackupFailure(problem: string, cause?: unknown): FileStoreError 
   );
 }
 
-type StreamOptions = { signal: AbortSignal; onProgress: (p: FileStoreProgress) => void; targetOf?: (file: ManifestFile) => string; stopAtFirstMismatch: boolean };
+type StreamOptions = {
+  signal: AbortSignal;
+  onProgress: (p: FileStoreProgress) => void;
+  targetOf?: (file: ManifestFile) => string;
+  stopAtFirstMismatch: boolean;
+  /** Where small entries are inflated, hashed and written, and large stored ones copied; without them, on this thread. */
+  threads?: EntryThreads;
+};
+
+/** The worker threads, or none (then the main thread does all the work) when they cannot be started. */
+function startThreads(log: Pick<EngineContext['log'], 'verbose'>, createWorker?: CreateWorker): EntryThreads | undefined {
+  try {
+    return startEntryThreads({ slots: PARALLEL_SMALL_ENTRIES, slotSize: SMALL_ENTRY_STORED_LIMIT }, createWorker);
+  } catch (error) {
+    log.verbose(`Worker threads could not be started (${(error as Error).message}); every file is inflated, hashed and written on the main thread.`);
+    return undefined;
+  }
+}
+
+/** The most stored (compressed) bytes of an entry read whole. */
+const SMALL_ENTRY_STORED_LIMIT = WHOLE_ENTRY_LIMIT + 1024;
+
+function isSmallEntry(entry: ArchiveEntry): boolean {
+  return entry.size <= WHOLE_ENTRY_LIMIT && entry.compressedSize <= SMALL_ENTRY_STORED_LIMIT;
+}
 
 /** Reads one entry, hashing it and writing it to `target` (small entries only when the hash matches). */
 async function readEntry(
@@ -283,7 +349,21 @@ async function readEntry(
   progress: FileStoreProgress,
   options: StreamOptions,
 ): Promise<{ sha256: string; length: number }> {
-  const small = entry.size <= WHOLE_ENTRY_LIMIT && entry.compressedSize <= WHOLE_ENTRY_LIMIT + 1024;
+  const small = isSmallEntry(entry);
+  if (small && options.threads) {
+    const result = await options.threads.runSmall({
+      fill: (into) => archive.readStoredInto(entry, into),
+      storedSize: entry.compressedSize,
+      method: entry.raw.compressionMethod,
+      size: entry.size,
+      expectedSha256: file.sha256,
+      target,
+      mode: file.mode & RESTORED_FILE_MODE_BITS,
+      mtimeMs: file.mtimeMs,
+    });
+    progress.bytesDone += result.length;
+    return result;
+  }
   if (small) {
     const chunks: Buffer[] = [];
     for await (const chunk of await archive.openRawEntry(entry)) chunks.push(chunk as Buffer);
@@ -299,6 +379,15 @@ async function readEntry(
     if (target && sha256 === file.sha256) writeSmallFile(target, data, file);
     progress.bytesDone += data.length;
     return { sha256, length: data.length };
+  }
+  if (options.threads && entry.raw.compressionMethod === 0 && entry.compressedSize === entry.size) {
+    const start = await archive.dataStart(entry);
+    const onBytes = (bytes: number) => {
+      progress.bytesDone += bytes;
+      options.onProgress(progress);
+    };
+    const job = { kind: 'stored' as const, archivePath: archive.path, start, size: entry.size, target, mode: file.mode & RESTORED_FILE_MODE_BITS, mtimeMs: file.mtimeMs };
+    return options.threads.copyStored(job, onBytes);
   }
   const hasher = new HashingCounter((bytes) => {
     progress.bytesDone += bytes;
@@ -328,16 +417,27 @@ async function streamFiles(check: ChainCheck, files: readonly ManifestFile[], op
     mismatches.push(problem);
     if (options.stopAtFirstMismatch) throw damagedBackupFailure(problem, cause);
   };
-  await forEachLimited(files, PARALLEL_ENTRIES, options.signal, async (file) => {
+  const entryOf = (file: ManifestFile) => check.archives.get(file.archive)!.entries.get(`${file.folder}/${file.path}`)!;
+  // Small and large entries side by side: the small ones cost file creations and inflating, the
+  // large ones reading, hashing and writing; in archive order they would take turns.
+  const small: ManifestFile[] = [];
+  const large: ManifestFile[] = [];
+  for (const file of files) (isSmallEntry(entryOf(file)) ? small : large).push(file);
+  const lanes = [
+    { items: small, limit: PARALLEL_SMALL_ENTRIES },
+    { items: large, limit: PARALLEL_LARGE_ENTRIES },
+  ];
+  await forEachInLanes(lanes, options.signal, async (file, laneSignal) => {
     const entryName = `${file.folder}/${file.path}`;
     const archive = check.archives.get(file.archive)!;
-    const entry = archive.entries.get(entryName)!;
+    const entry = entryOf(file);
     try {
-      const { sha256, length } = await readEntry(archive, entry, file, options.targetOf?.(file), progress, options);
+      const { sha256, length } = await readEntry(archive, entry, file, options.targetOf?.(file), progress, { ...options, signal: laneSignal });
       if (sha256 !== file.sha256 || length !== file.size) {
         damaged(`${file.archive}: ${entryName} does not match its manifest (${length} bytes, SHA-256 ${sha256.slice(0, 12)}…, expected ${file.sha256.slice(0, 12)}…)`);
       }
     } catch (error) {
+      if (error instanceof ThreadStoppedError && !options.signal.aborted) throw threadStoppedFailure(error, options.targetOf !== undefined);
       // zlib's and yauzl's errors on the entry's bytes mean a damaged archive, not a bug; a
       // cancel or a disk error is reported as it is.
       const reason = error instanceof StepFailure || options.signal.aborted ? undefined : damagedEntryReason(error);
@@ -346,7 +446,8 @@ async function streamFiles(check: ChainCheck, files: readonly ManifestFile[], op
     }
     progress.filesDone += 1;
     options.onProgress(progress);
-  });
+    // A failure or a cancel ends the threads at once: a large copy in flight stops between chunks.
+  }, () => void options.threads?.close());
   return mismatches;
 }
 
@@ -355,6 +456,8 @@ export interface VerifyOptions {
   onProgress?: (progress: FileStoreProgress) => void;
   /** Only these folders (default: all in the set). */
   include?: readonly FileStoreFolderName[];
+  /** Creates each worker thread from its source (tests give ones that fail). */
+  createWorker?: CreateWorker;
 }
 
 export interface VerifyResult {
@@ -377,7 +480,12 @@ export async function verifyFileStoreBackup(source: string, options: VerifyOptio
     const problems = [...check.problems];
     if (problems.length === 0) {
       const onProgress = options.onProgress ?? progressReporter(context, 'Verified');
-      problems.push(...(await streamFiles(check, files, { signal: context.signal, onProgress, stopAtFirstMismatch: false })));
+      const threads = startThreads(context.log, options.createWorker);
+      try {
+        problems.push(...(await streamFiles(check, files, { signal: context.signal, onProgress, stopAtFirstMismatch: false, threads })));
+      } finally {
+        await threads?.close();
+      }
     }
     return { ok: problems.length === 0, problems, set, files: files.length, bytes: files.reduce((s, f) => s + f.size, 0) };
   } finally {
@@ -405,6 +513,8 @@ export interface RestoreOptions {
   now?: () => Date;
   /** Zip-slip rules for Windows (defaults to the platform's). */
   windows?: boolean;
+  /** Creates each worker thread from its source (tests give ones that fail). */
+  createWorker?: CreateWorker;
 }
 
 export interface RestoredFolder {
@@ -519,6 +629,7 @@ async function extractIntoStaging(
   content: { files: readonly ManifestFile[]; directories: readonly ManifestDirectory[] },
   context: EngineContext,
   onProgress: (p: FileStoreProgress) => void,
+  threads: EntryThreads | undefined,
 ): Promise<void> {
   const { signal } = context;
   const stagings = plans.map((p) => p.staging);
@@ -539,7 +650,7 @@ async function extractIntoStaging(
   for (const f of content.files) parents.add(path.dirname(inside(f.folder, f.path)));
   for (const parent of parents) await fs.mkdir(parent, { recursive: true });
 
-  await streamFiles(check, content.files, { signal, onProgress, targetOf: (f) => inside(f.folder, f.path), stopAtFirstMismatch: true }).catch((error: unknown) => {
+  await streamFiles(check, content.files, { signal, onProgress, targetOf: (f) => inside(f.folder, f.path), stopAtFirstMismatch: true, threads }).catch((error: unknown) => {
     // A write error (a full disk) often carries no path: name the staging folder, and that nothing was swapped in.
     if (signal.aborted) throw error;
     throw fileFailure(error, {
@@ -629,15 +740,21 @@ export async function restoreFileStore(options: RestoreOptions, context: EngineC
     }
     const stagings = plans.map((p) => p.staging);
     let swapped = false;
+    const threads = startThreads(log, options.createWorker);
     const unregister = context.onCleanup(async () => {
       if (!swapped) for (const staging of stagings) await fs.rm(staging, { recursive: true, force: true });
     });
+    // Registered last, so it runs first: no thread writes into a staging folder being removed.
+    const unregisterThreads = context.onCleanup(async () => threads?.close());
     try {
-      await extractIntoStaging(check, set, plans, { files, directories }, context, options.onProgress ?? progressReporter(context, 'Restored'));
+      await extractIntoStaging(check, set, plans, { files, directories }, context, options.onProgress ?? progressReporter(context, 'Restored'), threads);
+      await threads?.close();
       await swapIn(set, plans, { rollBack: options.rollBackOnFailure ?? true, stamp }, context);
       swapped = true;
     } finally {
+      await threads?.close();
       if (!swapped) for (const staging of stagings) await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      unregisterThreads();
       unregister();
     }
     for (const plan of plans) {

@@ -25,6 +25,10 @@ export interface OpenedArchive {
   openEntry(entry: ArchiveEntry): Promise<Readable>;
   /** The entry's stored bytes, still compressed (for small entries inflated in one go). */
   openRawEntry(entry: ArchiveEntry): Promise<Readable>;
+  /** Where the entry's stored bytes start in the archive file (its local header checked). */
+  dataStart(entry: ArchiveEntry): Promise<number>;
+  /** Reads the entry's stored bytes (still compressed) into `into`, which must hold them all. */
+  readStoredInto(entry: ArchiveEntry, into: Uint8Array): Promise<void>;
   close(): void;
 }
 
@@ -71,6 +75,9 @@ const WINDOW = 256 * 1024;
  */
 class FileRangeReader extends yauzl.RandomAccessReader {
   private window: { start: number; data: Buffer } | undefined;
+  /** The window's buffer, for the next window, unless a stream was given a part of it. */
+  private spare: Buffer | undefined;
+  private windowLent = false;
   constructor(
     private readonly fd: number,
     private readonly size: number,
@@ -82,7 +89,11 @@ class FileRangeReader extends yauzl.RandomAccessReader {
     if (w && start >= w.start && end <= w.start + w.data.length) return w.data.subarray(start - w.start, end - w.start);
     if (end - start > WINDOW) return undefined;
     const length = Math.min(Math.max(WINDOW, end - start), this.size - start);
-    const data = Buffer.allocUnsafe(length);
+    // Reused when nothing kept a part of it: a restore reads ~1,700 windows per 434 MB of small files.
+    if (this.window && !this.windowLent && this.window.data.buffer.byteLength === WINDOW && this.window.data.byteOffset === 0) this.spare = Buffer.from(this.window.data.buffer, 0, WINDOW);
+    const data = this.spare && length <= WINDOW ? this.spare.subarray(0, length) : Buffer.allocUnsafe(length);
+    this.spare = undefined;
+    this.windowLent = false;
     let got = 0;
     while (got < length) {
       const n = readSync(this.fd, data, got, length - got, start + got);
@@ -103,12 +114,29 @@ class FileRangeReader extends yauzl.RandomAccessReader {
     data.copy(buffer, offset);
     callback(null);
   }
+  /** Reads [start, start + into.length) into a buffer the caller owns, synchronously (from the window when it holds it). */
+  readInto(start: number, into: Uint8Array): void {
+    const w = this.window;
+    const end = start + into.length;
+    if (w && start >= w.start && end <= w.start + w.data.length) {
+      into.set(w.data.subarray(start - w.start, end - w.start));
+      return;
+    }
+    let got = 0;
+    while (got < into.length) {
+      const n = readSync(this.fd, into, got, into.length - got, start + got);
+      if (n === 0) throw new Error('unexpected end of the archive file');
+      got += n;
+    }
+  }
   override _readStreamForRange(start: number, end: number): Readable {
     const data = end - start <= WINDOW ? this.cached(start, end) : undefined;
+    if (data) this.windowLent = true;
     return data ? Readable.from([data], { objectMode: false }) : new RangeStream(this.fd, start, end);
   }
   override close(callback: (error: Error | null) => void): void {
     this.window = undefined;
+    this.spare = undefined;
     close(this.fd, callback);
   }
 }
@@ -138,9 +166,11 @@ export async function openArchive(archivePath: string, options: { windows?: bool
   // A plain fd (not a FileHandle): the reader owns it and closes it when yauzl is done.
   const fd = await promisify(open)(archivePath, 'r');
   let zip: yauzl.ZipFile;
+  let reader: FileRangeReader;
   try {
     const { size } = await promisify(fstat)(fd);
-    zip = await yauzl.fromRandomAccessReaderPromise(new FileRangeReader(fd, size), size, { autoClose: false, decodeStrings: false, validateEntrySizes: true });
+    reader = new FileRangeReader(fd, size);
+    zip = await yauzl.fromRandomAccessReaderPromise(reader, size, { autoClose: false, decodeStrings: false, validateEntrySizes: true });
   } catch (error) {
     close(fd, () => undefined);
     throw error;
@@ -181,6 +211,11 @@ export async function openArchive(archivePath: string, options: { windows?: bool
     problems,
     openEntry: (entry) => zip.openReadStreamPromise(entry.raw),
     openRawEntry: (entry) => zip.openReadStreamPromise(entry.raw, entry.raw.compressionMethod === 0 ? {} : { decompress: false }),
+    dataStart: async (entry) => (await zip.readLocalFileHeaderPromise(entry.raw, { minimal: true })).fileDataStart,
+    readStoredInto: async (entry, into) => {
+      const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry.raw, { minimal: true });
+      reader.readInto(fileDataStart, into.subarray(0, entry.compressedSize));
+    },
     close: () => zip.close(),
   };
 }
