@@ -17,6 +17,7 @@ import {
   makeStore,
   pseudoRandomBytes,
   runBundle,
+  expectSigtermMidBackup,
   silentLog,
   snapshot,
   tempDir,
@@ -87,24 +88,7 @@ test('SIGTERM mid-backup (Octopus cancel) stops the bundle with exit code 143 an
   const big = path.join(work, 'sigterm-home');
   // Enough data that the backup is still running when the signal arrives.
   for (let i = 0; i < 6; i++) write(path.join(big, 'Packages', `p${i}.nupkg`), pseudoRandomBytes(6 * 1024 * 1024, i));
-  let sent = false;
-  const run = await runBundle('backup-file-store', ['--home-directory', big, '--include', 'Packages', '--file-store-backup-directory', out], {
-    onStdout: (chunk, kill) => {
-      if (!sent && /Full backup of/.test(chunk)) {
-        sent = true;
-        kill('SIGTERM');
-      }
-    },
-  });
-  expect(sent).toBe(true);
-  if (run.code === 0) {
-    // The machine was fast enough to finish first; then the set must be complete.
-    expect(readdirSync(out).sort()).toHaveLength(2);
-  } else {
-    expect(run.code).toBe(143);
-    expect(run.stderr).toContain('SIGTERM received');
-    expect(readdirSync(out)).toEqual([]);
-  }
+  await expectSigtermMidBackup(['--home-directory', big, '--include', 'Packages'], out);
 });
 
 test('SIGTERM mid-restore (Octopus cancel) stops the bundle with exit code 143; the destination is as it was, no staging is left, no thread keeps it alive', async () => {

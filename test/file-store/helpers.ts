@@ -201,3 +201,30 @@ export function flipStoredEntryByte(archivePath: string, entryName: string): voi
 export async function runInProcess(stepId: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   return { ...(await runStepInProcess(stepId, args, { env: options.env })), signal: null };
 }
+
+/**
+ * Runs the backup bundle and sends SIGTERM (Octopus's cancel) once it says what it backs up: it
+ * must stop with exit code 143 and leave nothing in `out`, or, on a machine fast enough to finish
+ * first, leave a complete set (archive and manifest).
+ */
+export async function expectSigtermMidBackup(args: string[], out: string, env?: NodeJS.ProcessEnv): Promise<Run> {
+  let sent = false;
+  const run = await runBundle('backup-file-store', [...args, '--file-store-backup-directory', out], {
+    env,
+    onStdout: (chunk, kill) => {
+      if (!sent && /Full backup of/.test(chunk)) {
+        sent = true;
+        kill('SIGTERM');
+      }
+    },
+  });
+  expect(sent).toBe(true);
+  if (run.code === 0) {
+    expect(readdirSync(out)).toHaveLength(2);
+  } else {
+    expect(run.code).toBe(143);
+    expect(run.stderr).toContain('SIGTERM received');
+    expect(readdirSync(out)).toEqual([]);
+  }
+  return run;
+}

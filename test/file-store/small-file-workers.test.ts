@@ -10,7 +10,7 @@ import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/fi
 import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
 import { BUFFERED_FILE_LIMIT, SmallFileWorkers, WorkerUnavailable } from '../../steps/engines/file-store/small-file-workers';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { collectingLog, logText, makeStore, pseudoRandomBytes, runBundle, silentLog, snapshot, tempDir, write } from './helpers';
+import { collectingLog, expectSigtermMidBackup, logText, makeStore, pseudoRandomBytes, runBundle, silentLog, snapshot, tempDir, write } from './helpers';
 
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
 const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
@@ -165,23 +165,5 @@ test('SIGTERM while workers prepare small files stops the bundle with exit code 
   mkdirSync(out);
   const many = path.join(work, 'sigterm-home');
   for (let i = 0; i < 400; i++) write(path.join(many, 'TaskLogs', `t-${i}.log.txt`), logText(400, i));
-  let sent = false;
-  const run = await runBundle('backup-file-store', ['--home-directory', many, '--include', 'TaskLogs', '--file-store-backup-directory', out], {
-    env: { OCTOPUSDR_FILE_STORE_WORKERS: '2' },
-    onStdout: (chunk, kill) => {
-      if (!sent && /Full backup of/.test(chunk)) {
-        sent = true;
-        kill('SIGTERM');
-      }
-    },
-  });
-  expect(sent).toBe(true);
-  if (run.code === 0) {
-    // The machine was fast enough to finish first; then the set must be complete.
-    expect(readdirSync(out)).toHaveLength(2);
-  } else {
-    expect(run.code).toBe(143);
-    expect(run.stderr).toContain('SIGTERM received');
-    expect(readdirSync(out)).toEqual([]);
-  }
+  await expectSigtermMidBackup(['--home-directory', many, '--include', 'TaskLogs'], out, { OCTOPUSDR_FILE_STORE_WORKERS: '2' });
 });
