@@ -147,8 +147,24 @@ export async function runStep<Ps extends Record<string, ParameterDefinition>>(
 
 /** The entry point of a bundled step: run, set the exit code, let the output drain. */
 export function main<Ps extends Record<string, ParameterDefinition>>(template: StepTemplate<Ps>, step: StepFunction<Ps>): void {
+  // Node exits, with code 0, when nothing is left to wait for, even while a promise is pending:
+  // a step stuck on work that no longer exists (a lost callback, a thread that was let go) would
+  // then end green without a last line. It ends as a failure instead.
+  let settled = false;
+  const stuck = () => {
+    if (settled) return;
+    settled = true;
+    processSink.stderr(
+      `ERROR: ${template.name} stopped before it finished: it was waiting for work that no longer exists (an internal error). ` +
+        'Nothing it was doing can be taken as done; run it again, with --verbose, and report this if it persists.\n',
+    );
+    process.exitCode = 1;
+  };
+  process.once('beforeExit', stuck);
   runStep(template, step).then(
     (code) => {
+      settled = true;
+      process.off('beforeExit', stuck);
       process.exitCode = code;
       // Sockets or timers a cancelled step left behind must not keep the process alive;
       // wait for stdout and stderr to drain before leaving.
@@ -158,6 +174,8 @@ export function main<Ps extends Record<string, ParameterDefinition>>(template: S
       timer.unref();
     },
     (error) => {
+      settled = true;
+      process.off('beforeExit', stuck);
       // runStep failed before its context could report (it catches everything a step throws):
       // still one last line that says what failed, through the same ASCII-safe sink, without a stack.
       const reason = error instanceof Error ? error.message : String(error);

@@ -150,7 +150,9 @@ class EntryThread {
 
   constructor(createWorker: (source: string) => Worker) {
     this.worker = createWorker(THREAD_SOURCE);
-    // A thread never keeps the process alive: the restore ends it, and so does an exit.
+    // An idle thread never keeps the process alive (the restore ends it, and so does an exit);
+    // one with jobs does: the main thread may have nothing else to wait for, and Node would then
+    // exit, with code 0, in the middle of a restore.
     this.worker.unref();
     this.worker.on('message', (message: ThreadMessage) => {
       const job = this.pending.get(message.id);
@@ -158,6 +160,7 @@ class EntryThread {
       if (message.progress) job.onBytes?.(message.progress);
       if (message.sha256 === undefined && !message.error) return;
       this.pending.delete(message.id);
+      if (this.pending.size === 0) this.worker.unref();
       if (message.error) job.reject(rebuiltError(message.error));
       else job.resolve({ sha256: message.sha256!, length: message.length! });
     });
@@ -169,6 +172,7 @@ class EntryThread {
     if (this.stopped) return Promise.reject(threadFailure(this.stopped));
     const id = this.nextId++;
     return new Promise<SmallEntryResult>((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, { resolve, reject, onBytes });
       this.worker.postMessage({ id, ...job });
     });
@@ -180,9 +184,12 @@ class EntryThread {
     const failure = threadFailure(reason);
     for (const job of this.pending.values()) job.reject(failure);
     this.pending.clear();
+    this.worker.unref();
   }
 
   async close(): Promise<void> {
+    // Referenced until it has exited, for the same reason as above.
+    this.worker.ref();
     await this.worker.terminate().catch(() => undefined);
   }
 }

@@ -279,6 +279,9 @@ export class SmallFileWorkers {
   async close(): Promise<void> {
     const workers = this.workers.splice(0);
     this.broken ??= new Error('the worker threads were stopped');
+    // Referenced until they have exited: an unreferenced worker's exit does not keep the event
+    // loop alive, so awaiting it could end the process, with code 0, in the middle of a backup.
+    for (const w of workers) w.worker.ref();
     await Promise.all(workers.map((w) => w.worker.terminate().catch(() => undefined)));
     for (const [id, batch] of this.batches) {
       this.batches.delete(id);
