@@ -33,7 +33,7 @@ import {
 import { progressReporter, type FileStoreProgress } from './progress';
 import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem } from './scan';
 import { openArchive } from './zip-reader';
-import { BATCH_BYTES, BATCH_FILES, BUFFERED_FILE_LIMIT, smallFileWorkerCount, workersCanRun, SmallFileWorkers, WorkerUnavailable, type PreparedFile } from './small-file-workers';
+import { BATCH_BYTES, BATCH_FILES, BUFFERED_FILE_LIMIT, NOT_A_FILE, smallFileWorkerCount, workersCanRun, SmallFileWorkers, WorkerUnavailable, type PreparedFile } from './small-file-workers';
 import { compressionLevelFor, StreamingZipWriter } from './zip-writer';
 
 const READ_AHEAD_FILES = 16;
@@ -128,7 +128,8 @@ function isUnreadable(code: string): boolean {
 function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
   let fd: number;
   try {
-    fd = openSync(file.localPath, 'r');
+    // Non-blocking: a file replaced by a named pipe since the scan must not block the main thread.
+    fd = openSync(file.localPath, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK || 0));
   } catch (error) {
     const code = errnoOf(error);
     if (code === 'ENOENT') return { kind: 'vanished' };
@@ -136,6 +137,7 @@ function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
   }
   try {
     const before = fstatSync(fd);
+    if (!before.isFile() && !before.isDirectory()) return { kind: 'unreadable', message: NOT_A_FILE };
     // One byte more than expected tells us the file grew while we read it.
     const buffer = Buffer.allocUnsafe(before.size + 1);
     let length = 0;
