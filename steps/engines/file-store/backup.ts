@@ -33,7 +33,7 @@ import {
 import { progressReporter, type FileStoreProgress } from './progress';
 import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem } from './scan';
 import { openArchive } from './zip-reader';
-import { BATCH_BYTES, BATCH_FILES, BUFFERED_FILE_LIMIT, smallFileWorkerCount, workersCanRun, SmallFileWorkers, WorkerUnavailable, type PreparedFile } from './small-file-workers';
+import { BATCH_BYTES, BATCH_FILES, BUFFERED_FILE_LIMIT, NOT_A_FILE, smallFileWorkerCount, workersCanRun, SmallFileWorkers, WorkerUnavailable, type PreparedFile } from './small-file-workers';
 import { compressionLevelFor, StreamingZipWriter } from './zip-writer';
 
 const READ_AHEAD_FILES = 16;
@@ -41,6 +41,12 @@ const READ_AHEAD_FILES = 16;
 const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 /** Bytes of small files sent to workers and not yet written into the archive. */
 const PREPARE_AHEAD_BYTES = 12 * 1024 * 1024;
+/**
+ * ...and batches: each comes back in a buffer of BATCH_BUFFER_BYTES however small its files, so
+ * tiny or empty files (whose bytes never reach PREPARE_AHEAD_BYTES) sent every batch at once,
+ * each in a fresh 4 MiB buffer (20,000 empty files: 1,250 of them).
+ */
+const PREPARE_AHEAD_BATCHES = 8;
 /** Below these, starting worker threads costs more than it saves. */
 const WORKERS_FROM_FILES = 64;
 const WORKERS_FROM_BYTES = 16 * 1024 * 1024;
@@ -122,7 +128,8 @@ function isUnreadable(code: string): boolean {
 function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
   let fd: number;
   try {
-    fd = openSync(file.localPath, 'r');
+    // Non-blocking: a file replaced by a named pipe since the scan must not block the main thread.
+    fd = openSync(file.localPath, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK || 0));
   } catch (error) {
     const code = errnoOf(error);
     if (code === 'ENOENT') return { kind: 'vanished' };
@@ -130,6 +137,7 @@ function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
   }
   try {
     const before = fstatSync(fd);
+    if (!before.isFile() && !before.isDirectory()) return { kind: 'unreadable', message: NOT_A_FILE };
     // One byte more than expected tells us the file grew while we read it.
     const buffer = Buffer.allocUnsafe(before.size + 1);
     let length = 0;
@@ -556,7 +564,7 @@ async function writeWithWorkers(writer: StreamingZipWriter, state: WriteState, t
   let bytesAhead = 0;
   const batchBytes = (start: number) => batches.get(start)!.reduce((sum, i) => sum + toStore[i].scanned.size, 0);
   const sendAhead = () => {
-    while (nextToSend < starts.length && (bytesAhead < PREPARE_AHEAD_BYTES || sent.size === 0)) {
+    while (nextToSend < starts.length && ((bytesAhead < PREPARE_AHEAD_BYTES && sent.size < PREPARE_AHEAD_BATCHES) || sent.size === 0)) {
       const start = starts[nextToSend++];
       const jobs = batches.get(start)!.map((i) => ({ localPath: toStore[i].scanned.localPath, size: toStore[i].scanned.size, level: compressionLevelFor(toStore[i].scanned.path) }));
       const prepared = workers.prepare(jobs);

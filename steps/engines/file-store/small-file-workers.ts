@@ -59,8 +59,12 @@ type WireResult =
  */
 export const BATCH_BUFFER_BYTES = BATCH_BYTES + 64 * 1024;
 
+/** Why a path the scan saw as a file (now a named pipe, socket or device) is not read. */
+export const NOT_A_FILE = 'not a regular file any more (replaced since the scan)';
+
 /** Run with `eval`: the step is one bundled file, so a worker cannot be given a module path. */
 const WORKER_SOURCE = `
+const NOT_A_FILE = ${JSON.stringify(NOT_A_FILE)};
 const BATCH_BUFFER_BYTES = ${BATCH_BUFFER_BYTES};
 const freeBatchBuffers = [];
 // zlib's output chunk: below glibc's 128 KiB mmap threshold, so chunks come from (and go back to) the thread's arena.
@@ -85,13 +89,16 @@ let allocatedSinceCollect = 0;
 function readOnce(localPath) {
   let fd;
   try {
-    fd = fs.openSync(localPath, 'r');
+    // Non-blocking: a file replaced by a named pipe since the scan must not block this thread
+    // for good (terminate() cannot stop a thread blocked in open()); regular files ignore it.
+    fd = fs.openSync(localPath, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK || 0));
   } catch (error) {
     const code = error.code || 'ERROR';
     return code === 'ENOENT' ? { kind: 'vanished' } : { kind: 'unreadable', message: code + ': ' + error.message };
   }
   try {
     const before = fs.fstatSync(fd);
+    if (!before.isFile() && !before.isDirectory()) return { kind: 'unreadable', message: NOT_A_FILE };
     // One byte more than expected tells us the file grew while we read it.
     if (scratch.length < before.size + 1) scratch = Buffer.allocUnsafeSlow(before.size + 1);
     const wanted = before.size + 1;

@@ -1,0 +1,69 @@
+// A small file replaced by a named pipe between the scan and the read: opening a pipe waits for
+// a writer that never comes, which hung the backup for good (a worker thread that cannot be
+// stopped, or the main thread itself). It must be a clear "cannot be read" instead.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, constants, openSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { backupFileStore } from '../../steps/engines/file-store';
+import { SmallFileWorkers } from '../../steps/engines/file-store/small-file-workers';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { logText, silentLog, tempDir, write } from './helpers';
+
+const work = tempDir('swapped');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Lets a reader that is still waiting on the pipe go (it gets end of file), so nothing stays blocked after the test. */
+function releasePipe(fifo: string): void {
+  try {
+    closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+  } catch {
+    // No reader waits.
+  }
+}
+
+const within = <T>(ms: number, promise: Promise<T>) =>
+  Promise.race([promise, new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), ms).unref())]);
+
+test('a worker thread reports a named pipe as unreadable instead of waiting on it forever', async () => {
+  const fifo = path.join(work, 'pipe.log.txt');
+  expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+  const pool = new SmallFileWorkers(1);
+  try {
+    expect(await within(5000, pool.prepare([{ localPath: fifo, size: 10, level: 1 }]))).toEqual([{ kind: 'unreadable', message: expect.stringContaining('not a regular file') }]);
+  } finally {
+    releasePipe(fifo);
+    await pool.close();
+  }
+});
+
+test.each([0, 2])('a small file replaced by a named pipe after the scan is skipped as unreadable, not stored empty after a wait (%i worker threads)', async (smallFileWorkers) => {
+  const home = path.join(work, `home-${smallFileWorkers}`);
+  for (let i = 0; i < 5; i++) write(path.join(home, 'TaskLogs', `t-${i}.log.txt`), logText(30, i));
+  const swapped = path.join(home, 'TaskLogs', 't-2.log.txt');
+  let writer: ChildProcess | undefined;
+  try {
+    const result = await backupFileStore(
+      {
+        folders: [{ name: 'TaskLogs', path: path.join(home, 'TaskLogs'), origin: 'home' }],
+        backupDirectory: path.join(work, `out-${smallFileWorkers}`),
+        mode: 'Full',
+        skipUnreadable: true,
+        toolVersion: 'test',
+        smallFileWorkers,
+        onProgress: () => {
+          if (writer) return;
+          rmSync(swapped);
+          expect(spawnSync('mkfifo', [swapped]).status).toBe(0);
+          // A writer that comes after 2 s and goes at once: a reader blocked in open() (the main
+          // thread included, which no timer can then interrupt) is let go with an empty file.
+          writer = spawn('timeout', ['10', 'sh', '-c', 'sleep 2; : > "$0"', swapped], { stdio: 'ignore' });
+        },
+      },
+      quietEngineContext({ log: silentLog }),
+    );
+    expect(result.manifest.skipped).toEqual([{ folder: 'TaskLogs', path: 't-2.log.txt', reason: expect.stringContaining('not a regular file') }]);
+    expect(result.manifest.files.map((f) => f.path)).not.toContain('t-2.log.txt');
+  } finally {
+    writer?.kill('SIGKILL');
+  }
+});
