@@ -3,6 +3,7 @@
 // kernel time in open(2) alone (measured: docs/design.md, "Where a file-store restore spends its
 // time"), which then runs beside the reading instead of after it.
 import { Worker } from 'node:worker_threads';
+import { endThread } from '../../runtime/threads';
 
 /** One small entry for a thread: how to read its stored bytes, and where (and whether) to write it. */
 export interface SmallEntryJob {
@@ -188,9 +189,7 @@ class EntryThread {
   }
 
   async close(): Promise<void> {
-    // Referenced until it has exited, for the same reason as above.
-    this.worker.ref();
-    await this.worker.terminate().catch(() => undefined);
+    await endThread(this.worker);
   }
 }
 

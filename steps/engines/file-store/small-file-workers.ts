@@ -8,6 +8,7 @@
 // only frames and writes them (see StreamingZipWriter.addPrepared).
 import { availableParallelism, cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { endThread } from '../../runtime/threads';
 import * as zlib from 'node:zlib';
 
 /** Files up to this size are read whole (by a worker, or on the main thread); larger ones stream. */
@@ -286,10 +287,7 @@ export class SmallFileWorkers {
   async close(): Promise<void> {
     const workers = this.workers.splice(0);
     this.broken ??= new Error('the worker threads were stopped');
-    // Referenced until they have exited: an unreferenced worker's exit does not keep the event
-    // loop alive, so awaiting it could end the process, with code 0, in the middle of a backup.
-    for (const w of workers) w.worker.ref();
-    await Promise.all(workers.map((w) => w.worker.terminate().catch(() => undefined)));
+    await Promise.all(workers.map((w) => endThread(w.worker)));
     for (const [id, batch] of this.batches) {
       this.batches.delete(id);
       batch.reject(new WorkerUnavailable('the worker threads were stopped'));
