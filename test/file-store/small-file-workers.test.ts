@@ -5,7 +5,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore, resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
-import { interleavedWriteOrder } from '../../steps/engines/file-store/backup';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
 import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
 import { BUFFERED_FILE_LIMIT, SmallFileWorkers, WorkerUnavailable } from '../../steps/engines/file-store/small-file-workers';
@@ -95,24 +94,6 @@ describe('small files prepared by worker threads', () => {
     await restoreFileStore({ set, destinations: at(restored), replaceExisting: false, dryRun: false }, quietEngineContext({ log: silentLog }));
     expect(snapshot(restored)).toEqual(snapshot(home));
   });
-
-  test('the large files are spread among the small ones in the archive (so the disk and the CPU work at once)', () => {
-    const names = Object.keys(entries(onWorkers)).filter((n) => !n.endsWith('/'));
-    const large = ['Packages/feeds-builtin/Acme.Big.2.0.0.zip', 'TaskLogs/one-byte-over.log.txt'].map((n) => names.indexOf(n)).sort((a, b) => a - b);
-    expect(large[0]).toBe(0);
-    expect(large[1]).toBeGreaterThan(10);
-    expect(large[1]).toBeLessThan(names.length - 10);
-  });
-});
-
-test('the write order puts a large file first, then one after each equal share of small bytes, and loses nothing', () => {
-  const item = (name: string, size: number) => ({ name, scanned: { size } });
-  const items = [item('s1', 10), item('L1', 100), item('s2', 10), item('s3', 10), item('s4', 10), item('L2', 100), item('L3', 100)];
-  const order = interleavedWriteOrder(items, (i) => i.scanned.size > 50).map((i) => i.name);
-  // A share is 40 / 3 bytes: L2 comes once 20 bytes of small files are in, L3 once 30 are.
-  expect(order).toEqual(['L1', 's1', 's2', 'L2', 's3', 'L3', 's4']);
-  expect(interleavedWriteOrder(items.filter((i) => i.scanned.size > 50), () => true).map((i) => i.name)).toEqual(['L1', 'L2', 'L3']);
-  expect(interleavedWriteOrder([], () => true)).toEqual([]);
 });
 
 test('when the workers stop mid-backup, the rest is read on the main thread and nothing is missing', async () => {

@@ -504,32 +504,6 @@ function startWorkers(toStore: readonly PlannedFile[], requested: number | undef
   return small.length > 0 && (explicit || worthIt) ? new SmallFileWorkers(count) : undefined;
 }
 
-/**
- * The order entries are written in when workers prepare the small files: the large files spread
- * evenly among the small ones (by bytes), instead of where the scan met them. Small files are
- * bound by the CPU (deflate) and large ones by the disk; spread out, each large file is written
- * while the workers compress the small files after it, so both run at once. The manifest keeps
- * the scan order; a reader finds every entry by name.
- */
-export function interleavedWriteOrder<T extends { scanned: { size: number } }>(toStore: readonly T[], isLarge: (item: T) => boolean): T[] {
-  const large = toStore.filter(isLarge);
-  const small = toStore.filter((item) => !isLarge(item));
-  if (large.length === 0 || small.length === 0) return [...toStore];
-  const smallBytes = small.reduce((sum, item) => sum + item.scanned.size, 0);
-  // A large file first (the disk starts at once), then one after each equal share of small files.
-  const share = smallBytes / large.length;
-  const order: T[] = [];
-  let nextLarge = 0;
-  let bytes = 0;
-  for (const item of small) {
-    while (nextLarge < large.length && bytes >= nextLarge * share) order.push(large[nextLarge++]);
-    order.push(item);
-    bytes += item.scanned.size;
-  }
-  while (nextLarge < large.length) order.push(large[nextLarge++]);
-  return order;
-}
-
 /** Runs of consecutive small files, cut at BATCH_FILES files or BATCH_BYTES: one worker message each. */
 function smallFileBatches(toStore: readonly PlannedFile[]): Map<number, number[]> {
   const batches = new Map<number, number[]>();
@@ -612,7 +586,7 @@ async function writeFiles(writer: StreamingZipWriter, state: WriteState, directo
   const workers = startWorkers(toStore, state.options.smallFileWorkers);
   if (workers) {
     try {
-      return await writeWithWorkers(writer, state, interleavedWriteOrder(toStore, (item) => !isSmall(item)), workers);
+      return await writeWithWorkers(writer, state, toStore, workers);
     } finally {
       await workers.close();
     }
