@@ -5,9 +5,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, openSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store';
-import { SmallFileWorkers } from '../../steps/engines/file-store/small-file-workers';
+import { BUFFERED_FILE_LIMIT, SmallFileWorkers } from '../../steps/engines/file-store/small-file-workers';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { logText, silentLog, tempDir, write } from './helpers';
+import { logText, pseudoRandomBytes, silentLog, tempDir, write } from './helpers';
 
 const work = tempDir('swapped');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -65,5 +65,45 @@ test.each([0, 2])('a small file replaced by a named pipe after the scan is skipp
     expect(result.manifest.files.map((f) => f.path)).not.toContain('t-2.log.txt');
   } finally {
     writer?.kill('SIGKILL');
+  }
+});
+
+test.each([0, 2])('a large file replaced by a named pipe after the scan is skipped as unreadable without waiting, or fails without the opt-in (%i worker threads)', async (smallFileWorkers) => {
+  const home = path.join(work, `large-${smallFileWorkers}`);
+  write(path.join(home, 'Packages', 'Acme.A.1.0.0.nupkg'), pseudoRandomBytes(BUFFERED_FILE_LIMIT + 10, 1));
+  write(path.join(home, 'Packages', 'Acme.B.1.0.0.nupkg'), pseudoRandomBytes(BUFFERED_FILE_LIMIT + 20, 2));
+  const swapped = path.join(home, 'Packages', 'Acme.B.1.0.0.nupkg');
+  const attempt = (skipUnreadable: boolean, out: string) => {
+    let swappedYet = false;
+    return backupFileStore(
+      {
+        folders: [{ name: 'Packages', path: path.join(home, 'Packages'), origin: 'home' }],
+        backupDirectory: path.join(work, out),
+        mode: 'Full',
+        skipUnreadable,
+        toolVersion: 'test',
+        smallFileWorkers,
+        onProgress: () => {
+          if (swappedYet) return;
+          swappedYet = true;
+          rmSync(swapped, { force: true });
+          expect(spawnSync('mkfifo', [swapped]).status).toBe(0);
+        },
+      },
+      quietEngineContext({ log: silentLog }),
+    );
+  };
+  try {
+    // No writer ever comes: opening the pipe for reading must not wait for one.
+    const result = await within(5000, attempt(true, `large-out-${smallFileWorkers}`));
+    expect(result).not.toBe('still waiting');
+    if (result === 'still waiting') return;
+    expect(result.manifest.skipped).toEqual([{ folder: 'Packages', path: 'Acme.B.1.0.0.nupkg', reason: expect.stringContaining('not a regular file') }]);
+    expect(result.manifest.files.map((f) => f.path)).toEqual(['Acme.A.1.0.0.nupkg']);
+    rmSync(swapped);
+    write(swapped, pseudoRandomBytes(BUFFERED_FILE_LIMIT + 20, 2));
+    await expect(within(5000, attempt(false, `large-strict-${smallFileWorkers}`))).rejects.toThrow(/Packages\/Acme\.B\.1\.0\.0\.nupkg cannot be read \(not a regular file.*Make it a regular file again, or set "Skip unreadable files"/);
+  } finally {
+    releasePipe(swapped);
   }
 });

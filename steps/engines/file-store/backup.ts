@@ -3,7 +3,7 @@
 // under a temporary name and renamed only when complete, so an interrupted backup leaves
 // nothing that looks like a backup. The phases: scan, plan, write, manifest, read back.
 import { createHash } from 'node:crypto';
-import { accessSync, closeSync, constants as fsConstants, fstatSync, openSync, promises as fs, readSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, fstatSync, openSync, promises as fs, readSync, type Stats } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -447,9 +447,13 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
   const name = `${file.folder}/${file.path}`;
   const { warnings, progress } = state;
   let handle: fs.FileHandle;
+  let before: Stats;
   try {
-    handle = await fs.open(file.localPath, 'r');
+    // Non-blocking: a file replaced by a named pipe since the scan must not hold a thread-pool
+    // thread (or the large-file thread) waiting for a writer; regular files ignore the flag.
+    handle = await fs.open(file.localPath, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK || 0));
     state.openedHandles.push(handle);
+    before = await handle.stat();
   } catch (error) {
     const code = errnoOf(error);
     if (code === 'ENOENT') {
@@ -464,7 +468,14 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
     progress.filesDone += 1;
     return;
   }
-  const before = await handle.stat();
+  if (!before.isFile()) {
+    await handle.close();
+    if (!state.options.skipUnreadable) throw new FileStoreError(`${name} cannot be read (${NOT_A_FILE}). Make it a regular file again, or set "${labels.skipUnreadable}".`);
+    warnings.warn(`${name} cannot be read (${NOT_A_FILE}); skipped.`);
+    warnings.skip(file, NOT_A_FILE);
+    progress.filesDone += 1;
+    return;
+  }
   const meta = { mtimeMs: before.mtimeMs, mode: before.mode & 0o7777 };
   const { done } = await writer.addStream(
     name,
@@ -691,7 +702,8 @@ export async function backupFileStore(options: BackupOptions, context: EngineCon
   );
 
   const tempPath = path.join(options.backupDirectory, `.${archiveName}.partial`);
-  const writer = new StreamingZipWriter(tempPath);
+  // Threads (for small files and large ones) unless asked for none.
+  const writer = new StreamingZipWriter(tempPath, { threads: (options.smallFileWorkers ?? smallFileWorkerCount()) > 0 });
   const onAbort = () => void writer.abort(signal.reason instanceof Error ? signal.reason : undefined).catch(() => undefined);
   signal.addEventListener('abort', onAbort, { once: true });
   let committed = false;

@@ -5,7 +5,7 @@
 // Large files stream through with constant memory. yazl gives no per-entry "written" event, but it calls a lazy entry's stream
 // factory only when every earlier entry is written; each lazy entry is therefore a checkpoint,
 // and we never run more than one segment of buffered entries ahead of the last checkpoint.
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream, fdatasync, fsync, promises as fs, type WriteStream } from 'node:fs';
 import { promisify } from 'node:util';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
@@ -13,6 +13,8 @@ import * as yazl from 'yazl';
 import crc32 = require('buffer-crc32');
 // The module object itself (not an ES-module copy of it): the one yazl's require('zlib') sees.
 import zlib = require('node:zlib');
+import { FileStoreError } from './errors';
+import { chunkCrcs, LargeFileThread, largeFileThreadCanRun, LargeFileThreadStopped, ThreadFileReader } from './large-file-thread';
 import type { PreparedFile } from './small-file-workers';
 
 /**
@@ -39,6 +41,9 @@ crc32.unsigned = ((data: Buffer, previous?: Buffer | number) => {
     known.crcTaken = true;
     return known.crc32;
   }
+  // A chunk the large-file thread read: its CRC is known, if yazl's running value is the one it continued.
+  const chunk = typeof previous === 'number' ? chunkCrcs.get(data) : undefined;
+  if (chunk && typeof previous === 'number' && chunk.before === previous >>> 0) return chunk.after;
   if (typeof nativeCrc32 !== 'function') return computeCrc32(data, previous);
   return nativeCrc32(data, typeof previous === 'number' ? previous >>> 0 : previous ? previous.readUInt32BE(0) : 0);
 }) as typeof crc32.unsigned;
@@ -127,18 +132,21 @@ export interface StreamedEntryResult {
 
 /** Hashes and counts what flows through it. */
 export class HashingCounter extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
   bytes = 0;
-  constructor(private readonly onBytes?: (bytes: number) => void) {
+  /** `hashing` off: only counts (the bytes' SHA-256 comes from whoever read them). */
+  constructor(private readonly onBytes?: (bytes: number) => void, hashing = true) {
     super({ highWaterMark: 1 << 20 });
+    this.hash = hashing ? createHash('sha256') : undefined;
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.bytes += chunk.length;
     this.onBytes?.(chunk.length);
     callback(null, chunk);
   }
   digest(): string {
+    if (!this.hash) throw new Error('This counter does not hash.');
     return this.hash.digest('hex');
   }
 }
@@ -243,7 +251,17 @@ export class StreamingZipWriter {
   private preparedBytes = 0;
   private readonly roomWaiters: (() => void)[] = [];
 
-  constructor(readonly filePath: string) {
+  /** Reads stored large files off the main thread (started with the first of them); see large-file-thread.ts. */
+  private largeFileThread: LargeFileThread | undefined;
+  private largeFileThreadEnded: Promise<void> | undefined;
+  private readonly useLargeFileThread: boolean;
+
+  private readonly largeFileThreadSource: string | undefined;
+
+  /** `threads` off: every file is read on the main thread. `largeFileThreadSource`: for tests. */
+  constructor(readonly filePath: string, options: { threads?: boolean; largeFileThreadSource?: string } = {}) {
+    this.useLargeFileThread = (options.threads ?? true) && largeFileThreadCanRun();
+    this.largeFileThreadSource = options.largeFileThreadSource;
     // 'wx': never overwrite; the caller picks a fresh temporary name. autoClose off: finish()
     // flushes the same descriptor to disk before it is closed.
     this.output = createWriteStream(filePath, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20, autoClose: false });
@@ -296,6 +314,7 @@ export class StreamingZipWriter {
   /** A chunk the archive file now holds: a read buffer can be reused, a prepared entry's bytes are let go. */
   private written(chunk: Buffer): void {
     this.readBuffers.giveBack(chunk);
+    this.largeFileThread?.giveBack(chunk);
     const prepared = this.preparedInFlight.get(chunk);
     if (prepared === undefined) return;
     this.preparedInFlight.delete(chunk);
@@ -355,6 +374,23 @@ export class StreamingZipWriter {
    * (whose input the compressor keeps) through a plain read stream. Either closes the file.
    */
   fileReader(handle: fs.FileHandle, size: number, compressionLevel: number): Readable {
+    if (compressionLevel === 0 && this.useLargeFileThread && !this.largeFileThreadEnded) {
+      try {
+        this.largeFileThread ??= new LargeFileThread(this.largeFileThreadSource);
+        let fellBack = false;
+        const reader = this.largeFileThread.read(handle.fd, size, () => {
+          fellBack = true;
+          return new PooledFileReader(handle, size, this.readBuffers);
+        });
+        // The thread reads through this descriptor: it is closed once the thread is done with it
+        // (or by the main-thread reader that took the file over).
+        void reader.released.then(() => (fellBack ? undefined : handle.close())).catch(() => undefined);
+        return reader;
+      } catch {
+        // No thread (it could not start, or stopped): this file and the rest are read here.
+        void this.endLargeFileThread();
+      }
+    }
     if (compressionLevel === 0) return new PooledFileReader(handle, size, this.readBuffers);
     return handle.createReadStream({ start: 0, end: size - 1, highWaterMark: READ_CHUNK });
   }
@@ -441,14 +477,30 @@ export class StreamingZipWriter {
         callback(null, new PassThrough().end());
         return;
       }
-      const hasher = new HashingCounter(onBytes);
-      source.on('error', (error) => {
+      // The large-file thread hashes what it reads: here it is only counted.
+      const hasher = new HashingCounter(onBytes, !(source instanceof ThreadFileReader));
+      // A source's error reaches the caller through the zip (below), not through this stream.
+      hasher.on('error', () => undefined);
+      source.on('error', (cause) => {
+        const error =
+          cause instanceof LargeFileThreadStopped
+            ? new FileStoreError(`${name} could not be read to its end: ${cause.message}. Nothing was kept; run the backup again (OCTOPUSDR_FILE_STORE_WORKERS=0 reads every file on the main thread).`, { cause })
+            : cause;
         settle.reject(error);
         hasher.destroy(error);
         // A read error mid-entry leaves the archive unusable: fail it as a whole.
         this.zip.emit('error', error);
       });
-      hasher.on('finish', () => settle.resolve({ sha256: hasher.digest(), size: hasher.bytes }));
+      hasher.on('finish', () => {
+        if (!(source instanceof ThreadFileReader)) return settle.resolve({ sha256: hasher.digest(), size: hasher.bytes });
+        source.result.then(
+          (read) =>
+            read.size === hasher.bytes
+              ? settle.resolve({ sha256: read.sha256, size: read.size })
+              : settle.reject(new Error(`${name}: the large-file thread read ${read.size} bytes, the archive got ${hasher.bytes}.`)),
+          (error: Error) => settle.reject(error),
+        );
+      });
       source.pipe(hasher);
       callback(null, hasher);
     });
@@ -497,6 +549,7 @@ export class StreamingZipWriter {
     this.restoreWrittenEntries();
     this.zip.end();
     await this.race(this.finished);
+    await this.endLargeFileThread();
     await this.stopFlushing();
     this.throwIfFailed();
     await fsyncAsync(this.fd as number);
@@ -512,10 +565,18 @@ export class StreamingZipWriter {
     });
   }
 
+  /** Ends the large-file thread, once; every call waits until it has exited. */
+  private endLargeFileThread(): Promise<void> {
+    this.largeFileThreadEnded ??= this.largeFileThread?.close() ?? Promise.resolve();
+    return this.largeFileThreadEnded;
+  }
+
   /** Stops writing and deletes the partial file. Safe to call more than once. */
   async abort(reason: Error = new Error('The archive was abandoned.')): Promise<void> {
     // Anyone still waiting on this writer stops waiting.
     this.fail(reason);
+    // Before the files it reads are closed by the caller.
+    await this.endLargeFileThread();
     await this.stopFlushing().catch(() => undefined);
     if (!this.closed) {
       this.closed = true;

@@ -1,0 +1,144 @@
+// Stored large files read on a thread (their SHA-256 and CRC-32 computed there, the main thread
+// only writing): the archive must hold what the main thread writes, in every entry; a thread that
+// cannot start leaves the files to the main thread; one that stops in the middle of a file fails
+// the archive with what to do, and a cancel leaves nothing.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, promises as fs, readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { backupFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
+import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
+import { SLOT_BYTES, SLOTS } from '../../steps/engines/file-store/large-file-thread';
+import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
+import { BUFFERED_FILE_LIMIT } from '../../steps/engines/file-store/small-file-workers';
+import { StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { expectSigtermMidBackup, logText, makeStore, pseudoRandomBytes, silentLog, tempDir, write } from './helpers';
+
+const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
+const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
+
+const work = tempDir('large-thread');
+const home = path.join(work, 'home');
+const feed = path.join(home, 'Packages', 'feeds-builtin');
+const t = new Date('2026-11-20T08:00:00.000Z');
+
+/** Stored files around the slot and read-ahead sizes, and a large log (deflated: not the thread's). */
+const LARGE: Record<string, number> = {
+  'Acme.JustOver.1.0.0.nupkg': BUFFERED_FILE_LIMIT + 1,
+  'Acme.OneSlotRun.1.0.0.nupkg': SLOTS * SLOT_BYTES,
+  'Acme.OneMore.1.0.0.nupkg': SLOTS * SLOT_BYTES + 1,
+  'Acme.Many.2.1.0.zip': 3 * SLOTS * SLOT_BYTES + 12_345,
+};
+
+function sha256Of(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+/** Every entry but the manifest as Python's zipfile sees it (CRC, method, sizes, mode, time), after its own CRC check. */
+function entries(archive: string): Record<string, unknown[]> {
+  const script = `
+import json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+print(json.dumps({i.filename: [i.CRC, i.compress_type, i.file_size, i.compress_size, i.external_attr, list(i.date_time)] for i in z.infolist() if i.filename != sys.argv[2]}))
+`;
+  const run = spawnSync('python3', ['-c', script, archive, MANIFEST_ENTRY_NAME], { encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  return JSON.parse(run.stdout);
+}
+
+async function backup(out: string, smallFileWorkers: number) {
+  return backupFileStore({ folders: at(home), backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test', smallFileWorkers }, quietEngineContext({ log: silentLog }));
+}
+
+/** One stored large file through a writer whose thread runs `source`; the entry's result, or the failure. */
+async function writeOne(archive: string, file: string, largeFileThreadSource: string) {
+  const writer = new StreamingZipWriter(archive, { largeFileThreadSource });
+  const size = (await fs.stat(file)).size;
+  const handle = await fs.open(file, 'r');
+  try {
+    const { done } = await writer.addStream('Packages/one.nupkg', { mtimeMs: t.getTime(), mode: 0o644 }, () => writer.fileReader(handle, size, 0));
+    const result = await done;
+    await writer.finish();
+    return result;
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+beforeAll(() => {
+  makeStore(home);
+  let seed = 40;
+  for (const [name, size] of Object.entries(LARGE)) write(path.join(feed, name), pseudoRandomBytes(size, seed++), undefined, t);
+  write(path.join(home, 'TaskLogs', 'long-task.log.txt'), logText(60_000, 9), undefined, t);
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('stored large files read on a thread', () => {
+  let onMain: Awaited<ReturnType<typeof backup>>;
+  let onThread: Awaited<ReturnType<typeof backup>>;
+  beforeAll(async () => {
+    onMain = await backup(path.join(work, 'main'), 0);
+    onThread = await backup(path.join(work, 'thread'), 2);
+  });
+
+  test('give the entries the main thread gives: CRC, method, sizes, mode and time of every one', () => {
+    const expected = entries(onMain.archivePath);
+    for (const name of Object.keys(LARGE)) expect(expected[`Packages/feeds-builtin/${name}`]).toEqual(expect.arrayContaining([0, LARGE[name], LARGE[name]]));
+    expect(expected['TaskLogs/long-task.log.txt'][1]).toBe(8);
+    expect(entries(onThread.archivePath)).toEqual(expected);
+  });
+
+  test('record the SHA-256 of every file as read, and verify', async () => {
+    for (const name of Object.keys(LARGE)) {
+      const recorded = onThread.manifest.files.find((f) => f.path === `feeds-builtin/${name}`);
+      expect(recorded?.sha256).toBe(sha256Of(path.join(feed, name)));
+      expect(recorded?.size).toBe(LARGE[name]);
+    }
+    const verified = await verifyFileStoreBackup(onThread.archivePath, {}, quietEngineContext({ log: silentLog }));
+    expect(verified.problems).toEqual([]);
+    expect(verified.ok).toBe(true);
+    expect(verified.files).toBe(onThread.manifest.files.length);
+  });
+});
+
+describe('the large-file thread failing', () => {
+  const big = path.join(feed, 'Acme.Many.2.1.0.zip');
+
+  test('a thread that cannot start leaves the file to the main thread: same CRC and SHA-256', async () => {
+    const archive = path.join(work, 'no-thread.zip');
+    const result = await writeOne(archive, big, 'throw new Error("no thread here")');
+    expect(result).toEqual({ sha256: sha256Of(big), size: LARGE['Acme.Many.2.1.0.zip'] });
+    expect(entries(archive)['Packages/one.nupkg']).toEqual(expect.arrayContaining([0, LARGE['Acme.Many.2.1.0.zip']]));
+  });
+
+  test('a thread that stops in the middle of a file fails the archive, says what to do, and leaves nothing', async () => {
+    const archive = path.join(work, 'thread-died.zip');
+    // Reads one slot properly, hands it over, then exits.
+    const dies = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const zlib = require('node:zlib');
+parentPort.on('message', (m) => {
+  if (m.kind !== 'read') return;
+  const view = Buffer.from(workerData.shared, 0, ${SLOT_BYTES});
+  const length = fs.readSync(m.fd, view, 0, view.length, 0);
+  parentPort.postMessage({ kind: 'chunk', id: m.id, slot: 0, length, crc: zlib.crc32(view.subarray(0, length)), before: 0 });
+  setTimeout(() => process.exit(3), 50);
+});`;
+    const failure = writeOne(archive, big, dies);
+    await expect(failure).rejects.toThrow(/Packages\/one\.nupkg could not be read to its end: the large-file thread stopped .*exited \(code 3\).*Nothing was kept; run the backup again \(OCTOPUSDR_FILE_STORE_WORKERS=0/);
+    await expect(failure).rejects.toHaveProperty('name', 'FileStoreError');
+    expect(existsSync(archive)).toBe(false);
+  });
+
+  test('SIGTERM while the thread reads: exit 143 and nothing left', async () => {
+    const out = path.join(work, 'sigterm');
+    mkdirSync(out);
+    await expectSigtermMidBackup(['--home-directory', home, '--include', 'Packages'], out, { OCTOPUSDR_FILE_STORE_WORKERS: '2' });
+  });
+});
