@@ -7,6 +7,7 @@ import { withoutAzureCrc64 } from './azure-crc64';
 import { withoutDoubleByteCodePageTables } from './code-page-tables';
 import { node18Shims } from './node18-shims';
 import { onlyTheS3CommandsWeUse } from './s3-commands';
+import { withoutUnusedModules } from './unused-modules';
 
 export interface BundleResult {
   code: Buffer;
@@ -97,7 +98,7 @@ export async function bundleEntry(entry: string, stepId: string, toolVersion: st
     inject: [path.join(__dirname, 'import-meta-url.js')],
     // Optional native or cloud add-ons the steps never load; keeping them out keeps templates small.
     external: ['msnodesqlv8', 'pg-native'],
-    plugins: [oneBuildOfAzurePackages(), withoutAzureCrc64(), withoutDoubleByteCodePageTables(), onlyTheS3CommandsWeUse(ROOT), node18Shims()],
+    plugins: [oneBuildOfAzurePackages(), withoutAzureCrc64(), withoutDoubleByteCodePageTables(), onlyTheS3CommandsWeUse(ROOT), node18Shims(), withoutUnusedModules(ROOT)],
     logLevel: 'silent',
   });
   const output = result.outputFiles.find((f) => f.path.endsWith('.js'));
