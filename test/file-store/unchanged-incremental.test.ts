@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, promises as fsPromises, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore, recordsInScanOrder, type ManifestFile } from '../../steps/engines/file-store';
+import { scanProgress } from '../../steps/engines/file-store/backup';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
 import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
 import { scanFolder } from '../../steps/engines/file-store/scan';
@@ -74,6 +75,24 @@ describe('scanFolder', () => {
     expect(files).toHaveLength(2500);
     expect(seen).toEqual([1000, 2000]);
     expect(reportsBeforeTimer).toBe(1);
+  });
+
+  test("a scan that takes more than a second shows how far it has got on the step's progress bar, at most once a second", () => {
+    let clock = 0;
+    const shown: [number, string][] = [];
+    const report = scanProgress({ progress: (percent, message) => shown.push([percent, message]) }, 'TaskLogs', () => clock);
+    clock = 400;
+    report(1000);
+    clock = 1000;
+    report(2000);
+    clock = 1500;
+    report(3000);
+    clock = 2100;
+    report(4000);
+    expect(shown).toEqual([
+      [0, 'Scanning TaskLogs: 2000 files and folders so far'],
+      [0, 'Scanning TaskLogs: 4000 files and folders so far'],
+    ]);
   });
 
   test('a cancel during the scan of one large folder stops it', async () => {

@@ -246,7 +246,7 @@ interface ScanOutcome {
 }
 
 /** A scan that takes more than a moment says how far it has got (percent 0: the total is not known yet). */
-function scanProgress(context: EngineContext, folder: string, now: () => number = Date.now): ScanProgress {
+export function scanProgress(context: Pick<EngineContext, 'progress'>, folder: string, now: () => number = Date.now): ScanProgress {
   let lastAt = now();
   return (entriesSeen) => {
     const at = now();
