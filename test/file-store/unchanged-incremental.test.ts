@@ -234,3 +234,32 @@ describe('the set an incremental builds on', () => {
     expect(next.manifest.basedOn).toBe(sets[1].manifest.archive);
   });
 });
+
+describe('a folder of more files than a function takes arguments', () => {
+  const work = tempDir('crowded');
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  // Spreading the scan's lists into push() overflowed the stack past ~120,000 entries.
+  test('150,000 task logs are scanned and planned; the backup gets to writing them', async () => {
+    const logs = path.join(work, 'TaskLogs');
+    mkdirSync(logs);
+    for (let i = 0; i < 150_000; i++) writeFileSync(path.join(logs, `servertasks-${i}.log.txt`), '');
+    const controller = new AbortController();
+    const reachedWriting = new Error('reached the write phase');
+    const run = backupFileStore(
+      {
+        folders: [{ name: 'TaskLogs', path: logs, origin: 'home' }],
+        backupDirectory: path.join(work, 'out'),
+        mode: 'Full',
+        skipUnreadable: false,
+        toolVersion: 'test',
+        onProgress: (progress) => {
+          expect(progress.filesTotal).toBe(150_000);
+          controller.abort(reachedWriting);
+        },
+      },
+      quietEngineContext({ log: silentLog, signal: controller.signal }),
+    );
+    await expect(run).rejects.toBe(reachedWriting);
+  }, 120_000);
+});

@@ -40,8 +40,8 @@ export interface ScanResult {
 
 /**
  * Entries looked at between two yields to the event loop: a cancel (SIGTERM) and the progress
- * bar are served within a few milliseconds however large a folder is (1,000 lstat calls take
- * about 5 ms here), while the yields themselves cost nothing measurable.
+ * bar are served within milliseconds however large a folder is (1,000 lstat calls take 5-20 ms
+ * here), while the yields themselves cost nothing measurable.
  */
 const ENTRIES_BETWEEN_YIELDS = 1000;
 
