@@ -15,7 +15,7 @@ import { describeFileError } from '../../runtime/failure';
 import { writeFileAtomically } from '../../runtime/files';
 import { formatBytes } from '../../runtime/format';
 import { cleanLeftovers } from '../../runtime/leftovers';
-import { changeSincePreviousSet, type ChangeVerdict } from './change';
+import { changeSincePreviousSet, recordsInScanOrder, type ChangeVerdict } from './change';
 import { FileStoreError } from './errors';
 import type { ResolvedFolder } from './folders';
 import {
@@ -23,6 +23,11 @@ import {
   isPartialName,
   listBackupSets,
   manifestNameFor,
+  oldestFirst,
+  readBackupSet,
+  setArchiveNames,
+  stampOf,
+  utcStamp,
   MANIFEST_ENTRY_NAME,
   MANIFEST_FORMAT,
   type BackupMode,
@@ -31,7 +36,7 @@ import {
   type ManifestFile,
 } from './manifest';
 import { progressReporter, type FileStoreProgress } from './progress';
-import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem } from './scan';
+import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem, type ScanProgress } from './scan';
 import { openArchive } from './zip-reader';
 import { BATCH_BYTES, BATCH_FILES, BUFFERED_FILE_LIMIT, NOT_A_FILE, smallFileWorkerCount, workersCanRun, SmallFileWorkers, WorkerUnavailable, type PreparedFile } from './small-file-workers';
 import { compressionLevelFor, StreamingZipWriter } from './zip-writer';
@@ -227,10 +232,28 @@ function refuseBackupDirectoryInsideStore(options: BackupOptions): void {
   }
 }
 
+/** A scanned file with what the previous set holds of it, judged once. */
+interface JudgedFile {
+  scanned: ScannedFile;
+  previous?: ManifestFile;
+  verdict: ChangeVerdict;
+}
+
 interface ScanOutcome {
-  files: ScannedFile[];
+  files: JudgedFile[];
   directories: ScannedDirectory[];
   folderSummaries: FileStoreManifest['folders'];
+}
+
+/** A scan that takes more than a moment says how far it has got (percent 0: the total is not known yet). */
+export function scanProgress(context: Pick<EngineContext, 'progress'>, folder: string, now: () => number = Date.now): ScanProgress {
+  let lastAt = now();
+  return (entriesSeen) => {
+    const at = now();
+    if (at - lastAt < 1000) return;
+    lastAt = at;
+    context.progress(0, `Scanning ${folder}: ${entriesSeen} files and folders so far`);
+  };
 }
 
 /**
@@ -240,7 +263,7 @@ interface ScanOutcome {
  */
 async function scanFolders(options: BackupOptions, context: EngineContext, warnings: Warnings, previous: PreviousSet | undefined): Promise<ScanOutcome> {
   const { log, signal } = context;
-  const files: ScannedFile[] = [];
+  const files: JudgedFile[] = [];
   const directories: ScannedDirectory[] = [];
   const problems: ScanProblem[] = [];
   const folderSummaries: FileStoreManifest['folders'] = [];
@@ -259,18 +282,21 @@ async function scanFolders(options: BackupOptions, context: EngineContext, warni
       throw new FileStoreError(`${folder.name} folder ${folder.path} cannot be read (${code}). Give the worker's account read access.`);
     }
     if (!rootStat.isDirectory()) throw new FileStoreError(`${folder.name} path ${folder.path} is not a folder.`);
-    const scanned = await scanFolder(folder.name, folder.path, signal);
-    const unreadable = checkReadable(previous ? scanned.files.filter((f) => previous.verdict(f) !== 'unchanged') : scanned.files);
+    const scanned = await scanFolder(folder.name, folder.path, signal, scanProgress(context, folder.name));
+    const judged = scanned.files.map((file) => (previous ? previous.judge(file) : { scanned: file, verdict: 'new' as const }));
+    const unreadable = checkReadable(judged.filter((f) => f.verdict !== 'unchanged').map((f) => f.scanned));
     const unreadableKeys = new Set(unreadable.map((p) => p.path));
-    const kept = scanned.files.filter((f) => !unreadableKeys.has(f.path));
-    files.push(...kept);
-    directories.push(...scanned.directories);
-    problems.push(...scanned.problems, ...unreadable);
+    const kept = unreadable.length === 0 ? judged : judged.filter((f) => !unreadableKeys.has(f.scanned.path));
+    // Loops, not push(...list): spread arguments overflow the stack past ~120,000 (a TaskLogs
+    // folder of 200,000 logs failed with "Maximum call stack size exceeded").
+    for (const file of kept) files.push(file);
+    for (const directory of scanned.directories) directories.push(directory);
+    for (const found of [scanned.problems, unreadable]) for (const problem of found) problems.push(problem);
     folderSummaries.push({
       name: folder.name,
       source: folder.path,
       files: kept.length,
-      bytes: kept.reduce((sum, f) => sum + f.size, 0),
+      bytes: kept.reduce((sum, f) => sum + f.scanned.size, 0),
       mtimeMs: rootStat.mtimeMs,
       mode: rootStat.mode & 0o7777,
     });
@@ -310,22 +336,55 @@ interface BackupPlan {
   bytesTotal: number;
 }
 
-/** The newest set whose archives are all present: what an incremental builds on. */
+async function chainIsPresent(set: BackupSet): Promise<boolean> {
+  const present = await Promise.all(set.manifest.chain.map((a) => fs.access(path.join(set.directory, a)).then(() => true, () => false)));
+  return !present.includes(false);
+}
+
+/**
+ * The newest set whose archives are all present: what an incremental builds on. Manifests are
+ * read newest first by the time in their names, until a set is usable, rather than every set's
+ * (each set's 1.75 MB manifest cost ~35 ms of CPU at scale 0.3, measured with ten sets).
+ * Sets of the same second are read together and ordered as listBackupSets orders them. A set
+ * whose creation time is not the time in its name (an edited manifest) makes the search read
+ * every set, as before.
+ */
 async function newestCompleteSet(directory: string): Promise<BackupSet | undefined> {
-  const { sets } = await listBackupSets(directory);
-  const usable: BackupSet[] = [];
-  for (const set of sets) {
-    const present = await Promise.all(set.manifest.chain.map((a) => fs.access(path.join(directory, a)).then(() => true, () => false)));
-    if (!present.includes(false)) usable.push(set);
+  const names = await fs.readdir(directory);
+  const present = new Set(names);
+  const byStamp = new Map<string, string[]>();
+  for (const archive of setArchiveNames(names)) {
+    const stamp = stampOf(archive);
+    const same = byStamp.get(stamp);
+    if (same) same.push(archive);
+    else byStamp.set(stamp, [archive]);
   }
-  return usable.at(-1);
+  for (const stamp of [...byStamp.keys()].sort().reverse()) {
+    const sets: BackupSet[] = [];
+    for (const archive of byStamp.get(stamp)!) {
+      // An unreadable set is passed over, as listBackupSets ignores it.
+      const set = await readBackupSet(directory, archive, present).catch(() => undefined);
+      if (!set) continue;
+      if (utcStamp(new Date(set.manifest.createdAt)) !== stamp) return newestCompleteOfAll(directory);
+      sets.push(set);
+    }
+    for (const set of sets.sort(oldestFirst).reverse()) if (await chainIsPresent(set)) return set;
+  }
+  return undefined;
+}
+
+/** The newest complete set among all of them, each manifest read. */
+async function newestCompleteOfAll(directory: string): Promise<BackupSet | undefined> {
+  const { sets } = await listBackupSets(directory);
+  for (const set of sets.reverse()) if (await chainIsPresent(set)) return set;
+  return undefined;
 }
 
 /** The set an incremental builds on, and what it holds. */
 interface PreviousSet {
   set: BackupSet;
-  verdict(file: ScannedFile): ChangeVerdict;
-  recordOf(file: ScannedFile): ManifestFile | undefined;
+  /** Each scanned file, in scan order, with its record in the set and whether it changed since. */
+  judge(file: ScannedFile): JudgedFile;
 }
 
 /** Before the scan, so that it need not check files the previous set already holds unchanged. */
@@ -340,23 +399,25 @@ async function findPreviousSet(options: BackupOptions, warnings: Warnings): Prom
     warnings.warn(`No earlier backup set in ${options.backupDirectory} to build on: taking a full backup.`);
     return undefined;
   }
-  const records = new Map<string, ManifestFile>();
-  for (const f of set.manifest.files) records.set(`${f.folder}/${f.path}`, f);
+  const recordOf = recordsInScanOrder(set.manifest.files);
   const previousTime = Date.parse(set.manifest.createdAt);
-  const recordOf = (file: ScannedFile) => records.get(`${file.folder}/${file.path}`);
-  return { set, recordOf, verdict: (file) => changeSincePreviousSet(file, recordOf(file), previousTime) };
+  return {
+    set,
+    judge: (scanned) => {
+      const previous = recordOf(scanned.folder, scanned.path);
+      return { scanned, previous, verdict: changeSincePreviousSet(scanned, previous, previousTime) };
+    },
+  };
 }
 
 /** 2. Plan: an incremental reuses files the previous set already has. */
-async function planBackup(options: BackupOptions, files: readonly ScannedFile[], previousSet: PreviousSet | undefined, context: EngineContext): Promise<BackupPlan> {
+async function planBackup(options: BackupOptions, files: readonly JudgedFile[], previousSet: PreviousSet | undefined, context: EngineContext): Promise<BackupPlan> {
   const { signal } = context;
   const mode: BackupMode = previousSet ? 'Incremental' : 'Full';
   const previous = previousSet?.set;
   const planned: PlannedFile[] = [];
   let hashedForPlan = 0;
-  for (const scanned of files) {
-    const before = previousSet?.recordOf(scanned);
-    const verdict = previousSet ? previousSet.verdict(scanned) : 'new';
+  for (const { scanned, previous: before, verdict } of files) {
     if (verdict === 'unchanged') {
       planned.push({ scanned, reuse: before });
       continue;
@@ -628,6 +689,11 @@ async function writeFiles(writer: StreamingZipWriter, state: WriteState, directo
   await writer.race(Promise.all(state.streamed));
 }
 
+/** The previous set's record of a file reused as it is, with the file's mtime and mode now (the record itself when they are the same). */
+function reusedRecord(previous: ManifestFile, scanned: ScannedFile): ManifestFile {
+  return previous.mtimeMs === scanned.mtimeMs && previous.mode === scanned.mode ? previous : { ...previous, mtimeMs: scanned.mtimeMs, mode: scanned.mode };
+}
+
 /** 4. Manifest: the files in scan order, each pointing at the archive that holds it. */
 function buildManifest(
   input: { archiveName: string; now: Date; toolVersion: string; plan: BackupPlan; scan: ScanOutcome; stored: Map<PlannedFile, ManifestFile>; warnings: Warnings },
@@ -635,7 +701,7 @@ function buildManifest(
   const { archiveName, plan, scan, stored, warnings } = input;
   const files: ManifestFile[] = [];
   for (const item of plan.planned) {
-    const entry = item.reuse ? { ...item.reuse, mtimeMs: item.scanned.mtimeMs, mode: item.scanned.mode } : stored.get(item);
+    const entry = item.reuse ? reusedRecord(item.reuse, item.scanned) : stored.get(item);
     if (entry) files.push(entry);
   }
   const storedFiles = [...stored.values()];
@@ -714,9 +780,10 @@ export async function backupFileStore(options: BackupOptions, context: EngineCon
     await writeFiles(writer, state, scan.directories, plan.toStore);
 
     const manifest = buildManifest({ archiveName, now, toolVersion: options.toolVersion, plan, scan, stored: state.stored, warnings });
-    const manifestText = JSON.stringify(manifest, null, 1);
+    // Encoded once for both copies (a 1.75 MB manifest: ~5 ms each time).
+    const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 1));
     // Level 1 like other text: 281 against 278 KB for 6,115 files, ~10 ms less (level 6 was the default).
-    writer.addBuffer(MANIFEST_ENTRY_NAME, Buffer.from(manifestText), { mtimeMs: now.getTime(), mode: 0o644 });
+    writer.addBuffer(MANIFEST_ENTRY_NAME, manifestBytes, { mtimeMs: now.getTime(), mode: 0o644 });
     await writer.finish();
     signal.throwIfAborted();
 
@@ -724,7 +791,7 @@ export async function backupFileStore(options: BackupOptions, context: EngineCon
     await fs.rename(tempPath, archivePath);
     committed = true;
     const manifestPath = path.join(options.backupDirectory, manifestNameFor(archiveName));
-    await writeFileAtomically(manifestPath, manifestText);
+    await writeFileAtomically(manifestPath, manifestBytes);
     return {
       archivePath,
       manifestPath,

@@ -22,3 +22,37 @@ export function changeSincePreviousSet(
   const racy = file.mtimeMs >= previousSetTimeMs - RACY_WINDOW_MS;
   return previous.mtimeMs === file.mtimeMs && !racy ? 'unchanged' : 'hash';
 }
+
+/**
+ * A lookup of the previous set's records for files asked for in scan order. The previous manifest
+ * lists its files in the order of the scan that wrote it, so the next record is nearly always the
+ * one asked for: a comparison of two strings instead of building a key and hashing it (two such
+ * lookups per file were ~10 % of an unchanged incremental). Anything else (a new file, a folder
+ * scanned in another order) falls back to an index built on first need. A path listed twice (only
+ * an edited manifest has that) finds its first record either way.
+ */
+export function recordsInScanOrder(records: readonly ManifestFile[]): (folder: string, path: string) => ManifestFile | undefined {
+  let next = 0;
+  let index: Map<string, Map<string, number>> | undefined;
+  const buildIndex = () => {
+    const built = new Map<string, Map<string, number>>();
+    records.forEach((record, at) => {
+      let paths = built.get(record.folder);
+      if (!paths) built.set(record.folder, (paths = new Map()));
+      if (!paths.has(record.path)) paths.set(record.path, at);
+    });
+    return built;
+  };
+  return (folder, path) => {
+    const candidate = records[next];
+    if (candidate !== undefined && candidate.path === path && candidate.folder === folder) {
+      next += 1;
+      return candidate;
+    }
+    index ??= buildIndex();
+    const at = index.get(folder)?.get(path);
+    if (at === undefined) return undefined;
+    next = at + 1;
+    return records[at];
+  };
+}

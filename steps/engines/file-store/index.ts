@@ -2,7 +2,7 @@
 // the files behind it. Back up (scan, plan, write, manifest, read back), verify, restore
 // (destinations, check, extract, swap) and retention; each takes an EngineContext.
 export { backupFileStore, type BackupOptions, type BackupResult } from './backup';
-export { changeSincePreviousSet, RACY_WINDOW_MS, type ChangeVerdict } from './change';
+export { changeSincePreviousSet, RACY_WINDOW_MS, recordsInScanOrder, type ChangeVerdict } from './change';
 export { FileStoreError } from './errors';
 export {
   DEFAULT_INCLUDED_FOLDERS,

@@ -211,24 +211,47 @@ export async function listBackupSets(directory: string): Promise<{ sets: BackupS
   const sets: BackupSet[] = [];
   const ignored: string[] = [];
   const ignoredArchives: string[] = [];
+  for (const archiveName of setArchiveNames(names)) {
+    try {
+      sets.push(await readBackupSet(directory, archiveName, present));
+    } catch (error) {
+      ignored.push(`${path.basename(setManifestPath(directory, archiveName, present))}: ${(error as Error).message}`);
+      ignoredArchives.push(archiveName);
+    }
+  }
+  sets.sort(oldestFirst);
+  return { sets, ignored, ignoredArchives };
+}
+
+/** The order of sets: by creation time, then name. */
+export function oldestFirst(a: BackupSet, b: BackupSet): number {
+  return a.manifest.createdAt.localeCompare(b.manifest.createdAt) || a.manifest.archive.localeCompare(b.manifest.archive);
+}
+
+/** The archive of every set in a folder's listing: each archive named as this tool names them, or the manifest beside one that is missing. */
+export function setArchiveNames(names: readonly string[]): Set<string> {
   const archiveNames = new Set<string>();
   for (const name of names) {
     if (isOwnArchiveName(name)) archiveNames.add(name);
     else if (name.endsWith('.manifest.json') && isOwnArchiveName(name.replace(/\.manifest\.json$/, '.zip'))) archiveNames.add(name.replace(/\.manifest\.json$/, '.zip'));
   }
-  for (const archiveName of archiveNames) {
-    const sidecar = manifestNameFor(archiveName);
-    const archivePath = path.join(directory, archiveName);
-    const manifestPath = present.has(sidecar) ? path.join(directory, sidecar) : archivePath;
-    try {
-      const manifest = manifestPath === archivePath ? await readInternalManifest(archivePath) : await readManifestFile(manifestPath);
-      if (manifest.archive !== archiveName) throw new StepFailure(`${manifestPath} describes ${manifest.archive}`);
-      sets.push({ directory, manifestPath, archivePath, manifest });
-    } catch (error) {
-      ignored.push(`${path.basename(manifestPath)}: ${(error as Error).message}`);
-      ignoredArchives.push(archiveName);
-    }
-  }
-  sets.sort((a, b) => a.manifest.createdAt.localeCompare(b.manifest.createdAt) || a.manifest.archive.localeCompare(b.manifest.archive));
-  return { sets, ignored, ignoredArchives };
+  return archiveNames;
+}
+
+function setManifestPath(directory: string, archiveName: string, present: ReadonlySet<string>): string {
+  const sidecar = manifestNameFor(archiveName);
+  return path.join(directory, present.has(sidecar) ? sidecar : archiveName);
+}
+
+/**
+ * One set, read through the manifest beside its archive or, when that is missing (an archive
+ * copied on its own, or a backup stopped between the two), the manifest inside it. Throws when it
+ * cannot be read.
+ */
+export async function readBackupSet(directory: string, archiveName: string, present: ReadonlySet<string>): Promise<BackupSet> {
+  const archivePath = path.join(directory, archiveName);
+  const manifestPath = setManifestPath(directory, archiveName, present);
+  const manifest = manifestPath === archivePath ? await readInternalManifest(archivePath) : await readManifestFile(manifestPath);
+  if (manifest.archive !== archiveName) throw new StepFailure(`${manifestPath} describes ${manifest.archive}`);
+  return { directory, manifestPath, archivePath, manifest };
 }

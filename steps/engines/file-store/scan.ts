@@ -1,9 +1,8 @@
 // Walks a file-store folder: every regular file and directory with its size, mtime and mode, in
 // a stable (sorted) order. Problems are collected, not thrown, so a backup reports all of them.
-import type { Dirent, Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { lstatSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { isNativeError } from 'node:util/types';
 import type { FileStoreFolderName } from './folders';
 
 export interface ScannedFile {
@@ -39,9 +38,19 @@ export interface ScanResult {
   problems: ScanProblem[];
 }
 
-const byName = (a: Dirent, b: Dirent) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+/**
+ * Entries looked at between two yields to the event loop: a cancel (SIGTERM) and the progress
+ * bar are served within milliseconds however large a folder is (1,000 lstat calls take 5-20 ms
+ * here), while the yields themselves cost nothing measurable.
+ */
+const ENTRIES_BETWEEN_YIELDS = 1000;
 
-export async function scanFolder(folder: FileStoreFolderName, root: string, signal?: AbortSignal): Promise<ScanResult> {
+/** How far a scan has got, reported at most once per ENTRIES_BETWEEN_YIELDS entries. */
+export type ScanProgress = (entriesSeen: number) => void;
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function scanFolder(folder: FileStoreFolderName, root: string, signal?: AbortSignal, onProgress?: ScanProgress): Promise<ScanResult> {
   const result: ScanResult = { files: [], directories: [], problems: [] };
   const problem = (relative: string, error: NodeJS.ErrnoException | string, kind?: ScanProblem['kind']) => {
     const code = typeof error === 'string' ? 'UNSUPPORTED' : (error.code ?? 'ERROR');
@@ -49,40 +58,45 @@ export async function scanFolder(folder: FileStoreFolderName, root: string, sign
     const message = typeof error === 'string' ? error : `${code}: ${error.message}`;
     result.problems.push({ folder, path: relative, code, kind: resolvedKind, message });
   };
+  let entriesSeen = 0;
 
   const walk = async (relative: string, local: string): Promise<void> => {
     signal?.throwIfAborted();
-    let entries: Dirent[];
+    let names: string[];
     try {
-      entries = await fs.readdir(local, { withFileTypes: true });
+      // Names only: the lstat below tells each entry's type, so Dirent objects would be garbage.
+      names = await fs.readdir(local);
     } catch (error) {
       problem(relative, error as NodeJS.ErrnoException);
       return;
     }
-    entries.sort(byName);
+    // The default sort compares UTF-16 code units, as `<` does: the order every earlier set has.
+    names.sort();
     // Each child's path is joined once (path.join normalises: ~5 % of an unchanged incremental).
     const localPrefix = local.endsWith(path.sep) ? local : local + path.sep;
-    const locals = entries.map((entry) => localPrefix + entry.name);
-    // Synchronous lstat: a thread-pool hop costs more than the syscall on a cached directory.
-    const stats = locals.map((childLocal): Stats | NodeJS.ErrnoException => {
-      try {
-        return lstatSync(childLocal);
-      } catch (error) {
-        return error as NodeJS.ErrnoException;
-      }
-    });
+    const relativePrefix = relative === '' ? '' : relative + '/';
     const subdirectories: [string, string][] = [];
-    entries.forEach((entry, index) => {
-      const childRelative = relative === '' ? entry.name : `${relative}/${entry.name}`;
-      const childLocal = locals[index];
-      const stat = stats[index];
-      // isNativeError, not instanceof: an fs error may come from another realm (a test's sandbox).
-      if (isNativeError(stat)) return problem(childRelative, stat as NodeJS.ErrnoException);
-      if (entry.name.includes('\\') && path.sep === '/') {
-        return problem(childRelative, 'has a backslash in its name, which cannot be stored portably in a zip; rename it', 'unsupported');
+    for (const name of names) {
+      if (++entriesSeen % ENTRIES_BETWEEN_YIELDS === 0) {
+        await yieldToEventLoop();
+        signal?.throwIfAborted();
+        onProgress?.(entriesSeen);
       }
-      if (stat.isSymbolicLink()) return problem(childRelative, 'is a symbolic link; links are not followed or stored', 'unsupported');
-      if (stat.isDirectory()) {
+      const childRelative = relativePrefix + name;
+      const childLocal = localPrefix + name;
+      // Synchronous lstat: a thread-pool hop costs more than the syscall on a cached directory.
+      let stat: Stats;
+      try {
+        stat = lstatSync(childLocal);
+      } catch (error) {
+        problem(childRelative, error as NodeJS.ErrnoException);
+        continue;
+      }
+      if (path.sep === '/' && name.includes('\\')) {
+        problem(childRelative, 'has a backslash in its name, which cannot be stored portably in a zip; rename it', 'unsupported');
+      } else if (stat.isSymbolicLink()) {
+        problem(childRelative, 'is a symbolic link; links are not followed or stored', 'unsupported');
+      } else if (stat.isDirectory()) {
         result.directories.push({ folder, path: childRelative, localPath: childLocal, mtimeMs: stat.mtimeMs, mode: stat.mode & 0o7777 });
         subdirectories.push([childRelative, childLocal]);
       } else if (stat.isFile()) {
@@ -90,7 +104,7 @@ export async function scanFolder(folder: FileStoreFolderName, root: string, sign
       } else {
         problem(childRelative, 'is not a regular file (device, socket or pipe); skipped', 'unsupported');
       }
-    });
+    }
     for (const [childRelative, childLocal] of subdirectories) await walk(childRelative, childLocal);
   };
 
