@@ -35,6 +35,7 @@ import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem }
 import { openArchive } from './zip-reader';
 import { BATCH_BYTES, BATCH_FILES, BUFFERED_FILE_LIMIT, NOT_A_FILE, smallFileWorkerCount, workersCanRun, SmallFileWorkers, WorkerUnavailable, type PreparedFile } from './small-file-workers';
 import { compressionLevelFor, StreamingZipWriter } from './zip-writer';
+import { keepHeapSmall } from './heap';
 
 const READ_AHEAD_FILES = 16;
 /** ...and at most this many bytes of them. */
@@ -671,6 +672,16 @@ async function readBack(tempPath: string, stored: readonly ManifestFile[]): Prom
 }
 
 export async function backupFileStore(options: BackupOptions, context: EngineContext): Promise<BackupResult> {
+  // Memory (h-rss): a young generation that stays small (docs/design.md, "Peak memory at scale 1").
+  const putHeapBack = keepHeapSmall({ readOnly: false });
+  try {
+    return await backUp(options, context);
+  } finally {
+    putHeapBack();
+  }
+}
+
+async function backUp(options: BackupOptions, context: EngineContext): Promise<BackupResult> {
   const started = Date.now();
   const now = (options.now ?? (() => new Date()))();
   const { log, signal } = context;
