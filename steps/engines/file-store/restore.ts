@@ -327,7 +327,8 @@ type StreamOptions = {
 /** The worker threads, or none (then the main thread does all the work) when they cannot be started. */
 function startThreads(log: Pick<EngineContext['log'], 'verbose'>, createWorker?: CreateWorker): EntryThreads | undefined {
   try {
-    return startEntryThreads({ slots: PARALLEL_SMALL_ENTRIES, slotSize: SMALL_ENTRY_STORED_LIMIT }, createWorker);
+    // Four 1 MiB slots and one for an entry up to the limit: 8 MiB of shared memory, not 16.
+    return startEntryThreads({ slots: PARALLEL_SMALL_ENTRIES, slotSize: 1024 * 1024, largeSlots: 1, largeSlotSize: SMALL_ENTRY_STORED_LIMIT }, createWorker);
   } catch (error) {
     log.verbose(`Worker threads could not be started (${(error as Error).message}); every file is inflated, hashed and written on the main thread.`);
     return undefined;
