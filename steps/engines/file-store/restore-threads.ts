@@ -49,15 +49,16 @@ const { createHash } = require('node:crypto');
 const { openSync, readSync, writeSync, fchmodSync, futimesSync, closeSync } = require('node:fs');
 const windows = process.platform === 'win32';
 // Buffers of a finished job are garbage, but V8 collects them only once ~64 MiB of them pile up,
-// per thread: a collection every 16 MiB keeps the process's peak memory down (measured).
+// per thread: a young-generation collection every 4 MiB frees them (they die young) and keeps the
+// process's peak memory down, at a fraction of a full collection's cost (measured: docs/design.md).
 require('node:v8').setFlagsFromString('--expose-gc');
 const collect = require('node:vm').runInNewContext('gc');
 let sinceCollect = 0;
 function allocated(bytes) {
   sinceCollect += bytes;
-  if (sinceCollect < 16 * 1024 * 1024) return;
+  if (sinceCollect < 4 * 1024 * 1024) return;
   sinceCollect = 0;
-  collect();
+  collect({ type: 'minor' });
 }
 function write(target, data, mode, mtimeMs) {
   const fd = openSync(target, 'wx', 0o600);
@@ -205,6 +206,19 @@ function threadFailure(reason: Error): ThreadStoppedError {
   return reason instanceof ThreadStoppedError ? reason : new ThreadStoppedError(reason);
 }
 
+/** Slots of a shared buffer, by offset, handed out first come, first served. */
+function slotPool(free: number[]) {
+  const waiting: ((offset: number) => void)[] = [];
+  return {
+    acquire: () => (free.length > 0 ? Promise.resolve(free.pop()!) : new Promise<number>((resolve) => waiting.push(resolve))),
+    release(offset: number): void {
+      const next = waiting.shift();
+      if (next) next(offset);
+      else free.push(offset);
+    },
+  };
+}
+
 /** Creates a worker thread from its JavaScript source. */
 export type CreateWorker = (source: string) => Worker;
 
@@ -224,7 +238,7 @@ export interface EntryThreads {
  * the jobs it held, and every later job.
  */
 export function startEntryThreads(
-  options: { slots: number; slotSize: number },
+  options: { slots: number; slotSize: number; largeSlots?: number; largeSlotSize?: number },
   createWorker: CreateWorker = (source) => new Worker(source, { eval: true }),
 ): EntryThreads {
   const threads: EntryThread[] = [];
@@ -235,26 +249,27 @@ export function startEntryThreads(
     throw error;
   }
   const [small, stored] = threads;
-  // The small entries' stored bytes are read straight into these slots, which the thread reads.
-  const shared = new SharedArrayBuffer(options.slots * options.slotSize);
-  const free = Array.from({ length: options.slots }, (_, i) => i * options.slotSize);
-  const waiting: ((offset: number) => void)[] = [];
-  const acquire = () => (free.length > 0 ? Promise.resolve(free.pop()!) : new Promise<number>((resolve) => waiting.push(resolve)));
-  const release = (offset: number) => {
-    const next = waiting.shift();
-    if (next) next(offset);
-    else free.push(offset);
-  };
+  // The small entries' stored bytes are read straight into slots of this buffer, which the thread
+  // reads. Most entries (task logs) fit the small slots; the few larger ones share the large
+  // slots, so that the pages a large entry touches (they stay resident) are those of few slots.
+  const largeSlots = options.largeSlotSize ? (options.largeSlots ?? 1) : 0;
+  const largeSlotSize = options.largeSlotSize ?? 0;
+  const shared = new SharedArrayBuffer(options.slots * options.slotSize + largeSlots * largeSlotSize);
+  const pools = [
+    slotPool(Array.from({ length: options.slots }, (_, i) => i * options.slotSize)),
+    slotPool(Array.from({ length: largeSlots }, (_, i) => options.slots * options.slotSize + i * largeSlotSize)),
+  ];
   return {
     async runSmall(job) {
-      if (job.storedSize > options.slotSize) throw new Error(`an entry of ${job.storedSize} stored bytes does not fit a ${options.slotSize}-byte slot`);
-      const offset = await acquire();
+      const pool = job.storedSize <= options.slotSize ? pools[0] : job.storedSize <= largeSlotSize ? pools[1] : undefined;
+      if (!pool) throw new Error(`an entry of ${job.storedSize} stored bytes does not fit a ${Math.max(options.slotSize, largeSlotSize)}-byte slot`);
+      const offset = await pool.acquire();
       try {
         await job.fill(new Uint8Array(shared, offset, job.storedSize));
         const { fill: _fill, storedSize: _stored, ...rest } = job;
         return await small.run({ ...rest, shared, offset, length: job.storedSize });
       } finally {
-        release(offset);
+        pool.release(offset);
       }
     },
     copyStored: (job, onBytes) => stored.run(job, onBytes),

@@ -36,6 +36,7 @@ import { formatBytes } from '../../runtime/format';
 import { damagedEntryReason, openArchive, type ArchiveEntry, type OpenedArchive } from './zip-reader';
 import { HashingCounter } from './zip-writer';
 import { startEntryThreads, ThreadStoppedError, type CreateWorker, type EntryThreads } from './restore-threads';
+import { keepHeapSmall } from './heap';
 
 /** Small entries in flight at once (each at most WHOLE_ENTRY_LIMIT compressed and inflated). */
 const PARALLEL_SMALL_ENTRIES = 4;
@@ -326,7 +327,8 @@ type StreamOptions = {
 /** The worker threads, or none (then the main thread does all the work) when they cannot be started. */
 function startThreads(log: Pick<EngineContext['log'], 'verbose'>, createWorker?: CreateWorker): EntryThreads | undefined {
   try {
-    return startEntryThreads({ slots: PARALLEL_SMALL_ENTRIES, slotSize: SMALL_ENTRY_STORED_LIMIT }, createWorker);
+    // Four 1 MiB slots and one for an entry up to the limit: 8 MiB of shared memory, not 16.
+    return startEntryThreads({ slots: PARALLEL_SMALL_ENTRIES, slotSize: 1024 * 1024, largeSlots: 1, largeSlotSize: SMALL_ENTRY_STORED_LIMIT }, createWorker);
   } catch (error) {
     log.verbose(`Worker threads could not be started (${(error as Error).message}); every file is inflated, hashed and written on the main thread.`);
     return undefined;
@@ -473,6 +475,15 @@ export interface VerifyResult {
  * unsafe, every file of the manifest is present and its SHA-256 matches. Nothing is written.
  */
 export async function verifyFileStoreBackup(source: string, options: VerifyOptions = {}, context: EngineContext = quietEngineContext()): Promise<VerifyResult> {
+  const putHeapBack = keepHeapSmall({ readOnly: true });
+  try {
+    return await verifyBackupSet(source, options, context);
+  } finally {
+    putHeapBack();
+  }
+}
+
+async function verifyBackupSet(source: string, options: VerifyOptions, context: EngineContext): Promise<VerifyResult> {
   const set = await resolveBackupSource(source);
   const files = set.manifest.files.filter((f) => !options.include || options.include.includes(f.folder));
   const check = await checkChain(set, files, process.platform === 'win32');
@@ -721,6 +732,15 @@ async function swapIn(set: BackupSet, plans: readonly DestinationPlan[], options
 }
 
 export async function restoreFileStore(options: RestoreOptions, context: EngineContext): Promise<RestoreResult> {
+  const putHeapBack = keepHeapSmall({ readOnly: true });
+  try {
+    return await restoreBackupSet(options, context);
+  } finally {
+    putHeapBack();
+  }
+}
+
+async function restoreBackupSet(options: RestoreOptions, context: EngineContext): Promise<RestoreResult> {
   const { set } = options;
   const { log } = context;
   const windows = options.windows ?? process.platform === 'win32';
