@@ -5,7 +5,8 @@
 //
 // Generates a deterministic Octopus-like store (the shape of shared/reference/file-store.md at
 // --scale=1: 20,000 task logs, ~300 artifacts, 20 packages of 20-180 MB and one package over
-// 4 GiB), then times octopus-dr against its peers: `tar | zstd -T0`, restic (when installed:
+// 4 GiB), then times octopus-dr against its peers: `tar | zstd -T0` (and the same followed by an
+// fsync of its archive, as octopus-dr ends with one), restic (when installed:
 // `apt-get install -y restic`; nothing else needs it) and, with --zip, Info-ZIP zip/unzip. Each
 // round runs every tool once, in an order that rotates round by round, so a busy moment on a
 // shared machine does not land on one tool; the table gives medians, min-max, peak RSS (GNU
@@ -243,6 +244,20 @@ function tarZstd(store: string, folders: string[]): Peer {
   };
 }
 
+/**
+ * The same, with the archive flushed to disk before the clock stops (`sync FILE` is an fsync):
+ * octopus-dr's backup ends only once its archive is durable, `tar | zstd` leaves it in the page cache.
+ */
+function tarZstdDurable(store: string, folders: string[]): Peer {
+  return {
+    name: 'tar | zstd -T0, then sync',
+    async round(out, time) {
+      const archive = path.join(out, 'native-synced.tar.zst');
+      time('backup', `tar -cf - ${folders.join(' ')} | zstd -q -T0 -o ${archive} && sync ${archive}`, { cwd: store, archive: () => archive });
+    },
+  };
+}
+
 function infoZip(store: string, folders: string[]): Peer {
   return {
     name: 'Info-ZIP zip -1 / unzip',
@@ -317,6 +332,7 @@ export async function run(args: string[]): Promise<void> {
   // --baseline=a,b: earlier builds, each one more peer.
   for (const baseline of options.baseline?.split(',') ?? []) peers.push(octopusDr(`octopus-dr (${path.basename(path.resolve(baseline))})`, path.resolve(baseline), store, folders));
   peers.push(tarZstd(store, folders));
+  peers.push(tarZstdDurable(store, folders));
   if (options.restic) peers.push(restic(store, folders));
   else process.stdout.write('restic is not installed (apt-get install -y restic), so it is left out.\n');
   if (options.zip) peers.push(infoZip(store, folders));
