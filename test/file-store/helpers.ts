@@ -1,12 +1,13 @@
 // Shared by the file-store tests: generated trees, tree snapshots (hash, size, mtime, mode) and
 // running the steps: in this process (runInProcess), or as the built bundles where a test needs a
 // process (runBundle, runCommand: to signal it, run it as another user or on another Node.js).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, lstatSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inflateRawSync } from 'node:zlib';
+import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
 import { builtStep } from '../helpers/bundle';
 import { runStepInProcess } from '../helpers/in-process';
 
@@ -227,4 +228,17 @@ export async function expectSigtermMidBackup(args: string[], out: string, env?: 
     expect(readdirSync(out)).toEqual([]);
   }
   return run;
+}
+
+/** Every entry but the manifest (it names its archive) as Python's zipfile sees it: CRC, method, sizes, mode, time; after its own CRC check. */
+export function zipEntries(archive: string): Record<string, unknown[]> {
+  const script = `
+import json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+print(json.dumps({i.filename: [i.CRC, i.compress_type, i.file_size, i.compress_size, i.external_attr, list(i.date_time)] for i in z.infolist() if i.filename != sys.argv[2]}))
+`;
+  const run = spawnSync('python3', ['-c', script, archive, MANIFEST_ENTRY_NAME], { encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  return JSON.parse(run.stdout);
 }

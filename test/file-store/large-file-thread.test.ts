@@ -2,18 +2,16 @@
 // only writing): the archive must hold what the main thread writes, in every entry; a thread that
 // cannot start leaves the files to the main thread; one that stops in the middle of a file fails
 // the archive with what to do, and a cancel leaves nothing.
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, promises as fs, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
 import { SLOT_BYTES, SLOTS } from '../../steps/engines/file-store/large-file-thread';
-import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
 import { BUFFERED_FILE_LIMIT } from '../../steps/engines/file-store/small-file-workers';
 import { StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { expectSigtermMidBackup, logText, makeStore, pseudoRandomBytes, silentLog, tempDir, write } from './helpers';
+import { expectSigtermMidBackup, logText, makeStore, pseudoRandomBytes, silentLog, tempDir, write, zipEntries as entries } from './helpers';
 
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
 const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
@@ -33,19 +31,6 @@ const LARGE: Record<string, number> = {
 
 function sha256Of(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
-}
-
-/** Every entry but the manifest as Python's zipfile sees it (CRC, method, sizes, mode, time), after its own CRC check. */
-function entries(archive: string): Record<string, unknown[]> {
-  const script = `
-import json, sys, zipfile
-z = zipfile.ZipFile(sys.argv[1])
-assert z.testzip() is None
-print(json.dumps({i.filename: [i.CRC, i.compress_type, i.file_size, i.compress_size, i.external_attr, list(i.date_time)] for i in z.infolist() if i.filename != sys.argv[2]}))
-`;
-  const run = spawnSync('python3', ['-c', script, archive, MANIFEST_ENTRY_NAME], { encoding: 'utf8' });
-  expect(run.stderr).toBe('');
-  return JSON.parse(run.stdout);
 }
 
 async function backup(out: string, smallFileWorkers: number) {

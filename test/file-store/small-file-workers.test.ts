@@ -6,10 +6,9 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore, resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
-import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
 import { BUFFERED_FILE_LIMIT, SmallFileWorkers, WorkerUnavailable } from '../../steps/engines/file-store/small-file-workers';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { collectingLog, expectSigtermMidBackup, logText, makeStore, pseudoRandomBytes, runBundle, silentLog, snapshot, tempDir, write } from './helpers';
+import { collectingLog, expectSigtermMidBackup, logText, makeStore, pseudoRandomBytes, runBundle, silentLog, snapshot, tempDir, write, zipEntries as entries } from './helpers';
 
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
 const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
@@ -31,19 +30,6 @@ function makeBusyStore(): void {
 
 async function backup(out: string, smallFileWorkers: number, log: ReturnType<typeof collectingLog>['log'] | typeof silentLog = silentLog) {
   return backupFileStore({ folders: at(home), backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test', smallFileWorkers }, quietEngineContext({ log }));
-}
-
-/** Every entry but the manifest (it names its archive) as Python's zipfile sees it: CRC, method, sizes, mode, time; after its own CRC check. */
-function entries(archive: string): Record<string, unknown[]> {
-  const script = `
-import json, sys, zipfile
-z = zipfile.ZipFile(sys.argv[1])
-assert z.testzip() is None
-print(json.dumps({i.filename: [i.CRC, i.compress_type, i.file_size, i.compress_size, i.external_attr, list(i.date_time)] for i in z.infolist() if i.filename != sys.argv[2]}))
-`;
-  const run = spawnSync('python3', ['-c', script, archive, MANIFEST_ENTRY_NAME], { encoding: 'utf8' });
-  expect(run.stderr).toBe('');
-  return JSON.parse(run.stdout);
 }
 
 beforeAll(() => makeBusyStore());
