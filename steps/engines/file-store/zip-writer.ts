@@ -485,7 +485,10 @@ export class StreamingZipWriter {
         const error =
           cause instanceof LargeFileThreadStopped
             ? new FileStoreError(`${name} could not be read to its end: ${cause.message}. Nothing was kept; run the backup again (OCTOPUSDR_FILE_STORE_WORKERS=0 reads every file on the main thread).`, { cause })
-            : cause;
+            : source instanceof ThreadFileReader
+              ? // The thread's read error has no path: said as the backup directory's, it would blame the wrong disk.
+                new FileStoreError(`${name} could not be read (${cause.message}). Nothing was kept; check the disk that holds it and run the backup again.`, { cause })
+              : cause;
         settle.reject(error);
         hasher.destroy(error);
         // A read error mid-entry leaves the archive unusable: fail it as a whole.

@@ -1,0 +1,88 @@
+// Red-team cases for the large-file thread: a read error in the middle of a file names the file;
+// a file shorter than its size (it shrank after the stat) is stored as read, with a matching CRC
+// and SHA-256; a full disk while the thread reads fails the backup, names the disk, leaves nothing
+// and does not hang.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, promises as fs, readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { backupFileStore } from '../../steps/engines/file-store';
+import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
+import { largeFileThreadCanRun, SLOT_BYTES, SLOTS } from '../../steps/engines/file-store/large-file-thread';
+import { StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { makeStore, pseudoRandomBytes, silentLog, tempDir, write, zipEntries } from './helpers';
+
+const work = tempDir('rt-large-thread');
+const t = new Date('2026-11-20T08:00:00.000Z');
+const big = path.join(work, 'big.nupkg');
+const BIG = 3 * SLOT_BYTES + 777;
+const onThread = largeFileThreadCanRun() ? test : test.skip;
+
+beforeAll(() => write(big, pseudoRandomBytes(BIG, 71), undefined, t));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** One stored file through a writer, `size` claimed; the entry's result, or the failure. */
+async function writeOne(archive: string, file: string, size: number, largeFileThreadSource?: string) {
+  const writer = new StreamingZipWriter(archive, { largeFileThreadSource });
+  const handle = await fs.open(file, 'r');
+  try {
+    const { done } = await writer.addStream('Packages/one.nupkg', { mtimeMs: t.getTime(), mode: 0o644 }, () => writer.fileReader(handle, size, 0));
+    const result = await done;
+    await writer.finish();
+    return result;
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+onThread('a read error in the middle of a file names the file and what to do (not the backup directory)', async () => {
+  const archive = path.join(work, 'eio.zip');
+  // One good slot, then the read fails as a failing disk would.
+  const failing = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const zlib = require('node:zlib');
+parentPort.on('message', (m) => {
+  if (m.kind !== 'read') return;
+  const view = Buffer.from(workerData.shared, 0, ${SLOT_BYTES});
+  const length = fs.readSync(m.fd, view, 0, view.length, 0);
+  parentPort.postMessage({ kind: 'chunk', id: m.id, slot: 0, length, crc: zlib.crc32(view.subarray(0, length)), before: 0 });
+  setTimeout(() => parentPort.postMessage({ kind: 'failed', id: m.id, code: 'EIO', message: 'EIO: i/o error, read' }), 20);
+});`;
+  const failure = writeOne(archive, big, BIG, failing);
+  await expect(failure).rejects.toHaveProperty('name', 'FileStoreError');
+  await expect(failure).rejects.toThrow(/Packages\/one\.nupkg could not be read.*EIO/);
+  expect(existsSync(archive)).toBe(false);
+});
+
+onThread('a file shorter than its size (shrunk after the stat) is stored as read: CRC and SHA-256 of those bytes', async () => {
+  const archive = path.join(work, 'shrunk.zip');
+  const result = await writeOne(archive, big, BIG + 2 * SLOT_BYTES + 5);
+  expect(result).toEqual({ sha256: createHash('sha256').update(readFileSync(big)).digest('hex'), size: BIG });
+  expect(zipEntries(archive)['Packages/one.nupkg']).toEqual(expect.arrayContaining([0, BIG, BIG]));
+});
+
+const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
+const canMount = process.getuid?.() === 0;
+(canMount && largeFileThreadCanRun() ? test : test.skip)('a full disk while the thread reads: FileStoreError naming the disk, nothing left, no hang', async () => {
+  const home = path.join(work, 'home');
+  makeStore(home);
+  // 3 x 9 MiB stored files for a 20 MiB disk: it fills in the middle of a file the thread reads.
+  for (let i = 0; i < 3; i++) write(path.join(home, 'Packages', 'feeds-builtin', `Acme.${i}.1.0.0.nupkg`), pseudoRandomBytes(SLOTS * SLOT_BYTES + SLOT_BYTES + i, 80 + i), undefined, t);
+  const disk = path.join(work, 'disk');
+  mkdirSync(disk);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', disk]);
+  try {
+    const folders: ResolvedFolder[] = FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
+    const run = backupFileStore({ folders, backupDirectory: disk, mode: 'Full', skipUnreadable: false, toolVersion: 'test', smallFileWorkers: 2 }, quietEngineContext({ log: silentLog }));
+    await expect(run).rejects.toHaveProperty('name', 'FileStoreError');
+    await expect(run).rejects.toThrow(/is full \(ENOSPC\)/);
+    expect(readdirSync(disk)).toEqual([]);
+  } finally {
+    execFileSync('umount', [disk]);
+  }
+}, 30_000);
