@@ -2,7 +2,7 @@
 // a file shorter than its size (it shrank after the stat) is stored as read, with a matching CRC
 // and SHA-256; a full disk while the thread reads fails the backup, names the disk, leaves nothing
 // and does not hang.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, promises as fs, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
@@ -86,3 +86,83 @@ const canMount = process.getuid?.() === 0;
     execFileSync('umount', [disk]);
   }
 }, 30_000);
+
+describe('slow archive writes (the output batches chunks through _writev)', () => {
+  // Every write of the archive's WriteStream completes late, so chunks pile up in its buffer and
+  // go out in writev batches: a slot given back before its own write completed would be read
+  // into again and the entry would hold the next chunk's bytes (under the first one's CRC).
+  const realFs = require('node:fs') as typeof import('node:fs');
+  const write0 = realFs.write;
+  const writev0 = realFs.writev;
+  let writevCalls = 0;
+  beforeAll(() => {
+    let n = 0;
+    const late = (callback: (...a: unknown[]) => void) => (...a: unknown[]) => setTimeout(() => callback(...a), (n++ % 7) * 2);
+    (realFs as { write: unknown }).write = (...a: unknown[]) => {
+      const cb = a.pop() as (...x: unknown[]) => void;
+      return (write0 as (...x: unknown[]) => void)(...a, late(cb));
+    };
+    (realFs as { writev: unknown }).writev = (...a: unknown[]) => {
+      writevCalls += 1;
+      const cb = a.pop() as (...x: unknown[]) => void;
+      return (writev0 as (...x: unknown[]) => void)(...a, late(cb));
+    };
+  });
+  afterAll(() => {
+    (realFs as { write: unknown }).write = write0;
+    (realFs as { writev: unknown }).writev = writev0;
+  });
+
+  onThread('many large stored files in a row at the slot edges: every entry holds the file, CRC and SHA-256 right', async () => {
+    const home = path.join(work, 'slow-home');
+    makeStore(home);
+    const sizes = [4 * SLOT_BYTES + 1, SLOTS * SLOT_BYTES, SLOTS * SLOT_BYTES + 1, 4 * SLOT_BYTES + 4097, 2 * SLOTS * SLOT_BYTES - 1, 5 * SLOT_BYTES];
+    const files = sizes.map((size, i) => {
+      const file = path.join(home, 'Packages', 'feeds-builtin', `Acme.Slow${i}.1.0.0.nupkg`);
+      write(file, pseudoRandomBytes(size, 200 + i), undefined, t);
+      return file;
+    });
+    for (let i = 0; i < 40; i++) write(path.join(home, 'TaskLogs', `small-${i}.log.txt`), `log ${i}\n`.repeat(200 + i), undefined, t);
+    const folders: ResolvedFolder[] = FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
+    const out = path.join(work, 'slow-out');
+    const result = await backupFileStore({ folders, backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test', smallFileWorkers: 2 }, quietEngineContext({ log: silentLog }));
+    expect(writevCalls).toBeGreaterThan(0);
+    const entries = zipEntries(result.archivePath);
+    files.forEach((file, i) => {
+      const name = path.basename(file);
+      expect(entries[`Packages/feeds-builtin/${name}`]).toEqual(expect.arrayContaining([0, sizes[i], sizes[i]]));
+      expect(result.manifest.files.find((f) => f.path === `feeds-builtin/${name}`)?.sha256).toBe(createHash('sha256').update(readFileSync(file)).digest('hex'));
+    });
+  }, 60_000);
+
+  onThread('a file truncated by another process while the thread reads it: the entry, its CRC and the recorded SHA-256 agree, with a warning', async () => {
+    const home = path.join(work, 'shrink-home');
+    makeStore(home);
+    const SIZE = 40 * SLOT_BYTES;
+    const file = path.join(home, 'Packages', 'feeds-builtin', 'Acme.Shrinks.1.0.0.nupkg');
+    write(file, pseudoRandomBytes(SIZE, 300), undefined, t);
+    const folders: ResolvedFolder[] = FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
+    // Truncated by another process once the backup has started reading it.
+    let exited: Promise<unknown> | undefined;
+    const onProgress = (p: { bytesDone: number; bytesTotal: number }) => {
+      // Whatever the order of the files, this is 2 MiB into the large one.
+      if (p.bytesDone < p.bytesTotal - SIZE + 2 * SLOT_BYTES || exited) return;
+      const truncating = spawn('truncate', ['-s', String(5 * SLOT_BYTES + 123), file], { stdio: 'ignore' });
+      exited = new Promise((resolve) => truncating.once('exit', resolve));
+    };
+    const result = await backupFileStore({ folders, backupDirectory: path.join(work, 'shrink-out'), mode: 'Full', skipUnreadable: false, toolVersion: 'test', smallFileWorkers: 2, onProgress }, quietEngineContext({ log: silentLog }));
+    await exited;
+    const name = 'Packages/feeds-builtin/Acme.Shrinks.1.0.0.nupkg';
+    const [crc, , size] = zipEntries(result.archivePath)[name] as number[];
+    const recorded = result.manifest.files.find((f) => f.path === 'feeds-builtin/Acme.Shrinks.1.0.0.nupkg');
+    const bytes = execFileSync('unzip', ['-p', result.archivePath, name], { maxBuffer: 2 * SIZE });
+    expect(bytes.length).toBe(size);
+    expect(recorded?.size).toBe(size);
+    expect(recorded?.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(crc).toBeGreaterThanOrEqual(0);
+    // What was read is the file's start, as it was.
+    expect(bytes.equals(pseudoRandomBytes(SIZE, 300).subarray(0, size))).toBe(true);
+    expect(size).toBeLessThan(SIZE);
+    expect(result.warnings.join('\n')).toContain('Acme.Shrinks.1.0.0.nupkg changed while being read');
+  }, 60_000);
+});
