@@ -4,7 +4,8 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { SLOT_BYTES, SLOTS } from '../../steps/engines/file-store/large-file-thread';
-import { makeStore, pseudoRandomBytes, runBundle, tempDir, write, zipEntries } from './helpers';
+import { findNode18 } from '../helpers/node18';
+import { bundlePath, makeStore, pseudoRandomBytes, runBundle, runCommand, tempDir, write, zipEntries } from './helpers';
 
 const work = tempDir('rt-thread-signals');
 const home = path.join(work, 'home');
@@ -64,4 +65,16 @@ test('SIGKILL in the middle: only a .partial (and the stale lock) is left; the n
   expect(readdirSync(out).filter((f) => !f.startsWith('.'))).toHaveLength(2);
   // A leftover this fresh is kept (it could be a live run's; cleaned once abandoned), and named.
   for (const partial of readdirSync(out).filter((f) => f.endsWith('.partial'))) expect(again.stdout + again.stderr).toContain(partial);
+}, 60_000);
+
+const node18 = findNode18();
+(node18 ? test : test.skip)('on Node.js 18 (no zlib.crc32, so no large-file thread) with workers asked for: the large files are stored whole and green', async () => {
+  const out = path.join(work, 'node18');
+  mkdirSync(out);
+  const run = await runCommand(node18 as string, [bundlePath('backup-file-store'), ...args(out)], { env });
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  const archive = readdirSync(out).find((f) => f.endsWith('.zip')) as string;
+  const entries = zipEntries(path.join(out, archive));
+  for (let i = 0; i < 6; i++) expect(entries[`Packages/feeds-builtin/Acme.Sig${i}.1.0.0.nupkg`]).toEqual(expect.arrayContaining([0, SLOTS * SLOT_BYTES + i * 333_333 + 1]));
 }, 60_000);
