@@ -166,3 +166,26 @@ describe('slow archive writes (the output batches chunks through _writev)', () =
     expect(result.warnings.join('\n')).toContain('Acme.Shrinks.1.0.0.nupkg changed while being read');
   }, 60_000);
 });
+
+onThread('twenty stored large files through one writer: no slot is lost (one lost per file would hang the ninth), every entry right', async () => {
+  const archive = path.join(work, 'twenty.zip');
+  const file = path.join(work, 'twenty.nupkg');
+  const size = 4 * SLOT_BYTES + 1;
+  write(file, pseudoRandomBytes(size, 90), undefined, t);
+  const writer = new StreamingZipWriter(archive);
+  const results = [];
+  try {
+    for (let i = 0; i < 20; i++) {
+      const handle = await fs.open(file, 'r');
+      const { done } = await writer.addStream(`Packages/f${i}.nupkg`, { mtimeMs: t.getTime(), mode: 0o644 }, () => writer.fileReader(handle, size, 0));
+      results.push(done);
+    }
+    for (const result of await Promise.all(results)) expect(result.size).toBe(size);
+    await writer.finish();
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+  const entries = zipEntries(archive);
+  for (let i = 0; i < 20; i++) expect(entries[`Packages/f${i}.nupkg`]).toEqual(expect.arrayContaining([0, size, size]));
+}, 30_000);
