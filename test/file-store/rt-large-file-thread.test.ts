@@ -189,3 +189,23 @@ onThread('twenty stored large files through one writer: no slot is lost (one los
   const entries = zipEntries(archive);
   for (let i = 0; i < 20; i++) expect(entries[`Packages/f${i}.nupkg`]).toEqual(expect.arrayContaining([0, size, size]));
 }, 30_000);
+
+onThread('an abort before the thread has handed over a chunk does not start reading the file on the main thread', async () => {
+  const silent = `require('node:worker_threads').parentPort.on('message', () => undefined);`;
+  const writer = new StreamingZipWriter(path.join(work, 'aborted.zip'), { largeFileThreadSource: silent });
+  const handle = await fs.open(big, 'r');
+  let mainThreadReads = 0;
+  const read = handle.read.bind(handle) as (...a: unknown[]) => unknown;
+  (handle as unknown as { read: unknown }).read = (...a: unknown[]) => ((mainThreadReads += 1), read(...a));
+  try {
+    const { done } = await writer.addStream('Packages/one.nupkg', { mtimeMs: t.getTime(), mode: 0o644 }, () => writer.fileReader(handle, BIG, 0));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await writer.abort();
+    await expect(done).rejects.toThrow();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(mainThreadReads).toBe(0);
+    expect(existsSync(path.join(work, 'aborted.zip'))).toBe(false);
+  } finally {
+    await handle.close();
+  }
+});

@@ -150,9 +150,10 @@ export class ThreadFileReader extends Readable {
     if (!this.destroyed) this.push(null);
   }
 
-  fail(error: Error): void {
+  /** `fallBack` off: the writer is ending (an abort, a cancel): nothing is read any more. */
+  fail(error: Error, fallBack = true): void {
     this.release();
-    if (this.chunks === 0 && !this.destroyed && !this.fallbackSource) return this.readHere();
+    if (fallBack && this.chunks === 0 && !this.destroyed && !this.fallbackSource) return this.readHere();
     this.settle.reject(error);
     this.destroy(error);
   }
@@ -196,6 +197,8 @@ export class LargeFileThread {
   private current: ThreadFileReader | undefined;
   private nextId = 0;
   private stopped: Error | undefined;
+  /** close() was called: a read cut short is not handed to the main thread. */
+  private closing = false;
 
   /** `source` is the thread's code (tests give one that fails). */
   constructor(source = THREAD_SOURCE) {
@@ -254,14 +257,15 @@ export class LargeFileThread {
     this.stopped ??= error;
     const reader = this.current;
     this.current = undefined;
-    reader?.fail(new LargeFileThreadStopped(`the large-file thread stopped (${error.message})`));
+    reader?.fail(new LargeFileThreadStopped(`the large-file thread stopped (${error.message})`), !this.closing);
   }
 
   async close(): Promise<void> {
     this.stopped ??= new Error('the large-file thread was stopped');
+    this.closing = true;
     await endThread(this.worker);
     const reader = this.current;
     this.current = undefined;
-    reader?.fail(new LargeFileThreadStopped(this.stopped.message));
+    reader?.fail(new LargeFileThreadStopped(this.stopped.message), false);
   }
 }
