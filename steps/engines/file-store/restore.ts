@@ -215,7 +215,8 @@ async function checkChain(set: BackupSet, files: readonly ManifestFile[], window
     if (reason) problems.push(`manifest folder record ${JSON.stringify(`${d.folder}/${d.path}`)}: ${reason}`);
   }
   // Last, so that the last line says what to do.
-  problems.push(...(await compareWithInternalManifest(set, archives.get(set.manifest.archive))));
+  // A loop, not push(...list): spread arguments overflow the stack past ~120,000 problems.
+  for (const problem of await compareWithInternalManifest(set, archives.get(set.manifest.archive))) problems.push(problem);
   return { archives, problems };
 }
 
@@ -493,7 +494,7 @@ async function verifyBackupSet(source: string, options: VerifyOptions, context: 
       const onProgress = options.onProgress ?? progressReporter(context, 'Verified');
       const threads = startThreads(context.log, options.createWorker);
       try {
-        problems.push(...(await streamFiles(check, files, { signal: context.signal, onProgress, stopAtFirstMismatch: false, threads })));
+        for (const problem of await streamFiles(check, files, { signal: context.signal, onProgress, stopAtFirstMismatch: false, threads })) problems.push(problem);
       } finally {
         await threads?.close();
       }
