@@ -249,7 +249,7 @@ export class LargeFileThread {
     this.current = undefined;
     this.worker.unref();
     if (reply.kind === 'end') reader.end({ sha256: reply.sha256, size: reply.size });
-    else if (reply.kind === 'failed') reader.fail(Object.assign(new Error(`${reply.code}: ${reply.message}`), { code: reply.code }));
+    else if (reply.kind === 'failed') reader.fail(Object.assign(new Error(reply.message.startsWith(reply.code) ? reply.message : `${reply.code}: ${reply.message}`), { code: reply.code }));
     else reader.fail(new LargeFileThreadStopped('the read was cancelled'));
   }
 

@@ -500,7 +500,7 @@ export class StreamingZipWriter {
           (read) =>
             read.size === hasher.bytes
               ? settle.resolve({ sha256: read.sha256, size: read.size })
-              : settle.reject(new Error(`${name}: the large-file thread read ${read.size} bytes, the archive got ${hasher.bytes}.`)),
+              : settle.reject(new FileStoreError(`${name}: the large-file thread read ${read.size} bytes, the archive got ${hasher.bytes}. Nothing was kept; run the backup again (OCTOPUSDR_FILE_STORE_WORKERS=0 reads every file on the main thread).`)),
           (error: Error) => settle.reject(error),
         );
       });
