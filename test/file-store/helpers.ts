@@ -3,11 +3,13 @@
 // process (runBundle, runCommand: to signal it, run it as another user or on another Node.js).
 import { spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, lstatSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, promises as fs, mkdtempSync, readdirSync, readFileSync, lstatSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
+import { SLOT_BYTES } from '../../steps/engines/file-store/large-file-thread';
+import { StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
 import { builtStep } from '../helpers/bundle';
 import { runStepInProcess } from '../helpers/in-process';
 
@@ -241,4 +243,40 @@ print(json.dumps({i.filename: [i.CRC, i.compress_type, i.file_size, i.compress_s
   const run = spawnSync('python3', ['-c', script, archive, MANIFEST_ENTRY_NAME], { encoding: 'utf8' });
   expect(run.stderr).toBe('');
   return JSON.parse(run.stdout);
+}
+
+/**
+ * One stored (level 0) file through a StreamingZipWriter as `Packages/one.nupkg`, `size` claimed,
+ * its large-file thread running `largeFileThreadSource` when given: the entry's result, or the
+ * failure (the archive then abandoned).
+ */
+export async function writeOneStored(archive: string, file: string, size: number, largeFileThreadSource?: string) {
+  const writer = new StreamingZipWriter(archive, { largeFileThreadSource });
+  const handle = await fs.open(file, 'r');
+  try {
+    const { done } = await writer.addStream('Packages/one.nupkg', { mtimeMs: Date.UTC(2026, 10, 20, 8), mode: 0o644 }, () => writer.fileReader(handle, size, 0));
+    const result = await done;
+    await writer.finish();
+    return result;
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/** A stand-in large-file thread: reads the first slot properly and hands it over, then runs `then` (`m` is the read message). */
+export function oneSlotThen(then: string): string {
+  return `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const zlib = require('node:zlib');
+parentPort.on('message', (m) => {
+  if (m.kind !== 'read') return;
+  const view = Buffer.from(workerData.shared, 0, ${SLOT_BYTES});
+  const length = fs.readSync(m.fd, view, 0, view.length, 0);
+  parentPort.postMessage({ kind: 'chunk', id: m.id, slot: 0, length, crc: zlib.crc32(view.subarray(0, length)), before: 0 });
+  ${then}
+});`;
 }

@@ -3,15 +3,14 @@
 // cannot start leaves the files to the main thread; one that stops in the middle of a file fails
 // the archive with what to do, and a cancel leaves nothing.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, promises as fs, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
 import { SLOT_BYTES, SLOTS } from '../../steps/engines/file-store/large-file-thread';
 import { BUFFERED_FILE_LIMIT } from '../../steps/engines/file-store/small-file-workers';
-import { StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { expectSigtermMidBackup, logText, makeStore, pseudoRandomBytes, silentLog, tempDir, write, zipEntries as entries } from './helpers';
+import { expectSigtermMidBackup, logText, makeStore, pseudoRandomBytes, silentLog, tempDir, oneSlotThen, write, writeOneStored, zipEntries as entries } from './helpers';
 
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
 const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
@@ -35,24 +34,6 @@ function sha256Of(file: string): string {
 
 async function backup(out: string, smallFileWorkers: number) {
   return backupFileStore({ folders: at(home), backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test', smallFileWorkers }, quietEngineContext({ log: silentLog }));
-}
-
-/** One stored large file through a writer whose thread runs `source`; the entry's result, or the failure. */
-async function writeOne(archive: string, file: string, largeFileThreadSource: string) {
-  const writer = new StreamingZipWriter(archive, { largeFileThreadSource });
-  const size = (await fs.stat(file)).size;
-  const handle = await fs.open(file, 'r');
-  try {
-    const { done } = await writer.addStream('Packages/one.nupkg', { mtimeMs: t.getTime(), mode: 0o644 }, () => writer.fileReader(handle, size, 0));
-    const result = await done;
-    await writer.finish();
-    return result;
-  } catch (error) {
-    await writer.abort();
-    throw error;
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
 }
 
 beforeAll(() => {
@@ -96,7 +77,7 @@ describe('the large-file thread failing', () => {
 
   test('a thread that cannot start leaves the file to the main thread: same CRC and SHA-256', async () => {
     const archive = path.join(work, 'no-thread.zip');
-    const result = await writeOne(archive, big, 'throw new Error("no thread here")');
+    const result = await writeOneStored(archive, big, LARGE['Acme.Many.2.1.0.zip'], 'throw new Error("no thread here")');
     expect(result).toEqual({ sha256: sha256Of(big), size: LARGE['Acme.Many.2.1.0.zip'] });
     expect(entries(archive)['Packages/one.nupkg']).toEqual(expect.arrayContaining([0, LARGE['Acme.Many.2.1.0.zip']]));
   });
@@ -104,18 +85,8 @@ describe('the large-file thread failing', () => {
   test('a thread that stops in the middle of a file fails the archive, says what to do, and leaves nothing', async () => {
     const archive = path.join(work, 'thread-died.zip');
     // Reads one slot properly, hands it over, then exits.
-    const dies = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const zlib = require('node:zlib');
-parentPort.on('message', (m) => {
-  if (m.kind !== 'read') return;
-  const view = Buffer.from(workerData.shared, 0, ${SLOT_BYTES});
-  const length = fs.readSync(m.fd, view, 0, view.length, 0);
-  parentPort.postMessage({ kind: 'chunk', id: m.id, slot: 0, length, crc: zlib.crc32(view.subarray(0, length)), before: 0 });
-  setTimeout(() => process.exit(3), 50);
-});`;
-    const failure = writeOne(archive, big, dies);
+    const dies = oneSlotThen('setTimeout(() => process.exit(3), 50);');
+    const failure = writeOneStored(archive, big, LARGE['Acme.Many.2.1.0.zip'], dies);
     await expect(failure).rejects.toThrow(/Packages\/one\.nupkg could not be read to its end: the large-file thread stopped .*exited \(code 3\).*Nothing was kept; run the backup again \(OCTOPUSDR_FILE_STORE_WORKERS=0/);
     await expect(failure).rejects.toHaveProperty('name', 'FileStoreError');
     expect(existsSync(archive)).toBe(false);

@@ -11,7 +11,7 @@ import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/fi
 import { largeFileThreadCanRun, SLOT_BYTES, SLOTS } from '../../steps/engines/file-store/large-file-thread';
 import { StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { makeStore, pseudoRandomBytes, silentLog, tempDir, write, zipEntries } from './helpers';
+import { makeStore, oneSlotThen, pseudoRandomBytes, silentLog, tempDir, write, writeOneStored, zipEntries } from './helpers';
 
 const work = tempDir('rt-large-thread');
 const t = new Date('2026-11-20T08:00:00.000Z');
@@ -22,38 +22,11 @@ const onThread = largeFileThreadCanRun() ? test : test.skip;
 beforeAll(() => write(big, pseudoRandomBytes(BIG, 71), undefined, t));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** One stored file through a writer, `size` claimed; the entry's result, or the failure. */
-async function writeOne(archive: string, file: string, size: number, largeFileThreadSource?: string) {
-  const writer = new StreamingZipWriter(archive, { largeFileThreadSource });
-  const handle = await fs.open(file, 'r');
-  try {
-    const { done } = await writer.addStream('Packages/one.nupkg', { mtimeMs: t.getTime(), mode: 0o644 }, () => writer.fileReader(handle, size, 0));
-    const result = await done;
-    await writer.finish();
-    return result;
-  } catch (error) {
-    await writer.abort();
-    throw error;
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
-}
-
 onThread('a read error in the middle of a file names the file and what to do (not the backup directory)', async () => {
   const archive = path.join(work, 'eio.zip');
   // One good slot, then the read fails as a failing disk would.
-  const failing = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const zlib = require('node:zlib');
-parentPort.on('message', (m) => {
-  if (m.kind !== 'read') return;
-  const view = Buffer.from(workerData.shared, 0, ${SLOT_BYTES});
-  const length = fs.readSync(m.fd, view, 0, view.length, 0);
-  parentPort.postMessage({ kind: 'chunk', id: m.id, slot: 0, length, crc: zlib.crc32(view.subarray(0, length)), before: 0 });
-  setTimeout(() => parentPort.postMessage({ kind: 'failed', id: m.id, code: 'EIO', message: 'EIO: i/o error, read' }), 20);
-});`;
-  const failure = writeOne(archive, big, BIG, failing);
+  const failing = oneSlotThen("setTimeout(() => parentPort.postMessage({ kind: 'failed', id: m.id, code: 'EIO', message: 'EIO: i/o error, read' }), 20);");
+  const failure = writeOneStored(archive, big, BIG, failing);
   await expect(failure).rejects.toHaveProperty('name', 'FileStoreError');
   await expect(failure).rejects.toThrow(/Packages\/one\.nupkg could not be read \(EIO: i\/o error, read\)\. Nothing was kept; check the disk that holds it/);
   expect(existsSync(archive)).toBe(false);
@@ -61,7 +34,7 @@ parentPort.on('message', (m) => {
 
 onThread('a file shorter than its size (shrunk after the stat) is stored as read: CRC and SHA-256 of those bytes', async () => {
   const archive = path.join(work, 'shrunk.zip');
-  const result = await writeOne(archive, big, BIG + 2 * SLOT_BYTES + 5);
+  const result = await writeOneStored(archive, big, BIG + 2 * SLOT_BYTES + 5);
   expect(result).toEqual({ sha256: createHash('sha256').update(readFileSync(big)).digest('hex'), size: BIG });
   expect(zipEntries(archive)['Packages/one.nupkg']).toEqual(expect.arrayContaining([0, BIG, BIG]));
 });
