@@ -2,7 +2,8 @@
 // a writer that never comes, which hung the backup for good (a worker thread that cannot be
 // stopped, or the main thread itself). It must be a clear "cannot be read" instead.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, openSync, rmSync } from 'node:fs';
+import { closeSync, constants, openSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store';
 import { BUFFERED_FILE_LIMIT, SmallFileWorkers } from '../../steps/engines/file-store/small-file-workers';
@@ -105,5 +106,92 @@ test.each([0, 2])('a large file replaced by a named pipe after the scan is skipp
     await expect(within(5000, attempt(false, `large-strict-${smallFileWorkers}`))).rejects.toThrow(/Packages\/Acme\.B\.1\.0\.0\.nupkg cannot be read \(not a regular file.*Make it a regular file again, or set "Skip unreadable files"/);
   } finally {
     releasePipe(swapped);
+  }
+});
+
+// A file replaced by a symbolic link after the scan: following it would put whatever the link
+// points at (outside the store, anything the worker's account can read) into the archive under
+// the file's name. The scan never follows links, so the read must not either.
+describe('a file replaced by a symbolic link after the scan is not followed', () => {
+  const secret = path.join(work, 'outside-the-store', 'secret.txt');
+  const SECRET_TEXT = 'not-for-the-archive-4b1d';
+  beforeAll(() => write(secret, SECRET_TEXT.repeat(64)));
+
+  const backUpWithSwap = (home: string, out: string, swapped: string, skipUnreadable: boolean, smallFileWorkers: number) => {
+    let swappedYet = false;
+    return backupFileStore(
+      {
+        folders: [{ name: 'Artifacts', path: home, origin: 'home' }],
+        backupDirectory: path.join(work, out),
+        mode: 'Full',
+        skipUnreadable,
+        toolVersion: 'test',
+        smallFileWorkers,
+        onProgress: () => {
+          if (swappedYet) return;
+          swappedYet = true;
+          rmSync(swapped);
+          symlinkSync(secret, swapped);
+        },
+      },
+      quietEngineContext({ log: silentLog }),
+    );
+  };
+
+  test.each([
+    ['small', 0],
+    ['small', 2],
+    ['large', 0],
+    ['large', 2],
+  ] as const)('a %s file (%i worker threads): skipped with the opt-in, the link target nowhere in the archive; a failure naming it without', async (size, smallFileWorkers) => {
+    const home = path.join(work, `link-${size}-${smallFileWorkers}`);
+    // Stored, not deflated (.zip): the target's bytes would show as they are in the archive.
+    const make = () => {
+      for (let i = 0; i < 40; i++) write(path.join(home, `f-${i}.log.txt`), logText(20, i));
+      write(path.join(home, 'swapped.zip'), pseudoRandomBytes(size === 'large' ? BUFFERED_FILE_LIMIT + 10 : 5000, 3));
+    };
+    const swapped = path.join(home, 'swapped.zip');
+    make();
+    const result = await backUpWithSwap(home, `link-out-${size}-${smallFileWorkers}`, swapped, true, smallFileWorkers);
+    expect(result.manifest.skipped).toEqual([{ folder: 'Artifacts', path: 'swapped.zip', reason: 'a symbolic link now (replaced since the scan); links are not followed' }]);
+    expect(result.manifest.files.map((f) => f.path)).not.toContain('swapped.zip');
+    expect(result.manifest.files).toHaveLength(40);
+    expect(readFileSync(result.archivePath).includes(SECRET_TEXT)).toBe(false);
+
+    rmSync(home, { recursive: true });
+    make();
+    await expect(backUpWithSwap(home, `link-strict-${size}-${smallFileWorkers}`, swapped, false, smallFileWorkers)).rejects.toThrow(
+      /Artifacts\/swapped\.zip cannot be read \(a symbolic link now \(replaced since the scan\); links are not followed\)\. Make it a regular file again, or set "Skip unreadable files"/,
+    );
+    expect(readdirSync(path.join(work, `link-strict-${size}-${smallFileWorkers}`))).toEqual([]);
+  });
+});
+
+test.each([0, 2])('a small file replaced by a socket after the scan is "not a regular file", not a matter of read access (%i worker threads)', async (smallFileWorkers) => {
+  const home = path.join(work, `socket-${smallFileWorkers}`);
+  for (let i = 0; i < 40; i++) write(path.join(home, `f-${i}.log.txt`), logText(20, i));
+  const swapped = path.join(home, 'f-7.log.txt');
+  let server: Server | undefined;
+  try {
+    await expect(
+      backupFileStore(
+        {
+          folders: [{ name: 'Artifacts', path: home, origin: 'home' }],
+          backupDirectory: path.join(work, `socket-out-${smallFileWorkers}`),
+          mode: 'Full',
+          skipUnreadable: false,
+          toolVersion: 'test',
+          smallFileWorkers,
+          onProgress: () => {
+            if (server) return;
+            rmSync(swapped);
+            server = createServer().listen(swapped);
+          },
+        },
+        quietEngineContext({ log: silentLog }),
+      ),
+    ).rejects.toThrow(/Artifacts\/f-7\.log\.txt cannot be read \(not a regular file any more \(replaced since the scan\)\)\. Make it a regular file again, or set "Skip unreadable files"/);
+  } finally {
+    server?.close();
   }
 });

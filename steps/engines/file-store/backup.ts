@@ -38,7 +38,21 @@ import {
 import { progressReporter, type FileStoreProgress } from './progress';
 import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem, type ScanProgress } from './scan';
 import { readEntrySizes } from './zip-reader';
-import { BATCH_BYTES, BATCH_FILES, BUFFERED_FILE_LIMIT, NOT_A_FILE, smallFileWorkerCount, workersCanRun, SmallFileWorkers, WorkerUnavailable, type PreparedFile } from './small-file-workers';
+import {
+  BATCH_BYTES,
+  BATCH_FILES,
+  BUFFERED_FILE_LIMIT,
+  NOT_A_FILE,
+  noLongerAFile,
+  OPEN_SCANNED_FILE,
+  openFailure,
+  smallFileWorkerCount,
+  unreadableAdvice,
+  workersCanRun,
+  SmallFileWorkers,
+  WorkerUnavailable,
+  type PreparedFile,
+} from './small-file-workers';
 import { compressionLevelFor, StreamingZipWriter } from './zip-writer';
 import { keepHeapSmall } from './heap';
 
@@ -134,12 +148,9 @@ function isUnreadable(code: string): boolean {
 function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
   let fd: number;
   try {
-    // Non-blocking: a file replaced by a named pipe since the scan must not block the main thread.
-    fd = openSync(file.localPath, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK || 0));
+    fd = openSync(file.localPath, OPEN_SCANNED_FILE);
   } catch (error) {
-    const code = errnoOf(error);
-    if (code === 'ENOENT') return { kind: 'vanished' };
-    return { kind: 'unreadable', message: `${code}: ${(error as Error).message}` };
+    return openFailure(errnoOf(error), (error as Error).message);
   }
   try {
     const before = fstatSync(fd);
@@ -171,7 +182,8 @@ function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
 
 async function hashFile(localPath: string, signal: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
-  const handle = await fs.open(localPath, 'r');
+  // Not through a pipe or link swapped in since the scan: such a file is then stored, and refused there.
+  const handle = await fs.open(localPath, OPEN_SCANNED_FILE);
   try {
     for await (const chunk of handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false })) {
       signal.throwIfAborted();
@@ -474,7 +486,7 @@ async function storeSmallFile(writer: StreamingZipWriter, state: WriteState, ite
     state.warnings.warn(`${name} vanished during the backup; not backed up.`);
     state.warnings.skip(file, 'vanished during the backup');
   } else if (outcome.kind === 'unreadable') {
-    if (!state.options.skipUnreadable) throw new FileStoreError(`${name} cannot be read (${outcome.message}). Give the worker's account read access, or set "${labels.skipUnreadable}".`);
+    if (!state.options.skipUnreadable) throw new FileStoreError(`${name} cannot be read (${outcome.message}). ${unreadableAdvice(outcome.message)}, or set "${labels.skipUnreadable}".`);
     state.warnings.warn(`${name} cannot be read (${outcome.message}); skipped.`);
     state.warnings.skip(file, outcome.message);
   } else {
@@ -510,33 +522,38 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
   const { warnings, progress } = state;
   let handle: fs.FileHandle;
   let before: Stats;
+  // A path that is no longer a regular file (a pipe, a socket, a link) is skipped with the opt-in.
+  const notAFile = (reason: string) => {
+    if (!state.options.skipUnreadable) throw new FileStoreError(`${name} cannot be read (${reason}). ${unreadableAdvice(reason)}, or set "${labels.skipUnreadable}".`);
+    warnings.warn(`${name} cannot be read (${reason}); skipped.`);
+    warnings.skip(file, reason);
+    progress.filesDone += 1;
+  };
   try {
-    // Non-blocking: a file replaced by a named pipe since the scan must not hold a thread-pool
-    // thread (or the large-file thread) waiting for a writer; regular files ignore the flag.
-    handle = await fs.open(file.localPath, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK || 0));
+    // Neither waits on a pipe nor follows a link swapped in since the scan (OPEN_SCANNED_FILE).
+    handle = await fs.open(file.localPath, OPEN_SCANNED_FILE);
     state.openedHandles.push(handle);
     before = await handle.stat();
   } catch (error) {
     const code = errnoOf(error);
-    if (code === 'ENOENT') {
+    const failure = openFailure(code, (error as Error).message);
+    if (failure.kind === 'vanished') {
       warnings.warn(`${name} vanished during the backup; not backed up.`);
       warnings.skip(file, 'vanished during the backup');
+    } else if (noLongerAFile(failure.message)) {
+      return notAFile(failure.message);
     } else if (isUnreadable(code) && state.options.skipUnreadable) {
       warnings.warn(`${name} cannot be read (${code}); skipped.`);
       warnings.skip(file, code);
     } else {
-      throw new FileStoreError(`${name} cannot be read (${code}: ${(error as Error).message}). Give the worker's account read access, or set "${labels.skipUnreadable}".`);
+      throw new FileStoreError(`${name} cannot be read (${failure.message}). Give the worker's account read access, or set "${labels.skipUnreadable}".`);
     }
     progress.filesDone += 1;
     return;
   }
   if (!before.isFile()) {
     await handle.close();
-    if (!state.options.skipUnreadable) throw new FileStoreError(`${name} cannot be read (${NOT_A_FILE}). Make it a regular file again, or set "${labels.skipUnreadable}".`);
-    warnings.warn(`${name} cannot be read (${NOT_A_FILE}); skipped.`);
-    warnings.skip(file, NOT_A_FILE);
-    progress.filesDone += 1;
-    return;
+    return notAFile(NOT_A_FILE);
   }
   const meta = { mtimeMs: before.mtimeMs, mode: before.mode & 0o7777 };
   const { done } = await writer.addStream(

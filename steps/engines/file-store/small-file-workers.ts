@@ -6,6 +6,7 @@
 // read the files themselves, so no file's bytes are copied to them; each batch comes back as
 // one transferred ArrayBuffer (no copy either) that holds every file's output. The main thread
 // only frames and writes them (see StreamingZipWriter.addPrepared).
+import { constants as fsConstants } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { endThread } from '../../runtime/threads';
@@ -62,10 +63,40 @@ export const BATCH_BUFFER_BYTES = BATCH_BYTES + 64 * 1024;
 
 /** Why a path the scan saw as a file (now a named pipe, socket or device) is not read. */
 export const NOT_A_FILE = 'not a regular file any more (replaced since the scan)';
+/** Why a path the scan saw as a file, now a symbolic link, is not read. */
+export const NOW_A_LINK = 'a symbolic link now (replaced since the scan); links are not followed';
+
+/**
+ * How a backup opens a file it scanned. Non-blocking: a file replaced by a named pipe since the
+ * scan must not block a thread until a writer comes (regular files ignore the flag). Not
+ * following a final symbolic link: one swapped in since the scan could point outside the store,
+ * at anything the worker's account can read, and the scan never follows links either.
+ */
+export const OPEN_SCANNED_FILE = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0) | (fsConstants.O_NOFOLLOW ?? 0);
+
+/** What a failed open of a scanned file means (the workers' copy of this is in WORKER_SOURCE). */
+export function openFailure(code: string, message: string): { kind: 'vanished' } | { kind: 'unreadable'; message: string } {
+  if (code === 'ENOENT') return { kind: 'vanished' };
+  if (code === 'ELOOP') return { kind: 'unreadable', message: NOW_A_LINK };
+  // A socket cannot be opened as a file.
+  if (code === 'ENXIO') return { kind: 'unreadable', message: NOT_A_FILE };
+  return { kind: 'unreadable', message: message.startsWith(code) ? message : `${code}: ${message}` };
+}
+
+/** The reason says the path is no longer a regular file (a pipe, a socket, a link). */
+export function noLongerAFile(reason: string): boolean {
+  return reason === NOT_A_FILE || reason === NOW_A_LINK;
+}
+
+/** What to do about a file that cannot be read, besides skipping it. */
+export function unreadableAdvice(reason: string): string {
+  return noLongerAFile(reason) ? 'Make it a regular file again' : "Give the worker's account read access";
+}
 
 /** Run with `eval`: the step is one bundled file, so a worker cannot be given a module path. */
 const WORKER_SOURCE = `
 const NOT_A_FILE = ${JSON.stringify(NOT_A_FILE)};
+const NOW_A_LINK = ${JSON.stringify(NOW_A_LINK)};
 const BATCH_BUFFER_BYTES = ${BATCH_BUFFER_BYTES};
 const freeBatchBuffers = [];
 // zlib's output chunk: below glibc's 128 KiB mmap threshold, so chunks come from (and go back to) the thread's arena.
@@ -90,12 +121,15 @@ let allocatedSinceCollect = 0;
 function readOnce(localPath) {
   let fd;
   try {
-    // Non-blocking: a file replaced by a named pipe since the scan must not block this thread
-    // for good (terminate() cannot stop a thread blocked in open()); regular files ignore it.
-    fd = fs.openSync(localPath, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK || 0));
+    // See OPEN_SCANNED_FILE (terminate() cannot stop a thread blocked in open() on a pipe).
+    fd = fs.openSync(localPath, ${OPEN_SCANNED_FILE});
   } catch (error) {
+    // As openFailure() does.
     const code = error.code || 'ERROR';
-    return code === 'ENOENT' ? { kind: 'vanished' } : { kind: 'unreadable', message: code + ': ' + error.message };
+    if (code === 'ENOENT') return { kind: 'vanished' };
+    if (code === 'ELOOP') return { kind: 'unreadable', message: NOW_A_LINK };
+    if (code === 'ENXIO') return { kind: 'unreadable', message: NOT_A_FILE };
+    return { kind: 'unreadable', message: error.message.startsWith(code) ? error.message : code + ': ' + error.message };
   }
   try {
     const before = fs.fstatSync(fd);
