@@ -1,4 +1,5 @@
-// Red-team cases for the large-file thread: a read error in the middle of a file names the file;
+// Red-team cases for the large-file thread: a read error in the middle of a file names the file
+// (on the thread and on the main thread);
 // a file shorter than its size (it shrank after the stat) is stored as read, with a matching CRC
 // and SHA-256; a full disk while the thread reads fails the backup, names the disk, leaves nothing
 // and does not hang.
@@ -180,5 +181,40 @@ onThread('an abort before the thread has handed over a chunk does not start read
     expect(existsSync(path.join(work, 'aborted.zip'))).toBe(false);
   } finally {
     await handle.close();
+  }
+});
+
+// The same read error on the main thread's path (no threads, Node 18, or a deflated large file):
+// it too must name the file, not the backup directory's disk.
+test.each([
+  ['a stored package', 'Packages', 'Acme.Big.1.0.0.nupkg'],
+  ['a deflated log', 'TaskLogs', 'ServerTasks-1.log.txt'],
+])('a read error in the middle of %s read on the main thread names the file and what to do', async (_what, folder, name) => {
+  const home = path.join(work, `main-eio-${folder}`);
+  const file = path.join(home, folder, name);
+  write(file, folder === 'Packages' ? pseudoRandomBytes(5 * SLOT_BYTES + 5, 72) : Buffer.from('x'.repeat(5 * SLOT_BYTES)), undefined, t);
+  const out = path.join(work, `main-eio-out-${folder}`);
+  const open = fs.open;
+  // The second read of that file fails as a failing disk would.
+  const spy = jest.spyOn(fs, 'open').mockImplementation(async (...args: Parameters<typeof fs.open>) => {
+    const handle = await open(...args);
+    if (args[0] === file) {
+      const read = handle.read.bind(handle);
+      let reads = 0;
+      handle.read = ((...readArgs: unknown[]) =>
+        ++reads === 2 ? Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5, syscall: 'read' })) : (read as (...a: unknown[]) => unknown)(...readArgs)) as typeof handle.read;
+    }
+    return handle;
+  });
+  try {
+    const run = backupFileStore(
+      { folders: [{ name: folder as FileStoreFolderName, path: path.join(home, folder), origin: 'home' }], backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test', smallFileWorkers: 0 },
+      quietEngineContext({ log: silentLog }),
+    );
+    await expect(run).rejects.toHaveProperty('name', 'FileStoreError');
+    await expect(run).rejects.toThrow(new RegExp(`${folder}/${name.replace(/\./g, '\\.')} could not be read \\(EIO: i/o error, read\\)\\. Nothing was kept; check the disk that holds it`));
+    expect(readdirSync(out)).toEqual([]);
+  } finally {
+    spy.mockRestore();
   }
 });

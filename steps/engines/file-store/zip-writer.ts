@@ -482,13 +482,14 @@ export class StreamingZipWriter {
       // A source's error reaches the caller through the zip (below), not through this stream.
       hasher.on('error', () => undefined);
       source.on('error', (cause) => {
+        // A read error has no path (a descriptor's read): passed on as it is, the backup would
+        // report it as the backup directory's and blame the wrong disk.
         const error =
           cause instanceof LargeFileThreadStopped
             ? new FileStoreError(`${name} could not be read to its end: ${cause.message}. Nothing was kept; run the backup again (OCTOPUSDR_FILE_STORE_WORKERS=0 reads every file on the main thread).`, { cause })
-            : source instanceof ThreadFileReader
-              ? // The thread's read error has no path: said as the backup directory's, it would blame the wrong disk.
-                new FileStoreError(`${name} could not be read (${cause.message}). Nothing was kept; check the disk that holds it and run the backup again.`, { cause })
-              : cause;
+            : cause instanceof FileStoreError
+              ? cause
+              : new FileStoreError(`${name} could not be read (${cause.message}). Nothing was kept; check the disk that holds it and run the backup again.`, { cause });
         settle.reject(error);
         hasher.destroy(error);
         // A read error mid-entry leaves the archive unusable: fail it as a whole.
