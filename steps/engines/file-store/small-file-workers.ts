@@ -133,7 +133,8 @@ function readOnce(localPath) {
   }
   try {
     const before = fs.fstatSync(fd);
-    if (!before.isFile() && !before.isDirectory()) return { kind: 'unreadable', message: NOT_A_FILE };
+    // A folder too (as readWholeFile does).
+    if (!before.isFile()) return { kind: 'unreadable', message: NOT_A_FILE };
     // One byte more than expected tells us the file grew while we read it.
     if (scratch.length < before.size + 1) scratch = Buffer.allocUnsafeSlow(before.size + 1);
     const wanted = before.size + 1;
@@ -147,7 +148,8 @@ function readOnce(localPath) {
     const changed = length !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs;
     return { kind: 'read', length: Math.min(length, before.size), mtimeMs: before.mtimeMs, mode: before.mode & 0o7777, changed };
   } catch (error) {
-    return { kind: 'unreadable', message: (error.code || 'ERROR') + ': ' + error.message };
+    const code = error.code || 'ERROR';
+    return { kind: 'unreadable', message: error.message.startsWith(code) ? error.message : code + ': ' + error.message };
   } finally {
     fs.closeSync(fd);
   }
