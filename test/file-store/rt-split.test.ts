@@ -288,3 +288,41 @@ const canMount = process.getuid?.() === 0;
     spy.mockRestore();
   }
 }, 30_000);
+
+test.each([0, 2])('a doubtful file (same size, new mtime) replaced by a link between the scan and the plan: the incremental hashes nothing through it and skips it as "a symbolic link now" (%i worker threads)', async (workers) => {
+  const home = path.join(work, `inc-link-home-${workers}`);
+  const file = path.join(home, 'doubtful.zip');
+  smallStore(home, { 'doubtful.zip': 3000, 'large-doubtful.zip': BUFFERED_FILE_LIMIT + 5 });
+  const large = path.join(home, 'large-doubtful.zip');
+  const out = path.join(work, `inc-link-out-${workers}`);
+  const folders: ResolvedFolder[] = [{ name: 'Artifacts', path: home, origin: 'home' }];
+  await backupFileStore({ folders, backupDirectory: out, mode: 'Full', skipUnreadable: true, toolVersion: 'test', smallFileWorkers: workers }, quietEngineContext({ log: silentLog }));
+  const newer = new Date(Date.now() - 60_000);
+  write(file, pseudoRandomBytes(3000, 500), undefined, newer);
+  write(large, pseudoRandomBytes(BUFFERED_FILE_LIMIT + 5, 501), undefined, newer);
+  const fsPromises = require('node:fs').promises as typeof import('node:fs').promises;
+  const mkdir = fsPromises.mkdir;
+  let swapped = false;
+  const spy = jest.spyOn(fsPromises, 'mkdir').mockImplementation(async (...args: Parameters<typeof mkdir>) => {
+    if (args[0] === out && !swapped) {
+      swapped = true;
+      for (const victim of [file, large]) {
+        rmSync(victim);
+        symlinkSync(secret, victim);
+      }
+    }
+    return mkdir(...args);
+  });
+  try {
+    const result = await backupFileStore({ folders, backupDirectory: out, mode: 'Incremental', skipUnreadable: true, toolVersion: 'test', smallFileWorkers: workers }, quietEngineContext({ log: silentLog }));
+    expect(swapped).toBe(true);
+    expect(result.manifest.mode).toBe('Incremental');
+    expect([...result.manifest.skipped].sort((a, b) => a.path.localeCompare(b.path))).toEqual([
+      { folder: 'Artifacts', path: 'doubtful.zip', reason: NOW_A_LINK },
+      { folder: 'Artifacts', path: 'large-doubtful.zip', reason: NOW_A_LINK },
+    ]);
+    expect(readFileSync(result.archivePath).includes(SECRET_TEXT)).toBe(false);
+  } finally {
+    spy.mockRestore();
+  }
+}, 30_000);
