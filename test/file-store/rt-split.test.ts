@@ -326,3 +326,39 @@ test.each([0, 2])('a doubtful file (same size, new mtime) replaced by a link bet
     spy.mockRestore();
   }
 }, 30_000);
+
+test.each([2, 0])('a cancel in the middle of a stored file (%i worker threads: on the large-file thread, or the main thread): the cancel\'s reason (not "could not be read"), nothing left, no unhandled rejection', async (workers) => {
+  const home = path.join(work, `cancel-home-${workers}`);
+  makeStore(home);
+  const SIZE = 24 * SLOT_BYTES + 3;
+  write(path.join(home, 'Packages', 'feeds-builtin', 'Acme.Cancelled.1.0.0.nupkg'), pseudoRandomBytes(SIZE, 450), undefined, t);
+  const folders: ResolvedFolder[] = FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
+  const out = path.join(work, `cancel-out-${workers}`);
+  const cancel = new AbortController();
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown) => rejections.push(reason);
+  process.on('unhandledRejection', onRejection);
+  try {
+    const run = backupFileStore(
+      {
+        folders,
+        backupDirectory: out,
+        mode: 'Full',
+        skipUnreadable: false,
+        toolVersion: 'test',
+        smallFileWorkers: workers,
+        onProgress: (p) => {
+          if (p.bytesDone >= p.bytesTotal - SIZE + 3 * SLOT_BYTES && !cancel.signal.aborted) cancel.abort(new Error('Cancelled by the operator.'));
+        },
+      },
+      quietEngineContext({ log: silentLog, signal: cancel.signal }),
+    );
+    await expect(run).rejects.toThrow('Cancelled by the operator.');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(cancel.signal.aborted).toBe(true);
+    expect(readdirSync(out)).toEqual([]);
+    expect(rejections).toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onRejection);
+  }
+}, 30_000);
