@@ -217,8 +217,23 @@ const canMount = process.getuid?.() === 0;
   }
 }, 30_000);
 
-(largeFileThreadCanRun() ? test : test.skip)('a stored large file rewritten in place while the thread reads it: the recorded SHA-256 is that of the entry as unzip reads it, and verify agrees', async () => {
-  const home = path.join(work, 'rewrite-home');
+/** The archive's writes (write and writev) start only some milliseconds after they are asked for, so chunks wait in the output's queue. */
+function deferArchiveWrites(): () => void {
+  const realFs = require('node:fs') as typeof import('node:fs');
+  const write0 = realFs.write;
+  const writev0 = realFs.writev;
+  let n = 0;
+  const later = (call: (...x: unknown[]) => void) => (...a: unknown[]) => void setTimeout(() => call(...a), (n++ % 5) * 3);
+  (realFs as { write: unknown }).write = later(write0 as (...x: unknown[]) => void);
+  (realFs as { writev: unknown }).writev = later(writev0 as (...x: unknown[]) => void);
+  return () => {
+    (realFs as { write: unknown }).write = write0;
+    (realFs as { writev: unknown }).writev = writev0;
+  };
+}
+
+(largeFileThreadCanRun() ? test.each(['written at once', 'written late']) : test.skip.each(['written at once', 'written late']))('a stored large file rewritten in place while the thread reads it (%s): the recorded SHA-256 is that of the entry as unzip reads it, and verify agrees', async (how) => {
+  const home = path.join(work, `rewrite-home-${how.replace(' ', '-')}`);
   makeStore(home);
   const SIZE = 40 * SLOT_BYTES + 17;
   const file = path.join(home, 'Packages', 'feeds-builtin', 'Acme.Rewritten.1.0.0.nupkg');
@@ -237,7 +252,13 @@ const canMount = process.getuid?.() === 0;
     }
     rewrites += 1;
   };
-  const result = await backupFileStore({ folders, backupDirectory: path.join(work, 'rewrite-out'), mode: 'Full', skipUnreadable: false, toolVersion: 'test', smallFileWorkers: 2, onProgress }, quietEngineContext({ log: silentLog }));
+  const putBack = how === 'written late' ? deferArchiveWrites() : () => undefined;
+  let result;
+  try {
+    result = await backupFileStore({ folders, backupDirectory: path.join(work, `rewrite-out-${how.replace(' ', '-')}`), mode: 'Full', skipUnreadable: false, toolVersion: 'test', smallFileWorkers: 2, onProgress }, quietEngineContext({ log: silentLog }));
+  } finally {
+    putBack();
+  }
   expect(rewrites).toBeGreaterThan(1);
   const name = 'Packages/feeds-builtin/Acme.Rewritten.1.0.0.nupkg';
   const bytes = execFileSync('unzip', ['-p', result.archivePath, name], { maxBuffer: 2 * SIZE });
