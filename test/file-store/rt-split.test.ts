@@ -383,3 +383,37 @@ test.each([2, 0])('a cancel in the middle of a stored file (%i worker threads: o
     process.off('unhandledRejection', onRejection);
   }
 }, 30_000);
+
+// A folder deleted after the scan makes its files "vanished" (ENOENT): a warning, not a failure.
+// A folder replaced by a file of the same name is the same event for the files under it (ENOTDIR).
+describe('a folder replaced by a file after the scan', () => {
+  // On a4a6e2d a large one fails the backup "... Give the worker's account read access, or set
+  // "Skip unreadable files"", and fails the same way with that option set.
+  test.each([
+    [0, false],
+    [2, false],
+    [0, true],
+    [2, true],
+  ])('its files vanished during the backup, small and large, as when the folder is deleted (%i worker threads, skip unreadable %s)', async (workers, skipUnreadable) => {
+    const home = path.join(work, `notdir-${workers}-${skipUnreadable}`);
+    const sub = path.join(home, 'sub');
+    smallStore(home, {});
+    write(path.join(sub, 'small.zip'), pseudoRandomBytes(3000, 11));
+    write(path.join(sub, 'large.zip'), pseudoRandomBytes(BUFFERED_FILE_LIMIT + 9, 12));
+    const result = await backUpWithSwap(
+      home,
+      `notdir-out-${workers}-${skipUnreadable}`,
+      () => {
+        rmSync(sub, { recursive: true });
+        write(sub, 'a file now');
+      },
+      skipUnreadable,
+      workers,
+    );
+    expect([...result.manifest.skipped].sort((a, b) => a.path.localeCompare(b.path))).toEqual([
+      { folder: 'Artifacts', path: 'sub/large.zip', reason: 'vanished during the backup' },
+      { folder: 'Artifacts', path: 'sub/small.zip', reason: 'vanished during the backup' },
+    ]);
+    expect(result.manifest.files).toHaveLength(40);
+  }, 20_000);
+});
