@@ -76,7 +76,8 @@ export const OPEN_SCANNED_FILE = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK 
 
 /** What a failed open of a scanned file means (the workers' copy of this is in WORKER_SOURCE). */
 export function openFailure(code: string, message: string): { kind: 'vanished' } | { kind: 'unreadable'; message: string } {
-  if (code === 'ENOENT') return { kind: 'vanished' };
+  // ENOTDIR: a folder on its path is not one any more (replaced by a file): gone, as when deleted.
+  if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'vanished' };
   if (code === 'ELOOP') return { kind: 'unreadable', message: NOW_A_LINK };
   // A socket cannot be opened as a file.
   if (code === 'ENXIO') return { kind: 'unreadable', message: NOT_A_FILE };
@@ -126,7 +127,7 @@ function readOnce(localPath) {
   } catch (error) {
     // As openFailure() does.
     const code = error.code || 'ERROR';
-    if (code === 'ENOENT') return { kind: 'vanished' };
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'vanished' };
     if (code === 'ELOOP') return { kind: 'unreadable', message: NOW_A_LINK };
     if (code === 'ENXIO') return { kind: 'unreadable', message: NOT_A_FILE };
     return { kind: 'unreadable', message: error.message.startsWith(code) ? error.message : code + ': ' + error.message };
