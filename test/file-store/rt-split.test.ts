@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { backupFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
 import { largeFileThreadCanRun, SLOT_BYTES } from '../../steps/engines/file-store/large-file-thread';
-import { BUFFERED_FILE_LIMIT, NOT_A_FILE, NOW_A_LINK } from '../../steps/engines/file-store/small-file-workers';
+import { BUFFERED_FILE_LIMIT, NOT_A_FILE, NOW_A_LINK, openFailure, unreadableAdvice } from '../../steps/engines/file-store/small-file-workers';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { logText, makeStore, pseudoRandomBytes, runBundle, silentLog, tempDir, write, zipEntries } from './helpers';
 
@@ -416,4 +416,12 @@ describe('a folder replaced by a file after the scan', () => {
     ]);
     expect(result.manifest.files).toHaveLength(40);
   }, 20_000);
+});
+
+// Opening a socket fails with ENXIO on Linux but EOPNOTSUPP on macOS (POSIX's code): both are
+// "not a regular file", whose advice is to make it one again, not to give read access.
+test.each(['ENXIO', 'EOPNOTSUPP'])('an open failing with %s (a socket) is "not a regular file any more"', (code) => {
+  const failure = openFailure(code, `${code}: operation not supported on socket, open '/store/f.log.txt'`);
+  expect(failure).toEqual({ kind: 'unreadable', message: NOT_A_FILE });
+  expect(unreadableAdvice(NOT_A_FILE)).toBe('Make it a regular file again');
 });
