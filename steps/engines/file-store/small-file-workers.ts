@@ -79,8 +79,8 @@ export function openFailure(code: string, message: string): { kind: 'vanished' }
   // ENOTDIR: a folder on its path is not one any more (replaced by a file): gone, as when deleted.
   if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'vanished' };
   if (code === 'ELOOP') return { kind: 'unreadable', message: NOW_A_LINK };
-  // A socket cannot be opened as a file.
-  if (code === 'ENXIO') return { kind: 'unreadable', message: NOT_A_FILE };
+  // A socket cannot be opened as a file: ENXIO on Linux, EOPNOTSUPP on macOS (as POSIX says).
+  if (code === 'ENXIO' || code === 'EOPNOTSUPP') return { kind: 'unreadable', message: NOT_A_FILE };
   return { kind: 'unreadable', message: message.startsWith(code) ? message : `${code}: ${message}` };
 }
 
@@ -129,7 +129,7 @@ function readOnce(localPath) {
     const code = error.code || 'ERROR';
     if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'vanished' };
     if (code === 'ELOOP') return { kind: 'unreadable', message: NOW_A_LINK };
-    if (code === 'ENXIO') return { kind: 'unreadable', message: NOT_A_FILE };
+    if (code === 'ENXIO' || code === 'EOPNOTSUPP') return { kind: 'unreadable', message: NOT_A_FILE };
     return { kind: 'unreadable', message: error.message.startsWith(code) ? error.message : code + ': ' + error.message };
   }
   try {
