@@ -7,7 +7,9 @@
 //   with the file listed as skipped, and the link target's bytes nowhere;
 // - a full disk on the main thread's path is the backup directory's disk, not "could not be read";
 // - a stored large file rewritten while the thread reads it: the manifest's SHA-256 is that of
-//   the entry's bytes (read back by unzip), and verify agrees.
+//   the entry's bytes (read back by unzip), and verify agrees;
+// - the incremental's plan: a device or a link swapped in between the scan and its hashing;
+// - a cancel mid-file; a folder replaced by a file (ENOTDIR); a socket on macOS (EOPNOTSUPP).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
