@@ -154,7 +154,8 @@ function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
   }
   try {
     const before = fstatSync(fd);
-    if (!before.isFile() && !before.isDirectory()) return { kind: 'unreadable', message: NOT_A_FILE };
+    // A folder too: the scan saw a file here (reading one would fail as "EISDIR", read-access advice).
+    if (!before.isFile()) return { kind: 'unreadable', message: NOT_A_FILE };
     // One byte more than expected tells us the file grew while we read it.
     const buffer = Buffer.allocUnsafe(before.size + 1);
     let length = 0;
@@ -174,18 +175,23 @@ function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
     const data = buffer.subarray(0, Math.min(length, before.size));
     return { kind: 'read', data, sha256: createHash('sha256').update(data).digest('hex'), mtimeMs: before.mtimeMs, mode: before.mode & 0o7777, changed };
   } catch (error) {
-    return { kind: 'unreadable', message: `${errnoOf(error)}: ${(error as Error).message}` };
+    const code = errnoOf(error);
+    const message = (error as Error).message;
+    return { kind: 'unreadable', message: message.startsWith(code) ? message : `${code}: ${message}` };
   } finally {
     if (fd >= 0) closeSync(fd);
   }
 }
 
-async function hashFile(localPath: string, signal: AbortSignal): Promise<string> {
+async function hashFile(localPath: string, size: number, signal: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
   // Not through a pipe or link swapped in since the scan: such a file is then stored, and refused there.
   const handle = await fs.open(localPath, OPEN_SCANNED_FILE);
   try {
-    for await (const chunk of handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false })) {
+    // Nor a device (one like /dev/zero never ends), and never past the scanned size (one byte
+    // more tells that it changed): a hash that cannot match sends the file to be stored.
+    if (!(await handle.stat()).isFile()) throw new Error(NOT_A_FILE);
+    for await (const chunk of handle.createReadStream({ start: 0, end: size, highWaterMark: 1 << 20, autoClose: false })) {
       signal.throwIfAborted();
       hash.update(chunk as Buffer);
     }
@@ -441,7 +447,7 @@ async function planBackup(options: BackupOptions, files: readonly JudgedFile[], 
     }
     signal.throwIfAborted();
     try {
-      const sha256 = await hashFile(scanned.localPath, signal);
+      const sha256 = await hashFile(scanned.localPath, scanned.size, signal);
       hashedForPlan += 1;
       planned.push(sha256 === before!.sha256 ? { scanned, reuse: before } : { scanned });
     } catch (error) {

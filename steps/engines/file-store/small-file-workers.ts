@@ -76,10 +76,11 @@ export const OPEN_SCANNED_FILE = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK 
 
 /** What a failed open of a scanned file means (the workers' copy of this is in WORKER_SOURCE). */
 export function openFailure(code: string, message: string): { kind: 'vanished' } | { kind: 'unreadable'; message: string } {
-  if (code === 'ENOENT') return { kind: 'vanished' };
+  // ENOTDIR: a folder on its path is not one any more (replaced by a file): gone, as when deleted.
+  if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'vanished' };
   if (code === 'ELOOP') return { kind: 'unreadable', message: NOW_A_LINK };
-  // A socket cannot be opened as a file.
-  if (code === 'ENXIO') return { kind: 'unreadable', message: NOT_A_FILE };
+  // A socket cannot be opened as a file: ENXIO on Linux, EOPNOTSUPP on macOS (as POSIX says).
+  if (code === 'ENXIO' || code === 'EOPNOTSUPP') return { kind: 'unreadable', message: NOT_A_FILE };
   return { kind: 'unreadable', message: message.startsWith(code) ? message : `${code}: ${message}` };
 }
 
@@ -126,14 +127,15 @@ function readOnce(localPath) {
   } catch (error) {
     // As openFailure() does.
     const code = error.code || 'ERROR';
-    if (code === 'ENOENT') return { kind: 'vanished' };
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'vanished' };
     if (code === 'ELOOP') return { kind: 'unreadable', message: NOW_A_LINK };
-    if (code === 'ENXIO') return { kind: 'unreadable', message: NOT_A_FILE };
+    if (code === 'ENXIO' || code === 'EOPNOTSUPP') return { kind: 'unreadable', message: NOT_A_FILE };
     return { kind: 'unreadable', message: error.message.startsWith(code) ? error.message : code + ': ' + error.message };
   }
   try {
     const before = fs.fstatSync(fd);
-    if (!before.isFile() && !before.isDirectory()) return { kind: 'unreadable', message: NOT_A_FILE };
+    // A folder too (as readWholeFile does).
+    if (!before.isFile()) return { kind: 'unreadable', message: NOT_A_FILE };
     // One byte more than expected tells us the file grew while we read it.
     if (scratch.length < before.size + 1) scratch = Buffer.allocUnsafeSlow(before.size + 1);
     const wanted = before.size + 1;
@@ -147,7 +149,8 @@ function readOnce(localPath) {
     const changed = length !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs;
     return { kind: 'read', length: Math.min(length, before.size), mtimeMs: before.mtimeMs, mode: before.mode & 0o7777, changed };
   } catch (error) {
-    return { kind: 'unreadable', message: (error.code || 'ERROR') + ': ' + error.message };
+    const code = error.code || 'ERROR';
+    return { kind: 'unreadable', message: error.message.startsWith(code) ? error.message : code + ': ' + error.message };
   } finally {
     fs.closeSync(fd);
   }
