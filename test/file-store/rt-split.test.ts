@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { backupFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
 import { largeFileThreadCanRun, SLOT_BYTES } from '../../steps/engines/file-store/large-file-thread';
+import { NOW_THROUGH_A_LINK } from '../../steps/engines/file-store/opened-path';
 import { BUFFERED_FILE_LIMIT, NOT_A_FILE, NOW_A_LINK, openFailure, unreadableAdvice } from '../../steps/engines/file-store/small-file-workers';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { logText, makeStore, pseudoRandomBytes, runBundle, silentLog, tempDir, write, zipEntries } from './helpers';
@@ -144,6 +145,11 @@ test.each([0, 2])('a folder replaced by a link to a folder outside the store aft
   );
   expect(readFileSync(result.archivePath).includes(SECRET_TEXT)).toBe(false);
   expect(result.manifest.files.map((f) => f.path)).not.toContain('sub/swapped.zip');
+  // Said as what it is (opened-path.ts), small and large alike.
+  expect([...result.manifest.skipped].sort((a, b) => a.path.localeCompare(b.path))).toEqual([
+    { folder: 'Artifacts', path: 'sub/large-swapped.zip', reason: NOW_THROUGH_A_LINK },
+    { folder: 'Artifacts', path: 'sub/swapped.zip', reason: NOW_THROUGH_A_LINK },
+  ]);
 }, 20_000);
 
 describe('through the built bundle: a large file replaced by a link while the backup writes', () => {
@@ -426,4 +432,20 @@ test.each(['ENXIO', 'EOPNOTSUPP'])('an open failing with %s (a socket) is "not a
   const failure = openFailure(code, `${code}: operation not supported on socket, open '/store/f.log.txt'`);
   expect(failure).toEqual({ kind: 'unreadable', message: NOT_A_FILE });
   expect(unreadableAdvice(NOT_A_FILE)).toBe('Make it a regular file again');
+});
+
+// The check must not raise false alarms: a store folder that is itself a link (set up that way,
+// before the backup) leads to its real path, and every file in it is backed up as usual.
+test.each([0, 2])('a store folder that is itself a link is backed up as usual, small and large files alike (%i worker threads)', async (workers) => {
+  const real = path.join(work, `linked-real-${workers}`);
+  for (let i = 0; i < 40; i++) write(path.join(real, 'sub', `f-${i}.log.txt`), logText(20, i));
+  write(path.join(real, 'sub', 'large.zip'), pseudoRandomBytes(BUFFERED_FILE_LIMIT + 3, 10));
+  const linked = path.join(work, `linked-${workers}`);
+  symlinkSync(real, linked);
+  const result = await backupFileStore(
+    { folders: [{ name: 'Artifacts', path: linked, origin: 'home' }], backupDirectory: path.join(work, `linked-out-${workers}`), mode: 'Full', skipUnreadable: false, toolVersion: 'test', smallFileWorkers: workers },
+    quietEngineContext({ log: silentLog }),
+  );
+  expect(result.manifest.skipped).toEqual([]);
+  expect(result.manifest.files).toHaveLength(41);
 });

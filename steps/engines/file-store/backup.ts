@@ -35,6 +35,7 @@ import {
   type FileStoreManifest,
   type ManifestFile,
 } from './manifest';
+import { leadsElsewhere, NOW_THROUGH_A_LINK, openedPath, OpenedPathCheck } from './opened-path';
 import { progressReporter, type FileStoreProgress } from './progress';
 import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem, type ScanProgress } from './scan';
 import { readEntrySizes } from './zip-reader';
@@ -145,7 +146,7 @@ function isUnreadable(code: string): boolean {
  * purpose: each thread-pool hop costs ~0.1 ms of main-thread time (measured), more than the
  * syscalls of a small cached file, and five hops per file made 1,000 task logs take 3.6 s.
  */
-function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
+function readWholeFile(file: ScannedFile, paths: OpenedPathCheck, retry = true): ReadOutcome {
   let fd: number;
   try {
     fd = openSync(file.localPath, OPEN_SCANNED_FILE);
@@ -153,6 +154,7 @@ function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
     return openFailure(errnoOf(error), (error as Error).message);
   }
   try {
+    if (leadsElsewhere(openedPath(fd), paths.expected(file))) return { kind: 'unreadable', message: NOW_THROUGH_A_LINK };
     const before = fstatSync(fd);
     // A folder too: the scan saw a file here (reading one would fail as "EISDIR", read-access advice).
     if (!before.isFile()) return { kind: 'unreadable', message: NOT_A_FILE };
@@ -170,7 +172,7 @@ function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
     if (changed && retry) {
       closeSync(fd);
       fd = -1;
-      return readWholeFile(file, false);
+      return readWholeFile(file, paths, false);
     }
     const data = buffer.subarray(0, Math.min(length, before.size));
     return { kind: 'read', data, sha256: createHash('sha256').update(data).digest('hex'), mtimeMs: before.mtimeMs, mode: before.mode & 0o7777, changed };
@@ -183,11 +185,13 @@ function readWholeFile(file: ScannedFile, retry = true): ReadOutcome {
   }
 }
 
-async function hashFile(localPath: string, size: number, signal: AbortSignal): Promise<string> {
+async function hashFile(file: ScannedFile, paths: OpenedPathCheck, signal: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
+  const size = file.size;
   // Not through a pipe or link swapped in since the scan: such a file is then stored, and refused there.
-  const handle = await fs.open(localPath, OPEN_SCANNED_FILE);
+  const handle = await fs.open(file.localPath, OPEN_SCANNED_FILE);
   try {
+    if (leadsElsewhere(openedPath(handle.fd), paths.expected(file))) throw new Error(NOW_THROUGH_A_LINK);
     // Nor a device (one like /dev/zero never ends), and never past the scanned size (one byte
     // more tells that it changed): a hash that cannot match sends the file to be stored.
     if (!(await handle.stat()).isFile()) throw new Error(NOT_A_FILE);
@@ -430,7 +434,7 @@ async function findPreviousSet(options: BackupOptions, warnings: Warnings): Prom
 }
 
 /** 2. Plan: an incremental reuses files the previous set already has. */
-async function planBackup(options: BackupOptions, files: readonly JudgedFile[], previousSet: PreviousSet | undefined, context: EngineContext): Promise<BackupPlan> {
+async function planBackup(options: BackupOptions, files: readonly JudgedFile[], previousSet: PreviousSet | undefined, context: EngineContext, paths: OpenedPathCheck): Promise<BackupPlan> {
   const { signal } = context;
   const mode: BackupMode = previousSet ? 'Incremental' : 'Full';
   const previous = previousSet?.set;
@@ -447,7 +451,7 @@ async function planBackup(options: BackupOptions, files: readonly JudgedFile[], 
     }
     signal.throwIfAborted();
     try {
-      const sha256 = await hashFile(scanned.localPath, scanned.size, signal);
+      const sha256 = await hashFile(scanned, paths, signal);
       hashedForPlan += 1;
       planned.push(sha256 === before!.sha256 ? { scanned, reuse: before } : { scanned });
     } catch (error) {
@@ -477,6 +481,7 @@ interface WriteState {
    * failure, or Node warns about them on exit, after the step's last line.
    */
   openedHandles: fs.FileHandle[];
+  paths: OpenedPathCheck;
 }
 
 function record(state: WriteState, item: PlannedFile, sha256: string, size: number, mtimeMs: number, mode: number): void {
@@ -539,6 +544,10 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
     // Neither waits on a pipe nor follows a link swapped in since the scan (OPEN_SCANNED_FILE).
     handle = await fs.open(file.localPath, OPEN_SCANNED_FILE);
     state.openedHandles.push(handle);
+    if (leadsElsewhere(openedPath(handle.fd), state.paths.expected(file))) {
+      await handle.close();
+      return notAFile(NOW_THROUGH_A_LINK);
+    }
     before = await handle.stat();
   } catch (error) {
     const code = errnoOf(error);
@@ -636,7 +645,12 @@ async function writeWithWorkers(writer: StreamingZipWriter, state: WriteState, t
   const sendAhead = () => {
     while (nextToSend < starts.length && ((bytesAhead < PREPARE_AHEAD_BYTES && sent.size < PREPARE_AHEAD_BATCHES) || sent.size === 0)) {
       const start = starts[nextToSend++];
-      const jobs = batches.get(start)!.map((i) => ({ localPath: toStore[i].scanned.localPath, size: toStore[i].scanned.size, level: compressionLevelFor(toStore[i].scanned.path) }));
+      const jobs = batches.get(start)!.map((i) => ({
+        localPath: toStore[i].scanned.localPath,
+        expectedPath: state.paths.expected(toStore[i].scanned),
+        size: toStore[i].scanned.size,
+        level: compressionLevelFor(toStore[i].scanned.path),
+      }));
       const prepared = workers.prepare(jobs);
       // Awaited in order below; one left behind by a failure must not be an unhandled rejection.
       prepared.catch(() => undefined);
@@ -662,7 +676,7 @@ async function writeWithWorkers(writer: StreamingZipWriter, state: WriteState, t
       if (!(error instanceof WorkerUnavailable)) throw error;
       if (!fellBack) state.context.log.info(`The worker threads stopped (${error.message}); the rest of the small files are read on the main thread.`);
       fellBack = true;
-      outcomes = indexes.map((index) => readWholeFile(toStore[index].scanned));
+      outcomes = indexes.map((index) => readWholeFile(toStore[index].scanned, state.paths));
     }
     sent.delete(i);
     bytesAhead -= batchBytes(i);
@@ -697,7 +711,7 @@ async function writeFiles(writer: StreamingZipWriter, state: WriteState, directo
     for (let j = i; j < nextRead; j++) if (reads.has(j)) ahead += toStore[j].scanned.size;
     while (nextRead < toStore.length && nextRead < i + READ_AHEAD_FILES && (ahead < READ_AHEAD_BYTES || nextRead === i)) {
       if (isSmall(toStore[nextRead])) {
-        reads.set(nextRead, readWholeFile(toStore[nextRead].scanned));
+        reads.set(nextRead, readWholeFile(toStore[nextRead].scanned, state.paths));
         ahead += toStore[nextRead].scanned.size;
       }
       nextRead += 1;
@@ -790,7 +804,9 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
   await fs.mkdir(options.backupDirectory, { recursive: true });
   await cleanLeftovers(options.backupDirectory, isPartialName, 'a file-store backup', now, log);
 
-  const plan = await planBackup(options, scan.files, previousSet, context);
+  // Where each scanned file must lead once opened (Linux): see opened-path.ts.
+  const paths = new OpenedPathCheck(options.folders);
+  const plan = await planBackup(options, scan.files, previousSet, context, paths);
   const archiveName = await pickArchiveName(options.backupDirectory, now, plan.mode);
   const archivePath = path.join(options.backupDirectory, archiveName);
   log.info(
@@ -807,7 +823,7 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
   let putOldGenerationBack = () => undefined as void;
   const onProgress = options.onProgress ?? progressReporter(context, 'Backed up');
   const progress: FileStoreProgress = { bytesDone: 0, bytesTotal: plan.bytesTotal, filesDone: 0, filesTotal: plan.toStore.length };
-  const state: WriteState = { archiveName, options, context, warnings, progress, report: () => onProgress(progress), stored: new Map(), streamed: [], openedHandles: [] };
+  const state: WriteState = { archiveName, options, context, warnings, progress, report: () => onProgress(progress), stored: new Map(), streamed: [], openedHandles: [], paths };
   try {
     await writeFiles(writer, state, scan.directories, plan.toStore);
 

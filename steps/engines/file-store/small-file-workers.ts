@@ -10,6 +10,7 @@ import { constants as fsConstants } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { endThread } from '../../runtime/threads';
+import { NOW_THROUGH_A_LINK } from './opened-path';
 import * as zlib from 'node:zlib';
 
 /** Files up to this size are read whole (by a worker, or on the main thread); larger ones stream. */
@@ -42,6 +43,8 @@ export type PreparedFile =
 
 export interface SmallFileJob {
   localPath: string;
+  /** Where the file must lead once opened (see opened-path.ts); undefined: not checked. */
+  expectedPath?: string;
   /** Expected size (as scanned): what the worker will allocate for it, roughly. */
   size: number;
   /** Deflate level; 0 stores the bytes. */
@@ -84,13 +87,14 @@ export function openFailure(code: string, message: string): { kind: 'vanished' }
   return { kind: 'unreadable', message: message.startsWith(code) ? message : `${code}: ${message}` };
 }
 
-/** The reason says the path is no longer a regular file (a pipe, a socket, a link). */
+/** The reason says the path is no longer a regular file (a pipe, a socket, a link, or reached through one). */
 export function noLongerAFile(reason: string): boolean {
-  return reason === NOT_A_FILE || reason === NOW_A_LINK;
+  return reason === NOT_A_FILE || reason === NOW_A_LINK || reason === NOW_THROUGH_A_LINK;
 }
 
 /** What to do about a file that cannot be read, besides skipping it. */
 export function unreadableAdvice(reason: string): string {
+  if (reason === NOW_THROUGH_A_LINK) return 'Put the folder back in place of the link';
   return noLongerAFile(reason) ? 'Make it a regular file again' : "Give the worker's account read access";
 }
 
@@ -98,6 +102,7 @@ export function unreadableAdvice(reason: string): string {
 const WORKER_SOURCE = `
 const NOT_A_FILE = ${JSON.stringify(NOT_A_FILE)};
 const NOW_A_LINK = ${JSON.stringify(NOW_A_LINK)};
+const NOW_THROUGH_A_LINK = ${JSON.stringify(NOW_THROUGH_A_LINK)};
 const BATCH_BUFFER_BYTES = ${BATCH_BUFFER_BYTES};
 const freeBatchBuffers = [];
 // zlib's output chunk: below glibc's 128 KiB mmap threshold, so chunks come from (and go back to) the thread's arena.
@@ -119,7 +124,7 @@ require('node:v8').setFlagsFromString('--expose-gc');
 const collect = require('node:vm').runInNewContext('gc');
 let allocatedSinceCollect = 0;
 
-function readOnce(localPath) {
+function readOnce(localPath, expectedPath) {
   let fd;
   try {
     // See OPEN_SCANNED_FILE (terminate() cannot stop a thread blocked in open() on a pipe).
@@ -133,6 +138,14 @@ function readOnce(localPath) {
     return { kind: 'unreadable', message: error.message.startsWith(code) ? error.message : code + ': ' + error.message };
   }
   try {
+    // As opened-path.ts's leadsElsewhere() does.
+    if (expectedPath !== undefined) {
+      let actual;
+      try {
+        actual = fs.readlinkSync('/proc/self/fd/' + fd);
+      } catch {}
+      if (actual !== undefined && actual !== expectedPath && actual !== expectedPath + ' (deleted)') return { kind: 'unreadable', message: NOW_THROUGH_A_LINK };
+    }
     const before = fs.fstatSync(fd);
     // A folder too (as readWholeFile does).
     if (!before.isFile()) return { kind: 'unreadable', message: NOT_A_FILE };
@@ -157,9 +170,9 @@ function readOnce(localPath) {
 }
 
 function prepare(job) {
-  let read = readOnce(job.localPath);
+  let read = readOnce(job.localPath, job.expectedPath);
   // A file that changes while read is read once more (as the main thread's reader does).
-  if (read.kind === 'read' && read.changed) read = readOnce(job.localPath);
+  if (read.kind === 'read' && read.changed) read = readOnce(job.localPath, job.expectedPath);
   if (read.kind !== 'read') return { result: read };
   const data = scratch.subarray(0, read.length);
   const sha256 = createHash('sha256').update(data).digest('hex');
