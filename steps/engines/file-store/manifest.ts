@@ -2,6 +2,7 @@
 // mtime, mode, SHA-256 and the archive that holds its bytes (this one, or an earlier one of the
 // chain for files an incremental did not need to store again). It is stored as the last entry
 // of the archive and beside it; the copy beside it is what finds, chains and retains sets.
+import { isAscii } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -15,6 +16,8 @@ export const MANIFEST_ENTRY_NAME = 'octopus-dr-manifest.json';
 export const ARCHIVE_PREFIX = 'octopus-file-store-';
 // `-<6 hex>` keeps two runs in the same second apart; older sets have none, or `-<n>`.
 const SET_NAME = /^octopus-file-store-(\d{8}T\d{6}Z)(?:-\d{1,2}|-[0-9a-f]{6})?-(full|incremental)\.zip$/;
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export type BackupMode = 'Full' | 'Incremental';
 
@@ -112,14 +115,17 @@ export function checkManifest(value: unknown, where: string): FileStoreManifest 
       throw new StepFailure(`${where} names an unknown folder ${JSON.stringify(folder?.name)}.`);
     }
   }
-  for (const record of [...m.files, ...m.directories]) {
-    if (!(FILE_STORE_FOLDERS as readonly string[]).includes(record.folder)) throw new StepFailure(`${where} has a record in an unknown folder ${JSON.stringify(record.folder)}.`);
-  }
+  // One pass over each list, with set lookups: a manifest holds a record per file (6,115 at scale 0.3).
+  const folders = new Set<string>(FILE_STORE_FOLDERS);
+  const chain = new Set<string>(m.chain);
+  const unknownFolder = (record: { folder: string }) => new StepFailure(`${where} has a record in an unknown folder ${JSON.stringify(record.folder)}.`);
   for (const file of m.files) {
-    if (typeof file.path !== 'string' || typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256) || !Number.isSafeInteger(file.size) || !m.chain.includes(file.archive)) {
+    if (!folders.has(file.folder)) throw unknownFolder(file);
+    if (typeof file.path !== 'string' || typeof file.sha256 !== 'string' || !SHA256_HEX.test(file.sha256) || !Number.isSafeInteger(file.size) || !chain.has(file.archive)) {
       throw new StepFailure(`${where} has an invalid file record (${JSON.stringify(file.path)}).`);
     }
   }
+  for (const directory of m.directories) if (!folders.has(directory.folder)) throw unknownFolder(directory);
   return m as FileStoreManifest;
 }
 
@@ -134,7 +140,15 @@ export function parseManifest(text: string, where: string): FileStoreManifest {
 }
 
 export async function readManifestFile(manifestPath: string): Promise<FileStoreManifest> {
-  return parseManifest(await fs.readFile(manifestPath, 'utf8'), manifestPath);
+  return parseManifest(textOf(await fs.readFile(manifestPath)), manifestPath);
+}
+
+/**
+ * UTF-8 text; plain ASCII (every manifest whose paths and host name are ASCII) is decoded as
+ * Latin-1, which is the same for ASCII and takes half the time (1.75 MB: ~1 against ~2.3 ms).
+ */
+export function textOf(bytes: Buffer): string {
+  return typeof isAscii === 'function' && isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
 }
 
 
@@ -155,7 +169,7 @@ export async function readManifestEntry(archive: OpenedArchive): Promise<FileSto
       { cause: error },
     );
   }
-  return parseManifest(Buffer.concat(chunks).toString('utf8'), `${archive.path} (${MANIFEST_ENTRY_NAME})`);
+  return parseManifest(textOf(Buffer.concat(chunks)), `${archive.path} (${MANIFEST_ENTRY_NAME})`);
 }
 
 /** The manifest inside an archive (its last entry). */
