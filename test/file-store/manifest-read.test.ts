@@ -1,9 +1,9 @@
-// Reading a manifest (issue 16: the previous set's manifest is read by every incremental): ASCII
-// text is decoded as Latin-1, anything else as UTF-8, and every record is still checked in one
-// pass over each list.
+// Reading and writing a manifest (issue 16: every incremental reads the previous set's and writes
+// its own): ASCII text is decoded as Latin-1, anything else as UTF-8; every record is still
+// checked in one pass over each list; the bytes written are exactly the UTF-8 of the JSON text.
 import { rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { MANIFEST_FORMAT, parseManifest, readManifestFile, textOf, type FileStoreManifest } from '../../steps/engines/file-store/manifest';
+import { encodeManifest, MANIFEST_FORMAT, parseManifest, readManifestFile, textOf, type FileStoreManifest } from '../../steps/engines/file-store/manifest';
 import { tempDir } from './helpers';
 
 const ARCHIVE = 'octopus-file-store-20260301T100000Z-abcdef-full.zip';
@@ -88,5 +88,18 @@ describe('parseManifest still checks every record', () => {
   });
   test('a size that is not a safe integer', () => {
     expect(edited((m) => void (m.files[0].size = 2 ** 53))).toThrow('invalid file record ("a.txt")');
+  });
+});
+
+describe('encodeManifest', () => {
+  test.each([
+    ['ASCII', ['servertasks-1.log.txt']],
+    ['Latin-1 letters', ['Bücher/Straße.txt']],
+    ['other scripts, emoji and a lone surrogate', ['タスク/日志-😀.txt', 'half-\ud83d.txt']],
+  ])('%s: the UTF-8 of the JSON text, read back as it was', (_name, paths) => {
+    const written = manifest(paths);
+    const bytes = encodeManifest(written);
+    expect(bytes.equals(Buffer.from(JSON.stringify(written, null, 1), 'utf8'))).toBe(true);
+    expect(parseManifest(textOf(bytes), 'encoded')).toEqual(written);
   });
 });

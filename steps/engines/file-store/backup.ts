@@ -20,6 +20,7 @@ import { FileStoreError } from './errors';
 import type { ResolvedFolder } from './folders';
 import {
   archiveNameFor,
+  encodeManifest,
   isPartialName,
   listBackupSets,
   manifestNameFor,
@@ -795,7 +796,7 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
     putOldGenerationBack = keepHeapSmall({ readOnly: true });
     const manifest = buildManifest({ archiveName, now, toolVersion: options.toolVersion, plan, scan, stored: state.stored, warnings });
     // Encoded once for both copies (a 1.75 MB manifest: ~5 ms each time).
-    const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 1));
+    const manifestBytes = encodeManifest(manifest);
     // Level 1 like other text: 281 against 278 KB for 6,115 files, ~10 ms less (level 6 was the default).
     writer.addBuffer(MANIFEST_ENTRY_NAME, manifestBytes, { mtimeMs: now.getTime(), mode: 0o644 });
     // The manifest beside the archive is written and flushed under its temporary name while the

@@ -152,6 +152,21 @@ export function textOf(bytes: Buffer): string {
 }
 
 
+const utf8Encoder = new TextEncoder();
+
+/**
+ * The manifest's bytes (UTF-8, one JSON text for both copies). One pass into a buffer large
+ * enough for any text (a UTF-16 unit is at most 3 bytes of UTF-8; pages never written are never
+ * resident): Buffer.from(text) measures the text first, and took 4.6-9 ms against 1.2-2.4 for the
+ * 1.75 MB manifest of scale 0.3, which holds a non-Latin-1 name and is thus a two-byte string.
+ */
+export function encodeManifest(manifest: FileStoreManifest): Buffer {
+  const text = JSON.stringify(manifest, null, 1);
+  const bytes = Buffer.allocUnsafeSlow(text.length * 3);
+  const { written } = utf8Encoder.encodeInto(text, bytes);
+  return bytes.subarray(0, written);
+}
+
 /** The manifest entry of an opened archive, checked like the one beside it. */
 export async function readManifestEntry(archive: OpenedArchive): Promise<FileStoreManifest> {
   const entry = archive.entries.get(MANIFEST_ENTRY_NAME);
