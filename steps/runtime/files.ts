@@ -5,7 +5,31 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 export async function writeFileAtomically(target: string, data: string | Buffer): Promise<void> {
+  const staged = await stageFileAtomically(target, data);
+  await staged.commit();
+}
+
+/** A file written and flushed under its temporary name, not yet in place. */
+export interface StagedFile {
+  /** Renames it into place and makes the rename durable. */
+  commit(): Promise<void>;
+  /** Removes the temporary file (when what it belongs to failed). */
+  discard(): Promise<void>;
+}
+
+/**
+ * The first half of writeFileAtomically, for a caller that writes it while other work goes on
+ * (the file-store backup flushes the manifest beside its archive while the archive is finished).
+ */
+export async function stageFileAtomically(target: string, data: string | Buffer): Promise<StagedFile> {
   const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(4).toString('hex')}.partial`);
+  const failed = async (error: unknown): Promise<never> => {
+    await fs.rm(temporary, { force: true }).catch(() => undefined);
+    // A failed write carries no path (ENOSPC from write()); name the file it was for.
+    const errno = error as NodeJS.ErrnoException;
+    if (errno && typeof errno.code === 'string' && !errno.path) errno.path = target;
+    throw error;
+  };
   try {
     const handle = await fs.open(temporary, 'wx', 0o644);
     try {
@@ -14,15 +38,20 @@ export async function writeFileAtomically(target: string, data: string | Buffer)
     } finally {
       await handle.close();
     }
-    await fs.rename(temporary, target);
   } catch (error) {
-    await fs.rm(temporary, { force: true }).catch(() => undefined);
-    // A failed write carries no path (ENOSPC from write()); name the file it was for.
-    const errno = error as NodeJS.ErrnoException;
-    if (errno && typeof errno.code === 'string' && !errno.path) errno.path = target;
-    throw error;
+    return failed(error);
   }
-  await syncDirectory(path.dirname(target));
+  return {
+    commit: async () => {
+      try {
+        await fs.rename(temporary, target);
+      } catch (error) {
+        return failed(error);
+      }
+      await syncDirectory(path.dirname(target));
+    },
+    discard: () => fs.rm(temporary, { force: true }),
+  };
 }
 
 /**

@@ -2,7 +2,7 @@
 // order, records reused as they are, the manifest encoded once for both copies, and a scan that
 // yields to the event loop. Each shortcut must still find every change.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, promises as fsPromises, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, promises as fsPromises, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore, recordsInScanOrder, type ManifestFile } from '../../steps/engines/file-store';
 import { scanProgress } from '../../steps/engines/file-store/backup';
@@ -93,6 +93,30 @@ describe('scanFolder', () => {
       [0, 'Scanning TaskLogs: 2000 files and folders so far'],
       [0, 'Scanning TaskLogs: 4000 files and folders so far'],
     ]);
+  });
+
+  test('small subfolders are listed synchronously; the folder itself and a large subfolder on the thread pool, where a cancel need not wait for them', async () => {
+    const dir = path.join(work, 'listing');
+    write(path.join(dir, 'small', 'a.txt'), 'x');
+    write(path.join(dir, 'small', 'deeper', 'b.txt'), 'x');
+    const large = path.join(dir, 'large');
+    mkdirSync(large, { recursive: true });
+    // Over 128 KiB of directory entries (ext4 takes ~48 bytes for each of these names).
+    for (let i = 0; i < 4000; i++) writeFileSync(path.join(large, `servertasks-${String(i).padStart(6, '0')}-0123456789abcdef.log.txt`), '');
+    expect(statSync(large).size).toBeGreaterThan(128 * 1024);
+    // The module object itself (scan.ts reads its properties at each call).
+    const fs = require('node:fs') as typeof import('node:fs');
+    const listedSynchronously = jest.spyOn(fs, 'readdirSync');
+    const listedOnThreadPool = jest.spyOn(fs.promises, 'readdir');
+    try {
+      const { files } = await scanFolder('Artifacts', dir);
+      expect(files).toHaveLength(4002);
+      expect(listedSynchronously.mock.calls.map(([listed]) => path.relative(dir, String(listed)))).toEqual(['small', path.join('small', 'deeper')]);
+      expect(listedOnThreadPool.mock.calls.map(([listed]) => path.relative(dir, String(listed)))).toEqual(['', 'large']);
+    } finally {
+      listedSynchronously.mockRestore();
+      listedOnThreadPool.mockRestore();
+    }
   });
 
   test('a cancel during the scan of one large folder stops it', async () => {

@@ -1,0 +1,89 @@
+// Reading and writing a manifest (issue 16: every incremental reads the previous set's and writes
+// its own): every record is still checked, in one pass over each list, and the bytes written are
+// exactly the UTF-8 of the JSON text.
+import { rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { encodeManifest, MANIFEST_FORMAT, parseManifest, readManifestFile, type FileStoreManifest } from '../../steps/engines/file-store/manifest';
+import { tempDir } from './helpers';
+
+const ARCHIVE = 'octopus-file-store-20260301T100000Z-abcdef-full.zip';
+const work = tempDir('manifest-read');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function manifest(paths: string[]): FileStoreManifest {
+  return {
+    format: MANIFEST_FORMAT,
+    formatVersion: 1,
+    archive: ARCHIVE,
+    mode: 'Full',
+    createdAt: '2026-03-01T10:00:00.000Z',
+    toolVersion: 'test',
+    host: 'host',
+    platform: 'linux',
+    chain: [ARCHIVE],
+    folders: [{ name: 'TaskLogs', source: '/store/TaskLogs', files: paths.length, bytes: paths.length }],
+    totals: { files: paths.length, bytes: paths.length, directories: 1, storedFiles: paths.length, storedBytes: paths.length },
+    warnings: [],
+    skipped: [],
+    files: paths.map((p) => ({ folder: 'TaskLogs', path: p, size: 1, mtimeMs: 1.5, mode: 0o644, sha256: 'a'.repeat(64), archive: ARCHIVE })),
+    directories: [{ folder: 'TaskLogs', path: 'sub', mtimeMs: 2.5, mode: 0o755 }],
+  };
+}
+
+describe('readManifestFile', () => {
+  test.each([
+    ['ASCII paths', ['servertasks-1.log.txt', 'a/b c.txt']],
+    ['non-ASCII paths', ['Bücher/Straße.txt', 'タスク/日志-😀.txt']],
+    ['7,000 ASCII paths', Array.from({ length: 7000 }, (_, i) => `servertasks-${i}.log.txt`)],
+  ])('%s read back exactly as written', async (_name, paths) => {
+    const file = path.join(work, `${paths.length}-${paths[0].length}.manifest.json`);
+    const written = manifest(paths);
+    writeFileSync(file, JSON.stringify(written, null, 1));
+    if (paths.length > 1000) expect(Buffer.byteLength(JSON.stringify(written, null, 1))).toBeGreaterThan(1024 * 1024);
+    expect(await readManifestFile(file)).toEqual(written);
+  });
+});
+
+describe('parseManifest still checks every record', () => {
+  const edited = (edit: (m: FileStoreManifest) => void) => {
+    const m = manifest(['a.txt', 'b.txt']);
+    edit(m);
+    return () => parseManifest(JSON.stringify(m), 'edited.manifest.json');
+  };
+
+  test('a sound manifest passes', () => {
+    expect(edited(() => undefined)().files).toHaveLength(2);
+  });
+  test('a file record in an unknown folder', () => {
+    expect(edited((m) => void ((m.files[1] as { folder: string }).folder = '../../escape'))).toThrow('edited.manifest.json has a record in an unknown folder "../../escape".');
+  });
+  test('a directory record in an unknown folder', () => {
+    expect(edited((m) => void ((m.directories[0] as { folder: string }).folder = 'Cache'))).toThrow('edited.manifest.json has a record in an unknown folder "Cache".');
+  });
+  test('a SHA-256 that is not 64 hex digits', () => {
+    expect(edited((m) => void (m.files[1].sha256 = 'A'.repeat(64)))).toThrow('edited.manifest.json has an invalid file record ("b.txt").');
+    expect(edited((m) => void (m.files[1].sha256 = `${'a'.repeat(64)}\n`))).toThrow('invalid file record ("b.txt")');
+  });
+  test('a file in an archive the chain does not name', () => {
+    expect(edited((m) => void (m.files[0].archive = 'octopus-file-store-20260201T100000Z-abcdef-full.zip'))).toThrow('invalid file record ("a.txt")');
+  });
+  test('a size that is not a safe integer', () => {
+    expect(edited((m) => void (m.files[0].size = 2 ** 53))).toThrow('invalid file record ("a.txt")');
+  });
+});
+
+describe('encodeManifest', () => {
+  test.each([
+    ['ASCII', ['servertasks-1.log.txt']],
+    ['Latin-1 letters', ['Bücher/Straße.txt']],
+    ['other scripts, emoji and a lone surrogate', ['タスク/日志-😀.txt', 'half-\ud83d.txt']],
+    // More bytes than the first buffer holds: the rest is encoded after it.
+    ['long non-ASCII names', Array.from({ length: 50 }, (_, i) => `${i}-${'日志😀é'.repeat(40)}.txt`)],
+  ])('%s: the UTF-8 of the JSON text, read back as it was', (_name, paths) => {
+    const written = manifest(paths);
+    const bytes = encodeManifest(written);
+    if (paths.length === 50) expect(bytes.length).toBeGreaterThan(JSON.stringify(written, null, 1).length * 1.5);
+    expect(bytes.equals(Buffer.from(JSON.stringify(written, null, 1), 'utf8'))).toBe(true);
+    expect(parseManifest(bytes.toString('utf8'), 'encoded')).toEqual(written);
+  });
+});
