@@ -40,7 +40,7 @@ import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem, 
 import { readEntrySizes } from './zip-reader';
 import { BATCH_BYTES, BATCH_FILES, BUFFERED_FILE_LIMIT, NOT_A_FILE, smallFileWorkerCount, workersCanRun, SmallFileWorkers, WorkerUnavailable, type PreparedFile } from './small-file-workers';
 import { compressionLevelFor, StreamingZipWriter } from './zip-writer';
-import { keepHeapSmall } from './heap';
+import { chooseHeapSettingsOnce } from './heap';
 
 const READ_AHEAD_FILES = 16;
 /** ...and at most this many bytes of them. */
@@ -746,13 +746,10 @@ async function readBack(tempPath: string, stored: readonly ManifestFile[]): Prom
 }
 
 export async function backupFileStore(options: BackupOptions, context: EngineContext): Promise<BackupResult> {
-  // Memory (h-rss): a young generation that stays small (docs/design.md, "Peak memory at scale 1").
-  const putHeapBack = keepHeapSmall({ readOnly: false });
-  try {
-    return await backUp(options, context);
-  } finally {
-    putHeapBack();
-  }
+  // Memory: a young generation that stays small (docs/design.md, "Peak memory at scale 1"), chosen
+  // before any thread starts; the first file-store run of the process chooses (heap.ts).
+  chooseHeapSettingsOnce('backup');
+  return backUp(options, context);
 }
 
 async function backUp(options: BackupOptions, context: EngineContext): Promise<BackupResult> {
@@ -781,15 +778,12 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
   const onAbort = () => void writer.abort(signal.reason instanceof Error ? signal.reason : undefined).catch(() => undefined);
   signal.addEventListener('abort', onAbort, { once: true });
   let committed = false;
-  let putOldGenerationBack = () => undefined as void;
   const onProgress = options.onProgress ?? progressReporter(context, 'Backed up');
   const progress: FileStoreProgress = { bytesDone: 0, bytesTotal: plan.bytesTotal, filesDone: 0, filesTotal: plan.toStore.length };
   const state: WriteState = { archiveName, options, context, warnings, progress, report: () => onProgress(progress), stored: new Map(), streamed: [], openedHandles: [] };
   try {
     await writeFiles(writer, state, scan.directories, plan.toStore);
 
-    // Memory (h-rss): from here on little is allocated but much is dropped; collect it promptly.
-    putOldGenerationBack = keepHeapSmall({ readOnly: true });
     const manifest = buildManifest({ archiveName, now, toolVersion: options.toolVersion, plan, scan, stored: state.stored, warnings });
     // Encoded once for both copies (a 1.75 MB manifest: ~5 ms each time).
     const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 1));
@@ -823,7 +817,6 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
     if (message) throw new FileStoreError(message, { cause: error });
     throw error;
   } finally {
-    putOldGenerationBack();
     signal.removeEventListener('abort', onAbort);
   }
 }

@@ -9,6 +9,7 @@
 import { availableParallelism, cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { endThread } from '../../runtime/threads';
+import { exposeGcToThreadsOnce } from './heap';
 import * as zlib from 'node:zlib';
 
 /** Files up to this size are read whole (by a worker, or on the main thread); larger ones stream. */
@@ -83,8 +84,8 @@ let scratch = Buffer.allocUnsafeSlow(${BUFFERED_FILE_LIMIT} + 1);
 // MiB of them per worker. A young-generation collection every 4 MiB of files frees them (peak RSS
 // of the bench's small files 165-167 MiB, against 197-211 without and 176-178 with a full
 // collection every 8 MiB, which also cost ~1 s more CPU).
-require('node:v8').setFlagsFromString('--expose-gc');
-const collect = require('node:vm').runInNewContext('gc');
+// (gc: the main thread set --expose-gc before starting any thread, heap.ts.)
+const collect = gc;
 let allocatedSinceCollect = 0;
 
 function readOnce(localPath) {
@@ -206,6 +207,7 @@ export class SmallFileWorkers {
 
   /** `source` is the workers' code (tests give one that fails). */
   constructor(count: number, source = WORKER_SOURCE) {
+    exposeGcToThreadsOnce();
     for (let i = 0; i < count; i++) {
       const pooled: PooledWorker = { worker: new Worker(source, { eval: true }), pending: 0 };
       pooled.worker.on('message', (reply: { id: number; results?: WireResult[]; buffer?: ArrayBuffer; error?: string }) => this.settle(reply));
