@@ -106,12 +106,12 @@ test('a backup first: its flags (gc for the threads; the old generation left to 
   expect(threadSeesGc).toBe('function');
 }, 60_000);
 
-test('a verify first: the read-only runs\' flags (the old generation also grows by only 20 %) are set before its first thread; a later backup, restore or run end changes nothing', () => {
+test('a verify first: the read-only runs\' flags (a small young generation until the first thread; the old one grows by only 20 %) are set before its first thread; a later backup, restore or run end changes nothing', () => {
   const { events, threadSeesGc } = probe(['verify', 'backup', 'restore', 'verify']);
   const order = inOrder(events);
   expect(order.ended).toEqual(['verify ended', 'backup ended', 'restore ended', 'verify ended']);
   expect(order.threads).toBeGreaterThanOrEqual(8);
-  expect(order.flagsBeforeThreads).toEqual(['--expose-gc', '--heap-growing-percent=20']);
+  expect(order.flagsBeforeThreads).toEqual(['--expose-gc', '--semi-space-growth-factor=1', '--heap-growing-percent=20']);
   expect(order.flagsAfterFirstThread).toEqual([]);
   expect(order.threadsThatSetFlags).toBe(0);
   expect(threadSeesGc).toBe('function');
@@ -119,7 +119,7 @@ test('a verify first: the read-only runs\' flags (the old generation also grows 
 
 test('a restore first chooses the read-only runs\' flags too', () => {
   const { events } = probe(['restore', 'backup']);
-  expect(inOrder(events)).toMatchObject({ flagsBeforeThreads: ['--expose-gc', '--heap-growing-percent=20'], flagsAfterFirstThread: [], threadsThatSetFlags: 0, ended: ['restore ended', 'backup ended'] });
+  expect(inOrder(events)).toMatchObject({ flagsBeforeThreads: ['--expose-gc', '--semi-space-growth-factor=1', '--heap-growing-percent=20'], flagsAfterFirstThread: [], threadsThatSetFlags: 0, ended: ['restore ended', 'backup ended'] });
 }, 60_000);
 
 test('each copy of heap.ts (jest loads one per test file) sees the choice of the first: a process chooses once', () => {

@@ -746,8 +746,7 @@ async function readBack(tempPath: string, stored: readonly ManifestFile[]): Prom
 }
 
 export async function backupFileStore(options: BackupOptions, context: EngineContext): Promise<BackupResult> {
-  // Memory: a young generation that stays small (docs/design.md, "Peak memory at scale 1"), chosen
-  // before any thread starts; the first file-store run of the process chooses (heap.ts).
+  // V8's flags, before any thread starts; the first file-store run of the process chooses (heap.ts).
   chooseHeapSettingsOnce('backup');
   return backUp(options, context);
 }

@@ -4,25 +4,29 @@
 // a run put the defaults back as its threads were being ended, and each thread set `--expose-gc`
 // as it started, while the others ran (the likeliest cause of a restore killed by a signal in CI).
 // A step is one short process: nothing needs putting back, and the first file-store run chooses.
-//
-// Not set: `--semi-space-growth-factor=1` (a small young generation). V8 puts it back to 2 in
-// every isolate it creates (Heap::ConfigureHeap), so the first worker thread undid it for the whole
-// process; it can only hold if set again while threads run. Node's documented ways reach only the
-// command line (`--max-semi-space-size`, which a user running `node restore-file-store.js` in a
-// disaster would not give) or Worker threads (`resourceLimits`), not the main thread's heap.
+// No documented alternative reaches the main thread's heap at run time: `--max-semi-space-size`
+// must be on node's command line, which a user running `node restore-file-store.js` in a disaster
+// would not give, and Worker `resourceLimits` reach only the threads.
 import v8 = require('node:v8');
 
 /** What a run does to the heap: a backup keeps much alive while it writes; verify and restore little (~25 MiB at scale 1). */
 export type HeapRunKind = 'backup' | 'read';
 
 const FLAGS: Record<HeapRunKind, readonly string[]> = {
-  // The backup leaves the old generation's growth to V8: its write phase keeps too much alive for
-  // a 20 % cap (156 full collections, 6.8 s, against 33 and 1.0 s, measured).
+  // Nothing more for a backup. A 20 % cap on the old generation's growth (below) costs its write
+  // phase 6.8 s of full collections instead of 1.0 s (it keeps much alive), and a small young
+  // generation would not last: V8 puts --semi-space-growth-factor back to 2 when it creates an
+  // isolate (Heap::ConfigureHeap), so the first thread undoes it. Where no thread starts (the
+  // unchanged incremental) V8's default young generation is cheaper: 10 scavenges instead of 27
+  // (scale 0.3; peak RSS 77 against 72 MiB, far from the limit).
   backup: [],
-  // The old generation grows by only 20 % over what survived the last full collection: the rest of
-  // a 75-94 MiB heap was garbage (docs/design.md, "Peak memory at scale 1"). V8 reads it at each
-  // full collection and keeps it as set.
-  read: ['--heap-growing-percent=20'],
+  // Verify and restore keep little alive (~25 MiB at scale 1); the rest of a 75-94 MiB heap was
+  // garbage (docs/design.md, "Peak memory at scale 1"). The young generation stays at 1 MiB
+  // semi-spaces while the manifest and central directories are read, until V8 creates the first
+  // thread's isolate (verify at scale 0.3: 133 against 146-154 MiB without; V8 writes the flag
+  // then, once, before any of our threads runs our code), and the old generation grows by only
+  // 20 % over what survived the last full collection (V8 reads it at each one).
+  read: ['--semi-space-growth-factor=1', '--heap-growing-percent=20'],
 };
 
 // Kept on node:v8's own module object, not in this module: jest gives each test file its own copy
