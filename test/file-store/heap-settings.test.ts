@@ -94,13 +94,13 @@ beforeAll(() => {
   probe(['backup']);
 }, 60_000);
 
-test('a backup first: its flags (gc for the threads; the old generation left to V8) are set before its first thread; a later verify, restore or run end changes nothing', () => {
+test('a backup first: its flags (gc for the threads; the old generation grows by 50 %) are set before its first thread; a later verify, restore or run end changes nothing', () => {
   const { events, threadSeesGc } = probe(['backup', 'verify', 'restore']);
   const order = inOrder(events);
   expect(order.ended).toEqual(['backup ended', 'verify ended', 'restore ended']);
   // Small-file workers and the large-file thread, then the two entry threads of each of verify and restore.
   expect(order.threads).toBeGreaterThanOrEqual(6);
-  expect(order.flagsBeforeThreads).toEqual(['--expose-gc']);
+  expect(order.flagsBeforeThreads).toEqual(['--expose-gc', '--heap-growing-percent=50']);
   expect(order.flagsAfterFirstThread).toEqual([]);
   expect(order.threadsThatSetFlags).toBe(0);
   expect(threadSeesGc).toBe('function');
