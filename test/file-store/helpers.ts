@@ -118,24 +118,44 @@ export function bundlePath(stepId: string): string {
   return builtStep(stepId);
 }
 
-/** Runs a command (e.g. node + bundle), optionally as another user via setpriv, collecting output. */
+/**
+ * Runs a command (e.g. node + bundle), optionally as another user via setpriv, collecting output.
+ * A process killed by a signal the test did not send (a crash: SIGSEGV, SIGABRT; the OOM killer's
+ * SIGKILL) fails the test here, naming the signal and the end of its stderr: an exit-code
+ * assertion would only say "Received: null".
+ */
 export function runCommand(
   command: string,
   args: string[],
   options: { env?: NodeJS.ProcessEnv; onStdout?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void } = {},
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
+    const started = Date.now();
     const child = spawn(command, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const sent = new Set<NodeJS.Signals>();
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
-      options.onStdout?.(d, (s) => child.kill(s));
+      options.onStdout?.(d, (s) => {
+        sent.add(s);
+        child.kill(s);
+      });
     });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      if (signal && !sent.has(signal)) reject(new Error(killedBySignal([command, ...args], signal, (Date.now() - started) / 1000, stderr)));
+      else resolve({ code, signal, stdout, stderr });
+    });
   });
+}
+
+/** What a test failure says of a process that a signal killed: which, when, and the last lines it wrote to stderr. */
+function killedBySignal(commandLine: string[], signal: NodeJS.Signals, seconds: number, stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+  const tail = lines.length > 0 ? `the last ${Math.min(lines.length, 20)} of its ${lines.length} stderr line(s):\n${lines.slice(-20).map((l) => `  | ${l}`).join('\n')}` : 'its stderr was empty.';
+  return `${commandLine.join(' ')} was killed by ${signal} after ${seconds.toFixed(1)} s (no exit code; the test sent no ${signal}); ${tail}`;
 }
 
 export function runBundle(stepId: string, args: string[], options: Parameters<typeof runCommand>[2] = {}): Promise<Run> {

@@ -56,7 +56,7 @@ import {
   type PreparedFile,
 } from './small-file-workers';
 import { compressionLevelFor, StreamingZipWriter } from './zip-writer';
-import { keepHeapSmall } from './heap';
+import { chooseHeapSettingsOnce } from './heap';
 
 const READ_AHEAD_FILES = 16;
 /** ...and at most this many bytes of them. */
@@ -784,13 +784,9 @@ async function readBack(tempPath: string, stored: readonly ManifestFile[]): Prom
 }
 
 export async function backupFileStore(options: BackupOptions, context: EngineContext): Promise<BackupResult> {
-  // Memory (h-rss): a young generation that stays small (docs/design.md, "Peak memory at scale 1").
-  const putHeapBack = keepHeapSmall({ readOnly: false });
-  try {
-    return await backUp(options, context);
-  } finally {
-    putHeapBack();
-  }
+  // V8's flags, before any thread starts; the first file-store run of the process chooses (heap.ts).
+  chooseHeapSettingsOnce('backup');
+  return backUp(options, context);
 }
 
 async function backUp(options: BackupOptions, context: EngineContext): Promise<BackupResult> {
@@ -824,15 +820,12 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
   const manifestPath = path.join(options.backupDirectory, manifestNameFor(archiveName));
   let sidecar: Promise<StagedFile> | undefined;
   let sidecarFailed = false;
-  let putOldGenerationBack = () => undefined as void;
   const onProgress = options.onProgress ?? progressReporter(context, 'Backed up');
   const progress: FileStoreProgress = { bytesDone: 0, bytesTotal: plan.bytesTotal, filesDone: 0, filesTotal: plan.toStore.length };
   const state: WriteState = { archiveName, options, context, warnings, progress, report: () => onProgress(progress), stored: new Map(), streamed: [], openedHandles: [], paths };
   try {
     await writeFiles(writer, state, scan.directories, plan.toStore);
 
-    // Memory (h-rss): from here on little is allocated but much is dropped; collect it promptly.
-    putOldGenerationBack = keepHeapSmall({ readOnly: true });
     const manifest = buildManifest({ archiveName, now, toolVersion: options.toolVersion, plan, scan, stored: state.stored, warnings });
     // Encoded once for both copies (a 1.75 MB manifest: ~5 ms each time).
     const manifestBytes = encodeManifest(manifest);
@@ -879,7 +872,6 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
     if (message) throw new FileStoreError(message, { cause: error });
     throw error;
   } finally {
-    putOldGenerationBack();
     signal.removeEventListener('abort', onAbort);
   }
 }

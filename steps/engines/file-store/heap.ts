@@ -1,38 +1,62 @@
-// V8's heap sizing for the long file-store runs. Left alone, the main thread's young generation
-// grows to 2 x 16 MiB and its old generation to ~60 MiB of mostly dead objects before a full
-// collection (one per verify at scale 1), so that garbage, not live data, drove peak RSS over
-// 200 MiB (docs/design.md, "Peak memory at scale 1"). Both flags are read by V8 at each
-// collection, so setting them at run time works (Node 18-20; a flag V8 no longer knows is ignored
-// with a line on stderr, never a failure). They are process-wide: each setting is put back to
-// V8's default when the run that asked for it ends.
-import { setFlagsFromString } from 'node:v8';
+// The V8 flags of the file-store runs, set ONCE per process before the first of our threads starts,
+// and never changed or put back. V8's flags are process-wide, read by every thread's heap, and
+// Node documents a change after start as undefined behaviour ("including crashes"): until stop 22
+// a run put the defaults back as its threads were being ended, and each thread set `--expose-gc`
+// as it started, while the others ran (the likeliest cause of a restore killed by a signal in CI).
+// A step is one short process: nothing needs putting back, and the first file-store run chooses.
+// No documented alternative reaches the main thread's heap at run time: `--max-semi-space-size`
+// must be on node's command line, which a user running `node restore-file-store.js` in a disaster
+// would not give, and Worker `resourceLimits` reach only the threads.
+import v8 = require('node:v8');
 
-/** V8's defaults (Node 18-20): the young generation doubles when it fills; the old one grows by V8's own heuristics. */
-const DEFAULTS = { semiSpaceGrowthFactor: 2, heapGrowingPercent: 0 };
+/** What a run does to the heap: a backup keeps much alive while it writes; verify and restore little (~25 MiB at scale 1). */
+export type HeapRunKind = 'backup' | 'read';
 
-let holders = { young: 0, old: 0 };
+const FLAGS: Record<HeapRunKind, readonly string[]> = {
+  // A backup's old generation grows by 50 % over what survived the last full collection: the
+  // backup step's verify before retention runs in the same process with these flags, and peaked
+  // at 205-208 MiB at scale 1 with V8's own growth, 172 MiB with 50 %. 20 % would cost the write
+  // phase, which keeps much alive, 6.8 s of full collections instead of 1.0 s; 50 % costs 32 full
+  // collections instead of 13 (~0.5 s more of pauses at scale 1). No small young generation: V8
+  // puts --semi-space-growth-factor back to 2 when it creates an isolate (Heap::ConfigureHeap),
+  // so the first thread undoes it; and where no thread starts (the unchanged incremental) V8's
+  // default is cheaper: 10 scavenges instead of 27 at scale 0.3 (peak RSS 77-79 against 72-74 MiB).
+  backup: ['--heap-growing-percent=50'],
+  // Verify and restore keep little alive (~25 MiB at scale 1); the rest of a 75-94 MiB heap was
+  // garbage (docs/design.md, "Peak memory at scale 1"). The young generation stays at 1 MiB
+  // semi-spaces while the manifest and central directories are read, until V8 creates the first
+  // thread's isolate (verify at scale 0.3: 134-137 against 143-151 MiB without; V8 writes the flag
+  // then, once, before any of our threads runs our code), and the old generation grows by only
+  // 20 % over what survived the last full collection (V8 reads it at each one).
+  read: ['--semi-space-growth-factor=1', '--heap-growing-percent=20'],
+};
 
-function apply(): void {
-  setFlagsFromString(`--semi-space-growth-factor=${holders.young > 0 ? 1 : DEFAULTS.semiSpaceGrowthFactor}`);
-  setFlagsFromString(`--heap-growing-percent=${holders.old > 0 ? 20 : DEFAULTS.heapGrowingPercent}`);
+// Kept on node:v8's own module object, not in this module: jest gives each test file its own copy
+// of this module but shares Node's built-in ones, so a jest worker, like a step, sets them once.
+const CHOSEN = Symbol.for('octopus-dr.file-store.heap-settings');
+const GC_EXPOSED = Symbol.for('octopus-dr.file-store.gc-exposed');
+const processWide = v8 as unknown as { [CHOSEN]?: HeapRunKind; [GC_EXPOSED]?: boolean };
+
+/**
+ * Chooses the heap settings for this process if no file-store run has yet, and returns the kind
+ * they were chosen for. Call it at the start of a run, before it starts any thread.
+ */
+export function chooseHeapSettingsOnce(kind: HeapRunKind): HeapRunKind {
+  exposeGcToThreadsOnce();
+  const chosen = processWide[CHOSEN];
+  if (chosen) return chosen;
+  processWide[CHOSEN] = kind;
+  for (const flag of FLAGS[kind]) v8.setFlagsFromString(flag);
+  return kind;
 }
 
 /**
- * Keeps the young generation at its first size (1 MiB semi-spaces): its garbage is collected
- * sooner and more cheaply (fewer survivors copied per scavenge, measured). With `readOnly` (verify,
- * restore: a small live heap, ~25 MiB at scale 1) the old generation also grows by only 20 % over
- * what survived the last full collection; the backup's write phase keeps too much alive for that
- * (7 s more of full collections, measured), so it does not ask. Returns the function that puts it back.
+ * Threads started from now on find `gc` in their global scope (V8 installs it in each new context
+ * while the flag is set): the small-file workers and the restore's entry threads free their
+ * buffers with young-generation collections. Call it before starting a thread that uses it.
  */
-export function keepHeapSmall(options: { readOnly: boolean }): () => void {
-  holders.young += 1;
-  if (options.readOnly) holders.old += 1;
-  apply();
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    holders = { young: holders.young - 1, old: holders.old - (options.readOnly ? 1 : 0) };
-    apply();
-  };
+export function exposeGcToThreadsOnce(): void {
+  if (processWide[GC_EXPOSED]) return;
+  processWide[GC_EXPOSED] = true;
+  v8.setFlagsFromString('--expose-gc');
 }

@@ -4,6 +4,7 @@
 // time"), which then runs beside the reading instead of after it.
 import { Worker } from 'node:worker_threads';
 import { endThread } from '../../runtime/threads';
+import { exposeGcToThreadsOnce } from './heap';
 
 /** One small entry for a thread: how to read its stored bytes, and where (and whether) to write it. */
 export interface SmallEntryJob {
@@ -51,8 +52,9 @@ const windows = process.platform === 'win32';
 // Buffers of a finished job are garbage, but V8 collects them only once ~64 MiB of them pile up,
 // per thread: a young-generation collection every 4 MiB frees them (they die young) and keeps the
 // process's peak memory down, at a fraction of a full collection's cost (measured: docs/design.md).
-require('node:v8').setFlagsFromString('--expose-gc');
-const collect = require('node:vm').runInNewContext('gc');
+// gc is there because the main thread set --expose-gc before starting any thread (heap.ts):
+// setting a flag here would change it for the whole process while other threads run.
+const collect = gc;
 let sinceCollect = 0;
 function allocated(bytes) {
   sinceCollect += bytes;
@@ -242,6 +244,7 @@ export function startEntryThreads(
   createWorker: CreateWorker = (source) => new Worker(source, { eval: true }),
 ): EntryThreads {
   const threads: EntryThread[] = [];
+  exposeGcToThreadsOnce();
   try {
     for (let i = 0; i < 2; i++) threads.push(new EntryThread(createWorker));
   } catch (error) {

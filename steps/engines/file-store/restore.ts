@@ -36,7 +36,7 @@ import { formatBytes } from '../../runtime/format';
 import { damagedEntryReason, openArchive, type ArchiveEntry, type OpenedArchive } from './zip-reader';
 import { HashingCounter } from './zip-writer';
 import { startEntryThreads, ThreadStoppedError, type CreateWorker, type EntryThreads } from './restore-threads';
-import { keepHeapSmall } from './heap';
+import { chooseHeapSettingsOnce } from './heap';
 
 /** Small entries in flight at once (each at most WHOLE_ENTRY_LIMIT compressed and inflated). */
 const PARALLEL_SMALL_ENTRIES = 4;
@@ -476,12 +476,9 @@ export interface VerifyResult {
  * unsafe, every file of the manifest is present and its SHA-256 matches. Nothing is written.
  */
 export async function verifyFileStoreBackup(source: string, options: VerifyOptions = {}, context: EngineContext = quietEngineContext()): Promise<VerifyResult> {
-  const putHeapBack = keepHeapSmall({ readOnly: true });
-  try {
-    return await verifyBackupSet(source, options, context);
-  } finally {
-    putHeapBack();
-  }
+  // Before any thread starts (heap.ts): the first file-store run of the process chooses.
+  chooseHeapSettingsOnce('read');
+  return verifyBackupSet(source, options, context);
 }
 
 async function verifyBackupSet(source: string, options: VerifyOptions, context: EngineContext): Promise<VerifyResult> {
@@ -733,12 +730,9 @@ async function swapIn(set: BackupSet, plans: readonly DestinationPlan[], options
 }
 
 export async function restoreFileStore(options: RestoreOptions, context: EngineContext): Promise<RestoreResult> {
-  const putHeapBack = keepHeapSmall({ readOnly: true });
-  try {
-    return await restoreBackupSet(options, context);
-  } finally {
-    putHeapBack();
-  }
+  // Before any thread starts (heap.ts): the first file-store run of the process chooses.
+  chooseHeapSettingsOnce('read');
+  return restoreBackupSet(options, context);
 }
 
 async function restoreBackupSet(options: RestoreOptions, context: EngineContext): Promise<RestoreResult> {

@@ -10,6 +10,7 @@ import { constants as fsConstants } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { endThread } from '../../runtime/threads';
+import { exposeGcToThreadsOnce } from './heap';
 import { NOW_THROUGH_A_LINK } from './opened-path';
 import * as zlib from 'node:zlib';
 
@@ -120,8 +121,8 @@ let scratch = Buffer.allocUnsafeSlow(${BUFFERED_FILE_LIMIT} + 1);
 // MiB of them per worker. A young-generation collection every 4 MiB of files frees them (peak RSS
 // of the bench's small files 165-167 MiB, against 197-211 without and 176-178 with a full
 // collection every 8 MiB, which also cost ~1 s more CPU).
-require('node:v8').setFlagsFromString('--expose-gc');
-const collect = require('node:vm').runInNewContext('gc');
+// (gc: the main thread set --expose-gc before starting any thread, heap.ts.)
+const collect = gc;
 let allocatedSinceCollect = 0;
 
 function readOnce(localPath, expectedPath) {
@@ -256,6 +257,7 @@ export class SmallFileWorkers {
 
   /** `source` is the workers' code (tests give one that fails). */
   constructor(count: number, source = WORKER_SOURCE) {
+    exposeGcToThreadsOnce();
     for (let i = 0; i < count; i++) {
       const pooled: PooledWorker = { worker: new Worker(source, { eval: true }), pending: 0 };
       pooled.worker.on('message', (reply: { id: number; results?: WireResult[]; buffer?: ArrayBuffer; error?: string }) => this.settle(reply));
