@@ -7,9 +7,12 @@ import { chmodSync, mkdirSync, promises as fs, mkdtempSync, readdirSync, readFil
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inflateRawSync } from 'node:zlib';
+import { backupFileStore } from '../../steps/engines/file-store';
+import type { FileStoreFolderName } from '../../steps/engines/file-store/folders';
 import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
 import { SLOT_BYTES } from '../../steps/engines/file-store/large-file-thread';
 import { StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { builtStep } from '../helpers/bundle';
 import { runStepInProcess } from '../helpers/in-process';
 
@@ -299,4 +302,28 @@ parentPort.on('message', (m) => {
   parentPort.postMessage({ kind: 'chunk', id: m.id, slot: 0, length, crc: zlib.crc32(view.subarray(0, length)), before: 0 });
   ${then}
 });`;
+}
+
+/**
+ * A full backup of `home` as one store folder (Artifacts unless said), with `swap` run once at the
+ * first progress report: after the scan, before the writes reach the files.
+ */
+export function backUpWithSwap(options: { home: string; backupDirectory: string; swap: () => void; skipUnreadable: boolean; smallFileWorkers: number; folder?: FileStoreFolderName }) {
+  let swapped = false;
+  return backupFileStore(
+    {
+      folders: [{ name: options.folder ?? 'Artifacts', path: options.home, origin: 'home' }],
+      backupDirectory: options.backupDirectory,
+      mode: 'Full',
+      skipUnreadable: options.skipUnreadable,
+      toolVersion: 'test',
+      smallFileWorkers: options.smallFileWorkers,
+      onProgress: () => {
+        if (swapped) return;
+        swapped = true;
+        options.swap();
+      },
+    },
+    quietEngineContext({ log: silentLog }),
+  );
 }

@@ -20,7 +20,7 @@ import { largeFileThreadCanRun, SLOT_BYTES } from '../../steps/engines/file-stor
 import { NOW_THROUGH_A_LINK } from '../../steps/engines/file-store/opened-path';
 import { BUFFERED_FILE_LIMIT, NOT_A_FILE, NOW_A_LINK, openFailure, unreadableAdvice } from '../../steps/engines/file-store/small-file-workers';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { logText, makeStore, pseudoRandomBytes, runBundle, silentLog, tempDir, write, zipEntries } from './helpers';
+import { backUpWithSwap as swapOnce, logText, makeStore, pseudoRandomBytes, runBundle, silentLog, tempDir, write, zipEntries } from './helpers';
 
 const work = tempDir('rt-split');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -33,25 +33,8 @@ beforeAll(() => write(secret, SECRET_TEXT.repeat(200)));
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 /** A backup of `home` as the Artifacts folder, `swap` run once at the first progress report (after the scan). */
-function backUpWithSwap(home: string, out: string, swap: () => void, skipUnreadable: boolean, smallFileWorkers: number) {
-  let swapped = false;
-  return backupFileStore(
-    {
-      folders: [{ name: 'Artifacts', path: home, origin: 'home' }],
-      backupDirectory: path.join(work, out),
-      mode: 'Full',
-      skipUnreadable,
-      toolVersion: 'test',
-      smallFileWorkers,
-      onProgress: () => {
-        if (swapped) return;
-        swapped = true;
-        swap();
-      },
-    },
-    quietEngineContext({ log: silentLog }),
-  );
-}
+const backUpWithSwap = (home: string, out: string, swap: () => void, skipUnreadable: boolean, smallFileWorkers: number) =>
+  swapOnce({ home, backupDirectory: path.join(work, out), swap, skipUnreadable, smallFileWorkers });
 
 function smallStore(home: string, extra: Record<string, number>): void {
   for (let i = 0; i < 40; i++) write(path.join(home, `f-${i}.log.txt`), logText(20, i));

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store';
 import { BUFFERED_FILE_LIMIT, SmallFileWorkers } from '../../steps/engines/file-store/small-file-workers';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { logText, pseudoRandomBytes, silentLog, tempDir, write } from './helpers';
+import { backUpWithSwap as swapOnce, logText, pseudoRandomBytes, silentLog, tempDir, write } from './helpers';
 
 const work = tempDir('swapped');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -74,26 +74,19 @@ test.each([0, 2])('a large file replaced by a named pipe after the scan is skipp
   write(path.join(home, 'Packages', 'Acme.A.1.0.0.nupkg'), pseudoRandomBytes(BUFFERED_FILE_LIMIT + 10, 1));
   write(path.join(home, 'Packages', 'Acme.B.1.0.0.nupkg'), pseudoRandomBytes(BUFFERED_FILE_LIMIT + 20, 2));
   const swapped = path.join(home, 'Packages', 'Acme.B.1.0.0.nupkg');
-  const attempt = (skipUnreadable: boolean, out: string) => {
-    let swappedYet = false;
-    return backupFileStore(
-      {
-        folders: [{ name: 'Packages', path: path.join(home, 'Packages'), origin: 'home' }],
-        backupDirectory: path.join(work, out),
-        mode: 'Full',
-        skipUnreadable,
-        toolVersion: 'test',
-        smallFileWorkers,
-        onProgress: () => {
-          if (swappedYet) return;
-          swappedYet = true;
-          rmSync(swapped, { force: true });
-          expect(spawnSync('mkfifo', [swapped]).status).toBe(0);
-        },
+  const attempt = (skipUnreadable: boolean, out: string) =>
+    swapOnce({
+      home: path.join(home, 'Packages'),
+      folder: 'Packages',
+      backupDirectory: path.join(work, out),
+      skipUnreadable,
+      smallFileWorkers,
+      // No writer ever comes to this pipe.
+      swap: () => {
+        rmSync(swapped, { force: true });
+        expect(spawnSync('mkfifo', [swapped]).status).toBe(0);
       },
-      quietEngineContext({ log: silentLog }),
-    );
-  };
+    });
   try {
     // No writer ever comes: opening the pipe for reading must not wait for one.
     const result = await within(5000, attempt(true, `large-out-${smallFileWorkers}`));
@@ -117,26 +110,17 @@ describe('a file replaced by a symbolic link after the scan is not followed', ()
   const SECRET_TEXT = 'not-for-the-archive-4b1d';
   beforeAll(() => write(secret, SECRET_TEXT.repeat(64)));
 
-  const backUpWithSwap = (home: string, out: string, swapped: string, skipUnreadable: boolean, smallFileWorkers: number) => {
-    let swappedYet = false;
-    return backupFileStore(
-      {
-        folders: [{ name: 'Artifacts', path: home, origin: 'home' }],
-        backupDirectory: path.join(work, out),
-        mode: 'Full',
-        skipUnreadable,
-        toolVersion: 'test',
-        smallFileWorkers,
-        onProgress: () => {
-          if (swappedYet) return;
-          swappedYet = true;
-          rmSync(swapped);
-          symlinkSync(secret, swapped);
-        },
+  const backUpWithSwap = (home: string, out: string, swapped: string, skipUnreadable: boolean, smallFileWorkers: number) =>
+    swapOnce({
+      home,
+      backupDirectory: path.join(work, out),
+      skipUnreadable,
+      smallFileWorkers,
+      swap: () => {
+        rmSync(swapped);
+        symlinkSync(secret, swapped);
       },
-      quietEngineContext({ log: silentLog }),
-    );
-  };
+    });
 
   test.each([
     ['small', 0],
