@@ -14,7 +14,8 @@
 // timed operation, `sync` runs untimed, so the dirty pages one tool leaves are not written back on
 // the next tool's clock. With
 // --baseline, an earlier build runs as one more peer in the same rounds: before and after, measured
-// under the same load.
+// under the same load. octopus-dr runs without NODE_EXTRA_CA_CERTS; when the environment sets it,
+// the bench prints what it costs each Node.js start and times one more incremental with it.
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
@@ -180,13 +181,38 @@ function measure(command: string, cwd: string, env: NodeJS.ProcessEnv = process.
   return { wall, rssMiB: timeLine ? Number(timeLine[1]) / 1024 : undefined, cpu: timeLine ? Number(timeLine[2]) + Number(timeLine[3]) : undefined, load };
 }
 
+/**
+ * The environment octopus-dr's runs get: this one without NODE_EXTRA_CA_CERTS. Node.js 20 loads
+ * its whole CA store at every start when that variable is set (nodejs/node#40524; loaded only
+ * with the tls module from Node.js 24), which this machine's environment does: 40-85 ms a start
+ * here, more than a third of an unchanged incremental at scale 0.3. A worker's Tentacle does
+ * not set it unless told to, and the file-store steps never open a TLS connection. When it is
+ * set, the bench says what it costs and times one more incremental with it (its own row).
+ */
+function withoutExtraCaCertificates(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
+/** The median wall time of `node -e 0`, in ms, in an environment. */
+function nodeStartMs(env: NodeJS.ProcessEnv): number {
+  const runs: number[] = [];
+  for (let i = 0; i < 11; i++) {
+    const started = process.hrtime.bigint();
+    spawnSync(process.execPath, ['-e', '0'], { env, stdio: 'ignore' });
+    runs.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  return median(runs);
+}
+
 function sizeOf(p: string): number {
   const st = statSync(p);
   if (!st.isDirectory()) return st.size;
   return readdirSync(p).reduce((sum, name) => sum + sizeOf(path.join(p, name)), 0);
 }
 
-type Operation = 'backup' | 'incremental' | 'verify' | 'restore';
+type Operation = 'backup' | 'incremental' | 'incremental-as-set' | 'verify' | 'restore';
 
 interface Row {
   operation: Operation;
@@ -208,26 +234,29 @@ interface Peer {
   round(out: string, time: (operation: Operation, command: string, options?: { cwd?: string; env?: NodeJS.ProcessEnv; archive?: () => string }) => void): Promise<void>;
 }
 
-function octopusDr(name: string, bundles: string, store: string, folders: string[]): Peer {
+function octopusDr(name: string, bundles: string, store: string, folders: string[], timeAsSet = false): Peer {
   const node = process.execPath;
   const backupJs = path.join(bundles, 'backup-file-store.js');
   const restoreJs = path.join(bundles, 'restore-file-store.js');
   const folderArgs = folders.map((f) => `--folders '${f}=${path.join(store, f)}'`).join(' ');
   const backup = `${node} ${backupJs} ${folderArgs} --include ${folders.join(',')}`;
+  const env = withoutExtraCaCertificates();
   return {
     name,
     async round(out, time) {
       const backups = path.join(out, 'backups');
       mkdirSync(backups, { recursive: true });
       const archive = (suffix: string) => () => path.join(backups, readdirSync(backups).find((n) => n.endsWith(suffix))!);
-      time('backup', `${backup} --file-store-backup-directory ${backups} > /dev/null`, { archive: archive('-full.zip') });
+      time('backup', `${backup} --file-store-backup-directory ${backups} > /dev/null`, { env, archive: archive('-full.zip') });
       // Right after the full: nothing changed (mtimes are in the past, so no hashing).
       await new Promise((resolve) => setTimeout(resolve, 1100));
-      time('incremental', `${backup} --file-store-backup-directory ${backups} --backup-type Incremental > /dev/null`, { archive: archive('-incremental.zip') });
+      const incremental = `${backup} --file-store-backup-directory ${backups} --backup-type Incremental > /dev/null`;
+      time('incremental', incremental, { env, archive: archive('-incremental.zip') });
+      if (timeAsSet) time('incremental-as-set', incremental);
       const full = archive('-full.zip')();
-      time('verify', `${node} ${restoreJs} --source ${full} --verify-only > /dev/null`);
+      time('verify', `${node} ${restoreJs} --source ${full} --verify-only > /dev/null`, { env });
       const target = path.join(out, 'restored');
-      time('restore', `${node} ${restoreJs} --source ${full} ${folders.map((f) => `--folders '${f}=${path.join(target, f)}'`).join(' ')} > /dev/null`);
+      time('restore', `${node} ${restoreJs} --source ${full} ${folders.map((f) => `--folders '${f}=${path.join(target, f)}'`).join(' ')} > /dev/null`, { env });
     },
   };
 }
@@ -289,6 +318,7 @@ function restic(store: string, folders: string[]): Peer {
 const OPERATIONS: { operation: Operation; title: string }[] = [
   { operation: 'backup', title: 'backup' },
   { operation: 'incremental', title: 'incremental, unchanged store' },
+  { operation: 'incremental-as-set', title: 'incremental, unchanged store, NODE_EXTRA_CA_CERTS as set here' },
   { operation: 'verify', title: 'verify (hash every file)' },
   { operation: 'restore', title: 'restore (octopus-dr checks every SHA-256)' },
 ];
@@ -328,7 +358,15 @@ export async function run(args: string[]): Promise<void> {
   }
   const folders = ['TaskLogs', 'Artifacts', 'Packages'];
 
-  const peers: Peer[] = [octopusDr('octopus-dr', bundles, store, folders)];
+  const extraCaCertificates = process.env.NODE_EXTRA_CA_CERTS;
+  if (extraCaCertificates) {
+    process.stdout.write(
+      `NODE_EXTRA_CA_CERTS is set here (${extraCaCertificates}): a bare \`node -e 0\` takes ${nodeStartMs(process.env).toFixed(0)} ms with it and ` +
+        `${nodeStartMs(withoutExtraCaCertificates()).toFixed(0)} ms without (median of 11). octopus-dr runs without it, as on a worker that does not set it; ` +
+        'the row "NODE_EXTRA_CA_CERTS as set here" times one more unchanged incremental with it.\n',
+    );
+  }
+  const peers: Peer[] = [octopusDr('octopus-dr', bundles, store, folders, extraCaCertificates !== undefined)];
   // --baseline=a,b: earlier builds, each one more peer.
   for (const baseline of options.baseline?.split(',') ?? []) peers.push(octopusDr(`octopus-dr (${path.basename(path.resolve(baseline))})`, path.resolve(baseline), store, folders));
   peers.push(tarZstd(store, folders));
@@ -375,18 +413,20 @@ export async function run(args: string[]): Promise<void> {
   for (const { operation, title } of OPERATIONS) {
     const group = rows.filter((r) => r.operation === operation);
     if (group.length === 0) continue;
-    const fastest = Math.min(...group.map((r) => median(r.runs.map((m) => m.wall))));
+    // The extra incremental is compared with the peers' unchanged incrementals.
+    const peersOf = operation === 'incremental-as-set' ? rows.filter((r) => r.operation === 'incremental') : group;
+    const fastest = Math.min(...peersOf.map((r) => median(r.runs.map((m) => m.wall))));
     for (const r of group) {
       const walls = r.runs.map((m) => m.wall);
       const wall = median(walls);
       const rss = r.runs.map((m) => m.rssMiB).filter((v): v is number => v !== undefined);
       const fullRow = rows.find((x) => x.operation === 'backup' && x.tool === r.tool);
-      const ofFull = operation === 'incremental' && fullRow ? `; ${((wall / median(fullRow.runs.map((m) => m.wall))) * 100).toFixed(1)} % of its full` : '';
+      const ofFull = operation.startsWith('incremental') && fullRow ? `; ${((wall / median(fullRow.runs.map((m) => m.wall))) * 100).toFixed(1)} % of its full` : '';
       const runLoads = r.runs.map((m) => m.load);
       const cpus = r.runs.map((m) => m.cpu).filter((v): v is number => v !== undefined);
       lines.push(
         `| ${title} | ${r.tool.replace(/\|/g, '\\|')} | ${wall.toFixed(2)} (${Math.min(...walls).toFixed(2)}-${Math.max(...walls).toFixed(2)}) | ${cpus.length ? median(cpus).toFixed(2) : 'n/a'} | ` +
-          `${operation === 'incremental' ? '' : (mb / wall).toFixed(0)} | ${rss.length ? Math.max(...rss).toFixed(0) : 'n/a'} | ` +
+          `${operation.startsWith('incremental') ? '' : (mb / wall).toFixed(0)} | ${rss.length ? Math.max(...rss).toFixed(0) : 'n/a'} | ` +
           `${r.archiveBytes === undefined ? '' : (r.archiveBytes / 1e6).toFixed(1)} | ${(wall / fastest).toFixed(2)}${ofFull} | ${Math.min(...runLoads).toFixed(1)}-${Math.max(...runLoads).toFixed(1)} |`,
       );
     }
