@@ -68,7 +68,7 @@ export const backupFileStore = defineTemplate({
       name: 'OctopusDr.FileStore.SkipUnreadable',
       label: 'Skip unreadable files',
       helpText:
-        'Back up the rest when some files cannot be read (permissions), listing them as warnings. When unchecked, ' +
+        'Back up the rest when some files cannot be read (permissions, I/O errors), listing them as warnings. When unchecked, ' +
         'unreadable files fail the step (they are listed either way).',
       type: 'bool',
       required: false,

@@ -45,7 +45,6 @@ import {
   BATCH_FILES,
   BUFFERED_FILE_LIMIT,
   NOT_A_FILE,
-  noLongerAFile,
   OPEN_SCANNED_FILE,
   openFailure,
   smallFileWorkerCount,
@@ -136,10 +135,6 @@ class Warnings {
 
 function errnoOf(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? 'ERROR';
-}
-
-function isUnreadable(code: string): boolean {
-  return code === 'EACCES' || code === 'EPERM' || code === 'EBUSY';
 }
 
 /**
@@ -534,8 +529,8 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
   const { warnings, progress } = state;
   let handle: fs.FileHandle;
   let before: Stats;
-  // A path that is no longer a regular file (a pipe, a socket, a link) is skipped with the opt-in.
-  const notAFile = (reason: string) => {
+  // A path that cannot be read (no permission, an I/O error, no longer a regular file) is skipped with the opt-in.
+  const unreadable = (reason: string) => {
     if (!state.options.skipUnreadable) throw new FileStoreError(`${name} cannot be read (${reason}). ${unreadableAdvice(reason)}, or set "${labels.skipUnreadable}".`);
     warnings.warn(`${name} cannot be read (${reason}); skipped.`);
     warnings.skip(file, reason);
@@ -547,7 +542,7 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
     state.openedHandles.push(handle);
     if (leadsElsewhere(openedPath(handle.fd), state.paths.expected(file))) {
       await handle.close();
-      return notAFile(NOW_THROUGH_A_LINK);
+      return unreadable(NOW_THROUGH_A_LINK);
     }
     before = await handle.stat();
   } catch (error) {
@@ -556,20 +551,16 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
     if (failure.kind === 'vanished') {
       warnings.warn(`${name} vanished during the backup; not backed up.`);
       warnings.skip(file, 'vanished during the backup');
-    } else if (noLongerAFile(failure.message)) {
-      return notAFile(failure.message);
-    } else if (isUnreadable(code) && state.options.skipUnreadable) {
-      warnings.warn(`${name} cannot be read (${code}); skipped.`);
-      warnings.skip(file, code);
     } else {
-      throw new FileStoreError(`${name} cannot be read (${failure.message}). Give the worker's account read access, or set "${labels.skipUnreadable}".`);
+      // As for a small file: any other failure (a permission, an I/O error) is skipped with the opt-in.
+      return unreadable(failure.message);
     }
     progress.filesDone += 1;
     return;
   }
   if (!before.isFile()) {
     await handle.close();
-    return notAFile(NOT_A_FILE);
+    return unreadable(NOT_A_FILE);
   }
   const meta = { mtimeMs: before.mtimeMs, mode: before.mode & 0o7777 };
   const { done } = await writer.addStream(

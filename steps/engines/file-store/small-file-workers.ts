@@ -96,7 +96,10 @@ export function noLongerAFile(reason: string): boolean {
 /** What to do about a file that cannot be read, besides skipping it. */
 export function unreadableAdvice(reason: string): string {
   if (reason === NOW_THROUGH_A_LINK) return 'Put the folder back in place of the link';
-  return noLongerAFile(reason) ? 'Make it a regular file again' : "Give the worker's account read access";
+  if (noLongerAFile(reason)) return 'Make it a regular file again';
+  // Not a permission: more access would not help (an I/O error is the disk's).
+  if (/^(EIO|ENXIO|ENODEV|ESTALE|EREMOTEIO)\b/.test(reason)) return 'Check the disk or share that holds it (an I/O error), then run the backup again';
+  return "Give the worker's account read access";
 }
 
 /** Run with `eval`: the step is one bundled file, so a worker cannot be given a module path. */
