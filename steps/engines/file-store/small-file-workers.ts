@@ -98,7 +98,7 @@ export function unreadableAdvice(reason: string): string {
   if (reason === NOW_THROUGH_A_LINK) return 'Put the folder back in place of the link';
   if (noLongerAFile(reason)) return 'Make it a regular file again';
   // Not a permission: more access would not help (an I/O error is the disk's).
-  if (/^(EIO|ENXIO|ENODEV|ESTALE|EREMOTEIO)\b/.test(reason)) return 'Check the disk or share that holds it (an I/O error), then run the backup again';
+  if (/^(EIO|ENODEV|ESTALE|EREMOTEIO)\b/.test(reason)) return 'Check the disk or share that holds it (an I/O error), then run the backup again';
   return "Give the worker's account read access";
 }
 
