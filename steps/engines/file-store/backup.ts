@@ -201,6 +201,11 @@ async function hashFile(file: ScannedFile, paths: OpenedPathCheck, signal: Abort
   return hash.digest('hex');
 }
 
+/** Node's message already starts with the code ("EACCES: permission denied, ..."): not twice. */
+function withCode(code: string, message: string): string {
+  return message.startsWith(code) ? message : `${code}: ${message}`;
+}
+
 function checkReadable(files: ScannedFile[]): ScanProblem[] {
   const problems: ScanProblem[] = [];
   for (const f of files) {
@@ -208,7 +213,7 @@ function checkReadable(files: ScannedFile[]): ScanProblem[] {
       accessSync(f.localPath, fsConstants.R_OK);
     } catch (error) {
       const code = errnoOf(error);
-      problems.push({ folder: f.folder, path: f.path, code, kind: code === 'ENOENT' ? 'vanished' : 'unreadable', message: `${code}: ${(error as Error).message}` });
+      problems.push({ folder: f.folder, path: f.path, code, kind: code === 'ENOENT' ? 'vanished' : 'unreadable', message: withCode(code, (error as Error).message) });
     }
   }
   return problems;

@@ -61,7 +61,8 @@ export async function scanFolder(folder: FileStoreFolderName, root: string, sign
   const problem = (relative: string, error: NodeJS.ErrnoException | string, kind?: ScanProblem['kind']) => {
     const code = typeof error === 'string' ? 'UNSUPPORTED' : (error.code ?? 'ERROR');
     const resolvedKind = kind ?? (code === 'ENOENT' ? 'vanished' : code === 'EACCES' || code === 'EPERM' ? 'unreadable' : 'unreadable');
-    const message = typeof error === 'string' ? error : `${code}: ${error.message}`;
+    // Node's message already starts with the code ("EACCES: permission denied, ..."): not twice.
+    const message = typeof error === 'string' ? error : error.message.startsWith(code) ? error.message : `${code}: ${error.message}`;
     result.problems.push({ folder, path: relative, code, kind: resolvedKind, message });
   };
   let entriesSeen = 0;
