@@ -534,6 +534,7 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
   const { warnings, progress } = state;
   let handle: fs.FileHandle;
   let before: Stats;
+  let opened: fs.FileHandle | undefined;
   // A path that cannot be read (no permission, an I/O error, no longer a regular file) is skipped with the opt-in.
   const unreadable = (reason: string) => {
     if (!state.options.skipUnreadable) throw new FileStoreError(`${name} cannot be read (${reason}). ${unreadableAdvice(reason)}, or set "${labels.skipUnreadable}".`);
@@ -543,7 +544,7 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
   };
   try {
     // Neither waits on a pipe nor follows a link swapped in since the scan (OPEN_SCANNED_FILE).
-    handle = await fs.open(file.localPath, OPEN_SCANNED_FILE);
+    handle = opened = await fs.open(file.localPath, OPEN_SCANNED_FILE);
     state.openedHandles.push(handle);
     if (leadsElsewhere(openedPath(handle.fd), state.paths.expected(file))) {
       await handle.close();
@@ -551,6 +552,10 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
     }
     before = await handle.stat();
   } catch (error) {
+    // unreadable() above has said what failed and what to do: not wrapped in a second message.
+    if (error instanceof FileStoreError) throw error;
+    // Opened, then its stat failed: it will not be streamed, so nothing else closes it.
+    await opened?.close().catch(() => undefined);
     const code = errnoOf(error);
     const failure = openFailure(code, (error as Error).message);
     if (failure.kind === 'vanished') {

@@ -98,7 +98,8 @@ export function unreadableAdvice(reason: string): string {
   if (reason === NOW_THROUGH_A_LINK) return 'Put the folder back in place of the link';
   if (noLongerAFile(reason)) return 'Make it a regular file again';
   // Not a permission: more access would not help (an I/O error is the disk's).
-  if (/^(EIO|ENODEV|ESTALE|EREMOTEIO)\b/.test(reason)) return 'Check the disk or share that holds it (an I/O error), then run the backup again';
+  // A share that dropped (SMB: EHOSTDOWN, FUSE: ENOTCONN, NFS softerr: ETIMEDOUT) is no permission either.
+  if (/^(EIO|ENODEV|ESTALE|EREMOTEIO|ENOTCONN|EHOSTDOWN|ETIMEDOUT)\b/.test(reason)) return 'Check the disk or share that holds it (an I/O error), then run the backup again';
   return "Give the worker's account read access";
 }
 
