@@ -199,3 +199,20 @@ test('a large file skipped for an I/O error is stored by the next incremental on
   expect(readFileSync(path.join(target, 'Acme.Later.1.0.0.nupkg')).equals(readFileSync(file))).toBe(true);
   expect(readFileSync(path.join(target, 'a-fine.txt'), 'utf8')).toBe('fine\n');
 });
+
+test('"Skip unreadable files" when every file fails to open (a share that dropped after the scan) does not succeed with an empty backup', async () => {
+  const home = path.join(work, `store-${++seq}`);
+  const out = path.join(work, `out-${seq}`);
+  const big = path.join(home, 'Packages', 'Acme.A.1.0.0.nupkg');
+  write(big, pseudoRandomBytes(BUFFERED_FILE_LIMIT + 1, 7), undefined, t);
+  const restore = failOpensOf(big, 'EIO');
+  try {
+    // The scan saw one readable file; its open fails: 0 files would be backed up, which the scan
+    // itself refuses without "Allow an empty backup" ("hold no files we can read").
+    const message = await messageOf(backUp(home, 'Packages', out, true));
+    expect(message).not.toBe('resolved: the backup succeeded');
+    expect(readdirSync(out).filter((n) => n.endsWith('.zip'))).toEqual([]);
+  } finally {
+    restore();
+  }
+});
