@@ -206,6 +206,15 @@ function withCode(code: string, message: string): string {
   return message.startsWith(code) ? message : `${code}: ${message}`;
 }
 
+/** Out of open files or memory: the backup's own fault, not the file's, so never skipped as unreadable. */
+function resourceFault(name: string, reason: string): FileStoreError | undefined {
+  if (!/^(EMFILE|ENFILE|ENOMEM)\b/.test(reason)) return undefined;
+  return new FileStoreError(
+    `${name} could not be opened (${reason}): this worker ran out of open files or memory; the file itself is fine. Nothing was kept: ` +
+      "raise the open-file limit of the worker's account (ulimit -n) or free memory, then run the backup again.",
+  );
+}
+
 function checkReadable(files: ScannedFile[]): ScanProblem[] {
   const problems: ScanProblem[] = [];
   for (const f of files) {
@@ -332,7 +341,7 @@ async function scanFolders(options: BackupOptions, context: EngineContext, warni
     const list = unreadable.map((p) => `  - ${describe(p)}`).join('\n');
     if (!options.skipUnreadable) {
       throw new FileStoreError(
-        `${unreadable.length} file(s) or folder(s) cannot be read:\n${list}\nGive the worker's account read access, or set "${labels.skipUnreadable}" to back up the rest.`,
+        `${unreadable.length} file(s) or folder(s) cannot be read:\n${list}\n${[...new Set(unreadable.map((p) => unreadableAdvice(p.message)))].join('; ')}, or set "${labels.skipUnreadable}" to back up the rest.`,
       );
     }
     warnings.warn(`${unreadable.length} unreadable file(s) or folder(s) skipped:\n${list}`);
@@ -498,6 +507,8 @@ async function storeSmallFile(writer: StreamingZipWriter, state: WriteState, ite
     state.warnings.warn(`${name} vanished during the backup; not backed up.`);
     state.warnings.skip(file, 'vanished during the backup');
   } else if (outcome.kind === 'unreadable') {
+    const fault = resourceFault(name, outcome.message);
+    if (fault) throw fault;
     if (!state.options.skipUnreadable) throw new FileStoreError(`${name} cannot be read (${outcome.message}). ${unreadableAdvice(outcome.message)}, or set "${labels.skipUnreadable}".`);
     state.warnings.warn(`${name} cannot be read (${outcome.message}); skipped.`);
     state.warnings.skip(file, outcome.message);
@@ -537,6 +548,8 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
   let opened: fs.FileHandle | undefined;
   // A path that cannot be read (no permission, an I/O error, no longer a regular file) is skipped with the opt-in.
   const unreadable = (reason: string) => {
+    const fault = resourceFault(name, reason);
+    if (fault) throw fault;
     if (!state.options.skipUnreadable) throw new FileStoreError(`${name} cannot be read (${reason}). ${unreadableAdvice(reason)}, or set "${labels.skipUnreadable}".`);
     warnings.warn(`${name} cannot be read (${reason}); skipped.`);
     warnings.skip(file, reason);
@@ -826,6 +839,15 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
   const state: WriteState = { archiveName, options, context, warnings, progress, report: () => onProgress(progress), stored: new Map(), streamed: [], openedHandles: [], paths };
   try {
     await writeFiles(writer, state, scan.directories, plan.toStore);
+    // Every file the scan found was skipped when opened (a share that dropped after the scan):
+    // an empty set is refused here as the scan refuses one.
+    if (plan.planned.length - plan.toStore.length + state.stored.size === 0 && !options.allowEmpty) {
+      throw new FileStoreError(
+        `Nothing was backed up: none of the ${plan.toStore.length} file(s) the scan found could be read when opened (each vanished or failed; see the warnings above). ` +
+          `Nothing was kept. Check the disk or share that holds ${options.folders.map((f) => f.path).join(', ')}, then run the backup again; ` +
+          `if these folders really are empty, check "${labels.allowEmpty}".`,
+      );
+    }
 
     const manifest = buildManifest({ archiveName, now, toolVersion: options.toolVersion, plan, scan, stored: state.stored, warnings });
     // Encoded once for both copies (a 1.75 MB manifest: ~5 ms each time).
