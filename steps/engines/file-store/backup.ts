@@ -16,7 +16,7 @@ import { stageFileAtomically, type StagedFile } from '../../runtime/files';
 import { formatBytes } from '../../runtime/format';
 import { cleanLeftovers } from '../../runtime/leftovers';
 import { changeSincePreviousSet, recordsInScanOrder, type ChangeVerdict } from './change';
-import { FileStoreError } from './errors';
+import { FileStoreError, withErrorCode } from './errors';
 import type { ResolvedFolder } from './folders';
 import {
   archiveNameFor,
@@ -175,7 +175,7 @@ function readWholeFile(file: ScannedFile, paths: OpenedPathCheck, retry = true):
   } catch (error) {
     const code = errnoOf(error);
     const message = (error as Error).message;
-    return { kind: 'unreadable', message: message.startsWith(code) ? message : `${code}: ${message}` };
+    return { kind: 'unreadable', message: withErrorCode(code, message) };
   } finally {
     if (fd >= 0) closeSync(fd);
   }
@@ -201,11 +201,6 @@ async function hashFile(file: ScannedFile, paths: OpenedPathCheck, signal: Abort
   return hash.digest('hex');
 }
 
-/** Node's message already starts with the code ("EACCES: permission denied, ..."): not twice. */
-function withCode(code: string, message: string): string {
-  return message.startsWith(code) ? message : `${code}: ${message}`;
-}
-
 /** Out of open files or memory: the backup's own fault, not the file's, so never skipped as unreadable. */
 function resourceFault(name: string, reason: string): FileStoreError | undefined {
   if (!/^(EMFILE|ENFILE|ENOMEM)\b/.test(reason)) return undefined;
@@ -222,7 +217,7 @@ function checkReadable(files: ScannedFile[]): ScanProblem[] {
       accessSync(f.localPath, fsConstants.R_OK);
     } catch (error) {
       const code = errnoOf(error);
-      problems.push({ folder: f.folder, path: f.path, code, kind: code === 'ENOENT' ? 'vanished' : 'unreadable', message: withCode(code, (error as Error).message) });
+      problems.push({ folder: f.folder, path: f.path, code, kind: code === 'ENOENT' ? 'vanished' : 'unreadable', message: withErrorCode(code, (error as Error).message) });
     }
   }
   return problems;

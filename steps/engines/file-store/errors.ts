@@ -8,3 +8,8 @@ export class FileStoreError extends StepFailure {
     this.name = 'FileStoreError';
   }
 }
+
+/** An OS error's reason with its code in front once (Node's message usually starts with it already: "EACCES: permission denied, ..."). */
+export function withErrorCode(code: string, message: string): string {
+  return message.startsWith(code) ? message : `${code}: ${message}`;
+}

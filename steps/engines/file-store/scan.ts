@@ -3,6 +3,7 @@
 import type { Stats } from 'node:fs';
 import { lstatSync, promises as fs, readdirSync } from 'node:fs';
 import * as path from 'node:path';
+import { withErrorCode } from './errors';
 import type { FileStoreFolderName } from './folders';
 
 export interface ScannedFile {
@@ -61,8 +62,7 @@ export async function scanFolder(folder: FileStoreFolderName, root: string, sign
   const problem = (relative: string, error: NodeJS.ErrnoException | string, kind?: ScanProblem['kind']) => {
     const code = typeof error === 'string' ? 'UNSUPPORTED' : (error.code ?? 'ERROR');
     const resolvedKind = kind ?? (code === 'ENOENT' ? 'vanished' : code === 'EACCES' || code === 'EPERM' ? 'unreadable' : 'unreadable');
-    // Node's message already starts with the code ("EACCES: permission denied, ..."): not twice.
-    const message = typeof error === 'string' ? error : error.message.startsWith(code) ? error.message : `${code}: ${error.message}`;
+    const message = typeof error === 'string' ? error : withErrorCode(code, error.message);
     result.problems.push({ folder, path: relative, code, kind: resolvedKind, message });
   };
   let entriesSeen = 0;

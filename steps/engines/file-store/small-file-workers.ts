@@ -10,6 +10,7 @@ import { constants as fsConstants } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { endThread } from '../../runtime/threads';
+import { withErrorCode } from './errors';
 import { exposeGcToThreadsOnce } from './heap';
 import { NOW_THROUGH_A_LINK } from './opened-path';
 import * as zlib from 'node:zlib';
@@ -85,7 +86,7 @@ export function openFailure(code: string, message: string): { kind: 'vanished' }
   if (code === 'ELOOP') return { kind: 'unreadable', message: NOW_A_LINK };
   // A socket cannot be opened as a file: ENXIO on Linux, EOPNOTSUPP on macOS (as POSIX says).
   if (code === 'ENXIO' || code === 'EOPNOTSUPP') return { kind: 'unreadable', message: NOT_A_FILE };
-  return { kind: 'unreadable', message: message.startsWith(code) ? message : `${code}: ${message}` };
+  return { kind: 'unreadable', message: withErrorCode(code, message) };
 }
 
 /** The reason says the path is no longer a regular file (a pipe, a socket, a link, or reached through one). */
