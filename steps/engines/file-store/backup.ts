@@ -23,6 +23,8 @@ import {
   encodeManifest,
   isPartialName,
   listBackupSets,
+  manifestDirectoryRecord,
+  manifestFileRecord,
   manifestNameFor,
   oldestFirst,
   readBackupSet,
@@ -491,7 +493,7 @@ interface WriteState {
 
 function record(state: WriteState, item: PlannedFile, sha256: string, size: number, mtimeMs: number, mode: number): void {
   const file = item.scanned;
-  state.stored.set(item, { folder: file.folder, path: file.path, size, mtimeMs, mode, sha256, archive: state.archiveName });
+  state.stored.set(item, manifestFileRecord(file.folder, file.path, size, mtimeMs, mode, sha256, state.archiveName));
 }
 
 /** A small file, already read: added as a buffer (or, at a checkpoint, as a stream), or as a worker prepared it. */
@@ -739,7 +741,8 @@ async function writeFiles(writer: StreamingZipWriter, state: WriteState, directo
 
 /** The previous set's record of a file reused as it is, with the file's mtime and mode now (the record itself when they are the same). */
 function reusedRecord(previous: ManifestFile, scanned: ScannedFile): ManifestFile {
-  return previous.mtimeMs === scanned.mtimeMs && previous.mode === scanned.mode ? previous : { ...previous, mtimeMs: scanned.mtimeMs, mode: scanned.mode };
+  if (previous.mtimeMs === scanned.mtimeMs && previous.mode === scanned.mode) return previous;
+  return manifestFileRecord(previous.folder, previous.path, previous.size, scanned.mtimeMs, scanned.mode, previous.sha256, previous.archive);
 }
 
 /** 4. Manifest: the files in scan order, each pointing at the archive that holds it. */
@@ -778,7 +781,7 @@ function buildManifest(
     warnings: warnings.list,
     skipped: warnings.skipped,
     files,
-    directories: scan.directories.map((d) => ({ folder: d.folder, path: d.path, mtimeMs: d.mtimeMs, mode: d.mode })),
+    directories: scan.directories.map((d) => manifestDirectoryRecord(d.folder, d.path, d.mtimeMs, d.mode)),
   };
 }
 
