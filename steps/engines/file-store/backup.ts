@@ -40,7 +40,7 @@ import {
 } from './manifest';
 import { leadsElsewhere, NOW_THROUGH_A_LINK, openedPath, OpenedPathCheck } from './opened-path';
 import { progressReporter, type FileStoreProgress } from './progress';
-import { scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem, type ScanProgress } from './scan';
+import { listFolderEarly, scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem, type ScanProgress } from './scan';
 import { readEntrySizes } from './zip-reader';
 import {
   BATCH_BYTES,
@@ -291,7 +291,13 @@ export function scanProgress(context: Pick<EngineContext, 'progress'>, folder: s
  * for. A file the previous set already holds unchanged is not read, so it is not checked either
  * (an access() per file was ~10 % of an unchanged incremental).
  */
-async function scanFolders(options: BackupOptions, context: EngineContext, warnings: Warnings, previous: PreviousSet | undefined): Promise<ScanOutcome> {
+async function scanFolders(
+  options: BackupOptions,
+  context: EngineContext,
+  warnings: Warnings,
+  previous: PreviousSet | undefined,
+  listings?: ReadonlyMap<ResolvedFolder, Promise<string[]>>,
+): Promise<ScanOutcome> {
   const { log, signal } = context;
   const files: JudgedFile[] = [];
   const directories: ScannedDirectory[] = [];
@@ -312,7 +318,7 @@ async function scanFolders(options: BackupOptions, context: EngineContext, warni
       throw new FileStoreError(`${folder.name} folder ${folder.path} cannot be read (${code}). Give the worker's account read access.`);
     }
     if (!rootStat.isDirectory()) throw new FileStoreError(`${folder.name} path ${folder.path} is not a folder.`);
-    const scanned = await scanFolder(folder.name, folder.path, signal, scanProgress(context, folder.name));
+    const scanned = await scanFolder(folder.name, folder.path, signal, scanProgress(context, folder.name), listings?.get(folder));
     const judged = scanned.files.map((file) => (previous ? previous.judge(file) : { scanned: file, verdict: 'new' as const }));
     const unreadable = checkReadable(judged.filter((f) => f.verdict !== 'unchanged').map((f) => f.scanned));
     const unreadableKeys = new Set(unreadable.map((p) => p.path));
@@ -808,8 +814,9 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
   const warnings = new Warnings(log);
   refuseBackupDirectoryInsideStore(options);
 
+  const listings = new Map(options.folders.map((folder) => [folder, listFolderEarly(folder.path)]));
   const previousSet = await findPreviousSet(options, warnings);
-  const scan = await scanFolders(options, context, warnings, previousSet);
+  const scan = await scanFolders(options, context, warnings, previousSet, listings);
   await fs.mkdir(options.backupDirectory, { recursive: true });
   await cleanLeftovers(options.backupDirectory, isPartialName, 'a file-store backup', now, log);
 

@@ -55,9 +55,24 @@ export type ScanProgress = (entriesSeen: number) => void;
  */
 const SYNC_LISTING_BYTES = 128 * 1024;
 
+/**
+ * Starts listing a folder on the thread pool, for a scan that comes later (its rejection is left
+ * for that scan to report). A backup lists its folders while it reads the previous set's manifest:
+ * 20,000 task logs took ~20 ms to list, which the scan no longer waits for.
+ */
+export function listFolderEarly(root: string): Promise<string[]> {
+  const listing = fs.readdir(path.normalize(root));
+  listing.catch(() => undefined);
+  return listing;
+}
+
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export async function scanFolder(folder: FileStoreFolderName, root: string, signal?: AbortSignal, onProgress?: ScanProgress): Promise<ScanResult> {
+/**
+ * Scans one folder. `rootListing`, when given, is the folder's own listing, started earlier on the
+ * thread pool (see listFolderEarly); it is used in place of listing the folder again.
+ */
+export async function scanFolder(folder: FileStoreFolderName, root: string, signal?: AbortSignal, onProgress?: ScanProgress, rootListing?: Promise<string[]>): Promise<ScanResult> {
   const result: ScanResult = { files: [], directories: [], problems: [] };
   const problem = (relative: string, error: NodeJS.ErrnoException | string, kind?: ScanProblem['kind']) => {
     const code = typeof error === 'string' ? 'UNSUPPORTED' : (error.code ?? 'ERROR');
@@ -77,7 +92,8 @@ export async function scanFolder(folder: FileStoreFolderName, root: string, sign
       // cost more than the listing (the 74 folders of scale 0.3: 10-19 ms against 21-31 ms at
       // load 9). A large one, or the folder itself, on the thread pool: listing 200,000 names
       // took ~350 ms, which a cancel would otherwise wait for.
-      names = listedSize !== undefined && listedSize <= SYNC_LISTING_BYTES ? readdirSync(local) : await fs.readdir(local);
+      if (relative === '' && rootListing) names = await rootListing;
+      else names = listedSize !== undefined && listedSize <= SYNC_LISTING_BYTES ? readdirSync(local) : await fs.readdir(local);
     } catch (error) {
       problem(relative, error as NodeJS.ErrnoException);
       return;
