@@ -3,9 +3,14 @@
 // (every one got its name only after it read back; the newest is the set just written), the
 // newest full set, and every archive a kept set's chain still needs. Nothing is deleted before
 // `beforeDeleting` (the step verifies the new set there) has passed.
+// Every set is read only as far as its manifest's header (archive, kind, time, chain): reading
+// every manifest whole made each run slower with every set kept (41 sets at scale 0.3: an
+// unchanged incremental took 2.3-3.1 s instead of 0.4-0.7). The sets whose records matter are read
+// whole: those counted among the newest complete ones, and each one about to be deleted (one that
+// cannot be read whole is kept, as an unreadable set always was).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { listBackupSets, type BackupSet } from './manifest';
+import { listBackupSetHeaders, readWholeSet, type BackupSetHeader } from './manifest';
 
 export interface RetentionResult {
   deleted: string[];
@@ -19,10 +24,12 @@ export interface RetentionOptions {
   beforeDeleting?: () => Promise<void>;
 }
 
-async function isComplete(set: BackupSet): Promise<boolean> {
+async function isComplete(set: BackupSetHeader): Promise<boolean> {
   const present = await Promise.all(set.manifest.chain.map((a) => fs.access(path.join(set.directory, a)).then(() => true, () => false)));
   return !present.includes(false);
 }
+
+const readsWhole = (set: BackupSetHeader) => readWholeSet(set).then(() => true, () => false);
 
 /** Empty or 0 days keeps everything (the same rule as the database step's). */
 export async function applyRetention(
@@ -34,14 +41,19 @@ export async function applyRetention(
 ): Promise<RetentionResult> {
   if (!retentionDays || retentionDays <= 0) return { deleted: [], kept: 0 };
   const minimumSets = Math.max(1, options.minimumSets ?? 1);
-  const { sets } = await listBackupSets(directory);
+  const sets = await listBackupSetHeaders(directory);
   const cutoff = now.getTime() - retentionDays * 24 * 3600 * 1000;
   const newestFull = [...sets].reverse().find((s) => s.manifest.mode === 'Full');
-  const complete: BackupSet[] = [];
-  for (const set of [...sets].reverse()) if (complete.length < minimumSets && (await isComplete(set))) complete.push(set);
+  const complete: BackupSetHeader[] = [];
+  for (const set of [...sets].reverse()) if (complete.length < minimumSets && (await isComplete(set)) && (await readsWhole(set))) complete.push(set);
   const kept = sets.filter((s) => Date.parse(s.manifest.createdAt) >= cutoff || s === newestFull || complete.includes(s));
   const needed = new Set(kept.flatMap((s) => s.manifest.chain));
-  const doomed = sets.filter((set) => !kept.includes(set) && !needed.has(set.manifest.archive));
+  const doomed: BackupSetHeader[] = [];
+  for (const set of sets) {
+    if (kept.includes(set) || needed.has(set.manifest.archive)) continue;
+    if (await readsWhole(set)) doomed.push(set);
+    else log.verbose(`Retention: kept ${set.archivePath}: its manifest cannot be read whole.`);
+  }
   if (doomed.length > 0) await options.beforeDeleting?.();
   const deleted: string[] = [];
   for (const set of doomed) {

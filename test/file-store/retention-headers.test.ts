@@ -1,0 +1,113 @@
+// Retention reads each set only as far as its manifest's header (manifest.ts,
+// readManifestHeaderFile), and whole only the sets whose records matter: the newest complete ones
+// it counts, and those it is about to delete. A set whose manifest cannot be read whole is never
+// deleted and never counted.
+import { promises as fsPromises, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { applyRetention, backupFileStore } from '../../steps/engines/file-store';
+import { readManifestFile, readManifestHeaderFile, type FileStoreManifest } from '../../steps/engines/file-store/manifest';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { silentLog, tempDir, write } from './helpers';
+
+const day = (d: number) => new Date(Date.UTC(2026, 10, d));
+const work = tempDir('retention-headers');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+async function set(home: string, out: string, mode: 'Full' | 'Incremental', d: number): Promise<string> {
+  write(path.join(home, 'TaskLogs', `task-${d}.log.txt`), `day ${d}\n`, undefined, day(d));
+  const result = await backupFileStore(
+    { folders: [{ name: 'TaskLogs', path: path.join(home, 'TaskLogs'), origin: 'home' }], backupDirectory: out, mode, skipUnreadable: false, toolVersion: 'test', now: () => new Date(day(d).getTime() + 3600_000) },
+    quietEngineContext({ log: silentLog }),
+  );
+  return result.manifestPath;
+}
+
+const headerOf = ({ files: _f, directories: _d, ...header }: FileStoreManifest) => header;
+
+describe('readManifestHeaderFile', () => {
+  const home = path.join(work, 'header-home');
+  const out = path.join(work, 'header-out');
+  let manifestPath: string;
+  beforeAll(async () => {
+    write(path.join(home, 'TaskLogs', 'Rapport d’exécution – ü 漢字.txt'), 'x');
+    manifestPath = await set(home, out, 'Full', 1);
+  });
+
+  test('gives the header a whole read gives, names outside Latin-1 and all', async () => {
+    const whole = await readManifestFile(manifestPath);
+    expect(whole.files.length).toBeGreaterThan(1);
+    expect(await readManifestHeaderFile(manifestPath)).toEqual(headerOf(whole));
+  });
+
+  test.each([65536 - 20, 65536 - 5, 65536, 65536 + 3])('finds the file list when it starts across two reads (header of %i bytes)', async (headerBytes) => {
+    const whole = await readManifestFile(manifestPath);
+    const file = path.join(out, `cut-${headerBytes}.manifest.json`);
+    // Warnings fill the header to the size asked for, then the file list starts.
+    const base = Buffer.byteLength(JSON.stringify({ ...whole, warnings: [''], files: undefined, directories: undefined }, null, 1).split('\n "files"')[0]);
+    const edited = { ...whole, warnings: ['w'.repeat(Math.max(0, headerBytes - base - 30))] };
+    const text = JSON.stringify(edited, null, 1);
+    writeFileSync(file, text);
+    expect(await readManifestHeaderFile(file)).toEqual(headerOf(edited));
+  });
+
+  test('reads a manifest not laid out as this tool writes it whole, and refuses a damaged header', async () => {
+    const whole = await readManifestFile(manifestPath);
+    const compact = path.join(out, 'compact.manifest.json');
+    writeFileSync(compact, JSON.stringify(whole));
+    expect(await readManifestHeaderFile(compact)).toEqual(headerOf(whole));
+    const damaged = path.join(out, 'damaged.manifest.json');
+    writeFileSync(damaged, readFileSync(manifestPath, 'utf8').replace('"chain": [', '"chain": ["../../etc/passwd", '));
+    await expect(readManifestHeaderFile(damaged)).rejects.toThrow('has an invalid chain entry "../../etc/passwd"');
+  });
+});
+
+describe('retention', () => {
+  test('reads whole only the sets it counts and deletes, however many sets there are', async () => {
+    const home = path.join(work, 'many-home');
+    const out = path.join(work, 'many-out');
+    await set(home, out, 'Full', 1);
+    for (let d = 2; d <= 9; d++) await set(home, out, 'Incremental', d);
+    await set(home, out, 'Full', 20);
+    const wholeReads = jest.spyOn(fsPromises, 'readFile');
+    const read = () => wholeReads.mock.calls.map(([file]) => path.basename(String(file)));
+    try {
+      // Day 21, 30 days: ten sets, all kept; only the two newest complete ones are read whole.
+      expect((await applyRetention(out, 30, day(21), silentLog, { minimumSets: 2 })).deleted).toEqual([]);
+      expect(read().sort()).toEqual(readdirSync(out).filter((n) => n.endsWith('.manifest.json')).sort().slice(-2));
+      wholeReads.mockClear();
+
+      // Day 60, one set kept at least: the newest (a full) is counted, and the nine before it go, each read whole first.
+      const result = await applyRetention(out, 5, day(60), silentLog, { minimumSets: 1 });
+      expect(result.deleted).toHaveLength(9);
+      expect(read()).toHaveLength(10);
+      expect(new Set(read()).size).toBe(10);
+    } finally {
+      wholeReads.mockRestore();
+    }
+    expect(readdirSync(out).filter((n) => n.endsWith('.zip'))).toHaveLength(1);
+  });
+
+  test('never deletes, or counts as complete, a set whose manifest cannot be read whole', async () => {
+    const home = path.join(work, 'damaged-home');
+    const out = path.join(work, 'damaged-out');
+    const oldFull = await set(home, out, 'Full', 1);
+    const damagedFull = await set(home, out, 'Full', 2);
+    await set(home, out, 'Full', 3);
+    // The middle set's manifest loses its end (its header still reads).
+    const text = readFileSync(damagedFull, 'utf8');
+    truncateSync(damagedFull, Buffer.byteLength(text.slice(0, text.indexOf('\n "files": [') + 40)));
+    const verbose: string[] = [];
+    const log = { verbose: (m: string) => verbose.push(m) };
+
+    // Two sets kept at least: the damaged one does not count, so the oldest stays too.
+    const result = await applyRetention(out, 5, day(30), log, { minimumSets: 2 });
+    expect(result.deleted).toEqual([]);
+    expect(readdirSync(out)).toEqual(expect.arrayContaining([path.basename(oldFull), path.basename(damagedFull)]));
+
+    // With one set kept at least, the oldest goes, and the damaged one is kept, saying why.
+    const second = await applyRetention(out, 5, day(30), log, { minimumSets: 1 });
+    expect(second.deleted).toEqual([path.basename(oldFull).replace('.manifest.json', '.zip')]);
+    expect(readdirSync(out)).toContain(path.basename(damagedFull));
+    expect(verbose.join('\n')).toContain(`Retention: kept ${damagedFull.replace('.manifest.json', '.zip')}: its manifest cannot be read whole.`);
+  });
+});
