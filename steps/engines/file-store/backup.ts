@@ -208,7 +208,11 @@ function checkReadable(files: ScannedFile[]): ScanProblem[] {
       accessSync(f.localPath, fsConstants.R_OK);
     } catch (error) {
       const code = errnoOf(error);
-      problems.push({ folder: f.folder, path: f.path, code, kind: code === 'ENOENT' ? 'vanished' : 'unreadable', message: withErrorCode(code, (error as Error).message) });
+      const message = withErrorCode(code, (error as Error).message);
+      // At the first one: a share that stopped answering may take its time-out on every file.
+      const fault = backupFault(message, `checking that ${f.folder}/${f.path} can be read`, code);
+      if (fault) throw fault;
+      problems.push({ folder: f.folder, path: f.path, code, kind: code === 'ENOENT' ? 'vanished' : 'unreadable', message });
     }
   }
   return problems;
@@ -237,10 +241,10 @@ function missingFoldersMessage(missing: readonly ResolvedFolder[]): string {
   );
 }
 
-/** The first problem that is no file's own (see backupFault) fails the backup. */
-function refuseBackupFaults(found: readonly ScanProblem[], doing: string, after = ''): void {
+/** The first scan problem that is no file's own (see backupFault) fails the backup. */
+function refuseBackupFaults(found: readonly ScanProblem[]): void {
   for (const problem of found) {
-    const fault = backupFault(problem.message, `${doing} ${problem.folder}${problem.path ? `/${problem.path}` : ''}${after}`, problem.code);
+    const fault = backupFault(problem.message, `scanning ${problem.folder}${problem.path ? `/${problem.path}` : ''}`, problem.code);
     if (fault) throw fault;
   }
 }
@@ -314,6 +318,8 @@ async function scanFolders(options: BackupOptions, context: EngineContext, warni
     }
     if (!rootStat.isDirectory()) throw new FileStoreError(`${folder.name} path ${folder.path} is not a folder.`);
     const scanned = await scanFolder(folder.name, folder.path, signal, scanProgress(context, folder.name));
+    // A store that stopped answering (or a worker out of resources) fails here, skipped or not.
+    refuseBackupFaults(scanned.problems);
     const judged = scanned.files.map((file) => (previous ? previous.judge(file) : { scanned: file, verdict: 'new' as const }));
     const unreadable = checkReadable(judged.filter((f) => f.verdict !== 'unchanged').map((f) => f.scanned));
     const unreadableKeys = new Set(unreadable.map((p) => p.path));
@@ -322,9 +328,6 @@ async function scanFolders(options: BackupOptions, context: EngineContext, warni
     // folder of 200,000 logs failed with "Maximum call stack size exceeded").
     for (const file of kept) files.push(file);
     for (const directory of scanned.directories) directories.push(directory);
-    // A store that stopped answering (or a worker out of resources) fails here, skipped or not.
-    refuseBackupFaults(scanned.problems, 'scanning');
-    refuseBackupFaults(unreadable, 'checking that', ' can be read');
     for (const found of [scanned.problems, unreadable]) for (const problem of found) problems.push(problem);
     folderSummaries.push({
       name: folder.name,
