@@ -45,6 +45,7 @@ const TEXT: Record<string, string> = {
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
   EBUSY: 'resource busy or locked',
+  EMFILE: 'too many open files',
 };
 const STORE_GONE = ['ENOTCONN', 'EHOSTDOWN', 'EHOSTUNREACH', 'ENETDOWN', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'ECONNABORTED', 'ENODEV'];
 const PER_FILE = ['EACCES', 'EPERM', 'EBUSY', 'EIO', 'ESTALE', 'EREMOTEIO'];
@@ -236,7 +237,7 @@ describe('a store that stops answering when a file is opened fails the backup, e
       expect(`${run.code}\n${run.stdout}\n${run.stderr}`).toMatch(/^1\n/);
       const lines = `${run.stdout}\n${run.stderr}`.trim().split('\n');
       expect(lines.at(-1)).toMatch(/The share or disk that holds the file store stopped answering \(EHOSTDOWN: host is down, open '.*c-failing\.zip'\) while reading TaskLogs\/c-failing\.zip\. Nothing was kept: check the connection to it .*then run the backup again\.$/);
-      expect(leftIn(store.out).filter((n) => !/^\.octopus-dr-.*\.lock$/.test(n))).toEqual([]);
+      expect(leftIn(store.out)).toEqual([]);
     } finally {
       restore();
     }
@@ -428,6 +429,26 @@ describe('the scan and the readability check', () => {
     try {
       const message = await messageOf(backUp(store, true));
       expect(message).toMatch(storeGone('ETIMEDOUT', `ETIMEDOUT: connection timed out, stat '${folder}'`, `reading the TaskLogs folder ${folder}`));
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test('EMFILE listing a subfolder (this worker out of open files) fails the backup with the opt-in, not skipping the folder', async () => {
+    const store = makeStoreWith();
+    const sub = path.join(store.home, 'TaskLogs', 'sub');
+    write(path.join(sub, 'e.log.txt'), logText(10, 3), undefined, t);
+    const readdirSync = fsModule.readdirSync;
+    const spy = jest.spyOn(fsModule, 'readdirSync').mockImplementation(((dir: string, ...rest: unknown[]) => {
+      if (dir === sub) throw osError('EMFILE', 'scandir', dir);
+      return (readdirSync as (...a: unknown[]) => unknown)(dir, ...rest);
+    }) as typeof fsModule.readdirSync);
+    try {
+      const message = await messageOf(backUp(store, true));
+      expect(message).toBe(
+        `FileStoreError: This worker ran out of open files or memory (EMFILE: too many open files, scandir '${sub}') while scanning TaskLogs/sub; the file store itself is fine. ` +
+          "Nothing was kept: raise the open-file limit of the worker's account (ulimit -n) or free memory, then run the backup again.",
+      );
     } finally {
       spy.mockRestore();
     }

@@ -50,7 +50,7 @@ export function backupFault(reason: string, during: string, code = reasonCode(re
   }
   if (code !== undefined && OUT_OF_RESOURCES.has(code)) {
     return new FileStoreError(
-      `This worker ran out of open files or memory (${reason}) while ${during}; the file itself is fine. Nothing was kept: ` +
+      `This worker ran out of open files or memory (${reason}) while ${during}; the file store itself is fine. Nothing was kept: ` +
         "raise the open-file limit of the worker's account (ulimit -n) or free memory, then run the backup again.",
       { cause },
     );
