@@ -24,12 +24,13 @@ export function reasonCode(reason: string): string | undefined {
  * connection to it went away. Every later file would fail the same way, so "Skip unreadable files"
  * would skip the rest of the store and exit 0 with what it had. The network codes cannot be about
  * one file (libuv gives the same ones on Windows for a UNC path: ERROR_NETNAME_DELETED is
- * ECONNRESET, ERROR_SEM_TIMEOUT ETIMEDOUT). ENODEV: a regular file never gives it; on Linux CIFS
- * answers it once the share is being unmounted (and a file replaced since the scan by a device
- * without a driver would too, wrongly called a dropped store here, but failed, not skipped).
- * Not here, and skipped with the opt-in as one file's problem: EIO (a bad sector, or one file's
- * failed request), ESTALE (one file replaced on the NFS server), EREMOTEIO (NFS maps a server's
- * error it has no code for to it: the server answered, about that request).
+ * ECONNRESET, ERROR_SEM_TIMEOUT ETIMEDOUT). ENODEV: a local regular file never gives it; Linux
+ * CIFS answers it to every request once the share is being unmounted (smb2_reconnect), and NFS
+ * passes on a server's NFSERR_NODEV (a file replaced since the scan by a device without a driver
+ * would give it too: called a dropped store here, failed rather than skipped, the safe side).
+ * Not here, and skipped with the opt-in as one file's problem: EIO (a bad sector; also what CIFS
+ * answers when its session is gone, see the note in docs/design.md), ESTALE (one file replaced on
+ * the NFS server), EREMOTEIO (NFSv4's NFS4ERR_RESOURCE: the server answered, about that request).
  */
 const STORE_GONE = new Set(['ENOTCONN', 'EHOSTDOWN', 'EHOSTUNREACH', 'ENETDOWN', 'ENETUNREACH', 'ENETRESET', 'ETIMEDOUT', 'ECONNRESET', 'ECONNABORTED', 'ECONNREFUSED', 'ESHUTDOWN', 'ENODEV']);
 /** This worker ran out of open files or memory: the file is fine. */
