@@ -1,0 +1,84 @@
+// A real file store that stops answering partway through a backup: the store is a FUSE mount
+// (bindfs) whose daemon is killed once part of it is stored, so every later open, read and stat
+// gets the kernel's own ENOTCONN (ECONNABORTED for a request in flight when it died), on the main
+// thread, in the small-file workers and in the large-file thread alike. With "Skip unreadable files" the backup skipped the rest of the store
+// with warnings and exited 0; it must fail, say the store stopped answering, and keep nothing.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { backupFileStore } from '../../steps/engines/file-store';
+import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
+import type { FileStoreProgress } from '../../steps/engines/file-store/progress';
+import { BUFFERED_FILE_LIMIT } from '../../steps/engines/file-store/small-file-workers';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { logText, pseudoRandomBytes, silentLog, tempDir, write } from './helpers';
+
+const hasBindfs = spawnSync('bindfs', ['--version']).status === 0;
+const canMount = hasBindfs && existsSync('/dev/fuse') && process.getuid?.() === 0;
+const withFuse = canMount ? describe : describe.skip;
+
+const work = tempDir('store-drop');
+const t = new Date('2026-11-20T08:00:00.000Z');
+const mounts: string[] = [];
+afterAll(() => {
+  for (const mount of mounts) spawnSync('umount', ['-l', mount]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Packages'];
+let seq = 0;
+
+/** A store of 200 task logs and 3 large packages, seen through a bindfs mount; returns the mount and its daemon's pid. */
+function mountedStore(): { mount: string; pid: number; out: string } {
+  const source = path.join(work, `source-${++seq}`);
+  for (let i = 0; i < 200; i++) write(path.join(source, 'TaskLogs', `servertasks-${String(i).padStart(3, '0')}.log.txt`), logText(40 + (i % 30), i), undefined, t);
+  for (let i = 0; i < 3; i++) write(path.join(source, 'Packages', `Acme.${i}.1.0.0.nupkg`), pseudoRandomBytes(BUFFERED_FILE_LIMIT + 1024 * 1024 + i, 60 + i), undefined, t);
+  const mount = path.join(work, `mount-${seq}`);
+  mkdirSync(mount);
+  execFileSync('bindfs', [source, mount]);
+  mounts.push(mount);
+  const pid = Number(execFileSync('pgrep', ['-n', '-f', `bindfs ${source} ${mount}`], { encoding: 'utf8' }).trim());
+  return { mount, pid, out: path.join(work, `out-${seq}`) };
+}
+
+/** Kills the mount's daemon and waits until the kernel answers ENOTCONN for it. */
+function dropStore(pid: number, mount: string): void {
+  process.kill(pid, 'SIGKILL');
+  const until = Date.now() + 5000;
+  for (;;) {
+    try {
+      statSync(mount);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOTCONN') return;
+      throw error;
+    }
+    if (Date.now() > until) throw new Error(`${mount} still answers 5 s after its daemon was killed`);
+  }
+}
+
+withFuse('a FUSE file store whose daemon dies partway (real ENOTCONN)', () => {
+  test.each([0, 2])('with "Skip unreadable files" the backup fails, says the store stopped answering, and keeps nothing (%i worker threads)', async (workers) => {
+    const { mount, pid, out } = mountedStore();
+    const folders: ResolvedFolder[] = FOLDERS.map((name) => ({ name, path: path.join(mount, name), origin: 'home' }));
+    let dropped = false;
+    // Once 50 files are stored: the rest of the logs and every package are still to come.
+    const onProgress = (p: FileStoreProgress) => {
+      if (dropped || p.filesDone < 50) return;
+      dropped = true;
+      dropStore(pid, mount);
+    };
+    const run = backupFileStore(
+      { folders, backupDirectory: out, mode: 'Full', skipUnreadable: true, toolVersion: 'test', smallFileWorkers: workers, onProgress },
+      quietEngineContext({ log: silentLog }),
+    );
+    const message = await run.then(
+      (result) => `resolved: ${result.manifest.files.length} files stored, ${result.manifest.skipped.length} skipped`,
+      (error: Error) => `${error.name}: ${error.message}`,
+    );
+    expect(dropped).toBe(true);
+    expect(message).toMatch(
+      /^FileStoreError: The share or disk that holds the file store stopped answering \((ENOTCONN: socket is not connected|ECONNABORTED: software caused connection abort), [a-z]+[^)]*\) while reading (TaskLogs|Packages)\/[^ ]+\. Nothing was kept: check the connection to it .*then run the backup again\.$/,
+    );
+    expect(readdirSync(out)).toEqual([]);
+  });
+});
