@@ -49,8 +49,10 @@ function dropStore(pid: number, mount: string): void {
     try {
       statSync(mount);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOTCONN') return;
-      throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOTCONN') return;
+      // A request in flight when the daemon died: the connection is being torn down.
+      if (code !== 'ECONNABORTED') throw error;
     }
     if (Date.now() > until) throw new Error(`${mount} still answers 5 s after its daemon was killed`);
   }
@@ -80,5 +82,46 @@ withFuse('a FUSE file store whose daemon dies partway (real ENOTCONN)', () => {
       /^FileStoreError: The share or disk that holds the file store stopped answering \((ENOTCONN: socket is not connected|ECONNABORTED: software caused connection abort), [a-z]+[^)]*\) while reading (TaskLogs|Packages)\/[^ ]+\. Nothing was kept: check the connection to it .*then run the backup again\.$/,
     );
     expect(readdirSync(out)).toEqual([]);
+  });
+
+  test.each([0, 2])('in the middle of a large package (%i worker threads: on the large-file thread, or the main thread): fails naming it, keeps nothing', async (workers) => {
+    const { mount, pid, out } = mountedStore();
+    const folders: ResolvedFolder[] = FOLDERS.map((name) => ({ name, path: path.join(mount, name), origin: 'home' }));
+    let dropped = false;
+    // Every log is stored (200 files) and at least 1 MiB of the first package streamed.
+    let logBytes = -1;
+    const onProgress = (p: FileStoreProgress) => {
+      if (dropped || p.filesDone < 200) return;
+      if (logBytes < 0) logBytes = p.bytesDone;
+      if (p.bytesDone - logBytes < 1024 * 1024) return;
+      dropped = true;
+      dropStore(pid, mount);
+    };
+    const message = await backupFileStore(
+      { folders, backupDirectory: out, mode: 'Full', skipUnreadable: true, toolVersion: 'test', smallFileWorkers: workers, onProgress },
+      quietEngineContext({ log: silentLog }),
+    ).then(
+      () => 'resolved',
+      (error: Error) => `${error.name}: ${error.message}`,
+    );
+    expect(dropped).toBe(true);
+    // That package, or a later one opened ahead of its turn (the main thread opens them early).
+    expect(message).toMatch(/^FileStoreError: The share or disk that holds the file store stopped answering \((ENOTCONN|ECONNABORTED): [^)]*\) while reading Packages\/Acme\.\d\.1\.0\.0\.nupkg\. Nothing was kept/);
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  test('before the backup starts: the store folder itself does not answer, with the opt-in', async () => {
+    const { mount, pid, out } = mountedStore();
+    dropStore(pid, mount);
+    const folders: ResolvedFolder[] = FOLDERS.map((name) => ({ name, path: path.join(mount, name), origin: 'home' }));
+    const message = await backupFileStore({ folders, backupDirectory: out, mode: 'Full', skipUnreadable: true, toolVersion: 'test' }, quietEngineContext({ log: silentLog })).then(
+      () => 'resolved',
+      (error: Error) => `${error.name}: ${error.message}`,
+    );
+    expect(message).toBe(
+      `FileStoreError: The share or disk that holds the file store stopped answering (ENOTCONN: socket is not connected, stat '${path.join(mount, 'TaskLogs')}') while reading the TaskLogs folder ${path.join(mount, 'TaskLogs')}. ` +
+        'Nothing was kept: check the connection to it (is it still mounted and reachable from this worker?), then run the backup again.',
+    );
+    expect(existsSync(out)).toBe(false);
   });
 });
