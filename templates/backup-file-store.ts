@@ -69,7 +69,7 @@ export const backupFileStore = defineTemplate({
       label: 'Skip unreadable files',
       helpText:
         'Back up the rest when some files cannot be read (permissions, I/O errors), listing them as warnings. When unchecked, ' +
-        'unreadable files fail the step (they are listed either way).',
+        'unreadable files fail the step (they are listed either way). A file store that stops answering (a share that drops) always fails the step.',
       type: 'bool',
       required: false,
       defaultValue: 'False',

@@ -98,14 +98,15 @@ describe.each(sizes)('%s whose open fails because the backup or the machine is o
 });
 
 // The file store of an Octopus HA cluster is a share: a share that drops answers with these.
-test.each(['ENOTCONN', 'EHOSTDOWN', 'ETIMEDOUT'])('a large file whose open fails with %s (a dead share) says to check the disk or share, not read access', async (code) => {
+// (Since stop 25 a store that stopped answering always fails the backup: store-fault.test.ts.)
+test.each(['ENOTCONN', 'EHOSTDOWN', 'ETIMEDOUT'])('a large file whose open fails with %s (a dead share) says to check the connection to the share, not read access', async (code) => {
   const { home, file, out } = storeWith('Packages', 'Acme.Share.1.0.0.nupkg', BUFFERED_FILE_LIMIT + 1);
   const restore = failOpensOf(file, code);
   try {
     const message = await messageOf(backUp(home, 'Packages', out, false));
-    expect(message).toContain(`cannot be read (${code}:`);
-    expect(message).toMatch(/Check the disk or share/);
-    expect(message).not.toMatch(/read access/);
+    expect(message).toContain(`stopped answering (${code}:`);
+    expect(message).toMatch(/check the connection to it/);
+    expect(message).not.toMatch(/read access|Skip unreadable/);
   } finally {
     restore();
   }

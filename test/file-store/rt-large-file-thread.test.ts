@@ -29,7 +29,7 @@ onThread('a read error in the middle of a file names the file and what to do (no
   const failing = oneSlotThen("setTimeout(() => parentPort.postMessage({ kind: 'failed', id: m.id, code: 'EIO', message: 'EIO: i/o error, read' }), 20);");
   const failure = writeOneStored(archive, big, BIG, failing);
   await expect(failure).rejects.toHaveProperty('name', 'FileStoreError');
-  await expect(failure).rejects.toThrow(/Packages\/one\.nupkg could not be read \(EIO: i\/o error, read\)\. Nothing was kept; check the disk that holds it/);
+  await expect(failure).rejects.toThrow(/Packages\/one\.nupkg could not be read to its end \(EIO: i\/o error, read\): the disk or share of the file store that holds it reported an error\. Nothing was kept: check that disk or share/);
   expect(existsSync(archive)).toBe(false);
 });
 
@@ -212,7 +212,7 @@ test.each([
       quietEngineContext({ log: silentLog }),
     );
     await expect(run).rejects.toHaveProperty('name', 'FileStoreError');
-    await expect(run).rejects.toThrow(new RegExp(`${folder}/${name.replace(/\./g, '\\.')} could not be read \\(EIO: i/o error, read\\)\\. Nothing was kept; check the disk that holds it`));
+    await expect(run).rejects.toThrow(new RegExp(`${folder}/${name.replace(/\./g, '\\.')} could not be read to its end \\(EIO: i/o error, read\\): the disk or share of the file store that holds it reported an error\\. Nothing was kept: check that disk or share`));
     expect(readdirSync(out)).toEqual([]);
   } finally {
     spy.mockRestore();

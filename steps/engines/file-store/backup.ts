@@ -16,7 +16,7 @@ import { stageFileAtomically, type StagedFile } from '../../runtime/files';
 import { formatBytes } from '../../runtime/format';
 import { cleanLeftovers } from '../../runtime/leftovers';
 import { changeSincePreviousSet, recordsInScanOrder, type ChangeVerdict } from './change';
-import { FileStoreError, withErrorCode } from './errors';
+import { backupFault, FileStoreError, withErrorCode } from './errors';
 import type { ResolvedFolder } from './folders';
 import {
   archiveNameFor,
@@ -203,15 +203,6 @@ async function hashFile(file: ScannedFile, paths: OpenedPathCheck, signal: Abort
   return hash.digest('hex');
 }
 
-/** Out of open files or memory: the backup's own fault, not the file's, so never skipped as unreadable. */
-function resourceFault(name: string, reason: string): FileStoreError | undefined {
-  if (!/^(EMFILE|ENFILE|ENOMEM)\b/.test(reason)) return undefined;
-  return new FileStoreError(
-    `${name} could not be opened (${reason}): this worker ran out of open files or memory; the file itself is fine. Nothing was kept: ` +
-      "raise the open-file limit of the worker's account (ulimit -n) or free memory, then run the backup again.",
-  );
-}
-
 function checkReadable(files: ScannedFile[]): ScanProblem[] {
   const problems: ScanProblem[] = [];
   for (const f of files) {
@@ -219,7 +210,11 @@ function checkReadable(files: ScannedFile[]): ScanProblem[] {
       accessSync(f.localPath, fsConstants.R_OK);
     } catch (error) {
       const code = errnoOf(error);
-      problems.push({ folder: f.folder, path: f.path, code, kind: code === 'ENOENT' ? 'vanished' : 'unreadable', message: withErrorCode(code, (error as Error).message) });
+      const message = withErrorCode(code, (error as Error).message);
+      // At the first one: a share that stopped answering may take its time-out on every file.
+      const fault = backupFault(message, `checking that ${f.folder}/${f.path} can be read`, code);
+      if (fault) throw fault;
+      problems.push({ folder: f.folder, path: f.path, code, kind: code === 'ENOENT' ? 'vanished' : 'unreadable', message });
     }
   }
   return problems;
@@ -246,6 +241,14 @@ function missingFoldersMessage(missing: readonly ResolvedFolder[]): string {
     `${fromHome ? `"${labels.homeDirectory}" or ` : ''}"${labels.folders}", create a folder this server really keeps empty ` +
     `(an empty folder is backed up as empty), or leave ${missing.map((f) => f.name).join(', ')} out of "${labels.include}".`
   );
+}
+
+/** The first scan problem that is no file's own (see backupFault) fails the backup. */
+function refuseBackupFaults(found: readonly ScanProblem[]): void {
+  for (const problem of found) {
+    const fault = backupFault(problem.message, `scanning ${problem.folder}${problem.path ? `/${problem.path}` : ''}`, problem.code);
+    if (fault) throw fault;
+  }
 }
 
 function describe(problem: ScanProblem): string {
@@ -315,10 +318,16 @@ async function scanFolders(
         missing.push(folder);
         continue;
       }
-      throw new FileStoreError(`${folder.name} folder ${folder.path} cannot be read (${code}). Give the worker's account read access.`);
+      const reason = withErrorCode(code, (error as Error).message);
+      throw (
+        backupFault(reason, `reading the ${folder.name} folder ${folder.path}`, code) ??
+        new FileStoreError(`${folder.name} folder ${folder.path} cannot be read (${reason}). ${unreadableAdvice(reason)}.`)
+      );
     }
     if (!rootStat.isDirectory()) throw new FileStoreError(`${folder.name} path ${folder.path} is not a folder.`);
     const scanned = await scanFolder(folder.name, folder.path, signal, scanProgress(context, folder.name), listings?.get(folder));
+    // A store that stopped answering (or a worker out of resources) fails here, skipped or not.
+    refuseBackupFaults(scanned.problems);
     const judged = scanned.files.map((file) => (previous ? previous.judge(file) : { scanned: file, verdict: 'new' as const }));
     const unreadable = checkReadable(judged.filter((f) => f.verdict !== 'unchanged').map((f) => f.scanned));
     const unreadableKeys = new Set(unreadable.map((p) => p.path));
@@ -509,12 +518,16 @@ async function storeSmallFile(writer: StreamingZipWriter, state: WriteState, ite
   if (outcome.kind === 'vanished') {
     state.warnings.warn(`${name} vanished during the backup; not backed up.`);
     state.warnings.skip(file, 'vanished during the backup');
+    state.progress.bytesTotal -= file.size;
   } else if (outcome.kind === 'unreadable') {
-    const fault = resourceFault(name, outcome.message);
+    // The same reason from a worker or from this thread: classified here, for both.
+    const fault = backupFault(outcome.message, `reading ${name}`);
     if (fault) throw fault;
     if (!state.options.skipUnreadable) throw new FileStoreError(`${name} cannot be read (${outcome.message}). ${unreadableAdvice(outcome.message)}, or set "${labels.skipUnreadable}".`);
     state.warnings.warn(`${name} cannot be read (${outcome.message}); skipped.`);
     state.warnings.skip(file, outcome.message);
+    // Out of the total, so that the progress ends at it (the total is what is stored).
+    state.progress.bytesTotal -= file.size;
   } else {
     if (outcome.changed) state.warnings.warn(`${name} kept changing while being read (read twice); the archive holds the copy read last.`);
     const meta = { mtimeMs: outcome.mtimeMs, mode: outcome.mode };
@@ -532,6 +545,7 @@ async function storeSmallFile(writer: StreamingZipWriter, state: WriteState, ite
     }
     const size = 'content' in outcome ? outcome.size : outcome.data.length;
     record(state, item, outcome.sha256, size, outcome.mtimeMs, outcome.mode);
+    state.progress.bytesTotal += size - file.size;
     state.progress.bytesDone += size;
   }
   state.progress.filesDone += 1;
@@ -551,12 +565,13 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
   let opened: fs.FileHandle | undefined;
   // A path that cannot be read (no permission, an I/O error, no longer a regular file) is skipped with the opt-in.
   const unreadable = (reason: string) => {
-    const fault = resourceFault(name, reason);
+    const fault = backupFault(reason, `reading ${name}`);
     if (fault) throw fault;
     if (!state.options.skipUnreadable) throw new FileStoreError(`${name} cannot be read (${reason}). ${unreadableAdvice(reason)}, or set "${labels.skipUnreadable}".`);
     warnings.warn(`${name} cannot be read (${reason}); skipped.`);
     warnings.skip(file, reason);
     progress.filesDone += 1;
+    progress.bytesTotal -= file.size;
   };
   try {
     // Neither waits on a pipe nor follows a link swapped in since the scan (OPEN_SCANNED_FILE).
@@ -577,6 +592,7 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
     if (failure.kind === 'vanished') {
       warnings.warn(`${name} vanished during the backup; not backed up.`);
       warnings.skip(file, 'vanished during the backup');
+      progress.bytesTotal -= file.size;
     } else {
       // As for a small file: any other failure (a permission, an I/O error) is skipped with the opt-in.
       return unreadable(failure.message);
@@ -589,6 +605,9 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
     return unreadable(NOT_A_FILE);
   }
   const meta = { mtimeMs: before.mtimeMs, mode: before.mode & 0o7777 };
+  // The total is what is stored: this file's size now (it may have changed since the scan), and
+  // below what was read of it.
+  progress.bytesTotal += before.size - file.size;
   const { done } = await writer.addStream(
     name,
     meta,
@@ -607,6 +626,7 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
       warnings.warn(`${name} changed while being read; the archive holds ${result.size} bytes as read (a large file is not read twice).`);
     }
     record(state, item, result.sha256, result.size, before.mtimeMs, before.mode & 0o7777);
+    progress.bytesTotal += result.size - before.size;
     progress.filesDone += 1;
     state.report();
   });

@@ -79,7 +79,11 @@ export const NOW_A_LINK = 'a symbolic link now (replaced since the scan); links 
  */
 export const OPEN_SCANNED_FILE = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0) | (fsConstants.O_NOFOLLOW ?? 0);
 
-/** What a failed open of a scanned file means (the workers' copy of this is in WORKER_SOURCE). */
+/**
+ * What a failed open of a scanned file means (the workers' copy of this is in WORKER_SOURCE). Any
+ * other code is kept in the reason ("CODE: message", worded the same by the workers), which the
+ * main thread classifies for both (backupFault: a store that stopped answering is no file's problem).
+ */
 export function openFailure(code: string, message: string): { kind: 'vanished' } | { kind: 'unreadable'; message: string } {
   // ENOTDIR: a folder on its path is not one any more (replaced by a file): gone, as when deleted.
   if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'vanished' };
@@ -98,9 +102,9 @@ export function noLongerAFile(reason: string): boolean {
 export function unreadableAdvice(reason: string): string {
   if (reason === NOW_THROUGH_A_LINK) return 'Put the folder back in place of the link';
   if (noLongerAFile(reason)) return 'Make it a regular file again';
-  // Not a permission: more access would not help (an I/O error is the disk's).
-  // A share that dropped (SMB: EHOSTDOWN, FUSE: ENOTCONN, NFS softerr: ETIMEDOUT) is no permission either.
-  if (/^(EIO|ENODEV|ESTALE|EREMOTEIO|ENOTCONN|EHOSTDOWN|ETIMEDOUT)\b/.test(reason)) return 'Check the disk or share that holds it (an I/O error), then run the backup again';
+  // Not a permission: more access would not help (an I/O error is the disk's). A share that
+  // stopped answering (ENOTCONN, EHOSTDOWN, ...) never gets here: it fails the backup (backupFault).
+  if (/^(EIO|ESTALE|EREMOTEIO)\b/.test(reason)) return 'Check the disk or share that holds it (an I/O error), then run the backup again';
   return "Give the worker's account read access";
 }
 

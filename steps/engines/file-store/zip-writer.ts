@@ -13,7 +13,7 @@ import * as yazl from 'yazl';
 import crc32 = require('buffer-crc32');
 // The module object itself (not an ES-module copy of it): the one yazl's require('zlib') sees.
 import zlib = require('node:zlib');
-import { FileStoreError } from './errors';
+import { FileStoreError, sourceReadFailure } from './errors';
 import { chunkCrcs, LargeFileThread, largeFileThreadCanRun, LargeFileThreadStopped, ThreadFileReader } from './large-file-thread';
 import type { PreparedFile } from './small-file-workers';
 
@@ -532,7 +532,7 @@ export class StreamingZipWriter {
             ? new FileStoreError(`${name} could not be read to its end: ${cause.message}. Nothing was kept; run the backup again (OCTOPUSDR_FILE_STORE_WORKERS=0 reads every file on the main thread).`, { cause })
             : cause instanceof FileStoreError
               ? cause
-              : new FileStoreError(`${name} could not be read (${cause.message}). Nothing was kept; check the disk that holds it and run the backup again.`, { cause });
+              : sourceReadFailure(name, cause);
         settle.reject(error);
         hasher.destroy(error);
         // A read error mid-entry leaves the archive unusable: fail it as a whole.
