@@ -50,8 +50,11 @@ crc32.unsigned = ((data: Buffer, previous?: Buffer | number) => {
 
 type DeflateCallback = (error: Error | null, result: Buffer) => void;
 const deflateRaw = zlib.deflateRaw as unknown as (...args: unknown[]) => unknown;
-/** Buffers added with `addBuffer(..., { inPieces: true })`: their deflate goes to deflateRawInPieces. */
-const toDeflateInPieces = new WeakSet<Buffer>();
+/**
+ * Buffers added with `addBuffer(..., { inPieces: true })`: their deflate goes to deflateRawInPieces,
+ * and a failure fails their writer (yazl ignores a deflate error and stores whatever it is given).
+ */
+const toDeflateInPieces = new WeakMap<Buffer, (error: Error) => void>();
 // Any other caller's deflateRaw goes through unchanged.
 (zlib as unknown as { deflateRaw: unknown }).deflateRaw = function deflateRawOrPrecomputed(this: unknown, ...args: unknown[]): unknown {
   const known = Buffer.isBuffer(args[0]) ? precomputed.get(args[0]) : undefined;
@@ -60,9 +63,11 @@ const toDeflateInPieces = new WeakSet<Buffer>();
     (args[2] as DeflateCallback)(null, known.content);
     return undefined;
   }
-  if (Buffer.isBuffer(args[0]) && toDeflateInPieces.has(args[0]) && typeof args[2] === 'function') {
+  const failWriter = Buffer.isBuffer(args[0]) ? toDeflateInPieces.get(args[0]) : undefined;
+  if (failWriter && typeof args[2] === 'function') {
     const callback = args[2] as DeflateCallback;
-    deflateRawInPieces(args[0], (args[1] ?? {}) as zlib.ZlibOptions, (error, pieces) => callback(error, error ? Buffer.alloc(0) : Buffer.concat(pieces)));
+    // On failure yazl is never answered: the writer fails instead, so no entry is written empty.
+    deflateRawInPieces(args[0] as Buffer, (args[1] ?? {}) as zlib.ZlibOptions, (error, pieces) => (error ? failWriter(error) : callback(null, Buffer.concat(pieces))));
     return undefined;
   }
   return deflateRaw.apply(this, args);
@@ -484,7 +489,7 @@ export class StreamingZipWriter {
    */
   addBuffer(name: string, data: Buffer, meta: EntryMetadata, compressionLevel = compressionLevelFor(name), { inPieces = false } = {}): void {
     this.throwIfFailed();
-    if (inPieces && data.length > 0) toDeflateInPieces.add(data);
+    if (inPieces && data.length > 0) toDeflateInPieces.set(data, this.fail);
     this.zip.addBuffer(data, name, { mtime: entryDate(meta.mtimeMs), mode: 0o100000 | (meta.mode & 0o7777), compressionLevel });
     this.bufferedSinceCheckpoint += data.length;
     this.entriesSinceCheckpoint += 1;
