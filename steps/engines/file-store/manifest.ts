@@ -224,7 +224,14 @@ export async function readManifestHeaderFile(manifestPath: string): Promise<Mani
       const from = Math.max(0, text.length - FILE_LIST_START.length);
       text += decoder.write(chunk.subarray(0, bytesRead));
       const at = text.indexOf(FILE_LIST_START, from);
-      if (at >= 0) return headerOf(parseManifest(`${text.slice(0, at)}\n "files": [], "directories": []}`, manifestPath));
+      if (at < 0) continue;
+      try {
+        return headerOf(parseManifest(`${text.slice(0, at)}\n "files": [], "directories": []}`, manifestPath));
+      } catch {
+        // Keys in another order (say, rewritten with sorted keys: "folders" after the file list):
+        // read whole, as listBackupSets would, so that a set restore can use is never left out.
+        return headerOf(await readManifestFile(manifestPath));
+      }
     }
   } finally {
     await handle.close();
