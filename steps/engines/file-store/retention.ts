@@ -29,7 +29,6 @@ async function isComplete(set: BackupSetHeader): Promise<boolean> {
   return !present.includes(false);
 }
 
-const readsWhole = (set: BackupSetHeader) => readWholeSet(set).then(() => true, () => false);
 
 /** Empty or 0 days keeps everything (the same rule as the database step's). */
 export async function applyRetention(
@@ -43,14 +42,27 @@ export async function applyRetention(
   const minimumSets = Math.max(1, options.minimumSets ?? 1);
   const sets = await listBackupSetHeaders(directory);
   const cutoff = now.getTime() - retentionDays * 24 * 3600 * 1000;
-  const newestFull = [...sets].reverse().find((s) => s.manifest.mode === 'Full');
+  const wholeReads = new Map<BackupSetHeader, Promise<boolean>>();
+  const readsWhole = (set: BackupSetHeader) => {
+    let reads = wholeReads.get(set);
+    if (!reads) wholeReads.set(set, (reads = readWholeSet(set).then(() => true, () => false)));
+    return reads;
+  };
   const complete: BackupSetHeader[] = [];
   for (const set of [...sets].reverse()) if (complete.length < minimumSets && (await isComplete(set)) && (await readsWhole(set))) complete.push(set);
-  const kept = sets.filter((s) => Date.parse(s.manifest.createdAt) >= cutoff || s === newestFull || complete.includes(s));
-  const needed = new Set(kept.flatMap((s) => s.manifest.chain));
+  // The newest full set that reads whole (as listBackupSets found it); whether the newest by its
+  // header does is read only when an older full would otherwise go.
+  const fulls = sets.filter((s) => s.manifest.mode === 'Full').reverse();
+  let candidates: BackupSetHeader[] = [];
+  for (let i = 0; ; i++) {
+    const newestFull = fulls[i];
+    const kept = sets.filter((s) => Date.parse(s.manifest.createdAt) >= cutoff || s === newestFull || complete.includes(s));
+    const needed = new Set(kept.flatMap((s) => s.manifest.chain));
+    candidates = sets.filter((s) => !kept.includes(s) && !needed.has(s.manifest.archive));
+    if (!newestFull || !candidates.some((s) => s.manifest.mode === 'Full') || (await readsWhole(newestFull))) break;
+  }
   const doomed: BackupSetHeader[] = [];
-  for (const set of sets) {
-    if (kept.includes(set) || needed.has(set.manifest.archive)) continue;
+  for (const set of candidates) {
     if (await readsWhole(set)) doomed.push(set);
     else log.verbose(`Retention: kept ${set.archivePath}: its manifest cannot be read whole.`);
   }
