@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { applyRetention, backupFileStore } from '../../steps/engines/file-store';
-import { listBackupSets, readManifestFile } from '../../steps/engines/file-store/manifest';
+import { listBackupSets, readManifestFile, readManifestHeaderFile } from '../../steps/engines/file-store/manifest';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { silentLog, tempDir, write } from './helpers';
 
@@ -89,4 +89,26 @@ test('Red team (stop 25): a full whose manifest cannot be read whole does not ta
   const result = await applyRetention(out, 5, day(30), silentLog);
   expect(result.deleted).toEqual([]);
   expect(archives(out)).toEqual([full1.archive, full2.archive, inc3.archive].sort());
+});
+
+test('Red team (stop 25): the header read finds the file list wherever a read cuts it, after a long header and characters outside Latin-1', async () => {
+  const home = path.join(work, 'cut-home');
+  const out = path.join(work, 'cut-out');
+  const { manifestPath } = await set(home, out, 'Full', 1, 'Rapport d’exécution – ü 漢字.txt', 'x');
+  const whole = await readManifestFile(manifestPath);
+  const headerOf = ({ files: _f, directories: _d, ...header }: typeof whole) => header;
+  const plain = JSON.stringify({ ...whole, warnings: [''] }, null, 1);
+  const base = Buffer.byteLength(plain.slice(0, plain.indexOf('\n "files": [')));
+  // The file list starting 2 x 64 KiB - 16 .. - 1 bytes in (each position of its 12-character start
+  // across the second read's end), then 3 MiB in.
+  for (const bytes of [...Array.from({ length: 16 }, (_, i) => 2 * 65536 - 13 + i), 3 * 1024 * 1024]) {
+    // A warning of '€' (3 bytes each) and 'w' filling the header to `bytes - 3` bytes.
+    const fill = bytes - base;
+    const edited = { ...whole, warnings: ['€'.repeat(Math.floor(fill / 3) - 1) + 'w'.repeat(fill % 3)] };
+    const file = path.join(out, `cut-${bytes}.manifest.json`);
+    writeFileSync(file, JSON.stringify(edited, null, 1));
+    const text = readFileSync(file);
+    expect(text.indexOf('\n "files": [')).toBe(bytes - 3);
+    expect(await readManifestHeaderFile(file)).toEqual(headerOf(edited));
+  }
 });

@@ -215,18 +215,27 @@ export async function readManifestHeaderFile(manifestPath: string): Promise<Mani
   try {
     const decoder = new StringDecoder('utf8');
     const chunk = Buffer.allocUnsafe(64 * 1024);
-    let text = '';
+    // The text read so far, in pieces: searching one growing string flattened it on every read,
+    // so a header of 32 MiB (a long "skipped" list) took 10 s against 0.15 s for a whole read.
+    const pieces: string[] = [];
+    let length = 0;
+    let tail = '';
     for (let position = 0; ; ) {
       const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
-      if (bytesRead === 0) return headerOf(parseManifest(text + decoder.end(), manifestPath));
+      if (bytesRead === 0) return headerOf(parseManifest(pieces.join('') + decoder.end(), manifestPath));
       position += bytesRead;
-      // Searched from a little before the new text, in case the start was cut between two reads.
-      const from = Math.max(0, text.length - FILE_LIST_START.length);
-      text += decoder.write(chunk.subarray(0, bytesRead));
-      const at = text.indexOf(FILE_LIST_START, from);
-      if (at < 0) continue;
+      const piece = decoder.write(chunk.subarray(0, bytesRead));
+      // Searched from the end of the previous piece, in case the start was cut between two reads.
+      const atInWindow = (tail + piece).indexOf(FILE_LIST_START);
+      pieces.push(piece);
+      length += piece.length;
+      if (atInWindow < 0) {
+        tail = (tail + piece).slice(-(FILE_LIST_START.length - 1));
+        continue;
+      }
+      const at = length - piece.length - tail.length + atInWindow;
       try {
-        return headerOf(parseManifest(`${text.slice(0, at)}\n "files": [], "directories": []}`, manifestPath));
+        return headerOf(parseManifest(`${pieces.join('').slice(0, at)}\n "files": [], "directories": []}`, manifestPath));
       } catch {
         // Keys in another order (say, rewritten with sorted keys: "folders" after the file list):
         // read whole, as listBackupSets would, so that a set restore can use is never left out.
