@@ -1,0 +1,56 @@
+// Red team (stop 25): each folder's listing starts before the previous set is read (scan.ts,
+// listFolderEarly). A folder that the early listing did not find but the scan does (created
+// meanwhile) must not be recorded as present and empty with its files left out while the backup
+// succeeds: before stop 25 the scan listed it when it found it.
+import { promises as fsPromises, readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { backupFileStore } from '../../steps/engines/file-store';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { silentLog, tempDir, write } from './helpers';
+
+const work = tempDir('rt-ret-early');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+test('Red team (stop 25): a folder created while the previous set is read is backed up whole, or the backup fails', async () => {
+  const home = path.join(work, 'home');
+  const out = path.join(work, 'out');
+  write(path.join(home, 'TaskLogs', 'task-1.log.txt'), 'log\n');
+  const artifacts = path.join(home, 'Artifacts');
+  const realReaddir = fsPromises.readdir.bind(fsPromises) as (p: string) => Promise<string[]>;
+  let earlyListing: Promise<unknown> | undefined;
+  const readdir = jest.spyOn(fsPromises, 'readdir').mockImplementation((async (where: string) => {
+    const listing = realReaddir(where);
+    if (path.resolve(where) === artifacts) earlyListing = listing.catch(() => undefined);
+    // The incremental looks for a previous set after the early listings started: the folder
+    // appears then, once the early listing has found it missing.
+    if (path.resolve(where) === out && earlyListing) {
+      await earlyListing;
+      write(path.join(artifacts, 'Spaces-1', 'report.html'), '<p>artifact</p>\n');
+    }
+    return listing;
+  }) as unknown as typeof fsPromises.readdir);
+  let outcome: string;
+  try {
+    const result = await backupFileStore(
+      {
+        folders: [
+          { name: 'TaskLogs', path: path.join(home, 'TaskLogs'), origin: 'home' },
+          { name: 'Artifacts', path: artifacts, origin: 'home' },
+        ],
+        backupDirectory: out,
+        mode: 'Incremental',
+        skipUnreadable: false,
+        toolVersion: 'test',
+      },
+      quietEngineContext({ log: silentLog }),
+    );
+    const manifest = JSON.parse(readFileSync(result.manifestPath, 'utf8')) as { files: { folder: string; path: string }[] };
+    outcome = manifest.files.map((f) => `${f.folder}/${f.path}`).sort().join(', ');
+  } catch (error) {
+    outcome = `failed: ${(error as Error).message}`;
+  } finally {
+    readdir.mockRestore();
+  }
+  expect(earlyListing).toBeDefined();
+  expect(outcome).toMatch(/^(Artifacts\/Spaces-1\/report\.html, TaskLogs\/task-1\.log\.txt|failed: Artifacts folder .* does not exist.*)$/);
+});
