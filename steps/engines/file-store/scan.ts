@@ -92,7 +92,9 @@ export async function scanFolder(folder: FileStoreFolderName, root: string, sign
       // cost more than the listing (the 74 folders of scale 0.3: 10-19 ms against 21-31 ms at
       // load 9). A large one, or the folder itself, on the thread pool: listing 200,000 names
       // took ~350 ms, which a cancel would otherwise wait for.
-      if (relative === '' && rootListing) names = await rootListing;
+      // An early listing that found no folder is tried again: the scan found one since (created
+      // meanwhile). Other errors stand (a share that timed out is not waited out twice).
+      if (relative === '' && rootListing) names = await rootListing.catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' || error.code === 'ENOTDIR' ? fs.readdir(local) : Promise.reject(error)));
       else names = listedSize !== undefined && listedSize <= SYNC_LISTING_BYTES ? readdirSync(local) : await fs.readdir(local);
     } catch (error) {
       problem(relative, error as NodeJS.ErrnoException);
