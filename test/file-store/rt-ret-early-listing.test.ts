@@ -54,3 +54,36 @@ test('Red team (stop 25): a folder created while the previous set is read is bac
   expect(earlyListing).toBeDefined();
   expect(outcome).toMatch(/^(Artifacts\/Spaces-1\/report\.html, TaskLogs\/task-1\.log\.txt|failed: Artifacts folder .* does not exist.*)$/);
 });
+
+test('Red team (stop 25): a backup that fails before the scan (the previous sets cannot be listed) leaves no unhandled rejection from the early listings', async () => {
+  const home = path.join(work, 'before-scan-home');
+  write(path.join(home, 'TaskLogs', 'task-1.log.txt'), 'log\n');
+  // Not a folder: listing it for a previous set fails (ENOTDIR); Artifacts does not exist, so its early listing fails too.
+  const out = path.join(work, 'before-scan-out');
+  write(out, 'a file, not a folder');
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await expect(
+      backupFileStore(
+        {
+          folders: [
+            { name: 'TaskLogs', path: path.join(home, 'TaskLogs'), origin: 'home' },
+            { name: 'Artifacts', path: path.join(home, 'Artifacts'), origin: 'home' },
+          ],
+          backupDirectory: out,
+          mode: 'Incremental',
+          skipUnreadable: false,
+          toolVersion: 'test',
+        },
+        quietEngineContext({ log: silentLog }),
+      ),
+    ).rejects.toMatchObject({ code: 'ENOTDIR' });
+    // Long enough for a rejection without a handler to be reported.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+  expect(unhandled).toEqual([]);
+});
