@@ -3,7 +3,7 @@
 // previous whole-manifest listing (listBackupSets) kept: an archive a kept, restorable set needs,
 // or the newest full set that can be read.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { applyRetention, backupFileStore } from '../../steps/engines/file-store';
 import { listBackupSets, readManifestFile, readManifestHeaderFile } from '../../steps/engines/file-store/manifest';
@@ -112,3 +112,16 @@ test('Red team (stop 25): the header read finds the file list wherever a read cu
     expect(await readManifestHeaderFile(file)).toEqual(headerOf(edited));
   }
 });
+
+test('Red team (stop 25): a manifest that never ends (a link to /dev/zero) is left out of retention, not read until memory runs out', async () => {
+  const home = path.join(work, 'zero-home');
+  const out = path.join(work, 'zero-out');
+  const full1 = await set(home, out, 'Full', 1);
+  const full2 = await set(home, out, 'Full', 2);
+  const endless = path.join(out, 'octopus-file-store-20261101T000000Z-abcdef-full.manifest.json');
+  symlinkSync('/dev/zero', endless);
+  writeFileSync(endless.replace('.manifest.json', '.zip'), 'not an archive');
+  const result = await applyRetention(out, 5, day(30), silentLog);
+  expect(result.deleted).toEqual([full1.archive]);
+  expect(archives(out)).toEqual(['octopus-file-store-20261101T000000Z-abcdef-full.zip', full2.archive].sort());
+}, 60_000);

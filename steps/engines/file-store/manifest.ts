@@ -196,6 +196,8 @@ export function encodeManifest(manifest: FileStoreManifest): Buffer {
 
 /** Where a manifest as encodeManifest writes it starts its file list: every key before it is the set's header. */
 const FILE_LIST_START = '\n "files": [';
+/** Characters of a header read before the manifest is read whole instead (see readManifestHeaderFile). */
+const HEADER_READ_LIMIT = 64 * 1024 * 1024;
 
 function headerOf(manifest: FileStoreManifest): ManifestHeader {
   const { files: _files, directories: _directories, ...header } = manifest;
@@ -230,6 +232,9 @@ export async function readManifestHeaderFile(manifestPath: string): Promise<Mani
       pieces.push(piece);
       length += piece.length;
       if (atInWindow < 0) {
+        // No header is this long (or the file never ends: a link to /dev/zero): read whole, which
+        // fails as it always did rather than holding ever more text.
+        if (length > HEADER_READ_LIMIT) return headerOf(await readManifestFile(manifestPath));
         tail = (tail + piece).slice(-(FILE_LIST_START.length - 1));
         continue;
       }
