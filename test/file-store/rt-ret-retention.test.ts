@@ -125,3 +125,20 @@ test('Red team (stop 25): a manifest that never ends (a link to /dev/zero) is le
   expect(result.deleted).toEqual([full1.archive]);
   expect(archives(out)).toEqual(['octopus-file-store-20261101T000000Z-abcdef-full.zip', full2.archive].sort());
 }, 60_000);
+
+test('Red team (stop 25): a newest full whose "mode" was moved after the file list is still the newest full set', async () => {
+  const home = path.join(work, 'moved-mode-home');
+  const out = path.join(work, 'moved-mode-out');
+  const full1 = await set(home, out, 'Full', 1, 'only.log.txt', 'first\n');
+  const full2 = await set(home, out, 'Full', 2, 'only.log.txt', 'second\n');
+  const inc3 = await set(home, out, 'Incremental', 3, 'only.log.txt', 'third\n');
+  expect((await readManifestFile(inc3.manifestPath)).chain).toEqual([inc3.archive]);
+  // The same keys and values; "mode" now comes last.
+  const text = readFileSync(full2.manifestPath, 'utf8');
+  writeFileSync(full2.manifestPath, text.replace('\n "mode": "Full",', '').replace(/\n}\s*$/, ',\n "mode": "Full"\n}'));
+  expect((await readManifestFile(full2.manifestPath)).mode).toBe('Full');
+
+  const result = await applyRetention(out, 5, day(30), silentLog);
+  expect(result.deleted).toEqual([full1.archive]);
+  expect(archives(out)).toEqual([full2.archive, inc3.archive].sort());
+});
