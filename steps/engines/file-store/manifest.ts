@@ -198,10 +198,22 @@ export function encodeManifest(manifest: FileStoreManifest): Buffer {
 const FILE_LIST_START = '\n "files": [';
 /** Characters of a header read before the manifest is read whole instead (see readManifestHeaderFile). */
 const HEADER_READ_LIMIT = 64 * 1024 * 1024;
+/** Every key encodeManifest writes before the file list (basedOn only in incrementals). */
+const HEADER_KEYS = ['format', 'formatVersion', 'archive', 'mode', 'createdAt', 'toolVersion', 'host', 'platform', 'chain', 'folders', 'totals', 'warnings', 'skipped'] as const;
 
 function headerOf(manifest: FileStoreManifest): ManifestHeader {
   const { files: _files, directories: _directories, ...header } = manifest;
   return header;
+}
+
+/** The header in `text` when it parses, checks, and has every key this tool writes before the file list. */
+function headerIfComplete(text: string, where: string): ManifestHeader | undefined {
+  try {
+    const header = headerOf(parseManifest(text, where));
+    return HEADER_KEYS.every((key) => key in header) ? header : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -239,13 +251,11 @@ export async function readManifestHeaderFile(manifestPath: string): Promise<Mani
         continue;
       }
       const at = length - piece.length - tail.length + atInWindow;
-      try {
-        return headerOf(parseManifest(`${pieces.join('').slice(0, at)}\n "files": [], "directories": []}`, manifestPath));
-      } catch {
-        // Keys in another order (say, rewritten with sorted keys: "folders" after the file list):
-        // read whole, as listBackupSets would, so that a set restore can use is never left out.
-        return headerOf(await readManifestFile(manifestPath));
-      }
+      // Keys in another order (say, rewritten with sorted keys: "folders" after the file list, or
+      // "mode" moved there): read whole, as listBackupSets would, so that a set restore can use is
+      // never left out, nor taken for another kind.
+      const header = headerIfComplete(`${pieces.join('').slice(0, at)}\n "files": [], "directories": []}`, manifestPath);
+      return header ?? headerOf(await readManifestFile(manifestPath));
     }
   } finally {
     await handle.close();
