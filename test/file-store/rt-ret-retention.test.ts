@@ -142,3 +142,18 @@ test('Red team (stop 25): a newest full whose "mode" was moved after the file li
   expect(result.deleted).toEqual([full1.archive]);
   expect(archives(out)).toEqual([full2.archive, inc3.archive].sort());
 });
+
+test('Red team (stop 25): CRLF line ends read as the whole manifest reads; a BOM is refused by both reads, as listBackupSets refused it', async () => {
+  const home = path.join(work, 'crlf-home');
+  const out = path.join(work, 'crlf-out');
+  const { manifestPath } = await set(home, out, 'Full', 1);
+  const text = readFileSync(manifestPath, 'utf8');
+  const crlf = path.join(out, 'crlf.manifest.json');
+  writeFileSync(crlf, text.replace(/\n/g, '\r\n'));
+  const { files: _f, directories: _d, ...wholeHeader } = await readManifestFile(crlf);
+  expect(await readManifestHeaderFile(crlf)).toEqual(wholeHeader);
+  const bom = path.join(out, 'bom.manifest.json');
+  writeFileSync(bom, `\uFEFF${text}`);
+  await expect(readManifestFile(bom)).rejects.toThrow('is not valid JSON');
+  await expect(readManifestHeaderFile(bom)).rejects.toThrow('is not valid JSON');
+});
