@@ -55,22 +55,6 @@ test('Red team (stop 25): a kept incremental whose manifest was rewritten with s
   expect(archives(out)).toContain(full1.archive);
 });
 
-test('Red team (stop 25): a kept incremental whose header names a shorter chain than its records use (a duplicate "chain" key) still keeps the full it needs', async () => {
-  const { out, full1, inc20 } = await chainOfThree('duplicate-chain');
-  const text = readFileSync(inc20.manifestPath, 'utf8');
-  const chainText = text.slice(text.indexOf('\n "chain": ['), text.indexOf('\n ],', text.indexOf('\n "chain": [')) + 4);
-  // The header's chain names only the set itself; a second "chain" key after the file lists (JSON.parse keeps the last) names both.
-  const edited = text.replace(chainText, `\n "chain": [${JSON.stringify(inc20.archive)}],`).replace(/\n}\s*$/, `,${chainText.slice(0, -1)}\n}`);
-  writeFileSync(inc20.manifestPath, edited);
-  const whole = await readManifestFile(inc20.manifestPath);
-  expect(whole.chain).toEqual([full1.archive, inc20.archive]);
-  expect(whole.files.some((f) => f.archive === full1.archive)).toBe(true);
-
-  const result = await applyRetention(out, 7, day(22), silentLog);
-  expect(result.deleted).toEqual([]);
-  expect(archives(out)).toContain(full1.archive);
-});
-
 test('Red team (stop 25): a full whose manifest cannot be read whole does not take the place of the newest readable full', async () => {
   const home = path.join(work, 'newest-full-home');
   const out = path.join(work, 'newest-full-out');
