@@ -13,6 +13,7 @@ import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
 import { SLOT_BYTES } from '../../steps/engines/file-store/large-file-thread';
 import { StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { THREAD_STOP_SOURCE } from '../../steps/runtime/threads';
 import { builtStep } from '../helpers/bundle';
 import { runStepInProcess } from '../helpers/in-process';
 
@@ -291,11 +292,12 @@ export async function writeOneStored(archive: string, file: string, size: number
 
 /** A stand-in large-file thread: reads the first slot properly and hands it over, then runs `then` (`m` is the read message). */
 export function oneSlotThen(then: string): string {
-  return `
+  // Stops when asked, as the real thread does (else each close() waits for terminate()).
+  return `${THREAD_STOP_SOURCE}
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const zlib = require('node:zlib');
-parentPort.on('message', (m) => {
+onJobs((m) => {
   if (m.kind !== 'read') return;
   const view = Buffer.from(workerData.shared, 0, ${SLOT_BYTES});
   const length = fs.readSync(m.fd, view, 0, view.length, 0);

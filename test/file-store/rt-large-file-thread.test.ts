@@ -12,6 +12,7 @@ import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/fi
 import { largeFileThreadCanRun, SLOT_BYTES, SLOTS } from '../../steps/engines/file-store/large-file-thread';
 import { StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { THREAD_STOP_SOURCE } from '../../steps/runtime/threads';
 import { makeStore, oneSlotThen, pseudoRandomBytes, silentLog, tempDir, write, writeOneStored, zipEntries } from './helpers';
 
 const work = tempDir('rt-large-thread');
@@ -165,7 +166,8 @@ onThread('twenty stored large files through one writer: no slot is lost (one los
 }, 30_000);
 
 onThread('an abort before the thread has handed over a chunk does not start reading the file on the main thread', async () => {
-  const silent = `require('node:worker_threads').parentPort.on('message', () => undefined);`;
+  // Answers nothing, but stops when asked (as the real thread does).
+  const silent = `${THREAD_STOP_SOURCE}\nonJobs(() => undefined);`;
   const writer = new StreamingZipWriter(path.join(work, 'aborted.zip'), { largeFileThreadSource: silent });
   const handle = await fs.open(big, 'r');
   let mainThreadReads = 0;

@@ -15,7 +15,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
-import { endThread } from '../../runtime/threads';
+import { StoppableThread, THREAD_STOP_SOURCE } from '../../runtime/threads';
 
 /** Bytes per read, and per slot. */
 export const SLOT_BYTES = 1 << 20;
@@ -45,8 +45,8 @@ type Reply =
   | { kind: 'failed'; id: number; code: string; message: string }
   | { kind: 'stopped'; id: number };
 
-/** Run with `eval`: the step is one bundled file, so a worker cannot be given a module path. */
-const THREAD_SOURCE = `
+/** Run with `eval`: the step is one bundled file, so a worker cannot be given a module path. It stops when asked (THREAD_STOP_SOURCE). */
+const THREAD_SOURCE = `${THREAD_STOP_SOURCE}
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const zlib = require('node:zlib');
@@ -56,9 +56,10 @@ const free = [];
 for (let i = 0; i < ${SLOTS}; i++) free.push(i);
 let job;
 
-// Reads while a slot is free; the main thread's 'free' messages resume it.
+// Reads while a slot is free; the main thread's 'free' messages resume it. Asked to stop, it
+// reads no more and answers nothing (the main thread fails the read, and owns the descriptor).
 function pump() {
-  while (job && free.length > 0) {
+  while (job && free.length > 0 && !stopRequested()) {
     if (job.cancelled) return finish({ kind: 'stopped', id: job.id });
     if (job.position >= job.size) return finish({ kind: 'end', id: job.id, size: job.position });
     const slot = free.pop();
@@ -88,7 +89,7 @@ function finish(reply) {
   parentPort.postMessage(reply);
 }
 
-parentPort.on('message', (message) => {
+onJobs((message) => {
   if (message.kind === 'read') {
     job = { id: message.id, fd: message.fd, size: message.size, position: 0, crc: 0 };
     pump();
@@ -200,6 +201,7 @@ export class ThreadFileReader extends Readable {
  */
 export class LargeFileThread {
   private readonly worker: Worker;
+  private readonly thread: StoppableThread;
   private readonly shared = new SharedArrayBuffer(SLOTS * SLOT_BYTES);
   private readonly slotOf = new WeakMap<Buffer, number>();
   private current: ThreadFileReader | undefined;
@@ -211,6 +213,7 @@ export class LargeFileThread {
   /** `source` is the thread's code (tests give one that fails). */
   constructor(source = THREAD_SOURCE) {
     this.worker = new Worker(source, { eval: true, workerData: { shared: this.shared } });
+    this.thread = new StoppableThread(this.worker);
     this.worker.on('message', (reply: Reply) => this.onReply(reply));
     this.worker.on('error', (error) => this.onStopped(error));
     this.worker.on('exit', (code) => this.onStopped(new Error(`the large-file thread exited (code ${code})`)));
@@ -271,7 +274,8 @@ export class LargeFileThread {
   async close(): Promise<void> {
     this.stopped ??= new Error('the large-file thread was stopped');
     this.closing = true;
-    await endThread(this.worker);
+    // It stops between two reads and exits; the read in progress fails below.
+    await this.thread.end();
     const reader = this.current;
     this.current = undefined;
     reader?.fail(new LargeFileThreadStopped(this.stopped.message), false);

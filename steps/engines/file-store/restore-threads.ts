@@ -3,7 +3,7 @@
 // kernel time in open(2) alone (measured: docs/design.md, "Where a file-store restore spends its
 // time"), which then runs beside the reading instead of after it.
 import { Worker } from 'node:worker_threads';
-import { endThread } from '../../runtime/threads';
+import { StoppableThread, THREAD_STOP_SOURCE } from '../../runtime/threads';
 import { exposeGcToThreadsOnce } from './heap';
 
 /** One small entry for a thread: how to read its stored bytes, and where (and whether) to write it. */
@@ -42,8 +42,9 @@ export interface SmallEntryResult {
 
 // Plain JavaScript run with `eval: true`: it survives the esbuild bundle (one file, run from a
 // temporary folder) where a worker file beside it would not. Errors go back with the fields the
-// main thread's messages use (code, path, syscall), never as bare strings.
-const THREAD_SOURCE = `
+// main thread's messages use (code, path, syscall), never as bare strings. It stops when asked
+// (THREAD_STOP_SOURCE): a queued entry is skipped, a copy stops between chunks.
+const THREAD_SOURCE = `${THREAD_STOP_SOURCE}
 const { parentPort } = require('node:worker_threads');
 const { inflateRawSync } = require('node:zlib');
 const { createHash } = require('node:crypto');
@@ -86,6 +87,8 @@ function copyStored(job) {
     let done = 0;
     let reported = 0;
     while (done < job.size) {
+      // Asked to stop: the copy is abandoned, unanswered (its file is in a staging folder the restore removes).
+      if (stopRequested()) return undefined;
       const want = Math.min(COPY_CHUNK, job.size - done);
       const got = readSync(source, copyBuffer, 0, want, job.start + done);
       if (got === 0) throw new Error('unexpected end of the archive file');
@@ -111,10 +114,11 @@ function copyStored(job) {
     closeSync(source);
   }
 }
-parentPort.on('message', (job) => {
+onJobs((job) => {
   try {
     if (job.kind === 'stored') {
-      parentPort.postMessage({ id: job.id, ...copyStored(job) });
+      const copied = copyStored(job);
+      if (copied) parentPort.postMessage({ id: job.id, ...copied });
       return;
     }
     const raw = Buffer.from(job.shared, job.offset, job.length);
@@ -146,6 +150,7 @@ function rebuiltError(fields: { message: string; name?: string; code?: string; e
 }
 
 class EntryThread {
+  private readonly thread: StoppableThread;
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
@@ -154,6 +159,7 @@ class EntryThread {
 
   constructor(createWorker: (source: string) => Worker) {
     this.worker = createWorker(THREAD_SOURCE);
+    this.thread = new StoppableThread(this.worker);
     // An idle thread never keeps the process alive (the restore ends it, and so does an exit);
     // one with jobs does: the main thread may have nothing else to wait for, and Node would then
     // exit, with code 0, in the middle of a restore.
@@ -169,11 +175,13 @@ class EntryThread {
       else job.resolve({ sha256: message.sha256!, length: message.length! });
     });
     this.worker.on('error', (error) => this.stop(error));
-    this.worker.on('exit', (code) => this.stop(new Error(`it exited with code ${code}`)));
+    // Asked to stop, the thread answers the job in hand and skips the rest: they fail here.
+    this.worker.on('exit', (code) => this.stop(new Error(this.thread.stopping ? 'it was told to stop' : `it exited with code ${code}`)));
   }
 
   run(job: object, onBytes?: (bytes: number) => void): Promise<SmallEntryResult> {
     if (this.stopped) return Promise.reject(threadFailure(this.stopped));
+    if (this.thread.stopping) return Promise.reject(threadFailure(new Error('it was told to stop')));
     const id = this.nextId++;
     return new Promise<SmallEntryResult>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
@@ -191,8 +199,11 @@ class EntryThread {
     this.worker.unref();
   }
 
+  /** Stops the thread and waits for its exit: the job in hand finishes, the queued ones fail. */
   async close(): Promise<void> {
-    await endThread(this.worker);
+    await this.thread.end();
+    // One blocked in a system call through every wait: what it still holds is not done either.
+    this.stop(new Error('it did not stop in time'));
   }
 }
 

@@ -9,7 +9,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { endThread } from '../../runtime/threads';
+import { StoppableThread, THREAD_STOP_SOURCE } from '../../runtime/threads';
 import { withErrorCode } from './errors';
 import { exposeGcToThreadsOnce } from './heap';
 import { NOW_THROUGH_A_LINK } from './opened-path';
@@ -108,8 +108,8 @@ export function unreadableAdvice(reason: string): string {
   return "Give the worker's account read access";
 }
 
-/** Run with `eval`: the step is one bundled file, so a worker cannot be given a module path. */
-const WORKER_SOURCE = `
+/** Run with `eval`: the step is one bundled file, so a worker cannot be given a module path. It stops when asked (THREAD_STOP_SOURCE). */
+const WORKER_SOURCE = `${THREAD_STOP_SOURCE}
 const NOT_A_FILE = ${JSON.stringify(NOT_A_FILE)};
 const NOW_A_LINK = ${JSON.stringify(NOW_A_LINK)};
 const NOW_THROUGH_A_LINK = ${JSON.stringify(NOW_THROUGH_A_LINK)};
@@ -197,7 +197,7 @@ function prepare(job) {
   };
 }
 
-parentPort.on('message', ({ id, jobs, recycle }) => {
+onJobs(({ id, jobs, recycle }) => {
   if (recycle) {
     // All are kept: as many circulate as the main thread lets be ahead (a few), and freeing one
     // would raise glibc's mmap threshold (see scratch).
@@ -205,7 +205,12 @@ parentPort.on('message', ({ id, jobs, recycle }) => {
     return;
   }
   try {
-    const prepared = jobs.map(prepare);
+    const prepared = [];
+    for (const job of jobs) {
+      // Asked to stop: the batch is abandoned, unanswered (the main thread fails it).
+      if (stopRequested()) return;
+      prepared.push(prepare(job));
+    }
     let total = 0;
     for (const p of prepared) if (p.content) total += p.content.length;
     // Every output in one buffer that is transferred, not copied, to the main thread.
@@ -238,6 +243,7 @@ interface PendingBatch {
 
 interface PooledWorker {
   worker: Worker;
+  thread: StoppableThread;
   pending: number;
 }
 
@@ -268,7 +274,8 @@ export class SmallFileWorkers {
   constructor(count: number, source = WORKER_SOURCE) {
     exposeGcToThreadsOnce();
     for (let i = 0; i < count; i++) {
-      const pooled: PooledWorker = { worker: new Worker(source, { eval: true }), pending: 0 };
+      const worker = new Worker(source, { eval: true });
+      const pooled: PooledWorker = { worker, thread: new StoppableThread(worker), pending: 0 };
       pooled.worker.on('message', (reply: { id: number; results?: WireResult[]; buffer?: ArrayBuffer; error?: string }) => this.settle(reply));
       pooled.worker.on('error', (error) => this.retire(pooled, error));
       pooled.worker.on('exit', (code) => this.retire(pooled, new Error(`a worker thread exited (code ${code})`)));
@@ -348,7 +355,8 @@ export class SmallFileWorkers {
   async close(): Promise<void> {
     const workers = this.workers.splice(0);
     this.broken ??= new Error('the worker threads were stopped');
-    await Promise.all(workers.map((w) => endThread(w.worker)));
+    // Each finishes the batch in hand and skips the rest; what it did not answer fails below.
+    await Promise.all(workers.map((w) => w.thread.end()));
     for (const [id, batch] of this.batches) {
       this.batches.delete(id);
       batch.reject(new WorkerUnavailable('the worker threads were stopped'));
