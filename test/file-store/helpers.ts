@@ -329,3 +329,20 @@ export function backUpWithSwap(options: { home: string; backupDirectory: string;
     quietEngineContext({ log: silentLog }),
   );
 }
+
+/**
+ * Runs fixtures/end-threads-while-busy.ts: 10 rounds of 8 sets of threads at once, each ended
+ * while busy (a restore's entry threads inflating, or a backup's small-file workers reading and
+ * deflating), and checks that the process survived every end (docs/design.md, "Ending the worker
+ * threads": cut off with terminate(), such runs aborted with SIGABRT at times).
+ */
+export function expectThreadsEndedWhileBusyWithoutAbort(kind: 'restore' | 'backup'): void {
+  const run = spawnSync(process.execPath, ['-r', './scripts/register-ts.cjs', 'test/file-store/fixtures/end-threads-while-busy.ts', kind, '10', '8'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 55_000,
+  });
+  expect(run.stderr).not.toMatch(/Assertion failed|FATAL ERROR/);
+  expect({ status: run.status, signal: run.signal }).toEqual({ status: 0, signal: null });
+  expect(run.stdout).toMatch(/^ended 80 busy threads \(\d+ jobs done\)$/m);
+}

@@ -1,7 +1,6 @@
 // The worker threads of a restore and a verify (small entries inflated, hashed and written on one,
 // large stored entries copied on the other): a thread that cannot start means the main thread does
 // the work; one that dies fails the run clearly and changes nothing; none outlives the run.
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import * as path from 'node:path';
@@ -10,7 +9,7 @@ import { deflateRawSync } from 'node:zlib';
 import { backupFileStore, resolveBackupSource, restoreFileStore, verifyFileStoreBackup, type FileStoreFolderName, type ResolvedFolder } from '../../steps/engines/file-store';
 import { startEntryThreads, ThreadStoppedError, type SmallEntryJob } from '../../steps/engines/file-store/restore-threads';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { listAll, logText, makeStore, silentLog, snapshot, tempDir, write } from './helpers';
+import { expectThreadsEndedWhileBusyWithoutAbort, listAll, logText, makeStore, silentLog, snapshot, tempDir, write } from './helpers';
 
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
 const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
@@ -189,12 +188,5 @@ test('ending threads over and over while they inflate never aborts the process (
   // 10 rounds of 8 sets of threads at once: 80 small-entry threads ended while inflating. When
   // they were cut off with terminate(), 17 of 20 such runs aborted (docs/design.md, "Ending the
   // worker threads").
-  const run = spawnSync(process.execPath, ['-r', './scripts/register-ts.cjs', 'test/file-store/fixtures/end-threads-while-busy.ts', 'restore', '10', '8'], {
-    cwd: path.resolve(__dirname, '../..'),
-    encoding: 'utf8',
-    timeout: 55_000,
-  });
-  expect(run.stderr).not.toMatch(/Assertion failed|FATAL ERROR/);
-  expect({ status: run.status, signal: run.signal }).toEqual({ status: 0, signal: null });
-  expect(run.stdout).toMatch(/^ended 80 busy threads \(\d+ jobs done\)$/m);
+  expectThreadsEndedWhileBusyWithoutAbort('restore');
 }, 60_000);

@@ -2,12 +2,11 @@
 // own (steps/runtime/threads.ts), the batch or read in hand is never taken for a finished one
 // unless it was answered whole, and nothing arrives after close() returns. The restore's threads:
 // restore-threads.test.ts.
-import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, rmSync, truncateSync } from 'node:fs';
 import * as path from 'node:path';
 import { LargeFileThread, LargeFileThreadStopped } from '../../steps/engines/file-store/large-file-thread';
 import { SmallFileWorkers, WorkerUnavailable, type PreparedFile } from '../../steps/engines/file-store/small-file-workers';
-import { logText, tempDir, write } from './helpers';
+import { expectThreadsEndedWhileBusyWithoutAbort, logText, tempDir, write } from './helpers';
 
 const work = tempDir('thread-ending');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -76,12 +75,5 @@ test('the large-file thread closed in the middle of a file: the read fails, is n
 test('ending small-file workers over and over while they read and deflate never aborts the process (it did at times: SIGABRT in zlib)', () => {
   // 10 rounds of 8 workers at once. When they were cut off with terminate(), 8 of 20 such runs
   // aborted (docs/design.md, "Ending the worker threads").
-  const run = spawnSync(process.execPath, ['-r', './scripts/register-ts.cjs', 'test/file-store/fixtures/end-threads-while-busy.ts', 'backup', '10', '8'], {
-    cwd: path.resolve(__dirname, '../..'),
-    encoding: 'utf8',
-    timeout: 55_000,
-  });
-  expect(run.stderr).not.toMatch(/Assertion failed|FATAL ERROR/);
-  expect({ status: run.status, signal: run.signal }).toEqual({ status: 0, signal: null });
-  expect(run.stdout).toMatch(/^ended 80 busy threads \(\d+ jobs done\)$/m);
+  expectThreadsEndedWhileBusyWithoutAbort('backup');
 }, 60_000);
