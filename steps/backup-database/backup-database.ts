@@ -45,6 +45,9 @@ function setBackupOutputs(backup: DatabaseBackupResult, context: StepContext): v
 export async function backupDatabase(params: Params, context: StepContext): Promise<void> {
   const backup = await takeDatabaseBackup(backupRequestOf(params), context);
   const { manifest, manifestPath } = backup;
+  context.finished(
+    `The backup ${manifestPath} was complete before the cancel, so it is kept; retention may not have run (the next backup applies it) and some output variables may not have been set.`,
+  );
   context.createArtifact(manifestPath);
   setBackupOutputs(backup, context);
   if (manifest.masterKeyId) await reportKeyDrift(backup, context);

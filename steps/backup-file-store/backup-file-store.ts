@@ -48,6 +48,8 @@ export async function backupFileStoreStep(params: Params, context: StepContext):
   }, context);
   const { manifest } = result;
   const seconds = result.durationMs / 1000;
+  const kept = `The new set ${result.archivePath} and its manifest were complete and read back before the cancel, so they are kept`;
+  context.finished(`${kept}; retention may not have run (the next backup applies it) and the output variables may not have been set.`);
 
   // Retention deletes nothing before the new set has proved itself: every hash, and its manifests agree.
   const retention = await applyRetention(params.backupDirectory, params.retentionDays, new Date(), log, {
@@ -64,6 +66,7 @@ export async function backupFileStoreStep(params: Params, context: StepContext):
       log.info(`Verified the new set before retention: ${check.files} files, every SHA-256 matches.`);
     },
   });
+  context.finished(`${kept}; retention had run (${retention.deleted.length ? `deleted ${retention.deleted.join(', ')}` : 'nothing deleted'}); the output variables may not have been set.`);
   if (params.retentionDays) {
     log.info(`Retention (${params.retentionDays} days, at least ${params.retentionMinimumSets ?? 1} sets kept): ${retention.deleted.length ? `deleted ${retention.deleted.join(', ')}` : 'nothing to delete'}.`);
   }

@@ -131,7 +131,8 @@ export async function runStep<Ps extends Record<string, ParameterDefinition>>(
       ? (controller.signal.reason as StepFailure)
       : error;
     exitCode = exitCodeOf(failure);
-    const message = failureMessage(failure, template.name);
+    const finished = failure instanceof CancelledError ? context.finishedBeforeCancel : undefined;
+    const message = failureMessage(failure, template.name) + (finished ? ` ${finished}` : '');
     context.log.error(message);
     if (!(failure instanceof StepFailure) && failure instanceof Error && failure.stack) context.log.verbose(failure.stack);
     context.result(message);

@@ -48,6 +48,7 @@ export class StepContext {
   private readonly now: () => number;
   private lastProgress = { percent: -1, message: '', at: 0 };
   private progressLineOpen = false;
+  private finishedWork: string | undefined;
 
   constructor(options: StepContextOptions) {
     this.sink = options.sink;
@@ -135,6 +136,20 @@ export class StepContext {
   }
 
   /** Runs on success, failure and cancel, last registered first. Returns a function that unregisters it. */
+  /**
+   * Says what this run has already finished and kept (a backup set renamed into place), so that a
+   * cancel arriving after it does not read as "nothing was done": the cancel's last line adds this
+   * sentence. Each call replaces the last; say also what did not run.
+   */
+  finished(sentence: string): void {
+    this.finishedWork = sentence;
+  }
+
+  /** The last sentence given to finished(), if any. */
+  get finishedBeforeCancel(): string | undefined {
+    return this.finishedWork;
+  }
+
   onCleanup(cleanup: Cleanup): () => void {
     this.cleanups.push(cleanup);
     return () => {

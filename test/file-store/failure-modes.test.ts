@@ -24,6 +24,8 @@ import {
   write,
 } from './helpers';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { CancelledError } from '../../steps/runtime/errors';
+import { runStepInProcess } from '../helpers/in-process';
 
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
 const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
@@ -89,6 +91,28 @@ test('SIGTERM mid-backup (Octopus cancel) stops the bundle with exit code 143 an
   // Enough data that the backup is still running when the signal arrives.
   for (let i = 0; i < 6; i++) write(path.join(big, 'Packages', `p${i}.nupkg`), pseudoRandomBytes(6 * 1024 * 1024, i));
   await expectSigtermMidBackup(['--home-directory', big, '--include', 'Packages'], out);
+});
+
+test('a cancel after the set was renamed into place: exit 143, the set is kept and whole, and the last line says so and what did not run', async () => {
+  const out = path.join(work, 'cancel-after-commit');
+  mkdirSync(out);
+  const controller = new AbortController();
+  const run = await runStepInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out, '--retention-days', '30'], {
+    signal: controller.signal,
+    // Retention's line is the first after the set is complete; the cancel lands before the outputs.
+    onStdout: (stdout) => {
+      if (!controller.signal.aborted && /Retention \(30 days/.test(stdout)) controller.abort(new CancelledError('SIGTERM'));
+    },
+  });
+  expect(run.code).toBe(143);
+  const left = readdirSync(out).filter((f) => !f.startsWith('.')).sort();
+  expect(left).toEqual([expect.stringMatching(/-full\.manifest\.json$/), expect.stringMatching(/-full\.zip$/)]);
+  const last = run.stderr.trim().split('\n').pop() as string;
+  expect(last).toBe(
+    `ERROR: Cancelled (SIGTERM); cleanup has run. The new set ${path.join(out, left[1])} and its manifest were complete and read back before the cancel, so they are kept; ` +
+      'retention had run (nothing deleted); the output variables may not have been set.',
+  );
+  expect((await verifyFileStoreBackup(path.join(out, left[0]), {}, quietEngineContext({ log: silentLog }))).ok).toBe(true);
 });
 
 test('SIGTERM mid-restore (Octopus cancel) stops the bundle with exit code 143; the destination is as it was, no staging is left, no thread keeps it alive', async () => {

@@ -218,6 +218,41 @@ describe('running a step', () => {
     expect(sink.err).toContain('Cancelled (SIGTERM)');
   });
 
+  test('cancel after the step kept its result: still 143, and the last line says what was finished and kept (its latest word), redacted', async () => {
+    const sink = new MemorySink();
+    const controller = new AbortController();
+    const running = runStep(
+      template,
+      async (_p, context) => {
+        context.finished('A first sentence, replaced.');
+        context.finished('The set /b/pw-1234.zip was complete, so it is kept; retention did not run.');
+        controller.abort(new CancelledError('SIGTERM'));
+        context.throwIfCancelled();
+      },
+      { argv: [], env: { OCTOPUSDR_SAMPLE_PASSWORD: 'pw-1234' }, sink, handleSignals: false, signal: controller.signal },
+    );
+    expect(await running).toBe(143);
+    const last = sink.err.trim().split('\n').pop();
+    expect(last).toMatch(/Cancelled \(SIGTERM\); cleanup has run\. The set \/b\/\S+\.zip was complete, so it is kept; retention did not run\.$/);
+    expect(sink.err).not.toContain('pw-1234');
+    expect(sink.err).not.toContain('A first sentence');
+  });
+
+  test('a failure that is not a cancel does not carry the finished sentence', async () => {
+    const sink = new MemorySink();
+    const code = await runStep(
+      template,
+      async (_p, context) => {
+        context.finished('Kept X.');
+        throw new StepFailure('Retention failed: disk gone.');
+      },
+      { argv: [], env: { OCTOPUSDR_SAMPLE_PASSWORD: 'pw-1234' }, sink, handleSignals: false },
+    );
+    expect(code).toBe(1);
+    expect(sink.err).toContain('Retention failed: disk gone.');
+    expect(sink.err).not.toContain('Kept X.');
+  });
+
   test('cancel: a step that ignores the abort is cut off after the grace period and still cleaned up', async () => {
     const controller = new AbortController();
     let cleaned = false;
