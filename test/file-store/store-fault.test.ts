@@ -403,6 +403,30 @@ describe('the scan and the readability check', () => {
     }
   });
 
+  test('the scan stops at the first ENOTCONN: no later entry is looked at (each would wait out a soft mount\'s time-out)', async () => {
+    const store = makeStoreWith();
+    for (let i = 0; i < 50; i++) write(path.join(store.home, 'TaskLogs', `z-later-${i}.log.txt`), logText(2, i), undefined, t);
+    const lstatSync = fsModule.lstatSync;
+    let failed = false;
+    let after = 0;
+    const spy = jest.spyOn(fsModule, 'lstatSync').mockImplementation(((file: string, ...rest: unknown[]) => {
+      if (failed) after += 1;
+      if (file === store.small || failed) {
+        failed = true;
+        throw osError('ENOTCONN', 'lstat', file);
+      }
+      return (lstatSync as (...a: unknown[]) => unknown)(file, ...rest);
+    }) as typeof fsModule.lstatSync);
+    try {
+      const message = await messageOf(backUp(store, true));
+      expect(message).toMatch(storeGone('ENOTCONN', `ENOTCONN: socket is not connected, lstat '${store.small}'`, 'scanning TaskLogs/b-failing.log.txt'));
+      expect({ failed, after }).toEqual({ failed: true, after: 0 });
+      expect(leftIn(store.out)).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   test('EHOSTDOWN from the readability check fails the backup with the opt-in', async () => {
     const store = makeStoreWith();
     const accessSync = fsModule.accessSync;

@@ -243,12 +243,9 @@ function missingFoldersMessage(missing: readonly ResolvedFolder[]): string {
   );
 }
 
-/** The first scan problem that is no file's own (see backupFault) fails the backup. */
-function refuseBackupFaults(found: readonly ScanProblem[]): void {
-  for (const problem of found) {
-    const fault = backupFault(problem.message, `scanning ${problem.folder}${problem.path ? `/${problem.path}` : ''}`, problem.code);
-    if (fault) throw fault;
-  }
+/** A scan problem that is no file's own (see backupFault): the backup fails with it. */
+function scanFault(problem: ScanProblem): FileStoreError | undefined {
+  return backupFault(problem.message, `scanning ${problem.folder}${problem.path ? `/${problem.path}` : ''}`, problem.code);
 }
 
 function describe(problem: ScanProblem): string {
@@ -325,9 +322,9 @@ async function scanFolders(
       );
     }
     if (!rootStat.isDirectory()) throw new FileStoreError(`${folder.name} path ${folder.path} is not a folder.`);
-    const scanned = await scanFolder(folder.name, folder.path, signal, scanProgress(context, folder.name), listings?.get(folder));
-    // A store that stopped answering (or a worker out of resources) fails here, skipped or not.
-    refuseBackupFaults(scanned.problems);
+    // A store that stopped answering (or a worker out of resources) fails the scan at its first
+    // sign, skipped or not.
+    const scanned = await scanFolder(folder.name, folder.path, signal, scanProgress(context, folder.name), listings?.get(folder), scanFault);
     const judged = scanned.files.map((file) => (previous ? previous.judge(file) : { scanned: file, verdict: 'new' as const }));
     const unreadable = checkReadable(judged.filter((f) => f.verdict !== 'unchanged').map((f) => f.scanned));
     const unreadableKeys = new Set(unreadable.map((p) => p.path));

@@ -70,15 +70,27 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 
 /**
  * Scans one folder. `rootListing`, when given, is the folder's own listing, started earlier on the
- * thread pool (see listFolderEarly); it is used in place of listing the folder again.
+ * thread pool (see listFolderEarly); it is used in place of listing the folder again. `stopAt`
+ * ends the scan at the first problem it gives an error for, with that error: a share that stopped
+ * answering is not walked to the end (on a soft NFS mount each entry waits out its own time-out).
  */
-export async function scanFolder(folder: FileStoreFolderName, root: string, signal?: AbortSignal, onProgress?: ScanProgress, rootListing?: Promise<string[]>): Promise<ScanResult> {
+export async function scanFolder(
+  folder: FileStoreFolderName,
+  root: string,
+  signal?: AbortSignal,
+  onProgress?: ScanProgress,
+  rootListing?: Promise<string[]>,
+  stopAt?: (problem: ScanProblem) => Error | undefined,
+): Promise<ScanResult> {
   const result: ScanResult = { files: [], directories: [], problems: [] };
   const problem = (relative: string, error: NodeJS.ErrnoException | string, kind?: ScanProblem['kind']) => {
     const code = typeof error === 'string' ? 'UNSUPPORTED' : (error.code ?? 'ERROR');
     const resolvedKind = kind ?? (code === 'ENOENT' ? 'vanished' : code === 'EACCES' || code === 'EPERM' ? 'unreadable' : 'unreadable');
     const message = typeof error === 'string' ? error : withErrorCode(code, error.message);
-    result.problems.push({ folder, path: relative, code, kind: resolvedKind, message });
+    const found: ScanProblem = { folder, path: relative, code, kind: resolvedKind, message };
+    result.problems.push(found);
+    const stop = stopAt?.(found);
+    if (stop) throw stop;
   };
   let entriesSeen = 0;
 
