@@ -360,3 +360,26 @@ export function expectThreadsEndedWhileBusyWithoutAbort(kind: 'restore' | 'backu
   expect({ status: run.status, signal: run.signal }).toEqual({ status: 0, signal: null });
   expect(run.stdout).toMatch(/^ended 80 busy threads \(\d+ jobs done\)$/m);
 }
+
+/**
+ * Records the manifests read whole from now on: a whole read is a readFile on the handle a
+ * manifest was opened with (manifest.ts; a header read reads in chunks). Paths as opened.
+ */
+export function spyOnWholeReads() {
+  const open = fs.open;
+  let paths: string[] = [];
+  const spy = jest.spyOn(fs, 'open').mockImplementation(async (...args: Parameters<typeof fs.open>) => {
+    const handle = await open(...args);
+    const readFile = handle.readFile.bind(handle);
+    handle.readFile = ((...rest: Parameters<typeof handle.readFile>) => {
+      paths.push(String(args[0]));
+      return readFile(...rest);
+    }) as typeof handle.readFile;
+    return handle;
+  });
+  return {
+    paths: () => paths,
+    clear: () => void (paths = []),
+    restore: () => spy.mockRestore(),
+  };
+}

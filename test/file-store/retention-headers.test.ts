@@ -2,12 +2,13 @@
 // readManifestHeaderFile), and whole only the sets whose records matter: the newest complete ones
 // it counts, and those it is about to delete. A set whose manifest cannot be read whole is never
 // deleted and never counted.
-import { promises as fsPromises, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { applyRetention, backupFileStore } from '../../steps/engines/file-store';
 import { readManifestFile, readManifestHeaderFile, type FileStoreManifest } from '../../steps/engines/file-store/manifest';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { silentLog, tempDir, write } from './helpers';
+import { silentLog, spyOnWholeReads, tempDir, write } from './helpers';
 
 const day = (d: number) => new Date(Date.UTC(2026, 10, d));
 const work = tempDir('retention-headers');
@@ -68,13 +69,13 @@ describe('retention', () => {
     await set(home, out, 'Full', 1);
     for (let d = 2; d <= 9; d++) await set(home, out, 'Incremental', d);
     await set(home, out, 'Full', 20);
-    const wholeReads = jest.spyOn(fsPromises, 'readFile');
-    const read = () => wholeReads.mock.calls.map(([file]) => path.basename(String(file)));
+    const wholeReads = spyOnWholeReads();
+    const read = () => wholeReads.paths().map((file) => path.basename(file));
     try {
       // Day 21, 30 days: ten sets, all kept; only the two newest complete ones are read whole.
       expect((await applyRetention(out, 30, day(21), silentLog, { minimumSets: 2 })).deleted).toEqual([]);
       expect(read().sort()).toEqual(readdirSync(out).filter((n) => n.endsWith('.manifest.json')).sort().slice(-2));
-      wholeReads.mockClear();
+      wholeReads.clear();
 
       // Day 60, one set kept at least: the newest (a full) is counted, and the nine before it go, each read whole first.
       const result = await applyRetention(out, 5, day(60), silentLog, { minimumSets: 1 });
@@ -82,7 +83,7 @@ describe('retention', () => {
       expect(read()).toHaveLength(10);
       expect(new Set(read()).size).toBe(10);
     } finally {
-      wholeReads.mockRestore();
+      wholeReads.restore();
     }
     expect(readdirSync(out).filter((n) => n.endsWith('.zip'))).toHaveLength(1);
   });
@@ -109,5 +110,31 @@ describe('retention', () => {
     expect(second.deleted).toEqual([path.basename(oldFull).replace('.manifest.json', '.zip')]);
     expect(readdirSync(out)).toContain(path.basename(damagedFull));
     expect(verbose.join('\n')).toContain(`Retention: kept ${damagedFull.replace('.manifest.json', '.zip')}: its manifest cannot be read whole.`);
+  });
+});
+
+describe('a pipe named like a manifest (it would block a plain open until a writer came)', () => {
+  const home = path.join(work, 'fifo-home');
+  const out = path.join(work, 'fifo-out');
+  let fifo: string;
+  beforeAll(async () => {
+    await set(home, out, 'Full', 1);
+    fifo = path.join(out, 'octopus-file-store-20261101T000000Z-000000-full.manifest.json');
+    execFileSync('mkfifo', [fifo]);
+  });
+
+  test('reading it, whole or its header, fails at once naming it, instead of waiting forever', async () => {
+    for (const read of [readManifestFile, readManifestHeaderFile]) {
+      await expect(read(fifo)).rejects.toThrow(`${fifo} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup directory`);
+    }
+  });
+
+  test('an incremental and its retention go on past it: the set is made, the pipe and the real full are left', async () => {
+    await set(home, out, 'Incremental', 20);
+    const retention = await applyRetention(out, 1, day(30), silentLog, { minimumSets: 1 });
+    expect(retention.deleted).toEqual([]);
+    const left = readdirSync(out).filter((n) => n.endsWith('.manifest.json'));
+    expect(left).toHaveLength(3);
+    expect(left).toContain(path.basename(fifo));
   });
 });

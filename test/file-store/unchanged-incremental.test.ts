@@ -2,7 +2,7 @@
 // order, records reused as they are, the manifest encoded once for both copies, and a scan that
 // yields to the event loop. Each shortcut must still find every change.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, promises as fsPromises, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore, recordsInScanOrder, type ManifestFile } from '../../steps/engines/file-store';
 import { scanProgress } from '../../steps/engines/file-store/backup';
@@ -11,7 +11,7 @@ import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
 import { scanFolder } from '../../steps/engines/file-store/scan';
 import { openArchive } from '../../steps/engines/file-store/zip-reader';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { makeStore, silentLog, tempDir, write } from './helpers';
+import { makeStore, silentLog, spyOnWholeReads, tempDir, write } from './helpers';
 
 const FOLDERS: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages', 'EventExports'];
 const at = (home: string): ResolvedFolder[] => FOLDERS.map((name) => ({ name, path: path.join(home, name), origin: 'home' }));
@@ -228,14 +228,13 @@ describe('the set an incremental builds on', () => {
 
   test('is the newest set, found by reading its manifest alone', async () => {
     const { out, sets } = await directoryWithSets('many', 4);
-    const readFile = jest.spyOn(fsPromises, 'readFile');
+    const wholeReads = spyOnWholeReads();
     try {
       const next = await backup(home, out, 'Incremental', day(10));
       expect(next.manifest.basedOn).toBe(sets[3].manifest.archive);
-      const manifestsRead = readFile.mock.calls.map(([file]) => String(file)).filter((file) => file.endsWith('.manifest.json'));
-      expect(manifestsRead).toEqual([sets[3].manifestPath]);
+      expect(wholeReads.paths().filter((file) => file.endsWith('.manifest.json'))).toEqual([sets[3].manifestPath]);
     } finally {
-      readFile.mockRestore();
+      wholeReads.restore();
     }
   });
 
