@@ -53,13 +53,16 @@ function freeBytes(folder: string): number | undefined {
   }
 }
 
+/** System calls (as libuv names them) that only read: their failure is not "while writing". */
+const READING_CALLS = new Set(['scandir', 'opendir', 'readdir', 'read', 'stat', 'lstat', 'fstat', 'access', 'readlink', 'realpath']);
+
 /** The user's message for an operating-system error, or undefined when it is none. */
 export function describeFileError(error: unknown, operation: FileOperation = {}): string | undefined {
   const code = errnoOf(error);
   if (!code) return undefined;
   const e = error as NodeJS.ErrnoException & { dest?: string; address?: string; hostname?: string; port?: number };
   const target = operation.path ?? e.path ?? e.dest;
-  const what = operation.what ?? (target ? `writing ${target}` : `a file operation (${e.syscall ?? 'unknown'})`);
+  const what = operation.what ?? (target ? `${READING_CALLS.has(e.syscall ?? '') ? 'reading' : 'writing'} ${target}` : `a file operation (${e.syscall ?? 'unknown'})`);
   const folder = target ? folderOf(path.resolve(target)) : undefined;
   switch (code) {
     case 'ENOSPC':

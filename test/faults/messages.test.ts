@@ -594,6 +594,16 @@ describe('no failure reaches the user as "Unexpected error"', () => {
     expect(message).not.toMatch(/Unexpected error/);
   });
 
+  test.each([
+    ['scandir', 'reading'],
+    ['lstat', 'reading'],
+    ['open', 'writing'],
+    ['rename', 'writing'],
+  ])('an error with no operation given says "while reading" only for a call that reads (%s)', (syscall, verb) => {
+    const message = failureMessage(osError('EACCES', { path: '/var/backups', syscall }), 'S');
+    expect(message).toContain(`(EACCES: permission denied) while ${verb} /var/backups:`);
+  });
+
   test('errors written for users pass through; StepFailure as it is; anything else says how to report it', () => {
     expect(failureMessage(new StepFailure('Database x is OFFLINE.'))).toBe('Database x is OFFLINE.');
     expect(failureMessage(new SqlError('login', 'SQL Server s rejected the login. Check User ID.'))).toBe('SQL Server s rejected the login. Check User ID.');
