@@ -124,4 +124,40 @@ withFuse('a FUSE file store whose daemon dies partway (real ENOTCONN)', () => {
     );
     expect(existsSync(out)).toBe(false);
   });
+
+  // Unmounted outright (umount -l: what an admin or an automounter does), the share's files look
+  // deleted: each was a "vanished" warning and the set was kept, exit 0, as if complete.
+  test.each([
+    ['folders inside the share (they are gone from the path)', (mount: string) => FOLDERS.map((name) => ({ name, path: path.join(mount, name) }))],
+    ['a folder that is the mount point itself (the path is now the empty folder under it)', (mount: string) => [{ name: 'TaskLogs' as const, path: path.join(mount) }]],
+  ])('a share unmounted partway, %s: the backup fails saying so, and keeps nothing', async (_label, foldersOf) => {
+    const { mount, out } = mountedStore();
+    // The mount point as its own folder: TaskLogs' logs at its top.
+    const folders: ResolvedFolder[] = foldersOf(mount).map((f) => ({ ...f, origin: 'home' as const }));
+    if (folders.length === 1) for (let i = 0; i < 60; i++) write(path.join(mount, `top-${i}.log.txt`), logText(10, i), undefined, t);
+    let unmounted = false;
+    const onProgress = (p: FileStoreProgress) => {
+      if (unmounted || p.filesDone < 20) return;
+      unmounted = true;
+      execFileSync('umount', ['-l', mount]);
+    };
+    const message = await backupFileStore(
+      { folders, backupDirectory: out, mode: 'Full', skipUnreadable: true, toolVersion: 'test', smallFileWorkers: 0, onProgress },
+      quietEngineContext({ log: silentLog }),
+    ).then(
+      (result) => `resolved: ${result.manifest.files.length} files, ${result.warnings.length} warnings`,
+      (error: Error) => `${error.name}: ${error.message}`,
+    );
+    expect(unmounted).toBe(true);
+    expect(message).toMatch(
+      new RegExp(
+        `^FileStoreError: The TaskLogs folder ${escapeRegExp(folders[0].path)} is no longer where the backup scanned it \\((it is now on device \\d+, it was on device \\d+|ENOENT: no such file or directory, stat '[^']+')\\): ` +
+          'the disk or share holding it was unmounted or remounted while the backup ran, so files that look deleted may only be out of reach\\. Nothing was kept: .*then run the backup again\\.$',
+      ),
+    );
+    expect(readdirSync(out)).toEqual([]);
+  });
 });
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+

@@ -273,6 +273,13 @@ interface ScanOutcome {
   files: JudgedFile[];
   directories: ScannedDirectory[];
   folderSummaries: FileStoreManifest['folders'];
+  /** The device each scanned folder was on, to tell at the end that it is still mounted there. */
+  roots: ScannedRoot[];
+}
+
+interface ScannedRoot {
+  folder: ResolvedFolder;
+  dev: number;
 }
 
 /** A scan that takes more than a moment says how far it has got (percent 0: the total is not known yet). */
@@ -304,6 +311,7 @@ async function scanFolders(
   const problems: ScanProblem[] = [];
   const folderSummaries: FileStoreManifest['folders'] = [];
   const missing: ResolvedFolder[] = [];
+  const roots: ScannedRoot[] = [];
   for (const folder of options.folders) {
     signal.throwIfAborted();
     let rootStat;
@@ -322,6 +330,7 @@ async function scanFolders(
       );
     }
     if (!rootStat.isDirectory()) throw new FileStoreError(`${folder.name} path ${folder.path} is not a folder.`);
+    roots.push({ folder, dev: rootStat.dev });
     // A store that stopped answering (or a worker out of resources) fails the scan at its first
     // sign, skipped or not.
     const scanned = await scanFolder(folder.name, folder.path, signal, scanProgress(context, folder.name), listings?.get(folder), scanFault);
@@ -366,7 +375,36 @@ async function scanFolders(
         `If these folders really are empty (a new server), check "${labels.allowEmpty}". Nothing was written.`,
     );
   }
-  return { files, directories, folderSummaries };
+  return { files, directories, folderSummaries, roots };
+}
+
+/**
+ * Each folder the scan read must still be on the device it was on once its files are written. A
+ * share unmounted during the backup leaves its mount point (another device) or no folder at all,
+ * and its files look deleted: they were "vanished" warnings and the set was kept as if complete.
+ * The device only, not the inode: a CIFS mount with noserverino makes up inode numbers, which can
+ * change when the folder's inode leaves the cache during a long backup.
+ */
+async function refuseChangedRoots(roots: readonly ScannedRoot[]): Promise<void> {
+  for (const { folder, dev } of roots) {
+    let now: { dev: number } | undefined;
+    let reason: string;
+    try {
+      now = await fs.stat(folder.path);
+      reason = `it is now on device ${now.dev}, it was on device ${dev}`;
+    } catch (error) {
+      const code = errnoOf(error);
+      const message = withErrorCode(code, (error as Error).message);
+      const fault = backupFault(message, `checking the ${folder.name} folder ${folder.path} after writing its files`, code);
+      if (fault) throw fault;
+      reason = message;
+    }
+    if (now && now.dev === dev) continue;
+    throw new FileStoreError(
+      `The ${folder.name} folder ${folder.path} is no longer where the backup scanned it (${reason}): the disk or share holding it was unmounted or remounted while the backup ran, ` +
+        'so files that look deleted may only be out of reach. Nothing was kept: check that the disk or share holding it stays mounted, then run the backup again.',
+    );
+  }
 }
 
 interface BackupPlan {
@@ -861,6 +899,7 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
   const state: WriteState = { archiveName, options, context, warnings, progress, report: () => onProgress(progress), stored: new Map(), streamed: [], openedHandles: [], paths };
   try {
     await writeFiles(writer, state, scan.directories, plan.toStore);
+    await refuseChangedRoots(scan.roots);
     // Every file the scan found was skipped when opened (a share that dropped after the scan):
     // an empty set is refused here as the scan refuses one.
     if (plan.planned.length - plan.toStore.length + state.stored.size === 0 && !options.allowEmpty) {
