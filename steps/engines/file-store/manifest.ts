@@ -96,6 +96,8 @@ export interface BackupSet {
   manifestPath: string;
   archivePath: string;
   manifest: FileStoreManifest;
+  /** The manifest file's bytes, when asked for and read from the file beside the archive (see encodeManifestAfter). */
+  manifestBytes?: Buffer;
 }
 
 /** A manifest without its file and folder lists: the set's archive, kind, time and chain. */
@@ -199,6 +201,17 @@ export async function readManifestFile(manifestPath: string): Promise<FileStoreM
   }
 }
 
+/** A manifest file and its bytes, for an incremental that may reuse its file list (encodeManifestAfter). */
+export async function readManifestFileWithBytes(manifestPath: string): Promise<{ manifest: FileStoreManifest; bytes: Buffer }> {
+  const handle = await openManifest(manifestPath);
+  try {
+    const bytes = await handle.readFile();
+    return { manifest: parseManifest(bytes.toString('utf8'), manifestPath), bytes };
+  } finally {
+    await handle.close();
+  }
+}
+
 const utf8Encoder = new TextEncoder();
 
 /**
@@ -218,6 +231,48 @@ export function encodeManifest(manifest: FileStoreManifest): Buffer {
 
 /** Where a manifest as encodeManifest writes it starts its file list: every key before it is the set's header. */
 const FILE_LIST_START = '\n "files": [';
+/** What closes a header cut just before FILE_LIST_START, so that it parses as a whole manifest. */
+const EMPTY_LISTS_END = '\n "files": [], "directories": []}';
+
+/**
+ * The manifest's bytes; for an incremental whose file and folder records are those of the set it
+ * builds on (an unchanged store), its header followed by that set's own file list, byte for byte
+ * as its manifest file holds it. Encoding the lists again was most of the work left in an
+ * unchanged incremental: JSON.stringify and UTF-8 of a 1.75 MB manifest (scale 0.3) took ~40 ms.
+ * The previous bytes are reused only when they cannot say anything else: its records equal these
+ * one by one, the text before its file list is its whole header (so nothing after the list sets a
+ * header key again), and it has no top-level key but the header's and the two lists.
+ */
+export function encodeManifestAfter(manifest: FileStoreManifest, previous: BackupSet | undefined): Buffer {
+  const list = previous?.manifestBytes && reusableFileList(manifest, previous.manifest, previous.manifestBytes, previous.manifestPath);
+  if (!list) return encodeManifest(manifest);
+  const head = JSON.stringify({ ...manifest, files: [], directories: [] }, null, 1);
+  const at = head.indexOf(FILE_LIST_START);
+  return Buffer.concat([Buffer.from(head.slice(0, at), 'utf8'), list]);
+}
+
+function reusableFileList(manifest: FileStoreManifest, before: FileStoreManifest, bytes: Buffer, where: string): Buffer | undefined {
+  if (!sameRecords(manifest.files, before.files) || !sameRecords(manifest.directories, before.directories)) return undefined;
+  const headerKeys = new Set(Object.keys(manifest));
+  if (Object.keys(before).some((key) => !headerKeys.has(key))) return undefined;
+  const at = bytes.indexOf(FILE_LIST_START);
+  if (at < 0) return undefined;
+  const header = headerIfComplete(bytes.toString('utf8', 0, at) + EMPTY_LISTS_END, where);
+  return header && isDeepStrictEqual(header, headerOf(before)) ? bytes.subarray(at) : undefined;
+}
+
+/** The same records in the same order, each with the same keys and values (the values are strings and numbers). */
+function sameRecords(a: readonly object[], b: readonly object[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as Record<string, unknown>;
+    const y = b[i] as Record<string, unknown>;
+    const keys = Object.keys(x);
+    if (keys.length !== Object.keys(y).length) return false;
+    for (const key of keys) if (typeof x[key] === 'object' || x[key] !== y[key]) return false;
+  }
+  return true;
+}
 /** Characters of a header read before the manifest is read whole instead (see readManifestHeaderFile). */
 const HEADER_READ_LIMIT = 64 * 1024 * 1024;
 /** Every key encodeManifest writes before the file list (basedOn only in incrementals). */
@@ -422,10 +477,17 @@ function setManifestPath(directory: string, archiveName: string, present: Readon
  * copied on its own, or a backup stopped between the two), the manifest inside it. Throws when it
  * cannot be read.
  */
-export async function readBackupSet(directory: string, archiveName: string, present: ReadonlySet<string>): Promise<BackupSet> {
+/** `keepBytes`: keep the manifest file's bytes on the set (an incremental may reuse its file list). */
+export async function readBackupSet(directory: string, archiveName: string, present: ReadonlySet<string>, keepBytes = false): Promise<BackupSet> {
   const archivePath = path.join(directory, archiveName);
   const manifestPath = setManifestPath(directory, archiveName, present);
-  const manifest = manifestPath === archivePath ? await readInternalManifest(archivePath) : await readManifestFile(manifestPath);
+  const read =
+    manifestPath === archivePath
+      ? { manifest: await readInternalManifest(archivePath), bytes: undefined }
+      : keepBytes
+        ? await readManifestFileWithBytes(manifestPath)
+        : { manifest: await readManifestFile(manifestPath), bytes: undefined };
+  const { manifest } = read;
   if (manifest.archive !== archiveName) throw new StepFailure(`${manifestPath} describes ${manifest.archive}`);
-  return { directory, manifestPath, archivePath, manifest };
+  return { directory, manifestPath, archivePath, manifest, ...(read.bytes ? { manifestBytes: read.bytes } : {}) };
 }
