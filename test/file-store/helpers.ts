@@ -363,7 +363,8 @@ export function expectThreadsEndedWhileBusyWithoutAbort(kind: 'restore' | 'backu
 
 /**
  * Records the manifests read whole from now on: a whole read is a readFile on the handle a
- * manifest was opened with (manifest.ts; a header read reads in chunks). Paths as opened.
+ * manifest was opened with, or a read from its start into a buffer larger than the 64 KiB chunks
+ * a header read uses (manifest.ts, readManifestFileWithBytes). Paths as opened.
  */
 export function spyOnWholeReads() {
   const open = fs.open;
@@ -375,6 +376,11 @@ export function spyOnWholeReads() {
       paths.push(String(args[0]));
       return readFile(...rest);
     }) as typeof handle.readFile;
+    const read = handle.read.bind(handle) as (...a: unknown[]) => ReturnType<typeof handle.read>;
+    handle.read = ((...rest: unknown[]) => {
+      if (Buffer.isBuffer(rest[0]) && rest[0].length > 64 * 1024 && rest[3] === 0) paths.push(String(args[0]));
+      return read(...rest);
+    }) as typeof handle.read;
     return handle;
   });
   return {

@@ -4,7 +4,7 @@
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store';
-import { encodeManifest, MANIFEST_ENTRY_NAME, readManifestFile, type FileStoreManifest } from '../../steps/engines/file-store/manifest';
+import { encodeManifest, encodeManifestAfter, MANIFEST_ENTRY_NAME, readManifestFile, readManifestFileWithBytes, type BackupSet, type FileStoreManifest } from '../../steps/engines/file-store/manifest';
 import { openArchive } from '../../steps/engines/file-store/zip-reader';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { silentLog, tempDir, write } from './helpers';
@@ -108,5 +108,45 @@ describe('encoded whole instead, and right, when the previous bytes could say so
     const { bytes, parsed } = await writtenManifest(incremental);
     expect(bytes.equals(encodeManifest(incremental.manifest))).toBe(true);
     expect(parsed).toEqual(incremental.manifest);
+  });
+});
+
+describe('where the header goes: in the room read in front of the list, or joined by a copy', () => {
+  async function previousSet() {
+    const { home, out, full } = await storeWithFull();
+    const incremental = await backUp(home, out, 'Incremental', 3);
+    const read = await readManifestFileWithBytes(full.manifestPath);
+    const previous: BackupSet = { directory: out, manifestPath: full.manifestPath, archivePath: full.archivePath, manifest: read.manifest, manifestBytes: read.bytes };
+    // This set's records are the previous set's objects, as an unchanged incremental makes them.
+    const manifest = { ...incremental.manifest, files: read.manifest.files };
+    return { previous, manifest, bytes: read.bytes };
+  }
+
+  test('in the room: no copy of the list, the same bytes a whole encoding gives; the previous bytes are not offered again', async () => {
+    const { previous, manifest, bytes } = await previousSet();
+    const written = encodeManifestAfter(manifest, previous);
+    expect(written.equals(encodeManifest(manifest))).toBe(true);
+    expect(written.buffer).toBe(bytes.buffer);
+    expect(previous.manifestBytes).toBeUndefined();
+    expect(encodeManifestAfter(manifest, previous).equals(written)).toBe(true);
+  });
+
+  test('a header longer than the room (64 KiB): joined by a copy, the previous bytes left as they were', async () => {
+    const { previous, manifest, bytes } = await previousSet();
+    const before = Buffer.from(bytes);
+    const long = { ...manifest, warnings: ['w'.repeat(70 * 1024)] };
+    const written = encodeManifestAfter(long, previous);
+    expect(written.equals(encodeManifest(long))).toBe(true);
+    expect(written.buffer).not.toBe(bytes.buffer);
+    expect(bytes.equals(before)).toBe(true);
+  });
+
+  test('bytes read without room in front: joined by a copy, never written in front of them', async () => {
+    const { previous, manifest } = await previousSet();
+    const plain = readFileSync(previous.manifestPath);
+    const before = Buffer.from(plain);
+    const written = encodeManifestAfter(manifest, { ...previous, manifestBytes: plain });
+    expect(written.equals(encodeManifest(manifest))).toBe(true);
+    expect(plain.equals(before)).toBe(true);
   });
 });

@@ -201,11 +201,31 @@ export async function readManifestFile(manifestPath: string): Promise<FileStoreM
   }
 }
 
+/**
+ * Room kept in front of a manifest's bytes read for reuse: the next set's header is written there,
+ * just before the file list, so the list is not copied (copying 5.8 MB into fresh memory took
+ * ~17 ms at scale 1, most of it page faults). A header longer than this is joined by a copy.
+ */
+const HEADER_ROOM = 64 * 1024;
+/** Buffers read with HEADER_ROOM free in front of them, which encodeManifestAfter may write into (once). */
+const withHeaderRoom = new WeakSet<Buffer>();
+
 /** A manifest file and its bytes, for an incremental that may reuse its file list (encodeManifestAfter). */
 export async function readManifestFileWithBytes(manifestPath: string): Promise<{ manifest: FileStoreManifest; bytes: Buffer }> {
   const handle = await openManifest(manifestPath);
   try {
-    const bytes = await handle.readFile();
+    const { size } = await handle.stat();
+    // One byte more than its size, to see that it did not grow while read.
+    const room = Buffer.allocUnsafeSlow(HEADER_ROOM + size + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(room, HEADER_ROOM + length, room.length - HEADER_ROOM - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (HEADER_ROOM + length === room.length) throw new StepFailure(`${manifestPath} grew while it was read; it is being written by something else. Run this again once it is left alone.`);
+    }
+    const bytes = room.subarray(HEADER_ROOM, HEADER_ROOM + length);
+    withHeaderRoom.add(bytes);
     return { manifest: parseManifest(bytes.toString('utf8'), manifestPath), bytes };
   } finally {
     await handle.close();
@@ -244,11 +264,20 @@ const EMPTY_LISTS_END = '\n "files": [], "directories": []}';
  * header key again), and it has no top-level key but the header's and the two lists.
  */
 export function encodeManifestAfter(manifest: FileStoreManifest, previous: BackupSet | undefined): Buffer {
-  const list = previous?.manifestBytes && reusableFileList(manifest, previous.manifest, previous.manifestBytes, previous.manifestPath);
+  const bytes = previous?.manifestBytes;
+  const list = bytes && reusableFileList(manifest, previous.manifest, bytes, previous.manifestPath);
   if (!list) return encodeManifest(manifest);
-  const head = JSON.stringify({ ...manifest, files: [], directories: [] }, null, 1);
-  const at = head.indexOf(FILE_LIST_START);
-  return Buffer.concat([Buffer.from(head.slice(0, at), 'utf8'), list]);
+  const text = JSON.stringify({ ...manifest, files: [], directories: [] }, null, 1);
+  const head = Buffer.from(text.slice(0, text.indexOf(FILE_LIST_START)), 'utf8');
+  // Written in front of the list, over the previous header and the room before it: those bytes
+  // are no longer the previous manifest's, so they are not offered again.
+  const start = list.byteOffset - head.length;
+  if (!withHeaderRoom.has(bytes) || start < bytes.byteOffset - HEADER_ROOM) return Buffer.concat([head, list]);
+  withHeaderRoom.delete(bytes);
+  previous.manifestBytes = undefined;
+  const whole = Buffer.from(list.buffer, start, head.length + list.length);
+  head.copy(whole, 0);
+  return whole;
 }
 
 function reusableFileList(manifest: FileStoreManifest, before: FileStoreManifest, bytes: Buffer, where: string): Buffer | undefined {
@@ -265,6 +294,9 @@ function reusableFileList(manifest: FileStoreManifest, before: FileStoreManifest
 function sameRecords(a: readonly object[], b: readonly object[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
+    // An unchanged file's record is the previous set's own object (reusedRecord): 20,000 records
+    // compared key by key took ~20 ms at scale 1.
+    if (a[i] === b[i]) continue;
     const x = a[i] as Record<string, unknown>;
     const y = b[i] as Record<string, unknown>;
     const keys = Object.keys(x);
