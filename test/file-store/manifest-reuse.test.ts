@@ -78,6 +78,10 @@ describe('encoded whole instead, and right, when the previous bytes could say so
   const edits: [string, (text: string) => string][] = [
     // Naming an older set that is there, so that the set stays complete and the incremental builds on it.
     ['a "chain" set again after the file list', (text) => text.replace(/\n}\s*$/, `,\n "chain": [${JSON.stringify(olderFull)}, ${JSON.stringify(JSON.parse(text).archive)}]\n}`)],
+    // Found by a field check: the same value passed the header comparison, and the next set's
+    // manifest then read as the previous set's chain (its own archive left out).
+    ['a "chain" set again after the file list, to the value its header has', (text) => text.replace(/\n}\s*$/, `,\n "chain": ${JSON.stringify(JSON.parse(text).chain)}\n}`)],
+    ['a "chain" after the files, inside the list\'s own lines', (text) => text.replace('\n ],\n "directories": [', `\n ], "chain": ${JSON.stringify(JSON.parse(text).chain)},\n "directories": [`)],
     ['a top-level key after the lists that this tool does not write', (text) => text.replace(/\n}\s*$/, ',\n "note": "edited"\n}')],
     ['a "mode" moved after the file list (the header before the list is not whole)', (text) => text.replace('\n "mode": "Full",', '').replace(/\n}\s*$/, ',\n "mode": "Full"\n}')],
   ];

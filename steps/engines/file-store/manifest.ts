@@ -286,8 +286,35 @@ function reusableFileList(manifest: FileStoreManifest, before: FileStoreManifest
   if (Object.keys(before).some((key) => !headerKeys.has(key))) return undefined;
   const at = bytes.indexOf(FILE_LIST_START);
   if (at < 0) return undefined;
+  const list = bytes.subarray(at);
+  if (!holdsOnlyTheTwoLists(list)) return undefined;
   const header = headerIfComplete(bytes.toString('utf8', 0, at) + EMPTY_LISTS_END, where);
-  return header && isDeepStrictEqual(header, headerOf(before)) ? bytes.subarray(at) : undefined;
+  return header && isDeepStrictEqual(header, headerOf(before)) ? list : undefined;
+}
+
+const OPEN = 0x5b; // [
+const CLOSE = 0x5d; // ]
+const BETWEEN_THE_LISTS = Buffer.from('],\n "directories": [');
+const AFTER_THE_LISTS = [Buffer.from(']\n}'), Buffer.from(']\n}\n')];
+
+/**
+ * The text from FILE_LIST_START on sets no top-level key but "files" and "directories", once
+ * each. A key set again after the list (even to the value the header has: the new header's would
+ * then be overridden by the previous set's) is refused, as is anything not laid out as
+ * encodeManifest writes it. Pinned by its brackets: records hold no arrays, so in a list this tool
+ * wrote the only `[` and `]` are the two lists' own (a name holding one is encoded whole instead);
+ * between and after them the bytes must be exactly encodeManifest's. A few memchr scans, not a parse.
+ */
+function holdsOnlyTheTwoLists(list: Buffer): boolean {
+  const filesOpen = FILE_LIST_START.length - 1;
+  const filesClose = list.indexOf(CLOSE);
+  const directoriesOpen = list.indexOf(OPEN, filesOpen + 1);
+  if (filesClose < 0 || directoriesOpen < filesClose) return false;
+  if (!list.subarray(filesClose, directoriesOpen + 1).equals(BETWEEN_THE_LISTS)) return false;
+  const directoriesClose = list.indexOf(CLOSE, filesClose + 1);
+  if (directoriesClose < directoriesOpen || list.indexOf(OPEN, directoriesOpen + 1) >= 0) return false;
+  const end = list.subarray(directoriesClose);
+  return AFTER_THE_LISTS.some((expected) => end.equals(expected));
 }
 
 /** The same records in the same order, each with the same keys and values (the values are strings and numbers). */
