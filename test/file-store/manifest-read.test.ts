@@ -87,3 +87,44 @@ describe('encodeManifest', () => {
     expect(parseManifest(bytes.toString('utf8'), 'encoded')).toEqual(written);
   });
 });
+
+describe('encodeManifest writes the records a thousand at a time', () => {
+  const withDirectories = (paths: string[], directories: number): FileStoreManifest => ({
+    ...manifest(paths),
+    directories: Array.from({ length: directories }, (_, i) => ({ folder: 'Artifacts' as const, path: `d-${i}/"quoted"\\`, mtimeMs: i + 0.25, mode: 0o755 })),
+  });
+  test.each([
+    ['no files, no folders', 0, 0],
+    ['one file', 1, 1],
+    ['999 files', 999, 3],
+    ['1,000 files', 1000, 1000],
+    ['1,001 files and 1,001 folders', 1001, 1001],
+    ['2,500 files', 2500, 7],
+  ])('%s: the same bytes as the whole text', (_name, files, directories) => {
+    const written = withDirectories(
+      Array.from({ length: files }, (_, i) => (i % 97 === 5 ? `Bücher/${i}-日志😀\n\t"x"\\.txt` : `ServerTasks-${i}.log.txt`)),
+      directories,
+    );
+    expect(encodeManifest(written).equals(Buffer.from(JSON.stringify(written, null, 1), 'utf8'))).toBe(true);
+  });
+
+  test('the whole text is never one string: no JSON.stringify call gives more than the header or a thousand records', () => {
+    const written = manifest(Array.from({ length: 5000 }, (_, i) => `ServerTasks-${i}.log.txt`));
+    const whole = JSON.stringify(written, null, 1).length;
+    const stringify = jest.spyOn(JSON, 'stringify');
+    try {
+      const bytes = encodeManifest(written);
+      expect(bytes.length).toBe(whole);
+      const longest = Math.max(...stringify.mock.results.map((r) => (typeof r.value === 'string' ? r.value.length : 0)));
+      expect(stringify.mock.calls.length).toBeGreaterThan(5);
+      expect(longest).toBeLessThan(whole / 4);
+    } finally {
+      stringify.mockRestore();
+    }
+  });
+
+  test('a manifest with a key after its lists (not written by this tool) is encoded whole, the same bytes', () => {
+    const odd = { ...manifest(['a.txt', 'b.txt']), note: 'after the lists' } as FileStoreManifest;
+    expect(encodeManifest(odd).equals(Buffer.from(JSON.stringify(odd, null, 1), 'utf8'))).toBe(true);
+  });
+});
