@@ -3,7 +3,7 @@
 // exactly the UTF-8 of the JSON text.
 import { rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { encodeManifest, MANIFEST_FORMAT, parseManifest, readManifestFile, type FileStoreManifest } from '../../steps/engines/file-store/manifest';
+import { encodeManifest, MANIFEST_FORMAT, parseManifest, parseManifestBytes, readManifestFile, type FileStoreManifest } from '../../steps/engines/file-store/manifest';
 import { tempDir } from './helpers';
 
 const ARCHIVE = 'octopus-file-store-20260301T100000Z-abcdef-full.zip';
@@ -126,5 +126,66 @@ describe('encodeManifest writes the records a thousand at a time', () => {
   test('a manifest with a key after its lists (not written by this tool) is encoded whole, the same bytes', () => {
     const odd = { ...manifest(['a.txt', 'b.txt']), note: 'after the lists' } as FileStoreManifest;
     expect(encodeManifest(odd).equals(Buffer.from(JSON.stringify(odd, null, 1), 'utf8'))).toBe(true);
+  });
+});
+
+describe('parseManifestBytes reads the file list ~64 KB at a time', () => {
+  const named = (count: number) =>
+    manifest(Array.from({ length: count }, (_, i) => (i % 89 === 3 ? `Bücher/${i}-日志😀\n\t"x"\\},\n  {\n.txt` : `ServerTasks-${i}.log.txt`)));
+  /** JSON.parse's inputs while `run` runs. */
+  function parsedTexts(run: () => unknown): string[] {
+    const parse = jest.spyOn(JSON, 'parse');
+    try {
+      run();
+      return parse.mock.calls.map((call) => String(call[0]));
+    } finally {
+      parse.mockRestore();
+    }
+  }
+
+  test.each([0, 1, 229, 230, 231, 5000])('%i files: the value JSON.parse gives for the whole text', (count) => {
+    const bytes = encodeManifest(named(count));
+    expect(parseManifestBytes(bytes, 'm')).toEqual(JSON.parse(bytes.toString('utf8')));
+  });
+
+  test('5,000 files are parsed in pieces, none of them near the whole text', () => {
+    const bytes = encodeManifest(named(5000));
+    const texts = parsedTexts(() => parseManifestBytes(bytes, 'm'));
+    expect(texts.length).toBeGreaterThan(10);
+    expect(Math.max(...texts.map((t) => t.length))).toBeLessThan(100 * 1024);
+  });
+
+  test('a record holding a nested object (an edited manifest): the value JSON.parse gives', () => {
+    const edited = named(3000) as unknown as { files: Record<string, unknown>[] };
+    // A nested object with its own closing braces and commas on lines indented like the records'.
+    const text = JSON.stringify(edited, null, 1).replace('"path": "ServerTasks-600.log.txt"', '"path": "ServerTasks-600.log.txt",\n   "x": {"a": {\n  },\n  "b": {\n}}');
+    const bytes = Buffer.from(text, 'utf8');
+    expect(parseManifestBytes(bytes, 'm')).toEqual(JSON.parse(text));
+  });
+
+  test('keys set twice, a "files" key in the header, keys after the lists: the value JSON.parse gives', () => {
+    const base = JSON.stringify(named(600), null, 1);
+    const variants = [
+      base.replace('\n "mode": "Full",', '\n "mode": "Full",\n "mode": "Incremental",'),
+      base.replace('\n "host": "host",', '\n "files": [],\n "host": "host",'),
+      base.replace(/\n\}$/, ',\n "chain": []\n}'),
+    ];
+    for (const text of variants) {
+      const bytes = Buffer.from(text, 'utf8');
+      let whole: unknown;
+      try {
+        whole = parseManifest(text, 'm');
+      } catch (error) {
+        expect(() => parseManifestBytes(bytes, 'm')).toThrow((error as Error).message);
+        continue;
+      }
+      expect(parseManifestBytes(bytes, 'm')).toEqual(whole);
+    }
+  });
+
+  test('bytes that are not JSON fail as parseManifest fails them', () => {
+    const bytes = encodeManifest(named(600));
+    const cut = bytes.subarray(0, bytes.length - 200);
+    expect(() => parseManifestBytes(cut, 'cut.manifest.json')).toThrow(/^cut\.manifest\.json is not valid JSON/);
   });
 });

@@ -226,7 +226,7 @@ export async function readManifestFileWithBytes(manifestPath: string): Promise<{
     }
     const bytes = room.subarray(HEADER_ROOM, HEADER_ROOM + length);
     withHeaderRoom.add(bytes);
-    return { manifest: parseManifest(bytes.toString('utf8'), manifestPath), bytes };
+    return { manifest: parseManifestBytes(bytes, manifestPath), bytes };
   } finally {
     await handle.close();
   }
@@ -373,6 +373,50 @@ function holdsOnlyTheTwoLists(list: Buffer): boolean {
   return AFTER_THE_LISTS.some((expected) => end.equals(expected));
 }
 
+/** Bytes of file records decoded and parsed at a time by parseManifestBytes (~230 records). */
+const LIST_PIECE_BYTES = 64 * 1024;
+/** Between two file records, as encodeManifest writes them: the comma is at index 4. */
+const RECORD_BREAK = Buffer.from('\n  },\n  {\n');
+
+/**
+ * A manifest's bytes parsed: the same value as JSON.parse of their UTF-8 text, and checked as
+ * parseManifest checks it. Laid out as encodeManifest writes it (pinned as holdsOnlyTheTwoLists
+ * pins it), the file list is decoded and parsed ~64 KB at a time, cut where one record ends and
+ * the next begins: the text is never one 5.8 MB string (11.6 MB, two bytes a character, once any
+ * name is outside Latin-1). Any other layout is parsed whole, as is one whose pieces do not each
+ * parse as a list of records (a cut inside a record leaves braces open, so a cut can only hold
+ * where the list's own commas are).
+ */
+export function parseManifestBytes(bytes: Buffer, where: string): FileStoreManifest {
+  const value = parsedInPieces(bytes);
+  return value ? checkManifest(value, where) : parseManifest(bytes.toString('utf8'), where);
+}
+
+function parsedInPieces(bytes: Buffer): Record<string, unknown> | undefined {
+  const at = bytes.indexOf(FILE_LIST_START);
+  if (at < 0 || !holdsOnlyTheTwoLists(bytes.subarray(at))) return undefined;
+  const filesOpen = at + FILE_LIST_START.length - 1;
+  const filesClose = bytes.indexOf(CLOSE, filesOpen);
+  const directoriesOpen = bytes.indexOf(OPEN, filesClose);
+  const directoriesClose = bytes.indexOf(CLOSE, directoriesOpen);
+  try {
+    const header: unknown = JSON.parse(bytes.toString('utf8', 0, at) + EMPTY_LISTS_END);
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) return undefined;
+    const files: unknown[] = [];
+    for (let start = filesOpen + 1; start < filesClose; ) {
+      const found = start + LIST_PIECE_BYTES < filesClose ? bytes.indexOf(RECORD_BREAK, start + LIST_PIECE_BYTES) : -1;
+      const end = found < 0 || found >= filesClose ? filesClose : found + 4;
+      const piece: unknown[] = JSON.parse(`[${bytes.toString('utf8', start, end)}]`);
+      for (const record of piece) files.push(record);
+      start = end + 1;
+    }
+    const directories: unknown = JSON.parse(bytes.toString('utf8', directoriesOpen, directoriesClose + 1));
+    return Object.assign(header, { files, directories });
+  } catch {
+    return undefined;
+  }
+}
+
 /** The same records in the same order, each with the same keys and values (the values are strings and numbers). */
 function sameRecords(a: readonly object[], b: readonly object[]): boolean {
   if (a.length !== b.length) return false;
@@ -471,7 +515,7 @@ export async function readManifestEntry(archive: OpenedArchive): Promise<FileSto
       { cause: error },
     );
   }
-  return parseManifest(Buffer.concat(chunks).toString('utf8'), `${archive.path} (${MANIFEST_ENTRY_NAME})`);
+  return parseManifestBytes(Buffer.concat(chunks), `${archive.path} (${MANIFEST_ENTRY_NAME})`);
 }
 
 /** The manifest inside an archive (its last entry). */
