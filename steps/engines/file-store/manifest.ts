@@ -250,11 +250,14 @@ const PIECE_TAIL = '\n ]\n}'.length;
  * Latin-1) next to the bytes, at the end of the backup, where its peak memory is: the records are
  * stringified a thousand at a time, at the depth they have in the manifest (wrapped in an object of
  * one list, whose lines are then indented as the manifest's), and each piece is encoded into the
- * buffer as it comes. A manifest whose lists are not its last two keys is stringified whole.
+ * buffer as it comes. A manifest whose lists are not its last two keys, or not arrays, is
+ * stringified whole. Plain data is assumed, as this tool makes it: no toJSON methods or getters.
  */
 export function encodeManifest(manifest: FileStoreManifest): Buffer {
   const empty = JSON.stringify({ ...manifest, files: [], directories: [] }, null, 1);
-  if (!empty.endsWith(EMPTY_LISTS_TAIL)) return encodeText([JSON.stringify(manifest, null, 1)], 0);
+  if (!Array.isArray(manifest.files) || !Array.isArray(manifest.directories) || !empty.endsWith(EMPTY_LISTS_TAIL)) {
+    return encodeText([JSON.stringify(manifest, null, 1)], 0);
+  }
   // Room for ~285 bytes a file record at scale 1 and more: pages never written are never touched.
   const room = empty.length + 400 * manifest.files.length + 200 * manifest.directories.length;
   return encodeText([
