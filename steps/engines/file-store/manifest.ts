@@ -254,20 +254,28 @@ const PIECE_TAIL = '\n ]\n}'.length;
  * stringified whole. Plain data is assumed, as this tool makes it: no toJSON methods or getters.
  */
 export function encodeManifest(manifest: FileStoreManifest): Buffer {
-  const empty = JSON.stringify({ ...manifest, files: [], directories: [] }, null, 1);
-  if (!Array.isArray(manifest.files) || !Array.isArray(manifest.directories) || !empty.endsWith(EMPTY_LISTS_TAIL)) {
-    return encodeText([JSON.stringify(manifest, null, 1)], 0);
-  }
+  const header = headerText(manifest);
+  if (header === undefined) return encodeText([JSON.stringify(manifest, null, 1)], 0);
   // Room for ~285 bytes a file record at scale 1 and more: pages never written are never touched.
-  const room = empty.length + 400 * manifest.files.length + 200 * manifest.directories.length;
+  const room = header.length + 400 * manifest.files.length + 200 * manifest.directories.length;
   return encodeText([
-    empty.slice(0, -EMPTY_LISTS_TAIL.length),
+    header,
     '\n "files": ',
     ...listPieces(manifest.files),
     ',\n "directories": ',
     ...listPieces(manifest.directories),
     '\n}',
   ], room);
+}
+
+/**
+ * The manifest's text up to its file list (FILE_LIST_START), as JSON.stringify(manifest, null, 1)
+ * writes it; undefined unless its lists are arrays and its last two keys.
+ */
+function headerText(manifest: FileStoreManifest): string | undefined {
+  if (!Array.isArray(manifest.files) || !Array.isArray(manifest.directories)) return undefined;
+  const empty = JSON.stringify({ ...manifest, files: [], directories: [] }, null, 1);
+  return empty.endsWith(EMPTY_LISTS_TAIL) ? empty.slice(0, -EMPTY_LISTS_TAIL.length) : undefined;
 }
 
 /** A list as JSON.stringify(_, null, 1) writes it one level into an object, in pieces. */
@@ -325,9 +333,9 @@ const EMPTY_LISTS_END = '\n "files": [], "directories": []}';
 export function encodeManifestAfter(manifest: FileStoreManifest, previous: BackupSet | undefined): Buffer {
   const bytes = previous?.manifestBytes;
   const list = bytes && reusableFileList(manifest, previous.manifest, bytes, previous.manifestPath);
-  if (!list) return encodeManifest(manifest);
-  const text = JSON.stringify({ ...manifest, files: [], directories: [] }, null, 1);
-  const head = Buffer.from(text.slice(0, text.indexOf(FILE_LIST_START)), 'utf8');
+  const header = list ? headerText(manifest) : undefined;
+  if (!list || header === undefined) return encodeManifest(manifest);
+  const head = Buffer.from(header, 'utf8');
   // Written in front of the list, over the previous header and the room before it: those bytes
   // are no longer the previous manifest's, so they are not offered again.
   const start = list.byteOffset - head.length;
@@ -346,7 +354,7 @@ function reusableFileList(manifest: FileStoreManifest, before: FileStoreManifest
   const at = bytes.indexOf(FILE_LIST_START);
   if (at < 0) return undefined;
   const list = bytes.subarray(at);
-  if (!holdsOnlyTheTwoLists(list)) return undefined;
+  if (!twoListsIn(list)) return undefined;
   const header = headerIfComplete(bytes.toString('utf8', 0, at) + EMPTY_LISTS_END, where);
   return header && isDeepStrictEqual(header, headerOf(before)) ? list : undefined;
 }
@@ -364,16 +372,24 @@ const AFTER_THE_LISTS = [Buffer.from(']\n}'), Buffer.from(']\n}\n')];
  * wrote the only `[` and `]` are the two lists' own (a name holding one is encoded whole instead);
  * between and after them the bytes must be exactly encodeManifest's. A few memchr scans, not a parse.
  */
-function holdsOnlyTheTwoLists(list: Buffer): boolean {
+function twoListsIn(list: Buffer): TwoLists | undefined {
   const filesOpen = FILE_LIST_START.length - 1;
   const filesClose = list.indexOf(CLOSE);
   const directoriesOpen = list.indexOf(OPEN, filesOpen + 1);
-  if (filesClose < 0 || directoriesOpen < filesClose) return false;
-  if (!list.subarray(filesClose, directoriesOpen + 1).equals(BETWEEN_THE_LISTS)) return false;
+  if (filesClose < 0 || directoriesOpen < filesClose) return undefined;
+  if (!list.subarray(filesClose, directoriesOpen + 1).equals(BETWEEN_THE_LISTS)) return undefined;
   const directoriesClose = list.indexOf(CLOSE, filesClose + 1);
-  if (directoriesClose < directoriesOpen || list.indexOf(OPEN, directoriesOpen + 1) >= 0) return false;
+  if (directoriesClose < directoriesOpen || list.indexOf(OPEN, directoriesOpen + 1) >= 0) return undefined;
   const end = list.subarray(directoriesClose);
-  return AFTER_THE_LISTS.some((expected) => end.equals(expected));
+  return AFTER_THE_LISTS.some((expected) => end.equals(expected)) ? { filesOpen, filesClose, directoriesOpen, directoriesClose } : undefined;
+}
+
+/** Where twoListsIn found the lists' brackets, as offsets into the text it was given. */
+interface TwoLists {
+  filesOpen: number;
+  filesClose: number;
+  directoriesOpen: number;
+  directoriesClose: number;
 }
 
 /** Bytes of file records decoded and parsed at a time by parseManifestBytes (~230 records). */
@@ -383,7 +399,7 @@ const RECORD_BREAK = Buffer.from('\n  },\n  {\n');
 
 /**
  * A manifest's bytes parsed: the same value as JSON.parse of their UTF-8 text, and checked as
- * parseManifest checks it. Laid out as encodeManifest writes it (pinned as holdsOnlyTheTwoLists
+ * parseManifest checks it. Laid out as encodeManifest writes it (pinned as twoListsIn
  * pins it), the file list is decoded and parsed ~64 KB at a time, cut where one record ends and
  * the next begins: the text is never one 5.8 MB string (11.6 MB, two bytes a character, once any
  * name is outside Latin-1). Any other layout is parsed whole, as is one whose pieces do not each
@@ -397,11 +413,12 @@ export function parseManifestBytes(bytes: Buffer, where: string): FileStoreManif
 
 function parsedInPieces(bytes: Buffer): Record<string, unknown> | undefined {
   const at = bytes.indexOf(FILE_LIST_START);
-  if (at < 0 || !holdsOnlyTheTwoLists(bytes.subarray(at))) return undefined;
-  const filesOpen = at + FILE_LIST_START.length - 1;
-  const filesClose = bytes.indexOf(CLOSE, filesOpen);
-  const directoriesOpen = bytes.indexOf(OPEN, filesClose);
-  const directoriesClose = bytes.indexOf(CLOSE, directoriesOpen);
+  const lists = at < 0 ? undefined : twoListsIn(bytes.subarray(at));
+  if (!lists) return undefined;
+  const filesOpen = at + lists.filesOpen;
+  const filesClose = at + lists.filesClose;
+  const directoriesOpen = at + lists.directoriesOpen;
+  const directoriesClose = at + lists.directoriesClose;
   try {
     const header: unknown = JSON.parse(bytes.toString('utf8', 0, at) + EMPTY_LISTS_END);
     if (typeof header !== 'object' || header === null || Array.isArray(header)) return undefined;
