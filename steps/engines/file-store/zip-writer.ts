@@ -14,6 +14,7 @@ import crc32 = require('buffer-crc32');
 // The module object itself (not an ES-module copy of it): the one yazl's require('zlib') sees.
 import zlib = require('node:zlib');
 import { FileStoreError, sourceReadFailure } from './errors';
+import { CentralDirectoryRecords, FILE_DATA_DONE, type WrittenYazlEntry } from './central-directory';
 import { chunkCrcs, LargeFileThread, largeFileThreadCanRun, LargeFileThreadStopped, ThreadFileReader } from './large-file-thread';
 import type { PreparedFile } from './small-file-workers';
 
@@ -141,12 +142,9 @@ const FLUSH_CHECK_MS = 100;
 const fdatasyncAsync = promisify(fdatasync);
 const fsyncAsync = promisify(fsync);
 
-interface YazlEntry {
-  state?: number;
+interface YazlEntry extends WrittenYazlEntry {
   doFileDataPump?: unknown;
 }
-/** yazl 3.x's Entry.FILE_DATA_DONE. */
-const FILE_DATA_DONE = 3;
 
 // Already-compressed content: deflating it costs CPU and gains nothing.
 const STORED_EXTENSIONS = new Set(
@@ -282,7 +280,9 @@ export class StreamingZipWriter {
   private lastCheckpoint: Promise<void> = Promise.resolve();
   private bufferedSinceCheckpoint = 0;
   private entriesSinceCheckpoint = 0;
-  /** Entries yazl has written, taken out of its list until end() (see hideWrittenEntries). */
+  /** Written entries' central-directory records, until end() (see hideWrittenEntries). */
+  private readonly writtenRecords = new CentralDirectoryRecords();
+  /** Written entries kept whole, after the first one that could not give its record as bytes. */
   private readonly writtenEntries: YazlEntry[] = [];
   private ending = false;
   private closed = false;
@@ -563,16 +563,18 @@ export class StreamingZipWriter {
   }
 
   /**
-   * When a lazy entry starts, every earlier entry has been written; two things are then done to
-   * them, both reaching into yazl 3.x internals (`entries`, `state`, `doFileDataPump`; if they
-   * change, nothing breaks, it is just slower and holds more):
+   * When a lazy entry starts, every earlier entry has been written; three things are then done to
+   * them, all reaching into yazl 3.x internals (`entries`, `state`, `doFileDataPump`,
+   * `getCentralDirectoryRecord`; if they change, nothing breaks, it is just slower and holds more):
    * - yazl keeps each addBuffer() entry's (compressed) bytes referenced from its pump function
    *   until end(), so memory would grow with the store (measured: 2,000 task logs, RSS 196 MiB):
    *   drop those references;
    * - yazl looks for the next entry to write by scanning its list from the start, several times
    *   per entry, which is quadratic: 6,700 entries cost ~1.5 s of main-thread time (CPU profile).
    *   Written entries leave the list until end() puts them back, in order, for the central
-   *   directory.
+   *   directory;
+   * - an entry is kept only for its central-directory record, whose fields are all final once its
+   *   data is written: the record is kept as bytes and the entry let go (central-directory.ts).
    */
   private hideWrittenEntries(): void {
     const zip = this.zip as unknown as { entries?: YazlEntry[] };
@@ -584,14 +586,19 @@ export class StreamingZipWriter {
       if (typeof entry.doFileDataPump === 'function') entry.doFileDataPump = undefined;
       written += 1;
     }
-    for (const entry of entries.splice(0, written)) this.writtenEntries.push(entry);
+    for (const entry of entries.splice(0, written)) {
+      // Records stay in list order: once one entry is kept whole, every later one is too.
+      if (this.writtenEntries.length > 0 || !this.writtenRecords.take(entry)) this.writtenEntries.push(entry);
+    }
   }
 
   /** Puts the written entries back in front, so that end() writes every one into the central directory. */
   private restoreWrittenEntries(): void {
     this.ending = true;
     const zip = this.zip as unknown as { entries?: YazlEntry[] };
-    if (Array.isArray(zip.entries) && this.writtenEntries.length > 0) zip.entries = [...this.writtenEntries, ...zip.entries];
+    if (Array.isArray(zip.entries) && this.writtenRecords.count + this.writtenEntries.length > 0) {
+      zip.entries = [...this.writtenRecords.standIns(), ...this.writtenEntries, ...zip.entries];
+    }
     this.writtenEntries.length = 0;
   }
 
