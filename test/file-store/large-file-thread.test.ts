@@ -1,14 +1,15 @@
 // Stored large files read on a thread (their SHA-256 and CRC-32 computed there, the main thread
 // only writing): the archive must hold what the main thread writes, in every entry; a thread that
 // cannot start leaves the files to the main thread; one that stops in the middle of a file fails
-// the archive with what to do, and a cancel leaves nothing.
+// the archive with what to do, and a cancel leaves nothing; it ends after the last large file.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
-import { SLOT_BYTES, SLOTS } from '../../steps/engines/file-store/large-file-thread';
+import { LargeFileThread, SLOT_BYTES, SLOTS } from '../../steps/engines/file-store/large-file-thread';
 import { BUFFERED_FILE_LIMIT } from '../../steps/engines/file-store/small-file-workers';
+import { StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { expectSigtermMidBackup, logText, makeStore, pseudoRandomBytes, silentLog, tempDir, oneSlotThen, write, writeOneStored, zipEntries as entries } from './helpers';
 
@@ -97,4 +98,44 @@ describe('the large-file thread failing', () => {
     mkdirSync(out);
     await expectSigtermMidBackup(['--home-directory', home, '--include', 'Packages'], out, { OCTOPUSDR_FILE_STORE_WORKERS: '2' });
   });
+});
+
+test('the thread ends once the last large file is read: its slots and heap are not held through the small files after it', async () => {
+  const ends = path.join(work, 'ends-early');
+  write(path.join(ends, 'Packages', 'A.1.0.0.nupkg'), pseudoRandomBytes(BUFFERED_FILE_LIMIT + 5, 71), undefined, t);
+  write(path.join(ends, 'Packages', 'B.1.0.0.nupkg'), pseudoRandomBytes(2 * SLOTS * SLOT_BYTES, 72), undefined, t);
+  for (let i = 0; i < 1000; i++) write(path.join(ends, 'TaskLogs', `servertasks-${i}.log.txt`), `line ${i}\n`, undefined, t);
+  const events: string[] = [];
+  const { read, close } = LargeFileThread.prototype;
+  const { addPrepared } = StreamingZipWriter.prototype;
+  const spies = [
+    jest.spyOn(LargeFileThread.prototype, 'read').mockImplementation(function (this: LargeFileThread, ...args) {
+      events.push('large file read');
+      return read.apply(this, args);
+    }),
+    jest.spyOn(LargeFileThread.prototype, 'close').mockImplementation(function (this: LargeFileThread) {
+      events.push('thread ended');
+      return close.apply(this);
+    }),
+    jest.spyOn(StreamingZipWriter.prototype, 'addPrepared').mockImplementation(function (this: StreamingZipWriter, ...args) {
+      events.push('small file');
+      return addPrepared.apply(this, args);
+    }),
+  ];
+  try {
+    const folders: ResolvedFolder[] = (['Packages', 'TaskLogs'] as const).map((name) => ({ name, path: path.join(ends, name), origin: 'home' }));
+    const out = path.join(work, 'ends-early-out');
+    const result = await backupFileStore({ folders, backupDirectory: out, mode: 'Full', skipUnreadable: false, toolVersion: 'test', smallFileWorkers: 2 }, quietEngineContext({ log: silentLog }));
+    expect(result.manifest.totals.storedFiles).toBe(1002);
+    // Both large files were read by the thread, which then ended, once, while small files were still to come.
+    expect(events.filter((e) => e === 'large file read')).toHaveLength(2);
+    expect(events.filter((e) => e === 'thread ended')).toHaveLength(1);
+    expect(events.indexOf('thread ended')).toBeGreaterThan(events.lastIndexOf('large file read'));
+    expect(events.indexOf('thread ended')).toBeLessThan(events.lastIndexOf('small file'));
+    const verified = await verifyFileStoreBackup(result.archivePath, {}, quietEngineContext({ log: silentLog }));
+    expect(verified.problems).toEqual([]);
+    expect(verified.files).toBe(1002);
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
 });

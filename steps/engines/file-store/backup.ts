@@ -672,6 +672,20 @@ async function storeLargeFile(writer: StreamingZipWriter, state: WriteState, ite
 
 const isSmall = (p: PlannedFile) => p.scanned.size <= BUFFERED_FILE_LIMIT;
 
+/**
+ * Stores the large file at `index`; after the last one (`lastLarge`), the writer's large-file
+ * thread may end, so that its memory is not held through the small files after it.
+ */
+async function storeLargeFileAt(writer: StreamingZipWriter, state: WriteState, toStore: readonly PlannedFile[], index: number, lastLarge: number): Promise<void> {
+  await storeLargeFile(writer, state, toStore[index]);
+  if (index === lastLarge) writer.largeFilesAdded();
+}
+
+function lastLargeIndex(toStore: readonly PlannedFile[]): number {
+  for (let i = toStore.length - 1; i >= 0; i--) if (!isSmall(toStore[i])) return i;
+  return -1;
+}
+
 /** Worker threads for this backup's small files, when there are enough of them to pay for starting (~40 ms). */
 function startWorkers(toStore: readonly PlannedFile[], requested: number | undefined, env: NodeJS.ProcessEnv = process.env): SmallFileWorkers | undefined {
   const count = requested ?? smallFileWorkerCount(env);
@@ -732,12 +746,13 @@ async function writeWithWorkers(writer: StreamingZipWriter, state: WriteState, t
     }
   };
   let fellBack = false;
+  const lastLarge = lastLargeIndex(toStore);
   for (let i = 0; i < toStore.length; ) {
     signal.throwIfAborted();
     writer.throwIfFailed();
     sendAhead();
     if (!isSmall(toStore[i])) {
-      await storeLargeFile(writer, state, toStore[i]);
+      await storeLargeFileAt(writer, state, toStore, i, lastLarge);
       i += 1;
       continue;
     }
@@ -776,6 +791,7 @@ async function writeFiles(writer: StreamingZipWriter, state: WriteState, directo
   }
   const reads = new Map<number, ReadOutcome>();
   let nextRead = 0;
+  const lastLarge = lastLargeIndex(toStore);
   for (let i = 0; i < toStore.length; i++) {
     signal.throwIfAborted();
     writer.throwIfFailed();
@@ -794,7 +810,7 @@ async function writeFiles(writer: StreamingZipWriter, state: WriteState, directo
       reads.delete(i);
       await storeSmallFile(writer, state, toStore[i], outcome);
     } else {
-      await storeLargeFile(writer, state, toStore[i]);
+      await storeLargeFileAt(writer, state, toStore, i, lastLarge);
     }
   }
   await writer.race(Promise.all(state.streamed));

@@ -301,6 +301,10 @@ export class StreamingZipWriter {
   private readonly useLargeFileThread: boolean;
 
   private readonly largeFileThreadSource: string | undefined;
+  /** Streamed entries added whose reading has not ended. */
+  private streamsUnderWay = 0;
+  /** No large file will be added any more (see largeFilesAdded). */
+  private largeFilesOver = false;
 
   /** `threads` off: every file is read on the main thread. `largeFileThreadSource`: for tests. */
   constructor(readonly filePath: string, options: { threads?: boolean; largeFileThreadSource?: string } = {}) {
@@ -514,6 +518,11 @@ export class StreamingZipWriter {
     let settle!: { resolve: (r: StreamedEntryResult) => void; reject: (e: Error) => void };
     const done = new Promise<StreamedEntryResult>((resolve, reject) => (settle = { resolve, reject }));
     done.catch(() => undefined);
+    this.streamsUnderWay += 1;
+    void done.then(
+      () => this.streamEnded(),
+      () => this.streamEnded(),
+    );
     this.zip.addReadStreamLazy(name, { mtime: entryDate(meta.mtimeMs), mode: 0o100000 | (meta.mode & 0o7777), compressionLevel }, (callback) => {
       started();
       this.hideWrittenEntries();
@@ -627,9 +636,31 @@ export class StreamingZipWriter {
     });
   }
 
+  /**
+   * No large file will be added from now on: the large-file thread ends once those added are
+   * read, so that its slots (8 MiB) and its heap are not held through the small files after them.
+   */
+  largeFilesAdded(): void {
+    this.largeFilesOver = true;
+    this.endLargeFileThreadWhenIdle();
+  }
+
+  private streamEnded(): void {
+    this.streamsUnderWay -= 1;
+    this.endLargeFileThreadWhenIdle();
+  }
+
+  private endLargeFileThreadWhenIdle(): void {
+    if (this.largeFilesOver && this.streamsUnderWay === 0 && this.largeFileThread) void this.endLargeFileThread();
+  }
+
   /** Ends the large-file thread, once; every call waits until it has exited. */
   private endLargeFileThread(): Promise<void> {
-    this.largeFileThreadEnded ??= this.largeFileThread?.close() ?? Promise.resolve();
+    const thread = this.largeFileThread;
+    // Let go of it once it has exited: its slots are freed when the chunks written from them are.
+    this.largeFileThreadEnded ??= (thread?.close() ?? Promise.resolve()).finally(() => {
+      if (this.largeFileThread === thread) this.largeFileThread = undefined;
+    });
     return this.largeFileThreadEnded;
   }
 
