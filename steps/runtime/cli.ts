@@ -196,7 +196,9 @@ export function helpText(template: StepTemplateDefinition, program: string, exit
   out.push(`Usage: ${program} [options]`, '', 'Parameters:');
   for (const p of template.parameters.filter((parameter) => !parameter.runnerOnly)) {
     // An Octopus variable as default (e.g. #{Octopus.Web.ServerUri}) applies only under Octopus.
-    const defaultFact = !p.defaultValue ? null : isUnsubstituted(p.defaultValue) ? `default under Octopus: ${p.defaultValue}` : `default: ${p.defaultValue}`;
+    // A list's default (one value per line in the template) reads as a list on one line.
+    const shownDefault = p.multiLine && p.defaultValue ? p.defaultValue.split(/\r?\n/).filter(Boolean).join(', ') : p.defaultValue;
+    const defaultFact = !shownDefault ? null : isUnsubstituted(shownDefault) ? `default under Octopus: ${shownDefault}` : `default: ${shownDefault}`;
     const formerly = (p.aliases ?? []).map((a) => `--${a.flag} is deprecated`);
     const facts = [p.name, p.required ? 'required' : null, defaultFact, ...formerly]
       .filter(Boolean)

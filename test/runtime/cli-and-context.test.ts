@@ -88,6 +88,13 @@ describe('command line', () => {
     expect(helpText(template, 'x')).toMatch(/ 3 {3}Inconclusive\./);
   });
 
+  test("help shows a list's default on one line, as the list it is", () => {
+    const help = helpText(backupFileStore, 'node backup-file-store.js');
+    expect(help).toContain('(OctopusDr.FileStore.Include; default: TaskLogs, Artifacts, Packages, EventExports)');
+    // Every parameter's line of facts is one line.
+    for (const line of help.split('\n').filter((l) => l.startsWith('      ') && l.includes('(OctopusDr.'))) expect(line).toMatch(/\)$/);
+  });
+
   test('help names the environment-variable form, and shows an Octopus-variable default as applying under Octopus only', () => {
     const help = helpText(maintenanceMode, 'node maintenance-mode.js');
     expect(help.replace(/\s+/g, ' ')).toContain('(e.g. OCTOPUSDR_OCTOPUS_SERVERURL for OctopusDr.Octopus.ServerUrl)');
