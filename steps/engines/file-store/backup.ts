@@ -416,20 +416,32 @@ interface BackupPlan {
   bytesTotal: number;
 }
 
-async function chainIsPresent(set: BackupSet): Promise<boolean> {
+/** The archives of a set's chain that are not in its directory. */
+async function missingFromChain(set: BackupSet): Promise<string[]> {
   const present = await Promise.all(set.manifest.chain.map((a) => fs.access(path.join(set.directory, a)).then(() => true, () => false)));
-  return !present.includes(false);
+  return set.manifest.chain.filter((_, i) => !present[i]);
+}
+
+function chainIncomplete(missing: readonly string[]): string {
+  return `its chain needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} missing`;
+}
+
+/** A set newer than the one an incremental builds on, passed over, and why. */
+interface PassedOverSet {
+  archive: string;
+  reason: string;
 }
 
 /**
- * The newest set whose archives are all present: what an incremental builds on. Manifests are
+ * The newest set whose archives are all present: what an incremental builds on, with the newer
+ * sets passed over (an unreadable manifest, a chain with archives missing). Manifests are
  * read newest first by the time in their names, until a set is usable, rather than every set's
  * (each set's 1.75 MB manifest cost ~35 ms of CPU at scale 0.3, measured with ten sets).
  * Sets of the same second are read together and ordered as listBackupSets orders them. A set
  * whose creation time is not the time in its name (an edited manifest) makes the search read
  * every set, as before.
  */
-async function newestCompleteSet(directory: string): Promise<BackupSet | undefined> {
+async function newestCompleteSet(directory: string): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[] }> {
   const names = await fs.readdir(directory);
   const present = new Set(names);
   const byStamp = new Map<string, string[]>();
@@ -439,25 +451,47 @@ async function newestCompleteSet(directory: string): Promise<BackupSet | undefin
     if (same) same.push(archive);
     else byStamp.set(stamp, [archive]);
   }
+  const passedOver: PassedOverSet[] = [];
   for (const stamp of [...byStamp.keys()].sort().reverse()) {
     const sets: BackupSet[] = [];
     for (const archive of byStamp.get(stamp)!) {
-      // An unreadable set is passed over, as listBackupSets ignores it.
-      const set = await readBackupSet(directory, archive, present, true).catch(() => undefined);
-      if (!set) continue;
+      let set: BackupSet;
+      try {
+        set = await readBackupSet(directory, archive, present, true);
+      } catch (error) {
+        passedOver.push({ archive, reason: (error as Error).message });
+        continue;
+      }
       if (utcStamp(new Date(set.manifest.createdAt)) !== stamp) return newestCompleteOfAll(directory);
       sets.push(set);
     }
-    for (const set of sets.sort(oldestFirst).reverse()) if (await chainIsPresent(set)) return set;
+    for (const set of sets.sort(oldestFirst).reverse()) {
+      const missing = await missingFromChain(set);
+      if (missing.length === 0) return { set, passedOver };
+      passedOver.push({ archive: set.manifest.archive, reason: chainIncomplete(missing) });
+    }
   }
-  return undefined;
+  return { set: undefined, passedOver };
 }
 
 /** The newest complete set among all of them, each manifest read. */
-async function newestCompleteOfAll(directory: string): Promise<BackupSet | undefined> {
-  const { sets } = await listBackupSets(directory);
-  for (const set of sets.reverse()) if (await chainIsPresent(set)) return set;
-  return undefined;
+async function newestCompleteOfAll(directory: string): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[] }> {
+  const { sets, ignored, ignoredArchives } = await listBackupSets(directory);
+  const passedOver: PassedOverSet[] = [];
+  let chosen: BackupSet | undefined;
+  for (const set of sets.reverse()) {
+    const missing = await missingFromChain(set);
+    if (missing.length === 0) {
+      chosen = set;
+      break;
+    }
+    passedOver.push({ archive: set.manifest.archive, reason: chainIncomplete(missing) });
+  }
+  const since = chosen ? stampOf(chosen.manifest.archive) : '';
+  ignoredArchives.forEach((archive, i) => {
+    if (stampOf(archive) >= since) passedOver.push({ archive, reason: ignored[i] });
+  });
+  return { set: chosen, passedOver };
 }
 
 /** The set an incremental builds on, and what it holds. */
@@ -470,11 +504,20 @@ interface PreviousSet {
 /** Before the scan, so that it need not check files the previous set already holds unchanged. */
 async function findPreviousSet(options: BackupOptions, warnings: Warnings): Promise<PreviousSet | undefined> {
   if (options.mode !== 'Incremental') return undefined;
-  const set = await newestCompleteSet(options.backupDirectory).catch((error: unknown) => {
+  const { set, passedOver } = await newestCompleteSet(options.backupDirectory).catch((error: unknown) => {
     // Not there yet: created below, and nothing to build on.
-    if (errnoOf(error) === 'ENOENT') return undefined;
+    if (errnoOf(error) === 'ENOENT') return { set: undefined, passedOver: [] };
     throw error;
   });
+  // Nothing is lost by building on an older set (every change since it is stored), but a newer
+  // set that cannot be used is a backup that will not restore: said, not passed over in silence.
+  for (const { archive, reason } of passedOver) {
+    warnings.warn(
+      `The backup set ${archive} cannot be built on (${reason.replace(/\.$/, '')})` +
+        (set ? `; this incremental builds on ${set.manifest.archive}, the newest usable set, and stores every change since it. ` : '. ') +
+        `Repair ${archive} (copy back its archives and manifest) or move it away: a restore of the directory refuses to pass over it.`,
+    );
+  }
   if (!set) {
     warnings.warn(`No earlier backup set in ${options.backupDirectory} to build on: taking a full backup.`);
     return undefined;

@@ -1,0 +1,81 @@
+// An incremental builds on the newest set it can use. A newer set it cannot use (a damaged
+// manifest, an archive of its chain missing) is passed over with a warning that names it, says
+// what the incremental builds on instead and what to do; the new set is complete and verifies.
+import { readFileSync, rmSync, truncateSync } from 'node:fs';
+import * as path from 'node:path';
+import { backupFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
+import type { ResolvedFolder } from '../../steps/engines/file-store/folders';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
+import { silentLog, tempDir, write } from './helpers';
+
+const work = tempDir('passes-over');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+let round = 0;
+function backup(home: string, out: string, mode: 'Full' | 'Incremental') {
+  const folders: ResolvedFolder[] = [{ name: 'TaskLogs', path: path.join(home, 'TaskLogs'), origin: 'home' }];
+  // Seconds apart: each set its own time in its name.
+  const at = Date.now() + 2000 * round++;
+  return backupFileStore({ folders, backupDirectory: out, mode, skipUnreadable: false, toolVersion: 'test', now: () => new Date(at) }, quietEngineContext({ log: silentLog }));
+}
+
+function damageManifest(manifestPath: string): void {
+  const text = readFileSync(manifestPath, 'utf8');
+  truncateSync(manifestPath, Buffer.byteLength(text.slice(0, text.indexOf('\n "files": [') + 40)));
+}
+
+test('a newer set with a damaged manifest: the incremental builds on the set before it, says so, and verifies', async () => {
+  const home = path.join(work, 'damaged', 'home');
+  const out = path.join(work, 'damaged', 'out');
+  for (let i = 0; i < 20; i++) write(path.join(home, 'TaskLogs', `servertasks-${i}.log.txt`), `log ${i}\n`);
+  write(path.join(out, '.keep'), '');
+  const full = await backup(home, out, 'Full');
+  write(path.join(home, 'TaskLogs', 'servertasks-20.log.txt'), 'new in the second set\n');
+  const second = await backup(home, out, 'Incremental');
+  damageManifest(second.manifestPath);
+  write(path.join(home, 'TaskLogs', 'servertasks-21.log.txt'), 'new in the third set\n');
+
+  const third = await backup(home, out, 'Incremental');
+  const secondName = path.basename(second.archivePath);
+  const fullName = path.basename(full.archivePath);
+  expect(third.manifest.chain).toEqual([fullName, path.basename(third.archivePath)]);
+  // Everything since the full is stored, the second set's file too.
+  expect(third.manifest.totals.storedFiles).toBe(2);
+  expect(third.warnings).toHaveLength(1);
+  expect(third.warnings[0]).toMatch(new RegExp(`^The backup set ${secondName.replace(/\./g, '\\.')} cannot be built on \\(.*not valid JSON.*\\); this incremental builds on ${fullName.replace(/\./g, '\\.')}, the newest usable set, and stores every change since it\\. Repair ${secondName.replace(/\./g, '\\.')} \\(copy back its archives and manifest\\) or move it away`));
+  expect(third.manifest.warnings).toEqual(third.warnings);
+
+  const verified = await verifyFileStoreBackup(third.archivePath, {}, quietEngineContext({ log: silentLog }));
+  expect(verified.problems).toEqual([]);
+  expect(verified.files).toBe(22);
+});
+
+test('a newer set whose chain lost an archive: passed over with its reason; every set unusable: a full, with the same warning', async () => {
+  const home = path.join(work, 'chain', 'home');
+  const out = path.join(work, 'chain', 'out');
+  write(path.join(home, 'TaskLogs', 'servertasks-1.log.txt'), 'one\n');
+  write(path.join(out, '.keep'), '');
+  const full = await backup(home, out, 'Full');
+  write(path.join(home, 'TaskLogs', 'servertasks-2.log.txt'), 'two\n');
+  const second = await backup(home, out, 'Incremental');
+  write(path.join(home, 'TaskLogs', 'servertasks-3.log.txt'), 'three\n');
+  const third = await backup(home, out, 'Incremental');
+  // The second set goes (its archive and manifest), so the third's chain is incomplete.
+  rmSync(second.archivePath);
+  rmSync(second.manifestPath);
+
+  const fourth = await backup(home, out, 'Incremental');
+  expect(fourth.manifest.chain[0]).toBe(path.basename(full.archivePath));
+  expect(fourth.warnings).toEqual([expect.stringMatching(new RegExp(`^The backup set ${path.basename(third.archivePath).replace(/\./g, '\\.')} cannot be built on \\(its chain needs ${path.basename(second.archivePath).replace(/\./g, '\\.')}, which is missing\\); this incremental builds on ${path.basename(full.archivePath).replace(/\./g, '\\.')}`))]);
+
+  // No usable set at all: a full backup, and the warnings still name each set passed over.
+  damageManifest(fourth.manifestPath);
+  rmSync(full.archivePath);
+  const fifth = await backup(home, out, 'Incremental');
+  expect(fifth.manifest.mode).toBe('Full');
+  const passedOver = fifth.warnings.filter((w) => /cannot be built on/.test(w));
+  expect(passedOver).toHaveLength(3);
+  expect(passedOver[0]).toMatch(/^The backup set \S+-incremental\.zip cannot be built on \(.*not valid JSON[^)]*\)\)\. Repair \S+ \(copy back its archives and manifest\) or move it away: a restore of the directory refuses to pass over it\.$/);
+  expect(passedOver[2]).toContain(`${path.basename(full.archivePath)} cannot be built on (its chain needs ${path.basename(full.archivePath)}, which is missing). Repair`);
+  expect(fifth.warnings.at(-1)).toMatch(/^No earlier backup set in .* to build on: taking a full backup\./);
+});
