@@ -5,7 +5,7 @@
 // the exit code, the last line, and that what existed before is still there, byte for byte.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store/backup';
 import { applyRetention } from '../../steps/engines/file-store/retention';
@@ -331,6 +331,28 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     );
     expect(existsSync(target)).toBe(false);
     expectNothingLost(before, out);
+  });
+
+  test('a damaged set of the same second as the newest usable one: refused, without calling the usable one older', async () => {
+    const { out } = await goodSet();
+    const usable = zips(out).at(-1)!;
+    write(path.join(home, 'TaskLogs', 'newer.log.txt'), 'only in the other set\n');
+    const other = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
+    rmSync(path.join(home, 'TaskLogs', 'newer.log.txt'));
+    expect(other.code).toBe(0);
+    const written = zips(out).find((z) => z !== usable)!;
+    // The other set given the usable one's second (as two runs in one second would be), its manifest damaged.
+    const sameSecond = `${usable.slice(0, usable.lastIndexOf('-', usable.lastIndexOf('-') - 1))}-ffffff-full.zip`;
+    renameSync(path.join(out, written), path.join(out, sameSecond));
+    const sidecar = path.join(out, sameSecond.replace(/\.zip$/, '.manifest.json'));
+    renameSync(path.join(out, written.replace(/\.zip$/, '.manifest.json')), sidecar);
+    truncateSync(sidecar, Math.floor(readFileSync(sidecar).length / 2));
+
+    const restore = await runInProcess('restore-file-store', ['--source', out, '--home-directory', path.join(work, `restored-${++counter}`)]);
+    expect(restore.code).toBe(1);
+    expect(lastLine(restore.stderr)).toMatch(
+      new RegExp(`cannot be used: ${sameSecond.replace(/\./g, '\\.')} \\(.*is not valid JSON.*\\)\\. The newest usable set, ${usable.replace(/\./g, '\\.')}, is of the same second \\(which is newer cannot be told\\) and is not taken in its place`),
+    );
   });
 
   test('an archive copied without its manifest restores from a folder, read through the manifest inside it', async () => {

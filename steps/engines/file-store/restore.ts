@@ -152,7 +152,7 @@ async function newestSetIn(directory: string): Promise<BackupSet> {
   if (unusable.length > 0) {
     throw new FileStoreError(
       `The newest backup set in ${directory} cannot be used: ${unusable.map((u) => `${u.archive} (${u.reason})`).join('; ')}. ` +
-        `The newest usable set, ${chosen.manifest.archive}, is older and is not taken in its place. To use it, give its archive or manifest as the backup to restore; ` +
+        `The newest usable set, ${chosen.manifest.archive}, is ${unusable.every((u) => stampOf(u.archive) === stamp) ? 'of the same second (which is newer cannot be told)' : 'older'} and is not taken in its place. To use it, give its archive or manifest as the backup to restore; ` +
         'otherwise repair the newer set (copy back its archives and manifest) or move it away.',
     );
   }
