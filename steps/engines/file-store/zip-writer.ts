@@ -618,8 +618,8 @@ export class StreamingZipWriter {
     this.zip.end();
     await this.race(this.finished);
     await this.endLargeFileThread();
-    // The central directory is written, so yazl's entry list (one object per file, with its
-    // name's bytes) is no longer needed while the archive is read back.
+    // The central directory is written, so yazl's entry list (a stand-in per written file, and
+    // the last entries whole) is no longer needed while the archive is read back.
     (this.zip as unknown as { entries?: YazlEntry[] }).entries = [];
     await this.stopFlushing();
     this.throwIfFailed();
