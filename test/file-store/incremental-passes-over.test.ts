@@ -75,7 +75,7 @@ test('a newer set whose chain lost an archive: passed over with its reason; ever
   expect(fifth.manifest.mode).toBe('Full');
   const passedOver = fifth.warnings.filter((w) => /cannot be built on/.test(w));
   expect(passedOver).toHaveLength(3);
-  expect(passedOver[0]).toMatch(/^The backup set \S+-incremental\.zip cannot be built on \(.*not valid JSON[^)]*\)\)\. Repair \S+ \(copy back its archives and manifest\) or move it away: a restore of the directory refuses to pass over it\.$/);
+  expect(passedOver[0]).toMatch(/^The backup set \S+-incremental\.zip cannot be built on \(.*not valid JSON[^)]*\)\)\. Repair \S+ \(copy back its archives and manifest\) or move it away: as it is, it cannot be restored\.$/);
   expect(passedOver[2]).toContain(`${path.basename(full.archivePath)} cannot be built on (its chain needs ${path.basename(full.archivePath)}, which is missing). Repair`);
   expect(fifth.warnings.at(-1)).toMatch(/^No earlier backup set in .* to build on: taking a full backup\./);
 });

@@ -515,7 +515,7 @@ async function findPreviousSet(options: BackupOptions, warnings: Warnings): Prom
     warnings.warn(
       `The backup set ${archive} cannot be built on (${reason.replace(/\.$/, '')})` +
         (set ? `; this incremental builds on ${set.manifest.archive}, the newest usable set, and stores every change since it. ` : '. ') +
-        `Repair ${archive} (copy back its archives and manifest) or move it away: a restore of the directory refuses to pass over it.`,
+        `Repair ${archive} (copy back its archives and manifest) or move it away: as it is, it cannot be restored.`,
     );
   }
   if (!set) {
