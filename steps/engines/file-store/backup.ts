@@ -23,10 +23,12 @@ import {
   encodeManifestAfter,
   isPartialName,
   listBackupSets,
+  newestWithWholeChain,
   manifestDirectoryRecord,
   manifestFileRecord,
   manifestNameFor,
   oldestFirst,
+  type PassedOverSet,
   readBackupSet,
   setArchiveNames,
   stampOf,
@@ -416,22 +418,6 @@ interface BackupPlan {
   bytesTotal: number;
 }
 
-/** The archives of a set's chain that are not in its directory. */
-async function missingFromChain(set: BackupSet): Promise<string[]> {
-  const present = await Promise.all(set.manifest.chain.map((a) => fs.access(path.join(set.directory, a)).then(() => true, () => false)));
-  return set.manifest.chain.filter((_, i) => !present[i]);
-}
-
-function chainIncomplete(missing: readonly string[]): string {
-  return `its chain needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} missing`;
-}
-
-/** A set newer than the one an incremental builds on, passed over, and why. */
-interface PassedOverSet {
-  archive: string;
-  reason: string;
-}
-
 /**
  * The newest set whose archives are all present: what an incremental builds on, with the newer
  * sets passed over (an unreadable manifest, a chain with archives missing). Manifests are
@@ -465,11 +451,9 @@ async function newestCompleteSet(directory: string): Promise<{ set: BackupSet | 
       if (utcStamp(new Date(set.manifest.createdAt)) !== stamp) return newestCompleteOfAll(directory);
       sets.push(set);
     }
-    for (const set of sets.sort(oldestFirst).reverse()) {
-      const missing = await missingFromChain(set);
-      if (missing.length === 0) return { set, passedOver };
-      passedOver.push({ archive: set.manifest.archive, reason: chainIncomplete(missing) });
-    }
+    const { set, incomplete } = await newestWithWholeChain(sets.sort(oldestFirst).reverse());
+    passedOver.push(...incomplete);
+    if (set) return { set, passedOver };
   }
   return { set: undefined, passedOver };
 }
@@ -477,16 +461,7 @@ async function newestCompleteSet(directory: string): Promise<{ set: BackupSet | 
 /** The newest complete set among all of them, each manifest read. */
 async function newestCompleteOfAll(directory: string): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[] }> {
   const { sets, ignored, ignoredArchives } = await listBackupSets(directory);
-  const passedOver: PassedOverSet[] = [];
-  let chosen: BackupSet | undefined;
-  for (const set of sets.reverse()) {
-    const missing = await missingFromChain(set);
-    if (missing.length === 0) {
-      chosen = set;
-      break;
-    }
-    passedOver.push({ archive: set.manifest.archive, reason: chainIncomplete(missing) });
-  }
+  const { set: chosen, incomplete: passedOver } = await newestWithWholeChain(sets.reverse());
   const since = chosen ? stampOf(chosen.manifest.archive) : '';
   ignoredArchives.forEach((archive, i) => {
     if (stampOf(archive) >= since) passedOver.push({ archive, reason: ignored[i] });

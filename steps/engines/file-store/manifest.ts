@@ -585,6 +585,27 @@ export function stampOf(archiveName: string): string {
  * stopped between the two), the manifest inside it. Sets that cannot be read are listed in
  * `ignored` (why) and `ignoredArchives` (which), never used.
  */
+/** A backup set passed over, and why. */
+export interface PassedOverSet {
+  archive: string;
+  reason: string;
+}
+
+/**
+ * Of `setsNewestFirst`, the first whose chain's archives are all in its directory, and the newer
+ * ones passed over before it, each with the archives it is missing.
+ */
+export async function newestWithWholeChain(setsNewestFirst: readonly BackupSet[]): Promise<{ set: BackupSet | undefined; incomplete: PassedOverSet[] }> {
+  const incomplete: PassedOverSet[] = [];
+  for (const set of setsNewestFirst) {
+    const present = await Promise.all(set.manifest.chain.map((a) => fs.access(path.join(set.directory, a)).then(() => true, () => false)));
+    const missing = set.manifest.chain.filter((_, i) => !present[i]);
+    if (missing.length === 0) return { set, incomplete };
+    incomplete.push({ archive: set.manifest.archive, reason: `its chain needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} missing` });
+  }
+  return { set: undefined, incomplete };
+}
+
 export async function listBackupSets(directory: string): Promise<{ sets: BackupSet[]; ignored: string[]; ignoredArchives: string[] }> {
   const names = await fs.readdir(directory);
   const present = new Set(names);

@@ -20,6 +20,7 @@ import { canonicalFolderName, type FileStoreFolderName, type ResolvedFolder } fr
 import {
   isPartialName,
   listBackupSets,
+  newestWithWholeChain,
   manifestDifferences,
   manifestNameFor,
   readInternalManifest,
@@ -129,16 +130,7 @@ function refuseLeftover(absolute: string): void {
  */
 async function newestSetIn(directory: string): Promise<BackupSet> {
   const { sets, ignored, ignoredArchives } = await listBackupSets(directory);
-  let chosen: BackupSet | undefined;
-  const incomplete: { archive: string; reason: string }[] = [];
-  for (const set of [...sets].reverse()) {
-    const missing = (await Promise.all(set.manifest.chain.map(async (a) => ((await exists(path.join(directory, a))) ? undefined : a)))).filter((a) => a !== undefined);
-    if (missing.length === 0) {
-      chosen = set;
-      break;
-    }
-    incomplete.push({ archive: set.manifest.archive, reason: `its chain needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} missing` });
-  }
+  const { set: chosen, incomplete } = await newestWithWholeChain([...sets].reverse());
   if (!chosen) {
     throw new FileStoreError(
       `No complete file-store backup set in ${directory}${ignored.length ? ` (ignored: ${ignored.join('; ')})` : ''}. Give the directory the backups were written to, or an archive or manifest.`,
