@@ -12,7 +12,9 @@
 // shared machine does not land on one tool; the table gives medians, min-max, peak RSS (GNU
 // time), the load average seen at each measurement and the ratio to the fastest peer. Before every
 // timed operation, `sync` runs untimed, so the dirty pages one tool leaves are not written back on
-// the next tool's clock. With
+// the next tool's clock; on a VM whose balloon reports free pages to the host, the bench then also
+// waits until those are reported, so no tool writes into pages another just freed (see
+// free-page-reporting.ts). With
 // --baseline, an earlier build runs as one more peer in the same rounds: before and after, measured
 // under the same load. octopus-dr runs without NODE_EXTRA_CA_CERTS; when the environment sets it,
 // the bench prints what it costs each Node.js start and times one more incremental with it.
@@ -21,6 +23,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { describeReporting, freePageReporting, settle } from './free-page-reporting';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -166,9 +169,19 @@ function flushDirtyPages(): void {
   if (flushed.status !== 0) throw new Error(`sync failed (${flushed.status ?? flushed.error?.message})`);
 }
 
+/** Free page reporting on this machine, and how long the bench waited for it before each timed operation (see free-page-reporting.ts). */
+const reporting = freePageReporting();
+const settleWaits: number[] = [];
+let settlesNotQuiet = 0;
+
 /** Runs a shell command under GNU time: wall seconds and the peak RSS of the largest process. */
 function measure(command: string, cwd: string, env: NodeJS.ProcessEnv = process.env): Measurement {
   flushDirtyPages();
+  if (reporting.kind === 'active') {
+    const { waitedMs, quiet } = settle();
+    settleWaits.push(waitedMs);
+    if (!quiet) settlesNotQuiet += 1;
+  }
   const load = os.loadavg()[0];
   const started = process.hrtime.bigint();
   const options = { cwd, env, encoding: 'utf8' as const, maxBuffer: 64 * 1024 * 1024 };
@@ -382,6 +395,7 @@ export async function run(args: string[]): Promise<void> {
     return row;
   };
   process.stdout.write('Before every timed operation of every tool, `sync` runs untimed (dirty pages are written back off the clock).\n');
+  if (reporting.kind === 'active') process.stdout.write('Free page reporting is active here: before every timed operation the bench also waits until the guest has reported its free memory to the host (see free-page-reporting.ts).\n');
   for (let round = 1; round <= options.rounds; round++) {
     // Rotate who goes first, so no tool always runs right after the busiest one.
     const order = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
@@ -405,7 +419,8 @@ export async function run(args: string[]): Promise<void> {
   const loads = rows.flatMap((r) => r.runs.map((m) => m.load));
   const lines = [
     `Data: ${data.files} files, ${(data.bytes / 1e9).toFixed(3)} GB (scale ${options.scale}); ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}; ` +
-      `${options.rounds} alternating round(s), median (min-max); warm page cache, \`sync\` (untimed) before every timed operation; load average ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)} (median ${median(loads).toFixed(2)}).`,
+      `${options.rounds} alternating round(s), median (min-max); warm page cache, \`sync\` (untimed) before every timed operation; load average ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)} (median ${median(loads).toFixed(2)}); ` +
+      `${describeReporting(reporting, settleWaits, settlesNotQuiet)}.`,
     '',
     '| operation | tool | wall s, median (min-max) | CPU s (user+sys), median | MB/s | peak RSS MiB | archive MB | ÷ fastest peer | load |',
     '|---|---|---|---|---|---|---|---|---|',
