@@ -68,7 +68,8 @@ export function describeReporting(reporting: Reporting, waits: readonly number[]
   if (reporting.kind === 'absent') return 'no free page reporting here (the guest keeps its free pages)';
   if (reporting.kind === 'paused') return `free page reporting paused (page_reporting_order ${reporting.order}): freed pages are reused without a host fault, as on a machine without a balloon`;
   const sorted = [...waits].sort((a, b) => a - b);
-  const middle = sorted.length ? sorted[Math.floor(sorted.length / 2)] / 1000 : 0;
+  const half = Math.floor(sorted.length / 2);
+  const middle = sorted.length === 0 ? 0 : (sorted.length % 2 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2) / 1000;
   return (
     `free page reporting active (page_reporting_order ${reporting.order}): before every timed operation the bench waited until the guest had reported its free memory ` +
     `(median ${middle.toFixed(1)} s${notQuiet ? `; ${notQuiet} wait(s) gave up after ${MAX_WAIT_MS / 1000} s` : ''}), so every tool wrote into pages the host faults in again, ` +

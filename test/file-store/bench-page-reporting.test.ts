@@ -45,6 +45,7 @@ describe('free page reporting in the file-store bench', () => {
     const text = describeReporting({ kind: 'active', order: 5 }, [3000, 4000, 9000], 1);
     expect(text).toContain('median 4.0 s');
     expect(text).toContain('1 wait(s) gave up after 30 s');
+    expect(describeReporting({ kind: 'active', order: 5 }, [3000, 4000, 5000, 9000], 0)).toContain('median 4.5 s');
     expect(describeReporting({ kind: 'paused', order: 11 }, [], 0)).toContain('paused (page_reporting_order 11)');
   });
 });
