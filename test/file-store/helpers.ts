@@ -285,11 +285,11 @@ print(json.dumps({i.filename: [i.CRC, i.compress_type, i.file_size, i.compress_s
 
 /**
  * One stored (level 0) file through a StreamingZipWriter as `Packages/one.nupkg`, `size` claimed,
- * its large-file thread running `largeFileThreadSource` when given: the entry's result, or the
+ * its large-file threads running `largeFileThreadSource` and `largeFileHasherSource` when given: the entry's result, or the
  * failure (the archive then abandoned).
  */
-export async function writeOneStored(archive: string, file: string, size: number, largeFileThreadSource?: string) {
-  const writer = new StreamingZipWriter(archive, { largeFileThreadSource });
+export async function writeOneStored(archive: string, file: string, size: number, largeFileThreadSource?: string, largeFileHasherSource?: string) {
+  const writer = new StreamingZipWriter(archive, { largeFileThreadSource, largeFileHasherSource });
   const handle = await fs.open(file, 'r');
   try {
     const { done } = await writer.addStream('Packages/one.nupkg', { mtimeMs: Date.UTC(2026, 10, 20, 8), mode: 0o644 }, () => writer.fileReader(handle, size, 0));

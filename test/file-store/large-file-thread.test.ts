@@ -1,13 +1,16 @@
-// Stored large files read on a thread (their SHA-256 and CRC-32 computed there, the main thread
-// only writing): the archive must hold what the main thread writes, in every entry; a thread that
-// cannot start leaves the files to the main thread; one that stops in the middle of a file fails
-// the archive with what to do, and a cancel leaves nothing; it ends after the last large file.
+// Stored large files read on a thread (CRC-32 computed there, SHA-256 on a second thread, the main
+// thread only writing): the archive must hold what the main thread writes, in every entry; a thread
+// that cannot start leaves the files to the main thread; either thread stopping in the middle of a
+// file fails the archive with what to do, and a cancel leaves nothing; they end after the last
+// large file; a slot is read into again only once its chunk is both written and hashed.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
-import { LargeFileThread, SLOT_BYTES, SLOTS } from '../../steps/engines/file-store/large-file-thread';
+import { LargeFileThread, LargeFileThreadStopped, SLOT_BYTES, SLOTS } from '../../steps/engines/file-store/large-file-thread';
+import { THREAD_STOP_SOURCE } from '../../steps/runtime/threads';
 import { BUFFERED_FILE_LIMIT } from '../../steps/engines/file-store/small-file-workers';
 import { StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
@@ -91,6 +94,55 @@ describe('the large-file thread failing', () => {
     await expect(failure).rejects.toThrow(/Packages\/one\.nupkg could not be read to its end: the large-file thread stopped .*exited \(code 3\).*Nothing was kept; run the backup again \(OCTOPUSDR_FILE_STORE_WORKERS=0/);
     await expect(failure).rejects.toHaveProperty('name', 'FileStoreError');
     expect(existsSync(archive)).toBe(false);
+  });
+
+  test('the hashing thread stopping in the middle of a file fails the archive the same way', async () => {
+    const archive = path.join(work, 'hasher-died.zip');
+    // Takes the first chunk, never answers it, and exits.
+    const dies = `${THREAD_STOP_SOURCE}\nonJobs((m) => { if (m.kind === 'chunk') setTimeout(() => process.exit(4), 50); });`;
+    const failure = writeOneStored(archive, big, LARGE['Acme.Many.2.1.0.zip'], undefined, dies);
+    await expect(failure).rejects.toThrow(/Packages\/one\.nupkg could not be read to its end: the large-file thread stopped \(the large-file hashing thread exited \(code 4\)\).*Nothing was kept; run the backup again \(OCTOPUSDR_FILE_STORE_WORKERS=0/);
+    await expect(failure).rejects.toHaveProperty('name', 'FileStoreError');
+    expect(existsSync(archive)).toBe(false);
+  });
+
+  test('a slot is read into again only once its chunk is both written and hashed', async () => {
+    // Hashes nothing until told to by the test: chunks written at once must not free their slots.
+    const held = `${THREAD_STOP_SOURCE}
+const { parentPort } = require('node:worker_threads');
+const slots = [];
+onJobs((m) => {
+  if (m.kind === 'chunk') slots.push(m.slot);
+  if (m.kind === 'release') for (const slot of slots.splice(0)) parentPort.postMessage({ kind: 'hashed', slot });
+  if (m.kind === 'digest') parentPort.postMessage({ kind: 'digest', id: m.id, sha256: 'stand-in' });
+});`;
+    const thread = new LargeFileThread(undefined, held);
+    const handle = await fs.open(big, 'r');
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    let chunks = 0;
+    try {
+      const reader = thread.read(handle.fd, LARGE['Acme.Many.2.1.0.zip'], () => {
+        throw new Error('read on the main thread');
+      });
+      reader.on('data', (chunk: Buffer) => {
+        chunks += 1;
+        thread.giveBack(chunk);
+      });
+      await pause(300);
+      // Every chunk was written at once, none hashed: the thread read one slot-full and waits.
+      expect(chunks).toBe(SLOTS);
+      const hasher = (thread as unknown as { hasher: { postMessage: (m: unknown) => void } }).hasher;
+      while (!reader.readableEnded && chunks < 3 * SLOTS + 1) {
+        hasher.postMessage({ kind: 'release' });
+        await pause(20);
+      }
+      await expect(reader.result).resolves.toEqual({ sha256: 'stand-in', size: LARGE['Acme.Many.2.1.0.zip'] });
+      expect(chunks).toBe(Math.ceil(LARGE['Acme.Many.2.1.0.zip'] / SLOT_BYTES));
+    } finally {
+      await thread.close();
+      await handle.close();
+    }
+    await expect(Promise.resolve().then(() => thread.read(0, 1, () => undefined as never))).rejects.toThrow(LargeFileThreadStopped);
   });
 
   test('SIGTERM while the thread reads: exit 143 and nothing left', async () => {

@@ -1,16 +1,17 @@
-// Reads a backup's large stored files on a worker thread, with their CRC-32, while the main
-// thread writes them and computes their SHA-256.
+// Reads a backup's large stored files on a worker thread, with their CRC-32, while a second
+// thread computes their SHA-256 and the main thread writes them.
 //
 // On the main thread alone a stored large file cost a thread-pool read, SHA-256 and CRC-32 per
 // MiB (3.3 s of main-thread time for the bench store's 2 GB of packages, with another ~1.6 s spent
 // waiting for a core), and the read, the hashing and the write took turns rather than
-// overlapping. The thread reads with synchronous calls into slots of one SharedArrayBuffer
-// (nothing is copied between threads), computes each chunk's CRC-32 as it lands, and hands the
-// slot to the main thread, which writes it, hashes it while the write is under way, and gives
-// the slot back once the archive file holds it. SHA-256 (~0.7 ms a MiB here) is the larger half
-// of the hashing and the main thread is otherwise idle in this phase, so splitting it this way
-// keeps both cores busy; with both hashes on the thread, the thread was the bottleneck (its reads
-// slow down to ~1.3 ms a MiB while the disk writes back the archive).
+// overlapping. The reading thread reads with synchronous calls into slots of one SharedArrayBuffer
+// (nothing is copied between threads) and computes each chunk's CRC-32 as it lands; the main
+// thread hands the chunk to the output and to the hashing thread, and gives the slot back once the
+// archive file holds it and it is hashed. SHA-256 (~0.5 ms a MiB here) is the largest cost of the
+// phase and one file's hash cannot be split: with it on the reading thread, that thread was the
+// bottleneck (stop 23); on the main thread, the main thread was (stop 30: packages alone 1.9 s,
+// 1.0 s without the hash). On a thread of its own it runs beside the reads, the writes and the
+// main thread's stream work.
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
@@ -30,7 +31,7 @@ export interface ChunkCrc {
 }
 export const chunkCrcs = new WeakMap<Buffer, ChunkCrc>();
 
-/** A large file as the thread read it. */
+/** A large file as the threads read and hashed it. */
 export interface ThreadReadResult {
   sha256: string;
   size: number;
@@ -105,16 +106,43 @@ onJobs((message) => {
 });
 `;
 
+/**
+ * The hashing thread: SHA-256 of the chunks named to it, in the order named, each answered with
+ * `hashed` once its slot may be read into again; `digest` ends a file. Run with `eval`, as above.
+ */
+export const HASHER_SOURCE = `${THREAD_STOP_SOURCE}
+const { parentPort, workerData } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const shared = workerData.shared;
+let hash;
+let current;
+onJobs((message) => {
+  if (message.kind === 'start') {
+    hash = createHash('sha256');
+    current = message.id;
+  } else if (message.kind === 'chunk') {
+    if (message.id === current) hash.update(new Uint8Array(shared, message.slot * ${SLOT_BYTES}, message.length));
+    parentPort.postMessage({ kind: 'hashed', slot: message.slot });
+  } else if (message.kind === 'digest') {
+    parentPort.postMessage({ kind: 'digest', id: message.id, sha256: message.id === current ? hash.digest('hex') : undefined });
+    hash = undefined;
+    current = undefined;
+  }
+});
+`;
+
+type HasherReply = { kind: 'hashed'; slot: number } | { kind: 'digest'; id: number; sha256: string | undefined };
+
 /** The thread needs zlib.crc32 (Node 20.15+, 22.2+); without it large files are read on the main thread. */
 export function largeFileThreadCanRun(): boolean {
   return typeof (zlib as unknown as { crc32?: unknown }).crc32 === 'function';
 }
 
 /**
- * One file's bytes as the thread reads them, with their SHA-256 (computed here, on the main
- * thread); `result` settles once all were read. A thread that stops before the first chunk (one
- * that could not start, say) hands the file to `fallback`, a main-thread reader; one that stops
- * later fails the read.
+ * One file's bytes as the thread reads them; `result` settles once all were read and hashed (by
+ * the hashing thread). A thread that stops before the first chunk (one that could not start, say)
+ * hands the file to `fallback`, a main-thread reader that hashes here; one that stops later fails
+ * the read.
  */
 export class ThreadFileReader extends Readable {
   readonly result: Promise<ThreadReadResult>;
@@ -125,7 +153,6 @@ export class ThreadFileReader extends Readable {
   private ended = false;
   private chunks = 0;
   private fallbackSource: Readable | undefined;
-  private readonly hash: Hash = createHash('sha256');
 
   constructor(
     readonly id: number,
@@ -143,19 +170,20 @@ export class ThreadFileReader extends Readable {
     this.fallbackSource?.resume();
   }
 
-  /** The slot stays unread into until the archive file holds the chunk, so hashing after the push is safe. */
+  /** The slot stays unread into until the archive file holds the chunk and the hashing thread has hashed it. */
   chunk(view: Buffer): void {
     this.chunks += 1;
-    if (this.destroyed) return;
-    // Handed on first: the write is under way on the thread pool while this hashes.
-    this.push(view);
-    this.hash.update(view);
+    if (!this.destroyed) this.push(view);
   }
 
-  end(size: number): void {
+  /** Every chunk was read (`size` bytes); `sha256` settles once the hashing thread has hashed them all. */
+  end(size: number, sha256: Promise<string>): void {
     this.ended = true;
     this.release();
-    this.settle.resolve({ sha256: this.hash.digest('hex'), size });
+    sha256.then(
+      (digest) => this.settle.resolve({ sha256: digest, size }),
+      (error: Error) => this.settle.reject(error),
+    );
     if (!this.destroyed) this.push(null);
   }
 
@@ -169,7 +197,7 @@ export class ThreadFileReader extends Readable {
 
   /** The main thread reads the file instead (it owns the descriptor again: `released` has resolved). */
   private readHere(): void {
-    const hash = this.hash;
+    const hash: Hash = createHash('sha256');
     let size = 0;
     const source = (this.fallbackSource = this.fallback());
     source.on('data', (chunk: Buffer) => {
@@ -195,30 +223,45 @@ export class ThreadFileReader extends Readable {
   }
 }
 
+/** Holds on a slot handed out: the archive file must hold its chunk, and the hashing thread must have hashed it. */
+const HOLDS_PER_CHUNK = 2;
+
 /**
- * The backup's large-file thread: one file at a time (the archive writes one entry at a time).
- * `giveBack(chunk)` must be called once the archive file holds a chunk this gave out.
+ * The backup's large-file threads, reading and hashing: one file at a time (the archive writes
+ * one entry at a time). `giveBack(chunk)` must be called once the archive file holds a chunk this
+ * gave out. Either thread stopping stops both (see onStopped).
  */
 export class LargeFileThread {
   private readonly worker: Worker;
   private readonly thread: StoppableThread;
+  private readonly hasher: Worker;
+  private readonly hasherThread: StoppableThread;
   private readonly shared = new SharedArrayBuffer(SLOTS * SLOT_BYTES);
   private readonly slotOf = new WeakMap<Buffer, number>();
+  /** Per slot: holds still to be released before the reading thread may read into it again. */
+  private readonly holds = new Uint8Array(SLOTS);
+  private readonly digests = new Map<number, { resolve: (sha256: string) => void; reject: (error: Error) => void }>();
   private current: ThreadFileReader | undefined;
   private nextId = 0;
   private stopped: Error | undefined;
   /** close() was called: a read cut short is not handed to the main thread. */
   private closing = false;
 
-  /** `source` is the thread's code (tests give one that fails). */
-  constructor(source = THREAD_SOURCE) {
+  /** `source` and `hasherSource` are the threads' code (tests give ones that fail). */
+  constructor(source = THREAD_SOURCE, hasherSource = HASHER_SOURCE) {
     this.worker = new Worker(source, { eval: true, workerData: { shared: this.shared } });
     this.thread = new StoppableThread(this.worker);
     this.worker.on('message', (reply: Reply) => this.onReply(reply));
     this.worker.on('error', (error) => this.onStopped(error));
     this.worker.on('exit', (code) => this.onStopped(new Error(`the large-file thread exited (code ${code})`)));
-    // Alive only while it reads: an idle thread never keeps the process from exiting.
+    this.hasher = new Worker(hasherSource, { eval: true, workerData: { shared: this.shared } });
+    this.hasherThread = new StoppableThread(this.hasher);
+    this.hasher.on('message', (reply: HasherReply) => this.onHasherReply(reply));
+    this.hasher.on('error', (error) => this.onStopped(error));
+    this.hasher.on('exit', (code) => this.onStopped(new Error(`the large-file hashing thread exited (code ${code})`)));
+    // Alive only while they read and hash: idle threads never keep the process from exiting.
     this.worker.unref();
+    this.hasher.unref();
   }
 
   /**
@@ -231,16 +274,40 @@ export class LargeFileThread {
     const reader = new ThreadFileReader(this.nextId++, (r) => this.cancel(r), fallback);
     this.current = reader;
     this.worker.ref();
+    this.hasher.ref();
+    this.hasher.postMessage({ kind: 'start', id: reader.id });
     this.worker.postMessage({ kind: 'read', id: reader.id, fd, size });
     return reader;
   }
 
-  /** A chunk the archive file now holds: its slot can be read into again. */
+  /** A chunk the archive file now holds: once hashed too, its slot can be read into again. */
   giveBack(chunk: Buffer): void {
     const slot = this.slotOf.get(chunk);
     if (slot === undefined) return;
     this.slotOf.delete(chunk);
-    if (!this.stopped) this.worker.postMessage({ kind: 'free', slot });
+    this.release(slot);
+  }
+
+  private release(slot: number): void {
+    if (this.holds[slot] === 0) return;
+    this.holds[slot] -= 1;
+    if (this.holds[slot] === 0 && !this.stopped) this.worker.postMessage({ kind: 'free', slot });
+  }
+
+  /** The file's SHA-256, once the hashing thread has hashed every chunk named to it (it takes them in order). */
+  private digest(id: number): Promise<string> {
+    const sha256 = new Promise<string>((resolve, reject) => this.digests.set(id, { resolve, reject }));
+    this.hasher.postMessage({ kind: 'digest', id });
+    return sha256;
+  }
+
+  private onHasherReply(reply: HasherReply): void {
+    if (reply.kind === 'hashed') return this.release(reply.slot);
+    const waiter = this.digests.get(reply.id);
+    this.digests.delete(reply.id);
+    if (!this.current) this.hasher.unref();
+    if (reply.sha256 === undefined) waiter?.reject(new LargeFileThreadStopped('the hashing thread lost the file'));
+    else waiter?.resolve(reply.sha256);
   }
 
   private cancel(reader: ThreadFileReader): void {
@@ -253,31 +320,48 @@ export class LargeFileThread {
     if (reply.kind === 'chunk') {
       const view = Buffer.from(this.shared, reply.slot * SLOT_BYTES, reply.length);
       this.slotOf.set(view, reply.slot);
+      this.holds[reply.slot] = HOLDS_PER_CHUNK;
       chunkCrcs.set(view, { before: reply.before, after: reply.crc });
+      // Named to the hashing thread first: it hashes while the main thread passes the chunk on.
+      this.hasher.postMessage({ kind: 'chunk', id: reply.id, slot: reply.slot, length: reply.length });
       reader.chunk(view);
       return;
     }
     this.current = undefined;
     this.worker.unref();
-    if (reply.kind === 'end') reader.end(reply.size);
-    else if (reply.kind === 'failed') reader.fail(Object.assign(new Error(reply.message.startsWith(reply.code) ? reply.message : `${reply.code}: ${reply.message}`), { code: reply.code }));
+    if (reply.kind === 'end') return reader.end(reply.size, this.digest(reply.id));
+    // Failed or cancelled: no digest is asked for, so nothing keeps the hashing thread alive.
+    this.hasher.unref();
+    if (reply.kind === 'failed') reader.fail(Object.assign(new Error(reply.message.startsWith(reply.code) ? reply.message : `${reply.code}: ${reply.message}`), { code: reply.code }));
     else reader.fail(new LargeFileThreadStopped('the read was cancelled'));
   }
 
+  /** Either thread stopped (or failed): the file under way fails, a digest awaited too, and the other thread is ended. */
   private onStopped(error: Error): void {
     this.stopped ??= error;
     const reader = this.current;
     this.current = undefined;
-    reader?.fail(new LargeFileThreadStopped(`the large-file thread stopped (${error.message})`), !this.closing);
+    const stopped = new LargeFileThreadStopped(`the large-file thread stopped (${error.message})`);
+    for (const waiter of this.digests.values()) waiter.reject(stopped);
+    this.digests.clear();
+    reader?.fail(stopped, !this.closing);
+    if (!this.closing) void this.endThreads();
+  }
+
+  private endThreads(): Promise<void> {
+    return Promise.all([this.thread.end(), this.hasherThread.end()]).then(() => undefined);
   }
 
   async close(): Promise<void> {
     this.stopped ??= new Error('the large-file thread was stopped');
     this.closing = true;
-    // It stops between two reads and exits; the read in progress fails below.
-    await this.thread.end();
+    // They stop between two jobs and exit; the read in progress fails below.
+    await this.endThreads();
     const reader = this.current;
     this.current = undefined;
-    reader?.fail(new LargeFileThreadStopped(this.stopped.message), false);
+    const stopped = new LargeFileThreadStopped(this.stopped.message);
+    for (const waiter of this.digests.values()) waiter.reject(stopped);
+    this.digests.clear();
+    reader?.fail(stopped, false);
   }
 }

@@ -301,15 +301,17 @@ export class StreamingZipWriter {
   private readonly useLargeFileThread: boolean;
 
   private readonly largeFileThreadSource: string | undefined;
+  private readonly largeFileHasherSource: string | undefined;
   /** Streamed entries added whose reading has not ended. */
   private streamsUnderWay = 0;
   /** No large file will be added any more (see largeFilesAdded). */
   private largeFilesOver = false;
 
-  /** `threads` off: every file is read on the main thread. `largeFileThreadSource`: for tests. */
-  constructor(readonly filePath: string, options: { threads?: boolean; largeFileThreadSource?: string } = {}) {
+  /** `threads` off: every file is read on the main thread. `largeFileThreadSource`, `largeFileHasherSource`: for tests. */
+  constructor(readonly filePath: string, options: { threads?: boolean; largeFileThreadSource?: string; largeFileHasherSource?: string } = {}) {
     this.useLargeFileThread = (options.threads ?? true) && largeFileThreadCanRun();
     this.largeFileThreadSource = options.largeFileThreadSource;
+    this.largeFileHasherSource = options.largeFileHasherSource;
     // 'wx': never overwrite; the caller picks a fresh temporary name. autoClose off: finish()
     // flushes the same descriptor to disk before it is closed.
     this.output = createWriteStream(filePath, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20, autoClose: false });
@@ -424,7 +426,7 @@ export class StreamingZipWriter {
   fileReader(handle: fs.FileHandle, size: number, compressionLevel: number): Readable {
     if (compressionLevel === 0 && this.useLargeFileThread && !this.largeFileThreadEnded) {
       try {
-        this.largeFileThread ??= new LargeFileThread(this.largeFileThreadSource);
+        this.largeFileThread ??= new LargeFileThread(this.largeFileThreadSource, this.largeFileHasherSource);
         let fellBack = false;
         const reader = this.largeFileThread.read(handle.fd, size, () => {
           fellBack = true;
@@ -534,7 +536,7 @@ export class StreamingZipWriter {
         callback(null, new PassThrough().end());
         return;
       }
-      // The large-file thread hashes what it reads: here it is only counted.
+      // The large-file threads hash what they read: here it is only counted.
       const hasher = new HashingCounter(onBytes, !(source instanceof ThreadFileReader));
       // A source's error reaches the caller through the zip (below), not through this stream.
       hasher.on('error', () => undefined);
