@@ -106,6 +106,21 @@ describe('the large-file thread failing', () => {
     expect(existsSync(archive)).toBe(false);
   });
 
+  test('the hashing thread stopping after the last chunk, before the digest, fails the archive the same way', async () => {
+    const archive = path.join(work, 'hasher-died-at-digest.zip');
+    // Answers every chunk, then exits when asked for the file's digest.
+    const dies = `${THREAD_STOP_SOURCE}
+const { parentPort } = require('node:worker_threads');
+onJobs((m) => {
+  if (m.kind === 'chunk') parentPort.postMessage({ kind: 'hashed', slot: m.slot });
+  if (m.kind === 'digest') process.exit(5);
+});`;
+    const failure = writeOneStored(archive, big, LARGE['Acme.Many.2.1.0.zip'], undefined, dies);
+    await expect(failure).rejects.toThrow(/Packages\/one\.nupkg could not be read to its end: the large-file thread stopped \(the large-file hashing thread exited \(code 5\)\).*Nothing was kept; run the backup again/);
+    await expect(failure).rejects.toHaveProperty('name', 'FileStoreError');
+    expect(existsSync(archive)).toBe(false);
+  });
+
   test('a slot is read into again only once its chunk is both written and hashed', async () => {
     // Hashes nothing until told to by the test: chunks written at once must not free their slots.
     const held = `${THREAD_STOP_SOURCE}

@@ -270,6 +270,11 @@ class PooledFileReader extends Readable {
   }
 }
 
+/** A large file whose threads stopped before it was read and hashed to its end. */
+function cutShort(name: string, cause: LargeFileThreadStopped): FileStoreError {
+  return new FileStoreError(`${name} could not be read to its end: ${cause.message}. Nothing was kept; run the backup again (OCTOPUSDR_FILE_STORE_WORKERS=0 reads every file on the main thread).`, { cause });
+}
+
 export class StreamingZipWriter {
   private readonly zip = new yazl.ZipFile();
   private readonly output: WriteStream;
@@ -545,7 +550,7 @@ export class StreamingZipWriter {
         // report it as the backup directory's and blame the wrong disk.
         const error =
           cause instanceof LargeFileThreadStopped
-            ? new FileStoreError(`${name} could not be read to its end: ${cause.message}. Nothing was kept; run the backup again (OCTOPUSDR_FILE_STORE_WORKERS=0 reads every file on the main thread).`, { cause })
+            ? cutShort(name, cause)
             : cause instanceof FileStoreError
               ? cause
               : sourceReadFailure(name, cause);
@@ -561,7 +566,8 @@ export class StreamingZipWriter {
             read.size === hasher.bytes
               ? settle.resolve({ sha256: read.sha256, size: read.size })
               : settle.reject(new FileStoreError(`${name}: the large-file thread read ${read.size} bytes, the archive got ${hasher.bytes}. Nothing was kept; run the backup again (OCTOPUSDR_FILE_STORE_WORKERS=0 reads every file on the main thread).`)),
-          (error: Error) => settle.reject(error),
+          // The hashing thread stopped after the last chunk was read: as if the read had.
+          (error: Error) => settle.reject(error instanceof LargeFileThreadStopped ? cutShort(name, error) : error),
         );
       });
       source.pipe(hasher);
