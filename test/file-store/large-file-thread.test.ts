@@ -121,6 +121,43 @@ onJobs((m) => {
     expect(existsSync(archive)).toBe(false);
   });
 
+  test('a hashing thread that cannot start: the file is read on the main thread, or fails with what to do; never a hang', async () => {
+    const archive = path.join(work, 'no-hasher.zip');
+    const outcome = await writeOneStored(archive, big, LARGE['Acme.Many.2.1.0.zip'], undefined, 'throw new Error("no hashing here")').then(
+      (result) => ({ result }),
+      (error: Error) => ({ error }),
+    );
+    // Which one depends on whether the reading thread handed over a chunk before the failure arrived.
+    if ('result' in outcome) expect(outcome.result).toEqual({ sha256: sha256Of(big), size: LARGE['Acme.Many.2.1.0.zip'] });
+    else {
+      expect(outcome.error.message).toMatch(/Packages\/one\.nupkg could not be read to its end: the large-file thread stopped \(no hashing here\).*Nothing was kept/);
+      expect(existsSync(archive)).toBe(false);
+    }
+  });
+
+  test('the hashing thread stopping: the file fails only once the reading thread has exited (it no longer reads the descriptor)', async () => {
+    const dies = `${THREAD_STOP_SOURCE}\nconst { parentPort } = require('node:worker_threads');\nonJobs((m) => { if (m.kind === 'chunk') { parentPort.postMessage({ kind: 'hashed', slot: m.slot }); setTimeout(() => process.exit(6), 30); } });`;
+    const thread = new LargeFileThread(undefined, dies);
+    const handle = await fs.open(big, 'r');
+    try {
+      const reader = thread.read(handle.fd, LARGE['Acme.Many.2.1.0.zip'], () => {
+        throw new Error('read on the main thread');
+      });
+      const state = thread as unknown as { readingThreadExited: boolean };
+      let exitedWhenReleased: boolean | undefined;
+      void reader.released.then(() => (exitedWhenReleased = state.readingThreadExited));
+      // Chunks are held, never written: the reading thread waits for a slot when the hasher dies.
+      reader.on('data', () => undefined);
+      reader.on('error', () => undefined);
+      await expect(reader.result).rejects.toThrow(/large-file hashing thread exited \(code 6\)/);
+      await reader.released;
+      expect(exitedWhenReleased).toBe(true);
+    } finally {
+      await thread.close();
+      await handle.close();
+    }
+  });
+
   test('a slot is read into again only once its chunk is both written and hashed', async () => {
     // Hashes nothing until told to by the test: chunks written at once must not free their slots.
     const held = `${THREAD_STOP_SOURCE}

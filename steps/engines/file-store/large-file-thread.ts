@@ -244,6 +244,8 @@ export class LargeFileThread {
   private current: ThreadFileReader | undefined;
   private nextId = 0;
   private stopped: Error | undefined;
+  /** The reading thread has exited: it no longer reads any file's descriptor. */
+  private readingThreadExited = false;
   /** close() was called: a read cut short is not handed to the main thread. */
   private closing = false;
 
@@ -252,15 +254,24 @@ export class LargeFileThread {
     this.worker = new Worker(source, { eval: true, workerData: { shared: this.shared } });
     this.thread = new StoppableThread(this.worker);
     this.worker.on('message', (reply: Reply) => this.onReply(reply));
-    this.worker.on('error', (error) => this.onStopped(error));
-    this.worker.on('exit', (code) => this.onStopped(new Error(`the large-file thread exited (code ${code})`)));
-    this.hasher = new Worker(hasherSource, { eval: true, workerData: { shared: this.shared } });
-    this.hasherThread = new StoppableThread(this.hasher);
-    this.hasher.on('message', (reply: HasherReply) => this.onHasherReply(reply));
-    this.hasher.on('error', (error) => this.onStopped(error));
-    this.hasher.on('exit', (code) => this.onStopped(new Error(`the large-file hashing thread exited (code ${code})`)));
+    this.worker.on('error', (error) => this.onStopped(error, 'reading'));
+    this.worker.on('exit', (code) => {
+      this.readingThreadExited = true;
+      this.onStopped(new Error(`the large-file thread exited (code ${code})`), 'reading');
+    });
     // Alive only while they read and hash: idle threads never keep the process from exiting.
     this.worker.unref();
+    try {
+      this.hasher = new Worker(hasherSource, { eval: true, workerData: { shared: this.shared } });
+    } catch (error) {
+      // No second thread: the first is not left running (the caller reads on the main thread).
+      void this.thread.end();
+      throw error;
+    }
+    this.hasherThread = new StoppableThread(this.hasher);
+    this.hasher.on('message', (reply: HasherReply) => this.onHasherReply(reply));
+    this.hasher.on('error', (error) => this.onStopped(error, 'hashing'));
+    this.hasher.on('exit', (code) => this.onStopped(new Error(`the large-file hashing thread exited (code ${code})`), 'hashing'));
     this.hasher.unref();
   }
 
@@ -330,22 +341,30 @@ export class LargeFileThread {
     this.current = undefined;
     this.worker.unref();
     if (reply.kind === 'end') return reader.end(reply.size, this.digest(reply.id));
-    // Failed or cancelled: no digest is asked for, so nothing keeps the hashing thread alive.
+    // Failed or cancelled: no digest is asked for this file (one still awaited for the previous
+    // file is waited for by whoever awaits that file's result).
     this.hasher.unref();
     if (reply.kind === 'failed') reader.fail(Object.assign(new Error(reply.message.startsWith(reply.code) ? reply.message : `${reply.code}: ${reply.message}`), { code: reply.code }));
     else reader.fail(new LargeFileThreadStopped('the read was cancelled'));
   }
 
-  /** Either thread stopped (or failed): the file under way fails, a digest awaited too, and the other thread is ended. */
-  private onStopped(error: Error): void {
+  /**
+   * Either thread stopped (or failed): a digest awaited fails, the other thread is ended, and the
+   * file under way fails (or goes to the main thread), with the first thread's reason. When the
+   * hashing thread stopped, the file fails only once the reading thread has exited: until then it
+   * may be in a read of the file's descriptor, which `released` would hand back to be closed.
+   */
+  private onStopped(error: Error, thread: 'reading' | 'hashing'): void {
     this.stopped ??= error;
-    const reader = this.current;
-    this.current = undefined;
-    const stopped = new LargeFileThreadStopped(`the large-file thread stopped (${error.message})`);
+    const stopped = new LargeFileThreadStopped(`the large-file thread stopped (${this.stopped.message})`);
     for (const waiter of this.digests.values()) waiter.reject(stopped);
     this.digests.clear();
-    reader?.fail(stopped, !this.closing);
     if (!this.closing) void this.endThreads();
+    // The reading thread's exit comes back here and fails the file.
+    if (thread === 'hashing' && !this.readingThreadExited && !this.closing) return;
+    const reader = this.current;
+    this.current = undefined;
+    reader?.fail(stopped, !this.closing);
   }
 
   private endThreads(): Promise<void> {

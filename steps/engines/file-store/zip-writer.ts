@@ -566,8 +566,13 @@ export class StreamingZipWriter {
             read.size === hasher.bytes
               ? settle.resolve({ sha256: read.sha256, size: read.size })
               : settle.reject(new FileStoreError(`${name}: the large-file thread read ${read.size} bytes, the archive got ${hasher.bytes}. Nothing was kept; run the backup again (OCTOPUSDR_FILE_STORE_WORKERS=0 reads every file on the main thread).`)),
-          // The hashing thread stopped after the last chunk was read: as if the read had.
-          (error: Error) => settle.reject(error instanceof LargeFileThreadStopped ? cutShort(name, error) : error),
+          // The hashing thread stopped after the last chunk was read: as if the read had, the
+          // archive fails at once (not after the files still to come).
+          (cause: Error) => {
+            const error = cause instanceof LargeFileThreadStopped ? cutShort(name, cause) : cause;
+            settle.reject(error);
+            this.zip.emit('error', error);
+          },
         );
       });
       source.pipe(hasher);
