@@ -357,8 +357,7 @@ export class LargeFileThread {
   private onStopped(error: Error, thread: 'reading' | 'hashing'): void {
     this.stopped ??= error;
     const stopped = new LargeFileThreadStopped(`the large-file thread stopped (${this.stopped.message})`);
-    for (const waiter of this.digests.values()) waiter.reject(stopped);
-    this.digests.clear();
+    this.rejectDigests(stopped);
     if (!this.closing) void this.endThreads();
     // The reading thread's exit comes back here and fails the file.
     if (thread === 'hashing' && !this.readingThreadExited && !this.closing) return;
@@ -379,8 +378,12 @@ export class LargeFileThread {
     const reader = this.current;
     this.current = undefined;
     const stopped = new LargeFileThreadStopped(this.stopped.message);
-    for (const waiter of this.digests.values()) waiter.reject(stopped);
-    this.digests.clear();
+    this.rejectDigests(stopped);
     reader?.fail(stopped, false);
+  }
+
+  private rejectDigests(error: LargeFileThreadStopped): void {
+    for (const waiter of this.digests.values()) waiter.reject(error);
+    this.digests.clear();
   }
 }

@@ -545,7 +545,9 @@ export class StreamingZipWriter {
       const hasher = new HashingCounter(onBytes, !(source instanceof ThreadFileReader));
       // A source's error reaches the caller through the zip (below), not through this stream.
       hasher.on('error', () => undefined);
-      source.on('error', (cause) => {
+      // Any failure of the entry fails the archive at once (not after the files still to come):
+      // the entry's bytes are not the file's.
+      const failEntry = (cause: Error) => {
         // A read error has no path (a descriptor's read): passed on as it is, the backup would
         // report it as the backup directory's and blame the wrong disk.
         const error =
@@ -556,23 +558,18 @@ export class StreamingZipWriter {
               : sourceReadFailure(name, cause);
         settle.reject(error);
         hasher.destroy(error);
-        // A read error mid-entry leaves the archive unusable: fail it as a whole.
         this.zip.emit('error', error);
-      });
+      };
+      source.on('error', failEntry);
       hasher.on('finish', () => {
         if (!(source instanceof ThreadFileReader)) return settle.resolve({ sha256: hasher.digest(), size: hasher.bytes });
+        // Settles once the hashing thread has hashed the last chunk (or stopped before it had).
         source.result.then(
           (read) =>
             read.size === hasher.bytes
               ? settle.resolve({ sha256: read.sha256, size: read.size })
-              : settle.reject(new FileStoreError(`${name}: the large-file thread read ${read.size} bytes, the archive got ${hasher.bytes}. Nothing was kept; run the backup again (OCTOPUSDR_FILE_STORE_WORKERS=0 reads every file on the main thread).`)),
-          // The hashing thread stopped after the last chunk was read: as if the read had, the
-          // archive fails at once (not after the files still to come).
-          (cause: Error) => {
-            const error = cause instanceof LargeFileThreadStopped ? cutShort(name, cause) : cause;
-            settle.reject(error);
-            this.zip.emit('error', error);
-          },
+              : failEntry(new FileStoreError(`${name}: the large-file thread read ${read.size} bytes, the archive got ${hasher.bytes}. Nothing was kept; run the backup again (OCTOPUSDR_FILE_STORE_WORKERS=0 reads every file on the main thread).`)),
+          failEntry,
         );
       });
       source.pipe(hasher);
