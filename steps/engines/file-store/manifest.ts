@@ -351,12 +351,22 @@ function reusableFileList(manifest: FileStoreManifest, before: FileStoreManifest
   if (!sameRecords(manifest.files, before.files) || !sameRecords(manifest.directories, before.directories)) return undefined;
   const headerKeys = new Set(Object.keys(manifest));
   if (Object.keys(before).some((key) => !headerKeys.has(key))) return undefined;
+  const list = fileListBytesOf(bytes);
+  if (!list) return undefined;
+  const header = headerIfComplete(bytes.toString('utf8', 0, list.byteOffset - bytes.byteOffset) + EMPTY_LISTS_END, where);
+  return header && isDeepStrictEqual(header, headerOf(before)) ? list : undefined;
+}
+
+/**
+ * The bytes of a manifest file from its file list on, which encodeManifestAfter reuses when the
+ * new set's records equal that set's (it checks that too); undefined when they are not laid out
+ * as encodeManifest writes them. The same subarray each time for the same bytes.
+ */
+export function fileListBytesOf(bytes: Buffer): Buffer | undefined {
   const at = bytes.indexOf(FILE_LIST_START);
   if (at < 0) return undefined;
   const list = bytes.subarray(at);
-  if (!twoListsIn(list)) return undefined;
-  const header = headerIfComplete(bytes.toString('utf8', 0, at) + EMPTY_LISTS_END, where);
-  return header && isDeepStrictEqual(header, headerOf(before)) ? list : undefined;
+  return twoListsIn(list) ? list : undefined;
 }
 
 const OPEN = 0x5b; // [
