@@ -4,6 +4,7 @@
 // restore-threads.test.ts.
 import { closeSync, openSync, rmSync, truncateSync } from 'node:fs';
 import * as path from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { LargeFileThread, LargeFileThreadStopped } from '../../steps/engines/file-store/large-file-thread';
 import { SmallFileWorkers, WorkerUnavailable, type PreparedFile } from '../../steps/engines/file-store/small-file-workers';
 import { expectThreadsEndedWhileBusyWithoutAbort, logText, tempDir, write } from './helpers';
@@ -36,7 +37,7 @@ test('small-file workers closed while batches are queued: a batch answered is wh
   await expect(pool.prepare(files.slice(0, 1))).rejects.toThrow(WorkerUnavailable);
 });
 
-test('the large-file thread closed in the middle of a file: the read fails, is not handed to the main thread, and no chunk comes after close()', async () => {
+test('the large-file thread closed in the middle of a file: the read fails, is not handed to the main thread, no chunk comes after close(), and both its threads (reading and hashing) have exited', async () => {
   // Sparse: read fast, and far longer than the test lets it run.
   const big = path.join(work, 'big.nupkg');
   const size = 1024 * 1024 * 1024;
@@ -44,6 +45,11 @@ test('the large-file thread closed in the middle of a file: the read fails, is n
   truncateSync(big, size);
   const fd = openSync(big, 'r');
   const thread = new LargeFileThread();
+  // Both of its threads: the one that reads and the one that hashes what was read.
+  const { worker, hasher } = thread as unknown as { worker: Worker; hasher: Worker };
+  const exited = new Set<string>();
+  worker.once('exit', () => exited.add('reading'));
+  hasher.once('exit', () => exited.add('hashing'));
   let fellBack = false;
   let chunks = 0;
   try {
@@ -59,6 +65,7 @@ test('the large-file thread closed in the middle of a file: the read fails, is n
     });
     while (chunks < 3) await pause(5);
     await thread.close();
+    expect([...exited].sort()).toEqual(['hashing', 'reading']);
     const atClose = chunks;
     await expect(reader.result).rejects.toThrow(LargeFileThreadStopped);
     await reader.released;

@@ -124,7 +124,15 @@ export interface DeflatedAhead {
 }
 
 export function deflateAhead(tail: Buffer, level: number): DeflatedAhead {
-  const pieces = new Promise<Buffer[] | undefined>((resolve) => deflateRawInPieces(tail, { level }, (error, output) => resolve(error ? undefined : output)));
+  // One piece on one thread-pool thread: the scan runs meanwhile and needs the pool for its
+  // listings, and when the store changed (the usual incremental) the work is dropped.
+  const pieces = new Promise<Buffer[] | undefined>((resolve) => {
+    try {
+      deflateRaw(tail, { level }, (error: Error | null, output: Buffer) => resolve(error ? undefined : [output]));
+    } catch {
+      resolve(undefined);
+    }
+  });
   return { tail, level, pieces };
 }
 
