@@ -109,13 +109,13 @@ describe('a tail deflated ahead (deflateAhead): used only for the very bytes it 
 
   const headerSyncFlushed = (head: Buffer, level = 1) => deflateRawSync(head, { level, finishFlush: constants.Z_SYNC_FLUSH });
 
-  test('the buffer ends with the tail: its head deflated and sync-flushed, then the tail\'s own pieces; read back by Python, unzip -t and Node', async () => {
+  test('the buffer ends with the tail: its head deflated and sync-flushed, then the tail deflated ahead; read back by Python, unzip -t and Node', async () => {
     const { whole, tail } = headThenTail('{\n "format": "octopus-dr-file-store/1",\n "archive": "x.zip",', Buffer.from(logText(40_000, 3)).subarray(0, 2_500_000));
     const ahead = deflateAhead(tail, 1);
     const file = await archiveWith(whole, ahead);
     const compressed = compressedEntry(file, 'manifest.json');
     const head = whole.subarray(0, whole.length - tail.length);
-    expect(compressed.equals(Buffer.concat([headerSyncFlushed(head), ...(await ahead.pieces)!]))).toBe(true);
+    expect(compressed.equals(Buffer.concat([headerSyncFlushed(head), (await ahead.deflated)!]))).toBe(true);
     expect(inflateRawSync(compressed).equals(whole)).toBe(true);
     expect(pythonRead(file, 'manifest.json').equals(whole)).toBe(true);
     const unzip = spawnSync('unzip', ['-tq', file], { encoding: 'utf8' });
@@ -126,7 +126,7 @@ describe('a tail deflated ahead (deflateAhead): used only for the very bytes it 
     ['equal bytes in other memory (a copy)', (whole: Buffer, tail: Buffer) => ({ data: Buffer.from(whole), ahead: deflateAhead(tail, 1), level: 1 })],
     ['the tail followed by more bytes', (whole: Buffer, tail: Buffer) => ({ data: Buffer.concat([whole, Buffer.from(' ')]), ahead: deflateAhead(tail, 1), level: 1 })],
     ['another compression level', (whole: Buffer, tail: Buffer) => ({ data: whole, ahead: deflateAhead(tail, 1), level: 6 })],
-    ['a deflate ahead that failed', (whole: Buffer, tail: Buffer) => ({ data: whole, ahead: { tail, level: 1, pieces: Promise.resolve(undefined) }, level: 1 })],
+    ['a deflate ahead that failed', (whole: Buffer, tail: Buffer) => ({ data: whole, ahead: { tail, level: 1, deflated: Promise.resolve(undefined) }, level: 1 })],
   ])('%s: the buffer is deflated whole instead, and reads back the same', async (_name, make) => {
     const { whole, tail } = headThenTail('{"header": 1,', Buffer.from(logText(3_000, 5)));
     const { data, ahead, level } = make(whole, tail);

@@ -898,7 +898,7 @@ export async function backupFileStore(options: BackupOptions, context: EngineCon
 }
 
 /**
- * The previous manifest's file list, deflated on the thread pool while the scan runs: if nothing
+ * The previous manifest's file list, deflated on a thread-pool thread while the scan runs: if nothing
  * changed, the new manifest ends with exactly these bytes (encodeManifestAfter), and only its
  * header is left to deflate at the end.
  */
@@ -967,7 +967,8 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
     // Encoded once for both copies; an unchanged incremental reuses the previous file list's bytes.
     const manifestBytes = encodeManifestAfter(manifest, plan.previous);
     // Level 1 like other text: 281 against 278 KB for 6,115 files, ~10 ms less (level 6 was the default);
-    // in pieces on both cores (zip-writer.ts).
+    // in pieces on both cores (zip-writer.ts), or, in an unchanged incremental, only the header
+    // in front of the previous list deflated during the scan (deflateManifestListAhead).
     writer.addBuffer(MANIFEST_ENTRY_NAME, manifestBytes, { mtimeMs: now.getTime(), mode: 0o644 }, compressionLevelFor(MANIFEST_ENTRY_NAME), {
       inPieces: true,
       ahead: manifestListAhead,

@@ -120,20 +120,21 @@ export function deflateRawInPieces(data: Buffer, options: zlib.ZlibOptions, call
 export interface DeflatedAhead {
   readonly tail: Buffer;
   readonly level: number;
-  readonly pieces: Promise<Buffer[] | undefined>;
+  /** The tail as one raw deflate stream (ending the stream), or undefined if deflating it failed. */
+  readonly deflated: Promise<Buffer | undefined>;
 }
 
 export function deflateAhead(tail: Buffer, level: number): DeflatedAhead {
   // One piece on one thread-pool thread: the scan runs meanwhile and needs the pool for its
   // listings, and when the store changed (the usual incremental) the work is dropped.
-  const pieces = new Promise<Buffer[] | undefined>((resolve) => {
+  const deflated = new Promise<Buffer | undefined>((resolve) => {
     try {
-      deflateRaw(tail, { level }, (error: Error | null, output: Buffer) => resolve(error ? undefined : [output]));
+      deflateRaw(tail, { level }, (error: Error | null, output: Buffer) => resolve(error ? undefined : output));
     } catch {
       resolve(undefined);
     }
   });
-  return { tail, level, pieces };
+  return { tail, level, deflated };
 }
 
 /** `data` deflated as its head (ending with a sync flush) followed by the tail deflated ahead, when `data` ends with that tail. */
@@ -149,8 +150,8 @@ function deflateRawAfterAhead(data: Buffer, options: zlib.ZlibOptions, ahead: De
   const head = new Promise<Buffer>((resolve, reject) =>
     deflateRaw(headBytes, { ...options, finishFlush: zlib.constants.Z_SYNC_FLUSH }, (error: Error | null, output: Buffer) => (error ? reject(error) : resolve(output))),
   );
-  Promise.all([head, ahead.pieces]).then(
-    ([headPiece, tailPieces]) => (tailPieces ? callback(null, [headPiece, ...tailPieces]) : deflateRawInPieces(data, options, callback)),
+  Promise.all([head, ahead.deflated]).then(
+    ([headPiece, tailPiece]) => (tailPiece ? callback(null, [headPiece, tailPiece]) : deflateRawInPieces(data, options, callback)),
     (error: Error) => callback(error, []),
   );
 }
