@@ -68,7 +68,8 @@ export function describeFileError(error: unknown, operation: FileOperation = {})
     case 'ENOSPC':
     case 'EDQUOT': {
       const free = folder ? freeBytes(folder) : undefined;
-      const need = operation.neededBytes !== undefined ? `at least ${formatBytes(Math.max(operation.neededBytes - (free ?? 0), 1))}` : 'space';
+      // What is missing beyond what is free ("21.0 MB free: free at least 19.1 MB" read as a contradiction).
+      const need = operation.neededBytes !== undefined ? `at least ${formatBytes(Math.max(operation.neededBytes - (free ?? 0), 1))}${free !== undefined ? ' more' : ''}` : 'space';
       const quota = code === 'EDQUOT' ? ' (the disk quota of this account is used up)' : '';
       return (
         `${folder ? `The disk holding ${folder}` : 'A disk'} is full${quota} (${code}) while ${what}` +
