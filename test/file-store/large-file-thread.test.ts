@@ -3,10 +3,12 @@
 // that cannot start leaves the files to the main thread; either thread stopping in the middle of a
 // file fails the archive with what to do, and a cancel leaves nothing; they end after the last
 // large file; a slot is read into again only once its chunk is both written and hashed.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { buildSync } from 'esbuild';
 import { backupFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
 import { LargeFileThread, LargeFileThreadStopped, SLOT_BYTES, SLOTS } from '../../steps/engines/file-store/large-file-thread';
@@ -242,4 +244,55 @@ test('the thread ends once the last large file is read: its slots and heap are n
   } finally {
     for (const spy of spies) spy.mockRestore();
   }
+});
+
+test('a hashing thread behind by more than one file keeps the process alive until every digest is in (a backup of two large files once ended with exit 0 and nothing done)', () => {
+  // In a process of its own: Node ends a process whose event loop is empty even while a promise
+  // is pending, which only a fresh process shows. Digests come late (A's after 100 ms, B's after
+  // 400 ms), as from a hashing thread still busy with earlier chunks: A's digest arrives when no
+  // file is being read, but B's is still awaited then.
+  const file = path.join(work, 'two-files.nupkg');
+  write(file, pseudoRandomBytes(100_000, 81), undefined, t);
+  const script = path.join(work, 'late-digests.js');
+  const late = `${THREAD_STOP_SOURCE}
+const { parentPort } = require('node:worker_threads');
+onJobs((m) => {
+  if (m.kind === 'chunk') parentPort.postMessage({ kind: 'hashed', slot: m.slot });
+  if (m.kind === 'digest') setTimeout(() => parentPort.postMessage({ kind: 'digest', id: m.id, sha256: 'digest-' + m.id }), m.id === 0 ? 100 : 400);
+});`;
+  buildSync({
+    stdin: {
+      contents: `
+const fs = require('node:fs');
+const { LargeFileThread } = require(${JSON.stringify(path.join(__dirname, '../../steps/engines/file-store/large-file-thread'))});
+let done = false;
+process.on('beforeExit', () => { if (!done) { console.log('event loop empty, digests still awaited'); process.exitCode = 9; } });
+(async () => {
+  const thread = new LargeFileThread(undefined, ${JSON.stringify(late)});
+  const fd = fs.openSync(${JSON.stringify(file)}, 'r');
+  const readOne = async () => {
+    const reader = thread.read(fd, ${100_000}, () => { throw new Error('read on the main thread'); });
+    reader.on('data', (chunk) => thread.giveBack(chunk));
+    await new Promise((resolve) => reader.on('end', resolve));
+    // Read to its end; its digest is still to come.
+    return { result: reader.result };
+  };
+  const a = await readOne();
+  const b = await readOne();
+  const results = [await b.result, await a.result];
+  done = true;
+  console.log(JSON.stringify(results.map((r) => r.sha256)));
+  await thread.close();
+})().catch((error) => { done = true; console.log('failed: ' + error.message); process.exitCode = 1; });
+`,
+      resolveDir: __dirname,
+      loader: 'js',
+    },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    outfile: script,
+  });
+  const run = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 30_000 });
+  expect({ status: run.status, stdout: run.stdout.trim() }).toEqual({ status: 0, stdout: JSON.stringify(['digest-1', 'digest-0']) });
 });

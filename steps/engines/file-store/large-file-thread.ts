@@ -312,11 +312,22 @@ export class LargeFileThread {
     return sha256;
   }
 
+  /**
+   * The hashing thread may lag by more than one file: a file is read to its end once its chunks
+   * are written, not hashed, and the next file's read starts then. So it keeps the process alive
+   * while a file is read or any digest is awaited; a promise alone does not, and Node ended a
+   * backup of two large files with exit 0 and nothing done when the first digest came in after the
+   * second file's read had ended.
+   */
+  private unrefHasherIfIdle(): void {
+    if (!this.current && this.digests.size === 0) this.hasher.unref();
+  }
+
   private onHasherReply(reply: HasherReply): void {
     if (reply.kind === 'hashed') return this.release(reply.slot);
     const waiter = this.digests.get(reply.id);
     this.digests.delete(reply.id);
-    if (!this.current) this.hasher.unref();
+    this.unrefHasherIfIdle();
     if (reply.sha256 === undefined) waiter?.reject(new LargeFileThreadStopped('the hashing thread lost the file'));
     else waiter?.resolve(reply.sha256);
   }
@@ -341,9 +352,8 @@ export class LargeFileThread {
     this.current = undefined;
     this.worker.unref();
     if (reply.kind === 'end') return reader.end(reply.size, this.digest(reply.id));
-    // Failed or cancelled: no digest is asked for this file (one still awaited for the previous
-    // file is waited for by whoever awaits that file's result).
-    this.hasher.unref();
+    // Failed or cancelled: no digest is asked for this file (one may still be awaited for the previous one).
+    this.unrefHasherIfIdle();
     if (reply.kind === 'failed') reader.fail(Object.assign(new Error(reply.message.startsWith(reply.code) ? reply.message : `${reply.code}: ${reply.message}`), { code: reply.code }));
     else reader.fail(new LargeFileThreadStopped('the read was cancelled'));
   }
