@@ -224,6 +224,30 @@ export function flipStoredEntryByte(archivePath: string, entryName: string): voi
   writeFileSync(archivePath, bytes);
 }
 
+const ARCHIVE_COMMENT_TAIL = /octopus-dr manifest sha256:[0-9a-f]{64}$/;
+
+/**
+ * Rewrites the SHA-256 in an archive's comment (its last 64 bytes) to that of the manifest beside
+ * it now: as if the archive had been written with that manifest (another version's layout), so
+ * that an incremental takes the set and what it does with those bytes can be tested.
+ */
+export function recordManifestBesideInComment(archivePath: string, manifestPath: string): void {
+  const bytes = readFileSync(archivePath);
+  if (!ARCHIVE_COMMENT_TAIL.test(bytes.subarray(-128).toString('latin1'))) throw new Error(`${archivePath} does not end with a manifest's SHA-256`);
+  bytes.write(createHash('sha256').update(readFileSync(manifestPath)).digest('hex'), bytes.length - 64, 'latin1');
+  writeFileSync(archivePath, bytes);
+}
+
+/** Removes an archive's comment (an archive written before archives had one): its length set to 0 and its bytes cut off. */
+export function removeArchiveComment(archivePath: string): void {
+  const bytes = readFileSync(archivePath);
+  const eocd = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  const length = bytes.readUInt16LE(eocd + 20);
+  if (eocd < 0 || eocd + 22 + length !== bytes.length) throw new Error(`${archivePath}: no end record found where its comment says`);
+  bytes.writeUInt16LE(0, eocd + 20);
+  writeFileSync(archivePath, bytes.subarray(0, eocd + 22));
+}
+
 /** Runs a step with the command line `args` in this process through runStep(); `env` is its whole environment. */
 export async function runInProcess(stepId: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   return { ...(await runStepInProcess(stepId, args, { env: options.env })), signal: null };

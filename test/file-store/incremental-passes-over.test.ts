@@ -1,12 +1,14 @@
 // An incremental builds on the newest set it can use. A newer set it cannot use (a damaged
 // manifest, an archive of its chain missing) is passed over with a warning that names it, says
 // what the incremental builds on instead and what to do; the new set is complete and verifies.
-import { readFileSync, rmSync, truncateSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import type { ResolvedFolder } from '../../steps/engines/file-store/folders';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { silentLog, tempDir, write } from './helpers';
+import { removeArchiveComment, silentLog, tempDir, write } from './helpers';
 
 const work = tempDir('passes-over');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -78,4 +80,99 @@ test('a newer set whose chain lost an archive: passed over with its reason; ever
   expect(passedOver[0]).toMatch(/^The backup set \S+-incremental\.zip cannot be built on \(.*not valid JSON[^)]*\)\)\. Repair \S+ \(copy back its archives and manifest\) or move it away: as it is, it cannot be restored\.$/);
   expect(passedOver[2]).toContain(`${path.basename(full.archivePath)} cannot be built on (its chain needs ${path.basename(full.archivePath)}, which is missing). Repair`);
   expect(fifth.warnings.at(-1)).toMatch(/^No earlier backup set in .* to build on: taking a full backup\./);
+});
+
+/** Zeroes one file's SHA-256 in a manifest beside its archive: still valid, and wrong. */
+function zeroOneHash(manifestPath: string): void {
+  const text = readFileSync(manifestPath, 'utf8');
+  const edited = text.replace(/"sha256": "[0-9a-f]{64}"/, `"sha256": "${'0'.repeat(64)}"`);
+  expect(edited).not.toBe(text);
+  writeFileSync(manifestPath, edited);
+}
+
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+describe('a manifest beside its archive that is not the copy inside it (edited or damaged)', () => {
+  // Found by a field check: the next incremental carried the edited record forward and exited 0,
+  // and that set then failed to verify and to restore.
+  test('the only set: passed over with what to do; the incremental takes a full, which verifies', async () => {
+    const home = path.join(work, 'edited-only', 'home');
+    const out = path.join(work, 'edited-only', 'out');
+    for (let i = 0; i < 5; i++) write(path.join(home, 'TaskLogs', `servertasks-${i}.log.txt`), `log ${i}\n`);
+    const full = await backup(home, out, 'Full');
+    zeroOneHash(full.manifestPath);
+
+    const next = await backup(home, out, 'Incremental');
+    expect(next.manifest.mode).toBe('Full');
+    expect(next.manifest.chain).toEqual([path.basename(next.archivePath)]);
+    const name = path.basename(full.archivePath);
+    expect(next.warnings[0]).toBe(
+      `The backup set ${name} cannot be built on (the manifest beside its archive is not the copy inside it: edited or damaged since the backup; ` +
+        `moving ${path.basename(full.manifestPath)} away lets the set be read from the copy inside). ` +
+        `Repair ${name} (copy back its archives and manifest) or move it away: as it is, it cannot be restored.`,
+    );
+    expect(next.warnings.at(-1)).toMatch(/^No earlier backup set in .* to build on: taking a full backup\./);
+    const verified = await verifyFileStoreBackup(next.archivePath, {}, quietEngineContext({ log: silentLog }));
+    expect(verified.problems).toEqual([]);
+    expect(verified.files).toBe(5);
+
+    // What the warning says to do: with that manifest moved away, the set is read from its archive and built on.
+    rmSync(full.manifestPath);
+    write(path.join(home, 'TaskLogs', 'servertasks-9.log.txt'), 'new\n');
+    const after = await backup(home, out, 'Incremental');
+    expect(after.warnings).toEqual([]);
+    expect(after.manifest.basedOn).toBe(path.basename(next.archivePath));
+  });
+
+  test('a newer set edited: the incremental builds on the set before it and stores every change since', async () => {
+    const home = path.join(work, 'edited-newer', 'home');
+    const out = path.join(work, 'edited-newer', 'out');
+    for (let i = 0; i < 5; i++) write(path.join(home, 'TaskLogs', `servertasks-${i}.log.txt`), `log ${i}\n`);
+    const full = await backup(home, out, 'Full');
+    write(path.join(home, 'TaskLogs', 'servertasks-5.log.txt'), 'in the second set\n');
+    const second = await backup(home, out, 'Incremental');
+    zeroOneHash(second.manifestPath);
+
+    const third = await backup(home, out, 'Incremental');
+    expect(third.manifest.basedOn).toBe(path.basename(full.archivePath));
+    expect(third.manifest.totals.storedFiles).toBe(1);
+    expect(third.warnings).toEqual([expect.stringMatching(new RegExp(`^The backup set ${escaped(path.basename(second.archivePath))} cannot be built on \\(the manifest beside its archive is not the copy inside it`))]);
+    const verified = await verifyFileStoreBackup(third.archivePath, {}, quietEngineContext({ log: silentLog }));
+    expect(verified.problems).toEqual([]);
+    expect(verified.files).toBe(6);
+  });
+
+  test('an archive written before archives recorded their manifest (no comment): checked against the copy inside instead', async () => {
+    const home = path.join(work, 'no-comment', 'home');
+    const out = path.join(work, 'no-comment', 'out');
+    for (let i = 0; i < 5; i++) write(path.join(home, 'TaskLogs', `servertasks-${i}.log.txt`), `log ${i}\n`);
+    const full = await backup(home, out, 'Full');
+    removeArchiveComment(full.archivePath);
+
+    // Unedited: built on, as before.
+    const second = await backup(home, out, 'Incremental');
+    expect(second.warnings).toEqual([]);
+    expect(second.manifest.basedOn).toBe(path.basename(full.archivePath));
+    rmSync(second.archivePath);
+    rmSync(second.manifestPath);
+
+    // Edited: passed over, for the same reason.
+    zeroOneHash(full.manifestPath);
+    const third = await backup(home, out, 'Incremental');
+    expect(third.manifest.mode).toBe('Full');
+    expect(third.warnings[0]).toContain(`${path.basename(full.archivePath)} cannot be built on (the manifest beside its archive is not the copy inside it`);
+  });
+
+  test('the comment is the SHA-256 of the manifest beside the archive, as unzip and Python read it', async () => {
+    const home = path.join(work, 'comment', 'home');
+    const out = path.join(work, 'comment', 'out');
+    write(path.join(home, 'TaskLogs', 'servertasks-1.log.txt'), 'one\n');
+    const full = await backup(home, out, 'Full');
+    const sha256 = createHash('sha256').update(readFileSync(full.manifestPath)).digest('hex');
+    const unzip = spawnSync('unzip', ['-z', full.archivePath], { encoding: 'utf8' });
+    expect(unzip.status).toBe(0);
+    expect(unzip.stdout.trim().split('\n').at(-1)).toBe(`octopus-dr manifest sha256:${sha256}`);
+    const python = spawnSync('python3', ['-c', 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(z.comment.decode()); print(z.testzip())', full.archivePath], { encoding: 'utf8' });
+    expect(python.stdout).toBe(`octopus-dr manifest sha256:${sha256}\nNone\n`);
+  });
 });

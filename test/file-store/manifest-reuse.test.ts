@@ -1,13 +1,15 @@
 // An unchanged incremental writes its manifest as its own header followed by the previous set's
 // file list, byte for byte (manifest.ts, encodeManifestAfter); only where those bytes cannot say
 // anything but this set's records. Otherwise, and in every other backup, it is encoded whole.
+// Tests that edit the previous manifest record the edit in its archive's comment, as an archive
+// written with those bytes would have it: an edit that is not recorded is passed over (incremental-passes-over).
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store';
 import { encodeManifest, encodeManifestAfter, MANIFEST_ENTRY_NAME, readManifestFile, readManifestFileWithBytes, type BackupSet, type FileStoreManifest } from '../../steps/engines/file-store/manifest';
 import { openArchive } from '../../steps/engines/file-store/zip-reader';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { silentLog, tempDir, write } from './helpers';
+import { recordManifestBesideInComment, silentLog, tempDir, write } from './helpers';
 
 const work = tempDir('manifest-reuse');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -66,6 +68,7 @@ test('the previous list is reused as its file holds it: records laid out otherwi
   const text = readFileSync(full.manifestPath, 'utf8');
   const at = text.indexOf('\n "files": [');
   writeFileSync(full.manifestPath, text.slice(0, at) + text.slice(at).replace(/\n {3}"/g, '\n      "'));
+  recordManifestBesideInComment(full.archivePath, full.manifestPath);
   const incremental = await backUp(home, out, 'Incremental', 3);
   const { bytes, parsed } = await writtenManifest(incremental);
   expect(bytes.toString('utf8')).toContain('\n      "folder": "TaskLogs"');
@@ -91,6 +94,7 @@ describe('encoded whole instead, and right, when the previous bytes could say so
     olderFull = older.manifest.archive;
     const full = await backUp(home, out, 'Full', 3);
     writeFileSync(full.manifestPath, edit(readFileSync(full.manifestPath, 'utf8')));
+    recordManifestBesideInComment(full.archivePath, full.manifestPath);
     const incremental = await backUp(home, out, 'Incremental', 4);
     const { bytes, parsed } = await writtenManifest(incremental);
     expect(bytes.equals(encodeManifest(incremental.manifest))).toBe(true);

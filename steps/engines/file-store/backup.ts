@@ -19,7 +19,9 @@ import { changeSincePreviousSet, recordsInScanOrder, type ChangeVerdict } from '
 import { backupFault, FileStoreError, withErrorCode } from './errors';
 import type { ResolvedFolder } from './folders';
 import {
+  archiveCommentFor,
   archiveNameFor,
+  checkManifestBesideArchive,
   encodeManifestAfter,
   fileListBytesOf,
   isPartialName,
@@ -452,17 +454,38 @@ async function newestCompleteSet(directory: string): Promise<{ set: BackupSet | 
       if (utcStamp(new Date(set.manifest.createdAt)) !== stamp) return newestCompleteOfAll(directory);
       sets.push(set);
     }
-    const { set, incomplete } = await newestWithWholeChain(sets.sort(oldestFirst).reverse());
-    passedOver.push(...incomplete);
+    const { set, passedOver: unusable } = await newestUsable(sets.sort(oldestFirst).reverse());
+    passedOver.push(...unusable);
     if (set) return { set, passedOver };
   }
   return { set: undefined, passedOver };
 }
 
+/**
+ * Of `setsNewestFirst`, the first whose chain's archives are all there and whose manifest beside
+ * the archive is the one inside it (checkManifestBesideArchive), and those passed over before it.
+ */
+async function newestUsable(setsNewestFirst: readonly BackupSet[]): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[] }> {
+  const passedOver: PassedOverSet[] = [];
+  let candidates = setsNewestFirst;
+  for (;;) {
+    const { set, incomplete } = await newestWithWholeChain(candidates);
+    passedOver.push(...incomplete);
+    if (!set) return { set: undefined, passedOver };
+    try {
+      await checkManifestBesideArchive(set);
+      return { set, passedOver };
+    } catch (error) {
+      passedOver.push({ archive: set.manifest.archive, reason: (error as Error).message });
+      candidates = candidates.slice(candidates.indexOf(set) + 1);
+    }
+  }
+}
+
 /** The newest complete set among all of them, each manifest read. */
 async function newestCompleteOfAll(directory: string): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[] }> {
   const { sets, ignored, ignoredArchives } = await listBackupSets(directory);
-  const { set: chosen, incomplete: passedOver } = await newestWithWholeChain(sets.reverse());
+  const { set: chosen, passedOver } = await newestUsable(sets.reverse());
   const since = chosen ? stampOf(chosen.manifest.archive) : '';
   ignoredArchives.forEach((archive, i) => {
     if (stampOf(archive) >= since) passedOver.push({ archive, reason: ignored[i] });
@@ -978,7 +1001,8 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
     // only after the archive.
     sidecar = stageFileAtomically(manifestPath, manifestBytes);
     sidecar.catch(() => undefined);
-    await writer.finish();
+    // The manifest's SHA-256 as the archive's comment: what the next incremental checks the copy beside it by.
+    await writer.finish({ comment: archiveCommentFor(manifestBytes) });
     signal.throwIfAborted();
 
     await readBack(tempPath, [...state.stored.values()]);

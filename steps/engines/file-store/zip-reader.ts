@@ -233,21 +233,25 @@ export async function openArchive(archivePath: string, options: { windows?: bool
   };
 }
 
+/** The archive's end records read (not its central directory), for the functions below; the caller closes it. */
+async function openCentralDirectory(archivePath: string): Promise<yauzl.ZipFile> {
+  const fd = await promisify(open)(archivePath, 'r');
+  try {
+    const { size } = await promisify(fstat)(fd);
+    return await yauzl.fromRandomAccessReaderPromise(new FileRangeReader(fd, size), size, { autoClose: false, decodeStrings: false, validateEntrySizes: true });
+  } catch (error) {
+    close(fd, () => undefined);
+    throw error;
+  }
+}
+
 /**
  * Every entry's name and size from the central directory, keeping nothing else: the backup's
  * read-back needs no more, and runs while the backup still holds its own records (an opened
  * archive keeps ~700 bytes per entry; this ~100).
  */
 export async function readEntrySizes(archivePath: string): Promise<Map<string, number>> {
-  const fd = await promisify(open)(archivePath, 'r');
-  let zip: yauzl.ZipFile;
-  try {
-    const { size } = await promisify(fstat)(fd);
-    zip = await yauzl.fromRandomAccessReaderPromise(new FileRangeReader(fd, size), size, { autoClose: false, decodeStrings: false, validateEntrySizes: true });
-  } catch (error) {
-    close(fd, () => undefined);
-    throw error;
-  }
+  const zip = await openCentralDirectory(archivePath);
   const sizes = new Map<string, number>();
   try {
     for await (const raw of zip.eachEntry()) sizes.set(decodeName(raw), raw.uncompressedSize);
@@ -255,4 +259,12 @@ export async function readEntrySizes(archivePath: string): Promise<Map<string, n
     zip.close();
   }
   return sizes;
+}
+
+/** The archive's comment (the last bytes of the file), read without its central directory. */
+export async function readArchiveComment(archivePath: string): Promise<Buffer> {
+  const zip = await openCentralDirectory(archivePath);
+  zip.close();
+  // decodeStrings: false, so yauzl gives the comment's bytes as they are.
+  return zip.comment as unknown as Buffer;
 }

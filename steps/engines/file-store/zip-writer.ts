@@ -677,11 +677,11 @@ export class StreamingZipWriter {
     this.writtenEntries.length = 0;
   }
 
-  /** Writes the central directory and waits until everything is on disk. */
-  async finish(): Promise<void> {
+  /** Writes the central directory (and the archive's comment, if given) and waits until everything is on disk. */
+  async finish(options: { comment?: string } = {}): Promise<void> {
     this.throwIfFailed();
     this.restoreWrittenEntries();
-    this.zip.end();
+    this.zip.end({ forceZip64Format: false, comment: options.comment ?? '' });
     await this.race(this.finished);
     await this.endLargeFileThread();
     // The central directory is written, so yazl's entry list (a stand-in per written file, and
