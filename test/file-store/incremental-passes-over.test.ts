@@ -107,9 +107,9 @@ describe('a manifest beside its archive that is not the copy inside it (edited o
     expect(next.manifest.chain).toEqual([path.basename(next.archivePath)]);
     const name = path.basename(full.archivePath);
     expect(next.warnings[0]).toBe(
-      `The backup set ${name} cannot be built on (the manifest beside its archive is not the copy inside it: edited or damaged since the backup; ` +
-        `moving ${path.basename(full.manifestPath)} away lets the set be read from the copy inside). ` +
-        `Repair ${name} (copy back its archives and manifest) or move it away: as it is, it cannot be restored.`,
+      `The backup set ${name} cannot be built on (the manifest beside its archive is not the copy inside it, edited or damaged since the backup: ` +
+        `TaskLogs/servertasks-0.log.txt: sha256 differs). ` +
+        `Move ${path.basename(full.manifestPath)} out of the backup directory (the set is then read from the copy inside its archive) or put back the manifest as it was written; as it is, the set cannot be restored.`,
     );
     expect(next.warnings.at(-1)).toMatch(/^No earlier backup set in .* to build on: taking a full backup\./);
     const verified = await verifyFileStoreBackup(next.archivePath, {}, quietEngineContext({ log: silentLog }));
@@ -136,7 +136,7 @@ describe('a manifest beside its archive that is not the copy inside it (edited o
     const third = await backup(home, out, 'Incremental');
     expect(third.manifest.basedOn).toBe(path.basename(full.archivePath));
     expect(third.manifest.totals.storedFiles).toBe(1);
-    expect(third.warnings).toEqual([expect.stringMatching(new RegExp(`^The backup set ${escaped(path.basename(second.archivePath))} cannot be built on \\(the manifest beside its archive is not the copy inside it`))]);
+    expect(third.warnings).toEqual([expect.stringMatching(new RegExp(`^The backup set ${escaped(path.basename(second.archivePath))} cannot be built on \\(the manifest beside its archive is not the copy inside it, edited or damaged since the backup: TaskLogs/servertasks-0\\.log\\.txt: sha256 differs\\); this incremental builds on ${escaped(path.basename(full.archivePath))}`))]);
     const verified = await verifyFileStoreBackup(third.archivePath, {}, quietEngineContext({ log: silentLog }));
     expect(verified.problems).toEqual([]);
     expect(verified.files).toBe(6);
@@ -160,7 +160,7 @@ describe('a manifest beside its archive that is not the copy inside it (edited o
     zeroOneHash(full.manifestPath);
     const third = await backup(home, out, 'Incremental');
     expect(third.manifest.mode).toBe('Full');
-    expect(third.warnings[0]).toContain(`${path.basename(full.archivePath)} cannot be built on (the manifest beside its archive is not the copy inside it`);
+    expect(third.warnings[0]).toContain(`${path.basename(full.archivePath)} cannot be built on (the manifest beside its archive is not the copy inside it, edited or damaged since the backup: TaskLogs/servertasks-0.log.txt: sha256 differs)`);
   });
 
   test('the comment is the SHA-256 of the manifest beside the archive, as unzip and Python read it', async () => {
@@ -174,5 +174,63 @@ describe('a manifest beside its archive that is not the copy inside it (edited o
     expect(unzip.stdout.trim().split('\n').at(-1)).toBe(`octopus-dr manifest sha256:${sha256}`);
     const python = spawnSync('python3', ['-c', 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(z.comment.decode()); print(z.testzip())', full.archivePath], { encoding: 'utf8' });
     expect(python.stdout).toBe(`octopus-dr manifest sha256:${sha256}\nNone\n`);
+  });
+});
+
+describe('a manifest beside its archive that says the same in other bytes, and archives that cannot be read', () => {
+  async function fullSet(label: string) {
+    const home = path.join(work, label, 'home');
+    const out = path.join(work, label, 'out');
+    for (let i = 0; i < 5; i++) write(path.join(home, 'TaskLogs', `servertasks-${i}.log.txt`), `log ${i}\n`);
+    return { home, out, full: await backup(home, out, 'Full') };
+  }
+
+  test.each([
+    ['line endings changed by a copy tool (CRLF)', (m: string) => writeFileSync(m, readFileSync(m, 'utf8').replace(/\n/g, '\r\n'))],
+    ['rewritten with another indentation', (m: string) => writeFileSync(m, JSON.stringify(JSON.parse(readFileSync(m, 'utf8')), null, 2))],
+    ['the archive\'s comment damaged (one digit of its SHA-256)', (_m: string, archive: string) => {
+      const bytes = readFileSync(archive);
+      bytes[bytes.length - 1] = bytes[bytes.length - 1] === 0x30 ? 0x31 : 0x30;
+      writeFileSync(archive, bytes);
+    }],
+  ])('%s: the records decide, and the incremental builds on the set', async (label, change) => {
+    const { home, out, full } = await fullSet(`same-${label.replace(/\W+/g, '-')}`);
+    change(full.manifestPath, full.archivePath);
+    write(path.join(home, 'TaskLogs', 'servertasks-9.log.txt'), 'new\n');
+    const next = await backup(home, out, 'Incremental');
+    expect(next.warnings).toEqual([]);
+    expect(next.manifest.basedOn).toBe(path.basename(full.archivePath));
+    expect(next.manifest.totals.storedFiles).toBe(1);
+    const verified = await verifyFileStoreBackup(next.archivePath, {}, quietEngineContext({ log: silentLog }));
+    expect(verified.problems).toEqual([]);
+    expect(verified.files).toBe(6);
+  });
+
+  test.each([
+    ['a pipe (FIFO) in its place: refused at once, not waited on', (archive: string) => {
+      rmSync(archive);
+      expect(spawnSync('mkfifo', [archive]).status).toBe(0);
+    }, /its archive cannot be read \(\S+ is not a regular file \(a folder, pipe, device or socket with an archive's name\)\)/],
+    ['cut short', (archive: string) => truncateSync(archive, 100), /its archive cannot be read \(End of central directory record signature not found\)/],
+  ])('its archive %s: passed over, and the warning says to repair or move the set', async (_label, damage, reason) => {
+    const { home, out, full } = await fullSet(`unreadable-${++round}`);
+    damage(full.archivePath);
+    const next = await backup(home, out, 'Incremental');
+    expect(next.manifest.mode).toBe('Full');
+    const name = escaped(path.basename(full.archivePath));
+    expect(next.warnings[0]).toMatch(new RegExp(`^The backup set ${name} cannot be built on \\(${reason.source}\\)\\. Repair ${name} \\(copy back its archives and manifest\\) or move it away: as it is, it cannot be restored\\.$`));
+  });
+
+  test('a newer set whose creation time was edited to look older: checked, and said, not passed over in silence', async () => {
+    const { home, out, full } = await fullSet('created-at');
+    write(path.join(home, 'TaskLogs', 'servertasks-5.log.txt'), 'in the second set\n');
+    const second = await backup(home, out, 'Incremental');
+    const text = readFileSync(second.manifestPath, 'utf8');
+    writeFileSync(second.manifestPath, text.replace(/"createdAt": "\d{4}/, '"createdAt": "2001'));
+
+    const third = await backup(home, out, 'Incremental');
+    expect(third.manifest.basedOn).toBe(path.basename(full.archivePath));
+    expect(third.manifest.totals.storedFiles).toBe(1);
+    expect(third.warnings).toEqual([expect.stringMatching(new RegExp(`^The backup set ${escaped(path.basename(second.archivePath))} cannot be built on \\(the manifest beside its archive is not the copy inside it, edited or damaged since the backup: createdAt differs\\)`))]);
   });
 });

@@ -42,6 +42,7 @@ import {
   type BackupSet,
   type FileStoreManifest,
   type ManifestFile,
+  UnusableSetError,
 } from './manifest';
 import { leadsElsewhere, NOW_THROUGH_A_LINK, openedPath, OpenedPathCheck } from './opened-path';
 import { progressReporter, type FileStoreProgress } from './progress';
@@ -463,29 +464,57 @@ async function newestCompleteSet(directory: string): Promise<{ set: BackupSet | 
 
 /**
  * Of `setsNewestFirst`, the first whose chain's archives are all there and whose manifest beside
- * the archive is the one inside it (checkManifestBesideArchive), and those passed over before it.
+ * the archive says what the one inside it says (checkManifestBesideArchive), and those passed over
+ * before it. The other sets of the chosen one's second are checked too: one whose creation time
+ * was edited to look older is said, not passed over in silence.
  */
 async function newestUsable(setsNewestFirst: readonly BackupSet[]): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[] }> {
   const passedOver: PassedOverSet[] = [];
   let candidates = setsNewestFirst;
   for (;;) {
-    const { set, incomplete } = await newestWithWholeChain(candidates);
+    const { set: whole, incomplete } = await newestWithWholeChain(candidates);
     passedOver.push(...incomplete);
-    if (!set) return { set: undefined, passedOver };
-    try {
-      await checkManifestBesideArchive(set);
-      return { set, passedOver };
-    } catch (error) {
-      passedOver.push({ archive: set.manifest.archive, reason: (error as Error).message });
-      candidates = candidates.slice(candidates.indexOf(set) + 1);
+    if (!whole) return { set: undefined, passedOver };
+    candidates = candidates.slice(candidates.indexOf(whole) + 1);
+    const checked = await checkedSet(whole);
+    if ('reason' in checked) {
+      passedOver.push(checked);
+      continue;
     }
+    const stamp = stampOf(whole.manifest.archive);
+    for (const other of candidates.filter((c) => stampOf(c.manifest.archive) === stamp)) {
+      const result = await checkedSet(other);
+      if ('reason' in result) passedOver.push(result);
+    }
+    return { set: checked, passedOver };
   }
 }
 
-/** The newest complete set among all of them, each manifest read. */
+/**
+ * The set, with the bytes its manifest was parsed from (read again when they were not kept, so
+ * that the bytes checked are the bytes parsed), if its manifest beside the archive passes
+ * checkManifestBesideArchive; otherwise why not.
+ */
+async function checkedSet(set: BackupSet): Promise<BackupSet | PassedOverSet> {
+  const archive = set.manifest.archive;
+  try {
+    const withBytes =
+      set.manifestBytes || set.manifestPath === set.archivePath
+        ? set
+        : await readBackupSet(set.directory, archive, new Set([path.basename(set.manifestPath)]), true);
+    await checkManifestBesideArchive(withBytes);
+    return withBytes;
+  } catch (error) {
+    return { archive, reason: (error as Error).message, ...(error instanceof UnusableSetError && error.advice ? { advice: error.advice } : {}) };
+  }
+}
+
+/** The newest complete set among all of them, each manifest read, newest first by the time in their names. */
 async function newestCompleteOfAll(directory: string): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[] }> {
   const { sets, ignored, ignoredArchives } = await listBackupSets(directory);
-  const { set: chosen, passedOver } = await newestUsable(sets.reverse());
+  // By the time in each name first: a creation time edited to look older must not hide a newer set.
+  const byName = sets.sort((a, b) => stampOf(a.manifest.archive).localeCompare(stampOf(b.manifest.archive)) || oldestFirst(a, b));
+  const { set: chosen, passedOver } = await newestUsable(byName.reverse());
   const since = chosen ? stampOf(chosen.manifest.archive) : '';
   ignoredArchives.forEach((archive, i) => {
     if (stampOf(archive) >= since) passedOver.push({ archive, reason: ignored[i] });
@@ -510,11 +539,11 @@ async function findPreviousSet(options: BackupOptions, warnings: Warnings): Prom
   });
   // Nothing is lost by building on an older set (every change since it is stored), but a newer
   // set that cannot be used is a backup that will not restore: said, not passed over in silence.
-  for (const { archive, reason } of passedOver) {
+  for (const { archive, reason, advice } of passedOver) {
     warnings.warn(
       `The backup set ${archive} cannot be built on (${reason.replace(/\.$/, '')})` +
         (set ? `; this incremental builds on ${set.manifest.archive}, the newest usable set, and stores every change since it. ` : '. ') +
-        `Repair ${archive} (copy back its archives and manifest) or move it away: as it is, it cannot be restored.`,
+        (advice ?? `Repair ${archive} (copy back its archives and manifest) or move it away: as it is, it cannot be restored.`),
     );
   }
   if (!set) {

@@ -7,6 +7,7 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { StepFailure } from '../../runtime/errors';
+import { accountName, errnoOf } from '../../runtime/failure';
 import { FILE_STORE_FOLDERS, type FileStoreFolderName } from './folders';
 import { isDeepStrictEqual } from 'node:util';
 import { damagedEntryReason, openArchive, readArchiveComment, type OpenedArchive } from './zip-reader';
@@ -595,28 +596,62 @@ export function archiveCommentFor(manifestBytes: Buffer): string {
   return `octopus-dr manifest sha256:${createHash('sha256').update(manifestBytes).digest('hex')}`;
 }
 
+/** Why a set cannot be built on, with what to do about it when that is not to repair or move away the whole set. */
+export class UnusableSetError extends StepFailure {
+  constructor(
+    message: string,
+    readonly advice?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** At most this many differences are named in a message; the rest are counted. */
+const DIFFERENCES_NAMED = 3;
+
+/** The first sentence of a message: the reason without the advice of the step that wrote it. */
+function firstSentence(message: string): string {
+  return message.split(/(?<=\.)\s+(?=[A-Z])/)[0].replace(/\.$/, '');
+}
+
+function archiveUnreadable(archivePath: string, error: unknown): UnusableSetError {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = errnoOf(error);
+  return code === 'EACCES' || code === 'EPERM'
+    ? new UnusableSetError(`its archive cannot be read (${message})`, `Give the account ${accountName()} read access to ${path.basename(archivePath)}.`)
+    : new UnusableSetError(`its archive cannot be read (${firstSentence(message)})`);
+}
+
 /**
- * Throws unless the manifest beside a set's archive is the one inside it, byte for byte: an
- * incremental carries the records of the set it builds on forward, so an edited or damaged copy
- * would make a new set that exits 0 and does not restore. Checked by the SHA-256 in the archive's
- * comment (~1 ms at scale 0.3), or, in archives written before they had one, against the manifest
- * inside the archive, record by record (its whole central directory read: tens of ms, once after
- * an upgrade). A set read through the manifest inside its archive needs no check.
+ * Throws an UnusableSetError unless the manifest beside a set's archive says what the one inside it
+ * says: an incremental carries the records of the set it builds on forward, so an edited or
+ * damaged copy would make a new set that exits 0 and does not restore. `set.manifestBytes` must be
+ * the bytes `set.manifest` was parsed from. The archive's comment records the SHA-256 of its
+ * manifest: the same bytes need no more (~1 ms at scale 0.3). Other bytes (line endings changed by
+ * a copy tool, a damaged comment) or no comment (an archive written before there was one) are
+ * compared record by record with the manifest inside the archive, as a restore compares them
+ * (the whole central directory read: tens of ms). A set read through the manifest inside its
+ * archive needs no check.
  */
 export async function checkManifestBesideArchive(set: BackupSet): Promise<void> {
   if (set.manifestPath === set.archivePath) return;
-  const recorded = ARCHIVE_COMMENT.exec((await readArchiveComment(set.archivePath)).toString('latin1'));
-  const same = recorded
-    ? createHash('sha256')
-        .update(set.manifestBytes ?? (await fs.readFile(set.manifestPath)))
-        .digest('hex') === recorded[1]
-    : manifestDifferences(set.manifest, await readInternalManifest(set.archivePath)).length === 0;
-  if (!same) {
-    throw new StepFailure(
-      'the manifest beside its archive is not the copy inside it: edited or damaged since the backup; ' +
-        `moving ${path.basename(set.manifestPath)} away lets the set be read from the copy inside`,
-    );
+  if (!set.manifestBytes) throw new Error(`The bytes of ${set.manifestPath} are needed to check it against its archive.`);
+  let inside: FileStoreManifest;
+  try {
+    const recorded = ARCHIVE_COMMENT.exec((await readArchiveComment(set.archivePath)).toString('latin1'));
+    if (recorded && createHash('sha256').update(set.manifestBytes).digest('hex') === recorded[1]) return;
+    inside = await readInternalManifest(set.archivePath);
+  } catch (error) {
+    throw archiveUnreadable(set.archivePath, error);
   }
+  const differences = manifestDifferences(set.manifest, inside);
+  if (differences.length === 0) return;
+  const named = differences.slice(0, DIFFERENCES_NAMED).join('; ') + (differences.length > DIFFERENCES_NAMED ? `; and ${differences.length - DIFFERENCES_NAMED} more` : '');
+  const manifestName = path.basename(set.manifestPath);
+  throw new UnusableSetError(
+    `the manifest beside its archive is not the copy inside it, edited or damaged since the backup: ${named}`,
+    `Move ${manifestName} out of the backup directory (the set is then read from the copy inside its archive) or put back the manifest as it was written; as it is, the set cannot be restored.`,
+  );
 }
 
 /** The UTC stamp in a set's archive name (sorts as time), for telling which set is newest without reading it. */
@@ -634,6 +669,8 @@ export function stampOf(archiveName: string): string {
 export interface PassedOverSet {
   archive: string;
   reason: string;
+  /** What to do, when it is not to repair or move away the whole set. */
+  advice?: string;
 }
 
 /**

@@ -1,7 +1,7 @@
 // Streaming ZIP (ZIP64) reader over yauzl: reads the central directory, checks every entry
 // (zip-slip, links, encryption, duplicates) before any data is read, and opens entries for
 // reading concurrently, each with constant memory.
-import { close, fstat, open, read, readSync } from 'node:fs';
+import { close, constants as fsConstants, fstat, open, read, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import * as yauzl from 'yauzl';
@@ -172,15 +172,31 @@ export function damagedEntryReason(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Opens an archive file only if it is a regular file, and gives its size. Without O_NONBLOCK,
+ * opening a FIFO named like an archive waits for a writer that never comes, past any cancel; with
+ * it the open returns, and the check refuses it (as openManifest does for manifests).
+ */
+async function openArchiveFile(archivePath: string): Promise<{ fd: number; size: number }> {
+  const fd = await promisify(open)(archivePath, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+  try {
+    const stats = await promisify(fstat)(fd);
+    if (!stats.isFile()) throw new Error(`${archivePath} is not a regular file (a folder, pipe, device or socket with an archive's name)`);
+    return { fd, size: stats.size };
+  } catch (error) {
+    close(fd, () => undefined);
+    throw error;
+  }
+}
+
 /** Opens an archive and checks its entries; the caller decides what to do with `problems`. */
 export async function openArchive(archivePath: string, options: { windows?: boolean } = {}): Promise<OpenedArchive> {
   // decodeStrings:false so that yauzl does not stop at the first bad name: we list them all.
   // A plain fd (not a FileHandle): the reader owns it and closes it when yauzl is done.
-  const fd = await promisify(open)(archivePath, 'r');
+  const { fd, size } = await openArchiveFile(archivePath);
   let zip: yauzl.ZipFile;
   let reader: FileRangeReader;
   try {
-    const { size } = await promisify(fstat)(fd);
     reader = new FileRangeReader(fd, size);
     zip = await yauzl.fromRandomAccessReaderPromise(reader, size, { autoClose: false, decodeStrings: false, validateEntrySizes: true });
   } catch (error) {
@@ -235,9 +251,8 @@ export async function openArchive(archivePath: string, options: { windows?: bool
 
 /** The archive's end records read (not its central directory), for the functions below; the caller closes it. */
 async function openCentralDirectory(archivePath: string): Promise<yauzl.ZipFile> {
-  const fd = await promisify(open)(archivePath, 'r');
+  const { fd, size } = await openArchiveFile(archivePath);
   try {
-    const { size } = await promisify(fstat)(fd);
     return await yauzl.fromRandomAccessReaderPromise(new FileRangeReader(fd, size), size, { autoClose: false, decodeStrings: false, validateEntrySizes: true });
   } catch (error) {
     close(fd, () => undefined);
