@@ -333,6 +333,27 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     expectNothingLost(before, out);
   });
 
+  test('the newest set\'s creation time edited to look older: a folder restore takes that set by the time in its name, and refuses it, rather than restoring the older set', async () => {
+    const { out } = await goodSet();
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the next set gets a later name
+    write(path.join(home, 'TaskLogs', 'newer.log.txt'), 'only in the newer set\n');
+    const newer = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
+    rmSync(path.join(home, 'TaskLogs', 'newer.log.txt'));
+    expect(newer.code).toBe(0);
+    const newest = zips(out).at(-1)!;
+    const sidecar = path.join(out, newest.replace(/\.zip$/, '.manifest.json'));
+    writeFileSync(sidecar, readFileSync(sidecar, 'utf8').replace(/"createdAt": "\d{4}/, '"createdAt": "2001'));
+    const before = hashes(out);
+
+    const target = path.join(work, `restored-${++counter}`);
+    const restore = await runInProcess('restore-file-store', ['--source', out, '--home-directory', target]);
+    expect(restore.code).toBe(1);
+    expect(restore.stderr).toContain(`${newest.replace(/\.zip$/, '.manifest.json')} differs from the manifest inside ${newest} (createdAt differs)`);
+    expect(lastLine(restore.stderr)).toBe(DAMAGED_BACKUP_ADVICE);
+    expect(existsSync(target)).toBe(false);
+    expectNothingLost(before, out);
+  });
+
   test('a damaged set of the same second as the newest usable one: refused, without calling the usable one older', async () => {
     const { out } = await goodSet();
     const usable = zips(out).at(-1)!;

@@ -30,6 +30,7 @@ import {
   manifestDirectoryRecord,
   manifestFileRecord,
   manifestNameFor,
+  oldestByName,
   oldestFirst,
   type PassedOverSet,
   readBackupSet,
@@ -512,9 +513,7 @@ async function checkedSet(set: BackupSet): Promise<BackupSet | PassedOverSet> {
 /** The newest complete set among all of them, each manifest read, newest first by the time in their names. */
 async function newestCompleteOfAll(directory: string): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[] }> {
   const { sets, ignored, ignoredArchives } = await listBackupSets(directory);
-  // By the time in each name first: a creation time edited to look older must not hide a newer set.
-  const byName = sets.sort((a, b) => stampOf(a.manifest.archive).localeCompare(stampOf(b.manifest.archive)) || oldestFirst(a, b));
-  const { set: chosen, passedOver } = await newestUsable(byName.reverse());
+  const { set: chosen, passedOver } = await newestUsable(sets.sort(oldestByName).reverse());
   const since = chosen ? stampOf(chosen.manifest.archive) : '';
   ignoredArchives.forEach((archive, i) => {
     if (stampOf(archive) >= since) passedOver.push({ archive, reason: ignored[i] });

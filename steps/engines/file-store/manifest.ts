@@ -734,6 +734,14 @@ export async function readWholeSet(set: BackupSetHeader): Promise<BackupSet> {
   return readBackupSet(set.directory, path.basename(set.archivePath), present);
 }
 
+/**
+ * The order of sets by the time in their names, then as oldestFirst: the order to find the newest
+ * set in, since a creation time edited to look older must not hide a newer set.
+ */
+export function oldestByName(a: { manifest: Pick<ManifestHeader, 'createdAt' | 'archive'> }, b: { manifest: Pick<ManifestHeader, 'createdAt' | 'archive'> }): number {
+  return stampOf(a.manifest.archive).localeCompare(stampOf(b.manifest.archive)) || oldestFirst(a, b);
+}
+
 /** The order of sets: by creation time, then name. */
 export function oldestFirst(a: { manifest: Pick<ManifestHeader, 'createdAt' | 'archive'> }, b: { manifest: Pick<ManifestHeader, 'createdAt' | 'archive'> }): number {
   return a.manifest.createdAt.localeCompare(b.manifest.createdAt) || a.manifest.archive.localeCompare(b.manifest.archive);
