@@ -128,3 +128,23 @@ test('a set whose manifest has no valid creation time is never deleted as old', 
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+test('a set whose manifest says it is older than its name (an edited creation time) is aged by its name, and kept', async () => {
+  const work = tempDir('retention-edited-time');
+  try {
+    const home = path.join(work, 'home');
+    const out = path.join(work, 'out');
+    const full1 = await set(home, out, 'Full', 1);
+    const full10 = await set(home, out, 'Full', 10);
+    const full11 = await set(home, out, 'Full', 11);
+    // The set of day 10 now claims to be from 2001.
+    const sidecar = path.join(out, full10.replace('.zip', '.manifest.json'));
+    writeFileSync(sidecar, readFileSync(sidecar, 'utf8').replace(/"createdAt": "\d{4}/, '"createdAt": "2001'));
+
+    const result = await applyRetention(out, 5, day(12), silentLog);
+    expect(result.deleted).toEqual([full1]);
+    expect(readdirSync(out)).toEqual(expect.arrayContaining([full10, full11]));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});

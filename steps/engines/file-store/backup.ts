@@ -30,7 +30,6 @@ import {
   manifestDirectoryRecord,
   manifestFileRecord,
   manifestNameFor,
-  oldestByName,
   oldestFirst,
   type PassedOverSet,
   readBackupSet,
@@ -510,10 +509,10 @@ async function checkedSet(set: BackupSet): Promise<BackupSet | PassedOverSet> {
   }
 }
 
-/** The newest complete set among all of them, each manifest read, newest first by the time in their names. */
+/** The newest complete set among all of them, each manifest read (listed by the time in their names: see oldestByName). */
 async function newestCompleteOfAll(directory: string): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[] }> {
   const { sets, ignored, ignoredArchives } = await listBackupSets(directory);
-  const { set: chosen, passedOver } = await newestUsable(sets.sort(oldestByName).reverse());
+  const { set: chosen, passedOver } = await newestUsable(sets.reverse());
   const since = chosen ? stampOf(chosen.manifest.archive) : '';
   ignoredArchives.forEach((archive, i) => {
     if (stampOf(archive) >= since) passedOver.push({ archive, reason: ignored[i] });

@@ -660,7 +660,7 @@ export function stampOf(archiveName: string): string {
 }
 
 /**
- * The sets in a directory, oldest first: each archive named as this tool names them, read through
+ * The sets in a directory, oldest first by the time in their names (oldestByName): each archive named as this tool names them, read through
  * the manifest beside it or, when that is missing (an archive copied on its own, or a backup
  * stopped between the two), the manifest inside it. Sets that cannot be read are listed in
  * `ignored` (why) and `ignoredArchives` (which), never used.
@@ -702,7 +702,7 @@ export async function listBackupSets(directory: string): Promise<{ sets: BackupS
       ignoredArchives.push(archiveName);
     }
   }
-  sets.sort(oldestFirst);
+  sets.sort(oldestByName);
   return { sets, ignored, ignoredArchives };
 }
 
@@ -724,7 +724,7 @@ export async function listBackupSetHeaders(directory: string): Promise<BackupSet
       // Unreadable: as listBackupSets, never used.
     }
   }
-  sets.sort(oldestFirst);
+  sets.sort(oldestByName);
   return sets;
 }
 
@@ -740,6 +740,16 @@ export async function readWholeSet(set: BackupSetHeader): Promise<BackupSet> {
  */
 export function oldestByName(a: { manifest: Pick<ManifestHeader, 'createdAt' | 'archive'> }, b: { manifest: Pick<ManifestHeader, 'createdAt' | 'archive'> }): number {
   return stampOf(a.manifest.archive).localeCompare(stampOf(b.manifest.archive)) || oldestFirst(a, b);
+}
+
+/**
+ * When a set was made, as retention ages it: the later of the time in its name and its creation
+ * time, so that a manifest edited (or damaged) to look older does not make its set old enough to delete.
+ */
+export function madeAt(manifest: Pick<ManifestHeader, 'createdAt' | 'archive'>): number {
+  const stamp = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(stampOf(manifest.archive));
+  const named = stamp ? Date.UTC(+stamp[1], +stamp[2] - 1, +stamp[3], +stamp[4], +stamp[5], +stamp[6]) : -Infinity;
+  return Math.max(named, Date.parse(manifest.createdAt));
 }
 
 /** The order of sets: by creation time, then name. */

@@ -21,7 +21,6 @@ import {
   isPartialName,
   listBackupSets,
   newestWithWholeChain,
-  oldestByName,
   manifestDifferences,
   manifestNameFor,
   readInternalManifest,
@@ -131,8 +130,8 @@ function refuseLeftover(absolute: string): void {
  */
 async function newestSetIn(directory: string): Promise<BackupSet> {
   const { sets, ignored, ignoredArchives } = await listBackupSets(directory);
-  // By the time in their names: a set whose creation time was edited to look older is not passed over for an older one.
-  const { set: chosen, incomplete } = await newestWithWholeChain([...sets].sort(oldestByName).reverse());
+  // Listed by the time in their names (oldestByName): a set whose creation time was edited to look older is not passed over for an older one.
+  const { set: chosen, incomplete } = await newestWithWholeChain([...sets].reverse());
   if (!chosen) {
     throw new FileStoreError(
       `No complete file-store backup set in ${directory}${ignored.length ? ` (ignored: ${ignored.join('; ')})` : ''}. Give the directory the backups were written to, or an archive or manifest.`,

@@ -10,7 +10,7 @@
 // cannot be read whole is kept, as an unreadable set always was).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { listBackupSetHeaders, readWholeSet, type BackupSetHeader } from './manifest';
+import { listBackupSetHeaders, madeAt, readWholeSet, type BackupSetHeader } from './manifest';
 
 export interface RetentionResult {
   deleted: string[];
@@ -56,7 +56,7 @@ export async function applyRetention(
   let candidates: BackupSetHeader[] = [];
   for (let i = 0; ; i++) {
     const newestFull = fulls[i];
-    const kept = sets.filter((s) => Date.parse(s.manifest.createdAt) >= cutoff || s === newestFull || complete.includes(s));
+    const kept = sets.filter((s) => madeAt(s.manifest) >= cutoff || s === newestFull || complete.includes(s));
     const needed = new Set(kept.flatMap((s) => s.manifest.chain));
     candidates = sets.filter((s) => !kept.includes(s) && !needed.has(s.manifest.archive));
     if (!newestFull || !candidates.some((s) => s.manifest.mode === 'Full') || (await readsWhole(newestFull))) break;
