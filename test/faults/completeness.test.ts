@@ -354,6 +354,29 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     expectNothingLost(before, out);
   });
 
+  test('two sets of the same second, the newer one\'s creation time edited to look older: a folder restore refuses rather than restoring the older set', async () => {
+    const out = fresh('same-second');
+    const second = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+    const at = (ms: number, mode: 'Full' | 'Incremental') =>
+      backupFileStore({ folders: foldersOf(home), backupDirectory: out, mode, skipUnreadable: false, toolVersion: 'test', now: () => new Date(second + ms) }, quietEngineContext({ log: silentLog }));
+    await at(100, 'Full');
+    write(path.join(home, 'TaskLogs', 'newer.log.txt'), 'only in the newer set\n');
+    const newer = await at(500, 'Incremental');
+    rmSync(path.join(home, 'TaskLogs', 'newer.log.txt'));
+    writeFileSync(newer.manifestPath, readFileSync(newer.manifestPath, 'utf8').replace(new Date(second + 500).toISOString(), new Date(second + 50).toISOString()));
+    const before = hashes(out);
+
+    const target = path.join(work, `restored-${++counter}`);
+    const restore = await runInProcess('restore-file-store', ['--source', out, '--home-directory', target]);
+    expect(restore.code).toBe(1);
+    expect(lastLine(restore.stderr)).toContain(
+      `${path.basename(newer.archivePath)} (the manifest beside its archive is not the copy inside it, edited or damaged since the backup: createdAt differs). The newest usable set, `,
+    );
+    expect(lastLine(restore.stderr)).toContain('is of the same second (which is newer cannot be told) and is not taken in its place');
+    expect(existsSync(target)).toBe(false);
+    expectNothingLost(before, out);
+  });
+
   test('a damaged set of the same second as the newest usable one: refused, without calling the usable one older', async () => {
     const { out } = await goodSet();
     const usable = zips(out).at(-1)!;

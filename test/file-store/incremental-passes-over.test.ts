@@ -3,7 +3,7 @@
 // what the incremental builds on instead and what to do; the new set is complete and verifies.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import type { ResolvedFolder } from '../../steps/engines/file-store/folders';
@@ -109,19 +109,23 @@ describe('a manifest beside its archive that is not the copy inside it (edited o
     expect(next.warnings[0]).toBe(
       `The backup set ${name} cannot be built on (the manifest beside its archive is not the copy inside it, edited or damaged since the backup: ` +
         `TaskLogs/servertasks-0.log.txt: sha256 differs). ` +
-        `Move ${path.basename(full.manifestPath)} out of the backup directory (the set is then read from the copy inside its archive) or put back the manifest as it was written; as it is, the set cannot be restored.`,
+        `Put back ${path.basename(full.manifestPath)} as it was written: the copy inside the archive is (its entry octopus-dr-manifest.json, whose SHA-256 the archive's comment records; ` +
+        `for example: unzip -p ${name} octopus-dr-manifest.json > ${path.basename(full.manifestPath)}). As it is, the set cannot be restored.`,
     );
     expect(next.warnings.at(-1)).toMatch(/^No earlier backup set in .* to build on: taking a full backup\./);
     const verified = await verifyFileStoreBackup(next.archivePath, {}, quietEngineContext({ log: silentLog }));
     expect(verified.problems).toEqual([]);
     expect(verified.files).toBe(5);
 
-    // What the warning says to do: with that manifest moved away, the set is read from its archive and built on.
-    rmSync(full.manifestPath);
+    // What the warning says to do, as it says it: the set is then built on again.
+    const putBack = spawnSync('sh', ['-c', `unzip -p ${name} octopus-dr-manifest.json > ${path.basename(full.manifestPath)}`], { cwd: out });
+    expect(putBack.status).toBe(0);
     write(path.join(home, 'TaskLogs', 'servertasks-9.log.txt'), 'new\n');
     const after = await backup(home, out, 'Incremental');
     expect(after.warnings).toEqual([]);
     expect(after.manifest.basedOn).toBe(path.basename(next.archivePath));
+    const putBackSet = await verifyFileStoreBackup(full.archivePath, {}, quietEngineContext({ log: silentLog }));
+    expect(putBackSet.problems).toEqual([]);
   });
 
   test('a newer set edited: the incremental builds on the set before it and stores every change since', async () => {
@@ -233,4 +237,57 @@ describe('a manifest beside its archive that says the same in other bytes, and a
     expect(third.manifest.totals.storedFiles).toBe(1);
     expect(third.warnings).toEqual([expect.stringMatching(new RegExp(`^The backup set ${escaped(path.basename(second.archivePath))} cannot be built on \\(the manifest beside its archive is not the copy inside it, edited or damaged since the backup: createdAt differs\\)`))]);
   });
+});
+
+describe('checking the set to build on: what is not the set\'s fault fails the backup', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  test.each([
+    ['out of open files (EMFILE)', Object.assign(new Error("EMFILE: too many open files, open 'x.zip'"), { code: 'EMFILE' }), /^This worker ran out of open files or memory \(EMFILE: too many open files, open 'x\.zip'\) while an earlier backup set in .* was read; the set itself is fine\. Nothing was kept/],
+    ['the backup directory\'s share gone (ENOTCONN)', Object.assign(new Error('ENOTCONN: socket is not connected, open \'x.zip\''), { code: 'ENOTCONN' }), /^The share or disk that holds the backup directory .* stopped answering \(ENOTCONN/],
+    ['an internal error (TypeError)', new TypeError('x is not a function'), /^x is not a function$/],
+  ])('%s: the incremental fails, and the sound set is not passed over', async (_label, error, message) => {
+    const home = path.join(work, `fault-${++round}`, 'home');
+    const out = path.join(work, `fault-${round}`, 'out');
+    write(path.join(home, 'TaskLogs', 'servertasks-1.log.txt'), 'one\n');
+    await backup(home, out, 'Full');
+    // The archive's open fails (the check opens it with fs.open, as every archive read does).
+    const fsModule = require('node:fs') as typeof import('node:fs');
+    const realOpen = fsModule.open;
+    jest.spyOn(fsModule, 'open').mockImplementation(((file: import('node:fs').PathLike, ...rest: unknown[]) => {
+      const callback = rest.at(-1) as (e: Error | null, fd?: number) => void;
+      if (String(file).endsWith('-full.zip')) {
+        if (error instanceof TypeError) throw error;
+        return void process.nextTick(() => callback(error));
+      }
+      return (realOpen as unknown as (...a: unknown[]) => void)(file, ...rest);
+    }) as typeof fsModule.open);
+    await expect(backup(home, out, 'Incremental')).rejects.toThrow(message);
+    expect(readdirSync(out).filter((n) => n.endsWith('.zip'))).toHaveLength(1);
+  });
+});
+
+test('two sets of the same second, the newer one\'s creation time edited to look older: the incremental says so', async () => {
+  const home = path.join(work, 'same-second', 'home');
+  const out = path.join(work, 'same-second', 'out');
+  for (let i = 0; i < 5; i++) write(path.join(home, 'TaskLogs', `servertasks-${i}.log.txt`), `log ${i}\n`);
+  const second = Math.floor(Date.now() / 1000) * 1000 + 60_000;
+  const run = (mode: 'Full' | 'Incremental', ms: number) =>
+    backupFileStore(
+      { folders: [{ name: 'TaskLogs', path: path.join(home, 'TaskLogs'), origin: 'home' }], backupDirectory: out, mode, skipUnreadable: false, toolVersion: 'test', now: () => new Date(second + ms) },
+      quietEngineContext({ log: silentLog }),
+    );
+  const full = await run('Full', 100);
+  write(path.join(home, 'TaskLogs', 'servertasks-5.log.txt'), 'in the incremental\n');
+  const incremental = await run('Incremental', 500);
+  expect(incremental.manifest.basedOn).toBe(path.basename(full.archivePath));
+  const sidecar = readFileSync(incremental.manifestPath, 'utf8');
+  writeFileSync(incremental.manifestPath, sidecar.replace(`"createdAt": "${new Date(second + 500).toISOString()}"`, `"createdAt": "${new Date(second + 50).toISOString()}"`));
+
+  const next = await backupFileStore(
+    { folders: [{ name: 'TaskLogs', path: path.join(home, 'TaskLogs'), origin: 'home' }], backupDirectory: out, mode: 'Incremental', skipUnreadable: false, toolVersion: 'test', now: () => new Date(second + 3000) },
+    quietEngineContext({ log: silentLog }),
+  );
+  expect(next.manifest.basedOn).toBe(path.basename(full.archivePath));
+  expect(next.warnings).toEqual([expect.stringMatching(new RegExp(`^The backup set ${escaped(path.basename(incremental.archivePath))} cannot be built on \\(the manifest beside its archive is not the copy inside it, edited or damaged since the backup: createdAt differs\\)`))]);
 });

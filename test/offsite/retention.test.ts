@@ -1,5 +1,7 @@
 // Remote retention keeps chains whole: against s3rver, with two database chains (full, diff, two
 // logs; then a newer full) and two file-store chains (full + incremental; then a newer full).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store/backup';
 import { resolveFolders } from '../../steps/engines/file-store/folders';
 import { applyOffsiteRetention } from '../../steps/engines/offsite/retention';
@@ -76,3 +78,27 @@ test('recent sets are kept whatever their count', async () => {
   expect(await applyOffsiteRetention({ store, retentionDays: 30, keepAtLeast: 1, now: new Date() }, quietEngineContext({ log: silentLog }))).toEqual([]);
   store.close();
 });
+
+test('a file-store set whose creation time was edited to look older is aged by the time in its name, and kept', async () => {
+  const target = await provider.newTarget();
+  const directory = path.join(backups.home, '..', 'file-store-edited-time');
+  mkdirSync(directory, { recursive: true });
+  const folders = resolveFolders({ homeDirectory: backups.home, overrides: [], include: ['TaskLogs'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
+  const day = 24 * 3600 * 1000;
+  const start = Date.now() - 20 * day;
+  const names: string[] = [];
+  for (const daysIn of [0, 10, 11]) {
+    const set = await backupFileStore({ folders, backupDirectory: directory, mode: 'Full', skipUnreadable: false, toolVersion: 'test', now: () => new Date(start + daysIn * day) }, quietEngineContext({ log: silentLog }));
+    names.push(path.basename(set.archivePath, '.zip'));
+  }
+  // The set of day 10 now claims to be from 2001.
+  const sidecar = path.join(directory, `${names[1]}.manifest.json`);
+  writeFileSync(sidecar, readFileSync(sidecar, 'utf8').replace(/"createdAt": "\d{4}/, '"createdAt": "2001'));
+  const copied = await runCopy(['--offsite-url', target, ...provider.args(), '--file-store-backup-directory', directory], provider.env());
+  expect(copied.code).toBe(0);
+
+  const store = provider.store(target);
+  const deleted = await applyOffsiteRetention({ store, retentionDays: 5, keepAtLeast: 1, now: new Date(start + 12 * day) }, quietEngineContext({ log: silentLog }));
+  store.close();
+  expect(deleted).toEqual([`file-store/${names[0]}`]);
+}, 120_000);

@@ -16,7 +16,7 @@ import { stageFileAtomically, type StagedFile } from '../../runtime/files';
 import { formatBytes } from '../../runtime/format';
 import { cleanLeftovers } from '../../runtime/leftovers';
 import { changeSincePreviousSet, recordsInScanOrder, type ChangeVerdict } from './change';
-import { backupFault, FileStoreError, withErrorCode } from './errors';
+import { backupDirectoryFault, backupFault, FileStoreError, withErrorCode } from './errors';
 import type { ResolvedFolder } from './folders';
 import {
   archiveCommentFor,
@@ -449,7 +449,7 @@ async function newestCompleteSet(directory: string): Promise<{ set: BackupSet | 
       try {
         set = await readBackupSet(directory, archive, present, true);
       } catch (error) {
-        passedOver.push({ archive, reason: (error as Error).message });
+        passedOver.push(passedOverFor(archive, directory, error));
         continue;
       }
       if (utcStamp(new Date(set.manifest.createdAt)) !== stamp) return newestCompleteOfAll(directory);
@@ -505,8 +505,21 @@ async function checkedSet(set: BackupSet): Promise<BackupSet | PassedOverSet> {
     await checkManifestBesideArchive(withBytes);
     return withBytes;
   } catch (error) {
-    return { archive, reason: (error as Error).message, ...(error instanceof UnusableSetError && error.advice ? { advice: error.advice } : {}) };
+    return passedOverFor(archive, set.directory, error);
   }
+}
+
+/**
+ * A set that cannot be read or checked, passed over with why; but what is not the set's fault
+ * (the backup directory's share gone, this worker out of open files, an internal error) fails
+ * the backup instead of turning a sound set into a warning.
+ */
+function passedOverFor(archive: string, directory: string, error: unknown): PassedOverSet {
+  if (error instanceof FileStoreError || error instanceof TypeError || error instanceof ReferenceError) throw error;
+  const message = error instanceof Error ? error.message : String(error);
+  const fault = backupDirectoryFault(message, directory, errnoOf(error), error);
+  if (fault) throw fault;
+  return { archive, reason: message, ...(error instanceof UnusableSetError && error.advice ? { advice: error.advice } : {}) };
 }
 
 /** The newest complete set among all of them, each manifest read (listed by the time in their names: see oldestByName). */

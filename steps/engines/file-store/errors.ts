@@ -60,6 +60,28 @@ export function backupFault(reason: string, during: string, code = reasonCode(re
 }
 
 /**
+ * The same faults met in the backup directory (reading an earlier set): not a damaged set, so the
+ * set is not passed over for them; the backup fails, saying where and what to do.
+ */
+export function backupDirectoryFault(reason: string, directory: string, code = reasonCode(reason), cause?: unknown): FileStoreError | undefined {
+  if (code !== undefined && STORE_GONE.has(code)) {
+    return new FileStoreError(
+      `The share or disk that holds the backup directory ${directory} stopped answering (${reason}) while an earlier backup set was read. ` +
+        'Nothing was kept: check the connection to it (is it still mounted and reachable from this worker?), then run the backup again.',
+      { cause },
+    );
+  }
+  if (code !== undefined && OUT_OF_RESOURCES.has(code)) {
+    return new FileStoreError(
+      `This worker ran out of open files or memory (${reason}) while an earlier backup set in ${directory} was read; the set itself is fine. Nothing was kept: ` +
+        "raise the open-file limit of the worker's account (ulimit -n) or free memory, then run the backup again.",
+      { cause },
+    );
+  }
+  return undefined;
+}
+
+/**
  * A read error in the middle of a file being stored (a half-written entry cannot be taken back,
  * so it fails the backup even with "Skip unreadable files"). It came from the source file's
  * descriptor, so it is the file store's disk or share, never the backup folder's.

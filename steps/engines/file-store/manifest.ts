@@ -10,6 +10,7 @@ import { StepFailure } from '../../runtime/errors';
 import { accountName, errnoOf } from '../../runtime/failure';
 import { FILE_STORE_FOLDERS, type FileStoreFolderName } from './folders';
 import { isDeepStrictEqual } from 'node:util';
+import { backupDirectoryFault } from './errors';
 import { damagedEntryReason, openArchive, readArchiveComment, type OpenedArchive } from './zip-reader';
 
 export const MANIFEST_FORMAT = 'octopus-dr/file-store-backup';
@@ -614,9 +615,17 @@ function firstSentence(message: string): string {
   return message.split(/(?<=\.)\s+(?=[A-Z])/)[0].replace(/\.$/, '');
 }
 
-function archiveUnreadable(archivePath: string, error: unknown): UnusableSetError {
+/**
+ * Why a set's archive cannot be read, as a reason to pass the set over; or, for what is not the
+ * set's fault (the backup directory's share gone, this worker out of open files, an internal
+ * error), the error the backup fails with.
+ */
+function archiveUnreadable(archivePath: string, error: unknown): Error {
+  if (error instanceof TypeError || error instanceof ReferenceError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const code = errnoOf(error);
+  const fault = backupDirectoryFault(message, path.dirname(archivePath), code, error);
+  if (fault) return fault;
   return code === 'EACCES' || code === 'EPERM'
     ? new UnusableSetError(`its archive cannot be read (${message})`, `Give the account ${accountName()} read access to ${path.basename(archivePath)}.`)
     : new UnusableSetError(`its archive cannot be read (${firstSentence(message)})`);
@@ -650,7 +659,8 @@ export async function checkManifestBesideArchive(set: BackupSet): Promise<void> 
   const manifestName = path.basename(set.manifestPath);
   throw new UnusableSetError(
     `the manifest beside its archive is not the copy inside it, edited or damaged since the backup: ${named}`,
-    `Move ${manifestName} out of the backup directory (the set is then read from the copy inside its archive) or put back the manifest as it was written; as it is, the set cannot be restored.`,
+    `Put back ${manifestName} as it was written: the copy inside the archive is (its entry ${MANIFEST_ENTRY_NAME}, whose SHA-256 the archive's comment records; ` +
+      `for example: unzip -p ${path.basename(set.archivePath)} ${MANIFEST_ENTRY_NAME} > ${manifestName}). As it is, the set cannot be restored.`,
   );
 }
 

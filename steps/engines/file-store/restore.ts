@@ -18,6 +18,7 @@ import { unsafeEntryNameReason } from './entry-safety';
 import { FileStoreError } from './errors';
 import { canonicalFolderName, type FileStoreFolderName, type ResolvedFolder } from './folders';
 import {
+  checkManifestBesideArchive,
   isPartialName,
   listBackupSets,
   newestWithWholeChain,
@@ -25,6 +26,7 @@ import {
   manifestNameFor,
   readInternalManifest,
   readManifestEntry,
+  readBackupSet,
   readManifestFile,
   stampOf,
   utcStamp,
@@ -138,8 +140,21 @@ async function newestSetIn(directory: string): Promise<BackupSet> {
     );
   }
   const stamp = stampOf(chosen.manifest.archive);
+  // Another set of the same second whose manifest beside it was edited (its creation time made
+  // to look older, say): which of the two is newer cannot be told.
+  const editedTime: { archive: string; reason: string }[] = [];
+  for (const other of sets.filter((s) => s !== chosen && stampOf(s.manifest.archive) === stamp)) {
+    try {
+      const withBytes = other.manifestPath === other.archivePath ? other : await readBackupSet(other.directory, other.manifest.archive, new Set([path.basename(other.manifestPath)]), true);
+      await checkManifestBesideArchive(withBytes);
+    } catch (error) {
+      if (error instanceof TypeError || error instanceof ReferenceError) throw error;
+      editedTime.push({ archive: other.manifest.archive, reason: (error as Error).message });
+    }
+  }
   const unusable = [
     ...incomplete,
+    ...editedTime,
     ...ignoredArchives.map((archive, i) => ({ archive, reason: ignored[i] })),
   ].filter((u) => stampOf(u.archive) >= stamp && u.archive !== chosen.manifest.archive);
   if (unusable.length > 0) {

@@ -8,7 +8,7 @@ import { kindOf } from '../database-backup/backup-set';
 import { ChainError, selectChain } from '../database-backup/chain';
 import type { BackupManifest } from '../database-backup/manifest';
 import { planRetention } from '../database-backup/retention';
-import { parseManifest as parseFileStoreManifest } from '../file-store/manifest';
+import { madeAt, oldestByName, parseManifest as parseFileStoreManifest } from '../file-store/manifest';
 import { lockedUntil, offsiteRecordKey, OFFSITE_SUFFIX, parseOffsiteRecord, type OffsiteSetRecord } from './offsite-manifest';
 import type { Area } from './sets';
 import type { Decrypt } from './stage';
@@ -90,12 +90,13 @@ function databaseRemovals(list: Entry[], options: RetentionRun): Entry[] {
 
 function fileStoreRemovals(list: Entry[], options: RetentionRun): Entry[] {
   const parsed = list.map((e) => ({ e, m: parseFileStoreManifest(e.manifestText, e.record.manifest.name) }));
-  parsed.sort((a, b) => a.m.createdAt.localeCompare(b.m.createdAt) || a.m.archive.localeCompare(b.m.archive));
+  // By the time in their names, and aged by the later of it and the creation time (as local retention).
+  parsed.sort((a, b) => oldestByName({ manifest: a.m }, { manifest: b.m }));
   const cutoff = options.now.getTime() - options.retentionDays * 24 * 3600 * 1000;
   const newestFull = [...parsed].reverse().find((p) => p.m.mode === 'Full');
   const newestN = parsed.slice(-options.keepAtLeast);
   const isLocked = (p: (typeof parsed)[number]) => lockedUntil(p.e.record, options.now) !== undefined;
-  const kept = parsed.filter((p) => Date.parse(p.m.createdAt) >= cutoff || p === newestFull || newestN.includes(p) || isLocked(p));
+  const kept = parsed.filter((p) => madeAt(p.m) >= cutoff || p === newestFull || newestN.includes(p) || isLocked(p));
   const needed = new Set(kept.flatMap((p) => p.m.chain));
   return parsed.filter((p) => !kept.includes(p) && !needed.has(p.m.archive)).map((p) => p.e);
 }

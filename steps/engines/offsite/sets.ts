@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { loadManifestSets } from '../database-backup/discovery';
-import { listBackupSets } from '../file-store/manifest';
+import { listBackupSets, madeAt } from '../file-store/manifest';
 
 export type Area = 'database' | 'file-store';
 
@@ -55,7 +55,8 @@ export async function fileStoreSets(directory: string): Promise<{ sets: LocalSet
       id: set.manifest.archive.replace(/\.zip$/, ''),
       manifest: { name: path.basename(set.manifestPath), path: set.manifestPath },
       files: [{ name: set.manifest.archive, path: set.archivePath }],
-      takenAt: set.manifest.createdAt,
+      // The later of the time in its name and its creation time, as retention ages a set (madeAt).
+      takenAt: new Date(madeAt(set.manifest)).toISOString(),
       notReady: present ? undefined : `${set.manifest.archive} missing`,
     });
   }

@@ -15,7 +15,7 @@ import type { BackupSet as DatabaseSet } from '../database-backup/backup-set';
 import { ChainError, selectChain } from '../database-backup/chain';
 import { MANIFEST_FORMAT as DATABASE_MANIFEST_FORMAT, type BackupManifest } from '../database-backup/manifest';
 import { normaliseLocalTime } from '../database-backup/backup-set';
-import { parseManifest as parseFileStoreManifest, type FileStoreManifest } from '../file-store/manifest';
+import { oldestByName, parseManifest as parseFileStoreManifest, type FileStoreManifest } from '../file-store/manifest';
 import type { EngineContext, EngineLog } from '../../runtime/engine-context';
 import { ParameterError, StepFailure } from '../../runtime/errors';
 import { sha256OfFile } from './copy';
@@ -191,7 +191,8 @@ function chooseFileStoreChain(request: StageRun, offsite: Offsite[]): { members:
     const manifest = parseFileStoreManifest(o.manifestText, `${request.store.display}/file-store/${o.record.manifest.name}`);
     byArchive.set(manifest.archive, { o, manifest });
   }
-  const candidates = [...byArchive.values()].sort((a, b) => a.manifest.createdAt.localeCompare(b.manifest.createdAt) || a.manifest.archive.localeCompare(b.manifest.archive));
+  // By the time in their names, as a local restore orders them (oldestByName).
+  const candidates = [...byArchive.values()].sort(oldestByName);
   const named = request.setName ? candidates.filter((c) => c.o.record.manifest.name === request.setName) : candidates.reverse();
   if (request.setName && named.length === 0) throw new StepFailure(`${request.setName} is not offsite in ${request.store.display}/file-store/ (no .offsite.json record for it).`);
   for (const c of named) {
