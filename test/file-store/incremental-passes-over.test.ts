@@ -109,7 +109,7 @@ describe('a manifest beside its archive that is not the copy inside it (edited o
     expect(next.warnings[0]).toBe(
       `The backup set ${name} cannot be built on (the manifest beside its archive is not the copy inside it, edited or damaged since the backup: ` +
         `TaskLogs/servertasks-0.log.txt: sha256 differs). ` +
-        `Put back ${path.basename(full.manifestPath)} as it was written: the copy inside the archive is (its entry octopus-dr-manifest.json, whose SHA-256 the archive's comment records; ` +
+        `Put back ${path.basename(full.manifestPath)} as it was written, from the copy inside the archive (its entry octopus-dr-manifest.json, whose SHA-256 the archive's comment records; ` +
         `for example: unzip -p ${name} octopus-dr-manifest.json > ${path.basename(full.manifestPath)}). As it is, the set cannot be restored.`,
     );
     expect(next.warnings.at(-1)).toMatch(/^No earlier backup set in .* to build on: taking a full backup\./);

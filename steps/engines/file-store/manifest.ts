@@ -659,7 +659,7 @@ export async function checkManifestBesideArchive(set: BackupSet): Promise<void> 
   const manifestName = path.basename(set.manifestPath);
   throw new UnusableSetError(
     `the manifest beside its archive is not the copy inside it, edited or damaged since the backup: ${named}`,
-    `Put back ${manifestName} as it was written: the copy inside the archive is (its entry ${MANIFEST_ENTRY_NAME}, whose SHA-256 the archive's comment records; ` +
+    `Put back ${manifestName} as it was written, from the copy inside the archive (its entry ${MANIFEST_ENTRY_NAME}, whose SHA-256 the archive's comment records; ` +
       `for example: unzip -p ${path.basename(set.archivePath)} ${MANIFEST_ENTRY_NAME} > ${manifestName}). As it is, the set cannot be restored.`,
   );
 }
