@@ -277,6 +277,18 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     return { out, archive, sidecar: archive.replace(/\.zip$/, '.manifest.json') };
   }
 
+  /** A good set, then a newer one a second later holding a file the older lacks: the newer's archive name and manifest path. */
+  async function goodSetAndNewer() {
+    const { out } = await goodSet();
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the next set gets a later name
+    write(path.join(home, 'TaskLogs', 'newer.log.txt'), 'only in the newer set\n');
+    const newer = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
+    rmSync(path.join(home, 'TaskLogs', 'newer.log.txt'));
+    expect(newer.code).toBe(0);
+    const newest = zips(out).at(-1)!;
+    return { out, newest, sidecar: path.join(out, newest.replace(/\.zip$/, '.manifest.json')) };
+  }
+
   const edits: [string, (m: { files: { path: string; sha256: string; size: number }[] }) => void, RegExp][] = [
     ['a record removed', (m) => void m.files.splice(m.files.findIndex((f) => f.path.endsWith('.nupkg')), 1), /\(Packages\/feeds-builtin\/Acme\.1\.nupkg is missing from the manifest beside the archive\)/],
     ['a hash changed', (m) => void (m.files[0].sha256 = 'f'.repeat(64)), /\(TaskLogs\/servertasks-1-0\.log\.txt: sha256 differs\)/],
@@ -308,14 +320,7 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
   });
 
   test('a truncated manifest beside the newest set: verify fails, and a folder restore refuses it rather than restoring the older set', async () => {
-    const { out } = await goodSet();
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // the next set gets a later name
-    write(path.join(home, 'TaskLogs', 'newer.log.txt'), 'only in the newer set\n');
-    const newer = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
-    rmSync(path.join(home, 'TaskLogs', 'newer.log.txt'));
-    expect(newer.code).toBe(0);
-    const newest = zips(out).at(-1)!;
-    const sidecar = path.join(out, newest.replace(/\.zip$/, '.manifest.json'));
+    const { out, newest, sidecar } = await goodSetAndNewer();
     truncateSync(sidecar, Math.floor(readFileSync(sidecar).length / 2));
     const before = hashes(out);
 
@@ -334,14 +339,7 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
   });
 
   test('the newest set\'s creation time edited to look older: a folder restore takes that set by the time in its name, and refuses it, rather than restoring the older set', async () => {
-    const { out } = await goodSet();
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // the next set gets a later name
-    write(path.join(home, 'TaskLogs', 'newer.log.txt'), 'only in the newer set\n');
-    const newer = await runInProcess('backup-file-store', ['--home-directory', home, '--file-store-backup-directory', out]);
-    rmSync(path.join(home, 'TaskLogs', 'newer.log.txt'));
-    expect(newer.code).toBe(0);
-    const newest = zips(out).at(-1)!;
-    const sidecar = path.join(out, newest.replace(/\.zip$/, '.manifest.json'));
+    const { out, newest, sidecar } = await goodSetAndNewer();
     writeFileSync(sidecar, readFileSync(sidecar, 'utf8').replace(/"createdAt": "\d{4}/, '"createdAt": "2001'));
     const before = hashes(out);
 
