@@ -1,6 +1,6 @@
 // Remote retention keeps chains whole: against s3rver, with two database chains (full, diff, two
 // logs; then a newer full) and two file-store chains (full + incremental; then a newer full).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store/backup';
 import { resolveFolders } from '../../steps/engines/file-store/folders';
@@ -101,4 +101,31 @@ test('a file-store set whose creation time was edited to look older is aged by t
   const deleted = await applyOffsiteRetention({ store, retentionDays: 5, keepAtLeast: 1, now: new Date(start + 12 * day) }, quietEngineContext({ log: silentLog }));
   store.close();
   expect(deleted).toEqual([`file-store/${names[0]}`]);
+}, 120_000);
+
+test('a file-store set with no manifest beside its archive is not copied, says how to put it back, and offsite retention still reads the area', async () => {
+  const target = await provider.newTarget();
+  const directory = path.join(backups.home, '..', 'file-store-no-manifest');
+  mkdirSync(directory, { recursive: true });
+  const folders = resolveFolders({ homeDirectory: backups.home, overrides: [], include: ['TaskLogs'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
+  const day = 24 * 3600 * 1000;
+  const start = Date.now() - 20 * day;
+  const names: string[] = [];
+  for (const daysIn of [0, 10]) {
+    const set = await backupFileStore({ folders, backupDirectory: directory, mode: 'Full', skipUnreadable: false, toolVersion: 'test', now: () => new Date(start + daysIn * day) }, quietEngineContext({ log: silentLog }));
+    names.push(path.basename(set.archivePath, '.zip'));
+  }
+  rmSync(path.join(directory, `${names[0]}.manifest.json`));
+  const copied = await runCopy(['--offsite-url', target, ...provider.args(), '--file-store-backup-directory', directory], provider.env());
+  expect(copied.code).toBe(0);
+  expect(copied.outputs.CopiedSets).toBe('1');
+  expect(copied.outputs.NotCopied).toBe(
+    `${names[0]}: no manifest beside its archive; put back ${names[0]}.manifest.json from the copy inside the archive ` +
+      `(for example: unzip -p ${names[0]}.zip octopus-dr-manifest.json > ${names[0]}.manifest.json) so that the set can be copied`,
+  );
+
+  const store = provider.store(target);
+  const deleted = await applyOffsiteRetention({ store, retentionDays: 5, keepAtLeast: 1, now: new Date(start + 12 * day) }, quietEngineContext({ log: silentLog }));
+  store.close();
+  expect(deleted).toEqual([]);
 }, 120_000);

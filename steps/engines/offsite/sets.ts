@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { loadManifestSets } from '../database-backup/discovery';
-import { listBackupSets, madeAt } from '../file-store/manifest';
+import { listBackupSets, madeAt, manifestNameFor, MANIFEST_ENTRY_NAME } from '../file-store/manifest';
 
 export type Area = 'database' | 'file-store';
 
@@ -50,6 +50,14 @@ export async function fileStoreSets(directory: string): Promise<{ sets: LocalSet
   const result: LocalSet[] = [];
   for (const set of sets) {
     const present = await fs.stat(set.archivePath).then((s) => s.isFile(), () => false);
+    const archive = set.manifest.archive;
+    const manifestName = manifestNameFor(archive);
+    // A set read through the manifest inside its archive has no manifest file to send: offsite,
+    // the archive would stand as its manifest, and retention there could no longer read the area.
+    const noManifest =
+      set.manifestPath === set.archivePath
+        ? `no manifest beside its archive; put back ${manifestName} from the copy inside the archive (for example: unzip -p ${archive} ${MANIFEST_ENTRY_NAME} > ${manifestName}) so that the set can be copied`
+        : undefined;
     result.push({
       area: 'file-store',
       id: set.manifest.archive.replace(/\.zip$/, ''),
@@ -57,7 +65,7 @@ export async function fileStoreSets(directory: string): Promise<{ sets: LocalSet
       files: [{ name: set.manifest.archive, path: set.archivePath }],
       // The later of the time in its name and its creation time, as retention ages a set (madeAt).
       takenAt: new Date(madeAt(set.manifest)).toISOString(),
-      notReady: present ? undefined : `${set.manifest.archive} missing`,
+      notReady: present ? noManifest : `${archive} missing`,
     });
   }
   return { sets: result, ignored };
