@@ -79,18 +79,25 @@ test('recent sets are kept whatever their count', async () => {
   store.close();
 });
 
-test('a file-store set whose creation time was edited to look older is aged by the time in its name, and kept', async () => {
-  const target = await provider.newTarget();
-  const directory = path.join(backups.home, '..', 'file-store-edited-time');
+const DAY = 24 * 3600 * 1000;
+const SETS_START = Date.now() - 20 * DAY;
+
+/** Full file-store sets of the task logs in a directory of their own, each as if taken `daysIn` days after SETS_START; their names without ".zip". */
+async function fullSetsOnDays(name: string, days: number[]): Promise<{ directory: string; names: string[] }> {
+  const directory = path.join(backups.home, '..', name);
   mkdirSync(directory, { recursive: true });
   const folders = resolveFolders({ homeDirectory: backups.home, overrides: [], include: ['TaskLogs'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
-  const day = 24 * 3600 * 1000;
-  const start = Date.now() - 20 * day;
   const names: string[] = [];
-  for (const daysIn of [0, 10, 11]) {
-    const set = await backupFileStore({ folders, backupDirectory: directory, mode: 'Full', skipUnreadable: false, toolVersion: 'test', now: () => new Date(start + daysIn * day) }, quietEngineContext({ log: silentLog }));
+  for (const daysIn of days) {
+    const set = await backupFileStore({ folders, backupDirectory: directory, mode: 'Full', skipUnreadable: false, toolVersion: 'test', now: () => new Date(SETS_START + daysIn * DAY) }, quietEngineContext({ log: silentLog }));
     names.push(path.basename(set.archivePath, '.zip'));
   }
+  return { directory, names };
+}
+
+test('a file-store set whose creation time was edited to look older is aged by the time in its name, and kept', async () => {
+  const target = await provider.newTarget();
+  const { directory, names } = await fullSetsOnDays('file-store-edited-time', [0, 10, 11]);
   // The set of day 10 now claims to be from 2001.
   const sidecar = path.join(directory, `${names[1]}.manifest.json`);
   writeFileSync(sidecar, readFileSync(sidecar, 'utf8').replace(/"createdAt": "\d{4}/, '"createdAt": "2001'));
@@ -98,23 +105,14 @@ test('a file-store set whose creation time was edited to look older is aged by t
   expect(copied.code).toBe(0);
 
   const store = provider.store(target);
-  const deleted = await applyOffsiteRetention({ store, retentionDays: 5, keepAtLeast: 1, now: new Date(start + 12 * day) }, quietEngineContext({ log: silentLog }));
+  const deleted = await applyOffsiteRetention({ store, retentionDays: 5, keepAtLeast: 1, now: new Date(SETS_START + 12 * DAY) }, quietEngineContext({ log: silentLog }));
   store.close();
   expect(deleted).toEqual([`file-store/${names[0]}`]);
 }, 120_000);
 
 test('a file-store set with no manifest beside its archive is not copied, says how to put it back, and offsite retention still reads the area', async () => {
   const target = await provider.newTarget();
-  const directory = path.join(backups.home, '..', 'file-store-no-manifest');
-  mkdirSync(directory, { recursive: true });
-  const folders = resolveFolders({ homeDirectory: backups.home, overrides: [], include: ['TaskLogs'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
-  const day = 24 * 3600 * 1000;
-  const start = Date.now() - 20 * day;
-  const names: string[] = [];
-  for (const daysIn of [0, 10]) {
-    const set = await backupFileStore({ folders, backupDirectory: directory, mode: 'Full', skipUnreadable: false, toolVersion: 'test', now: () => new Date(start + daysIn * day) }, quietEngineContext({ log: silentLog }));
-    names.push(path.basename(set.archivePath, '.zip'));
-  }
+  const { directory, names } = await fullSetsOnDays('file-store-no-manifest', [0, 10]);
   rmSync(path.join(directory, `${names[0]}.manifest.json`));
   const copied = await runCopy(['--offsite-url', target, ...provider.args(), '--file-store-backup-directory', directory], provider.env());
   expect(copied.code).toBe(0);
@@ -125,7 +123,7 @@ test('a file-store set with no manifest beside its archive is not copied, says h
   );
 
   const store = provider.store(target);
-  const deleted = await applyOffsiteRetention({ store, retentionDays: 5, keepAtLeast: 1, now: new Date(start + 12 * day) }, quietEngineContext({ log: silentLog }));
+  const deleted = await applyOffsiteRetention({ store, retentionDays: 5, keepAtLeast: 1, now: new Date(SETS_START + 12 * DAY) }, quietEngineContext({ log: silentLog }));
   store.close();
   expect(deleted).toEqual([]);
 }, 120_000);
