@@ -2,7 +2,9 @@
 // file list, byte for byte (manifest.ts, encodeManifestAfter); only where those bytes cannot say
 // anything but this set's records. Otherwise, and in every other backup, it is encoded whole.
 // Tests that edit the previous manifest record the edit in its archive's comment, as an archive
-// written with those bytes would have it: an edit that is not recorded is passed over (incremental-passes-over).
+// written with those bytes would have it: an edit that is not recorded is compared record by record
+// with the manifest inside the archive, and one that changes what they say is passed over
+// (incremental-passes-over), before these bytes would be reused.
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store';
