@@ -24,6 +24,7 @@ import {
   checkManifestBesideArchive,
   encodeManifestAfter,
   fileListBytesOf,
+  isInternalError,
   isPartialName,
   listBackupSets,
   newestWithWholeChain,
@@ -490,22 +491,12 @@ async function newestUsable(setsNewestFirst: readonly BackupSet[]): Promise<{ se
   }
 }
 
-/**
- * The set, with the bytes its manifest was parsed from (read again when they were not kept, so
- * that the bytes checked are the bytes parsed), if its manifest beside the archive passes
- * checkManifestBesideArchive; otherwise why not.
- */
+/** The set as checkManifestBesideArchive returns it, or why it is passed over. */
 async function checkedSet(set: BackupSet): Promise<BackupSet | PassedOverSet> {
-  const archive = set.manifest.archive;
   try {
-    const withBytes =
-      set.manifestBytes || set.manifestPath === set.archivePath
-        ? set
-        : await readBackupSet(set.directory, archive, new Set([path.basename(set.manifestPath)]), true);
-    await checkManifestBesideArchive(withBytes);
-    return withBytes;
+    return await checkManifestBesideArchive(set);
   } catch (error) {
-    return passedOverFor(archive, set.directory, error);
+    return passedOverFor(set.manifest.archive, set.directory, error);
   }
 }
 
@@ -515,7 +506,7 @@ async function checkedSet(set: BackupSet): Promise<BackupSet | PassedOverSet> {
  * the backup instead of turning a sound set into a warning.
  */
 function passedOverFor(archive: string, directory: string, error: unknown): PassedOverSet {
-  if (error instanceof FileStoreError || error instanceof TypeError || error instanceof ReferenceError) throw error;
+  if (error instanceof FileStoreError || isInternalError(error)) throw error;
   const message = error instanceof Error ? error.message : String(error);
   const fault = backupDirectoryFault(message, directory, errnoOf(error), error);
   if (fault) throw fault;

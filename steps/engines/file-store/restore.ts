@@ -19,6 +19,7 @@ import { FileStoreError } from './errors';
 import { canonicalFolderName, type FileStoreFolderName, type ResolvedFolder } from './folders';
 import {
   checkManifestBesideArchive,
+  isInternalError,
   isPartialName,
   listBackupSets,
   newestWithWholeChain,
@@ -26,7 +27,6 @@ import {
   manifestNameFor,
   readInternalManifest,
   readManifestEntry,
-  readBackupSet,
   readManifestFile,
   stampOf,
   utcStamp,
@@ -145,10 +145,9 @@ async function newestSetIn(directory: string): Promise<BackupSet> {
   const editedTime: { archive: string; reason: string }[] = [];
   for (const other of sets.filter((s) => s !== chosen && stampOf(s.manifest.archive) === stamp)) {
     try {
-      const withBytes = other.manifestPath === other.archivePath ? other : await readBackupSet(other.directory, other.manifest.archive, new Set([path.basename(other.manifestPath)]), true);
-      await checkManifestBesideArchive(withBytes);
+      await checkManifestBesideArchive(other);
     } catch (error) {
-      if (error instanceof TypeError || error instanceof ReferenceError) throw error;
+      if (isInternalError(error)) throw error;
       editedTime.push({ archive: other.manifest.archive, reason: (error as Error).message });
     }
   }
