@@ -15,7 +15,7 @@ import { describeFileError } from '../../runtime/failure';
 import { stageFileAtomically, type StagedFile } from '../../runtime/files';
 import { formatBytes } from '../../runtime/format';
 import { cleanLeftovers } from '../../runtime/leftovers';
-import { changeSincePreviousSet, recordsInScanOrder, type ChangeVerdict } from './change';
+import { changeSincePreviousSet, modifiedAroundPreviousSet, recordsInScanOrder, type ChangeVerdict } from './change';
 import { backupDirectoryFault, backupFault, FileStoreError, withErrorCode } from './errors';
 import type { ResolvedFolder } from './folders';
 import {
@@ -24,6 +24,7 @@ import {
   checkManifestBesideArchive,
   encodeManifestAfter,
   fileListBytesOf,
+  encodeManifestOfUnchangedStore,
   isInternalError,
   isPartialName,
   listBackupSets,
@@ -34,6 +35,7 @@ import {
   oldestFirst,
   type PassedOverSet,
   readBackupSet,
+  scanDigestOf,
   setArchiveNames,
   stampOf,
   utcStamp,
@@ -43,11 +45,14 @@ import {
   type BackupSet,
   type FileStoreManifest,
   type ManifestFile,
+  type ManifestHeader,
+  parseManifestBytes,
   UnusableSetError,
+  withListsOnDemand,
 } from './manifest';
 import { leadsElsewhere, NOW_THROUGH_A_LINK, openedPath, OpenedPathCheck } from './opened-path';
 import { progressReporter, type FileStoreProgress } from './progress';
-import { listFolderEarly, scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem, type ScanProgress } from './scan';
+import { listFolderEarly, scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem, type ScanProgress, type ScanResult } from './scan';
 import { readEntrySizes } from './zip-reader';
 import {
   BATCH_BYTES,
@@ -277,11 +282,14 @@ interface JudgedFile {
 }
 
 interface ScanOutcome {
+  /** In scan order; in an unchanged store (`unchanged`), each judged unchanged with no record looked up. */
   files: JudgedFile[];
   directories: ScannedDirectory[];
   folderSummaries: FileStoreManifest['folders'];
   /** The device each scanned folder was on, to tell at the end that it is still mounted there. */
   roots: ScannedRoot[];
+  /** The previous set's lists record exactly what the scan found (PreviousSet.recordsExactly): they are the new set's. */
+  unchanged: boolean;
 }
 
 interface ScannedRoot {
@@ -300,25 +308,21 @@ export function scanProgress(context: Pick<EngineContext, 'progress'>, folder: s
   };
 }
 
+/** Each folder as the scan found it, with its own stat. */
+interface ScannedFolder {
+  folder: ResolvedFolder;
+  rootStat: Stats;
+  scanned: ScanResult;
+}
+
 /**
- * 1. Scan: every folder must exist; unreadable files fail the backup unless skipping was asked
- * for. A file the previous set already holds unchanged is not read, so it is not checked either
- * (an access() per file was ~10 % of an unchanged incremental).
+ * 1a. Scan: every folder must exist. A store that stopped answering (or a worker out of resources)
+ * fails the scan at its first sign, skipped or not.
  */
-async function scanFolders(
-  options: BackupOptions,
-  context: EngineContext,
-  warnings: Warnings,
-  previous: PreviousSet | undefined,
-  listings?: ReadonlyMap<ResolvedFolder, Promise<string[]>>,
-): Promise<ScanOutcome> {
-  const { log, signal } = context;
-  const files: JudgedFile[] = [];
-  const directories: ScannedDirectory[] = [];
-  const problems: ScanProblem[] = [];
-  const folderSummaries: FileStoreManifest['folders'] = [];
+async function scanFolders(options: BackupOptions, context: EngineContext, listings?: ReadonlyMap<ResolvedFolder, Promise<string[]>>): Promise<ScannedFolder[]> {
+  const { signal } = context;
   const missing: ResolvedFolder[] = [];
-  const roots: ScannedRoot[] = [];
+  const scannedFolders: ScannedFolder[] = [];
   for (const folder of options.folders) {
     signal.throwIfAborted();
     let rootStat;
@@ -337,18 +341,34 @@ async function scanFolders(
       );
     }
     if (!rootStat.isDirectory()) throw new FileStoreError(`${folder.name} path ${folder.path} is not a folder.`);
-    roots.push({ folder, dev: rootStat.dev });
-    // A store that stopped answering (or a worker out of resources) fails the scan at its first
-    // sign, skipped or not.
     const scanned = await scanFolder(folder.name, folder.path, signal, scanProgress(context, folder.name), listings?.get(folder), scanFault);
-    const judged = scanned.files.map((file) => (previous ? previous.judge(file) : { scanned: file, verdict: 'new' as const }));
+    scannedFolders.push({ folder, rootStat, scanned });
+  }
+  if (missing.length > 0) throw new FileStoreError(missingFoldersMessage(missing));
+  return scannedFolders;
+}
+
+/**
+ * 1b. Judge: each file against the previous set, at once when its lists record exactly what the
+ * scan found (PreviousSet.recordsExactly). Unreadable files fail the backup unless skipping was
+ * asked for. A file the previous set already holds unchanged is not read, so it is not checked
+ * either (an access() per file was ~10 % of an unchanged incremental).
+ */
+function judgeScan(options: BackupOptions, context: EngineContext, warnings: Warnings, scannedFolders: readonly ScannedFolder[], previous: PreviousSet | undefined): ScanOutcome {
+  const files: JudgedFile[] = [];
+  const directories: ScannedDirectory[] = [];
+  const problems: ScanProblem[] = [];
+  const folderSummaries: FileStoreManifest['folders'] = [];
+  // Loops, not push(...list): spread arguments overflow the stack past ~120,000 (a TaskLogs
+  // folder of 200,000 logs failed with "Maximum call stack size exceeded").
+  for (const { scanned } of scannedFolders) for (const directory of scanned.directories) directories.push(directory);
+  const unchanged = previous?.recordsExactly(scannedFolders.map((f) => f.scanned.files), directories) ?? false;
+  for (const { folder, rootStat, scanned } of scannedFolders) {
+    const judged = scanned.files.map((file) => (unchanged ? { scanned: file, verdict: 'unchanged' as const } : previous ? previous.judge(file) : { scanned: file, verdict: 'new' as const }));
     const unreadable = checkReadable(judged.filter((f) => f.verdict !== 'unchanged').map((f) => f.scanned));
     const unreadableKeys = new Set(unreadable.map((p) => p.path));
     const kept = unreadable.length === 0 ? judged : judged.filter((f) => !unreadableKeys.has(f.scanned.path));
-    // Loops, not push(...list): spread arguments overflow the stack past ~120,000 (a TaskLogs
-    // folder of 200,000 logs failed with "Maximum call stack size exceeded").
     for (const file of kept) files.push(file);
-    for (const directory of scanned.directories) directories.push(directory);
     for (const found of [scanned.problems, unreadable]) for (const problem of found) problems.push(problem);
     folderSummaries.push({
       name: folder.name,
@@ -358,9 +378,8 @@ async function scanFolders(
       mtimeMs: rootStat.mtimeMs,
       mode: rootStat.mode & 0o7777,
     });
-    log.verbose(`${folder.name}: ${kept.length} files, ${scanned.directories.length} folders in ${folder.path}`);
+    context.log.verbose(`${folder.name}: ${kept.length} files, ${scanned.directories.length} folders in ${folder.path}`);
   }
-  if (missing.length > 0) throw new FileStoreError(missingFoldersMessage(missing));
   const unreadable = problems.filter((p) => p.kind === 'unreadable');
   if (unreadable.length > 0) {
     const list = unreadable.map((p) => `  - ${describe(p)}`).join('\n');
@@ -382,7 +401,7 @@ async function scanFolders(
         `If these folders really are empty (a new server), check "${labels.allowEmpty}". Nothing was written.`,
     );
   }
-  return { files, directories, folderSummaries, roots };
+  return { files, directories, folderSummaries, roots: scannedFolders.map(({ folder, rootStat }) => ({ folder, dev: rootStat.dev })), unchanged };
 }
 
 /**
@@ -417,7 +436,10 @@ async function refuseChangedRoots(roots: readonly ScannedRoot[]): Promise<void> 
 interface BackupPlan {
   mode: BackupMode;
   previous?: BackupSet;
-  /** Every scanned file, in scan order, with what an earlier archive already holds. */
+  /**
+   * Every scanned file, in scan order, with what an earlier archive already holds; none in an
+   * unchanged store (ScanOutcome.unchanged), whose new set has the previous set's lists as they are.
+   */
   planned: PlannedFile[];
   toStore: PlannedFile[];
   bytesTotal: number;
@@ -529,6 +551,12 @@ interface PreviousSet {
   set: BackupSet;
   /** Each scanned file, in scan order, with its record in the set and whether it changed since. */
   judge(file: ScannedFile): JudgedFile;
+  /**
+   * Whether the set's lists record exactly these files (each folder's, in scan order) and folders,
+   * none modified around the set's time: then every record is the new set's as it is, and the
+   * lists need not be read at all (the set's scanDigest tells, and its bytes are reused).
+   */
+  recordsExactly(files: readonly (readonly ScannedFile[])[], directories: readonly ScannedDirectory[]): boolean;
 }
 
 /** Before the scan, so that it need not check files the previous set already holds unchanged. */
@@ -552,25 +580,52 @@ async function findPreviousSet(options: BackupOptions, warnings: Warnings): Prom
     warnings.warn(`No earlier backup set in ${options.backupDirectory} to build on: taking a full backup.`);
     return undefined;
   }
-  const recordOf = recordsInScanOrder(set.manifest.files);
   const previousTime = Date.parse(set.manifest.createdAt);
+  // The records are read only when a file is judged: never in an unchanged store (recordsExactly).
+  let recordOf: ReturnType<typeof recordsInScanOrder> | undefined;
   return {
     set,
     judge: (scanned) => {
+      recordOf ??= recordsInScanOrder(recordsOf(set));
       const previous = recordOf(scanned.folder, scanned.path);
       return { scanned, previous, verdict: changeSincePreviousSet(scanned, previous, previousTime) };
+    },
+    recordsExactly: (files, directories) => {
+      const { scanDigest } = set.manifest;
+      if (scanDigest === undefined || !set.manifestBytes || !fileListBytesOf(set.manifestBytes)) return false;
+      for (const list of files) for (const file of list) if (modifiedAroundPreviousSet(file.mtimeMs, previousTime)) return false;
+      return scanDigestOf(files.flat(), directories) === scanDigest;
     },
   };
 }
 
-/** 2. Plan: an incremental reuses files the previous set already has. */
-async function planBackup(options: BackupOptions, files: readonly JudgedFile[], previousSet: PreviousSet | undefined, context: EngineContext, paths: OpenedPathCheck): Promise<BackupPlan> {
+/**
+ * The file records of the set an incremental builds on, parsed now (parseManifestBytesListsOnDemand).
+ * Its bytes are the ones its archive's comment records, so records that do not check were written
+ * so, edited with the comment made to match: no copy of this set can be trusted.
+ */
+function recordsOf(set: BackupSet): ManifestFile[] {
+  try {
+    return set.manifest.files;
+  } catch (error) {
+    if (!(error instanceof StepFailure) || error instanceof FileStoreError) throw error;
+    throw new FileStoreError(
+      `The backup set ${set.manifest.archive}, the newest usable one, cannot be built on: ${error.message.replace(/\.$/, '')}. ` +
+        `Move its archive and manifest out of ${set.directory} (a restore cannot use them either), then run the backup again: it builds on the set before it, or takes a full backup.`,
+      { cause: error },
+    );
+  }
+}
+
+/** 2. Plan: an incremental reuses files the previous set already has; in an unchanged store, all of them, as its lists record them. */
+async function planBackup(scan: ScanOutcome, previousSet: PreviousSet | undefined, context: EngineContext, paths: OpenedPathCheck): Promise<BackupPlan> {
   const { signal } = context;
   const mode: BackupMode = previousSet ? 'Incremental' : 'Full';
   const previous = previousSet?.set;
+  if (previous && scan.unchanged) return { mode, previous, planned: [], toStore: [], bytesTotal: 0 };
   const planned: PlannedFile[] = [];
   let hashedForPlan = 0;
-  for (const { scanned, previous: before, verdict } of files) {
+  for (const { scanned, previous: before, verdict } of scan.files) {
     if (verdict === 'unchanged') {
       planned.push({ scanned, reuse: before });
       continue;
@@ -895,20 +950,14 @@ function reusedRecord(previous: ManifestFile, scanned: ScannedFile): ManifestFil
   return manifestFileRecord(previous.folder, previous.path, previous.size, scanned.mtimeMs, scanned.mode, previous.sha256, previous.archive);
 }
 
-/** 4. Manifest: the files in scan order, each pointing at the archive that holds it. */
-function buildManifest(
-  input: { archiveName: string; now: Date; toolVersion: string; plan: BackupPlan; scan: ScanOutcome; stored: Map<PlannedFile, ManifestFile>; warnings: Warnings },
-): FileStoreManifest {
-  const { archiveName, plan, scan, stored, warnings } = input;
-  const files: ManifestFile[] = [];
-  for (const item of plan.planned) {
-    const entry = item.reuse ? reusedRecord(item.reuse, item.scanned) : stored.get(item);
-    if (entry) files.push(entry);
-  }
-  const storedFiles = [...stored.values()];
-  const chain = plan.previous ? [...plan.previous.manifest.chain, archiveName] : [archiveName];
-  // The chain must only name archives this set really uses (retention relies on it).
-  const used = new Set(files.map((f) => f.archive));
+/** What every set's manifest says besides its lists, in the order of its keys. */
+function manifestHeader(
+  input: { archiveName: string; now: Date; toolVersion: string; plan: BackupPlan; scan: ScanOutcome; warnings: Warnings },
+  chain: string[],
+  totals: FileStoreManifest['totals'],
+  scanDigest: string,
+): ManifestHeader {
+  const { archiveName, plan, scan, warnings } = input;
   return {
     format: MANIFEST_FORMAT,
     formatVersion: 1,
@@ -918,21 +967,66 @@ function buildManifest(
     toolVersion: input.toolVersion,
     host: os.hostname(),
     platform: process.platform,
-    chain: chain.filter((a) => a === archiveName || used.has(a)),
+    chain,
     ...(plan.previous ? { basedOn: plan.previous.manifest.archive } : {}),
     folders: scan.folderSummaries,
-    totals: {
-      files: files.length,
-      bytes: files.reduce((sum, f) => sum + f.size, 0),
-      directories: scan.directories.length,
-      storedFiles: storedFiles.length,
-      storedBytes: storedFiles.reduce((sum, f) => sum + f.size, 0),
-    },
+    totals,
     warnings: warnings.list,
     skipped: warnings.skipped,
-    files,
-    directories: scan.directories.map((d) => manifestDirectoryRecord(d.folder, d.path, d.mtimeMs, d.mode)),
+    scanDigest,
   };
+}
+
+/** 4. Manifest: the files in scan order, each pointing at the archive that holds it; its bytes, for both copies. */
+function buildManifest(
+  input: { archiveName: string; now: Date; toolVersion: string; plan: BackupPlan; scan: ScanOutcome; stored: Map<PlannedFile, ManifestFile>; warnings: Warnings },
+): { manifest: FileStoreManifest; manifestBytes: Buffer } {
+  const { archiveName, plan, scan, stored } = input;
+  if (plan.previous && scan.unchanged) return manifestOfUnchangedStore(input, plan.previous);
+  const files: ManifestFile[] = [];
+  for (const item of plan.planned) {
+    const entry = item.reuse ? reusedRecord(item.reuse, item.scanned) : stored.get(item);
+    if (entry) files.push(entry);
+  }
+  const directories = scan.directories.map((d) => manifestDirectoryRecord(d.folder, d.path, d.mtimeMs, d.mode));
+  const storedFiles = [...stored.values()];
+  const chain = plan.previous ? [...plan.previous.manifest.chain, archiveName] : [archiveName];
+  // The chain must only name archives this set really uses (retention relies on it).
+  const used = new Set(files.map((f) => f.archive));
+  const totals = {
+    files: files.length,
+    bytes: files.reduce((sum, f) => sum + f.size, 0),
+    directories: directories.length,
+    storedFiles: storedFiles.length,
+    storedBytes: storedFiles.reduce((sum, f) => sum + f.size, 0),
+  };
+  const header = manifestHeader(input, chain.filter((a) => a === archiveName || used.has(a)), totals, scanDigestOf(files, directories));
+  const manifest: FileStoreManifest = { ...header, files, directories };
+  // Encoded once for both copies; an incremental whose records all equal the previous set's reuses its file list's bytes.
+  return { manifest, manifestBytes: encodeManifestAfter(manifest, plan.previous) };
+}
+
+/**
+ * The manifest of an unchanged store: the previous set's lists as they are (the records are the
+ * same by construction: see PreviousSet.recordsExactly), after a header of this set. Its chain is
+ * the archives those records name and this set's own: the previous chain but for the previous
+ * set's own archive when that stored no file (only a file it stored has a record naming it; the
+ * rest of its chain is named by its records, as buildManifest makes every chain). The lists of the
+ * manifest returned are parsed only if read.
+ */
+function manifestOfUnchangedStore(
+  input: { archiveName: string; now: Date; toolVersion: string; plan: BackupPlan; scan: ScanOutcome; warnings: Warnings },
+  previous: BackupSet,
+): { manifest: FileStoreManifest; manifestBytes: Buffer } {
+  const before = previous.manifest;
+  const chain = [...before.chain.filter((a) => a !== before.archive || before.totals.storedFiles > 0), input.archiveName];
+  const totals = { files: input.scan.files.length, bytes: input.scan.files.reduce((sum, f) => sum + f.scanned.size, 0), directories: input.scan.directories.length, storedFiles: 0, storedBytes: 0 };
+  const header = manifestHeader(input, chain, totals, before.scanDigest!);
+  const manifestBytes = encodeManifestOfUnchangedStore(header, previous);
+  // recordsExactly found the previous bytes laid out as encodeManifest writes them.
+  if (!manifestBytes) throw new TypeError(`The manifest of ${previous.manifestPath} was read as reusable but is not.`);
+  const where = `the manifest of ${input.archiveName}`;
+  return { manifest: withListsOnDemand(header, () => parseManifestBytes(manifestBytes, where)), manifestBytes };
 }
 
 /** 5. Read back the central directory before the archive gets its real name. */
@@ -972,13 +1066,14 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
   const listings = new Map(options.folders.map((folder) => [folder, listFolderEarly(folder.path)]));
   const previousSet = await findPreviousSet(options, warnings);
   let manifestListAhead = deflateManifestListAhead(previousSet);
-  const scan = await scanFolders(options, context, warnings, previousSet, listings);
+  const scannedFolders = await scanFolders(options, context, listings);
+  const scan = judgeScan(options, context, warnings, scannedFolders, previousSet);
   await fs.mkdir(options.backupDirectory, { recursive: true });
   await cleanLeftovers(options.backupDirectory, isPartialName, 'a file-store backup', now, log);
 
   // Where each scanned file must lead once opened (Linux): see opened-path.ts.
   const paths = new OpenedPathCheck(options.folders);
-  const plan = await planBackup(options, scan.files, previousSet, context, paths);
+  const plan = await planBackup(scan, previousSet, context, paths);
   // A file to store gets a record naming this archive, so the previous file list cannot be reused:
   // its bytes (5.8 MB at scale 1) need not stay in memory while the files are written.
   if (plan.toStore.length > 0) {
@@ -1009,7 +1104,7 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
     await refuseChangedRoots(scan.roots);
     // Every file the scan found was skipped when opened (a share that dropped after the scan):
     // an empty set is refused here as the scan refuses one.
-    if (plan.planned.length - plan.toStore.length + state.stored.size === 0 && !options.allowEmpty) {
+    if (scan.files.length - plan.toStore.length + state.stored.size === 0 && !options.allowEmpty) {
       throw new FileStoreError(
         `Nothing was backed up: none of the ${plan.toStore.length} file(s) the scan found could be read when opened (each vanished or failed; see the warnings above). ` +
           `Nothing was kept. Check the disk or share that holds ${options.folders.map((f) => f.path).join(', ')}, then run the backup again; ` +
@@ -1017,9 +1112,7 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
       );
     }
 
-    const manifest = buildManifest({ archiveName, now, toolVersion: options.toolVersion, plan, scan, stored: state.stored, warnings });
-    // Encoded once for both copies; an unchanged incremental reuses the previous file list's bytes.
-    const manifestBytes = encodeManifestAfter(manifest, plan.previous);
+    const { manifest, manifestBytes } = buildManifest({ archiveName, now, toolVersion: options.toolVersion, plan, scan, stored: state.stored, warnings });
     // Level 1 like other text: 281 against 278 KB for 6,115 files, ~10 ms less (level 6 was the default);
     // in pieces on both cores (zip-writer.ts), or, in an unchanged incremental, only the header
     // in front of the previous list deflated during the scan (deflateManifestListAhead).

@@ -19,8 +19,12 @@ export function changeSincePreviousSet(
 ): ChangeVerdict {
   if (!previous) return 'new';
   if (previous.size !== file.size) return 'changed';
-  const racy = file.mtimeMs >= previousSetTimeMs - RACY_WINDOW_MS;
-  return previous.mtimeMs === file.mtimeMs && !racy ? 'unchanged' : 'hash';
+  return previous.mtimeMs === file.mtimeMs && !modifiedAroundPreviousSet(file.mtimeMs, previousSetTimeMs) ? 'unchanged' : 'hash';
+}
+
+/** Modified so close to the previous set (or after it) that the same mtime does not prove the same bytes. */
+export function modifiedAroundPreviousSet(mtimeMs: number, previousSetTimeMs: number): boolean {
+  return mtimeMs >= previousSetTimeMs - RACY_WINDOW_MS;
 }
 
 /**
