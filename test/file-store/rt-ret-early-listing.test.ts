@@ -55,11 +55,16 @@ test('Red team (stop 25): a folder created while the previous set is read is bac
   expect(outcome).toMatch(/^(Artifacts\/Spaces-1\/report\.html, TaskLogs\/task-1\.log\.txt|failed: Artifacts folder .* does not exist.*)$/);
 });
 
-test('Red team (stop 25): a backup that fails before the scan (the previous sets cannot be listed) leaves no unhandled rejection from the early listings', async () => {
-  const home = path.join(work, 'before-scan-home');
+// The previous sets are looked for while the store is scanned (stop 33): whichever fails, the
+// other's rejection must not go unhandled.
+test.each([
+  ['the scan (a folder missing) while the previous sets cannot be listed', ['TaskLogs', 'Artifacts'] as const, { message: expect.stringMatching(/^Artifacts folder .* does not exist/) }],
+  ['only the previous sets cannot be listed', ['TaskLogs'] as const, { code: 'ENOTDIR' }],
+])('Red team (stop 25): a backup that fails in %s leaves no unhandled rejection from the early listings nor from the previous sets', async (_, names, expected) => {
+  const home = path.join(work, `before-scan-home-${names.length}`);
   write(path.join(home, 'TaskLogs', 'task-1.log.txt'), 'log\n');
   // Not a folder: listing it for a previous set fails (ENOTDIR); Artifacts does not exist, so its early listing fails too.
-  const out = path.join(work, 'before-scan-out');
+  const out = path.join(work, `before-scan-out-${names.length}`);
   write(out, 'a file, not a folder');
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -68,10 +73,7 @@ test('Red team (stop 25): a backup that fails before the scan (the previous sets
     await expect(
       backupFileStore(
         {
-          folders: [
-            { name: 'TaskLogs', path: path.join(home, 'TaskLogs'), origin: 'home' },
-            { name: 'Artifacts', path: path.join(home, 'Artifacts'), origin: 'home' },
-          ],
+          folders: names.map((name) => ({ name, path: path.join(home, name), origin: 'home' as const })),
           backupDirectory: out,
           mode: 'Incremental',
           skipUnreadable: false,
@@ -79,7 +81,7 @@ test('Red team (stop 25): a backup that fails before the scan (the previous sets
         },
         quietEngineContext({ log: silentLog }),
       ),
-    ).rejects.toMatchObject({ code: 'ENOTDIR' });
+    ).rejects.toMatchObject(expected);
     // Long enough for a rejection without a handler to be reported.
     await new Promise((resolve) => setTimeout(resolve, 200));
   } finally {

@@ -559,7 +559,7 @@ interface PreviousSet {
   recordsExactly(files: readonly (readonly ScannedFile[])[], directories: readonly ScannedDirectory[]): boolean;
 }
 
-/** Before the scan, so that it need not check files the previous set already holds unchanged. */
+/** Found while the store is scanned; the judging waits for it, so that files the previous set already holds unchanged need not be checked. */
 async function findPreviousSet(options: BackupOptions, warnings: Warnings): Promise<PreviousSet | undefined> {
   if (options.mode !== 'Incremental') return undefined;
   const { set, passedOver } = await newestCompleteSet(options.backupDirectory).catch((error: unknown) => {
@@ -1064,9 +1064,13 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
   refuseBackupDirectoryInsideStore(options);
 
   const listings = new Map(options.folders.map((folder) => [folder, listFolderEarly(folder.path)]));
-  const previousSet = await findPreviousSet(options, warnings);
-  let manifestListAhead = deflateManifestListAhead(previousSet);
+  // The set to build on is found while the store is scanned: its reads wait on the backup
+  // directory's disk, on the thread pool, while the scan's lstat calls keep this thread busy.
+  const previousFound = findPreviousSet(options, warnings).then((found) => ({ previousSet: found, listAhead: deflateManifestListAhead(found) }));
+  previousFound.catch(() => undefined);
   const scannedFolders = await scanFolders(options, context, listings);
+  const { previousSet, listAhead } = await previousFound;
+  let manifestListAhead = listAhead;
   const scan = judgeScan(options, context, warnings, scannedFolders, previousSet);
   await fs.mkdir(options.backupDirectory, { recursive: true });
   await cleanLeftovers(options.backupDirectory, isPartialName, 'a file-store backup', now, log);
