@@ -1,6 +1,7 @@
 // Remote retention keeps chains whole: against s3rver, with two database chains (full, diff, two
 // logs; then a newer full) and two file-store chains (full + incremental; then a newer full).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store/backup';
 import { resolveFolders } from '../../steps/engines/file-store/folders';
@@ -126,4 +127,52 @@ test('a file-store set with no manifest beside its archive is not copied, says h
   const deleted = await applyOffsiteRetention({ store, retentionDays: 5, keepAtLeast: 1, now: new Date(SETS_START + 12 * DAY) }, quietEngineContext({ log: silentLog }));
   store.close();
   expect(deleted).toEqual([]);
+}, 120_000);
+
+test('a file-store set whose manifest offsite cannot be read (an earlier build sent its archive in its place) is kept with every older set, said in a warning; the rest of the area is retained', async () => {
+  const target = await provider.newTarget();
+  const { directory, names } = await fullSetsOnDays('file-store-archive-as-manifest', [0, 1, 5, 10, 11]);
+  const copied = await runCopy(['--offsite-url', target, ...provider.args(), '--file-store-backup-directory', directory], provider.env());
+  expect(copied.code).toBe(0);
+  // What copy-offsite sent before eb93a9a for a set without a manifest beside its archive.
+  const store = provider.store(target);
+  const archive = readFileSync(path.join(directory, `${names[1]}.zip`));
+  await store.upload(`file-store/${names[1]}.manifest.json`, Readable.from([archive]), { size: archive.length, metadata: {} });
+
+  const warnings: string[] = [];
+  const log = { ...silentLog, warn: (message: string) => warnings.push(message) };
+  const deleted = await applyOffsiteRetention({ store, retentionDays: 3, keepAtLeast: 1, now: new Date(SETS_START + 12 * DAY) }, quietEngineContext({ log }));
+  store.close();
+  // Day 5 is old enough and needed by no kept set; days 0 and 1 are kept: the set of day 1 may need them.
+  expect(deleted).toEqual([`file-store/${names[2]}`]);
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toMatch(
+    new RegExp(
+      `^Offsite retention: kept file-store/${names[1]} and every older file-store set: its manifest offsite \\(file-store/${names[1]}\\.manifest\\.json\\) cannot be read \\(.* is not valid JSON .*\\), ` +
+        `so which sets it needs is unknown\\. If the set is still in its local backup directory, delete its objects offsite \\(its record file-store/${names[1]}\\.offsite\\.json first\\) and run Copy Offsite again to send it anew\\.$`,
+    ),
+  );
+  // The archive's bytes quoted by the JSON error are not written to the log as they are.
+  expect(warnings[0]).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+}, 120_000);
+
+test('a database set whose manifest offsite cannot be read is kept with every older set, said in a warning; newer sets no kept set needs still go', async () => {
+  const target = await provider.newTarget();
+  const copied = await runCopy(['--offsite-url', target, ...provider.args(), '--backup-directory', backups.database], provider.env());
+  expect(copied.code).toBe(0);
+  const store = provider.store(target);
+  const diffRecord = (await store.list('database/')).map((o) => o.key).find((k) => k.includes('_DIFF') && k.endsWith('.offsite.json'))!;
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.download(diffRecord)) chunks.push(chunk as Buffer);
+  const record = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string; manifest: { name: string } };
+  await store.upload(`database/${record.manifest.name}`, Readable.from([Buffer.from('{"cut short')]), { size: 11, metadata: {} });
+
+  const warnings: string[] = [];
+  const log = { ...silentLog, warn: (message: string) => warnings.push(message) };
+  const deleted = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 1, now: later }, quietEngineContext({ log }));
+  store.close();
+  // Without the damage the older chain's full, differential and both logs went (the test above); the
+  // differential's chain is unknown now, so it and the full before it stay.
+  expect(deleted.map((d) => d.replace(/_\d{8}T\d{6}Z(_[0-9a-f]{6})?|-\d{8}T\d{6}Z(-[0-9a-f]{6})?/, '')).sort()).toEqual(['database/Octo_LOG', 'database/Octo_LOG']);
+  expect(warnings).toEqual([expect.stringMatching(new RegExp(`^Offsite retention: kept database/${record.id} and every older database set: its manifest offsite \\(database/${record.manifest.name}\\) cannot be read \\(`))]);
 }, 120_000);

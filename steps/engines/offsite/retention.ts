@@ -14,6 +14,7 @@ import type { Area } from './sets';
 import type { Decrypt } from './stage';
 import type { OffsiteStore } from './store';
 import type { EngineContext, EngineLog } from '../../runtime/engine-context';
+import { StepFailure } from '../../runtime/errors';
 
 export interface OffsiteRetentionOptions {
   store: OffsiteStore;
@@ -58,11 +59,39 @@ async function entries(options: RetentionRun, area: Area): Promise<Entry[]> {
   return result;
 }
 
+/**
+ * The area's sets whose manifest offsite reads, and the time up to which every set is kept: a set
+ * whose manifest cannot be read (a file-store set that an earlier build of copy-offsite sent with its archive
+ * standing as its manifest, or one damaged offsite) may need any older set, so it and every set
+ * not newer than it are kept, and a warning names it and what to do. Before, one such set failed
+ * the area's retention on every run ("... is not valid JSON"), and with it the step.
+ */
+function readableSets<M>(list: Entry[], area: Area, parse: (e: Entry) => M, options: RetentionRun): { readable: { e: Entry; m: M }[]; keptUpTo: number } {
+  const readable: { e: Entry; m: M }[] = [];
+  let keptUpTo = -Infinity;
+  for (const e of list) {
+    try {
+      readable.push({ e, m: parse(e) });
+    } catch (error) {
+      if (!(error instanceof StepFailure || error instanceof SyntaxError)) throw error;
+      const time = madeAt({ archive: e.record.id, createdAt: e.record.takenAt });
+      keptUpTo = Math.max(keptUpTo, Number.isNaN(time) ? Infinity : time);
+      // JSON.parse quotes the text it stopped at: an archive's bytes, not for a log line.
+      const reason = error.message.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+      options.log.warn(
+        `Offsite retention: kept ${area}/${e.record.id} and every older ${area} set: its manifest offsite (${area}/${e.record.manifest.name}) cannot be read (${reason.replace(/\.$/, '')}), ` +
+          `so which sets it needs is unknown. If the set is still in its local backup directory, delete its objects offsite (its record ${offsiteRecordKey(area, e.record.id)} first) and run Copy Offsite again to send it anew.`,
+      );
+    }
+  }
+  return { readable, keptUpTo };
+}
+
 /** Which database sets to delete: the local retention plan, plus the newest `keepAtLeast` sets with their chains. */
 function databaseRemovals(list: Entry[], options: RetentionRun): Entry[] {
+  const { readable, keptUpTo } = readableSets(list, 'database', (e) => JSON.parse(e.manifestText) as BackupManifest, options);
   const bySet = new Map<DatabaseSet, Entry>();
-  const candidates = list.map((e) => {
-    const m = JSON.parse(e.manifestText) as BackupManifest;
+  const candidates = readable.map(({ e, m }) => {
     const set: DatabaseSet = { label: e.record.id, files: [], missingFiles: [], header: m.header, verified: m.verification?.passed === true };
     bySet.set(set, e);
     return { set, takenAt: new Date(m.takenAt) };
@@ -85,18 +114,19 @@ function databaseRemovals(list: Entry[], options: RetentionRun): Entry[] {
       for (const c of candidates) if (c.takenAt <= kept.takenAt) removed.delete(c.set);
     }
   }
+  for (const c of candidates) if (c.takenAt.getTime() <= keptUpTo) removed.delete(c.set);
   return [...removed].filter((s) => kindOf(s.header) !== undefined).map((s) => bySet.get(s)!);
 }
 
 function fileStoreRemovals(list: Entry[], options: RetentionRun): Entry[] {
-  const parsed = list.map((e) => ({ e, m: parseFileStoreManifest(e.manifestText, e.record.manifest.name) }));
+  const { readable: parsed, keptUpTo } = readableSets(list, 'file-store', (e) => parseFileStoreManifest(e.manifestText, e.record.manifest.name), options);
   // By the time in their names, and aged by the later of it and the creation time (as local retention).
   parsed.sort((a, b) => oldestByName({ manifest: a.m }, { manifest: b.m }));
   const cutoff = options.now.getTime() - options.retentionDays * 24 * 3600 * 1000;
   const newestFull = [...parsed].reverse().find((p) => p.m.mode === 'Full');
   const newestN = parsed.slice(-options.keepAtLeast);
   const isLocked = (p: (typeof parsed)[number]) => lockedUntil(p.e.record, options.now) !== undefined;
-  const kept = parsed.filter((p) => madeAt(p.m) >= cutoff || p === newestFull || newestN.includes(p) || isLocked(p));
+  const kept = parsed.filter((p) => madeAt(p.m) >= cutoff || madeAt(p.m) <= keptUpTo || p === newestFull || newestN.includes(p) || isLocked(p));
   const needed = new Set(kept.flatMap((p) => p.m.chain));
   return parsed.filter((p) => !kept.includes(p) && !needed.has(p.m.archive)).map((p) => p.e);
 }
