@@ -750,8 +750,8 @@ function archiveUnreadable(archivePath: string, error: unknown): Error {
   const fault = backupDirectoryFault(message, path.dirname(archivePath), code, error);
   if (fault) return fault;
   return code === 'EACCES' || code === 'EPERM'
-    ? new UnusableSetError(`its archive cannot be read (${message})`, `Give the account ${accountName()} read access to ${path.basename(archivePath)}.`)
-    : new UnusableSetError(`its archive cannot be read (${firstSentence(message)})`);
+    ? new UnusableSetError(`its archive cannot be read: ${message}`, `Give the account ${accountName()} read access to ${path.basename(archivePath)}.`)
+    : new UnusableSetError(`its archive cannot be read: ${firstSentence(message)}`);
 }
 
 /**
