@@ -89,3 +89,25 @@ test.each([
   }
   expect(unhandled).toEqual([]);
 });
+
+// Red team (stop 33): the previous sets are read while the store is scanned; when the scan fails
+// first, what the search found (sets passed over, "taking a full backup") must not be logged after
+// the failure, whose message must stay the last line.
+test('Red team (stop 33): a scan that fails while damaged sets are still being read ends with its own error; nothing about the sets is said after it', async () => {
+  const home = path.join(work, 'failing-scan-home');
+  const out = path.join(work, 'failing-scan-out');
+  for (let day = 1; day <= 28; day++) write(path.join(out, `octopus-file-store-202611${String(day).padStart(2, '0')}T000000Z-${String(day).padStart(6, '0')}-full.zip`), 'not a zip');
+  const lines: string[] = [];
+  const log = { info: (m: string) => lines.push(`info: ${m}`), verbose: () => undefined, warn: (m: string) => lines.push(`warn: ${m}`) };
+  await expect(
+    backupFileStore(
+      { folders: [{ name: 'TaskLogs', path: path.join(home, 'TaskLogs'), origin: 'home' }], backupDirectory: out, mode: 'Incremental', skipUnreadable: false, toolVersion: 'test' },
+      quietEngineContext({ log }),
+    ),
+  ).rejects.toThrow(/^TaskLogs folder .* does not exist/);
+  const atFailure = lines.length;
+  // Long enough for the search of the 28 sets to end.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(lines.slice(atFailure)).toEqual([]);
+  expect(lines.filter((l) => l.startsWith('warn:'))).toEqual([]);
+});

@@ -92,6 +92,24 @@ describe('an unchanged incremental that does not read the lists', () => {
     await expectVerified(third.manifestPath, full.manifest.totals.files + 1);
   });
 
+  test("the chain is told by the records, not by the header's totals: a set that stored a file stays in it though its totals were edited to say it stored none", async () => {
+    const home = path.join(work, 'totals');
+    const out = path.join(work, 'totals-out');
+    makeStore(home);
+    const full = await backup(home, out, 'Full', day(1));
+    writeFileSync(path.join(home, 'TaskLogs', 'servertasks-41.log.txt'), 'a new task log\n');
+    utimesSync(path.join(home, 'TaskLogs', 'servertasks-41.log.txt'), day(2), day(2));
+    const stored = await backup(home, out, 'Incremental', day(3));
+    const text = readFileSync(stored.manifestPath, 'utf8');
+    expect(text).toContain('"storedFiles": 1,');
+    writeFileSync(stored.manifestPath, text.replace('"storedFiles": 1,', '"storedFiles": 0,'));
+    recordManifestBesideInComment(stored.archivePath, stored.manifestPath);
+    const quiet = await backup(home, out, 'Incremental', day(4));
+    expect(listsUnread(quiet.manifest)).toBe(true);
+    expect(readManifest(quiet.manifestPath).chain).toEqual([full.manifest.archive, stored.manifest.archive, quiet.manifest.archive]);
+    await expectVerified(quiet.manifestPath, full.manifest.totals.files + 1);
+  });
+
   test('a same-size rewrite whose mtime was put back, modified within the racy window of the previous set, is still hashed and stored', async () => {
     const home = path.join(work, 'racy');
     const out = path.join(work, 'racy-out');

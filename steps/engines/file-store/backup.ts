@@ -24,6 +24,7 @@ import {
   checkManifestBesideArchive,
   encodeManifestAfter,
   fileListBytesOf,
+  fileListNamesArchive,
   encodeManifestOfUnchangedStore,
   isInternalError,
   isPartialName,
@@ -560,8 +561,8 @@ interface PreviousSet {
 }
 
 /** Found while the store is scanned; the judging waits for it, so that files the previous set already holds unchanged need not be checked. */
-async function findPreviousSet(options: BackupOptions, warnings: Warnings): Promise<PreviousSet | undefined> {
-  if (options.mode !== 'Incremental') return undefined;
+async function findPreviousSet(options: BackupOptions): Promise<{ previous: PreviousSet | undefined; warnings: string[] }> {
+  if (options.mode !== 'Incremental') return { previous: undefined, warnings: [] };
   const { set, passedOver } = await newestCompleteSet(options.backupDirectory).catch((error: unknown) => {
     // Not there yet: created below, and nothing to build on.
     if (errnoOf(error) === 'ENOENT') return { set: undefined, passedOver: [] };
@@ -569,21 +570,19 @@ async function findPreviousSet(options: BackupOptions, warnings: Warnings): Prom
   });
   // Nothing is lost by building on an older set (every change since it is stored), but a newer
   // set that cannot be used is a backup that will not restore: said, not passed over in silence.
-  for (const { archive, reason, advice } of passedOver) {
-    warnings.warn(
+  // Returned, not logged: the backup says them once its scan has succeeded (a failed scan's error
+  // is the last line, not a warning about what the backup would have done).
+  const warnings = passedOver.map(
+    ({ archive, reason, advice }) =>
       `The backup set ${archive} cannot be built on (${reason.replace(/\.$/, '')})` +
-        (set ? `; this incremental builds on ${set.manifest.archive}, the newest usable set, and stores every change since it. ` : '. ') +
-        (advice ?? `Repair ${archive} (copy back its archives and manifest) or move it away: as it is, it cannot be restored.`),
-    );
-  }
-  if (!set) {
-    warnings.warn(`No earlier backup set in ${options.backupDirectory} to build on: taking a full backup.`);
-    return undefined;
-  }
+      (set ? `; this incremental builds on ${set.manifest.archive}, the newest usable set, and stores every change since it. ` : '. ') +
+      (advice ?? `Repair ${archive} (copy back its archives and manifest) or move it away: as it is, it cannot be restored.`),
+  );
+  if (!set) return { previous: undefined, warnings: [...warnings, `No earlier backup set in ${options.backupDirectory} to build on: taking a full backup.`] };
   const previousTime = Date.parse(set.manifest.createdAt);
   // The records are read only when a file is judged: never in an unchanged store (recordsExactly).
   let recordOf: ReturnType<typeof recordsInScanOrder> | undefined;
-  return {
+  const previous: PreviousSet = {
     set,
     judge: (scanned) => {
       recordOf ??= recordsInScanOrder(recordsOf(set));
@@ -597,6 +596,7 @@ async function findPreviousSet(options: BackupOptions, warnings: Warnings): Prom
       return scanDigestOf(files.flat(), directories) === scanDigest;
     },
   };
+  return { previous, warnings };
 }
 
 /**
@@ -1010,16 +1010,17 @@ function buildManifest(
  * The manifest of an unchanged store: the previous set's lists as they are (the records are the
  * same by construction: see PreviousSet.recordsExactly), after a header of this set. Its chain is
  * the archives those records name and this set's own: the previous chain but for the previous
- * set's own archive when that stored no file (only a file it stored has a record naming it; the
- * rest of its chain is named by its records, as buildManifest makes every chain). The lists of the
- * manifest returned are parsed only if read.
+ * set's own archive when no record names it (it stored no file; the rest of its chain is named by
+ * its records, as buildManifest makes every chain). Told by the list's bytes, not by the header's
+ * totals. The lists of the manifest returned are parsed only if read.
  */
 function manifestOfUnchangedStore(
   input: { archiveName: string; now: Date; toolVersion: string; plan: BackupPlan; scan: ScanOutcome; warnings: Warnings },
   previous: BackupSet,
 ): { manifest: FileStoreManifest; manifestBytes: Buffer } {
   const before = previous.manifest;
-  const chain = [...before.chain.filter((a) => a !== before.archive || before.totals.storedFiles > 0), input.archiveName];
+  const list = previous.manifestBytes && fileListBytesOf(previous.manifestBytes);
+  const chain = [...before.chain.filter((a) => a !== before.archive || !list || fileListNamesArchive(list, a)), input.archiveName];
   const totals = { files: input.scan.files.length, bytes: input.scan.files.reduce((sum, f) => sum + f.scanned.size, 0), directories: input.scan.directories.length, storedFiles: 0, storedBytes: 0 };
   const header = manifestHeader(input, chain, totals, before.scanDigest!);
   const manifestBytes = encodeManifestOfUnchangedStore(header, previous);
@@ -1066,10 +1067,13 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
   const listings = new Map(options.folders.map((folder) => [folder, listFolderEarly(folder.path)]));
   // The set to build on is found while the store is scanned: its reads wait on the backup
   // directory's disk, on the thread pool, while the scan's lstat calls keep this thread busy.
-  const previousFound = findPreviousSet(options, warnings).then((found) => ({ previousSet: found, listAhead: deflateManifestListAhead(found) }));
+  // (A scan that fails leaves the search to end on its own: its deflate of the previous list is
+  // let go, and it says nothing.)
+  const previousFound = findPreviousSet(options).then((found) => ({ ...found, listAhead: deflateManifestListAhead(found.previous) }));
   previousFound.catch(() => undefined);
   const scannedFolders = await scanFolders(options, context, listings);
-  const { previousSet, listAhead } = await previousFound;
+  const { previous: previousSet, warnings: passedOver, listAhead } = await previousFound;
+  for (const warning of passedOver) warnings.warn(warning);
   let manifestListAhead = listAhead;
   const scan = judgeScan(options, context, warnings, scannedFolders, previousSet);
   await fs.mkdir(options.backupDirectory, { recursive: true });

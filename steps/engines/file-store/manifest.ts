@@ -432,6 +432,15 @@ export function fileListBytesOf(bytes: Buffer): Buffer | undefined {
   return twoListsIn(list) ? list : undefined;
 }
 
+/**
+ * Whether a file list (fileListBytesOf) holds `archive` as a JSON string: what a record naming it
+ * holds (a file named so would too, which only keeps it longer). Inside a JSON string a quote is
+ * escaped, so the quoted name cannot be found within a longer one.
+ */
+export function fileListNamesArchive(list: Buffer, archive: string): boolean {
+  return list.includes(JSON.stringify(archive));
+}
+
 const OPEN = 0x5b; // [
 const CLOSE = 0x5d; // ]
 const BETWEEN_THE_LISTS = Buffer.from('],\n "directories": [');
