@@ -2,11 +2,13 @@
 // the one the main thread writes (same entries, CRCs, methods and sizes), readable by Info-ZIP
 // and Python, restorable; a worker that stops must never cost a file; a cancel must leave nothing.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { deflateRawSync } from 'node:zlib';
 import * as path from 'node:path';
 import { backupFileStore, resolveBackupSource, restoreFileStore, verifyFileStoreBackup } from '../../steps/engines/file-store';
 import type { FileStoreFolderName, ResolvedFolder } from '../../steps/engines/file-store/folders';
 import { BUFFERED_FILE_LIMIT, SmallFileWorkers, WorkerUnavailable } from '../../steps/engines/file-store/small-file-workers';
+import { DEFLATE_MEM_LEVEL } from '../../steps/engines/file-store/zip-writer';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { collectingLog, expectSigtermMidBackup, logText, makeStore, pseudoRandomBytes, runBundle, silentLog, snapshot, tempDir, write, zipEntries as entries } from './helpers';
 
@@ -56,6 +58,14 @@ describe('small files prepared by worker threads', () => {
     expect(all['TaskLogs/one-byte-over.log.txt'][1]).toBe(8);
     expect(all['Packages/feeds-builtin/Acme.Small.1.0.0.nupkg'][1]).toBe(0);
     expect(all['Artifacts/Spaces-1/empty-too.txt'][2]).toBe(0);
+  });
+
+  test('a text file over the limit, streamed through yazl\'s own deflate stream, is deflated at the same memLevel as the small ones', () => {
+    const content = readFileSync(path.join(home, 'TaskLogs', 'one-byte-over.log.txt'));
+    const atOurs = deflateRawSync(content, { level: 1, memLevel: DEFLATE_MEM_LEVEL }).length;
+    // Otherwise this test could not tell the two apart.
+    expect(deflateRawSync(content, { level: 1, memLevel: 8 }).length).not.toBe(atOurs);
+    for (const archive of [onMain, onWorkers]) expect(entries(archive)['TaskLogs/one-byte-over.log.txt'].slice(1, 4)).toEqual([8, content.length, atOurs]);
   });
 
   test('the built bundle (workers run from a source string) writes the same entries', async () => {

@@ -14,6 +14,7 @@ import { withErrorCode } from './errors';
 import { exposeGcToThreadsOnce } from './heap';
 import { NOW_THROUGH_A_LINK } from './opened-path';
 import * as zlib from 'node:zlib';
+import { DEFLATE_MEM_LEVEL } from './zip-writer';
 
 /** Files up to this size are read whole (by a worker, or on the main thread); larger ones stream. */
 export const BUFFERED_FILE_LIMIT = 4 * 1024 * 1024;
@@ -117,6 +118,7 @@ const BATCH_BUFFER_BYTES = ${BATCH_BUFFER_BYTES};
 const freeBatchBuffers = [];
 // zlib's output chunk: below glibc's 128 KiB mmap threshold, so chunks come from (and go back to) the thread's arena.
 const DEFLATE_CHUNK = 64 * 1024;
+const DEFLATE_MEM_LEVEL = ${DEFLATE_MEM_LEVEL};
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const zlib = require('node:zlib');
@@ -189,7 +191,7 @@ function prepare(job) {
   const crc32 = zlib.crc32(data);
   // One output chunk: zlib's default 16 KiB chunks are joined again at the end.
   const content = job.level > 0
-    ? zlib.deflateRawSync(data, { level: job.level, chunkSize: DEFLATE_CHUNK })
+    ? zlib.deflateRawSync(data, { level: job.level, memLevel: DEFLATE_MEM_LEVEL, chunkSize: DEFLATE_CHUNK })
     : Buffer.from(data);
   return {
     result: { kind: 'read', offset: 0, length: content.length, size: read.length, sha256, crc32, mtimeMs: read.mtimeMs, mode: read.mode, changed: read.changed },
