@@ -1042,7 +1042,7 @@ async function readBack(tempPath: string, stored: readonly ManifestFile[]): Prom
 
 export async function backupFileStore(options: BackupOptions, context: EngineContext): Promise<BackupResult> {
   // V8's flags, before any thread starts; the first file-store run of the process chooses (heap.ts).
-  chooseHeapSettingsOnce('backup');
+  chooseHeapSettingsOnce(options.mode === 'Full' ? 'full-backup' : 'backup');
   return backUp(options, context);
 }
 
