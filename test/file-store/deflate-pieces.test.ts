@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { backupFileStore } from '../../steps/engines/file-store';
 import { MANIFEST_ENTRY_NAME } from '../../steps/engines/file-store/manifest';
-import { deflateAhead, type DeflatedAhead, deflateRawInPieces, StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
+import { DEFLATE_MEM_LEVEL, deflateAhead, type DeflatedAhead, deflateRawInPieces, StreamingZipWriter } from '../../steps/engines/file-store/zip-writer';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { logText, pseudoRandomBytes, silentLog, tempDir, write } from './helpers';
 
@@ -107,7 +107,7 @@ describe('a tail deflated ahead (deflateAhead): used only for the very bytes it 
     return file;
   }
 
-  const headerSyncFlushed = (head: Buffer, level = 1) => deflateRawSync(head, { level, finishFlush: constants.Z_SYNC_FLUSH });
+  const headerSyncFlushed = (head: Buffer, level = 1) => deflateRawSync(head, { level, memLevel: DEFLATE_MEM_LEVEL, finishFlush: constants.Z_SYNC_FLUSH });
 
   test('the buffer ends with the tail: its head deflated and sync-flushed, then the tail deflated ahead; read back by Python, unzip -t and Node', async () => {
     const { whole, tail } = headThenTail('{\n "format": "octopus-dr-file-store/1",\n "archive": "x.zip",', Buffer.from(logText(40_000, 3)).subarray(0, 2_500_000));

@@ -30,11 +30,13 @@ threads.Worker = class extends OriginalWorker {
   }
 };
 
-const { backupFileStore, verifyFileStoreBackup, restoreFileStore, resolveBackupSource } = require(${JSON.stringify(path.join(__dirname, '../../steps/engines/file-store'))});
+const { allowFullBackupToTurnOffOptimizingCompiler, backupFileStore, verifyFileStoreBackup, restoreFileStore, resolveBackupSource } = require(${JSON.stringify(path.join(__dirname, '../../steps/engines/file-store'))});
 const { quietEngineContext } = require(${JSON.stringify(path.join(__dirname, '../../steps/runtime/engine-context'))});
 
 (async () => {
-  const [work, backups, runs] = process.argv.slice(2);
+  const [work, backups, runs, asStep] = process.argv.slice(2);
+  // As the backup step's program does (its main.ts), or not, as engines in a shared process.
+  if (asStep === 'step') allowFullBackupToTurnOffOptimizingCompiler();
   const home = path.join(work, 'home');
   const folders = (root) => ['TaskLogs', 'Packages'].map((name) => ({ name, path: path.join(root, name), origin: 'home' }));
   let restores = 0;
@@ -65,9 +67,9 @@ const backups = path.join(work, 'backups');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const probeFile = path.join(work, 'probe.js');
-function probe(runs: string[]): { events: string[]; threadSeesGc: string } {
+function probe(runs: string[], asStep = false): { events: string[]; threadSeesGc: string } {
   if (!existsSync(probeFile)) buildSync({ stdin: { contents: PROBE, resolveDir: __dirname, loader: 'js' }, bundle: true, platform: 'node', format: 'cjs', outfile: probeFile });
-  const run = spawnSync(process.execPath, [probeFile, work, backups, runs.join(',')], {
+  const run = spawnSync(process.execPath, [probeFile, work, backups, runs.join(','), asStep ? 'step' : 'shared'], {
     encoding: 'utf8',
     env: { PATH: process.env.PATH, OCTOPUSDR_FILE_STORE_WORKERS: '2' },
   });
@@ -97,21 +99,36 @@ beforeAll(() => {
   probe(['backup']);
 }, 60_000);
 
-test('a full backup first: its flags (gc for the threads; the old generation grows by 50 %; no TurboFan) are set before its first thread; a later verify, restore or run end changes nothing', () => {
+test('a backup first: its flags (gc for the threads; the old generation grows by 50 %) are set before its first thread; a later verify, restore or run end changes nothing', () => {
   const { events, threadSeesGc } = probe(['backup', 'verify', 'restore']);
   const order = inOrder(events);
   expect(order.ended).toEqual(['backup ended', 'verify ended', 'restore ended']);
   // Small-file workers and the large-file thread, then the two entry threads of each of verify and restore.
   expect(order.threads).toBeGreaterThanOrEqual(6);
-  expect(order.flagsBeforeThreads).toEqual(['--expose-gc', '--heap-growing-percent=50', NO_TURBOFAN]);
+  // A shared process (jest, the benchmarks): TurboFan stays on for whatever runs after.
+  expect(order.flagsBeforeThreads).toEqual(['--expose-gc', '--heap-growing-percent=50']);
   expect(order.flagsAfterFirstThread).toEqual([]);
   expect(order.threadsThatSetFlags).toBe(0);
   expect(threadSeesGc).toBe('function');
 }, 60_000);
 
-test('an incremental first: the backup\'s heap flags, and TurboFan kept (its work is partly JavaScript); a later full backup changes nothing', () => {
-  const { events } = probe(['incremental', 'backup']);
-  expect(inOrder(events)).toMatchObject({ flagsBeforeThreads: ['--expose-gc', '--heap-growing-percent=50'], flagsAfterFirstThread: [], threadsThatSetFlags: 0, ended: ['incremental ended', 'backup ended'] });
+test('in the backup step\'s own process, a full backup turns TurboFan off before its first thread, and once', () => {
+  const { events } = probe(['backup', 'backup', 'verify'], true);
+  expect(inOrder(events)).toMatchObject({
+    flagsBeforeThreads: ['--expose-gc', '--heap-growing-percent=50', NO_TURBOFAN],
+    flagsAfterFirstThread: [],
+    threadsThatSetFlags: 0,
+    ended: ['backup ended', 'backup ended', 'verify ended'],
+  });
+}, 60_000);
+
+test('in the backup step\'s own process, an incremental that builds on a set keeps TurboFan (its work is partly JavaScript); a later full backup turns it off before its own threads', () => {
+  const { events } = probe(['incremental', 'backup'], true);
+  const order = inOrder(events);
+  expect(order.ended).toEqual(['incremental ended', 'backup ended']);
+  // The incremental of an unchanged store starts no thread: the flag comes with the full backup's.
+  expect(events.indexOf(NO_TURBOFAN)).toBeGreaterThan(events.indexOf('incremental ended'));
+  expect(order).toMatchObject({ flagsBeforeThreads: ['--expose-gc', '--heap-growing-percent=50', NO_TURBOFAN], flagsAfterFirstThread: [], threadsThatSetFlags: 0 });
 }, 60_000);
 
 test('a verify first: the read-only runs\' flags (a small young generation until the first thread; the old one grows by only 20 %) are set before its first thread; a later backup, restore or run end changes nothing', () => {

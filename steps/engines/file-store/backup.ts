@@ -70,7 +70,7 @@ import {
   type PreparedFile,
 } from './small-file-workers';
 import { compressionLevelFor, deflateAhead, type DeflatedAhead, StreamingZipWriter } from './zip-writer';
-import { chooseHeapSettingsOnce } from './heap';
+import { chooseHeapSettingsOnce, optimizingCompilerOffForFullBackup } from './heap';
 
 const READ_AHEAD_FILES = 16;
 /** ...and at most this many bytes of them. */
@@ -1042,7 +1042,7 @@ async function readBack(tempPath: string, stored: readonly ManifestFile[]): Prom
 
 export async function backupFileStore(options: BackupOptions, context: EngineContext): Promise<BackupResult> {
   // V8's flags, before any thread starts; the first file-store run of the process chooses (heap.ts).
-  chooseHeapSettingsOnce(options.mode === 'Full' ? 'full-backup' : 'backup');
+  chooseHeapSettingsOnce('backup');
   return backUp(options, context);
 }
 
@@ -1096,6 +1096,8 @@ async function backUp(options: BackupOptions, context: EngineContext): Promise<B
   );
 
   const tempPath = path.join(options.backupDirectory, `.${archiveName}.partial`);
+  // A full one (asked for, or an incremental with no set to build on) is C++ work: before any thread.
+  if (plan.mode === 'Full') optimizingCompilerOffForFullBackup();
   // Threads (for small files and large ones) unless asked for none.
   const writer = new StreamingZipWriter(tempPath, { threads: (options.smallFileWorkers ?? smallFileWorkerCount()) > 0 });
   const onAbort = () => void writer.abort(signal.reason instanceof Error ? signal.reason : undefined).catch(() => undefined);

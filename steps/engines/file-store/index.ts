@@ -4,6 +4,7 @@
 export { backupFileStore, type BackupOptions, type BackupResult } from './backup';
 export { changeSincePreviousSet, RACY_WINDOW_MS, recordsInScanOrder, type ChangeVerdict } from './change';
 export { FileStoreError } from './errors';
+export { allowFullBackupToTurnOffOptimizingCompiler } from './heap';
 export {
   DEFAULT_INCLUDED_FOLDERS,
   FILE_STORE_FOLDERS,

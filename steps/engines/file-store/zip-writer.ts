@@ -56,7 +56,7 @@ const deflateRaw = zlib.deflateRaw as unknown as (...args: unknown[]) => unknown
  * and a failure fails their writer (yazl ignores a deflate error and stores whatever it is given).
  */
 const toDeflateInPieces = new WeakMap<Buffer, { fail: (error: Error) => void; ahead?: DeflatedAhead }>();
-// Any other caller's deflateRaw goes through unchanged.
+// Any other caller's deflateRaw goes through, at DEFLATE_MEM_LEVEL unless it chose a memLevel.
 (zlib as unknown as { deflateRaw: unknown }).deflateRaw = function deflateRawOrPrecomputed(this: unknown, ...args: unknown[]): unknown {
   const known = Buffer.isBuffer(args[0]) ? precomputed.get(args[0]) : undefined;
   if (known && typeof args[2] === 'function') {
@@ -83,7 +83,7 @@ const toDeflateInPieces = new WeakMap<Buffer, { fail: (error: Error) => void; ah
 const DeflateRawOfNode = (zlib as unknown as { DeflateRaw: new (options?: zlib.ZlibOptions) => zlib.DeflateRaw }).DeflateRaw;
 class DeflateRawAtOurMemLevel extends DeflateRawOfNode {
   constructor(options?: zlib.ZlibOptions) {
-    super(options && options.memLevel === undefined ? { ...options, memLevel: DEFLATE_MEM_LEVEL } : options);
+    super(options?.memLevel === undefined ? { ...options, memLevel: DEFLATE_MEM_LEVEL } : options);
   }
 }
 (zlib as unknown as { DeflateRaw: unknown }).DeflateRaw = DeflateRawAtOurMemLevel;
@@ -91,8 +91,8 @@ class DeflateRawAtOurMemLevel extends DeflateRawOfNode {
 /** The arguments of a deflateRaw(buffer, options, callback) call, with DEFLATE_MEM_LEVEL unless the caller chose one. */
 function withDeflateMemLevel(args: unknown[]): unknown[] {
   const options = args[1];
-  if (typeof options !== 'object' || options === null || 'memLevel' in options || typeof args[2] !== 'function') return args;
-  return [args[0], { ...options, memLevel: DEFLATE_MEM_LEVEL }, ...args.slice(2)];
+  if (typeof args[2] !== 'function' || (typeof options === 'object' && options !== null && (options as zlib.ZlibOptions).memLevel !== undefined)) return args;
+  return [args[0], { ...(options as zlib.ZlibOptions | undefined), memLevel: DEFLATE_MEM_LEVEL }, ...args.slice(2)];
 }
 
 /**
