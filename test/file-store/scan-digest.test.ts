@@ -71,14 +71,20 @@ describe('an unchanged incremental that does not read the lists', () => {
     expect(readWritten.scanDigest).toBe(written.scanDigest);
   });
 
-  test('leaves out of its chain an unchanged set that stored nothing, and keeps one that stored a file', async () => {
-    const home = path.join(work, 'chain');
-    const out = path.join(work, 'chain-out');
+  /** A full set on day 1, then an incremental on day 3 that stores the one task log added on day 2. */
+  async function fullThenOneStored(name: string) {
+    const home = path.join(work, name);
+    const out = path.join(work, `${name}-out`);
     makeStore(home);
     const full = await backup(home, out, 'Full', day(1));
     writeFileSync(path.join(home, 'TaskLogs', 'servertasks-41.log.txt'), 'a new task log\n');
     utimesSync(path.join(home, 'TaskLogs', 'servertasks-41.log.txt'), day(2), day(2));
     const stored = await backup(home, out, 'Incremental', day(3));
+    return { home, out, full, stored };
+  }
+
+  test('leaves out of its chain an unchanged set that stored nothing, and keeps one that stored a file', async () => {
+    const { home, out, full, stored } = await fullThenOneStored('chain');
     expect(stored.manifest.totals.storedFiles).toBe(1);
     const second = await backup(home, out, 'Incremental', day(4));
     const third = await backup(home, out, 'Incremental', day(5));
@@ -93,13 +99,7 @@ describe('an unchanged incremental that does not read the lists', () => {
   });
 
   test("the chain is told by the records, not by the header's totals: a set that stored a file stays in it though its totals were edited to say it stored none", async () => {
-    const home = path.join(work, 'totals');
-    const out = path.join(work, 'totals-out');
-    makeStore(home);
-    const full = await backup(home, out, 'Full', day(1));
-    writeFileSync(path.join(home, 'TaskLogs', 'servertasks-41.log.txt'), 'a new task log\n');
-    utimesSync(path.join(home, 'TaskLogs', 'servertasks-41.log.txt'), day(2), day(2));
-    const stored = await backup(home, out, 'Incremental', day(3));
+    const { home, out, full, stored } = await fullThenOneStored('totals');
     const text = readFileSync(stored.manifestPath, 'utf8');
     expect(text).toContain('"storedFiles": 1,');
     writeFileSync(stored.manifestPath, text.replace('"storedFiles": 1,', '"storedFiles": 0,'));
