@@ -1,10 +1,9 @@
 // The V8 flags of the file-store runs (the heap's sizing; in a step's own process, no optimizing
-// compiler for a full backup),
-// set ONCE per process before the first of our threads starts, and never changed or put back.
-// V8's flags are process-wide, read by every thread's heap, and Node documents a change after
-// start as undefined behaviour ("including crashes"): until stop 22
-// a run put the defaults back as its threads were being ended, and each thread set `--expose-gc`
-// as it started, while the others ran (the likeliest cause of a restore killed by a signal in CI).
+// compiler for a full backup), set ONCE per process before the first of our threads starts, and
+// never changed or put back. V8's flags are process-wide, read by every thread's heap, and Node
+// documents a change after start as undefined behaviour ("including crashes"): until stop 22 a run
+// put the defaults back as its threads were being ended, and each thread set `--expose-gc` as it
+// started, while the others ran (the likeliest cause of a restore killed by a signal in CI).
 // A step is one short process: nothing needs putting back, and the first file-store run chooses.
 // No documented alternative reaches the main thread's heap at run time: `--max-semi-space-size`
 // must be on node's command line, which a user running `node restore-file-store.js` in a disaster

@@ -83,16 +83,20 @@ const toDeflateInPieces = new WeakMap<Buffer, { fail: (error: Error) => void; ah
 const DeflateRawOfNode = (zlib as unknown as { DeflateRaw: new (options?: zlib.ZlibOptions) => zlib.DeflateRaw }).DeflateRaw;
 class DeflateRawAtOurMemLevel extends DeflateRawOfNode {
   constructor(options?: zlib.ZlibOptions) {
-    super(options?.memLevel === undefined ? { ...options, memLevel: DEFLATE_MEM_LEVEL } : options);
+    super(atOurMemLevel(options));
   }
 }
 (zlib as unknown as { DeflateRaw: unknown }).DeflateRaw = DeflateRawAtOurMemLevel;
 
-/** The arguments of a deflateRaw(buffer, options, callback) call, with DEFLATE_MEM_LEVEL unless the caller chose one. */
+/** Options with DEFLATE_MEM_LEVEL unless the caller chose a memLevel: the one rule for every deflate of ours. */
+function atOurMemLevel(options: zlib.ZlibOptions | undefined): zlib.ZlibOptions {
+  return options?.memLevel === undefined ? { ...options, memLevel: DEFLATE_MEM_LEVEL } : options;
+}
+
+/** The arguments of a deflateRaw(buffer, options, callback) call, at atOurMemLevel. */
 function withDeflateMemLevel(args: unknown[]): unknown[] {
-  const options = args[1];
-  if (typeof args[2] !== 'function' || (typeof options === 'object' && options !== null && (options as zlib.ZlibOptions).memLevel !== undefined)) return args;
-  return [args[0], { ...(options as zlib.ZlibOptions | undefined), memLevel: DEFLATE_MEM_LEVEL }, ...args.slice(2)];
+  if (typeof args[2] !== 'function') return args;
+  return [args[0], atOurMemLevel(args[1] as zlib.ZlibOptions | undefined), ...args.slice(2)];
 }
 
 /**
@@ -114,7 +118,7 @@ export function deflateRawInPieces(data: Buffer, options: zlib.ZlibOptions, call
   for (let i = 0; i < count; i++) {
     const piece = data.subarray(i * pieceBytes, Math.min(data.length, (i + 1) * pieceBytes));
     const finishFlush = i === count - 1 ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH;
-    deflateRaw(piece, { memLevel: DEFLATE_MEM_LEVEL, ...options, finishFlush }, (error: Error | null, output: Buffer) => {
+    deflateRaw(piece, { ...atOurMemLevel(options), finishFlush }, (error: Error | null, output: Buffer) => {
       if (failed) return;
       if (error) {
         failed = true;
@@ -147,7 +151,7 @@ export function deflateAhead(tail: Buffer, level: number): DeflatedAhead {
   // listings, and when the store changed (the usual incremental) the work is dropped.
   const deflated = new Promise<Buffer | undefined>((resolve) => {
     try {
-      deflateRaw(tail, { level, memLevel: DEFLATE_MEM_LEVEL }, (error: Error | null, output: Buffer) => resolve(error ? undefined : output));
+      deflateRaw(tail, atOurMemLevel({ level }), (error: Error | null, output: Buffer) => resolve(error ? undefined : output));
     } catch {
       resolve(undefined);
     }
@@ -166,7 +170,7 @@ function deflateRawAfterAhead(data: Buffer, options: zlib.ZlibOptions, ahead: De
   }
   const headBytes = data.subarray(0, data.length - tail.length);
   const head = new Promise<Buffer>((resolve, reject) =>
-    deflateRaw(headBytes, { memLevel: DEFLATE_MEM_LEVEL, ...options, finishFlush: zlib.constants.Z_SYNC_FLUSH }, (error: Error | null, output: Buffer) => (error ? reject(error) : resolve(output))),
+    deflateRaw(headBytes, { ...atOurMemLevel(options), finishFlush: zlib.constants.Z_SYNC_FLUSH }, (error: Error | null, output: Buffer) => (error ? reject(error) : resolve(output))),
   );
   Promise.all([head, ahead.deflated]).then(
     ([headPiece, tailPiece]) => (tailPiece ? callback(null, [headPiece, tailPiece]) : deflateRawInPieces(data, options, callback)),
@@ -225,9 +229,9 @@ export const TEXT_DEFLATE_LEVEL = 1;
 
 /**
  * zlib's memLevel for the deflates of a backup (the workers', yazl's through deflateRaw and
- * DeflateRaw above, the manifest's): 9 rather than the default 8 doubles the hash table and the buffer of symbols a
- * block holds, so level 1 builds Huffman trees half as often: ~10 % less CPU on the bench's logs,
- * and 0.04 % smaller (docs/design.md, "Stop 34"). The output is raw deflate as before. Workers and
+ * DeflateRaw above, the manifest's): 9 rather than the default 8 doubles the hash table and the
+ * buffer of symbols a block holds, so level 1 builds Huffman trees half as often: ~10 % less CPU
+ * on the bench's logs, and 0.04 % smaller (docs/design.md, "Stop 34"). The output is raw deflate as before. Workers and
  * the main thread must use the same, so a file's entry has the same bytes whichever made it.
  */
 export const DEFLATE_MEM_LEVEL = 9;
