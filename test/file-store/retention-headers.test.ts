@@ -98,7 +98,8 @@ describe('retention', () => {
     const text = readFileSync(damagedFull, 'utf8');
     truncateSync(damagedFull, Buffer.byteLength(text.slice(0, text.indexOf('\n "files": [') + 40)));
     const verbose: string[] = [];
-    const log = { verbose: (m: string) => verbose.push(m) };
+    const warnings: string[] = [];
+    const log = { verbose: (m: string) => verbose.push(m), warn: (m: string) => warnings.push(m) };
 
     // Two sets kept at least: the damaged one does not count, so the oldest stays too.
     const result = await applyRetention(out, 5, day(30), log, { minimumSets: 2 });
@@ -110,6 +111,65 @@ describe('retention', () => {
     expect(second.deleted).toEqual([path.basename(oldFull).replace('.manifest.json', '.zip')]);
     expect(readdirSync(out)).toContain(path.basename(damagedFull));
     expect(verbose.join('\n')).toContain(`Retention: kept ${damagedFull.replace('.manifest.json', '.zip')}: its manifest cannot be read whole.`);
+    // Its header reads, so its chain is known: no warning, and the older full could go.
+    expect(warnings).toEqual([]);
+  });
+});
+
+describe('a set whose manifest cannot be read as far as its header', () => {
+  // Which sets its chain needs is unknown: it and every older set are kept, with a warning saying
+  // what to do. Before, it was left out of the listing and the full it was built on was deleted.
+  const cases: [string, (manifest: string, other: string) => void, RegExp][] = [
+    ['damaged', (manifest) => writeFileSync(manifest, readFileSync(manifest, 'utf8').slice(0, 60)), /cannot be read \(.+\)/],
+    ['not a file (a folder in its place)', (manifest) => { rmSync(manifest); execFileSync('mkdir', [manifest]); }, /is not a regular file/],
+    ['another set\'s manifest', (manifest, other) => writeFileSync(manifest, readFileSync(other)), /it is the manifest of another archive \(octopus-file-store-/],
+  ];
+  test.each(cases)('%s: kept with the full it was built on, and a warning names it; put right, retention goes on', async (name, damage, reason) => {
+    const home = path.join(work, `unreadable-${cases.findIndex((c) => c[0] === name)}`);
+    const out = path.join(home, 'out');
+    const full1 = await set(home, out, 'Full', 1);
+    const inc2 = await set(home, out, 'Incremental', 2);
+    const full10 = await set(home, out, 'Full', 10);
+    await set(home, out, 'Incremental', 11);
+    damage(inc2, full10);
+    const warnings: string[] = [];
+    const log = { verbose: () => undefined, warn: (m: string) => warnings.push(m) };
+
+    const result = await applyRetention(out, 5, day(12), log);
+    expect(result.deleted).toEqual([]);
+    expect(readdirSync(out)).toEqual(expect.arrayContaining([path.basename(full1), path.basename(full1).replace('.manifest.json', '.zip')]));
+    const archive = path.basename(inc2).replace('.manifest.json', '.zip');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`Retention kept ${archive} and every older set: its manifest ${path.basename(inc2)} cannot be read (`);
+    expect(warnings[0]).toMatch(reason);
+    expect(warnings[0]).toContain(`If the set is needed, put its manifest back (the archive holds a copy, its entry octopus-dr-manifest.json); if not, move its files out of ${out}.`);
+    expect(warnings[0]).not.toMatch(/[\u0000-\u001f]/);
+
+    // The set moved away, as the warning says: the old full goes, the newest full and its chain stay.
+    rmSync(inc2, { recursive: true });
+    rmSync(path.join(out, archive));
+    const after = await applyRetention(out, 5, day(12), log);
+    expect(after.deleted).toEqual([path.basename(full1).replace('.manifest.json', '.zip')]);
+    expect(warnings).toHaveLength(1);
+  });
+
+  test('one newer than every set keeps them all; an older one leaves the newer sets to retention as before', async () => {
+    const home = path.join(work, 'unreadable-order');
+    const out = path.join(home, 'out');
+    const full1 = await set(home, out, 'Full', 1);
+    const full2 = await set(home, out, 'Full', 2);
+    const full10 = await set(home, out, 'Full', 10);
+    writeFileSync(full1, '{');
+    const warnings: string[] = [];
+    const log = { verbose: () => undefined, warn: (m: string) => warnings.push(m) };
+    // Only full1 is unreadable: full2, newer, is old enough and needed by nothing kept, so it goes.
+    expect((await applyRetention(out, 5, day(12), log)).deleted).toEqual([path.basename(full2).replace('.manifest.json', '.zip')]);
+    expect(warnings).toHaveLength(1);
+    // The newest unreadable: nothing older goes, however old.
+    writeFileSync(full10, '');
+    await set(home, out, 'Full', 20);
+    expect((await applyRetention(out, 5, day(40), log)).deleted).toEqual([]);
+    expect(readdirSync(out).filter((n) => n.endsWith('.zip'))).toHaveLength(3);
   });
 });
 

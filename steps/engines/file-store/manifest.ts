@@ -850,26 +850,37 @@ export async function listBackupSets(directory: string): Promise<{ sets: BackupS
   return { sets, ignored, ignoredArchives };
 }
 
+/** A set named as this tool names its sets whose manifest could not be read as far as its header, and why. */
+export interface UnreadableSetHeader {
+  archivePath: string;
+  manifestPath: string;
+  reason: string;
+}
+
 /**
  * The sets in a directory as listBackupSets finds them, each read only as far as its header
- * (readManifestHeaderFile) when its manifest is beside it; unreadable ones are left out.
+ * (readManifestHeaderFile) when its manifest is beside it. `unreadable`: the sets named as ours
+ * whose header could not be read, or names another archive (damaged, edited, a read that failed):
+ * which sets such a set needs is unknown, so retention keeps it and every older set.
  */
-export async function listBackupSetHeaders(directory: string): Promise<BackupSetHeader[]> {
+export async function listBackupSetHeaders(directory: string): Promise<{ sets: BackupSetHeader[]; unreadable: UnreadableSetHeader[] }> {
   const names = await fs.readdir(directory);
   const present = new Set(names);
   const sets: BackupSetHeader[] = [];
+  const unreadable: UnreadableSetHeader[] = [];
   for (const archiveName of setArchiveNames(names)) {
     const archivePath = path.join(directory, archiveName);
     const manifestPath = setManifestPath(directory, archiveName, present);
     try {
       const manifest = manifestPath === archivePath ? headerOf(await readInternalManifest(archivePath)) : await readManifestHeaderFile(manifestPath);
       if (manifest.archive === archiveName) sets.push({ directory, manifestPath, archivePath, manifest });
-    } catch {
-      // Unreadable: as listBackupSets, never used.
+      else unreadable.push({ archivePath, manifestPath, reason: `it is the manifest of another archive (${manifest.archive})` });
+    } catch (error) {
+      unreadable.push({ archivePath, manifestPath, reason: error instanceof Error ? error.message : String(error) });
     }
   }
   sets.sort(oldestByName);
-  return sets;
+  return { sets, unreadable };
 }
 
 /** A set found by its header, read whole (manifest checked record by record; its bytes kept if asked); throws when it cannot be read. */

@@ -7,10 +7,14 @@
 // every manifest whole made each run slower with every set kept (41 sets at scale 0.3: an
 // unchanged incremental took 2.3-3.1 s instead of 0.4-0.7). The sets whose records matter are read
 // whole: those counted among the newest complete ones, and each one about to be deleted (one that
-// cannot be read whole is kept, as an unreadable set always was).
+// cannot be read whole is kept, as an unreadable set always was). A set named as ours whose
+// manifest cannot be read even as far as its header is kept with every older set, and named in a
+// warning: which sets its chain needs is unknown. Before, it was left out of the listing, so the
+// sets it needed could go, whatever had made it unreadable (a damaged manifest, or one read that
+// failed on a flaky share).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { listBackupSetHeaders, madeAt, readWholeSet, type BackupSetHeader } from './manifest';
+import { listBackupSetHeaders, madeAt, MANIFEST_ENTRY_NAME, readWholeSet, stampOf, type BackupSetHeader, type UnreadableSetHeader } from './manifest';
 
 export interface RetentionResult {
   deleted: string[];
@@ -29,18 +33,40 @@ async function isComplete(set: BackupSetHeader): Promise<boolean> {
   return !present.includes(false);
 }
 
+/**
+ * The newest time in the names of the sets whose manifest cannot be read ('' when there is none):
+ * every set named no later is kept (a chain only holds sets made before it). Each is named in a
+ * warning with what to do. A name without a time keeps every set.
+ */
+function keepOlderThanUnreadable(unreadable: readonly UnreadableSetHeader[], log: { warn(m: string): void }): string {
+  let keptUpTo = '';
+  for (const set of unreadable) {
+    const archive = path.basename(set.archivePath);
+    const stamp = stampOf(archive) || '\uffff';
+    if (stamp > keptUpTo) keptUpTo = stamp;
+    // A parser quotes the text it stopped at: a damaged file's bytes, not for a log line.
+    const reason = set.reason.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').replace(/\.$/, '');
+    const manifest = set.manifestPath === set.archivePath ? `its manifest (inside ${archive})` : `its manifest ${path.basename(set.manifestPath)}`;
+    log.warn(
+      `Retention kept ${archive} and every older set: ${manifest} cannot be read (${reason}), so which older sets it needs is unknown. ` +
+        `If the set is needed, put its manifest back (the archive holds a copy, its entry ${MANIFEST_ENTRY_NAME}); if not, move its files out of ${path.dirname(set.archivePath)}. The next backup then applies retention to the older sets.`,
+    );
+  }
+  return keptUpTo;
+}
 
 /** Empty or 0 days keeps everything (the same rule as the database step's). */
 export async function applyRetention(
   directory: string,
   retentionDays: number | undefined,
   now: Date,
-  log: { verbose(m: string): void },
+  log: { verbose(m: string): void; warn(m: string): void },
   options: RetentionOptions = {},
 ): Promise<RetentionResult> {
   if (!retentionDays || retentionDays <= 0) return { deleted: [], kept: 0 };
   const minimumSets = Math.max(1, options.minimumSets ?? 1);
-  const sets = await listBackupSetHeaders(directory);
+  const { sets, unreadable } = await listBackupSetHeaders(directory);
+  const keptUpTo = keepOlderThanUnreadable(unreadable, log);
   const cutoff = now.getTime() - retentionDays * 24 * 3600 * 1000;
   const wholeReads = new Map<BackupSetHeader, Promise<boolean>>();
   const readsWhole = (set: BackupSetHeader) => {
@@ -56,7 +82,7 @@ export async function applyRetention(
   let candidates: BackupSetHeader[] = [];
   for (let i = 0; ; i++) {
     const newestFull = fulls[i];
-    const kept = sets.filter((s) => madeAt(s.manifest) >= cutoff || s === newestFull || complete.includes(s));
+    const kept = sets.filter((s) => madeAt(s.manifest) >= cutoff || stampOf(s.manifest.archive) <= keptUpTo || s === newestFull || complete.includes(s));
     const needed = new Set(kept.flatMap((s) => s.manifest.chain));
     candidates = sets.filter((s) => !kept.includes(s) && !needed.has(s.manifest.archive));
     if (!newestFull || !candidates.some((s) => s.manifest.mode === 'Full') || (await readsWhole(newestFull))) break;
