@@ -1,10 +1,10 @@
 // Retention through the built backup step: old sets go, what kept sets need stays.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backup, Lab, octopusTables } from './harness';
 
 const lab = new Lab();
-beforeAll(() => lab.start({}, [{ name: 'Kept', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Other', recoveryModel: 'FULL', tables: octopusTables() }]));
+beforeAll(() => lab.start({}, [{ name: 'Kept', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Other', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Damaged', recoveryModel: 'FULL', tables: octopusTables() }]));
 afterAll(() => lab.stop());
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -66,4 +66,31 @@ test('the newest verified full backup is kept however old; no retention after an
   // The 60-day-old verified full is the newest *verified* full: kept.
   expect(log.stdout).toContain(`kept ${otherFull}.manifest.json (the newest verified full backup)`);
   expect(readdirSync(lab.backups).filter((f) => f.startsWith(otherFull))).toHaveLength(2);
+});
+
+test('a set whose manifest cannot be read keeps every backup taken up to it, with a warning; before, the full it was built on was deleted', async () => {
+  const f1 = await take('Damaged');
+  lab.insertProject('Damaged', 'P-a');
+  const l1 = await take('Damaged', '--backup-type', 'Log');
+  const f2 = await take('Damaged');
+  for (const [stem, days] of [[f1, 40], [l1, 39], [f2, 20]] as const) age(path.join(lab.backups, `${stem}.manifest.json`), days);
+  // The log's manifest is damaged: which backups it needs is unknown.
+  writeFileSync(path.join(lab.backups, `${l1}.manifest.json`), '{"format": ');
+
+  lab.insertProject('Damaged', 'P-b');
+  const run = await backup(lab, 'Damaged', '--backup-type', 'Log', '--no-copy-only', '--retention-days', '7', '--verbose');
+  expect(run.code).toBe(0);
+  expect(run.outputs.RetentionDeleted).toBe('0');
+  expect(run.stdout).toContain(`Cannot tell which backups ${l1}.manifest.json needs (its manifest cannot be read); keeping every backup of this database taken no later.`);
+  expect(run.stdout).toContain(`Retention: kept ${f1}.manifest.json (may be needed by ${l1}.manifest.json, whose manifest cannot be read)`);
+  const left = readdirSync(lab.backups);
+  for (const stem of [f1, l1, f2]) expect(left.filter((f) => f.startsWith(stem))).toHaveLength(2);
+
+  // Moved away, as the warning says: the old full goes.
+  for (const f of left.filter((n) => n.startsWith(l1))) renameSync(path.join(lab.backups, f), path.join(lab.root, f));
+  lab.insertProject('Damaged', 'P-c');
+  const after = await backup(lab, 'Damaged', '--backup-type', 'Log', '--no-copy-only', '--retention-days', '7', '--verbose');
+  expect(after.code).toBe(0);
+  expect(after.stdout).not.toContain('Cannot tell which backups');
+  expect(readdirSync(lab.backups).filter((f) => f.startsWith(f1))).toEqual([]);
 });

@@ -2,11 +2,12 @@
 // database no kept set needs, then delete only files named as this tool names them. It runs only
 // after a verified backup, so the newest verified set always exists and is always kept.
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { StepFailure } from '../../runtime/errors';
 import type { EngineContext } from '../../runtime/engine-context';
 import { kindOf } from './backup-set';
 import { loadManifestSets, type FolderLocation, type ManifestSet } from './discovery';
-import { parseBackupFileName } from './naming';
+import { fileNamePart, isManifestName, manifestStampOf, parseBackupFileName, parseBackupTimestamp } from './naming';
 import { planRetention, type RetentionCandidate, type RetentionPlan } from './retention';
 
 export interface RetentionRequest {
@@ -64,12 +65,28 @@ async function deleteUnneededSets(basis: RetentionBasis, retention: RetentionReq
     now: new Date(),
     retentionDays: retention.days,
     minimumVerifiedSets: retention.minimumVerifiedSets,
+    unreadable: await unreadableManifestsOf(basis, sets),
   });
   for (const warning of plan.warnings) log.warn(warning);
   const deleted = await deleteSets(plan, context);
   for (const decision of plan.keep) log.verbose(`Retention: kept ${decision.candidate.set.label} (${decision.reason}).`);
   log.info(`Retention (${retention.days} days): ${deleted} backup set${deleted === 1 ? '' : 's'} deleted, ${plan.keep.length} kept.`);
   return { deleted, kept: plan.keep.length };
+}
+
+/**
+ * The manifests named as this database's that did not load (loadManifestSets warned for each):
+ * damaged, edited, or a read that failed. Retention keeps every backup taken up to each.
+ */
+async function unreadableManifestsOf(basis: RetentionBasis, loaded: readonly ManifestSet[]): Promise<{ label: string; takenAt: Date | undefined }[]> {
+  const read = new Set(loaded.map((s) => path.basename(s.manifestPath)));
+  const prefix = `${fileNamePart(basis.database)}_`;
+  return (await fs.readdir(basis.location.workerDirectory))
+    .filter((name) => isManifestName(name) && !read.has(name) && name.startsWith(prefix))
+    .map((name) => {
+      const stamp = manifestStampOf(name);
+      return { label: name, takenAt: stamp === undefined ? undefined : parseBackupTimestamp(stamp) };
+    });
 }
 
 async function deleteSets(plan: RetentionPlan, context: EngineContext): Promise<number> {

@@ -30,6 +30,12 @@ export function planRetention(
     retentionDays: number;
     /** Never fewer verified sets than this (at least 1: the newest verified set stays). */
     minimumVerifiedSets?: number;
+    /**
+     * Sets of this database whose manifest cannot be read, by the time in their manifest's name
+     * (undefined when it has none): which backups each needs is unknown, so every backup taken
+     * no later is kept.
+     */
+    unreadable?: readonly { label: string; takenAt: Date | undefined }[];
   },
 ): RetentionPlan {
   const cutoff = options.now.getTime() - options.retentionDays * 24 * 60 * 60 * 1000;
@@ -43,6 +49,15 @@ export function planRetention(
     // An unreadable time must never make a set look old.
     if (Number.isNaN(time)) keepReasons.set(c, 'its time is unknown (the manifest has no valid takenAt)');
     else if (time >= cutoff) keepReasons.set(c, `newer than ${options.retentionDays} days`);
+  }
+
+  for (const u of options.unreadable ?? []) {
+    const upTo = u.takenAt?.getTime() ?? Infinity;
+    warnings.push(
+      `Cannot tell which backups ${u.label} needs (its manifest cannot be read); keeping every backup of this database taken no later. ` +
+        `If the set is needed, put its manifest back (from a copy offsite, say); if not, move the manifest and its backup files out of the backup folder.`,
+    );
+    for (const c of candidates) if (!keepReasons.has(c) && !(c.takenAt.getTime() > upTo)) keepReasons.set(c, `may be needed by ${u.label}, whose manifest cannot be read`);
   }
 
   const newestVerifiedFull = candidates
