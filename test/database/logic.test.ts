@@ -9,6 +9,7 @@ import { compareLsn, lsnValue } from '../../steps/engines/database-backup/lsn';
 import { MANIFEST_FORMAT, readManifest, writeManifestAtomically, type BackupManifest } from '../../steps/engines/database-backup/manifest';
 import { backupSetNames, backupTimestamp, fileNamePart, isManifestName, joinServerPath, parseBackupFileName, relocatedFileName } from '../../steps/engines/database-backup/naming';
 import { planRetention } from '../../steps/engines/database-backup/retention';
+import { isManifestOf } from '../../steps/engines/database-backup/discovery';
 import * as tsql from '../../steps/engines/database-backup/tsql';
 import { backupStatement, formatStatement, headerLayoutsFor, headerOnlyStatement, restoreStatement, verifyStatement } from '../../steps/engines/database-backup/tsql';
 import { diff, full, labels, log, lsn } from './fixtures';
@@ -30,6 +31,15 @@ describe('file names', () => {
     expect(backupSetNames('Octopus', 'Log', when, 1, 'abcdef').files).toEqual(['Octopus_LOG_20261127T030405Z_abcdef.trn']);
     expect(() => backupSetNames('Octopus', 'Full', when, 65)).toThrow(/1 to 64/);
     expect(() => backupSetNames('Octopus', 'Full', when, 1, '../x')).toThrow(/6 hex/);
+  });
+
+  test("a manifest's database part is matched whole, not as a prefix of another database's", () => {
+    expect(isManifestOf('Oct_FULL_20261101T000000Z_abcdef.manifest.json', 'Oct')).toBe(true);
+    expect(isManifestOf('Oct_Test_FULL_20261101T000000Z_abcdef.manifest.json', 'Oct')).toBe(false);
+    expect(isManifestOf('Oct_Test_FULL_20261101T000000Z_abcdef.manifest.json', 'Oct_Test')).toBe(true);
+    expect(isManifestOf('Oct_FULL_20261101T000000Z.manifest.json', 'Oct')).toBe(true);
+    expect(isManifestOf(`${fileNamePart('a/b')}_LOG_20261101T000000Z_abcdef.manifest.json`, 'a/b')).toBe(true);
+    expect(isManifestOf('notes.manifest.json', 'Oct')).toBe(false);
   });
 
   test('two runs in the same second get different names (the random part)', () => {
@@ -196,6 +206,29 @@ describe('retention', () => {
   const f2 = full('F2', 500, 600, '2026-11-10T00:00:00.000');
   const d2 = diff('D2', f2, 700, 800, '2026-11-11T00:00:00.000');
   const l3 = log('L3', 400, 900, '2026-11-18T00:00:00.000');
+
+  test('a set whose manifest cannot be read keeps every backup taken up to it, and none after', () => {
+    const candidates = [
+      { set: f1, takenAt: at('2026-11-01T00:00:00Z') },
+      { set: l1, takenAt: at('2026-11-02T00:00:00.500Z') },
+      { set: f2, takenAt: at('2026-11-02T00:00:01Z') },
+      { set: d2, takenAt: at('2026-11-15T00:00:00Z') },
+    ];
+    // Named 20261102T000000Z: the end of that second is its time.
+    const plan = planRetention(candidates, { now, retentionDays: 7, unreadable: [{ label: 'Octopus_LOG_20261102T000000Z_abcdef.manifest.json', takenAt: at('2026-11-02T00:00:00.999Z') }] });
+    expect(labels(plan.keep.filter((k) => k.reason.startsWith('may be needed by')).map((k) => k.candidate.set))).toEqual(['F1', 'L1']);
+    expect(plan.keep.find((k) => k.candidate.set === f1)?.reason).toBe('may be needed by Octopus_LOG_20261102T000000Z_abcdef.manifest.json, whose manifest cannot be read');
+    expect(plan.remove).toEqual([]);
+    expect(plan.warnings).toEqual([
+      'Cannot tell which backups Octopus_LOG_20261102T000000Z_abcdef.manifest.json needs (its manifest cannot be read); keeping every backup of this database taken no later. ' +
+        'If the set is needed, put its manifest back (from a copy offsite, say); if not, move the manifest and its backup files out of the backup folder.',
+    ]);
+    // Without a time in its name, everything is kept.
+    const unknown = planRetention(candidates, { now, retentionDays: 7, unreadable: [{ label: 'x', takenAt: undefined }] });
+    expect(unknown.remove).toEqual([]);
+    // Nothing unreadable: F1 and L1 go (the same candidates).
+    expect(labels(planRetention(candidates, { now, retentionDays: 7 }).remove.map((d) => d.candidate.set))).toEqual(['F1', 'L1']);
+  });
 
   test('keeps what kept backups need, deletes the rest', () => {
     const plan = planRetention(

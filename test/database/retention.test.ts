@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { backup, Lab, octopusTables } from './harness';
 
 const lab = new Lab();
-beforeAll(() => lab.start({}, [{ name: 'Kept', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Other', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Damaged', recoveryModel: 'FULL', tables: octopusTables() }]));
+beforeAll(() => lab.start({}, [{ name: 'Kept', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Other', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Damaged', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Copied', recoveryModel: 'FULL', tables: octopusTables() }]));
 afterAll(() => lab.stop());
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -93,4 +93,22 @@ test('a set whose manifest cannot be read keeps every backup taken up to it, wit
   expect(after.code).toBe(0);
   expect(after.stdout).not.toContain('Cannot tell which backups');
   expect(readdirSync(lab.backups).filter((f) => f.startsWith(f1))).toEqual([]);
+});
+
+test("a manifest replaced by another set's is skipped, not taken for that set: the other set's backup file is never deleted with it", async () => {
+  const f1 = await take('Copied');
+  lab.insertProject('Copied', 'P-a');
+  const l1 = await take('Copied', '--backup-type', 'Log');
+  for (const [stem, days] of [[f1, 20], [l1, 19]] as const) age(path.join(lab.backups, `${stem}.manifest.json`), days);
+  // The log's manifest now holds the full's (a wrong copy put back, say).
+  writeFileSync(path.join(lab.backups, `${l1}.manifest.json`), readFileSync(path.join(lab.backups, `${f1}.manifest.json`)));
+
+  const run = await backup(lab, 'Copied', '--backup-type', 'Differential', '--retention-days', '7', '--retention-minimum', '1', '--verbose');
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain(`Skipping ${l1}.manifest.json: it lists ${f1}.bak, which is not a file of this set (${l1}): it is another set's manifest, or was edited.`);
+  expect(run.stdout).toContain(`Cannot tell which backups ${l1}.manifest.json needs`);
+  const left = readdirSync(lab.backups);
+  expect(left).toContain(`${f1}.bak`);
+  expect(left).toContain(`${l1}.trn`);
+  expect(run.outputs.RetentionDeleted).toBe('0');
 });

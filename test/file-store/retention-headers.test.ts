@@ -119,12 +119,44 @@ describe('retention', () => {
 describe('a set whose manifest cannot be read as far as its header', () => {
   // Which sets its chain needs is unknown: it and every older set are kept, with a warning saying
   // what to do. Before, it was left out of the listing and the full it was built on was deleted.
-  const cases: [string, (manifest: string, other: string) => void, RegExp][] = [
-    ['damaged', (manifest) => writeFileSync(manifest, readFileSync(manifest, 'utf8').slice(0, 60)), /cannot be read \(.+\)/],
-    ['not a file (a folder in its place)', (manifest) => { rmSync(manifest); execFileSync('mkdir', [manifest]); }, /is not a regular file/],
-    ['another set\'s manifest', (manifest, other) => writeFileSync(manifest, readFileSync(other)), /it is the manifest of another archive \(octopus-file-store-/],
+  const zipOf = (manifest: string) => manifest.replace('.manifest.json', '.zip');
+  const cases: [string, (manifest: string, other: string) => void, (manifest: string, out: string) => string][] = [
+    [
+      'damaged',
+      (manifest) => writeFileSync(manifest, readFileSync(manifest, 'utf8').slice(0, 60)),
+      (manifest, out) =>
+        `Retention kept ${path.basename(zipOf(manifest))} and every older set: its manifest ${path.basename(manifest)} cannot be read (`,
+    ],
+    [
+      "another set's manifest",
+      (manifest, other) => writeFileSync(manifest, readFileSync(other)),
+      (manifest, out) =>
+        `its manifest ${path.basename(manifest)} cannot be read (it is the manifest of another archive (octopus-file-store-20261110T`,
+    ],
+    [
+      'not a file (a folder in its place)',
+      (manifest) => { rmSync(manifest); execFileSync('mkdir', [manifest]); },
+      (manifest) => `Retention kept every set older than ${path.basename(manifest)}: ${manifest} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup directory, then run this again. The next backup`,
+    ],
+    [
+      'damaged, and its archive missing',
+      (manifest) => { writeFileSync(manifest, '{'); rmSync(zipOf(manifest)); },
+      (manifest, out) => `Retention kept every set older than ${path.basename(manifest)}: its manifest cannot be read (`,
+    ],
+    [
+      'no manifest beside it, and the archive damaged',
+      (manifest) => { rmSync(manifest); writeFileSync(zipOf(manifest), 'PK not a zip'); },
+      (manifest, out) => `Retention kept ${path.basename(zipOf(manifest))} and every older set: it has no manifest beside it and the one inside it cannot be read (`,
+    ],
   ];
-  test.each(cases)('%s: kept with the full it was built on, and a warning names it; put right, retention goes on', async (name, damage, reason) => {
+  const advice: Record<string, (manifest: string, out: string) => string> = {
+    damaged: (manifest, out) => `If the set is needed, put its manifest back (the archive holds a copy, its entry octopus-dr-manifest.json); if not, move both files out of ${out}.`,
+    "another set's manifest": (manifest, out) => `If the set is needed, put its manifest back (the archive holds a copy, its entry octopus-dr-manifest.json); if not, move both files out of ${out}.`,
+    'not a file (a folder in its place)': () => '',
+    'damaged, and its archive missing': (manifest, out) => `and its archive ${path.basename(zipOf(manifest))} is missing. Bring the set back from its offsite copy, or move ${path.basename(manifest)} out of ${out}.`,
+    'no manifest beside it, and the archive damaged': (manifest, out) => `Bring the set back from its offsite copy, or move the archive out of ${out}.`,
+  };
+  test.each(cases)('%s: kept with the full it was built on, and a warning says what to do; put right, retention goes on', async (name, damage, expected) => {
     const home = path.join(work, `unreadable-${cases.findIndex((c) => c[0] === name)}`);
     const out = path.join(home, 'out');
     const full1 = await set(home, out, 'Full', 1);
@@ -137,19 +169,18 @@ describe('a set whose manifest cannot be read as far as its header', () => {
 
     const result = await applyRetention(out, 5, day(12), log);
     expect(result.deleted).toEqual([]);
-    expect(readdirSync(out)).toEqual(expect.arrayContaining([path.basename(full1), path.basename(full1).replace('.manifest.json', '.zip')]));
-    const archive = path.basename(inc2).replace('.manifest.json', '.zip');
+    expect(readdirSync(out)).toEqual(expect.arrayContaining([path.basename(full1), path.basename(zipOf(full1))]));
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain(`Retention kept ${archive} and every older set: its manifest ${path.basename(inc2)} cannot be read (`);
-    expect(warnings[0]).toMatch(reason);
-    expect(warnings[0]).toContain(`If the set is needed, put its manifest back (the archive holds a copy, its entry octopus-dr-manifest.json); if not, move its files out of ${out}.`);
+    expect(warnings[0]).toContain(expected(inc2, out));
+    expect(warnings[0]).toContain(advice[name](inc2, out));
+    expect(warnings[0]).toMatch(/The next backup then applies retention to the older sets\.$/);
     expect(warnings[0]).not.toMatch(/[\u0000-\u001f]/);
 
     // The set moved away, as the warning says: the old full goes, the newest full and its chain stay.
-    rmSync(inc2, { recursive: true });
-    rmSync(path.join(out, archive));
+    rmSync(inc2, { recursive: true, force: true });
+    rmSync(zipOf(inc2), { force: true });
     const after = await applyRetention(out, 5, day(12), log);
-    expect(after.deleted).toEqual([path.basename(full1).replace('.manifest.json', '.zip')]);
+    expect(after.deleted).toEqual([path.basename(zipOf(full1))]);
     expect(warnings).toHaveLength(1);
   });
 

@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import { StepFailure } from '../../runtime/errors';
 import type { EngineContext } from '../../runtime/engine-context';
 import { kindOf } from './backup-set';
-import { loadManifestSets, type FolderLocation, type ManifestSet } from './discovery';
-import { fileNamePart, isManifestName, manifestStampOf, parseBackupFileName, parseBackupTimestamp } from './naming';
+import { isManifestOf, loadManifestSets, type FolderLocation, type ManifestSet } from './discovery';
+import { manifestStampOf, manifestStemOf, parseBackupFileName, parseBackupTimestamp } from './naming';
 import { planRetention, type RetentionCandidate, type RetentionPlan } from './retention';
 
 export interface RetentionRequest {
@@ -60,12 +60,13 @@ export async function applyRetention(basis: RetentionBasis, retention: Retention
 
 async function deleteUnneededSets(basis: RetentionBasis, retention: RetentionRequest, context: EngineContext): Promise<RetentionOutcome> {
   const { log } = context;
-  const sets = await loadManifestSets(basis.location, (m) => log.warn(m));
+  const skipped: string[] = [];
+  const sets = await loadManifestSets(basis.location, (m) => log.warn(m), skipped);
   const plan = planRetention(retentionCandidatesOf(sets, basis.database), {
     now: new Date(),
     retentionDays: retention.days,
     minimumVerifiedSets: retention.minimumVerifiedSets,
-    unreadable: await unreadableManifestsOf(basis, sets),
+    unreadable: unreadableOf(skipped, basis.database),
   });
   for (const warning of plan.warnings) log.warn(warning);
   const deleted = await deleteSets(plan, context);
@@ -76,16 +77,16 @@ async function deleteUnneededSets(basis: RetentionBasis, retention: RetentionReq
 
 /**
  * The manifests named as this database's that did not load (loadManifestSets warned for each):
- * damaged, edited, or a read that failed. Retention keeps every backup taken up to each.
+ * damaged, edited, another set's, or a read that failed. Retention keeps every backup taken up to
+ * the end of the second in each one's name.
  */
-async function unreadableManifestsOf(basis: RetentionBasis, loaded: readonly ManifestSet[]): Promise<{ label: string; takenAt: Date | undefined }[]> {
-  const read = new Set(loaded.map((s) => path.basename(s.manifestPath)));
-  const prefix = `${fileNamePart(basis.database)}_`;
-  return (await fs.readdir(basis.location.workerDirectory))
-    .filter((name) => isManifestName(name) && !read.has(name) && name.startsWith(prefix))
+function unreadableOf(skipped: readonly string[], database: string): { label: string; takenAt: Date | undefined }[] {
+  return skipped
+    .filter((name) => isManifestOf(name, database))
     .map((name) => {
       const stamp = manifestStampOf(name);
-      return { label: name, takenAt: stamp === undefined ? undefined : parseBackupTimestamp(stamp) };
+      const named = stamp === undefined ? undefined : parseBackupTimestamp(stamp);
+      return { label: name, takenAt: named && new Date(named.getTime() + 999) };
     });
 }
 
@@ -93,8 +94,10 @@ async function deleteSets(plan: RetentionPlan, context: EngineContext): Promise<
   let deleted = 0;
   for (const decision of plan.remove) {
     const set = decision.candidate.set;
-    // Only files named as this tool names them, in this folder.
-    const ours = set.files.filter((f) => parseBackupFileName(f.name) !== undefined);
+    // Only files named as this tool names this set's files, in this folder (loadManifestSets
+    // already refuses a manifest listing another set's: a second guard where it would cost a backup).
+    const stem = set.manifestPath ? manifestStemOf(path.basename(set.manifestPath)) : undefined;
+    const ours = set.files.filter((f) => stem !== undefined && parseBackupFileName(f.name)?.stem === stem);
     for (const file of ours) await fs.rm(file.workerPath, { force: true });
     if (set.manifestPath) await fs.rm(set.manifestPath, { force: true });
     deleted += 1;

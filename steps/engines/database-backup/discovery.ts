@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { BackupFile, BackupSet } from './backup-set';
 import { readManifest, type BackupManifest } from './manifest';
-import { fileNamePart, isManifestName, joinServerPath, manifestStampOf, parseBackupFileName } from './naming';
+import { fileNamePart, isManifestName, joinServerPath, manifestDatabasePartOf, manifestStampOf, manifestStemOf, parseBackupFileName } from './naming';
 import { cleanLeftovers } from '../../runtime/leftovers';
 
 export interface ManifestSet {
@@ -53,20 +53,47 @@ export async function setFromManifest(manifestPath: string, manifest: BackupMani
   };
 }
 
-/** Every readable octopus-dr manifest in the folder; unreadable ones are reported, not fatal. */
-export async function loadManifestSets(location: FolderLocation, warn: (message: string) => void): Promise<ManifestSet[]> {
+/**
+ * Every readable octopus-dr manifest in the folder; unreadable ones are reported, not fatal, and
+ * their names given to `skipped` when asked (from the same listing). A manifest that lists backup
+ * files of another set (a copy of another set's manifest put in its place), or names another
+ * database than its name says, is not this set's: it is reported and skipped like a damaged one,
+ * so that nothing takes another set's files for its own (retention would delete them with it).
+ */
+export async function loadManifestSets(location: FolderLocation, warn: (message: string) => void, skipped?: string[]): Promise<ManifestSet[]> {
   const names = (await fs.readdir(location.workerDirectory)).filter(isManifestName).sort();
   const result: ManifestSet[] = [];
   for (const name of names) {
     const manifestPath = path.join(location.workerDirectory, name);
     try {
       const manifest = await readManifest(manifestPath);
+      refuseAnotherSetsManifest(name, manifest);
       result.push({ set: await setFromManifest(manifestPath, manifest, location), manifest, manifestPath });
     } catch (error) {
       warn(`Skipping ${name}: ${(error as Error).message}`);
+      skipped?.push(name);
     }
   }
   return result;
+}
+
+/** Throws when a manifest is not the one its name says: its files belong to another set, or its database is another. */
+function refuseAnotherSetsManifest(name: string, manifest: BackupManifest): void {
+  const stem = manifestStemOf(name);
+  const foreign = manifest.files.find((f) => parseBackupFileName(f.name)?.stem !== stem);
+  if (foreign) {
+    throw new Error(
+      `it lists ${foreign.name}, which is not a file of this set (${stem}): it is another set's manifest, or was edited. Put back the set's own manifest, or move this one out of the backup folder`,
+    );
+  }
+  if (manifestDatabasePartOf(name) !== fileNamePart(manifest.database)) {
+    throw new Error(`it is a manifest of the database ${manifest.database}, which its name does not say: it was renamed or edited. Put back the set's own manifest, or move this one out of the backup folder`);
+  }
+}
+
+/** Whether a manifest's name says it is one of `database`'s (the same file-name part, not only a prefix of it). */
+export function isManifestOf(name: string, database: string): boolean {
+  return manifestDatabasePartOf(name) === fileNamePart(database);
 }
 
 export interface FileGroup {
@@ -131,11 +158,10 @@ export async function cleanBackupLeftovers(workerDirectory: string, now: Date, l
  * cannot be read: each one a backup a restore of "the newest" silently passed over.
  */
 export async function unreadableManifestsNewerThan(workerDirectory: string, database: string, stamp: string): Promise<string[]> {
-  const prefix = `${fileNamePart(database)}_`;
   const found: string[] = [];
   for (const name of (await fs.readdir(workerDirectory)).filter(isManifestName).sort()) {
     const nameStamp = manifestStampOf(name);
-    if (!name.startsWith(prefix) || !nameStamp || nameStamp <= stamp) continue;
+    if (!isManifestOf(name, database) || !nameStamp || nameStamp <= stamp) continue;
     const problem = await readManifest(path.join(workerDirectory, name)).then(
       () => undefined,
       (error: Error) => error.message,

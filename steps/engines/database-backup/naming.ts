@@ -98,6 +98,16 @@ export function isManifestName(name: string): boolean {
   return MANIFEST_PATTERN.test(name);
 }
 
+/** The database part of a manifest's name (`fileNamePart` of its database), or undefined for a name not ours. */
+export function manifestDatabasePartOf(name: string): string | undefined {
+  return /^(.+)_(?:FULL|DIFF|LOG)_\d{8}T\d{6}Z(?:_[0-9a-f]{6})?\.manifest\.json$/i.exec(name)?.[1];
+}
+
+/** The set stem a manifest's name gives (`<database part>_<TYPE>_<stamp>[_<6 hex>]`): its backup files are named from it. */
+export function manifestStemOf(name: string): string | undefined {
+  return isManifestName(name) ? name.replace(/\.manifest\.json$/i, '') : undefined;
+}
+
 /** The UTC stamp (`20261201T013000Z`) in a manifest's name, with or without the random part. */
 export function manifestStampOf(name: string): string | undefined {
   return MANIFEST_PATTERN.exec(name)?.[2];

@@ -216,6 +216,9 @@ export function parseManifest(text: string, where: string): FileStoreManifest {
   return checkManifest(value, where);
 }
 
+/** Something named like a manifest that is not a regular file: no set at all. */
+export class NotARegularManifest extends StepFailure {}
+
 /**
  * Opens a manifest only if it is a regular file. Without O_NONBLOCK, opening a FIFO named like a
  * manifest waits for a writer that never comes, and retention, the next backup and a restore from
@@ -230,7 +233,7 @@ async function openManifest(manifestPath: string): Promise<fs.FileHandle> {
     throw error;
   }
   await handle.close();
-  throw new StepFailure(`${manifestPath} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup directory, then run this again.`);
+  throw new NotARegularManifest(`${manifestPath} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup directory, then run this again.`);
 }
 
 export async function readManifestFile(manifestPath: string): Promise<FileStoreManifest> {
@@ -855,6 +858,8 @@ export interface UnreadableSetHeader {
   archivePath: string;
   manifestPath: string;
   reason: string;
+  /** What is wrong, for what to advise: the manifest beside the archive, the archive (its manifest is inside), no archive beside the manifest, or not a file at all. */
+  kind: 'manifest' | 'archive' | 'no-archive' | 'not-a-file';
 }
 
 /**
@@ -871,16 +876,25 @@ export async function listBackupSetHeaders(directory: string): Promise<{ sets: B
   for (const archiveName of setArchiveNames(names)) {
     const archivePath = path.join(directory, archiveName);
     const manifestPath = setManifestPath(directory, archiveName, present);
+    const kind = manifestPath === archivePath ? 'archive' : present.has(archiveName) ? 'manifest' : 'no-archive';
     try {
       const manifest = manifestPath === archivePath ? headerOf(await readInternalManifest(archivePath)) : await readManifestHeaderFile(manifestPath);
       if (manifest.archive === archiveName) sets.push({ directory, manifestPath, archivePath, manifest });
-      else unreadable.push({ archivePath, manifestPath, reason: `it is the manifest of another archive (${manifest.archive})` });
+      else unreadable.push({ archivePath, manifestPath, kind, reason: `it is the manifest of another archive (${manifest.archive})` });
     } catch (error) {
-      unreadable.push({ archivePath, manifestPath, reason: error instanceof Error ? error.message : String(error) });
+      // Gone since the listing (moved or deleted meanwhile): nothing left to keep.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !(await anyExists(manifestPath, archivePath))) continue;
+      const reason = error instanceof Error ? error.message : String(error);
+      unreadable.push({ archivePath, manifestPath, kind: error instanceof NotARegularManifest ? 'not-a-file' : kind, reason });
     }
   }
   sets.sort(oldestByName);
   return { sets, unreadable };
+}
+
+async function anyExists(...paths: string[]): Promise<boolean> {
+  for (const p of paths) if (await fs.lstat(p).then(() => true, () => false)) return true;
+  return false;
 }
 
 /** A set found by its header, read whole (manifest checked record by record; its bytes kept if asked); throws when it cannot be read. */

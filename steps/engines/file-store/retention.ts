@@ -36,21 +36,25 @@ async function isComplete(set: BackupSetHeader): Promise<boolean> {
 /**
  * The newest time in the names of the sets whose manifest cannot be read ('' when there is none):
  * every set named no later is kept (a chain only holds sets made before it). Each is named in a
- * warning with what to do. A name without a time keeps every set.
+ * warning with what to do, which depends on what is wrong.
  */
 function keepOlderThanUnreadable(unreadable: readonly UnreadableSetHeader[], log: { warn(m: string): void }): string {
   let keptUpTo = '';
   for (const set of unreadable) {
     const archive = path.basename(set.archivePath);
+    const manifest = path.basename(set.manifestPath);
+    const directory = path.dirname(set.archivePath);
     const stamp = stampOf(archive) || '\uffff';
     if (stamp > keptUpTo) keptUpTo = stamp;
     // A parser quotes the text it stopped at: a damaged file's bytes, not for a log line.
     const reason = set.reason.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').replace(/\.$/, '');
-    const manifest = set.manifestPath === set.archivePath ? `its manifest (inside ${archive})` : `its manifest ${path.basename(set.manifestPath)}`;
-    log.warn(
-      `Retention kept ${archive} and every older set: ${manifest} cannot be read (${reason}), so which older sets it needs is unknown. ` +
-        `If the set is needed, put its manifest back (the archive holds a copy, its entry ${MANIFEST_ENTRY_NAME}); if not, move its files out of ${path.dirname(set.archivePath)}. The next backup then applies retention to the older sets.`,
-    );
+    const what = {
+      manifest: `${archive} and every older set: its manifest ${manifest} cannot be read (${reason}), so which older sets it needs is unknown. If the set is needed, put its manifest back (the archive holds a copy, its entry ${MANIFEST_ENTRY_NAME}); if not, move both files out of ${directory}.`,
+      archive: `${archive} and every older set: it has no manifest beside it and the one inside it cannot be read (${reason}), so which older sets it needs is unknown. Bring the set back from its offsite copy, or move the archive out of ${directory}.`,
+      'no-archive': `every set older than ${manifest}: its manifest cannot be read (${reason}) and its archive ${archive} is missing. Bring the set back from its offsite copy, or move ${manifest} out of ${directory}.`,
+      'not-a-file': `every set older than ${manifest}: ${reason}.`,
+    }[set.kind];
+    log.warn(`Retention kept ${what} The next backup then applies retention to the older sets.`);
   }
   return keptUpTo;
 }
