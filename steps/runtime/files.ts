@@ -1,8 +1,28 @@
 // Writing a file so that nobody ever sees half of it: a temporary name beside the target,
-// flushed to disk, then renamed into place. On failure the temporary file is removed.
+// flushed to disk, then renamed into place. On failure the temporary file is removed. And opening
+// a file that must be a regular one without hanging on a pipe with its name.
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
+
+/**
+ * Opens a file for reading only if it is a regular file, else closes it and throws `refusal()`.
+ * Without O_NONBLOCK, opening a FIFO waits for a writer that never comes: a pipe named like a
+ * manifest hung every step that listed the folder; with it the open returns, and fstat tells.
+ */
+export async function openRegularFile(filePath: string, refusal: () => Error): Promise<fs.FileHandle> {
+  const handle = await fs.open(filePath, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+  let regular: boolean;
+  try {
+    regular = (await handle.stat()).isFile();
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  if (regular) return handle;
+  await handle.close();
+  throw refusal();
+}
 
 export async function writeFileAtomically(target: string, data: string | Buffer): Promise<void> {
   const staged = await stageFileAtomically(target, data);

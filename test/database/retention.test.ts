@@ -1,10 +1,11 @@
 // Retention through the built backup step: old sets go, what kept sets need stays.
-import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backup, Lab, octopusTables } from './harness';
 
 const lab = new Lab();
-beforeAll(() => lab.start({}, [{ name: 'Kept', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Other', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Damaged', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Copied', recoveryModel: 'FULL', tables: octopusTables() }]));
+beforeAll(() => lab.start({}, [{ name: 'Kept', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Other', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Damaged', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Copied', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Piped', recoveryModel: 'FULL', tables: octopusTables() }]));
 afterAll(() => lab.stop());
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -112,3 +113,20 @@ test("a manifest replaced by another set's is skipped, not taken for that set: t
   expect(left).toContain(`${l1}.trn`);
   expect(run.outputs.RetentionDeleted).toBe('0');
 });
+
+test('a pipe named like a manifest is refused at once, naming it, and keeps older backups; before, the step waited on it forever', async () => {
+  const f1 = await take('Piped');
+  age(path.join(lab.backups, `${f1}.manifest.json`), 20);
+  const fifo = path.join(lab.backups, 'Piped_LOG_20300101T000000Z_abcdef.manifest.json');
+  execFileSync('mkfifo', [fifo]);
+  try {
+    lab.insertProject('Piped', 'P-a');
+    const run = await backup(lab, 'Piped', '--backup-type', 'Log', '--no-copy-only', '--retention-days', '7', '--retention-minimum', '1', '--verbose');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`Skipping Piped_LOG_20300101T000000Z_abcdef.manifest.json: ${fifo} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup folder, then run this again.`);
+    expect(run.stdout).toContain(`Retention: kept ${f1}.manifest.json (`);
+    expect(run.outputs.RetentionDeleted).toBe('0');
+  } finally {
+    rmSync(fifo, { force: true });
+  }
+}, 60_000);

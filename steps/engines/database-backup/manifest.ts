@@ -1,9 +1,8 @@
 // The backup manifest: a JSON file beside the backup files that says what they hold, so a
 // restore (or a person at 3 a.m.) need not guess. It never holds secrets. Written to a temporary
 // name and renamed, so a reader never sees half a manifest.
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomically } from '../../runtime/files';
+import { openRegularFile, writeFileAtomically } from '../../runtime/files';
 import type { BackupHeader } from './backup-set';
 import { isLsn } from './lsn';
 import type { BackupKind } from './naming';
@@ -41,12 +40,25 @@ export async function writeManifestAtomically(file: string, manifest: BackupMani
   await writeFileAtomically(file, JSON.stringify(manifest, null, 2) + '\n');
 }
 
+/** Something named like a manifest that is a pipe, device, socket or folder: refused at once, never waited on. */
+class NotARegularManifest extends Error {
+  constructor(file: string) {
+    super(`${file} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup folder, then run this again.`);
+  }
+}
+
 /** Reads and checks a manifest; throws an Error naming the file and the problem. */
 export async function readManifest(file: string): Promise<BackupManifest> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await fs.readFile(file, 'utf8'));
+    const handle = await openRegularFile(file, () => new NotARegularManifest(file));
+    try {
+      parsed = JSON.parse(await handle.readFile('utf8'));
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
+    if (error instanceof NotARegularManifest) throw error;
     throw new Error(`${file} is not a readable backup manifest (${(error as Error).message}).`);
   }
   const m = parsed as Partial<BackupManifest>;

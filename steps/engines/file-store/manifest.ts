@@ -3,10 +3,11 @@
 // chain for files an incremental did not need to store again). It is stored as the last entry
 // of the archive and beside it; the copy beside it is what finds, chains and retains sets.
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { StepFailure } from '../../runtime/errors';
+import { openRegularFile } from '../../runtime/files';
 import { accountName, errnoOf } from '../../runtime/failure';
 import { FILE_STORE_FOLDERS, type FileStoreFolderName } from './folders';
 import { isDeepStrictEqual } from 'node:util';
@@ -219,21 +220,12 @@ export function parseManifest(text: string, where: string): FileStoreManifest {
 /** Something named like a manifest that is not a regular file: no set at all. */
 export class NotARegularManifest extends StepFailure {}
 
-/**
- * Opens a manifest only if it is a regular file. Without O_NONBLOCK, opening a FIFO named like a
- * manifest waits for a writer that never comes, and retention, the next backup and a restore from
- * the folder all hung on it; with it the open returns, and the check below refuses it.
- */
-async function openManifest(manifestPath: string): Promise<fs.FileHandle> {
-  const handle = await fs.open(manifestPath, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
-  try {
-    if ((await handle.stat()).isFile()) return handle;
-  } catch (error) {
-    await handle.close();
-    throw error;
-  }
-  await handle.close();
-  throw new NotARegularManifest(`${manifestPath} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup directory, then run this again.`);
+/** Opens a manifest only if it is a regular file (see openRegularFile: a FIFO named like one hung retention, the next backup and a restore). */
+function openManifest(manifestPath: string): Promise<fs.FileHandle> {
+  return openRegularFile(
+    manifestPath,
+    () => new NotARegularManifest(`${manifestPath} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup directory, then run this again.`),
+  );
 }
 
 export async function readManifestFile(manifestPath: string): Promise<FileStoreManifest> {
