@@ -40,6 +40,11 @@ describe('file names', () => {
     expect(isManifestOf('Oct_FULL_20261101T000000Z.manifest.json', 'Oct')).toBe(true);
     expect(isManifestOf(`${fileNamePart('a/b')}_LOG_20261101T000000Z_abcdef.manifest.json`, 'a/b')).toBe(true);
     expect(isManifestOf('notes.manifest.json', 'Oct')).toBe(false);
+    // fileNamePart keeps U+2028 and U+2029; the name's patterns must match them too.
+    const odd = 'Line\u2028Sep\u2029';
+    const names = backupSetNames(odd, 'Full', new Date(Date.UTC(2026, 10, 1)), 3, 'abcdef');
+    expect(isManifestOf(names.manifest, odd)).toBe(true);
+    expect(names.files.map((f) => parseBackupFileName(f)?.stem)).toEqual([names.stem, names.stem, names.stem]);
   });
 
   test('two runs in the same second get different names (the random part)', () => {

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { backup, Lab, octopusTables } from './harness';
+import { backup, Lab, octopusTables, restore } from './harness';
 
 const lab = new Lab();
 beforeAll(() => lab.start({}, [{ name: 'Kept', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Other', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Damaged', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Copied', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Piped', recoveryModel: 'FULL', tables: octopusTables() }]));
@@ -112,6 +112,12 @@ test("a manifest replaced by another set's is skipped, not taken for that set: t
   expect(left).toContain(`${f1}.bak`);
   expect(left).toContain(`${l1}.trn`);
   expect(run.outputs.RetentionDeleted).toBe('0');
+
+  // Named as the source, it is refused too: before, the restore took it for the log's set and restored the full's older content, exit 0.
+  const named = await restore(lab, '--source', path.join(lab.backups, `${l1}.manifest.json`), '--target-database', 'Copied-restored');
+  expect(named.code).toBe(1);
+  expect(named.stdout).toContain(`${l1}.manifest.json cannot be restored from: it lists ${f1}.bak, which is not a file of this set (${l1})`);
+  expect(lab.projectIds('Copied-restored')).toEqual([]);
 });
 
 test('a pipe named like a manifest is refused at once, naming it, and keeps older backups; before, the step waited on it forever', async () => {

@@ -78,7 +78,7 @@ export async function loadManifestSets(location: FolderLocation, warn: (message:
 }
 
 /** Throws when a manifest is not the one its name says: its files belong to another set, or its database is another. */
-function refuseAnotherSetsManifest(name: string, manifest: BackupManifest): void {
+export function refuseAnotherSetsManifest(name: string, manifest: BackupManifest): void {
   const stem = manifestStemOf(name);
   const foreign = manifest.files.find((f) => parseBackupFileName(f.name)?.stem !== stem);
   if (foreign) {

@@ -76,7 +76,8 @@ export interface ParsedBackupFileName {
 }
 
 // The random part is optional: sets written before it was added have none.
-const FILE_PATTERN = /^(.+)_(FULL|DIFF|LOG)_(\d{8}T\d{6}Z)(_[0-9a-f]{6})?(?:_(\d{1,2})of(\d{1,2}))?\.(bak|trn)$/i;
+// `s`: the database part may hold U+2028 or U+2029, which fileNamePart keeps and `.` would not match.
+const FILE_PATTERN = /^(.+)_(FULL|DIFF|LOG)_(\d{8}T\d{6}Z)(_[0-9a-f]{6})?(?:_(\d{1,2})of(\d{1,2}))?\.(bak|trn)$/is;
 
 /** Parses a name this tool wrote; undefined for anything else. */
 export function parseBackupFileName(name: string): ParsedBackupFileName | undefined {
@@ -100,7 +101,7 @@ export function isManifestName(name: string): boolean {
 
 /** The database part of a manifest's name (`fileNamePart` of its database), or undefined for a name not ours. */
 export function manifestDatabasePartOf(name: string): string | undefined {
-  return /^(.+)_(?:FULL|DIFF|LOG)_\d{8}T\d{6}Z(?:_[0-9a-f]{6})?\.manifest\.json$/i.exec(name)?.[1];
+  return /^(.+)_(?:FULL|DIFF|LOG)_\d{8}T\d{6}Z(?:_[0-9a-f]{6})?\.manifest\.json$/is.exec(name)?.[1];
 }
 
 /** The set stem a manifest's name gives (`<database part>_<TYPE>_<stamp>[_<6 hex>]`): its backup files are named from it. */

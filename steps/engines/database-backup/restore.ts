@@ -23,7 +23,7 @@ import { formatProblem } from '../../runtime/parameters';
 import { SqlError, type SqlConnection, type ServerFacts } from '../sql';
 import { kindOf, normaliseLocalTime, type BackupFile, type BackupSet } from './backup-set';
 import { ChainError, selectChain, type RestoreChain } from './chain';
-import { loadManifestSets, looseBackupFiles, setFromManifest, type FolderLocation } from './discovery';
+import { loadManifestSets, looseBackupFiles, refuseAnotherSetsManifest, setFromManifest, type FolderLocation } from './discovery';
 import { compareLsn } from './lsn';
 import { readManifest } from './manifest';
 import { backupTimestamp, fileNamePart, isManifestName, joinServerPath, parseBackupFileName, randomNamePart, relocatedFileName } from './naming';
@@ -233,6 +233,12 @@ async function namedSet(file: string, discovered: BackupSet[], location: FolderL
   if (isManifestName(file)) {
     const manifestPath = path.join(location.workerDirectory, file);
     const manifest = await readManifest(manifestPath).catch((e: Error) => planError(e.message));
+    // Named or not, a manifest that is not its set's (another set's copied into its place) is not restored from.
+    try {
+      refuseAnotherSetsManifest(file, manifest);
+    } catch (error) {
+      planError(`${file} cannot be restored from: ${(error as Error).message}.`);
+    }
     const endAt = discovered.find((s) => s.manifestPath === manifestPath) ?? (await setFromManifest(manifestPath, manifest, location));
     return { sets: discovered.includes(endAt) ? discovered : [...discovered, endAt], endAt };
   }
