@@ -53,7 +53,7 @@ export async function backupDatabase(params: Params, context: StepContext): Prom
   if (manifest.masterKeyId) await reportKeyDrift(backup, context);
 
   const retention = await applyRetention(
-    { database: manifest.database, location: backup.location, manifestPath, verified: manifest.verification.passed },
+    { database: manifest.header.databaseName, location: backup.location, manifestPath, verified: manifest.verification.passed },
     { days: params.retentionDays ?? 0, minimumVerifiedSets: params.retentionMinimumSets ?? 1 },
     context,
   );

@@ -40,6 +40,9 @@ describe('file names', () => {
     expect(isManifestOf('Oct_FULL_20261101T000000Z.manifest.json', 'Oct')).toBe(true);
     expect(isManifestOf(`${fileNamePart('a/b')}_LOG_20261101T000000Z_abcdef.manifest.json`, 'a/b')).toBe(true);
     expect(isManifestOf('notes.manifest.json', 'Oct')).toBe(false);
+    // SQL Server's default collations compare names without case: `oct` may be the same database.
+    expect(isManifestOf('oct_FULL_20261101T000000Z_abcdef.manifest.json', 'Oct')).toBe(true);
+    expect(isManifestOf('OCT_TEST_FULL_20261101T000000Z_abcdef.manifest.json', 'Oct')).toBe(false);
     // fileNamePart keeps U+2028 and U+2029; the name's patterns must match them too.
     const odd = 'Line\u2028Sep\u2029';
     const names = backupSetNames(odd, 'Full', new Date(Date.UTC(2026, 10, 1)), 3, 'abcdef');

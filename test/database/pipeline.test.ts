@@ -121,13 +121,25 @@ describe('retentionCandidatesOf', () => {
 
   test("only this database's sets of a known kind, each with the time its manifest records", () => {
     const f1 = full('F1', 100, 200, '2026-11-01T00:10:00.000');
-    const other = full('OtherF', 100, 200, '2026-11-01T00:10:00.000');
+    const other = full('OtherF', 100, 200, '2026-11-01T00:10:00.000', { databaseName: 'Other' });
     const fileOnly = set('FileOnly', header({ backupType: 7, firstLsn: lsn(1), lastLsn: lsn(2) }));
     const candidates = retentionCandidatesOf(
       [manifestSet(f1, 'Octopus', '2026-11-01T00:00:00Z'), manifestSet(other, 'Other', '2026-11-01T00:00:00Z'), manifestSet(fileOnly, 'Octopus', '2026-11-02T00:00:00Z')],
       'Octopus',
     );
     expect(candidates).toEqual([{ set: f1, takenAt: new Date('2026-11-01T00:00:00Z') }]);
+  });
+
+  test('by the name the backup header records, not the spelling the manifest kept from the connection string', () => {
+    const f1 = full('F1', 100, 200, '2026-11-01T00:10:00.000');
+    const spelledLower = full('F2', 200, 300, '2026-11-02T00:10:00.000');
+    const renamedCopy = full('F3', 100, 200, '2026-11-01T00:10:00.000', { databaseName: 'octopus' });
+    const candidates = retentionCandidatesOf(
+      [manifestSet(f1, 'Octopus', '2026-11-01T00:00:00Z'), manifestSet(spelledLower, 'octopus', '2026-11-02T00:00:00Z'), manifestSet(renamedCopy, 'Octopus', '2026-11-01T00:00:00Z')],
+      'Octopus',
+    );
+    // F3's header says another database (a case-sensitive server may hold both): never this one's to delete.
+    expect(candidates.map((c) => c.set.label)).toEqual(['F1', 'F2']);
   });
 
   test('an unreadable time stays unreadable (planRetention then keeps the set)', () => {

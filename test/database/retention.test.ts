@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { backup, Lab, octopusTables, restore } from './harness';
 
 const lab = new Lab();
-beforeAll(() => lab.start({}, [{ name: 'Kept', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Other', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Damaged', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Copied', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Piped', recoveryModel: 'FULL', tables: octopusTables() }]));
+beforeAll(() => lab.start({}, [{ name: 'Kept', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Other', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Damaged', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Copied', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Piped', recoveryModel: 'FULL', tables: octopusTables() }, { name: 'Cased', recoveryModel: 'FULL', tables: octopusTables() }]));
 afterAll(() => lab.stop());
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -136,3 +136,40 @@ test('a pipe named like a manifest is refused at once, naming it, and keeps olde
     rmSync(fifo, { force: true });
   }
 }, 60_000);
+
+test('backups taken through another spelling of the database name are one database to retention: the full a kept log needs stays; before, it was deleted', async () => {
+  const f1 = await take('Cased');
+  age(path.join(lab.backups, `${f1}.manifest.json`), 40);
+  lab.insertProject('Cased', 'P-a');
+  // The same database, as another connection string spells it (SQL Server compares names by its collation).
+  const l1 = await take('cased', '--backup-type', 'Log');
+  age(path.join(lab.backups, `${l1}.manifest.json`), 1);
+  // Named and recorded as the server names the database, whatever the spelling.
+  expect(l1).toMatch(/^Cased_LOG_/);
+  expect(lab.readManifest(`${l1}.manifest.json`).database).toBe('Cased');
+
+  // A manifest written before names followed the server (the connection's spelling in its name and database).
+  const older = lab.readManifest(`${l1}.manifest.json`);
+  const olderStem = l1.replace(/^Cased_/, 'cased_');
+  older.database = 'cased';
+  older.files = older.files.map((f: { name: string }) => ({ ...f, name: f.name.replace(/^Cased_/, 'cased_') }));
+  writeFileSync(path.join(lab.backups, `${olderStem}.manifest.json`), JSON.stringify(older, null, 2));
+  renameSync(path.join(lab.backups, `${l1}.trn`), path.join(lab.backups, `${olderStem}.trn`));
+  rmSync(path.join(lab.backups, `${l1}.manifest.json`));
+
+  lab.insertProject('Cased', 'P-b');
+  const run = await backup(lab, 'Cased', '--no-copy-only', '--retention-days', '7', '--retention-minimum', '1', '--verbose');
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain(`Retention: kept ${f1}.manifest.json (needed to restore ${olderStem}.manifest.json)`);
+  expect(run.outputs.RetentionDeleted).toBe('0');
+  expect(readdirSync(lab.backups)).toContain(`${f1}.bak`);
+
+  // The same for a damaged manifest spelled the other way: it pins every backup taken up to it.
+  writeFileSync(path.join(lab.backups, `${olderStem}.manifest.json`), '{"format": ');
+  lab.insertProject('Cased', 'P-c');
+  const damaged = await backup(lab, 'Cased', '--backup-type', 'Log', '--no-copy-only', '--retention-days', '7', '--retention-minimum', '1', '--verbose');
+  expect(damaged.code).toBe(0);
+  expect(damaged.stdout).toContain(`Cannot tell which backups ${olderStem}.manifest.json needs (its manifest cannot be read)`);
+  expect(damaged.outputs.RetentionDeleted).toBe('0');
+  expect(readdirSync(lab.backups)).toContain(`${f1}.bak`);
+});

@@ -19,6 +19,7 @@ export interface RetentionRequest {
 
 /** What the backup that retention follows left: the database, its folder, and whether it was verified. */
 export interface RetentionBasis {
+  /** The database as the new backup's header names it (RESTORE HEADERONLY: as the server keeps the name). */
   database: string;
   location: FolderLocation;
   manifestPath: string;
@@ -30,10 +31,15 @@ export interface RetentionOutcome {
   kept: number;
 }
 
-/** The sets retention may consider: this database's sets of a known kind (full, differential, log). Pure. */
+/**
+ * The sets retention may consider: this database's sets of a known kind (full, differential, log),
+ * by the name their backup header records, as the server keeps it. Not by the manifest's name for
+ * the database: older sets recorded the connection string's spelling, and a set spelled otherwise
+ * would not count as needing the full it was built on. Pure.
+ */
 export function retentionCandidatesOf(sets: readonly ManifestSet[], database: string): RetentionCandidate[] {
   return sets
-    .filter((s) => s.manifest.database === database && kindOf(s.set.header) !== undefined)
+    .filter((s) => s.set.header.databaseName === database && kindOf(s.set.header) !== undefined)
     .map((s) => ({ set: s.set, takenAt: new Date(s.manifest.takenAt) }));
 }
 

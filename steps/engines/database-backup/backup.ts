@@ -115,15 +115,20 @@ export async function checkBackup(request: DatabaseBackupRequest, context: Engin
   await checkDirectoriesBeforeConnecting(request);
   const connection = await openSqlConnection(request.connectionString, context);
   context.onCleanup(() => connection.close());
-  const database = connection.database;
-  if (SYSTEM_DATABASES.has(database.toLowerCase())) {
+  const spelled = connection.database;
+  if (SYSTEM_DATABASES.has(spelled.toLowerCase())) {
     throw new StepFailure(
-      `The connection string points at the system database '${database}'. Set Database (Initial Catalog) to the Octopus database in "${labels.connectionString.label}".`,
+      `The connection string points at the system database '${spelled}'. Set Database (Initial Catalog) to the Octopus database in "${labels.connectionString.label}".`,
       { exitCode: 2 },
     );
   }
   const facts = await connection.serverFacts();
-  const state = await readSourceDatabaseState(connection, database);
+  const state = await readSourceDatabaseState(connection, spelled);
+  // The name as the server keeps it, not as this connection string spells it (`octopus` finds
+  // `Octopus` under a case-insensitive collation): every set of one database is named and
+  // recorded alike, so retention and restores see one database.
+  const database = state.name || spelled;
+  if (database !== spelled) context.log.verbose(`The connection string spells the database '${spelled}'; the server names it '${database}', and so do the backup's files.`);
   context.log.info(`Database '${database}' on ${facts.serverName} (SQL Server ${facts.productVersion}, ${facts.edition}), recovery model ${state.recoveryModel}.`);
   checkBackupKindAllowed(request.kind, state);
   const compression = compressionFor(request.compression, facts);

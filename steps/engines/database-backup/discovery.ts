@@ -91,9 +91,13 @@ export function refuseAnotherSetsManifest(name: string, manifest: BackupManifest
   }
 }
 
-/** Whether a manifest's name says it is one of `database`'s (the same file-name part, not only a prefix of it). */
+/**
+ * Whether a manifest's name says it may be one of `database`'s: the same file-name part, not only a
+ * prefix of it, in any case (SQL Server's usual collations ignore case in names, and older sets
+ * were named as the connection string spelled the database). For keeping and warning, not deleting.
+ */
 export function isManifestOf(name: string, database: string): boolean {
-  return manifestDatabasePartOf(name) === fileNamePart(database);
+  return manifestDatabasePartOf(name)?.toLowerCase() === fileNamePart(database).toLowerCase();
 }
 
 export interface FileGroup {
