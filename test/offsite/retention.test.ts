@@ -1,6 +1,6 @@
 // Remote retention keeps chains whole: against s3rver, with two database chains (full, diff, two
 // logs; then a newer full) and two file-store chains (full + incremental; then a newer full).
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store/backup';
@@ -175,4 +175,30 @@ test('a database set whose manifest offsite cannot be read is kept with every ol
   // differential's chain is unknown now, so it and the full before it stay.
   expect(deleted.map((d) => d.replace(/_\d{8}T\d{6}Z(_[0-9a-f]{6})?|-\d{8}T\d{6}Z(-[0-9a-f]{6})?/, '')).sort()).toEqual(['database/Octo_LOG', 'database/Octo_LOG']);
   expect(warnings).toEqual([expect.stringMatching(new RegExp(`^Offsite retention: kept database/${record.id} and every older database set: its manifest offsite \\(database/${record.manifest.name}\\) cannot be read \\(`))]);
+}, 120_000);
+
+test("each database's sets are retained on their own: another database's only full is never deleted because this one has newer sets; before, it was", async () => {
+  const folder = path.join(backups.lab.root, 'two-databases');
+  mkdirSync(folder, { recursive: true });
+  for (const name of readdirSync(backups.database)) copyFileSync(path.join(backups.database, name), path.join(folder, name));
+  // A second database's only backup: a copy of Octo's first full, named and recorded as Other's (older LSNs than Octo's newest full).
+  const first = readdirSync(folder).filter((n) => n.startsWith('Octo_FULL_') && n.endsWith('.manifest.json')).sort()[0];
+  const manifest = JSON.parse(readFileSync(path.join(folder, first), 'utf8'));
+  const rename = (n: string) => n.replace(/^Octo_/, 'Other_');
+  for (const f of manifest.files) copyFileSync(path.join(folder, f.name), path.join(folder, rename(f.name)));
+  manifest.files = manifest.files.map((f: { name: string; serverPath: string }) => ({ ...f, name: rename(f.name), serverPath: f.serverPath.replace(f.name, rename(f.name)) }));
+  manifest.database = 'Other';
+  manifest.header.databaseName = 'Other';
+  writeFileSync(path.join(folder, rename(first)), JSON.stringify(manifest, null, 2));
+
+  const target = await provider.newTarget();
+  const copied = await runCopy(['--offsite-url', target, ...provider.args(), '--backup-directory', folder], provider.env());
+  expect(copied.code).toBe(0);
+  const store = provider.store(target);
+  const deleted = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 1, now: later }, quietEngineContext({ log: silentLog }));
+  store.close();
+  const stems = deleted.map((d) => d.replace(/_\d{8}T\d{6}Z(_[0-9a-f]{6})?/, '')).sort();
+  expect(stems).toEqual(['database/Octo_DIFF', 'database/Octo_FULL', 'database/Octo_LOG', 'database/Octo_LOG']);
+  url = target;
+  expect(await offsiteSets()).toEqual(['database/Octo_FULL', 'database/Other_FULL']);
 }, 120_000);

@@ -87,9 +87,23 @@ function readableSets<M>(list: Entry[], area: Area, parse: (e: Entry) => M, opti
   return { readable, keptUpTo };
 }
 
-/** Which database sets to delete: the local retention plan, plus the newest `keepAtLeast` sets with their chains. */
+/**
+ * Which database sets to delete, each database on its own (by the name its backup headers record,
+ * as local retention does): the local retention plan, plus the newest `keepAtLeast` sets with their
+ * chains. Before, every database in the area was one pool, so one database's newer sets could make
+ * another's only full "old and not needed".
+ */
 function databaseRemovals(list: Entry[], options: RetentionRun): Entry[] {
   const { readable, keptUpTo } = readableSets(list, 'database', (e) => JSON.parse(e.manifestText) as BackupManifest, options);
+  const byDatabase = new Map<string, typeof readable>();
+  for (const r of readable) {
+    const name = String(r.m.header?.databaseName ?? r.m.database);
+    byDatabase.set(name, [...(byDatabase.get(name) ?? []), r]);
+  }
+  return [...byDatabase.values()].flatMap((sets) => oneDatabaseRemovals(sets, keptUpTo, options));
+}
+
+function oneDatabaseRemovals(readable: { e: Entry; m: BackupManifest }[], keptUpTo: number, options: RetentionRun): Entry[] {
   const bySet = new Map<DatabaseSet, Entry>();
   const candidates = readable.map(({ e, m }) => {
     const set: DatabaseSet = { label: e.record.id, files: [], missingFiles: [], header: m.header, verified: m.verification?.passed === true };
