@@ -43,6 +43,17 @@ describe('file names', () => {
     // SQL Server's default collations compare names without case: `oct` may be the same database.
     expect(isManifestOf('oct_FULL_20261101T000000Z_abcdef.manifest.json', 'Oct')).toBe(true);
     expect(isManifestOf('OCT_TEST_FULL_20261101T000000Z_abcdef.manifest.json', 'Oct')).toBe(false);
+    // ...nor accents, and some fold letters as JavaScript's lower case does not.
+    for (const [named, database] of [['izmir', 'İzmir'], ['STRASSE', 'Straße'], ['Octopus', 'Octopüs'], ['ızmir', 'IZMIR']]) {
+      expect(isManifestOf(`${named}_LOG_20261101T000000Z_abcdef.manifest.json`, database)).toBe(true);
+    }
+    // A long name ends in a hash of its exact spelling: another spelling still matches, a short name does not.
+    const long = 'Octopus' + 'X'.repeat(75);
+    const otherSpelling = backupSetNames(long.toLowerCase(), 'Log', new Date(Date.UTC(2026, 10, 1)), 1, 'abcdef').manifest;
+    expect(fileNamePart(long)).not.toBe(fileNamePart(long.toLowerCase()));
+    expect(isManifestOf(otherSpelling, long)).toBe(true);
+    expect(isManifestOf(backupSetNames('Octopus', 'Log', new Date(Date.UTC(2026, 10, 1)), 1, 'abcdef').manifest, long)).toBe(false);
+    expect(isManifestOf(otherSpelling, 'Octopus')).toBe(false);
     // fileNamePart keeps U+2028 and U+2029; the name's patterns must match them too.
     const odd = 'Line\u2028Sep\u2029';
     const names = backupSetNames(odd, 'Full', new Date(Date.UTC(2026, 10, 1)), 3, 'abcdef');

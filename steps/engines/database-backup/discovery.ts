@@ -93,11 +93,32 @@ export function refuseAnotherSetsManifest(name: string, manifest: BackupManifest
 
 /**
  * Whether a manifest's name says it may be one of `database`'s: the same file-name part, not only a
- * prefix of it, in any case (SQL Server's usual collations ignore case in names, and older sets
- * were named as the connection string spelled the database). For keeping and warning, not deleting.
+ * prefix of it, as a collation that ignores case and accents would compare them (older sets were
+ * named as the connection string spelled the database, and the server may have matched `İzmir`
+ * to `izmir` or `Straße` to `STRASSE`). A long name ends in a hash of its exact spelling, so there
+ * only the part before the hash is compared. For keeping and warning, never for deleting.
  */
 export function isManifestOf(name: string, database: string): boolean {
-  return manifestDatabasePartOf(name)?.toLowerCase() === fileNamePart(database).toLowerCase();
+  const part = manifestDatabasePartOf(name);
+  if (part === undefined) return false;
+  const [ours, theirs] = [part, fileNamePart(database)].map(loosely);
+  if (!ours.hashed && !theirs.hashed) return ours.key === theirs.key;
+  // Both long (a spelling differs only in case or accents), the same up to where the shorter ends.
+  const length = Math.min(ours.key.length, theirs.key.length);
+  return length >= LONG_KEY && ours.key.slice(0, length) === theirs.key.slice(0, length);
+}
+
+/** Shorter than this, a folded name cannot be a spelling of one long enough to be hashed (64 characters kept). */
+const LONG_KEY = 56;
+
+const HASHED_PART = /^(.+)~[0-9a-f]{8}$/s;
+
+/** A file-name part folded as loosely as any collation could compare it, without its hash. */
+function loosely(part: string): { key: string; hashed: boolean } {
+  const hashed = HASHED_PART.exec(part);
+  const text = hashed ? hashed[1] : part;
+  const key = text.toUpperCase().toLowerCase().normalize('NFKD').replace(/\p{M}/gu, '').replace(/ı/g, 'i');
+  return { key, hashed: hashed !== null };
 }
 
 export interface FileGroup {
