@@ -72,7 +72,7 @@ async function reportKeyDrift(backup: DatabaseBackupResult, context: StepContext
   const { manifest } = backup;
   try {
     const manifests = await loadManifestSets(backup.location, (m) => log.verbose(m));
-    const drift = findKeyDrift({ database: manifest.database, verifiedKeyId: manifest.masterKeyId!, takenAt: new Date(manifest.takenAt), manifests });
+    const drift = findKeyDrift({ database: manifest.header.databaseName, verifiedKeyId: manifest.masterKeyId!, takenAt: new Date(manifest.takenAt), manifests });
     for (const [name, value] of Object.entries(keyDriftOutputs(drift))) context.setOutput(name, value);
     if (drift) log.warn(drift.warning);
   } catch (error) {

@@ -88,6 +88,16 @@ describe('selectRestoreChain (Select-DbaBackupInformation)', () => {
     expect(labels(selectRestoreChain(found([f1, other]), { targetDatabase: 'Octopus' }).members)).toEqual(['F1']);
     expect(() => selectRestoreChain(found([f1, other]), {})).toThrow(RestorePlanError);
   });
+
+  test("a case-sensitive server's two databases that differ only in case: the exact name picks; before, the first in any case did", () => {
+    const upper = full('Upper', 100, 200, '2026-11-02T00:00:00.000', { databaseName: 'Case' });
+    const lower = full('Lower', 300, 400, '2026-11-03T00:00:00.000', { databaseName: 'case' });
+    expect(labels(setsOfTargetDatabase([upper, lower], 'case'))).toEqual(['Lower']);
+    expect(labels(setsOfTargetDatabase([upper, lower], 'Case'))).toEqual(['Upper']);
+    // Neither exactly: both, and the chain's selection names them rather than guessing.
+    expect(labels(setsOfTargetDatabase([upper, lower], 'CASE'))).toEqual(['Upper', 'Lower']);
+    expect(() => selectRestoreChain(found([upper, lower]), { targetDatabase: 'CASE' })).toThrow(/2 databases \(Case, case\)/);
+  });
 });
 
 describe('withoutSafetyBackups (Get-DbaBackupInformation)', () => {

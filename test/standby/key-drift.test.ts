@@ -113,3 +113,11 @@ test('a new backup without a usable key ID or time is a programming error, said 
   expect(() => findKeyDrift({ database: 'Octopus', verifiedKeyId: ' ', takenAt: new Date(), manifests: [] })).toThrow(/needs the verified key ID/);
   expect(() => findKeyDrift({ database: 'Octopus', verifiedKeyId: NEW_KEY, takenAt: 'yesterday', manifests: [] })).toThrow(/needs the verified key ID and the new backup's time/);
 });
+
+test("manifests are of a database by their header's name, exactly: a case-sensitive server's `case` does not hide `Case`'s key change; before, it did", async () => {
+  writeBackup('Case', 'Full', '2026-11-20T01:30:00.000Z', OLD_KEY);
+  writeBackup('case', 'Full', '2026-11-25T01:30:00.000Z', NEW_KEY);
+  const drift = findKeyDrift({ database: 'Case', verifiedKeyId: NEW_KEY, takenAt: '2026-12-01T01:30:00.000Z', manifests: await load() });
+  expect(drift?.previousKeyId).toBe(OLD_KEY);
+  expect(drift?.setsNeedingPreviousKey.map((s) => s.name)).toEqual([expect.stringMatching(/^Case_FULL_/)]);
+});

@@ -300,7 +300,11 @@ export function selectRestoreChain(found: FoundBackupSets, request: Pick<Restore
 export function setsOfTargetDatabase(sets: BackupSet[], targetDatabase: string | undefined): BackupSet[] {
   const sourceNames = [...new Set(sets.map((s) => s.header.databaseName))];
   if (sourceNames.length <= 1 || !targetDatabase) return sets;
-  const same = sourceNames.find((n) => n.toLowerCase() === targetDatabase.toLowerCase());
+  // Exactly first: a case-sensitive server may hold `Case` and `case`, each with its own backups.
+  const exact = sourceNames.filter((n) => n === targetDatabase);
+  const loose = sourceNames.filter((n) => n.toLowerCase() === targetDatabase.toLowerCase());
+  const same = exact.length === 1 ? exact[0] : loose.length === 1 ? loose[0] : undefined;
+  // None, or several that differ only in case: all of them, and the chain's selection names them.
   return same ? sets.filter((s) => s.header.databaseName === same) : sets;
 }
 

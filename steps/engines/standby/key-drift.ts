@@ -7,7 +7,7 @@ import type { BackupManifest } from '../database-backup/manifest';
 
 /** A database backup manifest and where it was read from (a ManifestSet from loadManifestSets fits). */
 export interface ManifestRecord {
-  manifest: Pick<BackupManifest, 'database' | 'takenAt' | 'masterKeyId' | 'backupType'>;
+  manifest: Pick<BackupManifest, 'database' | 'takenAt' | 'masterKeyId' | 'backupType'> & { header?: Pick<BackupManifest['header'], 'databaseName'> };
   manifestPath: string;
 }
 
@@ -37,7 +37,11 @@ export interface KeyDrift {
 }
 
 export interface KeyDriftInput {
-  /** The database the new backup is of; manifests of other databases in the folder are ignored. */
+  /**
+   * The database the new backup is of, as its backup header names it; manifests of other databases
+   * in the folder are ignored (matched by their headers' name, exactly: older manifests recorded the
+   * connection string's spelling in `database`, and a case-sensitive server may hold `Case` and `case`).
+   */
   database: string;
   /** The key ID the new backup verified (the step's VerifiedKeyId). */
   verifiedKeyId: string;
@@ -74,9 +78,10 @@ export function findKeyDrift(input: KeyDriftInput): KeyDrift | null {
   const newKeyId = input.verifiedKeyId.trim();
   const newAt = input.takenAt instanceof Date ? input.takenAt.getTime() : timeOf(input.takenAt);
   if (!newKeyId || Number.isNaN(newAt)) throw new Error('findKeyDrift needs the verified key ID and the new backup\'s time.');
-  const database = input.database.toLowerCase();
+  const ofThisDatabase = (r: ManifestRecord) =>
+    r.manifest.header?.databaseName !== undefined ? r.manifest.header.databaseName === input.database : r.manifest.database.toLowerCase() === input.database.toLowerCase();
   const earlier = input.manifests
-    .filter((r) => r.manifest.database.toLowerCase() === database && timeOf(r.manifest.takenAt) < newAt)
+    .filter((r) => ofThisDatabase(r) && timeOf(r.manifest.takenAt) < newAt)
     .sort((a, b) => timeOf(b.manifest.takenAt) - timeOf(a.manifest.takenAt));
   const previous = earlier.find((r) => typeof r.manifest.masterKeyId === 'string' && r.manifest.masterKeyId.trim() !== '');
   if (!previous || sameKeyId(previous.manifest.masterKeyId!, newKeyId)) return null;
