@@ -375,6 +375,8 @@ export class StreamingZipWriter {
   private readonly flushTimer: NodeJS.Timeout;
   private flushedBytes = 0;
   private flushing: Promise<void> | undefined;
+  private flushStopped = false;
+  private readonly flushBytes: number;
   private readonly readBuffers = new ReadBufferPool();
   /** Prepared entries' bytes handed to yazl and not yet written to the file. */
   private readonly preparedInFlight = new Map<Buffer, Extract<PreparedFile, { kind: 'read' }>>();
@@ -394,7 +396,8 @@ export class StreamingZipWriter {
   private largeFilesOver = false;
 
   /** `threads` off: every file is read on the main thread. `largeFileThreadSource`, `largeFileHasherSource`: for tests. */
-  constructor(readonly filePath: string, options: { threads?: boolean; largeFileThreadSource?: string; largeFileHasherSource?: string } = {}) {
+  constructor(readonly filePath: string, options: { threads?: boolean; largeFileThreadSource?: string; largeFileHasherSource?: string; flushBytes?: number } = {}) {
+    this.flushBytes = options.flushBytes ?? FLUSH_BYTES;
     this.useLargeFileThread = (options.threads ?? true) && largeFileThreadCanRun();
     this.largeFileThreadSource = options.largeFileThreadSource;
     this.largeFileHasherSource = options.largeFileHasherSource;
@@ -536,14 +539,22 @@ export class StreamingZipWriter {
     return (this.output as unknown as { fd?: number | null }).fd;
   }
 
-  /** Starts an fdatasync once FLUSH_BYTES more were written; a failed one fails the archive. */
+  /**
+   * Starts an fdatasync once `flushBytes` more were written, and the next as soon as one ends; a
+   * failed one fails the archive. One at a time, and none after stopFlushing: the descriptor is
+   * then fsynced and closed, and a flush still running could meet a reused descriptor.
+   */
   private flushInBackground(): void {
     const fd = this.fd;
     const written = this.output.bytesWritten;
-    if (this.flushing || this.failure || typeof fd !== 'number' || written - this.flushedBytes < FLUSH_BYTES) return;
+    if (this.flushing || this.flushStopped || this.failure || typeof fd !== 'number' || written - this.flushedBytes < this.flushBytes) return;
     this.flushedBytes = written;
     this.flushing = fdatasyncAsync(fd).then(
-      () => (this.flushing = undefined),
+      () => {
+        this.flushing = undefined;
+        // The next at once, if due: waiting for the timer left the disk idle between flushes.
+        this.flushInBackground();
+      },
       (error: Error) => {
         this.flushing = undefined;
         this.fail(error);
@@ -553,7 +564,8 @@ export class StreamingZipWriter {
 
   private async stopFlushing(): Promise<void> {
     clearInterval(this.flushTimer);
-    await this.flushing;
+    this.flushStopped = true;
+    while (this.flushing) await this.flushing;
   }
 
   /** Rejects as soon as writing fails (e.g. disk full), so no caller waits forever. */
