@@ -6,7 +6,7 @@ import { acquireLock } from '../runtime/lock';
 import type { StepContext } from '../runtime/step-context';
 import { toolVersion } from '../runtime/version';
 import { applyRetention, backupFileStore, DEFAULT_INCLUDED_FOLDERS, parseFolderNames, resolveFolders, verifyFileStoreBackup } from '../engines/file-store';
-import { formatBytes } from '../runtime/format';
+import { counted, formatBytes } from '../runtime/format';
 
 type Params = ParameterValues<typeof template.params>;
 
@@ -68,7 +68,7 @@ export async function backupFileStoreStep(params: Params, context: StepContext):
   });
   context.finished(`${kept}; retention had run (${retention.deleted.length ? `deleted ${retention.deleted.join(', ')}` : 'nothing deleted'}); the output variables may not have been set.`);
   if (params.retentionDays) {
-    log.info(`Retention (${params.retentionDays} days, at least ${params.retentionMinimumSets ?? 1} sets kept): ${retention.deleted.length ? `deleted ${retention.deleted.join(', ')}` : 'nothing to delete'}.`);
+    log.info(`Retention (${counted(params.retentionDays, 'day')}, at least ${counted(params.retentionMinimumSets ?? 1, 'set')} kept): ${retention.deleted.length ? `deleted ${retention.deleted.join(', ')}` : 'nothing to delete'}.`);
   }
 
   context.setOutput('ArchivePath', result.archivePath);

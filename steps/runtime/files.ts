@@ -2,7 +2,7 @@
 // flushed to disk, then renamed into place. On failure the temporary file is removed. And opening
 // a file that must be a regular one without hanging on a pipe with its name.
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import * as path from 'node:path';
 
 /**
@@ -10,18 +10,26 @@ import * as path from 'node:path';
  * Without O_NONBLOCK, opening a FIFO waits for a writer that never comes: a pipe named like a
  * manifest hung every step that listed the folder; with it the open returns, and fstat tells.
  */
-export async function openRegularFile(filePath: string, refusal: () => Error): Promise<fs.FileHandle> {
+export async function openRegularFile(filePath: string, refusal: (what: string) => Error): Promise<fs.FileHandle> {
   const handle = await fs.open(filePath, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
-  let regular: boolean;
+  let stats: Stats;
   try {
-    regular = (await handle.stat()).isFile();
+    stats = await handle.stat();
   } catch (error) {
     await handle.close();
     throw error;
   }
-  if (regular) return handle;
+  if (stats.isFile()) return handle;
   await handle.close();
-  throw refusal();
+  throw refusal(whatIsNotAFile(stats));
+}
+
+/** What a path that is not a regular file is, for a message: `a folder`, `a pipe`, `a device`, `a socket`. */
+export function whatIsNotAFile(stats: Stats): string {
+  if (stats.isDirectory()) return 'a folder';
+  if (stats.isFIFO()) return 'a pipe';
+  if (stats.isSocket()) return 'a socket';
+  return 'a device';
 }
 
 export async function writeFileAtomically(target: string, data: string | Buffer): Promise<void> {

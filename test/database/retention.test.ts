@@ -129,7 +129,7 @@ test('a pipe named like a manifest is refused at once, naming it, and keeps olde
     lab.insertProject('Piped', 'P-a');
     const run = await backup(lab, 'Piped', '--backup-type', 'Log', '--no-copy-only', '--retention-days', '7', '--retention-minimum', '1', '--verbose');
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain(`Skipping Piped_LOG_20300101T000000Z_abcdef.manifest.json: ${fifo} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup folder, then run this again.`);
+    expect(run.stdout).toContain(`Skipping Piped_LOG_20300101T000000Z_abcdef.manifest.json: ${fifo} is not a regular file (a pipe with a manifest's name); it is no backup set. Move it out of the backup folder, then run this again.`);
     expect(run.stdout).toContain(`Retention: kept ${f1}.manifest.json (`);
     expect(run.outputs.RetentionDeleted).toBe('0');
   } finally {

@@ -136,7 +136,7 @@ describe('a set whose manifest cannot be read as far as its header', () => {
     [
       'not a file (a folder in its place)',
       (manifest) => { rmSync(manifest); execFileSync('mkdir', [manifest]); },
-      (manifest) => `Retention kept every set older than ${path.basename(manifest)}: ${manifest} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup directory, then run this again. The next backup`,
+      (manifest) => `Retention kept every set older than ${path.basename(manifest)}: ${manifest} is not a regular file (a folder with a manifest's name); it is no backup set. Move it out of the backup directory, then run this again. The next backup`,
     ],
     [
       'damaged, and its archive missing',
@@ -216,7 +216,7 @@ describe('a pipe named like a manifest (it would block a plain open until a writ
 
   test('reading it, whole or its header, fails at once naming it, instead of waiting forever', async () => {
     for (const read of [readManifestFile, readManifestHeaderFile]) {
-      await expect(read(fifo)).rejects.toThrow(`${fifo} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup directory`);
+      await expect(read(fifo)).rejects.toThrow(`${fifo} is not a regular file (a pipe with a manifest's name); it is no backup set. Move it out of the backup directory`);
     }
   });
 

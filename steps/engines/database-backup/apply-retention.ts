@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { StepFailure } from '../../runtime/errors';
+import { counted } from '../../runtime/format';
 import type { EngineContext } from '../../runtime/engine-context';
 import { kindOf } from './backup-set';
 import { isManifestOf, loadManifestSets, type FolderLocation, type ManifestSet } from './discovery';
@@ -77,7 +78,7 @@ async function deleteUnneededSets(basis: RetentionBasis, retention: RetentionReq
   for (const warning of plan.warnings) log.warn(warning);
   const deleted = await deleteSets(plan, context);
   for (const decision of plan.keep) log.verbose(`Retention: kept ${decision.candidate.set.label} (${decision.reason}).`);
-  log.info(`Retention (${retention.days} days): ${deleted} backup set${deleted === 1 ? '' : 's'} deleted, ${plan.keep.length} kept.`);
+  log.info(`Retention (${counted(retention.days, 'day')}): ${counted(deleted, 'backup set')} deleted, ${plan.keep.length} kept.`);
   return { deleted, kept: plan.keep.length };
 }
 

@@ -42,8 +42,8 @@ export async function writeManifestAtomically(file: string, manifest: BackupMani
 
 /** Something named like a manifest that is a pipe, device, socket or folder: refused at once, never waited on. */
 class NotARegularManifest extends Error {
-  constructor(file: string) {
-    super(`${file} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup folder, then run this again.`);
+  constructor(file: string, what: string) {
+    super(`${file} is not a regular file (${what} with a manifest's name); it is no backup set. Move it out of the backup folder, then run this again.`);
   }
 }
 
@@ -51,7 +51,7 @@ class NotARegularManifest extends Error {
 export async function readManifest(file: string): Promise<BackupManifest> {
   let parsed: unknown;
   try {
-    const handle = await openRegularFile(file, () => new NotARegularManifest(file));
+    const handle = await openRegularFile(file, (what) => new NotARegularManifest(file, what));
     try {
       parsed = JSON.parse(await handle.readFile('utf8'));
     } finally {

@@ -224,7 +224,7 @@ export class NotARegularManifest extends StepFailure {}
 function openManifest(manifestPath: string): Promise<fs.FileHandle> {
   return openRegularFile(
     manifestPath,
-    () => new NotARegularManifest(`${manifestPath} is not a regular file (a pipe, device or socket with a manifest's name); it is no backup set. Move it out of the backup directory, then run this again.`),
+    (what) => new NotARegularManifest(`${manifestPath} is not a regular file (${what} with a manifest's name); it is no backup set. Move it out of the backup directory, then run this again.`),
   );
 }
 

@@ -5,6 +5,7 @@ import { close, constants as fsConstants, fstat, open, read, readSync } from 'no
 import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import * as yauzl from 'yauzl';
+import { whatIsNotAFile } from '../../runtime/files';
 import { unsafeEntryNameReason, unsafeEntryTypeReason, unixModeOf } from './entry-safety';
 
 export interface ArchiveEntry {
@@ -181,7 +182,7 @@ async function openArchiveFile(archivePath: string): Promise<{ fd: number; size:
   const fd = await promisify(open)(archivePath, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
   try {
     const stats = await promisify(fstat)(fd);
-    if (!stats.isFile()) throw new Error(`${archivePath} is not a regular file (a folder, pipe, device or socket with an archive's name)`);
+    if (!stats.isFile()) throw new Error(`${archivePath} is not a regular file (${whatIsNotAFile(stats)} with an archive's name)`);
     return { fd, size: stats.size };
   } catch (error) {
     close(fd, () => undefined);
