@@ -2,6 +2,7 @@ import type { fetchOffsite as template } from '../../templates/fetch-offsite';
 import type { ParameterValues } from '../../templates/model';
 import { decrypterFrom, isOffsiteUrl, localSourceFor } from '../engines/offsite';
 import { ParameterError } from '../runtime/errors';
+import { quoteValue } from '../runtime/parameters';
 import { offsiteUrl } from '../../templates/offsite-parameters';
 import type { StepContext } from '../runtime/step-context';
 
@@ -9,7 +10,7 @@ type Params = ParameterValues<typeof template.params>;
 
 export async function fetchOffsiteStep(params: Params, context: StepContext): Promise<void> {
   if (!isOffsiteUrl(params.offsiteUrl)) {
-    throw new ParameterError([`"Offsite URL" (OctopusDr.Offsite.Url) must be an s3://, https:// or (emulator) http:// URL, not "${params.offsiteUrl}": set it in the step, or --offsite-url on the command line.`]);
+    throw new ParameterError([`"Offsite URL" (OctopusDr.Offsite.Url) must be an s3://, https:// or (emulator) http:// URL, not ${quoteValue(params.offsiteUrl)}: set it in the step, or --offsite-url on the command line.`]);
   }
   const wanted = params.fetch;
   const decrypt = decrypterFrom(params, context);

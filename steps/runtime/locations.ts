@@ -17,7 +17,7 @@
 import { promises as fs } from 'node:fs';
 import type { ParameterDefinition } from '../../templates/model';
 import { restoreDataDirectory, restoreLogDirectory, restoreSource, restoreSourceOnServer } from '../../templates/parameters';
-import { howToSet } from './parameters';
+import { howToSet, quotePath } from './parameters';
 
 export type PathFlavour = 'windows' | 'posix';
 
@@ -72,7 +72,7 @@ export function pathSyntaxProblem(value: string, flavour: PathFlavour, parameter
           `: mount the folder on this worker and give its path here (e.g. ${EXAMPLE[flavour]}), or run the step on a ${PLATFORM_NAME[other]} worker: ${fix}.`
       : `${label} is a ${PLATFORM_NAME[other]} path ("${value}"), but the SQL Server runs on ${PLATFORM_NAME[flavour]}: give the folder as the SQL Server service sees it (e.g. ${EXAMPLE[flavour]}): ${fix}.`;
   }
-  return `${label} must be an absolute path as ${machine} sees it (e.g. ${EXAMPLE[flavour]}), not "${value}": a relative path would depend on the folder the step starts in: ${fix}.`;
+  return `${label} must be an absolute path as ${machine} sees it (e.g. ${EXAMPLE[flavour]}), not ${quotePath(value)}: a relative path would depend on the folder the step starts in: ${fix}.`;
 }
 
 /** Before connecting, a SQL Server path may be in either syntax; it must be absolute in one of them. */
@@ -81,7 +81,7 @@ export function serverPathSyntaxProblem(value: string, parameter: ParameterDefin
   const posix = pathSyntaxProblem(value, 'posix', parameter, 'server');
   if (!windows || !posix) return undefined;
   if (/mixes \/ and \\/.test(windows)) return windows;
-  return `${quoted(parameter)} must be an absolute path as the SQL Server service sees it (e.g. ${EXAMPLE.windows} on Windows, ${EXAMPLE.posix} on Linux), not "${value}": ${howToSet(parameter)}.`;
+  return `${quoted(parameter)} must be an absolute path as the SQL Server service sees it (e.g. ${EXAMPLE.windows} on Windows, ${EXAMPLE.posix} on Linux), not ${quotePath(value)}: ${howToSet(parameter)}.`;
 }
 
 export type ExpectedEntry = 'directory' | 'file or directory';

@@ -37,6 +37,14 @@ export function quoteValue(text: string): string {
   return looksLikeCredential ? `the value given (not shown: it could be a key or password)` : `"${text}"`;
 }
 
+/**
+ * A refused path, for an error message: quoted, unless it is a URL that may carry a token or
+ * password (`user:password@`, or a query such as a SAS's `?...&sig=`), given where a path belongs.
+ */
+export function quotePath(text: string): string {
+  return /:\/\/[^/]*@|\?|[&;]sig=|^[^/\\]*@/i.test(text) ? 'the value given (not shown: it looks like a URL that could hold a token or password)' : `"${text}"`;
+}
+
 type Parsed = { value: unknown } | { problem: string };
 
 /**

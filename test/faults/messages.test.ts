@@ -157,6 +157,19 @@ describe('no secret, or part of one, in any message (invariant 7)', () => {
     expect(lastLine(run)).toMatch(/^ERROR: "Master key ID" must be 16 hexadecimal characters .*not the value given \(not shown: it could be a key or password\): set "Master key ID"/);
   });
 
+  // Red-team finding (stop 36): these three printed the value whole, key or SAS signature included.
+  test.each([
+    ['an S3 key pair inside "S3 endpoint URL"', 'copy-offsite', (dir: string, secret: string) => ['--offsite-url', 's3://bucket/dr', '--backup-directory', dir, '--endpoint-url', `https://AKIAEXAMPLEKEY0001:${secret}@minio.example.com:9000`], /"S3 endpoint URL".*not the value given \(not shown/],
+    ['a SAS URL without its scheme as "Offsite URL" of the fetch', 'fetch-offsite', (dir: string, secret: string) => ['--offsite-url', `acmedr.blob.core.windows.net/c/p?sv=2024-01-01&sig=${secret}`, '--download-directory', dir], /"Offsite URL".*not the value given \(not shown/],
+    ['a SAS URL without its scheme as the restore source', 'restore-file-store', (dir: string, secret: string) => ['--source', `acmedr.blob.core.windows.net/c/p?sv=2024-01-01&sig=${secret}`, '--folders', `TaskLogs=${dir}/t`], /not the value given \(not shown: it looks like a URL/],
+  ])('%s: exit 2, the secret not shown', async (_name, step, args, expected) => {
+    const dir = mkdtempSync(path.join(work, 'url-'));
+    const secret = randomBytes(18).toString('base64url');
+    const run = await runBoth(step, args(dir, secret), {}, secret, [dir]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(expected);
+  });
+
   test.each([
     ['the key itself', (k: string) => k],
     ['the key lower-cased', (k: string) => k.toLowerCase()],

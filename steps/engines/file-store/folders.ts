@@ -3,6 +3,7 @@
 // Octopus Servers are mostly Windows, so paths may be `C:\...` or UNC shares as well as POSIX;
 // every function takes the path flavour to use, so the Windows rules are testable on Linux.
 import * as path from 'node:path';
+import { quotePath } from '../../runtime/parameters';
 
 export type PathApi = path.PlatformPath;
 
@@ -56,7 +57,7 @@ function checkAbsolute(value: string, pathApi: PathApi, where: string, problems:
     return undefined;
   }
   if (!pathApi.isAbsolute(trimmed) || (pathApi === path.win32 && /^[\\/](?![\\/])/.test(trimmed))) {
-    problems.push(`${where} must be an absolute path (e.g. ${pathApi === path.win32 ? 'C:\\Octopus or \\\\server\\share\\Octopus' : '/var/octopus'}), not "${trimmed}".`);
+    problems.push(`${where} must be an absolute path (e.g. ${pathApi === path.win32 ? 'C:\\Octopus or \\\\server\\share\\Octopus' : '/var/octopus'}), not ${quotePath(trimmed)}.`);
     return undefined;
   }
   // normalize() keeps UNC roots (\\server\share\) and turns C:/x into C:\x on win32.

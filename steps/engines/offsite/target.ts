@@ -113,7 +113,7 @@ export function offsiteTargetFrom(settings: OffsiteSettings): OffsiteTarget {
         if (!/^https?:$/.test(e.protocol) || e.username || e.password) throw new Error('scheme');
         endpoint = e.toString().replace(/\/$/, '');
       } catch {
-        problems.push(problemWith(offsiteEndpoint, `must be an http(s) URL such as https://minio.example.com:9000, not "${settings.endpoint.trim()}"`));
+        problems.push(problemWith(offsiteEndpoint, `must be an http(s) URL such as https://minio.example.com:9000, not ${quoteValue(settings.endpoint.trim())}`));
       }
     }
     if (problems.length) throw new ParameterError(problems);
