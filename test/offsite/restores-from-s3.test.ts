@@ -4,7 +4,7 @@
 // Jest's in-process runs cannot load; the bundles can).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store/backup';
 import { resolveFolders } from '../../steps/engines/file-store/folders';
@@ -122,6 +122,23 @@ describe('a plain set (in process)', () => {
     // Fetch takes the URL as "Offsite URL", and says so.
     const fetched = await runStepInProcess('fetch-offsite', ['--service-messages', '--offsite-url', 's3://no-such-bucket-here/dr', ...s3Args(), '--fetch', 'Database', '--download-directory', staging], { env: s3Env() });
     expect(resultMessageIn(fetched.stdout)).toContain('check "Offsite URL" (OctopusDr.Offsite.Url)');
+  }, 60_000);
+
+  test("a file of a set's name already in the download folder is never overwritten: the fetch fails naming it, the file untouched; before, it was replaced (red-team finding)", async () => {
+    const staging = path.join(lab.root, 'staging-s3-occupied');
+    const first = await runStepInProcess('fetch-offsite', ['--service-messages', '--offsite-url', plainUrl, ...s3Args(), '--fetch', 'Database', '--download-directory', staging], { env: s3Env() });
+    expect(first.code).toBe(0);
+    const occupied = path.join(lab.root, 'staging-s3-occupied-2');
+    mkdirSync(occupied);
+    const name = readdirSync(staging).find((n) => n.endsWith('.bak'))!;
+    writeFileSync(path.join(occupied, name), 'the only copy of something else');
+    const second = await runStepInProcess('fetch-offsite', ['--service-messages', '--offsite-url', plainUrl, ...s3Args(), '--fetch', 'Database', '--download-directory', occupied], { env: s3Env() });
+    expect(second.code).toBe(1);
+    expect(resultMessageIn(second.stdout)).toContain(`${path.join(occupied, name)} already exists and is not the offsite copy (another size or SHA-256); nothing was overwritten.`);
+    expect(readFileSync(path.join(occupied, name), 'utf8')).toBe('the only copy of something else');
+    // The same fetch again where the files are the offsite copies: nothing to do, exit 0.
+    const again = await runStepInProcess('fetch-offsite', ['--service-messages', '--offsite-url', plainUrl, ...s3Args(), '--fetch', 'Database', '--download-directory', staging], { env: s3Env() });
+    expect(again.code).toBe(0);
   }, 60_000);
 
   test('an S3 URL with an unreachable endpoint: the local folders are checked first (exit 2), nothing connects', async () => {

@@ -239,6 +239,31 @@ async function removeLeftovers(request: StageRun): Promise<void> {
   }
 }
 
+/** A file of the set's name that is not the offsite copy is never replaced: it may be the only copy of something. */
+function notOverwritten(target: string): StepFailure {
+  return new StepFailure(
+    `${target} already exists and is not the offsite copy (another size or SHA-256); nothing was overwritten. Move it out of the download folder, or fetch into an empty folder, then run this again.`,
+  );
+}
+
+/**
+ * Puts the checked download in place only where nothing is (a hard link fails on an existing name,
+ * where a rename would replace it), then removes the temporary name. Where hard links are not
+ * supported (some shares), a rename, after the check at the start.
+ */
+async function placeWithoutOverwriting(temporary: string, target: string): Promise<void> {
+  try {
+    await fs.link(temporary, target);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw notOverwritten(target);
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV' && code !== 'ENOSYS') throw error;
+    await fs.rename(temporary, target);
+    return;
+  }
+  await fs.rm(temporary, { force: true });
+}
+
 /** Downloads one object to `target` through a temporary name, checking its SHA-256 (of the local, decrypted file). */
 async function fetchFile(request: StageRun, record: OffsiteSetRecord, file: OffsiteFileRecord, target: string, onBytes: (n: number) => void): Promise<boolean> {
   const existing = await fs.stat(target).catch(() => undefined);
@@ -246,6 +271,7 @@ async function fetchFile(request: StageRun, record: OffsiteSetRecord, file: Offs
     request.log.verbose(`Already staged: ${target}`);
     return false;
   }
+  if (existing) throw notOverwritten(target);
   const temporary = path.join(path.dirname(target), temporaryNameOf(path.basename(target)));
   const hash = createHash('sha256');
   let bytes = 0;
@@ -269,7 +295,7 @@ async function fetchFile(request: StageRun, record: OffsiteSetRecord, file: Offs
     }
     const handle = await fs.open(temporary, 'r');
     await handle.sync().finally(() => handle.close());
-    await fs.rename(temporary, target);
+    await placeWithoutOverwriting(temporary, target);
     return true;
   } catch (error) {
     await fs.rm(temporary, { force: true }).catch(() => undefined);
