@@ -95,3 +95,22 @@ export async function syncDirectory(directory: string): Promise<void> {
     await handle.close();
   }
 }
+
+/**
+ * Gives a finished temporary file its name only where no file has it: a hard link fails on an
+ * existing name, where a rename would replace it. Where hard links are not supported (some
+ * shares), a rename, so the caller checks first. The name is made durable before returning.
+ */
+export async function placeWithoutReplacing(temporary: string, target: string, taken: () => Error): Promise<void> {
+  const linked = await fs.link(temporary, target).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EEXIST') throw taken();
+      if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'ENOSYS'].includes(error.code ?? '')) throw error;
+      return false;
+    },
+  );
+  if (linked) await fs.rm(temporary, { force: true });
+  else await fs.rename(temporary, target);
+  await syncDirectory(path.dirname(target));
+}

@@ -18,6 +18,7 @@ import { normaliseLocalTime } from '../database-backup/backup-set';
 import { oldestByName, parseManifest as parseFileStoreManifest, type FileStoreManifest } from '../file-store/manifest';
 import type { EngineContext, EngineLog } from '../../runtime/engine-context';
 import { ParameterError, StepFailure } from '../../runtime/errors';
+import { placeWithoutReplacing } from '../../runtime/files';
 import { sha256OfFile } from './copy';
 import { OFFSITE_SUFFIX, parseOffsiteRecord, type OffsiteFileRecord, type OffsiteSetRecord } from './offsite-manifest';
 import type { Area } from './sets';
@@ -246,24 +247,6 @@ function notOverwritten(target: string): StepFailure {
   );
 }
 
-/**
- * Puts the checked download in place only where nothing is (a hard link fails on an existing name,
- * where a rename would replace it), then removes the temporary name. Where hard links are not
- * supported (some shares), a rename, after the check at the start.
- */
-async function placeWithoutOverwriting(temporary: string, target: string): Promise<void> {
-  try {
-    await fs.link(temporary, target);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw notOverwritten(target);
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV' && code !== 'ENOSYS') throw error;
-    await fs.rename(temporary, target);
-    return;
-  }
-  await fs.rm(temporary, { force: true });
-}
-
 /** Downloads one object to `target` through a temporary name, checking its SHA-256 (of the local, decrypted file). */
 async function fetchFile(request: StageRun, record: OffsiteSetRecord, file: OffsiteFileRecord, target: string, onBytes: (n: number) => void): Promise<boolean> {
   const existing = await fs.stat(target).catch(() => undefined);
@@ -295,7 +278,7 @@ async function fetchFile(request: StageRun, record: OffsiteSetRecord, file: Offs
     }
     const handle = await fs.open(temporary, 'r');
     await handle.sync().finally(() => handle.close());
-    await placeWithoutOverwriting(temporary, target);
+    await placeWithoutReplacing(temporary, target, () => notOverwritten(target));
     return true;
   } catch (error) {
     await fs.rm(temporary, { force: true }).catch(() => undefined);
