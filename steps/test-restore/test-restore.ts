@@ -10,7 +10,7 @@ import { isNativeError } from 'node:util/types';
 import type { ParameterValues } from '../../templates/model';
 import { fileStoreFolders, fileStoreHomeDirectory } from '../../templates/parameters';
 import { testRestore as template } from '../../templates/test-restore';
-import { checkDbStatement, manifestStampOf, planRestore, readManifest, restoreDatabase, RestorePlanError, unreadableManifestsNewerThan, type RestorePlan } from '../engines/database-backup';
+import { checkDbStatement, manifestStampOf, planRestore, readManifest, restoreDatabase, RestorePlanError, tryLockRestoreTarget, unreadableManifestsNewerThan, type RestoreLock, type RestorePlan } from '../engines/database-backup';
 import { verifyFileStoreBackup } from '../engines/file-store';
 import { decide, parseMasterKey, type MasterKey } from '../engines/master-key';
 import { collectMasterKeyEvidence, type EvidenceReporter } from '../engines/octopus-documents';
@@ -123,7 +123,11 @@ async function checkReportDirectory(directory: string, explicit: boolean): Promi
   }
 }
 
-/** Plans the restore under a scratch name no database has yet. */
+/**
+ * Plans the restore under a scratch name no database has yet, holding octopus-dr's restore lock on
+ * that name (so no other restore, or test restore that chose the same name, creates or drops it
+ * meanwhile). The lock is closed by the step's cleanup, after the scratch database is dropped.
+ */
 async function planScratchRestore(
   connection: SqlConnection,
   params: Params,
@@ -131,14 +135,20 @@ async function planScratchRestore(
   options: TestRestoreOptions,
   now: Date,
   planning: EngineContext = context,
-): Promise<RestorePlan> {
+): Promise<{ plan: RestorePlan; lock: RestoreLock }> {
   for (let attempt = 1; attempt <= SCRATCH_NAME_ATTEMPTS; attempt++) {
     const scratch = scratchDatabaseName(params.scratchPrefix, now, options.randomSuffix);
+    const lock = await tryLockRestoreTarget(params.connectionString, scratch, context);
+    if (!lock) {
+      context.log.warn(`Another restore holds the name '${scratch}'; choosing another scratch name.`);
+      continue;
+    }
     if (await databaseExists(connection, scratch, context.signal)) {
+      await lock.release();
       context.log.warn(`A database named '${scratch}' already exists; choosing another scratch name.`);
       continue;
     }
-    return planRestore(
+    const plan = await planRestore(
       connection,
       {
         source: params.source,
@@ -151,7 +161,11 @@ async function planScratchRestore(
         checkDb: false,
       },
       planning,
-    );
+    ).catch(async (error: unknown) => {
+      await lock.release();
+      throw error;
+    });
+    return { plan, lock };
   }
   throw new StepFailure(`Could not find a free scratch database name after ${SCRATCH_NAME_ATTEMPTS} attempts; change "${template.params.scratchPrefix.label}".`);
 }
@@ -217,7 +231,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
 
   // Reading headers and RESTORE VERIFYONLY report no progress of their own: a phase keeps the log alive.
   const planning = context.phase('Finding, reading and verifying the newest backup', 2);
-  const plan = await planScratchRestore(connection, params, context, options, now, reportingThrough(context, planning)).finally(() => planning.stop());
+  const { plan, lock } = await planScratchRestore(connection, params, context, options, now, reportingThrough(context, planning)).finally(() => planning.stop());
   const chainSets = [plan.chain.full, plan.chain.differential, ...plan.chain.logs].filter((s) => s !== undefined);
   const newest = chainSets[chainSets.length - 1];
   report.backup.database = plan.sourceDatabase;
@@ -294,6 +308,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
       await dropScratch().catch((error: unknown) => {
         report.failures.push(`Could not drop the scratch database '${scratch}': ${messageOf(error)}. Drop it by hand.`);
       });
+      await lock.release();
     } else {
       log.warn(`The scratch database '${scratch}' is kept ("${template.params.keepDatabase.label}"); drop it when you are done.`);
     }

@@ -1,7 +1,8 @@
 // The built restore-database step against the SQL Server simulator: chains, point in time,
 // refusals, replace with a safety backup, dry run, hostile names.
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { planRestore, restoreWithRecovery } from '../../steps/engines/database-backup';
 import { openSqlConnection } from '../../steps/engines/sql';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { backup, Lab, octopusTables, PASSWORD, restore } from './harness';
@@ -315,16 +316,105 @@ test('worker and server see the folder under different paths: the server gets it
   for (const d of devices) expect(d.startsWith(serverView)).toBe(true);
 });
 
-test('a database left RESTORING by a failed restore is replaced (no ALTER, no safety backup possible), with a warning', async () => {
+test('a database left RESTORING by a killed replace is replaced (no safety backup possible), and the warning names the earlier safety backup', async () => {
   const first = await restore(lab, '--source', fullOnly, '--target-database', 'Octo-stuck');
   expect(first.code).toBe(0);
+  // A replace that takes a safety backup, then is killed part-way (left RESTORING).
+  const replaced = await restore(lab, '--source', fullOnly, '--target-database', 'Octo-stuck', '--replace-existing');
+  expect(replaced.code).toBe(0);
+  const earlier = replaced.outputs.SafetyBackupFile!;
+  expect(existsSync(earlier)).toBe(true);
   lab.sim.model.database('Octo-stuck')!.state = 'RESTORING';
   const run = await restore(lab, '--source', fullDiff, '--target-database', 'Octo-stuck', '--replace-existing');
   expect(run.code).toBe(0);
-  expect(run.stdout + run.stderr).toMatch(/'Octo-stuck' is RESTORING, not ONLINE, so it cannot be backed up first/);
+  const said = run.stdout + run.stderr;
+  expect(said).toMatch(/'Octo-stuck' is RESTORING \(not usable\), so it cannot be backed up first; it is replaced without a safety backup\./);
+  expect(said).toContain(`may be in the safety backup ${earlier} (finished `);
   expect(run.outputs.SafetyBackupFile).toBeUndefined();
   expect(lab.sim.model.database('Octo-stuck')!.state).toBe('ONLINE');
   expect(lab.projectIds('Octo-stuck')).toEqual(['Projects-1', 'Projects-2']);
+});
+
+test.each(['OFFLINE', 'RECOVERY_PENDING', 'SUSPECT'] as const)(
+  'a %s database is not replaced without a safety backup unless "Safety backup" is turned off',
+  async (state) => {
+    const name = `Octo-${state.toLowerCase()}`;
+    expect((await restore(lab, '--source', fullOnly, '--target-database', name)).code).toBe(0);
+    lab.insertProject(name, 'Only-here');
+    lab.sim.model.database(name)!.state = state;
+    const refused = await restore(lab, '--source', fullDiff, '--target-database', name, '--replace-existing');
+    expect(refused.code).toBe(1);
+    const last = refused.result;
+    expect(last).toContain(`Nothing was changed. '${name}' is ${state}, not ONLINE, so no safety backup of it can be taken, and "Safety backup" is on.`);
+    expect(last).toContain(`ALTER DATABASE [${name}] SET ONLINE`);
+    expect(last).toContain('turn "Safety backup" off');
+    expect(lab.sim.model.database(name)!.state).toBe(state);
+    lab.sim.model.database(name)!.state = 'ONLINE';
+    expect(lab.projectIds(name)).toContain('Only-here');
+
+    lab.sim.model.database(name)!.state = state;
+    const optedOut = await restore(lab, '--source', fullDiff, '--target-database', name, '--replace-existing', '--no-safety-backup');
+    expect(optedOut.code).toBe(0);
+    expect(lab.sim.model.database(name)!.state).toBe('ONLINE');
+    expect(lab.projectIds(name)).toEqual(['Projects-1', 'Projects-2']);
+  },
+);
+
+test('two replace restores of one database at once: the second is refused before it changes anything, the first finishes', async () => {
+  expect((await restore(lab, '--source', fullOnly, '--target-database', 'Octo-race')).code).toBe(0);
+  const operationMs = lab.sim.model.operationMs;
+  lab.sim.model.operationMs = 1500;
+  try {
+    let replacing!: () => void;
+    const firstIsReplacing = new Promise<void>((resolve) => (replacing = resolve));
+    // The first restore's output is watched (never killed): the second starts once the first holds the target.
+    const first = lab.run('restore-database', 'master', ['--source', fullDiff, '--target-database', 'Octo-race', '--replace-existing'], {
+      bundle: true,
+      killAfter: (out) => {
+        // The step's own line (the plan printed before names the statement too, indented).
+        if (/^Safety backup \(copy-only\) of the existing 'Octo-race'/m.test(out)) replacing();
+        return false;
+      },
+    });
+    await firstIsReplacing;
+    const second = await restore(lab, '--source', fullOnly, '--target-database', 'Octo-race', '--replace-existing');
+    expect(second.code).toBe(1);
+    expect(second.result).toBe(
+      "Another octopus-dr restore of 'Octo-race' is running on SQLSIM (it holds the application lock 'octopus-dr restore octo-race'), so nothing was changed. Wait for it to finish, then run this restore again if it is still needed.",
+    );
+    expect(second.outputs.SafetyBackupFile).toBeUndefined();
+    const done = await first;
+    expect(done.code).toBe(0);
+    expect(lab.projectIds('Octo-race')).toEqual(['Projects-1', 'Projects-2']);
+    expect(lab.sim.model.database('Octo-race')!.state).toBe('ONLINE');
+  } finally {
+    lab.sim.model.operationMs = operationMs;
+  }
+  // The lock went with the first restore: a third runs.
+  expect((await restore(lab, '--source', fullOnly, '--target-database', 'Octo-race', '--replace-existing')).code).toBe(0);
+});
+
+test('a target that changed between planning and restoring is not restored over: the plan is refused, nothing changed', async () => {
+  expect((await restore(lab, '--source', fullOnly, '--target-database', 'Octo-moved')).code).toBe(0);
+  lab.insertProject('Octo-moved', 'Only-here');
+  const context = quietEngineContext();
+  const connection = await openSqlConnection(lab.connectionString('master'), context, { database: 'master' });
+  try {
+    const plan = await planRestore(connection, { source: fullDiff, targetDatabase: 'Octo-moved', replaceExisting: true, safetyBackup: true, checkDb: false }, context);
+    expect(plan.targetState).toBe('ONLINE');
+    // Taken offline while the backups were verified (another tool, an operator).
+    lab.sim.model.database('Octo-moved')!.state = 'OFFLINE';
+    const run = restoreWithRecovery(connection, plan, { connectionString: lab.connectionString('master'), rollBackOnFailure: true }, context);
+    await expect(run).rejects.toThrow(
+      "Nothing was changed. 'Octo-moved' changed while the backups were read and verified: it existed (ONLINE) then and exists (OFFLINE) now. Run the restore again, so that it is planned against the database as it is.",
+    );
+  } finally {
+    await connection.close();
+  }
+  lab.sim.model.database('Octo-moved')!.state = 'ONLINE';
+  expect(lab.projectIds('Octo-moved')).toContain('Only-here');
+  // Its restore lock was not kept: a restore of it runs.
+  expect((await restore(lab, '--source', fullDiff, '--target-database', 'Octo-moved', '--replace-existing')).code).toBe(0);
 });
 
 test('a file holding several backup sets (appended WITH NOINIT): the newest is restored, by position', async () => {

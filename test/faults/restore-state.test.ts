@@ -165,6 +165,40 @@ describe('restore-database: a failed or cancelled replace', () => {
     expect(content('Standby')).toBe(standbyBefore);
   }, 60_000);
 
+  test('a lost restore lock stops the rollback (another restore may have started): the state and the command are printed, which bring the old database back', async () => {
+    lab.sim.faults.push({ match: /^RESTORE LOG/, dropMidStream: true });
+    const eventsBefore = lab.sim.events.length;
+    let killed = false;
+    const run = await runPlain(lab, 'restore-database', args(), {
+      // Never kills the step: ends the session holding its restore lock once the replace has begun.
+      killWhen: (out) => {
+        if (!killed && /^Safety backup \(copy-only\) of the existing 'Standby'/m.test(out)) {
+          const holder = [...lab.sim.model.applicationLocks.values()][0];
+          expect(holder).toBeDefined();
+          lab.sim.model.sessions.get(holder.sessionId)!.kill();
+          killed = true;
+        }
+        return false;
+      },
+    });
+    expect(killed).toBe(true);
+    expect(run.code).toBe(1);
+    expectNoSecret(run);
+    expect(run.stderr).toContain(
+      "Not rolled back: the connection holding octopus-dr's restore lock on 'Standby' was lost, so another restore of it may have started since. 'Standby' is now RESTORING",
+    );
+    expect(run.stderr).not.toContain('Rolling back');
+    const restoredFromSafety = (e: (typeof lab.sim.events)[number]) =>
+      e.kind === 'request' && /^IF DATABASEPROPERTYEX[\s\S]*RESTORE DATABASE/.test(e.detail ?? '') && e.params?.some((p) => /_SAFETY_/.test(String(p.value)));
+    expect(lab.sim.events.slice(eventsBefore).some(restoredFromSafety)).toBe(false);
+    const command = lastLine(run.stderr).trim();
+    expect(command).toMatch(/^npx octopus-dr restore-database --source \S+_SAFETY_\S+\.bak --target-database Standby --replace-existing$/);
+    const back = await runPrinted(lab, command);
+    expect(back.code).toBe(0);
+    expect(stateOf('Standby')).toBe('ONLINE, MULTI_USER');
+    expect(content('Standby')).toBe(standbyBefore);
+  }, 60_000);
+
   test('a connection dropped mid safety backup: nothing restored, the database unchanged, the partial safety backup deleted', async () => {
     const before = readdirSync(lab.backups);
     lab.sim.faults.push({ match: /^BACKUP DATABASE/, dropMidStream: true });

@@ -12,6 +12,8 @@ import { runStep } from '../../steps/runtime/run-step';
 import { scratchDatabaseName } from '../../steps/test-restore/scratch';
 import { testLatestBackup } from '../../steps/test-restore/test-restore';
 import { testRestore } from '../../templates/test-restore';
+import { tryLockRestoreTarget } from '../../steps/engines/database-backup';
+import { quietEngineContext } from '../../steps/runtime/engine-context';
 import type { SeedDatabase } from '../sql-simulator/engine/model';
 import { Lab, octopusTables, type StepRun } from '../database/harness';
 import { corruptDeflatedEntry, makeStore, runInProcess, tempDir as makeTempDir } from '../file-store/helpers';
@@ -347,6 +349,32 @@ test('a scratch name that already exists is avoided; the existing database is no
   expect(outputs.ScratchDatabase).toBe(scratchDatabaseName(PREFIX, now, () => 'bbbbbb'));
   expect(scratchDatabases()).toEqual([taken]);
   lab.sim.model.databases.delete(taken.toLowerCase());
+});
+
+test('a scratch name another restore holds (its restore lock) is avoided, and that lock is left to it', async () => {
+  const now = new Date('2026-11-27T06:00:00.000Z');
+  const suffixes = ['cccccc', 'dddddd'];
+  const held = scratchDatabaseName(PREFIX, now, () => 'cccccc');
+  // Another restore of that name, not yet past its RESTORE: it holds the lock, and the database is RESTORING.
+  const other = await tryLockRestoreTarget(lab.connectionString('master'), held, quietEngineContext());
+  expect(other).toBeDefined();
+  try {
+    const sink = new MemorySink();
+    const code = await runStep(testRestore, (params, context) => testLatestBackup(params, context, { now: () => now, randomSuffix: () => suffixes.shift()!, reportDirectory: tempDir('octopus-dr-tr-report-') }), {
+      argv: ['--service-messages', '--source', lab.backups],
+      env: { OCTOPUSDR_SQL_CONNECTIONSTRING: lab.connectionString('master'), OCTOPUSDR_MASTERKEY: KEY_B64 },
+      sink,
+      handleSignals: false,
+    });
+    expect(code).toBe(0);
+    expect(sink.out).toContain(`Another restore holds the name '${held}'; choosing another scratch name.`);
+    expect(outputVariablesIn(sink.out).ScratchDatabase).toBe(scratchDatabaseName(PREFIX, now, () => 'dddddd'));
+    // The lock is still the other restore's: this run took and released only its own.
+    expect(await other!.isHeld()).toBe(true);
+  } finally {
+    await other!.release();
+  }
+  expect(await tryLockRestoreTarget(lab.connectionString('master'), held, quietEngineContext()).then((l) => l?.release().then(() => true))).toBe(true);
 });
 
 test('keep database leaves the scratch copy for inspection and says so', async () => {

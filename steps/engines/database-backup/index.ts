@@ -59,6 +59,7 @@ export {
   type DatabaseState,
 } from './restore';
 export { restoreWithRecovery, safetyRestoreCommand, type RecoveryTarget } from './restore-recovery';
+export { lockRestoreTarget, tryLockRestoreTarget, RestoreTargetBusyError, type RestoreLock } from './restore-lock';
 export { selectChain, ChainError, type RestoreChain, type ChainOptions } from './chain';
 
 // What a folder of backups holds.

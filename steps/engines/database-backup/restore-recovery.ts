@@ -1,7 +1,9 @@
 // A restore that leaves nothing in an unknown state: a database it creates is dropped again if
 // the restore fails or is cancelled (it did not exist, so nothing is lost); a database it
 // replaces is rolled back from the safety backup on a failure (when asked), and the failure's
-// message says what state the database is in and how to get its previous content back.
+// message says what state the database is in and how to get its previous content back. One
+// restore per target at a time: the whole of it, rollback included, holds the target's restore
+// lock (restore-lock.ts), and a rollback whose lock was lost does not run.
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -10,8 +12,9 @@ import { restoreDatabase as restoreTemplate } from '../../../templates/restore-d
 import type { EngineContext } from '../../runtime/engine-context';
 import { StepFailure } from '../../runtime/errors';
 import { openSqlConnection, SqlError, type SqlConnection } from '../sql';
-import { readDatabaseState, restoreDatabase, RestoreError, restoreSafetyBackup, type DatabaseState, type RestorePlan, type RestoreResult } from './restore';
-import { dropIfRestoringStatement } from './tsql';
+import { readDatabaseState, restoreDatabase, RestoreError, RestorePlanError, restoreSafetyBackup, type DatabaseState, type RestorePlan, type RestoreResult } from './restore';
+import { lockRestoreTarget, type RestoreLock } from './restore-lock';
+import { dropIfRestoringStatement, quoteName } from './tsql';
 
 /** Where fresh connections go (the restore's own may be the one that was lost), and whether to roll back. */
 export interface RecoveryTarget {
@@ -22,34 +25,55 @@ export interface RecoveryTarget {
 
 /** Runs the plan; on a failure or cancel, leaves the target in a known state and throws a StepFailure saying which. */
 export async function restoreWithRecovery(connection: SqlConnection, plan: RestorePlan, target: RecoveryTarget, context: EngineContext): Promise<RestoreResult> {
-  // A database this restore creates must not be left half-restored (RESTORING) by a failure or a
-  // cancel: it did not exist before, so removing it loses nothing. A replaced database is kept.
-  let restored = false;
-  if (!plan.targetExists) {
-    context.onCleanup(async () => {
-      if (restored) return;
-      const cleanup = await openSqlConnection(target.connectionString, context, { database: 'master' });
-      try {
-        const drop = dropIfRestoringStatement(plan.targetDatabase);
-        const { rows } = await cleanup.query(drop.sql, drop.params);
-        if (rows.length > 0) context.log.warn(`Dropped the partly restored database '${plan.targetDatabase}' (it did not exist before this restore).`);
-      } finally {
-        await cleanup.close();
-      }
+  // Held until the restore and any rollback or drop are done.
+  const lock = await lockRestoreTarget(target.connectionString, plan.targetDatabase, plan.server.serverName, context);
+  // A partly restored new database left for the step's cleanup to drop keeps the lock until then
+  // (the lock's own cleanup, registered first, runs after it).
+  let dropLeftToCleanup = false;
+  try {
+    await confirmTargetAsPlanned(connection, plan);
+    // A database this restore creates must not be left half-restored (RESTORING) by a failure or a
+    // cancel: it did not exist before, so removing it loses nothing. A replaced database is kept.
+    let restored = false;
+    if (!plan.targetExists) {
+      context.onCleanup(async () => {
+        if (restored) return;
+        const cleanup = await openSqlConnection(target.connectionString, context, { database: 'master' });
+        try {
+          const drop = dropIfRestoringStatement(plan.targetDatabase);
+          const { rows } = await cleanup.query(drop.sql, drop.params);
+          if (rows.length > 0) context.log.warn(`Dropped the partly restored database '${plan.targetDatabase}' (it did not exist before this restore).`);
+        } finally {
+          await cleanup.close();
+        }
+      });
+    }
+    const result = await restoreDatabase(connection, plan, context).catch(async (e) => {
+      if (plan.targetExists) throw await replaceFailure(e, plan, target, lock, context);
+      dropLeftToCleanup = true;
+      // Dropped now, so that the message (the last line) says what is left.
+      const failure = await newDatabaseFailure(e, plan, target, context);
+      restored = failure !== undefined;
+      dropLeftToCleanup = !restored;
+      if (failure) throw failure;
+      // A cancel is reported as such (exit 130/143), not as the failure it caused.
+      context.signal.throwIfAborted();
+      throw e;
     });
+    restored = true;
+    return result;
+  } finally {
+    if (!dropLeftToCleanup) await lock.release();
   }
-  const result = await restoreDatabase(connection, plan, context).catch(async (e) => {
-    if (plan.targetExists) throw await replaceFailure(e, plan, target, context);
-    // Dropped now, so that the message (the last line) says what is left.
-    const failure = await newDatabaseFailure(e, plan, target, context);
-    restored = failure !== undefined;
-    if (failure) throw failure;
-    // A cancel is reported as such (exit 130/143), not as the failure it caused.
-    context.signal.throwIfAborted();
-    throw e;
-  });
-  restored = true;
-  return result;
+}
+
+/** The target as the plan found it: it may have changed while the backups were verified, before the lock was taken. */
+async function confirmTargetAsPlanned(connection: SqlConnection, plan: RestorePlan): Promise<void> {
+  const now = await readDatabaseState(connection, plan.targetDatabase);
+  const was = plan.targetExists ? `existed (${plan.targetState})` : 'did not exist';
+  const is = now ? `exists (${now.state})` : 'does not exist';
+  if (Boolean(now) === plan.targetExists && (!now || now.state === plan.targetState)) return;
+  throw new RestorePlanError(`'${plan.targetDatabase}' changed while the backups were read and verified: it ${was} then and ${is} now. Run the restore again, so that it is planned against the database as it is.`);
 }
 
 /** A shell argument as typed: bare when safe, else single-quoted (PowerShell and POSIX shells both take these). */
@@ -147,16 +171,12 @@ async function newDatabaseFailure(error: unknown, plan: RestorePlan, target: Rec
   return new StepFailure(`${what}\n${state}`, { exitCode, cause: error });
 }
 
-function quoteName(name: string): string {
-  return `[${name.replace(/]/g, ']]')}]`;
-}
-
 /**
  * A failed or cancelled restore over an existing database: reads its state from SQL Server,
  * rolls back from the safety backup on a failure (unless "Roll back on failure" is off), and
  * returns the failure whose message says what state it is in and how to get back.
  */
-async function replaceFailure(error: unknown, plan: RestorePlan, target: RecoveryTarget, context: EngineContext): Promise<StepFailure> {
+async function replaceFailure(error: unknown, plan: RestorePlan, target: RecoveryTarget, lock: RestoreLock, context: EngineContext): Promise<StepFailure> {
   const { signal, log } = context;
   const database = plan.targetDatabase;
   const cancelled = signal.aborted;
@@ -186,6 +206,14 @@ async function replaceFailure(error: unknown, plan: RestorePlan, target: Recover
     return failure([`${why}: ${describeState(database, state)}.`, wayBack(plan)]);
   }
 
+  if (!(await lock.isHeld())) {
+    // The lock's session ended (its connection was lost): another restore may have started since, and a rollback would undo it.
+    const state = await stateOf(target, context, database);
+    return failure([
+      `Not rolled back: the connection holding octopus-dr's restore lock on '${database}' was lost, so another restore of it may have started since. ${describeState(database, state)}.`,
+      wayBack(plan),
+    ]);
+  }
   log.warn(`Restoring '${database}' failed; rolling back to its previous content from the safety backup ${plan.safetyBackupFile}.`);
   try {
     await withFreshConnection(target, context, (c) => restoreSafetyBackup(c, plan, context));

@@ -34,7 +34,9 @@ import {
   databaseExistsStatement,
   formatStatement,
   multiUserStatement,
+  newestSafetyBackupStatement,
   octopusTablesStatement,
+  quoteName,
   OCTOPUS_CORE_TABLES,
   restoreStatement,
   verifyStatement,
@@ -115,6 +117,8 @@ export interface RestorePlan {
   sourceDatabase: string;
   targetDatabase: string;
   targetExists: boolean;
+  /** sys.databases state_desc of the existing target when planned (ONLINE, RESTORING, ...). */
+  targetState?: string;
   server: ServerFacts;
   relocations: Relocation[];
   /** Server path of the safety backup, when one will be taken. */
@@ -165,6 +169,8 @@ export interface FoundBackupSets {
 }
 
 /** `<Database>_SAFETY_<stamp>_<6 hex>.bak` (before the random part: `<Database>_SAFETY_<stamp>.bak`): the copy-only backup taken before replacing a database. */
+/** The backup set name (BACKUP ... WITH NAME) of every safety backup: how msdb's history finds them. */
+const SAFETY_BACKUP_SET_NAME = 'octopus-dr safety backup before restore';
 const SAFETY_BACKUP_NAME = /_SAFETY_\d{8}T\d{6}Z(_[0-9a-f]{6})?\.bak$/i;
 
 /** Every set in the source's folder, the named one, and the point in time; checks the source exists. */
@@ -410,8 +416,15 @@ export async function buildRestorePlan(
   const warnings: string[] = [];
   const steps: PlannedStep[] = [];
   let safetyBackupFile: string | undefined;
-  if (targetExists && request.safetyBackup && targetState !== 'ONLINE') {
-    warnings.push(`'${targetDatabase}' is ${targetState}, not ONLINE, so it cannot be backed up first; it is replaced without a safety backup.`);
+  if (targetExists && request.safetyBackup && targetState === 'RESTORING') {
+    // Half-restored (an earlier restore that did not finish, or a standby's chain): no content to keep that its backups do not hold.
+    warnings.push(`'${targetDatabase}' is RESTORING (not usable), so it cannot be backed up first; it is replaced without a safety backup.${await earlierSafetyBackup(connection, targetDatabase)}`);
+  } else if (targetExists && request.safetyBackup && targetState !== 'ONLINE') {
+    planError(
+      `'${targetDatabase}' is ${targetState}, not ONLINE, so no safety backup of it can be taken, and "${safetyBackupParameter.label}" is on. ` +
+        `Bring it ONLINE first (ALTER DATABASE ${quoteName(targetDatabase)} SET ONLINE) and run the restore again; ` +
+        `or, to replace it with no way back, turn "${safetyBackupParameter.label}" off (copy its data and log files first if you may need them).`,
+    );
   }
   if (targetExists && request.safetyBackup && targetState === 'ONLINE') {
     const safety = safetyBackupStep(targetDatabase, facts);
@@ -423,7 +436,15 @@ export async function buildRestorePlan(
   steps.push({ kind: 'octopus-check', weight: 0.05, statement: octopusTablesStatement(targetDatabase) });
   if (request.checkDb) steps.push({ kind: 'checkdb', weight: 1, statement: checkDbStatement(targetDatabase) });
 
-  return { request, chain, sourceDatabase: selected.sourceDatabase, targetDatabase, targetExists, server: facts, relocations, safetyBackupFile, steps, warnings };
+  return { request, chain, sourceDatabase: selected.sourceDatabase, targetDatabase, targetExists, targetState, server: facts, relocations, safetyBackupFile, steps, warnings };
+}
+
+/** The newest safety backup octopus-dr took of the database (msdb's history), named so the user keeps it: e.g. left by a killed replace. */
+async function earlierSafetyBackup(connection: SqlConnection, database: string): Promise<string> {
+  const found = await runStatement<{ file: string; finished: unknown }>(connection, newestSafetyBackupStatement(database, SAFETY_BACKUP_SET_NAME)).catch(() => undefined);
+  const newest = found?.rows[0];
+  if (!newest) return '';
+  return ` Its content before the earlier restore may be in the safety backup ${newest.file} (finished ${normaliseLocalTime(String(newest.finished)) ?? String(newest.finished)}, server local time): keep that file until this restore is checked.`;
 }
 
 /** The copy-only backup of the database about to be replaced, in the server's default backup folder. */
@@ -446,7 +467,7 @@ function safetyBackupStep(targetDatabase: string, facts: ServerFacts): { file: s
         copyOnly: true,
         compression: facts.supportsBackupCompression ? true : undefined,
         statsPercent: STATS_PERCENT,
-        name: `octopus-dr safety backup before restore`,
+        name: SAFETY_BACKUP_SET_NAME,
         description: `Copy-only backup of '${targetDatabase}' taken by octopus-dr before replacing it`,
       }),
       purpose: `Safety backup (copy-only) of the existing '${targetDatabase}' to ${file}`,

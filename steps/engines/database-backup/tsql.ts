@@ -12,6 +12,11 @@ export interface Statement {
   params: SqlParams;
 }
 
+/** A name as QUOTENAME writes it, for T-SQL shown to a person (statements sent take names as parameters). */
+export function quoteName(name: string): string {
+  return `[${name.replace(/]/g, ']]')}]`;
+}
+
 const name128 = (value: string) => param.nvarchar(value, 128);
 const path4000 = (value: string) => param.nvarchar(value, 4000);
 
@@ -314,4 +319,57 @@ export function formatStatement(statement: Statement): string {
     lines.push(`--   @${name} = ${shown}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * The name of octopus-dr's application lock on a restore target. Lock names compare binary in
+ * SQL Server, and database names by collation: lower-casing makes two spellings of one database
+ * one lock (two databases differing only in case then share it, which only serialises them).
+ */
+export function restoreLockName(database: string): string {
+  return `octopus-dr restore ${database.toLowerCase()}`;
+}
+
+/** Takes the session-owned restore lock on the target without waiting: result 0 when granted, -1 when another session holds it. */
+export function takeRestoreLockStatement(database: string): Statement {
+  return {
+    purpose: `Take octopus-dr's restore lock on '${database}'`,
+    sql: [
+      'DECLARE @result int;',
+      "EXEC @result = sys.sp_getapplock @Resource = @resource, @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = 0;",
+      'SELECT @result AS result;',
+    ].join('\n'),
+    params: { resource: param.nvarchar(restoreLockName(database), 255) },
+  };
+}
+
+/** Whether this session still holds the restore lock ('Exclusive'), e.g. before rolling back. */
+export function restoreLockModeStatement(database: string): Statement {
+  return {
+    purpose: `Check that octopus-dr's restore lock on '${database}' is still held`,
+    sql: "SELECT APPLOCK_MODE(N'public', @resource, N'Session') AS mode;",
+    params: { resource: param.nvarchar(restoreLockName(database), 255) },
+  };
+}
+
+export function releaseRestoreLockStatement(database: string): Statement {
+  return {
+    purpose: `Release octopus-dr's restore lock on '${database}'`,
+    sql: ['DECLARE @result int;', "EXEC @result = sys.sp_releaseapplock @Resource = @resource, @LockOwner = N'Session';", 'SELECT @result AS result;'].join('\n'),
+    params: { resource: param.nvarchar(restoreLockName(database), 255) },
+  };
+}
+
+/** The newest backup of the database with the given set name in msdb's history, and its file. */
+export function newestSafetyBackupStatement(database: string, setName: string): Statement {
+  return {
+    purpose: `Find the newest safety backup of '${database}' in msdb's backup history`,
+    sql: [
+      'SELECT TOP (1) f.physical_device_name AS [file], CONVERT(varchar(23), s.backup_finish_date, 126) AS finished',
+      'FROM msdb.dbo.backupset AS s INNER JOIN msdb.dbo.backupmediafamily AS f ON f.media_set_id = s.media_set_id',
+      'WHERE s.database_name = @database AND s.name = @setName',
+      'ORDER BY s.backup_finish_date DESC;',
+    ].join('\n'),
+    params: { database: name128(database), setName: name128(setName) },
+  };
 }

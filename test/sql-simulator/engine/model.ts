@@ -41,7 +41,7 @@ export interface Database {
   id: number;
   name: string;
   recoveryModel: RecoveryModel;
-  state: 'ONLINE' | 'RESTORING' | 'OFFLINE';
+  state: 'ONLINE' | 'RESTORING' | 'OFFLINE' | 'RECOVERY_PENDING' | 'SUSPECT';
   userAccess: 'MULTI_USER' | 'SINGLE_USER' | 'RESTRICTED_USER';
   createDate: Date;
   files: DatabaseFile[];
@@ -145,6 +145,8 @@ export class ServerModel {
   readonly databases = new Map<string, Database>();
   readonly sessions = new Map<number, Session>();
   readonly backupHistory: BackupHistory[] = [];
+  /** sp_getapplock's session-owned locks, by `<database>\u0000<resource>` (resources compare binary, as in SQL Server). */
+  readonly applicationLocks = new Map<string, { sessionId: number; count: number }>();
   operationMs: number;
   /** Moves the server's clock (GETDATE, backup times) ahead of the real one, e.g. to age backups. */
   clockOffsetMs = 0;
@@ -256,6 +258,8 @@ export class ServerModel {
 
   closeSession(id: number): void {
     this.sessions.delete(id);
+    // A session's application locks end with it.
+    for (const [key, lock] of this.applicationLocks) if (lock.sessionId === id) this.applicationLocks.delete(key);
   }
 
   /** Sessions other than `exceptId` using the database. */

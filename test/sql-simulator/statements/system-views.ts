@@ -4,7 +4,7 @@ import { virtualTables, type StatementHandler } from '../engine/executor';
 import { T, typeText } from '../engine/types';
 
 const ACCESS = { MULTI_USER: 0, SINGLE_USER: 1, RESTRICTED_USER: 2 } as const;
-const STATE = { ONLINE: 0, RESTORING: 1, OFFLINE: 6 } as const;
+const STATE = { ONLINE: 0, RESTORING: 1, RECOVERY_PENDING: 3, SUSPECT: 4, OFFLINE: 6 } as const;
 const RECOVERY = { FULL: 1, BULK_LOGGED: 2, SIMPLE: 3 } as const;
 
 virtualTables.set('sys.databases', {
