@@ -38,3 +38,10 @@ export const OCTOPUS_VERSION_FORMAT: ValueFormat = {
   example: '2025.4.100',
   check: (value) => (parseOctopusVersion(value) ? undefined : true),
 };
+
+/** Test Latest Backup's scratch name is the prefix, a UTC stamp and a random part (23 characters): 128 in all at most. */
+export const SCRATCH_PREFIX_FORMAT: ValueFormat = {
+  description: 'at most 105 characters without control characters (the timestamp and random part that follow make up to 128, the longest SQL Server name)',
+  example: 'octopus-dr-test-',
+  check: (value) => (/[\u0000-\u001f\u007f]/.test(value) ? true : value.length > 105 ? `${value.length} characters long` : undefined),
+};

@@ -1,5 +1,6 @@
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
+import { SCRATCH_PREFIX_FORMAT } from './formats';
 import { OFFSITE_SOURCE_HELP, offsiteDecryptionParams, offsiteRestoreParams } from './offsite-parameters';
 import {
   agreementDays,
@@ -53,6 +54,7 @@ export const testRestore = defineTemplate({
       required: false,
       defaultValue: 'octopus-dr-test-',
       flag: 'scratch-prefix',
+      format: SCRATCH_PREFIX_FORMAT,
     }),
     maxAgeHours: defineParameter({
       name: 'OctopusDr.Test.MaxAgeHours',

@@ -39,6 +39,8 @@ export async function writeFileAtomically(target: string, data: string | Buffer)
 
 /** A file written and flushed under its temporary name, not yet in place. */
 export interface StagedFile {
+  /** Where it is, under its temporary name. */
+  readonly temporary: string;
   /** Renames it into place and makes the rename durable. */
   commit(): Promise<void>;
   /** Removes the temporary file (when what it belongs to failed). */
@@ -70,6 +72,7 @@ export async function stageFileAtomically(target: string, data: string | Buffer)
     return failed(error);
   }
   return {
+    temporary,
     commit: async () => {
       try {
         await fs.rename(temporary, target);
@@ -113,4 +116,29 @@ export async function placeWithoutReplacing(temporary: string, target: string, t
   if (linked) await fs.rm(temporary, { force: true });
   else await fs.rename(temporary, target);
   await syncDirectory(path.dirname(target));
+}
+
+/**
+ * Writes a file durably under `<stem><extension>`, or `<stem>-2<extension>`, `-3`, ... when a file
+ * of that name exists (two runs that started in the same second): never replaces one. Returns its path.
+ */
+export async function writeFileWithoutReplacing(directory: string, stem: string, extension: string, data: string | Buffer): Promise<string> {
+  const staged = await stageFileAtomically(path.join(directory, `${stem}${extension}`), data);
+  class Taken extends Error {}
+  try {
+    for (let n = 1; n <= 1000; n++) {
+      const target = path.join(directory, `${stem}${n === 1 ? '' : `-${n}`}${extension}`);
+      const placed = await placeWithoutReplacing(staged.temporary, target, () => new Taken()).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof Taken) return false;
+          throw error;
+        },
+      );
+      if (placed) return target;
+    }
+    throw new Error(`${path.join(directory, stem + extension)} and 999 more names like it are taken; clear out the folder.`);
+  } finally {
+    await staged.discard().catch(() => undefined);
+  }
 }

@@ -1,7 +1,6 @@
 // The test-restore report: what was tested, how long it took, and what failed. Written as JSON
 // (an Octopus artifact) and summarised in the log. It names files, databases and key IDs, never secrets.
-import * as path from 'node:path';
-import { writeFileAtomically } from '../runtime/files';
+import { writeFileWithoutReplacing } from '../runtime/files';
 
 export const REPORT_FORMAT = 'octopus-dr/test-restore-report/v1';
 
@@ -110,11 +109,9 @@ export function summarise(report: TestRestoreReport): string {
   return lines.join('\n');
 }
 
-/** Written atomically, so nobody reads half a report. */
+/** Written atomically, so nobody reads half a report, and never over another run's report (two drills in one second get -2). */
 export async function writeReport(directory: string, report: TestRestoreReport, redact: (text: string) => string = (t) => t): Promise<string> {
   const stamp = report.startedAt.replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-  const file = path.join(directory, `octopus-dr-test-restore-${stamp}.json`);
   // Artifacts are not masked by Octopus: anything registered as secret is redacted here too.
-  await writeFileAtomically(file, redact(JSON.stringify(report, null, 2) + '\n'));
-  return file;
+  return writeFileWithoutReplacing(directory, `octopus-dr-test-restore-${stamp}`, '.json', redact(JSON.stringify(report, null, 2) + '\n'));
 }

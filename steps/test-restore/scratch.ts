@@ -1,7 +1,9 @@
 // The scratch database a test restore creates: a name that cannot collide with a real one, and
 // its removal (SQL Server deletes the data and log files with the database).
 import { randomBytes } from 'node:crypto';
+import { dropIfRestoringStatement, tryLockRestoreTarget } from '../engines/database-backup';
 import { param, type SqlConnection } from '../engines/sql';
+import type { EngineContext } from '../runtime/engine-context';
 
 /** `<prefix><UTC yyyyMMddTHHmmssZ>-<6 hex>`: sortable, unique, at most 128 characters. */
 export function scratchDatabaseName(prefix: string, now: Date, random: () => string = () => randomBytes(3).toString('hex')): string {
@@ -39,4 +41,40 @@ export async function dropScratchDatabase(connection: SqlConnection, database: s
     ].join('\n'),
     params,
   );
+}
+
+/** `<prefix><UTC stamp>-<6 hex>`, as scratchDatabaseName makes them. */
+function scratchNamePattern(prefix: string): RegExp {
+  return new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d{8}T\\d{6}Z-[0-9a-f]{6}$`);
+}
+
+/**
+ * Scratch databases earlier runs left: a killed run (SIGKILL, a lost worker) had no time to drop
+ * its own. One whose name no restore holds (every run holds its name's restore lock until it has
+ * dropped it) is not in use: RESTORING, it is a half restore and is dropped; ONLINE, it may have
+ * been kept for inspection on purpose, so it is only named.
+ */
+export async function cleanScratchLeftovers(connection: SqlConnection, connectionString: string, prefix: string, context: EngineContext): Promise<void> {
+  const pattern = scratchNamePattern(prefix);
+  const { rows } = await connection.query<{ name: string; state: string }>('SELECT d.name, d.state_desc AS state FROM sys.databases AS d', {}, { signal: context.signal });
+  for (const { name, state } of rows.filter((r) => pattern.test(r.name))) {
+    const lock = await tryLockRestoreTarget(connectionString, name, context);
+    if (!lock) {
+      context.log.verbose(`'${name}' is another test restore's scratch database, in use.`);
+      continue;
+    }
+    try {
+      if (state === 'RESTORING') {
+        const drop = dropIfRestoringStatement(name);
+        await connection.runLong(drop.sql, drop.params, { signal: context.signal });
+        context.log.warn(`Dropped '${name}', a half-restored scratch database an earlier test restore left when it was stopped before it could drop it.`);
+      } else {
+        context.log.warn(
+          `'${name}' (${state}) is a scratch database an earlier test restore left (stopped before it could drop it, or kept with "Keep scratch database"): drop it when it is no longer needed.`,
+        );
+      }
+    } finally {
+      await lock.release();
+    }
+  }
 }

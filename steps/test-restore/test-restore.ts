@@ -26,7 +26,7 @@ import type { EngineContext } from '../runtime/engine-context';
 import { progressWithin, reportingThrough } from '../runtime/phase';
 import { openSqlConnection, type SqlConnection } from '../engines/sql';
 import { REPORT_FORMAT, summarise, writeReport, type TestRestoreReport } from './report';
-import { databaseExists, dropScratchDatabase, scratchDatabaseName } from './scratch';
+import { cleanScratchLeftovers, databaseExists, dropScratchDatabase, scratchDatabaseName } from './scratch';
 import { backupFolderOf, writeDrRecordAndPage } from './dr-record';
 import { checkAgreement, emptyAgreement } from './agreement';
 import { chainOctopusVersion, enforceStandbyVersion } from '../engines/standby';
@@ -228,6 +228,7 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   const facts = await connection.serverFacts();
   const against = sqlSourceProblemsForServer(sqlSourceLocationsOf(params), facts.pathSeparator);
   if (against.length > 0) throw new ParameterError(against);
+  await cleanScratchLeftovers(connection, params.connectionString, params.scratchPrefix, context);
 
   // Reading headers and RESTORE VERIFYONLY report no progress of their own: a phase keeps the log alive.
   const planning = context.phase('Finding, reading and verifying the newest backup', 2);

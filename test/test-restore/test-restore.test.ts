@@ -377,6 +377,46 @@ test('a scratch name another restore holds (its restore lock) is avoided, and th
   expect(await tryLockRestoreTarget(lab.connectionString('master'), held, quietEngineContext()).then((l) => l?.release().then(() => true))).toBe(true);
 });
 
+test('scratch databases killed runs left: a RESTORING one no restore holds is dropped, an ONLINE one is named, one in use is left alone', async () => {
+  const killed = `${PREFIX}20261101T010000Z-0a0a0a`;
+  const kept = `${PREFIX}20261101T020000Z-0b0b0b`;
+  const inUse = `${PREFIX}20261101T030000Z-0c0c0c`;
+  const notOurs = `${PREFIX}production`;
+  for (const name of [killed, kept, inUse, notOurs]) lab.sim.model.addDatabase(octopusSeed(name).seed);
+  lab.sim.model.database(killed)!.state = 'RESTORING';
+  lab.sim.model.database(inUse)!.state = 'RESTORING';
+  lab.sim.model.database(notOurs)!.state = 'RESTORING';
+  const other = await tryLockRestoreTarget(lab.connectionString('master'), inUse, quietEngineContext());
+  try {
+    const run = await runTestRestore([]);
+    expect(run.code).toBe(0);
+    const said = run.stdout + run.stderr;
+    expect(said).toContain(`Dropped '${killed}', a half-restored scratch database an earlier test restore left when it was stopped before it could drop it.`);
+    expect(said).toContain(`'${kept}' (ONLINE) is a scratch database an earlier test restore left (stopped before it could drop it, or kept with "Keep scratch database"): drop it when it is no longer needed.`);
+    expect(said).toContain(`'${inUse}' is another test restore's scratch database, in use.`);
+    expect(said).not.toMatch(new RegExp(`Dropped '${inUse}'`));
+    expect(said).not.toContain(notOurs);
+    expect(lab.sim.model.database(killed)).toBeUndefined();
+    expect(lab.sim.model.database(kept)!.state).toBe('ONLINE');
+    expect(lab.sim.model.database(inUse)!.state).toBe('RESTORING');
+    expect(lab.sim.model.database(notOurs)!.state).toBe('RESTORING');
+    expect(await other!.isHeld()).toBe(true);
+  } finally {
+    await other!.release();
+    for (const name of [killed, kept, inUse, notOurs]) lab.sim.model.databases.delete(name.toLowerCase());
+  }
+});
+
+test('a scratch prefix too long for the name it starts is refused before anything connects (exit 2)', async () => {
+  const requestsBefore = lab.sim.events.filter((e) => e.kind === 'request').length;
+  const run = await runTestRestore(['--scratch-prefix', 'p'.repeat(106)]);
+  expect(run.code).toBe(2);
+  expect(run.result).toMatch(/^"Scratch database prefix" must be at most 105 characters without control characters .*, not 106 characters long: /);
+  expect(lab.sim.events.filter((e) => e.kind === 'request').length).toBe(requestsBefore);
+  // 105 is the most that leaves the random part whole.
+  expect(scratchDatabaseName('p'.repeat(105), new Date('2026-12-04T05:00:00Z'), () => 'abcdef')).toMatch(/^p{105}20261204T050000Z-abcdef$/);
+});
+
 test('keep database leaves the scratch copy for inspection and says so', async () => {
   const run = await runTestRestore(['--keep-database']);
   expect(run.code).toBe(0);
