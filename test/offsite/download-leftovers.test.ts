@@ -8,7 +8,7 @@ import { backupFileStore } from '../../steps/engines/file-store/backup';
 import { resolveFolders } from '../../steps/engines/file-store/folders';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { resultMessageIn } from '../../steps/runtime/service-messages';
-import { bundlePath, makeStore, pseudoRandomBytes, runBundle, silentLog, tempDir, write } from '../file-store/helpers';
+import { bundlePath, makeStore, pseudoRandomBytes, runBundle, runInProcess, silentLog, tempDir, write } from '../file-store/helpers';
 import { startS3Server, type S3Server } from './servers';
 
 let s3: S3Server;
@@ -47,7 +47,7 @@ test('a half-downloaded file a killed restore left is removed by the next restor
   await new Promise((r) => child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.on('exit', r));
   expect(child.signalCode).toBe('SIGKILL');
   const [leftover] = readdirSync(staging).filter((f) => f.endsWith('.download'));
-  expect(leftover).toMatch(new RegExp(`^\\..*\\.zip\\.${child.pid}@.*\\.download$`));
+  expect(leftover).toMatch(new RegExp(`^\\..*\\.zip\\.${child.pid}-[0-9a-f]{8}@.*\\.download$`));
   // One that a running process (this one) is writing stays.
   const running = `.other.zip.${process.pid}@${hostname()}.download`;
   writeFileSync(path.join(staging, running), 'in progress');
@@ -57,4 +57,17 @@ test('a half-downloaded file a killed restore left is removed by the next restor
   expect(again.code).toBe(0);
   expect(again.stdout).toContain(`Removed ${leftover} from the download folder: a download a stopped run left unfinished.`);
   expect(readdirSync(staging).filter((f) => f.endsWith('.download'))).toEqual([running]);
+
+  // A leftover with this very process id: an earlier run that had the same pid (in a container,
+  // every run may be pid 7 on one host name). Not this run's download, so it is removed, not an EEXIST.
+  const zip = readdirSync(staging).find((f) => f.endsWith('.zip'))!;
+  const staging2 = path.join(work, 'staging2');
+  mkdirSync(staging2);
+  const samePid = [`.${zip}.${process.pid}@${hostname()}.download`, `.${zip}.${process.pid}-0badc0de@${hostname()}.download`];
+  for (const name of samePid) writeFileSync(path.join(staging2, name), 'a killed run with this pid');
+  const inProcess = await runInProcess('restore-file-store', [...args, '--download-directory', staging2, '--home-directory', path.join(work, 'same-pid')], { env });
+  expect(resultMessageIn(inProcess.stdout)).toMatch(/^Restored \d+ files/);
+  expect(inProcess.code).toBe(0);
+  for (const name of samePid) expect(inProcess.stdout).toContain(`Removed ${name} from the download folder: a download a stopped run left unfinished.`);
+  expect(readdirSync(staging2).filter((f) => f.endsWith('.download'))).toEqual([]);
 }, 300_000);

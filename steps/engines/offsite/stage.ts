@@ -5,7 +5,7 @@
 // folder with the right size and SHA-256 are not downloaded again.
 import { offsiteUrl } from '../../../templates/offsite-parameters';
 import { howToSet } from '../../runtime/parameters';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
@@ -207,12 +207,27 @@ function chooseFileStoreChain(request: StageRun, offsite: Offsite[]): { members:
   throw new StepFailure(`No complete file-store backup set is offsite in ${request.store.display}/file-store/ (every archive of a chain must be there, with its .offsite.json record).`);
 }
 
-/** A download's temporary name: hidden, with the process and machine that write it, so a leftover can be told from a download in progress. */
+/**
+ * This process's downloads. A process id alone does not tell a leftover from a download in
+ * progress: in a container every run may be pid 7 on the same host name.
+ */
+const RUN_TOKEN = randomBytes(4).toString('hex');
+
+/** A download's temporary name: hidden, with the process, run and machine that write it, so a leftover can be told from a download in progress. */
 function temporaryNameOf(name: string): string {
-  return `.${name}.${process.pid}@${hostname()}.download`;
+  return `.${name}.${process.pid}-${RUN_TOKEN}@${hostname()}.download`;
 }
 
-const TEMPORARY = /^\.(.+)\.(\d+)@(.+)\.download$/;
+/** `.<name>.<pid>[-<run>]@<host>.download` (names without the run part are from earlier versions). */
+const TEMPORARY = /^\.(.+)\.(\d+)(?:-([0-9a-f]{8}))?@(.+)\.download$/;
+
+/** A temporary download of this machine whose writer is gone: another process no longer running, or an earlier run that had this pid. */
+function isLeftover(match: RegExpExecArray): boolean {
+  const [, , pid, run, host] = match;
+  if (host !== hostname()) return false;
+  if (Number(pid) === process.pid) return run !== RUN_TOKEN;
+  return !isRunning(Number(pid));
+}
 
 function isRunning(pid: number): boolean {
   try {
@@ -232,7 +247,7 @@ async function removeLeftovers(request: StageRun): Promise<void> {
   const names = await fs.readdir(request.stagingDirectory).catch(() => [] as string[]);
   for (const name of names) {
     const m = TEMPORARY.exec(name);
-    if (!m || m[3] !== hostname() || Number(m[2]) === process.pid || isRunning(Number(m[2]))) continue;
+    if (!m || !isLeftover(m)) continue;
     await fs.rm(path.join(request.stagingDirectory, name), { force: true }).then(
       () => request.log.info(`Removed ${name} from the download folder: a download a stopped run left unfinished.`),
       (error: NodeJS.ErrnoException) => request.log.warn(`Could not remove ${name}, a download a stopped run left unfinished (${error.code ?? error.message}); delete it.`),
