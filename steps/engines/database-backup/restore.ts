@@ -168,9 +168,9 @@ export interface FoundBackupSets {
   stopAt?: string;
 }
 
-/** `<Database>_SAFETY_<stamp>_<6 hex>.bak` (before the random part: `<Database>_SAFETY_<stamp>.bak`): the copy-only backup taken before replacing a database. */
 /** The backup set name (BACKUP ... WITH NAME) of every safety backup: how msdb's history finds them. */
 const SAFETY_BACKUP_SET_NAME = 'octopus-dr safety backup before restore';
+/** `<Database>_SAFETY_<stamp>_<6 hex>.bak` (before the random part: `<Database>_SAFETY_<stamp>.bak`): the copy-only backup taken before replacing a database. */
 const SAFETY_BACKUP_NAME = /_SAFETY_\d{8}T\d{6}Z(_[0-9a-f]{6})?\.bak$/i;
 
 /** Every set in the source's folder, the named one, and the point in time; checks the source exists. */
