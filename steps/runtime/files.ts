@@ -102,7 +102,9 @@ export async function syncDirectory(directory: string): Promise<void> {
 /**
  * Gives a finished temporary file its name only where no file has it: a hard link fails on an
  * existing name, where a rename would replace it. Where hard links are not supported (some
- * shares), a rename, so the caller checks first. The name is made durable before returning.
+ * shares), the name is claimed by an exclusive create first; a run killed between the two leaves
+ * an empty file of that name, which the next run meets as taken, never as good. The name is made
+ * durable before returning.
  */
 export async function placeWithoutReplacing(temporary: string, target: string, taken: () => Error): Promise<void> {
   const linked = await fs.link(temporary, target).then(
@@ -114,7 +116,14 @@ export async function placeWithoutReplacing(temporary: string, target: string, t
     },
   );
   if (linked) await fs.rm(temporary, { force: true });
-  else await fs.rename(temporary, target);
+  else {
+    // No hard links here (some shares): the name is claimed by creating it exclusively, empty, then
+    // the finished file is renamed over that claim, which is this run's own.
+    await fs.writeFile(target, '', { flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'EEXIST' ? taken() : error;
+    });
+    await fs.rename(temporary, target);
+  }
   await syncDirectory(path.dirname(target));
 }
 

@@ -1,7 +1,7 @@
 // The scratch database a test restore creates: a name that cannot collide with a real one, and
 // its removal (SQL Server deletes the data and log files with the database).
 import { randomBytes } from 'node:crypto';
-import { dropIfRestoringStatement, tryLockRestoreTarget } from '../engines/database-backup';
+import { dropIfRestoringStatement, quoteName, tryLockRestoreTarget } from '../engines/database-backup';
 import { param, type SqlConnection } from '../engines/sql';
 import type { EngineContext } from '../runtime/engine-context';
 
@@ -55,26 +55,40 @@ function scratchNamePattern(prefix: string): RegExp {
  * been kept for inspection on purpose, so it is only named.
  */
 export async function cleanScratchLeftovers(connection: SqlConnection, connectionString: string, prefix: string, context: EngineContext): Promise<void> {
+  // Housekeeping: what fails here is said, and never decides whether the backup passes its test.
+  const { rows } = await connection
+    .query<{ name: string; state: string }>('SELECT d.name, d.state_desc AS state FROM sys.databases AS d', {}, { signal: context.signal })
+    .catch((error: Error) => {
+      context.signal.throwIfAborted();
+      context.log.warn(`Could not look for scratch databases earlier test restores left (${error.message}).`);
+      return { rows: [] };
+    });
   const pattern = scratchNamePattern(prefix);
-  const { rows } = await connection.query<{ name: string; state: string }>('SELECT d.name, d.state_desc AS state FROM sys.databases AS d', {}, { signal: context.signal });
   for (const { name, state } of rows.filter((r) => pattern.test(r.name))) {
-    const lock = await tryLockRestoreTarget(connectionString, name, context);
-    if (!lock) {
-      context.log.verbose(`'${name}' is another test restore's scratch database, in use.`);
-      continue;
+    await cleanScratchLeftover(connection, connectionString, name, state, context).catch((error: Error) => {
+      context.signal.throwIfAborted();
+      context.log.warn(`'${name}' (${state}), a scratch database an earlier test restore left, could not be dropped (${error.message}): drop it (DROP DATABASE ${quoteName(name)}).`);
+    });
+  }
+}
+
+async function cleanScratchLeftover(connection: SqlConnection, connectionString: string, name: string, state: string, context: EngineContext): Promise<void> {
+  const lock = await tryLockRestoreTarget(connectionString, name, context);
+  if (!lock) {
+    context.log.verbose(`'${name}' is another test restore's scratch database, in use.`);
+    return;
+  }
+  try {
+    if (state === 'RESTORING') {
+      const drop = dropIfRestoringStatement(name);
+      await connection.runLong(drop.sql, drop.params, { signal: context.signal });
+      context.log.warn(`Dropped '${name}', a half-restored scratch database an earlier test restore left when it was stopped before it could drop it.`);
+    } else {
+      context.log.warn(
+        `'${name}' (${state}) is a scratch database an earlier test restore left (stopped before it could drop it, or kept with "Keep scratch database"): drop it when it is no longer needed.`,
+      );
     }
-    try {
-      if (state === 'RESTORING') {
-        const drop = dropIfRestoringStatement(name);
-        await connection.runLong(drop.sql, drop.params, { signal: context.signal });
-        context.log.warn(`Dropped '${name}', a half-restored scratch database an earlier test restore left when it was stopped before it could drop it.`);
-      } else {
-        context.log.warn(
-          `'${name}' (${state}) is a scratch database an earlier test restore left (stopped before it could drop it, or kept with "Keep scratch database"): drop it when it is no longer needed.`,
-        );
-      }
-    } finally {
-      await lock.release();
-    }
+  } finally {
+    await lock.release();
   }
 }

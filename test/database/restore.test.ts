@@ -394,6 +394,59 @@ test('two replace restores of one database at once: the second is refused before
   expect((await restore(lab, '--source', fullOnly, '--target-database', 'Octo-race', '--replace-existing')).code).toBe(0);
 });
 
+test('a restore whose lock session is lost stops before its next statement and says so; it never claims a restore another may have overrun', async () => {
+  expect((await restore(lab, '--source', fullOnly, '--target-database', 'Octo-lost')).code).toBe(0);
+  const operationMs = lab.sim.model.operationMs;
+  lab.sim.model.operationMs = 1500;
+  try {
+    let killed = false;
+    const run = await lab.run('restore-database', 'master', ['--source', fullDiff, '--target-database', 'Octo-lost', '--replace-existing'], {
+      bundle: true,
+      killAfter: (out) => {
+        if (!killed && /^Safety backup \(copy-only\) of the existing 'Octo-lost'/m.test(out)) {
+          killed = true;
+          // Half-way through the safety backup (1.5 s), the lock's session ends (a DBA kills the
+          // sleeping session, one TCP flow drops); the work session lives on.
+          setTimeout(() => {
+            const holder = [...lab.sim.model.applicationLocks.values()][0];
+            lab.sim.model.sessions.get(holder.sessionId)!.kill();
+          }, 500);
+        }
+        return false;
+      },
+    });
+    expect(killed).toBe(true);
+    expect(run.code).toBe(1);
+    expect(run.stdout + run.stderr).toContain(
+      `Restoring over the existing database 'Octo-lost' failed: the connection holding octopus-dr's restore lock on 'Octo-lost' was lost, so another restore of it may have started; "Take exclusive access and restore the full backup WITH NORECOVERY" was not started.`,
+    );
+    expect(run.stdout + run.stderr).toContain("Not rolled back: the connection holding octopus-dr's restore lock on 'Octo-lost' was lost");
+    expect(run.result).toMatch(/^  npx octopus-dr restore-database --source \S+_SAFETY_\S+\.bak --target-database Octo-lost --replace-existing$/m);
+    // The safety backup was taken; not one RESTORE was sent after the lock was lost.
+    expect(lab.projectIds('Octo-lost')).toEqual(['Projects-1']);
+  } finally {
+    lab.sim.model.operationMs = operationMs;
+  }
+});
+
+test('a replace over a RESTORING database that fails names, last, the safety backup the earlier unfinished restore took, and how to put it back', async () => {
+  expect((await restore(lab, '--source', fullOnly, '--target-database', 'Octo-stuck2')).code).toBe(0);
+  const replaced = await restore(lab, '--source', fullOnly, '--target-database', 'Octo-stuck2', '--replace-existing');
+  expect(replaced.code).toBe(0);
+  const earlier = replaced.outputs.SafetyBackupFile!;
+  lab.sim.model.database('Octo-stuck2')!.state = 'RESTORING';
+  lab.sim.faults.push({ match: /RESTORE DATABASE/, dropMidStream: true });
+  try {
+    const run = await restore(lab, '--source', fullDiff, '--target-database', 'Octo-stuck2', '--replace-existing');
+    expect(run.code).toBe(1);
+    expect(run.result).toContain('It was RESTORING before this restore, so no safety backup of it was taken: run the restore again to finish it.');
+    expect(run.result).toContain(`Its content before the earlier, unfinished restore may be in the safety backup that restore took, ${earlier} (a path on the SQL Server).`);
+    expect(run.result!.trimEnd().split('\n').at(-1)).toBe(`  npx octopus-dr restore-database --source ${earlier} --target-database Octo-stuck2 --replace-existing`);
+  } finally {
+    lab.sim.faults.length = 0;
+  }
+});
+
 test('a target that changed between planning and restoring is not restored over: the plan is refused, nothing changed', async () => {
   expect((await restore(lab, '--source', fullOnly, '--target-database', 'Octo-moved')).code).toBe(0);
   lab.insertProject('Octo-moved', 'Only-here');

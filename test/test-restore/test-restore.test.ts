@@ -407,6 +407,26 @@ test('scratch databases killed runs left: a RESTORING one no restore holds is dr
   }
 });
 
+test('a leftover scratch database that cannot be dropped is named with the command to drop it; the drill of a good backup still passes', async () => {
+  const leftover = `${PREFIX}20261101T040000Z-0d0d0d`;
+  lab.sim.model.addDatabase(octopusSeed(leftover).seed);
+  lab.sim.model.database(leftover)!.state = 'RESTORING';
+  // Another session is in it (a restore by hand, monitoring): DROP fails with error 3702.
+  lab.sim.model.sessions.set(99_999, { id: 99_999, login: 'dba', database: leftover, kill: () => undefined });
+  try {
+    const run = await runTestRestore([]);
+    expect(run.code).toBe(0);
+    expect(run.stdout + run.stderr).toMatch(
+      new RegExp(`'${leftover}' \\(RESTORING\\), a scratch database an earlier test restore left, could not be dropped \\(.*in use.*\\): drop it \\(DROP DATABASE \\[${leftover}\\]\\)\\.`),
+    );
+    expect(reportOf(run).restore.status).toBe('passed');
+    expect(lab.sim.model.database(leftover)!.state).toBe('RESTORING');
+  } finally {
+    lab.sim.model.sessions.delete(99_999);
+    lab.sim.model.databases.delete(leftover.toLowerCase());
+  }
+});
+
 test('a scratch prefix too long for the name it starts is refused before anything connects (exit 2)', async () => {
   const requestsBefore = lab.sim.events.filter((e) => e.kind === 'request').length;
   const run = await runTestRestore(['--scratch-prefix', 'p'.repeat(106)]);

@@ -69,4 +69,4 @@ export { kindOf, normaliseLocalTime, type BackupHeader, type BackupSet, type Bac
 export { manifestStampOf, parseBackupFileName, backupSetNames, type BackupKind } from './naming';
 
 // Statements a step runs itself (dropping a half-restored or scratch database, CHECKDB).
-export { checkDbStatement, dropIfRestoringStatement, formatStatement, type Statement } from './tsql';
+export { checkDbStatement, dropIfRestoringStatement, formatStatement, quoteName, type Statement } from './tsql';

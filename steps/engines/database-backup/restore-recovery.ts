@@ -37,7 +37,8 @@ export async function restoreWithRecovery(connection: SqlConnection, plan: Resto
     let restored = false;
     if (!plan.targetExists) {
       context.onCleanup(async () => {
-        if (restored) return;
+        // Without the lock, a RESTORING database of this name may be another restore's by now.
+        if (restored || !(await lock.isHeld())) return;
         const cleanup = await openSqlConnection(target.connectionString, context, { database: 'master' });
         try {
           const drop = dropIfRestoringStatement(plan.targetDatabase);
@@ -48,11 +49,11 @@ export async function restoreWithRecovery(connection: SqlConnection, plan: Resto
         }
       });
     }
-    const result = await restoreDatabase(connection, plan, context).catch(async (e) => {
+    const result = await restoreDatabase(connection, plan, context, lock).catch(async (e) => {
       if (plan.targetExists) throw await replaceFailure(e, plan, target, lock, context);
       dropLeftToCleanup = true;
       // Dropped now, so that the message (the last line) says what is left.
-      const failure = await newDatabaseFailure(e, plan, target, context);
+      const failure = await newDatabaseFailure(e, plan, target, lock, context);
       restored = failure !== undefined;
       dropLeftToCleanup = !restored;
       if (failure) throw failure;
@@ -83,11 +84,11 @@ function shellArgument(value: string): string {
 }
 
 /** The command that restores the safety backup over the target (the connection string comes from the environment). */
-export function safetyRestoreCommand(plan: RestorePlan): string {
+export function safetyRestoreCommand(plan: RestorePlan, file = plan.safetyBackupFile!): string {
   const flag = (name: keyof typeof restoreTemplate.params) => restoreTemplate.params[name].flag;
   const args = [
     `--${flag('source')}`,
-    shellArgument(plan.safetyBackupFile!),
+    shellArgument(file),
     `--${flag('targetDatabase')}`,
     shellArgument(plan.targetDatabase),
     `--${flag('replaceExisting')}`,
@@ -118,15 +119,15 @@ async function stateOf(target: RecoveryTarget, context: EngineContext, database:
   return withFreshConnection(target, context, (c) => readDatabaseState(c, database)).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
 }
 
-/** How the user puts the previous database back (the last lines of the message). */
-function wayBack(plan: RestorePlan): string {
+/** How the user puts the previous database back (the last lines of the message): from this restore's safety backup, or an earlier one. */
+function wayBack(plan: RestorePlan, file = plan.safetyBackupFile!, whose = 'Its previous content is in the safety backup'): string {
   const connectionVariable = environmentNameOf(restoreTemplate.params.connectionString.name);
-  const visible = existsSync(plan.safetyBackupFile!);
+  const visible = existsSync(file);
   return (
-    `Its previous content is in the safety backup ${plan.safetyBackupFile} (a path on the SQL Server). ` +
+    `${whose} ${file} (a path on the SQL Server). ` +
     (visible ? '' : 'This worker cannot see that path: run the command where it can, or copy the file to a folder you can see and change --source. ') +
     `To put it back, stop the Octopus Server nodes and run, with the connection string in the environment variable ${connectionVariable}:\n` +
-    `  ${safetyRestoreCommand(plan)}`
+    `  ${safetyRestoreCommand(plan, file)}`
   );
 }
 
@@ -151,9 +152,19 @@ function exitCodeOf(signal: AbortSignal): number {
  * copy is dropped (nothing is lost). Undefined when there was nothing to drop (e.g. it was
  * restored and a check after it failed: the library's message says so).
  */
-async function newDatabaseFailure(error: unknown, plan: RestorePlan, target: RecoveryTarget, context: EngineContext): Promise<StepFailure | undefined> {
+async function newDatabaseFailure(error: unknown, plan: RestorePlan, target: RecoveryTarget, lock: RestoreLock, context: EngineContext): Promise<StepFailure | undefined> {
   if (!(error instanceof RestoreError) && !(error instanceof SqlError) && !context.signal.aborted) return undefined;
   const database = plan.targetDatabase;
+  if (!(await lock.isHeld())) {
+    const state = await stateOf(target, context, database);
+    const reason = error instanceof RestoreError ? error.reason : (error as Error).message;
+    return new StepFailure(
+      `Restoring the new database '${database}' failed: ${reason}\n` +
+        `${describeState(database, state)}. Not dropped: the connection holding octopus-dr's restore lock on it was lost, so it may be another restore's by now. ` +
+        `If no other restore of '${database}' is running, drop it (DROP DATABASE ${quoteName(database)}) and run the restore again.`,
+      { exitCode: exitCodeOf(context.signal), cause: error },
+    );
+  }
   const dropped = await withFreshConnection(target, context, async (c) => {
     const drop = dropIfRestoringStatement(database);
     return (await c.query(drop.sql, drop.params)).rows.length > 0;
@@ -194,10 +205,18 @@ async function replaceFailure(error: unknown, plan: RestorePlan, target: Recover
       `Nothing was restored: ${describeState(database, state)}.${await partialSafetyBackup(plan, error)}${cancelled ? '' : ' Fix the cause above and run the restore again.'}`,
     ]);
   }
+  if (!plan.safetyBackupFile && plan.earlierSafetyBackupFile) {
+    // It was RESTORING (a killed replace): what that replace replaced is in the safety backup it took.
+    const state = await stateOf(target, context, database);
+    return failure([
+      `${describeState(database, state)}. It was RESTORING before this restore, so no safety backup of it was taken: run the restore again to finish it.`,
+      wayBack(plan, plan.earlierSafetyBackupFile, 'Its content before the earlier, unfinished restore may be in the safety backup that restore took,'),
+    ]);
+  }
   if (!plan.safetyBackupFile) {
     const state = await stateOf(target, context, database);
     return failure([
-      `${describeState(database, state)}. No safety backup of its previous content was taken ("${restoreTemplate.params.safetyBackup.label}" was off, or it was not ONLINE), so it cannot be put back: run the restore again to finish it.`,
+      `${describeState(database, state)}. No safety backup of its previous content was taken ("${restoreTemplate.params.safetyBackup.label}" was off, or it was RESTORING), so it cannot be put back: run the restore again to finish it.`,
     ]);
   }
   if (cancelled || !target.rollBackOnFailure) {

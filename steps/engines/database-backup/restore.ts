@@ -123,6 +123,8 @@ export interface RestorePlan {
   relocations: Relocation[];
   /** Server path of the safety backup, when one will be taken. */
   safetyBackupFile?: string;
+  /** A RESTORING target's newest earlier safety backup (msdb's history): what a killed replace replaced. */
+  earlierSafetyBackupFile?: string;
   steps: PlannedStep[];
   warnings: string[];
 }
@@ -416,9 +418,15 @@ export async function buildRestorePlan(
   const warnings: string[] = [];
   const steps: PlannedStep[] = [];
   let safetyBackupFile: string | undefined;
+  let earlierSafetyBackupFile: string | undefined;
   if (targetExists && request.safetyBackup && targetState === 'RESTORING') {
     // Half-restored (an earlier restore that did not finish, or a standby's chain): no content to keep that its backups do not hold.
-    warnings.push(`'${targetDatabase}' is RESTORING (not usable), so it cannot be backed up first; it is replaced without a safety backup.${await earlierSafetyBackup(connection, targetDatabase)}`);
+    const earlier = await earlierSafetyBackup(connection, targetDatabase);
+    earlierSafetyBackupFile = earlier?.file;
+    warnings.push(
+      `'${targetDatabase}' is RESTORING (not usable), so it cannot be backed up first; it is replaced without a safety backup.` +
+        (earlier ? ` Its content before the earlier restore may be in the safety backup ${earlier.file} (finished ${earlier.finished}, server local time): keep that file until this restore is checked.` : ''),
+    );
   } else if (targetExists && request.safetyBackup && targetState !== 'ONLINE') {
     planError(
       `'${targetDatabase}' is ${targetState}, not ONLINE, so no safety backup of it can be taken, and "${safetyBackupParameter.label}" is on. ` +
@@ -436,15 +444,28 @@ export async function buildRestorePlan(
   steps.push({ kind: 'octopus-check', weight: 0.05, statement: octopusTablesStatement(targetDatabase) });
   if (request.checkDb) steps.push({ kind: 'checkdb', weight: 1, statement: checkDbStatement(targetDatabase) });
 
-  return { request, chain, sourceDatabase: selected.sourceDatabase, targetDatabase, targetExists, targetState, server: facts, relocations, safetyBackupFile, steps, warnings };
+  return {
+    request,
+    chain,
+    sourceDatabase: selected.sourceDatabase,
+    targetDatabase,
+    targetExists,
+    targetState,
+    server: facts,
+    relocations,
+    safetyBackupFile,
+    earlierSafetyBackupFile,
+    steps,
+    warnings,
+  };
 }
 
-/** The newest safety backup octopus-dr took of the database (msdb's history), named so the user keeps it: e.g. left by a killed replace. */
-async function earlierSafetyBackup(connection: SqlConnection, database: string): Promise<string> {
+/** The newest safety backup octopus-dr took of the database (msdb's history): e.g. what a killed replace left. */
+async function earlierSafetyBackup(connection: SqlConnection, database: string): Promise<{ file: string; finished: string } | undefined> {
   const found = await runStatement<{ file: string; finished: unknown }>(connection, newestSafetyBackupStatement(database, SAFETY_BACKUP_SET_NAME)).catch(() => undefined);
   const newest = found?.rows[0];
-  if (!newest) return '';
-  return ` Its content before the earlier restore may be in the safety backup ${newest.file} (finished ${normaliseLocalTime(String(newest.finished)) ?? String(newest.finished)}, server local time): keep that file until this restore is checked.`;
+  if (!newest) return undefined;
+  return { file: newest.file, finished: normaliseLocalTime(String(newest.finished)) ?? String(newest.finished) };
 }
 
 /** The copy-only backup of the database about to be replaced, in the server's default backup folder. */
@@ -534,8 +555,17 @@ export function formatRestorePlan(plan: RestorePlan): string {
   return lines.join('\n');
 }
 
+/** The restore lock's session ended before a statement: the statement was not sent. */
+export class LockLostError extends Error {
+  constructor(database: string) {
+    super(`the connection holding octopus-dr's restore lock on '${database}' was lost, so another restore of it may have started`);
+    this.name = 'LockLostError';
+  }
+}
+
 /** Why a statement failed; a dropped connection is said as such (SQL Server stops a statement whose session is gone). */
 function reasonOf(error: unknown, statement: Statement): string {
+  if (error instanceof LockLostError) return `${error.message}; "${statement.purpose}" was not started.`;
   if (error instanceof SqlError && error.kind === 'connection') {
     return `the connection to SQL Server was lost during "${statement.purpose}" (${error.code ?? 'connection closed'}), so SQL Server stopped it.`;
   }
@@ -592,8 +622,17 @@ export async function restoreSafetyBackup(connection: SqlConnection, plan: Resto
   }
 }
 
-/** Runs a plan from planRestore, reporting 0-100 % through context.progress. Throws RestoreError saying what state the database is in. */
-export async function restoreDatabase(connection: SqlConnection, plan: RestorePlan, context: EngineContext): Promise<RestoreResult> {
+/** What the restore holds while it runs: checked before each statement (restore-lock.ts). */
+export interface HeldLock {
+  isHeld(): Promise<boolean>;
+}
+
+/**
+ * Runs a plan from planRestore, reporting 0-100 % through context.progress. Throws RestoreError
+ * saying what state the database is in. With a lock, each statement first checks it is still held:
+ * once its session is gone, another restore of the database may be running.
+ */
+export async function restoreDatabase(connection: SqlConnection, plan: RestorePlan, context: EngineContext, lock?: HeldLock): Promise<RestoreResult> {
   const started = Date.now();
   const { log, signal } = context;
   const total = plan.steps.reduce((sum, s) => sum + s.weight, 0);
@@ -610,6 +649,7 @@ export async function restoreDatabase(connection: SqlConnection, plan: RestorePl
     log.verbose(formatStatement(statement));
     const base = done;
     try {
+      if (lock && !(await lock.isHeld())) throw new LockLostError(plan.targetDatabase);
       const result = await runStatement<{ name: string }>(connection, statement, {
         long: true,
         signal,

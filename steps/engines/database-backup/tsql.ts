@@ -327,7 +327,8 @@ export function formatStatement(statement: Statement): string {
  * one lock (two databases differing only in case then share it, which only serialises them).
  */
 export function restoreLockName(database: string): string {
-  return `octopus-dr restore ${database.toLowerCase()}`;
+  // SQL Server ignores trailing spaces when it compares names, too.
+  return `octopus-dr restore ${database.trimEnd().toLowerCase()}`;
 }
 
 /** Takes the session-owned restore lock on the target without waiting: result 0 when granted, -1 when another session holds it. */
