@@ -166,21 +166,17 @@ describe('restore-database: a failed or cancelled replace', () => {
   }, 60_000);
 
   test('a lost restore lock stops the rollback (another restore may have started): the state and the command are printed, which bring the old database back', async () => {
-    lab.sim.faults.push({ match: /^RESTORE LOG/, dropMidStream: true });
-    const eventsBefore = lab.sim.events.length;
     let killed = false;
-    const run = await runPlain(lab, 'restore-database', args(), {
-      // Never kills the step: ends the session holding its restore lock once the replace has begun.
-      killWhen: (out) => {
-        if (!killed && /^Safety backup \(copy-only\) of the existing 'Standby'/m.test(out)) {
-          const holder = [...lab.sim.model.applicationLocks.values()][0];
-          expect(holder).toBeDefined();
-          lab.sim.model.sessions.get(holder.sessionId)!.kill();
-          killed = true;
-        }
-        return false;
-      },
-    });
+    // As RESTORE LOG arrives (after the restore checked its lock), the session holding the lock ends
+    // (a DBA kills the sleeping session, one TCP flow drops); then the restore's own connection drops too.
+    const killLockSession = () => {
+      const holder = [...lab.sim.model.applicationLocks.values()][0];
+      lab.sim.model.sessions.get(holder.sessionId)!.kill();
+      killed = true;
+    };
+    lab.sim.faults.push({ match: /^RESTORE LOG/, dropMidStream: true, onTaken: killLockSession });
+    const eventsBefore = lab.sim.events.length;
+    const run = await runPlain(lab, 'restore-database', args());
     expect(killed).toBe(true);
     expect(run.code).toBe(1);
     expectNoSecret(run);

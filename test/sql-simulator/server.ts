@@ -24,6 +24,8 @@ export interface Fault {
   times?: number;
   /** Let this many matching requests through first (e.g. fail the second RESTORE, not the first). */
   skip?: number;
+  /** Runs when the fault is taken, before the request is answered (e.g. end another session at that moment). */
+  onTaken?: () => void;
 }
 
 export interface SimulatorEvent {
@@ -114,6 +116,7 @@ export class SqlSimulator {
     }
     f.times = (f.times ?? 1) - 1;
     if (f.times <= 0) this.faults.splice(i, 1);
+    f.onTaken?.();
     return f;
   }
 }
