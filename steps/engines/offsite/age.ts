@@ -27,6 +27,16 @@ export function encryptionFrom(settings: { encryptionPassphrase: string; encrypt
   if (passphrase && passphrase.length < 8) throw new ParameterError([`${PASSPHRASE} is too short: use at least 8 characters (better, a long random one).`]);
   return {
     record: { format: 'age', method: passphrase ? 'passphrase' : 'recipient', recipients: recipient ? [recipient] : [] },
+    keyLabel: passphrase ? PASSPHRASE : RECIPIENT,
+    // A passphrase opens what it encrypted; a recipient's public key cannot (only its identity, kept offline, can).
+    decrypt: passphrase
+      ? async (stored: Readable) => {
+          const decrypter = new (age().Decrypter)();
+          decrypter.addPassphrase(passphrase);
+          const plain = await decrypter.decrypt(Readable.toWeb(stored) as unknown as ReadableStream<Uint8Array>);
+          return Readable.fromWeb(plain as unknown as WebReadableStream);
+        }
+      : undefined,
     async encrypt(plain: Readable, plainSize: number) {
       const encrypter = new (age().Encrypter)();
       if (passphrase) {

@@ -1,8 +1,9 @@
 // Copies complete, verified backup sets offsite. Per set: the data files first, then the set's
 // manifest, then the offsite record that makes the set visible. A file already offsite with the
 // same name, size and SHA-256 (kept as object metadata) is not sent again, so a rerun after a
-// failure continues where it stopped. After upload every object's size and checksum are
-// checked against the record; a mismatch fails the copy.
+// failure continues where it stopped; an encrypted one only once the current key has decrypted it
+// to those (provenStored). After upload every object's size and checksum are checked against the
+// record; a mismatch fails the copy.
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { PassThrough, Readable, Transform } from 'node:stream';
@@ -16,8 +17,15 @@ import { META_ENCRYPTION, META_NAME, META_SHA256, META_SIZE, OffsiteError, type 
 
 export interface Encryption {
   record: OffsiteEncryption;
+  /** The parameter that holds the key, for messages: `"Encryption passphrase" (OctopusDr.Offsite.EncryptionPassphrase)`. */
+  keyLabel: string;
   /** A fresh encrypting stream for one file, and the size it will have. */
   encrypt(plain: Readable, plainSize: number): Promise<{ stream: Readable; size: number }>;
+  /**
+   * Decrypts an object with the current key (rejects when the key does not open it). Absent when the
+   * key cannot decrypt: a recipient's public key (its identity is kept offline).
+   */
+  decrypt?: (stored: Readable) => Promise<Readable>;
 }
 
 export interface CopyOptions {
@@ -242,14 +250,15 @@ async function sendFile(
     // A file sent without a lock (or with a shorter one) is sent again, locked: on a locked store that adds a locked version.
     (!lock || Date.parse(existing.metadata[META_LOCKED_UNTIL] ?? '') >= lock.until.getTime() - 24 * 3600 * 1000)
   ) {
-    // Sent by an earlier, interrupted run. Its stored hash is only known by reading it back.
-    const stored = encrypted ? await sha256OfObject(store, key, signal) : { sha256: local.sha256, size: local.size };
-    log.verbose(`Already offsite (same size and SHA-256): ${key}`);
-    onBytes(local.size);
-    const lockedUntil = lock ? new Date(existing.metadata[META_LOCKED_UNTIL]!) : undefined;
-    return { record: { name: file.name, size: local.size, sha256: local.sha256, storedSize: stored.size, storedSha256: stored.sha256 }, uploaded: false, lockedUntil };
-  }
-  if (existing) log.warn(`${describeFile(store, key)} exists but differs from ${file.path}; uploading it again.`);
+    // Sent by an earlier, interrupted run, perhaps with another key: reused only when proven to be this file under this key.
+    const stored = await provenStored(store, key, local, options);
+    if (stored) {
+      log.verbose(encrypted ? `Already offsite (decrypts with the current key to the same size and SHA-256): ${key}` : `Already offsite (same size and SHA-256): ${key}`);
+      onBytes(local.size);
+      const lockedUntil = lock ? new Date(existing.metadata[META_LOCKED_UNTIL]!) : undefined;
+      return { record: { name: file.name, size: local.size, sha256: local.sha256, storedSize: stored.size, storedSha256: stored.sha256 }, uploaded: false, lockedUntil };
+    }
+  } else if (existing) log.warn(`${describeFile(store, key)} exists but differs from ${file.path}; uploading it again.`);
   const plain = createReadStream(file.path, { highWaterMark: 1024 * 1024 });
   const readPlain = new Measure(onBytes);
   const stored = new Measure();
@@ -272,6 +281,64 @@ async function sendFile(
   }
   options.log.verbose(`Uploaded ${key} (${formatBytes(stored.bytes)}).`);
   return { record: { name: file.name, size: local.size, sha256: local.sha256, storedSize: stored.bytes, storedSha256: stored.digest() }, uploaded: true, lockedUntil: lock?.until };
+}
+
+/**
+ * The stored size and SHA-256 of an object an earlier run left, once it is proven to be `local`
+ * under the current key; undefined, said why, when it must be uploaded again. Plain: the metadata
+ * and size already matched. Encrypted: its metadata says only what the plain file was, not which
+ * key encrypted it, so it is read back (its stored hash is needed anyway), decrypted with the
+ * current key, and the plaintext's size and SHA-256 compared with the local file's. A recipient's
+ * public key cannot decrypt, so with a recipient nothing encrypted by an earlier run is reused.
+ */
+async function provenStored(store: OffsiteStore, key: string, local: { sha256: string; size: number }, options: CopyRun): Promise<{ sha256: string; size: number } | undefined> {
+  const { encryption, log, signal } = options;
+  if (!encryption) return local;
+  const earlier = `${describeFile(store, key)} is offsite from an earlier run`;
+  if (!encryption.decrypt) {
+    log.verbose(`${earlier}, encrypted; a recipient's public key cannot decrypt it to prove it was encrypted for ${encryption.record.recipients.join(', ')}, so it is uploaded again.`);
+    return undefined;
+  }
+  const stored = new Measure();
+  const plain = new Measure();
+  const body = await store.download(key, signal);
+  let readError: unknown;
+  body.on('error', (e) => {
+    readError = e;
+    stored.destroy(e);
+  });
+  body.pipe(stored);
+  const giveUp = (error: unknown, why: (reason: string) => string): undefined => {
+    body.destroy();
+    stored.destroy();
+    if (signal.aborted) throw signal.reason;
+    // The store failed to send it: that is not the key's fault, and uploading would not help.
+    if (readError) throw readError;
+    log.warn(`${earlier}${why(String((error as Error)?.message ?? error).replace(/\.$/, ''))}; uploading it again.`);
+    return undefined;
+  };
+  let decrypted: Readable;
+  try {
+    decrypted = await encryption.decrypt(stored);
+  } catch (error) {
+    return giveUp(error, (reason) => `, but ${encryption.keyLabel} does not open it (${reason}): it was encrypted with another key`);
+  }
+  try {
+    await pipeline(decrypted, plain, async function* (source) {
+      for await (const _ of source) void _;
+    }, { signal });
+  } catch (error) {
+    return giveUp(error, (reason) => ` and ${encryption.keyLabel} opens it, but it cannot be decrypted to the end (${reason}): it was truncated or changed offsite`);
+  }
+  const plainSha256 = plain.digest();
+  if (plain.bytes !== local.size || plainSha256 !== local.sha256) {
+    log.warn(
+      `${earlier}, but with ${encryption.keyLabel} it decrypts to ${plain.bytes} bytes with SHA-256 ${plainSha256}, not the ${local.size} bytes with ${local.sha256} ` +
+        `its metadata and the local file say (changed offsite); uploading it again.`,
+    );
+    return undefined;
+  }
+  return { sha256: stored.digest(), size: stored.bytes };
 }
 
 export { OffsiteError };
