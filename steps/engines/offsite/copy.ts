@@ -151,11 +151,17 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
   options.onProgress?.(0, total);
 
   const problems: string[] = [];
+  const localDifferences: string[] = [];
   for (const set of ready) {
     signal?.throwIfAborted();
     const recordKey = offsiteRecordKey(set.area, set.id);
     if (recordsOffsite.has(recordKey)) {
       const record = await readRecord(store, recordKey, signal);
+      const difference = await localDifference(set, record, signal);
+      if (difference) {
+        localDifferences.push(`${set.id}: ${difference}`);
+        continue;
+      }
       const setProblems: string[] = [];
       for (const f of [...record.files, record.manifest]) {
         const problem = await checkObject(store, `${set.area}/${f.name}`, f, false, signal);
@@ -216,13 +222,51 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
     await store.upload(recordKey, Readable.from([text]), { size: text.length, metadata: { [META_NAME]: recordKey.split('/').pop()! }, immutability: lock, signal });
     result.copied.push(set.id);
   }
+  const failures: string[] = [];
   if (problems.length) {
-    throw new StepFailure(
+    failures.push(
       `Offsite verification failed (${problems.length} object(s)):\n${problems.map((p) => `  - ${p}`).join('\n')}\n` +
         'Nothing was deleted. Delete the damaged object(s) and the set\'s .offsite.json record offsite, then run the copy again to upload them afresh.',
     );
   }
+  if (localDifferences.length) {
+    failures.push(
+      `${localDifferences.length} local set(s) differ from their offsite copy (changed here after they were copied, or replaced by another set of the same name):\n` +
+        `${localDifferences.map((d) => `  - ${d}`).join('\n')}\n` +
+        'Nothing offsite was changed. Find out which copy is right: if the offsite one, move the local set out of the backup folder (Fetch Backups from Offsite brings it back); ' +
+        'if the local one, delete the set offsite (its .offsite.json record first) and run the copy again.',
+    );
+  }
+  if (failures.length) throw new StepFailure(failures.join('\n'));
   return result;
+}
+
+/**
+ * How a set already offsite differs here from its offsite record, or undefined: its file names, every
+ * file's size, and its manifest's SHA-256. A data file is not hashed again (a day's folder can hold
+ * hundreds of GB, read on every run): a database manifest records each file's size and the backup's
+ * LSNs, a file-store manifest every stored file's SHA-256 (and the archive's comment the manifest's),
+ * so a set replaced by another, or cut short, or grown, shows; a data file changed in place at the
+ * same size (damage) is for Test Latest Backup and the restores, which check every byte. design.md
+ * "A local set changed after its copy".
+ */
+async function localDifference(set: LocalSet, record: OffsiteSetRecord, signal: AbortSignal): Promise<string | undefined> {
+  const names = (files: { name: string }[]) => files.map((f) => f.name).sort().join(', ');
+  if (names(set.files) !== names(record.files)) return `its manifest here lists ${names(set.files)}, but its offsite copy has ${names(record.files)}`;
+  const unreadable = (file: string) => (error: NodeJS.ErrnoException) => {
+    if (signal.aborted) throw signal.reason;
+    throw new StepFailure(`Cannot read ${file} (${error.code ?? error.message}); it was listed by ${set.manifest.name}. Check the backup folder is mounted and readable, then run the copy again.`);
+  };
+  for (const file of set.files) {
+    const size = (await fs.stat(file.path).catch(unreadable(file.path))).size;
+    const offsite = record.files.find((f) => f.name === file.name)!;
+    if (size !== offsite.size) return `${file.path} is ${size} bytes here, but ${offsite.size} in its offsite copy`;
+  }
+  const manifest = await sha256OfFile(set.manifest.path, signal).catch(unreadable(set.manifest.path));
+  if (manifest.sha256 !== record.manifest.sha256 || manifest.size !== record.manifest.size) {
+    return `${set.manifest.path} is not the manifest copied offsite (SHA-256 ${manifest.sha256} here, ${record.manifest.sha256} offsite)`;
+  }
+  return undefined;
 }
 
 async function sendFile(
