@@ -1,7 +1,7 @@
 import type { copyOffsite as template } from '../../templates/copy-offsite';
 import type { ParameterValues } from '../../templates/model';
 import { applyOffsiteRetention, copyOffsite, databaseSets, decrypterFrom, encryptionFrom, fileStoreSets, type LocalSet, offsiteTargetFrom, openOffsiteStore, secretPartsOf } from '../engines/offsite';
-import { ParameterError, StepFailure } from '../runtime/errors';
+import { CancelledError, ParameterError, StepFailure } from '../runtime/errors';
 import { formatBytes, formatDuration } from '../runtime/format';
 import type { StepContext } from '../runtime/step-context';
 import { toolVersion } from '../runtime/version';
@@ -87,19 +87,7 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
       context.progress(total > 0 ? (done / total) * 100 : 100, `Uploaded ${formatBytes(done)} of ${formatBytes(total)}, ${formatBytes(rate)}/s${done < total && rate > 0 ? `, about ${formatDuration((total - done) / rate)} left` : ''}`);
     },
   }, context);
-  let retentionDeleted: string[] = [];
-  if (retentionDays > 0) {
-    retentionDeleted = await applyOffsiteRetention({
-      store,
-      retentionDays,
-      keepAtLeast: params.keepAtLeast ?? 3,
-      now: new Date(),
-      decrypt: encryption ? decrypterFrom({ encryptionPassphrase: params.encryptionPassphrase, decryptionIdentity: '' }) : undefined,
-    }, context);
-    if (retentionDeleted.length) log.info(`Offsite retention (${retentionDays} days): deleted ${retentionDeleted.join(', ')}.`);
-  }
-  context.setOutput('RetentionDeleted', retentionDeleted.join('\n'));
-  const seconds = (Date.now() - started) / 1000;
+  // The copy's outputs first: retention that fails must not hide what was copied.
   context.setOutput('Copied', result.copied.join('\n'));
   context.setOutput('CopiedSets', result.copied.length);
   context.setOutput('AlreadyOffsite', result.alreadyOffsite.length);
@@ -107,6 +95,28 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
   context.setOutput('UploadedBytes', result.uploadedBytes);
   context.setOutput('ResumedFiles', result.resumedFiles);
   context.setOutput('VerifiedObjects', result.verifiedObjects);
+  let retentionDeleted: string[] = [];
+  if (retentionDays > 0) {
+    try {
+      retentionDeleted = await applyOffsiteRetention({
+        store,
+        retentionDays,
+        keepAtLeast: params.keepAtLeast ?? 3,
+        now: new Date(),
+        decrypt: encryption ? decrypterFrom({ encryptionPassphrase: params.encryptionPassphrase, decryptionIdentity: '' }) : undefined,
+      }, context);
+    } catch (error) {
+      if (!(error instanceof StepFailure) || error instanceof CancelledError || context.signal.aborted) throw error;
+      throw new StepFailure(
+        `Offsite retention failed after the copy succeeded (${result.copied.length} set(s) copied, ${result.alreadyOffsite.length} already offsite): ${error.message}\n` +
+          `Offsite retention did not finish; the copy is done. Fix what is named above, or set "Offsite retention (days)" (OctopusDr.Offsite.RetentionDays) to 0, and run the copy again.`,
+        { exitCode: error.exitCode, cause: error },
+      );
+    }
+    if (retentionDeleted.length) log.info(`Offsite retention (${retentionDays} days): deleted ${retentionDeleted.join(', ')}.`);
+  }
+  context.setOutput('RetentionDeleted', retentionDeleted.join('\n'));
+  const seconds = (Date.now() - started) / 1000;
   context.setOutput('DurationSeconds', seconds.toFixed(1));
   const summary =
     `Offsite copy to ${target.display}: ${result.copied.length} set(s) copied (${formatBytes(result.uploadedBytes)} uploaded` +

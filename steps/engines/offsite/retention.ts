@@ -15,6 +15,7 @@ import type { Decrypt } from './stage';
 import type { OffsiteStore } from './store';
 import type { EngineContext, EngineLog } from '../../runtime/engine-context';
 import { StepFailure } from '../../runtime/errors';
+import { offsiteEncryptionPassphrase } from '../../../templates/offsite-parameters';
 
 export interface OffsiteRetentionOptions {
   store: OffsiteStore;
@@ -29,8 +30,13 @@ type RetentionRun = OffsiteRetentionOptions & { log: EngineLog; signal: AbortSig
 
 interface Entry {
   record: OffsiteSetRecord;
-  manifestText: string;
+  /** Undefined when the manifest could not be read: then `problem` says why. */
+  manifestText?: string;
+  /** Why its manifest could not be read: the current key cannot decrypt it (why; none when no key is set), or it does not decrypt to the end. */
+  problem?: { kind: 'key'; why?: string } | { kind: 'damaged'; error: Error };
 }
+
+const PASSPHRASE = `"${offsiteEncryptionPassphrase.label}" (${offsiteEncryptionPassphrase.name})`;
 
 async function text(stream: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
@@ -38,6 +44,11 @@ async function text(stream: NodeJS.ReadableStream): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * The area's sets with their manifests. An encrypted manifest the current key cannot decrypt (the
+ * passphrase was changed, encryption turned off, or the set was encrypted for a recipient) is not a
+ * failure of the run: the set comes back with its problem, and retention keeps it (readableSets).
+ */
 async function entries(options: RetentionRun, area: Area): Promise<Entry[]> {
   const { store } = options;
   const result: Entry[] = [];
@@ -45,16 +56,35 @@ async function entries(options: RetentionRun, area: Area): Promise<Entry[]> {
     if (!o.key.endsWith(OFFSITE_SUFFIX)) continue;
     const record = parseOffsiteRecord(await text(await store.download(o.key, options.signal)), `${store.display}/${o.key}`);
     const stored = await store.download(`${area}/${record.manifest.name}`, options.signal);
-    const manifestText = record.encryption
-      ? options.decrypt
-        ? await text(await options.decrypt(stored, record))
-        : undefined
-      : await text(stored);
-    if (manifestText === undefined) {
-      stored.destroy();
-      throw new Error(`${record.id} is encrypted offsite; retention needs its passphrase or identity to read its chain.`);
+    if (!record.encryption) {
+      result.push({ record, manifestText: await text(stored) });
+      continue;
     }
-    result.push({ record, manifestText });
+    if (!options.decrypt) {
+      stored.destroy();
+      result.push({ record, problem: { kind: 'key' } });
+      continue;
+    }
+    let plain: NodeJS.ReadableStream;
+    try {
+      plain = await options.decrypt(stored, record);
+    } catch (error) {
+      stored.destroy();
+      options.signal.throwIfAborted();
+      if (!(error instanceof StepFailure)) throw error;
+      const why =
+        record.encryption.method === 'recipient'
+          ? `encrypted for ${record.encryption.recipients.join(', ') || 'a recipient'}: only that recipient's identity can`
+          : 'encrypted with another passphrase, one used before it was changed?';
+      result.push({ record, problem: { kind: 'key', why } });
+      continue;
+    }
+    try {
+      result.push({ record, manifestText: await text(plain) });
+    } catch (error) {
+      options.signal.throwIfAborted();
+      result.push({ record, problem: { kind: 'damaged', error: new Error(`it does not decrypt to the end: ${(error as Error).message}`) } });
+    }
   }
   return result;
 }
@@ -64,25 +94,46 @@ async function entries(options: RetentionRun, area: Area): Promise<Entry[]> {
  * whose manifest cannot be read (a file-store set that an earlier build of copy-offsite sent with its archive
  * standing as its manifest, or one damaged offsite) may need any older set, so it and every set
  * not newer than it are kept, and a warning names it and what to do. Before, one such set failed
- * the area's retention on every run ("... is not valid JSON"), and with it the step.
+ * the area's retention on every run ("... is not valid JSON"), and with it the step. So are the
+ * sets whose manifest the current key cannot decrypt, named together in one warning per reason:
+ * before, the first of them failed the whole run after a passphrase change.
  */
 function readableSets<M>(list: Entry[], area: Area, parse: (e: Entry) => M, options: RetentionRun): { readable: { e: Entry; m: M }[]; keptUpTo: number } {
   const readable: { e: Entry; m: M }[] = [];
   let keptUpTo = -Infinity;
+  const keep = (e: Entry) => {
+    const time = madeAt({ archive: e.record.id, createdAt: e.record.takenAt });
+    keptUpTo = Math.max(keptUpTo, Number.isNaN(time) ? Infinity : time);
+  };
+  const undecryptable = new Map<string | undefined, Entry[]>();
   for (const e of list) {
+    if (e.problem?.kind === 'key') {
+      keep(e);
+      undecryptable.set(e.problem.why, [...(undecryptable.get(e.problem.why) ?? []), e]);
+      continue;
+    }
     try {
+      if (e.problem) throw e.problem.error;
       readable.push({ e, m: parse(e) });
     } catch (error) {
-      if (!(error instanceof StepFailure || error instanceof SyntaxError)) throw error;
-      const time = madeAt({ archive: e.record.id, createdAt: e.record.takenAt });
-      keptUpTo = Math.max(keptUpTo, Number.isNaN(time) ? Infinity : time);
+      if (!(error instanceof StepFailure || error instanceof SyntaxError || error === e.problem?.error)) throw error;
+      keep(e);
       // JSON.parse quotes the text it stopped at: an archive's bytes, not for a log line.
-      const reason = error.message.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+      const reason = (error as Error).message.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
       options.log.warn(
         `Offsite retention: kept ${area}/${e.record.id} and every older ${area} set: its manifest offsite (${area}/${e.record.manifest.name}) cannot be read (${reason.replace(/\.$/, '')}), ` +
           `so which sets it needs is unknown. If the set is still in its local backup directory, delete its objects offsite (its record ${offsiteRecordKey(area, e.record.id)} first) and run Copy Offsite again to send it anew.`,
       );
     }
+  }
+  for (const [why, sets] of undecryptable) {
+    const one = sets.length === 1;
+    const named = [...sets].sort((a, b) => b.record.takenAt.localeCompare(a.record.takenAt) || b.record.id.localeCompare(a.record.id)).map((e) => `${area}/${e.record.id}`);
+    const cannot = why === undefined ? `${one ? 'is' : 'are'} encrypted and ${PASSPHRASE} is not set` : `cannot be decrypted with ${PASSPHRASE} (${why})`;
+    options.log.warn(
+      `Offsite retention: kept ${named.join(', ')} and every older ${area} set: ${one ? 'its manifest' : 'their manifests'} offsite ${cannot}, so which sets ${one ? 'it needs' : 'they need'} is unknown. ` +
+        `${one ? 'It is' : 'They are'} never deleted by retention while that is so: delete ${one ? 'it' : 'them'} by hand when no longer needed (${one ? 'its' : "each set's"} .offsite.json record first), or by the store's lifecycle rules.`,
+    );
   }
   return { readable, keptUpTo };
 }
@@ -94,7 +145,7 @@ function readableSets<M>(list: Entry[], area: Area, parse: (e: Entry) => M, opti
  * another's only full "old and not needed".
  */
 function databaseRemovals(list: Entry[], options: RetentionRun): Entry[] {
-  const { readable, keptUpTo } = readableSets(list, 'database', (e) => JSON.parse(e.manifestText) as BackupManifest, options);
+  const { readable, keptUpTo } = readableSets(list, 'database', (e) => JSON.parse(e.manifestText!) as BackupManifest, options);
   const byDatabase = new Map<string, typeof readable>();
   for (const r of readable) {
     const name = String(r.m.header?.databaseName ?? r.m.database);
@@ -133,7 +184,7 @@ function oneDatabaseRemovals(readable: { e: Entry; m: BackupManifest }[], keptUp
 }
 
 function fileStoreRemovals(list: Entry[], options: RetentionRun): Entry[] {
-  const { readable: parsed, keptUpTo } = readableSets(list, 'file-store', (e) => parseFileStoreManifest(e.manifestText, e.record.manifest.name), options);
+  const { readable: parsed, keptUpTo } = readableSets(list, 'file-store', (e) => parseFileStoreManifest(e.manifestText!, e.record.manifest.name), options);
   // By the time in their names, and aged by the later of it and the creation time (as local retention).
   parsed.sort((a, b) => oldestByName({ manifest: a.m }, { manifest: b.m }));
   const cutoff = options.now.getTime() - options.retentionDays * 24 * 3600 * 1000;
