@@ -41,24 +41,38 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
         '(OctopusDr.FileStore.BackupDirectory, --file-store-backup-directory).',
     );
   }
+  const databaseLabel = params.databaseBackupDirectoryOnWorker ? ['Backup directory on this worker', 'OctopusDr.Sql.BackupDirectoryOnWorker'] : ['Backup directory', 'OctopusDr.Sql.BackupDirectory'];
+  const fileStoreLabel = ['File store backup directory', 'OctopusDr.FileStore.BackupDirectory'];
   if (databaseFolder) {
-    const label = params.databaseBackupDirectoryOnWorker ? ['Backup directory on this worker', 'OctopusDr.Sql.BackupDirectoryOnWorker'] : ['Backup directory', 'OctopusDr.Sql.BackupDirectory'];
-    const problem = await checkFolder(databaseFolder, label[0], label[1]);
+    const problem = await checkFolder(databaseFolder, databaseLabel[0], databaseLabel[1]);
     if (problem) problems.push(problem);
   }
   if (fileStoreFolder) {
-    const problem = await checkFolder(fileStoreFolder, 'File store backup directory', 'OctopusDr.FileStore.BackupDirectory');
+    const problem = await checkFolder(fileStoreFolder, fileStoreLabel[0], fileStoreLabel[1]);
     if (problem) problems.push(problem);
   }
   if (problems.length) throw new ParameterError(problems);
 
+  // A folder given that holds no set at all is most likely a share that is not mounted (its mount point
+  // is an empty folder): copying the other folder's sets and exiting 0 would hide that. Leaving the
+  // parameter empty is how to say there is nothing to copy from there.
   const sets: LocalSet[] = [];
-  if (databaseFolder) sets.push(...(await databaseSets(databaseFolder, (m) => log.warn(m))));
+  const empty: string[] = [];
+  const noSet = (folder: string, [label, name]: string[]) =>
+    `"${label}" (${name}) ${folder} holds no backup set. If it is a share or another disk, check that it is mounted on this worker ` +
+    '(an unmounted share leaves an empty folder); otherwise correct the folder, or leave the parameter empty to copy only the other backups.';
+  if (databaseFolder) {
+    const found = await databaseSets(databaseFolder, (m) => log.warn(m));
+    if (found.length === 0) empty.push(noSet(databaseFolder, databaseLabel));
+    sets.push(...found);
+  }
   if (fileStoreFolder) {
     const found = await fileStoreSets(fileStoreFolder);
     for (const ignored of found.ignored) log.warn(`Ignored in the file-store backup directory: ${ignored}`);
+    if (found.sets.length === 0) empty.push(noSet(fileStoreFolder, fileStoreLabel));
     sets.push(...found.sets);
   }
+  if (empty.length) throw new StepFailure(`${empty.join('\n')} Nothing was copied.`);
   const ready = sets.filter((s) => !s.notReady);
   if (ready.length === 0) {
     throw new StepFailure(

@@ -1,0 +1,52 @@
+// A backup folder that holds no backup set (an unmounted share leaves an empty mount point) fails the
+// copy, naming the folder and saying to check the mount, before anything connects; before, with the
+// other folder holding sets, the copy passed with exit 0 and never said the folder was empty.
+// Against s3rver, with real database sets, the step run in process.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { dropBackups, makeBackups, runCopy, type Backups } from './fixtures';
+import { s3Provider } from './providers';
+
+const provider = s3Provider();
+let backups: Backups;
+
+beforeAll(async () => {
+  await provider.start();
+  backups = await makeBackups();
+}, 180_000);
+afterAll(async () => {
+  await dropBackups(backups);
+  await provider.stop();
+});
+
+async function objectsAt(url: string): Promise<number> {
+  const store = provider.store(url);
+  const count = (await store.list('')).length;
+  store.close();
+  return count;
+}
+
+test('an empty file-store backup folder beside a database folder with sets fails naming it, nothing copied; alone, an empty folder fails the same way', async () => {
+  const mountPoint = path.join(backups.lab.root, 'unmounted-share');
+  mkdirSync(mountPoint);
+  const url = await provider.newTarget();
+  const run = await runCopy(['--offsite-url', url, ...provider.args(), '--backup-directory', backups.database, '--file-store-backup-directory', mountPoint], provider.env());
+  expect(run.result).toBe(
+    `"File store backup directory" (OctopusDr.FileStore.BackupDirectory) ${mountPoint} holds no backup set. If it is a share or another disk, check that it is mounted on this worker ` +
+      '(an unmounted share leaves an empty folder); otherwise correct the folder, or leave the parameter empty to copy only the other backups. Nothing was copied.',
+  );
+  expect(run.code).toBe(1);
+  expect(await objectsAt(url)).toBe(0);
+
+  // Alone, and with something in it that is no backup set: the same.
+  writeFileSync(path.join(mountPoint, 'readme.txt'), 'not a backup\n');
+  const alone = await runCopy(['--offsite-url', url, ...provider.args(), '--backup-directory', mountPoint], provider.env());
+  expect(alone.code).toBe(1);
+  expect(alone.result).toMatch(new RegExp(`^"Backup directory" \\(OctopusDr\\.Sql\\.BackupDirectory\\) ${mountPoint.replace(/[.\\]/g, '\\$&')} holds no backup set\\. If it is a share`));
+  expect(await objectsAt(url)).toBe(0);
+
+  // Both folders with sets: copied as before.
+  const both = await runCopy(['--offsite-url', url, ...provider.args(), '--backup-directory', backups.database, '--file-store-backup-directory', backups.fileStore], provider.env());
+  expect(both.code).toBe(0);
+  expect(both.outputs.CopiedSets).toBe('6');
+}, 180_000);
