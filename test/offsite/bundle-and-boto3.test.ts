@@ -3,27 +3,19 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/engines/file-store/backup';
-import { resolveFolders } from '../../steps/engines/file-store/folders';
 import { outputVariablesIn } from '../../steps/runtime/service-messages';
-import { makeStore, runBundle, silentLog, tempDir } from '../file-store/helpers';
+import { runBundle, tempDir } from '../file-store/helpers';
+import { fileStoreFullBackup } from './fixtures';
 import { startS3Server, type S3Server } from './servers';
-import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 const hasBoto3 = spawnSync('python3', ['-c', 'import boto3'], { encoding: 'utf8' }).status === 0;
 let s3: S3Server;
 let fileStore: string;
 beforeAll(async () => {
   s3 = await startS3Server();
-  const work = tempDir('octopus-dr-offsite-bundle-');
-  const home = path.join(work, 'home');
-  makeStore(home);
-  fileStore = path.join(work, 'fs');
-  mkdirSync(fileStore);
-  const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs', 'Artifacts', 'Packages'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
-  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
+  ({ fileStore } = await fileStoreFullBackup(tempDir('octopus-dr-offsite-bundle-')));
 }, 60_000);
 afterAll(() => s3?.stop());
 

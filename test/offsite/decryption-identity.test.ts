@@ -1,13 +1,11 @@
 // *Decryption identity* as people hold it: the key file age-keygen writes (comment lines included),
 // and a mistyped key. Through the built bundles (age-encryption is an ES module) against s3rver.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { backupFileStore } from '../../steps/engines/file-store/backup';
-import { resolveFolders } from '../../steps/engines/file-store/folders';
-import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { resultMessageIn } from '../../steps/runtime/service-messages';
-import { makeStore, runBundle, silentLog, tempDir } from '../file-store/helpers';
+import { runBundle, tempDir } from '../file-store/helpers';
+import { fileStoreFullBackup } from './fixtures';
 import { startS3Server, type S3Server } from './servers';
 
 const hasAge = spawnSync('age-keygen', ['--version']).status === 0;
@@ -21,12 +19,7 @@ beforeAll(async () => {
   s3 = await startS3Server();
   work = tempDir('octopus-dr-identity-');
   if (!hasAge) return;
-  const home = path.join(work, 'home');
-  makeStore(home);
-  const fileStore = path.join(work, 'fs');
-  mkdirSync(fileStore);
-  const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
-  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
+  const { fileStore } = await fileStoreFullBackup(work, ['TaskLogs']);
   keyFile = path.join(work, 'offsite.key');
   execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' });
   identity = readFileSync(keyFile, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'))!;

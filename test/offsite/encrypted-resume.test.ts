@@ -6,14 +6,12 @@
 // goes last); deleting the record after a whole copy leaves exactly that.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { backupFileStore } from '../../steps/engines/file-store/backup';
-import { resolveFolders } from '../../steps/engines/file-store/folders';
-import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { outputVariablesIn, resultMessageIn } from '../../steps/runtime/service-messages';
-import { makeStore, runBundle, silentLog, tempDir } from '../file-store/helpers';
+import { runBundle, tempDir } from '../file-store/helpers';
+import { fileStoreFullBackup } from './fixtures';
 import { startS3Server, type S3Server } from './servers';
 
 const hasAge = spawnSync('age-keygen', ['--version']).status === 0;
@@ -27,13 +25,9 @@ const B = 'Zp4!9wRt after, mK3%';
 beforeAll(async () => {
   s3 = await startS3Server();
   work = tempDir('octopus-dr-offsite-resume-');
-  const home = path.join(work, 'home');
-  makeStore(home);
-  fileStore = path.join(work, 'fs');
-  mkdirSync(fileStore);
-  const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs', 'Artifacts', 'Packages'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
-  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
-  archiveSha = createHash('sha256').update(readFileSync(path.join(fileStore, readdirSync(fileStore).find((f) => f.endsWith('.zip'))!))).digest('hex');
+  const backup = await fileStoreFullBackup(work);
+  fileStore = backup.fileStore;
+  archiveSha = createHash('sha256').update(readFileSync(backup.archive)).digest('hex');
 }, 60_000);
 afterAll(() => s3?.stop());
 

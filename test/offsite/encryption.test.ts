@@ -3,16 +3,14 @@
 // refuses a wrong or missing one before writing anything.
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { backupFileStore } from '../../steps/engines/file-store/backup';
-import { resolveFolders } from '../../steps/engines/file-store/folders';
 import { outputVariablesIn, resultMessageIn } from '../../steps/runtime/service-messages';
-import { makeStore, runBundle, silentLog, tempDir } from '../file-store/helpers';
+import { runBundle, tempDir } from '../file-store/helpers';
+import { fileStoreFullBackup } from './fixtures';
 import { startS3Server, type S3Server } from './servers';
-import { quietEngineContext } from '../../steps/runtime/engine-context';
 
 const hasAge = spawnSync('age', ['--version']).status === 0;
 let s3: S3Server;
@@ -24,13 +22,9 @@ const PASSPHRASE = 'correct horse battery staple offsite';
 beforeAll(async () => {
   s3 = await startS3Server();
   work = tempDir('octopus-dr-offsite-age-');
-  const home = path.join(work, 'home');
-  makeStore(home);
-  fileStore = path.join(work, 'fs');
-  mkdirSync(fileStore);
-  const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs', 'Artifacts', 'Packages'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
-  await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
-  archive = readFileSync(path.join(fileStore, readdirSync(fileStore).find((f) => f.endsWith('.zip'))!));
+  const backup = await fileStoreFullBackup(work);
+  fileStore = backup.fileStore;
+  archive = readFileSync(backup.archive);
 }, 60_000);
 afterAll(() => s3?.stop());
 

@@ -3,7 +3,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupFileStore } from '../../steps/engines/file-store/backup';
-import { resolveFolders } from '../../steps/engines/file-store/folders';
+import { resolveFolders, type FileStoreFolderName } from '../../steps/engines/file-store/folders';
 import { runStep } from '../../steps/runtime/run-step';
 import { MemorySink } from '../../steps/runtime/console-output';
 import { outputVariablesIn, resultMessageIn } from '../../steps/runtime/service-messages';
@@ -97,4 +97,15 @@ export async function runCopy(argv: string[], env: NodeJS.ProcessEnv = {}): Prom
   const sink = new MemorySink();
   const code = await runStep(template, copyOffsiteStep, { argv: ['--service-messages', ...argv], env: { ...env }, sink, handleSignals: false });
   return { code, out: sink.out, err: sink.err, outputs: outputVariablesIn(sink.out), result: resultMessageIn(sink.out) };
+}
+
+/** A file-store home under `work` (makeStore) and one full backup of `include` in `<work>/fs`: the archive's path. */
+export async function fileStoreFullBackup(work: string, include: FileStoreFolderName[] = ['TaskLogs', 'Artifacts', 'Packages']): Promise<{ home: string; fileStore: string; archive: string }> {
+  const home = path.join(work, 'home');
+  makeStore(home);
+  const fileStore = path.join(work, 'fs');
+  mkdirSync(fileStore);
+  const folders = resolveFolders({ homeDirectory: home, overrides: [], include, labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
+  const set = await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
+  return { home, fileStore, archive: set.archivePath };
 }
