@@ -4,20 +4,11 @@
 // Against s3rver, with real database sets, the step run in process.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { dropBackups, makeBackups, runCopy, type Backups } from './fixtures';
+import { runCopy, suiteWithBackups } from './fixtures';
 import { s3Provider } from './providers';
 
 const provider = s3Provider();
-let backups: Backups;
-
-beforeAll(async () => {
-  await provider.start();
-  backups = await makeBackups();
-}, 180_000);
-afterAll(async () => {
-  await dropBackups(backups);
-  await provider.stop();
-});
+const suite = suiteWithBackups(provider);
 
 async function objectsAt(url: string): Promise<number> {
   const store = provider.store(url);
@@ -27,10 +18,10 @@ async function objectsAt(url: string): Promise<number> {
 }
 
 test('an empty file-store backup folder beside a database folder with sets fails naming it, nothing copied; alone, an empty folder fails the same way', async () => {
-  const mountPoint = path.join(backups.lab.root, 'unmounted-share');
+  const mountPoint = path.join(suite.backups.lab.root, 'unmounted-share');
   mkdirSync(mountPoint);
   const url = await provider.newTarget();
-  const run = await runCopy(['--offsite-url', url, ...provider.args(), '--backup-directory', backups.database, '--file-store-backup-directory', mountPoint], provider.env());
+  const run = await runCopy(['--offsite-url', url, ...provider.args(), '--backup-directory', suite.backups.database, '--file-store-backup-directory', mountPoint], provider.env());
   expect(run.result).toBe(
     `"File store backup directory" (OctopusDr.FileStore.BackupDirectory) ${mountPoint} holds no backup set. If it is a share or another disk, check that it is mounted on this worker ` +
       '(an unmounted share leaves an empty folder); otherwise correct the folder, or leave the parameter empty to copy only the other backups. Nothing was copied.',
@@ -46,7 +37,7 @@ test('an empty file-store backup folder beside a database folder with sets fails
   expect(await objectsAt(url)).toBe(0);
 
   // Both folders with sets: copied as before.
-  const both = await runCopy(['--offsite-url', url, ...provider.args(), '--backup-directory', backups.database, '--file-store-backup-directory', backups.fileStore], provider.env());
+  const both = await runCopy(['--offsite-url', url, ...provider.args(), '--backup-directory', suite.backups.database, '--file-store-backup-directory', suite.backups.fileStore], provider.env());
   expect(both.code).toBe(0);
   expect(both.outputs.CopiedSets).toBe('6');
 }, 180_000);

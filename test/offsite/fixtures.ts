@@ -14,6 +14,7 @@ import { backup, Lab, octopusTables } from '../database/harness';
 import { octopusDatabase } from '../master-key/octopus-database';
 import { makeStore, pseudoRandomBytes, silentLog, write } from '../file-store/helpers';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
+import type { Provider } from './providers';
 
 export interface Backups {
   lab: Lab;
@@ -108,4 +109,18 @@ export async function fileStoreFullBackup(work: string, include: FileStoreFolder
   const folders = resolveFolders({ homeDirectory: home, overrides: [], include, labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
   const set = await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test' }, quietEngineContext({ log: silentLog }));
   return { home, fileStore, archive: set.archivePath };
+}
+
+/** For a suite: the provider started and makeBackups() taken before its tests; both stopped and removed after them. */
+export function suiteWithBackups(provider: Provider): { readonly backups: Backups } {
+  const suite = {} as { backups: Backups };
+  beforeAll(async () => {
+    await provider.start();
+    suite.backups = await makeBackups();
+  }, 180_000);
+  afterAll(async () => {
+    await dropBackups(suite.backups);
+    await provider.stop();
+  });
+  return suite;
 }

@@ -4,23 +4,14 @@
 // s3rver, with real database and file-store sets, the step run in process.
 import { appendFileSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { dropBackups, makeBackups, runCopy, type Backups } from './fixtures';
+import { runCopy, suiteWithBackups } from './fixtures';
 import { s3Provider } from './providers';
 
 const provider = s3Provider();
-let backups: Backups;
-
-beforeAll(async () => {
-  await provider.start();
-  backups = await makeBackups();
-}, 180_000);
-afterAll(async () => {
-  await dropBackups(backups);
-  await provider.stop();
-});
+const suite = suiteWithBackups(provider);
 
 const copy = (url: string) =>
-  runCopy(['--offsite-url', url, ...provider.args(), '--backup-directory', backups.database, '--file-store-backup-directory', backups.fileStore], provider.env());
+  runCopy(['--offsite-url', url, ...provider.args(), '--backup-directory', suite.backups.database, '--file-store-backup-directory', suite.backups.fileStore], provider.env());
 
 async function offsite(url: string): Promise<Record<string, string>> {
   const store = provider.store(url);
@@ -41,13 +32,13 @@ test('a data file whose size changed, or a manifest changed in place, fails the 
   const before = await offsite(url);
 
   // A file-store archive grown after the copy (same name, other content).
-  const archive = readdirSync(backups.fileStore).find((n) => n.endsWith('-full.zip'))!;
-  const archivePath = path.join(backups.fileStore, archive);
+  const archive = readdirSync(suite.backups.fileStore).find((n) => n.endsWith('-full.zip'))!;
+  const archivePath = path.join(suite.backups.fileStore, archive);
   const archiveSize = readFileSync(archivePath).length;
   appendFileSync(archivePath, Buffer.alloc(16, 1));
   // A database manifest edited in place, its size unchanged.
-  const manifest = readdirSync(backups.database).find((n) => n.includes('_DIFF_') && n.endsWith('.manifest.json'))!;
-  const manifestPath = path.join(backups.database, manifest);
+  const manifest = readdirSync(suite.backups.database).find((n) => n.includes('_DIFF_') && n.endsWith('.manifest.json'))!;
+  const manifestPath = path.join(suite.backups.database, manifest);
   const original = readFileSync(manifestPath, 'utf8');
   const edited = original.replace(/"durationSeconds": (\d)/, (_m, d: string) => `"durationSeconds": ${d === '9' ? '8' : String(Number(d) + 1)}`);
   expect(edited).not.toBe(original);
