@@ -85,6 +85,16 @@ describe('restore-database: a failed or cancelled replace', () => {
     lab.sim.model.operationMs = 200;
   });
 
+  /** The failure's last line is the command that restores the safety backup; run as printed, it brings the old 'Standby' back. */
+  async function expectPrintedCommandBringsStandbyBack(run: PlainRun): Promise<void> {
+    const command = lastLine(run.stderr).trim();
+    expect(command).toMatch(/^npx octopus-dr restore-database --source \S+_SAFETY_\S+\.bak --target-database Standby --replace-existing$/);
+    const back = await runPrinted(lab, command);
+    expect(back.code).toBe(0);
+    expect(stateOf('Standby')).toBe('ONLINE, MULTI_USER');
+    expect(content('Standby')).toBe(standbyBefore);
+  }
+
   const restoreArgs = ['--source', '', '--target-database', 'Standby', '--replace-existing'];
   const args = (...extra: string[]) => {
     const a = [...restoreArgs, ...extra];
@@ -139,13 +149,7 @@ describe('restore-database: a failed or cancelled replace', () => {
     expect(run.stderr).toContain('the connection to SQL Server was lost during "Restore the log backup WITH RECOVERY"');
     expect(run.stderr).toContain(`"Roll back on failure" is off, so it was left as it is: 'Standby' is now RESTORING, MULTI_USER (as SQL Server reports it): not usable by Octopus.`);
     expect(stateOf('Standby')).toBe('RESTORING, MULTI_USER');
-    const command = lastLine(run.stderr).trim();
-    expect(command).toMatch(/^npx octopus-dr restore-database --source \S+_SAFETY_\S+\.bak --target-database Standby --replace-existing$/);
-
-    const back = await runPrinted(lab, command);
-    expect(back.code).toBe(0);
-    expect(stateOf('Standby')).toBe('ONLINE, MULTI_USER');
-    expect(content('Standby')).toBe(standbyBefore);
+    await expectPrintedCommandBringsStandbyBack(run);
   }, 60_000);
 
   test('a rollback that fails too says so, names the state and prints the command, which brings the old database back', async () => {
@@ -157,12 +161,7 @@ describe('restore-database: a failed or cancelled replace', () => {
       /Rolling back from the safety backup failed: the connection to SQL Server was lost \(\w+\)\. 'Standby' is now RESTORING, MULTI_USER \(as SQL Server reports it\): not usable by Octopus\./,
     );
     expect(stateOf('Standby')).toBe('RESTORING, MULTI_USER');
-    const command = lastLine(run.stderr).trim();
-    expect(command).toMatch(/^npx octopus-dr restore-database --source \S+_SAFETY_\S+\.bak --target-database Standby --replace-existing$/);
-    const back = await runPrinted(lab, command);
-    expect(back.code).toBe(0);
-    expect(stateOf('Standby')).toBe('ONLINE, MULTI_USER');
-    expect(content('Standby')).toBe(standbyBefore);
+    await expectPrintedCommandBringsStandbyBack(run);
   }, 60_000);
 
   test('a lost restore lock stops the rollback (another restore may have started): the state and the command are printed, which bring the old database back', async () => {
@@ -187,12 +186,7 @@ describe('restore-database: a failed or cancelled replace', () => {
     const restoredFromSafety = (e: (typeof lab.sim.events)[number]) =>
       e.kind === 'request' && /^IF DATABASEPROPERTYEX[\s\S]*RESTORE DATABASE/.test(e.detail ?? '') && e.params?.some((p) => /_SAFETY_/.test(String(p.value)));
     expect(lab.sim.events.slice(eventsBefore).some(restoredFromSafety)).toBe(false);
-    const command = lastLine(run.stderr).trim();
-    expect(command).toMatch(/^npx octopus-dr restore-database --source \S+_SAFETY_\S+\.bak --target-database Standby --replace-existing$/);
-    const back = await runPrinted(lab, command);
-    expect(back.code).toBe(0);
-    expect(stateOf('Standby')).toBe('ONLINE, MULTI_USER');
-    expect(content('Standby')).toBe(standbyBefore);
+    await expectPrintedCommandBringsStandbyBack(run);
   }, 60_000);
 
   test('a connection dropped mid safety backup: nothing restored, the database unchanged, the partial safety backup deleted', async () => {

@@ -78,6 +78,18 @@ async function runTestRestore(args: string[], options: { key?: string; killAfter
   return { ...run, reportDirectory };
 }
 
+/** Runs the step in process at `now`, its scratch names' random parts taken from `suffixes`. */
+async function runAt(now: Date, suffixes: string[]): Promise<{ code: number; sink: MemorySink }> {
+  const sink = new MemorySink();
+  const code = await runStep(testRestore, (params, context) => testLatestBackup(params, context, { now: () => now, randomSuffix: () => suffixes.shift()!, reportDirectory: tempDir('octopus-dr-tr-report-') }), {
+    argv: ['--service-messages', '--source', lab.backups],
+    env: { OCTOPUSDR_SQL_CONNECTIONSTRING: lab.connectionString('master'), OCTOPUSDR_MASTERKEY: KEY_B64 },
+    sink,
+    handleSignals: false,
+  });
+  return { code, sink };
+}
+
 function reportOf(run: StepRun): Record<string, any> {
   // The JSON report and the HTML page beside it.
   const json = run.artifacts.filter((a) => a.endsWith('.json'));
@@ -332,13 +344,7 @@ test('a scratch name that already exists is avoided; the existing database is no
   const suffixes = ['aaaaaa', 'bbbbbb'];
   const taken = scratchDatabaseName(PREFIX, now, () => 'aaaaaa');
   lab.sim.model.addDatabase(octopusSeed(taken).seed);
-  const sink = new MemorySink();
-  const code = await runStep(testRestore, (params, context) => testLatestBackup(params, context, { now: () => now, randomSuffix: () => suffixes.shift()!, reportDirectory: tempDir('octopus-dr-tr-report-') }), {
-    argv: ['--service-messages', '--source', lab.backups],
-    env: { OCTOPUSDR_SQL_CONNECTIONSTRING: lab.connectionString('master'), OCTOPUSDR_MASTERKEY: KEY_B64 },
-    sink,
-    handleSignals: false,
-  });
+  const { code, sink } = await runAt(now, suffixes);
   expect(sink.err).toBe('');
   expect(code).toBe(0);
   expect(sink.out).toContain(`A database named '${taken}' already exists; choosing another scratch name.`);
@@ -359,13 +365,7 @@ test('a scratch name another restore holds (its restore lock) is avoided, and th
   const other = await tryLockRestoreTarget(lab.connectionString('master'), held, quietEngineContext());
   expect(other).toBeDefined();
   try {
-    const sink = new MemorySink();
-    const code = await runStep(testRestore, (params, context) => testLatestBackup(params, context, { now: () => now, randomSuffix: () => suffixes.shift()!, reportDirectory: tempDir('octopus-dr-tr-report-') }), {
-      argv: ['--service-messages', '--source', lab.backups],
-      env: { OCTOPUSDR_SQL_CONNECTIONSTRING: lab.connectionString('master'), OCTOPUSDR_MASTERKEY: KEY_B64 },
-      sink,
-      handleSignals: false,
-    });
+    const { code, sink } = await runAt(now, suffixes);
     expect(code).toBe(0);
     expect(sink.out).toContain(`Another restore holds the name '${held}'; choosing another scratch name.`);
     expect(outputVariablesIn(sink.out).ScratchDatabase).toBe(scratchDatabaseName(PREFIX, now, () => 'dddddd'));
