@@ -162,6 +162,10 @@ describe('no secret, or part of one, in any message (invariant 7)', () => {
     ['an S3 key pair inside "S3 endpoint URL"', 'copy-offsite', (dir: string, secret: string) => ['--offsite-url', 's3://bucket/dr', '--backup-directory', dir, '--endpoint-url', `https://AKIAEXAMPLEKEY0001:${secret}@minio.example.com:9000`], /"S3 endpoint URL".*not the value given \(not shown/],
     ['a SAS URL without its scheme as "Offsite URL" of the fetch', 'fetch-offsite', (dir: string, secret: string) => ['--offsite-url', `acmedr.blob.core.windows.net/c/p?sv=2024-01-01&sig=${secret}`, '--download-directory', dir], /"Offsite URL".*not the value given \(not shown/],
     ['a SAS URL without its scheme as the restore source', 'restore-file-store', (dir: string, secret: string) => ['--source', `acmedr.blob.core.windows.net/c/p?sv=2024-01-01&sig=${secret}`, '--folders', `TaskLogs=${dir}/t`], /not the value given \(not shown: it looks like a URL/],
+    // Red-team finding (stop 37): the identity pasted as the recipient was printed whole.
+    ['an age identity (secret key) as "Encryption recipient"', 'copy-offsite', (dir: string, secret: string) => ['--offsite-url', 's3://bucket/dr', '--backup-directory', dir, '--encryption-recipient', `AGE-SECRET-KEY-1${secret.toUpperCase()}`], /"Encryption recipient".*holds an age identity .* it is not shown here/],
+    ['the identity lower-cased as "Encryption recipient"', 'copy-offsite', (dir: string, secret: string) => ['--offsite-url', 's3://bucket/dr', '--backup-directory', dir, '--encryption-recipient', `age-secret-key-1${secret.toLowerCase()}`], /"Encryption recipient".*holds an age identity/],
+    ['a passphrase as "Encryption recipient"', 'copy-offsite', (dir: string, secret: string) => ['--offsite-url', 's3://bucket/dr', '--backup-directory', dir, '--encryption-recipient', `correct horse ${secret}`], /"Encryption recipient".*must be an age public key .*it is not shown, in case it is a secret/],
   ])('%s: exit 2, the secret not shown', async (_name, step, args, expected) => {
     const dir = mkdtempSync(path.join(work, 'url-'));
     const secret = randomBytes(18).toString('base64url');

@@ -21,8 +21,15 @@ export function encryptionFrom(settings: { encryptionPassphrase: string; encrypt
   const recipient = settings.encryptionRecipient.trim();
   if (!passphrase && !recipient) return undefined;
   if (passphrase && recipient) throw new ParameterError([`${PASSPHRASE} and ${RECIPIENT} are both set; give one of them.`]);
+  // The value is never shown: what is pasted here by mistake is often the secret key or a passphrase.
+  if (recipient && /^age-secret-key-1/i.test(recipient)) {
+    throw new ParameterError([
+      `${RECIPIENT} holds an age identity (AGE-SECRET-KEY-1..., the secret key), not its public key; it is not shown here. ` +
+        'Give the public key instead (age-keygen -y <key file> prints it), keep the identity offline, and as it has been exposed to this task\'s settings, consider making a new key pair.',
+    ]);
+  }
   if (recipient && !/^age1[02-9ac-hj-np-z]{50,}$/.test(recipient)) {
-    throw new ParameterError([`${RECIPIENT} must be an age public key (age1..., as age-keygen prints it), not "${recipient}".`]);
+    throw new ParameterError([`${RECIPIENT} must be an age public key (age1..., as age-keygen prints it); the value given is not one (it is not shown, in case it is a secret).`]);
   }
   if (passphrase && passphrase.length < 8) throw new ParameterError([`${PASSPHRASE} is too short: use at least 8 characters (better, a long random one).`]);
   return {
