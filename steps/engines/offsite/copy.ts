@@ -152,11 +152,25 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
 
   const problems: string[] = [];
   const localDifferences: string[] = [];
+  const otherKey: { set: string; local: LocalSet; reasons: string[] }[] = [];
+  const otherKeyMethods = new Set<string>();
+  // Each record offsite read once: a set's own, and those of the earlier sets its chain needs.
+  const records = new Map<string, Promise<OffsiteSetRecord>>();
+  const recordOf = (area: LocalSet['area'], id: string) => {
+    const key = offsiteRecordKey(area, id);
+    let read = records.get(key);
+    if (!read) {
+      read = readRecord(store, key, signal);
+      records.set(key, read);
+    }
+    return read;
+  };
+  const keyChecks = new Map<string, Promise<{ problem: string; method: string } | undefined>>();
   for (const set of ready) {
     signal?.throwIfAborted();
     const recordKey = offsiteRecordKey(set.area, set.id);
     if (recordsOffsite.has(recordKey)) {
-      const record = await readRecord(store, recordKey, signal);
+      const record = await recordOf(set.area, set.id);
       const difference = await localDifference(set, record, signal);
       if (difference) {
         localDifferences.push(`${set.id}: ${difference}`);
@@ -176,8 +190,32 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
       continue;
     }
 
+    // The earlier sets its restore needs that are offsite already must open with the current key:
+    // otherwise no single key restores this set (Fetch and the restores take one).
+    const reasons: string[] = [];
+    for (const member of set.chain ?? []) {
+      if (!recordsOffsite.has(offsiteRecordKey(set.area, member))) continue;
+      let check = keyChecks.get(member);
+      if (!check) {
+        check = recordOf(set.area, member).then(async (record) => {
+          const problem = await chainKeyProblem(record, options);
+          return problem ? { problem, method: record.encryption!.method } : undefined;
+        });
+        keyChecks.set(member, check);
+      }
+      const mismatch = await check;
+      if (mismatch) {
+        reasons.push(`${set.area}/${member} ${mismatch.problem}`);
+        otherKeyMethods.add(mismatch.method);
+      }
+    }
+    if (reasons.length) {
+      otherKey.push({ set: `${set.area}/${set.id}`, local: set, reasons });
+      continue;
+    }
+
     log.info(`Copying ${set.id} (${set.files.map((f) => f.name).join(', ')}) to ${store.display}/${set.area}/`);
-    const records: OffsiteFileRecord[] = [];
+    const fileRecords: OffsiteFileRecord[] = [];
     let setLockedUntil = lock?.until;
     for (const file of [...set.files, set.manifest]) {
       const before = done;
@@ -191,11 +229,11 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
       else result.resumedFiles += 1;
       done = before + record.size;
       options.onProgress?.(done, total);
-      records.push(record);
+      fileRecords.push(record);
     }
     // Verify before the record makes the set visible.
     const setProblems: string[] = [];
-    for (const record of records) {
+    for (const record of fileRecords) {
       const problem = await checkObject(store, `${set.area}/${record.name}`, record, options.verifyByDownload ?? false, signal);
       if (problem) setProblems.push(problem);
       else result.verifiedObjects += 1;
@@ -204,7 +242,7 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
       problems.push(...setProblems);
       continue;
     }
-    const manifestRecord = records.pop()!;
+    const manifestRecord = fileRecords.pop()!;
     const offsiteRecord: OffsiteSetRecord = {
       format: OFFSITE_FORMAT,
       formatVersion: 1,
@@ -214,7 +252,7 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
       copiedAt: now().toISOString(),
       toolVersion: options.toolVersion,
       manifest: manifestRecord,
-      files: records,
+      files: fileRecords,
       encryption: options.encryption?.record ?? null,
       immutability: lock && setLockedUntil ? { mode: lock.mode, until: setLockedUntil.toISOString() } : null,
     };
@@ -237,8 +275,72 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
         'if the local one, delete the set offsite (its .offsite.json record first) and run the copy again.',
     );
   }
+  // A set whose chain is under another key, but after which a newer full of the same database (or
+  // file store) is offsite now: the newest point restores with one key; this older point is left out
+  // like an unverified set (NotCopied), said in a warning with how to have it offsite too.
+  const offsiteNow = new Set([...result.copied, ...result.alreadyOffsite]);
+  const superseded = (o: (typeof otherKey)[number]) =>
+    ready.find((s) => s.area === o.local.area && s.full?.is && s.full.of === o.local.full?.of && s.takenAt > o.local.takenAt && offsiteNow.has(s.id));
+  for (const o of [...otherKey]) {
+    const newer = superseded(o);
+    if (!newer) continue;
+    otherKey.splice(otherKey.indexOf(o), 1);
+    const why = `its chain is offsite under another key (${o.reasons.join('; ')}); the newer full ${newer.id} is offsite, so the newest point does not need it; run the copy with the previous key to have this one offsite too`;
+    result.skipped.push(`${o.local.id}: ${why}`);
+    log.warn(`Not copied: ${o.local.id}: ${why}.`);
+  }
+  if (otherKey.length) {
+    for (const o of otherKey) log.warn(`Not copied: ${o.local.id}: the earlier set(s) its restore needs are offsite under another key (${o.reasons.join('; ')}).`);
+    const first = otherKey[0];
+    const previous = otherKeyMethods.has('passphrase') ? 'passphrase' : 'recipient';
+    failures.push(
+      `${otherKey.length} set(s) not copied: the earlier set(s) their restore needs are offsite under another key, and no single key would restore them (Fetch and the restores take one):\n` +
+        `${otherKey.map((o) => `  - ${o.set}: ${o.reasons.join('; ')}`).join('\n')}\n` +
+        `Not copied: ${first.set}, whose base ${first.reasons.map((r) => r.split(' ')[0]).join(', ')} is offsite under another key${otherKey.length > 1 ? ` (and ${otherKey.length - 1} more set(s) above)` : ''}. ` +
+        `Take a new full backup (Backup type Full) so the chain starts again under the current key, then run the copy again; or run it with the previous ${previous}.`,
+    );
+  }
   if (failures.length) throw new StepFailure(failures.join('\n'));
   return result;
+}
+
+/**
+ * Why the current key does not open an earlier set of a chain that is offsite already, or undefined
+ * when it does. Nothing: a plain set (no key needed), or an encrypted one when encryption is off
+ * (no key at hand). A passphrase: its manifest offsite (a few KB) is decrypted with it and must
+ * decrypt to the SHA-256 its record says. A recipient: the record's recipients must name it (a
+ * public key cannot decrypt, so that is all there is to go by); a record naming none is unknown.
+ */
+async function chainKeyProblem(record: OffsiteSetRecord, options: CopyRun): Promise<string | undefined> {
+  const { encryption, store, signal } = options;
+  const base = record.encryption;
+  if (!base) return undefined;
+  const was = base.method === 'passphrase' ? 'a passphrase' : `recipient ${base.recipients.join(', ') || '(none recorded)'}`;
+  if (!encryption) return `is encrypted offsite (age, ${was}), and encryption is off now`;
+  if (encryption.record.method !== base.method) return `is encrypted offsite with ${was}, and ${encryption.keyLabel} is set now`;
+  if (base.method === 'recipient') {
+    if (base.recipients.length === 0) return 'is encrypted offsite for a recipient its record does not name, so it cannot be shown to be the current one';
+    return encryption.record.recipients.every((r) => base.recipients.includes(r)) ? undefined : `is encrypted offsite for ${base.recipients.join(', ')}, not for the current recipient`;
+  }
+  if (!encryption.decrypt) return `cannot be checked against ${encryption.keyLabel}`;
+  const key = `${record.area}/${record.manifest.name}`;
+  const body = await store.download(key, signal);
+  let readError: unknown;
+  body.on('error', (e) => (readError = e));
+  const plain = new Measure();
+  try {
+    await pipeline(await encryption.decrypt(body), plain, async function* (source) {
+      for await (const _ of source) void _;
+    }, { signal });
+  } catch (error) {
+    body.destroy();
+    if (signal.aborted) throw signal.reason;
+    // The store failed to send it: not the key's fault.
+    if (readError) throw readError;
+    return `was encrypted offsite with another passphrase: ${encryption.keyLabel} does not open its manifest ${key} (${String((error as Error)?.message ?? error).replace(/\.$/, '')})`;
+  }
+  if (plain.digest() !== record.manifest.sha256) return `has a manifest offsite (${key}) that decrypts with ${encryption.keyLabel} but not to the SHA-256 its record says (changed offsite)`;
+  return undefined;
 }
 
 /**

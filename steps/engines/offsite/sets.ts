@@ -2,7 +2,10 @@
 // manifests, file-store manifests), never by re-parsing names here.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { kindOf, type BackupSet } from '../database-backup/backup-set';
+import { ChainError, selectChain } from '../database-backup/chain';
 import { loadManifestSets } from '../database-backup/discovery';
+import { lsnEqual } from '../database-backup/lsn';
 import { listBackupSets, madeAt, manifestNameFor, MANIFEST_ENTRY_NAME } from '../file-store/manifest';
 
 export type Area = 'database' | 'file-store';
@@ -23,15 +26,47 @@ export interface LocalSet {
   takenAt: string;
   /** Why it is not sent, when it is not complete and verified. */
   notReady?: string;
+  /**
+   * The ids of the earlier sets of its area that restoring it needs (a full, differential and earlier
+   * logs; the archives an incremental refers to), as far as this folder shows them. Copy Offsite
+   * checks that those already offsite open with the current key (copy.ts, chainKeyProblem).
+   */
+  chain?: string[];
+  /** A full backup (starts a chain), and what its chains are of (the database's name; the file store): a newer full of the same supersedes an older chain. */
+  full?: { of: string; is: boolean };
+}
+
+const idOfManifest = (manifestName: string) => manifestName.replace(/\.manifest\.json$/i, '');
+
+/**
+ * The earlier sets `set` needs, by the backup headers: the chain a restore up to its end would take
+ * (selectChain). When that chain cannot be made here (a log missing, a stripe gone), at least the
+ * full its header names as its base (DatabaseBackupLSN = the full's CheckpointLSN).
+ */
+function databaseChainOf(set: BackupSet, all: readonly BackupSet[]): string[] {
+  const kind = kindOf(set.header);
+  if (kind === undefined || kind === 'Full') return [];
+  let members: (BackupSet | undefined)[];
+  try {
+    const chain = selectChain(all, { endAt: set });
+    members = [chain.full, chain.differential, ...chain.logs];
+  } catch (error) {
+    if (!(error instanceof ChainError)) throw error;
+    members = all.filter((s) => s.header.databaseName === set.header.databaseName && kindOf(s.header) === 'Full' && lsnEqual(s.header.checkpointLsn, set.header.databaseBackupLsn));
+  }
+  return members.filter((m): m is BackupSet => m !== undefined && m !== set).map((m) => idOfManifest(m.label));
 }
 
 export async function databaseSets(directory: string, warn: (m: string) => void): Promise<LocalSet[]> {
   const found = await loadManifestSets({ workerDirectory: directory, serverDirectory: directory }, warn);
+  const all = found.map((f) => f.set);
   return found.map(({ set, manifest, manifestPath }) => {
     const manifestName = path.basename(manifestPath);
     return {
       area: 'database' as const,
-      id: manifestName.replace(/\.manifest\.json$/i, ''),
+      id: idOfManifest(manifestName),
+      chain: databaseChainOf(set, all),
+      full: { of: `database ${set.header.databaseName}`, is: kindOf(set.header) === 'Full' },
       manifest: { name: manifestName, path: manifestPath },
       files: manifest.files.map((f) => ({ name: f.name, path: path.join(directory, f.name) })),
       takenAt: manifest.takenAt,
@@ -66,6 +101,8 @@ export async function fileStoreSets(directory: string): Promise<{ sets: LocalSet
       // The later of the time in its name and its creation time, as retention ages a set (madeAt).
       takenAt: new Date(madeAt(set.manifest)).toISOString(),
       notReady: present ? noManifest : `${archive} missing`,
+      chain: set.manifest.chain.filter((a) => a !== archive).map((a) => a.replace(/\.zip$/, '')),
+      full: { of: 'file store', is: set.manifest.mode === 'Full' },
     });
   }
   return { sets: result, ignored };
