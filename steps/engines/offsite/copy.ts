@@ -152,15 +152,20 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
 
   const problems: string[] = [];
   const localDifferences: string[] = [];
+  const damagedRecords: string[] = [];
   const otherKey: { set: string; local: LocalSet; reasons: string[] }[] = [];
   const otherKeyMethods = new Set<string>();
   // Each record offsite read once: a set's own, and those of the earlier sets its chain needs.
-  const records = new Map<string, Promise<OffsiteSetRecord>>();
+  const records = new Map<string, Promise<OffsiteSetRecord | { damaged: string }>>();
   const recordOf = (area: LocalSet['area'], id: string) => {
     const key = offsiteRecordKey(area, id);
     let read = records.get(key);
     if (!read) {
-      read = readRecord(store, key, signal);
+      read = readRecord(store, key, signal).catch((error: unknown) => {
+        // A record that does not parse is this set's problem, not the run's; a store error still stops the run.
+        if (!(error instanceof StepFailure)) throw error;
+        return { damaged: error.message.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?') };
+      });
       records.set(key, read);
     }
     return read;
@@ -171,6 +176,10 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
     const recordKey = offsiteRecordKey(set.area, set.id);
     if (recordsOffsite.has(recordKey)) {
       const record = await recordOf(set.area, set.id);
+      if ('damaged' in record) {
+        damagedRecords.push(record.damaged);
+        continue;
+      }
       const difference = await localDifference(set, record, signal);
       if (difference) {
         localDifferences.push(`${set.id}: ${difference}`);
@@ -198,6 +207,7 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
       let check = keyChecks.get(member);
       if (!check) {
         check = recordOf(set.area, member).then(async (record) => {
+          if ('damaged' in record) return undefined; // named with the damaged records; once deleted, that set is sent again under the current key
           const problem = await chainKeyProblem(record, options);
           return problem ? { problem, method: record.encryption!.method } : undefined;
         });
@@ -273,6 +283,12 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
         `${localDifferences.map((d) => `  - ${d}`).join('\n')}\n` +
         'Nothing offsite was changed. Find out which copy is right: if the offsite one, move the local set out of the backup folder (Fetch Backups from Offsite brings it back); ' +
         'if the local one, delete the set offsite (its .offsite.json record first) and run the copy again.',
+    );
+  }
+  if (damagedRecords.length) {
+    failures.push(
+      `${damagedRecords.length} offsite record(s) cannot be read, so their set(s) were not checked (the other sets were not held up):\n${damagedRecords.map((d) => `  - ${d}`).join('\n')}\n` +
+        'Delete each record named (the .offsite.json object) offsite and run the copy again: its set is then sent again, and the objects already there are reused if intact.',
     );
   }
   // A set whose chain is under another key, but after which a newer full of the same database (or
