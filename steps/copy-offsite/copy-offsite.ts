@@ -58,18 +58,24 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
   // parameter empty is how to say there is nothing to copy from there.
   const sets: LocalSet[] = [];
   const empty: string[] = [];
-  const noSet = (folder: string, [label, name]: string[]) =>
-    `"${label}" (${name}) ${folder} holds no backup set. If it is a share or another disk, check that it is mounted on this worker ` +
-    '(an unmounted share leaves an empty folder); otherwise correct the folder, or leave the parameter empty to copy only the other backups.';
+  // With manifests there that cannot be read, the folder is mounted: those manifests are the problem.
+  const noSet = (folder: string, [label, name]: string[], unreadable: string[]) =>
+    unreadable.length
+      ? `"${label}" (${name}) ${folder} holds ${unreadable.length} manifest(s), none readable: ${unreadable.join(', ')} (the warnings above say why). ` +
+        'Put back an intact copy of each (Fetch Backups from Offsite brings back a set copied earlier), or move them out of the folder; ' +
+        'or leave the parameter empty to copy only the other backups.'
+      : `"${label}" (${name}) ${folder} holds no backup set. If it is a share or another disk, check that it is mounted on this worker ` +
+        '(an unmounted share leaves an empty folder); otherwise correct the folder, or leave the parameter empty to copy only the other backups.';
   if (databaseFolder) {
-    const found = await databaseSets(databaseFolder, (m) => log.warn(m));
-    if (found.length === 0) empty.push(noSet(databaseFolder, databaseLabel));
+    const skipped: string[] = [];
+    const found = await databaseSets(databaseFolder, (m) => log.warn(m), skipped);
+    if (found.length === 0) empty.push(noSet(databaseFolder, databaseLabel, skipped));
     sets.push(...found);
   }
   if (fileStoreFolder) {
     const found = await fileStoreSets(fileStoreFolder);
     for (const ignored of found.ignored) log.warn(`Ignored in the file-store backup directory: ${ignored}`);
-    if (found.sets.length === 0) empty.push(noSet(fileStoreFolder, fileStoreLabel));
+    if (found.sets.length === 0) empty.push(noSet(fileStoreFolder, fileStoreLabel, found.unreadable));
     sets.push(...found.sets);
   }
   if (empty.length) throw new StepFailure(`${empty.join('\n')} Nothing was copied.`);

@@ -41,3 +41,27 @@ test('an empty file-store backup folder beside a database folder with sets fails
   expect(both.code).toBe(0);
   expect(both.outputs.CopiedSets).toBe('6');
 }, 180_000);
+
+test('a folder whose manifests are all unreadable fails naming them (it is mounted: the manifests are the problem), for database and file-store folders', async () => {
+  const url = await provider.newTarget();
+  const databaseFolder = path.join(suite.backups.lab.root, 'damaged-sql');
+  mkdirSync(databaseFolder);
+  for (const name of ['Octo_FULL_20260101T000000Z_abcdef.manifest.json', 'Octo_LOG_20260101T010000Z_abcdef.manifest.json']) writeFileSync(path.join(databaseFolder, name), '{ damaged');
+  const database = await runCopy(['--offsite-url', url, ...provider.args(), '--backup-directory', databaseFolder], provider.env());
+  expect(database.code).toBe(1);
+  expect(database.result).toBe(
+    `"Backup directory" (OctopusDr.Sql.BackupDirectory) ${databaseFolder} holds 2 manifest(s), none readable: Octo_FULL_20260101T000000Z_abcdef.manifest.json, Octo_LOG_20260101T010000Z_abcdef.manifest.json (the warnings above say why). ` +
+      'Put back an intact copy of each (Fetch Backups from Offsite brings back a set copied earlier), or move them out of the folder; or leave the parameter empty to copy only the other backups. Nothing was copied.',
+  );
+  expect(database.out).toMatch(/Skipping Octo_FULL_20260101T000000Z_abcdef\.manifest\.json: /);
+
+  const fileStoreFolder = path.join(suite.backups.lab.root, 'damaged-fs');
+  mkdirSync(fileStoreFolder);
+  const archive = 'octopus-file-store-20260101T000000Z-abcdef-full';
+  writeFileSync(path.join(fileStoreFolder, `${archive}.zip`), 'not a zip');
+  writeFileSync(path.join(fileStoreFolder, `${archive}.manifest.json`), '{ damaged');
+  const fileStore = await runCopy(['--offsite-url', url, ...provider.args(), '--file-store-backup-directory', fileStoreFolder], provider.env());
+  expect(fileStore.code).toBe(1);
+  expect(fileStore.result).toMatch(new RegExp(`^"File store backup directory" \\(OctopusDr\\.FileStore\\.BackupDirectory\\) ${fileStoreFolder.replace(/[.\\]/g, '\\$&')} holds 1 manifest\\(s\\), none readable: ${archive}\\.manifest\\.json \\(the warnings above say why\\)\\.`));
+  expect(await objectsAt(url)).toBe(0);
+}, 180_000);

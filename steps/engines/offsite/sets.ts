@@ -57,8 +57,9 @@ function databaseChainOf(set: BackupSet, all: readonly BackupSet[]): string[] {
   return members.filter((m): m is BackupSet => m !== undefined && m !== set).map((m) => idOfManifest(m.label));
 }
 
-export async function databaseSets(directory: string, warn: (m: string) => void): Promise<LocalSet[]> {
-  const found = await loadManifestSets({ workerDirectory: directory, serverDirectory: directory }, warn);
+/** The database sets in `directory`; the names of manifests that cannot be read go to `skipped` (each also warned about). */
+export async function databaseSets(directory: string, warn: (m: string) => void, skipped?: string[]): Promise<LocalSet[]> {
+  const found = await loadManifestSets({ workerDirectory: directory, serverDirectory: directory }, warn, skipped);
   const all = found.map((f) => f.set);
   return found.map(({ set, manifest, manifestPath }) => {
     const manifestName = path.basename(manifestPath);
@@ -80,7 +81,8 @@ export async function databaseSets(directory: string, warn: (m: string) => void)
   });
 }
 
-export async function fileStoreSets(directory: string): Promise<{ sets: LocalSet[]; ignored: string[] }> {
+/** The file-store sets in `directory`; `ignored` says why each set that cannot be read was left out, `unreadable` names the file read for it (its manifest, or the archive when none is beside it). */
+export async function fileStoreSets(directory: string): Promise<{ sets: LocalSet[]; ignored: string[]; unreadable: string[] }> {
   const { sets, ignored } = await listBackupSets(directory);
   const result: LocalSet[] = [];
   for (const set of sets) {
@@ -105,5 +107,6 @@ export async function fileStoreSets(directory: string): Promise<{ sets: LocalSet
       full: { of: 'file store', is: set.manifest.mode === 'Full' },
     });
   }
-  return { sets: result, ignored };
+  // Each reason starts with the file that was read ("<manifest or archive>: why").
+  return { sets: result, ignored, unreadable: ignored.map((why) => why.slice(0, why.indexOf(': '))) };
 }
