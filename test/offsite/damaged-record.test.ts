@@ -2,37 +2,27 @@
 // other sets are still copied, and the step then fails naming the record and what to do. Before,
 // the copy stopped at that set with a bare "is not valid JSON" on every run, and no later set ever
 // went offsite (red team, stop 37). Against s3rver, plain, the step in process.
-import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { backupFileStore } from '../../steps/engines/file-store/backup';
-import { resolveFolders } from '../../steps/engines/file-store/folders';
-import { quietEngineContext } from '../../steps/runtime/engine-context';
-import { makeStore, silentLog, tempDir } from '../file-store/helpers';
+import { tempDir } from '../file-store/helpers';
 import { runCopy } from './fixtures';
+import { datedFileStoreBackups } from './fixtures';
 import { startS3Server, type S3Server } from './servers';
 
 let s3: S3Server;
-let home: string;
+let backups: ReturnType<typeof datedFileStoreBackups>;
 let fileStore: string;
 const DAY = 24 * 3600 * 1000;
 const START = Date.now() - 20 * DAY;
 
 beforeAll(async () => {
   s3 = await startS3Server();
-  const work = tempDir('octopus-dr-offsite-record-');
-  home = path.join(work, 'home');
-  makeStore(home);
-  fileStore = path.join(work, 'fs');
-  mkdirSync(fileStore);
+  backups = datedFileStoreBackups(tempDir('octopus-dr-offsite-record-'));
+  ({ fileStore } = backups);
 }, 60_000);
 afterAll(() => s3?.stop());
 
-async function fullOn(day: number): Promise<string> {
-  const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
-  const set = await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test', now: () => new Date(START + day * DAY) }, quietEngineContext({ log: silentLog }));
-  return path.basename(set.archivePath, '.zip');
-}
+const fullOn = (day: number): Promise<string> => backups.fullAt(new Date(START + day * DAY));
 
 const args = (url: string) => ['--offsite-url', url, '--endpoint-url', s3.endpoint, '--path-style', '--region', 'us-east-1', '--file-store-backup-directory', fileStore];
 const env = () => ({ OCTOPUSDR_OFFSITE_ACCESSKEYID: s3.accessKeyId, OCTOPUSDR_OFFSITE_SECRETACCESSKEY: s3.secretAccessKey });

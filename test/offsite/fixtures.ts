@@ -124,3 +124,20 @@ export function suiteWithBackups(provider: Provider): { readonly backups: Backup
   });
   return suite;
 }
+
+/** A file-store home under `work` and an empty backup folder beside it; `fullAt` takes a full backup of TaskLogs dated `at` and gives its name without ".zip". */
+export function datedFileStoreBackups(work: string): { home: string; fileStore: string; fullAt(at: Date): Promise<string> } {
+  const home = path.join(work, 'home');
+  makeStore(home);
+  const fileStore = path.join(work, 'fs');
+  mkdirSync(fileStore);
+  const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
+  return {
+    home,
+    fileStore,
+    async fullAt(at: Date) {
+      const set = await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test', now: () => at }, quietEngineContext({ log: silentLog }));
+      return path.basename(set.archivePath, '.zip');
+    },
+  };
+}

@@ -4,19 +4,17 @@
 // set and the step exits 0. Before, the whole run failed on the first old set's manifest, with
 // advice to change the passphrase that did not name retention. Through the built bundle
 // (age-encryption is an ES module) against s3rver, with file-store sets dated in the past.
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { backupFileStore } from '../../steps/engines/file-store/backup';
-import { resolveFolders } from '../../steps/engines/file-store/folders';
-import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { outputVariablesIn, resultMessageIn } from '../../steps/runtime/service-messages';
-import { makeStore, runBundle, silentLog, tempDir } from '../file-store/helpers';
+import { runBundle, tempDir } from '../file-store/helpers';
+import { datedFileStoreBackups } from './fixtures';
 import { startS3Server, type S3Server } from './servers';
 
 let s3: S3Server;
 let work: string;
-let home: string;
+let backups: ReturnType<typeof datedFileStoreBackups>;
 let fileStore: string;
 const A = 'Qx7#2kLm before, vT9@';
 const B = 'Zp4!9wRt after, mK3%';
@@ -26,21 +24,15 @@ const SETS_START = Date.now() - 20 * DAY;
 beforeAll(async () => {
   s3 = await startS3Server();
   work = tempDir('octopus-dr-retention-key-');
-  home = path.join(work, 'home');
-  makeStore(home);
-  fileStore = path.join(work, 'fs');
-  mkdirSync(fileStore);
+  backups = datedFileStoreBackups(work);
+  ({ fileStore } = backups);
 }, 60_000);
 afterAll(() => s3?.stop());
 
 /** Full sets as if taken `daysIn` days after SETS_START; their names without ".zip". */
 async function fullSetsOnDays(days: number[]): Promise<string[]> {
-  const folders = resolveFolders({ homeDirectory: home, overrides: [], include: ['TaskLogs'], labels: { homeDirectory: 'h', overrides: 'o', include: 'i' } }).folders;
   const names: string[] = [];
-  for (const daysIn of days) {
-    const set = await backupFileStore({ folders, backupDirectory: fileStore, mode: 'Full', skipUnreadable: false, toolVersion: 'test', now: () => new Date(SETS_START + daysIn * DAY) }, quietEngineContext({ log: silentLog }));
-    names.push(path.basename(set.archivePath, '.zip'));
-  }
+  for (const daysIn of days) names.push(await backups.fullAt(new Date(SETS_START + daysIn * DAY)));
   return names;
 }
 
