@@ -322,8 +322,8 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
 
 /**
  * Why the current key does not open an earlier set of a chain that is offsite already, or undefined
- * when it does. Nothing: a plain set (no key needed), or an encrypted one when encryption is off
- * (no key at hand). A passphrase: its manifest offsite (a few KB) is decrypted with it and must
+ * when it does. A plain set opens with any key (it needs none); an encrypted one does not open when
+ * encryption is off now. A passphrase: its manifest offsite (a few KB) is decrypted with it and must
  * decrypt to the SHA-256 its record says. A recipient: the record's recipients must name it (a
  * public key cannot decrypt, so that is all there is to go by); a record naming none is unknown.
  */
