@@ -19,3 +19,8 @@ export function formatDuration(seconds: number): string {
 export function counted(count: number, noun: string, plural = `${noun}s`): string {
   return `${count} ${count === 1 ? noun : plural}`;
 }
+
+/** Text from outside (a file's damage, a store's message) made safe for one log line: control characters become '?'. */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+}

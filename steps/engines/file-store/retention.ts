@@ -15,6 +15,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { listBackupSetHeaders, madeAt, MANIFEST_ENTRY_NAME, readWholeSet, stampOf, type BackupSetHeader, type UnreadableSetHeader } from './manifest';
+import { printable } from '../../runtime/format';
 
 export interface RetentionResult {
   deleted: string[];
@@ -47,7 +48,7 @@ function keepOlderThanUnreadable(unreadable: readonly UnreadableSetHeader[], log
     const stamp = stampOf(archive) || '\uffff';
     if (stamp > keptUpTo) keptUpTo = stamp;
     // A parser quotes the text it stopped at: a damaged file's bytes, not for a log line.
-    const reason = set.reason.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').replace(/\.$/, '');
+    const reason = printable(set.reason).replace(/\.$/, '');
     const what = {
       manifest: `${archive} and every older set: its manifest ${manifest} cannot be read (${reason}), so which older sets it needs is unknown. If the set is needed, put its manifest back (the archive holds a copy, its entry ${MANIFEST_ENTRY_NAME}); if not, move both files out of ${directory}.`,
       archive: `${archive} and every older set: it has no manifest beside it and the one inside it cannot be read (${reason}), so which older sets it needs is unknown. Bring the set back from its offsite copy, or move the archive out of ${directory}.`,

@@ -10,7 +10,7 @@ import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { EngineContext, EngineLog } from '../../runtime/engine-context';
 import { StepFailure } from '../../runtime/errors';
-import { formatBytes } from '../../runtime/format';
+import { formatBytes, printable } from '../../runtime/format';
 import { offsiteRecordKey, OFFSITE_FORMAT, parseOffsiteRecord, type OffsiteEncryption, type OffsiteFileRecord, type OffsiteSetRecord } from './offsite-manifest';
 import type { LocalFile, LocalSet } from './sets';
 import { META_ENCRYPTION, META_NAME, META_SHA256, META_SIZE, OffsiteError, type Immutability, META_LOCKED_UNTIL, type OffsiteStore } from './store';
@@ -164,7 +164,7 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
       read = readRecord(store, key, signal).catch((error: unknown) => {
         // A record that does not parse is this set's problem, not the run's; a store error still stops the run.
         if (!(error instanceof StepFailure)) throw error;
-        return { damaged: error.message.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?') };
+        return { damaged: printable(error.message) };
       });
       records.set(key, read);
     }

@@ -15,6 +15,7 @@ import type { Decrypt } from './stage';
 import type { OffsiteStore } from './store';
 import type { EngineContext, EngineLog } from '../../runtime/engine-context';
 import { StepFailure } from '../../runtime/errors';
+import { printable } from '../../runtime/format';
 import { offsiteEncryptionPassphrase } from '../../../templates/offsite-parameters';
 
 export interface OffsiteRetentionOptions {
@@ -119,7 +120,7 @@ function readableSets<M>(list: Entry[], area: Area, parse: (e: Entry) => M, opti
       if (!(error instanceof StepFailure || error instanceof SyntaxError || error === e.problem?.error)) throw error;
       keep(e);
       // JSON.parse quotes the text it stopped at: an archive's bytes, not for a log line.
-      const reason = (error as Error).message.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+      const reason = printable((error as Error).message);
       options.log.warn(
         `Offsite retention: kept ${area}/${e.record.id} and every older ${area} set: its manifest offsite (${area}/${e.record.manifest.name}) cannot be read (${reason.replace(/\.$/, '')}), ` +
           `so which sets it needs is unknown. If the set is still in its local backup directory, delete its objects offsite (its record ${offsiteRecordKey(area, e.record.id)} first) and run Copy Offsite again to send it anew.`,
