@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { secretFileUnreadable } from '../../steps/runtime/cli';
 import { maintenanceMode } from '../../templates/maintenance-mode';
 import { environmentNameOf } from '../../templates/model';
 import type { PublishOptions } from './publish';
@@ -128,7 +129,8 @@ export function parsePublishOptions(
     try {
       apiKey = readFileSync(apiKeyFile, 'utf8').trim();
     } catch (error) {
-      throw new UsageError(`Cannot read --${API_KEY_FILE_FLAG} ${apiKeyFile} (${(error as NodeJS.ErrnoException).code ?? 'error'}).`);
+      const message = secretFileUnreadable(API_KEY_FILE_FLAG, error);
+      throw new UsageError(message[0].toUpperCase() + message.slice(1));
     }
     apiKeySource = `the file ${apiKeyFile} (--${API_KEY_FILE_FLAG})`;
     if (!apiKey) throw new UsageError(`--${API_KEY_FILE_FLAG} ${apiKeyFile} is empty; put the API key (API-...) in it.`);

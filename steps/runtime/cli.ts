@@ -56,9 +56,22 @@ function readSecretFile(parameter: ParameterDefinition, file: string): string {
     // A trailing newline from `echo ... > file` is not part of the secret.
     return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new ParameterError([`"${parameter.label}": cannot read --${parameter.flag}-file ${file} (${code}).`]);
+    throw new ParameterError([`"${parameter.label}": ${secretFileUnreadable(`${parameter.flag}-file`, error)}`]);
   }
+}
+
+/**
+ * Why a `--<flag>-file` option's file could not be read, without its value: the usual slip is the
+ * secret itself given as the file name (`--master-key-file "$KEY"`), and this message is printed
+ * before any masking exists.
+ */
+export function secretFileUnreadable(flag: string, error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code ?? 'error';
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : 'it cannot be read';
+  return (
+    `cannot read the file given to --${flag} (${code}: ${why}). The value is not shown: it may be the secret itself. ` +
+    `Give the path of a file that holds the secret, or set the secret's environment variable instead.`
+  );
 }
 
 /** `--stripes -1` means the value -1 (parseArgs would call it ambiguous): it becomes `--stripes=-1`,

@@ -229,6 +229,15 @@ describe('verify-master-key against an Octopus-shaped database', () => {
     expect(run.stdout + run.stderr).not.toContain(short);
   });
 
+  test('the key given to --master-key-file instead of a file name is refused without echoing it (red team 38)', async () => {
+    const key = randomBytes(32).toString('base64');
+    const run = await runStepInProcess('verify-master-key', ['--master-key-file', key, '--expected-key-id', '0123456789abcdef']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/"Master key": cannot read the file given to --master-key-file \(ENOENT: no such file\)\. The value is not shown/);
+    expect(run.stdout + run.stderr).not.toContain(key);
+    expect(run.stdout + run.stderr).not.toContain(key.slice(0, 12));
+  });
+
   test('as Octopus runs it: the Bash template on Node.js 18 (when installed) passes; the PowerShell template fails a wrong key', async () => {
     const node18 = findNode18();
     const bash = await runBashScriptBody(scriptBody('bash'), {

@@ -371,6 +371,14 @@ describe('actionable errors', () => {
     expect(stderr).toMatch(/No built templates in \/nonexistent\/octopus-dr\. Run `npm run build` first/);
   });
 
+  test('an API key given to --api-key-file instead of a file name is never repeated (red team 38)', async () => {
+    const { exitCode, stdout, stderr } = await publish(['--api-key-file', API_KEY], {});
+    expect(exitCode).toBe(2);
+    expect(stderr).toMatch(/Cannot read the file given to --api-key-file \(ENOENT: no such file\)\. The value is not shown: it may be the secret itself/);
+    expect(stdout + stderr).not.toContain(API_KEY);
+    expect(simulator.requests).toEqual([]);
+  });
+
   test('--api-key-file is read, and a key from a file is never printed', async () => {
     const file = `${writeFixtureTemplates()}/../key.txt`;
     require('node:fs').writeFileSync(file, `${API_KEY}\n`, { mode: 0o600 });

@@ -54,7 +54,20 @@ describe('command line', () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-cli-')), 'password');
     writeFileSync(file, 'from-file\n');
     expect(parseCommandLine(template, ['--password-file', file], {}).raw['OctopusDr.Sample.Password']).toBe('from-file');
-    expect(() => parseCommandLine(template, ['--password-file', '/nonexistent/pw'], {})).toThrow(/"Password": cannot read --password-file \/nonexistent\/pw \(ENOENT\)/);
+    expect(() => parseCommandLine(template, ['--password-file', '/nonexistent/pw'], {})).toThrow(
+      /^"Password": cannot read the file given to --password-file \(ENOENT: no such file\)\. The value is not shown: it may be the secret itself\. Give the path of a file that holds the secret/,
+    );
+  });
+
+  test('a secret given to --<flag>-file instead of a file name is never repeated (red team 38)', () => {
+    const parse = (value: string) => () => parseCommandLine(template, ['--password-file', value], {});
+    for (const secret of ['hPO6Sf0kS0FTyJ6RMZ4uCQQPn9UOuRTxq4lPM3N9Dzo=', 'Server=sql01;User ID=sa;Password=Zq8-verySecret-Pw!', 'hunter22']) {
+      expect(parse(secret)).toThrow(/cannot read the file given to --password-file \(ENOENT/);
+      expect(parse(secret)).not.toThrow(secret);
+      expect(parse(secret)).not.toThrow('verySecret');
+    }
+    // A folder is said as such, without its name either.
+    expect(parse(os.tmpdir())).toThrow(/\(EISDIR: it is a folder\)/);
   });
 
   test('a value without a flag is named by its position, never repeated (it may be a password)', () => {
