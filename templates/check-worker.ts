@@ -1,5 +1,6 @@
 import { defineParameter, defineTemplate } from './model';
 import { stepDescription } from './description';
+import { TCP_ENDPOINT_FORMAT } from './formats';
 import { nodePath } from './parameters';
 
 export const checkWorker = defineTemplate({
@@ -51,6 +52,7 @@ export const checkWorker = defineTemplate({
       required: false,
       defaultValue: '',
       flag: 'tcp-endpoints',
+      format: TCP_ENDPOINT_FORMAT,
     }),
     timeoutSeconds: defineParameter({
       name: 'OctopusDr.Worker.TimeoutSeconds',

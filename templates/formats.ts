@@ -1,6 +1,7 @@
 // The forms formatted parameter values must have: part of the parameter definitions, so that
 // parseParameters checks them for every step, before anything connects, with one wording. The
 // checks themselves live beside the code that uses the values (small, dependency-free modules).
+import { parseEndpoint } from '../steps/check-worker/endpoint';
 import { normaliseLocalTime } from '../steps/engines/database-backup/backup-set';
 import { normaliseServerUrl } from '../steps/engines/octopus/server-url';
 import { parseOctopusVersion } from '../steps/engines/standby/octopus-version';
@@ -44,4 +45,11 @@ export const SCRATCH_PREFIX_FORMAT: ValueFormat = {
   description: 'at most 105 characters without control characters (the timestamp and random part that follow make up to 128, the longest SQL Server name)',
   example: 'octopus-dr-test-',
   check: (value) => (/[\u0000-\u001f\u007f]/.test(value) ? true : value.length > 105 ? `${value.length} characters long` : undefined),
+};
+
+/** Check Worker's TCP endpoints, one per line: refused before any of them is connected to. */
+export const TCP_ENDPOINT_FORMAT: ValueFormat = {
+  description: 'host:port with a port from 1 to 65535 ([address]:port for an IPv6 address)',
+  example: 'sql01:1433',
+  check: (value) => (typeof parseEndpoint(value) === 'string' ? true : undefined),
 };

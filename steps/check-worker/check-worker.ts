@@ -3,7 +3,8 @@ import type { ParameterValues } from '../../templates/model';
 import type { checkWorker as template } from '../../templates/check-worker';
 import { StepFailure } from '../runtime/errors';
 import type { StepContext } from '../runtime/step-context';
-import { checkDirectory, checkEndpoint, formatGB, parseEndpoint } from './checks';
+import { checkDirectory, checkEndpoint, formatGB } from './checks';
+import { parseEndpoint } from './endpoint';
 
 type Params = ParameterValues<typeof template.params>;
 

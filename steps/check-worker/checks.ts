@@ -5,6 +5,7 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { accountName, describeFileError } from '../runtime/failure';
+import type { Endpoint } from './endpoint';
 
 export interface DirectoryCheck {
   path: string;
@@ -62,8 +63,15 @@ export async function checkDirectory(directory: string, minimumFreeBytes: number
     await fs.rm(probe, { force: true }).catch(() => undefined);
   }
 
-  // fs.statfs arrived in Node 18.15; older 18.x can still run the rest of the checks.
+  // fs.statfs arrived in Node 18.15; older 18.x can still run the rest of the checks, but a
+  // minimum asked for and not checked is a failed check, never a pass.
   const statfs = (fs as { statfs?: (p: string) => Promise<{ bavail: number | bigint; bsize: number | bigint }> }).statfs;
+  if (!statfs && minimumFreeBytes > 0) {
+    result.problems.push(
+      `Free space of ${directory} cannot be checked: Node.js ${process.version} has no fs.statfs (it came in 18.15). ` +
+        `Use Node.js 18.15 or newer on this worker, or set "Minimum free space (GB)" (OctopusDr.Worker.MinimumFreeSpaceGB) to 0 to skip the check.`,
+    );
+  }
   if (statfs) {
     try {
       const stats = await statfs(directory);
@@ -78,24 +86,6 @@ export async function checkDirectory(directory: string, minimumFreeBytes: number
     }
   }
   return result;
-}
-
-export interface Endpoint {
-  host: string;
-  port: number;
-}
-
-/** Parses `host:port`, `[ipv6]:port`; returns an error text for anything else. */
-export function parseEndpoint(text: string): Endpoint | string {
-  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(text);
-  const plain = /^([^:\s]+):(\d+)$/.exec(text);
-  const match = bracketed ?? plain;
-  if (!match) {
-    return `"${text}" is not host:port. Write e.g. sql01:1433, or [fd00::5]:443 for an IPv6 address.`;
-  }
-  const port = Number(match[2]);
-  if (port < 1 || port > 65535) return `"${text}" has port ${match[2]}; a port is from 1 to 65535.`;
-  return { host: match[1], port };
 }
 
 export interface EndpointCheck {

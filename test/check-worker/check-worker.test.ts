@@ -7,7 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { checkWorker as template } from '../../templates/check-worker';
 import { checkWorker } from '../../steps/check-worker/check-worker';
-import { parseEndpoint } from '../../steps/check-worker/checks';
+import { parseEndpoint } from '../../steps/check-worker/endpoint';
+import { promises as fsPromises } from 'node:fs';
 import { builtStep } from '../helpers/bundle';
 import { asNobodyArgs, canRunAsNobody } from '../helpers/unprivileged';
 import { MemorySink } from '../../steps/runtime/console-output';
@@ -68,8 +69,8 @@ test('lists every failure, not just the first', async () => {
     '--directories', missing,
     '--directories', dir,
     '--tcp-endpoints', `127.0.0.1:${closedPort}`,
-    '--tcp-endpoints', 'sql01',
     '--tcp-endpoints', `127.0.0.1:${openPort}`,
+    '--tcp-endpoints', `127.0.0.1:${closedPort}`,
     '--minimum-free-space-gb', '1000000',
   ]);
   expect(code).toBe(1);
@@ -77,8 +78,7 @@ test('lists every failure, not just the first', async () => {
   expect(result).toContain(`${missing} does not exist. Create it, or correct the path.`);
   expect(result).toMatch(new RegExp(`${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} has [\\d.]+ GB free, less than the 1000000.0 GB required\\.`));
   expect(result).toContain(`127.0.0.1:${closedPort} refused the connection`);
-  expect(result).toContain('"sql01" is not host:port.');
-  expect(outputs).toMatchObject({ 'Directory.1.Passed': 'False', 'Directory.2.Passed': 'False', 'Endpoint.1.Passed': 'False', 'Endpoint.3.Passed': 'True', Passed: 'False' });
+  expect(outputs).toMatchObject({ 'Directory.1.Passed': 'False', 'Directory.2.Passed': 'False', 'Endpoint.1.Passed': 'False', 'Endpoint.2.Passed': 'True', 'Endpoint.3.Passed': 'False', Passed: 'False' });
   expect(outputs.Failures.split('\n')).toHaveLength(4);
 });
 
@@ -93,6 +93,51 @@ test('bad parameter values fail with exit code 2 and the label', async () => {
   const { code, result } = await run(['--timeout-seconds', '0']);
   expect(code).toBe(2);
   expect(result).toBe('"Connection timeout (seconds)" must be from 1 to 300, not 0: set "Connection timeout (seconds)" (OctopusDr.Worker.TimeoutSeconds) in the step, or --timeout-seconds on the command line.');
+});
+
+test('an endpoint that is not host:port is refused with exit 2 before any endpoint is connected to (red team 38)', async () => {
+  let connections = 0;
+  const counting = net.createServer((socket) => {
+    connections += 1;
+    socket.end();
+  });
+  await new Promise<void>((resolve) => counting.listen(0, '127.0.0.1', resolve));
+  const port = (counting.address() as net.AddressInfo).port;
+  try {
+    for (const bad of ['sql01', 'sql01:70000', 'fd00::5:443']) {
+      const { code, result } = await run(['--tcp-endpoints', `127.0.0.1:${port}`, '--tcp-endpoints', bad, '--minimum-free-space-gb', '0']);
+      expect(code).toBe(2);
+      expect(result).toBe(
+        `"TCP endpoints" must be host:port with a port from 1 to 65535 ([address]:port for an IPv6 address), e.g. sql01:1433, not "${bad}": ` +
+          'set "TCP endpoints" (OctopusDr.Worker.TcpEndpoints) in the step, or --tcp-endpoints on the command line.',
+      );
+    }
+    expect(connections).toBe(0);
+  } finally {
+    await new Promise((resolve) => counting.close(resolve));
+  }
+});
+
+test('a minimum free space that cannot be checked (Node.js 18 before 18.15 has no statfs) fails the check, never passes it (red team 38)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-check-'));
+  const promises = fsPromises as unknown as { statfs?: unknown };
+  const saved = promises.statfs;
+  promises.statfs = undefined;
+  try {
+    const asked = await run(['--directories', dir, '--minimum-free-space-gb', '10']);
+    expect(asked.code).toBe(1);
+    expect(asked.result).toContain(
+      `Free space of ${dir} cannot be checked: Node.js ${process.version} has no fs.statfs (it came in 18.15). ` +
+        'Use Node.js 18.15 or newer on this worker, or set "Minimum free space (GB)" (OctopusDr.Worker.MinimumFreeSpaceGB) to 0 to skip the check.',
+    );
+    expect(asked.outputs).toMatchObject({ 'Directory.1.Passed': 'False', Passed: 'False' });
+    // 0 asks for no check: the directory passes, its free space unknown.
+    const skipped = await run(['--directories', dir, '--minimum-free-space-gb', '0']);
+    expect(skipped.code).toBe(0);
+    expect(skipped.sink.out).toContain(`OK   directory ${dir}: exists, writable, free space unknown`);
+  } finally {
+    promises.statfs = saved;
+  }
 });
 
 // Root can write anywhere, so the read-only case runs the built step as `nobody`.
