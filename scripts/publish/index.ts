@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { OctopusApiError } from '../../steps/engines/octopus';
+import { redactAll } from '../../steps/runtime/redactor';
 import { parsePublishOptions, USAGE, UsageError } from './options';
 import { Publisher, type PublishResult } from './publish';
 import { TemplatesNotBuiltError } from './templates';
@@ -15,8 +16,9 @@ export interface CliIo {
   stderr: (text: string) => void;
 }
 
+/** The steps' redaction (case-insensitive: servers and proxies may quote the key in another case). */
 function redactor(secret: string): (text: string) => string {
-  return (text) => (secret ? text.split(secret).join('********') : text);
+  return (text) => redactAll(text, [secret]);
 }
 
 /** Builds the templates when the default build folder is missing (a fresh checkout). */

@@ -333,6 +333,26 @@ describe('actionable errors', () => {
     expect(stderr).not.toContain(API_KEY);
   });
 
+  test('a server that quotes the API key in another letter case does not get it printed (red team 38)', async () => {
+    const http = require('node:http') as typeof import('node:http');
+    const server = http.createServer((request, response) => {
+      const key = String(request.headers['x-octopus-apikey'] ?? '').toLowerCase();
+      response.writeHead(400, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ ErrorMessage: `The API key ${key} is not valid here`, Errors: [`key ${key}`] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    let output = '';
+    try {
+      const { exitCode } = await runPublishCli(['--server-url', `http://127.0.0.1:${port}`, '--templates-dir', templates], { OCTOPUSDR_OCTOPUS_APIKEY: API_KEY }, { stdout: (t) => (output += t), stderr: (t) => (output += t) });
+      expect(exitCode).toBe(1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect(output).toContain('********');
+    expect(output.toLowerCase()).not.toContain(API_KEY.toLowerCase());
+  });
+
   test('401: the key is rejected, and the message says where the key came from', async () => {
     const { exitCode, stderr } = await publish([], { OCTOPUSDR_OCTOPUS_APIKEY: 'API-NOTAVALIDKEY' });
     expect(exitCode).toBe(1);
