@@ -1,7 +1,7 @@
 // The simulated SQL Server's state: server properties, logins, databases (recovery model, files,
 // tables of rows, log sequence numbers), sessions and msdb backup history. Seed/state files are
 // JSON (format in test/README.md).
-import { fromJson, parseType, toJson, typeText, type SqlType, type SqlValue } from './types';
+import { collationKey, fromJson, parseType, toJson, typeText, type SqlType, type SqlValue } from './types';
 
 export type RecoveryModel = 'FULL' | 'BULK_LOGGED' | 'SIMPLE';
 
@@ -177,7 +177,7 @@ export class ServerModel {
     for (const name of SYSTEM_DATABASES) this.addDatabase({ name, recoveryModel: name === 'model' ? 'FULL' : 'SIMPLE' });
     for (const d of seed.databases ?? []) {
       const existing = this.database(d.name);
-      if (existing) this.databases.delete(existing.name.toLowerCase());
+      if (existing) this.databases.delete(collationKey(existing.name));
       this.addDatabase(d);
     }
     for (const h of seed.backupHistory ?? []) {
@@ -202,8 +202,9 @@ export class ServerModel {
     return Number(this.properties.productVersion.split('.')[0]);
   }
 
+  /** By name as the server's collation compares names (collationKey: case, trailing spaces, `ß` = `ss`). */
   database(name: string): Database | undefined {
-    return this.databases.get(name.toLowerCase());
+    return this.databases.get(collationKey(name));
   }
 
   addDatabase(seed: SeedDatabase): Database {
@@ -236,7 +237,7 @@ export class ServerModel {
         rows: (t.rows ?? []).map((r) => columns.map((c, i) => fromJson(r[i], c.type))),
       });
     }
-    this.databases.set(seed.name.toLowerCase(), db);
+    this.databases.set(collationKey(seed.name), db);
     return db;
   }
 
@@ -264,7 +265,7 @@ export class ServerModel {
 
   /** Sessions other than `exceptId` using the database. */
   usersOf(database: string, exceptId: number): Session[] {
-    return [...this.sessions.values()].filter((s) => s.id !== exceptId && s.database.toLowerCase() === database.toLowerCase());
+    return [...this.sessions.values()].filter((s) => s.id !== exceptId && collationKey(s.database) === collationKey(database));
   }
 
   toSeed(): Seed {

@@ -143,12 +143,23 @@ export function convert(v: SqlValue, to: SqlType): SqlValue {
   }
 }
 
-/** Equality and ordering as T-SQL compares (strings case-insensitively: the default collation is CI). */
+/**
+ * A string as the default collation compares it: case ignored, trailing spaces ignored, and `ß`
+ * equal to `ss`. SQL Server compares Unicode (nvarchar, so sysname: database names) by Windows
+ * rules even under SQL_Latin1_General_CP1_CI_AS, and those equate `ß` and `ss` (observed:
+ * dba.stackexchange.com/questions/335859, N'ß' = 'ss' on SQL Server 2019 with that collation).
+ * The simulator applies it to varchar too, where SQL_ collations would not.
+ */
+export function collationKey(s: string): string {
+  return s.toLowerCase().trimEnd().replace(/ß/g, 'ss');
+}
+
+/** Equality and ordering as T-SQL compares (strings by collationKey: the default collation is CI). */
 export function compare(a: SqlValue, b: SqlValue): number | null {
   if (a === null || b === null) return null;
   if (typeof a === 'string' && typeof b === 'string') {
-    const x = a.toLowerCase().trimEnd();
-    const y = b.toLowerCase().trimEnd();
+    const x = collationKey(a);
+    const y = collationKey(b);
     return x < y ? -1 : x > y ? 1 : 0;
   }
   if (a instanceof Date || b instanceof Date) return toDate(a).getTime() - toDate(b).getTime();

@@ -500,6 +500,11 @@ const restore: StatementHandler = {
       const db = existing ?? model.addDatabase({ name: target });
       db.files = files;
       db.state = 'RESTORING';
+      // sys.databases.create_date is "the date the database was created or renamed" (docs:
+      // docs/relational-databases/system-catalog-views/sys-databases-transact-sql.md); a RESTORE
+      // creates it anew, so a restore over an existing database sets it to the restore's time too
+      // (observed, e.g. renatomsiqueira.com.br/a-verdadeira-data-de-criacao-de-um-banco-de-dados).
+      db.createDate = model.now();
       await progress(ctx, stats(ctx, o));
       db.recoveryModel = h.recoveryModel;
       db.userAccess = 'MULTI_USER';

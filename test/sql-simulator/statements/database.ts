@@ -2,6 +2,7 @@
 // MULTI_USER [WITH ROLLBACK IMMEDIATE], RECOVERY, ONLINE/OFFLINE), DBCC CHECKDB.
 import { SqlServerError, type StatementHandler } from '../engine/executor';
 import { SqlSyntaxError } from '../engine/sql';
+import { collationKey } from '../engine/types';
 
 function databaseName(ctx: Parameters<StatementHandler['run']>[0], c: Parameters<StatementHandler['run']>[1]): string {
   const t = c.peek();
@@ -36,7 +37,7 @@ const drop: StatementHandler = {
       throw new SqlServerError(3701, `Cannot drop the database '${name}', because it does not exist or you do not have permission.`, 11);
     }
     if (ctx.model.usersOf(db.name, -1).length > 0) throw new SqlServerError(3702, `Cannot drop database "${db.name}" because it is currently in use.`);
-    ctx.model.databases.delete(db.name.toLowerCase());
+    ctx.model.databases.delete(collationKey(db.name));
     ctx.sink.statementDone();
   },
 };

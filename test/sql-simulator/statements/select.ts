@@ -403,6 +403,7 @@ functions.set('DATALENGTH', (args) => {
   if (Buffer.isBuffer(v)) return { type: T.int, value: v.length };
   return { type: T.int, value: args[0].type.name.startsWith('n') ? String(v).length * 2 : String(v).length };
 });
+functions.set('RTRIM', (args) => ({ type: args[0].type, value: str(args[0])?.replace(/ +$/, '') ?? null }));
 functions.set('UPPER', (args) => ({ type: args[0].type, value: str(args[0])?.toUpperCase() ?? null }));
 functions.set('LOWER', (args) => ({ type: args[0].type, value: str(args[0])?.toLowerCase() ?? null }));
 functions.set('GETDATE', (_args, ctx) => ({ type: T.datetime, value: ctx.model.now() }));
