@@ -10,7 +10,7 @@ import { isNativeError } from 'node:util/types';
 import type { ParameterValues } from '../../templates/model';
 import { fileStoreFolders, fileStoreHomeDirectory } from '../../templates/parameters';
 import { testRestore as template } from '../../templates/test-restore';
-import { checkDbStatement, manifestStampOf, planRestore, readManifest, restoreDatabase, RestorePlanError, tryLockRestoreTarget, unreadableManifestsNewerThan, type RestoreLock, type RestorePlan } from '../engines/database-backup';
+import { checkDbStatement, manifestStampOf, planRestore, readManifest, restoreDatabase, RestoreError, RestorePlanError, tryLockRestoreTarget, unreadableManifestsNewerThan, type RestoreLock, type RestorePlan } from '../engines/database-backup';
 import { verifyFileStoreBackup } from '../engines/file-store';
 import { decide, parseMasterKey, type MasterKey } from '../engines/master-key';
 import { collectMasterKeyEvidence, type EvidenceReporter } from '../engines/octopus-documents';
@@ -301,14 +301,17 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   };
   // Registered before the restore starts, so that whatever happens the scratch database goes.
   const unregisterDrop = params.keepDatabase ? () => undefined : context.onCleanup(dropScratch);
+  let othersNow = false;
   try {
-    await restoreAndCheck(connection, plan, params, key, report, context);
+    othersNow = (await restoreAndCheck(connection, plan, params, key, report, context)) === 'not-ours';
   } finally {
     if (!params.keepDatabase) {
       unregisterDrop();
-      await dropScratch().catch((error: unknown) => {
-        report.failures.push(`Could not drop the scratch database '${scratch}': ${messageOf(error)}. Drop it by hand.`);
-      });
+      if (othersNow) log.warn(`'${scratch}' was not dropped: another session created, restored over or dropped it during this test restore, so it is not this run's.`);
+      else
+        await dropScratch().catch((error: unknown) => {
+          report.failures.push(`Could not drop the scratch database '${scratch}': ${messageOf(error)}. Drop it by hand.`);
+        });
       await lock.release();
     } else {
       log.warn(`The scratch database '${scratch}' is kept ("${template.params.keepDatabase.label}"); drop it when you are done.`);
@@ -316,7 +319,8 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
   }
 }
 
-async function restoreAndCheck(connection: SqlConnection, plan: RestorePlan, params: Params, key: MasterKey, report: TestRestoreReport, context: StepContext): Promise<void> {
+/** 'not-ours' when another session took the scratch name from this run (the RESTORE batch's guard refused). */
+async function restoreAndCheck(connection: SqlConnection, plan: RestorePlan, params: Params, key: MasterKey, report: TestRestoreReport, context: StepContext): Promise<'not-ours' | undefined> {
   const { log } = context;
   const scratch = plan.targetDatabase;
   log.info(`Restoring under the scratch name '${scratch}' (files relocated; the original database is not touched).`);
@@ -329,7 +333,7 @@ async function restoreAndCheck(connection: SqlConnection, plan: RestorePlan, par
     if (context.signal.aborted) throw context.signal.reason;
     report.restore.status = 'failed';
     report.failures.push(`Restore: ${messageOf(error)}`);
-    return;
+    return error instanceof RestoreError && error.targetChanged ? 'not-ours' : undefined;
   } finally {
     report.restore.durationSeconds = elapsedSeconds(restoreStarted);
   }

@@ -2,7 +2,7 @@
 // refusals, replace with a safety backup, dry run, hostile names.
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { planRestore, restoreWithRecovery } from '../../steps/engines/database-backup';
+import { planRestore, restoreWithRecovery, tryLockRestoreTarget } from '../../steps/engines/database-backup';
 import { openSqlConnection } from '../../steps/engines/sql';
 import { quietEngineContext } from '../../steps/runtime/engine-context';
 import { backup, Lab, octopusTables, PASSWORD, restore } from './harness';
@@ -468,6 +468,73 @@ test('a target that changed between planning and restoring is not restored over:
   expect(lab.projectIds('Octo-moved')).toContain('Only-here');
   // Its restore lock was not kept: a restore of it runs.
   expect((await restore(lab, '--source', fullDiff, '--target-database', 'Octo-moved', '--replace-existing')).code).toBe(0);
+});
+
+/** What another session does by hand (SSMS, a job): octopus-dr's lock does not stop it. */
+function replaceByHand(name: string, seed: { state?: 'ONLINE' | 'RESTORING'; projectId: string }): void {
+  const model = lab.sim.model;
+  const key = [...model.databases.entries()].find(([, d]) => d.name === name)?.[0];
+  if (key) model.databases.delete(key);
+  model.addDatabase({ name, state: seed.state, tables: octopusTables([[seed.projectId, 'Made by hand']]) });
+}
+const lastLine = (text: string | undefined) => (text ?? '').trimEnd().split('\n').at(-1);
+
+test('a target dropped and created again by another session right before the RESTORE batch: the batch checks it first, and nothing is restored over it', async () => {
+  expect((await restore(lab, '--source', fullOnly, '--target-database', 'Octo-dba')).code).toBe(0);
+  // Between the safety backup and the RESTORE: DROP DATABASE and CREATE DATABASE in SSMS, and new rows.
+  lab.sim.faults.push({ match: /RESTORE DATABASE @database/, onTaken: () => replaceByHand('Octo-dba', { projectId: 'DBA-1' }) });
+  const run = await restore(lab, '--source', fullDiff, '--target-database', 'Octo-dba', '--replace-existing');
+  expect(run.code).toBe(1);
+  expect(lab.projectIds('Octo-dba')).toEqual(['DBA-1', 'Projects-1']);
+  expect(run.result).toMatch(
+    /^Restoring over the existing database 'Octo-dba' failed: another session changed 'Octo-dba' since this restore last checked it \(it is ONLINE, MULTI_USER \(database_id (\d+), created [\d:.T-]+\) now, not ONLINE, MULTI_USER \(database_id (?!\1)\d+, created [\d:.T-]+\) as this restore last saw it\); "Take exclusive access and restore the full backup WITH NORECOVERY" was not started\.$/m,
+  );
+  expect(lastLine(run.result)).toBe(
+    "Nothing was restored over it: 'Octo-dba' is now ONLINE, MULTI_USER (as SQL Server reports it). octopus-dr's lock does not stop a RESTORE, ALTER DATABASE or DROP run outside octopus-dr (in SSMS, a job, another tool). Find out what changed it and let that finish, then run the restore again: it is planned against the database as it is then.",
+  );
+});
+
+test('a target taken OFFLINE by another session right before the RESTORE batch is not restored over', async () => {
+  expect((await restore(lab, '--source', fullOnly, '--target-database', 'Octo-off')).code).toBe(0);
+  lab.insertProject('Octo-off', 'Only-here');
+  lab.sim.faults.push({ match: /RESTORE DATABASE @database/, onTaken: () => void (lab.sim.model.database('Octo-off')!.state = 'OFFLINE') });
+  const run = await restore(lab, '--source', fullDiff, '--target-database', 'Octo-off', '--replace-existing');
+  expect(run.code).toBe(1);
+  expect(run.result).toMatch(/\(it is OFFLINE, MULTI_USER \(database_id \d+, created [\d:.T-]+\) now, not ONLINE, MULTI_USER/);
+  expect(lastLine(run.result)).toMatch(/^Nothing was restored over it: 'Octo-off' is now OFFLINE, MULTI_USER \(as SQL Server reports it\): not usable by Octopus\./);
+  const db = lab.sim.model.database('Octo-off')!;
+  expect(db.state).toBe('OFFLINE');
+  expect(lab.projectIds('Octo-off')).toContain('Only-here');
+});
+
+test('a new database another session restores over between two RESTOREs of the chain is neither restored onto nor dropped', async () => {
+  // The differential's batch (the full's came first): by then a DBA's own RESTORE ... WITH NORECOVERY holds the name.
+  lab.sim.faults.push({ match: /RESTORE DATABASE @database/, skip: 1, onTaken: () => replaceByHand('Octo-mid', { state: 'RESTORING', projectId: 'DBA-2' }) });
+  const run = await restore(lab, '--source', fullDiff, '--target-database', 'Octo-mid');
+  expect(run.code).toBe(1);
+  expect(run.result).toMatch(/^Restoring the new database 'Octo-mid' stopped: another session changed 'Octo-mid' since this restore last checked it \(it is RESTORING, MULTI_USER \(database_id \d+, created [\d:.T-]+\) now, not RESTORING, MULTI_USER/);
+  expect(lastLine(run.result)).toBe(
+    "'Octo-mid' is now RESTORING, MULTI_USER (as SQL Server reports it): not usable by Octopus. Not dropped: it is another session's now (a restore, CREATE or DROP run outside octopus-dr takes no lock). If nothing else is restoring 'Octo-mid', drop it (DROP DATABASE [Octo-mid]) and run the restore again.",
+  );
+  const db = lab.sim.model.database('Octo-mid')!;
+  expect(db.state).toBe('RESTORING');
+  expect(lab.projectIds('Octo-mid')).toEqual(['DBA-2', 'Projects-1']);
+});
+
+test('the restore lock is named as the server names the database: spellings SQL Server takes as one (ß and ss) take one lock', async () => {
+  expect((await restore(lab, '--source', fullOnly, '--target-database', 'Octo-Straße')).code).toBe(0);
+  const context = quietEngineContext();
+  const first = await tryLockRestoreTarget(lab.connectionString('master'), 'OCTO-STRASSE', context);
+  try {
+    expect(first?.resource).toBe('octopus-dr restore octo-straße');
+    expect(await tryLockRestoreTarget(lab.connectionString('master'), 'octo-straße ', context)).toBeUndefined();
+  } finally {
+    await first?.release();
+  }
+  // A database not created yet: the name as given, lower-cased by the server, without trailing spaces.
+  const fresh = await tryLockRestoreTarget(lab.connectionString('master'), 'Octo-Nowhere  ', context);
+  expect(fresh?.resource).toBe('octopus-dr restore octo-nowhere');
+  await fresh?.release();
 });
 
 test('a file holding several backup sets (appended WITH NOINIT): the newest is restored, by position', async () => {

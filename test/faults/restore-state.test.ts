@@ -127,7 +127,7 @@ describe('restore-database: a failed or cancelled replace', () => {
   }, 60_000);
 
   test('a connection dropped mid-RESTORE LOG rolls back from the safety backup: the old content is back, exit 1 says so', async () => {
-    lab.sim.faults.push({ match: /^RESTORE LOG/, dropMidStream: true });
+    lab.sim.faults.push({ match: /^RESTORE LOG @database/m, dropMidStream: true });
     const run = await runPlain(lab, 'restore-database', args());
     expect(run.code).toBe(1);
     expectNoSecret(run);
@@ -142,7 +142,7 @@ describe('restore-database: a failed or cancelled replace', () => {
   }, 60_000);
 
   test('with "Roll back on failure" off, a dropped connection leaves it RESTORING and prints the command, which brings the old database back', async () => {
-    lab.sim.faults.push({ match: /^RESTORE LOG/, dropMidStream: true });
+    lab.sim.faults.push({ match: /^RESTORE LOG @database/m, dropMidStream: true });
     const run = await runPlain(lab, 'restore-database', args('--no-roll-back-on-failure'));
     expect(run.code).toBe(1);
     expectNoSecret(run);
@@ -153,7 +153,7 @@ describe('restore-database: a failed or cancelled replace', () => {
   }, 60_000);
 
   test('a rollback that fails too says so, names the state and prints the command, which brings the old database back', async () => {
-    lab.sim.faults.push({ match: /^RESTORE LOG/, dropMidStream: true }, { match: /RESTORE DATABASE @database/, skip: 1, dropMidStream: true });
+    lab.sim.faults.push({ match: /^RESTORE LOG @database/m, dropMidStream: true }, { match: /RESTORE DATABASE @database/, skip: 1, dropMidStream: true });
     const run = await runPlain(lab, 'restore-database', args());
     expect(run.code).toBe(1);
     expectNoSecret(run);
@@ -173,7 +173,7 @@ describe('restore-database: a failed or cancelled replace', () => {
       lab.sim.model.sessions.get(holder.sessionId)!.kill();
       killed = true;
     };
-    lab.sim.faults.push({ match: /^RESTORE LOG/, dropMidStream: true, onTaken: killLockSession });
+    lab.sim.faults.push({ match: /^RESTORE LOG @database/m, dropMidStream: true, onTaken: killLockSession });
     const eventsBefore = lab.sim.events.length;
     const run = await runPlain(lab, 'restore-database', args());
     expect(killed).toBe(true);
@@ -205,7 +205,7 @@ describe('restore-database: a failed or cancelled replace', () => {
   }, 60_000);
 
   test('a connection dropped mid-RESTORE of a new database drops the partial copy before it reports, and says so last', async () => {
-    lab.sim.faults.push({ match: /^RESTORE DATABASE/, dropMidStream: true });
+    lab.sim.faults.push({ match: /^RESTORE DATABASE @database/m, dropMidStream: true });
     const run = await runPlain(lab, 'restore-database', ['--source', lab.backups, '--target-database', 'Fresh']);
     expect(run.code).toBe(1);
     expectNoSecret(run);

@@ -357,6 +357,19 @@ test('a scratch name that already exists is avoided; the existing database is no
   lab.sim.model.databases.delete(taken.toLowerCase());
 });
 
+test('a scratch name another session takes outside octopus-dr right before the RESTORE: nothing is restored into it, and it is not dropped', async () => {
+  const now = new Date('2026-11-27T05:30:00.000Z');
+  const name = scratchDatabaseName(PREFIX, now, () => 'eeeeee');
+  // A CREATE DATABASE (or a RESTORE) run by hand takes no lock: only the RESTORE batch's own check sees it.
+  lab.sim.faults.push({ match: /RESTORE DATABASE @database/, onTaken: () => void lab.sim.model.addDatabase(octopusSeed(name).seed) });
+  const { code, sink } = await runAt(now, ['eeeeee']);
+  expect(code).toBe(1);
+  expect(sink.out).toContain(`another session changed '${name}' since this restore last checked it (it is ONLINE, MULTI_USER`);
+  expect(sink.out).toContain(`'${name}' was not dropped: another session created, restored over or dropped it during this test restore, so it is not this run's.`);
+  expect(scratchDatabases()).toEqual([name]);
+  lab.sim.model.databases.delete(name.toLowerCase());
+});
+
 test('a scratch name another restore holds (its restore lock) is avoided, and that lock is left to it', async () => {
   const now = new Date('2026-11-27T06:00:00.000Z');
   const suffixes = ['cccccc', 'dddddd'];

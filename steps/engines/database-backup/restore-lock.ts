@@ -8,10 +8,12 @@ import type { EngineContext } from '../../runtime/engine-context';
 import { StepFailure } from '../../runtime/errors';
 import { openSqlConnection, type SqlConnection } from '../sql';
 import { runStatement } from './server-reads';
-import { releaseRestoreLockStatement, restoreLockModeStatement, restoreLockName, takeRestoreLockStatement } from './tsql';
+import { releaseRestoreLockStatement, restoreLockModeStatement, takeRestoreLockStatement } from './tsql';
 
 export interface RestoreLock {
   readonly database: string;
+  /** The lock's name, as the server derived it (takeRestoreLockStatement). */
+  readonly resource: string;
   /** True while the lock's session lives and holds it (false once its connection was lost). */
   isHeld(): Promise<boolean>;
   /** Releases the lock and closes its session; safe to call twice. */
@@ -20,9 +22,9 @@ export interface RestoreLock {
 
 /** Another octopus-dr restore holds the target's lock: nothing was changed. */
 export class RestoreTargetBusyError extends StepFailure {
-  constructor(readonly database: string, serverName: string) {
+  constructor(readonly database: string, serverName: string, resource: string) {
     super(
-      `Another octopus-dr restore of '${database}' is running on ${serverName} (it holds the application lock '${restoreLockName(database)}'), so nothing was changed. ` +
+      `Another octopus-dr restore of '${database}' is running on ${serverName} (it holds the application lock '${resource}'), so nothing was changed. ` +
         `Wait for it to finish, then run this restore again if it is still needed.`,
     );
     this.name = 'RestoreTargetBusyError';
@@ -35,6 +37,17 @@ export class RestoreTargetBusyError extends StepFailure {
  * whether that fails (a restore) or means "choose another name" (a test restore's scratch name).
  */
 export async function tryLockRestoreTarget(connectionString: string, database: string, context: EngineContext): Promise<RestoreLock | undefined> {
+  return (await takeLock(connectionString, database, context)).lock;
+}
+
+/** Takes the target's restore lock, or fails saying another restore of it is running. */
+export async function lockRestoreTarget(connectionString: string, database: string, serverName: string, context: EngineContext): Promise<RestoreLock> {
+  const { lock, resource } = await takeLock(connectionString, database, context);
+  if (!lock) throw new RestoreTargetBusyError(database, serverName, resource);
+  return lock;
+}
+
+async function takeLock(connectionString: string, database: string, context: EngineContext): Promise<{ lock?: RestoreLock; resource: string }> {
   const connection = await openSqlConnection(connectionString, context, { database: 'master' });
   let closed = false;
   const close = async () => {
@@ -44,40 +57,37 @@ export async function tryLockRestoreTarget(connectionString: string, database: s
     await connection.close().catch(() => undefined);
   };
   const unregister = context.onCleanup(close);
+  let resource: string;
   try {
-    const { rows } = await runStatement<{ result: number }>(connection, takeRestoreLockStatement(database), { signal: context.signal });
+    const { rows } = await runStatement<{ result: number; resource: string }>(connection, takeRestoreLockStatement(database), { signal: context.signal });
     const result = Number(rows[0]?.result);
+    resource = String(rows[0]?.resource);
     if (result < 0) {
       await close();
-      if (result === -1) return undefined;
+      if (result === -1) return { resource };
       throw new StepFailure(`SQL Server refused octopus-dr's restore lock on '${database}' (sp_getapplock returned ${result}); nothing was changed. Check that the login may run sp_getapplock in master.`);
     }
   } catch (error) {
     await close();
     throw error;
   }
-  context.log.verbose(`Holding the application lock '${restoreLockName(database)}' for this restore.`);
-  return {
+  context.log.verbose(`Holding the application lock '${resource}' for this restore.`);
+  const lock: RestoreLock = {
     database,
-    isHeld: () => (closed ? Promise.resolve(false) : stillHeld(connection, database)),
+    resource,
+    isHeld: () => (closed ? Promise.resolve(false) : stillHeld(connection, resource)),
     async release() {
       if (closed) return;
-      await runStatement(connection, releaseRestoreLockStatement(database)).catch(() => undefined);
+      await runStatement(connection, releaseRestoreLockStatement(resource)).catch(() => undefined);
       await close();
     },
   };
+  return { lock, resource };
 }
 
-/** Takes the target's restore lock, or fails saying another restore of it is running. */
-export async function lockRestoreTarget(connectionString: string, database: string, serverName: string, context: EngineContext): Promise<RestoreLock> {
-  const lock = await tryLockRestoreTarget(connectionString, database, context);
-  if (!lock) throw new RestoreTargetBusyError(database, serverName);
-  return lock;
-}
-
-async function stillHeld(connection: SqlConnection, database: string): Promise<boolean> {
+async function stillHeld(connection: SqlConnection, resource: string): Promise<boolean> {
   try {
-    const { rows } = await runStatement<{ mode: string }>(connection, restoreLockModeStatement(database));
+    const { rows } = await runStatement<{ mode: string }>(connection, restoreLockModeStatement(resource));
     return rows[0]?.mode === 'Exclusive';
   } catch {
     return false;

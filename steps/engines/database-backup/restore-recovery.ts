@@ -71,9 +71,11 @@ export async function restoreWithRecovery(connection: SqlConnection, plan: Resto
 /** The target as the plan found it: it may have changed while the backups were verified, before the lock was taken. */
 async function confirmTargetAsPlanned(connection: SqlConnection, plan: RestorePlan): Promise<void> {
   const now = await readDatabaseState(connection, plan.targetDatabase);
-  const was = plan.targetExists ? `existed (${plan.targetState})` : 'did not exist';
-  const is = now ? `exists (${now.state})` : 'does not exist';
-  if (Boolean(now) === plan.targetExists && (!now || now.state === plan.targetState)) return;
+  if (Boolean(now) === plan.targetExists && (!now || now.identity === plan.targetIdentity)) return;
+  // The same state but not the same database (dropped and created again, restored over): said in full.
+  const same = now && now.state === plan.targetState;
+  const was = plan.targetExists ? `existed (${same ? plan.targetIdentity : plan.targetState})` : 'did not exist';
+  const is = now ? `exists (${same ? now.identity : now.state})` : 'does not exist';
   throw new RestorePlanError(`'${plan.targetDatabase}' changed while the backups were read and verified: it ${was} then and ${is} now. Run the restore again, so that it is planned against the database as it is.`);
 }
 
@@ -155,6 +157,18 @@ function exitCodeOf(signal: AbortSignal): number {
 async function newDatabaseFailure(error: unknown, plan: RestorePlan, target: RecoveryTarget, lock: RestoreLock, context: EngineContext): Promise<StepFailure | undefined> {
   if (!(error instanceof RestoreError) && !(error instanceof SqlError) && !context.signal.aborted) return undefined;
   const database = plan.targetDatabase;
+  if (error instanceof RestoreError && error.targetChanged) {
+    // Created, restored over or dropped by another session: not this restore's to drop.
+    const state = await stateOf(target, context, database);
+    return new StepFailure(
+      `Restoring the new database '${database}' stopped: ${error.reason}\n` +
+        `${describeState(database, state)}. Not dropped: it is another session's now (a restore, CREATE or DROP run outside octopus-dr takes no lock). ` +
+        (error.restoreStarted
+          ? `If nothing else is restoring '${database}', drop it (DROP DATABASE ${quoteName(database)}) and run the restore again.`
+          : `Nothing was changed by this restore: choose another "${restoreTemplate.params.targetDatabase.label}", or let that session finish and run the restore again.`),
+      { exitCode: exitCodeOf(context.signal), cause: error },
+    );
+  }
   if (!(await lock.isHeld())) {
     const state = await stateOf(target, context, database);
     const reason = error instanceof RestoreError ? error.reason : (error as Error).message;
@@ -199,11 +213,22 @@ async function replaceFailure(error: unknown, plan: RestorePlan, target: Recover
   const what = cancelled ? `Cancelled (${signalName}) while restoring over the existing database '${database}'.` : `Restoring over the existing database '${database}' failed: ${reason}`;
   const failure = (lines: string[]) => new StepFailure([what, ...lines].join('\n'), { exitCode, cause: error });
 
+  const changed = error instanceof RestoreError && error.targetChanged;
   if (!replaceStarted) {
     const state = await stateOf(target, context, database);
     return failure([
-      `Nothing was restored: ${describeState(database, state)}.${await partialSafetyBackup(plan, error)}${cancelled ? '' : ' Fix the cause above and run the restore again.'}`,
+      changed
+        ? `Nothing was restored over it: ${describeState(database, state)}. octopus-dr's lock does not stop a RESTORE, ALTER DATABASE or DROP run outside octopus-dr (in SSMS, a job, another tool). Find out what changed it and let that finish, then run the restore again: it is planned against the database as it is then.`
+        : `Nothing was restored: ${describeState(database, state)}.${await partialSafetyBackup(plan, error)}${cancelled ? '' : ' Fix the cause above and run the restore again.'}`,
     ]);
+  }
+  if (changed) {
+    // Another session restored over, dropped or recovered it mid-chain: a rollback would undo its work.
+    const state = await stateOf(target, context, database);
+    const lines = [`Not rolled back: another session changed '${database}' during this restore, and a rollback would undo what it did. ${describeState(database, state)}.`];
+    if (plan.safetyBackupFile) lines.push(wayBack(plan));
+    else lines.push('Find out what changed it and let that finish, then run the restore again if it is still needed.');
+    return failure(lines);
   }
   if (!plan.safetyBackupFile && plan.earlierSafetyBackupFile) {
     // It was RESTORING (a killed replace): what that replace replaced is in the safety backup it took.

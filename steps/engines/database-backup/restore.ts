@@ -33,12 +33,14 @@ import {
   checkDbStatement,
   databaseExistsStatement,
   formatStatement,
+  guardedByTarget,
   multiUserStatement,
   newestSafetyBackupStatement,
   octopusTablesStatement,
   quoteName,
   OCTOPUS_CORE_TABLES,
   restoreStatement,
+  TARGET_CHANGED,
   verifyStatement,
   type Relocation,
   type Statement,
@@ -77,12 +79,24 @@ export class RestoreError extends StepFailure {
   readonly replaceStarted: boolean;
   /** The reason alone (the message adds what state the database is in). */
   readonly reason: string;
-  constructor(message: string, options: { cause?: unknown; stage?: PlannedStep['kind']; replaceStarted?: boolean; reason?: string } = {}) {
+  /**
+   * Another session changed the target since this restore last saw it (the guard in the RESTORE
+   * batch refused, before that batch changed anything): it is not this restore's to drop or roll back.
+   */
+  readonly targetChanged: boolean;
+  /** With targetChanged: an earlier RESTORE of this restore had already run. */
+  readonly restoreStarted: boolean;
+  constructor(
+    message: string,
+    options: { cause?: unknown; stage?: PlannedStep['kind']; replaceStarted?: boolean; reason?: string; targetChanged?: boolean; restoreStarted?: boolean } = {},
+  ) {
     super(message, { cause: options.cause });
     this.name = 'RestoreError';
     this.stage = options.stage;
     this.replaceStarted = options.replaceStarted ?? false;
     this.reason = options.reason ?? message;
+    this.targetChanged = options.targetChanged ?? false;
+    this.restoreStarted = options.restoreStarted ?? false;
   }
 }
 
@@ -119,6 +133,8 @@ export interface RestorePlan {
   targetExists: boolean;
   /** sys.databases state_desc of the existing target when planned (ONLINE, RESTORING, ...). */
   targetState?: string;
+  /** The existing target as planned: state, user access, database_id and create_date, in one text (tsql.ts). */
+  targetIdentity?: string;
   server: ServerFacts;
   relocations: Relocation[];
   /** Server path of the safety backup, when one will be taken. */
@@ -397,9 +413,10 @@ export async function buildRestorePlan(
   context: EngineContext,
 ): Promise<RestorePlan> {
   const { chain, targetDatabase } = selected;
-  const existing = await runStatement<{ name: string; state: string }>(connection, databaseExistsStatement(targetDatabase));
+  const existing = await runStatement<{ name: string; state: string; identity: string }>(connection, databaseExistsStatement(targetDatabase));
   const targetExists = existing.rows.length > 0;
   const targetState = existing.rows[0]?.state;
+  const targetIdentity = existing.rows[0]?.identity;
   if (targetExists && !request.replaceExisting) {
     planError(
       `Database '${targetDatabase}' already exists on ${facts.serverName}, and "${restoreReplaceExisting.label}" is off. ` +
@@ -451,6 +468,7 @@ export async function buildRestorePlan(
     targetDatabase,
     targetExists,
     targetState,
+    targetIdentity,
     server: facts,
     relocations,
     safetyBackupFile,
@@ -564,8 +582,12 @@ export class LockLostError extends Error {
 }
 
 /** Why a statement failed; a dropped connection is said as such (SQL Server stops a statement whose session is gone). */
-function reasonOf(error: unknown, statement: Statement): string {
+function reasonOf(error: unknown, statement: Statement, database: string): string {
   if (error instanceof LockLostError) return `${error.message}; "${statement.purpose}" was not started.`;
+  if (isTargetChanged(error)) {
+    const said = error.serverMessages.find((m) => m.number === TARGET_CHANGED)?.message ?? error.message;
+    return `another session changed '${database}' since this restore last checked it (${said}); "${statement.purpose}" was not started.`;
+  }
   if (error instanceof SqlError && error.kind === 'connection') {
     return `the connection to SQL Server was lost during "${statement.purpose}" (${error.code ?? 'connection closed'}), so SQL Server stopped it.`;
   }
@@ -577,12 +599,19 @@ export interface DatabaseState {
   state: string;
   /** sys.databases user_access_desc: MULTI_USER, SINGLE_USER, RESTRICTED_USER. */
   userAccess: string;
+  /** State, user access, database_id and create_date in one text, as RestorePlan.targetIdentity. */
+  identity: string;
 }
 
 /** The database's state as SQL Server reports it; undefined when it does not exist. */
 export async function readDatabaseState(connection: SqlConnection, database: string): Promise<DatabaseState | undefined> {
-  const { rows } = await runStatement<{ state: string; userAccess: string }>(connection, databaseExistsStatement(database));
-  return rows[0] ? { state: rows[0].state, userAccess: rows[0].userAccess } : undefined;
+  const { rows } = await runStatement<DatabaseState>(connection, databaseExistsStatement(database));
+  return rows[0] ? { state: rows[0].state, userAccess: rows[0].userAccess, identity: rows[0].identity } : undefined;
+}
+
+/** The guard in a RESTORE batch refused: the target is not as this restore last saw it (guardedByTarget). */
+export function isTargetChanged(error: unknown): error is SqlError {
+  return error instanceof SqlError && error.serverMessages.some((m) => m.number === TARGET_CHANGED);
 }
 
 /**
@@ -639,12 +668,15 @@ export async function restoreDatabase(connection: SqlConnection, plan: RestorePl
   let done = 0;
   let restoreStarted = false;
   let octopusTablesFound: string[] = [];
+  // What each RESTORE batch checks the target still is, in the batch itself: as planned, then as the
+  // previous RESTORE left it. Restores, ALTERs and DROPs run outside octopus-dr take no lock.
+  let expected: string | null = plan.targetIdentity ?? null;
   const where = () =>
     plan.safetyBackupFile
       ? ` The previous database was backed up first to ${plan.safetyBackupFile} (on the SQL Server): restore that to get it back.`
       : '';
   for (const step of plan.steps) {
-    const { statement } = step;
+    const statement = step.kind === 'restore' ? guardedByTarget(step.statement, expected) : step.statement;
     log.info(statement.purpose);
     log.verbose(formatStatement(statement));
     const base = done;
@@ -656,14 +688,28 @@ export async function restoreDatabase(connection: SqlConnection, plan: RestorePl
         onProgress: (percent, message) => context.progress(((base + (step.weight * percent) / 100) / total) * 100, `${statement.purpose}: ${message}`),
       });
       if (step.kind === 'octopus-check') octopusTablesFound = result.rows.map((r) => r.name);
+      if (step.kind === 'restore') expected = (result.recordsets.at(-1)?.[0] as { targetIdentity?: string } | undefined)?.targetIdentity ?? null;
     } catch (error) {
-      const reason = reasonOf(error, statement);
-      const details = { cause: error, stage: step.kind, replaceStarted: plan.targetExists && step.kind !== 'safety-backup', reason };
+      const reason = reasonOf(error, statement, plan.targetDatabase);
+      const targetChanged = isTargetChanged(error);
+      const details = {
+        cause: error,
+        stage: step.kind,
+        // Refused by the guard before its batch changed anything: replaced only if an earlier RESTORE ran.
+        replaceStarted: plan.targetExists && step.kind !== 'safety-backup' && (!targetChanged || restoreStarted),
+        reason,
+        targetChanged,
+        restoreStarted,
+      };
       if (step.kind === 'safety-backup') {
         throw new RestoreError(`The safety backup of '${plan.targetDatabase}' failed, so nothing was restored and the database is unchanged: ${reason}`, details);
       }
       if (step.kind === 'restore') {
-        const state = restoreStarted
+        const state = targetChanged
+          ? restoreStarted
+            ? `What this restore had restored of '${plan.targetDatabase}' may have been replaced, dropped or recovered by that session.`
+            : `This restore changed nothing in '${plan.targetDatabase}'.`
+          : restoreStarted
           ? `'${plan.targetDatabase}' is left in the RESTORING state (not usable); run the restore again.`
           : plan.targetExists
             ? `'${plan.targetDatabase}' may have been set to SINGLE_USER; run the restore again, or ALTER DATABASE ... SET MULTI_USER.`

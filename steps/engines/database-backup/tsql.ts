@@ -183,12 +183,44 @@ export function fileListStatement(files: readonly string[], position: number): S
   };
 }
 
+/**
+ * A database as sys.databases shows it, in one text: state, user access, and what changes when it
+ * is dropped and created again, or restored over (database_id, create_date). Read by the plan and
+ * compared, in the same words, by the guard in every RESTORE batch.
+ */
+const TARGET_IDENTITY =
+  "d.state_desc + N', ' + d.user_access_desc + N' (database_id ' + CONVERT(nvarchar(11), d.database_id) + N', created ' + CONVERT(nvarchar(23), d.create_date, 126) + N')'";
+
 export function databaseExistsStatement(database: string): Statement {
   return {
     purpose: 'Check whether the target database exists',
-    sql: 'SELECT d.name, d.state_desc AS state, d.user_access_desc AS userAccess FROM sys.databases AS d WHERE d.name = @database;',
+    sql: `SELECT d.name, d.state_desc AS state, d.user_access_desc AS userAccess, ${TARGET_IDENTITY} AS identity FROM sys.databases AS d WHERE d.name = @database;`,
     params: { database: name128(database) },
   };
+}
+
+/** The error number the guard THROWs when the target is no longer as this restore last saw it. */
+export const TARGET_CHANGED = 50037;
+
+/**
+ * A RESTORE batch (one with @database) that first checks, in the same batch, that the target is
+ * still as this restore last saw it (`expected`: its identity, or null for "does not exist"), and
+ * THROWs TARGET_CHANGED before anything is changed if not; and that returns, after its work, the
+ * identity it left (`targetIdentity`), which the next batch expects. Restores run outside
+ * octopus-dr take no lock, so only this check in the batch itself sees what they did.
+ */
+export function guardedByTarget(statement: Statement, expected: string | null): Statement {
+  const sql = [
+    `DECLARE @targetNow nvarchar(400) = (SELECT ${TARGET_IDENTITY} FROM sys.databases AS d WHERE d.name = @database);`,
+    "IF ISNULL(@targetNow, N'') <> ISNULL(@targetExpected, N'')",
+    'BEGIN',
+    "  DECLARE @targetChanged nvarchar(2048) = N'it is ' + ISNULL(@targetNow, N'gone') + N' now, not ' + ISNULL(@targetExpected, N'absent') + N' as this restore last saw it';",
+    `  THROW ${TARGET_CHANGED}, @targetChanged, 1;`,
+    'END;',
+    statement.sql,
+    `SELECT ${TARGET_IDENTITY} AS targetIdentity FROM sys.databases AS d WHERE d.name = @database;`,
+  ].join('\n');
+  return { ...statement, sql, params: { ...statement.params, targetExpected: param.nvarchar(expected, 400) } };
 }
 
 export interface Relocation {
@@ -322,42 +354,40 @@ export function formatStatement(statement: Statement): string {
 }
 
 /**
- * The name of octopus-dr's application lock on a restore target. Lock names compare binary in
- * SQL Server, and database names by collation: lower-casing makes two spellings of one database
- * one lock (two databases differing only in case then share it, which only serialises them).
+ * Takes octopus-dr's session-owned restore lock on the target without waiting: result 0 when
+ * granted, -1 when another session holds it; `resource` is the lock's name. Lock names compare
+ * binary, database names by the server's collation (which may equate `ß` and `ss`, or not `I` and
+ * `i`), so the name is the server's own: `sys.databases.name` of the database the name finds, else
+ * the name as given without trailing spaces, lower-cased by the server (LOWER). Two spellings of
+ * one existing database take one lock; two of a database not created yet may take two, and the
+ * guard in the first RESTORE batch (guardedByTarget) refuses the one that finds it created.
  */
-export function restoreLockName(database: string): string {
-  // SQL Server ignores trailing spaces when it compares names, too.
-  return `octopus-dr restore ${database.trimEnd().toLowerCase()}`;
-}
-
-/** Takes the session-owned restore lock on the target without waiting: result 0 when granted, -1 when another session holds it. */
 export function takeRestoreLockStatement(database: string): Statement {
   return {
     purpose: `Take octopus-dr's restore lock on '${database}'`,
     sql: [
-      'DECLARE @result int;',
+      "DECLARE @result int, @resource nvarchar(255) = N'octopus-dr restore ' + LOWER(ISNULL((SELECT d.name FROM sys.databases AS d WHERE d.name = @database), RTRIM(@database)));",
       "EXEC @result = sys.sp_getapplock @Resource = @resource, @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = 0;",
-      'SELECT @result AS result;',
+      'SELECT @result AS result, @resource AS resource;',
     ].join('\n'),
-    params: { resource: param.nvarchar(restoreLockName(database), 255) },
+    params: { database: name128(database) },
   };
 }
 
-/** Whether this session still holds the restore lock ('Exclusive'), e.g. before rolling back. */
-export function restoreLockModeStatement(database: string): Statement {
+/** Whether this session still holds the restore lock `resource` ('Exclusive'), e.g. before rolling back. */
+export function restoreLockModeStatement(resource: string): Statement {
   return {
-    purpose: `Check that octopus-dr's restore lock on '${database}' is still held`,
+    purpose: `Check that octopus-dr's restore lock '${resource}' is still held`,
     sql: "SELECT APPLOCK_MODE(N'public', @resource, N'Session') AS mode;",
-    params: { resource: param.nvarchar(restoreLockName(database), 255) },
+    params: { resource: param.nvarchar(resource, 255) },
   };
 }
 
-export function releaseRestoreLockStatement(database: string): Statement {
+export function releaseRestoreLockStatement(resource: string): Statement {
   return {
-    purpose: `Release octopus-dr's restore lock on '${database}'`,
+    purpose: `Release octopus-dr's restore lock '${resource}'`,
     sql: ['DECLARE @result int;', "EXEC @result = sys.sp_releaseapplock @Resource = @resource, @LockOwner = N'Session';", 'SELECT @result AS result;'].join('\n'),
-    params: { resource: param.nvarchar(restoreLockName(database), 255) },
+    params: { resource: param.nvarchar(resource, 255) },
   };
 }
 
