@@ -94,12 +94,22 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
   const store = openOffsiteStore(target);
   context.onCleanup(() => store.close());
   const startedAt = Date.now();
+  // One retention, asked before the copy (which sets it would delete at once are not sent) and applied after it.
+  const retention = retentionDays > 0
+    ? {
+        retentionDays,
+        keepAtLeast: params.keepAtLeast ?? 3,
+        now: new Date(),
+        decrypt: encryption ? decrypterFrom({ encryptionPassphrase: params.encryptionPassphrase, decryptionIdentity: '' }) : undefined,
+      }
+    : undefined;
   const result = await copyOffsite({
     store,
     sets,
     toolVersion,
     verifyByDownload: params.verifyByDownload,
     encryption,
+    retention,
     immutability: params.immutabilityDays ? { days: params.immutabilityDays, mode: params.immutabilityMode === 'Compliance' ? 'Compliance' : 'Governance' } : undefined,
     onProgress: (done, total) => {
       const seconds = (Date.now() - startedAt) / 1000;
@@ -116,15 +126,9 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
   context.setOutput('ResumedFiles', result.resumedFiles);
   context.setOutput('VerifiedObjects', result.verifiedObjects);
   let retentionDeleted: string[] = [];
-  if (retentionDays > 0) {
+  if (retention) {
     try {
-      retentionDeleted = await applyOffsiteRetention({
-        store,
-        retentionDays,
-        keepAtLeast: params.keepAtLeast ?? 3,
-        now: new Date(),
-        decrypt: encryption ? decrypterFrom({ encryptionPassphrase: params.encryptionPassphrase, decryptionIdentity: '' }) : undefined,
-      }, context);
+      retentionDeleted = await applyOffsiteRetention({ store, ...retention }, context);
     } catch (error) {
       if (!(error instanceof StepFailure) || error instanceof CancelledError || context.signal.aborted) throw error;
       throw new StepFailure(
@@ -142,7 +146,7 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
     `Offsite copy to ${target.display}: ${result.copied.length} set(s) copied (${formatBytes(result.uploadedBytes)} uploaded` +
     `${result.resumedFiles ? `, ${result.resumedFiles} file(s) already there from an earlier run` : ''}), ` +
     `${result.alreadyOffsite.length} already offsite, ${result.verifiedObjects} object(s) verified, in ${seconds.toFixed(1)} s` +
-    `${result.skipped.length ? `; ${result.skipped.length} incomplete or unverified set(s) not copied` : ''}.`;
+    `${result.skipped.length ? `; ${result.skipped.length} set(s) not copied (NotCopied says why)` : ''}.`;
   log.highlight(summary);
   context.result(summary);
 }

@@ -12,6 +12,7 @@ import type { EngineContext, EngineLog } from '../../runtime/engine-context';
 import { StepFailure } from '../../runtime/errors';
 import { formatBytes, printable } from '../../runtime/format';
 import { offsiteRecordKey, OFFSITE_FORMAT, parseOffsiteRecord, type OffsiteEncryption, type OffsiteFileRecord, type OffsiteSetRecord } from './offsite-manifest';
+import { deletedOnArrival, type ArrivingSet, type OffsiteRetentionOptions } from './retention';
 import type { LocalFile, LocalSet } from './sets';
 import { META_ENCRYPTION, META_NAME, META_SHA256, META_SIZE, OffsiteError, type Immutability, META_LOCKED_UNTIL, type OffsiteStore } from './store';
 
@@ -39,6 +40,11 @@ export interface CopyOptions {
   immutability?: { days: number; mode: Immutability['mode'] };
   onProgress?: (done: number, total: number) => void;
   now?: () => Date;
+  /**
+   * The offsite retention that runs after this copy (same days, Keep at least, time and key): a set it
+   * would delete as soon as it arrived is not sent, but listed as not copied (deletedOnArrival).
+   */
+  retention?: Omit<OffsiteRetentionOptions, 'store'>;
 }
 
 /** The options with the context's log and signal, as the copy's helpers use them. */
@@ -144,7 +150,9 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
     if (!ready.some((s) => s.area === area)) continue;
     for (const o of await store.list(`${area}/`)) recordsOffsite.add(o.key);
   }
-  const toSend = ready.filter((s) => !recordsOffsite.has(offsiteRecordKey(s.area, s.id)));
+  const notOffsite = ready.filter((s) => !recordsOffsite.has(offsiteRecordKey(s.area, s.id)));
+  const deletedAtOnce = options.retention ? await retentionWouldDelete(notOffsite, options.retention, options) : new Set<LocalSet>();
+  const toSend = notOffsite.filter((s) => !deletedAtOnce.has(s));
   let total = 0;
   for (const set of toSend) for (const f of [...set.files, set.manifest]) total += (await fs.stat(f.path)).size;
   let done = 0;
@@ -196,6 +204,13 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
         result.alreadyOffsite.push(set.id);
         log.verbose(`Already offsite and intact: ${set.id}.`);
       }
+      continue;
+    }
+
+    if (deletedAtOnce.has(set)) {
+      const why = `offsite retention (${options.retention!.retentionDays} days) would delete it as soon as it was copied: it is older than that, and no newer set needs it`;
+      result.skipped.push(`${set.id}: ${why}`);
+      log.warn(`Not copied: ${set.id}: ${why}.`);
       continue;
     }
 
@@ -270,6 +285,7 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
     await store.upload(recordKey, Readable.from([text]), { size: text.length, metadata: { [META_NAME]: recordKey.split('/').pop()! }, immutability: lock, signal });
     result.copied.push(set.id);
   }
+  if (deletedAtOnce.size) log.warn(shorterRetentionWarning([...deletedAtOnce], options.retention!));
   const failures: string[] = [];
   if (problems.length) {
     failures.push(
@@ -318,6 +334,43 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
   }
   if (failures.length) throw new StepFailure(failures.join('\n'));
   return result;
+}
+
+/**
+ * The sets of `notOffsite` that the offsite retention after this copy would delete at once, by its own
+ * rule (deletedOnArrival). When it cannot tell (a record or manifest offsite that does not read), every
+ * set is sent as before: retention then fails after the copy, naming what is wrong.
+ */
+async function retentionWouldDelete(notOffsite: LocalSet[], retention: NonNullable<CopyOptions['retention']>, options: CopyRun): Promise<Set<LocalSet>> {
+  const arriving = new Map<ArrivingSet, LocalSet>();
+  for (const set of notOffsite) {
+    const manifestText = await fs.readFile(set.manifest.path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (options.signal.aborted) throw options.signal.reason;
+      throw new StepFailure(`Cannot read ${set.manifest.path} (${error.code ?? error.message}). Check the backup folder is mounted and readable, then run the copy again.`);
+    });
+    arriving.set({ area: set.area, id: set.id, takenAt: set.takenAt, manifestName: set.manifest.name, manifestText }, set);
+  }
+  let deleted: Set<ArrivingSet>;
+  try {
+    deleted = await deletedOnArrival({ ...retention, store: options.store }, [...arriving.keys()], options.signal);
+  } catch (error) {
+    if (options.signal.aborted || !(error instanceof StepFailure)) throw error;
+    options.log.verbose(`Could not tell which sets offsite retention would delete at once (${printable(error.message)}); every set is copied.`);
+    return new Set();
+  }
+  return new Set([...deleted].map((a) => arriving.get(a)!));
+}
+
+/** Why sets were left out for retention, and what to change. */
+function shorterRetentionWarning(sets: LocalSet[], retention: NonNullable<CopyOptions['retention']>): string {
+  const oldest = Math.min(...sets.map((s) => Date.parse(s.takenAt)));
+  const days = Math.ceil((retention.now.getTime() - oldest) / (24 * 3600 * 1000));
+  return (
+    `Offsite retention is shorter than what the local backup folders keep: ${sets.length} local set(s) older than ${retention.retentionDays} days that no newer set needs ` +
+    `were not copied, because offsite retention would delete them at once (and the next run would copy them again). They stay in the local folder until its own retention removes them. ` +
+    `To have them offsite too, set "Offsite retention (days)" (OctopusDr.Offsite.RetentionDays) to at least ${days}; ` +
+    `or keep fewer days locally ("Retention (days)" of the backup steps) so the local folder keeps no more than offsite does.`
+  );
 }
 
 /**

@@ -41,7 +41,7 @@ export interface OffsiteSetRecord {
 }
 
 /** When the set's objects are still locked at `now`, the time the lock ends; otherwise undefined. */
-export function lockedUntil(record: OffsiteSetRecord, now: Date): string | undefined {
+export function lockedUntil(record: Pick<OffsiteSetRecord, 'immutability'>, now: Date): string | undefined {
   const until = record.immutability?.until;
   return until && Date.parse(until) > now.getTime() ? until : undefined;
 }

@@ -2,7 +2,9 @@
 // offsite only when no kept set needs it (a full or differential under kept logs, an archive
 // an incremental refers to); the newest verified full set and the newest `keepAtLeast` sets of
 // each kind are never deleted. A set's record goes first (the set is then no longer offsite),
-// then its files.
+// then its files. Copy Offsite asks the same plan, before it sends anything, which of the local
+// sets not offsite yet it would delete as soon as they arrived (deletedOnArrival), and does not
+// send those.
 import type { BackupSet as DatabaseSet } from '../database-backup/backup-set';
 import { kindOf } from '../database-backup/backup-set';
 import { ChainError, selectChain } from '../database-backup/chain';
@@ -29,12 +31,25 @@ export interface OffsiteRetentionOptions {
 /** The options with the context's log and signal, as the retention's helpers use them. */
 type RetentionRun = OffsiteRetentionOptions & { log: EngineLog; signal: AbortSignal };
 
+/** What retention decides by: a set's record (id, time, manifest name, lock) and its manifest's text. */
 interface Entry {
-  record: OffsiteSetRecord;
+  record: Pick<OffsiteSetRecord, 'id' | 'takenAt' | 'immutability'> & { manifest: { name: string } };
   /** Undefined when the manifest could not be read: then `problem` says why. */
   manifestText?: string;
   /** Why its manifest could not be read: the current key cannot decrypt it (why; none when no key is set), or it does not decrypt to the end. */
   problem?: { kind: 'key'; why?: string } | { kind: 'damaged'; error: Error };
+}
+
+/** A set offsite: its whole record, to delete its objects. */
+interface OffsiteEntry extends Entry {
+  record: OffsiteSetRecord;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Sets made before this (ms) are older than the limit; planRetention (database) ages them by the same days. */
+function cutoffOf(options: Pick<OffsiteRetentionOptions, 'now' | 'retentionDays'>): number {
+  return options.now.getTime() - options.retentionDays * DAY_MS;
 }
 
 const PASSPHRASE = `"${offsiteEncryptionPassphrase.label}" (${offsiteEncryptionPassphrase.name})`;
@@ -50,9 +65,9 @@ async function text(stream: NodeJS.ReadableStream): Promise<string> {
  * passphrase was changed, encryption turned off, or the set was encrypted for a recipient) is not a
  * failure of the run: the set comes back with its problem, and retention keeps it (readableSets).
  */
-async function entries(options: RetentionRun, area: Area): Promise<Entry[]> {
+async function entries(options: RetentionRun, area: Area): Promise<OffsiteEntry[]> {
   const { store } = options;
-  const result: Entry[] = [];
+  const result: OffsiteEntry[] = [];
   for (const o of await store.list(`${area}/`)) {
     if (!o.key.endsWith(OFFSITE_SUFFIX)) continue;
     const record = parseOffsiteRecord(await text(await store.download(o.key, options.signal)), `${store.display}/${o.key}`);
@@ -99,14 +114,14 @@ async function entries(options: RetentionRun, area: Area): Promise<Entry[]> {
  * sets whose manifest the current key cannot decrypt, named together in one warning per reason:
  * before, the first of them failed the whole run after a passphrase change.
  */
-function readableSets<M>(list: Entry[], area: Area, parse: (e: Entry) => M, options: RetentionRun): { readable: { e: Entry; m: M }[]; keptUpTo: number } {
-  const readable: { e: Entry; m: M }[] = [];
+function readableSets<M, E extends Entry>(list: E[], area: Area, parse: (e: E) => M, options: RetentionRun): { readable: { e: E; m: M }[]; keptUpTo: number } {
+  const readable: { e: E; m: M }[] = [];
   let keptUpTo = -Infinity;
-  const keep = (e: Entry) => {
+  const keep = (e: E) => {
     const time = madeAt({ archive: e.record.id, createdAt: e.record.takenAt });
     keptUpTo = Math.max(keptUpTo, Number.isNaN(time) ? Infinity : time);
   };
-  const undecryptable = new Map<string | undefined, Entry[]>();
+  const undecryptable = new Map<string | undefined, E[]>();
   for (const e of list) {
     if (e.problem?.kind === 'key') {
       keep(e);
@@ -145,7 +160,7 @@ function readableSets<M>(list: Entry[], area: Area, parse: (e: Entry) => M, opti
  * chains. Before, every database in the area was one pool, so one database's newer sets could make
  * another's only full "old and not needed".
  */
-function databaseRemovals(list: Entry[], options: RetentionRun): Entry[] {
+function databaseRemovals<E extends Entry>(list: E[], options: RetentionRun): E[] {
   const { readable, keptUpTo } = readableSets(list, 'database', (e) => JSON.parse(e.manifestText!) as BackupManifest, options);
   const byDatabase = new Map<string, typeof readable>();
   for (const r of readable) {
@@ -155,8 +170,8 @@ function databaseRemovals(list: Entry[], options: RetentionRun): Entry[] {
   return [...byDatabase.values()].flatMap((sets) => oneDatabaseRemovals(sets, keptUpTo, options));
 }
 
-function oneDatabaseRemovals(readable: { e: Entry; m: BackupManifest }[], keptUpTo: number, options: RetentionRun): Entry[] {
-  const bySet = new Map<DatabaseSet, Entry>();
+function oneDatabaseRemovals<E extends Entry>(readable: { e: E; m: BackupManifest }[], keptUpTo: number, options: RetentionRun): E[] {
+  const bySet = new Map<DatabaseSet, E>();
   const candidates = readable.map(({ e, m }) => {
     const set: DatabaseSet = { label: e.record.id, files: [], missingFiles: [], header: m.header, verified: m.verification?.passed === true };
     bySet.set(set, e);
@@ -184,11 +199,11 @@ function oneDatabaseRemovals(readable: { e: Entry; m: BackupManifest }[], keptUp
   return [...removed].filter((s) => kindOf(s.header) !== undefined).map((s) => bySet.get(s)!);
 }
 
-function fileStoreRemovals(list: Entry[], options: RetentionRun): Entry[] {
+function fileStoreRemovals<E extends Entry>(list: E[], options: RetentionRun): E[] {
   const { readable: parsed, keptUpTo } = readableSets(list, 'file-store', (e) => parseFileStoreManifest(e.manifestText!, e.record.manifest.name), options);
   // By the time in their names, and aged by the later of it and the creation time (as local retention).
   parsed.sort((a, b) => oldestByName({ manifest: a.m }, { manifest: b.m }));
-  const cutoff = options.now.getTime() - options.retentionDays * 24 * 3600 * 1000;
+  const cutoff = cutoffOf(options);
   const newestFull = [...parsed].reverse().find((p) => p.m.mode === 'Full');
   const newestN = parsed.slice(-options.keepAtLeast);
   const isLocked = (p: (typeof parsed)[number]) => lockedUntil(p.e.record, options.now) !== undefined;
@@ -197,9 +212,14 @@ function fileStoreRemovals(list: Entry[], options: RetentionRun): Entry[] {
   return parsed.filter((p) => !kept.includes(p) && !needed.has(p.m.archive)).map((p) => p.e);
 }
 
+/** The sets of `area` that retention deletes from `list`: one rule for the sets offsite and for those a copy would add. */
+function removals<E extends Entry>(area: Area, list: E[], options: RetentionRun): E[] {
+  return area === 'database' ? databaseRemovals(list, options) : fileStoreRemovals(list, options);
+}
+
 /** Sets old enough to go but still locked offsite (Offsite immutability): kept, and said so. */
 function reportLocked(list: Entry[], area: string, options: RetentionRun): void {
-  const cutoff = options.now.getTime() - options.retentionDays * 24 * 3600 * 1000;
+  const cutoff = cutoffOf(options);
   for (const e of list) {
     const until = lockedUntil(e.record, options.now);
     if (until && Date.parse(e.record.takenAt) < cutoff) {
@@ -216,8 +236,7 @@ export async function applyOffsiteRetention(request: OffsiteRetentionOptions, co
     const list = await entries(options, area);
     if (list.length === 0) continue;
     reportLocked(list, area, options);
-    const remove = area === 'database' ? databaseRemovals(list, options) : fileStoreRemovals(list, options);
-    for (const e of remove) {
+    for (const e of removals(area, list, options)) {
       options.signal?.throwIfAborted();
       // The record first: from then on the set is not offsite, so a crash never leaves a half set that looks whole.
       await options.store.remove(offsiteRecordKey(area, e.record.id));
@@ -228,4 +247,45 @@ export async function applyOffsiteRetention(request: OffsiteRetentionOptions, co
     }
   }
   return deleted;
+}
+
+/** A local set that is not offsite yet, as its offsite record and manifest would be once copied. */
+export interface ArrivingSet {
+  area: Area;
+  id: string;
+  /** As the record would say (LocalSet.takenAt). */
+  takenAt: string;
+  manifestName: string;
+  /** The manifest as it would be sent (before encryption). */
+  manifestText: string;
+}
+
+/**
+ * Which of `arriving` (local sets not offsite yet) this retention would delete as soon as they were
+ * copied: the same plan as applyOffsiteRetention (`removals`), over the sets offsite now and these
+ * together, so a newest set (Keep at least, the newest verified full) and everything a kept set needs
+ * are still sent. Before, a set older than the limit was uploaded, deleted by the retention of the same
+ * run, and uploaded again by the next (stop 37 red team). The arriving sets enter unlocked: a lock the
+ * copy would give them (Offsite immutability) only delays the delete, and each cycle would add locked
+ * copies. Nothing is logged: retention says its warnings itself after the copy. A set newer than the
+ * limit is never deleted, so when none is older nothing is read offsite.
+ */
+export async function deletedOnArrival(request: OffsiteRetentionOptions, arriving: readonly ArrivingSet[], signal: AbortSignal): Promise<Set<ArrivingSet>> {
+  const quiet: EngineLog = { info: () => undefined, verbose: () => undefined, warn: () => undefined };
+  const options: RetentionRun = { ...request, log: quiet, signal };
+  const result = new Set<ArrivingSet>();
+  if (options.retentionDays <= 0) return result;
+  const cutoff = cutoffOf(options);
+  for (const area of ['database', 'file-store'] as const) {
+    const mine = arriving.filter((a) => a.area === area);
+    if (!mine.some((a) => !(Date.parse(a.takenAt) >= cutoff))) continue;
+    const byEntry = new Map<Entry, ArrivingSet>();
+    for (const a of mine) byEntry.set({ record: { id: a.id, takenAt: a.takenAt, immutability: null, manifest: { name: a.manifestName } }, manifestText: a.manifestText }, a);
+    const list: Entry[] = [...(await entries(options, area)), ...byEntry.keys()];
+    for (const e of removals(area, list, options)) {
+      const a = byEntry.get(e);
+      if (a) result.add(a);
+    }
+  }
+  return result;
 }
