@@ -120,7 +120,9 @@ export function openAzureStore(target: AzureTarget): OffsiteStore {
         return { key: relative, size: Number(p.contentLength ?? 0), metadata };
       } catch (error) {
         if (isNotFound(error)) {
-          // A HEAD answer has no error body: a missing container looks like a missing blob. Ask the container.
+          // A HEAD answer has no error body, but Azure names the error in x-ms-error-code (the SDK's details.errorCode).
+          if ((error as { details?: { errorCode?: string } }).details?.errorCode === 'BlobNotFound') return undefined;
+          // Without it, a missing container looks like a missing blob: ask the container (a container SAS may not).
           const exists = await container.exists().catch((e) => {
             throw describeAzureError(e, target, `read ${key(relative)}`);
           });
