@@ -2,7 +2,7 @@ import { backupDatabase } from './backup-database';
 import { stepDescription } from './description';
 import { defineParameter, defineTemplate } from './model';
 import { offsiteConnectionParams, offsiteEncryptionPassphrase, offsiteEncryptionRecipient, offsiteImmutabilityDays, offsiteImmutabilityMode } from './offsite-parameters';
-import { fileStoreBackupDirectory, nodePath } from './parameters';
+import { fileStoreBackupDirectory, nodePath, offsiteLockWaitMinutes } from './parameters';
 
 import { OFFSITE_MINIMUM_NODE_MAJOR } from './offsite-parameters';
 
@@ -20,8 +20,8 @@ export const copyOffsite = defineTemplate({
   ),
   id: '6f1c2f7e-3b0a-4d55-9a43-0d6d8f3c1e21',
   bashId: 'c7b0e0c4-2a6e-4f4b-8f9e-5c1d2a7b9e30',
-  version: 1,
-  lastModified: '2026-12-01T00:00:00.000Z',
+  version: 2,
+  lastModified: '2026-12-05T00:00:00.000Z',
   category: 'octopus',
   minimumNodeMajor: OFFSITE_MINIMUM_NODE_MAJOR,
   params: {
@@ -54,7 +54,8 @@ export const copyOffsite = defineTemplate({
       helpText:
         'After a successful copy, delete offsite sets older than this many days, except the newest verified full database ' +
         'backup, the newest sets (*Keep at least*) and every set a kept one needs to restore (its full, differential, earlier ' +
-        'logs; the archives an incremental refers to). 0 (the default) never deletes anything offsite.',
+        'logs; the archives an incremental refers to). A local set it would delete at once is not copied (it is listed under ' +
+        'NotCopied). 0 (the default) never deletes anything offsite.',
       type: 'integer',
       required: false,
       defaultValue: '0',
@@ -77,6 +78,7 @@ export const copyOffsite = defineTemplate({
     immutabilityMode: offsiteImmutabilityMode,
     encryptionPassphrase: offsiteEncryptionPassphrase,
     encryptionRecipient: offsiteEncryptionRecipient,
+    lockWaitMinutes: offsiteLockWaitMinutes,
     nodePath: {
       ...nodePath,
       helpText: nodePath.helpText.replace('(18 or newer)', `(${OFFSITE_MINIMUM_NODE_MAJOR} or newer: the storage SDKs need it)`),

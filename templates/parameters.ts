@@ -290,6 +290,14 @@ export const restoreLockWaitMinutes: typeof lockWaitMinutes = {
     'manifest or archive does not wait.',
 };
 
+export const offsiteLockWaitMinutes: typeof lockWaitMinutes = {
+  ...lockWaitMinutes,
+  helpText:
+    'Only one Copy Backups Offsite run at a time writes to an offsite target (bucket or container and prefix). When another run ' +
+    'is copying there, wait up to this many minutes for it to finish, then fail naming that run (host, process, since when). ' +
+    '0 fails at once. A lock left by a stopped run is taken over: at once on the same host, from another host 15 minutes after its last renewal.',
+};
+
 /**
  * One retention rule for both backup steps (each keeps its own variable name, so the two can
  * differ in a runbook): the same label, flag, bounds and meaning of 0 and empty.

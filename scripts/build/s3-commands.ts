@@ -15,6 +15,7 @@ const S3_EXPORTS: Record<string, string> = {
   HeadObjectCommand: 'commands/HeadObjectCommand.js',
   ListObjectsV2Command: 'commands/ListObjectsV2Command.js',
   DeleteObjectCommand: 'commands/DeleteObjectCommand.js',
+  PutObjectCommand: 'commands/PutObjectCommand.js',
 };
 
 export function onlyTheS3CommandsWeUse(root: string): Plugin {

@@ -1,6 +1,6 @@
-import type { copyOffsite as template } from '../../templates/copy-offsite';
+import { copyOffsite as template } from '../../templates/copy-offsite';
 import type { ParameterValues } from '../../templates/model';
-import { applyOffsiteRetention, copyOffsite, databaseSets, decrypterFrom, encryptionFrom, fileStoreSets, type LocalSet, offsiteTargetFrom, openOffsiteStore, secretPartsOf } from '../engines/offsite';
+import { acquireOffsiteLock, applyOffsiteRetention, copyOffsite, databaseSets, decrypterFrom, encryptionFrom, fileStoreSets, type LocalSet, offsiteTargetFrom, openOffsiteStore, secretPartsOf } from '../engines/offsite';
 import { CancelledError, ParameterError, StepFailure } from '../runtime/errors';
 import { formatBytes, formatDuration } from '../runtime/format';
 import type { StepContext } from '../runtime/step-context';
@@ -93,6 +93,9 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
 
   const store = openOffsiteStore(target);
   context.onCleanup(() => store.close());
+  // One copy at a time per target: a second run waits, then fails naming the first. Released on every exit path.
+  const lock = await acquireOffsiteLock({ store, step: template.stepId, waitMs: (params.lockWaitMinutes ?? 0) * 60_000, log, signal: context.signal });
+  context.onCleanup(() => lock.release());
   const startedAt = Date.now();
   // One retention, asked before the copy (which sets it would delete at once are not sent) and applied after it.
   const retention = retentionDays > 0
@@ -110,6 +113,7 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
     verifyByDownload: params.verifyByDownload,
     encryption,
     retention,
+    beforeWrite: () => lock.assertHeld(),
     immutability: params.immutabilityDays ? { days: params.immutabilityDays, mode: params.immutabilityMode === 'Compliance' ? 'Compliance' : 'Governance' } : undefined,
     onProgress: (done, total) => {
       const seconds = (Date.now() - startedAt) / 1000;
@@ -128,7 +132,7 @@ export async function copyOffsiteStep(params: Params, context: StepContext): Pro
   let retentionDeleted: string[] = [];
   if (retention) {
     try {
-      retentionDeleted = await applyOffsiteRetention({ store, ...retention }, context);
+      retentionDeleted = await applyOffsiteRetention({ store, ...retention, beforeDelete: () => lock.assertHeld() }, context);
     } catch (error) {
       if (!(error instanceof StepFailure) || error instanceof CancelledError || context.signal.aborted) throw error;
       throw new StepFailure(

@@ -77,7 +77,7 @@ export function processSpace(): string | undefined {
   }
 }
 
-function describeHolder(holder: LockHolder): string {
+export function describeHolder(holder: LockHolder): string {
   return `${holder.step} (process ${holder.pid} on ${holder.host}, since ${holder.since})`;
 }
 
@@ -119,13 +119,19 @@ async function observe(lockPath: string): Promise<Observed | undefined> {
   }
 }
 
+/** Why `holder` is known to have stopped: it ran on this host, in this pid namespace, and its process no longer runs. */
+export function deadOnThisHost(holder: Pick<LockHolder, 'host' | 'pid' | 'processSpace'>, host: string): string | undefined {
+  const ours = processSpace();
+  const sameProcessSpace = !holder.processSpace || !ours || holder.processSpace === ours;
+  return holder.host === host && sameProcessSpace && !processIsAlive(holder.pid) ? `process ${holder.pid} no longer runs on ${host}` : undefined;
+}
+
 /** Why a lock may be taken over, or undefined when its holder may still be running. */
 function staleness(observed: Observed, host: string, staleAfterMs: number): string | undefined {
   const { holder, ageMs } = observed;
   if (!holder) return ageMs > UNWRITTEN_AFTER_MS ? 'its record is empty or unreadable, and it is older than a minute' : undefined;
-  const ours = processSpace();
-  const sameProcessSpace = !holder.processSpace || !ours || holder.processSpace === ours;
-  if (holder.host === host && sameProcessSpace && !processIsAlive(holder.pid)) return `process ${holder.pid} no longer runs on ${host}`;
+  const dead = deadOnThisHost(holder, host);
+  if (dead) return dead;
   if (ageMs > staleAfterMs) return `its holder has not refreshed it for ${Math.round(ageMs / 60_000)} minutes`;
   return undefined;
 }
@@ -177,7 +183,8 @@ async function removeStale(lockPath: string, judged: Observed): Promise<boolean>
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or rejects with the signal's reason once it is aborted. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const timer = setTimeout(() => {

@@ -59,7 +59,12 @@ describe('S3 Object Lock (s3rver behind a recording proxy)', () => {
     expect(run.result).toMatch(/6 set\(s\) copied/);
     expect(run.code).toBe(0);
     expect(run.out).toMatch(/locked for 7 day\(s\) \(Compliance mode\)/);
-    const writes = proxy.requests.filter((r) => r.url.startsWith(`/${bucket}/`) && ((r.method === 'PUT' && !/[?&]partNumber=/.test(r.url)) || (r.method === 'POST' && /[?&]uploads/.test(r.url))));
+    const allWrites = proxy.requests.filter((r) => r.url.startsWith(`/${bucket}/`) && ((r.method === 'PUT' && !/[?&]partNumber=/.test(r.url)) || (r.method === 'POST' && /[?&]uploads/.test(r.url))));
+    // The run's own offsite lock (target-lock.ts) is renewed and released by overwriting it: never locked.
+    const lockWrites = allWrites.filter((r) => r.url.includes('/.octopus-dr/copy.lock'));
+    expect(lockWrites.length).toBeGreaterThanOrEqual(1);
+    for (const w of lockWrites) expect(w.headers['x-amz-object-lock-mode']).toBeUndefined();
+    const writes = allWrites.filter((w) => !lockWrites.includes(w));
     const creates = writes.filter((r) => r.method === 'POST');
     expect(creates.length).toBeGreaterThanOrEqual(1); // the 19 MiB archive goes in parts
     expect(writes.length).toBeGreaterThanOrEqual(6 * 3); // data, manifest and record of every set
@@ -206,7 +211,13 @@ describe('Azure Blob immutability policy (Azurite behind a recording proxy)', ()
       near(Date.parse(String(c.headers['x-ms-immutability-policy-until-date'])), started + 3 * DAY);
     }
     // Nothing is written any other way (a Put Blob without the policy would be an unlocked blob).
-    expect(proxy.requests.filter((r) => r.method === 'PUT' && !/[?&]comp=(block|blocklist)(&|$)/.test(r.url) && /\/dr\//.test(r.url))).toEqual([]);
+    // (But the run's own offsite lock, target-lock.ts, which is overwritten to renew it, so never locked.)
+    const putBlobs = proxy.requests.filter((r) => r.method === 'PUT' && !/[?&]comp=(block|blocklist)(&|$)/.test(r.url) && /\/dr\//.test(r.url));
+    expect(putBlobs.length).toBeGreaterThanOrEqual(1);
+    for (const r of putBlobs) {
+      expect(r.url).toMatch(/\/\.octopus-dr\/copy\.lock$/);
+      expect(r.headers['x-ms-immutability-policy-until-date']).toBeUndefined();
+    }
   }, 120_000);
 
   test('a store that refuses the policy: the copy fails naming the parameter and what the container and credentials need', async () => {

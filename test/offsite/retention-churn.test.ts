@@ -51,7 +51,8 @@ function writesOf(url: string): Map<string, number> {
   for (const r of proxy.requests) {
     const [where, query = ''] = r.url.split('?');
     const isWrite = (r.method === 'PUT' && !/partNumber=/.test(query)) || (r.method === 'POST' && /(^|&)uploads(=|&|$)/.test(query));
-    if (!isWrite || !where.startsWith(`/${bucket}/`)) continue;
+    // Not the run's own offsite lock (target-lock.ts), which every run writes.
+    if (!isWrite || !where.startsWith(`/${bucket}/`) || where.endsWith('/.octopus-dr/copy.lock')) continue;
     const key = decodeURIComponent(where.slice(bucket.length + 2));
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }

@@ -4,7 +4,7 @@ import { AnonymousCredential, BlobServiceClient, ContainerClient, RestError } fr
 import { DefaultAzureCredential } from '@azure/identity';
 import type { Readable } from 'node:stream';
 import { urlLabelOf, type AzureTarget } from './target';
-import { fullKey, IMMUTABILITY_LABEL, OffsiteError, withLockAdvice, type OffsiteStore, type RemoteObject } from './store';
+import { fullKey, IMMUTABILITY_LABEL, OffsiteError, withLockAdvice, type ConditionalWrite, type OffsiteStore, type RemoteObject, type WriteCondition } from './store';
 
 export const BLOCK_SIZE = 8 * 1024 * 1024;
 export const CONCURRENCY = 4;
@@ -99,6 +99,11 @@ export function openAzureStore(target: AzureTarget): OffsiteStore {
     return e.statusCode === 404 && e.details?.errorCode !== 'ContainerNotFound';
   };
 
+  const isRefused = (error: unknown) => {
+    const e = error as { statusCode?: number; details?: { errorCode?: string } };
+    return e.statusCode === 412 || (e.statusCode === 409 && e.details?.errorCode === 'BlobAlreadyExists');
+  };
+
   return {
     display: target.display,
     async list(keyPrefix) {
@@ -161,6 +166,41 @@ export function openAzureStore(target: AzureTarget): OffsiteStore {
         if (signal?.aborted) throw signal.reason;
         if (isNotFound(error)) throw new OffsiteError(`${target.display}/${relative} is missing offsite; the set that lists it cannot be restored from there.`, error);
         throw describeAzureError(error, target, `download ${key(relative)}`);
+      }
+    },
+    async putIf(relative, body, condition: WriteCondition): Promise<ConditionalWrite> {
+      try {
+        const put = await container.getBlockBlobClient(key(relative)).upload(body, body.length, {
+          blobHTTPHeaders: { blobContentType: 'application/json' },
+          ...(condition ? { conditions: condition } : {}),
+        });
+        return { etag: put.etag ?? '' };
+      } catch (error) {
+        // If-None-Match on an existing blob: 409 BlobAlreadyExists; If-Match on another version: 412 ConditionNotMet.
+        if (condition && isRefused(error)) return 'refused';
+        throw describeAzureError(error, target, `write the offsite lock ${key(relative)}`);
+      }
+    },
+    async read(relative) {
+      try {
+        const blob = container.getBlobClient(key(relative));
+        const got = await blob.download(0, undefined, { maxRetryRequests: 5 });
+        const chunks: Buffer[] = [];
+        for await (const c of got.readableStreamBody as Readable) chunks.push(c as Buffer);
+        return { body: Buffer.concat(chunks), etag: got.etag ?? '' };
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw describeAzureError(error, target, `read ${key(relative)}`);
+      }
+    },
+    async removeIf(relative, ifMatch) {
+      try {
+        await container.getBlobClient(key(relative)).delete({ conditions: { ifMatch } });
+        return 'deleted';
+      } catch (error) {
+        if (isRefused(error)) return 'refused';
+        if (isNotFound(error)) return 'deleted';
+        throw describeAzureError(error, target, `delete ${key(relative)}`);
       }
     },
     async remove(relative) {

@@ -45,6 +45,8 @@ export interface CopyOptions {
    * would delete as soon as it arrived is not sent, but listed as not copied (deletedOnArrival).
    */
   retention?: Omit<OffsiteRetentionOptions, 'store'>;
+  /** Called before every upload: throws when this run may no longer write (it lost the offsite lock, target-lock.ts). */
+  beforeWrite?: () => Promise<void>;
 }
 
 /** The options with the context's log and signal, as the copy's helpers use them. */
@@ -282,6 +284,7 @@ export async function copyOffsite(request: CopyOptions, context: EngineContext):
       immutability: lock && setLockedUntil ? { mode: lock.mode, until: setLockedUntil.toISOString() } : null,
     };
     const text = Buffer.from(JSON.stringify(offsiteRecord, null, 2) + '\n');
+    await options.beforeWrite?.();
     await store.upload(recordKey, Readable.from([text]), { size: text.length, metadata: { [META_NAME]: recordKey.split('/').pop()! }, immutability: lock, signal });
     result.copied.push(set.id);
   }
@@ -474,6 +477,7 @@ async function sendFile(
       return { record: { name: file.name, size: local.size, sha256: local.sha256, storedSize: stored.size, storedSha256: stored.sha256 }, uploaded: false, lockedUntil };
     }
   } else if (existing) log.warn(`${describeFile(store, key)} exists but differs from ${file.path}; uploading it again.`);
+  await options.beforeWrite?.();
   const plain = createReadStream(file.path, { highWaterMark: 1024 * 1024 });
   const readPlain = new Measure(onBytes);
   const stored = new Measure();

@@ -8,5 +8,6 @@ export { copyOffsite, OffsiteError, type CopyOptions, type CopyResult } from './
 export { openOffsiteStore } from './open';
 export { localSourceFor, type LocalSource, type OffsiteRestoreParams } from './restore-source';
 export { applyOffsiteRetention, type OffsiteRetentionOptions } from './retention';
+export { acquireOffsiteLock, OFFSITE_LOCK_KEY, type HeldOffsiteLock } from './target-lock';
 export { databaseSets, fileStoreSets, type Area, type LocalSet } from './sets';
 export { isOffsiteUrl, offsiteTargetFrom, secretPartsOf, type OffsiteTarget } from './target';

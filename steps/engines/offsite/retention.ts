@@ -26,6 +26,8 @@ export interface OffsiteRetentionOptions {
   keepAtLeast: number;
   now: Date;
   decrypt?: Decrypt;
+  /** Called before each set is deleted: throws when this run may no longer delete (it lost the offsite lock, target-lock.ts). */
+  beforeDelete?: () => Promise<void>;
 }
 
 /** The options with the context's log and signal, as the retention's helpers use them. */
@@ -238,6 +240,7 @@ export async function applyOffsiteRetention(request: OffsiteRetentionOptions, co
     reportLocked(list, area, options);
     for (const e of removals(area, list, options)) {
       options.signal?.throwIfAborted();
+      await options.beforeDelete?.();
       // The record first: from then on the set is not offsite, so a crash never leaves a half set that looks whole.
       await options.store.remove(offsiteRecordKey(area, e.record.id));
       for (const f of e.record.files) await options.store.remove(`${area}/${f.name}`);

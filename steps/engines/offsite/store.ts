@@ -29,6 +29,15 @@ export interface UploadOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The condition of a small write (the copy's lock, target-lock.ts): create only (`ifNoneMatch: '*'`), or
+ * replace only the version with this ETag (`ifMatch`); none writes whatever is there.
+ */
+export type WriteCondition = { ifNoneMatch: '*' } | { ifMatch: string } | undefined;
+
+/** What a conditional write did: the new version's ETag; `refused` (the condition did not hold); `unsupported` (the store does not take the condition). */
+export type ConditionalWrite = { etag: string } | 'refused' | 'unsupported';
+
 export interface OffsiteStore {
   /** The target as a URL, for messages. */
   readonly display: string;
@@ -39,6 +48,12 @@ export interface OffsiteStore {
   upload(key: string, body: Readable, options: UploadOptions): Promise<void>;
   download(key: string, signal?: AbortSignal): Promise<Readable>;
   remove(key: string): Promise<void>;
+  /** Writes a small object when `condition` holds. */
+  putIf(key: string, body: Buffer, condition: WriteCondition): Promise<ConditionalWrite>;
+  /** A small object and its ETag, or undefined when there is none. */
+  read(key: string): Promise<{ body: Buffer; etag: string } | undefined>;
+  /** Deletes an object if its ETag is still `ifMatch`: `refused` when it has another now; gone already counts as deleted. */
+  removeIf(key: string, ifMatch: string): Promise<'deleted' | 'refused'>;
   close(): void;
 }
 
