@@ -230,36 +230,37 @@ describe('invariant 2: nothing that existed is lost (retention)', () => {
       expectNothingLost(kept, dir);
     }, 60_000);
 
-    test('a manifest .partial and a backup file without its manifest (a killed backup) are named, left while young, deleted after the age guard', async () => {
+    test('a manifest .partial (a killed backup) is named, left while young, deleted after the age guard; a backup file without its manifest and without a record of its start is named and kept', async () => {
+      // What a killed run's backup files become is in test/backup-database/leftovers.test.ts (SIGKILL mid-BACKUP).
       const dir = fresh('db-leftovers');
       const good = await lab.run('backup-database', 'Kept', ['--backup-directory', dir]);
       expect(good.code).toBe(0);
-      const before = hashes(dir);
       const partialManifest = path.join(dir, '.Kept_FULL_20261101T000000Z.manifest.json.0badc0de.partial');
       const orphanBackup = path.join(dir, 'Kept_FULL_20261101T000000Z.bak');
       const foreign = path.join(dir, 'someone-elses.bak');
       writeFileSync(partialManifest, '{"format":');
-      writeFileSync(orphanBackup, 'half a backup');
+      writeFileSync(orphanBackup, 'a backup copied back in, or an older version\'s leftover');
       writeFileSync(foreign, 'not ours');
 
       const young = await lab.run('backup-database', 'Kept', ['--backup-directory', dir]);
       expect(young.code).toBe(0);
-      for (const file of [partialManifest, orphanBackup]) {
-        expect(young.stdout).toContain(`${file} was left by a database backup`);
-        expect(existsSync(file)).toBe(true);
-      }
+      expect(young.stdout).toContain(`${partialManifest} was left by a database backup`);
+      expect(young.stdout).toContain(`${orphanBackup} is a backup file named as octopus-dr names them, with no manifest and no record that an octopus-dr backup started it, so it is left alone`);
+      for (const file of [partialManifest, orphanBackup]) expect(existsSync(file)).toBe(true);
 
       age(partialManifest, ABANDONED_AFTER_MS + 60_000);
       age(orphanBackup, ABANDONED_AFTER_MS + 60_000);
       age(foreign, ABANDONED_AFTER_MS + 60_000);
+      const before = hashes(dir);
       const old = await lab.run('backup-database', 'Kept', ['--backup-directory', dir]);
       expect(old.code).toBe(0);
       expect(old.result).toMatch(/^Full backup of 'Kept' /);
-      for (const file of [partialManifest, orphanBackup]) {
-        expect(old.stdout).toContain(`Deleted ${file}, left by a database backup`);
-        expect(existsSync(file)).toBe(false);
-      }
+      expect(old.stdout).toContain(`Deleted ${partialManifest}, left by a database backup`);
+      expect(existsSync(partialManifest)).toBe(false);
+      expect(old.stdout).not.toContain(`Deleted ${orphanBackup}`);
+      expect(existsSync(orphanBackup)).toBe(true);
       expect(existsSync(foreign)).toBe(true);
+      delete before[path.basename(partialManifest)];
       expectNothingLost(before, dir);
     }, 60_000);
   });

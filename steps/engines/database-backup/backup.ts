@@ -1,7 +1,7 @@
 // The database backup as a pipeline of stages, each a function a caller can stop after:
 //
 //   checkBackup   the request against the server: database, recovery model, compression, folders
-//   planBackup    leftovers cleaned, the folder locked, fresh file names, the BACKUP statement
+//   planBackup    the folder locked, leftovers cleaned, fresh file names recorded as started, the BACKUP statement
 //   runBackup     BACKUP ... WITH CHECKSUM (a dropped connection deletes the partial files)
 //   verifyBackup  its header read back (RESTORE HEADERONLY), RESTORE VERIFYONLY WITH CHECKSUM
 //   recordBackup  the manifest, written atomically: only now is the backup complete
@@ -23,6 +23,7 @@ import { openSqlConnection, SqlError, sqlErrorWhile, type ServerFacts, type SqlC
 import type { BackupHeader } from './backup-set';
 import { cleanBackupLeftovers, type FolderLocation } from './discovery';
 import { MANIFEST_FORMAT, writeManifestAtomically, type BackupManifest } from './manifest';
+import { STARTED_MARKER_FORMAT, writeStartedMarker } from './started-marker';
 import { backupSetNames, fileNamePart, joinServerPath, type BackupKind, type BackupSetNames } from './naming';
 import { readHeaders, runStatement } from './server-reads';
 import { backupPreflightStatement, backupStatement, octopusVersionStatement, verifyStatement, type Statement } from './tsql';
@@ -77,6 +78,8 @@ export interface PlannedBackup extends CheckedBackup {
   workerFiles: string[];
   serverFiles: string[];
   manifestPath: string;
+  /** The record that this run started the files (started-marker.ts), removed once the manifest is written. */
+  startedMarkerPath: string;
   statement: Statement;
   /** The backup is complete (its manifest is written): the cleanup keeps its files. */
   markComplete(): void;
@@ -246,16 +249,19 @@ async function backupLocation(request: DatabaseBackupRequest, facts: ServerFacts
 
 // ---- plan --------------------------------------------------------------------------------------
 
-/** Cleans leftovers, takes the folder's lock, and chooses fresh names; deletes the files on failure until recorded. */
+/**
+ * Takes the folder's lock, cleans what killed runs left, chooses fresh names and records that the
+ * backup starts (started-marker.ts); deletes the files on failure until recorded.
+ */
 export async function planBackup(checked: CheckedBackup, context: EngineContext): Promise<PlannedBackup> {
   const { request, database, facts, location } = checked;
   const { workerDirectory, serverDirectory } = location;
-  await cleanBackupLeftovers(workerDirectory, new Date(), context.log);
 
   // One backup of this database at a time in this folder: a second run waits, then fails naming the first.
+  const lockKey = `database-${fileNamePart(database).toLowerCase()}`;
   const lock = await acquireLock({
     directory: workerDirectory,
-    key: `database-${fileNamePart(database).toLowerCase()}`,
+    key: lockKey,
     resource: `backups of database '${database}'`,
     step: template.stepId,
     waitMs: request.lockWaitMs,
@@ -263,17 +269,33 @@ export async function planBackup(checked: CheckedBackup, context: EngineContext)
     signal: context.signal,
   });
   context.onCleanup(() => lock.release());
+  // Holding the lock, no other run of this database writes here: a record of a start under this
+  // lock whose run is gone names a killed run's files.
+  await cleanBackupLeftovers(workerDirectory, new Date(), context.log, { lockKey, token: lock.holder.token, host: lock.holder.host });
 
   const takenAt = new Date();
   const names = await unusedNames(database, request.kind, takenAt, request.stripes, workerDirectory);
   const workerFiles = names.files.map((n) => path.join(workerDirectory, n));
   const serverFiles = names.files.map((n) => joinServerPath(serverDirectory, n, facts.pathSeparator));
 
-  // Until the manifest is written, a failure or cancel leaves no backup files behind.
+  // Before SQL Server creates a file: the record that this run starts these files, so that only
+  // they (and never a backup file someone put here) are deleted if the run is killed.
+  const startedMarkerPath = await writeStartedMarker(workerDirectory, { format: STARTED_MARKER_FORMAT, stem: names.stem, lockKey, holder: lock.holder, files: names.files }).catch(
+    (error: unknown) => {
+      throw fileFailure(error, { path: workerDirectory, what: `recording the start of the backup ${names.stem} (nothing was backed up)`, neededBytes: 4096 });
+    },
+  );
+
+  // Until the manifest is written, a failure or cancel leaves no backup files behind (and then no record).
   let complete = false;
   context.onCleanup(async () => {
     if (complete) return;
-    for (const file of workerFiles) await fs.rm(file, { force: true }).catch(() => undefined);
+    let left = false;
+    for (const file of workerFiles) {
+      await fs.rm(file, { force: true }).catch(() => void (left = true));
+    }
+    // A file that could not be deleted keeps its record: the next backup deletes both.
+    if (!left) await fs.rm(startedMarkerPath, { force: true }).catch(() => undefined);
   });
 
   const statement = backupStatement({
@@ -293,6 +315,7 @@ export async function planBackup(checked: CheckedBackup, context: EngineContext)
     workerFiles,
     serverFiles,
     manifestPath: path.join(workerDirectory, names.manifest),
+    startedMarkerPath,
     statement,
     markComplete: () => void (complete = true),
   };
@@ -463,6 +486,10 @@ export async function recordBackup(verified: VerifiedBackup, context: EngineCont
     });
   });
   verified.markComplete();
+  // The manifest is in place (renamed and flushed): the record of the start has done its work.
+  await fs.rm(verified.startedMarkerPath, { force: true }).catch((error: NodeJS.ErrnoException) => {
+    context.log.verbose(`Could not remove ${verified.startedMarkerPath} (${error.code ?? error.message}); the next backup removes it (its set is complete).`);
+  });
   context.progress(100, 'Backup complete');
   return {
     manifestPath,

@@ -6,6 +6,7 @@ import type { BackupFile, BackupSet } from './backup-set';
 import { readManifest, type BackupManifest } from './manifest';
 import { fileNamePart, isManifestName, joinServerPath, manifestDatabasePartOf, manifestStampOf, manifestStemOf, parseBackupFileName } from './naming';
 import { cleanLeftovers } from '../../runtime/leftovers';
+import { isPartialStartedMarker, markerOwnerMayRun, readStartedMarker, startedMarkerName, stemOfStartedMarker } from './started-marker';
 
 export interface ManifestSet {
   set: BackupSet;
@@ -127,9 +128,17 @@ export interface FileGroup {
   missingFiles: string[];
 }
 
-/** Backup files no manifest accounts for, grouped into media sets by our `_<n>of<N>` naming. */
+/** Backup files no manifest accounts for (and no unfinished backup's), grouped into media sets by our `_<n>of<N>` naming. */
 export async function looseBackupFiles(location: FolderLocation, claimed: ReadonlySet<string>): Promise<FileGroup[]> {
-  const names = (await fs.readdir(location.workerDirectory)).filter((n) => /\.(bak|trn)$/i.test(n) && !claimed.has(n)).sort();
+  const listed = await fs.readdir(location.workerDirectory);
+  const present = new Set(listed);
+  // A backup file a run recorded starting and never finished (no manifest) is being written, or a
+  // killed run's leftover: never read as a backup.
+  const unfinished = (name: string) => {
+    const stem = parseBackupFileName(name)?.stem;
+    return stem !== undefined && present.has(startedMarkerName(stem)) && !present.has(`${stem}.manifest.json`);
+  };
+  const names = listed.filter((n) => /\.(bak|trn)$/i.test(n) && !claimed.has(n) && !unfinished(n)).sort();
   const groups = new Map<string, FileGroup>();
   for (const name of names) {
     const parsed = parseBackupFileName(name);
@@ -152,13 +161,23 @@ export async function looseBackupFiles(location: FolderLocation, claimed: Readon
   return [...groups.values()];
 }
 
+/** The run that cleans: it holds the lock `lockKey` (as `token`) on `host`. */
+export interface CleaningRun {
+  lockKey: string;
+  token: string;
+  host: string;
+}
+
 /**
- * What a killed backup leaves in the folder: a manifest never renamed into place, and backup files
- * named as this tool names them with no manifest (SQL Server writes the final name from the start,
- * so only the manifest, written last, marks a set complete). Each is named; it is deleted once
- * nothing has written to it for the age guard, so a concurrent backup's files are never touched.
+ * What a killed backup leaves in the folder, cleaned by a backup holding the database's lock: a
+ * manifest (or a record of a start) never renamed into place, deleted once nothing has written to
+ * it for the age guard; and the backup files a killed run of this database started, which its
+ * record of the start names (started-marker.ts), deleted once that run is gone and nothing has
+ * written to them for the age guard, then the record itself. A backup file named as this tool
+ * names them but with neither a manifest nor such a record is not proven a leftover (a backup copied
+ * back in keeps its old time): it is named in one warning and left alone. Nothing here is read as a backup.
  */
-export async function cleanBackupLeftovers(workerDirectory: string, now: Date, log: { warn(message: string): void }): Promise<void> {
+export async function cleanBackupLeftovers(workerDirectory: string, now: Date, log: { warn(message: string): void; verbose?(message: string): void }, run: CleaningRun): Promise<void> {
   const names = new Set(await fs.readdir(workerDirectory));
   const claimed = new Set<string>();
   for (const name of names) {
@@ -166,16 +185,74 @@ export async function cleanBackupLeftovers(workerDirectory: string, now: Date, l
     const manifest = await readManifest(path.join(workerDirectory, name)).catch(() => undefined);
     for (const f of manifest?.files ?? []) claimed.add(f.name);
   }
-  const isPartialManifest = (name: string) => {
+  const isPartial = (name: string) => {
+    if (isPartialStartedMarker(name)) return true;
     const m = /^\.(.+\.manifest\.json)\.[0-9a-f]+\.partial$/.exec(name);
     return m !== null && isManifestName(m[1]);
   };
-  const isUnfinishedBackup = (name: string) => {
+  await cleanLeftovers(workerDirectory, isPartial, 'a database backup', now, log);
+
+  // The records of backups that started: whose files were a killed run's (of this database).
+  const killed = new Set<string>();
+  const accounted = new Set<string>();
+  for (const name of [...names].sort()) {
+    const stem = stemOfStartedMarker(name);
+    if (stem === undefined) continue;
+    const file = path.join(workerDirectory, name);
+    accounted.add(stem);
+    if (names.has(`${stem}.manifest.json`)) {
+      // Killed between writing the manifest and removing the record: the set is complete.
+      await fs.rm(file, { force: true }).then(
+        () => log.verbose?.(`Removed ${file}: its backup ${stem}.manifest.json is complete.`),
+        () => undefined,
+      );
+      continue;
+    }
+    const marker = await readStartedMarker(file);
+    if (!marker) {
+      log.warn(
+        `${file} is named as octopus-dr's record that a backup started, but is not one (damaged or edited), so the backup files named ${stem}* are left alone. ` +
+          'If no backup of that name is needed, delete them and this file.',
+      );
+      continue;
+    }
+    if (marker.lockKey !== run.lockKey) continue; // Another database's run: its next backup judges it.
+    if (markerOwnerMayRun(marker, run.host, run.token)) {
+      log.warn(`${file} records a backup by process ${marker.holder.pid} on ${marker.holder.host}, which still runs; its files are left alone.`);
+      continue;
+    }
+    killed.add(stem);
+  }
+  const isKilledRunFile = (name: string) => {
     const parsed = parseBackupFileName(name);
-    return parsed !== undefined && !claimed.has(name) && !names.has(`${parsed.stem}.manifest.json`);
+    return parsed !== undefined && killed.has(parsed.stem) && !claimed.has(name) && !names.has(`${parsed.stem}.manifest.json`);
   };
-  await cleanLeftovers(workerDirectory, isPartialManifest, 'a database backup', now, log);
-  await cleanLeftovers(workerDirectory, isUnfinishedBackup, 'a database backup (a backup file without its manifest)', now, log);
+  await cleanLeftovers(workerDirectory, isKilledRunFile, 'a database backup (its record of starting names it, and it has no manifest)', now, log);
+  const left = await fs.readdir(workerDirectory).catch(() => [...names]);
+  for (const stem of killed) {
+    if (left.some((n) => parseBackupFileName(n)?.stem === stem)) continue; // Too young yet, or not deletable: the next run.
+    const file = path.join(workerDirectory, startedMarkerName(stem));
+    await fs.rm(file, { force: true }).then(
+      () => log.warn(`Deleted ${file}, the record of a backup that was stopped before it finished; its backup files are gone.`),
+      (error: NodeJS.ErrnoException) => log.warn(`${file} records a backup that was stopped before it finished, but cannot be deleted (${error.code ?? error.message}); delete it.`),
+    );
+  }
+
+  const unproven = [...names]
+    .filter((name) => {
+      const parsed = parseBackupFileName(name);
+      return parsed !== undefined && !claimed.has(name) && !names.has(`${parsed.stem}.manifest.json`) && !accounted.has(parsed.stem);
+    })
+    .sort();
+  if (unproven.length > 0) {
+    const one = unproven.length === 1;
+    log.warn(
+      `${unproven.map((n) => path.join(workerDirectory, n)).join(', ')} ${one ? 'is a backup file' : 'are backup files'} named as octopus-dr names them, with no manifest and no record that an octopus-dr backup started ${one ? 'it' : 'them'}, ` +
+        `so ${one ? 'it is' : 'they are'} left alone: it may be a backup copied here to restore from (Restore SQL Database restores a backup file named as its source, without a manifest), ` +
+        'or what a backup killed before octopus-dr recorded backups as they started left. ' +
+        `Move ${one ? 'it' : 'them'} out of this folder once no restore needs ${one ? 'it' : 'them'}; no backup or retention deletes ${one ? 'it' : 'them'}.`,
+    );
+  }
 }
 
 /**
