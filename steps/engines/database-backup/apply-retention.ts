@@ -10,6 +10,7 @@ import { kindOf } from './backup-set';
 import { isManifestOf, loadManifestSets, type FolderLocation, type ManifestSet } from './discovery';
 import { manifestStampOf, manifestStemOf, parseBackupFileName, parseBackupTimestamp } from './naming';
 import { planRetention, type RetentionCandidate, type RetentionPlan } from './retention';
+import { compareOrigins, describeOrigin, originOf, splitByOrigin, type SetOrigin } from './origin';
 
 export interface RetentionRequest {
   /** Delete sets older than this many days (0: no retention). */
@@ -25,6 +26,11 @@ export interface RetentionBasis {
   location: FolderLocation;
   manifestPath: string;
   verified: boolean;
+  /**
+   * The server and database family the new backup records (its header's ServerName and FamilyGUID):
+   * retention considers only sets of the same. Without it, the new set's manifest says.
+   */
+  origin?: SetOrigin;
 }
 
 export interface RetentionOutcome {
@@ -36,11 +42,14 @@ export interface RetentionOutcome {
  * The sets retention may consider: this database's sets of a known kind (full, differential, log),
  * by the name their backup header records, as the server keeps it. Not by the manifest's name for
  * the database: older sets recorded the connection string's spelling, and a set spelled otherwise
- * would not count as needing the full it was built on. Pure.
+ * would not count as needing the full it was built on. With `origin`, only the sets taken on the
+ * same server of the same database family: another server's sets of a database of the same name
+ * (or sets that do not say whose they are) are kept, never compared nor deleted. Pure.
  */
-export function retentionCandidatesOf(sets: readonly ManifestSet[], database: string): RetentionCandidate[] {
+export function retentionCandidatesOf(sets: readonly ManifestSet[], database: string, origin?: SetOrigin): RetentionCandidate[] {
   return sets
     .filter((s) => s.set.header.databaseName === database && kindOf(s.set.header) !== undefined)
+    .filter((s) => origin === undefined || compareOrigins(originOf(s), origin) === 'same')
     .map((s) => ({ set: s.set, takenAt: new Date(s.manifest.takenAt) }));
 }
 
@@ -69,7 +78,12 @@ async function deleteUnneededSets(basis: RetentionBasis, retention: RetentionReq
   const { log } = context;
   const skipped: string[] = [];
   const sets = await loadManifestSets(basis.location, (m) => log.warn(m), skipped);
-  const plan = planRetention(retentionCandidatesOf(sets, basis.database), {
+  const own = sets.find((s) => s.manifestPath === basis.manifestPath);
+  const ownOrigin = basis.origin ?? (own && originOf(own));
+  if (!ownOrigin) throw new Error(`the new backup's manifest ${basis.manifestPath} is no longer in the folder, so whose sets to consider cannot be told`);
+  const { other, unknown } = splitByOrigin(sets, basis.database, ownOrigin);
+  for (const s of [...other, ...unknown]) log.verbose(`Retention: kept ${s.set.label} (taken on ${describeOrigin(originOf(s))}, not by ${describeOrigin(ownOrigin)}).`);
+  const plan = planRetention(retentionCandidatesOf(sets, basis.database, ownOrigin), {
     now: new Date(),
     retentionDays: retention.days,
     minimumVerifiedSets: retention.minimumVerifiedSets,
@@ -78,8 +92,10 @@ async function deleteUnneededSets(basis: RetentionBasis, retention: RetentionReq
   for (const warning of plan.warnings) log.warn(warning);
   const deleted = await deleteSets(plan, context);
   for (const decision of plan.keep) log.verbose(`Retention: kept ${decision.candidate.set.label} (${decision.reason}).`);
-  log.info(`Retention (${counted(retention.days, 'day')}): ${counted(deleted, 'backup set')} deleted, ${plan.keep.length} kept.`);
-  return { deleted, kept: plan.keep.length };
+  const kept = plan.keep.length + other.length + unknown.length;
+  const elsewhere = other.length + unknown.length > 0 ? ` (${other.length + unknown.length} of them another server's or database's)` : '';
+  log.info(`Retention (${counted(retention.days, 'day')}): ${counted(deleted, 'backup set')} deleted, ${kept} kept${elsewhere}.`);
+  return { deleted, kept };
 }
 
 /**

@@ -32,6 +32,8 @@ export {
 // Retention after a verified backup.
 export { applyRetention, retentionCandidatesOf, type RetentionRequest, type RetentionBasis, type RetentionOutcome } from './apply-retention';
 export { planRetention, type RetentionCandidate, type RetentionDecision, type RetentionPlan } from './retention';
+// Whose a set is (server, database family): what retention and a new set's chain compare.
+export { originOf, compareOrigins, splitByOrigin, originWarnings, missingBaseOf, type SetOrigin } from './origin';
 
 // Restore: get the sets, select the chain, test it, build the plan; then run it.
 export {

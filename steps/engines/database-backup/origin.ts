@@ -1,0 +1,121 @@
+// Whose a backup set is: the server that took it and the database's family GUID (RESTORE
+// HEADERONLY's ServerName and FamilyGUID, which every manifest records in its header). Two servers
+// (production and staging, both with a database named Octopus) may back up to one share; their
+// sets share a name but not a chain, and LSNs of one mean nothing to the other. Retention, "the
+// newest verified" and the chain a new backup needs consider only sets of the new backup's origin;
+// a set whose origin cannot be told is kept, never deleted on another's behalf.
+import * as path from 'node:path';
+import { kindOf } from './backup-set';
+import { ChainError, selectChain } from './chain';
+import type { ManifestSet } from './discovery';
+
+export interface SetOrigin {
+  /** The server that took the backup (HEADERONLY ServerName, else the manifest's server name); null when not recorded. */
+  server: string | null;
+  /** The database's family GUID (the same across restores of it); null when not recorded. */
+  familyGuid: string | null;
+}
+
+const present = (value: unknown): string | null => (typeof value === 'string' && value.trim() !== '' ? value.trim() : null);
+
+export function originOf(set: Pick<ManifestSet, 'manifest'>): SetOrigin {
+  const { manifest } = set;
+  return {
+    server: present(manifest.header?.serverName) ?? present(manifest.server?.name),
+    familyGuid: present(manifest.header?.familyGuid),
+  };
+}
+
+/**
+ * 'same' when both record the same server (in any case: host names ignore it) and family GUID;
+ * 'other' when either recorded value differs; 'unknown' when one is missing on either side. Pure.
+ */
+export function compareOrigins(a: SetOrigin, b: SetOrigin): 'same' | 'other' | 'unknown' {
+  const fields: (keyof SetOrigin)[] = ['server', 'familyGuid'];
+  let unknown = false;
+  for (const field of fields) {
+    const [x, y] = [a[field], b[field]];
+    if (x === null || y === null) unknown = true;
+    else if (x.toLowerCase() !== y.toLowerCase()) return 'other';
+  }
+  return unknown ? 'unknown' : 'same';
+}
+
+export function describeOrigin(origin: SetOrigin): string {
+  return `${origin.server ?? 'an unrecorded server'}${origin.familyGuid ? `, family GUID ${origin.familyGuid}` : ''}`;
+}
+
+/** The sets of `database` (by header name) of `origin`, and those of the database whose origin is another or unknown. Pure. */
+export function splitByOrigin(sets: readonly ManifestSet[], database: string, origin: SetOrigin): { ours: ManifestSet[]; other: ManifestSet[]; unknown: ManifestSet[] } {
+  const result = { ours: [] as ManifestSet[], other: [] as ManifestSet[], unknown: [] as ManifestSet[] };
+  for (const s of sets) {
+    if (s.set.header.databaseName !== database) continue;
+    const comparison = compareOrigins(originOf(s), origin);
+    (comparison === 'same' ? result.ours : comparison === 'other' ? result.other : result.unknown).push(s);
+  }
+  return result;
+}
+
+/**
+ * Warnings about a folder holding sets of more than one origin: other servers' sets (of any
+ * database), another database of the same name on this server (another family), and sets of this
+ * database whose origin is not recorded. Each says retention keeps them. Pure.
+ */
+export function originWarnings(sets: readonly ManifestSet[], database: string, origin: SetOrigin, directory: string): string[] {
+  const warnings: string[] = [];
+  const byServer = new Map<string, { server: string; count: number }>();
+  for (const s of sets) {
+    const server = originOf(s).server;
+    if (server === null || (origin.server !== null && server.toLowerCase() === origin.server.toLowerCase())) continue;
+    const entry = byServer.get(server.toLowerCase()) ?? { server, count: 0 };
+    entry.count += 1;
+    byServer.set(server.toLowerCase(), entry);
+  }
+  if (byServer.size > 0) {
+    const list = [...byServer.values()].map((e) => `${e.server}: ${e.count} set${e.count === 1 ? '' : 's'}`).join(', ');
+    warnings.push(
+      `${directory} holds backups taken on other servers than ${origin.server ?? 'this one'} (${list}). Retention here deletes only ${origin.server ?? 'this server'}'s own sets of '${database}', ` +
+        "and compares nothing across servers; each server's own backups apply its retention. A restore from a shared folder can take another server's backups for these: give each server its own backup folder.",
+    );
+  }
+  const { other, unknown } = splitByOrigin(sets, database, origin);
+  const sameServerOtherFamily = other.filter((s) => origin.server !== null && originOf(s).server?.toLowerCase() === origin.server.toLowerCase());
+  if (sameServerOtherFamily.length > 0) {
+    warnings.push(
+      `${names(sameServerOtherFamily)} ${sameServerOtherFamily.length === 1 ? 'is a backup' : 'are backups'} of another database named '${database}' on ${origin.server} ` +
+        `(family GUID ${originOf(sameServerOtherFamily[0]).familyGuid}, not ${origin.familyGuid}: it was dropped and created again, or restored from another database's backup). ` +
+        'Retention keeps them and no chain mixes them with this one; move them out of the folder once no restore needs them.',
+    );
+  }
+  if (unknown.length > 0) {
+    warnings.push(
+      `${names(unknown)} ${unknown.length === 1 ? 'records' : 'record'} no server or no database family GUID, so whose ${unknown.length === 1 ? 'it is' : 'they are'} cannot be told: ` +
+        'retention keeps them, and they count for nothing here. Move them out of the folder once no restore needs them.',
+    );
+  }
+  return warnings;
+}
+
+function names(sets: readonly ManifestSet[]): string {
+  const shown = sets.slice(0, 5).map((s) => path.basename(s.manifestPath));
+  return shown.join(', ') + (sets.length > shown.length ? ` and ${sets.length - shown.length} more` : '');
+}
+
+/**
+ * Whether a new differential or log backup restores from the folder's sets of its origin alone: the
+ * chain selection a restore of it makes. The problem (the missing full, the LSN gap) when not;
+ * undefined when it does (or is a full backup). Pure.
+ */
+export function missingBaseOf(newSet: ManifestSet, ours: readonly ManifestSet[]): string | undefined {
+  const kind = kindOf(newSet.set.header);
+  if (kind === undefined || kind === 'Full') return undefined;
+  const sets = ours.map((s) => s.set);
+  if (!sets.includes(newSet.set)) sets.push(newSet.set);
+  try {
+    selectChain(sets, { endAt: newSet.set });
+    return undefined;
+  } catch (error) {
+    if (error instanceof ChainError) return error.message;
+    throw error;
+  }
+}
