@@ -4,7 +4,7 @@
 // "the newest verified full backup", and warns that the folder holds another server's backups.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { backup, Lab, octopusTables } from '../database/harness';
+import { backup, Lab, octopusTables, restore } from '../database/harness';
 
 const DAY = 24 * 60 * 60 * 1000;
 const production = new Lab();
@@ -87,4 +87,29 @@ test('a set whose header records no family GUID (whose it is cannot be told) is 
   expect(run.outputs.RetentionDeleted).toBe('0');
   expect(run.stdout).toContain(`${path.basename(a.outputs.ManifestPath)} records no server or no database family GUID`);
   expect(run.stdout).toContain(`${path.basename(b.outputs.ManifestPath)} is a backup of another database named 'Octopus' on PRODSQL (family GUID 00000000-0000-0000-0000-000000000001`);
+});
+
+test("a restore from a folder holding two servers' backups of one database is refused, naming each; a named set restores its own server's chain", async () => {
+  const dir = path.join(production.root, 'two-servers');
+  mkdirSync(dir);
+  const prodFull = await backup(production, 'Octopus', '--backup-directory', dir, '--no-copy-only');
+  production.insertProject('Octopus', 'Projects-PROD');
+  const prodDiff = await backup(production, 'Octopus', '--backup-directory', dir, '--backup-type', 'Differential');
+  // Staging's set is the newest: a restore that took "the newest" would restore staging's data.
+  const stagingFull = await backup(staging, 'Octopus', '--backup-directory', dir);
+  for (const run of [prodFull, prodDiff, stagingFull]) expect(run.code).toBe(0);
+
+  const before = production.sim.model.database('Octopus-copy');
+  const refused = await restore(production, '--source', dir, '--target-database', 'Octopus-copy');
+  expect(refused.code).not.toBe(0);
+  expect(refused.result).toMatch(new RegExp(`^Nothing was changed\\. ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} holds backups of 'Octopus' from more than one server or database \\(PRODSQL, family GUID [0-9A-Fa-f-]+: 2 sets, the newest .*; STAGESQL, family GUID [0-9A-Fa-f-]+: 1 set, the newest`));
+  expect(refused.result).toMatch(/Name the backup to restore up to as "Backup to restore" \(its \.manifest\.json or backup file\), or move each server's backups into a folder of its own\.$/);
+  expect(refused.code).toBe(1);
+  expect(before).toBeUndefined();
+  expect(production.sim.model.database('Octopus-copy')).toBeUndefined();
+
+  // Naming production's newest set restores production's full and differential.
+  const named = await restore(production, '--source', prodDiff.outputs.ManifestPath, '--target-database', 'Octopus-copy');
+  expect(named.code).toBe(0);
+  expect(production.projectIds('Octopus-copy')).toContain('Projects-PROD');
 });

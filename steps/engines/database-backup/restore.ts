@@ -25,6 +25,7 @@ import { kindOf, normaliseLocalTime, type BackupFile, type BackupSet } from './b
 import { ChainError, selectChain, type RestoreChain } from './chain';
 import { loadManifestSets, looseBackupFiles, refuseAnotherSetsManifest, setFromManifest, type FolderLocation } from './discovery';
 import { compareLsn } from './lsn';
+import { describeOrigin, type SetOrigin } from './origin';
 import { readManifest } from './manifest';
 import { backupTimestamp, fileNamePart, isManifestName, joinServerPath, parseBackupFileName, randomNamePart, relocatedFileName } from './naming';
 import { readFileList, readHeaders, runStatement, type DatabaseFile } from './server-reads';
@@ -305,6 +306,7 @@ export function selectRestoreChain(found: FoundBackupSets, request: Pick<Restore
     planError(`Give either a specific backup (a manifest or backup file as "${restoreSource.label}") or a "${pointInTimeParameter.label}" with a folder, not both.`);
   }
   const sets = endAt ? found.sets : setsOfTargetDatabase(found.sets, request.targetDatabase);
+  if (!endAt) refuseMixedOrigins(sets, found.location);
   let chain: RestoreChain;
   try {
     chain = selectChain(sets, { endAt, stopAt });
@@ -330,6 +332,41 @@ export function setsOfTargetDatabase(sets: BackupSet[], targetDatabase: string |
   const same = exact.length === 1 ? exact[0] : loose.length === 1 ? loose[0] : undefined;
   // None, or several that differ only in case: all of them, and the chain's selection names them.
   return same ? sets.filter((s) => s.header.databaseName === same) : sets;
+}
+
+/**
+ * A folder holding one database's backups from more than one server or database family (production
+ * and staging on one share; a server replaced after a disaster, its backups beside the new one's):
+ * the newest set may be another server's, and a differential can chain onto a full that another
+ * server's copy of the database was restored from. Which to restore is the user's call: refused,
+ * naming each origin's newest set. Sets that do not record both are not counted. Pure.
+ */
+export function refuseMixedOrigins(sets: readonly BackupSet[], location: FolderLocation): void {
+  // Several databases' sets: the chain's selection refuses them first, naming the databases.
+  const databases = new Set(sets.map((s) => s.header.databaseName));
+  if (databases.size !== 1) return;
+  const origins = new Map<string, { origin: SetOrigin; count: number; newest: BackupSet }>();
+  for (const set of sets) {
+    const origin: SetOrigin = { server: set.header.serverName?.trim() || null, familyGuid: set.header.familyGuid?.trim() || null };
+    if (origin.server === null || origin.familyGuid === null) continue;
+    const key = `${origin.server.toLowerCase()}|${origin.familyGuid.toLowerCase()}`;
+    const entry = origins.get(key);
+    if (!entry) origins.set(key, { origin, count: 1, newest: set });
+    else {
+      entry.count += 1;
+      if (compareLsn(set.header.lastLsn, entry.newest.header.lastLsn) > 0) entry.newest = set;
+    }
+  }
+  if (origins.size <= 1) return;
+  const [database] = databases;
+  const list = [...origins.values()]
+    .map((e) => `${describeOrigin(e.origin)}: ${e.count} set${e.count === 1 ? '' : 's'}, the newest ${e.newest.label} (finished ${e.newest.header.backupFinishDate})`)
+    .join('; ');
+  planError(
+    `${location.workerDirectory} holds backups of '${database}' from more than one server or database (${list}). ` +
+      `Which of them to restore is not guessed: the newest may be another server's, and a chain could join a full of one with a differential of another. ` +
+      `Name the backup to restore up to as "${restoreSource.label}" (its .manifest.json or backup file), or move each server's backups into a folder of its own.`,
+  );
 }
 
 function chainMembers(chain: RestoreChain): BackupSet[] {
