@@ -15,8 +15,8 @@ export const maintenanceMode = defineTemplate({
   ),
   id: 'f0baa11c-7ecc-4fa4-8773-a8e40678daca',
   bashId: '388877c6-373b-4a2d-945e-a9c002935392',
-  version: 1,
-  lastModified: '2026-11-27T00:00:00.000Z',
+  version: 2,
+  lastModified: '2026-12-01T00:00:00.000Z',
   category: 'octopus',
   params: {
     serverUrl: defineParameter({
@@ -36,8 +36,8 @@ export const maintenanceMode = defineTemplate({
       name: 'OctopusDr.Octopus.MaintenanceMode',
       label: 'Maintenance mode',
       helpText:
-        '`On` or `Off`. To restore what an earlier step found, use its output variable, e.g. ' +
-        '`#{Octopus.Action[Enter maintenance mode].Output.PreviousMaintenanceMode}`.',
+        '`On` or `Off`. A step that leaves maintenance mode at the end of a runbook sets `Off` and ' +
+        '*Only if this run set it*.',
       type: 'enum',
       options: [
         { value: 'On', label: 'On' },
@@ -61,6 +61,19 @@ export const maintenanceMode = defineTemplate({
       flag: 'drain-timeout-minutes',
       min: 0,
       max: 1440,
+    }),
+    onlyIfSetByThisRun: defineParameter({
+      name: 'OctopusDr.Octopus.OnlyIfSetByThisRun',
+      label: 'Only if this run set it',
+      helpText:
+        'For the step that leaves maintenance mode at the end of a runbook: the entering step\'s `SetByThisRun` output, as ' +
+        '`#{if Octopus.Action[Enter maintenance mode].Output.SetByThisRun}#{Octopus.Action[Enter maintenance mode].Output.SetByThisRun}#{else}Unknown#{/if}` ' +
+        '(an unresolved binding reads as empty). The mode is then changed only when it is `True`; `False`, `Unknown` or ' +
+        'anything else changes nothing, and says so. Empty: set the mode regardless.',
+      type: 'string',
+      required: false,
+      defaultValue: '',
+      flag: 'only-if-set-by-this-run',
     }),
     currentTaskId: defineParameter({
       name: 'OctopusDr.Octopus.CurrentTaskId',

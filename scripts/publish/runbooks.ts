@@ -59,6 +59,7 @@ export interface RunbookSpec {
 // The parameters the runbooks bind, by their definitions.
 const apiKey = maintenanceMode.params.apiKey.name;
 const maintenanceModeName = maintenanceMode.params.mode.name;
+const onlyIfSetByThisRun = maintenanceMode.params.onlyIfSetByThisRun.name;
 const drainTimeout = maintenanceMode.params.drainTimeoutMinutes.name;
 const connectionString = verifyMasterKey.params.connectionString.name;
 const masterKey = verifyMasterKey.params.masterKey.name;
@@ -131,14 +132,14 @@ const ENTER_MAINTENANCE = 'Enter maintenance mode';
 /** The database backups as a worker reads them, and as SQL Server reads them. */
 const SQL_BACKUPS_ON_WORKER = `#{if ${sqlBackupDirectoryOnWorker}}#{${sqlBackupDirectoryOnWorker}}#{else}#{${sqlBackupDirectory}}#{/if}`;
 const SQL_BACKUPS_ON_SERVER = `#{${sqlBackupDirectory}}`;
-const previousMode = `Octopus.Action[${ENTER_MAINTENANCE}].Output.PreviousMaintenanceMode`;
+const setByThisRun = `Octopus.Action[${ENTER_MAINTENANCE}].Output.SetByThisRun`;
 
 export const RUNBOOKS: readonly RunbookSpec[] = [
   {
     name: 'Back up Octopus',
     description:
       'Puts Octopus into maintenance mode, proves the master key decrypts the database, backs up the database (recording ' +
-      'the key ID) and the file store, and puts maintenance mode back as it was (also after a failure). Published by octopus-dr.',
+      'the key ID) and the file store, and turns maintenance mode off again if this run turned it on (also after a failure). Published by octopus-dr.',
     environments: 'backup',
     schedule: 'backup',
     steps: [
@@ -170,9 +171,12 @@ export const RUNBOOKS: readonly RunbookSpec[] = [
         name: 'Leave maintenance mode',
         stepId: maintenanceMode.stepId,
         condition: 'Always',
-        // Back to what the first step found; Off if that step never got to read it.
+        // Off only when the first step says this run set it (it turned it on, or took over one an earlier run left
+        // on); "Unknown" when that step never got to say (an unresolved binding would read as empty: unconditional).
+        // A cancelled run runs no later step, so the first step turns it back off itself when cancelled while draining.
         values: {
-          [maintenanceModeName]: `#{if ${previousMode}}#{${previousMode}}#{else}Off#{/if}`,
+          [maintenanceModeName]: 'Off',
+          [onlyIfSetByThisRun]: `#{if ${setByThisRun}}#{${setByThisRun}}#{else}Unknown#{/if}`,
           [drainTimeout]: '0',
         },
         fromProjectVariables: [apiKey],

@@ -13,7 +13,12 @@ export interface ApiKeyGrant {
   user?: string;
   /** Octopus permission names (e.g. `ActionTemplateCreate`), or 'all' for a system administrator. */
   permissions: readonly string[] | 'all';
+  /** The user is a service account (API keys only, nobody signs in as it); default: a person. */
+  isService?: boolean;
 }
+
+/** A test hook's answer to a request: an Octopus error with this status, or a connection dropped without an answer. */
+export type InjectedFault = { status: number; message: string } | 'drop';
 
 export interface SimulatorOptions extends SeedOptions {
   /** Accepted API keys. Without it, any key that starts with `API-` is an administrator's. */
@@ -42,10 +47,16 @@ export class OctopusSimulator {
   private readonly apiKeys?: Record<string, ApiKeyGrant>;
   readonly maxRequestBodyBytes?: number;
   private baseUrl = '';
+  /** Test hook: decides, per request, whether to fail it instead of answering (undefined: answer normally). */
+  fault?: (method: string, path: string) => InjectedFault | undefined;
 
   constructor(options: SimulatorOptions = {}) {
     this.state = createState(options);
     this.apiKeys = options.apiKeys;
+    for (const grant of Object.values(options.apiKeys ?? {})) {
+      const user = grant.user ?? 'api-user';
+      this.state.users.set(user, { Id: `Users-${this.state.users.size + 1}`, IsService: grant.isService ?? false });
+    }
     this.maxRequestBodyBytes = options.maxRequestBodyBytes;
     this.routes = buildRoutes(this.state);
     this.server = http.createServer((req, res) => {
@@ -167,7 +178,14 @@ export class OctopusSimulator {
       this.send(res, req, 413, undefined, size);
       return;
     }
+    const injected = this.fault?.(method, url.pathname);
+    if (injected === 'drop') {
+      this.requests.push({ method, url: req.url ?? '/', status: 0, bytes: size });
+      req.socket.destroy();
+      return;
+    }
     try {
+      if (injected) throw new HttpError(injected.status, injected.message);
       const found = match(this.routes, method, url.pathname);
       if (found === 'method-not-allowed') throw new HttpError(405, `The requested HTTP method ${method} is not allowed for this resource.`);
       if (!found) throw new HttpError(404, 'The resource you requested was not found.');

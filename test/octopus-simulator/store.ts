@@ -35,6 +35,8 @@ export interface ServerState {
   spaces: SpaceState[];
   tasks: Json[];
   maintenance: { IsInMaintenanceMode: boolean; LastModifiedBy: string; LastModifiedOn: string };
+  /** The users API keys belong to, by username (`GET /api/users/me`); unknown ones are people, not service accounts. */
+  users: Map<string, { Id: string; IsService: boolean }>;
   counters: Map<string, number>;
 }
 
@@ -203,6 +205,7 @@ export function createState(options: SeedOptions = {}): ServerState {
     spaces: [],
     tasks: [],
     maintenance: { IsInMaintenanceMode: false, LastModifiedBy: 'system', LastModifiedOn: now() },
+    users: new Map(),
     counters: new Map(),
   };
   const defaultSpace = newSpace(state, 'Default', true);

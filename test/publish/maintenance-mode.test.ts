@@ -67,7 +67,7 @@ function runBundle(args: string[], apiKey: string = ADMIN_KEY, whileRunning?: ()
 test('turns maintenance mode on, records the previous mode, and is idempotent', async () => {
   const on = await runBundle(['--maintenance-mode', 'On', '--drain-timeout-minutes', '0']);
   expect(on.code).toBe(0);
-  expect(on.outputs).toEqual({ PreviousMaintenanceMode: 'Off', MaintenanceMode: 'On', Changed: 'True' });
+  expect(on.outputs).toEqual({ PreviousMaintenanceMode: 'Off', SetByThisRun: 'True', MaintenanceMode: 'On', Changed: 'True' });
   expect(simulator.state.maintenance).toMatchObject({ IsInMaintenanceMode: true, LastModifiedBy: 'admin' });
   expect(on.stdout).toContain(`##octopus[mask value='${Buffer.from(ADMIN_KEY).toString('base64')}']`);
   expect(simulator.writes().map((w) => `${w.method} ${w.url}`)).toEqual(['PUT /api/maintenanceconfiguration']);
@@ -75,12 +75,12 @@ test('turns maintenance mode on, records the previous mode, and is idempotent', 
   simulator.resetRequestLog();
   const again = await runBundle(['--maintenance-mode', 'On', '--drain-timeout-minutes', '0']);
   expect(again.code).toBe(0);
-  expect(again.outputs).toEqual({ PreviousMaintenanceMode: 'On', MaintenanceMode: 'On', Changed: 'False' });
+  expect(again.outputs).toEqual({ PreviousMaintenanceMode: 'On', MaintenanceMode: 'On', Changed: 'False', SetByThisRun: 'False' });
   expect(again.stdout).toMatch(/Maintenance mode is already On; nothing to change/);
   expect(simulator.writes()).toEqual([]);
 
   const off = await runBundle(['--maintenance-mode', 'Off']);
-  expect(off.outputs).toEqual({ PreviousMaintenanceMode: 'On', MaintenanceMode: 'Off', Changed: 'True' });
+  expect(off.outputs).toEqual({ PreviousMaintenanceMode: 'On', SetByThisRun: 'False', MaintenanceMode: 'Off', Changed: 'True' });
   expect(simulator.state.maintenance.IsInMaintenanceMode).toBe(false);
   // Turning maintenance mode off never waits for tasks.
   expect(simulator.requests.filter((r) => r.url.startsWith('/api/tasks'))).toHaveLength(0);
@@ -165,12 +165,13 @@ test('the built Bash template runs the step with Octopus parameters', async () =
       'OctopusDr.Octopus.ApiKey': ADMIN_KEY,
       // What the publisher binds in "Leave maintenance mode", after Octostache has resolved it.
       'OctopusDr.Octopus.MaintenanceMode': 'Off',
+      'OctopusDr.Octopus.OnlyIfSetByThisRun': 'True',
       'OctopusDr.Octopus.DrainTimeoutMinutes': '0',
     },
   });
   expect(run.code).toBe(0);
   const outputs = outputVariablesIn(run.stdout);
-  expect(outputs).toEqual({ PreviousMaintenanceMode: 'On', MaintenanceMode: 'Off', Changed: 'True' });
+  expect(outputs).toEqual({ PreviousMaintenanceMode: 'On', SetByThisRun: 'False', MaintenanceMode: 'Off', Changed: 'True' });
   expect(simulator.state.maintenance.IsInMaintenanceMode).toBe(false);
   expect(run.stdout.replace(/##octopus\[mask [^\]]*\]/g, '') + run.stderr).not.toContain(ADMIN_KEY);
 });

@@ -128,8 +128,10 @@ test('a first publish builds the templates, project, variables, runbooks, snapsh
   expect(enter).not.toHaveProperty('OctopusDr.Octopus.ApiKey');
   const leave = backup.Steps[4].Actions[0];
   expect(leave.IsRequired).toBe(true);
-  expect(leave.Properties['OctopusDr.Octopus.MaintenanceMode']).toBe(
-    '#{if Octopus.Action[Enter maintenance mode].Output.PreviousMaintenanceMode}#{Octopus.Action[Enter maintenance mode].Output.PreviousMaintenanceMode}#{else}Off#{/if}',
+  // Off, and only when the entering step says this run set it; "Unknown" (changes nothing) when it never said.
+  expect(leave.Properties['OctopusDr.Octopus.MaintenanceMode']).toBe('Off');
+  expect(leave.Properties['OctopusDr.Octopus.OnlyIfSetByThisRun']).toBe(
+    '#{if Octopus.Action[Enter maintenance mode].Output.SetByThisRun}#{Octopus.Action[Enter maintenance mode].Output.SetByThisRun}#{else}Unknown#{/if}',
   );
   expect(processOf('Test Octopus backups').Steps[0].Actions[0].Properties).toMatchObject({
     'OctopusDr.Restore.Source': '#{if OctopusDr.Sql.BackupDirectoryOnWorker}#{OctopusDr.Sql.BackupDirectoryOnWorker}#{else}#{OctopusDr.Sql.BackupDirectory}#{/if}',

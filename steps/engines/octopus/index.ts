@@ -14,5 +14,13 @@ export {
   type ConnectOptions,
   type OctopusConnection,
 } from './connection';
-export { getMaintenanceConfiguration, listRunningTasks, setMaintenanceMode, type MaintenanceConfiguration, type ServerTaskSummary } from './maintenance';
+export {
+  getCurrentUser,
+  getMaintenanceConfiguration,
+  listRunningTasks,
+  setMaintenanceMode,
+  type MaintenanceConfiguration,
+  type OctopusUser,
+  type ServerTaskSummary,
+} from './maintenance';
 export { NETWORK_HINTS } from './network-hints';

@@ -18,6 +18,16 @@ export interface ServerTaskSummary {
   SpaceId?: string | null;
 }
 
+/** The user an API key belongs to (`GET /api/users/me`). */
+export interface OctopusUser {
+  Id: string;
+  Username: string;
+  DisplayName?: string;
+  /** A service account: it has API keys and no password, so no person signs in as it. */
+  IsService?: boolean;
+  [field: string]: unknown;
+}
+
 interface TaskCollection {
   Items: ServerTaskSummary[];
   TotalResults: number;
@@ -51,4 +61,9 @@ export async function listRunningTasks(connection: OctopusConnection, apiKeySour
     apiKeySource,
   );
   return tasks.Items;
+}
+
+/** The user the API key belongs to. */
+export async function getCurrentUser(connection: OctopusConnection, apiKeySource?: string): Promise<OctopusUser> {
+  return octopusCall(connection, "reading the API key's user", () => connection.client.get<OctopusUser>('~/api/users/me'), apiKeySource);
 }

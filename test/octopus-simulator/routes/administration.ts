@@ -26,7 +26,24 @@ export function administrationRoutes({ state }: RouteContext): Route[] {
     state.maintenance = { IsInMaintenanceMode: body.IsInMaintenanceMode, LastModifiedBy: request.user, LastModifiedOn: now() };
     return maintenanceConfiguration();
   };
+  // The API key's user, as Octopus answers /api/users/me (UserResource); Id and IsService from the key's grant.
+  const currentUser = (request: Request): Json => {
+    const known = state.users.get(request.user);
+    const id = known?.Id ?? `Users-${request.user}`;
+    return {
+      Id: id,
+      Username: request.user,
+      DisplayName: request.user,
+      IsActive: true,
+      IsService: known?.IsService ?? false,
+      EmailAddress: '',
+      CanPasswordBeEdited: !(known?.IsService ?? false),
+      IsRequestor: true,
+      Links: { Self: `/api/users/${id}` },
+    };
+  };
   return [
+    route('GET', '/api/users/me', undefined, currentUser),
     route('GET', '/api/maintenanceconfiguration', undefined, maintenanceConfiguration),
     route('PUT', '/api/maintenanceconfiguration', 'AdministerSystem', setMaintenance),
     route('PUT', '/api/maintenanceconfiguration/v1', 'AdministerSystem', (r) => ({ Resource: setMaintenance(r) })),
