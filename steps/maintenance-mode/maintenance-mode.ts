@@ -177,7 +177,7 @@ async function leaveAsItIs(params: Params, context: StepContext, url: string, re
     return;
   }
   // On, or unknown: the one case where deployments may stay blocked, so it is a warning with the way out.
-  const full = `${message} If nobody should be holding it on, ${howToTurnOff(url).charAt(0).toLowerCase()}${howToTurnOff(url).slice(1)}`;
+  const full = `${message} If nobody should be holding it on: ${howToTurnOff(url).replace(/^To turn it off: /, '')}`;
   log.warn(full);
   context.result(full);
 }
@@ -217,7 +217,7 @@ export async function runMaintenanceMode(params: Params, context: StepContext): 
 
   let changed = false;
   let configuration = current;
-  let was = `${previous}${setterOf(current)}`;
+  let was = current.IsInMaintenanceMode ? `On${setterOf(current)}` : 'Off';
   if (current.IsInMaintenanceMode) {
     log.info(`Maintenance mode is already On${setterOf(current)}; nothing to change.`);
     context.finished(`Maintenance mode is On, as it was before this run${setterOf(current)}; this run did not change it.`);
@@ -267,7 +267,7 @@ export async function runMaintenanceMode(params: Params, context: StepContext): 
         } else {
           log.warn(
             `Maintenance mode was already On before this run${setterOf(after)}, and this run leaves it On at the end: ` +
-              `it is not known to be a leftover of octopus-dr (${verdict.why}). If nobody is holding it on, deployments are blocked: ${howToTurnOff(url.url)}`,
+              `it is not known to be a leftover of octopus-dr (${verdict.why}). If nobody is holding it on, deployments are blocked. ${howToTurnOff(url.url)}`,
           );
         }
       }

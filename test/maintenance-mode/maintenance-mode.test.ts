@@ -144,7 +144,7 @@ describe('Leave turns maintenance mode off only when Enter says this run set it'
     expect(simulator.state.maintenance.IsInMaintenanceMode).toBe(true);
     expect(simulator.writes()).toEqual([]);
     expect(left.result).toMatch(
-      /^Maintenance mode not changed: the entering step reported nothing \("Only if this run set it" is "Unknown", not True\): it failed before it read maintenance mode, or did not run\. It is left as it is: On \(set by alice at 2026-12-01T01:00:00\.000Z\)\. If nobody should be holding it on, to turn it off:/,
+      /^Maintenance mode not changed: the entering step reported nothing \("Only if this run set it" is "Unknown", not True\): it failed before it read maintenance mode, or did not run\. It is left as it is: On \(set by alice at 2026-12-01T01:00:00\.000Z\)\. If nobody should be holding it on: in Octopus, Configuration > Maintenance/,
     );
   });
 
