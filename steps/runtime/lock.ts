@@ -26,6 +26,21 @@ export interface LockHolder {
   processSpace?: string;
 }
 
+/** This process as the holder of a new lock on `resource`: a fresh token, the pid namespace where there is one. */
+export function newLockHolder(who: { host: string; pid?: number; step: string; resource: string }): LockHolder {
+  const space = processSpace();
+  return {
+    tool: 'octopus-dr',
+    host: who.host,
+    pid: who.pid ?? process.pid,
+    step: who.step,
+    resource: who.resource,
+    since: new Date().toISOString(),
+    token: randomBytes(8).toString('hex'),
+    ...(space ? { processSpace: space } : {}),
+  };
+}
+
 export interface LockOptions {
   directory: string;
   /** File-name-safe key of what is locked within the directory (e.g. `database-octopus`). */
@@ -204,16 +219,7 @@ export async function acquireLock(options: LockOptions): Promise<HeldLock> {
   const host = options.host ?? os.hostname();
   const lockPath = path.join(options.directory, lockFileName(options.key));
   const staleAfterMs = options.staleAfterMs ?? LOCK_STALE_AFTER_MS;
-  const holder: LockHolder = {
-    tool: 'octopus-dr',
-    host,
-    pid: options.pid ?? process.pid,
-    step: options.step,
-    resource: options.resource,
-    since: new Date().toISOString(),
-    token: randomBytes(8).toString('hex'),
-    ...(processSpace() ? { processSpace: processSpace() } : {}),
-  };
+  const holder = newLockHolder({ host, pid: options.pid, step: options.step, resource: options.resource });
   const deadline = Date.now() + options.waitMs;
   let waitingFor: string | undefined;
   for (;;) {

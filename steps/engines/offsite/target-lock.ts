@@ -13,12 +13,11 @@
 // delete the run checks, by reading the lock, that it still holds it. Released on every exit path by
 // a delete conditional on its ETag, or, where the store refuses the delete (Object Lock, no delete
 // permission), by overwriting it marked free.
-import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import type { EngineLog } from '../../runtime/engine-context';
 import { StepFailure } from '../../runtime/errors';
 import { formatDuration, printable } from '../../runtime/format';
-import { deadOnThisHost, describeHolder, LOCK_HEARTBEAT_MS, LOCK_POLL_MS, LOCK_STALE_AFTER_MS, processSpace, sleep, type LockHolder } from '../../runtime/lock';
+import { deadOnThisHost, describeHolder, LOCK_HEARTBEAT_MS, LOCK_POLL_MS, LOCK_STALE_AFTER_MS, newLockHolder, sleep, type LockHolder } from '../../runtime/lock';
 import { lockWaitMinutes } from '../../../templates/parameters';
 import type { ConditionalWrite, OffsiteStore, WriteCondition } from './store';
 
@@ -100,16 +99,8 @@ export async function acquireOffsiteLock(options: OffsiteLockOptions): Promise<H
   const host = options.host ?? os.hostname();
   const staleAfterMs = options.staleAfterMs ?? LOCK_STALE_AFTER_MS;
   const where = `${store.display}/${OFFSITE_LOCK_KEY}`;
-  const space = processSpace();
   const holder: OffsiteLockRecord = {
-    tool: 'octopus-dr',
-    host,
-    pid: options.pid ?? process.pid,
-    step: options.step,
-    resource: store.display,
-    since: new Date().toISOString(),
-    token: randomBytes(8).toString('hex'),
-    ...(space ? { processSpace: space } : {}),
+    ...newLockHolder({ host, pid: options.pid, step: options.step, resource: store.display }),
     expires: '',
   };
   const renewed = () => serialise({ ...holder, expires: new Date(Date.now() + staleAfterMs).toISOString() });
