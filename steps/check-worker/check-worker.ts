@@ -1,17 +1,31 @@
 import * as os from 'node:os';
 import type { ParameterValues } from '../../templates/model';
 import type { checkWorker as template } from '../../templates/check-worker';
-import { StepFailure } from '../runtime/errors';
+import { ParameterError, StepFailure } from '../runtime/errors';
 import type { StepContext } from '../runtime/step-context';
 import { checkDirectory, checkEndpoint, formatGB } from './checks';
 import { parseEndpoint } from './endpoint';
 
 type Params = ParameterValues<typeof template.params>;
 
+/**
+ * "Worker is ready" after checking no folder and no endpoint would be a green run that proved
+ * nothing the runbooks need (only that Node.js starts), so it is bad input, refused before any check.
+ */
+function refuseNothingToCheck(params: Params): void {
+  if (params.directories.length > 0 || params.tcpEndpoints.length > 0) return;
+  throw new ParameterError([
+    'Nothing to check: "Directories" and "TCP endpoints" are both empty, so "Worker is ready" would prove only that Node.js starts: ' +
+      'set "Directories" (OctopusDr.Worker.Directories) to the folders this worker backs up to and restores from, or "TCP endpoints" ' +
+      '(OctopusDr.Worker.TcpEndpoints) to the SQL Server and Octopus Server it must reach, in the step, or --directories or --tcp-endpoints on the command line.',
+  ]);
+}
+
 const MINIMUM_NODE_MAJOR = 18;
 
 export async function checkWorker(params: Params, context: StepContext): Promise<void> {
   const { log } = context;
+  refuseNothingToCheck(params);
   const failures: string[] = [];
 
   const nodeMajor = Number(process.versions.node.split('.')[0]);

@@ -95,6 +95,14 @@ test('bad parameter values fail with exit code 2 and the label', async () => {
   expect(result).toBe('"Connection timeout (seconds)" must be from 1 to 300, not 0: set "Connection timeout (seconds)" (OctopusDr.Worker.TimeoutSeconds) in the step, or --timeout-seconds on the command line.');
 });
 
+test('nothing to check (no directory, no endpoint) is refused with exit 2, not reported as a ready worker', async () => {
+  const { code, result, outputs } = await run([]);
+  expect(code).toBe(2);
+  expect(result).toMatch(/^Nothing to check: "Directories" and "TCP endpoints" are both empty/);
+  expect(result).toContain('--directories or --tcp-endpoints on the command line');
+  expect(outputs.Passed).toBeUndefined();
+});
+
 test('an endpoint that is not host:port is refused with exit 2 before any endpoint is connected to (red team 38)', async () => {
   let connections = 0;
   const counting = net.createServer((socket) => {
