@@ -49,13 +49,16 @@ export async function run(args: string[] = []): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'octopus-dr-bench-cold-'));
   const template = (syntax: string, templates = path.join(ROOT, 'build/templates')) =>
     JSON.parse(readFileSync(path.join(templates, syntax, 'check-worker.json'), 'utf8')).Properties['Octopus.Action.Script.ScriptBody'] as string;
-  writeFileSync(path.join(dir, 'step.sh'), `get_octopusvariable() { :; }\n${template('bash')}`);
+  // One folder to check: Check Worker refuses to run with nothing to check.
+  const bashParameters = `get_octopusvariable() { case "$1" in OctopusDr.Worker.Directories) printf '%s' '${dir}';; OctopusDr.Worker.MinimumFreeSpaceGB) printf 0;; esac; }\n`;
+  const powerShellParameters = `$OctopusParameters = @{ 'OctopusDr.Worker.Directories' = '${dir}'; 'OctopusDr.Worker.MinimumFreeSpaceGB' = '0' }\n`;
+  writeFileSync(path.join(dir, 'step.sh'), `${bashParameters}${template('bash')}`);
   writeFileSync(path.join(dir, 'bare.sh'), 'node -e "console.log(1)"\n');
-  writeFileSync(path.join(dir, 'step.ps1'), `$OctopusParameters = @{}\n${template('powershell')}`);
+  writeFileSync(path.join(dir, 'step.ps1'), `${powerShellParameters}${template('powershell')}`);
   writeFileSync(path.join(dir, 'bare.ps1'), '& node -e "console.log(1)"\n');
   if (baseline) {
-    writeFileSync(path.join(dir, 'baseline.sh'), `get_octopusvariable() { :; }\n${template('bash', baseline)}`);
-    writeFileSync(path.join(dir, 'baseline.ps1'), `$OctopusParameters = @{}\n${template('powershell', baseline)}`);
+    writeFileSync(path.join(dir, 'baseline.sh'), `${bashParameters}${template('bash', baseline)}`);
+    writeFileSync(path.join(dir, 'baseline.ps1'), `${powerShellParameters}${template('powershell', baseline)}`);
   }
 
   const rows: [string, number, number][] = [];
