@@ -66,8 +66,24 @@ export function asciiWriter(write: (text: string) => void, explain: boolean): (t
 }
 
 const asciiOutput = needsAsciiOutput(process.env, process.platform);
-const writeStdout = (text: string): void => void process.stdout.write(text);
-const writeStderr = (text: string): void => void process.stderr.write(text);
+/**
+ * Writes to a standard stream until its reader goes away (`| head`, a pager closed, a `tee` killed),
+ * then drops what follows. Without a listener Node throws EPIPE as an uncaught error, which killed a
+ * step half-way through its work, its cleanup not run; now the work goes on, and its exit code says
+ * how it ended (the other stream may still be read).
+ */
+function writerUntilClosed(stream: NodeJS.WriteStream): (text: string) => void {
+  let closed = false;
+  stream.on('error', () => {
+    closed = true;
+  });
+  return (text) => {
+    if (!closed && !stream.destroyed) stream.write(text);
+  };
+}
+
+const writeStdout = writerUntilClosed(process.stdout);
+const writeStderr = writerUntilClosed(process.stderr);
 
 export const processSink: OutputSink = {
   stdout: asciiOutput ? asciiWriter(writeStdout, true) : writeStdout,
