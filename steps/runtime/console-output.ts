@@ -70,7 +70,8 @@ const asciiOutput = needsAsciiOutput(process.env, process.platform);
  * Writes to a standard stream until its reader goes away (`| head`, a pager closed, a `tee` killed),
  * then drops what follows. Without a listener Node throws EPIPE as an uncaught error, which killed a
  * step half-way through its work, its cleanup not run; now the work goes on, and its exit code says
- * how it ended (the other stream may still be read).
+ * how it ended. Nothing is said on the other stream: the error arrives a moment after the write, so
+ * a note would land after a failure's last line, which must stay last.
  */
 function writerUntilClosed(stream: NodeJS.WriteStream): (text: string) => void {
   let closed = false;
