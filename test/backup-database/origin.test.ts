@@ -15,7 +15,9 @@ test('the same server in any case and the same family is the same origin; either
 test("a set's origin: the header's server, else the manifest's; blank is not recorded", () => {
   const manifest = (headerServer: string, server: string | undefined, familyGuid: string | null) =>
     ({ manifest: { header: { serverName: headerServer, familyGuid }, server: server === undefined ? undefined : { name: server } } }) as never;
-  expect(originOf(manifest('SQL01', 'ignored', 'F'))).toEqual({ server: 'SQL01', familyGuid: 'F' });
-  expect(originOf(manifest('', 'SQL02', ' '))).toEqual({ server: 'SQL02', familyGuid: null });
-  expect(originOf(manifest(' ', undefined, null))).toEqual({ server: null, familyGuid: null });
+  expect(originOf(manifest('SQL01', 'ignored', 'F'))).toEqual({ server: 'SQL01', familyGuid: 'F', groupDatabaseId: null });
+  expect(originOf(manifest('', 'SQL02', ' '))).toEqual({ server: 'SQL02', familyGuid: null, groupDatabaseId: null });
+  expect(originOf(manifest(' ', undefined, null))).toEqual({ server: null, familyGuid: null, groupDatabaseId: null });
+  // An availability group's database ID, when the manifest records one.
+  expect(originOf({ manifest: { header: { serverName: 'SQL01', familyGuid: 'F' }, groupDatabaseId: ' G ' } } as never)).toEqual({ server: 'SQL01', familyGuid: 'F', groupDatabaseId: 'G' });
 });

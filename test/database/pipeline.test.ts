@@ -165,6 +165,7 @@ describe('checkBackupKindAllowed and compressionFor (the backup pipeline\'s chec
     state: 'ONLINE',
     differentialBaseLsn: lsn(100),
     lastLogBackupLsn: lsn(200),
+    groupDatabaseId: null,
     ...extra,
   });
 

@@ -56,6 +56,8 @@ export interface BackupSet {
   verified?: boolean;
   /** The master key ID the manifest records (the key the restored database needs). */
   masterKeyId?: string | null;
+  /** The availability-group database ID the manifest records (origin.ts). */
+  groupDatabaseId?: string | null;
 }
 
 export function kindOf(header: Pick<BackupHeader, 'backupType'>): BackupKind | undefined {

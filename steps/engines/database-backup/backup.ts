@@ -57,6 +57,8 @@ export interface SourceDatabaseState {
   state: string;
   differentialBaseLsn: string | null;
   lastLogBackupLsn: string | null;
+  /** Its availability-group database ID; null when in no group. */
+  groupDatabaseId: string | null;
 }
 
 export interface CheckedBackup {
@@ -476,6 +478,7 @@ export async function recordBackup(verified: VerifiedBackup, context: EngineCont
     verification: verified.verification,
     octopusVersion,
     masterKeyId: request.masterKeyId ? request.masterKeyId.toLowerCase() : null,
+    groupDatabaseId: verified.state.groupDatabaseId?.toLowerCase() ?? null,
   };
   await writeManifestAtomically(manifestPath, manifest).catch((error: unknown) => {
     // Without its manifest the backup is not complete: the cleanup deletes its files.

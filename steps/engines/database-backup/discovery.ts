@@ -51,6 +51,7 @@ export async function setFromManifest(manifestPath: string, manifest: BackupMani
     manifestPath,
     verified: manifest.verification.passed,
     masterKeyId: manifest.masterKeyId ?? null,
+    groupDatabaseId: manifest.groupDatabaseId ?? null,
   };
 }
 

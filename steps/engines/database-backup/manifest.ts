@@ -34,6 +34,12 @@ export interface BackupManifest {
   verification: { method: 'RESTORE VERIFYONLY WITH CHECKSUM'; passed: boolean; at: string } | { method: 'none'; passed: false };
   octopusVersion: string | null;
   masterKeyId: string | null;
+  /**
+   * sys.databases.group_database_id when the database was in an Always On availability group: the
+   * same on every replica, so replicas' sets are one origin (origin.ts). Absent in manifests
+   * written before it was recorded, null when the database was in no group.
+   */
+  groupDatabaseId?: string | null;
 }
 
 export async function writeManifestAtomically(file: string, manifest: BackupManifest): Promise<void> {

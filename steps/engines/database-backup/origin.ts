@@ -4,6 +4,12 @@
 // sets share a name but not a chain, and LSNs of one mean nothing to the other. Retention, "the
 // newest verified" and the chain a new backup needs consider only sets of the new backup's origin;
 // a set whose origin cannot be told is kept, never deleted on another's behalf.
+//
+// One database on several servers is an Always On availability group: its replicas take turns as
+// primary (a failover, a patch night), and every replica's backups are one chain (SQL Server keeps
+// the differential base and the log chain across them). So sets that both record the same
+// availability-group database ID (sys.databases.group_database_id, the same on every replica and
+// on no copy restored outside the group) are one origin whichever replica took them.
 import * as path from 'node:path';
 import { kindOf } from './backup-set';
 import { ChainError, selectChain } from './chain';
@@ -14,6 +20,8 @@ export interface SetOrigin {
   server: string | null;
   /** The database's family GUID (the same across restores of it); null when not recorded. */
   familyGuid: string | null;
+  /** Its availability-group database ID when it was in one (the same on every replica); null when not, or not recorded. */
+  groupDatabaseId?: string | null;
 }
 
 const present = (value: unknown): string | null => (typeof value === 'string' && value.trim() !== '' ? value.trim() : null);
@@ -23,18 +31,22 @@ export function originOf(set: Pick<ManifestSet, 'manifest'>): SetOrigin {
   return {
     server: present(manifest.header?.serverName) ?? present(manifest.server?.name),
     familyGuid: present(manifest.header?.familyGuid),
+    groupDatabaseId: present(manifest.groupDatabaseId),
   };
 }
 
 /**
- * 'same' when both record the same server (in any case: host names ignore it) and family GUID;
- * 'other' when either recorded value differs; 'unknown' when one is missing on either side. Pure.
+ * 'same' when both record the same family GUID and either the same availability-group database
+ * (replicas of one database, whichever server) or, when not both do, the same server (in any case:
+ * host names ignore it); 'other' when a compared value differs; 'unknown' when one is missing on
+ * either side. Pure.
  */
 export function compareOrigins(a: SetOrigin, b: SetOrigin): 'same' | 'other' | 'unknown' {
-  const fields: (keyof SetOrigin)[] = ['server', 'familyGuid'];
+  const sameGroup = Boolean(a.groupDatabaseId && b.groupDatabaseId);
+  const fields: (keyof SetOrigin)[] = sameGroup ? ['groupDatabaseId', 'familyGuid'] : ['server', 'familyGuid'];
   let unknown = false;
   for (const field of fields) {
-    const [x, y] = [a[field], b[field]];
+    const [x, y] = [a[field] ?? null, b[field] ?? null];
     if (x === null || y === null) unknown = true;
     else if (x.toLowerCase() !== y.toLowerCase()) return 'other';
   }
@@ -42,7 +54,10 @@ export function compareOrigins(a: SetOrigin, b: SetOrigin): 'same' | 'other' | '
 }
 
 export function describeOrigin(origin: SetOrigin): string {
-  return `${origin.server ?? 'an unrecorded server'}${origin.familyGuid ? `, family GUID ${origin.familyGuid}` : ''}`;
+  return (
+    `${origin.server ?? 'an unrecorded server'}${origin.familyGuid ? `, family GUID ${origin.familyGuid}` : ''}` +
+    (origin.groupDatabaseId ? `, availability-group database ${origin.groupDatabaseId}` : '')
+  );
 }
 
 /** The sets of `database` (by header name) of `origin`, and those of the database whose origin is another or unknown. Pure. */
@@ -67,6 +82,8 @@ export function originWarnings(sets: readonly ManifestSet[], database: string, o
   for (const s of sets) {
     const server = originOf(s).server;
     if (server === null || (origin.server !== null && server.toLowerCase() === origin.server.toLowerCase())) continue;
+    // Another replica of this availability-group database: the same chain, nothing to warn about.
+    if (compareOrigins(originOf(s), origin) === 'same') continue;
     const entry = byServer.get(server.toLowerCase()) ?? { server, count: 0 };
     entry.count += 1;
     byServer.set(server.toLowerCase(), entry);

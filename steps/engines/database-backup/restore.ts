@@ -25,7 +25,7 @@ import { kindOf, normaliseLocalTime, type BackupFile, type BackupSet } from './b
 import { ChainError, selectChain, type RestoreChain } from './chain';
 import { loadManifestSets, looseBackupFiles, refuseAnotherSetsManifest, setFromManifest, type FolderLocation } from './discovery';
 import { compareLsn } from './lsn';
-import { describeOrigin, type SetOrigin } from './origin';
+import { compareOrigins, describeOrigin, type SetOrigin } from './origin';
 import { readManifest } from './manifest';
 import { backupTimestamp, fileNamePart, isManifestName, joinServerPath, parseBackupFileName, randomNamePart, relocatedFileName } from './naming';
 import { readFileList, readHeaders, runStatement, type DatabaseFile } from './server-reads';
@@ -345,21 +345,28 @@ export function refuseMixedOrigins(sets: readonly BackupSet[], location: FolderL
   // Several databases' sets: the chain's selection refuses them first, naming the databases.
   const databases = new Set(sets.map((s) => s.header.databaseName));
   if (databases.size !== 1) return;
-  const origins = new Map<string, { origin: SetOrigin; count: number; newest: BackupSet }>();
+  // Sets whose origins compare 'same' are one origin, and so is a set the same as one of them
+  // (an availability-group replica's sets, and the sets one of those servers took before the group).
+  const origins: { origin: SetOrigin; members: SetOrigin[]; count: number; newest: BackupSet }[] = [];
   for (const set of sets) {
-    const origin: SetOrigin = { server: set.header.serverName?.trim() || null, familyGuid: set.header.familyGuid?.trim() || null };
+    const origin: SetOrigin = { server: set.header.serverName?.trim() || null, familyGuid: set.header.familyGuid?.trim() || null, groupDatabaseId: set.groupDatabaseId?.trim() || null };
     if (origin.server === null || origin.familyGuid === null) continue;
-    const key = `${origin.server.toLowerCase()}|${origin.familyGuid.toLowerCase()}`;
-    const entry = origins.get(key);
-    if (!entry) origins.set(key, { origin, count: 1, newest: set });
-    else {
-      entry.count += 1;
-      if (compareLsn(set.header.lastLsn, entry.newest.header.lastLsn) > 0) entry.newest = set;
+    const joined = origins.filter((o) => o.members.some((m) => compareOrigins(m, origin) === 'same'));
+    const entry = joined[0] ?? { origin, members: [], count: 0, newest: set };
+    if (joined.length === 0) origins.push(entry);
+    for (const other of joined.slice(1)) {
+      entry.members.push(...other.members);
+      entry.count += other.count;
+      if (compareLsn(other.newest.header.lastLsn, entry.newest.header.lastLsn) > 0) entry.newest = other.newest;
+      origins.splice(origins.indexOf(other), 1);
     }
+    entry.members.push(origin);
+    entry.count += 1;
+    if (compareLsn(set.header.lastLsn, entry.newest.header.lastLsn) > 0) entry.newest = set;
   }
-  if (origins.size <= 1) return;
+  if (origins.length <= 1) return;
   const [database] = databases;
-  const list = [...origins.values()]
+  const list = origins
     .map((e) => `${describeOrigin(e.origin)}: ${e.count} set${e.count === 1 ? '' : 's'}, the newest ${e.newest.label} (finished ${e.newest.header.backupFinishDate})`)
     .join('; ');
   planError(

@@ -42,7 +42,9 @@ export function backupPreflightStatement(database: string): Statement {
     sql: [
       'SELECT d.name, d.recovery_model_desc AS recoveryModel, d.state_desc AS state,',
       '  CONVERT(varchar(30), mf.differential_base_lsn) AS differentialBaseLsn,',
-      '  CONVERT(varchar(30), rs.last_log_backup_lsn) AS lastLogBackupLsn',
+      '  CONVERT(varchar(30), rs.last_log_backup_lsn) AS lastLogBackupLsn,',
+      // The same on every replica of an availability group (SQL Server 2012 and later): origin.ts.
+      '  CONVERT(varchar(36), d.group_database_id) AS groupDatabaseId',
       'FROM sys.databases AS d',
       'JOIN sys.master_files AS mf ON mf.database_id = d.database_id AND mf.file_id = 1',
       'JOIN sys.database_recovery_status AS rs ON rs.database_id = d.database_id',

@@ -56,6 +56,8 @@ export interface Database {
   log: LogRecord[];
   /** While RESTORING: the LastLSN restored so far, and the recovery fork. */
   restoredLsn?: bigint;
+  /** sys.databases.group_database_id: set while the database is in an availability group (the same on every replica). */
+  groupDatabaseId?: string | null;
 }
 
 export interface Login {
@@ -124,6 +126,8 @@ export interface SeedDatabase {
   state?: Database['state'];
   tables?: SeedTable[];
   files?: DatabaseFile[];
+  /** In an availability group: its group database ID (a GUID). */
+  groupDatabaseId?: string;
 }
 
 export interface Seed {
@@ -227,6 +231,7 @@ export class ServerModel {
       lastLogBackupLsn: null,
       lastFullBackupLsn: null,
       log: [],
+      groupDatabaseId: seed.groupDatabaseId ?? null,
     };
     for (const t of seed.tables ?? []) {
       const columns = t.columns.map((c) => ({ name: c.name, type: parseType(c.type), nullable: c.nullable ?? true }));

@@ -19,10 +19,12 @@ virtualTables.set('sys.databases', {
     { name: 'recovery_model', type: T.tinyint },
     { name: 'recovery_model_desc', type: T.nvarchar(60) },
     { name: 'collation_name', type: T.nvarchar(128) },
+    { name: 'group_database_id', type: { name: 'uniqueidentifier' } },
   ],
   rows: (ctx) =>
     [...ctx.model.databases.values()].map((d) => [
       d.name, d.id, d.createDate, STATE[d.state], d.state, ACCESS[d.userAccess], d.userAccess, RECOVERY[d.recoveryModel], d.recoveryModel, ctx.model.properties.collation,
+      d.groupDatabaseId ?? null,
     ]),
 });
 
