@@ -19,7 +19,7 @@ import { acquireLock } from '../../runtime/lock';
 import { howToSet } from '../../runtime/parameters';
 import { startPhase } from '../../runtime/phase';
 import { toolVersion } from '../../runtime/version';
-import { openSqlConnection, SqlError, sqlErrorWhile, type ServerFacts, type SqlConnection } from '../sql';
+import { noBackupFilesOn, openSqlConnection, SqlError, sqlErrorWhile, type ServerFacts, type SqlConnection } from '../sql';
 import type { BackupHeader } from './backup-set';
 import { cleanBackupLeftovers, type FolderLocation } from './discovery';
 import { MANIFEST_FORMAT, writeManifestAtomically, type BackupManifest } from './manifest';
@@ -128,6 +128,14 @@ export async function checkBackup(request: DatabaseBackupRequest, context: Engin
     );
   }
   const facts = await connection.serverFacts();
+  const noFiles = noBackupFilesOn(facts);
+  if (noFiles) {
+    throw new StepFailure(
+      `Cannot back up '${spelled}' on ${facts.serverName}: ${noFiles}. Nothing was written. This step writes backup files to a folder; ` +
+        "keep this database with the service's own backups (and its long-term retention), and use Verify Master Key and Back Up File Store for the rest of Octopus.",
+      { exitCode: 2 },
+    );
+  }
   const state = await readSourceDatabaseState(connection, spelled);
   // The name as the server keeps it, not as this connection string spells it (`octopus` finds
   // `Octopus` under a case-insensitive collation): every set of one database is named and

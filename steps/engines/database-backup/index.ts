@@ -38,6 +38,7 @@ export { originOf, compareOrigins, splitByOrigin, originWarnings, missingBaseOf,
 // Restore: get the sets, select the chain, test it, build the plan; then run it.
 export {
   planRestore,
+  restoreImpossibleOn,
   getBackupSets,
   selectRestoreChain,
   setsOfTargetDatabase,

@@ -20,7 +20,7 @@ import { restoreDatabase as restoreTemplate } from '../../../templates/restore-d
 import type { EngineContext } from '../../runtime/engine-context';
 import { StepFailure } from '../../runtime/errors';
 import { formatProblem } from '../../runtime/parameters';
-import { SqlError, type SqlConnection, type ServerFacts } from '../sql';
+import { noBackupFilesOn, SqlError, type SqlConnection, type ServerFacts } from '../sql';
 import { kindOf, normaliseLocalTime, type BackupFile, type BackupSet } from './backup-set';
 import { ChainError, selectChain, type RestoreChain } from './chain';
 import { loadManifestSets, looseBackupFiles, refuseAnotherSetsManifest, setFromManifest, type FolderLocation } from './discovery';
@@ -155,6 +155,14 @@ export interface RestoreResult {
   checkDb: 'passed' | 'not run';
 }
 
+/** Why no restore from backup files can run on the server (noBackupFilesOn), and what to do instead. */
+export function restoreImpossibleOn(serverName: string, why: string): string {
+  return (
+    `Nothing was changed. ${serverName} cannot restore from backup files: ${why}. Point "SQL connection string" at a SQL Server that can ` +
+    "(on a virtual machine, or on premises), or use the service's own point-in-time restore."
+  );
+}
+
 function planError(message: string, failed?: PlanFailure): never {
   throw new RestorePlanError(message, failed);
 }
@@ -163,6 +171,9 @@ function planError(message: string, failed?: PlanFailure): never {
 export async function planRestore(connection: SqlConnection, request: RestoreRequest, context: EngineContext): Promise<RestorePlan> {
   try {
     const facts = await connection.serverFacts();
+    const noFiles = noBackupFilesOn(facts);
+    // The connection string's server cannot do this at all: a configuration problem (exit 2), as a system database is.
+    if (noFiles) throw new StepFailure(restoreImpossibleOn(facts.serverName, noFiles), { exitCode: 2 });
     const found = await getBackupSets(connection, request, facts, context);
     const selected = selectRestoreChain(found, request);
     await testRestoreChain(connection, selected, facts, request, context);

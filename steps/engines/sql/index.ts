@@ -37,4 +37,5 @@ export { SqlError, sqlErrorWhile } from './errors';
 export type { SqlErrorKind, SqlServerMessage } from './errors';
 export { param } from './params';
 export type { SqlParams, SqlParamValue, TypedParam } from './params';
+export { noBackupFilesOn } from './server-facts';
 export type { DatabaseFacts, RecoveryModel, ServerFacts } from './server-facts';

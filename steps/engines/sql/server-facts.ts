@@ -91,6 +91,21 @@ export async function readServerFacts(connection: SqlConnection): Promise<Server
   };
 }
 
+/**
+ * Why this server neither writes nor reads backup files in a folder (BACKUP ... TO DISK, RESTORE ...
+ * FROM DISK), which every database backup and restore step needs; undefined when it does. Octopus
+ * supports running on these services; their SQL errors (40510 and the like) said nothing of what to do.
+ */
+export function noBackupFilesOn(facts: Pick<ServerFacts, 'engineEdition'>): string | undefined {
+  if (facts.engineEdition === 5) {
+    return 'it is an Azure SQL Database, which takes its own backups (point-in-time restore, long-term retention) and runs no BACKUP or RESTORE statement';
+  }
+  if (facts.engineEdition === 8) {
+    return 'it is an Azure SQL Managed Instance, which backs up and restores only through a URL (Azure Blob Storage), never a folder';
+  }
+  return undefined;
+}
+
 /** The database's recovery model and state, or undefined when it does not exist. */
 export async function readDatabaseFacts(connection: SqlConnection, database: string): Promise<DatabaseFacts | undefined> {
   const { rows } = await connection.query<{ name: string; recoveryModel: string; state: string; userAccess: string }>(
