@@ -111,6 +111,9 @@ const backup: StatementHandler = {
     const differential = o.flags.has('DIFFERENTIAL');
     const verb = isLog ? 'BACKUP LOG' : 'BACKUP DATABASE';
     const model = ctx.model;
+    // Azure SQL Database runs no BACKUP statement; Managed Instance backs up only TO URL (copy-only).
+    if (model.properties.engineEdition === 5) throw terminating(verb, { number: 40510, message: `Statement '${verb}' is not supported in this version of SQL Server.` });
+    if (model.properties.engineEdition === 8) throw terminating(verb, { number: 41914, message: 'BACKUP to a disk device is not supported on SQL Database Managed Instance; back up to URL with COPY_ONLY.' });
     const db = model.database(dbName);
     if (!db) throw terminating(verb, { number: 911, message: `Database '${dbName}' does not exist. Make sure that the name is entered correctly.` });
     if (db.state !== 'ONLINE') throw terminating(verb, { number: 927, message: `Database '${db.name}' cannot be opened. It is in the middle of a restore.` });
