@@ -111,9 +111,12 @@ const backup: StatementHandler = {
     const differential = o.flags.has('DIFFERENTIAL');
     const verb = isLog ? 'BACKUP LOG' : 'BACKUP DATABASE';
     const model = ctx.model;
-    // Azure SQL Database runs no BACKUP statement; Managed Instance backs up only TO URL (copy-only).
-    if (model.properties.engineEdition === 5) throw terminating(verb, { number: 40510, message: `Statement '${verb}' is not supported in this version of SQL Server.` });
-    if (model.properties.engineEdition === 8) throw terminating(verb, { number: 41914, message: 'BACKUP to a disk device is not supported on SQL Database Managed Instance; back up to URL with COPY_ONLY.' });
+    // Azure SQL Database runs no BACKUP statement (40510). Managed Instance backs up only TO URL
+    // ("FILE, TAPE, and backup devices aren't supported", Microsoft's T-SQL differences page); the
+    // number it raises for TO DISK is not documented, so the simulator answers the generic one.
+    if (model.properties.engineEdition === 5 || model.properties.engineEdition === 8) {
+      throw terminating(verb, { number: 40510, message: `Statement '${verb}' is not supported in this version of SQL Server.` });
+    }
     const db = model.database(dbName);
     if (!db) throw terminating(verb, { number: 911, message: `Database '${dbName}' does not exist. Make sure that the name is entered correctly.` });
     if (db.state !== 'ONLINE') throw terminating(verb, { number: 927, message: `Database '${db.name}' cannot be opened. It is in the middle of a restore.` });
