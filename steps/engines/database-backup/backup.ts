@@ -59,6 +59,9 @@ export interface SourceDatabaseState {
   lastLogBackupLsn: string | null;
   /** Its availability-group database ID; null when in no group. */
   groupDatabaseId: string | null;
+  /** TDE: the thumbprint (hex) and name of the certificate in master protecting its encryption key; null when not encrypted. */
+  tdeThumbprint?: string | null;
+  tdeCertificate?: string | null;
 }
 
 export interface CheckedBackup {
@@ -152,8 +155,24 @@ export async function checkBackup(request: DatabaseBackupRequest, context: Engin
         'for the full and log backups, or the transaction log will keep growing.',
     );
   }
+  if (state.tdeThumbprint) context.log.warn(tdeWarning(database, facts.serverName, state.tdeThumbprint, state.tdeCertificate ?? null));
   const location = await backupLocation(request, facts);
   return { request, connection, database, facts, state, copyOnly, compression, location, started };
+}
+
+/**
+ * A TDE database's backups restore only where master holds its certificate with the private key: as
+ * with the Octopus master key, a backup without it is useless, and a drill on this server (which
+ * has it) cannot show that. Said on every backup, since nothing here can check the certificate's copy.
+ */
+export function tdeWarning(database: string, serverName: string, thumbprint: string, certificate: string | null): string {
+  const name = certificate ?? `the certificate with thumbprint 0x${thumbprint.toUpperCase()}`;
+  const quoted = certificate ? `[${certificate.replace(/]/g, ']]')}]` : '<certificate>';
+  return (
+    `'${database}' is encrypted with TDE by ${certificate ? `certificate '${certificate}' (thumbprint 0x${thumbprint.toUpperCase()})` : name} in master on ${serverName}: ` +
+    'its backups restore only on a SQL Server that holds that certificate with its private key, and Test Latest Backup on this server cannot show that. ' +
+    `Back up the certificate (BACKUP CERTIFICATE ${quoted} TO FILE = '...' WITH PRIVATE KEY (FILE = '...', ENCRYPTION BY PASSWORD = '...')) and keep it, and its password, with the Octopus master key.`
+  );
 }
 
 async function readSourceDatabaseState(connection: SqlConnection, database: string): Promise<SourceDatabaseState> {
@@ -487,6 +506,7 @@ export async function recordBackup(verified: VerifiedBackup, context: EngineCont
     octopusVersion,
     masterKeyId: request.masterKeyId ? request.masterKeyId.toLowerCase() : null,
     groupDatabaseId: verified.state.groupDatabaseId?.toLowerCase() ?? null,
+    tde: verified.state.tdeThumbprint ? { thumbprint: verified.state.tdeThumbprint.toUpperCase(), certificate: verified.state.tdeCertificate ?? null } : null,
   };
   await writeManifestAtomically(manifestPath, manifest).catch((error: unknown) => {
     // Without its manifest the backup is not complete: the cleanup deletes its files.

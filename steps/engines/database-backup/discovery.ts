@@ -52,6 +52,7 @@ export async function setFromManifest(manifestPath: string, manifest: BackupMani
     verified: manifest.verification.passed,
     masterKeyId: manifest.masterKeyId ?? null,
     groupDatabaseId: manifest.groupDatabaseId ?? null,
+    tde: manifest.tde ?? null,
   };
 }
 

@@ -40,6 +40,12 @@ export interface BackupManifest {
    * written before it was recorded, null when the database was in no group.
    */
   groupDatabaseId?: string | null;
+  /**
+   * Transparent data encryption: the certificate in master that protects the database encryption
+   * key (thumbprint as hex, and its name there). A restore needs it, with its private key, on the
+   * target server. Absent in older manifests, null when the database was not encrypted.
+   */
+  tde?: { thumbprint: string; certificate: string | null } | null;
 }
 
 export async function writeManifestAtomically(file: string, manifest: BackupManifest): Promise<void> {

@@ -431,11 +431,29 @@ async function rereadHeader(connection: SqlConnection, set: BackupSet, facts: Se
   }
 }
 
+/**
+ * SQL Server's 33111 ("Cannot find server certificate with thumbprint"): the backup is of a TDE
+ * database and this server's master lacks its certificate. What to do, naming the certificate
+ * when the manifest recorded it; undefined for any other error.
+ */
+export function missingTdeCertificateAdvice(error: unknown, set: Pick<BackupSet, 'label' | 'tde'>, serverName: string): string | undefined {
+  if (!(error instanceof SqlError) || error.number !== 33111) return undefined;
+  const certificate = set.tde?.certificate ? `certificate '${set.tde.certificate}'` : 'the certificate';
+  const thumbprint = set.tde?.thumbprint ? ` (thumbprint 0x${set.tde.thumbprint})` : '';
+  const quoted = set.tde?.certificate ? `[${set.tde.certificate.replace(/]/g, ']]')}]` : '<certificate>';
+  return (
+    `${set.label} is a backup of a database encrypted with TDE, and ${serverName} does not hold ${certificate}${thumbprint} that protects its encryption key (${error.message}). ` +
+    `Create it in master from its backup, with its private key (CREATE CERTIFICATE ${quoted} FROM FILE = '...' WITH PRIVATE KEY (FILE = '...', DECRYPTION BY PASSWORD = '...')), then run this again.`
+  );
+}
+
 async function verifySet(connection: SqlConnection, set: BackupSet, selected: SelectedChain, context: EngineContext): Promise<void> {
   const verify = verifyStatement(set.files.map((f) => f.serverPath), set.header.position, set.header.hasBackupChecksums);
   context.log.info(`Verifying ${set.label} (RESTORE VERIFYONLY)`);
   await runStatement(connection, verify, { long: true, signal: context.signal }).catch((e: Error) => {
     if (e instanceof SqlError && e.kind === 'cancelled') throw e;
+    const certificate = missingTdeCertificateAdvice(e, set, connection.server);
+    if (certificate) return planError(certificate);
     return planError(`${set.label} (${fileNames(set.files)}) failed RESTORE VERIFYONLY: ${e.message}`, {
       database: selected.sourceDatabase,
       chain: selected.members.map((m) => m.label),

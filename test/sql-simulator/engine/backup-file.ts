@@ -43,6 +43,8 @@ export interface BackupSetHeader {
   isCopyOnly: boolean;
   recoveryModel: RecoveryModel;
   files: DatabaseFile[];
+  /** TDE: the thumbprint (hex) of the certificate that protects the database encryption key; a restore needs it in master. */
+  tdeThumbprint?: string | null;
 }
 
 export interface BackupBody {

@@ -195,6 +195,11 @@ export function evaluate(expr: Expr, ctx: StatementContext, row?: RowScope): Typ
         const text = style === 127 ? `${iso}Z` : style === 126 ? iso : style === 121 ? iso.replace('T', ' ') : style === 120 ? iso.slice(0, 19).replace('T', ' ') : iso.replace('T', ' ');
         return { type, value: convert(text, type) };
       }
+      if (Buffer.isBuffer(inner.value) && (style === 1 || style === 2) && ['nvarchar', 'varchar', 'nchar', 'char'].includes(type.name)) {
+        // Binary as hex text: style 1 with 0x, style 2 without (upper case, as SQL Server writes it).
+        const hex = inner.value.toString('hex').toUpperCase();
+        return { type, value: convert(style === 1 ? `0x${hex}` : hex, type) };
+      }
       return { type, value: convert(inner.value, type) };
     }
     case 'unary': {

@@ -58,6 +58,8 @@ export interface Database {
   restoredLsn?: bigint;
   /** sys.databases.group_database_id: set while the database is in an availability group (the same on every replica). */
   groupDatabaseId?: string | null;
+  /** TDE: the thumbprint (hex) of the master certificate protecting its encryption key; null when not encrypted. */
+  tdeThumbprint?: string | null;
 }
 
 export interface Login {
@@ -128,12 +130,16 @@ export interface SeedDatabase {
   files?: DatabaseFile[];
   /** In an availability group: its group database ID (a GUID). */
   groupDatabaseId?: string;
+  /** Encrypted with TDE by this certificate (its name in Seed.certificates). */
+  tdeCertificate?: string;
 }
 
 export interface Seed {
   server?: Partial<Omit<ServerProperties, 'registry'>> & { registry?: Record<string, string> };
   logins?: { name: string; password: string; disabled?: boolean }[];
   databases?: SeedDatabase[];
+  /** Certificates in master (name, thumbprint as hex): what TDE encrypts with and a TDE restore needs. */
+  certificates?: { name: string; thumbprint: string }[];
   backupHistory?: (Omit<BackupHistory, 'backupStartDate' | 'backupFinishDate' | 'firstLsn' | 'lastLsn' | 'checkpointLsn' | 'databaseBackupLsn'> & {
     backupStartDate: string; backupFinishDate: string; firstLsn: string; lastLsn: string; checkpointLsn: string; databaseBackupLsn: string;
   })[];
@@ -147,6 +153,8 @@ export class ServerModel {
   readonly properties: ServerProperties;
   readonly logins = new Map<string, Login>();
   readonly databases = new Map<string, Database>();
+  /** master's certificates: upper-case hex thumbprint -> name. */
+  readonly certificates = new Map<string, string>();
   readonly sessions = new Map<number, Session>();
   readonly backupHistory: BackupHistory[] = [];
   /** sp_getapplock's session-owned locks, by `<database>\u0000<resource>` (resources compare binary, as in SQL Server). */
@@ -178,6 +186,7 @@ export class ServerModel {
     };
     this.operationMs = seed.operationMs ?? 300;
     for (const l of seed.logins ?? [{ name: 'sa', password: 'Sim-Passw0rd!' }]) this.logins.set(l.name.toLowerCase(), { name: l.name, password: l.password, disabled: l.disabled ?? false });
+    for (const c of seed.certificates ?? []) this.certificates.set(c.thumbprint.toUpperCase(), c.name);
     for (const name of SYSTEM_DATABASES) this.addDatabase({ name, recoveryModel: name === 'model' ? 'FULL' : 'SIMPLE' });
     for (const d of seed.databases ?? []) {
       const existing = this.database(d.name);
@@ -232,6 +241,7 @@ export class ServerModel {
       lastFullBackupLsn: null,
       log: [],
       groupDatabaseId: seed.groupDatabaseId ?? null,
+      tdeThumbprint: seed.tdeCertificate ? [...this.certificates].find(([, name]) => name === seed.tdeCertificate)?.[0] ?? null : null,
     };
     for (const t of seed.tables ?? []) {
       const columns = t.columns.map((c) => ({ name: c.name, type: parseType(c.type), nullable: c.nullable ?? true }));

@@ -214,6 +214,7 @@ const backup: StatementHandler = {
       isCopyOnly: copyOnly,
       recoveryModel: db.recoveryModel,
       files: db.files,
+      tdeThumbprint: db.tdeThumbprint ?? null,
     });
     const slice = Math.ceil(bodyBytes.length / devices.length);
     devices.forEach((d, i) => {
@@ -302,6 +303,14 @@ function selectSet(media: MediaSet, position: number, verb: string): MediaSet['s
   const set = media.sets.find((s) => s.header.position === position);
   if (!set) throw terminating(verb, { number: 4038, message: `Cannot find file ID ${position} on device '${media.devices[0]}'.` });
   return set;
+}
+
+/** A TDE backup reads only where master holds the certificate its encryption key was protected by (error 33111). */
+function needsCertificate(ctx: StatementContext, set: MediaSet['sets'][number], verb: string): void {
+  const thumbprint = set.header.tdeThumbprint;
+  if (thumbprint && !ctx.model.certificates.has(thumbprint.toUpperCase())) {
+    throw terminating(verb, { number: 33111, message: `Cannot find server certificate with thumbprint '0x${thumbprint.toUpperCase()}'.` });
+  }
 }
 
 function damaged(set: MediaSet['sets'][number], verb: string): SqlServerError {
@@ -396,7 +405,7 @@ const fileListOnly: StatementHandler = {
     const rows = h.files.map((f, i) => [
       f.logicalName, f.physicalName, f.type, f.type === 'D' ? 'PRIMARY' : null, BigInt(f.sizeBytes), 35184372080640n, BigInt(i + 1), 0n, 0n,
       randomUUID(), 0n, 0n, BigInt(Math.ceil(h.backupSize / Math.max(1, h.files.length))), 4096, f.type === 'D' ? 1 : 0, null,
-      h.differentialBaseLsn === null ? null : BigInt(h.differentialBaseLsn), null, false, true, null, null,
+      h.differentialBaseLsn === null ? null : BigInt(h.differentialBaseLsn), null, false, true, h.tdeThumbprint ? Buffer.from(h.tdeThumbprint, 'hex') : null, null,
     ] as SqlValue[]);
     ctx.sink.resultSet(columnsOf(FILELIST_COLUMNS), rows);
     ctx.sink.statementDone(rows.length);
@@ -420,6 +429,7 @@ const verifyOnly: StatementHandler = {
       if (o.flags.has('CHECKSUM') && !set.header.hasBackupChecksums) {
         throw terminating(verb, { number: 3187, message: 'RESTORE WITH CHECKSUM cannot be specified because the backup set does not contain checksum information.' });
       }
+      needsCertificate(ctx, set, verb);
       if (!set.checksumOk) throw damaged(set, verb);
       ctx.sink.info(3262, `The backup set on file ${set.header.position} is valid.`, 10);
     }
@@ -460,6 +470,7 @@ const restore: StatementHandler = {
     const media = readMedia(devices, verb);
     const set = selectSet(media, Number(value(ctx, o, 'FILE') ?? 1), verb);
     const h = set.header;
+    needsCertificate(ctx, set, verb);
     if (!set.checksumOk) throw damaged(set, verb);
     if (o.flags.has('CHECKSUM') && !h.hasBackupChecksums) {
       throw terminating(verb, { number: 3187, message: 'RESTORE WITH CHECKSUM cannot be specified because the backup set does not contain checksum information.' });

@@ -20,12 +20,31 @@ virtualTables.set('sys.databases', {
     { name: 'recovery_model_desc', type: T.nvarchar(60) },
     { name: 'collation_name', type: T.nvarchar(128) },
     { name: 'group_database_id', type: { name: 'uniqueidentifier' } },
+    { name: 'is_encrypted', type: T.bit },
   ],
   rows: (ctx) =>
     [...ctx.model.databases.values()].map((d) => [
       d.name, d.id, d.createDate, STATE[d.state], d.state, ACCESS[d.userAccess], d.userAccess, RECOVERY[d.recoveryModel], d.recoveryModel, ctx.model.properties.collation,
-      d.groupDatabaseId ?? null,
+      d.groupDatabaseId ?? null, Boolean(d.tdeThumbprint),
     ]),
+});
+
+// TDE: the database encryption keys (encryption_state 3 = encrypted) and master's certificates.
+virtualTables.set('sys.dm_database_encryption_keys', {
+  columns: [
+    { name: 'database_id', type: T.int },
+    { name: 'encryption_state', type: T.int },
+    { name: 'encryptor_thumbprint', type: T.varbinary(20) },
+  ],
+  rows: (ctx) => [...ctx.model.databases.values()].filter((d) => d.tdeThumbprint).map((d) => [d.id, 3, Buffer.from(d.tdeThumbprint!, 'hex')]),
+});
+
+virtualTables.set('sys.certificates', {
+  columns: [
+    { name: 'name', type: T.nvarchar(128) },
+    { name: 'thumbprint', type: T.varbinary(32) },
+  ],
+  rows: (ctx, database) => (database.toLowerCase() === 'master' ? [...ctx.model.certificates].map(([thumbprint, name]) => [name, Buffer.from(thumbprint, 'hex')]) : []),
 });
 
 virtualTables.set('sys.master_files', {
