@@ -31,6 +31,19 @@ test('the backup warns that the certificate must be kept with the master key, an
   expect(production.readManifest(path.basename(run.outputs.ManifestPath)).tde).toEqual({ thumbprint: THUMBPRINT, certificate: 'Octopus]TDE' });
 });
 
+test("a login that cannot read which certificate it is (no VIEW SERVER STATE) still backs up, and the warning says the certificate is unknown", async () => {
+  const sa = production.sim.model.logins.get('sa')!;
+  sa.viewServerState = false;
+  try {
+    const run = await backup(production, 'Octopus', '--backup-directory', production.root);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("'Octopus' is encrypted with TDE by a certificate this login cannot name (reading it needs VIEW SERVER STATE");
+    expect(production.readManifest(path.basename(run.outputs.ManifestPath), production.root).tde).toEqual({ thumbprint: null, certificate: null });
+  } finally {
+    sa.viewServerState = true;
+  }
+});
+
 test('a restore on a server without the certificate is refused before anything changes, naming it; with it, the restore runs', async () => {
   const refused = await restore(drServer, '--source', production.backups, '--target-database', 'Octopus');
   expect(refused.code).toBe(1);

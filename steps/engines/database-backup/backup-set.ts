@@ -59,7 +59,7 @@ export interface BackupSet {
   /** The availability-group database ID the manifest records (origin.ts). */
   groupDatabaseId?: string | null;
   /** TDE: the certificate the manifest records (thumbprint hex, name); null when not encrypted or not recorded. */
-  tde?: { thumbprint: string; certificate: string | null } | null;
+  tde?: { thumbprint: string | null; certificate: string | null } | null;
 }
 
 export function kindOf(header: Pick<BackupHeader, 'backupType'>): BackupKind | undefined {

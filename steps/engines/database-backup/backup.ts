@@ -26,7 +26,7 @@ import { MANIFEST_FORMAT, writeManifestAtomically, type BackupManifest } from '.
 import { STARTED_MARKER_FORMAT, writeStartedMarker } from './started-marker';
 import { backupSetNames, fileNamePart, joinServerPath, type BackupKind, type BackupSetNames } from './naming';
 import { readHeaders, runStatement } from './server-reads';
-import { backupPreflightStatement, backupStatement, octopusVersionStatement, verifyStatement, type Statement } from './tsql';
+import { backupPreflightStatement, backupStatement, octopusVersionStatement, tdeCertificateStatement, verifyStatement, type Statement } from './tsql';
 
 const STATS_PERCENT = 5;
 const SYSTEM_DATABASES = new Set(['master', 'model', 'msdb', 'tempdb']);
@@ -59,7 +59,9 @@ export interface SourceDatabaseState {
   lastLogBackupLsn: string | null;
   /** Its availability-group database ID; null when in no group. */
   groupDatabaseId: string | null;
-  /** TDE: the thumbprint (hex) and name of the certificate in master protecting its encryption key; null when not encrypted. */
+  /** sys.databases.is_encrypted: TDE is on. */
+  isEncrypted?: boolean;
+  /** TDE: the thumbprint (hex) and name of the certificate in master protecting its encryption key, when readable. */
   tdeThumbprint?: string | null;
   tdeCertificate?: string | null;
 }
@@ -155,7 +157,20 @@ export async function checkBackup(request: DatabaseBackupRequest, context: Engin
         'for the full and log backups, or the transaction log will keep growing.',
     );
   }
-  if (state.tdeThumbprint) context.log.warn(tdeWarning(database, facts.serverName, state.tdeThumbprint, state.tdeCertificate ?? null));
+  if (state.isEncrypted) {
+    // Not readable without VIEW SERVER STATE: the warning then says the certificate is unknown.
+    const tde = await runStatement<{ tdeThumbprint: string | null; tdeCertificate: string | null }>(connection, tdeCertificateStatement(database)).then(
+      (r) => r.rows[0],
+      (error: unknown) => {
+        if (error instanceof SqlError && error.kind === 'cancelled') throw error;
+        context.log.verbose(`Could not read which certificate protects '${database}' (${error instanceof Error ? error.message : String(error)}).`);
+        return undefined;
+      },
+    );
+    state.tdeThumbprint = tde?.tdeThumbprint ?? null;
+    state.tdeCertificate = tde?.tdeCertificate ?? null;
+    context.log.warn(tdeWarning(database, facts.serverName, state.tdeThumbprint, state.tdeCertificate));
+  }
   const location = await backupLocation(request, facts);
   return { request, connection, database, facts, state, copyOnly, compression, location, started };
 }
@@ -165,11 +180,15 @@ export async function checkBackup(request: DatabaseBackupRequest, context: Engin
  * with the Octopus master key, a backup without it is useless, and a drill on this server (which
  * has it) cannot show that. Said on every backup, since nothing here can check the certificate's copy.
  */
-export function tdeWarning(database: string, serverName: string, thumbprint: string, certificate: string | null): string {
-  const name = certificate ?? `the certificate with thumbprint 0x${thumbprint.toUpperCase()}`;
+export function tdeWarning(database: string, serverName: string, thumbprint: string | null, certificate: string | null): string {
   const quoted = certificate ? `[${certificate.replace(/]/g, ']]')}]` : '<certificate>';
+  const which = certificate
+    ? `certificate '${certificate}'${thumbprint ? ` (thumbprint 0x${thumbprint.toUpperCase()})` : ''}`
+    : thumbprint
+      ? `the certificate with thumbprint 0x${thumbprint.toUpperCase()}`
+      : "a certificate this login cannot name (reading it needs VIEW SERVER STATE; sys.dm_database_encryption_keys names it)";
   return (
-    `'${database}' is encrypted with TDE by ${certificate ? `certificate '${certificate}' (thumbprint 0x${thumbprint.toUpperCase()})` : name} in master on ${serverName}: ` +
+    `'${database}' is encrypted with TDE by ${which} in master on ${serverName}: ` +
     'its backups restore only on a SQL Server that holds that certificate with its private key, and Test Latest Backup on this server cannot show that. ' +
     `Back up the certificate (BACKUP CERTIFICATE ${quoted} TO FILE = '...' WITH PRIVATE KEY (FILE = '...', ENCRYPTION BY PASSWORD = '...')) and keep it, and its password, with the Octopus master key.`
   );
@@ -506,7 +525,7 @@ export async function recordBackup(verified: VerifiedBackup, context: EngineCont
     octopusVersion,
     masterKeyId: request.masterKeyId ? request.masterKeyId.toLowerCase() : null,
     groupDatabaseId: verified.state.groupDatabaseId?.toLowerCase() ?? null,
-    tde: verified.state.tdeThumbprint ? { thumbprint: verified.state.tdeThumbprint.toUpperCase(), certificate: verified.state.tdeCertificate ?? null } : null,
+    tde: verified.state.tdeThumbprint ? { thumbprint: verified.state.tdeThumbprint.toUpperCase(), certificate: verified.state.tdeCertificate ?? null } : verified.state.isEncrypted ? { thumbprint: null, certificate: null } : null,
   };
   await writeManifestAtomically(manifestPath, manifest).catch((error: unknown) => {
     // Without its manifest the backup is not complete: the cleanup deletes its files.

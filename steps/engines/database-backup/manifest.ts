@@ -45,7 +45,7 @@ export interface BackupManifest {
    * key (thumbprint as hex, and its name there). A restore needs it, with its private key, on the
    * target server. Absent in older manifests, null when the database was not encrypted.
    */
-  tde?: { thumbprint: string; certificate: string | null } | null;
+  tde?: { thumbprint: string | null; certificate: string | null } | null;
 }
 
 export async function writeManifestAtomically(file: string, manifest: BackupManifest): Promise<void> {

@@ -44,13 +44,28 @@ export function backupPreflightStatement(database: string): Statement {
       '  CONVERT(varchar(30), mf.differential_base_lsn) AS differentialBaseLsn,',
       '  CONVERT(varchar(30), rs.last_log_backup_lsn) AS lastLogBackupLsn,',
       // The same on every replica of an availability group (SQL Server 2012 and later): origin.ts.
-      '  CONVERT(varchar(36), d.group_database_id) AS groupDatabaseId,',
-      // TDE: the certificate in master that protects the database encryption key; a restore elsewhere needs it.
-      '  CONVERT(varchar(64), k.encryptor_thumbprint, 2) AS tdeThumbprint, c.name AS tdeCertificate',
+      '  CONVERT(varchar(36), d.group_database_id) AS groupDatabaseId, d.is_encrypted AS isEncrypted',
       'FROM sys.databases AS d',
       'JOIN sys.master_files AS mf ON mf.database_id = d.database_id AND mf.file_id = 1',
       'JOIN sys.database_recovery_status AS rs ON rs.database_id = d.database_id',
-      'LEFT JOIN sys.dm_database_encryption_keys AS k ON k.database_id = d.database_id AND k.encryption_state <> 1',
+      'WHERE d.name = @database;',
+    ].join('\n'),
+    params: { database: name128(database) },
+  };
+}
+
+/**
+ * TDE: the certificate in master that protects the database's encryption key (a restore elsewhere
+ * needs it). A statement of its own: the DMV needs VIEW SERVER STATE (VIEW SERVER SECURITY STATE
+ * from 2022), which a backup operator's login may lack, and then only this read fails.
+ */
+export function tdeCertificateStatement(database: string): Statement {
+  return {
+    purpose: "Read the certificate protecting the database's encryption key",
+    sql: [
+      'SELECT CONVERT(varchar(64), k.encryptor_thumbprint, 2) AS tdeThumbprint, c.name AS tdeCertificate',
+      'FROM sys.databases AS d',
+      'JOIN sys.dm_database_encryption_keys AS k ON k.database_id = d.database_id',
       'LEFT JOIN master.sys.certificates AS c ON c.thumbprint = k.encryptor_thumbprint',
       'WHERE d.name = @database;',
     ].join('\n'),

@@ -66,6 +66,8 @@ export interface Login {
   name: string;
   password: string;
   disabled: boolean;
+  /** False: server-state DMVs (sys.dm_database_encryption_keys) refuse it with error 300, as for a backup operator's login. */
+  viewServerState?: boolean;
 }
 
 export interface ServerProperties {

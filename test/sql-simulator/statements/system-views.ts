@@ -1,6 +1,6 @@
 // Catalog views computed from the model: sys.databases, sys.master_files, sys.tables,
 // INFORMATION_SCHEMA.TABLES/COLUMNS, msdb.dbo.backupset/backupmediafamily/backupmediaset.
-import { virtualTables, type StatementHandler } from '../engine/executor';
+import { SqlServerError, virtualTables, type StatementHandler } from '../engine/executor';
 import { T, typeText } from '../engine/types';
 
 const ACCESS = { MULTI_USER: 0, SINGLE_USER: 1, RESTRICTED_USER: 2 } as const;
@@ -36,7 +36,12 @@ virtualTables.set('sys.dm_database_encryption_keys', {
     { name: 'encryption_state', type: T.int },
     { name: 'encryptor_thumbprint', type: T.varbinary(20) },
   ],
-  rows: (ctx) => [...ctx.model.databases.values()].filter((d) => d.tdeThumbprint).map((d) => [d.id, 3, Buffer.from(d.tdeThumbprint!, 'hex')]),
+  rows: (ctx) => {
+    if (ctx.model.logins.get(ctx.session.login.toLowerCase())?.viewServerState === false) {
+      throw new SqlServerError(300, "VIEW SERVER STATE permission was denied on object 'server', database 'master'.", 14);
+    }
+    return [...ctx.model.databases.values()].filter((d) => d.tdeThumbprint).map((d) => [d.id, 3, Buffer.from(d.tdeThumbprint!, 'hex')]);
+  },
 });
 
 virtualTables.set('sys.certificates', {
