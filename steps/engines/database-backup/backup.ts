@@ -26,7 +26,7 @@ import { MANIFEST_FORMAT, writeManifestAtomically, type BackupManifest } from '.
 import { STARTED_MARKER_FORMAT, writeStartedMarker } from './started-marker';
 import { backupSetNames, fileNamePart, joinServerPath, type BackupKind, type BackupSetNames } from './naming';
 import { readHeaders, runStatement } from './server-reads';
-import { backupPreflightStatement, backupStatement, octopusVersionStatement, tdeCertificateStatement, verifyStatement, type Statement } from './tsql';
+import { backupPreflightStatement, backupStatement, octopusVersionStatement, quoteName, tdeCertificateStatement, verifyStatement, type Statement } from './tsql';
 
 const STATS_PERCENT = 5;
 const SYSTEM_DATABASES = new Set(['master', 'model', 'msdb', 'tempdb']);
@@ -181,7 +181,7 @@ export async function checkBackup(request: DatabaseBackupRequest, context: Engin
  * has it) cannot show that. Said on every backup, since nothing here can check the certificate's copy.
  */
 export function tdeWarning(database: string, serverName: string, thumbprint: string | null, certificate: string | null): string {
-  const quoted = certificate ? `[${certificate.replace(/]/g, ']]')}]` : '<certificate>';
+  const quoted = certificate ? quoteName(certificate) : '<certificate>';
   const which = certificate
     ? `certificate '${certificate}'${thumbprint ? ` (thumbprint 0x${thumbprint.toUpperCase()})` : ''}`
     : thumbprint

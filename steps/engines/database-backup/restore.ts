@@ -440,7 +440,7 @@ export function missingTdeCertificateAdvice(error: unknown, set: Pick<BackupSet,
   if (!(error instanceof SqlError) || error.number !== 33111) return undefined;
   const certificate = set.tde?.certificate ? `certificate '${set.tde.certificate}'` : 'the certificate';
   const thumbprint = set.tde?.thumbprint ? ` (thumbprint 0x${set.tde.thumbprint})` : '';
-  const quoted = set.tde?.certificate ? `[${set.tde.certificate.replace(/]/g, ']]')}]` : '<certificate>';
+  const quoted = set.tde?.certificate ? quoteName(set.tde.certificate) : '<certificate>';
   return (
     `${set.label} is a backup of a database encrypted with TDE, and ${serverName} does not hold ${certificate}${thumbprint} that protects its encryption key (${error.message}). ` +
     `Create it in master from its backup, with its private key (CREATE CERTIFICATE ${quoted} FROM FILE = '...' WITH PRIVATE KEY (FILE = '...', DECRYPTION BY PASSWORD = '...')), then run this again.`
