@@ -42,8 +42,8 @@ export function originOf(set: Pick<ManifestSet, 'manifest'>): SetOrigin {
  * either side. Pure.
  */
 export function compareOrigins(a: SetOrigin, b: SetOrigin): 'same' | 'other' | 'unknown' {
-  const sameGroup = Boolean(a.groupDatabaseId && b.groupDatabaseId);
-  const fields: (keyof SetOrigin)[] = sameGroup ? ['groupDatabaseId', 'familyGuid'] : ['server', 'familyGuid'];
+  const bothInGroups = Boolean(a.groupDatabaseId && b.groupDatabaseId);
+  const fields: (keyof SetOrigin)[] = bothInGroups ? ['groupDatabaseId', 'familyGuid'] : ['server', 'familyGuid'];
   let unknown = false;
   for (const field of fields) {
     const [x, y] = [a[field] ?? null, b[field] ?? null];

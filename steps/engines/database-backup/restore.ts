@@ -763,7 +763,8 @@ export async function restoreDatabase(connection: SqlConnection, plan: RestorePl
       if (step.kind === 'octopus-check') octopusTablesFound = result.rows.map((r) => r.name);
       if (step.kind === 'restore') expected = (result.recordsets.at(-1)?.[0] as { targetIdentity?: string } | undefined)?.targetIdentity ?? null;
     } catch (error) {
-      const reason = reasonOf(error, statement, plan.targetDatabase);
+      // A TDE backup whose certificate is gone from master since the plan verified it fails here too.
+      const reason = missingTdeCertificateAdvice(error, plan.chain.full, plan.server.serverName) ?? reasonOf(error, statement, plan.targetDatabase);
       const targetChanged = isTargetChanged(error);
       const details = {
         cause: error,
