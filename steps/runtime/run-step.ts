@@ -169,10 +169,14 @@ export function main<Ps extends Record<string, ParameterDefinition>>(template: S
       process.exitCode = code;
       // Sockets or timers a cancelled step left behind must not keep the process alive;
       // wait for stdout and stderr to drain before leaving.
-      const timer = setTimeout(() => {
-        process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
-      }, 2000);
+      const leave = () => process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+      const timer = setTimeout(leave, 2000);
       timer.unref();
+      // The step has ended and said how: a cancel now (runStep no longer listens) would otherwise
+      // kill the process by the signal's default action, and a finished, complete run would end
+      // as killed (no exit code) instead of with its own.
+      process.once('SIGINT', leave);
+      process.once('SIGTERM', leave);
     },
     (error) => {
       settled = true;
