@@ -143,7 +143,10 @@ export async function acquireOffsiteLock(options: OffsiteLockOptions): Promise<H
     holder.since = new Date().toISOString();
     const body = renewed();
     if (!found) attempt = await write(body, { ifNoneMatch: '*' });
-    else {
+    else if (found.record?.token === holder.token) {
+      // This run's own write: it reached the store, but its answer did not (the SDK's retry of it was then refused). It is held.
+      attempt = await write(body, { ifMatch: found.etag });
+    } else {
       let why: string | undefined;
       if (found.record) why = takeable(found.record, host, Date.now());
       else {
@@ -228,7 +231,14 @@ export async function acquireOffsiteLock(options: OffsiteLockOptions): Promise<H
         if (now?.record?.token !== holder.token) return lose(now?.record);
       }
       const done = await write(renewed(), { ifMatch: etag });
-      if (done === 'refused') return lose((await current())?.record);
+      if (done === 'refused') {
+        // A renewal of this run whose answer was lost (the SDK's retry was refused) changed the ETag: still this run's.
+        const now = await current();
+        if (now?.record?.token !== holder.token) return lose(now?.record);
+        etag = now.etag;
+        renewalProblem = undefined;
+        return;
+      }
       if (done !== 'unsupported') etag = done.etag;
       renewalProblem = undefined;
     } catch (error) {
@@ -274,7 +284,15 @@ export async function acquireOffsiteLock(options: OffsiteLockOptions): Promise<H
         let refusedDelete: unknown;
         if (conditions === 'ignored') await store.remove(OFFSITE_LOCK_KEY).catch((e: unknown) => (refusedDelete = e));
         else {
-          const removed = await store.removeIf(OFFSITE_LOCK_KEY, etag).catch((e: unknown) => ((refusedDelete = e), undefined));
+          let removed = await store.removeIf(OFFSITE_LOCK_KEY, etag).catch((e: unknown) => ((refusedDelete = e), undefined));
+          if (removed === 'refused') {
+            // A write of this run whose answer was lost left it another ETag: still this run's lock.
+            const mine = await current();
+            if (mine?.record?.token === holder.token) {
+              etag = mine.etag;
+              removed = await store.removeIf(OFFSITE_LOCK_KEY, etag).catch((e: unknown) => ((refusedDelete = e), undefined));
+            }
+          }
           if (removed === 'refused') {
             const now = await current();
             log.warn(`The offsite lock ${where} was taken over by ${now?.record ? describeHolder(now.record) : 'another run'} while this run held it; left it to that run.`);
