@@ -135,78 +135,94 @@ export async function acquireOffsiteLock(options: OffsiteLockOptions): Promise<H
   const unreadableSince = new Map<string, number>();
   let waitingFor: string | undefined;
   let etag: string;
-  for (;;) {
-    signal.throwIfAborted();
-    const found = await current();
-    let attempt: ConditionalWrite | undefined;
-    let takeover: string | undefined;
-    holder.since = new Date().toISOString();
-    const body = renewed();
-    if (!found) attempt = await write(body, { ifNoneMatch: '*' });
-    else if (found.record?.token === holder.token) {
-      // This run's own write: it reached the store, but its answer did not (the SDK's retry of it was then refused). It is held.
-      attempt = await write(body, { ifMatch: found.etag });
-    } else {
-      let why: string | undefined;
-      if (found.record) why = takeable(found.record, host, Date.now());
-      else {
-        const since = unreadableSince.get(found.etag) ?? Date.now();
-        unreadableSince.set(found.etag, since);
-        if (Date.now() - since >= (options.unreadableAfterMs ?? UNREADABLE_AFTER_MS)) why = `it is not a lock record this tool wrote, and it did not change for ${formatDuration((Date.now() - since) / 1000)}`;
-      }
-      if (why) {
-        // A lock released (marked free) is simply taken; any other is taken over, and said so.
-        if (!found.record?.free) takeover = `${found.record ? ` held by ${describeHolder(found.record)}` : ''}: ${why}`;
+  let wrote = false;
+  try {
+    for (;;) {
+      signal.throwIfAborted();
+      const found = await current();
+      let attempt: ConditionalWrite | undefined;
+      let takeover: string | undefined;
+      holder.since = new Date().toISOString();
+      const body = renewed();
+      if (!found) attempt = await write(body, { ifNoneMatch: '*' });
+      else if (found.record?.token === holder.token) {
+        // This run's own write: it reached the store, but its answer did not (the SDK's retry of it was then refused). It is held.
         attempt = await write(body, { ifMatch: found.etag });
-      }
-    }
-    if (attempt && attempt !== 'refused' && attempt !== 'unsupported') {
-      etag = attempt.etag;
-      if (conditions === undefined) {
-        // The probe: a second create-only write must be refused now that the lock exists.
-        const probe = await store.putIf(OFFSITE_LOCK_KEY, body, { ifNoneMatch: '*' });
-        if (probe === 'refused') conditions = 'kept';
+      } else {
+        let why: string | undefined;
+        if (found.record) why = takeable(found.record, host, Date.now());
         else {
-          ignored();
-          if (probe !== 'unsupported') etag = probe.etag;
+          const since = unreadableSince.get(found.etag) ?? Date.now();
+          unreadableSince.set(found.etag, since);
+          if (Date.now() - since >= (options.unreadableAfterMs ?? UNREADABLE_AFTER_MS)) why = `it is not a lock record this tool wrote, and it did not change for ${formatDuration((Date.now() - since) / 1000)}`;
+        }
+        if (why) {
+          // A lock released (marked free) is simply taken; any other is taken over, and said so.
+          if (!found.record?.free) takeover = `${found.record ? ` held by ${describeHolder(found.record)}` : ''}: ${why}`;
+          attempt = await write(body, { ifMatch: found.etag });
         }
       }
-      if (conditions === 'kept') {
-        if (takeover) log.warn(`Took over the offsite lock ${where}${takeover}.`);
-        break;
+      if (attempt && attempt !== 'refused' && attempt !== 'unsupported') {
+        wrote = true;
+        etag = attempt.etag;
+        if (conditions === undefined) {
+          // The probe: a second create-only write must be refused now that the lock exists.
+          const probe = await store.putIf(OFFSITE_LOCK_KEY, body, { ifNoneMatch: '*' });
+          if (probe === 'refused') conditions = 'kept';
+          else {
+            ignored();
+            if (probe !== 'unsupported') etag = probe.etag;
+          }
+        }
+        if (conditions === 'kept') {
+          if (takeover) log.warn(`Took over the offsite lock ${where}${takeover}.`);
+          break;
+        }
+        // Conditions ignored: another run may have written at the same moment. The last write wins; see whose it is.
+        await sleep(options.settleMs ?? SETTLE_MS, signal);
+        const after = await current();
+        if (after?.record?.token === holder.token) {
+          etag = after.etag;
+          if (takeover) log.warn(`Took over the offsite lock ${where}${takeover}.`);
+          break;
+        }
+        continue;
       }
-      // Conditions ignored: another run may have written at the same moment. The last write wins; see whose it is.
-      await sleep(options.settleMs ?? SETTLE_MS, signal);
-      const after = await current();
-      if (after?.record?.token === holder.token) {
-        etag = after.etag;
-        if (takeover) log.warn(`Took over the offsite lock ${where}${takeover}.`);
-        break;
+      if (attempt) {
+        // Refused: another run wrote it first. Look again (after a moment, should the store keep refusing).
+        await sleep(Math.min(options.pollMs ?? LOCK_POLL_MS, 250), signal);
+        continue;
       }
-      continue;
+      const record = found!.record;
+      const holderNow = record ? describeHolder(record) : `a run whose lock object cannot be read (not a record this tool wrote, or one being written)`;
+      const who = record ? `${holderNow}, lock renewed until ${record.expires}` : holderNow;
+      if (Date.now() >= deadline) {
+        const waited = options.waitMs > 0 ? `; waited ${formatDuration(options.waitMs / 1000)}` : '';
+        throw new StepFailure(
+          `Another Copy Offsite run is writing to ${store.display}: ${who}${waited}. Nothing was copied. ` +
+            `Let it finish and run this step again, or raise "${lockWaitMinutes.label}" (${lockWaitMinutes.name}). ` +
+            `A lock whose run was stopped is taken over by the next run: at once on the same host, from another host once it expires (${formatDuration(staleAfterMs / 1000)} after its last renewal); ` +
+            `if no run holds it, delete ${where}.`,
+        );
+      }
+      if (waitingFor !== who) {
+        waitingFor = who;
+        log.info(`Waiting up to ${formatDuration(Math.max(0, deadline - Date.now()) / 1000)} for ${holderNow}, which is copying to ${store.display}...`);
+      }
+      await sleep(Math.min(options.pollMs ?? LOCK_POLL_MS, Math.max(1, deadline - Date.now())), signal);
     }
-    if (attempt) {
-      // Refused: another run wrote it first. Look again (after a moment, should the store keep refusing).
-      await sleep(Math.min(options.pollMs ?? LOCK_POLL_MS, 250), signal);
-      continue;
+  } catch (error) {
+    // Failed or cancelled after writing the lock (its probe, the pause a store without conditions needs):
+    // the lock is this run's, and nothing else would release it before it expires.
+    if (wrote) {
+      await (async () => {
+        const now = await current();
+        if (now?.record?.token !== holder.token) return;
+        if (conditions === 'ignored') await store.remove(OFFSITE_LOCK_KEY);
+        else await store.removeIf(OFFSITE_LOCK_KEY, now.etag);
+      })().catch(() => log.warn(`Could not remove the offsite lock ${where} this run wrote before it stopped; it expires ${formatDuration(staleAfterMs / 1000)} after it was written, or delete it.`));
     }
-    const record = found!.record;
-    const holderNow = record ? describeHolder(record) : `a run whose lock object cannot be read (not a record this tool wrote, or one being written)`;
-    const who = record ? `${holderNow}, lock renewed until ${record.expires}` : holderNow;
-    if (Date.now() >= deadline) {
-      const waited = options.waitMs > 0 ? `; waited ${formatDuration(options.waitMs / 1000)}` : '';
-      throw new StepFailure(
-        `Another Copy Offsite run is writing to ${store.display}: ${who}${waited}. Nothing was copied. ` +
-          `Let it finish and run this step again, or raise "${lockWaitMinutes.label}" (${lockWaitMinutes.name}). ` +
-          `A lock whose run was stopped is taken over by the next run: at once on the same host, from another host once it expires (${formatDuration(staleAfterMs / 1000)} after its last renewal); ` +
-          `if no run holds it, delete ${where}.`,
-      );
-    }
-    if (waitingFor !== who) {
-      waitingFor = who;
-      log.info(`Waiting up to ${formatDuration(Math.max(0, deadline - Date.now()) / 1000)} for ${holderNow}, which is copying to ${store.display}...`);
-    }
-    await sleep(Math.min(options.pollMs ?? LOCK_POLL_MS, Math.max(1, deadline - Date.now())), signal);
+    throw error;
   }
   log.verbose(`Holding the offsite lock ${where} (run ${holder.token}).`);
 
