@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { secretFileUnreadable } from '../../steps/runtime/cli';
+import { commandLineProblem, secretFileUnreadable } from '../../steps/runtime/cli';
 import { maintenanceMode } from '../../templates/maintenance-mode';
 import { environmentNameOf } from '../../templates/model';
 import type { PublishOptions } from './publish';
@@ -70,34 +70,31 @@ export function parsePublishOptions(
   env: NodeJS.ProcessEnv,
   root: string,
 ): (Omit<PublishOptions, 'log' | 'toolVersion'> & { warnings: string[] }) | 'help' {
+  const options = {
+    [SERVER_URL_FLAG]: { type: 'string' },
+    [DEPRECATED.serverFlag]: { type: 'string' },
+    space: { type: 'string' },
+    'api-key': { type: 'string' },
+    'api-key-file': { type: 'string' },
+    project: { type: 'string' },
+    'project-group': { type: 'string' },
+    lifecycle: { type: 'string' },
+    syntax: { type: 'string' },
+    environment: { type: 'string', multiple: true },
+    'restore-environment': { type: 'string', multiple: true },
+    'backup-schedule': { type: 'string' },
+    'test-schedule': { type: 'string' },
+    timezone: { type: 'string' },
+    'templates-dir': { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
   let parsed;
   try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        [SERVER_URL_FLAG]: { type: 'string' },
-        [DEPRECATED.serverFlag]: { type: 'string' },
-        space: { type: 'string' },
-        'api-key': { type: 'string' },
-        'api-key-file': { type: 'string' },
-        project: { type: 'string' },
-        'project-group': { type: 'string' },
-        lifecycle: { type: 'string' },
-        syntax: { type: 'string' },
-        environment: { type: 'string', multiple: true },
-        'restore-environment': { type: 'string', multiple: true },
-        'backup-schedule': { type: 'string' },
-        'test-schedule': { type: 'string' },
-        timezone: { type: 'string' },
-        'templates-dir': { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options });
   } catch (error) {
-    throw new UsageError(`${(error as Error).message} Run with --help to see the options.`);
+    // A stray value is named by its position, never quoted: it may be the API key typed without its flag.
+    throw new UsageError(`${commandLineProblem(error as Error & { code?: string }, argv, options)} Run with --help to see the options.`);
   }
   const v = parsed.values as Record<string, string | boolean | string[] | undefined> & typeof parsed.values;
   if (v.help) return 'help';

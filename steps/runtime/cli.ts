@@ -93,7 +93,7 @@ function joinNegativeNumbers(argv: readonly string[], options: Record<string, Op
  * Node's parseArgs message, except that a stray value is named by its position, never quoted: it may
  * be a password typed after a secret's flag (which takes no value) or after a mistyped one.
  */
-function commandLineProblem(error: Error & { code?: string }, argv: readonly string[], options: Record<string, OptionSpec>): string {
+export function commandLineProblem(error: Error & { code?: string }, argv: readonly string[], options: Record<string, OptionSpec>): string {
   if (error.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
     const number = strayArgumentNumber(argv, options);
     const where = number === undefined ? 'An argument' : `Argument ${number}`;
