@@ -7,8 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { acquireOffsiteLock, OFFSITE_LOCK_KEY } from '../../steps/engines/offsite/target-lock';
 import { openOffsiteStore } from '../../steps/engines/offsite/open';
 import { offsiteTargetFrom } from '../../steps/engines/offsite/target';
-import { azureProvider, s3Provider } from '../offsite/providers';
-import { AZURITE_ACCOUNT, AZURITE_KEY } from '../offsite/servers';
+import { azureProvider, s3Provider } from './providers';
+import { AZURITE_ACCOUNT, AZURITE_KEY } from './servers';
 
 const quiet = { info: () => undefined, verbose: () => undefined, warn: () => undefined };
 

@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { acquireOffsiteLock, OFFSITE_LOCK_KEY } from '../../steps/engines/offsite/target-lock';
 import { openOffsiteStore } from '../../steps/engines/offsite/open';
 import { offsiteTargetFrom } from '../../steps/engines/offsite/target';
-import { azureProvider } from '../offsite/providers';
-import { AZURITE_ACCOUNT, AZURITE_KEY } from '../offsite/servers';
+import { azureProvider } from './providers';
+import { AZURITE_ACCOUNT, AZURITE_KEY } from './servers';
 
 /** Forwards everything to Azurite; a request `breaks` picks is carried out there, but answered 503 here. */
 async function lossyProxy(upstream: string, breaks: (method: string, url: string, headers: Record<string, unknown>) => boolean) {
