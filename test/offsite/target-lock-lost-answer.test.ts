@@ -55,50 +55,41 @@ function storeThrough(proxyUrl: string, url: string) {
 
 const isLockPut = (method: string, url: string) => method === 'PUT' && url.includes(OFFSITE_LOCK_KEY);
 
-test('a renewal whose answer was lost: the run still holds its lock, and releases it', async () => {
+/** A fresh target reached through a proxy that loses the answer to the first lock PUT `first` picks; `body` gets the store and a direct view. */
+async function throughLossyProxy(
+  first: (headers: Record<string, unknown>) => boolean,
+  body: (store: ReturnType<typeof storeThrough>, direct: ReturnType<typeof provider.store>, broken: () => number) => Promise<void>,
+): Promise<void> {
   const url = await provider.newTarget();
   let broken = 0;
-  const proxy = await lossyProxy(`http://127.0.0.1:${provider.server().port}`, (method, u, headers) => {
-    // The first renewal (a PUT conditional on the ETag) is carried out, and its answer lost.
-    if (isLockPut(method, u) && headers['if-match'] && broken === 0) return ++broken === 1;
-    return false;
-  });
+  const proxy = await lossyProxy(`http://127.0.0.1:${provider.server().port}`, (method, u, headers) => isLockPut(method, u) && first(headers) && broken === 0 && ++broken === 1);
   const store = storeThrough(proxy.url, url);
   const direct = provider.store(url);
   try {
-    const signal = new AbortController().signal;
-    const lock = await acquireOffsiteLock({ store, step: 'copy-offsite', waitMs: 0, log: quiet, signal, pollMs: 50, heartbeatMs: 200, staleAfterMs: 60_000 });
+    await body(store, direct, () => broken);
+  } finally {
+    store.close();
+    direct.close();
+    await proxy.stop();
+  }
+}
+
+test('a renewal whose answer was lost: the run still holds its lock, and releases it', () =>
+  // The first renewal (a PUT conditional on the ETag) is carried out, and its answer lost.
+  throughLossyProxy((headers) => Boolean(headers['if-match']), async (store, direct, broken) => {
+    const lock = await acquireOffsiteLock({ store, step: 'copy-offsite', waitMs: 0, log: quiet, signal: new AbortController().signal, pollMs: 50, heartbeatMs: 200, staleAfterMs: 60_000 });
     // Long enough for the first renewal and the SDK's retry of it (its first retry waits about 4 s).
     await new Promise((r) => setTimeout(r, 9000));
-    expect(broken).toBe(1);
+    expect(broken()).toBe(1);
     await expect(lock.assertHeld()).resolves.toBeUndefined();
     await lock.release();
     expect(await direct.read(OFFSITE_LOCK_KEY)).toBeUndefined();
-  } finally {
-    store.close();
-    direct.close();
-    await proxy.stop();
-  }
-}, 60_000);
+  }), 60_000);
 
-test('a create-only write whose answer was lost: the run takes the lock it wrote instead of waiting for itself', async () => {
-  const url = await provider.newTarget();
-  let broken = 0;
-  const proxy = await lossyProxy(`http://127.0.0.1:${provider.server().port}`, (method, u, headers) => {
-    if (isLockPut(method, u) && headers['if-none-match'] === '*' && broken === 0) return ++broken === 1;
-    return false;
-  });
-  const store = storeThrough(proxy.url, url);
-  const direct = provider.store(url);
-  try {
-    const signal = new AbortController().signal;
-    const lock = await acquireOffsiteLock({ store, step: 'copy-offsite', waitMs: 0, log: quiet, signal, pollMs: 50 });
-    expect(broken).toBe(1);
+test('a create-only write whose answer was lost: the run takes the lock it wrote instead of waiting for itself', () =>
+  throughLossyProxy((headers) => headers['if-none-match'] === '*', async (store, direct, broken) => {
+    const lock = await acquireOffsiteLock({ store, step: 'copy-offsite', waitMs: 0, log: quiet, signal: new AbortController().signal, pollMs: 50 });
+    expect(broken()).toBe(1);
     await lock.release();
     expect(await direct.read(OFFSITE_LOCK_KEY)).toBeUndefined();
-  } finally {
-    store.close();
-    direct.close();
-    await proxy.stop();
-  }
-}, 60_000);
+  }), 60_000);
