@@ -9,6 +9,7 @@ import type { BackupSet as DatabaseSet } from '../database-backup/backup-set';
 import { kindOf } from '../database-backup/backup-set';
 import { ChainError, selectChain } from '../database-backup/chain';
 import type { BackupManifest } from '../database-backup/manifest';
+import { compareOrigins, originOf, type SetOrigin } from '../database-backup/origin';
 import { planRetention } from '../database-backup/retention';
 import { madeAt, oldestByName, parseManifest as parseFileStoreManifest } from '../file-store/manifest';
 import { lockedUntil, offsiteRecordKey, OFFSITE_SUFFIX, parseOffsiteRecord, type OffsiteSetRecord } from './offsite-manifest';
@@ -169,7 +170,43 @@ function databaseRemovals<E extends Entry>(list: E[], options: RetentionRun): E[
     const name = String(r.m.header?.databaseName ?? r.m.database);
     byDatabase.set(name, [...(byDatabase.get(name) ?? []), r]);
   }
-  return [...byDatabase.values()].flatMap((sets) => oneDatabaseRemovals(sets, keptUpTo, options));
+  return [...byDatabase.values()].flatMap((sets) => byOrigin(sets, options).flatMap((one) => oneDatabaseRemovals(one, keptUpTo, options)));
+}
+
+/**
+ * One database's sets by origin (origin.ts: the server and database family, or the availability
+ * group), each retained on its own as Back Up SQL Database's local retention does: before, a shared
+ * folder's sets from two servers were one pool offsite, "the newest verified full" was picked by
+ * comparing LSNs across servers, and another server's only full was deleted because this one had
+ * newer sets. A set whose origin is not recorded is kept (never deleted on another's behalf).
+ */
+function byOrigin<T extends { e: Entry; m: BackupManifest }>(sets: T[], options: RetentionRun): T[][] {
+  const groups: { members: SetOrigin[]; sets: T[] }[] = [];
+  const unknown: T[] = [];
+  for (const r of sets) {
+    const origin = originOf({ manifest: r.m });
+    if (origin.server === null || origin.familyGuid === null) {
+      unknown.push(r);
+      continue;
+    }
+    const joined = groups.filter((g) => g.members.some((m) => compareOrigins(m, origin) === 'same'));
+    const group = joined[0] ?? { members: [], sets: [] };
+    if (joined.length === 0) groups.push(group);
+    for (const other of joined.slice(1)) {
+      group.members.push(...other.members);
+      group.sets.push(...other.sets);
+      groups.splice(groups.indexOf(other), 1);
+    }
+    group.members.push(origin);
+    group.sets.push(r);
+  }
+  if (unknown.length > 0) {
+    options.log.warn(
+      `Offsite retention: kept ${unknown.map((r) => `database/${r.e.record.id}`).join(', ')}: ${unknown.length === 1 ? 'its manifest records' : 'their manifests record'} no server or no database family GUID, ` +
+        'so whose backup it is cannot be told, and retention deletes no set on another\'s behalf. Delete it by hand when no longer needed (its .offsite.json record first).',
+    );
+  }
+  return groups.map((g) => g.sets);
 }
 
 function oneDatabaseRemovals<E extends Entry>(readable: { e: E; m: BackupManifest }[], keptUpTo: number, options: RetentionRun): E[] {
