@@ -53,6 +53,31 @@ test("offsite retention never deletes another server's only verified full of a d
   const store = provider.store(target);
   const deleted = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 1, now: later }, quietEngineContext({ log: silentLog }));
   store.close();
-  // STAGING-SQL's only set, its newest verified full, must stay offsite. It is deleted.
+  // STAGING-SQL's only set, its newest verified full, must stay offsite. It was deleted.
   expect(deleted.filter((d) => d.includes(otherStem))).toEqual([]);
+  // This server's own sets are retained as before: the older chain goes, the newest full stays.
+  expect(deleted.map((d) => d.replace(/_\d{8}T\d{6}Z_[0-9a-f]{6}$/, '')).sort()).toEqual(['database/Octo_DIFF', 'database/Octo_FULL', 'database/Octo_LOG', 'database/Octo_LOG']);
+}, 180_000);
+
+test('a set offsite whose manifest records no database family is kept, with every older set of its database, and said in a warning', async () => {
+  const folder = path.join(backups.lab.root, 'unknown-origin');
+  mkdirSync(folder, { recursive: true });
+  for (const name of readdirSync(backups.database)) copyFileSync(path.join(backups.database, name), path.join(folder, name));
+  // The first chain's differential, its family GUID gone from its manifest (edited, or written by another tool).
+  const diff = readdirSync(folder).filter((n) => n.startsWith('Octo_DIFF_') && n.endsWith('.manifest.json')).sort()[0];
+  const manifest = JSON.parse(readFileSync(path.join(folder, diff), 'utf8'));
+  delete manifest.header.familyGuid;
+  writeFileSync(path.join(folder, diff), JSON.stringify(manifest, null, 2));
+
+  const target = await provider.newTarget();
+  const copied = await runCopy(['--offsite-url', target, ...provider.args(), '--backup-directory', folder], provider.env());
+  expect(copied.code).toBe(0);
+  const store = provider.store(target);
+  const warnings: string[] = [];
+  const log = { info: () => undefined, verbose: () => undefined, warn: (m: string) => void warnings.push(m) };
+  const deleted = await applyOffsiteRetention({ store, retentionDays: 1, keepAtLeast: 1, now: later }, quietEngineContext({ log }));
+  store.close();
+  // The differential and the full before it stay; only the logs after it go.
+  expect(deleted.map((d) => d.replace(/_\d{8}T\d{6}Z_[0-9a-f]{6}$/, '')).sort()).toEqual(['database/Octo_LOG', 'database/Octo_LOG']);
+  expect(warnings).toEqual([expect.stringContaining(`Offsite retention: kept database/${diff.replace(/\.manifest\.json$/, '')} and every older set of the database: its manifest records no server or no database family GUID`)]);
 }, 180_000);

@@ -170,7 +170,10 @@ function databaseRemovals<E extends Entry>(list: E[], options: RetentionRun): E[
     const name = String(r.m.header?.databaseName ?? r.m.database);
     byDatabase.set(name, [...(byDatabase.get(name) ?? []), r]);
   }
-  return [...byDatabase.values()].flatMap((sets) => byOrigin(sets, options).flatMap((one) => oneDatabaseRemovals(one, keptUpTo, options)));
+  return [...byDatabase.values()].flatMap((sets) => {
+    const { groups, unknownUpTo } = byOrigin(sets, options);
+    return groups.flatMap((one) => oneDatabaseRemovals(one, Math.max(keptUpTo, unknownUpTo), options));
+  });
 }
 
 /**
@@ -178,9 +181,10 @@ function databaseRemovals<E extends Entry>(list: E[], options: RetentionRun): E[
  * group), each retained on its own as Back Up SQL Database's local retention does: before, a shared
  * folder's sets from two servers were one pool offsite, "the newest verified full" was picked by
  * comparing LSNs across servers, and another server's only full was deleted because this one had
- * newer sets. A set whose origin is not recorded is kept (never deleted on another's behalf).
+ * newer sets. A set whose origin is not recorded is kept (never deleted on another's behalf), and,
+ * since which sets it needs is unknown, so is every set of the database not newer than it (unknownUpTo).
  */
-function byOrigin<T extends { e: Entry; m: BackupManifest }>(sets: T[], options: RetentionRun): T[][] {
+function byOrigin<T extends { e: Entry; m: BackupManifest }>(sets: T[], options: RetentionRun): { groups: T[][]; unknownUpTo: number } {
   const groups: { members: SetOrigin[]; sets: T[] }[] = [];
   const unknown: T[] = [];
   for (const r of sets) {
@@ -200,13 +204,18 @@ function byOrigin<T extends { e: Entry; m: BackupManifest }>(sets: T[], options:
     group.members.push(origin);
     group.sets.push(r);
   }
+  let unknownUpTo = -Infinity;
+  for (const r of unknown) {
+    const time = Date.parse(r.m.takenAt);
+    unknownUpTo = Math.max(unknownUpTo, Number.isNaN(time) ? Infinity : time);
+  }
   if (unknown.length > 0) {
     options.log.warn(
-      `Offsite retention: kept ${unknown.map((r) => `database/${r.e.record.id}`).join(', ')}: ${unknown.length === 1 ? 'its manifest records' : 'their manifests record'} no server or no database family GUID, ` +
-        'so whose backup it is cannot be told, and retention deletes no set on another\'s behalf. Delete it by hand when no longer needed (its .offsite.json record first).',
+      `Offsite retention: kept ${unknown.map((r) => `database/${r.e.record.id}`).join(', ')} and every older set of the database: ${unknown.length === 1 ? 'its manifest records' : 'their manifests record'} no server or no database family GUID, ` +
+        'so whose backup it is, and which sets it needs, cannot be told; retention deletes no set on another\'s behalf. Delete it by hand when no longer needed (its .offsite.json record first).',
     );
   }
-  return groups.map((g) => g.sets);
+  return { groups: groups.map((g) => g.sets), unknownUpTo };
 }
 
 function oneDatabaseRemovals<E extends Entry>(readable: { e: E; m: BackupManifest }[], keptUpTo: number, options: RetentionRun): E[] {
