@@ -53,6 +53,35 @@ export function compareOrigins(a: SetOrigin, b: SetOrigin): 'same' | 'other' | '
   return unknown ? 'unknown' : 'same';
 }
 
+/**
+ * Sets grouped by origin, as a restore from a folder groups them (refuseMixedOrigins): sets whose
+ * origins compare 'same' are one origin, and so is a set the same as any of them (an availability
+ * group's replicas, and the sets one of those servers took before the group). Sets that do not record
+ * both a server and a family GUID are returned apart (`unknown`). Pure.
+ */
+export function groupByOrigin<S>(sets: readonly S[], originOfSet: (set: S) => SetOrigin): { groups: { origin: SetOrigin; members: SetOrigin[]; sets: S[] }[]; unknown: S[] } {
+  const groups: { origin: SetOrigin; members: SetOrigin[]; sets: S[] }[] = [];
+  const unknown: S[] = [];
+  for (const set of sets) {
+    const origin = originOfSet(set);
+    if (origin.server === null || origin.familyGuid === null) {
+      unknown.push(set);
+      continue;
+    }
+    const joined = groups.filter((g) => g.members.some((m) => compareOrigins(m, origin) === 'same'));
+    const group = joined[0] ?? { origin, members: [], sets: [] };
+    if (joined.length === 0) groups.push(group);
+    for (const other of joined.slice(1)) {
+      group.members.push(...other.members);
+      group.sets.push(...other.sets);
+      groups.splice(groups.indexOf(other), 1);
+    }
+    group.members.push(origin);
+    group.sets.push(set);
+  }
+  return { groups, unknown };
+}
+
 export function describeOrigin(origin: SetOrigin): string {
   return (
     `${origin.server ?? 'an unrecorded server'}${origin.familyGuid ? `, family GUID ${origin.familyGuid}` : ''}` +

@@ -9,7 +9,7 @@ import type { BackupSet as DatabaseSet } from '../database-backup/backup-set';
 import { kindOf } from '../database-backup/backup-set';
 import { ChainError, selectChain } from '../database-backup/chain';
 import type { BackupManifest } from '../database-backup/manifest';
-import { compareOrigins, originOf, type SetOrigin } from '../database-backup/origin';
+import { groupByOrigin, originOf } from '../database-backup/origin';
 import { planRetention } from '../database-backup/retention';
 import { madeAt, oldestByName, parseManifest as parseFileStoreManifest } from '../file-store/manifest';
 import { lockedUntil, offsiteRecordKey, OFFSITE_SUFFIX, parseOffsiteRecord, type OffsiteSetRecord } from './offsite-manifest';
@@ -185,25 +185,7 @@ function databaseRemovals<E extends Entry>(list: E[], options: RetentionRun): E[
  * since which sets it needs is unknown, so is every set of the database not newer than it (unknownUpTo).
  */
 function byOrigin<T extends { e: Entry; m: BackupManifest }>(sets: T[], options: RetentionRun): { groups: T[][]; unknownUpTo: number } {
-  const groups: { members: SetOrigin[]; sets: T[] }[] = [];
-  const unknown: T[] = [];
-  for (const r of sets) {
-    const origin = originOf({ manifest: r.m });
-    if (origin.server === null || origin.familyGuid === null) {
-      unknown.push(r);
-      continue;
-    }
-    const joined = groups.filter((g) => g.members.some((m) => compareOrigins(m, origin) === 'same'));
-    const group = joined[0] ?? { members: [], sets: [] };
-    if (joined.length === 0) groups.push(group);
-    for (const other of joined.slice(1)) {
-      group.members.push(...other.members);
-      group.sets.push(...other.sets);
-      groups.splice(groups.indexOf(other), 1);
-    }
-    group.members.push(origin);
-    group.sets.push(r);
-  }
+  const { groups, unknown } = groupByOrigin(sets, (r) => originOf({ manifest: r.m }));
   let unknownUpTo = -Infinity;
   for (const r of unknown) {
     const time = Date.parse(r.m.takenAt);

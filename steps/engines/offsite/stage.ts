@@ -15,6 +15,8 @@ import type { BackupSet as DatabaseSet } from '../database-backup/backup-set';
 import { ChainError, selectChain } from '../database-backup/chain';
 import { MANIFEST_FORMAT as DATABASE_MANIFEST_FORMAT, type BackupManifest } from '../database-backup/manifest';
 import { normaliseLocalTime } from '../database-backup/backup-set';
+import { compareLsn } from '../database-backup/lsn';
+import { describeOrigin, groupByOrigin, originOf } from '../database-backup/origin';
 import { oldestByName, parseManifest as parseFileStoreManifest, type FileStoreManifest } from '../file-store/manifest';
 import type { EngineContext, EngineLog } from '../../runtime/engine-context';
 import { ParameterError, StepFailure } from '../../runtime/errors';
@@ -149,6 +151,7 @@ async function streamToText(stream: Readable): Promise<string> {
 
 function chooseDatabaseChain(request: StageRun, offsite: Offsite[]): { members: Offsite[]; endAtManifest?: string } {
   const bySet = new Map<DatabaseSet, Offsite>();
+  const manifests = new Map<DatabaseSet, BackupManifest>();
   const sets: DatabaseSet[] = [];
   for (const o of offsite) {
     const manifest = JSON.parse(o.manifestText) as BackupManifest;
@@ -163,6 +166,7 @@ function chooseDatabaseChain(request: StageRun, offsite: Offsite[]): { members: 
       masterKeyId: manifest.masterKeyId ?? null,
     };
     bySet.set(set, o);
+    manifests.set(set, manifest);
     sets.push(set);
   }
   if (sets.length === 0) throw new StepFailure(`No database backup set is offsite in ${request.store.display}/database/ (a set is offsite once its .offsite.json record is there).`);
@@ -171,6 +175,7 @@ function chooseDatabaseChain(request: StageRun, offsite: Offsite[]): { members: 
     endAt = sets.find((s) => s.label === request.setName);
     if (!endAt) throw new StepFailure(`${request.setName} is not offsite in ${request.store.display}/database/ (no .offsite.json record for it).`);
   }
+  if (!endAt) refuseMixedOrigins(request, sets, manifests);
   let stopAt: string | undefined;
   if (request.pointInTime) {
     stopAt = normaliseLocalTime(request.pointInTime);
@@ -184,6 +189,31 @@ function chooseDatabaseChain(request: StageRun, offsite: Offsite[]): { members: 
     if (error instanceof ChainError) throw new StepFailure(`Offsite in ${request.store.display}/database/: ${error.message}`);
     throw error;
   }
+}
+
+/**
+ * One database's sets offsite from more than one server or database family (Copy Offsite of a
+ * shared folder): which to restore is not guessed, as a restore from the folder does not guess it
+ * (refuseMixedOrigins in restore.ts). Before, "the newest" chain was chosen across every server's
+ * sets by LSN, which means nothing across servers: another server's database was restored, exit 0.
+ */
+function refuseMixedOrigins(request: StageRun, sets: readonly DatabaseSet[], manifests: ReadonlyMap<DatabaseSet, BackupManifest>): void {
+  const databases = new Set(sets.map((s) => s.header.databaseName));
+  if (databases.size !== 1) return;
+  const { groups } = groupByOrigin(sets, (s) => originOf({ manifest: manifests.get(s)! }));
+  if (groups.length <= 1) return;
+  const [database] = databases;
+  const list = groups
+    .map((g) => {
+      const newest = [...g.sets].sort((a, b) => compareLsn(b.header.lastLsn, a.header.lastLsn))[0];
+      return `${describeOrigin(g.origin)}: ${g.sets.length} set${g.sets.length === 1 ? '' : 's'}, the newest ${newest.label} (finished ${newest.header.backupFinishDate})`;
+    })
+    .join('; ');
+  throw new StepFailure(
+    `Offsite in ${request.store.display}/database/ holds backups of '${database}' from more than one server or database (${list}). ` +
+      'Which of them to restore is not guessed: the newest may be another server\'s, and a chain could join a full of one with a differential of another. Nothing was downloaded. ' +
+      `Name the set to restore up to at the end of the offsite URL (.../database/<name>.manifest.json), or copy each server's backups to a target (prefix) of its own.`,
+  );
 }
 
 function chooseFileStoreChain(request: StageRun, offsite: Offsite[]): { members: Offsite[]; endAtManifest: string } {
