@@ -6,6 +6,8 @@ import { kindOf, type BackupSet } from '../database-backup/backup-set';
 import { ChainError, selectChain } from '../database-backup/chain';
 import { loadManifestSets } from '../database-backup/discovery';
 import { lsnEqual } from '../database-backup/lsn';
+import type { BackupManifest } from '../database-backup/manifest';
+import { originOf } from '../database-backup/origin';
 import { listBackupSets, madeAt, manifestNameFor, MANIFEST_ENTRY_NAME } from '../file-store/manifest';
 
 export type Area = 'database' | 'file-store';
@@ -32,7 +34,10 @@ export interface LocalSet {
    * checks that those already offsite open with the current key (copy.ts, chainKeyProblem).
    */
   chain?: string[];
-  /** A full backup (starts a chain), and what its chains are of (the database's name; the file store): a newer full of the same supersedes an older chain. */
+  /**
+   * A full backup (starts a chain), and what its chains are of (the database, by name and origin; the
+   * file store): a newer full of the same supersedes an older chain.
+   */
   full?: { of: string; is: boolean };
 }
 
@@ -57,6 +62,22 @@ function databaseChainOf(set: BackupSet, all: readonly BackupSet[]): string[] {
   return members.filter((m): m is BackupSet => m !== undefined && m !== set).map((m) => idOfManifest(m.label));
 }
 
+/**
+ * What a database set's chains are of: the database by name and by origin (origin.ts: the server and
+ * family GUID, or the availability-group database and family GUID), so that only a newer full of the
+ * same database on the same server supersedes an older chain (copy.ts). Before, by name alone,
+ * staging's newer full of its own 'Octopus' in a shared folder made production's newest differential
+ * "superseded" after a key change, and it was never sent offsite (red team 39). A set whose origin is
+ * not recorded is of its own: nothing supersedes it, nor does it supersede anything.
+ */
+function databaseChainsOf(set: BackupSet, manifest: BackupManifest, manifestName: string): string {
+  const origin = originOf({ manifest });
+  const name = `database ${set.header.databaseName}`;
+  if (origin.server === null || origin.familyGuid === null) return `${name}, origin unknown (${manifestName})`;
+  const family = origin.familyGuid.toLowerCase();
+  return origin.groupDatabaseId ? `${name}, availability-group database ${origin.groupDatabaseId.toLowerCase()}, family ${family}` : `${name}, on ${origin.server.toLowerCase()}, family ${family}`;
+}
+
 /** The database sets in `directory`; the names of manifests that cannot be read go to `skipped` (each also warned about). */
 export async function databaseSets(directory: string, warn: (m: string) => void, skipped?: string[]): Promise<LocalSet[]> {
   const found = await loadManifestSets({ workerDirectory: directory, serverDirectory: directory }, warn, skipped);
@@ -67,7 +88,7 @@ export async function databaseSets(directory: string, warn: (m: string) => void,
       area: 'database' as const,
       id: idOfManifest(manifestName),
       chain: databaseChainOf(set, all),
-      full: { of: `database ${set.header.databaseName}`, is: kindOf(set.header) === 'Full' },
+      full: { of: databaseChainsOf(set, manifest, manifestName), is: kindOf(set.header) === 'Full' },
       manifest: { name: manifestName, path: manifestPath },
       files: manifest.files.map((f) => ({ name: f.name, path: path.join(directory, f.name) })),
       takenAt: manifest.takenAt,
