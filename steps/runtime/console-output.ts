@@ -66,14 +66,13 @@ export function asciiWriter(write: (text: string) => void, explain: boolean): (t
 }
 
 const asciiOutput = needsAsciiOutput(process.env, process.platform);
+
 /**
- * Writes to a standard stream until its reader goes away (`| head`, a pager closed, a `tee` killed),
- * then drops what follows. Without a listener Node throws EPIPE as an uncaught error, which killed a
- * step half-way through its work, its cleanup not run; now the work goes on, and its exit code says
- * how it ended. Nothing is said on the other stream: the error arrives a moment after the write, so
- * a note would land after a failure's last line, which must stay last.
+ * Writes to standard error until its reader goes away, then drops what follows. Without a listener
+ * Node throws EPIPE as an uncaught error, which killed a step half-way through its work, its cleanup
+ * not run; now the work goes on, and its exit code says how it ended.
  */
-function writerUntilClosed(stream: NodeJS.WriteStream): (text: string) => void {
+function stderrWriter(stream: NodeJS.WriteStream): (text: string) => void {
   let closed = false;
   stream.on('error', () => {
     closed = true;
@@ -83,8 +82,43 @@ function writerUntilClosed(stream: NodeJS.WriteStream): (text: string) => void {
   };
 }
 
-const writeStdout = writerUntilClosed(process.stdout);
-const writeStderr = writerUntilClosed(process.stderr);
+/**
+ * Writes to standard output. When its reader goes away (EPIPE: `| head`, a pager closed, a `tee`
+ * killed) what follows is dropped: nothing is said on the other stream, since the error arrives a
+ * moment after the write and a note would land after a failure's last line. Any other failure (a
+ * redirect to a full disk: ENOSPC; EIO) means nobody reads the run's output any more, although someone
+ * would: so it is said once on standard error, and every line whose write failed, and all that
+ * follows, goes there instead, so the summary and the output variables are not lost.
+ */
+function stdoutWriter(stream: NodeJS.WriteStream, fallback: (text: string) => void): (text: string) => void {
+  // The first error decides: the writes that follow it fail as "destroyed", which says nothing new.
+  let firstError: { code?: string; message: string } | undefined;
+  let failedOver = false;
+  const noteError = (error: Error): void => {
+    firstError ??= { code: (error as NodeJS.ErrnoException).code, message: error.message };
+  };
+  stream.on('error', noteError);
+  const failOver = (text: string): void => {
+    if (!firstError || firstError.code === 'EPIPE') return;
+    if (!failedOver) {
+      failedOver = true;
+      fallback(`Standard output could not be written (${firstError.message}); the rest of this run's output is written here, to standard error.\n`);
+    }
+    if (text !== '') fallback(text);
+  };
+  return (text) => {
+    if (failedOver) return fallback(text);
+    if (firstError || stream.destroyed) return failOver(text);
+    stream.write(text, (error) => {
+      if (!error) return;
+      noteError(error);
+      failOver(text);
+    });
+  };
+}
+
+const writeStderr = stderrWriter(process.stderr);
+const writeStdout = stdoutWriter(process.stdout, writeStderr);
 
 export const processSink: OutputSink = {
   stdout: asciiOutput ? asciiWriter(writeStdout, true) : writeStdout,
