@@ -1,8 +1,8 @@
-// Red team 39: Restore SQL Database refuses a folder holding one database's backups from more than
-// one server (refuseMixedOrigins, red team 38: "a restore from a shared folder took the newest set,
-// another server's"). Copy Offsite copies such a shared folder to one target, and a restore from the
-// offsite URL (the disaster case: the site and its folder are gone) chose "the newest" chain across
-// every server's sets: it restored staging's database in production's place and exited 0.
+// A restore from an offsite URL refuses one database's sets from more than one server, as a restore
+// from the folder does (refuseMixedOrigins). Copy Offsite copies a shared folder to one target, and
+// red team 39 found a restore from the offsite URL (the disaster case: the site and its folder are
+// gone) choosing "the newest" chain across every server's sets: it restored staging's database in
+// production's place and exited 0.
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { backup, Lab, octopusTables } from '../database/harness';

@@ -1,10 +1,9 @@
-// Red team 39: offsite retention is not scoped by origin. Back Up SQL Database's local retention
-// considers only the sets of the new backup's server and database family (origin.ts: "a set whose
-// origin cannot be told is kept, never deleted on another's behalf"; other servers' sets "are kept
-// with a warning"), and Restore refuses a folder mixing origins. Copy Offsite sends such a shared
-// folder's sets to one target, where offsite retention pools every set of one database NAME: it
-// picks "the newest verified full" by comparing LSNs across servers, and deletes another server's
-// only (newest verified) full because this server has newer sets.
+// Offsite retention is per origin, as Back Up SQL Database's local retention is (origin.ts: the
+// server and database family, or the availability group; a set whose origin cannot be told is kept,
+// never deleted on another's behalf). Copy Offsite sends a shared folder's sets of two servers to one
+// target; red team 39 found offsite retention pooling every set of one database NAME there, picking
+// "the newest verified full" by comparing LSNs across servers, and deleting another server's only
+// (newest verified) full because this server had newer sets.
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { applyOffsiteRetention } from '../../steps/engines/offsite/retention';

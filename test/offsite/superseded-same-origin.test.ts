@@ -1,8 +1,8 @@
-// Red team 39: after a passphrase change, Copy Offsite leaves out a set whose chain is offsite under the
-// old key when "a newer full of the same database" is offsite (the newest point restores with one
-// key). "The same database" is the database NAME: in a shared folder, staging's newer full of its own
-// 'Octopus' made production's newest differential "superseded", so production's newest point was
-// never sent offsite, and the run exited 0.
+// After a passphrase change, Copy Offsite leaves out a set whose chain is offsite under the old key
+// when a newer full of the same database is offsite (the newest point restores with one key). "The
+// same database" means the same origin: red team 39 found it meant the database NAME, so in a shared
+// folder staging's newer full of its own 'Octopus' made production's newest differential
+// "superseded", production's newest point was never sent offsite, and the run exited 0.
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { backup, Lab, octopusTables } from '../database/harness';
