@@ -3,7 +3,7 @@
 //   npm run bench -- cold-start [--runs=9] [--baseline=<another build/templates folder>]
 // --baseline: an earlier build's runners alternate in the same rounds (before and after, one run).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findPwsh } from '../../test/helpers/runners';
@@ -61,6 +61,14 @@ export async function run(args: string[] = []): Promise<void> {
     writeFileSync(path.join(dir, 'baseline.ps1'), `${powerShellParameters}${template('powershell', baseline)}`);
   }
 
+  try {
+    await measure(dir, runs, baseline);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(dir: string, runs: number, baseline: string | undefined): Promise<void> {
   const rows: [string, number, number][] = [];
   const shells: [string, string, (file: string) => string[]][] = [['Bash', 'bash', (file) => [path.join(dir, file)]]];
   const pwsh = findPwsh();

@@ -56,7 +56,7 @@ function runWithStdoutOnFullDisk(args: string[]): Promise<{ code: number | null;
     const child = spawn(process.execPath, args, { stdio: ['ignore', full, 'pipe'] });
     closeSync(full);
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stderr }));
   });
