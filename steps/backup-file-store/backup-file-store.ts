@@ -54,6 +54,8 @@ export async function backupFileStoreStep(params: Params, context: StepContext):
   // Retention deletes nothing before the new set has proved itself: every hash, and its manifests agree.
   const retention = await applyRetention(params.backupDirectory, params.retentionDays, new Date(), log, {
     minimumSets: params.retentionMinimumSets,
+    // Only this store's sets: another server's in the same directory are kept.
+    origin: manifest,
     beforeDeleting: async () => {
       // Quietly: the step's progress bar stays at the backup's 100 %.
       const check = await verifyFileStoreBackup(result.manifestPath, { onProgress: () => undefined }, context);

@@ -33,6 +33,7 @@ import {
   manifestDirectoryRecord,
   manifestFileRecord,
   manifestNameFor,
+  oldestByName,
   oldestFirst,
   type PassedOverSet,
   readBackupSet,
@@ -51,6 +52,7 @@ import {
   UnusableSetError,
   withListsOnDemand,
 } from './manifest';
+import { describeStore, storeRelation, type StoreHeader } from './origin';
 import { leadsElsewhere, NOW_THROUGH_A_LINK, openedPath, OpenedPathCheck } from './opened-path';
 import { progressReporter, type FileStoreProgress } from './progress';
 import { listFolderEarly, scanFolder, type ScannedDirectory, type ScannedFile, type ScanProblem, type ScanProgress, type ScanResult } from './scan';
@@ -455,7 +457,7 @@ interface BackupPlan {
  * whose creation time is not the time in its name (an edited manifest) makes the search read
  * every set, as before.
  */
-async function newestCompleteSet(directory: string): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[] }> {
+async function newestCompleteSet(directory: string, origin: StoreHeader): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[]; otherStores: BackupSet[] }> {
   const names = await fs.readdir(directory);
   const present = new Set(names);
   const byStamp = new Map<string, string[]>();
@@ -466,6 +468,7 @@ async function newestCompleteSet(directory: string): Promise<{ set: BackupSet | 
     else byStamp.set(stamp, [archive]);
   }
   const passedOver: PassedOverSet[] = [];
+  const otherStores: BackupSet[] = [];
   for (const stamp of [...byStamp.keys()].sort().reverse()) {
     const sets: BackupSet[] = [];
     for (const archive of byStamp.get(stamp)!) {
@@ -476,14 +479,16 @@ async function newestCompleteSet(directory: string): Promise<{ set: BackupSet | 
         passedOver.push(passedOverFor(archive, directory, error));
         continue;
       }
-      if (utcStamp(new Date(set.manifest.createdAt)) !== stamp) return newestCompleteOfAll(directory);
-      sets.push(set);
+      if (utcStamp(new Date(set.manifest.createdAt)) !== stamp) return newestCompleteOfAll(directory, origin);
+      // Another server's set (or one that does not say whose it is) is never built on: its records are another store's files.
+      if (storeRelation(set.manifest, origin) !== 'same') otherStores.push(set);
+      else sets.push(set);
     }
     const { set, passedOver: unusable } = await newestUsable(sets.sort(oldestFirst).reverse());
     passedOver.push(...unusable);
-    if (set) return { set, passedOver };
+    if (set) return { set, passedOver, otherStores };
   }
-  return { set: undefined, passedOver };
+  return { set: undefined, passedOver, otherStores };
 }
 
 /**
@@ -537,14 +542,16 @@ function passedOverFor(archive: string, directory: string, error: unknown): Pass
 }
 
 /** The newest complete set among all of them, each manifest read (listed by the time in their names: see oldestByName). */
-async function newestCompleteOfAll(directory: string): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[] }> {
-  const { sets, ignored, ignoredArchives } = await listBackupSets(directory);
+async function newestCompleteOfAll(directory: string, origin: StoreHeader): Promise<{ set: BackupSet | undefined; passedOver: PassedOverSet[]; otherStores: BackupSet[] }> {
+  const { sets: all, ignored, ignoredArchives } = await listBackupSets(directory);
+  const otherStores = all.filter((s) => storeRelation(s.manifest, origin) !== 'same');
+  const sets = all.filter((s) => !otherStores.includes(s));
   const { set: chosen, passedOver } = await newestUsable(sets.reverse());
   const since = chosen ? stampOf(chosen.manifest.archive) : '';
   ignoredArchives.forEach((archive, i) => {
     if (stampOf(archive) >= since) passedOver.push({ archive, reason: ignored[i] });
   });
-  return { set: chosen, passedOver };
+  return { set: chosen, passedOver, otherStores: otherStores.filter((s) => stampOf(s.manifest.archive) >= since) };
 }
 
 /** The set an incremental builds on, and what it holds. */
@@ -563,9 +570,10 @@ interface PreviousSet {
 /** Found while the store is scanned; the judging waits for it, so that files the previous set already holds unchanged need not be checked. */
 async function findPreviousSet(options: BackupOptions): Promise<{ previous: PreviousSet | undefined; warnings: string[] }> {
   if (options.mode !== 'Incremental') return { previous: undefined, warnings: [] };
-  const { set, passedOver } = await newestCompleteSet(options.backupDirectory).catch((error: unknown) => {
+  const origin: StoreHeader = { host: os.hostname(), folders: options.folders.map((f) => ({ name: f.name, source: f.path, files: 0, bytes: 0 })) };
+  const { set, passedOver, otherStores } = await newestCompleteSet(options.backupDirectory, origin).catch((error: unknown) => {
     // Not there yet: created below, and nothing to build on.
-    if (errnoOf(error) === 'ENOENT') return { set: undefined, passedOver: [] };
+    if (errnoOf(error) === 'ENOENT') return { set: undefined, passedOver: [], otherStores: [] };
     throw error;
   });
   // Nothing is lost by building on an older set (every change since it is stored), but a newer
@@ -578,6 +586,13 @@ async function findPreviousSet(options: BackupOptions): Promise<{ previous: Prev
       (set ? `; this incremental builds on ${set.manifest.archive}, the newest usable set, and stores every change since it. ` : '. ') +
       (advice ?? `Repair ${archive} (copy back its archives and manifest) or move it away: as it is, it cannot be restored.`),
   );
+  if (otherStores.length > 0) {
+    const newest = otherStores.reduce((a, b) => (oldestByName(a, b) >= 0 ? a : b));
+    warnings.push(
+      `${options.backupDirectory} holds ${otherStores.length === 1 ? 'a newer set' : `${otherStores.length} newer sets`} of another file store than this one (${describeStore(origin)}), the newest ${newest.manifest.archive} (${describeStore(newest.manifest)}); ` +
+        `this incremental does not build on ${otherStores.length === 1 ? 'it' : 'them'}. Give each Octopus Server its own backup directory.`,
+    );
+  }
   if (!set) return { previous: undefined, warnings: [...warnings, `No earlier backup set in ${options.backupDirectory} to build on: taking a full backup.`] };
   const previousTime = Date.parse(set.manifest.createdAt);
   // The records are read only when a file is judged: never in an unchanged store (recordsExactly).

@@ -24,6 +24,7 @@ import {
   listBackupSets,
   newestWithWholeChain,
   manifestDifferences,
+  oldestByName,
   manifestNameFor,
   readInternalManifest,
   readManifestEntry,
@@ -34,6 +35,7 @@ import {
   type ManifestDirectory,
   type ManifestFile,
 } from './manifest';
+import { describeStore, groupByStore } from './origin';
 import { progressReporter, type FileStoreProgress } from './progress';
 import { formatBytes } from '../../runtime/format';
 import { damagedEntryReason, openArchive, type ArchiveEntry, type OpenedArchive } from './zip-reader';
@@ -132,6 +134,7 @@ function refuseLeftover(absolute: string): void {
  */
 async function newestSetIn(directory: string): Promise<BackupSet> {
   const { sets, ignored, ignoredArchives } = await listBackupSets(directory);
+  refuseMixedStores(directory, sets);
   // Listed by the time in their names (oldestByName): a set whose creation time was edited to look older is not passed over for an older one.
   const { set: chosen, incomplete } = await newestWithWholeChain([...sets].reverse());
   if (!chosen) {
@@ -164,6 +167,26 @@ async function newestSetIn(directory: string): Promise<BackupSet> {
     );
   }
   return chosen;
+}
+
+/**
+ * A directory holding the sets of more than one file store (two Octopus Servers backing up into
+ * one folder): which server's newest set is meant cannot be told, so none is taken. Before, the
+ * newest set of any server was restored, exit 0: staging's store in production's place whenever
+ * staging had backed up last. Sets that do not say where they were read from count with none.
+ */
+function refuseMixedStores(directory: string, sets: readonly BackupSet[]): void {
+  const { groups } = groupByStore(sets);
+  if (groups.length < 2) return;
+  const named = groups
+    .map((group) => group.sort(oldestByName))
+    .sort((a, b) => oldestByName(b.at(-1)!, a.at(-1)!))
+    .map((group) => `${describeStore(group.at(-1)!.manifest)}: ${group.length} set${group.length === 1 ? '' : 's'}, the newest ${group.at(-1)!.manifest.archive}`);
+  throw new FileStoreError(
+    `${directory} holds the backup sets of more than one file store (more than one Octopus Server, or folders read from other places): ${named.join('; ')}. ` +
+      `Which one to restore cannot be told, so nothing was restored. Give the manifest of the set to restore as ${labels.source} ` +
+      '(its chain is found in the same directory), or move the other server\'s sets out of the directory.',
+  );
 }
 
 export interface ChainCheck {

@@ -12,10 +12,15 @@
 // warning: which sets its chain needs is unknown. Before, it was left out of the listing, so the
 // sets it needed could go, whatever had made it unreadable (a damaged manifest, or one read that
 // failed on a flaky share).
+// Only the sets of the store just backed up are retention's (origin.ts): another server's sets in
+// the same directory, and sets that do not say where they were read from, are kept, and said once.
+// Before, staging's retention deleted production's sets by staging's limit, its newest full and
+// newest verified set included, whenever staging had a newer full.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { listBackupSetHeaders, madeAt, MANIFEST_ENTRY_NAME, readWholeSet, stampOf, type BackupSetHeader, type UnreadableSetHeader } from './manifest';
 import { printable } from '../../runtime/format';
+import { describeStore, storeLocations, storeRelation, type StoreHeader } from './origin';
 
 export interface RetentionResult {
   deleted: string[];
@@ -27,6 +32,8 @@ export interface RetentionOptions {
   minimumSets?: number;
   /** Runs once, only when something is about to be deleted; a throw deletes nothing. */
   beforeDeleting?: () => Promise<void>;
+  /** The store whose sets are retention's (the set just written); by default the newest set's. Other stores' sets are kept. */
+  origin?: StoreHeader;
 }
 
 async function isComplete(set: BackupSetHeader): Promise<boolean> {
@@ -60,6 +67,24 @@ function keepOlderThanUnreadable(unreadable: readonly UnreadableSetHeader[], log
   return keptUpTo;
 }
 
+/**
+ * Sets of another store (another server's, or another folder list's) or of an unknown one, kept
+ * whatever their age: each named at verbose level, and one warning for them all.
+ */
+function keepOtherStores(directory: string, origin: StoreHeader, others: readonly BackupSetHeader[], log: { verbose(m: string): void; warn(m: string): void }): void {
+  const stores = new Map<string, BackupSetHeader[]>();
+  for (const set of others) {
+    const key = storeLocations(set.manifest) ? describeStore(set.manifest) : 'a store it does not record';
+    stores.set(key, [...(stores.get(key) ?? []), set]);
+    log.verbose(`Retention: kept ${set.archivePath}: it is of another file store (${key}).`);
+  }
+  const named = [...stores].map(([store, sets]) => `${sets.length} of ${store} (newest ${sets.at(-1)!.manifest.archive})`);
+  log.warn(
+    `${directory} also holds backup sets of another file store than this one (${describeStore(origin)}): ${named.join('; ')}. ` +
+      'Retention keeps them: it deletes only this store\'s sets. Give each Octopus Server its own backup directory, and move these sets away once they are not needed.',
+  );
+}
+
 /** Empty or 0 days keeps everything (the same rule as the database step's). */
 export async function applyRetention(
   directory: string,
@@ -72,6 +97,10 @@ export async function applyRetention(
   const minimumSets = Math.max(1, options.minimumSets ?? 1);
   const { sets, unreadable } = await listBackupSetHeaders(directory);
   const keptUpTo = keepOlderThanUnreadable(unreadable, log);
+  const origin = options.origin ?? sets.at(-1)?.manifest;
+  const others = origin ? sets.filter((s) => storeRelation(s.manifest, origin) !== 'same') : [];
+  const own = sets.filter((s) => !others.includes(s));
+  if (origin && others.length > 0) keepOtherStores(directory, origin, others, log);
   const cutoff = now.getTime() - retentionDays * 24 * 3600 * 1000;
   const wholeReads = new Map<BackupSetHeader, Promise<boolean>>();
   const readsWhole = (set: BackupSetHeader) => {
@@ -80,14 +109,14 @@ export async function applyRetention(
     return reads;
   };
   const complete: BackupSetHeader[] = [];
-  for (const set of [...sets].reverse()) if (complete.length < minimumSets && (await isComplete(set)) && (await readsWhole(set))) complete.push(set);
+  for (const set of [...own].reverse()) if (complete.length < minimumSets && (await isComplete(set)) && (await readsWhole(set))) complete.push(set);
   // The newest full set that reads whole (as listBackupSets found it); whether the newest by its
   // header does is read only when an older full would otherwise go.
-  const fulls = sets.filter((s) => s.manifest.mode === 'Full').reverse();
+  const fulls = own.filter((s) => s.manifest.mode === 'Full').reverse();
   let candidates: BackupSetHeader[] = [];
   for (let i = 0; ; i++) {
     const newestFull = fulls[i];
-    const kept = sets.filter((s) => madeAt(s.manifest) >= cutoff || stampOf(s.manifest.archive) <= keptUpTo || s === newestFull || complete.includes(s));
+    const kept = sets.filter((s) => others.includes(s) || madeAt(s.manifest) >= cutoff || stampOf(s.manifest.archive) <= keptUpTo || s === newestFull || complete.includes(s));
     const needed = new Set(kept.flatMap((s) => s.manifest.chain));
     candidates = sets.filter((s) => !kept.includes(s) && !needed.has(s.manifest.archive));
     if (!newestFull || !candidates.some((s) => s.manifest.mode === 'Full') || (await readsWhole(newestFull))) break;
