@@ -736,8 +736,15 @@ async function swapIn(set: BackupSet, plans: readonly DestinationPlan[], options
             record.movedOut.push(name);
           }
         }
+        // A rename replaces a file of the same name without a word: whatever was written into the
+        // volume since the plan (an Octopus Server left running, another restore) is refused, not
+        // replaced. Before, a file written there while the backup was extracted was overwritten, exit 0.
+        const appeared = (await contentNames(plan.destination, true)).filter((n) => !own.has(n));
+        if (appeared.length > 0) throw writtenMeanwhile(plan, appeared);
         for (const name of await fs.readdir(plan.staging)) {
-          await fs.rename(path.join(plan.staging, name), path.join(plan.destination, name));
+          const target = path.join(plan.destination, name);
+          if (await fs.lstat(target).then(() => true, () => false)) throw writtenMeanwhile(plan, [name]);
+          await fs.rename(path.join(plan.staging, name), target);
           record.movedIn.push(name);
         }
         await fs.rmdir(plan.staging);
@@ -757,6 +764,15 @@ async function swapIn(set: BackupSet, plans: readonly DestinationPlan[], options
   } catch (error) {
     throw await swapFailure(error, done, plans, { signal, rollBack: options.rollBack, stamp: options.stamp, log });
   }
+}
+
+/** Something written into a volume (a mount point) while the restore ran: never replaced. */
+function writtenMeanwhile(plan: SwapPlan, names: readonly string[]): FileStoreError {
+  const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? ` and ${names.length - 5} more` : '');
+  return new FileStoreError(
+    `${plan.destination} ${plan.existing === 'content' ? 'had its content moved aside' : 'was empty when the restore began'}, and now holds ${shown}, written there while the restore ran ` +
+      '(an Octopus Server still running, or another restore); it was not restored over, since that would replace what was written without a word',
+  );
 }
 
 export async function restoreFileStore(options: RestoreOptions, context: EngineContext): Promise<RestoreResult> {
