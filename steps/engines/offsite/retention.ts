@@ -12,6 +12,7 @@ import type { BackupManifest } from '../database-backup/manifest';
 import { groupByOrigin, originOf } from '../database-backup/origin';
 import { planRetention } from '../database-backup/retention';
 import { madeAt, oldestByName, parseManifest as parseFileStoreManifest } from '../file-store/manifest';
+import { groupByStore } from '../file-store/origin';
 import { lockedUntil, offsiteRecordKey, OFFSITE_SUFFIX, parseOffsiteRecord, type OffsiteSetRecord } from './offsite-manifest';
 import type { Area } from './sets';
 import type { Decrypt } from './stage';
@@ -229,15 +230,33 @@ function oneDatabaseRemovals<E extends Entry>(readable: { e: E; m: BackupManifes
   return [...removed].filter((s) => kindOf(s.header) !== undefined).map((s) => bySet.get(s)!);
 }
 
+/**
+ * Which file-store sets to delete, each file store on its own (file-store/origin.ts: where its
+ * folders were read from), as local retention keeps another store's sets: before, a shared
+ * folder's sets of two servers were one pool offsite, and production's newest (and only) set was
+ * deleted because staging had newer ones. A set that does not say where it was read from is kept.
+ * What any kept set's chain needs is kept, whichever store's it is.
+ */
 function fileStoreRemovals<E extends Entry>(list: E[], options: RetentionRun): E[] {
   const { readable: parsed, keptUpTo } = readableSets(list, 'file-store', (e) => parseFileStoreManifest(e.manifestText!, e.record.manifest.name), options);
   // By the time in their names, and aged by the later of it and the creation time (as local retention).
   parsed.sort((a, b) => oldestByName({ manifest: a.m }, { manifest: b.m }));
   const cutoff = cutoffOf(options);
-  const newestFull = [...parsed].reverse().find((p) => p.m.mode === 'Full');
-  const newestN = parsed.slice(-options.keepAtLeast);
   const isLocked = (p: (typeof parsed)[number]) => lockedUntil(p.e.record, options.now) !== undefined;
-  const kept = parsed.filter((p) => madeAt(p.m) >= cutoff || madeAt(p.m) <= keptUpTo || p === newestFull || newestN.includes(p) || isLocked(p));
+  const { groups, unknown } = groupByStore(parsed.map((p) => ({ manifest: p.m, p })));
+  if (unknown.length > 0) {
+    options.log.warn(
+      `Offsite retention: kept ${unknown.map((u) => `file-store/${u.p.e.record.id}`).join(', ')}: ${unknown.length === 1 ? 'its manifest does' : 'their manifests do'} not say where ${unknown.length === 1 ? 'its folders were' : 'their folders were'} read from, ` +
+        "so whose file store it is cannot be told; retention deletes no set on another's behalf. Delete it by hand when no longer needed (its .offsite.json record first).",
+    );
+  }
+  const kept = unknown.map((u) => u.p);
+  for (const group of groups) {
+    const sets = group.map((g) => g.p);
+    const newestFull = [...sets].reverse().find((p) => p.m.mode === 'Full');
+    const newestN = sets.slice(-options.keepAtLeast);
+    kept.push(...sets.filter((p) => madeAt(p.m) >= cutoff || madeAt(p.m) <= keptUpTo || p === newestFull || newestN.includes(p) || isLocked(p)));
+  }
   const needed = new Set(kept.flatMap((p) => p.m.chain));
   return parsed.filter((p) => !kept.includes(p) && !needed.has(p.m.archive)).map((p) => p.e);
 }

@@ -18,6 +18,7 @@ import { normaliseLocalTime } from '../database-backup/backup-set';
 import { compareLsn } from '../database-backup/lsn';
 import { describeOrigin, groupByOrigin, originOf } from '../database-backup/origin';
 import { oldestByName, parseManifest as parseFileStoreManifest, type FileStoreManifest } from '../file-store/manifest';
+import { describeStore, groupByStore } from '../file-store/origin';
 import type { EngineContext, EngineLog } from '../../runtime/engine-context';
 import { ParameterError, StepFailure } from '../../runtime/errors';
 import { placeWithoutReplacing } from '../../runtime/files';
@@ -216,6 +217,27 @@ function refuseMixedOrigins(request: StageRun, sets: readonly DatabaseSet[], man
   );
 }
 
+/**
+ * File-store sets offsite of more than one store (Copy Offsite of a folder two Octopus Servers back
+ * up into): which server's newest set is meant is not guessed, as a restore from the folder does not
+ * guess it (refuseMixedStores in file-store/restore.ts). Before, the newest set of any server was
+ * downloaded and restored, exit 0.
+ */
+function refuseMixedStores(request: StageRun, sets: readonly { o: Offsite; manifest: FileStoreManifest }[]): void {
+  const { groups } = groupByStore(sets);
+  if (groups.length < 2) return;
+  const list = groups
+    .map((g) => [...g].sort(oldestByName))
+    .sort((a, b) => oldestByName(b.at(-1)!, a.at(-1)!))
+    .map((g) => `${describeStore(g.at(-1)!.manifest)}: ${g.length} set${g.length === 1 ? '' : 's'}, the newest ${g.at(-1)!.o.record.manifest.name}`)
+    .join('; ');
+  throw new StepFailure(
+    `Offsite in ${request.store.display}/file-store/ holds the backup sets of more than one file store (more than one Octopus Server, or folders read from other places): ${list}. ` +
+      'Which one to restore is not guessed: the newest may be another server\'s. Nothing was downloaded. ' +
+      "Name the set to restore at the end of the offsite URL (.../file-store/<name>.manifest.json), or copy each server's backups to a target (prefix) of its own.",
+  );
+}
+
 function chooseFileStoreChain(request: StageRun, offsite: Offsite[]): { members: Offsite[]; endAtManifest: string } {
   const byArchive = new Map<string, { o: Offsite; manifest: FileStoreManifest }>();
   for (const o of offsite) {
@@ -224,6 +246,7 @@ function chooseFileStoreChain(request: StageRun, offsite: Offsite[]): { members:
   }
   // By the time in their names, as a local restore orders them (oldestByName).
   const candidates = [...byArchive.values()].sort(oldestByName);
+  if (!request.setName) refuseMixedStores(request, candidates);
   const named = request.setName ? candidates.filter((c) => c.o.record.manifest.name === request.setName) : candidates.reverse();
   if (request.setName && named.length === 0) throw new StepFailure(`${request.setName} is not offsite in ${request.store.display}/file-store/ (no .offsite.json record for it).`);
   for (const c of named) {
