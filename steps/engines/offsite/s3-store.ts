@@ -12,10 +12,22 @@ export { describeS3Error } from './s3-reader';
 export const PART_SIZE = 8 * 1024 * 1024;
 export const QUEUE_SIZE = 4;
 
-/** A condition that did not hold: 412 Precondition Failed, or 409 ConditionalRequestConflict (another conditional write to the key at the same moment). */
+/**
+ * A condition that did not hold: 412 Precondition Failed, or 409 (ConditionalRequestConflict: another
+ * conditional write or delete of the key at the same moment; AWS says to read the object again and retry).
+ */
 function isRefused(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.$metadata?.httpStatusCode === 412 || e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict';
+  return e.$metadata?.httpStatusCode === 412 || e.$metadata?.httpStatusCode === 409 || e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict';
+}
+
+/**
+ * An `If-Match` write of a key with no current object: Amazon S3 answers 404 NoSuchKey (conditional-writes.html:
+ * "no current object version", or a delete marker). The version it names is gone, so the condition did not
+ * hold. Before, a takeover of a lock deleted meanwhile failed the run on that answer.
+ */
+function isGoneForIfMatch(error: unknown, condition: WriteCondition): boolean {
+  return Boolean(condition && 'ifMatch' in condition) && isNotFound(error) && (error as { name?: string }).name !== 'NoSuchBucket';
 }
 
 /** A store that does not take the conditional headers at all (older S3-compatible stores). */
@@ -74,7 +86,7 @@ export function openS3Store(target: S3Target): OffsiteStore {
         );
         return { etag: put.ETag ?? '' };
       } catch (error) {
-        if (condition && isRefused(error)) return 'refused';
+        if (condition && (isRefused(error) || isGoneForIfMatch(error, condition))) return 'refused';
         if (condition && isUnsupported(error)) return 'unsupported';
         throw describeS3Error(error, target, `write the offsite lock ${key(relative)}`);
       }
