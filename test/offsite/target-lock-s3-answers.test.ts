@@ -5,6 +5,8 @@
 //   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html). A run taking over
 //   an expired lock that its old holder (or a person, as the message advises) deleted meanwhile failed
 //   on that answer ("The S3 store failed to write the offsite lock ... NoSuchKey"), with nothing to do.
+// - A store that keeps If-None-Match but ignores If-Match passed the create-only probe, so two runs
+//   taking over an expired lock at once both wrote it, and both went on believing they held it.
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { acquireOffsiteLock, OFFSITE_LOCK_KEY, type HeldOffsiteLock, type OffsiteLockRecord } from '../../steps/engines/offsite/target-lock';
 import { openOffsiteStore } from '../../steps/engines/offsite/open';
@@ -129,6 +131,18 @@ async function twoTakeovers(keeps: S3ConditionsOptions['keeps']) {
   expect(arrived).toBe(2);
   return logs.map((l) => l.lines);
 }
+
+test('a store that keeps If-None-Match but ignores If-Match: two runs taking over an expired lock at once, only one holds it, and the store is said to ignore conditions', async () => {
+  const logs = await twoTakeovers('if-none-match');
+  // The run that wrote the lock says so (a run refused before it wrote never probed).
+  expect(logs.some((lines) => lines.some((l) => l.startsWith('WARN') && l.includes('ignores conditional writes')))).toBe(true);
+}, 60_000);
+
+test('a store that keeps If-Match but ignores If-None-Match: two runs taking over an expired lock at once, only one holds it, and the store is said to ignore conditions', async () => {
+  const logs = await twoTakeovers('if-match');
+  // The run that wrote the lock says so (a run refused before it wrote never probed).
+  expect(logs.some((lines) => lines.some((l) => l.startsWith('WARN') && l.includes('ignores conditional writes')))).toBe(true);
+}, 60_000);
 
 test('Amazon S3 (both conditions kept): two runs taking over an expired lock at once, only one holds it, and no warning about the store', async () => {
   const logs = await twoTakeovers('both');

@@ -8,7 +8,8 @@
 // (marked free), its process gone on this host, or expired (no renewal for LOCK_STALE_AFTER_MS).
 // A lock object that is not a record of this tool is taken over once it has not changed for a minute.
 // Only one of two runs trying at once wins. A store that ignores the conditions (s3rver, older MinIO
-// and Ceph) is found by a probe: a second create-only write of the lock must be refused. There the run
+// and Ceph; stores that keep one of the two conditions) is found by a probe: a second create-only write
+// of the lock, and a write on an ETag it does not have, must both be refused. There the run
 // warns, and falls back to reading its lock back after a pause. Before every upload and retention
 // delete the run checks, by reading the lock, that it still holds it. Released on every exit path by
 // a delete conditional on its ETag, or, where the store refuses the delete (Object Lock, no delete
@@ -67,6 +68,9 @@ const SETTLE_MS = 1000;
  */
 const UNREADABLE_AFTER_MS = 60_000;
 
+/** An ETag no store gives an object: a write conditional on it must be refused (the If-Match probe). */
+const PROBE_ETAG = '"octopus-dr-if-match-probe"';
+
 function parseRecord(body: Buffer): OffsiteLockRecord | undefined {
   try {
     const value = JSON.parse(body.toString('utf8')) as Partial<OffsiteLockRecord>;
@@ -106,11 +110,11 @@ export async function acquireOffsiteLock(options: OffsiteLockOptions): Promise<H
   const renewed = () => serialise({ ...holder, expires: new Date(Date.now() + staleAfterMs).toISOString() });
   /** Whether the store keeps the conditions: unknown until the first write is probed. */
   let conditions: 'kept' | 'ignored' | undefined;
-  const ignored = () => {
+  const ignored = (what = `a second create-only write of ${OFFSITE_LOCK_KEY} was accepted`) => {
     if (conditions === 'ignored') return;
     conditions = 'ignored';
     log.warn(
-      `The offsite store at ${store.display} ignores conditional writes (a second create-only write of ${OFFSITE_LOCK_KEY} was accepted), so it cannot keep two Copy Offsite runs ` +
+      `The offsite store at ${store.display} ignores conditional writes (${what}), so it cannot keep two Copy Offsite runs ` +
         'apart reliably: this run checks its lock by reading it back instead. Run one copy at a time against this target, or use a store that supports conditional writes ' +
         '(Amazon S3, Azure Blob Storage, a current MinIO).',
     );
@@ -166,12 +170,20 @@ export async function acquireOffsiteLock(options: OffsiteLockOptions): Promise<H
         wrote = true;
         etag = attempt.etag;
         if (conditions === undefined) {
-          // The probe: a second create-only write must be refused now that the lock exists.
+          // The probe: a second create-only write must be refused now that the lock exists; and so must a
+          // write on an ETag the lock does not have. Some S3-compatible stores keep one condition and not the
+          // other: with If-Match ignored, two runs taking over one expired lock both wrote it, and both held it.
           const probe = await store.putIf(OFFSITE_LOCK_KEY, body, { ifNoneMatch: '*' });
-          if (probe === 'refused') conditions = 'kept';
-          else {
+          if (probe !== 'refused') {
             ignored();
             if (probe !== 'unsupported') etag = probe.etag;
+          } else {
+            const matchProbe = await store.putIf(OFFSITE_LOCK_KEY, body, { ifMatch: PROBE_ETAG });
+            if (matchProbe === 'refused') conditions = 'kept';
+            else {
+              ignored(`a write of ${OFFSITE_LOCK_KEY} on an ETag it does not have (If-Match) was accepted`);
+              if (matchProbe !== 'unsupported') etag = matchProbe.etag;
+            }
           }
         }
         if (conditions === 'kept') {
