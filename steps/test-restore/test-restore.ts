@@ -28,6 +28,7 @@ import { noBackupFilesOn, openSqlConnection, type SqlConnection } from '../engin
 import { REPORT_FORMAT, summarise, writeReport, type TestRestoreReport } from './report';
 import { cleanScratchLeftovers, databaseExists, dropScratchDatabase, scratchDatabaseName } from './scratch';
 import { backupFolderOf, writeDrRecordAndPage } from './dr-record';
+import { cleanDrillLeftovers } from './leftovers';
 import { checkAgreement, emptyAgreement } from './agreement';
 import { chainOctopusVersion, enforceStandbyVersion } from '../engines/standby';
 
@@ -450,6 +451,8 @@ export async function testLatestBackup(params: Params, context: StepContext, opt
   params = { ...params, source: await databaseSourceFrom(params, context) };
   const downloaded = await sqlSourceProblemsBeforeConnecting(sqlSourceLocationsOf(params));
   if (downloaded.length > 0) throw new ParameterError(downloaded);
+  // A drill killed while writing its report, page or DR record left their temporary files: named, and removed after 6 hours.
+  await cleanDrillLeftovers([reportDirectory, await backupFolderOf(params.source)], new Date(), context.log);
   const waitMs = (params.lockWaitMinutes ?? 0) * 60_000;
   if (await isDirectory(params.source)) {
     await waitForWriters({ directory: params.source, keys: /^database-/, purpose: 'choosing the newest backups', waitMs, log: context.log, signal: context.signal });
