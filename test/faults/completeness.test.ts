@@ -421,7 +421,10 @@ describe('invariant 5: nothing half-written or edited is taken for a good backup
     const block = pseudoRandomBytes(8 * 1024 * 1024, 7);
     for (let i = 0; i < 12; i++) write(path.join(big, 'Packages', `big-${i}.nupkg`), Buffer.concat([Buffer.from(`package ${i}`), block]));
     const out = fresh('out');
-    await oldSet(big, out, 3);
+    // The folder's earlier set is of the store the reruns back up: sets of two stores in one folder are
+    // refused by a restore of the folder (file-store/origin.ts). The killed run (of a store big enough
+    // to be caught half-way) leaves no set.
+    await oldSet(home, out, 3);
     const before = hashes(out);
     const partials = () => readdirSync(out).filter((n) => n.endsWith('.partial'));
 
