@@ -249,13 +249,19 @@ function chooseFileStoreChain(request: StageRun, offsite: Offsite[]): { members:
   if (!request.setName) refuseMixedStores(request, candidates);
   const named = request.setName ? candidates.filter((c) => c.o.record.manifest.name === request.setName) : candidates.reverse();
   if (request.setName && named.length === 0) throw new StepFailure(`${request.setName} is not offsite in ${request.store.display}/file-store/ (no .offsite.json record for it).`);
-  for (const c of named) {
+  // Only the newest (or the named) set: a newer set whose chain is not whole offsite is refused, as a
+  // restore from the folder refuses it. Before, it was passed over in silence and an older set
+  // restored in its place, exit 0, without what only the newer sets held.
+  for (const c of named.slice(0, 1)) {
     const chain = c.manifest.chain.map((archive) => byArchive.get(archive));
     if (chain.every((m) => m !== undefined)) return { members: chain.map((m) => m!.o), endAtManifest: c.o.record.manifest.name };
-    if (request.setName) {
-      const missing = c.manifest.chain.filter((a) => !byArchive.has(a));
-      throw new StepFailure(`${request.setName} needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not offsite.`);
-    }
+    const missing = c.manifest.chain.filter((a) => !byArchive.has(a));
+    const needs = `needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not offsite`;
+    if (request.setName) throw new StepFailure(`${request.setName} ${needs}.`);
+    throw new StepFailure(
+      `The newest file-store set offsite in ${request.store.display}/file-store/, ${c.o.record.manifest.name}, ${needs} (deleted there, or never copied); an older set is not restored in its place. Nothing was downloaded. ` +
+        'Copy the missing sets offsite again from the backup directory (Copy Backups Offsite sends what is not there), or name an older set to restore at the end of the offsite URL (.../file-store/<name>.manifest.json).',
+    );
   }
   throw new StepFailure(`No complete file-store backup set is offsite in ${request.store.display}/file-store/ (every archive of a chain must be there, with its .offsite.json record).`);
 }
