@@ -182,6 +182,22 @@ async function manifestKeyId(plan: RestorePlan): Promise<string | null> {
   return null;
 }
 
+/**
+ * When the newest set finished, in UTC, or undefined when its manifest does not say. SQL Server records
+ * a backup's start and finish in its own local time, without the offset, so they cannot be compared with
+ * another server's clock: the manifest's takenAt (UTC, taken as the backup started) plus the server's own
+ * start-to-finish time can. Never later than the real finish, so the age is never understated.
+ */
+async function finishedUtcOf(set: { manifestPath?: string; header: { backupStartDate: string; backupFinishDate: string } }): Promise<number | undefined> {
+  if (!set.manifestPath) return undefined;
+  const manifest = await readManifest(set.manifestPath).catch(() => undefined);
+  const takenAt = manifest ? Date.parse(manifest.takenAt) : NaN;
+  if (Number.isNaN(takenAt)) return undefined;
+  const parse = (text: string) => Date.parse(`${text.replace(' ', 'T')}Z`);
+  const duration = parse(set.header.backupFinishDate) - parse(set.header.backupStartDate);
+  return takenAt + (Number.isFinite(duration) && duration > 0 ? duration : 0);
+}
+
 /** The size of the restored chain's backup files, as this worker sees them; null when one cannot be read. */
 async function backupBytes(sets: readonly { files: readonly { workerPath: string }[] }[]): Promise<number | null> {
   const sizes = await Promise.all(sets.flatMap((s) => s.files.map((f) => fs.stat(f.workerPath).then((st) => st.size, () => null))));
@@ -259,9 +275,18 @@ async function testDatabaseBackup(params: Params, key: MasterKey, report: TestRe
     }
   }
 
-  // The recovery point: how old the newest backup is, on the server's own clock.
-  const { rows } = await connection.query<{ now: string }>('SELECT CONVERT(varchar(23), SYSDATETIME(), 126) AS now', {}, { signal: context.signal });
-  report.backup.ageHours = hoursBetween(newest.header.backupFinishDate, rows[0].now);
+  // The recovery point: how old the newest backup is. In UTC when its manifest says when it was taken (the
+  // drill's server may be in another time zone than the one that took it); else on this server's own clock.
+  const { rows } = await connection.query<{ now: string; utcNow: string }>(
+    'SELECT CONVERT(varchar(23), SYSDATETIME(), 126) AS now, CONVERT(varchar(23), SYSUTCDATETIME(), 126) AS utcNow',
+    {},
+    { signal: context.signal },
+  );
+  const finishedUtc = await finishedUtcOf(newest);
+  report.backup.ageHours =
+    finishedUtc === undefined
+      ? hoursBetween(newest.header.backupFinishDate, rows[0].now)
+      : Math.round(((Date.parse(`${rows[0].utcNow.replace(' ', 'T')}Z`) - finishedUtc) / 3_600_000) * 10) / 10;
   const tooOld = params.maxAgeHours !== undefined && report.backup.ageHours > params.maxAgeHours;
   report.backup.recoveryPoint = tooOld ? 'failed' : 'passed';
   if (tooOld) {

@@ -164,6 +164,11 @@ export class ServerModel {
   operationMs: number;
   /** Moves the server's clock (GETDATE, backup times) ahead of the real one, e.g. to age backups. */
   clockOffsetMs = 0;
+  /**
+   * The server's time zone, as its offset from UTC: local times (GETDATE, SYSDATETIME, the backup
+   * times in headers and msdb) are UTC plus this; SYSUTCDATETIME and GETUTCDATE are not moved.
+   */
+  utcOffsetMs = 0;
   private nextDatabaseId = 5;
   private nextSessionId = 51;
   /** Handlers of other areas may keep their own state here (namespaced by area). */
@@ -208,9 +213,14 @@ export class ServerModel {
     }
   }
 
-  /** The server's clock. */
+  /** The server's clock, in UTC. */
   now(): Date {
     return new Date(Date.now() + this.clockOffsetMs);
+  }
+
+  /** The server's clock in its own time zone (what SQL Server stores as local times). */
+  localNow(): Date {
+    return new Date(this.now().getTime() + this.utcOffsetMs);
   }
 
   get majorVersion(): number {

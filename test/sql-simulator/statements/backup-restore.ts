@@ -148,7 +148,7 @@ const backup: StatementHandler = {
     });
 
     const start = Date.now();
-    const startDate = ctx.model.now();
+    const startDate = ctx.model.localNow();
     try {
       await progress(ctx, stats(ctx, o));
     } catch (error) {
@@ -202,7 +202,7 @@ const backup: StatementHandler = {
       databaseBackupLsn: (db.lastFullBackupLsn ?? 0n).toString(),
       differentialBaseLsn: differential ? (db.lastFullBackupLsn ?? 0n).toString() : null,
       backupStartDate: startDate.toISOString(),
-      backupFinishDate: ctx.model.now().toISOString(),
+      backupFinishDate: ctx.model.localNow().toISOString(),
       softwareVersionMajor: major,
       softwareVersionMinor: minor,
       softwareVersionBuild: build,
@@ -233,7 +233,7 @@ const backup: StatementHandler = {
       name: header(1).backupName,
       description: header(1).backupDescription,
       backupStartDate: startDate,
-      backupFinishDate: ctx.model.now(),
+      backupFinishDate: ctx.model.localNow(),
       firstLsn,
       lastLsn,
       checkpointLsn,
