@@ -100,6 +100,13 @@ async function loadArea(request: StageRun): Promise<{ usable: Offsite[]; setAsid
       if (createHash('sha256').update(manifestText).digest('hex') !== record.manifest.sha256) {
         throw new StepFailure(`${store.display}/${area}/${record.manifest.name} does not match its offsite record (SHA-256 differs)`);
       }
+      // Only what the record lists is downloaded and checked: a file the manifest names and the record
+      // does not (an edited record) would be missing from the download folder, under a green "every SHA-256 matches".
+      const listed = new Set(record.files.map((f) => f.name));
+      const unlisted = filesNamedBy(area, manifestText, `${store.display}/${area}/${record.manifest.name}`).filter((name) => !listed.has(name));
+      if (unlisted.length > 0) {
+        throw new StepFailure(`its offsite record ${store.display}/${key} does not list ${unlisted.join(', ')}, which its manifest names, so that file would not be downloaded`);
+      }
       result.push({ record, manifestText });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
@@ -143,6 +150,20 @@ function newestOf(sets: SetAside[]): SetAside | undefined {
 }
 
 class DecryptionNeeded extends StepFailure {}
+
+/** The files a set's manifest says the set is made of (its backup files, or its archive). */
+function filesNamedBy(area: Area, manifestText: string, where: string): string[] {
+  if (area === 'file-store') return [parseFileStoreManifest(manifestText, where).archive];
+  let manifest: Partial<BackupManifest>;
+  try {
+    manifest = JSON.parse(manifestText) as Partial<BackupManifest>;
+  } catch (error) {
+    throw new StepFailure(`${where} is not valid JSON (${(error as Error).message})`);
+  }
+  // Not a database manifest: chooseDatabaseChain passes it over.
+  if (manifest.format !== DATABASE_MANIFEST_FORMAT || !Array.isArray(manifest.files)) return [];
+  return manifest.files.map((f) => f.name);
+}
 
 async function streamToText(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];
