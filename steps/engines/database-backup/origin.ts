@@ -11,9 +11,10 @@
 // availability-group database ID (sys.databases.group_database_id, the same on every replica and
 // on no copy restored outside the group) are one origin whichever replica took them.
 import * as path from 'node:path';
-import { kindOf } from './backup-set';
+import { kindOf, type BackupSet } from './backup-set';
 import { ChainError, selectChain } from './chain';
 import type { ManifestSet } from './discovery';
+import { lsnEqual } from './lsn';
 
 export interface SetOrigin {
   /** The server that took the backup (HEADERONLY ServerName, else the manifest's server name); null when not recorded. */
@@ -164,4 +165,45 @@ export function missingBaseOf(newSet: ManifestSet, ours: readonly ManifestSet[])
     if (error instanceof ChainError) return error.message;
     throw error;
   }
+}
+
+/**
+ * The sets among `all` (one database's, of every origin) that restoring one of `kept` needs, each with
+ * the kept set that needs it: the chain a restore up to it would take (selectChain, by LSN), or, when
+ * that chain cannot be made, at least the full its header names as its base. Retention chooses per
+ * origin, but a chain does not stop at one: a database restored onto another server (a staging server
+ * refreshed from production's full, a DR restore from an earlier full) continues its chain there, and
+ * a differential taken there is based on the full restored from the first server's backup. Before
+ * (red team 40), the first server's retention found that full old and not needed by its own sets, and
+ * deleted it; the other server's newest set no longer restored. The sets this returns are kept. Pure.
+ */
+export function neededAcrossOrigins<S extends BackupSet>(all: readonly S[], kept: readonly S[]): Map<S, S> {
+  const needed = new Map<S, S>();
+  let wanting: readonly S[] = kept;
+  const seen = new Set<S>(kept);
+  while (wanting.length > 0) {
+    const next: S[] = [];
+    for (const set of wanting) {
+      const kind = kindOf(set.header);
+      if (kind === undefined || kind === 'Full') continue;
+      let members: (BackupSet | undefined)[];
+      try {
+        const chain = selectChain(all, { endAt: set });
+        members = [chain.full, chain.differential, ...chain.logs];
+      } catch (error) {
+        if (!(error instanceof ChainError)) throw error;
+        members = all.filter((s) => s.header.databaseName === set.header.databaseName && kindOf(s.header) === 'Full' && lsnEqual(s.header.checkpointLsn, set.header.databaseBackupLsn));
+      }
+      for (const member of members as (S | undefined)[]) {
+        if (!member || member === set || needed.has(member)) continue;
+        needed.set(member, set);
+        if (!seen.has(member)) {
+          seen.add(member);
+          next.push(member);
+        }
+      }
+    }
+    wanting = next;
+  }
+  return needed;
 }

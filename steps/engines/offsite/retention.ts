@@ -9,7 +9,7 @@ import type { BackupSet as DatabaseSet } from '../database-backup/backup-set';
 import { kindOf } from '../database-backup/backup-set';
 import { ChainError, selectChain } from '../database-backup/chain';
 import type { BackupManifest } from '../database-backup/manifest';
-import { groupByOrigin, originOf } from '../database-backup/origin';
+import { describeOrigin, groupByOrigin, neededAcrossOrigins, originOf } from '../database-backup/origin';
 import { planRetention } from '../database-backup/retention';
 import { madeAt, oldestByName, parseManifest as parseFileStoreManifest } from '../file-store/manifest';
 import { groupByStore } from '../file-store/origin';
@@ -171,10 +171,26 @@ function databaseRemovals<E extends Entry>(list: E[], options: RetentionRun): E[
     const name = String(r.m.header?.databaseName ?? r.m.database);
     byDatabase.set(name, [...(byDatabase.get(name) ?? []), r]);
   }
-  return [...byDatabase.values()].flatMap((sets) => {
+  return [...byDatabase.values()].flatMap((readableOfOne) => {
+    const sets = readableOfOne.map((r) => ({ ...r, set: databaseSetOf(r.e, r.m) }));
     const { groups, unknownUpTo } = byOrigin(sets, options);
-    return groups.flatMap((one) => oneDatabaseRemovals(one, Math.max(keptUpTo, unknownUpTo), options));
+    const removed = new Set(groups.flatMap((one) => oneDatabaseRemovals(one, Math.max(keptUpTo, unknownUpTo), options)));
+    // A kept set of one origin may need a set of another (a database restored onto another server
+    // continues its chain there): what any kept set needs stays, whoever took it (red team 40).
+    const kept = sets.filter((r) => !removed.has(r.e));
+    const entryOf = new Map(sets.map((r) => [r.set, r.e]));
+    for (const [member, by] of neededAcrossOrigins(sets.map((r) => r.set), kept.map((r) => r.set))) {
+      const e = entryOf.get(member)!;
+      if (!removed.delete(e)) continue;
+      options.log.verbose(`Offsite retention: kept database/${e.record.id}: ${by.label}, taken on ${describeOrigin(originOf({ manifest: sets.find((r) => r.set === by)!.m }))}, is kept and needs it to restore.`);
+    }
+    return [...removed];
   });
+}
+
+/** A database set offsite as the chain selection reads it. */
+function databaseSetOf(e: Entry, m: BackupManifest): DatabaseSet {
+  return { label: e.record.id, files: [], missingFiles: [], header: m.header, verified: m.verification?.passed === true };
 }
 
 /**
@@ -201,10 +217,9 @@ function byOrigin<T extends { e: Entry; m: BackupManifest }>(sets: T[], options:
   return { groups: groups.map((g) => g.sets), unknownUpTo };
 }
 
-function oneDatabaseRemovals<E extends Entry>(readable: { e: E; m: BackupManifest }[], keptUpTo: number, options: RetentionRun): E[] {
+function oneDatabaseRemovals<E extends Entry>(readable: { e: E; m: BackupManifest; set: DatabaseSet }[], keptUpTo: number, options: RetentionRun): E[] {
   const bySet = new Map<DatabaseSet, E>();
-  const candidates = readable.map(({ e, m }) => {
-    const set: DatabaseSet = { label: e.record.id, files: [], missingFiles: [], header: m.header, verified: m.verification?.passed === true };
+  const candidates = readable.map(({ e, m, set }) => {
     bySet.set(set, e);
     return { set, takenAt: new Date(m.takenAt) };
   });
