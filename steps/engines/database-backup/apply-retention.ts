@@ -88,6 +88,7 @@ async function deleteUnneededSets(basis: RetentionBasis, retention: RetentionReq
     retentionDays: retention.days,
     minimumVerifiedSets: retention.minimumVerifiedSets,
     unreadable: unreadableOf(skipped, basis.database),
+    keptElsewhere: [...other, ...unknown].map((s) => ({ set: s.set, origin: describeOrigin(originOf(s)) })),
   });
   for (const warning of plan.warnings) log.warn(warning);
   const deleted = await deleteSets(plan, context);

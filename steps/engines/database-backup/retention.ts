@@ -5,6 +5,7 @@ import { retentionMinimumSets } from '../../../templates/parameters';
 import { kindOf, type BackupSet } from './backup-set';
 import { ChainError, selectChain } from './chain';
 import { compareLsn } from './lsn';
+import { neededAcrossOrigins } from './origin';
 
 export interface RetentionCandidate {
   set: BackupSet;
@@ -36,6 +37,12 @@ export function planRetention(
      * no later is kept.
      */
     unreadable?: readonly { label: string; takenAt: Date | undefined }[];
+    /**
+     * Sets of this database kept whatever this plan says (another server's or database family's, or
+     * whose origin is unknown), with whose they are: a candidate one of them needs is kept
+     * (neededAcrossOrigins: a database restored onto another server continues its chain there).
+     */
+    keptElsewhere?: readonly { set: BackupSet; origin: string }[];
   },
 ): RetentionPlan {
   const cutoff = options.now.getTime() - options.retentionDays * 24 * 60 * 60 * 1000;
@@ -94,6 +101,16 @@ export function planRetention(
       if (!c) continue;
       needed.add(c);
       if (!keepReasons.has(c)) keepReasons.set(c, `needed to restore ${kept.set.label}`);
+    }
+  }
+
+  if (options.keptElsewhere?.length) {
+    const originOfKept = new Map(options.keptElsewhere.map((k) => [k.set, k.origin]));
+    const all = [...sets, ...options.keptElsewhere.map((k) => k.set)];
+    const kept = [...options.keptElsewhere.map((k) => k.set), ...[...keepReasons.keys()].map((c) => c.set)];
+    for (const [member, by] of neededAcrossOrigins(all, kept)) {
+      const c = candidateOf.get(member);
+      if (c && !keepReasons.has(c)) keepReasons.set(c, `needed to restore ${by.label}${originOfKept.has(by) ? `, taken on ${originOfKept.get(by)}` : ''}`);
     }
   }
 
