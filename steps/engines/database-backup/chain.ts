@@ -217,3 +217,23 @@ function chainEndingAt(target: BackupSet, sets: readonly BackupSet[], fulls: rea
     firstProblem ?? `${describe(target)} is a log backup, and no full backup it can be restored on top of was found beside it.`,
   );
 }
+
+/**
+ * The earlier sets `set` needs, by the backup headers: the chain a restore up to its end would take
+ * (selectChain). When that chain cannot be made from `all` (a log missing, a stripe gone), at least
+ * the full its header names as its base (DatabaseBackupLSN = the full's CheckpointLSN). A full needs
+ * none. Pure.
+ */
+export function earlierSetsNeeded<S extends BackupSet>(set: S, all: readonly S[]): S[] {
+  const kind = kindOf(set.header);
+  if (kind === undefined || kind === 'Full') return [];
+  let members: (BackupSet | undefined)[];
+  try {
+    const chain = selectChain(all, { endAt: set });
+    members = [chain.full, chain.differential, ...chain.logs];
+  } catch (error) {
+    if (!(error instanceof ChainError)) throw error;
+    members = all.filter((s) => s.header.databaseName === set.header.databaseName && kindOf(s.header) === 'Full' && lsnEqual(s.header.checkpointLsn, set.header.databaseBackupLsn));
+  }
+  return (members as (S | undefined)[]).filter((m): m is S => m !== undefined && m !== set);
+}

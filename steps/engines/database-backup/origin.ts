@@ -12,9 +12,8 @@
 // on no copy restored outside the group) are one origin whichever replica took them.
 import * as path from 'node:path';
 import { kindOf, type BackupSet } from './backup-set';
-import { ChainError, selectChain } from './chain';
+import { ChainError, earlierSetsNeeded, selectChain } from './chain';
 import type { ManifestSet } from './discovery';
-import { lsnEqual } from './lsn';
 
 export interface SetOrigin {
   /** The server that took the backup (HEADERONLY ServerName, else the manifest's server name); null when not recorded. */
@@ -184,18 +183,8 @@ export function neededAcrossOrigins<S extends BackupSet>(all: readonly S[], kept
   while (wanting.length > 0) {
     const next: S[] = [];
     for (const set of wanting) {
-      const kind = kindOf(set.header);
-      if (kind === undefined || kind === 'Full') continue;
-      let members: (BackupSet | undefined)[];
-      try {
-        const chain = selectChain(all, { endAt: set });
-        members = [chain.full, chain.differential, ...chain.logs];
-      } catch (error) {
-        if (!(error instanceof ChainError)) throw error;
-        members = all.filter((s) => s.header.databaseName === set.header.databaseName && kindOf(s.header) === 'Full' && lsnEqual(s.header.checkpointLsn, set.header.databaseBackupLsn));
-      }
-      for (const member of members as (S | undefined)[]) {
-        if (!member || member === set || needed.has(member)) continue;
+      for (const member of earlierSetsNeeded(set, all)) {
+        if (needed.has(member)) continue;
         needed.set(member, set);
         if (!seen.has(member)) {
           seen.add(member);

@@ -3,9 +3,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { kindOf, type BackupSet } from '../database-backup/backup-set';
-import { ChainError, selectChain } from '../database-backup/chain';
+import { earlierSetsNeeded } from '../database-backup/chain';
 import { loadManifestSets } from '../database-backup/discovery';
-import { lsnEqual } from '../database-backup/lsn';
 import type { BackupManifest } from '../database-backup/manifest';
 import { originOf } from '../database-backup/origin';
 import { listBackupSets, madeAt, manifestNameFor, MANIFEST_ENTRY_NAME } from '../file-store/manifest';
@@ -49,17 +48,7 @@ const idOfManifest = (manifestName: string) => manifestName.replace(/\.manifest\
  * full its header names as its base (DatabaseBackupLSN = the full's CheckpointLSN).
  */
 function databaseChainOf(set: BackupSet, all: readonly BackupSet[]): string[] {
-  const kind = kindOf(set.header);
-  if (kind === undefined || kind === 'Full') return [];
-  let members: (BackupSet | undefined)[];
-  try {
-    const chain = selectChain(all, { endAt: set });
-    members = [chain.full, chain.differential, ...chain.logs];
-  } catch (error) {
-    if (!(error instanceof ChainError)) throw error;
-    members = all.filter((s) => s.header.databaseName === set.header.databaseName && kindOf(s.header) === 'Full' && lsnEqual(s.header.checkpointLsn, set.header.databaseBackupLsn));
-  }
-  return members.filter((m): m is BackupSet => m !== undefined && m !== set).map((m) => idOfManifest(m.label));
+  return earlierSetsNeeded(set, all).map((m) => idOfManifest(m.label));
 }
 
 /**
