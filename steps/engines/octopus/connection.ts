@@ -100,6 +100,21 @@ export function describeOctopusError(error: unknown, serverUrl: string, doing: s
     return new OctopusApiError(`Cannot talk to ${server} while ${doing}: ${message}${code ? ` (${code})` : ''}.`);
   }
   const message = serverMessageOf(error);
+  // The first request (GET <url>/api) answered, but not as an Octopus Server: say what the URL should be.
+  if (doing === 'connecting' && status === 404) {
+    return new OctopusApiError(
+      `No Octopus Server answers at ${serverUrl}: ${serverUrl}/api was not found (404) while connecting, so ${serverUrl} is not the address of an Octopus Server. Check the server URL: ` +
+        'it is the address you open Octopus at in a browser, including its virtual directory if it has one (e.g. https://octopus.example.com/octopus).',
+      status,
+    );
+  }
+  if (doing === 'connecting' && status >= 500) {
+    return new OctopusApiError(
+      `${server} answered ${status} while connecting (${message}). Check that the Octopus Server is running and has finished starting ` +
+        `(a load balancer or proxy in front of a stopped or starting server answers ${status}; its Windows service or container, and its server log, say why), and run this again.`,
+      status,
+    );
+  }
   switch (status) {
     case 401:
       return new OctopusApiError(
