@@ -40,7 +40,7 @@ export async function checkWorker(params: Params, context: StepContext): Promise
   const minimumFreeBytes = (params.minimumFreeSpaceGB ?? 0) * 1e9;
   for (const [index, directory] of params.directories.entries()) {
     context.throwIfCancelled();
-    const result = await checkDirectory(directory, minimumFreeBytes);
+    const result = await checkDirectory(directory, minimumFreeBytes, log);
     const n = index + 1;
     const free = result.freeBytes === undefined ? 'free space unknown' : `${formatGB(result.freeBytes)} GB free`;
     const ok = result.problems.length === 0;

@@ -5,6 +5,7 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { accountName, describeFileError } from '../runtime/failure';
+import { cleanLeftovers } from '../runtime/leftovers';
 import type { Endpoint } from './endpoint';
 
 export interface DirectoryCheck {
@@ -22,7 +23,10 @@ export function formatGB(bytes: number): string {
   return (bytes / GB).toFixed(1);
 }
 
-export async function checkDirectory(directory: string, minimumFreeBytes: number): Promise<DirectoryCheck> {
+/** The probe checkDirectory writes and removes; one a killed check left keeps this name. */
+const PROBE_NAME = /^\.octopus-dr-probe-[0-9a-f]{12}$/;
+
+export async function checkDirectory(directory: string, minimumFreeBytes: number, log?: { warn(message: string): void }): Promise<DirectoryCheck> {
   const result: DirectoryCheck = { path: directory, exists: false, writable: false, problems: [] };
   try {
     const stat = await fs.stat(directory);
@@ -62,6 +66,8 @@ export async function checkDirectory(directory: string, minimumFreeBytes: number
   } finally {
     await fs.rm(probe, { force: true }).catch(() => undefined);
   }
+  // Probes a killed check left (SIGKILL between writing and removing one): named, and deleted after 6 hours.
+  if (log && result.writable) await cleanLeftovers(directory, (name) => PROBE_NAME.test(name), 'a worker check (Check Worker)', new Date(), log);
 
   // fs.statfs arrived in Node 18.15; older 18.x can still run the rest of the checks, but a
   // minimum asked for and not checked is a failed check, never a pass.
